@@ -1,0 +1,45 @@
+package dev.edgeplane.cli;
+
+import dev.edgeplane.api.v1.DeleteAppRequest;
+import dev.edgeplane.api.v1.DeleteJoinTokenRequest;
+import dev.edgeplane.api.v1.DeleteNodeRequest;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|token NAME")
+final class DeleteCommand implements Callable<Integer> {
+  @ParentCommand Edgectl root;
+  @Spec CommandSpec spec;
+
+  @Parameters(index = "0", paramLabel = "TYPE")
+  String type;
+
+  @Parameters(index = "1", paramLabel = "NAME")
+  String name;
+
+  @Option(names = {"-n", "--namespace"}, defaultValue = "default")
+  String namespace;
+
+  @Override
+  public Integer call() throws Exception {
+    ResourceKind kind = ResourceKind.parse(type);
+    try (ApiClient api = root.connect()) {
+      switch (kind) {
+        case APP -> api.apps().deleteApp(
+            DeleteAppRequest.newBuilder().setNamespace(namespace).setName(name).build());
+        case NODE -> api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName(name).build());
+        case TOKEN -> api.tokens().deleteJoinToken(
+            DeleteJoinTokenRequest.newBuilder().setName(name).build());
+      }
+    }
+    spec.commandLine().getOut().println(
+        kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP ? namespace + "/" : "")
+            + name + " deleted");
+    return 0;
+  }
+}

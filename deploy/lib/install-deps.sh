@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Edgeplane builds and tests with. Idempotent: does nothing (and does
+# not touch apt) when everything is present. Run as root.
+set -euo pipefail
+
+packages=(
+  openjdk-17-jdk-headless maven            # build
+  etcd-server etcd-client                  # the control plane's store
+  containerd runc                          # the edge runtime (CRI)
+  umoci busybox-static catatonit skopeo    # building images without the internet
+  docker-registry                          # a local image registry
+  iproute2 openssh-server                  # network namespaces, ssh targets
+  util-linux e2fsprogs xfsprogs btrfs-progs # loop devices and filesystems for volumes
+  curl procps psmisc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The packaged services must not hold the default ports or sockets we use; we run our own copies.
+for svc in etcd containerd docker-registry; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done

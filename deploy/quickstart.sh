@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Edgeplane quick start on one Debian 12 machine (run as root):
+#   deploy/quickstart.sh        install what is missing, build, start etcd, containerd, a local
+#                               registry, the control plane and one joined agent, deploy a sample app
+#   deploy/quickstart.sh down   stop everything it started (containers included); data is kept
+#   deploy/quickstart.sh purge  down, then delete all its data
+# Safe to run twice: what already runs is left alone.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+home=${EDGEPLANE_HOME:-/var/lib/edgeplane-quickstart}
+run=${EDGEPLANE_RUN:-/run/edgeplane-quickstart}
+api_port=${EDGEPLANE_API_PORT:-8080}
+agent_port=${EDGEPLANE_AGENT_PORT:-7443}
+etcd_port=${EDGEPLANE_ETCD_PORT:-2379}
+registry_port=${EDGEPLANE_REGISTRY_PORT:-5000}
+node_name=${EDGEPLANE_NODE_NAME:-edge-1}
+logs=$home/logs
+containerd_sock=$run/containerd.sock
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
+
+alive() { [[ -f $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+
+# start NAME COMMAND...: runs COMMAND in the background, logging to $logs/NAME.log.
+start() {
+  local name=$1; shift
+  if alive "$name"; then echo "    $name already running (pid $(cat "$run/$name.pid"))"; return; fi
+  setsid "$@" >>"$logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$run/$name.pid"
+  echo "    $name started (pid $!, log $logs/$name.log)"
+}
+
+# wait_for WHAT SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local what=$1 secs=$2; shift 2
+  for ((i = 0; i < secs * 5; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  die "$what did not come up within ${secs}s; see $logs"
+}
+
+stop() {
+  local name=$1
+  if alive "$name"; then
+    local pid; pid=$(cat "$run/$name.pid")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    echo "    $name stopped"
+  fi
+  rm -f "$run/$name.pid"
+}
+
+down() {
+  say "Stopping the quick start"
+  stop edge-agent
+  stop control-plane
+  if alive containerd; then
+    # The agent's pods belong to the host, not the agent process: remove them explicitly.
+    for id in $(ctr --address "$containerd_sock" -n k8s.io tasks list -q 2>/dev/null); do
+      ctr --address "$containerd_sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+    done
+    sleep 1
+    for id in $(ctr --address "$containerd_sock" -n k8s.io containers list -q 2>/dev/null); do
+      ctr --address "$containerd_sock" -n k8s.io tasks delete -f "$id" >/dev/null 2>&1 || true
+      ctr --address "$containerd_sock" -n k8s.io containers delete "$id" >/dev/null 2>&1 || true
+    done
+  fi
+  stop containerd
+  stop registry
+  stop etcd
+  # Leftover sandbox mounts (shm, rootfs) under containerd's dirs.
+  grep -oE " ($home|$run)/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+case ${1:-up} in
+  down) down; exit 0 ;;
+  purge) down; rm -rf "$home" "$run"; echo "    data removed"; exit 0 ;;
+  up) ;;
+  *) die "usage: $0 [up|down|purge]" ;;
+esac
+
+[[ $(id -u) == 0 ]] || die "run as root (containerd, etcd and the agent need it)"
+mkdir -p "$home" "$run" "$logs"
+chmod 700 "$home"
+
+say "Installing what is missing"
+"$repo/deploy/lib/install-deps.sh"
+
+say "Building (mvn package, tests skipped: run deploy/test.sh for those)"
+(cd "$repo" && mvn -q -B -DskipTests package)
+
+say "Starting etcd on 127.0.0.1:$etcd_port"
+start etcd etcd --name quickstart --data-dir "$home/etcd" \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
+  --initial-cluster "quickstart=http://127.0.0.1:$((etcd_port + 1))"
+wait_for etcd 30 etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health
+
+say "Building the images (pause and busybox, without the internet)"
+"$repo/deploy/images/build-images.sh" "$home/images"
+
+say "Starting containerd (its own root, state and socket: $containerd_sock)"
+sed -e "s#@ROOT@#$home/containerd/root#g" -e "s#@STATE@#$run/containerd/state#g" \
+    -e "s#@ADDRESS@#$containerd_sock#g" -e "s#@SANDBOX_IMAGE@#localhost/edgeplane/pause:1#g" \
+    "$repo/deploy/containerd/config.toml.template" > "$home/containerd.toml"
+start containerd containerd --config "$home/containerd.toml"
+wait_for containerd 30 ctr --address "$containerd_sock" version
+if ! ctr --address "$containerd_sock" -n k8s.io images ls -q | grep -qx localhost/edgeplane/pause:1; then
+  ctr --address "$containerd_sock" -n k8s.io images import --index-name localhost/edgeplane/pause:1 \
+    "$home/images/pause.tar" >/dev/null
+  ctr --address "$containerd_sock" -n k8s.io images ls -q | grep '^import-' \
+    | xargs -r ctr --address "$containerd_sock" -n k8s.io images rm >/dev/null
+fi
+
+say "Starting a local image registry on 127.0.0.1:$registry_port"
+mkdir -p "$home/registry"
+cat > "$home/registry.yml" <<YML
+version: 0.1
+storage: {filesystem: {rootdirectory: $home/registry}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$registry_port}
+YML
+start registry docker-registry serve "$home/registry.yml"
+wait_for registry 30 curl -fsS "http://127.0.0.1:$registry_port/v2/"
+skopeo copy --quiet --dest-tls-verify=false "oci-archive:$home/images/busybox.tar" \
+  "docker://127.0.0.1:$registry_port/edgeplane/busybox:1"
+
+say "Starting the control plane (API 127.0.0.1:$api_port, agents :$agent_port)"
+mkdir -p "$home/control-plane"
+start control-plane env EDGEPLANE_ETCD_ENDPOINTS="http://127.0.0.1:$etcd_port" \
+  QUARKUS_HTTP_PORT="$api_port" EDGEPLANE_AGENT_PORT="$agent_port" \
+  EDGEPLANE_AGENT_ADVERTISE="127.0.0.1:$agent_port" \
+  EDGEPLANE_ADMIN_TOKEN_FILE="$home/control-plane/admin-token" \
+  java -jar "$repo/control-plane/target/quarkus-app/quarkus-run.jar"
+wait_for control-plane 90 curl -fsS "http://127.0.0.1:$api_port/q/health/ready"
+
+edgectl() { "$repo/cli/target/bin/edgectl" --server "127.0.0.1:$api_port" \
+  --token-file "$home/control-plane/admin-token" "$@"; }
+
+agent_state=$home/agent
+if [[ ! -f $agent_state/node.crt ]]; then
+  say "Joining this host as node '$node_name' with a fresh single-use token"
+  join_command=$(edgectl token create --ttl 15m --description quickstart)
+  echo "    $join_command"
+  # The join command names the agent binary; run the one we just built.
+  eval "\"$repo/edge-agent/target/bin/edge-agent\" ${join_command#edge-agent } --name $node_name --state-dir $agent_state"
+else
+  say "Node '$node_name' already joined ($agent_state)"
+fi
+
+say "Starting the edge agent"
+start edge-agent "$repo/edge-agent/target/bin/edge-agent" run --state-dir "$agent_state" \
+  --cri-endpoint "unix://$containerd_sock" --log-dir "$home/pod-logs"
+wait_for "node $node_name Ready" 60 sh -c "\"$repo/cli/target/bin/edgectl\" --server 127.0.0.1:$api_port --token-file $home/control-plane/admin-token get node $node_name | grep -q READY"
+
+say "Deploying the sample app (deploy/examples/hello-web.yaml)"
+edgectl apply -f "$repo/deploy/examples/hello-web.yaml"
+edgectl wait app hello-web --timeout 120s
+wait_for "hello-web answering on :8088" 30 curl -fsS http://127.0.0.1:8088/
+
+cat <<MSG
+
+$(tput bold 2>/dev/null)Edgeplane is running.$(tput sgr0 2>/dev/null)
+  curl http://127.0.0.1:8088/          -> $(curl -fsS http://127.0.0.1:8088/)
+
+  export EDGECTL_SERVER=127.0.0.1:$api_port EDGECTL_TOKEN_FILE=$home/control-plane/admin-token
+  $repo/cli/target/bin/edgectl get nodes
+  $repo/cli/target/bin/edgectl get apps
+  $repo/cli/target/bin/edgectl get app hello-web -o yaml
+
+  With grpcurl (server reflection is on; the admin token is in $home/control-plane/admin-token):
+  grpcurl -plaintext 127.0.0.1:$api_port list
+  grpcurl -plaintext -H "authorization: Bearer \$(cat $home/control-plane/admin-token)" \\
+      127.0.0.1:$api_port edgeplane.v1.NodeService/ListNodes
+  grpcurl -plaintext -H "authorization: Bearer \$(cat $home/control-plane/admin-token)" \\
+      -d '{"namespace":"default","name":"hello-web"}' 127.0.0.1:$api_port edgeplane.v1.AppService/GetApp
+
+  Containers, through containerd's own client: ctr --address $containerd_sock -n k8s.io containers ls
+  Logs: $logs    Stop everything: $repo/deploy/quickstart.sh down
+MSG
