@@ -12,52 +12,52 @@ import java.util.concurrent.TimeUnit;
 
 /** One channel to the control plane's public API, with the caller's bearer token on every call. */
 final class ApiClient implements AutoCloseable {
-  private static final Metadata.Key<String> AUTHORIZATION =
-      Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
-  private static final long CALL_TIMEOUT_SECONDS = 30;
+    private static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    private static final long CALL_TIMEOUT_SECONDS = 30;
 
-  private final ManagedChannel channel;
-  private final CallCredentials credentials;
+    private final ManagedChannel channel;
+    private final CallCredentials credentials;
 
-  ApiClient(ClientConfig config) {
-    this.channel = NettyChannelBuilder.forTarget(config.server()).usePlaintext().build();
-    this.credentials = new BearerToken(config.token());
-  }
+    ApiClient(ClientConfig config) {
+        this.channel = NettyChannelBuilder.forTarget(config.server()).usePlaintext().build();
+        this.credentials = new BearerToken(config.token());
+    }
 
-  AppServiceGrpc.AppServiceBlockingStub apps() {
-    return AppServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
-        .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
-  }
+    AppServiceGrpc.AppServiceBlockingStub apps() {
+        return AppServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
 
-  NodeServiceGrpc.NodeServiceBlockingStub nodes() {
-    return NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
-        .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
-  }
+    NodeServiceGrpc.NodeServiceBlockingStub nodes() {
+        return NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
 
-  JoinTokenServiceGrpc.JoinTokenServiceBlockingStub tokens() {
-    return JoinTokenServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
-        .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
-  }
-
-  @Override
-  public void close() throws InterruptedException {
-    channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-  }
-
-  private static final class BearerToken extends CallCredentials {
-    private final String token;
-
-    BearerToken(String token) {
-      this.token = token;
+    JoinTokenServiceGrpc.JoinTokenServiceBlockingStub tokens() {
+        return JoinTokenServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
     @Override
-    public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-      Metadata headers = new Metadata();
-      if (token != null) {
-        headers.put(AUTHORIZATION, "Bearer " + token);
-      }
-      applier.apply(headers);
+    public void close() throws InterruptedException {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
-  }
+
+    private static final class BearerToken extends CallCredentials {
+        private final String token;
+
+        BearerToken(String token) {
+            this.token = token;
+        }
+
+        @Override
+        public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
+            Metadata headers = new Metadata();
+            if (token != null) {
+                headers.put(AUTHORIZATION, "Bearer " + token);
+            }
+            applier.apply(headers);
+        }
+    }
 }

@@ -22,69 +22,69 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "apply",
-    description = "Create or update the resources in a manifest (YAML or JSON; - for stdin).")
+        description = "Create or update the resources in a manifest (YAML or JSON; - for stdin).")
 final class ApplyCommand implements Callable<Integer> {
-  @ParentCommand Edgectl root;
-  @Spec CommandSpec spec;
+    @ParentCommand Edgectl root;
+    @Spec CommandSpec spec;
 
-  @Option(names = {"-f", "--filename"}, required = true, paramLabel = "FILE")
-  String file;
+    @Option(names = {"-f", "--filename"}, required = true, paramLabel = "FILE")
+    String file;
 
-  @Override
-  public Integer call() throws Exception {
-    var out = spec.commandLine().getOut();
-    var manifests = Manifests.read(open(), file);
-    try (ApiClient api = root.connect()) {
-      for (Manifests.Manifest m : manifests) {
-        if (m instanceof Manifests.AppManifest a) {
-          out.println(applyApp(api, a.app()));
-        } else if (m instanceof Manifests.JoinTokenManifest t) {
-          JoinToken created = api.tokens().createJoinToken(
-              CreateJoinTokenRequest.newBuilder().setToken(t.token()).build());
-          out.println("jointoken/" + created.getMetadata().getName() + " created");
-          out.println(created.getStatus().getJoinCommand());
+    @Override
+    public Integer call() throws Exception {
+        var out = spec.commandLine().getOut();
+        var manifests = Manifests.read(open(), file);
+        try (ApiClient api = root.connect()) {
+            for (Manifests.Manifest m : manifests) {
+                if (m instanceof Manifests.AppManifest a) {
+                    out.println(applyApp(api, a.app()));
+                } else if (m instanceof Manifests.JoinTokenManifest t) {
+                    JoinToken created = api.tokens().createJoinToken(
+                            CreateJoinTokenRequest.newBuilder().setToken(t.token()).build());
+                    out.println("jointoken/" + created.getMetadata().getName() + " created");
+                    out.println(created.getStatus().getJoinCommand());
+                }
+            }
         }
-      }
+        return 0;
     }
-    return 0;
-  }
 
-  /** Create if absent, else update from the current resource_version (apply is idempotent). */
-  private static String applyApp(ApiClient api, App app) {
-    String ns = app.getMetadata().getNamespace().isEmpty()
-        ? "default" : app.getMetadata().getNamespace();
-    String id = "app/" + ns + "/" + app.getMetadata().getName();
-    App current;
-    try {
-      current = api.apps().getApp(GetAppRequest.newBuilder()
-          .setNamespace(ns).setName(app.getMetadata().getName()).build());
-    } catch (StatusRuntimeException e) {
-      if (e.getStatus().getCode() != Status.Code.NOT_FOUND) {
-        throw e;
-      }
-      api.apps().createApp(CreateAppRequest.newBuilder().setApp(app).build());
-      return id + " created";
+    /** Create if absent, else update from the current resource_version (apply is idempotent). */
+    private static String applyApp(ApiClient api, App app) {
+        String ns = app.getMetadata().getNamespace().isEmpty()
+                ? "default" : app.getMetadata().getNamespace();
+        String id = "app/" + ns + "/" + app.getMetadata().getName();
+        App current;
+        try {
+            current = api.apps().getApp(GetAppRequest.newBuilder()
+                    .setNamespace(ns).setName(app.getMetadata().getName()).build());
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() != Status.Code.NOT_FOUND) {
+                throw e;
+            }
+            api.apps().createApp(CreateAppRequest.newBuilder().setApp(app).build());
+            return id + " created";
+        }
+        if (current.getSpec().equals(app.getSpec())
+                && current.getMetadata().getLabelsMap().equals(app.getMetadata().getLabelsMap())) {
+            return id + " unchanged";
+        }
+        App update = app.toBuilder()
+                .setMetadata(app.getMetadata().toBuilder().setNamespace(ns)
+                        .setResourceVersion(current.getMetadata().getResourceVersion()))
+                .build();
+        api.apps().updateApp(UpdateAppRequest.newBuilder().setApp(update).build());
+        return id + " configured";
     }
-    if (current.getSpec().equals(app.getSpec())
-        && current.getMetadata().getLabelsMap().equals(app.getMetadata().getLabelsMap())) {
-      return id + " unchanged";
-    }
-    App update = app.toBuilder()
-        .setMetadata(app.getMetadata().toBuilder().setNamespace(ns)
-            .setResourceVersion(current.getMetadata().getResourceVersion()))
-        .build();
-    api.apps().updateApp(UpdateAppRequest.newBuilder().setApp(update).build());
-    return id + " configured";
-  }
 
-  private Reader open() throws IOException {
-    if (file.equals("-")) {
-      return new InputStreamReader(System.in, StandardCharsets.UTF_8);
+    private Reader open() throws IOException {
+        if (file.equals("-")) {
+            return new InputStreamReader(System.in, StandardCharsets.UTF_8);
+        }
+        Path path = Path.of(file);
+        if (!Files.isRegularFile(path)) {
+            throw new UsageException("no such file: " + file);
+        }
+        return Files.newBufferedReader(path);
     }
-    Path path = Path.of(file);
-    if (!Files.isRegularFile(path)) {
-      throw new UsageException("no such file: " + file);
-    }
-    return Files.newBufferedReader(path);
-  }
 }

@@ -9,62 +9,62 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * Where edgectl finds the control plane and its credentials. Each setting comes from the first
- * of: the flag, the environment, the config file ({@code ~/.config/edgectl/config.yaml} or
- * {@code $EDGECTL_CONFIG}), the default.
- */
+  * Where edgectl finds the control plane and its credentials. Each setting comes from the first
+  * of: the flag, the environment, the config file ({@code ~/.config/edgectl/config.yaml} or
+  * {@code $EDGECTL_CONFIG}), the default.
+  */
 record ClientConfig(String server, String token) {
 
-  static final String DEFAULT_SERVER = "127.0.0.1:8080";
+    static final String DEFAULT_SERVER = "127.0.0.1:8080";
 
-  static ClientConfig resolve(
-      String serverFlag, String tokenFlag, Path tokenFileFlag, Map<String, String> env) {
-    JsonNode file = readConfigFile(env);
-    String server = first(serverFlag, env.get("EDGECTL_SERVER"), text(file, "server"), DEFAULT_SERVER);
-    String token = first(tokenFlag, env.get("EDGECTL_TOKEN"), text(file, "token"), null);
-    if (token == null) {
-      String tokenFile = first(
-          tokenFileFlag == null ? null : tokenFileFlag.toString(),
-          env.get("EDGECTL_TOKEN_FILE"), text(file, "tokenFile"), null);
-      if (tokenFile != null) {
-        token = readToken(Path.of(tokenFile));
-      }
+    static ClientConfig resolve(
+            String serverFlag, String tokenFlag, Path tokenFileFlag, Map<String, String> env) {
+        JsonNode file = readConfigFile(env);
+        String server = first(serverFlag, env.get("EDGECTL_SERVER"), text(file, "server"), DEFAULT_SERVER);
+        String token = first(tokenFlag, env.get("EDGECTL_TOKEN"), text(file, "token"), null);
+        if (token == null) {
+            String tokenFile = first(
+                    tokenFileFlag == null ? null : tokenFileFlag.toString(),
+                    env.get("EDGECTL_TOKEN_FILE"), text(file, "tokenFile"), null);
+            if (tokenFile != null) {
+                token = readToken(Path.of(tokenFile));
+            }
+        }
+        return new ClientConfig(server, token);
     }
-    return new ClientConfig(server, token);
-  }
 
-  private static String readToken(Path file) {
-    try {
-      return Files.readString(file).trim();
-    } catch (IOException e) {
-      throw new UsageException("cannot read token file " + file + ": " + e.getMessage());
+    private static String readToken(Path file) {
+        try {
+            return Files.readString(file).trim();
+        } catch (IOException e) {
+            throw new UsageException("cannot read token file " + file + ": " + e.getMessage());
+        }
     }
-  }
 
-  private static JsonNode readConfigFile(Map<String, String> env) {
-    Path path = env.containsKey("EDGECTL_CONFIG")
-        ? Path.of(env.get("EDGECTL_CONFIG"))
-        : Path.of(System.getProperty("user.home"), ".config", "edgectl", "config.yaml");
-    if (!Files.isRegularFile(path)) {
-      return null;
+    private static JsonNode readConfigFile(Map<String, String> env) {
+        Path path = env.containsKey("EDGECTL_CONFIG")
+                ? Path.of(env.get("EDGECTL_CONFIG"))
+                : Path.of(System.getProperty("user.home"), ".config", "edgectl", "config.yaml");
+        if (!Files.isRegularFile(path)) {
+            return null;
+        }
+        try {
+            return new ObjectMapper(new YAMLFactory()).readTree(path.toFile());
+        } catch (IOException e) {
+            throw new UsageException("cannot read config file " + path + ": " + e.getMessage());
+        }
     }
-    try {
-      return new ObjectMapper(new YAMLFactory()).readTree(path.toFile());
-    } catch (IOException e) {
-      throw new UsageException("cannot read config file " + path + ": " + e.getMessage());
-    }
-  }
 
-  private static String text(JsonNode node, String field) {
-    return node != null && node.hasNonNull(field) ? node.get(field).asText() : null;
-  }
-
-  private static String first(String... candidates) {
-    for (String c : candidates) {
-      if (c != null && !c.isBlank()) {
-        return c;
-      }
+    private static String text(JsonNode node, String field) {
+        return node != null && node.hasNonNull(field) ? node.get(field).asText() : null;
     }
-    return null;
-  }
+
+    private static String first(String... candidates) {
+        for (String c : candidates) {
+            if (c != null && !c.isBlank()) {
+                return c;
+            }
+        }
+        return null;
+    }
 }

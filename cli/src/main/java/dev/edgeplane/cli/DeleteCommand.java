@@ -13,33 +13,33 @@ import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "delete", description = "Delete a resource: edgectl delete app|node|token NAME")
 final class DeleteCommand implements Callable<Integer> {
-  @ParentCommand Edgectl root;
-  @Spec CommandSpec spec;
+    @ParentCommand Edgectl root;
+    @Spec CommandSpec spec;
 
-  @Parameters(index = "0", paramLabel = "TYPE")
-  String type;
+    @Parameters(index = "0", paramLabel = "TYPE")
+    String type;
 
-  @Parameters(index = "1", paramLabel = "NAME")
-  String name;
+    @Parameters(index = "1", paramLabel = "NAME")
+    String name;
 
-  @Option(names = {"-n", "--namespace"}, defaultValue = "default")
-  String namespace;
+    @Option(names = {"-n", "--namespace"}, defaultValue = "default")
+    String namespace;
 
-  @Override
-  public Integer call() throws Exception {
-    ResourceKind kind = ResourceKind.parse(type);
-    try (ApiClient api = root.connect()) {
-      switch (kind) {
-        case APP -> api.apps().deleteApp(
-            DeleteAppRequest.newBuilder().setNamespace(namespace).setName(name).build());
-        case NODE -> api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName(name).build());
-        case TOKEN -> api.tokens().deleteJoinToken(
-            DeleteJoinTokenRequest.newBuilder().setName(name).build());
-      }
+    @Override
+    public Integer call() throws Exception {
+        ResourceKind kind = ResourceKind.parse(type);
+        try (ApiClient api = root.connect()) {
+            switch (kind) {
+                case APP -> api.apps().deleteApp(
+                        DeleteAppRequest.newBuilder().setNamespace(namespace).setName(name).build());
+                case NODE -> api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName(name).build());
+                case TOKEN -> api.tokens().deleteJoinToken(
+                        DeleteJoinTokenRequest.newBuilder().setName(name).build());
+            }
+        }
+        spec.commandLine().getOut().println(
+                kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP ? namespace + "/" : "")
+                        + name + " deleted");
+        return 0;
     }
-    spec.commandLine().getOut().println(
-        kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP ? namespace + "/" : "")
-            + name + " deleted");
-    return 0;
-  }
 }

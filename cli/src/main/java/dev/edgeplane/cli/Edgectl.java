@@ -14,95 +14,95 @@ import picocli.CommandLine.ScopeType;
 
 /** edgectl: the operator's command line for Edgeplane. */
 @Command(
-    name = "edgectl",
-    mixinStandardHelpOptions = true,
-    versionProvider = Edgectl.Version.class,
-    description = "Operate an Edgeplane fleet through the control plane's API.",
-    subcommands = {
-        GetCommand.class, ApplyCommand.class, DeleteCommand.class, TokenCommand.class,
-        WaitCommand.class, CommandLine.HelpCommand.class})
+        name = "edgectl",
+        mixinStandardHelpOptions = true,
+        versionProvider = Edgectl.Version.class,
+        description = "Operate an Edgeplane fleet through the control plane's API.",
+        subcommands = {
+                GetCommand.class, ApplyCommand.class, DeleteCommand.class, TokenCommand.class,
+                WaitCommand.class, CommandLine.HelpCommand.class})
 public final class Edgectl {
 
-  static final int EXIT_API_ERROR = 1;
-  static final int EXIT_USAGE = 2;
+    static final int EXIT_API_ERROR = 1;
+    static final int EXIT_USAGE = 2;
 
-  @Option(names = "--server", scope = ScopeType.INHERIT, paramLabel = "HOST:PORT",
-      description = "Control plane API address (env EDGECTL_SERVER, default "
-          + ClientConfig.DEFAULT_SERVER + ").")
-  String server;
+    @Option(names = "--server", scope = ScopeType.INHERIT, paramLabel = "HOST:PORT",
+            description = "Control plane API address (env EDGECTL_SERVER, default "
+                    + ClientConfig.DEFAULT_SERVER + ").")
+    String server;
 
-  @Option(names = "--token", scope = ScopeType.INHERIT,
-      description = "Bearer token (env EDGECTL_TOKEN).")
-  String token;
+    @Option(names = "--token", scope = ScopeType.INHERIT,
+            description = "Bearer token (env EDGECTL_TOKEN).")
+    String token;
 
-  @Option(names = "--token-file", scope = ScopeType.INHERIT,
-      description = "File holding the bearer token (env EDGECTL_TOKEN_FILE).")
-  Path tokenFile;
+    @Option(names = "--token-file", scope = ScopeType.INHERIT,
+            description = "File holding the bearer token (env EDGECTL_TOKEN_FILE).")
+    Path tokenFile;
 
-  private final Map<String, String> env;
+    private final Map<String, String> env;
 
-  Edgectl(Map<String, String> env) {
-    this.env = env;
-  }
+    Edgectl(Map<String, String> env) {
+        this.env = env;
+    }
 
-  ApiClient connect() {
-    return new ApiClient(ClientConfig.resolve(server, token, tokenFile, env));
-  }
+    ApiClient connect() {
+        return new ApiClient(ClientConfig.resolve(server, token, tokenFile, env));
+    }
 
-  public static void main(String[] args) {
-    // grpc-java logs transport details at INFO; a CLI shows only its own output and errors.
-    java.util.logging.Logger.getLogger("io.grpc").setLevel(java.util.logging.Level.WARNING);
-    System.exit(run(args, System.getenv(), new PrintWriter(System.out, true),
-        new PrintWriter(System.err, true)));
-  }
+    public static void main(String[] args) {
+        // grpc-java logs transport details at INFO; a CLI shows only its own output and errors.
+        java.util.logging.Logger.getLogger("io.grpc").setLevel(java.util.logging.Level.WARNING);
+        System.exit(run(args, System.getenv(), new PrintWriter(System.out, true),
+                new PrintWriter(System.err, true)));
+    }
 
-  static int run(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err) {
-    CommandLine cli = new CommandLine(new Edgectl(env));
-    cli.setOut(out);
-    cli.setErr(err);
-    cli.setCaseInsensitiveEnumValuesAllowed(true);
-    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-      if (e instanceof StatusRuntimeException status) {
-        err.println(describe(status));
-        return EXIT_API_ERROR;
-      }
-      if (e instanceof UsageException) {
-        err.println("error: " + e.getMessage());
-        return EXIT_USAGE;
-      }
-      throw e;
-    });
-    return cli.execute(args);
-  }
-
-  /** "error: INVALID_ARGUMENT: ..." plus one line per field violation. */
-  static String describe(StatusRuntimeException e) {
-    StringBuilder sb = new StringBuilder("error: ").append(e.getStatus().getCode()).append(": ")
-        .append(e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE
-            ? "cannot reach the control plane (" + e.getStatus().getDescription() + ")"
-            : e.getStatus().getDescription());
-    com.google.rpc.Status detail = StatusProto.fromThrowable(e);
-    if (detail != null) {
-      for (var any : detail.getDetailsList()) {
-        if (any.is(BadRequest.class)) {
-          try {
-            for (var v : any.unpack(BadRequest.class).getFieldViolationsList()) {
-              sb.append("\n  ").append(v.getField()).append(": ").append(v.getDescription());
+    static int run(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err) {
+        CommandLine cli = new CommandLine(new Edgectl(env));
+        cli.setOut(out);
+        cli.setErr(err);
+        cli.setCaseInsensitiveEnumValuesAllowed(true);
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (e instanceof StatusRuntimeException status) {
+                err.println(describe(status));
+                return EXIT_API_ERROR;
             }
-          } catch (InvalidProtocolBufferException ignored) {
-            // A detail we cannot read adds nothing to the message.
-          }
-        }
-      }
+            if (e instanceof UsageException) {
+                err.println("error: " + e.getMessage());
+                return EXIT_USAGE;
+            }
+            throw e;
+        });
+        return cli.execute(args);
     }
-    return sb.toString();
-  }
 
-  static final class Version implements CommandLine.IVersionProvider {
-    @Override
-    public String[] getVersion() {
-      String v = Edgectl.class.getPackage().getImplementationVersion();
-      return new String[] {"edgectl " + (v == null ? "dev" : v)};
+    /** "error: INVALID_ARGUMENT: ..." plus one line per field violation. */
+    static String describe(StatusRuntimeException e) {
+        StringBuilder sb = new StringBuilder("error: ").append(e.getStatus().getCode()).append(": ")
+                .append(e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE
+                        ? "cannot reach the control plane (" + e.getStatus().getDescription() + ")"
+                        : e.getStatus().getDescription());
+        com.google.rpc.Status detail = StatusProto.fromThrowable(e);
+        if (detail != null) {
+            for (var any : detail.getDetailsList()) {
+                if (any.is(BadRequest.class)) {
+                    try {
+                        for (var v : any.unpack(BadRequest.class).getFieldViolationsList()) {
+                            sb.append("\n  ").append(v.getField()).append(": ").append(v.getDescription());
+                        }
+                    } catch (InvalidProtocolBufferException ignored) {
+                        // A detail we cannot read adds nothing to the message.
+                    }
+                }
+            }
+        }
+        return sb.toString();
     }
-  }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Edgectl.class.getPackage().getImplementationVersion();
+            return new String[] {"edgectl " + (v == null ? "dev" : v)};
+        }
+    }
 }

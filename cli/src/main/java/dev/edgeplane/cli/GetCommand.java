@@ -25,114 +25,114 @@ import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|tokens [NAME]")
 final class GetCommand implements Callable<Integer> {
-  @ParentCommand Edgectl root;
-  @Spec CommandSpec spec;
+    @ParentCommand Edgectl root;
+    @Spec CommandSpec spec;
 
-  @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes or tokens")
-  String type;
+    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes or tokens")
+    String type;
 
-  @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
-  String name;
+    @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
+    String name;
 
-  @Option(names = {"-n", "--namespace"}, description = "Namespace of apps (default: all for a "
-      + "list, \"default\" for one app).")
-  String namespace;
+    @Option(names = {"-n", "--namespace"}, description = "Namespace of apps (default: all for a "
+            + "list, \"default\" for one app).")
+    String namespace;
 
-  @Option(names = {"-l", "--selector"}, description = "Label selector, e.g. tier=web,!canary")
-  String selector = "";
+    @Option(names = {"-l", "--selector"}, description = "Label selector, e.g. tier=web,!canary")
+    String selector = "";
 
-  @Option(names = {"-o", "--output"}, description = "table (default), json or yaml")
-  Output.Format format = Output.Format.table;
+    @Option(names = {"-o", "--output"}, description = "table (default), json or yaml")
+    Output.Format format = Output.Format.table;
 
-  @Override
-  public Integer call() throws Exception {
-    var out = spec.commandLine().getOut();
-    Instant now = Instant.now();
-    try (ApiClient api = root.connect()) {
-      switch (ResourceKind.parse(type)) {
-        case APP -> Output.print(out, format, apps(api),
-            List.of("NAMESPACE", "NAME", "MODE", "DESIRED", "READY", "AVAILABLE", "AGE"), m -> {
-              App a = (App) m;
-              return List.of(a.getMetadata().getNamespace(), a.getMetadata().getName(),
-                  a.getSpec().getMode().name().replace("MODE_UNSPECIFIED", "REPLICATED"),
-                  str(a.getStatus().getDesiredReplicas()), str(a.getStatus().getReadyReplicas()),
-                  str(a.getStatus().getAvailableReplicas()),
-                  Durations.age(a.getMetadata().getCreateTime(), now));
-            });
-        case NODE -> Output.print(out, format, nodes(api),
-            List.of("NAME", "PHASE", "REPLICAS", "VERSION", "OS/ARCH", "HEARTBEAT", "AGE"), m -> {
-              Node n = (Node) m;
-              var s = n.getStatus();
-              String phase = s.getPhase().name().replace("PHASE_UNSPECIFIED", "UNKNOWN")
-                  + (n.getSpec().getUnschedulable() ? ",SCHEDULING-DISABLED" : "");
-              return List.of(n.getMetadata().getName(), phase,
-                  s.getRunningReplicas() + "/" + s.getDesiredReplicas(), s.getAgentVersion(),
-                  s.getOs() + "/" + s.getArch(), Durations.age(s.getLastHeartbeat(), now),
-                  Durations.age(n.getMetadata().getCreateTime(), now));
-            });
-        case TOKEN -> Output.print(out, format, tokens(api),
-            List.of("NAME", "USES", "EXPIRES", "DESCRIPTION"), m -> {
-              JoinToken t = (JoinToken) m;
-              return List.of(t.getMetadata().getName(),
-                  t.getStatus().getUses() + "/" + t.getSpec().getMaxUses(),
-                  Instant.ofEpochSecond(t.getStatus().getExpireTime().getSeconds()).toString(),
-                  t.getSpec().getDescription());
-            });
-      }
+    @Override
+    public Integer call() throws Exception {
+        var out = spec.commandLine().getOut();
+        Instant now = Instant.now();
+        try (ApiClient api = root.connect()) {
+            switch (ResourceKind.parse(type)) {
+                case APP -> Output.print(out, format, apps(api),
+                        List.of("NAMESPACE", "NAME", "MODE", "DESIRED", "READY", "AVAILABLE", "AGE"), m -> {
+                            App a = (App) m;
+                            return List.of(a.getMetadata().getNamespace(), a.getMetadata().getName(),
+                                    a.getSpec().getMode().name().replace("MODE_UNSPECIFIED", "REPLICATED"),
+                                    str(a.getStatus().getDesiredReplicas()), str(a.getStatus().getReadyReplicas()),
+                                    str(a.getStatus().getAvailableReplicas()),
+                                    Durations.age(a.getMetadata().getCreateTime(), now));
+                        });
+                case NODE -> Output.print(out, format, nodes(api),
+                        List.of("NAME", "PHASE", "REPLICAS", "VERSION", "OS/ARCH", "HEARTBEAT", "AGE"), m -> {
+                            Node n = (Node) m;
+                            var s = n.getStatus();
+                            String phase = s.getPhase().name().replace("PHASE_UNSPECIFIED", "UNKNOWN")
+                                    + (n.getSpec().getUnschedulable() ? ",SCHEDULING-DISABLED" : "");
+                            return List.of(n.getMetadata().getName(), phase,
+                                    s.getRunningReplicas() + "/" + s.getDesiredReplicas(), s.getAgentVersion(),
+                                    s.getOs() + "/" + s.getArch(), Durations.age(s.getLastHeartbeat(), now),
+                                    Durations.age(n.getMetadata().getCreateTime(), now));
+                        });
+                case TOKEN -> Output.print(out, format, tokens(api),
+                        List.of("NAME", "USES", "EXPIRES", "DESCRIPTION"), m -> {
+                            JoinToken t = (JoinToken) m;
+                            return List.of(t.getMetadata().getName(),
+                                    t.getStatus().getUses() + "/" + t.getSpec().getMaxUses(),
+                                    Instant.ofEpochSecond(t.getStatus().getExpireTime().getSeconds()).toString(),
+                                    t.getSpec().getDescription());
+                        });
+            }
+        }
+        return 0;
     }
-    return 0;
-  }
 
-  private List<App> apps(ApiClient api) {
-    if (name != null) {
-      String ns = namespace == null ? "default" : namespace;
-      return List.of(api.apps().getApp(
-          GetAppRequest.newBuilder().setNamespace(ns).setName(name).build()));
+    private List<App> apps(ApiClient api) {
+        if (name != null) {
+            String ns = namespace == null ? "default" : namespace;
+            return List.of(api.apps().getApp(
+                    GetAppRequest.newBuilder().setNamespace(ns).setName(name).build()));
+        }
+        List<App> all = new ArrayList<>();
+        String page = "";
+        do {
+            ListAppsResponse r = api.apps().listApps(ListAppsRequest.newBuilder()
+                    .setNamespace(namespace == null ? "" : namespace).setLabelSelector(selector)
+                    .setPageToken(page).build());
+            all.addAll(r.getAppsList());
+            page = r.getNextPageToken();
+        } while (!page.isEmpty());
+        return all;
     }
-    List<App> all = new ArrayList<>();
-    String page = "";
-    do {
-      ListAppsResponse r = api.apps().listApps(ListAppsRequest.newBuilder()
-          .setNamespace(namespace == null ? "" : namespace).setLabelSelector(selector)
-          .setPageToken(page).build());
-      all.addAll(r.getAppsList());
-      page = r.getNextPageToken();
-    } while (!page.isEmpty());
-    return all;
-  }
 
-  private List<Node> nodes(ApiClient api) {
-    if (name != null) {
-      return List.of(api.nodes().getNode(GetNodeRequest.newBuilder().setName(name).build()));
+    private List<Node> nodes(ApiClient api) {
+        if (name != null) {
+            return List.of(api.nodes().getNode(GetNodeRequest.newBuilder().setName(name).build()));
+        }
+        List<Node> all = new ArrayList<>();
+        String page = "";
+        do {
+            ListNodesResponse r = api.nodes().listNodes(ListNodesRequest.newBuilder()
+                    .setLabelSelector(selector).setPageToken(page).build());
+            all.addAll(r.getNodesList());
+            page = r.getNextPageToken();
+        } while (!page.isEmpty());
+        return all;
     }
-    List<Node> all = new ArrayList<>();
-    String page = "";
-    do {
-      ListNodesResponse r = api.nodes().listNodes(ListNodesRequest.newBuilder()
-          .setLabelSelector(selector).setPageToken(page).build());
-      all.addAll(r.getNodesList());
-      page = r.getNextPageToken();
-    } while (!page.isEmpty());
-    return all;
-  }
 
-  private List<JoinToken> tokens(ApiClient api) {
-    if (name != null) {
-      return List.of(api.tokens().getJoinToken(
-          GetJoinTokenRequest.newBuilder().setName(name).build()));
+    private List<JoinToken> tokens(ApiClient api) {
+        if (name != null) {
+            return List.of(api.tokens().getJoinToken(
+                    GetJoinTokenRequest.newBuilder().setName(name).build()));
+        }
+        List<JoinToken> all = new ArrayList<>();
+        String page = "";
+        do {
+            ListJoinTokensResponse r = api.tokens().listJoinTokens(ListJoinTokensRequest.newBuilder()
+                    .setLabelSelector(selector).setPageToken(page).build());
+            all.addAll(r.getTokensList());
+            page = r.getNextPageToken();
+        } while (!page.isEmpty());
+        return all;
     }
-    List<JoinToken> all = new ArrayList<>();
-    String page = "";
-    do {
-      ListJoinTokensResponse r = api.tokens().listJoinTokens(ListJoinTokensRequest.newBuilder()
-          .setLabelSelector(selector).setPageToken(page).build());
-      all.addAll(r.getTokensList());
-      page = r.getNextPageToken();
-    } while (!page.isEmpty());
-    return all;
-  }
 
-  private static String str(int n) {
-    return Integer.toString(n);
-  }
+    private static String str(int n) {
+        return Integer.toString(n);
+    }
 }

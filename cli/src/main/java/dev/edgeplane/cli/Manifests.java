@@ -17,61 +17,61 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Reads resource manifests: YAML (or JSON) documents with a {@code kind} and the resource in the
- * API's own JSON mapping ({@code metadata}, {@code spec}), so a manifest means exactly what the
- * API means and there is no second schema to keep in step.
- */
+  * Reads resource manifests: YAML (or JSON) documents with a {@code kind} and the resource in the
+  * API's own JSON mapping ({@code metadata}, {@code spec}), so a manifest means exactly what the
+  * API means and there is no second schema to keep in step.
+  */
 final class Manifests {
 
-  /** One resource read from a manifest. */
-  sealed interface Manifest permits AppManifest, JoinTokenManifest {}
+    /** One resource read from a manifest. */
+    sealed interface Manifest permits AppManifest, JoinTokenManifest {}
 
-  record AppManifest(App app) implements Manifest {}
+    record AppManifest(App app) implements Manifest {}
 
-  record JoinTokenManifest(JoinToken token) implements Manifest {}
+    record JoinTokenManifest(JoinToken token) implements Manifest {}
 
-  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
-  private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    private static final ObjectMapper JSON = new ObjectMapper();
 
-  private Manifests() {}
+    private Manifests() {}
 
-  static List<Manifest> read(Reader source, String origin) {
-    List<Manifest> out = new ArrayList<>();
-    try (MappingIterator<JsonNode> docs = YAML.readerFor(JsonNode.class).readValues(source)) {
-      int index = 0;
-      while (docs.hasNext()) {
-        JsonNode doc = docs.next();
-        index++;
-        if (doc == null || doc.isNull() || doc.isEmpty()) {
-          continue;
+    static List<Manifest> read(Reader source, String origin) {
+        List<Manifest> out = new ArrayList<>();
+        try (MappingIterator<JsonNode> docs = YAML.readerFor(JsonNode.class).readValues(source)) {
+            int index = 0;
+            while (docs.hasNext()) {
+                JsonNode doc = docs.next();
+                index++;
+                if (doc == null || doc.isNull() || doc.isEmpty()) {
+                    continue;
+                }
+                out.add(parse(doc, origin + " document " + index));
+            }
+        } catch (IOException e) {
+            throw new UsageException(origin + ": not valid YAML: " + e.getMessage());
         }
-        out.add(parse(doc, origin + " document " + index));
-      }
-    } catch (IOException e) {
-      throw new UsageException(origin + ": not valid YAML: " + e.getMessage());
+        return out;
     }
-    return out;
-  }
 
-  private static Manifest parse(JsonNode doc, String where) {
-    if (!(doc instanceof ObjectNode object) || !object.hasNonNull("kind")) {
-      throw new UsageException(where + ": missing 'kind' (App or JoinToken)");
+    private static Manifest parse(JsonNode doc, String where) {
+        if (!(doc instanceof ObjectNode object) || !object.hasNonNull("kind")) {
+            throw new UsageException(where + ": missing 'kind' (App or JoinToken)");
+        }
+        String kind = object.remove("kind").asText();
+        object.remove("apiVersion");
+        return switch (kind) {
+            case "App" -> new AppManifest(merge(object, App.newBuilder(), where).build());
+            case "JoinToken" -> new JoinTokenManifest(merge(object, JoinToken.newBuilder(), where).build());
+            default -> throw new UsageException(where + ": unknown kind '" + kind + "' (App or JoinToken)");
+        };
     }
-    String kind = object.remove("kind").asText();
-    object.remove("apiVersion");
-    return switch (kind) {
-      case "App" -> new AppManifest(merge(object, App.newBuilder(), where).build());
-      case "JoinToken" -> new JoinTokenManifest(merge(object, JoinToken.newBuilder(), where).build());
-      default -> throw new UsageException(where + ": unknown kind '" + kind + "' (App or JoinToken)");
-    };
-  }
 
-  private static <B extends Message.Builder> B merge(ObjectNode object, B builder, String where) {
-    try {
-      JsonFormat.parser().merge(JSON.writeValueAsString(object), builder);
-      return builder;
-    } catch (InvalidProtocolBufferException | JsonProcessingException e) {
-      throw new UsageException(where + ": " + e.getMessage());
+    private static <B extends Message.Builder> B merge(ObjectNode object, B builder, String where) {
+        try {
+            JsonFormat.parser().merge(JSON.writeValueAsString(object), builder);
+            return builder;
+        } catch (InvalidProtocolBufferException | JsonProcessingException e) {
+            throw new UsageException(where + ": " + e.getMessage());
+        }
     }
-  }
 }

@@ -4,15 +4,15 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-  APP, NODE, TOKEN;
+    APP, NODE, TOKEN;
 
-  static ResourceKind parse(String text) {
-    return switch (text.toLowerCase(Locale.ROOT)) {
-      case "app", "apps" -> APP;
-      case "node", "nodes", "no" -> NODE;
-      case "token", "tokens", "jointoken", "jointokens" -> TOKEN;
-      default -> throw new UsageException(
-          "unknown resource type '" + text + "' (apps, nodes, tokens)");
-    };
-  }
+    static ResourceKind parse(String text) {
+        return switch (text.toLowerCase(Locale.ROOT)) {
+            case "app", "apps" -> APP;
+            case "node", "nodes", "no" -> NODE;
+            case "token", "tokens", "jointoken", "jointokens" -> TOKEN;
+            default -> throw new UsageException(
+                    "unknown resource type '" + text + "' (apps, nodes, tokens)");
+        };
+    }
 }

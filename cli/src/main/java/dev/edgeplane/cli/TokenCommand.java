@@ -14,50 +14,50 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "token", description = "Bootstrap tokens for joining edge hosts.",
-    subcommands = TokenCommand.Create.class)
+        subcommands = TokenCommand.Create.class)
 final class TokenCommand {
-  @ParentCommand Edgectl root;
+    @ParentCommand Edgectl root;
 
-  @Command(name = "create",
-      description = "Create a join token and print the command that joins a host with it.")
-  static final class Create implements Callable<Integer> {
-    @ParentCommand TokenCommand token;
-    @Spec CommandSpec spec;
+    @Command(name = "create",
+            description = "Create a join token and print the command that joins a host with it.")
+    static final class Create implements Callable<Integer> {
+        @ParentCommand TokenCommand token;
+        @Spec CommandSpec spec;
 
-    @Option(names = "--ttl", defaultValue = "24h", description = "Lifetime (default 24h).")
-    String ttl;
+        @Option(names = "--ttl", defaultValue = "24h", description = "Lifetime (default 24h).")
+        String ttl;
 
-    @Option(names = "--max-uses", defaultValue = "1", description = "Joins allowed (default 1).")
-    int maxUses;
+        @Option(names = "--max-uses", defaultValue = "1", description = "Joins allowed (default 1).")
+        int maxUses;
 
-    @Option(names = "--node-label", paramLabel = "KEY=VALUE",
-        description = "Label given to every node that joins with the token.")
-    Map<String, String> nodeLabels = new LinkedHashMap<>();
+        @Option(names = "--node-label", paramLabel = "KEY=VALUE",
+                description = "Label given to every node that joins with the token.")
+        Map<String, String> nodeLabels = new LinkedHashMap<>();
 
-    @Option(names = "--description")
-    String description = "";
+        @Option(names = "--description")
+        String description = "";
 
-    @Option(names = {"-o", "--output"}, description = "command (default: the join command), json or yaml")
-    String format = "command";
+        @Option(names = {"-o", "--output"}, description = "command (default: the join command), json or yaml")
+        String format = "command";
 
-    @Override
-    public Integer call() throws Exception {
-      JoinTokenSpec.Builder s = JoinTokenSpec.newBuilder()
-          .setTtl(Duration.newBuilder().setSeconds(Durations.parse(ttl).toSeconds()))
-          .setMaxUses(maxUses).putAllNodeLabels(nodeLabels).setDescription(description);
-      JoinToken created;
-      try (ApiClient api = token.root.connect()) {
-        created = api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()
-            .setToken(JoinToken.newBuilder().setSpec(s)).build());
-      }
-      var out = spec.commandLine().getOut();
-      switch (format) {
-        case "json" -> out.println(Output.json(created));
-        case "yaml" -> out.print(Output.yaml(created));
-        default -> out.println(created.getStatus().getJoinCommand());
-      }
-      return 0;
+        @Override
+        public Integer call() throws Exception {
+            JoinTokenSpec.Builder s = JoinTokenSpec.newBuilder()
+                    .setTtl(Duration.newBuilder().setSeconds(Durations.parse(ttl).toSeconds()))
+                    .setMaxUses(maxUses).putAllNodeLabels(nodeLabels).setDescription(description);
+            JoinToken created;
+            try (ApiClient api = token.root.connect()) {
+                created = api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()
+                        .setToken(JoinToken.newBuilder().setSpec(s)).build());
+            }
+            var out = spec.commandLine().getOut();
+            switch (format) {
+                case "json" -> out.println(Output.json(created));
+                case "yaml" -> out.print(Output.yaml(created));
+                default -> out.println(created.getStatus().getJoinCommand());
+            }
+            return 0;
+        }
     }
-  }
 
 }

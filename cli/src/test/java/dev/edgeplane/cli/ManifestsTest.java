@@ -16,89 +16,89 @@ import org.junit.jupiter.api.Test;
 
 class ManifestsTest {
 
-  @Test
-  void readsAnAppInTheApiJsonMappingWithEnumsByName() {
-    var docs = Manifests.read(new StringReader("""
-        kind: App
-        metadata:
-          name: hello
-          labels: {tier: web}
-        spec:
-          mode: EVERY_NODE
-          nodeSelector: {site: shop}
-          template:
-            restartPolicy: ON_FAILURE
-            containers:
-            - name: web
-              image: 127.0.0.1:5000/edgeplane/busybox:1
-              imagePullPolicy: ALWAYS
-              command: [httpd, -f, -p, "8081"]
-              ports: [{containerPort: 8081, hostPort: 8081}]
-              limits: {cpuMillis: 250, memoryBytes: 67108864}
-        ---
-        kind: JoinToken
-        spec: {maxUses: 3}
-        """), "test.yaml");
+    @Test
+    void readsAnAppInTheApiJsonMappingWithEnumsByName() {
+        var docs = Manifests.read(new StringReader("""
+                kind: App
+                metadata:
+                  name: hello
+                  labels: {tier: web}
+                spec:
+                  mode: EVERY_NODE
+                  nodeSelector: {site: shop}
+                  template:
+                    restartPolicy: ON_FAILURE
+                    containers:
+                    - name: web
+                      image: 127.0.0.1:5000/edgeplane/busybox:1
+                      imagePullPolicy: ALWAYS
+                      command: [httpd, -f, -p, "8081"]
+                      ports: [{containerPort: 8081, hostPort: 8081}]
+                      limits: {cpuMillis: 250, memoryBytes: 67108864}
+                ---
+                kind: JoinToken
+                spec: {maxUses: 3}
+                """), "test.yaml");
 
-    assertEquals(2, docs.size());
-    var app = assertInstanceOf(Manifests.AppManifest.class, docs.get(0)).app();
-    assertEquals("hello", app.getMetadata().getName());
-    assertEquals(Map.of("tier", "web"), app.getMetadata().getLabelsMap());
-    assertEquals(AppSpec.Mode.EVERY_NODE, app.getSpec().getMode());
-    assertEquals(PodTemplate.RestartPolicy.ON_FAILURE, app.getSpec().getTemplate().getRestartPolicy());
-    Container c = app.getSpec().getTemplate().getContainers(0);
-    assertEquals(Container.PullPolicy.ALWAYS, c.getImagePullPolicy());
-    assertEquals(List.of("httpd", "-f", "-p", "8081"), c.getCommandList());
-    assertEquals(8081, c.getPorts(0).getHostPort());
-    assertEquals(67108864L, c.getLimits().getMemoryBytes());
-    var token = assertInstanceOf(Manifests.JoinTokenManifest.class, docs.get(1)).token();
-    assertEquals(3, token.getSpec().getMaxUses());
-  }
+        assertEquals(2, docs.size());
+        var app = assertInstanceOf(Manifests.AppManifest.class, docs.get(0)).app();
+        assertEquals("hello", app.getMetadata().getName());
+        assertEquals(Map.of("tier", "web"), app.getMetadata().getLabelsMap());
+        assertEquals(AppSpec.Mode.EVERY_NODE, app.getSpec().getMode());
+        assertEquals(PodTemplate.RestartPolicy.ON_FAILURE, app.getSpec().getTemplate().getRestartPolicy());
+        Container c = app.getSpec().getTemplate().getContainers(0);
+        assertEquals(Container.PullPolicy.ALWAYS, c.getImagePullPolicy());
+        assertEquals(List.of("httpd", "-f", "-p", "8081"), c.getCommandList());
+        assertEquals(8081, c.getPorts(0).getHostPort());
+        assertEquals(67108864L, c.getLimits().getMemoryBytes());
+        var token = assertInstanceOf(Manifests.JoinTokenManifest.class, docs.get(1)).token();
+        assertEquals(3, token.getSpec().getMaxUses());
+    }
 
-  @Test
-  void namesTheDocumentAndProblemOfABadManifest() {
-    var missingKind = assertThrows(UsageException.class,
-        () -> Manifests.read(new StringReader("metadata: {name: x}\n"), "a.yaml"));
-    assertTrue(missingKind.getMessage().contains("a.yaml document 1: missing 'kind'"),
-        missingKind.getMessage());
+    @Test
+    void namesTheDocumentAndProblemOfABadManifest() {
+        var missingKind = assertThrows(UsageException.class,
+                () -> Manifests.read(new StringReader("metadata: {name: x}\n"), "a.yaml"));
+        assertTrue(missingKind.getMessage().contains("a.yaml document 1: missing 'kind'"),
+                missingKind.getMessage());
 
-    var unknownField = assertThrows(UsageException.class, () -> Manifests.read(new StringReader(
-        "kind: App\nspec: {replicaz: 2}\n"), "b.yaml"));
-    assertTrue(unknownField.getMessage().contains("replicaz"), unknownField.getMessage());
+        var unknownField = assertThrows(UsageException.class, () -> Manifests.read(new StringReader(
+                "kind: App\nspec: {replicaz: 2}\n"), "b.yaml"));
+        assertTrue(unknownField.getMessage().contains("replicaz"), unknownField.getMessage());
 
-    var unknownKind = assertThrows(UsageException.class,
-        () -> Manifests.read(new StringReader("kind: Pod\n"), "c.yaml"));
-    assertTrue(unknownKind.getMessage().contains("unknown kind 'Pod'"), unknownKind.getMessage());
-  }
+        var unknownKind = assertThrows(UsageException.class,
+                () -> Manifests.read(new StringReader("kind: Pod\n"), "c.yaml"));
+        assertTrue(unknownKind.getMessage().contains("unknown kind 'Pod'"), unknownKind.getMessage());
+    }
 
-  @Test
-  void parsesHumanDurations() {
-    assertEquals(Duration.ofMinutes(90), Durations.parse("1h30m"));
-    assertEquals(Duration.ofDays(7), Durations.parse("7d"));
-    assertThrows(UsageException.class, () -> Durations.parse("10 minutes"));
-    assertThrows(UsageException.class, () -> Durations.parse("h"));
-  }
+    @Test
+    void parsesHumanDurations() {
+        assertEquals(Duration.ofMinutes(90), Durations.parse("1h30m"));
+        assertEquals(Duration.ofDays(7), Durations.parse("7d"));
+        assertThrows(UsageException.class, () -> Durations.parse("10 minutes"));
+        assertThrows(UsageException.class, () -> Durations.parse("h"));
+    }
 
-  @Test
-  void flagsBeatEnvironmentWhichBeatsTheConfigFile() throws Exception {
-    var dir = java.nio.file.Files.createTempDirectory("edgectl");
-    var config = dir.resolve("config.yaml");
-    java.nio.file.Files.writeString(config, "server: file:1\ntoken: from-file\n");
-    var tokenFile = dir.resolve("token");
-    java.nio.file.Files.writeString(tokenFile, "from-token-file\n");
+    @Test
+    void flagsBeatEnvironmentWhichBeatsTheConfigFile() throws Exception {
+        var dir = java.nio.file.Files.createTempDirectory("edgectl");
+        var config = dir.resolve("config.yaml");
+        java.nio.file.Files.writeString(config, "server: file:1\ntoken: from-file\n");
+        var tokenFile = dir.resolve("token");
+        java.nio.file.Files.writeString(tokenFile, "from-token-file\n");
 
-    Map<String, String> env = Map.of("EDGECTL_CONFIG", config.toString());
-    assertEquals(new ClientConfig("file:1", "from-file"), ClientConfig.resolve(null, null, null, env));
+        Map<String, String> env = Map.of("EDGECTL_CONFIG", config.toString());
+        assertEquals(new ClientConfig("file:1", "from-file"), ClientConfig.resolve(null, null, null, env));
 
-    Map<String, String> env2 = Map.of("EDGECTL_CONFIG", config.toString(),
-        "EDGECTL_SERVER", "env:2", "EDGECTL_TOKEN", "from-env");
-    assertEquals(new ClientConfig("env:2", "from-env"), ClientConfig.resolve(null, null, null, env2));
-    assertEquals(new ClientConfig("flag:3", "from-flag"),
-        ClientConfig.resolve("flag:3", "from-flag", null, env2));
+        Map<String, String> env2 = Map.of("EDGECTL_CONFIG", config.toString(),
+                "EDGECTL_SERVER", "env:2", "EDGECTL_TOKEN", "from-env");
+        assertEquals(new ClientConfig("env:2", "from-env"), ClientConfig.resolve(null, null, null, env2));
+        assertEquals(new ClientConfig("flag:3", "from-flag"),
+                ClientConfig.resolve("flag:3", "from-flag", null, env2));
 
-    Map<String, String> env3 = Map.of("EDGECTL_CONFIG", dir.resolve("absent.yaml").toString(),
-        "EDGECTL_TOKEN_FILE", tokenFile.toString());
-    assertEquals(new ClientConfig(ClientConfig.DEFAULT_SERVER, "from-token-file"),
-        ClientConfig.resolve(null, null, null, env3));
-  }
+        Map<String, String> env3 = Map.of("EDGECTL_CONFIG", dir.resolve("absent.yaml").toString(),
+                "EDGECTL_TOKEN_FILE", tokenFile.toString());
+        assertEquals(new ClientConfig(ClientConfig.DEFAULT_SERVER, "from-token-file"),
+                ClientConfig.resolve(null, null, null, env3));
+    }
 }

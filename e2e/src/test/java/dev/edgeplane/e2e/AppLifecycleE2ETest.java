@@ -1,0 +1,236 @@
+package dev.edgeplane.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.api.v1.Container;
+import dev.edgeplane.api.v1.CreateAppRequest;
+import dev.edgeplane.api.v1.DeleteAppRequest;
+import dev.edgeplane.api.v1.GetAppRequest;
+import dev.edgeplane.api.v1.GetNodeRequest;
+import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.UpdateAppRequest;
+import dev.edgeplane.testkit.Containerd;
+import dev.edgeplane.testkit.EtcdServer;
+import dev.edgeplane.testkit.Registry;
+import dev.edgeplane.testkit.TestImages;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The whole path: an App created through the API runs as containers in a real containerd on a
+ * joined edge host, follows updates, and survives the agent being killed.
+ */
+class AppLifecycleE2ETest {
+    static final Duration CONVERGE = Duration.ofSeconds(90);
+    static final String NODE = "edge-e2e";
+
+    @TempDir static Path dir;
+    static EtcdServer etcd;
+    static Containerd containerd;
+    static Registry registry;
+    static ControlPlane cloud;
+    static EdgeHost host;
+    static Cri cri;
+    static String image;
+
+    @BeforeAll
+    static void startEverything() throws Exception {
+        etcd = EtcdServer.start();
+        containerd = Containerd.start();
+        registry = Registry.start();
+        image = registry.push(TestImages.busybox(), "edgeplane/busybox:1");
+        cloud = ControlPlane.start(etcd.endpoint(), dir.resolve("cp"));
+        cri = new Cri(containerd.endpoint());
+        // Short restart back-off so a crash loop shows in seconds, not minutes.
+        host = new EdgeHost(NODE, dir.resolve(NODE), containerd.endpoint(),
+                List.of("--restart-backoff-initial", "1s", "--restart-backoff-max", "4s"));
+        var join = host.join(cloud.createJoinToken(Duration.ofMinutes(5), 1).getStatus().getJoinCommand());
+        assertEquals(0, join.exitCode(), join.output());
+        host.start();
+        awaitNodeReady();
+    }
+
+    @AfterAll
+    static void stopEverything() throws Exception {
+        for (AutoCloseable c : new AutoCloseable[] {host, cloud, cri, registry, containerd, etcd}) {
+            if (c != null) {
+                c.close();
+            }
+        }
+    }
+
+    static void awaitNodeReady() {
+        Await.until("node " + NODE + " READY", CONVERGE, host::logTail, () -> cloud.nodes()
+                .getNode(GetNodeRequest.newBuilder().setName(NODE).build())
+                .getStatus().getPhase() == NodeStatus.Phase.READY);
+    }
+
+    static App app(String name, int replicas, PodTemplate.RestartPolicy restart, String... command) {
+        return App.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName(name))
+                .setSpec(AppSpec.newBuilder().setReplicas(replicas).setTemplate(PodTemplate.newBuilder()
+                        .setRestartPolicy(restart)
+                        .setTerminationGraceSeconds(1)
+                        .addContainers(Container.newBuilder().setName("main").setImage(image)
+                                .addAllCommand(List.of(command)))))
+                .build();
+    }
+
+    static Map<String, String> labelsOf(String app) {
+        return Map.of("edgeplane.dev/app", app);
+    }
+
+    static App get(String name) {
+        return cloud.apps().getApp(GetAppRequest.newBuilder().setNamespace("default").setName(name).build());
+    }
+
+    static Set<String> runningIds(String app) {
+        return cri.running(labelsOf(app)).stream().map(c -> c.getId()).collect(Collectors.toSet());
+    }
+
+    static String diagnostics() {
+        return host.logTail();
+    }
+
+    @Test
+    void appRunsItsReplicasFollowsUpdatesAndScalesToZero() {
+        App created = cloud.apps().createApp(CreateAppRequest.newBuilder()
+                .setApp(app("web", 2, PodTemplate.RestartPolicy.ALWAYS, "sleep", "3600")).build());
+
+        Await.until("2 running containers of web", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> runningIds("web").size() == 2);
+        Set<String> first = runningIds("web");
+        Await.until("web ready 2/2 in App.status", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> get("web").getStatus().getReadyReplicas() == 2);
+
+        // A new command replaces both containers.
+        App current = get("web");
+        App changed = current.toBuilder().setSpec(current.getSpec().toBuilder().setTemplate(
+                current.getSpec().getTemplate().toBuilder().setContainers(0,
+                        current.getSpec().getTemplate().getContainers(0).toBuilder()
+                                .clearCommand().addAllCommand(List.of("sleep", "3601"))))).build();
+        cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(changed).build());
+        Await.until("web replaced by 2 new containers", CONVERGE, AppLifecycleE2ETest::diagnostics, () -> {
+            Set<String> now = runningIds("web");
+            return now.size() == 2 && now.stream().noneMatch(first::contains);
+        });
+        assertEquals(2, cri.containers(labelsOf("web")).size(),
+                "the replaced containers are removed, not left exited");
+
+        // Scale to zero: nothing of the app is left in containerd.
+        current = get("web");
+        cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(current.toBuilder()
+                .setSpec(current.getSpec().toBuilder().setReplicas(0))).build());
+        Await.until("web scaled to 0", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> cri.containers(labelsOf("web")).isEmpty());
+        assertTrue(created.getMetadata().getResourceVersion() > 0);
+        cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("default").setName("web").build());
+    }
+
+    @Test
+    void deletingAnAppRemovesItsContainers() {
+        cloud.apps().createApp(CreateAppRequest.newBuilder()
+                .setApp(app("doomed", 1, PodTemplate.RestartPolicy.ALWAYS, "sleep", "3600")).build());
+        Await.until("doomed running", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> runningIds("doomed").size() == 1);
+        cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("default").setName("doomed").build());
+        Await.until("doomed gone", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> cri.containers(labelsOf("doomed")).isEmpty());
+    }
+
+    @Test
+    void aCrashingContainerIsRestartedWithBackOffAndItsRestartsShowInStatus() {
+        cloud.apps().createApp(CreateAppRequest.newBuilder()
+                .setApp(app("crasher", 1, PodTemplate.RestartPolicy.ALWAYS, "sh", "-c", "sleep 1; exit 3"))
+                .build());
+        Await.until("crasher restarted twice, visible in App.status", CONVERGE,
+                AppLifecycleE2ETest::diagnostics, () -> {
+                    List<ReplicaStatus> replicas = get("crasher").getStatus().getReplicasList();
+                    return replicas.size() == 1 && replicas.get(0).getRestartCount() >= 2;
+                });
+        ReplicaStatus r = get("crasher").getStatus().getReplicas(0);
+        assertEquals(3, r.getLastExitCode(), r.toString());
+        assertEquals(NODE, r.getNode());
+        cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("default").setName("crasher").build());
+        Await.until("crasher gone", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> cri.containers(labelsOf("crasher")).isEmpty());
+    }
+
+    @Test
+    void aKilledAgentAdoptsItsContainersOnRestart() throws Exception {
+        cloud.apps().createApp(CreateAppRequest.newBuilder()
+                .setApp(app("steady", 3, PodTemplate.RestartPolicy.ALWAYS, "sleep", "3600")).build());
+        Await.until("3 running containers of steady", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> runningIds("steady").size() == 3);
+        Set<String> before = runningIds("steady");
+
+        host.kill9();
+        host.start();
+        awaitNodeReady();
+        Await.until("steady reported ready 3/3 by the restarted agent", CONVERGE,
+                AppLifecycleE2ETest::diagnostics, () -> get("steady").getStatus().getReadyReplicas() == 3);
+
+        // Several reconcile periods later, still exactly the same containers: adopted, not duplicated.
+        List<Set<String>> samples = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            samples.add(Set.copyOf(cri.containers(labelsOf("steady")).stream().map(c -> c.getId()).toList()));
+            Thread.sleep(1_500);
+        }
+        for (Set<String> s : samples) {
+            assertEquals(before, s, "containers after the agent restart\n" + diagnostics());
+        }
+        cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("default").setName("steady").build());
+        Await.until("steady gone", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> cri.containers(labelsOf("steady")).isEmpty());
+    }
+
+    @Test
+    void edgectlAppliesAManifestWaitsForItAndListsIt() throws Exception {
+        Path manifest = dir.resolve("hello.yaml");
+        java.nio.file.Files.writeString(manifest, """
+                kind: App
+                metadata: {name: hello, labels: {tier: web}}
+                spec:
+                  replicas: 1
+                  template:
+                    containers:
+                    - name: main
+                      image: %s
+                      imagePullPolicy: ALWAYS
+                      command: [sleep, "3600"]
+                """.formatted(image));
+        assertEquals("app/default/hello created", edgectl("apply", "-f", manifest.toString()).trim());
+        assertEquals("app/default/hello unchanged", edgectl("apply", "-f", manifest.toString()).trim());
+        assertTrue(edgectl("wait", "app", "hello", "--timeout", "90s").contains("ready: 1/1"));
+        String table = edgectl("get", "apps", "-l", "tier=web");
+        assertTrue(table.lines().anyMatch(l -> l.matches("default\\s+hello\\s+REPLICATED\\s+1\\s+1\\s+1\\s+.*")),
+                table);
+        assertEquals("app/default/hello deleted", edgectl("delete", "app", "hello").trim());
+        Await.until("hello gone", CONVERGE, AppLifecycleE2ETest::diagnostics,
+                () -> cri.containers(labelsOf("hello")).isEmpty());
+    }
+
+    static String edgectl(String... args) {
+        List<String> cmd = new ArrayList<>(Binaries.edgectl());
+        cmd.addAll(List.of("--server", cloud.apiAddress(), "--token-file", cloud.adminTokenFile().toString()));
+        cmd.addAll(List.of(args));
+        ManagedProcess.Result r = ManagedProcess.run(cmd, Map.of(), Duration.ofSeconds(120));
+        assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());
+        return r.output();
+    }
+}

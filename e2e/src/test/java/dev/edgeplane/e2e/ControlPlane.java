@@ -1,0 +1,152 @@
+package dev.edgeplane.e2e;
+
+import dev.edgeplane.api.v1.AppServiceGrpc;
+import dev.edgeplane.api.v1.CreateJoinTokenRequest;
+import dev.edgeplane.api.v1.JoinToken;
+import dev.edgeplane.api.v1.JoinTokenServiceGrpc;
+import dev.edgeplane.api.v1.JoinTokenSpec;
+import dev.edgeplane.api.v1.NodeServiceGrpc;
+import dev.edgeplane.testkit.FreePorts;
+import io.grpc.CallCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+
+/** The packaged control plane as a process, on free ports, with an admin-token API client. */
+final class ControlPlane implements AutoCloseable {
+    private static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+    private final ManagedProcess process;
+    private final int apiPort;
+    private final int agentPort;
+    private final Path adminTokenFile;
+    private final ManagedChannel channel;
+    private final CallCredentials admin;
+
+    private ControlPlane(ManagedProcess process, int apiPort, int agentPort, Path adminTokenFile) {
+        this.process = process;
+        this.apiPort = apiPort;
+        this.agentPort = agentPort;
+        this.adminTokenFile = adminTokenFile;
+        this.channel = NettyChannelBuilder.forAddress("127.0.0.1", apiPort).usePlaintext().build();
+        this.admin = bearer(adminToken());
+    }
+
+    static ControlPlane start(String etcdEndpoint, Path dir) throws IOException {
+        Files.createDirectories(dir);
+        int apiPort = FreePorts.next();
+        int agentPort = FreePorts.next();
+        Path tokenFile = dir.resolve("admin-token");
+        ManagedProcess p = ManagedProcess.start("control-plane", Binaries.controlPlane(), Map.of(
+                "EDGEPLANE_ETCD_ENDPOINTS", etcdEndpoint,
+                "QUARKUS_HTTP_PORT", Integer.toString(apiPort),
+                "EDGEPLANE_AGENT_PORT", Integer.toString(agentPort),
+                "EDGEPLANE_AGENT_ADVERTISE", "127.0.0.1:" + agentPort,
+                "EDGEPLANE_ADMIN_TOKEN_FILE", tokenFile.toString()), dir.resolve("control-plane.log"));
+        try {
+            Await.until("control plane ready on :" + apiPort, Duration.ofSeconds(60), p::logTail,
+                    () -> {
+                        if (!p.isAlive()) {
+                            throw new AssertionError("control plane exited\n" + p.logTail());
+                        }
+                        return ready(apiPort) && Files.isRegularFile(tokenFile);
+                    });
+        } catch (RuntimeException | AssertionError e) {
+            p.close();
+            throw e;
+        }
+        return new ControlPlane(p, apiPort, agentPort, tokenFile);
+    }
+
+    private static boolean ready(int port) {
+        try {
+            HttpResponse<Void> r = HttpClient.newHttpClient().send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/q/health/ready"))
+                            .timeout(Duration.ofSeconds(2)).build(),
+                    HttpResponse.BodyHandlers.discarding());
+            return r.statusCode() == 200;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    String apiAddress() {
+        return "127.0.0.1:" + apiPort;
+    }
+
+    String agentAddress() {
+        return "127.0.0.1:" + agentPort;
+    }
+
+    Path adminTokenFile() {
+        return adminTokenFile;
+    }
+
+    String adminToken() {
+        try {
+            return Files.readString(adminTokenFile).trim();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    ManagedProcess process() {
+        return process;
+    }
+
+    AppServiceGrpc.AppServiceBlockingStub apps() {
+        return AppServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
+    NodeServiceGrpc.NodeServiceBlockingStub nodes() {
+        return NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
+    JoinTokenServiceGrpc.JoinTokenServiceBlockingStub tokens() {
+        return JoinTokenServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
+    JoinToken createJoinToken(Duration ttl, int maxUses) {
+        return tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()
+                .setToken(JoinToken.newBuilder().setSpec(JoinTokenSpec.newBuilder()
+                        .setTtl(com.google.protobuf.Duration.newBuilder().setSeconds(ttl.toSeconds()))
+                        .setMaxUses(maxUses)))
+                .build());
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        process.close();
+    }
+
+    private static CallCredentials bearer(String token) {
+        return new CallCredentials() {
+            @Override
+            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
+                Metadata headers = new Metadata();
+                headers.put(AUTHORIZATION, "Bearer " + token);
+                applier.apply(headers);
+            }
+        };
+    }
+}
