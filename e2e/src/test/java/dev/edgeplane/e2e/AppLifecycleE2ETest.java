@@ -9,16 +9,10 @@ import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.CreateAppRequest;
 import dev.edgeplane.api.v1.DeleteAppRequest;
 import dev.edgeplane.api.v1.GetAppRequest;
-import dev.edgeplane.api.v1.GetNodeRequest;
-import dev.edgeplane.api.v1.NodeStatus;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.UpdateAppRequest;
-import dev.edgeplane.testkit.Containerd;
-import dev.edgeplane.testkit.EtcdServer;
-import dev.edgeplane.testkit.Registry;
-import dev.edgeplane.testkit.TestImages;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -36,13 +30,11 @@ import org.junit.jupiter.api.io.TempDir;
  * joined edge host, follows updates, and survives the agent being killed.
  */
 class AppLifecycleE2ETest {
-    static final Duration CONVERGE = Duration.ofSeconds(90);
+    static final Duration CONVERGE = EdgeCluster.CONVERGE;
     static final String NODE = "edge-e2e";
 
     @TempDir static Path dir;
-    static EtcdServer etcd;
-    static Containerd containerd;
-    static Registry registry;
+    static EdgeCluster cluster;
     static ControlPlane cloud;
     static EdgeHost host;
     static Cri cri;
@@ -50,34 +42,20 @@ class AppLifecycleE2ETest {
 
     @BeforeAll
     static void startEverything() throws Exception {
-        etcd = EtcdServer.start();
-        containerd = Containerd.start();
-        registry = Registry.start();
-        image = registry.push(TestImages.busybox(), "edgeplane/busybox:1");
-        cloud = ControlPlane.start(etcd.endpoint(), dir.resolve("cp"));
-        cri = new Cri(containerd.endpoint());
         // Short restart back-off so a crash loop shows in seconds, not minutes.
-        host = new EdgeHost(NODE, dir.resolve(NODE), containerd.endpoint(),
+        cluster = EdgeCluster.start(dir, NODE,
                 List.of("--restart-backoff-initial", "1s", "--restart-backoff-max", "4s"));
-        var join = host.join(cloud.createJoinToken(Duration.ofMinutes(5), 1).getStatus().getJoinCommand());
-        assertEquals(0, join.exitCode(), join.output());
-        host.start();
-        awaitNodeReady();
+        cloud = cluster.cloud;
+        host = cluster.host;
+        cri = cluster.cri;
+        image = cluster.image;
     }
 
     @AfterAll
     static void stopEverything() throws Exception {
-        for (AutoCloseable c : new AutoCloseable[] {host, cloud, cri, registry, containerd, etcd}) {
-            if (c != null) {
-                c.close();
-            }
+        if (cluster != null) {
+            cluster.close();
         }
-    }
-
-    static void awaitNodeReady() {
-        Await.until("node " + NODE + " READY", CONVERGE, host::logTail, () -> cloud.nodes()
-                .getNode(GetNodeRequest.newBuilder().setName(NODE).build())
-                .getStatus().getPhase() == NodeStatus.Phase.READY);
     }
 
     static App app(String name, int replicas, PodTemplate.RestartPolicy restart, String... command) {
@@ -181,7 +159,7 @@ class AppLifecycleE2ETest {
 
         host.kill9();
         host.start();
-        awaitNodeReady();
+        cluster.awaitNodeReady();
         Await.until("steady reported ready 3/3 by the restarted agent", CONVERGE,
                 AppLifecycleE2ETest::diagnostics, () -> get("steady").getStatus().getReadyReplicas() == 3);
 
