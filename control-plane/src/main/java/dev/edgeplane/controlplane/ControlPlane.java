@@ -1,0 +1,69 @@
+package dev.edgeplane.controlplane;
+
+import dev.edgeplane.controlplane.auth.AdminTokens;
+import dev.edgeplane.controlplane.join.ClusterCa;
+import dev.edgeplane.controlplane.nodes.NodeTracker;
+import dev.edgeplane.controlplane.scheduler.SchedulerController;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.sync.AgentEndpoint;
+import dev.edgeplane.controlplane.sync.AssignmentIndex;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+
+/** Starts the parts in dependency order at startup and stops them in reverse at shutdown. */
+@ApplicationScoped
+public class ControlPlane {
+    private static final Logger LOG = Logger.getLogger(ControlPlane.class);
+
+    private final ControlPlaneConfig config;
+    private final EtcdStore store;
+    private final StateCaches caches;
+    private final ClusterCa ca;
+    private final AdminTokens adminTokens;
+    private final AssignmentIndex index;
+    private final NodeTracker tracker;
+    private final SchedulerController scheduler;
+    private final AgentEndpoint agentEndpoint;
+    private final int httpPort;
+
+    public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
+                        AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
+                        SchedulerController scheduler, AgentEndpoint agentEndpoint,
+                        @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
+        this.config = config;
+        this.store = store;
+        this.caches = caches;
+        this.ca = ca;
+        this.adminTokens = adminTokens;
+        this.index = index;
+        this.tracker = tracker;
+        this.scheduler = scheduler;
+        this.agentEndpoint = agentEndpoint;
+        this.httpPort = httpPort;
+    }
+
+    void onStart(@Observes StartupEvent event) {
+        ca.load();
+        adminTokens.bootstrap();
+        caches.start();
+        index.start();
+        agentEndpoint.start();
+        tracker.start();
+        scheduler.start();
+        LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
+                httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
+    }
+
+    void onStop(@Observes ShutdownEvent event) {
+        LOG.info("stopping the control plane");
+        scheduler.stop();
+        agentEndpoint.stop();
+        tracker.stop();
+        caches.close();
+    }
+}

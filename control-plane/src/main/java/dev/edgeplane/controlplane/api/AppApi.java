@@ -1,0 +1,219 @@
+package dev.edgeplane.controlplane.api;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppEvent;
+import dev.edgeplane.api.v1.AppServiceGrpc;
+import dev.edgeplane.api.v1.CreateAppRequest;
+import dev.edgeplane.api.v1.DeleteAppRequest;
+import dev.edgeplane.api.v1.DeleteResponse;
+import dev.edgeplane.api.v1.GetAppRequest;
+import dev.edgeplane.api.v1.ListAppsRequest;
+import dev.edgeplane.api.v1.ListAppsResponse;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.UpdateAppRequest;
+import dev.edgeplane.api.v1.WatchAppsRequest;
+import dev.edgeplane.controlplane.join.Joiner;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.PrefixCache;
+import dev.edgeplane.controlplane.store.StateCaches;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.UUID;
+import org.jboss.logging.Logger;
+
+/** AppService: Apps stored one per key at /edgeplane/apps/&lt;namespace&gt;/&lt;name&gt;. */
+@GrpcService
+@Blocking
+public class AppApi extends AppServiceGrpc.AppServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(AppApi.class);
+
+    private final EtcdStore store;
+    private final StateCaches caches;
+    private final AppStatusComposer composer;
+
+    public AppApi(EtcdStore store, StateCaches caches, AppStatusComposer composer) {
+        this.store = store;
+        this.caches = caches;
+        this.composer = composer;
+    }
+
+    private static String describe(String namespace, String name) {
+        return "app \"" + namespace + "/" + name + "\"";
+    }
+
+    private static App withVersion(Entry<App> entry) {
+        return entry.value().toBuilder()
+                .setMetadata(entry.value().getMetadata().toBuilder().setResourceVersion(entry.modRevision()))
+                .build();
+    }
+
+    /** The App as given, with namespace defaulted and status/system fields cleared. */
+    private static App normalise(App app) {
+        ObjectMeta meta = app.getMetadata().toBuilder()
+                .setNamespace(Calls.orDefault(app.getMetadata().getNamespace()))
+                .build();
+        return app.toBuilder().setMetadata(meta).clearStatus().build();
+    }
+
+    @Override
+    public void createApp(CreateAppRequest request, StreamObserver<App> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            App app = normalise(request.getApp());
+            AppValidator.validate(app).throwIfInvalid();
+            ObjectMeta meta = app.getMetadata().toBuilder()
+                    .setUid(UUID.randomUUID().toString())
+                    .setCreateTime(Joiner.timestamp(Instant.now()))
+                    .setGeneration(1)
+                    .setResourceVersion(0)
+                    .build();
+            App stored = app.toBuilder().setMetadata(meta).build();
+            String key = Keys.app(meta.getNamespace(), meta.getName());
+            OptionalLong revision = store.create(key, stored.toByteArray());
+            if (revision.isEmpty()) {
+                throw Calls.exists(describe(meta.getNamespace(), meta.getName()));
+            }
+            LOG.infof("created %s", describe(meta.getNamespace(), meta.getName()));
+            return composer.withStatus(withVersion(new Entry<>(key, stored, revision.getAsLong(), revision.getAsLong())));
+        });
+    }
+
+    @Override
+    public void getApp(GetAppRequest request, StreamObserver<App> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String ns = Calls.orDefault(request.getNamespace());
+            new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
+            Entry<App> entry = store.get(Keys.app(ns, request.getName()), App.parser())
+                    .orElseThrow(() -> Calls.notFound(describe(ns, request.getName())));
+            return composer.withStatus(withVersion(entry));
+        });
+    }
+
+    @Override
+    public void listApps(ListAppsRequest request, StreamObserver<ListAppsResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String prefix = Keys.APPS;
+            if (!request.getNamespace().isEmpty()) {
+                new Validation().dnsLabel("namespace", request.getNamespace()).throwIfInvalid();
+                prefix = Keys.APPS + request.getNamespace() + "/";
+            }
+            Listing.Page<App> page = Listing.list(store, prefix, request.getPageSize(), request.getPageToken(),
+                    request.getLabelSelector(), App.parser(), a -> a.getMetadata().getLabelsMap());
+            ListAppsResponse.Builder response = ListAppsResponse.newBuilder().setNextPageToken(page.nextPageToken());
+            page.items().forEach(e -> response.addApps(composer.withStatus(withVersion(e))));
+            return response.build();
+        });
+    }
+
+    @Override
+    public void updateApp(UpdateAppRequest request, StreamObserver<App> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            App app = normalise(request.getApp());
+            AppValidator.validate(app).throwIfInvalid();
+            String ns = app.getMetadata().getNamespace();
+            String name = app.getMetadata().getName();
+            String key = Keys.app(ns, name);
+            Entry<App> current = store.get(key, App.parser()).orElseThrow(() -> Calls.notFound(describe(ns, name)));
+            long given = app.getMetadata().getResourceVersion();
+            if (given != 0 && given != current.modRevision()) {
+                throw Calls.stale(describe(ns, name), given, current.modRevision());
+            }
+            ObjectMeta old = current.value().getMetadata();
+            boolean specChanged = !current.value().getSpec().equals(app.getSpec());
+            ObjectMeta meta = old.toBuilder()
+                    .clearLabels().putAllLabels(app.getMetadata().getLabelsMap())
+                    .clearAnnotations().putAllAnnotations(app.getMetadata().getAnnotationsMap())
+                    .setGeneration(old.getGeneration() + (specChanged ? 1 : 0))
+                    .setResourceVersion(0)
+                    .build();
+            App stored = current.value().toBuilder().setMetadata(meta).setSpec(app.getSpec()).build();
+            OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
+            if (revision.isEmpty()) {
+                throw given != 0 ? Calls.stale(describe(ns, name), given, -1) : Calls.conflict(describe(ns, name));
+            }
+            LOG.infof("updated %s (generation %d)", describe(ns, name), meta.getGeneration());
+            return composer.withStatus(withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision())));
+        });
+    }
+
+    @Override
+    public void deleteApp(DeleteAppRequest request, StreamObserver<DeleteResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String ns = Calls.orDefault(request.getNamespace());
+            new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
+            String key = Keys.app(ns, request.getName());
+            Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(ns, request.getName())));
+            long given = request.getResourceVersion();
+            if (given != 0 && given != current.modRevision()) {
+                throw Calls.stale(describe(ns, request.getName()), given, current.modRevision());
+            }
+            if (!store.delete(key, current.modRevision())) {
+                throw Calls.conflict(describe(ns, request.getName()));
+            }
+            LOG.infof("deleted %s", describe(ns, request.getName()));
+            return DeleteResponse.getDefaultInstance();
+        });
+    }
+
+    /** Current Apps as ADDED, then changes, from the in-memory apps watch (no etcd watch per caller). */
+    @Override
+    public void watchApps(WatchAppsRequest request, StreamObserver<AppEvent> responseObserver) {
+        String namespace = request.getNamespace();
+        String prefix = namespace.isEmpty() ? Keys.APPS : Keys.APPS + namespace + "/";
+        ServerCallStreamObserver<AppEvent> call = (ServerCallStreamObserver<AppEvent>) responseObserver;
+        Object lock = new Object();
+        final class Watcher implements PrefixCache.Listener<App> {
+            @Override
+            public void onEvents(List<PrefixCache.Event<App>> events, long revision) {
+                for (PrefixCache.Event<App> event : events) {
+                    if (!event.key().startsWith(prefix)) {
+                        continue;
+                    }
+                    AppEvent out;
+                    if (event instanceof PrefixCache.Put<App> put) {
+                        out = AppEvent.newBuilder()
+                                .setType(put.previous() == null ? AppEvent.Type.ADDED : AppEvent.Type.MODIFIED)
+                                .setApp(composer.withStatus(withVersion(put.entry()))).build();
+                    } else {
+                        out = AppEvent.newBuilder().setType(AppEvent.Type.DELETED)
+                                .setApp(withVersion(new Entry<>(event.key(), event.previous().value(), event.revision(), 0))).build();
+                    }
+                    send(out);
+                }
+            }
+
+            @Override
+            public void onReset(Map<String, Entry<App>> state, long revision) {
+                // Cannot tell what changed while the watch was down: resend everything as MODIFIED.
+                state.values().stream().filter(e -> e.key().startsWith(prefix)).forEach(e -> send(AppEvent.newBuilder()
+                        .setType(AppEvent.Type.MODIFIED).setApp(composer.withStatus(withVersion(e))).build()));
+            }
+
+            void send(AppEvent event) {
+                synchronized (lock) {
+                    if (!call.isCancelled()) {
+                        try {
+                            call.onNext(event);
+                        } catch (RuntimeException e) {
+                            LOG.debugf("watch send failed: %s", e.toString());
+                        }
+                    }
+                }
+            }
+        }
+        Watcher listener = new Watcher();
+        call.setOnCancelHandler(() -> caches.apps().unsubscribe(listener));
+        caches.apps().subscribe(listener, (state, revision) -> {
+            state.values().stream().filter(e -> e.key().startsWith(prefix)).forEach(e -> listener.send(AppEvent.newBuilder()
+                    .setType(AppEvent.Type.ADDED).setApp(composer.withStatus(withVersion(e))).build()));
+            return null;
+        });
+    }
+}

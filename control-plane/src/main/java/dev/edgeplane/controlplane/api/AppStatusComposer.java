@@ -1,0 +1,79 @@
+package dev.edgeplane.controlplane.api;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.api.v1.AppStatus;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.StateCaches;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * App.status is not stored: it is composed on read from the App's assignments and the replica
+ * statuses agents reported (both from the in-memory watches).
+ */
+@ApplicationScoped
+public class AppStatusComposer {
+    private final StateCaches caches;
+
+    public AppStatusComposer(StateCaches caches) {
+        this.caches = caches;
+    }
+
+    public App withStatus(App app) {
+        String ns = app.getMetadata().getNamespace();
+        String name = app.getMetadata().getName();
+        Map<String, Assignment> assigned = new HashMap<>();
+        for (Entry<Assignment> e : caches.assignments().all()) {
+            Assignment a = e.value();
+            if (a.getNamespace().equals(ns) && a.getApp().equals(name)) {
+                assigned.put(a.getReplica(), a);
+            }
+        }
+        AppStatus.Builder status = AppStatus.newBuilder();
+        status.setDesiredReplicas(app.getSpec().getMode() == AppSpec.Mode.EVERY_NODE
+                ? assigned.size() : app.getSpec().getReplicas());
+        int ready = 0;
+        int available = 0;
+        boolean allCurrent = true;
+        for (Entry<ReplicaStatus> e : caches.replicaStatuses().list(Keys.REPLICA_STATUS + ns + "/")) {
+            ReplicaStatus replica = e.value();
+            if (!replica.getApp().equals(name)) {
+                continue;
+            }
+            Assignment a = assigned.get(replica.getName());
+            ReplicaStatus shown = replica;
+            Entry<Node> node = caches.nodes().get(Keys.node(replica.getNode()));
+            boolean nodeReady = node != null && node.value().getStatus().getPhase() == NodeStatus.Phase.READY;
+            if (node != null && node.value().getStatus().getPhase() == NodeStatus.Phase.UNREACHABLE
+                    && replica.getPhase() == ReplicaStatus.Phase.RUNNING) {
+                shown = replica.toBuilder().setPhase(ReplicaStatus.Phase.UNKNOWN)
+                        .setMessage("node " + replica.getNode() + " is unreachable; last reported RUNNING").build();
+            }
+            status.addReplicas(shown);
+            if (a == null || !a.getNode().equals(replica.getNode())) {
+                continue; // a leftover from a replica being removed or moved
+            }
+            if (replica.getGeneration() != 0 && replica.getGeneration() < a.getGeneration()) {
+                allCurrent = false;
+            }
+            if (replica.getPhase() == ReplicaStatus.Phase.RUNNING) {
+                ready++;
+                if (nodeReady) {
+                    available++;
+                }
+            }
+        }
+        long generation = app.getMetadata().getGeneration();
+        boolean scheduled = assigned.values().stream().allMatch(a -> a.getGeneration() > 0);
+        status.setReadyReplicas(ready).setAvailableReplicas(available)
+                .setObservedGeneration(allCurrent && scheduled ? generation : Math.max(0, generation - 1));
+        return app.toBuilder().setStatus(status).build();
+    }
+}

@@ -1,0 +1,56 @@
+package dev.edgeplane.controlplane.api;
+
+import dev.edgeplane.controlplane.store.StoreException;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.util.function.Supplier;
+import org.jboss.logging.Logger;
+
+/** Runs a unary handler and maps failures to gRPC statuses. */
+final class Calls {
+    private static final Logger LOG = Logger.getLogger(Calls.class);
+
+    private Calls() {}
+
+    static <T> void unary(StreamObserver<T> observer, Supplier<T> handler) {
+        T result;
+        try {
+            result = handler.get();
+        } catch (StatusRuntimeException e) {
+            observer.onError(e);
+            return;
+        } catch (StoreException e) {
+            LOG.warn(e.getMessage());
+            observer.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
+            return;
+        } catch (RuntimeException e) {
+            LOG.error("request failed", e);
+            observer.onError(Status.INTERNAL.withDescription(String.valueOf(e.getMessage())).asRuntimeException());
+            return;
+        }
+        observer.onNext(result);
+        observer.onCompleted();
+    }
+
+    static StatusRuntimeException notFound(String what) {
+        return Status.NOT_FOUND.withDescription(what + " not found").asRuntimeException();
+    }
+
+    static StatusRuntimeException stale(String what, long given, long current) {
+        return Status.ABORTED.withDescription(what + " was modified: resource_version " + given
+                + " is stale (current " + current + "); read it again and retry").asRuntimeException();
+    }
+
+    static StatusRuntimeException conflict(String what) {
+        return Status.ABORTED.withDescription(what + " was modified concurrently; read it again and retry").asRuntimeException();
+    }
+
+    static StatusRuntimeException exists(String what) {
+        return Status.ABORTED.withDescription(what + " already exists").asRuntimeException();
+    }
+
+    static String orDefault(String namespace) {
+        return namespace == null || namespace.isEmpty() ? "default" : namespace;
+    }
+}

@@ -1,0 +1,167 @@
+package dev.edgeplane.controlplane.api;
+
+import com.google.protobuf.Duration;
+import dev.edgeplane.api.v1.CreateJoinTokenRequest;
+import dev.edgeplane.api.v1.DeleteJoinTokenRequest;
+import dev.edgeplane.api.v1.DeleteResponse;
+import dev.edgeplane.api.v1.GetJoinTokenRequest;
+import dev.edgeplane.api.v1.JoinToken;
+import dev.edgeplane.api.v1.JoinTokenServiceGrpc;
+import dev.edgeplane.api.v1.JoinTokenSpec;
+import dev.edgeplane.api.v1.JoinTokenStatus;
+import dev.edgeplane.api.v1.ListJoinTokensRequest;
+import dev.edgeplane.api.v1.ListJoinTokensResponse;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.Taint;
+import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.join.ClusterCa;
+import dev.edgeplane.controlplane.join.Joiner;
+import dev.edgeplane.controlplane.join.JoinTokens;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import java.time.Instant;
+import java.util.OptionalLong;
+import java.util.UUID;
+import org.jboss.logging.Logger;
+
+/** JoinTokenService: bootstrap tokens; the secret is shown once, in the CreateJoinToken response. */
+@GrpcService
+@Blocking
+public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(JoinTokenApi.class);
+    private static final Duration DEFAULT_TTL = Duration.newBuilder().setSeconds(24 * 3600).build();
+
+    private final EtcdStore store;
+    private final ClusterCa ca;
+    private final String advertise;
+    private final JoinTokens tokens = new JoinTokens();
+
+    public JoinTokenApi(EtcdStore store, ClusterCa ca, ControlPlaneConfig config) {
+        this.store = store;
+        this.ca = ca;
+        this.advertise = config.agent().advertise();
+    }
+
+    private static String describe(String id) {
+        return "join token \"" + id + "\"";
+    }
+
+    /** What the API shows: never the secret's hash. */
+    private static JoinToken shown(Entry<JoinToken> entry) {
+        JoinToken token = entry.value();
+        return token.toBuilder().setMetadata(token.getMetadata().toBuilder()
+                        .removeAnnotations(JoinTokens.SECRET_HASH_ANNOTATION)
+                        .setResourceVersion(entry.modRevision()))
+                .build();
+    }
+
+    @Override
+    public void createJoinToken(CreateJoinTokenRequest request, StreamObserver<JoinToken> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            JoinToken given = request.getToken();
+            JoinTokenSpec spec = given.getSpec();
+            Validation v = new Validation();
+            if (spec.hasTtl() && (spec.getTtl().getSeconds() < 0 || spec.getTtl().getNanos() < 0)) {
+                v.add("token.spec.ttl", "must not be negative");
+            }
+            if (spec.getMaxUses() < 0) {
+                v.add("token.spec.max_uses", "must be 0 (default 1) or more");
+            }
+            v.labels("token.metadata.labels", given.getMetadata().getLabelsMap());
+            v.labels("token.spec.node_labels", spec.getNodeLabelsMap());
+            for (int i = 0; i < spec.getNodeTaintsCount(); i++) {
+                Taint taint = spec.getNodeTaints(i);
+                v.labelKey("token.spec.node_taints[" + i + "].key", taint.getKey());
+                if (taint.getEffect() == Taint.Effect.EFFECT_UNSPECIFIED || taint.getEffect() == Taint.Effect.UNRECOGNIZED) {
+                    v.add("token.spec.node_taints[" + i + "].effect", "must be NO_SCHEDULE, PREFER_NO_SCHEDULE or NO_EXECUTE");
+                }
+            }
+            if (spec.getDescription().length() > 1024) {
+                v.add("token.spec.description", "must be at most 1024 characters");
+            }
+            v.throwIfInvalid();
+
+            JoinTokenSpec.Builder normal = spec.toBuilder();
+            if (!spec.hasTtl() || (spec.getTtl().getSeconds() == 0 && spec.getTtl().getNanos() == 0)) {
+                normal.setTtl(DEFAULT_TTL);
+            }
+            if (spec.getMaxUses() == 0) {
+                normal.setMaxUses(1);
+            }
+            Instant now = Instant.now();
+            Instant expires = now.plusSeconds(normal.getTtl().getSeconds()).plusNanos(normal.getTtl().getNanos());
+            for (int attempt = 0; attempt < 5; attempt++) {
+                JoinTokens.Token token = tokens.generate();
+                JoinToken stored = JoinToken.newBuilder()
+                        .setMetadata(ObjectMeta.newBuilder()
+                                .setName(token.id())
+                                .putAllLabels(given.getMetadata().getLabelsMap())
+                                .putAnnotations(JoinTokens.SECRET_HASH_ANNOTATION, JoinTokens.hash(token.secret()))
+                                .setUid(UUID.randomUUID().toString())
+                                .setCreateTime(Joiner.timestamp(now))
+                                .setGeneration(1))
+                        .setSpec(normal)
+                        .setStatus(JoinTokenStatus.newBuilder().setExpireTime(Joiner.timestamp(expires)))
+                        .build();
+                String key = Keys.joinToken(token.id());
+                OptionalLong revision = store.create(key, stored.toByteArray());
+                if (revision.isEmpty()) {
+                    continue; // id collision: draw another
+                }
+                String caHash = ca.get().hash();
+                LOG.infof("created %s (expires %s, max uses %d)", describe(token.id()), expires, normal.getMaxUses());
+                JoinToken shown = shown(new Entry<>(key, stored, revision.getAsLong(), revision.getAsLong()));
+                return shown.toBuilder().setStatus(shown.getStatus().toBuilder()
+                                .setToken(token.toString())
+                                .setCaHash(caHash)
+                                .setJoinCommand("edge-agent join --server " + advertise + " --token " + token + " --ca-hash " + caHash))
+                        .build();
+            }
+            throw Status.INTERNAL.withDescription("could not draw an unused token id").asRuntimeException();
+        });
+    }
+
+    @Override
+    public void getJoinToken(GetJoinTokenRequest request, StreamObserver<JoinToken> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            requireName(request.getName());
+            return shown(store.get(Keys.joinToken(request.getName()), JoinToken.parser())
+                    .orElseThrow(() -> Calls.notFound(describe(request.getName()))));
+        });
+    }
+
+    @Override
+    public void listJoinTokens(ListJoinTokensRequest request, StreamObserver<ListJoinTokensResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            Listing.Page<JoinToken> page = Listing.list(store, Keys.JOIN_TOKENS, request.getPageSize(), request.getPageToken(),
+                    request.getLabelSelector(), JoinToken.parser(), t -> t.getMetadata().getLabelsMap());
+            ListJoinTokensResponse.Builder response = ListJoinTokensResponse.newBuilder().setNextPageToken(page.nextPageToken());
+            page.items().forEach(e -> response.addTokens(shown(e)));
+            return response.build();
+        });
+    }
+
+    @Override
+    public void deleteJoinToken(DeleteJoinTokenRequest request, StreamObserver<DeleteResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            requireName(request.getName());
+            String key = Keys.joinToken(request.getName());
+            Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(request.getName())));
+            if (!store.delete(key, current.modRevision())) {
+                throw Calls.conflict(describe(request.getName()));
+            }
+            return DeleteResponse.getDefaultInstance();
+        });
+    }
+
+    private static void requireName(String name) {
+        if (name.isEmpty()) {
+            throw Validation.invalid("name", "must not be empty");
+        }
+    }
+}

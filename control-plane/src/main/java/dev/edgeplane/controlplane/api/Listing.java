@@ -1,0 +1,73 @@
+package dev.edgeplane.controlplane.api;
+
+import com.google.protobuf.Message;
+import com.google.protobuf.Parser;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Paged, label-filtered listing straight from etcd (so a List right after a Create sees it). The
+ * page token is the base64url of the last key returned; the next page starts after it.
+ */
+public final class Listing {
+    public static final int DEFAULT_PAGE_SIZE = 100;
+    public static final int MAX_PAGE_SIZE = 1000;
+
+    public record Page<T>(List<Entry<T>> items, String nextPageToken) {}
+
+    private Listing() {}
+
+    public static <T extends Message> Page<T> list(EtcdStore store, String prefix, int pageSize, String pageToken,
+                                                   String labelSelector, Parser<T> parser,
+                                                   Function<T, Map<String, String>> labelsOf) {
+        if (pageSize < 0) {
+            throw Validation.invalid("page_size", "must not be negative");
+        }
+        int size = pageSize == 0 ? DEFAULT_PAGE_SIZE : Math.min(pageSize, MAX_PAGE_SIZE);
+        LabelSelector selector = LabelSelector.parse("label_selector", labelSelector);
+        String after = decodeToken(pageToken, prefix);
+        List<Entry<T>> items = new ArrayList<>();
+        String lastKey = after;
+        boolean more = true;
+        while (items.size() < size && more) {
+            EtcdStore.Page page = store.list(prefix, lastKey, Math.max(size - items.size(), 16) + 1);
+            more = page.more();
+            for (Entry<byte[]> raw : page.entries()) {
+                if (items.size() == size) {
+                    more = true;
+                    break;
+                }
+                lastKey = raw.key();
+                T value = EtcdStore.decode(parser, raw.value());
+                if (selector.matches(labelsOf.apply(value))) {
+                    items.add(new Entry<>(raw.key(), value, raw.modRevision(), raw.createRevision()));
+                }
+            }
+        }
+        String next = more && !items.isEmpty()
+                ? Base64.getUrlEncoder().withoutPadding().encodeToString(lastKey.getBytes(StandardCharsets.UTF_8))
+                : "";
+        return new Page<>(items, next);
+    }
+
+    private static String decodeToken(String token, String prefix) {
+        if (token == null || token.isEmpty()) {
+            return "";
+        }
+        try {
+            String key = new String(Base64.getUrlDecoder().decode(token), StandardCharsets.UTF_8);
+            if (!key.startsWith(prefix)) {
+                throw Validation.invalid("page_token", "does not belong to this listing");
+            }
+            return key;
+        } catch (IllegalArgumentException e) {
+            throw Validation.invalid("page_token", "is not a token from a previous page");
+        }
+    }
+}

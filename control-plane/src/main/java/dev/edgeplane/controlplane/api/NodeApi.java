@@ -1,0 +1,120 @@
+package dev.edgeplane.controlplane.api;
+
+import dev.edgeplane.api.v1.DeleteNodeRequest;
+import dev.edgeplane.api.v1.DeleteResponse;
+import dev.edgeplane.api.v1.GetNodeRequest;
+import dev.edgeplane.api.v1.ListNodesRequest;
+import dev.edgeplane.api.v1.ListNodesResponse;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeServiceGrpc;
+import dev.edgeplane.api.v1.Taint;
+import dev.edgeplane.api.v1.UpdateNodeRequest;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import java.util.OptionalLong;
+import org.jboss.logging.Logger;
+
+/** NodeService: Nodes are created by Join; the API reads them, edits labels/spec, and forgets them. */
+@GrpcService
+@Blocking
+public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(NodeApi.class);
+
+    private final EtcdStore store;
+
+    public NodeApi(EtcdStore store) {
+        this.store = store;
+    }
+
+    private static String describe(String name) {
+        return "node \"" + name + "\"";
+    }
+
+    static Node withVersion(Entry<Node> entry) {
+        return entry.value().toBuilder()
+                .setMetadata(entry.value().getMetadata().toBuilder().setResourceVersion(entry.modRevision()))
+                .build();
+    }
+
+    @Override
+    public void getNode(GetNodeRequest request, StreamObserver<Node> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            new Validation().dnsLabel("name", request.getName()).throwIfInvalid();
+            return withVersion(store.get(Keys.node(request.getName()), Node.parser())
+                    .orElseThrow(() -> Calls.notFound(describe(request.getName()))));
+        });
+    }
+
+    @Override
+    public void listNodes(ListNodesRequest request, StreamObserver<ListNodesResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            Listing.Page<Node> page = Listing.list(store, Keys.NODES, request.getPageSize(), request.getPageToken(),
+                    request.getLabelSelector(), Node.parser(), n -> n.getMetadata().getLabelsMap());
+            ListNodesResponse.Builder response = ListNodesResponse.newBuilder().setNextPageToken(page.nextPageToken());
+            page.items().forEach(e -> response.addNodes(withVersion(e)));
+            return response.build();
+        });
+    }
+
+    @Override
+    public void updateNode(UpdateNodeRequest request, StreamObserver<Node> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            Node node = request.getNode();
+            String name = node.getMetadata().getName();
+            Validation v = new Validation().dnsLabel("node.metadata.name", name)
+                    .labels("node.metadata.labels", node.getMetadata().getLabelsMap());
+            for (int i = 0; i < node.getSpec().getTaintsCount(); i++) {
+                Taint taint = node.getSpec().getTaints(i);
+                v.labelKey("node.spec.taints[" + i + "].key", taint.getKey());
+                if (taint.getEffect() == Taint.Effect.EFFECT_UNSPECIFIED || taint.getEffect() == Taint.Effect.UNRECOGNIZED) {
+                    v.add("node.spec.taints[" + i + "].effect", "must be NO_SCHEDULE, PREFER_NO_SCHEDULE or NO_EXECUTE");
+                }
+            }
+            v.throwIfInvalid();
+            String key = Keys.node(name);
+            Entry<Node> current = store.get(key, Node.parser()).orElseThrow(() -> Calls.notFound(describe(name)));
+            long given = node.getMetadata().getResourceVersion();
+            if (given != 0 && given != current.modRevision()) {
+                throw Calls.stale(describe(name), given, current.modRevision());
+            }
+            boolean specChanged = !current.value().getSpec().equals(node.getSpec());
+            var meta = current.value().getMetadata().toBuilder()
+                    .clearLabels().putAllLabels(node.getMetadata().getLabelsMap())
+                    .setGeneration(current.value().getMetadata().getGeneration() + (specChanged ? 1 : 0));
+            // Keep system annotations (certificate hash); take the caller's others.
+            node.getMetadata().getAnnotationsMap().forEach((k, val) -> {
+                if (!k.startsWith("edgeplane.dev/")) {
+                    meta.putAnnotations(k, val);
+                }
+            });
+            // Status belongs to the agent: keep what is stored.
+            Node stored = current.value().toBuilder().setMetadata(meta.setResourceVersion(0)).setSpec(node.getSpec()).build();
+            OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
+            if (revision.isEmpty()) {
+                throw Calls.conflict(describe(name));
+            }
+            return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
+        });
+    }
+
+    @Override
+    public void deleteNode(DeleteNodeRequest request, StreamObserver<DeleteResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            new Validation().dnsLabel("name", request.getName()).throwIfInvalid();
+            String key = Keys.node(request.getName());
+            Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(request.getName())));
+            if (request.getResourceVersion() != 0 && request.getResourceVersion() != current.modRevision()) {
+                throw Calls.stale(describe(request.getName()), request.getResourceVersion(), current.modRevision());
+            }
+            if (!store.delete(key, current.modRevision())) {
+                throw Calls.conflict(describe(request.getName()));
+            }
+            LOG.infof("deleted %s: its certificate is no longer accepted", describe(request.getName()));
+            return DeleteResponse.getDefaultInstance();
+        });
+    }
+}

@@ -1,0 +1,138 @@
+package dev.edgeplane.controlplane.api;
+
+import com.google.protobuf.Any;
+import com.google.rpc.BadRequest;
+import com.google.rpc.Code;
+import io.grpc.StatusRuntimeException;
+import io.grpc.protobuf.StatusProto;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * Collects field violations and turns them into INVALID_ARGUMENT with a google.rpc.BadRequest
+ * detail, so a caller learns every problem at once.
+ */
+public final class Validation {
+    private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+    private static final Pattern DNS_SUBDOMAIN = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+    private static final Pattern LABEL_NAME = Pattern.compile("[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
+    private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
+
+    private final List<BadRequest.FieldViolation> violations = new ArrayList<>();
+
+    public Validation add(String field, String description) {
+        violations.add(BadRequest.FieldViolation.newBuilder().setField(field).setDescription(description).build());
+        return this;
+    }
+
+    public boolean ok() {
+        return violations.isEmpty();
+    }
+
+    public List<BadRequest.FieldViolation> violations() {
+        return List.copyOf(violations);
+    }
+
+    /** Throws INVALID_ARGUMENT naming every violation, if there is any. */
+    public void throwIfInvalid() {
+        if (ok()) {
+            return;
+        }
+        StringBuilder message = new StringBuilder();
+        for (BadRequest.FieldViolation v : violations) {
+            message.append(message.length() == 0 ? "" : "; ").append(v.getField()).append(": ").append(v.getDescription());
+        }
+        throw invalid(message.toString(), violations);
+    }
+
+    public static StatusRuntimeException invalid(String field, String description) {
+        return invalid(field + ": " + description,
+                List.of(BadRequest.FieldViolation.newBuilder().setField(field).setDescription(description).build()));
+    }
+
+    private static StatusRuntimeException invalid(String message, List<BadRequest.FieldViolation> violations) {
+        com.google.rpc.Status status = com.google.rpc.Status.newBuilder()
+                .setCode(Code.INVALID_ARGUMENT_VALUE)
+                .setMessage(message)
+                .addDetails(Any.pack(BadRequest.newBuilder().addAllFieldViolations(violations).build()))
+                .build();
+        return StatusProto.toStatusRuntimeException(status);
+    }
+
+    public static boolean isDnsLabel(String s) {
+        return s != null && s.length() >= 1 && s.length() <= 63 && DNS_LABEL.matcher(s).matches();
+    }
+
+    /** Checks a DNS-1123 label (lower-case alphanumerics and '-', 1-63 characters). */
+    public Validation dnsLabel(String field, String value) {
+        if (value == null || value.isEmpty()) {
+            return add(field, "must not be empty");
+        }
+        if (!isDnsLabel(value)) {
+            return add(field, "\"" + value + "\" is not a DNS-1123 label (1-63 lower-case alphanumerics or '-', starting and ending alphanumeric)");
+        }
+        return this;
+    }
+
+    /** Label keys "[prefix/]name" and values as in Kubernetes. */
+    public Validation labels(String field, Map<String, String> labels) {
+        for (Map.Entry<String, String> label : labels.entrySet()) {
+            String key = label.getKey();
+            String name = key;
+            int slash = key.indexOf('/');
+            if (slash >= 0) {
+                String prefix = key.substring(0, slash);
+                name = key.substring(slash + 1);
+                if (prefix.isEmpty() || prefix.length() > 253 || !DNS_SUBDOMAIN.matcher(prefix).matches()) {
+                    add(field + "[" + key + "]", "label key prefix must be a DNS subdomain");
+                    continue;
+                }
+            }
+            if (name.isEmpty() || name.length() > 63 || !LABEL_NAME.matcher(name).matches()) {
+                add(field + "[" + key + "]", "label key must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric");
+                continue;
+            }
+            String value = label.getValue();
+            if (value.length() > 63 || (!value.isEmpty() && !LABEL_NAME.matcher(value).matches())) {
+                add(field + "[" + key + "]", "label value must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric");
+            }
+        }
+        return this;
+    }
+
+    public Validation labelKey(String field, String key) {
+        Validation probe = new Validation().labels(field, Map.of(key, ""));
+        if (key.isEmpty()) {
+            return add(field, "must not be empty");
+        }
+        if (!probe.ok()) {
+            add(field, "\"" + key + "\" is not a valid label key");
+        }
+        return this;
+    }
+
+    public Validation envName(String field, String name) {
+        if (name.isEmpty() || !ENV_NAME.matcher(name).matches()) {
+            add(field, "\"" + name + "\" is not a valid environment variable name");
+        }
+        return this;
+    }
+
+    /** Makes a DNS-1123 label from free text (a hostname), or "" if nothing usable remains. */
+    public static String toDnsLabel(String text) {
+        String s = text == null ? "" : text.toLowerCase().replaceAll("[^a-z0-9-]", "-");
+        int dot = s.indexOf('.');
+        if (text != null && text.indexOf('.') > 0) {
+            s = s.substring(0, text.indexOf('.'));
+        } else if (dot >= 0) {
+            s = s.substring(0, dot);
+        }
+        s = s.replaceAll("^-+", "").replaceAll("-+$", "");
+        if (s.length() > 63) {
+            s = s.substring(0, 63).replaceAll("-+$", "");
+        }
+        return s;
+    }
+}

@@ -1,0 +1,141 @@
+package dev.edgeplane.controlplane.auth;
+
+import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Keys;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HexFormat;
+import org.jboss.logging.Logger;
+
+/**
+ * The admin bearer token. At first start one is generated, written once to
+ * {@code edgeplane.admin-token-file} (mode 0600) and stored in etcd ONLY as its sha256. Callers are
+ * checked against that hash.
+ */
+@ApplicationScoped
+public class AdminTokens {
+    private static final Logger LOG = Logger.getLogger(AdminTokens.class);
+    private static final Duration REFRESH = Duration.ofSeconds(5);
+
+    private final EtcdStore store;
+    private final Path tokenFile;
+    private volatile byte[] hash;
+    private volatile Instant lastRefresh = Instant.EPOCH;
+
+    public AdminTokens(EtcdStore store, ControlPlaneConfig config) {
+        this.store = store;
+        this.tokenFile = Path.of(config.adminTokenFile());
+    }
+
+    public Path tokenFile() {
+        return tokenFile;
+    }
+
+    /** Loads the hash from etcd, or mints the first admin token if there is none. */
+    public void bootstrap() {
+        var existing = store.get(Keys.ADMIN_TOKEN_HASH);
+        if (existing.isPresent()) {
+            hash = HexFormat.of().parseHex(new String(existing.get().value(), StandardCharsets.US_ASCII).trim());
+            if (!Files.exists(tokenFile)) {
+                LOG.warnf("an admin token already exists (its hash is in etcd at %s) but %s is missing, so no new one was "
+                        + "written. If the token is lost, mint a new one: delete the hash (etcdctl del %s) and restart "
+                        + "the control plane; it then writes a fresh token to %s.",
+                        Keys.ADMIN_TOKEN_HASH, tokenFile, Keys.ADMIN_TOKEN_HASH, tokenFile);
+            } else if (!matchesFile()) {
+                LOG.warnf("%s does not hold the admin token whose hash is in etcd (a token of another cluster?)", tokenFile);
+            }
+            return;
+        }
+        String token = "ep_" + HexFormat.of().formatHex(randomBytes(32));
+        byte[] tokenHash = sha256(token);
+        writeTokenFile(token);
+        if (store.create(Keys.ADMIN_TOKEN_HASH, HexFormat.of().formatHex(tokenHash).getBytes(StandardCharsets.US_ASCII)).isPresent()) {
+            hash = tokenHash;
+            LOG.infof("generated the admin token and wrote it to %s (mode 0600); only its hash is stored", tokenFile);
+        } else {
+            // Another replica minted one first: ours is void.
+            try {
+                Files.deleteIfExists(tokenFile);
+            } catch (IOException e) {
+                LOG.warnf("cannot remove %s: %s", tokenFile, e.getMessage());
+            }
+            bootstrap();
+        }
+    }
+
+    /** True when {@code token} is the admin token. */
+    public boolean isValid(String token) {
+        byte[] presented = sha256(token);
+        byte[] current = hash;
+        if (current != null && MessageDigest.isEqual(presented, current)) {
+            return true;
+        }
+        // The hash may have been re-minted by another replica: look again, at most every few seconds.
+        Instant now = Instant.now();
+        if (Duration.between(lastRefresh, now).compareTo(REFRESH) >= 0) {
+            lastRefresh = now;
+            try {
+                store.get(Keys.ADMIN_TOKEN_HASH).ifPresent(e ->
+                        hash = HexFormat.of().parseHex(new String(e.value(), StandardCharsets.US_ASCII).trim()));
+            } catch (RuntimeException e) {
+                LOG.debugf("cannot refresh the admin token hash: %s", e.getMessage());
+            }
+            current = hash;
+            return current != null && MessageDigest.isEqual(presented, current);
+        }
+        return false;
+    }
+
+    private boolean matchesFile() {
+        try {
+            return MessageDigest.isEqual(sha256(Files.readString(tokenFile).trim()), hash);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private void writeTokenFile(String token) {
+        try {
+            Path dir = tokenFile.toAbsolutePath().getParent();
+            Files.createDirectories(dir);
+            Path temp = Files.createTempFile(dir, ".admin-token", ".tmp",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            Files.writeString(temp, token + "\n");
+            try {
+                Files.move(temp, tokenFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(temp, tokenFile, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the admin token to " + tokenFile
+                    + " (set edgeplane.admin-token-file / EDGEPLANE_ADMIN_TOKEN_FILE to a writable path)", e);
+        }
+    }
+
+    static byte[] sha256(String s) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static byte[] randomBytes(int n) {
+        byte[] b = new byte[n];
+        new SecureRandom().nextBytes(b);
+        return b;
+    }
+}

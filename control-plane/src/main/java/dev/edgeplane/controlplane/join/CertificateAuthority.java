@@ -1,0 +1,277 @@
+package dev.edgeplane.controlplane.join;
+
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Keys;
+import java.io.IOException;
+import java.io.StringReader;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.math.BigInteger;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.MessageDigest;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.SecureRandom;
+import java.security.cert.X509Certificate;
+import java.security.spec.ECGenParameterSpec;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import org.bouncycastle.asn1.ASN1Encodable;
+import org.bouncycastle.asn1.DERSequence;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x500.X500NameBuilder;
+import org.bouncycastle.asn1.x500.style.BCStyle;
+import org.bouncycastle.asn1.x509.BasicConstraints;
+import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
+import org.bouncycastle.asn1.x509.KeyUsage;
+import org.bouncycastle.cert.X509CertificateHolder;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.openssl.PEMParser;
+import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
+import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
+import org.bouncycastle.operator.ContentSigner;
+import org.bouncycastle.operator.OperatorCreationException;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
+import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+import org.bouncycastle.pkcs.PKCSException;
+import org.jboss.logging.Logger;
+
+/**
+ * The control plane's CA: an EC P-256 key and a self-signed 10-year certificate, generated at first
+ * start and kept in etcd ({@code /edgeplane/ca}, certificate PEM then PKCS#8 key PEM). Creation is
+ * create-if-absent, so replicas starting together agree on one CA.
+ */
+public final class CertificateAuthority {
+    private static final Logger LOG = Logger.getLogger(CertificateAuthority.class);
+    private static final String SIGNATURE = "SHA256withECDSA";
+    private static final Duration CA_VALIDITY = Duration.ofDays(3650);
+    private static final Duration LEAF_VALIDITY = Duration.ofDays(365);
+
+    private final X509Certificate certificate;
+    private final PrivateKey key;
+    private final String certificatePem;
+    private final String hash;
+    private final SecureRandom random = new SecureRandom();
+
+    private CertificateAuthority(X509Certificate certificate, PrivateKey key) {
+        this.certificate = certificate;
+        this.key = key;
+        this.certificatePem = pem(certificate);
+        this.hash = hashOf(certificate);
+    }
+
+    /** The CA stored in etcd, or a new one stored there if none exists yet. */
+    public static CertificateAuthority loadOrCreate(EtcdStore store) {
+        var existing = store.get(Keys.CA);
+        if (existing.isPresent()) {
+            return parse(new String(existing.get().value(), StandardCharsets.UTF_8));
+        }
+        CertificateAuthority created = generate();
+        String stored = created.certificatePem + pem(created.key);
+        if (store.create(Keys.CA, stored.getBytes(StandardCharsets.UTF_8)).isPresent()) {
+            LOG.infof("generated the cluster CA (%s)", created.hash);
+            return created;
+        }
+        // Another replica won the race: use its CA.
+        return parse(new String(store.get(Keys.CA).orElseThrow().value(), StandardCharsets.UTF_8));
+    }
+
+    static CertificateAuthority generate() {
+        try {
+            KeyPair pair = newKeyPair();
+            X500Name name = new X500NameBuilder(BCStyle.INSTANCE)
+                    .addRDN(BCStyle.O, "Edgeplane").addRDN(BCStyle.CN, "edgeplane-ca").build();
+            Instant now = Instant.now();
+            JcaX509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(name, serial(new SecureRandom()),
+                    Date.from(now.minus(Duration.ofHours(1))), Date.from(now.plus(CA_VALIDITY)), name, pair.getPublic());
+            JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
+            builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(0));
+            builder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign | KeyUsage.digitalSignature));
+            builder.addExtension(Extension.subjectKeyIdentifier, false, utils.createSubjectKeyIdentifier(pair.getPublic()));
+            X509Certificate cert = convert(builder.build(signer(pair.getPrivate())));
+            return new CertificateAuthority(cert, pair.getPrivate());
+        } catch (GeneralSecurityException | IOException e) {
+            throw new IllegalStateException("cannot generate the CA", e);
+        }
+    }
+
+    static CertificateAuthority parse(String pem) {
+        try (PEMParser parser = new PEMParser(new StringReader(pem))) {
+            X509Certificate cert = null;
+            PrivateKey key = null;
+            Object object;
+            while ((object = parser.readObject()) != null) {
+                if (object instanceof X509CertificateHolder holder) {
+                    cert = convert(holder);
+                } else if (object instanceof PrivateKeyInfo info) {
+                    key = new JcaPEMKeyConverter().getPrivateKey(info);
+                }
+            }
+            if (cert == null || key == null) {
+                throw new IllegalStateException("/edgeplane/ca holds no certificate and key");
+            }
+            return new CertificateAuthority(cert, key);
+        } catch (IOException | GeneralSecurityException e) {
+            throw new IllegalStateException("cannot read the CA stored in etcd", e);
+        }
+    }
+
+    public X509Certificate certificate() {
+        return certificate;
+    }
+
+    public String certificatePem() {
+        return certificatePem;
+    }
+
+    /** "sha256:" + hex(sha256(CA certificate DER)): what agents pin. */
+    public String hash() {
+        return hash;
+    }
+
+    public static String hashOf(X509Certificate cert) {
+        try {
+            return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(cert.getEncoded()));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A leaf certificate and key for the agent endpoint, valid for {@code hosts} (names or IPs). */
+    public record ServerIdentity(PrivateKey key, X509Certificate certificate) {}
+
+    public ServerIdentity issueServerCertificate(Set<String> hosts) {
+        try {
+            KeyPair pair = newKeyPair();
+            List<ASN1Encodable> names = new ArrayList<>();
+            for (String host : new LinkedHashSet<>(hosts)) {
+                names.add(isIpLiteral(host)
+                        ? new GeneralName(GeneralName.iPAddress, host)
+                        : new GeneralName(GeneralName.dNSName, host));
+            }
+            X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
+                    .addRDN(BCStyle.O, "Edgeplane").addRDN(BCStyle.CN, "edgeplane-agent-endpoint").build();
+            JcaX509v3CertificateBuilder builder = leafBuilder(subject, pair.getPublic());
+            builder.addExtension(Extension.subjectAlternativeName, false, new DERSequence(names.toArray(ASN1Encodable[]::new)));
+            builder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
+            return new ServerIdentity(pair.getPrivate(), convert(builder.build(signer(key))));
+        } catch (GeneralSecurityException | IOException e) {
+            throw new IllegalStateException("cannot issue the agent endpoint certificate", e);
+        }
+    }
+
+    /**
+     * Signs a node's CSR. The certificate's CN is {@code nodeName}, whatever the CSR asked for: the
+     * Sync endpoint takes the node's identity from it.
+     */
+    public X509Certificate signNodeCsr(String csrPem, String nodeName) throws InvalidCsrException {
+        PKCS10CertificationRequest csr;
+        try (PEMParser parser = new PEMParser(new StringReader(csrPem))) {
+            Object object = parser.readObject();
+            if (!(object instanceof PKCS10CertificationRequest request)) {
+                throw new InvalidCsrException("csr_pem is not a PEM certificate request");
+            }
+            csr = request;
+        } catch (IOException e) {
+            throw new InvalidCsrException("csr_pem cannot be parsed: " + e.getMessage());
+        }
+        try {
+            if (!csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(csr.getSubjectPublicKeyInfo()))) {
+                throw new InvalidCsrException("csr_pem signature does not verify");
+            }
+            PublicKey publicKey = new JcaPEMKeyConverter().getPublicKey(csr.getSubjectPublicKeyInfo());
+            X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
+                    .addRDN(BCStyle.O, "edgeplane:nodes").addRDN(BCStyle.CN, nodeName).build();
+            JcaX509v3CertificateBuilder builder = leafBuilder(subject, publicKey);
+            builder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth));
+            return convert(builder.build(signer(key)));
+        } catch (OperatorCreationException | PKCSException | GeneralSecurityException | IOException e) {
+            throw new InvalidCsrException("csr_pem cannot be signed: " + e.getMessage());
+        }
+    }
+
+    /** The CN of a certificate's subject. */
+    public static String commonName(X509Certificate cert) {
+        X500Name name = X500Name.getInstance(cert.getSubjectX500Principal().getEncoded());
+        var rdns = name.getRDNs(BCStyle.CN);
+        return rdns.length == 0 ? "" : rdns[0].getFirst().getValue().toString();
+    }
+
+    public static final class InvalidCsrException extends Exception {
+        public InvalidCsrException(String message) {
+            super(message);
+        }
+    }
+
+    private JcaX509v3CertificateBuilder leafBuilder(X500Name subject, PublicKey publicKey) throws GeneralSecurityException, IOException {
+        Instant now = Instant.now();
+        JcaX509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(random),
+                Date.from(now.minus(Duration.ofHours(1))), Date.from(now.plus(LEAF_VALIDITY)), subject, publicKey);
+        JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
+        builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
+        builder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
+        builder.addExtension(Extension.authorityKeyIdentifier, false, utils.createAuthorityKeyIdentifier(certificate));
+        return builder;
+    }
+
+    private static boolean isIpLiteral(String host) {
+        if (!host.matches("[0-9.]+") && !host.contains(":")) {
+            return false;
+        }
+        try {
+            InetAddress.getByName(host); // a literal never triggers a lookup
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static KeyPair newKeyPair() throws GeneralSecurityException {
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
+        generator.initialize(new ECGenParameterSpec("secp256r1"));
+        return generator.generateKeyPair();
+    }
+
+    private static BigInteger serial(SecureRandom random) {
+        return new BigInteger(127, random).add(BigInteger.ONE);
+    }
+
+    private static ContentSigner signer(PrivateKey key) {
+        try {
+            return new JcaContentSignerBuilder(SIGNATURE).build(key);
+        } catch (OperatorCreationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static X509Certificate convert(X509CertificateHolder holder) throws GeneralSecurityException {
+        return new JcaX509CertificateConverter().getCertificate(holder);
+    }
+
+    public static String pem(Object object) {
+        StringWriter out = new StringWriter();
+        try (JcaPEMWriter writer = new JcaPEMWriter(out)) {
+            writer.writeObject(object instanceof PrivateKey pk ? new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(pk, null) : object);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out.toString();
+    }
+}

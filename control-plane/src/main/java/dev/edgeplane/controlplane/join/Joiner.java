@@ -1,0 +1,170 @@
+package dev.edgeplane.controlplane.join;
+
+import com.google.protobuf.Timestamp;
+import dev.edgeplane.api.v1.JoinRequest;
+import dev.edgeplane.api.v1.JoinResponse;
+import dev.edgeplane.api.v1.JoinToken;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeSpec;
+import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.api.Validation;
+import dev.edgeplane.controlplane.nodes.NodeStatuses;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import io.etcd.jetcd.kv.TxnResponse;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.PutOption;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import org.jboss.logging.Logger;
+
+/**
+ * Join: checks the bootstrap token, signs the node's CSR with the cluster CA and records the Node.
+ * The token's use count and the Node are written in ONE etcd transaction that compares both keys'
+ * revisions, so a single-use token can never admit two nodes, however they race.
+ *
+ * <p>Re-join policy: a name that is already taken is refused with ALREADY_EXISTS, unless the
+ * existing Node reports the same hostname as the joining host (the same host re-joining, e.g. after
+ * losing its state dir); then the Node is kept (labels merged) and gets the new certificate, and the
+ * old certificate stops being accepted.
+ */
+@ApplicationScoped
+public class Joiner {
+    /** Annotation on the Node: sha256 of the certificate Sync accepts for it. */
+    public static final String CERT_HASH_ANNOTATION = "edgeplane.dev/certificate-sha256";
+    private static final Logger LOG = Logger.getLogger(Joiner.class);
+    private static final int ATTEMPTS = 8;
+
+    private final EtcdStore store;
+    private final ClusterCa ca;
+    private final String advertise;
+    private final Clock clock = Clock.systemUTC();
+
+    public Joiner(EtcdStore store, ClusterCa ca, ControlPlaneConfig config) {
+        this.store = store;
+        this.ca = ca;
+        this.advertise = config.agent().advertise();
+    }
+
+    public JoinResponse join(JoinRequest request) {
+        JoinTokens.Token token = JoinTokens.parse(request.getToken())
+                .orElseThrow(() -> unauthenticated("unknown token (malformed; expected <id>.<secret>)"));
+        String nodeName = request.getNodeName().isEmpty()
+                ? Validation.toDnsLabel(request.getInfo().getHostname())
+                : request.getNodeName();
+        Validation validation = new Validation().dnsLabel("node_name", nodeName).labels("labels", request.getLabelsMap());
+        validation.throwIfInvalid();
+
+        X509Certificate certificate;
+        try {
+            certificate = ca.get().signNodeCsr(request.getCsrPem(), nodeName);
+        } catch (CertificateAuthority.InvalidCsrException e) {
+            throw Validation.invalid("csr_pem", e.getMessage());
+        }
+        String certHash = CertificateAuthority.hashOf(certificate);
+
+        for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+            Entry<JoinToken> stored = store.get(Keys.joinToken(token.id()), JoinToken.parser())
+                    .orElseThrow(() -> unauthenticated("unknown token"));
+            JoinToken joinToken = stored.value();
+            String secretHash = joinToken.getMetadata().getAnnotationsOrDefault(JoinTokens.SECRET_HASH_ANNOTATION, "");
+            if (secretHash.isEmpty() || !JoinTokens.matches(token.secret(), secretHash)) {
+                throw unauthenticated("unknown token");
+            }
+            Instant now = clock.instant();
+            if (joinToken.getStatus().hasExpireTime() && !now.isBefore(toInstant(joinToken.getStatus().getExpireTime()))) {
+                throw unauthenticated("token expired at " + toInstant(joinToken.getStatus().getExpireTime()));
+            }
+            int maxUses = joinToken.getSpec().getMaxUses() <= 0 ? 1 : joinToken.getSpec().getMaxUses();
+            if (joinToken.getStatus().getUses() >= maxUses) {
+                throw unauthenticated("token used up (" + joinToken.getStatus().getUses() + " of " + maxUses + " uses)");
+            }
+
+            Optional<Entry<Node>> existing = store.get(Keys.node(nodeName), Node.parser());
+            String hostname = request.getInfo().getHostname();
+            if (existing.isPresent()) {
+                String existingHost = existing.get().value().getStatus().getHostname();
+                if (hostname.isEmpty() || !hostname.equals(existingHost)) {
+                    throw Status.ALREADY_EXISTS.withDescription("node \"" + nodeName + "\" already exists (joined from host \""
+                            + existingHost + "\"); choose another name (--name) or delete the node first").asRuntimeException();
+                }
+            }
+            Node node = buildNode(nodeName, request, joinToken, existing.map(Entry::value), certHash, now);
+            JoinToken used = joinToken.toBuilder()
+                    .setStatus(joinToken.getStatus().toBuilder()
+                            .setUses(joinToken.getStatus().getUses() + 1)
+                            .addJoinedNodes(nodeName))
+                    .build();
+            String nodeKey = Keys.node(nodeName);
+            String tokenKey = Keys.joinToken(token.id());
+            Cmp nodeCmp = existing.isPresent()
+                    ? new Cmp(EtcdStore.bytes(nodeKey), Cmp.Op.EQUAL, CmpTarget.modRevision(existing.get().modRevision()))
+                    : new Cmp(EtcdStore.bytes(nodeKey), Cmp.Op.EQUAL, CmpTarget.version(0));
+            TxnResponse response = store.await(store.client().getKVClient().txn()
+                    .If(new Cmp(EtcdStore.bytes(tokenKey), Cmp.Op.EQUAL, CmpTarget.modRevision(stored.modRevision())), nodeCmp)
+                    .Then(Op.put(EtcdStore.bytes(tokenKey), EtcdStore.bytes(used.toByteArray()), PutOption.DEFAULT),
+                            Op.put(EtcdStore.bytes(nodeKey), EtcdStore.bytes(node.toByteArray()), PutOption.DEFAULT))
+                    .commit(), "join " + nodeName);
+            if (response.isSucceeded()) {
+                LOG.infof("node %s joined with token %s%s", nodeName, token.id(), existing.isPresent() ? " (re-join from the same host)" : "");
+                return JoinResponse.newBuilder()
+                        .setNodeName(nodeName)
+                        .setCertificatePem(CertificateAuthority.pem(certificate))
+                        .setCaBundlePem(ca.get().certificatePem())
+                        .setSyncEndpoint(advertise)
+                        .build();
+            }
+            // The token or the node changed under us (another join raced): look again.
+        }
+        throw Status.ABORTED.withDescription("join of " + nodeName + " kept conflicting with concurrent joins; retry").asRuntimeException();
+    }
+
+    private static Node buildNode(String name, JoinRequest request, JoinToken token, Optional<Node> existing,
+                                  String certHash, Instant now) {
+        Map<String, String> labels = new HashMap<>();
+        existing.ifPresent(n -> labels.putAll(n.getMetadata().getLabelsMap()));
+        labels.putAll(request.getLabelsMap());
+        labels.putAll(token.getSpec().getNodeLabelsMap()); // the admin's labels win over the host's
+        ObjectMeta.Builder meta = existing.map(n -> n.getMetadata().toBuilder())
+                .orElseGet(() -> ObjectMeta.newBuilder()
+                        .setName(name)
+                        .setUid(UUID.randomUUID().toString())
+                        .setCreateTime(timestamp(now))
+                        .setGeneration(1));
+        meta.clearLabels().putAllLabels(labels).setResourceVersion(0)
+                .putAnnotations(CERT_HASH_ANNOTATION, certHash)
+                .putAnnotations("edgeplane.dev/join-token", token.getMetadata().getName());
+        NodeSpec spec = existing.map(Node::getSpec)
+                .orElseGet(() -> NodeSpec.newBuilder().addAllTaints(token.getSpec().getNodeTaintsList()).build());
+        NodeStatus.Builder status = NodeStatuses.withInfo(NodeStatus.newBuilder(), request.getInfo())
+                .setPhase(NodeStatus.Phase.NOT_READY)
+                .setMessage("joined; waiting for the agent to connect")
+                .setJoinTime(timestamp(now));
+        return Node.newBuilder().setMetadata(meta).setSpec(spec).setStatus(status).build();
+    }
+
+    static StatusRuntimeException unauthenticated(String message) {
+        return Status.UNAUTHENTICATED.withDescription(message).asRuntimeException();
+    }
+
+    public static Timestamp timestamp(Instant instant) {
+        return Timestamp.newBuilder().setSeconds(instant.getEpochSecond()).setNanos(instant.getNano()).build();
+    }
+
+    public static Instant toInstant(Timestamp t) {
+        return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
+    }
+}

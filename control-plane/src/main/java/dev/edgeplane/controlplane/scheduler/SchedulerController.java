@@ -1,0 +1,196 @@
+package dev.edgeplane.controlplane.scheduler;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.PrefixCache;
+import dev.edgeplane.controlplane.store.StateCaches;
+import io.etcd.jetcd.kv.TxnResponse;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.DeleteOption;
+import io.etcd.jetcd.options.PutOption;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.jboss.logging.Logger;
+
+/**
+ * Turns Apps into per-node assignments. Level-triggered: any change of apps, nodes or assignments
+ * (from the in-memory watches, one per prefix) marks the world dirty and one thread reconciles
+ * everything against {@link Placement}; a periodic pass catches time-based decisions. Only the
+ * leader writes, and its transactions are fenced on the leader key.
+ */
+@ApplicationScoped
+public class SchedulerController {
+    private static final Logger LOG = Logger.getLogger(SchedulerController.class);
+    private static final int OPS_PER_TXN = 64;
+
+    private final EtcdStore store;
+    private final StateCaches caches;
+    private final LeaderLock leader;
+    private final ScheduledExecutorService worker = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "edgeplane-scheduler");
+        t.setDaemon(true);
+        return t;
+    });
+    private final AtomicBoolean queued = new AtomicBoolean();
+
+    public SchedulerController(EtcdStore store, StateCaches caches, LeaderLock leader) {
+        this.store = store;
+        this.caches = caches;
+        this.leader = leader;
+    }
+
+    public void start() {
+        caches.apps().subscribe(trigger());
+        caches.nodes().subscribe(trigger());
+        caches.assignments().subscribe(trigger());
+        leader.start(this::kick);
+        worker.scheduleWithFixedDelay(this::kick, 10, 10, TimeUnit.SECONDS);
+    }
+
+    public void stop() {
+        worker.shutdownNow();
+        leader.stop();
+    }
+
+    private <T> PrefixCache.Listener<T> trigger() {
+        return new PrefixCache.Listener<>() {
+            @Override
+            public void onEvents(List<PrefixCache.Event<T>> events, long revision) {
+                kick();
+            }
+
+            @Override
+            public void onReset(Map<String, Entry<T>> state, long revision) {
+                kick();
+            }
+        };
+    }
+
+    /** Schedules one reconcile pass unless one is already waiting. */
+    public void kick() {
+        if (queued.compareAndSet(false, true)) {
+            try {
+                worker.execute(() -> {
+                    queued.set(false);
+                    reconcile();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                queued.set(false);
+            }
+        }
+    }
+
+    private void reconcile() {
+        if (!leader.isLeader()) {
+            return;
+        }
+        try {
+            List<Op> ops = plan(caches.apps().all(), caches.nodes().all(), caches.assignments().all(), Instant.now());
+            for (int i = 0; i < ops.size(); i += OPS_PER_TXN) {
+                List<Op> chunk = ops.subList(i, Math.min(ops.size(), i + OPS_PER_TXN));
+                TxnResponse response = store.await(store.client().getKVClient().txn()
+                        .If(leader.fence())
+                        .Then(chunk.toArray(Op[]::new))
+                        .commit(), "write assignments");
+                if (!response.isSucceeded()) {
+                    LOG.warn("assignment write refused: this process is no longer the leader");
+                    return;
+                }
+            }
+        } catch (RuntimeException e) {
+            LOG.warnf("scheduling pass failed (%s); retrying", e.getMessage());
+            worker.schedule(this::kick, 1, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The etcd operations that bring assignments in line with the apps and nodes. */
+    List<Op> plan(List<Entry<App>> apps, List<Entry<Node>> nodeEntries, List<Entry<Assignment>> assignments, Instant now) {
+        List<Node> nodes = nodeEntries.stream().map(Entry::value).toList();
+        // namespace/app -> replica -> current assignment entry
+        Map<String, Map<String, Entry<Assignment>>> byApp = new HashMap<>();
+        Map<String, Integer> load = new HashMap<>();
+        for (Entry<Assignment> e : assignments) {
+            Assignment a = e.value();
+            byApp.computeIfAbsent(a.getNamespace() + "/" + a.getApp(), k -> new HashMap<>())
+                    .merge(a.getReplica(), e, (x, y) -> x.modRevision() >= y.modRevision() ? x : y);
+            load.merge(a.getNode(), 1, Integer::sum);
+        }
+        List<Op> ops = new ArrayList<>();
+        for (Entry<App> entry : apps) {
+            App app = entry.value();
+            String ns = app.getMetadata().getNamespace();
+            String appId = ns + "/" + app.getMetadata().getName();
+            Map<String, Entry<Assignment>> mine = byApp.getOrDefault(appId, Map.of());
+            byApp.remove(appId);
+            Map<String, String> current = new HashMap<>();
+            Map<String, Integer> others = new HashMap<>(load);
+            for (Entry<Assignment> e : mine.values()) {
+                current.put(e.value().getReplica(), e.value().getNode());
+                others.merge(e.value().getNode(), -1, Integer::sum);
+            }
+            Map<String, String> desired = Placement.place(app, nodes, current, others, now);
+            for (Map.Entry<String, String> d : desired.entrySet()) {
+                String replica = d.getKey();
+                String node = d.getValue();
+                Entry<Assignment> existing = mine.get(replica);
+                Assignment wanted = Assignment.newBuilder()
+                        .setNode(node)
+                        .setNamespace(ns)
+                        .setApp(app.getMetadata().getName())
+                        .setReplica(replica)
+                        .setTemplate(app.getSpec().getTemplate())
+                        .setGeneration(app.getMetadata().getGeneration())
+                        .putAllAppLabels(app.getMetadata().getLabelsMap())
+                        .build();
+                if (existing != null && existing.value().getNode().equals(node) && sameWork(existing.value(), wanted)) {
+                    continue; // unchanged: no write, so agents see no churn
+                }
+                if (existing != null && !existing.value().getNode().equals(node)) {
+                    ops.add(Op.delete(EtcdStore.bytes(existing.key()), DeleteOption.DEFAULT));
+                    ops.add(Op.delete(EtcdStore.bytes(Keys.replicaStatus(ns, replica)), DeleteOption.DEFAULT));
+                    LOG.infof("moving %s/%s from %s to %s", ns, replica, existing.value().getNode(), node);
+                } else if (existing == null) {
+                    LOG.infof("placing %s/%s on %s", ns, replica, node);
+                }
+                ops.add(Op.put(EtcdStore.bytes(Keys.assignment(node, ns, replica)), EtcdStore.bytes(wanted.toByteArray()), PutOption.DEFAULT));
+            }
+            for (Entry<Assignment> e : mine.values()) {
+                if (!desired.containsKey(e.value().getReplica())) {
+                    LOG.infof("removing %s/%s from %s", ns, e.value().getReplica(), e.value().getNode());
+                    ops.addAll(removal(e));
+                }
+            }
+        }
+        // Assignments of apps that no longer exist.
+        for (Map<String, Entry<Assignment>> orphans : byApp.values()) {
+            for (Entry<Assignment> e : orphans.values()) {
+                LOG.infof("removing %s/%s from %s (app deleted)", e.value().getNamespace(), e.value().getReplica(), e.value().getNode());
+                ops.addAll(removal(e));
+            }
+        }
+        return ops;
+    }
+
+    private static List<Op> removal(Entry<Assignment> e) {
+        return List.of(
+                Op.delete(EtcdStore.bytes(e.key()), DeleteOption.DEFAULT),
+                Op.delete(EtcdStore.bytes(Keys.replicaStatus(e.value().getNamespace(), e.value().getReplica())), DeleteOption.DEFAULT));
+    }
+
+    /** Same template and labels: the generation alone changing (e.g. a scale) does not rewrite. */
+    private static boolean sameWork(Assignment a, Assignment b) {
+        return a.getTemplate().equals(b.getTemplate()) && a.getAppLabelsMap().equals(b.getAppLabelsMap());
+    }
+}

@@ -1,0 +1,194 @@
+package dev.edgeplane.controlplane.store;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.Parser;
+import dev.edgeplane.controlplane.ControlPlaneConfig;
+import io.etcd.jetcd.ByteSequence;
+import io.etcd.jetcd.Client;
+import io.etcd.jetcd.KeyValue;
+import io.etcd.jetcd.kv.GetResponse;
+import io.etcd.jetcd.kv.TxnResponse;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.DeleteOption;
+import io.etcd.jetcd.options.GetOption;
+import io.etcd.jetcd.options.OptionsUtil;
+import io.etcd.jetcd.options.PutOption;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.jboss.logging.Logger;
+
+/**
+ * Blocking access to etcd through jetcd. Writes that must not lose a race are transactions that
+ * compare a key's mod_revision (or its absence), so stale updates fail instead of overwriting.
+ */
+@ApplicationScoped
+public class EtcdStore {
+    private static final Logger LOG = Logger.getLogger(EtcdStore.class);
+    private static final long TIMEOUT_SECONDS = 10;
+
+    private final Client client;
+    private final List<String> endpoints;
+
+    public EtcdStore(ControlPlaneConfig config) {
+        this.endpoints = config.etcd().endpoints();
+        this.client = Client.builder().endpoints(endpoints.toArray(String[]::new)).build();
+    }
+
+    public Client client() {
+        return client;
+    }
+
+    public List<String> endpoints() {
+        return endpoints;
+    }
+
+    public static ByteSequence bytes(String s) {
+        return ByteSequence.from(s, StandardCharsets.UTF_8);
+    }
+
+    public static ByteSequence bytes(byte[] b) {
+        return ByteSequence.from(b);
+    }
+
+    public static <T extends Message> T decode(Parser<T> parser, byte[] bytes) {
+        try {
+            return parser.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException("corrupt value in etcd: " + e.getMessage(), e);
+        }
+    }
+
+    public static <T> Entry<T> entry(KeyValue kv, T value) {
+        return new Entry<>(kv.getKey().toString(StandardCharsets.UTF_8), value, kv.getModRevision(), kv.getCreateRevision());
+    }
+
+    public <T> T await(CompletableFuture<T> future, String what) {
+        try {
+            return future.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StoreException("interrupted during etcd " + what, e);
+        } catch (ExecutionException e) {
+            throw new StoreException("etcd " + what + " failed: " + e.getCause().getMessage(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new StoreException("etcd " + what + " timed out after " + TIMEOUT_SECONDS + "s (endpoints " + endpoints + ")", e);
+        }
+    }
+
+    public Optional<Entry<byte[]>> get(String key) {
+        GetResponse response = await(client.getKVClient().get(bytes(key)), "get " + key);
+        if (response.getKvs().isEmpty()) {
+            return Optional.empty();
+        }
+        KeyValue kv = response.getKvs().get(0);
+        return Optional.of(entry(kv, kv.getValue().getBytes()));
+    }
+
+    public <T extends Message> Optional<Entry<T>> get(String key, Parser<T> parser) {
+        return get(key).map(e -> new Entry<>(e.key(), decode(parser, e.value()), e.modRevision(), e.createRevision()));
+    }
+
+    /** Creates {@code key} only if it does not exist; the new mod_revision, or empty if it existed. */
+    public OptionalLong create(String key, byte[] value) {
+        TxnResponse response = await(client.getKVClient().txn()
+                .If(new Cmp(bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)))
+                .Then(Op.put(bytes(key), bytes(value), PutOption.DEFAULT))
+                .commit(), "create " + key);
+        return response.isSucceeded() ? OptionalLong.of(response.getHeader().getRevision()) : OptionalLong.empty();
+    }
+
+    /** Replaces {@code key} only if its mod_revision is still {@code expected}; the new one, or empty. */
+    public OptionalLong update(String key, byte[] value, long expected) {
+        TxnResponse response = await(client.getKVClient().txn()
+                .If(new Cmp(bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(expected)))
+                .Then(Op.put(bytes(key), bytes(value), PutOption.DEFAULT))
+                .commit(), "update " + key);
+        return response.isSucceeded() ? OptionalLong.of(response.getHeader().getRevision()) : OptionalLong.empty();
+    }
+
+    /** Deletes {@code key} only if its mod_revision is still {@code expected}; false otherwise. */
+    public boolean delete(String key, long expected) {
+        TxnResponse response = await(client.getKVClient().txn()
+                .If(new Cmp(bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(expected)))
+                .Then(Op.delete(bytes(key), DeleteOption.DEFAULT))
+                .commit(), "delete " + key);
+        return response.isSucceeded();
+    }
+
+    public long put(String key, byte[] value) {
+        return await(client.getKVClient().put(bytes(key), bytes(value)), "put " + key).getHeader().getRevision();
+    }
+
+    public void delete(String key) {
+        await(client.getKVClient().delete(bytes(key)), "delete " + key);
+    }
+
+    /** One page of keys under a prefix. */
+    public record Page(List<Entry<byte[]>> entries, boolean more, long revision) {}
+
+    /**
+     * Up to {@code limit} keys under {@code prefix}, in key order, strictly after {@code afterKey}
+     * (empty: from the start).
+     */
+    public Page list(String prefix, String afterKey, int limit) {
+        ByteSequence end = OptionsUtil.prefixEndOf(bytes(prefix));
+        ByteSequence start = afterKey.isEmpty() ? bytes(prefix) : bytes(afterKey + "\0");
+        GetResponse response = await(client.getKVClient().get(start, GetOption.builder()
+                .withRange(end)
+                .withLimit(limit)
+                .withSortField(GetOption.SortTarget.KEY)
+                .withSortOrder(GetOption.SortOrder.ASCEND)
+                .build()), "list " + prefix);
+        List<Entry<byte[]>> entries = new ArrayList<>(response.getKvs().size());
+        for (KeyValue kv : response.getKvs()) {
+            entries.add(entry(kv, kv.getValue().getBytes()));
+        }
+        return new Page(entries, response.isMore(), response.getHeader().getRevision());
+    }
+
+    /** Every key under {@code prefix} at one revision. */
+    public Page listAll(String prefix) {
+        GetResponse response = await(client.getKVClient().get(bytes(prefix), GetOption.builder()
+                .isPrefix(true)
+                .withSortField(GetOption.SortTarget.KEY)
+                .withSortOrder(GetOption.SortOrder.ASCEND)
+                .build()), "list " + prefix);
+        List<Entry<byte[]>> entries = new ArrayList<>(response.getKvs().size());
+        for (KeyValue kv : response.getKvs()) {
+            entries.add(entry(kv, kv.getValue().getBytes()));
+        }
+        return new Page(entries, false, response.getHeader().getRevision());
+    }
+
+    /** True when etcd answers a read within {@code seconds}. */
+    public boolean ping(long seconds) {
+        try {
+            client.getKVClient().get(bytes(Keys.CA), GetOption.builder().withCountOnly(true).build())
+                    .get(seconds, TimeUnit.SECONDS);
+            return true;
+        } catch (Exception e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            return false;
+        }
+    }
+
+    @PreDestroy
+    void close() {
+        LOG.debug("closing etcd client");
+        client.close();
+    }
+}

@@ -1,0 +1,45 @@
+package dev.edgeplane.controlplane.store;
+
+/** The etcd key layout: every resource is one key, {@code /edgeplane/<kind>/[<namespace>/]<name>}. */
+public final class Keys {
+    public static final String ROOT = "/edgeplane/";
+    public static final String APPS = ROOT + "apps/";
+    public static final String NODES = ROOT + "nodes/";
+    public static final String JOIN_TOKENS = ROOT + "jointokens/";
+    public static final String ASSIGNMENTS = ROOT + "assignments/";
+    public static final String REPLICA_STATUS = ROOT + "replicastatus/";
+    public static final String CA = ROOT + "ca";
+    public static final String ADMIN_TOKEN_HASH = ROOT + "auth/admin-token-sha256";
+    public static final String SCHEDULER_LEADER = ROOT + "leader/scheduler";
+
+    private Keys() {}
+
+    public static String app(String namespace, String name) {
+        return APPS + namespace + "/" + name;
+    }
+
+    public static String node(String name) {
+        return NODES + name;
+    }
+
+    public static String joinToken(String id) {
+        return JOIN_TOKENS + id;
+    }
+
+    public static String assignment(String node, String namespace, String replica) {
+        return ASSIGNMENTS + node + "/" + namespace + "/" + replica;
+    }
+
+    public static String assignmentsOf(String node) {
+        return ASSIGNMENTS + node + "/";
+    }
+
+    public static String replicaStatus(String namespace, String replica) {
+        return REPLICA_STATUS + namespace + "/" + replica;
+    }
+
+    /** The key with {@code prefix} removed (the caller knows the key starts with it). */
+    public static String suffix(String key, String prefix) {
+        return key.substring(prefix.length());
+    }
+}

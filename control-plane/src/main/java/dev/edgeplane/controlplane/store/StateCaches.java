@@ -1,0 +1,61 @@
+package dev.edgeplane.controlplane.store;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+
+/** The process's watched prefixes: one etcd watch each, shared by every reader in memory. */
+@ApplicationScoped
+public class StateCaches {
+    private final ScheduledExecutorService retries;
+    private final PrefixCache<App> apps;
+    private final PrefixCache<Node> nodes;
+    private final PrefixCache<Assignment> assignments;
+    private final PrefixCache<ReplicaStatus> replicaStatuses;
+
+    public StateCaches(EtcdStore store) {
+        this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "edgeplane-watch-retry");
+            t.setDaemon(true);
+            return t;
+        });
+        this.apps = new PrefixCache<>(store, Keys.APPS, b -> EtcdStore.decode(App.parser(), b), retries);
+        this.nodes = new PrefixCache<>(store, Keys.NODES, b -> EtcdStore.decode(Node.parser(), b), retries);
+        this.assignments = new PrefixCache<>(store, Keys.ASSIGNMENTS, b -> EtcdStore.decode(Assignment.parser(), b), retries);
+        this.replicaStatuses = new PrefixCache<>(store, Keys.REPLICA_STATUS, b -> EtcdStore.decode(ReplicaStatus.parser(), b), retries);
+    }
+
+    public void start() {
+        for (PrefixCache<?> cache : List.of(apps, nodes, assignments, replicaStatuses)) {
+            cache.start();
+        }
+    }
+
+    public PrefixCache<App> apps() {
+        return apps;
+    }
+
+    public PrefixCache<Node> nodes() {
+        return nodes;
+    }
+
+    public PrefixCache<Assignment> assignments() {
+        return assignments;
+    }
+
+    public PrefixCache<ReplicaStatus> replicaStatuses() {
+        return replicaStatuses;
+    }
+
+    public void close() {
+        for (PrefixCache<?> cache : List.of(apps, nodes, assignments, replicaStatuses)) {
+            cache.close();
+        }
+        retries.shutdownNow();
+    }
+}

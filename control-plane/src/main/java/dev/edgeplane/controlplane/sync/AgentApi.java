@@ -1,0 +1,207 @@
+package dev.edgeplane.controlplane.sync;
+
+import dev.edgeplane.api.v1.AgentServiceGrpc;
+import dev.edgeplane.api.v1.HeartbeatAck;
+import dev.edgeplane.api.v1.JoinRequest;
+import dev.edgeplane.api.v1.JoinResponse;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.SyncRequest;
+import dev.edgeplane.api.v1.SyncResponse;
+import dev.edgeplane.controlplane.join.CertificateAuthority;
+import dev.edgeplane.controlplane.join.Joiner;
+import dev.edgeplane.controlplane.nodes.NodeTracker;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.PrefixCache;
+import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.store.StoreException;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.jboss.logging.Logger;
+
+/**
+ * AgentService, served only on the agent endpoint (mutual TLS optional at the handshake): Join needs
+ * no client certificate; Sync requires one issued by the cluster CA, takes the node's name from its
+ * CN, and accepts it only while it is the certificate recorded on the Node (a deleted or re-joined
+ * node's old certificate is refused).
+ */
+public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(AgentApi.class);
+
+    private final Joiner joiner;
+    private final AssignmentIndex index;
+    private final NodeTracker tracker;
+    private final StateCaches caches;
+    private final EtcdStore store;
+    private final Clock clock = Clock.systemUTC();
+
+    public AgentApi(Joiner joiner, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store) {
+        this.joiner = joiner;
+        this.index = index;
+        this.tracker = tracker;
+        this.caches = caches;
+        this.store = store;
+    }
+
+    /** Ends the streams of nodes that were deleted or re-joined with a new certificate. */
+    public void start() {
+        caches.nodes().subscribe(new PrefixCache.Listener<>() {
+            @Override
+            public void onEvents(List<PrefixCache.Event<Node>> events, long revision) {
+                for (PrefixCache.Event<Node> event : events) {
+                    String name = Keys.suffix(event.key(), Keys.NODES);
+                    String hash = event instanceof PrefixCache.Put<Node> put
+                            ? put.entry().value().getMetadata().getAnnotationsOrDefault(Joiner.CERT_HASH_ANNOTATION, "")
+                            : "";
+                    for (SyncSession session : index.sessionsOf(name)) {
+                        if (!session.certificateHash().equals(hash)) {
+                            LOG.infof("closing the Sync stream of %s: its certificate is no longer accepted", name);
+                            index.close(session);
+                            session.abort(Status.UNAUTHENTICATED.withDescription(
+                                    "node " + name + " was deleted or re-joined; this certificate is no longer accepted"));
+                        }
+                    }
+                }
+            }
+
+            @Override
+            public void onReset(Map<String, Entry<Node>> state, long revision) {}
+        });
+    }
+
+    @Override
+    public void join(JoinRequest request, StreamObserver<JoinResponse> responseObserver) {
+        try {
+            responseObserver.onNext(joiner.join(request));
+            responseObserver.onCompleted();
+        } catch (StatusRuntimeException e) {
+            LOG.infof("join refused: %s", e.getStatus().getDescription());
+            responseObserver.onError(e);
+        } catch (StoreException e) {
+            responseObserver.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
+        } catch (RuntimeException e) {
+            LOG.error("join failed", e);
+            responseObserver.onError(Status.INTERNAL.withDescription("join failed: " + e.getMessage()).asRuntimeException());
+        }
+    }
+
+    @Override
+    public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responseObserver) {
+        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
+        if (certificate == null) {
+            responseObserver.onError(Status.UNAUTHENTICATED
+                    .withDescription("Sync requires mutual TLS with the node certificate issued by Join").asRuntimeException());
+            return ignoring();
+        }
+        String node = CertificateAuthority.commonName(certificate);
+        String hash = CertificateAuthority.hashOf(certificate);
+        Optional<String> refusal = refusal(node, hash);
+        if (refusal.isPresent()) {
+            LOG.infof("refused Sync from %s: %s", node, refusal.get());
+            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
+            return ignoring();
+        }
+        SyncSession session = new SyncSession(node, hash, responseObserver);
+        if (responseObserver instanceof ServerCallStreamObserver<SyncResponse> call) {
+            call.setOnCancelHandler(() -> end(session, false, session.helloSeen()));
+        }
+        return new StreamObserver<>() {
+            @Override
+            public void onNext(SyncRequest request) {
+                switch (request.getKindCase()) {
+                    case HELLO -> {
+                        if (!session.markHello()) {
+                            return;
+                        }
+                        long last = request.getHello().getLastAppliedRevision();
+                        LOG.infof("node %s connected (last applied revision %d)", node, last);
+                        tracker.connected(node, request.getHello().getInfo(), last);
+                        index.open(session, last);
+                    }
+                    case ACK -> {
+                        long acked = session.ack(request.getAck().getRevision());
+                        tracker.acked(node, acked);
+                    }
+                    case STATUS -> tracker.report(node, request.getStatus());
+                    case HEARTBEAT -> {
+                        tracker.heartbeat(node, request.getHeartbeat());
+                        session.send(SyncResponse.newBuilder()
+                                .setHeartbeatAck(HeartbeatAck.newBuilder().setTime(Joiner.timestamp(clock.instant())))
+                                .build());
+                    }
+                    default -> LOG.debugf("ignoring an empty SyncRequest from %s", node);
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                end(session, false);
+            }
+
+            @Override
+            public void onCompleted() {
+                end(session, true);
+            }
+
+            private void end(SyncSession s, boolean complete) {
+                AgentApi.this.end(s, complete, s.helloSeen());
+            }
+        };
+    }
+
+    private void end(SyncSession session, boolean complete, boolean connected) {
+        if (!session.markEnded()) {
+            return;
+        }
+        index.close(session);
+        if (connected) {
+            tracker.disconnected(session.node());
+            LOG.infof("node %s disconnected (acked revision %d)", session.node(), session.acked());
+        }
+        if (complete) {
+            session.complete();
+        } else {
+            session.markClosed();
+        }
+    }
+
+    private Optional<String> refusal(String node, String certHash) {
+        Entry<Node> entry = caches.nodes().get(Keys.node(node));
+        if (entry == null || !certHash.equals(entry.value().getMetadata().getAnnotationsOrDefault(Joiner.CERT_HASH_ANNOTATION, ""))) {
+            // The cache may lag a Join that just happened: ask etcd.
+            try {
+                entry = store.get(Keys.node(node), Node.parser()).orElse(null);
+            } catch (StoreException e) {
+                return Optional.of("cannot check node " + node + ": " + e.getMessage());
+            }
+        }
+        if (entry == null) {
+            return Optional.of("node " + node + " is not registered (deleted?); join it again");
+        }
+        if (!certHash.equals(entry.value().getMetadata().getAnnotationsOrDefault(Joiner.CERT_HASH_ANNOTATION, ""))) {
+            return Optional.of("this certificate of node " + node + " was replaced by a newer join");
+        }
+        return Optional.empty();
+    }
+
+    private static StreamObserver<SyncRequest> ignoring() {
+        return new StreamObserver<>() {
+            @Override
+            public void onNext(SyncRequest value) {}
+
+            @Override
+            public void onError(Throwable t) {}
+
+            @Override
+            public void onCompleted() {}
+        };
+    }
+}

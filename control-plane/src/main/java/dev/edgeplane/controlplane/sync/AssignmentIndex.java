@@ -1,0 +1,227 @@
+package dev.edgeplane.controlplane.sync;
+
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Change;
+import dev.edgeplane.api.v1.Changes;
+import dev.edgeplane.api.v1.Snapshot;
+import dev.edgeplane.api.v1.SyncResponse;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.PrefixCache;
+import dev.edgeplane.controlplane.store.StateCaches;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.jboss.logging.Logger;
+
+/**
+ * Every node's desired state in memory, fed by the ONE watch on /edgeplane/assignments/, plus a
+ * bounded history of deletions (tombstones) so a reconnecting agent gets exactly the keys that
+ * changed since the revision it acked. Where history cannot answer exactly (revision 0, older than
+ * the floor, or after a watch reset) the agent gets a Snapshot instead.
+ *
+ * <p>A node's entries come only from keys under /edgeplane/assignments/&lt;node&gt;/, so no session
+ * can ever receive another node's assignments.
+ */
+@ApplicationScoped
+public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
+    private static final Logger LOG = Logger.getLogger(AssignmentIndex.class);
+    /** Tombstones kept per node; when exceeded the oldest half is dropped and the node's floor rises. */
+    static final int MAX_TOMBSTONES = 1024;
+
+    private final StateCaches caches;
+    private final Map<String, NodeState> nodes = new HashMap<>();
+    private final Map<String, Set<SyncSession>> sessions = new HashMap<>();
+    /** Hellos older than this get a Snapshot: the index has no history before it. */
+    private long floor;
+    private long revision;
+
+    private static final class NodeState {
+        final TreeMap<String, Entry<Assignment>> live = new TreeMap<>();
+        final Map<String, Long> tombstones = new HashMap<>();
+        long prunedFloor;
+    }
+
+    /** Where a key of the assignments prefix belongs: node and "namespace/replica". */
+    record Location(String node, String key) {
+        static Location of(String etcdKey) {
+            String rest = Keys.suffix(etcdKey, Keys.ASSIGNMENTS);
+            int slash = rest.indexOf('/');
+            return slash <= 0 ? null : new Location(rest.substring(0, slash), rest.substring(slash + 1));
+        }
+    }
+
+    public AssignmentIndex(StateCaches caches) {
+        this.caches = caches;
+    }
+
+    /** Hooks the index to the assignments cache; call once the cache has started. */
+    public void start() {
+        caches.assignments().subscribe(this, (state, rev) -> {
+            rebuild(state, rev);
+            return null;
+        });
+    }
+
+    @Override
+    public synchronized void onEvents(List<PrefixCache.Event<Assignment>> events, long newest) {
+        Map<String, List<Change>> perNode = new HashMap<>();
+        for (PrefixCache.Event<Assignment> event : events) {
+            Location at = Location.of(event.key());
+            if (at == null) {
+                continue;
+            }
+            NodeState state = nodes.computeIfAbsent(at.node(), n -> new NodeState());
+            Change change;
+            if (event instanceof PrefixCache.Put<Assignment> put) {
+                state.live.put(at.key(), put.entry());
+                state.tombstones.remove(at.key());
+                change = put(at.key(), put.entry());
+            } else {
+                state.live.remove(at.key());
+                state.tombstones.put(at.key(), event.revision());
+                prune(state);
+                change = Change.newBuilder().setType(Change.Type.DELETE).setKey(at.key()).setModRevision(event.revision()).build();
+            }
+            perNode.computeIfAbsent(at.node(), n -> new ArrayList<>()).add(change);
+        }
+        revision = Math.max(revision, newest);
+        for (Map.Entry<String, List<Change>> e : perNode.entrySet()) {
+            Set<SyncSession> targets = sessions.get(e.getKey());
+            if (targets == null || targets.isEmpty()) {
+                continue;
+            }
+            long upTo = e.getValue().stream().mapToLong(Change::getModRevision).max().orElse(newest);
+            // Encoded once per node, the same message object goes to each of the node's streams.
+            SyncResponse message = SyncResponse.newBuilder()
+                    .setChanges(Changes.newBuilder().setRevision(upTo).addAllChanges(e.getValue()))
+                    .build();
+            for (SyncSession session : targets) {
+                session.send(message);
+            }
+        }
+    }
+
+    @Override
+    public synchronized void onReset(Map<String, Entry<Assignment>> state, long at) {
+        LOG.infof("assignment watch restarted at revision %d: connected agents get a Snapshot", at);
+        rebuild(state, at);
+        for (Map.Entry<String, Set<SyncSession>> e : sessions.entrySet()) {
+            SyncResponse snapshot = snapshot(e.getKey());
+            for (SyncSession session : e.getValue()) {
+                session.send(snapshot);
+            }
+        }
+    }
+
+    private void rebuild(Map<String, Entry<Assignment>> state, long at) {
+        nodes.clear();
+        for (Entry<Assignment> entry : state.values()) {
+            Location loc = Location.of(entry.key());
+            if (loc != null) {
+                nodes.computeIfAbsent(loc.node(), n -> new NodeState()).live.put(loc.key(), entry);
+            }
+        }
+        floor = at;
+        revision = at;
+    }
+
+    private static void prune(NodeState state) {
+        if (state.tombstones.size() <= MAX_TOMBSTONES) {
+            return;
+        }
+        List<Map.Entry<String, Long>> oldest = new ArrayList<>(state.tombstones.entrySet());
+        oldest.sort(Map.Entry.comparingByValue());
+        for (Map.Entry<String, Long> e : oldest.subList(0, oldest.size() / 2)) {
+            state.tombstones.remove(e.getKey());
+            state.prunedFloor = Math.max(state.prunedFloor, e.getValue());
+        }
+    }
+
+    /**
+     * Registers {@code session} and sends what its agent is missing since {@code lastApplied}: one
+     * Changes (coalesced: one per key) when history can answer exactly, else a Snapshot. Atomic with
+     * respect to new events, so nothing is missed or sent twice.
+     */
+    public synchronized void open(SyncSession session, long lastApplied) {
+        String node = session.node();
+        NodeState state = nodes.get(node);
+        long nodeFloor = Math.max(floor, state == null ? 0 : state.prunedFloor);
+        SyncResponse first;
+        if (lastApplied <= 0 || lastApplied < nodeFloor || lastApplied > revision) {
+            first = snapshot(node);
+        } else {
+            first = SyncResponse.newBuilder().setChanges(delta(state, lastApplied)).build();
+        }
+        session.send(first);
+        sessions.computeIfAbsent(node, n -> new LinkedHashSet<>()).add(session);
+    }
+
+    public synchronized void close(SyncSession session) {
+        Set<SyncSession> set = sessions.get(session.node());
+        if (set != null) {
+            set.remove(session);
+            if (set.isEmpty()) {
+                sessions.remove(session.node());
+            }
+        }
+    }
+
+    public synchronized List<SyncSession> sessionsOf(String node) {
+        return new ArrayList<>(sessions.getOrDefault(node, Set.of()));
+    }
+
+    public synchronized long revision() {
+        return revision;
+    }
+
+    /** The node's assignments now ("namespace/replica" -> assignment). */
+    public synchronized Map<String, Assignment> assignmentsOf(String node) {
+        NodeState state = nodes.get(node);
+        Map<String, Assignment> out = new TreeMap<>();
+        if (state != null) {
+            state.live.forEach((k, v) -> out.put(k, v.value()));
+        }
+        return out;
+    }
+
+    private SyncResponse snapshot(String node) {
+        NodeState state = nodes.get(node);
+        Snapshot.Builder snapshot = Snapshot.newBuilder().setRevision(revision);
+        if (state != null) {
+            state.live.values().forEach(e -> snapshot.addAssignments(e.value()));
+        }
+        return SyncResponse.newBuilder().setSnapshot(snapshot).build();
+    }
+
+    private Changes delta(NodeState state, long after) {
+        Changes.Builder changes = Changes.newBuilder().setRevision(revision);
+        if (state == null) {
+            return changes.build();
+        }
+        List<Change> list = new ArrayList<>();
+        state.live.forEach((key, entry) -> {
+            if (entry.modRevision() > after) {
+                list.add(put(key, entry));
+            }
+        });
+        state.tombstones.forEach((key, rev) -> {
+            if (rev > after) {
+                list.add(Change.newBuilder().setType(Change.Type.DELETE).setKey(key).setModRevision(rev).build());
+            }
+        });
+        list.sort(Comparator.comparingLong(Change::getModRevision));
+        return changes.addAllChanges(list).build();
+    }
+
+    private static Change put(String key, Entry<Assignment> entry) {
+        return Change.newBuilder().setType(Change.Type.PUT).setKey(key).setAssignment(entry.value())
+                .setModRevision(entry.modRevision()).build();
+    }
+}

@@ -1,0 +1,35 @@
+package dev.edgeplane.controlplane.sync;
+
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Grpc;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
+
+/** Puts the client certificate verified by the TLS handshake (if any) into the call's Context. */
+final class PeerCertificates implements ServerInterceptor {
+    static final Context.Key<X509Certificate> CLIENT_CERTIFICATE = Context.key("edgeplane-client-certificate");
+
+    @Override
+    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+        X509Certificate certificate = null;
+        SSLSession session = call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION);
+        if (session != null) {
+            try {
+                Certificate[] chain = session.getPeerCertificates();
+                if (chain.length > 0 && chain[0] instanceof X509Certificate x509) {
+                    certificate = x509;
+                }
+            } catch (SSLPeerUnverifiedException e) {
+                // no client certificate: fine for Join, refused by Sync
+            }
+        }
+        return Contexts.interceptCall(Context.current().withValue(CLIENT_CERTIFICATE, certificate), call, headers, next);
+    }
+}
