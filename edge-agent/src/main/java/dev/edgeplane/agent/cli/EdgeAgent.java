@@ -1,0 +1,46 @@
+package dev.edgeplane.agent.cli;
+
+import dev.edgeplane.agent.host.HostInfo;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The edge-agent command line: `join` once, then `run` (as a service). */
+@Command(name = "edge-agent", mixinStandardHelpOptions = true, versionProvider = EdgeAgent.Version.class,
+        description = "The Edgeplane agent: joins this host to a control plane and runs what it is told, also offline.",
+        subcommands = {JoinCommand.class, RunCommand.class},
+        footer = "%nEvery option can also come from the environment: EDGE_AGENT_<OPTION> (e.g. EDGE_AGENT_STATE_DIR).")
+public final class EdgeAgent implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns its exit code (tests call this in-process). */
+    public static int execute(String... args) {
+        return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+    }
+
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        Logging.configure();
+        CommandLine commandLine = new CommandLine(new EdgeAgent())
+                .setDefaultValueProvider(new EnvDefaults(System.getenv()))
+                .setOut(out)
+                .setErr(err);
+        return commandLine.execute(args);
+    }
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing command: join or run");
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"edge-agent " + HostInfo.agentVersion()};
+        }
+    }
+}

@@ -1,0 +1,152 @@
+package dev.edgeplane.agent.identity;
+
+import java.net.Socket;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.cert.CertificateEncodingException;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.util.HexFormat;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.regex.Pattern;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.X509ExtendedTrustManager;
+
+/**
+ * kubeadm-style CA pinning for the first contact: the server's presented chain must contain a
+ * certificate whose sha256(DER) is the pinned hash, and the leaf must be validly signed by it. The
+ * host name is not checked: the pin, not a name, is the trust decision here.
+ */
+public final class CaPin {
+    private static final Pattern FORMAT = Pattern.compile("sha256:[0-9a-f]{64}");
+
+    private final String hash;
+
+    private CaPin(String hash) {
+        this.hash = hash;
+    }
+
+    /** Parses "sha256:<64 hex>"; throws IllegalArgumentException with a clear message otherwise. */
+    public static CaPin parse(String text) {
+        String normalized = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
+        if (!FORMAT.matcher(normalized).matches()) {
+            throw new IllegalArgumentException("--ca-hash must be sha256:<64 hex digits>, got '" + text + "'");
+        }
+        return new CaPin(normalized);
+    }
+
+    public String hash() {
+        return hash;
+    }
+
+    /** "sha256:" + hex(sha256(DER)). */
+    public static String hashOf(X509Certificate certificate) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(certificate.getEncoded());
+            return "sha256:" + HexFormat.of().formatHex(digest);
+        } catch (NoSuchAlgorithmException | CertificateEncodingException e) {
+            throw new IllegalStateException("cannot hash a certificate", e);
+        }
+    }
+
+    public boolean matches(X509Certificate certificate) {
+        return hash.equals(hashOf(certificate));
+    }
+
+    /** A trust manager for the join call; remembers why it refused so the CLI can say so. */
+    public PinningTrustManager trustManager() {
+        return new PinningTrustManager(this);
+    }
+
+    /** Thrown (inside the TLS handshake) when no presented certificate has the pinned hash. */
+    public static final class PinMismatchException extends CertificateException {
+        PinMismatchException(String message) {
+            super(message);
+        }
+    }
+
+    public static final class PinningTrustManager extends X509ExtendedTrustManager {
+        private final CaPin pin;
+        private final AtomicReference<CertificateException> refusal = new AtomicReference<>();
+
+        private PinningTrustManager(CaPin pin) {
+            this.pin = pin;
+        }
+
+        /** Why the server was refused, if it was. */
+        public CertificateException refusal() {
+            return refusal.get();
+        }
+
+        void verify(X509Certificate[] chain) throws CertificateException {
+            try {
+                verifyChain(chain);
+            } catch (CertificateException e) {
+                refusal.set(e);
+                throw e;
+            }
+        }
+
+        private void verifyChain(X509Certificate[] chain) throws CertificateException {
+            if (chain == null || chain.length == 0) {
+                throw new CertificateException("the server presented no certificate");
+            }
+            X509Certificate ca = null;
+            for (X509Certificate certificate : chain) {
+                if (pin.matches(certificate)) {
+                    ca = certificate;
+                    break;
+                }
+            }
+            if (ca == null) {
+                throw new PinMismatchException("the server's CA does not match --ca-hash " + pin.hash
+                        + " (it presented " + hashOf(chain[chain.length - 1]) + ")");
+            }
+            X509Certificate leaf = chain[0];
+            try {
+                leaf.checkValidity();
+                ca.checkValidity();
+                leaf.verify(ca.getPublicKey());
+            } catch (GeneralSecurityException e) {
+                throw new CertificateException("the server certificate is not validly signed by the pinned CA: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
+            verify(chain);
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
+            verify(chain);
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            verify(chain);
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
+            throw new CertificateException("client side only");
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
+            throw new CertificateException("client side only");
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            throw new CertificateException("client side only");
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return new X509Certificate[0];
+        }
+    }
+}

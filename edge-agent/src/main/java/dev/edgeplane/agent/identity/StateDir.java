@@ -1,0 +1,116 @@
+package dev.edgeplane.agent.identity;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.Reader;
+import java.io.StringWriter;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Properties;
+import java.util.Set;
+
+/**
+ * The agent's state dir (default /var/lib/edge-agent): its identity from join (node key, node
+ * certificate, CA bundle, node.properties) and its journal. Every file is written atomically.
+ */
+public record StateDir(Path path) {
+    public static final String DEFAULT = "/var/lib/edge-agent";
+    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
+    private static final Set<PosixFilePermission> READABLE = PosixFilePermissions.fromString("rw-r--r--");
+
+    /** What join learned: who this node is and where its control plane is. */
+    public record NodeRecord(String name, String server, String syncEndpoint) {}
+
+    public Path nodeKey() {
+        return path.resolve("node.key");
+    }
+
+    public Path nodeCertificate() {
+        return path.resolve("node.crt");
+    }
+
+    public Path caBundle() {
+        return path.resolve("ca.crt");
+    }
+
+    public Path nodeFile() {
+        return path.resolve("node.properties");
+    }
+
+    public Path journalDir() {
+        return path.resolve("journal");
+    }
+
+    /** True once a join has written the identity. */
+    public boolean joined() {
+        return Files.isRegularFile(nodeFile()) && Files.isRegularFile(nodeKey())
+                && Files.isRegularFile(nodeCertificate()) && Files.isRegularFile(caBundle());
+    }
+
+    public NodeRecord readNode() throws IOException {
+        Properties props = new Properties();
+        try (Reader reader = Files.newBufferedReader(nodeFile(), StandardCharsets.UTF_8)) {
+            props.load(reader);
+        }
+        String name = props.getProperty("name", "");
+        if (name.isEmpty()) {
+            throw new IOException(nodeFile() + " names no node");
+        }
+        return new NodeRecord(name, props.getProperty("server", ""), props.getProperty("sync-endpoint", ""));
+    }
+
+    /** Writes the identity from a successful join; the key is readable by its owner only. */
+    public void writeIdentity(String keyPem, String certificatePem, String caBundlePem, NodeRecord node) throws IOException {
+        createDir();
+        writeAtomically(nodeKey(), keyPem.getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
+        writeAtomically(nodeCertificate(), certificatePem.getBytes(StandardCharsets.US_ASCII), READABLE);
+        writeAtomically(caBundle(), caBundlePem.getBytes(StandardCharsets.US_ASCII), READABLE);
+        Properties props = new Properties();
+        props.setProperty("name", node.name());
+        props.setProperty("server", node.server());
+        props.setProperty("sync-endpoint", node.syncEndpoint());
+        StringWriter text = new StringWriter();
+        props.store(text, "written by edge-agent join");
+        // Last: its presence is what marks the dir as joined.
+        writeAtomically(nodeFile(), text.toString().getBytes(StandardCharsets.UTF_8), READABLE);
+    }
+
+    public void createDir() throws IOException {
+        if (!Files.isDirectory(path)) {
+            Files.createDirectories(path);
+            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rwx------"));
+        }
+    }
+
+    /** tmp file + fsync + rename + fsync of the dir: the file is either old or new, never torn. */
+    public static void writeAtomically(Path target, byte[] content, Set<PosixFilePermission> permissions) throws IOException {
+        Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+        try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            Files.setPosixFilePermissions(tmp, permissions);
+            OutputStream out = java.nio.channels.Channels.newOutputStream(channel);
+            out.write(content);
+            out.flush();
+            channel.force(true);
+        }
+        try {
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+        }
+        fsyncDir(target.toAbsolutePath().getParent());
+    }
+
+    public static void fsyncDir(Path dir) throws IOException {
+        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
+            channel.force(true);
+        }
+    }
+}

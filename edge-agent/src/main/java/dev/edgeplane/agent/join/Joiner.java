@@ -1,0 +1,189 @@
+package dev.edgeplane.agent.join;
+
+import dev.edgeplane.agent.host.HostInfo;
+import dev.edgeplane.agent.identity.CaPin;
+import dev.edgeplane.agent.identity.NodeKeys;
+import dev.edgeplane.agent.identity.Pem;
+import dev.edgeplane.agent.identity.StateDir;
+import dev.edgeplane.api.v1.AgentServiceGrpc;
+import dev.edgeplane.api.v1.JoinRequest;
+import dev.edgeplane.api.v1.JoinResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.ChannelOption;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyPair;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import javax.net.ssl.SSLException;
+
+/**
+ * Joins this host to a control plane: makes the node key, sends a CSR with the bootstrap token over
+ * TLS that trusts only the pinned CA, checks what comes back, and writes the state dir.
+ */
+public final class Joiner {
+    private static final Logger LOG = Logger.getLogger(Joiner.class.getName());
+    private static final Pattern TOKEN = Pattern.compile("[a-z0-9]{1,64}\\.[A-Za-z0-9]{1,256}");
+    private static final Pattern NODE_NAME = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+
+    public record Request(String server, String token, CaPin pin, String nodeName, Map<String, String> labels,
+                          StateDir stateDir, boolean force, Duration connectTimeout) {
+        public Request {
+            labels = Map.copyOf(labels);
+        }
+    }
+
+    public record Result(String nodeName, String syncEndpoint, Path stateDir) {}
+
+    /** Checks what can be checked before any network traffic; throws IllegalArgumentException (usage). */
+    public static void validate(Request request) {
+        if (request.server() == null || !request.server().matches("[^\\s/]+:\\d{1,5}")) {
+            throw new IllegalArgumentException("--server must be HOST:PORT, got '" + request.server() + "'");
+        }
+        if (request.token() == null || !TOKEN.matcher(request.token()).matches()) {
+            throw new IllegalArgumentException("--token must be ID.SECRET");
+        }
+        if (!NODE_NAME.matcher(request.nodeName()).matches()) {
+            throw new IllegalArgumentException("--name must be a DNS-1123 label (lower-case letters, digits, '-', 1-63 chars), got '"
+                    + request.nodeName() + "'");
+        }
+    }
+
+    public Result join(Request request) throws JoinFailure {
+        validate(request);
+        StateDir state = request.stateDir();
+        if (state.joined() && !request.force()) {
+            String name;
+            try {
+                name = state.readNode().name();
+            } catch (IOException e) {
+                name = "?";
+            }
+            throw new JoinFailure(JoinFailure.Reason.OTHER, "already joined as node '" + name + "' (state dir "
+                    + state.path() + "); use --force to join again");
+        }
+
+        KeyPair keys = NodeKeys.generate();
+        JoinRequest call = JoinRequest.newBuilder()
+                .setToken(request.token())
+                .setCsrPem(NodeKeys.csrPem(keys, request.nodeName()))
+                .setNodeName(request.nodeName())
+                .putAllLabels(request.labels())
+                .setInfo(HostInfo.describe(""))
+                .build();
+
+        CaPin.PinningTrustManager trust = request.pin().trustManager();
+        ManagedChannel channel;
+        try {
+            channel = NettyChannelBuilder.forTarget(request.server())
+                    .sslContext(GrpcSslContexts.forClient().trustManager(trust).build())
+                    .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) request.connectTimeout().toMillis())
+                    .build();
+        } catch (SSLException e) {
+            throw new JoinFailure(JoinFailure.Reason.OTHER, "cannot set up TLS: " + e.getMessage(), e);
+        }
+        JoinResponse response;
+        try {
+            response = AgentServiceGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(request.connectTimeout().toMillis() + 10_000, TimeUnit.MILLISECONDS)
+                    .join(call);
+        } catch (StatusRuntimeException e) {
+            throw classify(e, trust, request.server());
+        } finally {
+            channel.shutdownNow();
+            try {
+                channel.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        String nodeName = response.getNodeName().isEmpty() ? request.nodeName() : response.getNodeName();
+        checkResponse(response, keys, request.pin());
+        try {
+            if (request.force()) {
+                // A new identity starts from nothing: the old journal belongs to the old node.
+                deleteTree(state.journalDir());
+            }
+            state.writeIdentity(pkcs8Pem(keys), response.getCertificatePem(), response.getCaBundlePem(),
+                    new StateDir.NodeRecord(nodeName, request.server(), response.getSyncEndpoint()));
+        } catch (IOException e) {
+            throw new JoinFailure(JoinFailure.Reason.OTHER, "joined, but cannot write the state dir " + state.path() + ": " + e.getMessage(), e);
+        }
+        LOG.info(() -> "joined as " + nodeName + ", sync endpoint " + response.getSyncEndpoint());
+        return new Result(nodeName, response.getSyncEndpoint(), state.path());
+    }
+
+    private static JoinFailure classify(StatusRuntimeException e, CaPin.PinningTrustManager trust, String server) {
+        Status status = e.getStatus();
+        CertificateException refusal = trust.refusal();
+        if (refusal != null) {
+            return new JoinFailure(JoinFailure.Reason.CA_MISMATCH, "refusing " + server + ": " + refusal.getMessage(), e);
+        }
+        String detail = status.getDescription() == null ? status.getCode().toString() : status.getDescription();
+        return switch (status.getCode()) {
+            case UNAUTHENTICATED, PERMISSION_DENIED ->
+                    new JoinFailure(JoinFailure.Reason.TOKEN_REFUSED, "join refused by " + server + ": " + detail, e);
+            case UNAVAILABLE, DEADLINE_EXCEEDED ->
+                    new JoinFailure(JoinFailure.Reason.UNREACHABLE, "cannot reach " + server + ": " + reachDetail(e), e);
+            default -> new JoinFailure(JoinFailure.Reason.OTHER, "join failed (" + status.getCode() + "): " + detail, e);
+        };
+    }
+
+    private static String reachDetail(StatusRuntimeException e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String message = root.getMessage() != null ? root.getMessage() : e.getStatus().getDescription();
+        return message == null ? e.getStatus().getCode().toString() : message;
+    }
+
+    private static void checkResponse(JoinResponse response, KeyPair keys, CaPin pin) throws JoinFailure {
+        try {
+            List<X509Certificate> certificates = Pem.certificates(response.getCertificatePem());
+            if (!certificates.get(0).getPublicKey().equals(keys.getPublic())) {
+                throw new JoinFailure(JoinFailure.Reason.OTHER, "the server returned a certificate for another key");
+            }
+            List<X509Certificate> bundle = Pem.certificates(response.getCaBundlePem());
+            if (bundle.stream().noneMatch(pin::matches)) {
+                throw new JoinFailure(JoinFailure.Reason.CA_MISMATCH, "the CA bundle from the server does not contain the pinned CA " + pin.hash());
+            }
+        } catch (CertificateException e) {
+            throw new JoinFailure(JoinFailure.Reason.OTHER, "the server returned unreadable certificates: " + e.getMessage(), e);
+        }
+        if (response.getSyncEndpoint().isEmpty()) {
+            throw new JoinFailure(JoinFailure.Reason.OTHER, "the server returned no sync endpoint");
+        }
+    }
+
+    static String pkcs8Pem(KeyPair keys) {
+        String body = Base64.getMimeEncoder(64, "\n".getBytes()).encodeToString(keys.getPrivate().getEncoded());
+        return "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n";
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(root)) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(path);
+            }
+        }
+    }
+}

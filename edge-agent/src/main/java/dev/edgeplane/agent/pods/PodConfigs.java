@@ -1,0 +1,122 @@
+package dev.edgeplane.agent.pods;
+
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.ContainerPort;
+import dev.edgeplane.api.v1.EnvVar;
+import dev.edgeplane.cri.v1.ContainerConfig;
+import dev.edgeplane.cri.v1.ContainerMetadata;
+import dev.edgeplane.cri.v1.ImageSpec;
+import dev.edgeplane.cri.v1.KeyValue;
+import dev.edgeplane.cri.v1.LinuxContainerConfig;
+import dev.edgeplane.cri.v1.LinuxContainerResources;
+import dev.edgeplane.cri.v1.LinuxContainerSecurityContext;
+import dev.edgeplane.cri.v1.LinuxPodSandboxConfig;
+import dev.edgeplane.cri.v1.LinuxSandboxSecurityContext;
+import dev.edgeplane.cri.v1.NamespaceMode;
+import dev.edgeplane.cri.v1.NamespaceOption;
+import dev.edgeplane.cri.v1.PodSandboxConfig;
+import dev.edgeplane.cri.v1.PodSandboxMetadata;
+import dev.edgeplane.cri.v1.PortMapping;
+import dev.edgeplane.cri.v1.Protocol;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.UUID;
+
+/** Turns an assignment into CRI sandbox and container configs, the way the kubelet does for a host-network pod. */
+public final class PodConfigs {
+    /** CFS period for cpu limits: quota = millis * period / 1000. */
+    static final long CPU_PERIOD = 100_000;
+
+    private PodConfigs() {}
+
+    /** A stable pod UID per replica and template: the runtime reserves sandbox names by it. */
+    public static String podUid(Assignment assignment, String templateHash) {
+        return UUID.nameUUIDFromBytes((assignment.getNamespace() + "/" + assignment.getReplica() + "/" + templateHash)
+                .getBytes(StandardCharsets.UTF_8)).toString();
+    }
+
+    /** The pod's log directory: LOG_DIR/<namespace>_<replica>_<uid>. */
+    public static Path logDirectory(Path logRoot, Assignment assignment, String templateHash) {
+        return logRoot.resolve(assignment.getNamespace() + "_" + assignment.getReplica() + "_" + podUid(assignment, templateHash));
+    }
+
+    static Map<String, String> labels(Assignment assignment, String templateHash) {
+        Map<String, String> labels = new HashMap<>();
+        labels.put(PodLabels.MANAGED, "true");
+        labels.put(PodLabels.NAMESPACE, assignment.getNamespace());
+        labels.put(PodLabels.REPLICA, assignment.getReplica());
+        labels.put(PodLabels.APP, assignment.getApp());
+        labels.put(PodLabels.TEMPLATE_HASH, templateHash);
+        return labels;
+    }
+
+    private static NamespaceOption hostNetwork() {
+        // Host network and IPC shared in the pod, PID per container: what the kubelet sets for hostNetwork pods.
+        return NamespaceOption.newBuilder().setNetwork(NamespaceMode.NODE).setPid(NamespaceMode.CONTAINER)
+                .setIpc(NamespaceMode.POD).build();
+    }
+
+    public static PodSandboxConfig sandbox(Assignment assignment, String templateHash, int attempt, Path logRoot) {
+        PodSandboxConfig.Builder config = PodSandboxConfig.newBuilder()
+                .setMetadata(PodSandboxMetadata.newBuilder()
+                        .setName(assignment.getReplica())
+                        .setNamespace(assignment.getNamespace())
+                        .setUid(podUid(assignment, templateHash))
+                        .setAttempt(attempt))
+                .setLogDirectory(logDirectory(logRoot, assignment, templateHash).toString())
+                .putAllLabels(labels(assignment, templateHash))
+                .putAnnotations(PodLabels.GENERATION, Long.toString(assignment.getGeneration()))
+                .setLinux(LinuxPodSandboxConfig.newBuilder()
+                        .setSecurityContext(LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(hostNetwork())));
+        for (var container : assignment.getTemplate().getContainersList()) {
+            for (ContainerPort port : container.getPortsList()) {
+                if (port.getHostPort() > 0) {
+                    config.addPortMappings(PortMapping.newBuilder()
+                            .setProtocol(port.getProtocol() == ContainerPort.Protocol.UDP ? Protocol.UDP : Protocol.TCP)
+                            .setContainerPort(port.getContainerPort())
+                            .setHostPort(port.getHostPort()));
+                }
+            }
+        }
+        return config.build();
+    }
+
+    /** The container's log file, relative to the pod's log directory: NAME/ATTEMPT.log. */
+    public static String logPath(String containerName, int attempt) {
+        return containerName + "/" + attempt + ".log";
+    }
+
+    public static ContainerConfig container(Assignment assignment, dev.edgeplane.api.v1.Container spec,
+                                            String templateHash, int attempt) {
+        Map<String, String> labels = labels(assignment, templateHash);
+        labels.put(PodLabels.CONTAINER, spec.getName());
+        LinuxContainerResources.Builder resources = LinuxContainerResources.newBuilder();
+        if (spec.hasLimits()) {
+            long cpuMillis = spec.getLimits().getCpuMillis();
+            if (cpuMillis > 0) {
+                resources.setCpuPeriod(CPU_PERIOD).setCpuQuota(Math.max(1000, cpuMillis * CPU_PERIOD / 1000));
+            }
+            if (spec.getLimits().getMemoryBytes() > 0) {
+                resources.setMemoryLimitInBytes(spec.getLimits().getMemoryBytes());
+            }
+        }
+        ContainerConfig.Builder config = ContainerConfig.newBuilder()
+                .setMetadata(ContainerMetadata.newBuilder().setName(spec.getName()).setAttempt(attempt))
+                .setImage(ImageSpec.newBuilder().setImage(spec.getImage()))
+                .addAllCommand(spec.getCommandList())
+                .addAllArgs(spec.getArgsList())
+                .setWorkingDir(spec.getWorkingDir())
+                .putAllLabels(labels)
+                .putAnnotations(PodLabels.GENERATION, Long.toString(assignment.getGeneration()))
+                .setLogPath(logPath(spec.getName(), attempt))
+                .setLinux(LinuxContainerConfig.newBuilder()
+                        .setResources(resources)
+                        .setSecurityContext(LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(hostNetwork())));
+        for (EnvVar env : spec.getEnvList()) {
+            config.addEnvs(KeyValue.newBuilder().setKey(env.getName()).setValue(env.getValue()));
+        }
+        return config.build();
+    }
+}

@@ -1,0 +1,179 @@
+package dev.edgeplane.agent.pods;
+
+import dev.edgeplane.agent.journal.DesiredState;
+import dev.edgeplane.agent.journal.DesiredStateStore;
+import dev.edgeplane.agent.runtime.CriRuntime;
+import dev.edgeplane.agent.status.StatusManager;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.cri.v1.PodSandbox;
+import io.grpc.StatusRuntimeException;
+import java.time.Clock;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Logger;
+
+/**
+ * The sync loop, modelled on the kubelet's: level-triggered (on every desired-state change and every
+ * sync period) it compares the desired state from the journal with what the runtime runs (sandboxes
+ * labelled edgeplane.dev/managed=true) and hands each replica to a pod worker. At most one worker per
+ * replica runs at a time; a replica still busy is simply picked up by a later pass.
+ *
+ * <p>Removal needs a complete desired state: with none (no journal yet, no snapshot) the agent keeps
+ * whatever it finds running rather than guess.
+ */
+public final class Reconciler implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(Reconciler.class.getName());
+
+    private final CriRuntime cri;
+    private final DesiredStateStore desired;
+    private final StatusManager status;
+    private final ReconcilerSettings settings;
+    private final PodWorker worker;
+    private final ExecutorService workers;
+    private final Set<String> busy = ConcurrentHashMap.newKeySet();
+    private final Object signal = new Object();
+    private final Thread loop;
+    private volatile boolean running;
+    private boolean pending;
+    private volatile String lastListError = "";
+
+    public Reconciler(CriRuntime cri, DesiredStateStore desired, StatusManager status, ReconcilerSettings settings, Clock clock) {
+        this.cri = cri;
+        this.desired = desired;
+        this.status = status;
+        this.settings = settings;
+        this.worker = new PodWorker(cri, settings, clock);
+        AtomicInteger n = new AtomicInteger();
+        this.workers = Executors.newFixedThreadPool(settings.workers(), runnable -> {
+            Thread thread = new Thread(runnable, "pod-worker-" + n.incrementAndGet());
+            thread.setDaemon(true);
+            return thread;
+        });
+        this.loop = new Thread(this::run, "reconciler");
+        this.loop.setDaemon(true);
+        desired.addListener(this::trigger);
+    }
+
+    public void start() {
+        running = true;
+        loop.start();
+    }
+
+    /** Asks for a pass soon (desired state changed, a worker finished with more to do...). */
+    public void trigger() {
+        synchronized (signal) {
+            pending = true;
+            signal.notifyAll();
+        }
+    }
+
+    private void run() {
+        while (running) {
+            try {
+                syncOnce();
+            } catch (RuntimeException e) {
+                LOG.warning("sync pass failed: " + e);
+            }
+            synchronized (signal) {
+                if (!pending && running) {
+                    try {
+                        signal.wait(settings.syncPeriod().toMillis());
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+                pending = false;
+            }
+        }
+    }
+
+    /** One level-triggered pass: dispatch every desired or running replica to its worker. */
+    void syncOnce() {
+        DesiredState state = desired.current();
+        Set<String> keys = new TreeSet<>(state.assignments().keySet());
+        try {
+            for (PodSandbox sandbox : cri.listSandboxes(PodLabels.managed())) {
+                PodLabels.replicaKey(sandbox.getLabelsMap()).ifPresent(keys::add);
+            }
+            lastListError = "";
+        } catch (StatusRuntimeException e) {
+            String message = e.getStatus().getCode() + " " + e.getStatus().getDescription();
+            if (!message.equals(lastListError)) {
+                LOG.warning("container runtime at " + cri.endpoint() + " not answering (" + message + "); retrying every "
+                        + settings.syncPeriod().toSeconds() + "s");
+                lastListError = message;
+            }
+            return;
+        }
+        if (state.complete()) {
+            status.retainOnly(keys);
+        }
+        for (String key : keys) {
+            if (!busy.add(key)) {
+                continue;
+            }
+            try {
+                workers.execute(() -> {
+                    try {
+                        work(key);
+                    } catch (RuntimeException e) {
+                        LOG.warning(key + ": pod worker failed: " + e);
+                    } finally {
+                        busy.remove(key);
+                    }
+                });
+            } catch (RejectedExecutionException shuttingDown) {
+                busy.remove(key);
+                return;
+            }
+        }
+        desired.recordPods(status.all());
+    }
+
+    private void work(String key) {
+        if (!running) {
+            return;
+        }
+        DesiredState state = desired.current();
+        Assignment assignment = state.assignments().get(key);
+        if (assignment != null) {
+            ReplicaStatus replica = worker.sync(key, assignment);
+            status.update(key, replica);
+        } else if (state.complete()) {
+            int slash = key.indexOf('/');
+            worker.remove(key, key.substring(0, slash), key.substring(slash + 1));
+            status.remove(key);
+        }
+    }
+
+    /** How many replicas are desired right now. */
+    public int desiredCount() {
+        return desired.current().assignments().size();
+    }
+
+    /** Stops the loop and waits for workers; containers keep running (they belong to the node). */
+    @Override
+    public void close() {
+        running = false;
+        trigger();
+        workers.shutdown();
+        try {
+            loop.join(5_000);
+            if (!workers.awaitTermination(20, TimeUnit.SECONDS)) {
+                workers.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            workers.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+        desired.recordPods(status.all());
+    }
+}

@@ -1,0 +1,36 @@
+package dev.edgeplane.agent.pods;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * How the reconciler behaves. Durations are configurable so tests can shrink them.
+ *
+ * @param nodeName      reported in replica statuses
+ * @param logDir        root of the CRI container logs (one dir per pod)
+ * @param syncPeriod    the level-triggered loop runs at least this often
+ * @param initialBackoff first crash-loop delay (10 s like the kubelet)
+ * @param maxBackoff    crash-loop cap (5 min)
+ * @param backoffReset  a container that ran this long resets its back-off (10 min)
+ * @param workers       pod workers running at once
+ */
+public record ReconcilerSettings(String nodeName, Path logDir, Duration syncPeriod, Duration initialBackoff,
+                                 Duration maxBackoff, Duration backoffReset, int workers) {
+    public static final Duration DEFAULT_SYNC_PERIOD = Duration.ofSeconds(3);
+    public static final Duration DEFAULT_INITIAL_BACKOFF = Duration.ofSeconds(10);
+    public static final Duration DEFAULT_MAX_BACKOFF = Duration.ofMinutes(5);
+    public static final Duration DEFAULT_BACKOFF_RESET = Duration.ofMinutes(10);
+
+    public static ReconcilerSettings defaults(String nodeName, Path logDir) {
+        return new ReconcilerSettings(nodeName, logDir, DEFAULT_SYNC_PERIOD, DEFAULT_INITIAL_BACKOFF,
+                DEFAULT_MAX_BACKOFF, DEFAULT_BACKOFF_RESET, 4);
+    }
+
+    public ReconcilerSettings withBackoff(Duration initial, Duration max, Duration reset) {
+        return new ReconcilerSettings(nodeName, logDir, syncPeriod, initial, max, reset, workers);
+    }
+
+    public ReconcilerSettings withSyncPeriod(Duration period) {
+        return new ReconcilerSettings(nodeName, logDir, period, initialBackoff, maxBackoff, backoffReset, workers);
+    }
+}

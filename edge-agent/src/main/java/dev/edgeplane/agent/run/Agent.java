@@ -1,0 +1,133 @@
+package dev.edgeplane.agent.run;
+
+import dev.edgeplane.agent.host.HostInfo;
+import dev.edgeplane.agent.identity.Pem;
+import dev.edgeplane.agent.identity.StateDir;
+import dev.edgeplane.agent.journal.DesiredStateStore;
+import dev.edgeplane.agent.journal.JournalStore;
+import dev.edgeplane.agent.pods.Reconciler;
+import dev.edgeplane.agent.pods.ReconcilerSettings;
+import dev.edgeplane.agent.runtime.CriRuntime;
+import dev.edgeplane.agent.status.StatusManager;
+import dev.edgeplane.agent.sync.SyncClient;
+import dev.edgeplane.cri.v1.VersionResponse;
+import io.grpc.netty.GrpcSslContexts;
+import io.netty.handler.ssl.SslContext;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.logging.Logger;
+import javax.net.ssl.TrustManagerFactory;
+
+/**
+ * `edge-agent run`: boots from the local journal FIRST (the reconciler starts the last desired state
+ * before any contact with the cloud), then keeps a Sync stream to the control plane over mutual TLS.
+ * {@link #close()} stops the agent; containers keep running, they belong to the node.
+ */
+public final class Agent implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(Agent.class.getName());
+
+    /** Everything `run` can be told. */
+    public record Settings(Path stateDir, String criEndpoint, Path logDir, ReconcilerSettings reconciler,
+                           Duration heartbeat, Optional<String> syncEndpointOverride) {}
+
+    private final CriRuntime cri;
+    private final Reconciler reconciler;
+    private final SyncClient sync;
+
+    private Agent(CriRuntime cri, Reconciler reconciler, SyncClient sync) {
+        this.cri = cri;
+        this.reconciler = reconciler;
+        this.sync = sync;
+    }
+
+    public static Agent start(Settings settings) throws IOException, GeneralSecurityException {
+        StateDir state = new StateDir(settings.stateDir());
+        state.createDir();
+        Optional<StateDir.NodeRecord> node = state.joined() ? Optional.of(state.readNode()) : Optional.empty();
+        if (node.isEmpty()) {
+            LOG.warning("not joined (no identity in " + state.path() + "): running the journal only, no sync; run `edge-agent join` first");
+        }
+        String nodeName = node.map(StateDir.NodeRecord::name).orElse(HostInfo.defaultNodeName());
+
+        // 1. The journal, before anything else.
+        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
+        StatusManager status = new StatusManager(Clock.systemUTC());
+        status.seed(desired.lastKnownPods());
+
+        // 2. Workloads from the journal, independent of the cloud.
+        CriRuntime cri = CriRuntime.connect(settings.criEndpoint());
+        ReconcilerSettings reconcilerSettings = new ReconcilerSettings(nodeName, settings.logDir(),
+                settings.reconciler().syncPeriod(), settings.reconciler().initialBackoff(), settings.reconciler().maxBackoff(),
+                settings.reconciler().backoffReset(), settings.reconciler().workers());
+        Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC());
+        reconciler.start();
+        LOG.info(() -> "agent " + HostInfo.agentVersion() + " for node " + nodeName + ": " + desired.current().assignments().size()
+                + " assignments from the journal at revision " + desired.current().revision() + ", CRI " + settings.criEndpoint());
+
+        // 3. Then the cloud.
+        SyncClient sync = null;
+        if (node.isPresent()) {
+            String endpoint = settings.syncEndpointOverride().filter(s -> !s.isBlank())
+                    .orElse(node.get().syncEndpoint().isBlank() ? node.get().server() : node.get().syncEndpoint());
+            AtomicReference<String> runtimeVersion = new AtomicReference<>("");
+            sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(state), desired, status,
+                    () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)),
+                    reconciler::desiredCount, Clock.systemUTC());
+            sync.start();
+            LOG.info(() -> "syncing with " + endpoint);
+        }
+        return new Agent(cri, reconciler, sync);
+    }
+
+    private static String runtimeVersion(CriRuntime cri) {
+        try {
+            VersionResponse version = cri.version();
+            return version.getRuntimeName() + "://" + version.getRuntimeVersion();
+        } catch (RuntimeException e) {
+            return "";
+        }
+    }
+
+    /** The node key and certificate; trust = the CA bundle from join, nothing else. */
+    static SslContext mutualTls(StateDir state) throws IOException, GeneralSecurityException {
+        PrivateKey key = Pem.privateKey(Files.readString(state.nodeKey(), StandardCharsets.US_ASCII));
+        List<X509Certificate> chain = Pem.certificates(Files.readString(state.nodeCertificate(), StandardCharsets.US_ASCII));
+        List<X509Certificate> bundle = Pem.certificates(Files.readString(state.caBundle(), StandardCharsets.US_ASCII));
+        KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
+        trust.load(null, null);
+        for (int i = 0; i < bundle.size(); i++) {
+            trust.setCertificateEntry("ca-" + i, bundle.get(i));
+        }
+        TrustManagerFactory trustManagers = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        trustManagers.init(trust);
+        return GrpcSslContexts.forClient()
+                .keyManager(key, chain.toArray(X509Certificate[]::new))
+                .trustManager(trustManagers)
+                .build();
+    }
+
+    public boolean connected() {
+        return sync != null && sync.connected();
+    }
+
+    @Override
+    public void close() {
+        if (sync != null) {
+            sync.close();
+        }
+        reconciler.close();
+        cri.close();
+        LOG.info("agent stopped; containers keep running");
+    }
+}

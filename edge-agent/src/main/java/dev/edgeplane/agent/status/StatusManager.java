@@ -1,0 +1,130 @@
+package dev.edgeplane.agent.status;
+
+import com.google.protobuf.Timestamp;
+import dev.edgeplane.agent.journal.DesiredState;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * The replica statuses the agent has observed, and which of them the control plane has not heard
+ * yet. Pod workers {@link #update} it; the sync client takes changes (or everything after a
+ * reconnect). A status only counts as changed when something other than its update time changed.
+ */
+public final class StatusManager {
+    /** What changed since the last take. */
+    public record Changes(List<ReplicaStatus> changed, List<String> removed) {
+        public boolean isEmpty() {
+            return changed.isEmpty() && removed.isEmpty();
+        }
+    }
+
+    private final Clock clock;
+    private final Map<String, ReplicaStatus> statuses = new TreeMap<>();
+    private final Set<String> dirty = new LinkedHashSet<>();
+    private final Set<String> removed = new LinkedHashSet<>();
+    private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
+
+    public StatusManager(Clock clock) {
+        this.clock = clock;
+    }
+
+    /** Starts from the statuses last recorded in the journal (reported in the first full report). */
+    public synchronized void seed(List<ReplicaStatus> lastKnown) {
+        for (ReplicaStatus status : lastKnown) {
+            statuses.putIfAbsent(DesiredState.key(status.getNamespace(), status.getName()), status);
+        }
+    }
+
+    public void addListener(Runnable listener) {
+        listeners.add(listener);
+    }
+
+    public void update(String key, ReplicaStatus status) {
+        boolean changed;
+        synchronized (this) {
+            ReplicaStatus previous = statuses.get(key);
+            changed = previous == null || !withoutTime(previous).equals(withoutTime(status));
+            if (changed) {
+                Instant now = clock.instant();
+                statuses.put(key, status.toBuilder()
+                        .setUpdateTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
+                        .build());
+                dirty.add(key);
+                removed.remove(key);
+            }
+        }
+        if (changed) {
+            listeners.forEach(Runnable::run);
+        }
+    }
+
+    public void remove(String key) {
+        boolean changed;
+        synchronized (this) {
+            changed = statuses.remove(key) != null;
+            dirty.remove(key);
+            if (changed) {
+                removed.add(key);
+            }
+        }
+        if (changed) {
+            listeners.forEach(Runnable::run);
+        }
+    }
+
+    /** Drops statuses of replicas that are neither desired nor running (e.g. seeded from an old journal). */
+    public synchronized void retainOnly(Set<String> keys) {
+        for (String key : new ArrayList<>(statuses.keySet())) {
+            if (!keys.contains(key)) {
+                statuses.remove(key);
+                dirty.remove(key);
+                removed.add(key);
+            }
+        }
+    }
+
+    public synchronized ReplicaStatus get(String key) {
+        return statuses.get(key);
+    }
+
+    public synchronized List<ReplicaStatus> all() {
+        return List.copyOf(statuses.values());
+    }
+
+    /** Everything, for a full report; clears the pending changes. */
+    public synchronized List<ReplicaStatus> takeAll() {
+        dirty.clear();
+        removed.clear();
+        return List.copyOf(statuses.values());
+    }
+
+    public synchronized Changes takeChanges() {
+        List<ReplicaStatus> changed = new ArrayList<>();
+        for (String key : dirty) {
+            ReplicaStatus status = statuses.get(key);
+            if (status != null) {
+                changed.add(status);
+            }
+        }
+        Changes changes = new Changes(changed, List.copyOf(removed));
+        dirty.clear();
+        removed.clear();
+        return changes;
+    }
+
+    public synchronized int running() {
+        return (int) statuses.values().stream().filter(s -> s.getPhase() == ReplicaStatus.Phase.RUNNING).count();
+    }
+
+    private static ReplicaStatus withoutTime(ReplicaStatus status) {
+        return status.toBuilder().clearUpdateTime().build();
+    }
+}

@@ -1,0 +1,344 @@
+package dev.edgeplane.agent.sync;
+
+import com.google.protobuf.Timestamp;
+import com.google.rpc.RetryInfo;
+import dev.edgeplane.agent.journal.DesiredState;
+import dev.edgeplane.agent.journal.DesiredStateStore;
+import dev.edgeplane.agent.status.StatusManager;
+import dev.edgeplane.api.v1.Ack;
+import dev.edgeplane.api.v1.AgentServiceGrpc;
+import dev.edgeplane.api.v1.Heartbeat;
+import dev.edgeplane.api.v1.Hello;
+import dev.edgeplane.api.v1.NodeInfo;
+import dev.edgeplane.api.v1.StatusReport;
+import dev.edgeplane.api.v1.SyncRequest;
+import dev.edgeplane.api.v1.SyncResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.protobuf.StatusProto;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.netty.handler.ssl.SslContext;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntSupplier;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.random.RandomGenerator;
+
+/**
+ * Keeps one Sync stream to the control plane open: Hello with the journal's revision, then applies
+ * each Snapshot/Changes to the journal DURABLY before the cumulative Ack, reports replica statuses
+ * (everything after connecting, then changes) and heartbeats. Reconnects with full-jitter back-off,
+ * honouring a server's RESOURCE_EXHAUSTED retry delay. Never touches workloads itself: a lost link
+ * only means no news.
+ */
+public final class SyncClient implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(SyncClient.class.getName());
+    private static final Metadata.Key<String> RETRY_AFTER = Metadata.Key.of("retry-after", Metadata.ASCII_STRING_MARSHALLER);
+
+    /**
+     * @param endpoint       host:port of the control plane's agent endpoint
+     * @param heartbeat      heartbeat period (10 s)
+     * @param keepAlive      HTTP/2 ping period; a ping unanswered for 10 s more ends the link
+     * @param retryBase      first reconnect waits at most this (< 1 s)
+     * @param retryCap       reconnect waits are capped here (30 s)
+     * @param statusInterval how often status changes are batched into a report
+     */
+    public record Settings(String endpoint, Duration heartbeat, Duration keepAlive, Duration retryBase, Duration retryCap,
+                           Duration statusInterval) {
+        public Settings withHeartbeat(Duration period) {
+            return new Settings(endpoint, period, keepAlive, retryBase, retryCap, statusInterval);
+        }
+
+        public static Settings defaults(String endpoint) {
+            return new Settings(endpoint, Duration.ofSeconds(10), Duration.ofSeconds(20), Duration.ofMillis(800),
+                    Duration.ofSeconds(30), Duration.ofMillis(500));
+        }
+    }
+
+    private final Settings settings;
+    private final DesiredStateStore desired;
+    private final StatusManager status;
+    private final Supplier<NodeInfo> info;
+    private final IntSupplier desiredCount;
+    private final Clock clock;
+    private final ManagedChannel channel;
+    private final ScheduledExecutorService timer;
+    private final ReconnectBackoff backoff;
+    private final Thread loop;
+    private final Object sendLock = new Object();
+    private volatile boolean running;
+    private volatile ClientCallStreamObserver<SyncRequest> current;
+    private volatile boolean connected;
+
+    public SyncClient(Settings settings, SslContext tls, DesiredStateStore desired, StatusManager status,
+                      Supplier<NodeInfo> info, IntSupplier desiredCount, Clock clock) {
+        this.settings = settings;
+        this.desired = desired;
+        this.status = status;
+        this.info = info;
+        this.desiredCount = desiredCount;
+        this.clock = clock;
+        this.channel = NettyChannelBuilder.forTarget(settings.endpoint())
+                .sslContext(tls)
+                .keepAliveTime(settings.keepAlive().toMillis(), TimeUnit.MILLISECONDS)
+                .keepAliveTimeout(10, TimeUnit.SECONDS)
+                .keepAliveWithoutCalls(true)
+                .maxInboundMessageSize(64 * 1024 * 1024)
+                .build();
+        this.timer = Executors.newSingleThreadScheduledExecutor(runnable -> {
+            Thread thread = new Thread(runnable, "sync-timer");
+            thread.setDaemon(true);
+            return thread;
+        });
+        this.backoff = new ReconnectBackoff(settings.retryBase(), settings.retryCap(), RandomGenerator.getDefault());
+        this.loop = new Thread(this::run, "sync");
+        this.loop.setDaemon(true);
+    }
+
+    public void start() {
+        running = true;
+        loop.start();
+    }
+
+    /** True while a Sync stream is open and the server has answered on it. */
+    public boolean connected() {
+        return connected;
+    }
+
+    private void run() {
+        while (running) {
+            Outcome outcome = session();
+            connected = false;
+            if (!running) {
+                return;
+            }
+            if (outcome.established()) {
+                backoff.reset();
+            }
+            Duration delay = outcome.retryDelay().orElseGet(backoff::next);
+            LOG.info(() -> "sync: " + outcome.reason() + "; reconnecting in " + delay.toMillis() + " ms");
+            try {
+                Thread.sleep(delay.toMillis());
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    private record Outcome(boolean established, String reason, Optional<Duration> retryDelay) {}
+
+    /** One Sync stream, from Hello until it ends. */
+    private Outcome session() {
+        CompletableFuture<Throwable> ended = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicBoolean established = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<Instant> lastHeard = new java.util.concurrent.atomic.AtomicReference<>(clock.instant());
+        java.util.concurrent.atomic.AtomicBoolean serverAcksHeartbeats = new java.util.concurrent.atomic.AtomicBoolean();
+
+        ClientResponseObserver<SyncRequest, SyncResponse> responses = new ClientResponseObserver<>() {
+            @Override
+            public void beforeStart(ClientCallStreamObserver<SyncRequest> requestStream) {
+                current = requestStream;
+            }
+
+            @Override
+            public void onNext(SyncResponse response) {
+                lastHeard.set(clock.instant());
+                if (established.compareAndSet(false, true)) {
+                    connected = true;
+                    LOG.info(() -> "sync: connected to " + settings.endpoint());
+                }
+                try {
+                    handle(response, serverAcksHeartbeats);
+                } catch (IOException e) {
+                    // Not durable -> not acked: drop the stream and resume from the last acked revision.
+                    LOG.log(Level.SEVERE, "sync: cannot write the journal; not acking", e);
+                    ClientCallStreamObserver<SyncRequest> stream = current;
+                    if (stream != null) {
+                        stream.cancel("journal write failed", e);
+                    }
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                ended.complete(t);
+            }
+
+            @Override
+            public void onCompleted() {
+                ended.complete(null);
+            }
+        };
+
+        ClientCallStreamObserver<SyncRequest> requests;
+        try {
+            AgentServiceGrpc.newStub(channel).sync(responses);
+            requests = current;
+            long revision = desired.helloRevision();
+            send(SyncRequest.newBuilder().setHello(Hello.newBuilder()
+                    .setLastAppliedRevision(revision).setInfo(info.get())).build());
+            LOG.fine(() -> "sync: hello with revision " + revision);
+            List<dev.edgeplane.api.v1.ReplicaStatus> all = status.takeAll();
+            send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder().addAllReplicas(all).setFull(true)).build());
+        } catch (RuntimeException e) {
+            return new Outcome(false, "cannot open the stream: " + e.getMessage(), Optional.empty());
+        }
+
+        Runnable statusChanges = () -> {
+            StatusManager.Changes changes = status.takeChanges();
+            if (!changes.isEmpty()) {
+                send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder()
+                        .addAllReplicas(changes.changed()).addAllRemoved(changes.removed())).build());
+            }
+        };
+        Runnable heartbeat = () -> {
+            // A server that answers heartbeats but has gone quiet for three periods is gone.
+            if (serverAcksHeartbeats.get()
+                    && Duration.between(lastHeard.get(), clock.instant()).compareTo(settings.heartbeat().multipliedBy(3)) > 0) {
+                requests.cancel("no answer from the control plane for " + settings.heartbeat().multipliedBy(3).toSeconds() + " s", null);
+                return;
+            }
+            Instant now = clock.instant();
+            send(SyncRequest.newBuilder().setHeartbeat(Heartbeat.newBuilder()
+                    .setTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
+                    .setRunningReplicas(status.running())
+                    .setDesiredReplicas(desiredCount.getAsInt())).build());
+        };
+        ScheduledFuture<?> statusTask = timer.scheduleWithFixedDelay(safely(statusChanges),
+                settings.statusInterval().toMillis(), settings.statusInterval().toMillis(), TimeUnit.MILLISECONDS);
+        ScheduledFuture<?> heartbeatTask = timer.scheduleWithFixedDelay(safely(heartbeat),
+                settings.heartbeat().toMillis(), settings.heartbeat().toMillis(), TimeUnit.MILLISECONDS);
+        Throwable error;
+        try {
+            error = ended.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            requests.cancel("agent stopping", null);
+            error = null;
+        } catch (java.util.concurrent.ExecutionException e) {
+            error = e.getCause();
+        } finally {
+            statusTask.cancel(false);
+            heartbeatTask.cancel(false);
+            current = null;
+        }
+        if (error == null) {
+            return new Outcome(established.get(), "the control plane closed the stream", Optional.empty());
+        }
+        Status grpcStatus = Status.fromThrowable(error);
+        String reason = grpcStatus.getCode() + (grpcStatus.getDescription() == null ? "" : ": " + grpcStatus.getDescription());
+        if (grpcStatus.getCode() == Status.Code.UNAUTHENTICATED) {
+            LOG.severe("sync: the control plane refuses this node (" + reason + "); was it deleted? join again with --force");
+        }
+        return new Outcome(established.get(), reason, retryDelay(error, grpcStatus));
+    }
+
+    private void handle(SyncResponse response, java.util.concurrent.atomic.AtomicBoolean serverAcksHeartbeats) throws IOException {
+        switch (response.getKindCase()) {
+            case SNAPSHOT -> {
+                DesiredState state = desired.applySnapshot(response.getSnapshot());
+                LOG.info(() -> "sync: snapshot at revision " + state.revision() + ", " + state.assignments().size() + " assignments");
+                ack(state.revision());
+            }
+            case CHANGES -> {
+                DesiredState state = desired.applyChanges(response.getChanges());
+                LOG.info(() -> "sync: " + response.getChanges().getChangesCount() + " changes up to revision " + state.revision());
+                ack(state.revision());
+            }
+            case HEARTBEAT_ACK -> serverAcksHeartbeats.set(true);
+            default -> LOG.fine("sync: ignoring an empty response");
+        }
+    }
+
+    private void ack(long revision) {
+        send(SyncRequest.newBuilder().setAck(Ack.newBuilder().setRevision(revision)).build());
+    }
+
+    private void send(SyncRequest request) {
+        ClientCallStreamObserver<SyncRequest> stream = current;
+        if (stream == null) {
+            return;
+        }
+        synchronized (sendLock) { // StreamObserver is not thread-safe: acks, status and heartbeats share it
+            stream.onNext(request);
+        }
+    }
+
+    /** A server that is overloaded says when to come back: google.rpc.RetryInfo, or a retry-after trailer (seconds). */
+    static Optional<Duration> retryDelay(Throwable error, Status status) {
+        if (status.getCode() != Status.Code.RESOURCE_EXHAUSTED) {
+            return Optional.empty();
+        }
+        com.google.rpc.Status details = StatusProto.fromThrowable(error);
+        if (details != null) {
+            for (var any : details.getDetailsList()) {
+                if (any.is(RetryInfo.class)) {
+                    try {
+                        var delay = any.unpack(RetryInfo.class).getRetryDelay();
+                        Duration wait = Duration.ofSeconds(delay.getSeconds(), delay.getNanos());
+                        // A little jitter on top, so agents told the same delay spread out.
+                        return Optional.of(wait.plusMillis(RandomGenerator.getDefault().nextLong(Math.max(1, wait.toMillis() / 10 + 1))));
+                    } catch (com.google.protobuf.InvalidProtocolBufferException ignored) {
+                        // fall through
+                    }
+                }
+            }
+        }
+        Metadata trailers = Status.trailersFromThrowable(error);
+        if (trailers != null && trailers.get(RETRY_AFTER) != null) {
+            try {
+                return Optional.of(Duration.ofSeconds(Long.parseLong(trailers.get(RETRY_AFTER).trim())));
+            } catch (NumberFormatException ignored) {
+                // fall through
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static Runnable safely(Runnable task) {
+        return () -> {
+            try {
+                task.run();
+            } catch (RuntimeException e) {
+                LOG.fine(() -> "sync: " + e.getMessage());
+            }
+        };
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        ClientCallStreamObserver<SyncRequest> stream = current;
+        if (stream != null) {
+            stream.cancel("agent stopping", null);
+        }
+        loop.interrupt();
+        try {
+            loop.join(5_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        timer.shutdownNow();
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+}
