@@ -42,12 +42,17 @@ public sealed interface Backend permits LoopfsBackend, BtrfsBackend {
 
     void deleteSnapshot(SnapshotRecord snapshot);
 
-    void stage(VolumeRecord volume, Path stagingPath, List<String> mountFlags);
+    /**
+     * Attaches and mounts the volume at the staging path; grows the filesystem first if a resize is
+     * pending. Returns false when the filesystem still does not span its (grown) device.
+     */
+    boolean stage(VolumeRecord volume, Path stagingPath, List<String> mountFlags);
 
     void unstage(VolumeRecord volume, Path stagingPath);
 
     void nodeExpand(VolumeRecord volume, Path stagingPath);
 
+    /** Inode counts are 0 where the filesystem has no fixed inode table (btrfs). */
     VolumeStats stats(VolumeRecord volume, Path path);
 
     /** Whether this mount shows this volume (staging mount or a bind of it). */

@@ -149,7 +149,7 @@ public final class BtrfsBackend implements Backend {
     }
 
     @Override
-    public void stage(VolumeRecord volume, Path stagingPath, List<String> mountFlags) {
+    public boolean stage(VolumeRecord volume, Path stagingPath, List<String> mountFlags) {
         Path path = volumePath(volume.id());
         if (!Files.isDirectory(path)) {
             throw new IllegalStateException("subvolume of volume " + volume.id() + " is missing");
@@ -165,6 +165,7 @@ public final class BtrfsBackend implements Backend {
         } else if (mounts.stream().noneMatch(m -> isVolumeMount(volume, m))) {
             throw new IllegalStateException("staging path " + stagingPath + " already has another mount");
         }
+        return true;
     }
 
     @Override
@@ -199,7 +200,8 @@ public final class BtrfsBackend implements Backend {
             }
         }
         long available = Math.max(0, Math.min(limit - used, fs.availableBytes()));
-        return new VolumeStats(limit, used, available, fs.totalInodes(), fs.usedInodes(), fs.freeInodes());
+        // btrfs allocates inodes on demand: statfs reports no inode totals, and neither do we
+        return new VolumeStats(limit, used, available, 0, 0, 0);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.edgeplane.storage.backend;
 
 import dev.edgeplane.storage.StepHook;
+import dev.edgeplane.storage.host.Capabilities;
 import dev.edgeplane.storage.host.CommandException;
 import dev.edgeplane.storage.host.Commands;
 import dev.edgeplane.storage.host.FsStats;
@@ -50,6 +51,8 @@ public final class LoopfsBackend implements Backend {
     private final LoopDevices loops;
     private final Mounter mounter;
     private final StepHook hook;
+    /** Growing a mounted ext4 (EXT4_IOC_RESIZE_FS) needs CAP_SYS_RESOURCE; without it ext4 grows at stage time. */
+    private final boolean ext4OnlineGrow;
 
     /** @param capacityBytes the pool's size; 0 means "what the host filesystem has room for" */
     public LoopfsBackend(Path dir, long capacityBytes, Commands commands, LoopDevices loops, Mounter mounter,
@@ -61,6 +64,10 @@ public final class LoopfsBackend implements Backend {
         this.loops = loops;
         this.mounter = mounter;
         this.hook = hook;
+        this.ext4OnlineGrow = Capabilities.effective().contains(Capabilities.CAP_SYS_RESOURCE);
+        if (!ext4OnlineGrow) {
+            LOG.warning("no CAP_SYS_RESOURCE: mounted ext4 volumes cannot grow online; they grow when next staged");
+        }
         try {
             Files.createDirectories(volumesDir);
             Files.createDirectories(snapshotsDir);
@@ -246,7 +253,7 @@ public final class LoopfsBackend implements Backend {
     }
 
     @Override
-    public void stage(VolumeRecord volume, Path stagingPath, List<String> mountFlags) {
+    public boolean stage(VolumeRecord volume, Path stagingPath, List<String> mountFlags) {
         Path file = volumeFile(volume.id());
         if (!Files.exists(file)) {
             throw new IllegalStateException("backing file of volume " + volume.id() + " is missing");
@@ -255,8 +262,16 @@ public final class LoopfsBackend implements Backend {
         String device = devices.isEmpty() ? loops.attach(file) : devices.get(0);
         hook.reached(StepHook.STAGE_AFTER_ATTACH, volume.id());
         List<MountEntry> mounts = mounter.table().at(stagingPath);
+        boolean grown = !volume.fsResizePending();
         if (mounts.isEmpty()) {
             mkdirs(stagingPath);
+            if (!grown && "ext4".equals(volume.fsType())) {
+                // offline growth needs no special capability: check, then resize, before mounting
+                loops.refreshCapacity(device);
+                commands.check("e2fsck", "-f", "-p", device);
+                commands.check("resize2fs", device);
+                grown = true;
+            }
             List<String> options = new ArrayList<>(mountFlags);
             if ("xfs".equals(volume.fsType())) {
                 options.add("nouuid"); // a restored copy has its source's UUID; xfs refuses twins without this
@@ -266,9 +281,11 @@ public final class LoopfsBackend implements Backend {
             throw new IllegalStateException("staging path " + stagingPath + " already has another mount");
         }
         hook.reached(StepHook.STAGE_AFTER_MOUNT, volume.id());
-        if (volume.fsResizePending()) {
+        if (!grown && ("xfs".equals(volume.fsType()) || ext4OnlineGrow)) {
             nodeExpand(volume, stagingPath);
+            grown = true;
         }
+        return grown;
     }
 
     @Override
@@ -301,7 +318,13 @@ public final class LoopfsBackend implements Backend {
         String device = devices.get(0);
         loops.refreshCapacity(device);
         switch (volume.fsType()) {
-            case "ext4" -> commands.check("resize2fs", device);
+            case "ext4" -> {
+                if (!ext4OnlineGrow) {
+                    throw new IllegalStateException("growing a mounted ext4 needs CAP_SYS_RESOURCE, which this "
+                            + "driver lacks; the filesystem grows when the volume is next staged");
+                }
+                commands.check("resize2fs", device);
+            }
             case "xfs" -> commands.check("xfs_growfs", stagingPath.toString());
             default -> throw new IllegalStateException("cannot grow " + volume.fsType());
         }

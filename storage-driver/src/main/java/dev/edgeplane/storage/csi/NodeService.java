@@ -74,8 +74,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
                 }
                 VolumeRecord pending = v.withStaging(new Staging(staging.toString(), Phase.PENDING));
                 state.store.put(pending);
+                boolean grown;
                 try {
-                    backend.stage(pending, staging, req.getVolumeCapability().getMount().getMountFlagsList());
+                    grown = backend.stage(pending, staging, req.getVolumeCapability().getMount().getMountFlagsList());
                 } catch (RuntimeException e) {
                     try {
                         backend.unstage(pending, staging);
@@ -86,7 +87,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
                     throw e;
                 }
                 state.store.put(pending.withStaging(new Staging(staging.toString(), Phase.DONE))
-                        .withCapacity(v.capacityBytes(), false));
+                        .withCapacity(v.capacityBytes(), !grown));
                 LOG.info(() -> "staged " + v.id() + " at " + staging);
                 return NodeStageVolumeResponse.getDefaultInstance();
             }
@@ -229,13 +230,15 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
                 throw Errors.notFound("volume " + v.id() + " at " + path);
             }
             VolumeStats s = backend.stats(v, path);
-            return NodeGetVolumeStatsResponse.newBuilder()
+            NodeGetVolumeStatsResponse.Builder b = NodeGetVolumeStatsResponse.newBuilder()
                     .addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.BYTES).setTotal(s.totalBytes())
                             .setUsed(s.usedBytes()).setAvailable(s.availableBytes()))
-                    .addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.INODES).setTotal(s.totalInodes())
-                            .setUsed(s.usedInodes()).setAvailable(s.freeInodes()))
-                    .setVolumeCondition(VolumeCondition.newBuilder().setAbnormal(false).setMessage("mounted"))
-                    .build();
+                    .setVolumeCondition(VolumeCondition.newBuilder().setAbnormal(false).setMessage("mounted"));
+            if (s.totalInodes() > 0) {
+                b.addUsage(VolumeUsage.newBuilder().setUnit(VolumeUsage.Unit.INODES).setTotal(s.totalInodes())
+                        .setUsed(s.usedInodes()).setAvailable(s.freeInodes()));
+            }
+            return b.build();
         });
     }
 

@@ -98,7 +98,9 @@ public final class Reconciler {
                 state.mounter.unmountExtra(staging);
                 if (!state.mounter.isMounted(staging)) {
                     LOG.info(() -> "staging mount of " + v.id() + " is gone; mounting it again at " + staging);
-                    b.stage(r, staging, List.of());
+                    if (b.stage(r, staging, List.of()) && r.fsResizePending()) {
+                        r = r.withCapacity(r.capacityBytes(), false);
+                    }
                 }
             }
         }
