@@ -193,10 +193,10 @@ public final class CertificateAuthority {
             throw new InvalidCsrException("csr_pem cannot be parsed: " + e.getMessage());
         }
         try {
-            if (!csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(csr.getSubjectPublicKeyInfo()))) {
+            PublicKey publicKey = new JcaPEMKeyConverter().getPublicKey(csr.getSubjectPublicKeyInfo());
+            if (!csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(publicKey))) {
                 throw new InvalidCsrException("csr_pem signature does not verify");
             }
-            PublicKey publicKey = new JcaPEMKeyConverter().getPublicKey(csr.getSubjectPublicKeyInfo());
             X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
                     .addRDN(BCStyle.O, "edgeplane:nodes").addRDN(BCStyle.CN, nodeName).build();
             JcaX509v3CertificateBuilder builder = leafBuilder(subject, publicKey);

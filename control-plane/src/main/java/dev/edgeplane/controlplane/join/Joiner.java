@@ -68,13 +68,8 @@ public class Joiner {
         Validation validation = new Validation().dnsLabel("node_name", nodeName).labels("labels", request.getLabelsMap());
         validation.throwIfInvalid();
 
-        X509Certificate certificate;
-        try {
-            certificate = ca.get().signNodeCsr(request.getCsrPem(), nodeName);
-        } catch (CertificateAuthority.InvalidCsrException e) {
-            throw Validation.invalid("csr_pem", e.getMessage());
-        }
-        String certHash = CertificateAuthority.hashOf(certificate);
+        X509Certificate certificate = null;
+        String certHash = null;
 
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
             Entry<JoinToken> stored = store.get(Keys.joinToken(token.id()), JoinToken.parser())
@@ -93,6 +88,15 @@ public class Joiner {
                 throw unauthenticated("token used up (" + joinToken.getStatus().getUses() + " of " + maxUses + " uses)");
             }
 
+            if (certificate == null) {
+                // Only once the token is known good: nothing is signed for an unauthenticated caller.
+                try {
+                    certificate = ca.get().signNodeCsr(request.getCsrPem(), nodeName);
+                } catch (CertificateAuthority.InvalidCsrException e) {
+                    throw Validation.invalid("csr_pem", e.getMessage());
+                }
+                certHash = CertificateAuthority.hashOf(certificate);
+            }
             Optional<Entry<Node>> existing = store.get(Keys.node(nodeName), Node.parser());
             String hostname = request.getInfo().getHostname();
             if (existing.isPresent()) {

@@ -1,0 +1,303 @@
+package dev.edgeplane.controlplane.sync;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Duration;
+import dev.edgeplane.api.v1.Ack;
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.api.v1.Change;
+import dev.edgeplane.api.v1.Changes;
+import dev.edgeplane.api.v1.Container;
+import dev.edgeplane.api.v1.CreateAppRequest;
+import dev.edgeplane.api.v1.CreateJoinTokenRequest;
+import dev.edgeplane.api.v1.DeleteAppRequest;
+import dev.edgeplane.api.v1.DeleteNodeRequest;
+import dev.edgeplane.api.v1.GetAppRequest;
+import dev.edgeplane.api.v1.GetNodeRequest;
+import dev.edgeplane.api.v1.Heartbeat;
+import dev.edgeplane.api.v1.Hello;
+import dev.edgeplane.api.v1.JoinToken;
+import dev.edgeplane.api.v1.JoinTokenSpec;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.StatusReport;
+import dev.edgeplane.api.v1.SyncRequest;
+import dev.edgeplane.api.v1.SyncResponse;
+import dev.edgeplane.api.v1.UpdateAppRequest;
+import dev.edgeplane.controlplane.EtcdTestResource;
+import dev.edgeplane.controlplane.TestApi;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+@QuarkusTest
+@QuarkusTestResource(EtcdTestResource.class)
+class JoinAndSyncTest {
+    private static final java.time.Duration WAIT = java.time.Duration.ofSeconds(20);
+    private TestApi api;
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+
+    @BeforeEach
+    void connect() {
+        api = new TestApi();
+    }
+
+    @AfterEach
+    void disconnect() throws Exception {
+        for (AutoCloseable c : closeables) {
+            c.close();
+        }
+        api.close();
+    }
+
+    private JoinToken token(JoinTokenSpec.Builder spec) {
+        return api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()
+                .setToken(JoinToken.newBuilder().setSpec(spec)).build());
+    }
+
+    private TestAgent agent(String name) throws Exception {
+        TestAgent agent = new TestAgent(name);
+        closeables.add(agent);
+        return agent;
+    }
+
+    private TestAgent.Stream stream(TestAgent agent) throws Exception {
+        TestAgent.Stream stream = new TestAgent.Stream(agent.syncChannel(TestApi.agentPort()));
+        closeables.add(0, stream);
+        return stream;
+    }
+
+    @Test
+    void joinWithAGoodTokenRecordsTheNodeAndSignsItsCertificate() throws Exception {
+        JoinToken token = token(JoinTokenSpec.newBuilder().setMaxUses(2).putNodeLabels("site", "berlin"));
+        TestAgent agent = agent("join-good");
+        var response = agent.join(TestApi.agentPort(), token.getStatus().getToken(), token.getStatus().getCaHash());
+        assertEquals("join-good", response.getNodeName());
+        assertEquals("127.0.0.1:" + TestApi.agentPort(), response.getSyncEndpoint());
+        X509Certificate cert = TestAgent.parse(response.getCertificatePem());
+        assertTrue(cert.getSubjectX500Principal().getName().contains("CN=join-good"), "CN is the node name, not what the CSR asked");
+        assertEquals(agent.key.getPublic(), cert.getPublicKey());
+        cert.verify(TestAgent.parse(response.getCaBundlePem()).getPublicKey());
+
+        Node node = api.nodes().getNode(GetNodeRequest.newBuilder().setName("join-good").build());
+        assertEquals("berlin", node.getMetadata().getLabelsOrThrow("site"));
+        assertEquals("yes", node.getMetadata().getLabelsOrThrow("from-agent"));
+        assertEquals("join-good.example", node.getStatus().getHostname());
+        assertEquals(1, api.tokens().getJoinToken(dev.edgeplane.api.v1.GetJoinTokenRequest.newBuilder()
+                .setName(token.getMetadata().getName()).build()).getStatus().getUses());
+
+        // Another host taking the same name is refused.
+        TestAgent impostor = new TestAgent("join-good");
+        closeables.add(impostor);
+        StatusRuntimeException taken = assertThrows(StatusRuntimeException.class, () -> {
+            var channel = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", TestApi.agentPort())
+                    .sslContext(io.grpc.netty.GrpcSslContexts.forClient().trustManager(TestAgent.parse(response.getCaBundlePem())).build()).build();
+            try {
+                dev.edgeplane.api.v1.AgentServiceGrpc.newBlockingStub(channel).join(dev.edgeplane.api.v1.JoinRequest.newBuilder()
+                        .setToken(token.getStatus().getToken()).setCsrPem(impostor.csrPem()).setNodeName("join-good")
+                        .setInfo(dev.edgeplane.api.v1.NodeInfo.newBuilder().setHostname("other-host")).build());
+            } finally {
+                channel.shutdownNow();
+            }
+        });
+        assertEquals(Status.Code.ALREADY_EXISTS, taken.getStatus().getCode());
+    }
+
+    @Test
+    void joinRefusesUnknownExpiredAndUsedUpTokens() throws Exception {
+        JoinToken good = token(JoinTokenSpec.newBuilder());
+        String caHash = good.getStatus().getCaHash();
+        int port = TestApi.agentPort();
+
+        StatusRuntimeException unknown = assertThrows(StatusRuntimeException.class,
+                () -> agent("join-unknown").join(port, "abcdef.0123456789abcdef", caHash));
+        assertEquals(Status.Code.UNAUTHENTICATED, unknown.getStatus().getCode());
+        assertTrue(unknown.getStatus().getDescription().contains("unknown token"), unknown.getStatus().getDescription());
+
+        String wrongSecret = good.getMetadata().getName() + ".0000000000000000";
+        StatusRuntimeException badSecret = assertThrows(StatusRuntimeException.class, () -> agent("join-badsecret").join(port, wrongSecret, caHash));
+        assertTrue(badSecret.getStatus().getDescription().contains("unknown token"));
+
+        JoinToken expired = token(JoinTokenSpec.newBuilder().setTtl(Duration.newBuilder().setNanos(1)));
+        StatusRuntimeException exp = assertThrows(StatusRuntimeException.class,
+                () -> agent("join-expired").join(port, expired.getStatus().getToken(), caHash));
+        assertEquals(Status.Code.UNAUTHENTICATED, exp.getStatus().getCode());
+        assertTrue(exp.getStatus().getDescription().contains("token expired"), exp.getStatus().getDescription());
+
+        agent("join-first").join(port, good.getStatus().getToken(), caHash);
+        StatusRuntimeException used = assertThrows(StatusRuntimeException.class,
+                () -> agent("join-second").join(port, good.getStatus().getToken(), caHash));
+        assertEquals(Status.Code.UNAUTHENTICATED, used.getStatus().getCode());
+        assertTrue(used.getStatus().getDescription().contains("token used up"), used.getStatus().getDescription());
+        assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class,
+                () -> api.nodes().getNode(GetNodeRequest.newBuilder().setName("join-second").build())).getStatus().getCode());
+
+        // An agent pinning another CA hash refuses the server.
+        JoinToken other = token(JoinTokenSpec.newBuilder());
+        assertThrows(StatusRuntimeException.class, () -> agent("join-wrongca").join(port, other.getStatus().getToken(), "sha256:" + "0".repeat(64)));
+    }
+
+    private static App app(String name, String selectorValue, String image) {
+        return App.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName(name).setNamespace("sync"))
+                .setSpec(AppSpec.newBuilder().setReplicas(1).putNodeSelector("pool", selectorValue)
+                        .setTemplate(PodTemplate.newBuilder().addContainers(Container.newBuilder().setName("main").setImage(image))))
+                .build();
+    }
+
+    private void awaitReady(String node) {
+        TestApi.await(node + " READY", WAIT, () -> api.nodes().getNode(GetNodeRequest.newBuilder().setName(node).build())
+                .getStatus().getPhase() == NodeStatus.Phase.READY);
+    }
+
+    /** Reads Changes until {@code key} appears; returns every change seen on the way, by key. */
+    private static Map<String, Change> changesUntil(TestAgent.Stream stream, String key, List<Long> revisions) throws Exception {
+        Map<String, Change> seen = new TreeMap<>();
+        while (!seen.containsKey(key)) {
+            SyncResponse r = stream.next(WAIT);
+            assertTrue(r.hasChanges(), "expected Changes, got " + r);
+            for (Change c : r.getChanges().getChangesList()) {
+                seen.put(c.getKey(), c);
+            }
+            revisions.add(r.getChanges().getRevision());
+        }
+        return seen;
+    }
+
+    @Test
+    void syncSnapshotThenChangesThenResumeWithOnlyTheDelta() throws Exception {
+        int port = TestApi.agentPort();
+        JoinToken t1 = token(JoinTokenSpec.newBuilder().putNodeLabels("pool", "sync-a"));
+        JoinToken t2 = token(JoinTokenSpec.newBuilder().putNodeLabels("pool", "sync-b"));
+        TestAgent a = agent("sync-a");
+        a.join(port, t1.getStatus().getToken(), t1.getStatus().getCaHash());
+        TestAgent b = agent("sync-b");
+        b.join(port, t2.getStatus().getToken(), t2.getStatus().getCaHash());
+
+        TestAgent.Stream sa = stream(a);
+        sa.send(SyncRequest.newBuilder().setHello(Hello.newBuilder().setLastAppliedRevision(0)).build());
+        SyncResponse snapshot = sa.next(WAIT);
+        assertTrue(snapshot.hasSnapshot(), "revision 0 gets a Snapshot: " + snapshot);
+        assertEquals(0, snapshot.getSnapshot().getAssignmentsCount());
+        TestAgent.Stream sb = stream(b);
+        sb.send(SyncRequest.newBuilder().setHello(Hello.newBuilder().setLastAppliedRevision(0)).build());
+        assertTrue(sb.next(WAIT).hasSnapshot());
+        awaitReady("sync-a");
+        awaitReady("sync-b");
+
+        // Apps for node a; one for node b.
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("steady", "sync-a", "img:1")).build());
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("changing", "sync-a", "img:1")).build());
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("other", "sync-b", "img:1")).build());
+        List<Long> revisions = new ArrayList<>();
+        Map<String, Change> forA = changesUntil(sa, "sync/changing-0", revisions);
+        assertTrue(forA.containsKey("sync/steady-0"));
+        assertEquals(Change.Type.PUT, forA.get("sync/changing-0").getType());
+        assertEquals("sync-a", forA.get("sync/changing-0").getAssignment().getNode());
+        assertEquals("img:1", forA.get("sync/changing-0").getAssignment().getTemplate().getContainers(0).getImage());
+        Map<String, Change> forB = changesUntil(sb, "sync/other-0", new ArrayList<>());
+        assertEquals(1, forB.size(), "node b sees only its own: " + forB.keySet());
+
+        // The agent acks, reports status and heartbeats, then goes away.
+        long acked = revisions.get(revisions.size() - 1);
+        sa.send(SyncRequest.newBuilder().setAck(Ack.newBuilder().setRevision(acked)).build());
+        sa.send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder().setFull(true).addReplicas(ReplicaStatus.newBuilder()
+                .setName("steady-0").setNamespace("sync").setApp("steady").setPhase(ReplicaStatus.Phase.RUNNING).setGeneration(1))).build());
+        sa.send(SyncRequest.newBuilder().setHeartbeat(Heartbeat.newBuilder().setRunningReplicas(1).setDesiredReplicas(2)).build());
+        TestApi.await("replica status in App.status", WAIT, () -> api.apps().getApp(GetAppRequest.newBuilder()
+                .setNamespace("sync").setName("steady").build()).getStatus().getReadyReplicas() == 1);
+        App steady = api.apps().getApp(GetAppRequest.newBuilder().setNamespace("sync").setName("steady").build());
+        assertEquals("sync-a", steady.getStatus().getReplicas(0).getNode());
+        sa.close();
+
+        // While it is away: one App changes, one is added, one is deleted... and node b's keep changing.
+        App changing = api.apps().getApp(GetAppRequest.newBuilder().setNamespace("sync").setName("changing").build());
+        api.apps().updateApp(UpdateAppRequest.newBuilder().setApp(changing.toBuilder().setSpec(changing.getSpec().toBuilder()
+                .setTemplate(changing.getSpec().getTemplate().toBuilder().setContainers(0,
+                        changing.getSpec().getTemplate().getContainers(0).toBuilder().setImage("img:2"))))).build());
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("added", "sync-a", "img:1")).build());
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("doomed", "sync-a", "img:1")).build());
+        TestApi.await("doomed placed", WAIT, () -> api.etcdGet("/edgeplane/assignments/sync-a/sync/doomed-0") != null);
+        api.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("sync").setName("doomed").build());
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("other2", "sync-b", "img:1")).build());
+        TestApi.await("scheduler caught up", WAIT, () -> api.etcdGet("/edgeplane/assignments/sync-a/sync/added-0") != null
+                && api.etcdGet("/edgeplane/assignments/sync-a/sync/doomed-0") == null
+                && api.etcdGet("/edgeplane/assignments/sync-b/sync/other2-0") != null
+                && new String(api.etcdGet("/edgeplane/assignments/sync-a/sync/changing-0")).contains("img:2"));
+
+        // Resume from the acked revision: exactly the delta, coalesced, nothing of node b.
+        TestAgent.Stream resumed = stream(a);
+        resumed.send(SyncRequest.newBuilder().setHello(Hello.newBuilder().setLastAppliedRevision(acked)).build());
+        SyncResponse delta = resumed.next(WAIT);
+        assertTrue(delta.hasChanges(), "a known revision gets Changes, not a Snapshot: " + delta);
+        Changes changes = delta.getChanges();
+        Map<String, Change.Type> byKey = new TreeMap<>();
+        for (Change c : changes.getChangesList()) {
+            assertEquals(null, byKey.put(c.getKey(), c.getType()), "one change per key");
+            assertTrue(c.getModRevision() > acked);
+        }
+        assertEquals(Map.of("sync/changing-0", Change.Type.PUT, "sync/added-0", Change.Type.PUT, "sync/doomed-0", Change.Type.DELETE), byKey);
+        assertTrue(changes.getRevision() >= changes.getChangesList().stream().mapToLong(Change::getModRevision).max().orElse(0));
+        Change changed = changes.getChangesList().stream().filter(c -> c.getKey().equals("sync/changing-0")).findFirst().orElseThrow();
+        assertEquals("img:2", changed.getAssignment().getTemplate().getContainers(0).getImage());
+
+        // Live changes keep flowing on the resumed stream.
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("later", "sync-a", "img:1")).build());
+        Map<String, Change> live = changesUntil(resumed, "sync/later-0", new ArrayList<>());
+        assertTrue(live.keySet().stream().allMatch(k -> !k.contains("other")), "never another node's: " + live.keySet());
+
+        // A revision the server cannot answer exactly (0) gets a Snapshot of the whole desired state.
+        TestAgent.Stream fresh = stream(a);
+        fresh.send(SyncRequest.newBuilder().setHello(Hello.newBuilder().setLastAppliedRevision(0)).build());
+        SyncResponse full = fresh.next(WAIT);
+        assertTrue(full.hasSnapshot());
+        assertEquals(List.of("added-0", "changing-0", "later-0", "steady-0"),
+                full.getSnapshot().getAssignmentsList().stream().map(x -> x.getReplica()).sorted().toList());
+        assertTrue(full.getSnapshot().getAssignmentsList().stream().allMatch(x -> x.getNode().equals("sync-a")));
+    }
+
+    @Test
+    void syncWithoutAClientCertificateOrForADeletedNodeIsRefused() throws Exception {
+        int port = TestApi.agentPort();
+        JoinToken t = token(JoinTokenSpec.newBuilder());
+        TestAgent agent = agent("sync-refused");
+        agent.join(port, t.getStatus().getToken(), t.getStatus().getCaHash());
+
+        TestAgent.Stream anonymous = new TestAgent.Stream(agent.syncChannel(port, false));
+        closeables.add(0, anonymous);
+        anonymous.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
+        Throwable error = anonymous.awaitError(WAIT);
+        assertNotNull(error, "Sync without a client certificate must fail");
+        assertEquals(Status.Code.UNAUTHENTICATED, Status.fromThrowable(error).getCode());
+
+        TestAgent.Stream ok = stream(agent);
+        ok.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
+        assertTrue(ok.next(WAIT).hasSnapshot());
+        api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName("sync-refused").build());
+        Throwable cut = ok.awaitError(WAIT);
+        assertNotNull(cut, "the stream of a deleted node is closed");
+        assertEquals(Status.Code.UNAUTHENTICATED, Status.fromThrowable(cut).getCode());
+
+        TestAgent.Stream again = stream(agent);
+        again.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
+        Throwable refused = again.awaitError(WAIT);
+        assertNotNull(refused, "a deleted node's certificate is refused");
+        assertEquals(Status.Code.UNAUTHENTICATED, Status.fromThrowable(refused).getCode());
+    }
+}
