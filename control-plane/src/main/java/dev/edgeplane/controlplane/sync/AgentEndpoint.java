@@ -68,7 +68,7 @@ public class AgentEndpoint {
                     .sslContext(ssl)
                     .permitKeepAliveTime(10, TimeUnit.SECONDS)
                     .permitKeepAliveWithoutCalls(true)
-                    .addService(ServerInterceptors.intercept(api, new PeerCertificates()))
+                    .addService(ServerInterceptors.intercept(api, PeerCertificates.interceptor()))
                     .build()
                     .start();
         } catch (IOException e) {

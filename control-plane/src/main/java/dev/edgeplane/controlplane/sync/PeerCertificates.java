@@ -12,12 +12,20 @@ import java.security.cert.X509Certificate;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 
-/** Puts the client certificate verified by the TLS handshake (if any) into the call's Context. */
-final class PeerCertificates implements ServerInterceptor {
+/**
+ * Puts the client certificate verified by the TLS handshake (if any) into the call's Context. (A
+ * lambda, not a ServerInterceptor class: Quarkus would take such a class for one of its own.)
+ */
+final class PeerCertificates {
     static final Context.Key<X509Certificate> CLIENT_CERTIFICATE = Context.key("edgeplane-client-certificate");
 
-    @Override
-    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    private PeerCertificates() {}
+
+    static ServerInterceptor interceptor() {
+        return PeerCertificates::interceptCall;
+    }
+
+    private static <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         X509Certificate certificate = null;
         SSLSession session = call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION);
         if (session != null) {
