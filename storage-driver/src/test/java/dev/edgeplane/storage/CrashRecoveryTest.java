@@ -98,6 +98,82 @@ class CrashRecoveryTest {
         assertTrue(Files.readString(fourth.log).contains("serving CSI"));
     }
 
+    @Test
+    void killNineWhileASnapshotHoldsTheVolumeFrozen() throws Exception {
+        host = new HostFixture("frozen");
+        Path socket = host.dir().resolve("csi.sock");
+        Path pauseFile = host.dir().resolve("paused");
+        List<String> flags = List.of("--state-dir", host.dir().resolve("state").toString(), "--node-id", "edge-1");
+        Path staging = host.dir().resolve("staging/v");
+        DriverProcess first = host.closeLater(DriverProcess.start(host.dir(), socket, flags,
+                Map.of("EDGEPLANE_CSI_PAUSE_AT", StepHook.SNAPSHOT_WHILE_FROZEN, "EDGEPLANE_CSI_PAUSE_FILE",
+                        pauseFile.toString())));
+        String id = first.client.controller.createVolume(Requests.create("frozen", 32 * MIB, Map.of()).build())
+                .getVolume().getVolumeId();
+        first.client.node.nodeStageVolume(Requests.stage(id, staging));
+        CompletableFuture<?> inFlight = CompletableFuture.runAsync(() -> first.client.controller.createSnapshot(
+                dev.edgeplane.csi.v1.CreateSnapshotRequest.newBuilder().setName("s").setSourceVolumeId(id).build()));
+        awaitFile(pauseFile);
+        first.kill9();
+        inFlight.handle((r, e) -> null).join();
+
+        DriverProcess second = host.closeLater(DriverProcess.start(host.dir(), socket, flags, Map.of()));
+        // the filesystem was thawed at restart: a write completes instead of blocking forever
+        CompletableFuture<Void> write = CompletableFuture.runAsync(() -> {
+            try {
+                Files.writeString(staging.resolve("after.txt"), "thawed");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        write.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertEquals(0, second.client.controller.listSnapshots(
+                dev.edgeplane.csi.v1.ListSnapshotsRequest.getDefaultInstance()).getEntriesCount(),
+                "the unfinished snapshot was rolled back");
+        try (var files = Files.list(host.dir().resolve("state/loopfs/snapshots"))) {
+            assertEquals(List.of(), files.toList(), "no partial copy left");
+        }
+        second.client.node.nodeUnstageVolume(Requests.unstage(id, staging));
+        second.client.controller.deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(id).build());
+        assertEquals(List.of(), host.leaks());
+    }
+
+    @Test
+    void restartRepairsDoubleMountsAndDetachesLoopDevicesNoRecordNeeds() throws Exception {
+        host = new HostFixture("repair");
+        StorageDriverConfig config = StorageDriverConfig.of(host.dir().resolve("state"), "edge-1");
+        Path socket = host.dir().resolve("csi.sock");
+        InProcessDriver d = new InProcessDriver(config, socket);
+        String id = d.client.controller.createVolume(Requests.create("repair", 32 * MIB, Map.of()).build())
+                .getVolume().getVolumeId();
+        Path staging = host.dir().resolve("staging/v");
+        Path target = host.dir().resolve("pods/p/v");
+        d.client.node.nodeStageVolume(Requests.stage(id, staging));
+        d.client.node.nodePublishVolume(Requests.publish(id, staging, target, false));
+        d.close();
+
+        // someone (or a crashed older driver) mounted the target a second time, and a volume file
+        // that has no record is attached to a loop device
+        host.commands.check("mount", "--bind", staging.toString(), target.toString());
+        assertEquals(2, host.mounts.at(target).size());
+        Path orphan = config.loopfsDir().resolve("volumes/vol-orphan.img");
+        try (var raf = new java.io.RandomAccessFile(orphan.toFile(), "rw")) {
+            raf.setLength(16 * MIB);
+        }
+        host.loops.attach(orphan);
+
+        InProcessDriver restarted = host.closeLater(new InProcessDriver(config, socket));
+        assertEquals(1, host.mounts.at(target).size(), "double mount removed");
+        assertEquals(1, host.mounts.at(staging).size());
+        assertEquals(0, loopDevicesOf("vol-orphan"), "orphan loop device detached");
+        assertEquals(1, loopDevicesOf(id), "the staged volume keeps its device");
+
+        restarted.client.node.nodeUnpublishVolume(Requests.unpublish(id, target));
+        restarted.client.node.nodeUnstageVolume(Requests.unstage(id, staging));
+        restarted.client.controller.deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(id).build());
+        assertEquals(List.of(), host.leaks());
+    }
+
     private long loopDevicesOf(String volumeId) {
         return host.loops.all().values().stream().filter(f -> f.getFileName().toString().equals(volumeId + ".img"))
                 .count();

@@ -57,6 +57,9 @@ public final class StorageDriverMain implements Callable<Integer> {
     String defaultBackend;
 
     public static void main(String[] args) {
+        // grpc-netty asks for SO_KEEPALIVE on every accepted connection, which unix sockets lack:
+        // Netty would log a warning per CSI call.
+        Logger.getLogger("io.netty.bootstrap").setLevel(java.util.logging.Level.SEVERE);
         System.exit(new CommandLine(new StorageDriverMain()).execute(args));
     }
 
