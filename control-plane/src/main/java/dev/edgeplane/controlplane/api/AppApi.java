@@ -38,11 +38,22 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
     private final EtcdStore store;
     private final StateCaches caches;
     private final AppStatusComposer composer;
+    /** Status-driven watch events are composed here, off the watch threads and their locks. */
+    private final java.util.concurrent.ExecutorService statusEvents = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "edgeplane-app-watch");
+        t.setDaemon(true);
+        return t;
+    });
 
     public AppApi(EtcdStore store, StateCaches caches, AppStatusComposer composer) {
         this.store = store;
         this.caches = caches;
         this.composer = composer;
+    }
+
+    @jakarta.annotation.PreDestroy
+    void close() {
+        statusEvents.shutdownNow();
     }
 
     private static String describe(String namespace, String name) {
@@ -209,7 +220,33 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
             }
         }
         Watcher listener = new Watcher();
-        call.setOnCancelHandler(() -> caches.apps().unsubscribe(listener));
+        // Replica status changes show up as MODIFIED events of their App (status is composed on read).
+        PrefixCache.Listener<dev.edgeplane.api.v1.ReplicaStatus> statusListener = (events, revision) -> {
+            java.util.Set<String> apps = new java.util.TreeSet<>();
+            for (PrefixCache.Event<dev.edgeplane.api.v1.ReplicaStatus> event : events) {
+                var value = event instanceof PrefixCache.Put<dev.edgeplane.api.v1.ReplicaStatus> put
+                        ? put.entry().value() : event.previous().value();
+                apps.add(Keys.app(value.getNamespace(), value.getApp()));
+            }
+            try {
+                statusEvents.execute(() -> {
+                    for (String key : apps) {
+                        Entry<App> app = caches.apps().get(key);
+                        if (app != null && key.startsWith(prefix)) {
+                            listener.send(AppEvent.newBuilder().setType(AppEvent.Type.MODIFIED)
+                                    .setApp(composer.withStatus(withVersion(app))).build());
+                        }
+                    }
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                // shutting down
+            }
+        };
+        call.setOnCancelHandler(() -> {
+            caches.apps().unsubscribe(listener);
+            caches.replicaStatuses().unsubscribe(statusListener);
+        });
+        caches.replicaStatuses().subscribe(statusListener);
         caches.apps().subscribe(listener, (state, revision) -> {
             state.values().stream().filter(e -> e.key().startsWith(prefix)).forEach(e -> listener.send(AppEvent.newBuilder()
                     .setType(AppEvent.Type.ADDED).setApp(composer.withStatus(withVersion(e))).build()));

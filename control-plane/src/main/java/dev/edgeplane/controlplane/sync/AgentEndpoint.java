@@ -36,12 +36,14 @@ public class AgentEndpoint {
     private final ControlPlaneConfig config;
     private final ClusterCa ca;
     private final AgentApi api;
+    private final AssignmentIndex index;
     private Server server;
 
     public AgentEndpoint(ControlPlaneConfig config, ClusterCa ca, Joiner joiner, AssignmentIndex index,
                          NodeTracker tracker, StateCaches caches, EtcdStore store) {
         this.config = config;
         this.ca = ca;
+        this.index = index;
         this.api = new AgentApi(joiner, index, tracker, caches, store);
     }
 
@@ -97,6 +99,7 @@ public class AgentEndpoint {
             return;
         }
         server.shutdown();
+        index.abortAll(io.grpc.Status.UNAVAILABLE.withDescription("control plane shutting down; reconnect"));
         try {
             if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
                 server.shutdownNow();

@@ -173,6 +173,16 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
         }
     }
 
+    /** Ends every stream (at shutdown), so agents reconnect elsewhere at once. */
+    public synchronized void abortAll(io.grpc.Status status) {
+        for (Set<SyncSession> set : sessions.values()) {
+            for (SyncSession session : set) {
+                session.abort(status);
+            }
+        }
+        sessions.clear();
+    }
+
     public synchronized List<SyncSession> sessionsOf(String node) {
         return new ArrayList<>(sessions.getOrDefault(node, Set.of()));
     }
