@@ -2,8 +2,11 @@
 # Builds Edgeplane's two local images as OCI archives, without the internet:
 #   OUTDIR/pause.tar    localhost/edgeplane/pause:1    catatonit -P (the pod sandbox image)
 #   OUTDIR/busybox.tar  localhost/edgeplane/busybox:1  static busybox with its applet links
-# Import with  ctr -n k8s.io images import --index-name localhost/edgeplane/busybox:1 OUTDIR/busybox.tar
-# or push with skopeo copy oci-archive:OUTDIR/busybox.tar docker://HOST/edgeplane/busybox:1.
+# Each archive's index tags its manifest "1", so
+#   ctr -n k8s.io images import --base-name localhost/edgeplane/busybox OUTDIR/busybox.tar
+# names it exactly localhost/edgeplane/busybox:1 with no extra import-DATE name to remove (removing names
+# leaves a stale cache in containerd 1.6's CRI plugin). `--index-name NAME` works too, plus that extra name.
+# Push with  skopeo copy oci-archive:OUTDIR/busybox.tar docker://HOST/edgeplane/busybox:1
 # Idempotent: an OUTDIR built from the same inputs is left alone. Needs umoci, busybox-static, catatonit.
 set -euo pipefail
 
@@ -37,9 +40,13 @@ new_image() {
   umoci unpack --rootless --image "$work/$1:1" "$work/$1.bundle" >/dev/null
 }
 
-# finish_image NAME: repack the bundle and write $OUT/NAME.tar atomically
-finish_image() {
+# repack NAME: the bundle's rootfs becomes a new layer (run before umoci config: repack rewrites the config)
+repack() {
   umoci repack --image "$work/$1:1" "$work/$1.bundle" >/dev/null
+}
+
+# finish_image NAME: write $OUT/NAME.tar atomically
+finish_image() {
   umoci gc --layout "$work/$1"
   tar -C "$work/$1" -cf "$work/$1.tar" oci-layout index.json blobs
   mv -f "$work/$1.tar" "$OUT/$1.tar"
@@ -48,6 +55,7 @@ finish_image() {
 # pause: catatonit as PID 1 of the sandbox, reaping zombies and waiting for a signal.
 new_image pause
 install -m 0755 "$CATATONIT" "$work/pause.bundle/rootfs/catatonit"
+repack pause
 umoci config --image "$work/pause:1" --config.entrypoint /catatonit --config.entrypoint -P \
   --config.user 0:0 >/dev/null
 finish_image pause
@@ -64,6 +72,7 @@ install -m 0755 "$BUSYBOX" "$root/bin/busybox"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnobody:x:65534:\n' >"$root/etc/group"
+repack busybox
 umoci config --image "$work/busybox:1" --config.cmd /bin/sh --config.user 0:0 \
   --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
 finish_image busybox
