@@ -41,9 +41,31 @@ public final class LoopDevices {
             if (file.endsWith(" (deleted)")) {
                 file = file.substring(0, file.length() - " (deleted)".length());
             }
-            result.put(l.substring(0, space), Path.of(file));
+            result.put(l.substring(0, space), Path.of(unescapeRaw(file)));
         }
         return result;
+    }
+
+    /** --raw output writes unsafe bytes (spaces included) as \xHH. */
+    static String unescapeRaw(String s) {
+        if (!s.contains("\\x")) {
+            return s;
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        byte[] in = s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        for (int i = 0; i < in.length; i++) {
+            if (in[i] == '\\' && i + 3 < in.length && in[i + 1] == 'x') {
+                try {
+                    out.write(Integer.parseInt(new String(in, i + 2, 2, java.nio.charset.StandardCharsets.US_ASCII), 16));
+                    i += 3;
+                    continue;
+                } catch (NumberFormatException notHex) {
+                    // keep the backslash as it is
+                }
+            }
+            out.write(in[i]);
+        }
+        return out.toString(java.nio.charset.StandardCharsets.UTF_8);
     }
 
     public String attach(Path file) {

@@ -36,8 +36,8 @@ import java.util.stream.Stream;
  * <p>Snapshots are full sparse copies of the file. A staged (mounted) volume is frozen with
  * fsfreeze for the length of the copy, which flushes the filesystem and blocks writers, so the copy
  * is a clean filesystem image; an unstaged volume is copied as it is. Copies are independent of
- * their source, so deleting a snapshot never affects a volume restored from it. Restart unfreezes
- * every staged volume, in case the driver died mid-copy.
+ * their source, so deleting a snapshot never affects a volume restored from it. The reconciler
+ * thaws every staged volume at restart, in case the driver died mid-copy.
  */
 public final class LoopfsBackend implements Backend {
     private static final Logger LOG = Logger.getLogger(LoopfsBackend.class.getName());
@@ -353,10 +353,6 @@ public final class LoopfsBackend implements Backend {
         Map<String, VolumeRecord> byFile = new HashMap<>();
         for (VolumeRecord v : volumes) {
             byFile.put(volumeFile(v.id()).toString(), v);
-            if (v.staging() != null && mounter.isMounted(Path.of(v.staging().stagingPath()))) {
-                // a crash between fsfreeze --freeze and --unfreeze would leave writers blocked forever
-                commands.run("fsfreeze", "--unfreeze", v.staging().stagingPath());
-            }
         }
         Set<String> keptFor = new HashSet<>();
         for (Map.Entry<String, Path> e : loops.all().entrySet()) {

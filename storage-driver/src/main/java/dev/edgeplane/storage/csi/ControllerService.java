@@ -152,7 +152,9 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase {
             }
             VolumeRecord record = new VolumeRecord(id, req.getName(), kind, fsType, size, params,
                     source == null ? null : source.id(), Phase.PENDING, System.currentTimeMillis(),
-                    source != null && size > source.sizeBytes(), null, List.of());
+                    // a restore may land on a bigger device, or copy a source whose own growth was pending:
+                    // growing a filesystem that already fills its device is a no-op, so always ask
+                    source != null, null, List.of());
             synchronized (state.capacityLock) {
                 checkCapacity(backend, kind, size, "capacity_range");
                 state.store.put(record);

@@ -18,6 +18,7 @@ import java.util.logging.Logger;
 /**
  * Runs once at start, before the socket is served: makes metadata and the host agree again.
  * <ul>
+ *   <li>Staged filesystems are thawed (a crash mid-snapshot leaves them frozen).</li>
  *   <li>PENDING creates (volume, snapshot) are rolled back; DELETING ones are finished.</li>
  *   <li>PENDING stage/publish (the driver died between recording intent and confirming) are undone:
  *       their mounts are removed and the CO's retry redoes them from a clean state.</li>
@@ -35,6 +36,13 @@ public final class Reconciler {
     }
 
     public void run() {
+        // First of all: a crash between fsfreeze --freeze and --unfreeze (loopfs snapshot) leaves
+        // writers, and even umount, blocked on that filesystem until someone thaws it.
+        for (VolumeRecord v : state.store.volumes()) {
+            if (v.staging() != null && state.mounter.isMounted(Path.of(v.staging().stagingPath()))) {
+                state.mounter.thaw(Path.of(v.staging().stagingPath()));
+            }
+        }
         for (SnapshotRecord s : state.store.snapshots()) {
             Backend b = state.backends.get(s.backend());
             if (b == null) {

@@ -63,6 +63,11 @@ public final class Mounter {
         }
     }
 
+    /** Thaws a filesystem frozen by fsfreeze; quietly does nothing when it is not frozen. */
+    public void thaw(Path mountPoint) {
+        commands.run("fsfreeze", "--unfreeze", mountPoint.toString());
+    }
+
     public boolean isMounted(Path target) {
         return !table.at(target).isEmpty();
     }
