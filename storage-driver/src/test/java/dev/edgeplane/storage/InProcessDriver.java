@@ -18,5 +18,6 @@ public final class InProcessDriver implements AutoCloseable {
     public void close() throws Exception {
         client.close();
         server.close();
+        driver.close();
     }
 }

@@ -72,6 +72,10 @@ class ServiceSurfaceTest {
             assertFalse(refused.getMessage().isEmpty());
             csi.controller.deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(id).build());
 
+            IllegalStateException second = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> StorageDriver.open(StorageDriverConfig.of(host.dir().resolve("state"), "edge-7")));
+            assertTrue(second.getMessage().contains("another storage driver"), second.getMessage());
+
             assertTrue(reflectedServices(socket.toString()).containsAll(List.of("csi.v1.Identity", "csi.v1.Controller",
                     "csi.v1.Node")));
         }

@@ -76,7 +76,10 @@ public final class StorageDriverMain implements Callable<Integer> {
                 stateDir, loopfsDir, parseBytes(loopfsCapacity), btrfsPool, backend, pauseHookFromEnv());
         StorageDriver driver = StorageDriver.open(config);
         StorageDriverServer server = StorageDriverServer.start(driver, StorageDriverServer.socketPath(endpoint));
-        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "csi-shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            driver.close();
+        }, "csi-shutdown"));
         server.awaitTermination();
         return 0;
     }
