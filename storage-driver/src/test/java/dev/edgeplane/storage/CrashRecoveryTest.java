@@ -174,6 +174,42 @@ class CrashRecoveryTest {
         assertEquals(List.of(), host.leaks());
     }
 
+    @Test
+    void afterAHostRebootConfirmedStagesAndPublishesAreMountedAgain() throws Exception {
+        host = new HostFixture("reboot");
+        StorageDriverConfig config = StorageDriverConfig.of(host.dir().resolve("state"), "edge-1");
+        Path socket = host.dir().resolve("csi.sock");
+        InProcessDriver d = new InProcessDriver(config, socket);
+        String id = d.client.controller.createVolume(Requests.create("reboot", 32 * MIB, Map.of()).build())
+                .getVolume().getVolumeId();
+        Path staging = host.dir().resolve("staging/v");
+        Path target = host.dir().resolve("pods/p/v");
+        d.client.node.nodeStageVolume(Requests.stage(id, staging));
+        d.client.node.nodePublishVolume(Requests.publish(id, staging, target, true));
+        Files.writeString(staging.resolve("kept.txt"), "kept");
+        d.close();
+
+        // what a reboot does: every mount and loop device is gone, the metadata stays
+        host.commands.check("umount", target.toString());
+        host.commands.check("umount", staging.toString());
+        for (var e : host.loops.all().entrySet()) {
+            if (e.getValue().getFileName().toString().equals(id + ".img")) {
+                host.loops.detach(e.getKey());
+            }
+        }
+
+        InProcessDriver restarted = host.closeLater(new InProcessDriver(config, socket));
+        assertEquals(1, host.mounts.at(staging).size());
+        assertEquals(1, host.mounts.at(target).size());
+        assertTrue(host.mounts.at(target).get(0).readOnly(), "read-only publish restored read-only");
+        assertEquals("kept", Files.readString(target.resolve("kept.txt")));
+
+        restarted.client.node.nodeUnpublishVolume(Requests.unpublish(id, target));
+        restarted.client.node.nodeUnstageVolume(Requests.unstage(id, staging));
+        restarted.client.controller.deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(id).build());
+        assertEquals(List.of(), host.leaks());
+    }
+
     private long loopDevicesOf(String volumeId) {
         return host.loops.all().values().stream().filter(f -> f.getFileName().toString().equals(volumeId + ".img"))
                 .count();
