@@ -9,5 +9,5 @@ run() { mvn -B -q -ntp -o -pl "$1" test -Dtest="$2" -Dsurefire.failIfNoSpecified
   -DtrimStackTrace=false 2>&1 | grep -E '^BENCH|ERROR|FAIL' || true; }
 case $what in
   core|all) run e2e CoreBench ;;&
-  storage|all) [[ -d storage-driver ]] && run storage-driver 'StorageBench*' ;;
+  storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java ;;
 esac

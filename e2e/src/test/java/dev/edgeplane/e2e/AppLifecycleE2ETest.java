@@ -44,7 +44,7 @@ class AppLifecycleE2ETest {
     static void startEverything() throws Exception {
         // Short restart back-off so a crash loop shows in seconds, not minutes.
         cluster = EdgeCluster.start(dir, NODE,
-                List.of("--restart-backoff-initial", "1s", "--restart-backoff-max", "4s"));
+                List.of("--backoff-initial", "1s", "--backoff-max", "4s"));
         cloud = cluster.cloud;
         host = cluster.host;
         cri = cluster.cri;

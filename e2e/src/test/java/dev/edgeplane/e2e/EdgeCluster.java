@@ -46,7 +46,7 @@ final class EdgeCluster implements AutoCloseable {
             EtcdServer etcd = add(started, EtcdServer.start());
             Containerd containerd = add(started, Containerd.start());
             Registry registry = add(started, Registry.start());
-            String image = registry.push(TestImages.busybox(), "edgeplane/busybox:1");
+            String image = registry.push(TestImages.BUSYBOX.archive(), "edgeplane/busybox:1");
             ControlPlane cloud = add(started, ControlPlane.start(etcd.endpoint(), dir.resolve("cp")));
             Cri cri = add(started, new Cri(containerd.endpoint()));
             EdgeHost host = add(started,
