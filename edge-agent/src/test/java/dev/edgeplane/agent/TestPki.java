@@ -96,7 +96,7 @@ public final class TestPki {
         }
 
         public String keyPem() {
-            return Pem.encode(keys.getPrivate());
+            return Pem.pkcs8(keys.getPrivate());
         }
     }
 }

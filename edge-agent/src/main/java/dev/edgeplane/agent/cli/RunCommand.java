@@ -61,6 +61,9 @@ final class RunCommand implements Callable<Integer> {
         Thread hook = new Thread(() -> {
             LOG.info("stopping (signal)");
             agent.close();
+            // JUL's own shutdown hook may already have closed the log handlers: say it directly.
+            System.err.println(java.time.Instant.now() + " INFO    edge-agent stopped; containers keep running");
+            System.err.flush();
             stopped.countDown();
         }, "shutdown");
         Runtime.getRuntime().addShutdownHook(hook);

@@ -31,6 +31,12 @@ public final class Pem {
         return text.toString();
     }
 
+    /** A private key as PKCS#8 PEM ("PRIVATE KEY"), the form every TLS stack reads. */
+    public static String pkcs8(PrivateKey key) {
+        String body = java.util.Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(key.getEncoded());
+        return "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n";
+    }
+
     public static List<X509Certificate> certificates(String pem) throws CertificateException {
         CertificateFactory factory = CertificateFactory.getInstance("X.509");
         List<X509Certificate> certificates = new ArrayList<>();

@@ -21,7 +21,6 @@ import java.security.KeyPair;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -119,7 +118,7 @@ public final class Joiner {
                 // A new identity starts from nothing: the old journal belongs to the old node.
                 deleteTree(state.journalDir());
             }
-            state.writeIdentity(pkcs8Pem(keys), response.getCertificatePem(), response.getCaBundlePem(),
+            state.writeIdentity(Pem.pkcs8(keys.getPrivate()), response.getCertificatePem(), response.getCaBundlePem(),
                     new StateDir.NodeRecord(nodeName, request.server(), response.getSyncEndpoint()));
         } catch (IOException e) {
             throw new JoinFailure(JoinFailure.Reason.OTHER, "joined, but cannot write the state dir " + state.path() + ": " + e.getMessage(), e);
@@ -169,11 +168,6 @@ public final class Joiner {
         if (response.getSyncEndpoint().isEmpty()) {
             throw new JoinFailure(JoinFailure.Reason.OTHER, "the server returned no sync endpoint");
         }
-    }
-
-    static String pkcs8Pem(KeyPair keys) {
-        String body = Base64.getMimeEncoder(64, "\n".getBytes()).encodeToString(keys.getPrivate().getEncoded());
-        return "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n";
     }
 
     private static void deleteTree(Path root) throws IOException {

@@ -52,6 +52,9 @@ final class PodWorker {
         }
     });
 
+    // Sandboxes this process has created or already adopted: any other running one is adopted (logged once).
+    private final java.util.Set<String> knownSandboxes = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     PodWorker(CriRuntime cri, ReconcilerSettings settings, Clock clock) {
         this.cri = cri;
         this.settings = settings;
@@ -136,12 +139,18 @@ final class PodWorker {
                 LOG.warning(key + ": " + message);
                 return status.setPhase(ReplicaStatus.Phase.PENDING).setMessage(message).build();
             }
+            knownSandboxes.add(sandboxId);
             LOG.info(() -> key + ": started pod " + shortId(sandboxId) + " (template " + hash + ")");
             podContainers = List.of();
         } else {
             sandboxConfig = PodConfigs.sandbox(assignment, hash, keep.getMetadata().getAttempt(), settings.logDir());
             sandboxId = keep.getId();
             podContainers = containersIn(containers, keep.getId());
+            if (knownSandboxes.add(sandboxId)) {
+                LOG.info(() -> key + ": adopted running pod " + shortId(sandboxId) + " with "
+                        + podContainers.stream().filter(c -> c.getState() == ContainerState.CONTAINER_RUNNING).count()
+                        + " running containers");
+            }
         }
 
         // 4. Each container of the template: create, start, restart as needed.
@@ -323,6 +332,7 @@ final class PodWorker {
         }
         quietly(() -> cri.stopSandbox(sandbox.getId()));
         cri.removeSandbox(sandbox.getId());
+        knownSandboxes.remove(sandbox.getId());
         containers.forEach(c -> exitedCache.remove(c.getId()));
         deleteLogs(sandbox);
     }

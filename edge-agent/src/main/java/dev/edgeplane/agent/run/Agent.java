@@ -80,12 +80,19 @@ public final class Agent implements AutoCloseable {
         if (node.isPresent()) {
             String endpoint = settings.syncEndpointOverride().filter(s -> !s.isBlank())
                     .orElse(node.get().syncEndpoint().isBlank() ? node.get().server() : node.get().syncEndpoint());
-            AtomicReference<String> runtimeVersion = new AtomicReference<>("");
-            sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(state), desired, status,
-                    () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)),
-                    reconciler::desiredCount, Clock.systemUTC());
-            sync.start();
-            LOG.info(() -> "syncing with " + endpoint);
+            try {
+                AtomicReference<String> runtimeVersion = new AtomicReference<>("");
+                sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(state),
+                        desired, status,
+                        () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)),
+                        reconciler::desiredCount, Clock.systemUTC());
+                sync.start();
+                LOG.info(() -> "syncing with " + endpoint);
+            } catch (IOException | GeneralSecurityException | RuntimeException e) {
+                // The workloads from the journal keep running: a broken identity must not stop them.
+                LOG.severe("cannot set up sync with " + endpoint + " from the identity in " + state.path() + " (" + e
+                        + "); running from the journal only. Join again with `edge-agent join --force`.");
+            }
         }
         return new Agent(cri, reconciler, sync);
     }

@@ -45,6 +45,8 @@ import java.util.concurrent.TimeUnit;
  * of a container runtime, with a deadline on every call.
  */
 public final class CriRuntime implements AutoCloseable {
+    // Netty warns once per connection that SO_KEEPALIVE (set by grpc-netty) means nothing on a unix socket.
+    private static final java.util.logging.Logger BOOTSTRAP_LOG = quiet("io.netty.bootstrap.Bootstrap");
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration PULL_TIMEOUT = Duration.ofMinutes(10);
 
@@ -181,6 +183,12 @@ public final class CriRuntime implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         eventLoop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+    }
+
+    private static java.util.logging.Logger quiet(String name) {
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(name);
+        logger.setLevel(java.util.logging.Level.SEVERE);
+        return logger;
     }
 
     private static java.util.concurrent.ThreadFactory daemonThreads(String name) {
