@@ -107,7 +107,7 @@ public final class Agent implements AutoCloseable {
     }
 
     /** The node key and certificate; trust = the CA bundle from join, nothing else. */
-    static SslContext mutualTls(StateDir state) throws IOException, GeneralSecurityException {
+    public static SslContext mutualTls(StateDir state) throws IOException, GeneralSecurityException {
         PrivateKey key = Pem.privateKey(Files.readString(state.nodeKey(), StandardCharsets.US_ASCII));
         List<X509Certificate> chain = Pem.certificates(Files.readString(state.nodeCertificate(), StandardCharsets.US_ASCII));
         List<X509Certificate> bundle = Pem.certificates(Files.readString(state.caBundle(), StandardCharsets.US_ASCII));

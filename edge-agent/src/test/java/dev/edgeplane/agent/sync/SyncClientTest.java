@@ -1,0 +1,184 @@
+package dev.edgeplane.agent.sync;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Any;
+import com.google.rpc.Code;
+import com.google.rpc.RetryInfo;
+import dev.edgeplane.agent.Await;
+import dev.edgeplane.agent.TestPki;
+import dev.edgeplane.agent.identity.StateDir;
+import dev.edgeplane.agent.journal.DesiredStateStore;
+import dev.edgeplane.agent.journal.JournalStore;
+import dev.edgeplane.agent.pods.Pods;
+import dev.edgeplane.agent.run.Agent;
+import dev.edgeplane.agent.status.StatusManager;
+import dev.edgeplane.api.v1.AgentServiceGrpc;
+import dev.edgeplane.api.v1.Change;
+import dev.edgeplane.api.v1.Changes;
+import dev.edgeplane.api.v1.NodeInfo;
+import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.Snapshot;
+import dev.edgeplane.api.v1.StatusReport;
+import dev.edgeplane.api.v1.SyncRequest;
+import dev.edgeplane.api.v1.SyncResponse;
+import dev.edgeplane.testkit.FreePorts;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.StatusProto;
+import io.grpc.stub.StreamObserver;
+import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.SslContextBuilder;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The Sync protocol against an in-test AgentService over mutual TLS. */
+class SyncClientTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void appliesDurablyBeforeAckingAndResumesFromTheAckedRevision() throws Exception {
+        TestPki pki = new TestPki("sync-ca");
+        TestPki.Issued serving = pki.server();
+        Path journalDir = tmp.resolve("state/journal");
+        List<Long> hellos = new CopyOnWriteArrayList<>();
+        List<Long> acks = new CopyOnWriteArrayList<>();
+        List<String> ackedButNotDurable = new CopyOnWriteArrayList<>();
+        List<StatusReport> reports = new CopyOnWriteArrayList<>();
+        AtomicInteger heartbeats = new AtomicInteger();
+        AtomicInteger connections = new AtomicInteger();
+        PodTemplate template = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("c", Pods.BUSYBOX, "sleep", "1"));
+
+        int port = FreePorts.next();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
+                .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
+                        .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build())
+                .addService(new AgentServiceGrpc.AgentServiceImplBase() {
+                    @Override
+                    public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
+                        int connection = connections.incrementAndGet();
+                        return new StreamObserver<>() {
+                            @Override
+                            public void onNext(SyncRequest request) {
+                                switch (request.getKindCase()) {
+                                    case HELLO -> {
+                                        hellos.add(request.getHello().getLastAppliedRevision());
+                                        if (connection == 1) {
+                                            responses.onNext(SyncResponse.newBuilder().setSnapshot(Snapshot.newBuilder().setRevision(10)
+                                                    .addAssignments(Pods.assignment("default", "web", 0, template))).build());
+                                        } else if (connection == 2) {
+                                            // Overloaded: come back in a second.
+                                            com.google.rpc.Status busy = com.google.rpc.Status.newBuilder()
+                                                    .setCode(Code.RESOURCE_EXHAUSTED_VALUE).setMessage("too many agents")
+                                                    .addDetails(Any.pack(RetryInfo.newBuilder()
+                                                            .setRetryDelay(com.google.protobuf.Duration.newBuilder().setSeconds(1)).build()))
+                                                    .build();
+                                            responses.onError(StatusProto.toStatusRuntimeException(busy));
+                                        }
+                                    }
+                                    case ACK -> {
+                                        long revision = request.getAck().getRevision();
+                                        acks.add(revision);
+                                        long durable = new JournalStore(journalDir).load().contents()
+                                                .map(c -> c.desired().getRevision()).orElse(-1L);
+                                        if (durable < revision) {
+                                            ackedButNotDurable.add(revision + " (journal at " + durable + ")");
+                                        }
+                                        if (revision == 10) {
+                                            responses.onNext(SyncResponse.newBuilder().setChanges(Changes.newBuilder().setRevision(12)
+                                                    .addChanges(Change.newBuilder().setType(Change.Type.PUT).setKey("default/web-1")
+                                                            .setAssignment(Pods.assignment("default", "web", 1, template)))).build());
+                                        } else if (revision == 12) {
+                                            responses.onError(Status.UNAVAILABLE.withDescription("control plane restarting").asRuntimeException());
+                                        }
+                                    }
+                                    case STATUS -> reports.add(request.getStatus());
+                                    case HEARTBEAT -> heartbeats.incrementAndGet();
+                                    default -> { }
+                                }
+                            }
+
+                            @Override
+                            public void onError(Throwable t) { }
+
+                            @Override
+                            public void onCompleted() {
+                                responses.onCompleted();
+                            }
+                        };
+                    }
+                })
+                .build()
+                .start();
+
+        StateDir state = new StateDir(tmp.resolve("state"));
+        TestPki.Issued node = pki.node("edge-s");
+        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("edge-s", "", "127.0.0.1:" + port));
+        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
+        StatusManager status = new StatusManager(Clock.systemUTC());
+        status.update("default/web-0", ReplicaStatus.newBuilder().setNamespace("default").setName("web-0")
+                .setPhase(ReplicaStatus.Phase.RUNNING).build());
+        SyncClient.Settings settings = new SyncClient.Settings("localhost:" + port, Duration.ofMillis(200), Duration.ofSeconds(20),
+                Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(100));
+        long started = System.nanoTime();
+        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, status,
+                () -> NodeInfo.newBuilder().setAgentVersion("test").build(), () -> desired.current().assignments().size(), Clock.systemUTC())) {
+            client.start();
+            Await.until(Duration.ofSeconds(30), "snapshot and changes acked, then resumed from 12 after a refusal",
+                    () -> hellos.size() >= 3, () -> "hellos " + hellos + " acks " + acks);
+            long resumedAfterMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+            assertEquals(List.of(0L, 12L, 12L), hellos.subList(0, 3), "resume from the acked revision");
+            assertEquals(List.of(10L, 12L), acks);
+            assertEquals(List.of(), ackedButNotDurable, "every ack follows a durable journal write");
+            assertTrue(resumedAfterMillis >= 1000, "the RESOURCE_EXHAUSTED retry delay was honoured");
+            assertEquals(12, desired.current().revision());
+            assertEquals(2, desired.current().assignments().size());
+            assertTrue(reports.get(0).getFull() && reports.get(0).getReplicasCount() == 1, "full status report after connect");
+
+            status.update("default/web-1", ReplicaStatus.newBuilder().setNamespace("default").setName("web-1")
+                    .setPhase(ReplicaStatus.Phase.PENDING).build());
+            Await.until(Duration.ofSeconds(10), "a status change is reported on its own, then heartbeats",
+                    () -> reports.stream().anyMatch(r -> !r.getFull() && r.getReplicasCount() == 1
+                            && r.getReplicas(0).getName().equals("web-1")) && heartbeats.get() > 0);
+        } finally {
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        }
+        assertEquals(12, DesiredStateStore.open(new JournalStore(journalDir)).helloRevision());
+    }
+
+    @Test
+    void retryDelayComesFromRetryInfoOnlyForResourceExhausted() {
+        com.google.rpc.Status busy = com.google.rpc.Status.newBuilder().setCode(Code.RESOURCE_EXHAUSTED_VALUE)
+                .addDetails(Any.pack(RetryInfo.newBuilder().setRetryDelay(com.google.protobuf.Duration.newBuilder().setSeconds(7)).build()))
+                .build();
+        var error = StatusProto.toStatusRuntimeException(busy);
+        Optional<Duration> delay = SyncClient.retryDelay(error, Status.fromThrowable(error));
+        assertTrue(delay.isPresent() && delay.get().toSeconds() >= 7 && delay.get().toSeconds() < 8, delay.toString());
+        var unavailable = Status.UNAVAILABLE.asRuntimeException();
+        assertTrue(SyncClient.retryDelay(unavailable, Status.UNAVAILABLE).isEmpty());
+    }
+
+    @Test
+    void fullJitterBackoffStartsUnderASecondAndIsCapped() {
+        ReconnectBackoff backoff = new ReconnectBackoff(Duration.ofMillis(800), Duration.ofSeconds(30), java.util.random.RandomGenerator.getDefault());
+        assertTrue(backoff.next().toMillis() <= 800);
+        for (int i = 0; i < 50; i++) {
+            assertTrue(backoff.next().toMillis() <= 30_000);
+        }
+    }
+}
