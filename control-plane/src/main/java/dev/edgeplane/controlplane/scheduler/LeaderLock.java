@@ -72,6 +72,14 @@ public class LeaderLock {
                 }
                 return;
             }
+            // Our key may have outlived a broken keep-alive stream (e.g. an etcd restart): take it back.
+            var held = store.await(store.client().getKVClient().get(EtcdStore.bytes(Keys.SCHEDULER_LEADER)), "leader check").getKvs();
+            if (!held.isEmpty()) {
+                if (held.get(0).getValue().toString(java.nio.charset.StandardCharsets.UTF_8).equals(id) && held.get(0).getLease() != 0) {
+                    becomeLeader(held.get(0).getLease());
+                }
+                return;
+            }
             long lease = store.await(store.client().getLeaseClient().grant(TTL_SECONDS), "lease grant").getID();
             TxnResponse response = store.await(store.client().getKVClient().txn()
                     .If(new Cmp(EtcdStore.bytes(Keys.SCHEDULER_LEADER), Cmp.Op.EQUAL, CmpTarget.version(0)))
@@ -81,26 +89,38 @@ public class LeaderLock {
                 store.client().getLeaseClient().revoke(lease);
                 return;
             }
-            leaseId = lease;
-            keepAlive = store.client().getLeaseClient().keepAlive(lease, new StreamObserver<LeaseKeepAliveResponse>() {
-                @Override
-                public void onNext(LeaseKeepAliveResponse value) {}
-
-                @Override
-                public void onError(Throwable t) {
-                    timer.execute(() -> lose("lease keep-alive failed: " + t.getMessage()));
-                }
-
-                @Override
-                public void onCompleted() {
-                    timer.execute(() -> lose("lease keep-alive ended"));
-                }
-            });
-            leader = true;
-            LOG.infof("this control plane (%s) is now the scheduler leader", id);
-            onChange.run();
+            becomeLeader(lease);
         } catch (RuntimeException e) {
             LOG.debugf("leader election attempt failed: %s", e.getMessage());
+        }
+    }
+
+    private void becomeLeader(long lease) {
+        leaseId = lease;
+        keepAlive = store.client().getLeaseClient().keepAlive(lease, new StreamObserver<LeaseKeepAliveResponse>() {
+            @Override
+            public void onNext(LeaseKeepAliveResponse value) {}
+
+            @Override
+            public void onError(Throwable t) {
+                later(() -> lose("lease keep-alive failed: " + t.getMessage()));
+            }
+
+            @Override
+            public void onCompleted() {
+                later(() -> lose("lease keep-alive ended"));
+            }
+        });
+        leader = true;
+        LOG.infof("this control plane (%s) is now the scheduler leader", id);
+        onChange.run();
+    }
+
+    private void later(Runnable task) {
+        try {
+            timer.execute(task);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // stopping
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane.store;
 
 import io.etcd.jetcd.KeyValue;
+import io.etcd.jetcd.common.exception.CompactedException;
 import io.etcd.jetcd.Watch;
 import io.etcd.jetcd.options.WatchOption;
 import io.etcd.jetcd.watch.WatchEvent;
@@ -69,6 +70,7 @@ public final class PrefixCache<T> implements AutoCloseable {
     private Watch.Watcher watcher;
     private boolean closed;
     private int generation;
+    private volatile int resumeFailures;
 
     public PrefixCache(EtcdStore store, String prefix, Function<byte[], T> decoder, ScheduledExecutorService retries) {
         this.store = store;
@@ -151,7 +153,11 @@ public final class PrefixCache<T> implements AutoCloseable {
 
     private void apply(int fromGeneration, WatchResponse response) {
         synchronized (this) {
-            if (closed || fromGeneration != generation || response.getEvents().isEmpty()) {
+            if (closed || fromGeneration != generation) {
+                return;
+            }
+            resumeFailures = 0;
+            if (response.getEvents().isEmpty()) {
                 return;
             }
             List<Event<T>> events = new ArrayList<>(response.getEvents().size());
@@ -195,10 +201,33 @@ public final class PrefixCache<T> implements AutoCloseable {
                 return;
             }
         }
-        if (error != null) {
-            LOG.warnf("watch on %s broke (%s); re-listing", prefix, error.toString());
+        if (error instanceof CompactedException) {
+            // History we have not seen is gone: start over from a fresh list.
+            LOG.warnf("watch on %s fell behind etcd's compaction; re-listing", prefix);
+            retries.schedule(this::relistWithRetry, 0, TimeUnit.MILLISECONDS);
+            return;
         }
-        retries.schedule(this::relistWithRetry, 200, TimeUnit.MILLISECONDS);
+        // A broken connection: resume from the next revision, keeping the state and its history.
+        int failures = ++resumeFailures;
+        long delay = Math.min(2000, 100L << Math.min(failures, 5));
+        if (failures == 1 || failures % 10 == 0) {
+            LOG.warnf("watch on %s broke (%s); resuming from revision %d", prefix,
+                    error == null ? "ended" : error.getMessage(), revision() + 1);
+        }
+        retries.schedule(() -> resume(fromGeneration), delay, TimeUnit.MILLISECONDS);
+    }
+
+    private synchronized void resume(int fromGeneration) {
+        if (closed || fromGeneration != generation) {
+            return;
+        }
+        int myGeneration = ++generation;
+        if (watcher != null) {
+            watcher.close();
+        }
+        watcher = store.client().getWatchClient().watch(EtcdStore.bytes(prefix),
+                WatchOption.builder().isPrefix(true).withRevision(revision + 1).build(),
+                new WatchListener(myGeneration));
     }
 
     private void relistWithRetry() {
