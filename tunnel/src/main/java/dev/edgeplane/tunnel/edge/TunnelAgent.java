@@ -1,0 +1,154 @@
+package dev.edgeplane.tunnel.edge;
+
+import dev.edgeplane.api.v1.AgentServiceGrpc;
+import dev.edgeplane.api.v1.Grant;
+import dev.edgeplane.api.v1.OpenTunnel;
+import dev.edgeplane.api.v1.SessionRequest;
+import dev.edgeplane.api.v1.TunnelError;
+import dev.edgeplane.api.v1.TunnelFrame;
+import dev.edgeplane.tunnel.audit.AuditLog;
+import dev.edgeplane.tunnel.audit.SessionAudit;
+import dev.edgeplane.tunnel.grant.GrantRefused;
+import dev.edgeplane.tunnel.grant.GrantVerifier;
+import dev.edgeplane.tunnel.hub.Targets;
+import dev.edgeplane.tunnel.policy.Allowlist;
+import io.grpc.Channel;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.net.InetSocketAddress;
+import java.net.http.HttpClient;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Logger;
+
+/**
+ * The edge end of the tunnel. For each OpenTunnel that Sync delivers it checks the grant (signed by
+ * the pinned CA, for this node, unexpired, unused) and the host's own allowlist, then opens a
+ * Tunnel stream on the agent's outbound channel and serves the session on a thread of its own.
+ * A refused session still opens its stream, to tell the operator why at once.
+ */
+public final class TunnelAgent implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(TunnelAgent.class.getName());
+
+    /**
+     * @param maxSessions at most this many sessions at once on this host
+     * @param dialTimeout for TCP connections on the host
+     */
+    public record Settings(Allowlist allowlist, int maxSessions, Duration dialTimeout) {
+        public static Settings of(Allowlist allowlist) {
+            return new Settings(allowlist, 64, Duration.ofSeconds(5));
+        }
+    }
+
+    private final Channel channel;
+    private final GrantVerifier verifier;
+    private final Settings settings;
+    private final Optional<CriContainers> containers;
+    private final AuditLog audit;
+    private final Clock clock;
+    private final HttpClient http;
+    private final AtomicInteger active = new AtomicInteger();
+    private volatile boolean closed;
+
+    public TunnelAgent(Channel channel, GrantVerifier verifier, Settings settings, Optional<CriContainers> containers,
+                       AuditLog audit, Clock clock) {
+        this.channel = channel;
+        this.verifier = verifier;
+        this.settings = settings;
+        this.containers = containers;
+        this.audit = audit;
+        this.clock = clock;
+        this.http = HttpClient.newBuilder().connectTimeout(settings.dialTimeout()).build();
+    }
+
+    public int activeSessions() {
+        return active.get();
+    }
+
+    /** Handles one OpenTunnel; returns at once (the session runs on its own thread). */
+    public void open(OpenTunnel open) {
+        if (closed) {
+            return;
+        }
+        Grant grant;
+        try {
+            grant = verifier.verify(open);
+        } catch (GrantRefused e) {
+            LOG.warning("refused tunnel session " + open.getSessionId() + ": " + e.getMessage());
+            refuse(open.getSessionId(), e.status(), null);
+            return;
+        }
+        SessionRequest request = grant.getRequest();
+        Optional<String> refusal = settings.allowlist().refusal(request);
+        if (refusal.isPresent()) {
+            LOG.warning("refused tunnel session " + grant.getSessionId() + " of " + grant.getSubject() + ": " + refusal.get());
+            refuse(grant.getSessionId(), Status.PERMISSION_DENIED.withDescription(refusal.get()), grant);
+            return;
+        }
+        if (active.incrementAndGet() > settings.maxSessions()) {
+            active.decrementAndGet();
+            refuse(grant.getSessionId(), Status.RESOURCE_EXHAUSTED.withDescription("this node already serves "
+                    + settings.maxSessions() + " sessions"), grant);
+            return;
+        }
+        EdgeSession session;
+        try {
+            session = session(grant);
+        } catch (IllegalStateException e) {
+            active.decrementAndGet();
+            refuse(grant.getSessionId(), Status.FAILED_PRECONDITION.withDescription(e.getMessage()), grant);
+            return;
+        }
+        AgentServiceGrpc.newStub(channel).tunnel(session);
+        Thread thread = new Thread(session::run, "tunnel-" + request.getVerb().name().toLowerCase() + "-" + grant.getSessionId().substring(0, 8));
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    private EdgeSession session(Grant grant) {
+        SessionRequest request = grant.getRequest();
+        return switch (request.getVerb()) {
+            case PORT_FORWARD -> new TcpSession(grant, new InetSocketAddress("127.0.0.1", request.getPort()), settings.dialTimeout(), clock, this::ended);
+            case SSH -> new TcpSession(grant, new InetSocketAddress("127.0.0.1", settings.allowlist().sshPort()), settings.dialTimeout(), clock, this::ended);
+            case HTTP_PROXY -> new HttpSession(grant, http, Duration.ofSeconds(30), clock, this::ended);
+            case LOGS -> new LogsSession(grant, containers.orElseThrow(() -> new IllegalStateException("no container runtime on this agent")), clock, this::ended);
+            case EXEC -> new ExecSession(grant, containers.orElseThrow(() -> new IllegalStateException("no container runtime on this agent")), http, clock, this::ended);
+            default -> throw new IllegalStateException("unknown session verb " + request.getVerb());
+        };
+    }
+
+    private void ended(SessionAudit record) {
+        active.decrementAndGet();
+        audit.record(record);
+    }
+
+    /** Opens the session's stream only to say why it will not be served, then ends it. */
+    private void refuse(String sessionId, Status status, Grant grant) {
+        StreamObserver<TunnelFrame> out = AgentServiceGrpc.newStub(channel).tunnel(new StreamObserver<>() {
+            @Override
+            public void onNext(TunnelFrame value) {}
+
+            @Override
+            public void onError(Throwable t) {}
+
+            @Override
+            public void onCompleted() {}
+        });
+        out.onNext(TunnelFrame.newBuilder().setSessionId(sessionId).build());
+        out.onNext(TunnelFrame.newBuilder().setError(TunnelError.newBuilder()
+                .setCode(status.getCode().value()).setMessage(String.valueOf(status.getDescription()))).build());
+        out.onCompleted();
+        audit.record(new SessionAudit("agent", sessionId, grant == null ? "?" : grant.getSubject(),
+                grant == null ? "?" : grant.getNode(), grant == null ? "?" : grant.getRequest().getVerb().name(),
+                grant == null ? "?" : Targets.describe(grant.getRequest()), clock.instant(), Duration.ZERO, 0, 0,
+                "refused: " + status.getCode() + " " + status.getDescription()));
+    }
+
+    /** Refuses new sessions; open ones end when their streams do (the channel's owner closes it). */
+    @Override
+    public void close() {
+        closed = true;
+    }
+}

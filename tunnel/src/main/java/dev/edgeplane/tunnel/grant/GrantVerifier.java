@@ -1,0 +1,108 @@
+package dev.edgeplane.tunnel.grant;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Timestamp;
+import dev.edgeplane.api.v1.Grant;
+import dev.edgeplane.api.v1.OpenTunnel;
+import io.grpc.Status;
+import java.security.GeneralSecurityException;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The agent's check of a session grant: signed by one of the trusted keys (the pinned CA), for this
+ * node, for the session it arrived with, not expired, and not seen before (a grant opens one session).
+ */
+public final class GrantVerifier {
+    /** Tolerated clock difference between the control plane and the edge host. */
+    private static final Duration SKEW = Duration.ofSeconds(30);
+    private static final Duration MAX_LIFETIME = Duration.ofMinutes(10);
+
+    private final List<PublicKey> trusted;
+    private final String node;
+    private final Clock clock;
+    /** Session ids already used, until their grants expire. */
+    private final Map<String, Instant> used = new LinkedHashMap<>();
+
+    public GrantVerifier(List<PublicKey> trusted, String node, Clock clock) {
+        if (trusted.isEmpty()) {
+            throw new IllegalArgumentException("no key to verify session grants with");
+        }
+        this.trusted = List.copyOf(trusted);
+        this.node = node;
+        this.clock = clock;
+    }
+
+    public Grant verify(OpenTunnel open) throws GrantRefused {
+        if (!open.hasGrant() || open.getGrant().getGrant().isEmpty()) {
+            throw new GrantRefused(Status.Code.UNAUTHENTICATED, "session " + open.getSessionId() + " carries no grant");
+        }
+        byte[] bytes = open.getGrant().getGrant().toByteArray();
+        byte[] signature = open.getGrant().getSignature().toByteArray();
+        if (!signedByTrustedKey(bytes, signature)) {
+            throw new GrantRefused(Status.Code.UNAUTHENTICATED, "the grant of session " + open.getSessionId()
+                    + " is not signed by the control plane this node joined");
+        }
+        Grant grant;
+        try {
+            grant = Grant.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new GrantRefused(Status.Code.UNAUTHENTICATED, "malformed grant: " + e.getMessage());
+        }
+        if (!grant.getSessionId().equals(open.getSessionId())) {
+            throw new GrantRefused(Status.Code.PERMISSION_DENIED, "the grant is for session " + grant.getSessionId()
+                    + ", not " + open.getSessionId());
+        }
+        if (!grant.getNode().equals(node)) {
+            throw new GrantRefused(Status.Code.PERMISSION_DENIED, "the grant is for node " + grant.getNode() + ", this is " + node);
+        }
+        Instant now = clock.instant();
+        Instant expires = instant(grant.getExpiresAt());
+        Instant issued = instant(grant.getIssuedAt());
+        if (!now.isBefore(expires.plus(SKEW))) {
+            throw new GrantRefused(Status.Code.PERMISSION_DENIED, "the grant of session " + grant.getSessionId() + " expired at " + expires);
+        }
+        if (issued.isAfter(now.plus(SKEW)) || Duration.between(issued, expires).compareTo(MAX_LIFETIME) > 0) {
+            throw new GrantRefused(Status.Code.PERMISSION_DENIED, "the grant of session " + grant.getSessionId()
+                    + " has an implausible lifetime (" + issued + " to " + expires + ")");
+        }
+        synchronized (used) {
+            for (Iterator<Instant> it = used.values().iterator(); it.hasNext(); ) {
+                if (!now.isBefore(it.next().plus(SKEW))) {
+                    it.remove();
+                }
+            }
+            if (used.putIfAbsent(grant.getSessionId(), expires) != null) {
+                throw new GrantRefused(Status.Code.PERMISSION_DENIED, "the grant of session " + grant.getSessionId() + " was already used");
+            }
+        }
+        return grant;
+    }
+
+    private boolean signedByTrustedKey(byte[] bytes, byte[] signature) {
+        for (PublicKey key : trusted) {
+            try {
+                Signature verifier = Signature.getInstance(GrantAlgorithms.signatureFor(key));
+                verifier.initVerify(key);
+                verifier.update(bytes);
+                if (verifier.verify(signature)) {
+                    return true;
+                }
+            } catch (GeneralSecurityException | IllegalArgumentException e) {
+                // A malformed signature or a key of another kind: try the next key.
+            }
+        }
+        return false;
+    }
+
+    static Instant instant(Timestamp t) {
+        return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
+    }
+}
