@@ -1,0 +1,199 @@
+package dev.edgeplane.tunnel;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Timestamp;
+import dev.edgeplane.api.v1.Grant;
+import dev.edgeplane.api.v1.HttpProxyRequest;
+import dev.edgeplane.api.v1.HttpProxyResponse;
+import dev.edgeplane.api.v1.OpenTunnel;
+import dev.edgeplane.api.v1.OpsTarget;
+import dev.edgeplane.api.v1.PortForwardStart;
+import dev.edgeplane.tunnel.client.StreamPipe;
+import dev.edgeplane.tunnel.grant.GrantSigner;
+import dev.edgeplane.tunnel.hub.HubSettings;
+import dev.edgeplane.tunnel.policy.Allowlist;
+import com.sun.net.httpserver.HttpServer;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.KeyPairGenerator;
+import java.security.spec.ECGenParameterSpec;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Port-forward, HTTP proxy, refusals and an offline node, through both real ends over loopback HTTP/2. */
+class TunnelTest {
+    private EchoServer echo;
+    private HttpServer metrics;
+    private TunnelFixture tunnel;
+
+    @BeforeEach
+    void start() throws Exception {
+        echo = new EchoServer();
+        metrics = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        metrics.createContext("/metrics", exchange -> {
+            byte[] body = "up 1\n".getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Content-Type", "text/plain");
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        metrics.start();
+        Allowlist allowlist = new Allowlist(Set.of(echo.port()), Set.of(), false, Set.of(metrics.getAddress().getPort()),
+                false, false, 22, true);
+        tunnel = new TunnelFixture(allowlist, HubSettings.defaults().withDialTimeout(java.time.Duration.ofSeconds(5)),
+                Optional.empty(), Map.of());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        tunnel.close();
+        metrics.stop(0);
+        echo.close();
+    }
+
+    private byte[] forward(int port, byte[] payload) throws InterruptedException {
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        StreamPipe.run(tunnel.ops(), StreamPipe.Kind.PORT_FORWARD, PortForwardStart.newBuilder()
+                .setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE)).setPort(port).build(),
+                new ByteArrayInputStream(payload), received);
+        return received.toByteArray();
+    }
+
+    @Test
+    void portForwardCarriesBytesBothWaysAndHalfCloses() throws Exception {
+        byte[] payload = new byte[3 * 1024 * 1024 + 17];
+        new Random(7).nextBytes(payload);
+        assertArrayEquals(payload, forward(echo.port(), payload));
+        assertTrue(tunnel.hubAudit.recent().stream().anyMatch(a -> a.outcome().equals("ok") && a.bytesIn() == payload.length
+                && a.bytesOut() == payload.length && a.subject().equals("tester")), () -> "hub audit " + tunnel.hubAudit.recent());
+        Poll.until(() -> tunnel.agentAudit.recent().size() == 1, "agent audit record");
+        assertEquals(payload.length, tunnel.agentAudit.recent().get(0).bytesIn());
+    }
+
+    @Test
+    void httpProxyReachesAnAllowlistedPort() {
+        HttpProxyResponse response = tunnel.opsBlocking().httpProxy(HttpProxyRequest.newBuilder()
+                .setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE)).setPort(metrics.getAddress().getPort())
+                .setPath("/metrics").build());
+        assertEquals(200, response.getStatus());
+        assertEquals("up 1\n", response.getBody().toStringUtf8());
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> tunnel.opsBlocking()
+                .httpProxy(HttpProxyRequest.newBuilder().setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE))
+                        .setPort(echo.port()).setPath("/").build()));
+        assertEquals(Status.Code.PERMISSION_DENIED, refused.getStatus().getCode());
+    }
+
+    @Test
+    void portOutsideTheAllowlistIsRefused() {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> forward(metrics.getAddress().getPort(), new byte[1]));
+        assertEquals(Status.Code.PERMISSION_DENIED, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("allowlist"), e.getStatus().getDescription());
+    }
+
+    @Test
+    void execAndShellAreRefusedWhenTheHostDisallowsThem() {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> StreamPipe.run(tunnel.ops(), StreamPipe.Kind.SSH,
+                PortForwardStart.newBuilder().setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE)).build(),
+                new ByteArrayInputStream(new byte[0]), new ByteArrayOutputStream()));
+        assertEquals(Status.Code.PERMISSION_DENIED, e.getStatus().getCode());
+    }
+
+    @Test
+    void aSessionWithoutAGrantIsRefused() {
+        tunnel.deliver = open -> open.toBuilder().clearGrant().build();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> forward(echo.port(), new byte[1]));
+        assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode());
+    }
+
+    @Test
+    void aGrantSignedByAnotherKeyIsRefused() throws Exception {
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
+        generator.initialize(new ECGenParameterSpec("secp256r1"));
+        var foreign = generator.generateKeyPair().getPrivate();
+        tunnel.deliver = open -> open.toBuilder().setGrant(GrantSigner.sign(grantOf(open), foreign)).build();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> forward(echo.port(), new byte[1]));
+        assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode());
+    }
+
+    @Test
+    void aTamperedGrantIsRefused() {
+        // The signature covers the bytes: widening the port after signing breaks it.
+        tunnel.deliver = open -> {
+            Grant g = grantOf(open);
+            Grant widened = g.toBuilder().setRequest(g.getRequest().toBuilder().setPort(22)).build();
+            return open.toBuilder().setGrant(open.getGrant().toBuilder().setGrant(widened.toByteString())).build();
+        };
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> forward(echo.port(), new byte[1]));
+        assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode());
+    }
+
+    @Test
+    void anExpiredGrantIsRefused() {
+        tunnel.deliver = open -> {
+            Instant past = Instant.now().minusSeconds(300);
+            Grant expired = grantOf(open).toBuilder()
+                    .setIssuedAt(Timestamp.newBuilder().setSeconds(past.getEpochSecond() - 60))
+                    .setExpiresAt(Timestamp.newBuilder().setSeconds(past.getEpochSecond())).build();
+            return open.toBuilder().setGrant(GrantSigner.sign(expired, tunnel.caKey.getPrivate())).build();
+        };
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> forward(echo.port(), new byte[1]));
+        assertEquals(Status.Code.PERMISSION_DENIED, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("expired"), e.getStatus().getDescription());
+    }
+
+    @Test
+    void aReplayedGrantIsRefused() throws Exception {
+        OpenTunnel[] first = new OpenTunnel[1];
+        tunnel.deliver = open -> {
+            first[0] = open;
+            return open;
+        };
+        assertArrayEquals(new byte[] {1}, forward(echo.port(), new byte[] {1}));
+        tunnel.agent.open(first[0]); // the same grant again: refused at the agent, nobody waits for it
+        Poll.until(() -> tunnel.agentAudit.recent().stream().anyMatch(a -> a.outcome().contains("already used")), "replay refused");
+    }
+
+    @Test
+    void aNodeThatIsOfflineFailsFastWithUnavailable() {
+        tunnel.online = false;
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> tunnel.opsBlocking()
+                .withDeadlineAfter(3, TimeUnit.SECONDS)
+                .httpProxy(HttpProxyRequest.newBuilder().setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE))
+                        .setPort(metrics.getAddress().getPort()).build()));
+        assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+        StatusRuntimeException pf = assertThrows(StatusRuntimeException.class, () -> forward(echo.port(), new byte[1]));
+        assertEquals(Status.Code.UNAVAILABLE, pf.getStatus().getCode());
+        assertEquals(0, tunnel.hub.openSessions());
+    }
+
+    @Test
+    void aReplicaTargetThatIsNotAssignedIsNotFound() {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> tunnel.opsBlocking()
+                .httpProxy(HttpProxyRequest.newBuilder().setTarget(OpsTarget.newBuilder().setNamespace("default").setReplica("nope"))
+                        .setPort(80).build()));
+        assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
+    }
+
+    private static Grant grantOf(OpenTunnel open) {
+        try {
+            return Grant.parseFrom(open.getGrant().getGrant());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
