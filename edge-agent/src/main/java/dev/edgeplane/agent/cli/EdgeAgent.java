@@ -28,7 +28,13 @@ public final class EdgeAgent implements Runnable {
         CommandLine commandLine = new CommandLine(new EdgeAgent())
                 .setDefaultValueProvider(new EnvDefaults(System.getenv()))
                 .setOut(out)
-                .setErr(err);
+                .setErr(err)
+                .setParameterExceptionHandler((e, argv) -> {
+                    // One clear line, not the whole help text.
+                    e.getCommandLine().getErr().println("edge-agent: " + e.getMessage()
+                            + " (see: " + e.getCommandLine().getCommandSpec().qualifiedName() + " --help)");
+                    return CommandLine.ExitCode.USAGE;
+                });
         return commandLine.execute(args);
     }
 

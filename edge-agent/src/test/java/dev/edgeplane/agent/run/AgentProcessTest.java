@@ -113,6 +113,8 @@ class AgentProcessTest {
         assertTrue(sandboxesBefore.containsAll(sandboxIds()), "no new sandbox");
         assertFalse(read(log2).contains("started container"), "nothing was created again");
 
+        System.out.printf("restarted agent RSS with 2 adopted replicas: %d KiB%n", rssKiB(second.pid()));
+
         // SIGTERM stops the agent cleanly; the containers keep running.
         second.destroy();
         assertTrue(second.waitFor(30, TimeUnit.SECONDS), "agent stops on SIGTERM");
@@ -131,7 +133,7 @@ class AgentProcessTest {
 
     private Process startAgent(StateDir state, Path log) throws IOException {
         String java = Paths.get(System.getProperty("java.home"), "bin", "java").toString();
-        Process process = new ProcessBuilder(java, "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        Process process = new ProcessBuilder(java, "-Xms16m", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=32m", "-Xss512k",
                 "-cp", System.getProperty("java.class.path"), "dev.edgeplane.agent.cli.EdgeAgent", "run",
                 "--state-dir", state.path().toString(), "--cri-endpoint", containerd.endpoint(),
                 "--log-dir", tmp.resolve("logs").toString(), "--sync-period", "1s")
