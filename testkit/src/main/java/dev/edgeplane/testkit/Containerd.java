@@ -134,6 +134,34 @@ public final class Containerd implements AutoCloseable {
         launch();
     }
 
+    /**
+     * What a host reboot does to containerd: every container process dies, containerd and its shims
+     * die, mounts and the runtime state dir (tmpfs on a real host) are gone; the persistent root (images,
+     * container metadata) survives. Then containerd starts again on the same dirs; the CRI plugin finds
+     * its sandboxes NOTREADY and its containers EXITED, and nothing runs until someone recreates them.
+     */
+    public void simulateReboot() {
+        try {
+            for (String task : lines(ctr("-n", CRI_NAMESPACE, "tasks", "ls", "-q"))) {
+                quietly(() -> ctr("-n", CRI_NAMESPACE, "tasks", "kill", "-s", "SIGKILL", task));
+            }
+        } catch (RuntimeException e) {
+            LOG.warning("killing tasks of " + endpoint() + " failed: " + e.getMessage());
+        }
+        if (process != null) {
+            process.destroyForcibly();
+            try {
+                process.waitFor(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        killLeftoverShims();
+        unmountAll();
+        deleteTree(dir.resolve("state"));
+        launch();
+    }
+
     private void writeConfig() {
         Path template = TestImages.repoRoot().resolve("deploy/containerd/config.toml.template");
         try {

@@ -122,6 +122,47 @@ class AgentProcessTest {
         assertEquals(expected, Pods.running(cri, NS));
     }
 
+    @Test
+    void offlineRebootBringsEveryReplicaBackFromTheJournal() throws Exception {
+        containerd = Containerd.start();
+        cri = CriRuntime.connect(containerd.endpoint());
+        String ns = "reboot";
+        int replicas = 10;
+        StateDir state = new StateDir(tmp.resolve("state"));
+        TestPki pki = new TestPki("unreachable-ca");
+        TestPki.Issued node = pki.node("edge-r");
+        int deadPort = FreePorts.next();
+        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(),
+                new StateDir.NodeRecord("edge-r", "127.0.0.1:" + deadPort, "127.0.0.1:" + deadPort));
+        PodTemplate sleeper = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("main", Pods.BUSYBOX, "sleep", "3600"));
+        Snapshot.Builder snapshot = Snapshot.newBuilder().setRevision(7);
+        for (int i = 0; i < replicas; i++) {
+            snapshot.addAssignments(Pods.assignment(ns, "app", i, sleeper));
+        }
+        new JournalStore(state.journalDir()).write(new JournalStore.Contents(snapshot.build(), List.of()));
+
+        long t0 = System.nanoTime();
+        Process first = startAgent(state, tmp.resolve("agent-1.log"));
+        Await.until(WAIT, replicas + " replicas running", () -> Pods.running(cri, ns).size() == replicas,
+                () -> tail(tmp.resolve("agent-1.log")));
+        System.out.printf("cold start from the journal: %d replicas running after %d ms (JVM start included)%n",
+                replicas, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+        first.destroy();
+        assertTrue(first.waitFor(30, TimeUnit.SECONDS));
+
+        containerd.simulateReboot();
+        assertEquals(List.of(), Pods.running(cri, ns), "a reboot leaves nothing running");
+
+        long t1 = System.nanoTime();
+        startAgent(state, tmp.resolve("agent-2.log"));
+        Await.until(WAIT, "all " + replicas + " replicas running again with the cloud unreachable",
+                () -> Pods.running(cri, ns).size() == replicas && Pods.sandboxes(cri, ns).size() == replicas
+                        && Pods.containers(cri, ns).size() == replicas,
+                () -> tail(tmp.resolve("agent-2.log")));
+        System.out.printf("offline reboot recovery: %d replicas running again %d ms after the agent started%n",
+                replicas, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1));
+    }
+
     private String containerOf(String replica) {
         return cri.listContainers(Map.of(PodLabels.MANAGED, "true", PodLabels.NAMESPACE, NS, PodLabels.REPLICA, replica))
                 .stream().map(Container::getId).findFirst().orElseThrow();
