@@ -163,11 +163,14 @@ public class NodeTracker {
         for (ReplicaStatus status : report.getReplicasList()) {
             String namespace = status.getNamespace().isEmpty() ? "default" : status.getNamespace();
             reported.add(namespace + "/" + status.getName());
-            if (caches.assignments().get(Keys.assignment(node, namespace, status.getName())) == null) {
+            Entry<dev.edgeplane.api.v1.Assignment> assignment = caches.assignments().get(Keys.assignment(node, namespace, status.getName()));
+            if (assignment == null) {
                 LOG.debugf("ignoring status of %s/%s from %s: not assigned there", namespace, status.getName(), node);
                 continue;
             }
-            ReplicaStatus normalised = status.toBuilder().setNamespace(namespace).setNode(node).build();
+            // Node, namespace and app come from the assignment, not from what the agent says.
+            ReplicaStatus normalised = status.toBuilder().setNamespace(namespace).setNode(node)
+                    .setApp(assignment.value().getApp()).build();
             String key = Keys.replicaStatus(namespace, status.getName());
             Entry<ReplicaStatus> current = caches.replicaStatuses().get(key);
             if (current != null && sameIgnoringTime(current.value(), normalised)) {

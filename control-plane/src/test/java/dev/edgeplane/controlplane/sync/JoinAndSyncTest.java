@@ -258,8 +258,11 @@ class JoinAndSyncTest {
         assertEquals("img:2", changed.getAssignment().getTemplate().getContainers(0).getImage());
 
         // Live changes keep flowing on the resumed stream.
+        long started = System.nanoTime();
         api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("later", "sync-a", "img:1")).build());
         Map<String, Change> live = changesUntil(resumed, "sync/later-0", new ArrayList<>());
+        // A figure, not an assertion: CreateApp -> scheduled -> assignment on the agent's stream.
+        System.out.printf("FIGURE control-plane CreateApp to assignment on the Sync stream: %.1f ms%n", (System.nanoTime() - started) / 1e6);
         assertTrue(live.keySet().stream().allMatch(k -> !k.contains("other")), "never another node's: " + live.keySet());
 
         // A revision the server cannot answer exactly (0) gets a Snapshot of the whole desired state.
