@@ -62,8 +62,9 @@ public final class StreamPipe {
                 done.complete(null);
             }
         };
+        OpsServiceGrpc.OpsServiceStub pipelined = stub.withOnReadyThreshold(dev.edgeplane.tunnel.hub.Frames.ON_READY_THRESHOLD);
         ClientCallStreamObserver<PortForwardRequest> requests = (ClientCallStreamObserver<PortForwardRequest>)
-                (kind == Kind.SSH ? stub.ssh(responses) : stub.portForward(responses));
+                (kind == Kind.SSH ? pipelined.ssh(responses) : pipelined.portForward(responses));
         requests.onNext(PortForwardRequest.newBuilder().setStart(start).build());
         Thread reader = new Thread(() -> {
             byte[] buffer = new byte[CHUNK];

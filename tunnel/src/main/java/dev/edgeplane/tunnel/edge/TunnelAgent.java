@@ -10,6 +10,7 @@ import dev.edgeplane.tunnel.audit.AuditLog;
 import dev.edgeplane.tunnel.audit.SessionAudit;
 import dev.edgeplane.tunnel.grant.GrantRefused;
 import dev.edgeplane.tunnel.grant.GrantVerifier;
+import dev.edgeplane.tunnel.hub.Frames;
 import dev.edgeplane.tunnel.hub.Targets;
 import dev.edgeplane.tunnel.policy.Allowlist;
 import io.grpc.Channel;
@@ -101,7 +102,7 @@ public final class TunnelAgent implements AutoCloseable {
             refuse(grant.getSessionId(), Status.FAILED_PRECONDITION.withDescription(e.getMessage()), grant);
             return;
         }
-        AgentServiceGrpc.newStub(channel).tunnel(session);
+        AgentServiceGrpc.newStub(channel).withOnReadyThreshold(Frames.ON_READY_THRESHOLD).tunnel(session);
         Thread thread = new Thread(session::run, "tunnel-" + request.getVerb().name().toLowerCase() + "-" + grant.getSessionId().substring(0, 8));
         thread.setDaemon(true);
         thread.start();

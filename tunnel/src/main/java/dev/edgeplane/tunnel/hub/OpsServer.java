@@ -68,6 +68,7 @@ public final class OpsServer extends OpsServiceGrpc.OpsServiceImplBase {
     @Override
     public void logs(LogsRequest request, StreamObserver<LogsResponse> responses) {
         ServerCallStreamObserver<LogsResponse> call = (ServerCallStreamObserver<LogsResponse>) responses;
+        call.setOnReadyThreshold(Frames.ON_READY_THRESHOLD);
         try {
             SessionRequest session = resolve(SessionRequest.newBuilder().setVerb(SessionVerb.LOGS)
                     .setTarget(requireReplica(request.getTarget())).setLogs(request).build());
@@ -175,6 +176,7 @@ public final class OpsServer extends OpsServiceGrpc.OpsServiceImplBase {
                                                Function<Q, TunnelFrame> toAgent) {
         ServerCallStreamObserver<R> call = (ServerCallStreamObserver<R>) responses;
         call.disableAutoRequest();
+        call.setOnReadyThreshold(Frames.ON_READY_THRESHOLD);
         String subject = subject();
         final class Operator implements StreamObserver<Q> {
             private volatile HubSession session;

@@ -118,6 +118,7 @@ public final class TunnelHub implements AutoCloseable {
     public StreamObserver<TunnelFrame> agentTunnel(String node, StreamObserver<TunnelFrame> responses) {
         ServerCallStreamObserver<TunnelFrame> call = (ServerCallStreamObserver<TunnelFrame>) responses;
         call.disableAutoRequest();
+        call.setOnReadyThreshold(Frames.ON_READY_THRESHOLD);
         AgentSide side = new AgentSide(node, call);
         call.setOnReadyHandler(side::ready);
         call.setOnCancelHandler(() -> side.onError(Status.CANCELLED.asRuntimeException()));
