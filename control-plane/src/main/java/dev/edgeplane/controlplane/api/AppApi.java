@@ -160,13 +160,16 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
             String ns = Calls.orDefault(request.getNamespace());
             new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
             String key = Keys.app(ns, request.getName());
-            Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(ns, request.getName())));
             long given = request.getResourceVersion();
-            if (given != 0 && given != current.modRevision()) {
-                throw Calls.stale(describe(ns, request.getName()), given, current.modRevision());
-            }
-            if (!store.delete(key, current.modRevision())) {
-                throw Calls.conflict(describe(ns, request.getName()));
+            if (given == 0) {
+                if (!store.delete(key)) {
+                    throw Calls.notFound(describe(ns, request.getName()));
+                }
+            } else {
+                Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(ns, request.getName())));
+                if (given != current.modRevision() || !store.delete(key, given)) {
+                    throw Calls.stale(describe(ns, request.getName()), given, current.modRevision());
+                }
             }
             LOG.infof("deleted %s", describe(ns, request.getName()));
             return DeleteResponse.getDefaultInstance();

@@ -150,10 +150,8 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
     public void deleteJoinToken(DeleteJoinTokenRequest request, StreamObserver<DeleteResponse> responseObserver) {
         Calls.unary(responseObserver, () -> {
             requireName(request.getName());
-            String key = Keys.joinToken(request.getName());
-            Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(request.getName())));
-            if (!store.delete(key, current.modRevision())) {
-                throw Calls.conflict(describe(request.getName()));
+            if (!store.delete(Keys.joinToken(request.getName()))) {
+                throw Calls.notFound(describe(request.getName()));
             }
             return DeleteResponse.getDefaultInstance();
         });

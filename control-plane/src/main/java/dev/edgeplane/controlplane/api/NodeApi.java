@@ -76,28 +76,34 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
             }
             v.throwIfInvalid();
             String key = Keys.node(name);
-            Entry<Node> current = store.get(key, Node.parser()).orElseThrow(() -> Calls.notFound(describe(name)));
             long given = node.getMetadata().getResourceVersion();
-            if (given != 0 && given != current.modRevision()) {
-                throw Calls.stale(describe(name), given, current.modRevision());
-            }
-            boolean specChanged = !current.value().getSpec().equals(node.getSpec());
-            var meta = current.value().getMetadata().toBuilder()
-                    .clearLabels().putAllLabels(node.getMetadata().getLabelsMap())
-                    .setGeneration(current.value().getMetadata().getGeneration() + (specChanged ? 1 : 0));
-            // Keep system annotations (certificate hash); take the caller's others.
-            node.getMetadata().getAnnotationsMap().forEach((k, val) -> {
-                if (!k.startsWith("edgeplane.dev/")) {
-                    meta.putAnnotations(k, val);
+            // Unconditional updates retry: the agent's status writes touch the same key all the time.
+            for (int attempt = 0; attempt < 5; attempt++) {
+                Entry<Node> current = store.get(key, Node.parser()).orElseThrow(() -> Calls.notFound(describe(name)));
+                if (given != 0 && given != current.modRevision()) {
+                    throw Calls.stale(describe(name), given, current.modRevision());
                 }
-            });
-            // Status belongs to the agent: keep what is stored.
-            Node stored = current.value().toBuilder().setMetadata(meta.setResourceVersion(0)).setSpec(node.getSpec()).build();
-            OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
-            if (revision.isEmpty()) {
-                throw Calls.conflict(describe(name));
+                boolean specChanged = !current.value().getSpec().equals(node.getSpec());
+                var meta = current.value().getMetadata().toBuilder()
+                        .clearLabels().putAllLabels(node.getMetadata().getLabelsMap())
+                        .setGeneration(current.value().getMetadata().getGeneration() + (specChanged ? 1 : 0));
+                // Keep system annotations (certificate hash); take the caller's others.
+                node.getMetadata().getAnnotationsMap().forEach((k, val) -> {
+                    if (!k.startsWith("edgeplane.dev/")) {
+                        meta.putAnnotations(k, val);
+                    }
+                });
+                // Status belongs to the agent: keep what is stored.
+                Node stored = current.value().toBuilder().setMetadata(meta.setResourceVersion(0)).setSpec(node.getSpec()).build();
+                OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
+                if (revision.isPresent()) {
+                    return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
+                }
+                if (given != 0) {
+                    throw Calls.stale(describe(name), given, -1);
+                }
             }
-            return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
+            throw Calls.conflict(describe(name));
         });
     }
 
@@ -106,12 +112,16 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
         Calls.unary(responseObserver, () -> {
             new Validation().dnsLabel("name", request.getName()).throwIfInvalid();
             String key = Keys.node(request.getName());
-            Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(request.getName())));
-            if (request.getResourceVersion() != 0 && request.getResourceVersion() != current.modRevision()) {
-                throw Calls.stale(describe(request.getName()), request.getResourceVersion(), current.modRevision());
-            }
-            if (!store.delete(key, current.modRevision())) {
-                throw Calls.conflict(describe(request.getName()));
+            long given = request.getResourceVersion();
+            if (given == 0) {
+                if (!store.delete(key)) {
+                    throw Calls.notFound(describe(request.getName()));
+                }
+            } else {
+                Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(request.getName())));
+                if (given != current.modRevision() || !store.delete(key, given)) {
+                    throw Calls.stale(describe(request.getName()), given, current.modRevision());
+                }
             }
             LOG.infof("deleted %s: its certificate is no longer accepted", describe(request.getName()));
             return DeleteResponse.getDefaultInstance();

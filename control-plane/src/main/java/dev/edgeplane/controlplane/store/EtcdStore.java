@@ -131,8 +131,9 @@ public class EtcdStore {
         return await(client.getKVClient().put(bytes(key), bytes(value)), "put " + key).getHeader().getRevision();
     }
 
-    public void delete(String key) {
-        await(client.getKVClient().delete(bytes(key)), "delete " + key);
+    /** Deletes {@code key} whatever its revision; true if it existed. */
+    public boolean delete(String key) {
+        return await(client.getKVClient().delete(bytes(key)), "delete " + key).getDeleted() > 0;
     }
 
     /** One page of keys under a prefix. */

@@ -303,4 +303,86 @@ class JoinAndSyncTest {
         assertNotNull(refused, "a deleted node's certificate is refused");
         assertEquals(Status.Code.UNAUTHENTICATED, Status.fromThrowable(refused).getCode());
     }
+    @Test
+    void aSingleUseTokenAdmitsOneNodeHoweverJoinsRace() throws Exception {
+        JoinToken token = token(JoinTokenSpec.newBuilder().setMaxUses(1));
+        int port = TestApi.agentPort();
+        List<TestAgent> agents = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            agents.add(agent("race-" + i));
+        }
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(agents.size());
+        try {
+            List<java.util.concurrent.Future<Boolean>> results = new ArrayList<>();
+            for (TestAgent agent : agents) {
+                results.add(pool.submit(() -> {
+                    try {
+                        agent.join(port, token.getStatus().getToken(), token.getStatus().getCaHash());
+                        return true;
+                    } catch (StatusRuntimeException e) {
+                        assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode(), e.getStatus().toString());
+                        return false;
+                    }
+                }));
+            }
+            int joined = 0;
+            for (var r : results) {
+                joined += r.get(30, java.util.concurrent.TimeUnit.SECONDS) ? 1 : 0;
+            }
+            assertEquals(1, joined, "exactly one join may use a single-use token");
+            assertEquals(1, api.nodes().listNodes(dev.edgeplane.api.v1.ListNodesRequest.newBuilder().build()).getNodesList().stream()
+                    .filter(n -> n.getMetadata().getName().startsWith("race-")).count());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void schedulerFollowsNodesScaleAndDeletes() throws Exception {
+        int port = TestApi.agentPort();
+        JoinToken t = token(JoinTokenSpec.newBuilder().setMaxUses(2).putNodeLabels("pool", "fleet"));
+        List<TestAgent.Stream> streams = new ArrayList<>();
+        for (String name : List.of("fleet-1", "fleet-2")) {
+            TestAgent agent = agent(name);
+            agent.join(port, t.getStatus().getToken(), t.getStatus().getCaHash());
+            TestAgent.Stream s = stream(agent);
+            s.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
+            streams.add(s);
+            awaitReady(name);
+        }
+        App daemon = App.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("daemon").setNamespace("fleet"))
+                .setSpec(AppSpec.newBuilder().setMode(AppSpec.Mode.EVERY_NODE).putNodeSelector("pool", "fleet")
+                        .setTemplate(PodTemplate.newBuilder().addContainers(Container.newBuilder().setName("c").setImage("img"))))
+                .build();
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(daemon).build());
+        App web = App.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("web").setNamespace("fleet"))
+                .setSpec(AppSpec.newBuilder().setReplicas(2).putNodeSelector("pool", "fleet")
+                        .setTemplate(PodTemplate.newBuilder().addContainers(Container.newBuilder().setName("c").setImage("img"))))
+                .build();
+        App created = api.apps().createApp(CreateAppRequest.newBuilder().setApp(web).build());
+        TestApi.await("every node runs the daemon, web spread over both", WAIT, () ->
+                api.etcdGet("/edgeplane/assignments/fleet-1/fleet/daemon-fleet-1") != null
+                        && api.etcdGet("/edgeplane/assignments/fleet-2/fleet/daemon-fleet-2") != null
+                        && api.etcdCount("/edgeplane/assignments/fleet-1/fleet/web-") == 1
+                        && api.etcdCount("/edgeplane/assignments/fleet-2/fleet/web-") == 1);
+
+        // Scale to 0: web's assignments go, the daemon stays.
+        App current = api.apps().getApp(GetAppRequest.newBuilder().setNamespace("fleet").setName("web").build());
+        api.apps().updateApp(UpdateAppRequest.newBuilder().setApp(current.toBuilder()
+                .setSpec(current.getSpec().toBuilder().setReplicas(0))).build());
+        TestApi.await("scaled to 0", WAIT, () -> api.etcdCount("/edgeplane/assignments/fleet-1/fleet/web-") == 0
+                && api.etcdCount("/edgeplane/assignments/fleet-2/fleet/web-") == 0);
+        assertEquals(2, api.etcdCount("/edgeplane/assignments/fleet-1/fleet/") + api.etcdCount("/edgeplane/assignments/fleet-2/fleet/"));
+
+        // A node leaves: its daemon replica goes with it.
+        api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName("fleet-2").build());
+        TestApi.await("daemon follows the node away", WAIT, () -> api.etcdCount("/edgeplane/assignments/fleet-2/") == 0);
+        assertNotNull(api.etcdGet("/edgeplane/assignments/fleet-1/fleet/daemon-fleet-1"));
+
+        // Deleting the App removes its assignments (and statuses).
+        api.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("fleet").setName("daemon").build());
+        TestApi.await("app deleted", WAIT, () -> api.etcdCount("/edgeplane/assignments/fleet-1/") == 0);
+        assertEquals(0, api.etcdCount("/edgeplane/replicastatus/fleet/"));
+        assertTrue(created.getMetadata().getResourceVersion() > 0);
+    }
 }
