@@ -38,6 +38,8 @@ public final class Reconciler implements AutoCloseable {
     private final PodWorker worker;
     private final ExecutorService workers;
     private final Set<String> busy = ConcurrentHashMap.newKeySet();
+    // Replicas a pass skipped because their worker was busy: they get another pass as soon as it is done.
+    private final Set<String> skipped = ConcurrentHashMap.newKeySet();
     private final Object signal = new Object();
     private final Thread loop;
     private volatile boolean running;
@@ -118,6 +120,7 @@ public final class Reconciler implements AutoCloseable {
         }
         for (String key : keys) {
             if (!busy.add(key)) {
+                skipped.add(key);
                 continue;
             }
             try {
@@ -128,6 +131,9 @@ public final class Reconciler implements AutoCloseable {
                         LOG.warning(key + ": pod worker failed: " + e);
                     } finally {
                         busy.remove(key);
+                        if (skipped.remove(key)) {
+                            trigger();
+                        }
                     }
                 });
             } catch (RejectedExecutionException shuttingDown) {
