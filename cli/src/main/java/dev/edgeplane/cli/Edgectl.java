@@ -23,6 +23,10 @@ import picocli.CommandLine.ScopeType;
                 WaitCommand.class, CommandLine.HelpCommand.class})
 public final class Edgectl {
 
+    // grpc-java logs transport details at INFO; a CLI shows only its own output and errors. Held
+    // here because java.util.logging keeps loggers weakly and would forget the level.
+    private static final java.util.logging.Logger GRPC_LOGGER = java.util.logging.Logger.getLogger("io.grpc");
+
     static final int EXIT_API_ERROR = 1;
     static final int EXIT_USAGE = 2;
 
