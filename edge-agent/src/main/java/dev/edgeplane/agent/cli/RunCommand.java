@@ -3,6 +3,7 @@ package dev.edgeplane.agent.cli;
 import dev.edgeplane.agent.identity.StateDir;
 import dev.edgeplane.agent.pods.ReconcilerSettings;
 import dev.edgeplane.agent.run.Agent;
+import dev.edgeplane.tunnel.policy.Allowlist;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
@@ -52,11 +53,42 @@ final class RunCommand implements Callable<Integer> {
             description = "Running this long resets a container's back-off (default: ${DEFAULT-VALUE}).")
     Duration backoffReset;
 
+    // The ops tunnel's local allowlist: the control plane's grants can narrow it, never widen it.
+    @Option(names = "--tunnel-ports", defaultValue = "", description = "Host TCP ports (loopback) port-forward may reach, e.g. 8080,9100 (default: none).")
+    String tunnelPorts;
+
+    @Option(names = "--tunnel-pod-ports", defaultValue = "*", description = "Replica ports port-forward may reach: * or a list (default: ${DEFAULT-VALUE}).")
+    String tunnelPodPorts;
+
+    @Option(names = "--tunnel-http-ports", defaultValue = "", description = "Host ports the HTTP proxy may call, e.g. 9100 (default: none).")
+    String tunnelHttpPorts;
+
+    @Option(names = "--tunnel-exec", defaultValue = "false", arity = "1", description = "Allow exec into containers (default: ${DEFAULT-VALUE}).")
+    boolean tunnelExec;
+
+    @Option(names = "--tunnel-ssh", defaultValue = "false", arity = "1", description = "Allow shell sessions to the host's sshd (default: ${DEFAULT-VALUE}).")
+    boolean tunnelSsh;
+
+    @Option(names = "--tunnel-ssh-port", defaultValue = "22", description = "Where the host's sshd listens on loopback (default: ${DEFAULT-VALUE}).")
+    int tunnelSshPort;
+
+    @Option(names = "--tunnel-logs", defaultValue = "true", arity = "1", description = "Allow reading container logs (default: ${DEFAULT-VALUE}).")
+    boolean tunnelLogs;
+
+    @Option(names = "--tunnel-max-sessions", defaultValue = "64", description = "Ops sessions served at once (default: ${DEFAULT-VALUE}).")
+    int tunnelMaxSessions;
+
+    @Option(names = "--audit-log", description = "Append one line per ops session here (besides the log).")
+    Path auditLog;
+
     @Override
     public Integer call() throws Exception {
         ReconcilerSettings reconciler = new ReconcilerSettings("", logDir, syncPeriod, backoffInitial, backoffMax, backoffReset, 4);
+        boolean anyPodPort = tunnelPodPorts.trim().equals("*");
+        Allowlist allowlist = new Allowlist(Allowlist.ports(tunnelPorts), anyPodPort ? java.util.Set.of() : Allowlist.ports(tunnelPodPorts),
+                anyPodPort, Allowlist.ports(tunnelHttpPorts), tunnelExec, tunnelSsh, tunnelSshPort, tunnelLogs);
         Agent agent = Agent.start(new Agent.Settings(stateDir, criEndpoint, logDir, reconciler, heartbeat,
-                Optional.ofNullable(syncEndpoint)));
+                Optional.ofNullable(syncEndpoint)), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)));
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             LOG.info("stopping (signal)");

@@ -11,6 +11,11 @@ import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.status.StatusManager;
 import dev.edgeplane.agent.sync.SyncClient;
 import dev.edgeplane.cri.v1.VersionResponse;
+import dev.edgeplane.tunnel.audit.AuditLog;
+import dev.edgeplane.tunnel.edge.CriContainers;
+import dev.edgeplane.tunnel.edge.TunnelAgent;
+import dev.edgeplane.tunnel.grant.GrantVerifier;
+import dev.edgeplane.tunnel.policy.Allowlist;
 import io.grpc.netty.GrpcSslContexts;
 import io.netty.handler.ssl.SslContext;
 import java.io.IOException;
@@ -44,6 +49,17 @@ public final class Agent implements AutoCloseable {
     private final CriRuntime cri;
     private final Reconciler reconciler;
     private final SyncClient sync;
+    private TunnelAgent tunnel;
+
+    /**
+     * The ops tunnel's edge end: what this host allows (the cloud cannot widen it) and where the
+     * per-session audit records go besides the log.
+     */
+    public record TunnelSettings(Allowlist allowlist, int maxSessions, Optional<Path> auditLog) {
+        public static TunnelSettings defaults() {
+            return new TunnelSettings(Allowlist.logsOnly(), 64, Optional.empty());
+        }
+    }
 
     private Agent(CriRuntime cri, Reconciler reconciler, SyncClient sync) {
         this.cri = cri;
@@ -52,6 +68,10 @@ public final class Agent implements AutoCloseable {
     }
 
     public static Agent start(Settings settings) throws IOException, GeneralSecurityException {
+        return start(settings, TunnelSettings.defaults());
+    }
+
+    public static Agent start(Settings settings, TunnelSettings tunnelSettings) throws IOException, GeneralSecurityException {
         StateDir state = new StateDir(settings.stateDir());
         state.createDir();
         Optional<StateDir.NodeRecord> node = state.joined() ? Optional.of(state.readNode()) : Optional.empty();
@@ -94,7 +114,28 @@ public final class Agent implements AutoCloseable {
                         + "); running from the journal only. Join again with `edge-agent join --force`.");
             }
         }
-        return new Agent(cri, reconciler, sync);
+        Agent agent = new Agent(cri, reconciler, sync);
+        if (sync != null) {
+            agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings);
+        }
+        return agent;
+    }
+
+    /** Serves the control plane's OpenTunnel requests, verifying grants with the CA pinned at join. */
+    private static TunnelAgent tunnel(StateDir state, String nodeName, SyncClient sync, CriRuntime cri, TunnelSettings settings) {
+        try {
+            List<java.security.PublicKey> keys = Pem.certificates(Files.readString(state.caBundle(), StandardCharsets.US_ASCII))
+                    .stream().map(X509Certificate::getPublicKey).toList();
+            TunnelAgent tunnel = new TunnelAgent(sync.channel(), new GrantVerifier(keys, nodeName, Clock.systemUTC()),
+                    new TunnelAgent.Settings(settings.allowlist(), settings.maxSessions(), Duration.ofSeconds(5)),
+                    Optional.of(new CriContainers(cri.channel())), new AuditLog(settings.auditLog()), Clock.systemUTC());
+            sync.onOpenTunnel(tunnel::open);
+            LOG.info(() -> "ops tunnel: " + settings.allowlist());
+            return tunnel;
+        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            LOG.severe("ops tunnel disabled: cannot read the CA bundle in " + state.path() + " (" + e + ")");
+            return null;
+        }
     }
 
     private static String runtimeVersion(CriRuntime cri) {
@@ -130,6 +171,9 @@ public final class Agent implements AutoCloseable {
 
     @Override
     public void close() {
+        if (tunnel != null) {
+            tunnel.close();
+        }
         if (sync != null) {
             sync.close();
         }

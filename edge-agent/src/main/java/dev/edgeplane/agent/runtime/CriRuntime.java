@@ -89,6 +89,11 @@ public final class CriRuntime implements AutoCloseable {
         throw new IllegalArgumentException("CRI endpoint must be unix:///path/to.sock, got '" + endpoint + "'");
     }
 
+    /** The CRI channel, shared with the ops tunnel (logs, exec). */
+    public io.grpc.Channel channel() {
+        return channel;
+    }
+
     public String endpoint() {
         return endpoint;
     }

@@ -83,6 +83,9 @@ public final class SyncClient implements AutoCloseable {
     private volatile boolean running;
     private volatile ClientCallStreamObserver<SyncRequest> current;
     private volatile boolean connected;
+    /** Where an OpenTunnel from the control plane goes (the ops tunnel's edge end). */
+    private volatile java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> tunnels =
+            open -> LOG.warning("sync: no tunnel handler; ignoring session " + open.getSessionId());
 
     public SyncClient(Settings settings, SslContext tls, DesiredStateStore desired, StatusManager status,
                       Supplier<NodeInfo> info, IntSupplier desiredCount, Clock clock) {
@@ -107,6 +110,15 @@ public final class SyncClient implements AutoCloseable {
         this.backoff = new ReconnectBackoff(settings.retryBase(), settings.retryCap(), RandomGenerator.getDefault());
         this.loop = new Thread(this::run, "sync");
         this.loop.setDaemon(true);
+    }
+
+    /** The channel to the control plane: tunnel sessions open their streams on it, next to Sync. */
+    public io.grpc.Channel channel() {
+        return channel;
+    }
+
+    public void onOpenTunnel(java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> handler) {
+        tunnels = handler;
     }
 
     public void start() {
@@ -260,6 +272,7 @@ public final class SyncClient implements AutoCloseable {
                 ack(state.revision());
             }
             case HEARTBEAT_ACK -> serverAcksHeartbeats.set(true);
+            case OPEN_TUNNEL -> tunnels.accept(response.getOpenTunnel());
             default -> LOG.fine("sync: ignoring an empty response");
         }
     }
