@@ -33,6 +33,10 @@ public interface ControlPlaneConfig {
         /** host:port agents dial; its host goes into the server certificate's SANs. */
         @WithDefault("127.0.0.1:7443")
         String advertise();
+
+        /** New Sync streams admitted per second; over it agents get RESOURCE_EXHAUSTED with a retry delay. 0: no limit. */
+        @WithDefault("200")
+        int maxSyncOpensPerSecond();
     }
 
     interface Node {

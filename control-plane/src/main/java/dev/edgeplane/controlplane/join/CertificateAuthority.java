@@ -137,6 +137,11 @@ public final class CertificateAuthority {
         return certificate;
     }
 
+    /** The CA key also signs ops tunnel grants: agents verify them with the CA they pinned at join. */
+    public PrivateKey grantSigningKey() {
+        return key;
+    }
+
     public String certificatePem() {
         return certificatePem;
     }

@@ -41,9 +41,12 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private final NodeTracker tracker;
     private final StateCaches caches;
     private final EtcdStore store;
+    private final ConnectLimiter limiter;
     private final Clock clock = Clock.systemUTC();
 
-    public AgentApi(Joiner joiner, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store) {
+    public AgentApi(Joiner joiner, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
+                    ConnectLimiter limiter) {
+        this.limiter = limiter;
         this.joiner = joiner;
         this.index = index;
         this.tracker = tracker;
@@ -99,6 +102,19 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         if (certificate == null) {
             responseObserver.onError(Status.UNAUTHENTICATED
                     .withDescription("Sync requires mutual TLS with the node certificate issued by Join").asRuntimeException());
+            return ignoring();
+        }
+        Optional<java.time.Duration> wait = limiter.admit();
+        if (wait.isPresent()) {
+            com.google.rpc.Status status = com.google.rpc.Status.newBuilder()
+                    .setCode(com.google.rpc.Code.RESOURCE_EXHAUSTED_VALUE)
+                    .setMessage("too many agents connecting at once; retry in " + wait.get().toMillis() + " ms")
+                    .addDetails(com.google.protobuf.Any.pack(com.google.rpc.RetryInfo.newBuilder()
+                            .setRetryDelay(com.google.protobuf.Duration.newBuilder()
+                                    .setSeconds(wait.get().getSeconds()).setNanos(wait.get().getNano()))
+                            .build()))
+                    .build();
+            responseObserver.onError(io.grpc.protobuf.StatusProto.toStatusRuntimeException(status));
             return ignoring();
         }
         String node = CertificateAuthority.commonName(certificate);
@@ -190,6 +206,32 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             return Optional.of("this certificate of node " + node + " was replaced by a newer join");
         }
         return Optional.empty();
+    }
+
+    /**
+     * One ops tunnel session, opened by the agent after Sync delivered its OpenTunnel; mutual TLS
+     * like Sync, and the hub only splices it with a session that waits for this very node.
+     */
+    @Override
+    public StreamObserver<dev.edgeplane.api.v1.TunnelFrame> tunnel(StreamObserver<dev.edgeplane.api.v1.TunnelFrame> responseObserver) {
+        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
+        Optional<String> refusal = certificate == null ? Optional.of("Tunnel requires mutual TLS with the node certificate")
+                : refusal(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
+        if (refusal.isPresent()) {
+            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(dev.edgeplane.api.v1.TunnelFrame value) {}
+
+                @Override
+                public void onError(Throwable t) {}
+
+                @Override
+                public void onCompleted() {}
+            };
+        }
+        return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.tunnel.OpsTunnel.class).get().hub()
+                .agentTunnel(CertificateAuthority.commonName(certificate), responseObserver);
     }
 
     private static StreamObserver<SyncRequest> ignoring() {

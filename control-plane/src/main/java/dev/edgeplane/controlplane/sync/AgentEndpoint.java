@@ -44,7 +44,8 @@ public class AgentEndpoint {
         this.config = config;
         this.ca = ca;
         this.index = index;
-        this.api = new AgentApi(joiner, index, tracker, caches, store);
+        this.api = new AgentApi(joiner, index, tracker, caches, store,
+                new ConnectLimiter(config.agent().maxSyncOpensPerSecond(), System::nanoTime));
     }
 
     public synchronized void start() {
@@ -68,7 +69,7 @@ public class AgentEndpoint {
         try {
             server = NettyServerBuilder.forAddress(address)
                     .sslContext(ssl)
-                    .permitKeepAliveTime(10, TimeUnit.SECONDS)
+                    .permitKeepAliveTime(5, TimeUnit.SECONDS)
                     .permitKeepAliveWithoutCalls(true)
                     .addService(ServerInterceptors.intercept(api, PeerCertificates.interceptor()))
                     .build()
