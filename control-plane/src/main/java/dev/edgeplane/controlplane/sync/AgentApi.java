@@ -234,32 +234,6 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                 .agentTunnel(CertificateAuthority.commonName(certificate), responseObserver);
     }
 
-    /**
-     * One ops tunnel session, opened by the agent after Sync delivered its OpenTunnel; mutual TLS
-     * like Sync, and the hub only splices it with a session that waits for this very node.
-     */
-    @Override
-    public StreamObserver<dev.edgeplane.api.v1.TunnelFrame> tunnel(StreamObserver<dev.edgeplane.api.v1.TunnelFrame> responseObserver) {
-        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
-        Optional<String> refusal = certificate == null ? Optional.of("Tunnel requires mutual TLS with the node certificate")
-                : refusal(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
-        if (refusal.isPresent()) {
-            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
-            return new StreamObserver<>() {
-                @Override
-                public void onNext(dev.edgeplane.api.v1.TunnelFrame value) {}
-
-                @Override
-                public void onError(Throwable t) {}
-
-                @Override
-                public void onCompleted() {}
-            };
-        }
-        return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.tunnel.OpsTunnel.class).get().hub()
-                .agentTunnel(CertificateAuthority.commonName(certificate), responseObserver);
-    }
-
     private static StreamObserver<SyncRequest> ignoring() {
         return new StreamObserver<>() {
             @Override
