@@ -69,10 +69,14 @@ public final class TestImages {
         static final Path DIR = build();
 
         private static Path build() {
-            Path out = Paths.get(System.getProperty("edgeplane.images.dir",
-                    System.getProperty("java.io.tmpdir") + "/edgeplane-test-images"));
             Path script = repoRoot().resolve("deploy/images/build-images.sh");
             try {
+                // One cache dir per version of the script: checkouts with different versions (a CI copy,
+                // a colleague's tree) must not rebuild each other's images under each other's feet.
+                String version = java.util.HexFormat.of().formatHex(
+                        java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(script)), 0, 6);
+                Path out = Paths.get(System.getProperty("edgeplane.images.dir",
+                        System.getProperty("java.io.tmpdir") + "/edgeplane-test-images-" + version));
                 Path log = Files.createTempFile("build-images", ".log");
                 Process process = new ProcessBuilder(script.toString(), out.toString())
                         .redirectErrorStream(true).redirectOutput(log.toFile()).start();
@@ -86,6 +90,8 @@ public final class TestImages {
                     throw new IllegalStateException("build-images.sh failed (" + process.exitValue() + "): " + output);
                 }
                 return out;
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot run " + script, e);
             } catch (InterruptedException e) {

@@ -68,6 +68,7 @@ public final class PodConfigs {
                 .setLogDirectory(logDirectory(logRoot, assignment, templateHash).toString())
                 .putAllLabels(labels(assignment, templateHash))
                 .putAnnotations(PodLabels.GENERATION, Long.toString(assignment.getGeneration()))
+                .putAnnotations(PodLabels.GRACE_SECONDS, Integer.toString(assignment.getTemplate().getTerminationGraceSeconds()))
                 .setLinux(LinuxPodSandboxConfig.newBuilder()
                         .setSecurityContext(LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(hostNetwork())));
         for (var container : assignment.getTemplate().getContainersList()) {

@@ -17,6 +17,8 @@ public final class PodLabels {
     public static final String CONTAINER = "edgeplane.dev/container";
     /** Annotation: the App generation a pod was made from. */
     public static final String GENERATION = "edgeplane.dev/generation";
+    /** Annotation on a sandbox: its containers' stop grace, for when the assignment is already gone. */
+    public static final String GRACE_SECONDS = "edgeplane.dev/termination-grace-seconds";
 
     private PodLabels() {}
 

@@ -324,7 +324,7 @@ final class PodWorker {
     }
 
     private void killSandbox(PodSandbox sandbox, List<Container> containers, PodTemplate template) {
-        long grace = graceSeconds(template);
+        long grace = template != null ? graceSeconds(template) : graceSeconds(sandbox);
         for (Container container : containers) {
             if (container.getState() == ContainerState.CONTAINER_RUNNING) {
                 quietly(() -> cri.stopContainer(container.getId(), grace));
@@ -465,6 +465,16 @@ final class PodWorker {
 
     private static List<Container> containersIn(List<Container> containers, String sandboxId) {
         return containers.stream().filter(c -> sandboxId.equals(c.getPodSandboxId())).toList();
+    }
+
+    /** The grace recorded on the sandbox when it was made (the assignment may be gone by now). */
+    private static long graceSeconds(PodSandbox sandbox) {
+        try {
+            long recorded = Long.parseLong(sandbox.getAnnotationsOrDefault(PodLabels.GRACE_SECONDS, "0"));
+            return recorded > 0 ? recorded : DEFAULT_GRACE_SECONDS;
+        } catch (NumberFormatException e) {
+            return DEFAULT_GRACE_SECONDS;
+        }
     }
 
     private static long graceSeconds(PodTemplate template) {
