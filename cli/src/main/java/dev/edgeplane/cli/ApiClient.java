@@ -39,6 +39,24 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    /** The Ops API: streaming sessions have no deadline (they last as long as the operator wants). */
+    dev.edgeplane.api.v1.OpsServiceGrpc.OpsServiceStub ops() {
+        return dev.edgeplane.api.v1.OpsServiceGrpc.newStub(channel).withCallCredentials(credentials);
+    }
+
+    io.grpc.Channel opsChannel() {
+        return channel;
+    }
+
+    CallCredentials credentials() {
+        return credentials;
+    }
+
+    dev.edgeplane.api.v1.OpsServiceGrpc.OpsServiceBlockingStub opsBlocking() {
+        return dev.edgeplane.api.v1.OpsServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
     @Override
     public void close() throws InterruptedException {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);

@@ -20,7 +20,8 @@ import picocli.CommandLine.ScopeType;
         description = "Operate an Edgeplane fleet through the control plane's API.",
         subcommands = {
                 GetCommand.class, ApplyCommand.class, DeleteCommand.class, TokenCommand.class,
-                WaitCommand.class, CommandLine.HelpCommand.class})
+                WaitCommand.class, LogsCommand.class, ExecCommand.class, PortForwardCommand.class, SshCommand.class,
+                CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CommandLine.HelpCommand.class})
 public final class Edgectl {
 
     // grpc-java logs transport details at INFO; a CLI shows only its own output and errors. Held
