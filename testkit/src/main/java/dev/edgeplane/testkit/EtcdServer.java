@@ -91,13 +91,18 @@ public final class EtcdServer implements AutoCloseable {
                 "--initial-advertise-peer-urls", self.peerUrl(),
                 "--initial-cluster", cluster.toString(),
                 "--initial-cluster-state", "new",
-                "--initial-cluster-token", "testkit-" + dataDir.getFileName()));
+                // Every member must name the same token: derive it from the cluster's peer ports.
+                "--initial-cluster-token", "testkit-" + all.stream().map(m -> String.valueOf(m.peerPort()))
+                        .reduce((a, b) -> a + "-" + b).orElse("")));
         Path logFile = dataDir.resolve("etcd.log");
         ProcessBuilder builder = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(logFile.toFile());
-        // etcd 3.4 on non-amd64 needs this; harmless elsewhere.
-        builder.environment().put("ETCD_UNSUPPORTED_ARCH", System.getProperty("os.arch"));
+        // etcd 3.4 refuses to start on other architectures without this.
+        String arch = System.getProperty("os.arch");
+        if (!arch.equals("amd64") && !arch.equals("x86_64")) {
+            builder.environment().put("ETCD_UNSUPPORTED_ARCH", arch.equals("aarch64") ? "arm64" : arch);
+        }
         try {
             Process process = builder.start();
             LOG.info(() -> "started etcd " + self.name() + " pid " + process.pid() + " on " + self.clientUrl());
@@ -170,10 +175,11 @@ public final class EtcdServer implements AutoCloseable {
         return process.isAlive();
     }
 
-    /** etcd's own output so far (for failure messages). */
+    /** The end of etcd's own output so far (for failure messages). */
     public String readLog() {
         try {
-            return Files.exists(logFile) ? Files.readString(logFile) : "";
+            String log = Files.exists(logFile) ? Files.readString(logFile) : "";
+            return log.length() <= 8000 ? log : "...\n" + log.substring(log.length() - 8000);
         } catch (IOException e) {
             return "(cannot read " + logFile + ": " + e + ")";
         }
