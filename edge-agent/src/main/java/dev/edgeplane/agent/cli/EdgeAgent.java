@@ -25,6 +25,10 @@ public final class EdgeAgent implements Runnable {
 
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
         Logging.configure();
+        // An agent holds two or three connections: one pooled-buffer arena each for heap and direct
+        // memory is plenty (Netty's default is two per core). Must be set before Netty loads.
+        System.setProperty("io.netty.allocator.numDirectArenas", System.getProperty("io.netty.allocator.numDirectArenas", "1"));
+        System.setProperty("io.netty.allocator.numHeapArenas", System.getProperty("io.netty.allocator.numHeapArenas", "1"));
         CommandLine commandLine = new CommandLine(new EdgeAgent())
                 .setDefaultValueProvider(new EnvDefaults(System.getenv()))
                 .setOut(out)
