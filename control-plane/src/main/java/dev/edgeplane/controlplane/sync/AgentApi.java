@@ -67,8 +67,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                     for (SyncSession session : index.sessionsOf(name)) {
                         if (!session.certificateHash().equals(hash)) {
                             LOG.infof("closing the Sync stream of %s: its certificate is no longer accepted", name);
-                            index.close(session);
-                            session.abort(Status.UNAUTHENTICATED.withDescription(
+                            abort(session, Status.UNAUTHENTICATED.withDescription(
                                     "node " + name + " was deleted or re-joined; this certificate is no longer accepted"));
                         }
                     }
@@ -137,6 +136,10 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         if (!session.markHello()) {
                             return;
                         }
+                        for (SyncSession older : index.sessionsOf(node)) {
+                            // The agent reconnected before its old stream was seen to die: one stream per node.
+                            abort(older, Status.ABORTED.withDescription("replaced by a newer Sync stream of node " + node));
+                        }
                         long last = request.getHello().getLastAppliedRevision();
                         LOG.infof("node %s connected (last applied revision %d)", node, last);
                         tracker.connected(node, request.getHello().getInfo(), last);
@@ -171,6 +174,12 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                 AgentApi.this.end(s, complete, s.helloSeen());
             }
         };
+    }
+
+    /** Ends a stream from the server side; the call's own callbacks will not run, so clean up here. */
+    private void abort(SyncSession session, Status status) {
+        session.abort(status);
+        end(session, false, session.helloSeen());
     }
 
     private void end(SyncSession session, boolean complete, boolean connected) {

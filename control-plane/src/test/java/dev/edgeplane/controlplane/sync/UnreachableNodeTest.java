@@ -56,9 +56,14 @@ class UnreachableNodeTest {
             agent.join(TestApi.agentPort(), token.getStatus().getToken(), token.getStatus().getCaHash());
             assertEquals(NodeStatus.Phase.NOT_READY, phase(api, "edge-away"), "joined, not yet connected");
 
-            try (TestAgent.Stream stream = new TestAgent.Stream(agent.syncChannel(TestApi.agentPort()))) {
+            try (TestAgent.Stream stale = new TestAgent.Stream(agent.syncChannel(TestApi.agentPort()));
+                 TestAgent.Stream stream = new TestAgent.Stream(agent.syncChannel(TestApi.agentPort()))) {
+                stale.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
+                assertTrue(stale.next(WAIT).hasSnapshot());
+                // A newer stream of the same node replaces the older one.
                 stream.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
                 assertTrue(stream.next(WAIT).hasSnapshot());
+                assertEquals(io.grpc.Status.Code.ABORTED, io.grpc.Status.fromThrowable(stale.awaitError(WAIT)).getCode());
                 TestApi.await("READY", WAIT, () -> phase(api, "edge-away") == NodeStatus.Phase.READY);
 
                 api.apps().createApp(CreateAppRequest.newBuilder().setApp(App.newBuilder()
