@@ -101,6 +101,10 @@ class ReconcilerTest {
         ContainerStatus inspected = cri.containerStatus(first.get(0)).orElseThrow();
         assertTrue(inspected.getLogPath().startsWith(tmp.resolve("logs").toString()), inspected.getLogPath());
         assertTrue(Files.exists(Path.of(inspected.getLogPath())), inspected.getLogPath());
+        String spec = containerd.ctr("-n", Containerd.CRI_NAMESPACE, "containers", "info", first.get(0)).replaceAll("\\s", "");
+        assertTrue(spec.contains("\"quota\":25000") && spec.contains("\"period\":100000"), "cpu 250m -> CFS quota");
+        assertTrue(spec.contains("\"limit\":" + (64L << 20)), "memory limit");
+        assertTrue(spec.contains("\"GREETING=hi\""), "env");
 
         // A new command is a new template: both pods are replaced.
         PodTemplate changed = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("main", Pods.BUSYBOX, "sleep", "7200"));
