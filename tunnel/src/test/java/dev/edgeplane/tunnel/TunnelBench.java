@@ -33,8 +33,14 @@ import java.util.concurrent.TimeUnit;
 public final class TunnelBench {
     private static final int MB = 1024 * 1024;
 
+    /** Not a *Test: surefire runs it only when asked (-Dtest=TunnelBench), as deploy/bench.sh does. */
+    @org.junit.jupiter.api.Test
+    void bench() throws Exception {
+        main(new String[0]);
+    }
+
     public static void main(String[] args) throws Exception {
-        int perStreamMb = Integer.getInteger("bench.mb", 128);
+        int perStreamMb = Integer.getInteger("bench.mb", 64);
         try (EchoServer echo = new EchoServer();
              Sink sink = new Sink();
              TunnelFixture tunnel = new TunnelFixture(new Allowlist(Set.of(echo.port(), sink.port()), Set.of(), false, Set.of(), false, false, 22, true),
@@ -51,8 +57,11 @@ public final class TunnelBench {
             }
             latency(tunnel, echo, 50);
             long[] ms = latency(tunnel, echo, 500);
-            System.out.printf("BENCH tunnel.session_setup n=%d p50_ms=%.2f p99_ms=%.2f%n", ms.length,
-                    ms[ms.length / 2] / 1e6, ms[(int) (ms.length * 0.99)] / 1e6);
+            long[] direct = directLatency(echo, 500);
+            System.out.printf("BENCH tunnel.session_setup n=%d p50_ms=%.2f p99_ms=%.2f direct_tcp_p50_ms=%.2f direct_tcp_p99_ms=%.2f load_avg=%.1f%n",
+                    ms.length, ms[ms.length / 2] / 1e6, ms[(int) (ms.length * 0.99)] / 1e6,
+                    direct[direct.length / 2] / 1e6, direct[(int) (direct.length * 0.99)] / 1e6,
+                    ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             memoryPerSession(tunnel, echo, 50);
         }
     }
@@ -99,6 +108,22 @@ public final class TunnelBench {
             StreamPipe.run(tunnel.ops(), StreamPipe.Kind.PORT_FORWARD, PortForwardStart.newBuilder()
                     .setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE)).setPort(echo.port()).build(),
                     new ByteArrayInputStream(new byte[] {42}), out);
+            result[i] = System.nanoTime() - start;
+        }
+        Arrays.sort(result);
+        return result;
+    }
+
+    /** The same exchange over plain loopback TCP: connect, one byte, half-close, read the echo. */
+    private static long[] directLatency(EchoServer echo, int n) throws IOException {
+        long[] result = new long[n];
+        for (int i = 0; i < n; i++) {
+            long start = System.nanoTime();
+            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), echo.port())) {
+                s.getOutputStream().write(42);
+                s.shutdownOutput();
+                s.getInputStream().readAllBytes();
+            }
             result[i] = System.nanoTime() - start;
         }
         Arrays.sort(result);

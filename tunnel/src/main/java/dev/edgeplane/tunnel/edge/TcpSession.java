@@ -15,7 +15,7 @@ import java.util.function.Consumer;
 
 /** Port-forward and SSH: one TCP connection on the edge host, bytes both ways, half-close honoured. */
 final class TcpSession extends EdgeSession {
-    private static final int CHUNK = 32 * 1024;
+    private static final int CHUNK = 128 * 1024;
 
     private final InetSocketAddress address;
     private final Duration dialTimeout;

@@ -8,7 +8,7 @@ public final class Frames {
      * Bytes a stream may queue before it stops being "ready": several 32 KiB chunks, so a session
      * pipelines instead of moving one chunk per round of readiness callbacks.
      */
-    public static final int ON_READY_THRESHOLD = 256 * 1024;
+    public static final int ON_READY_THRESHOLD = 512 * 1024;
 
     private Frames() {}
 

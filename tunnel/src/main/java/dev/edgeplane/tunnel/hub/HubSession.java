@@ -161,8 +161,8 @@ final class HubSession {
         }
         finishAgent();
         state = State.CLOSED;
+        audit("ok"); // first: the hub forgets the session before the operator hears it ended
         operator.complete();
-        audit("ok");
     }
 
     synchronized void agentFailed(Throwable t) {
@@ -191,8 +191,8 @@ final class HubSession {
             }
         }
         state = State.CLOSED;
-        operator.fail(status);
         audit(outcome);
+        operator.fail(status);
     }
 
     private void close(Status toAgent, String outcome) {
