@@ -107,6 +107,7 @@ public final class Reconciler implements AutoCloseable {
             }
             lastListError = "";
         } catch (StatusRuntimeException e) {
+            cri.reconnectNow();
             String message = e.getStatus().getCode() + " " + e.getStatus().getDescription();
             if (!message.equals(lastListError)) {
                 LOG.warning("container runtime at " + cri.endpoint() + " not answering (" + message + "); retrying every "

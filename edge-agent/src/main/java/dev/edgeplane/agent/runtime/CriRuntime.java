@@ -106,6 +106,14 @@ public final class CriRuntime implements AutoCloseable {
         return images.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * Reconnect now instead of after gRPC's own connection back-off (which grows to 2 minutes): the
+     * reconciler's period is the retry policy for a runtime that went away and came back.
+     */
+    public void reconnectNow() {
+        channel.resetConnectBackoff();
+    }
+
     public VersionResponse version() {
         return runtime().version(VersionRequest.newBuilder().setVersion("v1").build());
     }

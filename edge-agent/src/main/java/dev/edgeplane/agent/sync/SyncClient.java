@@ -198,6 +198,9 @@ public final class SyncClient implements AutoCloseable {
 
         ClientCallStreamObserver<SyncRequest> requests;
         try {
+            // Our own full-jitter back-off decides when to retry, not the channel's internal one
+            // (which grows to 2 minutes and would make an RPC fail fast without even dialling).
+            channel.resetConnectBackoff();
             AgentServiceGrpc.newStub(channel).sync(responses);
             requests = current;
             long revision = desired.helloRevision();

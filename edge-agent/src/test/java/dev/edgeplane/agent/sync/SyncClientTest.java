@@ -162,6 +162,58 @@ class SyncClientTest {
     }
 
     @Test
+    void connectsOnceTheControlPlaneComesUp() throws Exception {
+        TestPki pki = new TestPki("late-ca");
+        TestPki.Issued serving = pki.server();
+        int port = FreePorts.next();
+        StateDir state = new StateDir(tmp.resolve("late"));
+        TestPki.Issued node = pki.node("edge-l");
+        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("edge-l", "", "127.0.0.1:" + port));
+        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
+        SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofSeconds(10), Duration.ofSeconds(20),
+                Duration.ofMillis(200), Duration.ofSeconds(2), Duration.ofMillis(100));
+        List<Long> hellos = new CopyOnWriteArrayList<>();
+        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, new StatusManager(Clock.systemUTC()),
+                NodeInfo::getDefaultInstance, () -> 0, Clock.systemUTC())) {
+            client.start();
+            Thread.sleep(4000); // the control plane is down for a while: several failed attempts
+            Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
+                    .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
+                            .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build())
+                    .addService(new AgentServiceGrpc.AgentServiceImplBase() {
+                        @Override
+                        public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
+                            return new StreamObserver<>() {
+                                @Override
+                                public void onNext(SyncRequest request) {
+                                    if (request.hasHello()) {
+                                        hellos.add(request.getHello().getLastAppliedRevision());
+                                        responses.onNext(SyncResponse.newBuilder().setSnapshot(Snapshot.newBuilder().setRevision(3)).build());
+                                    }
+                                }
+
+                                @Override
+                                public void onError(Throwable t) { }
+
+                                @Override
+                                public void onCompleted() { }
+                            };
+                        }
+                    })
+                    .build().start();
+            try {
+                // Back-off is capped at 2 s here: the agent must be back within a few of those.
+                Await.until(Duration.ofSeconds(10), "connected after the control plane came up", client::connected);
+                assertEquals(0L, hellos.get(0));
+                Await.until(Duration.ofSeconds(5), "snapshot applied", () -> desired.current().revision() == 3);
+            } finally {
+                server.shutdownNow();
+                server.awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    @Test
     void retryDelayComesFromRetryInfoOnlyForResourceExhausted() {
         com.google.rpc.Status busy = com.google.rpc.Status.newBuilder().setCode(Code.RESOURCE_EXHAUSTED_VALUE)
                 .addDetails(Any.pack(RetryInfo.newBuilder().setRetryDelay(com.google.protobuf.Duration.newBuilder().setSeconds(7)).build()))
