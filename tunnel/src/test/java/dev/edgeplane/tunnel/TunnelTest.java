@@ -189,6 +189,61 @@ class TunnelTest {
         assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
     }
 
+    /** A port-forward session whose local side stays open (and silent) until the test ends it. */
+    private java.util.concurrent.CompletableFuture<Status> openSession(java.io.PipedOutputStream feed) throws Exception {
+        java.io.PipedInputStream in = new java.io.PipedInputStream(feed);
+        java.util.concurrent.CompletableFuture<Status> result = new java.util.concurrent.CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                StreamPipe.run(tunnel.ops(), StreamPipe.Kind.PORT_FORWARD, PortForwardStart.newBuilder()
+                        .setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE)).setPort(echo.port()).build(),
+                        in, new ByteArrayOutputStream());
+                result.complete(Status.OK);
+            } catch (StatusRuntimeException e) {
+                result.complete(e.getStatus());
+            } catch (InterruptedException e) {
+                result.complete(Status.CANCELLED);
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        Poll.until(() -> tunnel.agent.activeSessions() == 1, "the session open on the agent");
+        return result;
+    }
+
+    @Test
+    void aDeadAgentConnectionEndsTheOperatorsSession() throws Exception {
+        java.io.PipedOutputStream feed = new java.io.PipedOutputStream();
+        var result = openSession(feed);
+        tunnel.agentChannel.shutdownNow(); // the edge host's link dies
+        assertEquals(Status.Code.UNAVAILABLE, result.get(15, TimeUnit.SECONDS).getCode());
+        Poll.until(() -> tunnel.hub.openSessions() == 0 && tunnel.agent.activeSessions() == 0, "both ends closed");
+        feed.close();
+    }
+
+    @Test
+    void anOperatorThatGoesAwayEndsTheAgentsSession() throws Exception {
+        java.io.PipedOutputStream feed = new java.io.PipedOutputStream();
+        var result = openSession(feed);
+        tunnel.operatorChannel.shutdownNow(); // the operator's link dies
+        result.get(15, TimeUnit.SECONDS);
+        Poll.until(() -> tunnel.agent.activeSessions() == 0 && tunnel.hub.openSessions() == 0, "both ends closed");
+        assertTrue(tunnel.agentAudit.recent().get(0).outcome().contains("cancelled"), tunnel.agentAudit.recent().toString());
+        feed.close();
+    }
+
+    @Test
+    void anIdleSessionIsClosed() throws Exception {
+        tunnel.close();
+        tunnel = new TunnelFixture(new Allowlist(Set.of(echo.port()), Set.of(), false, Set.of(), false, false, 22, true),
+                HubSettings.defaults().withIdleTimeout(java.time.Duration.ofMillis(600)), Optional.empty(), Map.of());
+        java.io.PipedOutputStream feed = new java.io.PipedOutputStream();
+        var result = openSession(feed);
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, result.get(15, TimeUnit.SECONDS).getCode());
+        Poll.until(() -> tunnel.agent.activeSessions() == 0, "the agent's side closed");
+        feed.close();
+    }
+
     private static Grant grantOf(OpenTunnel open) {
         try {
             return Grant.parseFrom(open.getGrant().getGrant());
