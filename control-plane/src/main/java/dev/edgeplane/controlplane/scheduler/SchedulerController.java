@@ -44,6 +44,9 @@ public class SchedulerController {
         return t;
     });
     private final AtomicBoolean queued = new AtomicBoolean();
+    /** etcd revision of this process's newest assignment write (worker thread only). */
+    private long lastWrite;
+    private long lastWriteNanos;
 
     public SchedulerController(EtcdStore store, StateCaches caches, LeaderLock leader) {
         this.store = store;
@@ -96,6 +99,12 @@ public class SchedulerController {
         if (!leader.isLeader()) {
             return;
         }
+        if (caches.assignments().revision() < lastWrite && System.nanoTime() - lastWriteNanos < TimeUnit.SECONDS.toNanos(2)) {
+            // Our own last writes are not in the cache yet: planning now could place a replica twice.
+            // (Bounded: a write that changed nothing under the prefix never shows up there.)
+            worker.schedule(this::kick, 20, TimeUnit.MILLISECONDS);
+            return;
+        }
         try {
             List<Op> ops = plan(caches.apps().all(), caches.nodes().all(), caches.assignments().all(), Instant.now());
             for (int i = 0; i < ops.size(); i += OPS_PER_TXN) {
@@ -108,6 +117,8 @@ public class SchedulerController {
                     LOG.warn("assignment write refused: this process is no longer the leader");
                     return;
                 }
+                lastWrite = response.getHeader().getRevision();
+                lastWriteNanos = System.nanoTime();
             }
         } catch (RuntimeException e) {
             LOG.warnf("scheduling pass failed (%s); retrying", e.getMessage());
@@ -121,13 +132,26 @@ public class SchedulerController {
         // namespace/app -> replica -> current assignment entry
         Map<String, Map<String, Entry<Assignment>>> byApp = new HashMap<>();
         Map<String, Integer> load = new HashMap<>();
+        List<Op> ops = new ArrayList<>();
         for (Entry<Assignment> e : assignments) {
             Assignment a = e.value();
-            byApp.computeIfAbsent(a.getNamespace() + "/" + a.getApp(), k -> new HashMap<>())
-                    .merge(a.getReplica(), e, (x, y) -> x.modRevision() >= y.modRevision() ? x : y);
+            Map<String, Entry<Assignment>> replicas = byApp.computeIfAbsent(a.getNamespace() + "/" + a.getApp(), k -> new HashMap<>());
+            Entry<Assignment> other = replicas.get(a.getReplica());
+            if (other != null) {
+                // One replica on two nodes must never last: keep the newer placement, drop the other key.
+                Entry<Assignment> older = other.modRevision() <= e.modRevision() ? other : e;
+                LOG.warnf("replica %s/%s was assigned twice; removing it from %s", a.getNamespace(), a.getReplica(), older.value().getNode());
+                ops.add(Op.delete(EtcdStore.bytes(older.key()), DeleteOption.DEFAULT));
+                load.merge(older.value().getNode(), -1, Integer::sum);
+                if (older == other) {
+                    replicas.put(a.getReplica(), e);
+                }
+                load.merge(a.getNode(), older == e ? 0 : 1, Integer::sum);
+                continue;
+            }
+            replicas.put(a.getReplica(), e);
             load.merge(a.getNode(), 1, Integer::sum);
         }
-        List<Op> ops = new ArrayList<>();
         for (Entry<App> entry : apps) {
             App app = entry.value();
             String ns = app.getMetadata().getNamespace();
