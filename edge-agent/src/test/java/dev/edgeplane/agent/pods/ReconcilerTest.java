@@ -122,6 +122,21 @@ class ReconcilerTest {
     }
 
     @Test
+    void keepsWorkingAcrossAContainerdRestart() throws Exception {
+        String ns = "ctdrestart";
+        PodTemplate sleeper = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("main", Pods.BUSYBOX, "sleep", "3600"));
+        desire(Pods.assignment(ns, "svc", 0, sleeper));
+        Await.until(WAIT, "one container running", () -> Pods.running(cri, ns).size() == 1);
+        List<String> before = Pods.running(cri, ns);
+
+        containerd.restart(); // containers keep running; the agent's connection breaks and must come back
+        desire(Pods.assignment(ns, "svc", 0, sleeper), Pods.assignment(ns, "svc", 1, sleeper));
+        Await.until(WAIT, "scaled up after the restart, the first container untouched",
+                () -> Pods.running(cri, ns).size() == 2 && Pods.running(cri, ns).containsAll(before),
+                () -> String.valueOf(status.all()));
+    }
+
+    @Test
     void crashingContainerIsRestartedWithBackoffAndCounted() throws Exception {
         String ns = "crash";
         PodTemplate crasher = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("main", Pods.BUSYBOX, "sh", "-c", "exit 3"));
