@@ -111,6 +111,11 @@ final class ExecCommand implements Callable<Integer> {
             Thread reader = new Thread(() -> pump(new FileInputStream(FileDescriptor.in), requests, done), "exec-stdin");
             reader.setDaemon(true);
             reader.start();
+            if (tty) {
+                Thread resizer = new Thread(() -> followTerminalSize(start.getSize(), requests, done), "exec-resize");
+                resizer.setDaemon(true);
+                resizer.start();
+            }
         } else {
             requests.onCompleted();
         }
@@ -139,6 +144,29 @@ final class ExecCommand implements Callable<Integer> {
             }
         } catch (IOException | RuntimeException e) {
             // the session ended first
+        }
+    }
+
+    /** Java sees no SIGWINCH: the terminal's size is polled, and a change is sent as a resize. */
+    private static void followTerminalSize(TerminalSize initial, StreamObserver<ExecRequest> requests, CompletableFuture<Void> done) {
+        TerminalSize last = initial;
+        while (!done.isDone()) {
+            try {
+                Thread.sleep(1_000);
+            } catch (InterruptedException e) {
+                return;
+            }
+            Optional<TerminalSize> now = terminalSize();
+            if (now.isPresent() && !now.get().equals(last) && !done.isDone()) {
+                last = now.get();
+                try {
+                    synchronized (requests) {
+                        requests.onNext(ExecRequest.newBuilder().setResize(last).build());
+                    }
+                } catch (RuntimeException e) {
+                    return; // the session ended
+                }
+            }
         }
     }
 
