@@ -73,7 +73,8 @@ down() {
   stop registry
   stop etcd
   # Leftover sandbox mounts (shm, rootfs) under containerd's dirs.
-  grep -oE " ($home|$run)/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -oE " ($home|$run)/[^ ]*" /proc/mounts || true; } | sort -r \
+    | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
 case ${1:-up} in
@@ -111,10 +112,10 @@ sed -e "s#@ROOT@#$home/containerd/root#g" -e "s#@STATE@#$run/containerd/state#g"
 start containerd containerd --config "$home/containerd.toml"
 wait_for containerd 30 ctr --address "$containerd_sock" version
 if ! ctr --address "$containerd_sock" -n k8s.io images ls -q | grep -qx localhost/edgeplane/pause:1; then
-  ctr --address "$containerd_sock" -n k8s.io images import --index-name localhost/edgeplane/pause:1 \
+  # --base-name makes exactly that name (the archive carries the tag) and no extra import-DATE
+  # name, whose removal would leave a stale name in the CRI plugin's cache.
+  ctr --address "$containerd_sock" -n k8s.io images import --base-name localhost/edgeplane/pause \
     "$home/images/pause.tar" >/dev/null
-  ctr --address "$containerd_sock" -n k8s.io images ls -q | grep '^import-' \
-    | xargs -r ctr --address "$containerd_sock" -n k8s.io images rm >/dev/null
 fi
 
 say "Starting a local image registry on 127.0.0.1:$registry_port"
