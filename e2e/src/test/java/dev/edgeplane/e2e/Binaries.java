@@ -24,12 +24,15 @@ final class Binaries {
         return List.of(java(), "-Xmx512m", "-jar", existing("control-plane/target/quarkus-app/quarkus-run.jar"));
     }
 
+    /** The launcher as deployed, with its own JVM flags, so memory figures are the real ones. */
     static List<String> edgeAgent() {
-        return List.of(java(), "-jar", existing("edge-agent/target/edge-agent.jar"));
+        existing("edge-agent/target/edge-agent.jar");
+        return List.of(existing("edge-agent/target/bin/edge-agent"));
     }
 
     static List<String> edgectl() {
-        return List.of(java(), "-jar", existing("cli/target/edgectl.jar"));
+        existing("cli/target/edgectl.jar");
+        return List.of(existing("cli/target/bin/edgectl"));
     }
 
     private static String java() {
