@@ -173,6 +173,25 @@ public class EtcdStore {
         return new Page(entries, false, response.getHeader().getRevision());
     }
 
+    /**
+     * The keys under {@code prefix} as they were at {@code revision} (keys only, cheap), or empty when
+     * etcd cannot answer any more (compacted) or fails: callers fall back to a full listing.
+     */
+    public Optional<List<String>> keysAt(String prefix, long revision) {
+        try {
+            GetResponse response = await(client.getKVClient().get(bytes(prefix), GetOption.builder()
+                    .isPrefix(true).withKeysOnly(true).withRevision(revision).build()), "list " + prefix + " at " + revision);
+            List<String> keys = new ArrayList<>(response.getKvs().size());
+            for (KeyValue kv : response.getKvs()) {
+                keys.add(kv.getKey().toString(java.nio.charset.StandardCharsets.UTF_8));
+            }
+            return Optional.of(keys);
+        } catch (RuntimeException e) {
+            LOG.debugf("no history of %s at revision %d: %s", prefix, revision, e.getMessage());
+            return Optional.empty();
+        }
+    }
+
     /** True when etcd answers a read within {@code seconds}. */
     public boolean ping(long seconds) {
         try {

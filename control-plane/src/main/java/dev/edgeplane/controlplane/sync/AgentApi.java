@@ -143,7 +143,10 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         long last = request.getHello().getLastAppliedRevision();
                         LOG.infof("node %s connected (last applied revision %d)", node, last);
                         tracker.connected(node, request.getHello().getInfo(), last);
-                        index.open(session, last);
+                        // Older than this process's memory (e.g. it restarted): etcd's history can still answer.
+                        Optional<List<String>> keysThen = index.needsKeysAt(node, last)
+                                ? store.keysAt(Keys.assignmentsOf(node), last) : Optional.empty();
+                        index.open(session, last, keysThen);
                     }
                     case ACK -> {
                         long acked = session.ack(request.getAck().getRevision());

@@ -16,6 +16,7 @@ import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import org.jboss.logging.Logger;
@@ -150,12 +151,38 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
      * respect to new events, so nothing is missed or sent twice.
      */
     public synchronized void open(SyncSession session, long lastApplied) {
+        open(session, lastApplied, Optional.empty());
+    }
+
+    /**
+     * True when memory alone cannot answer a Hello at {@code lastApplied} although etcd might: the
+     * revision is older than this process's history (e.g. after a control-plane restart) or than the
+     * node's pruned tombstones. The caller then reads the node's keys at that revision from etcd.
+     */
+    public synchronized boolean needsKeysAt(String node, long lastApplied) {
+        NodeState state = nodes.get(node);
+        long nodeFloor = Math.max(floor, state == null ? 0 : state.prunedFloor);
+        return lastApplied > 0 && lastApplied < nodeFloor && lastApplied <= revision;
+    }
+
+    /**
+     * As {@link #open(SyncSession, long)}, with the node's assignment keys (full etcd keys) as they were
+     * at {@code lastApplied}, read from etcd's history: then a revision older than memory's history is
+     * still answered with Changes. Puts are every live key modified after it; deletes are the keys that
+     * existed then and are gone now (exact, whatever happened in between). Only when etcd compacted
+     * that revision (no keys given) does the agent get a Snapshot.
+     */
+    public synchronized void open(SyncSession session, long lastApplied, Optional<List<String>> keysThen) {
         String node = session.node();
         NodeState state = nodes.get(node);
         long nodeFloor = Math.max(floor, state == null ? 0 : state.prunedFloor);
         SyncResponse first;
-        if (lastApplied <= 0 || lastApplied < nodeFloor || lastApplied > revision) {
+        if (lastApplied <= 0 || lastApplied > revision) {
             first = snapshot(node);
+        } else if (lastApplied < nodeFloor) {
+            first = keysThen.map(keys -> SyncResponse.newBuilder()
+                    .setChanges(deltaFromHistory(state, lastApplied, keys)).build())
+                    .orElseGet(() -> snapshot(node));
         } else {
             first = SyncResponse.newBuilder().setChanges(delta(state, lastApplied)).build();
         }
@@ -226,6 +253,27 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
                 list.add(Change.newBuilder().setType(Change.Type.DELETE).setKey(key).setModRevision(rev).build());
             }
         });
+        list.sort(Comparator.comparingLong(Change::getModRevision));
+        return changes.addAllChanges(list).build();
+    }
+
+    private Changes deltaFromHistory(NodeState state, long after, List<String> etcdKeysThen) {
+        Changes.Builder changes = Changes.newBuilder().setRevision(revision);
+        List<Change> list = new ArrayList<>();
+        if (state != null) {
+            state.live.forEach((key, entry) -> {
+                if (entry.modRevision() > after) {
+                    list.add(put(key, entry));
+                }
+            });
+        }
+        for (String etcdKey : etcdKeysThen) {
+            Location at = Location.of(etcdKey);
+            if (at != null && (state == null || !state.live.containsKey(at.key()))) {
+                // When it was deleted is not known here; it was by now.
+                list.add(Change.newBuilder().setType(Change.Type.DELETE).setKey(at.key()).setModRevision(revision).build());
+            }
+        }
         list.sort(Comparator.comparingLong(Change::getModRevision));
         return changes.addAllChanges(list).build();
     }

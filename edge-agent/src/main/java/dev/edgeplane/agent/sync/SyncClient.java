@@ -266,12 +266,14 @@ public final class SyncClient implements AutoCloseable {
         switch (response.getKindCase()) {
             case SNAPSHOT -> {
                 DesiredState state = desired.applySnapshot(response.getSnapshot());
-                LOG.info(() -> "sync: snapshot at revision " + state.revision() + ", " + state.assignments().size() + " assignments");
+                LOG.info(() -> "sync: snapshot at revision " + state.revision() + ", " + state.assignments().size() + " assignments ("
+                        + response.getSerializedSize() + " bytes)");
                 ack(state.revision());
             }
             case CHANGES -> {
                 DesiredState state = desired.applyChanges(response.getChanges());
-                LOG.info(() -> "sync: " + response.getChanges().getChangesCount() + " changes up to revision " + state.revision());
+                LOG.info(() -> "sync: " + response.getChanges().getChangesCount() + " changes up to revision " + state.revision()
+                        + " (" + response.getSerializedSize() + " bytes)");
                 ack(state.revision());
             }
             case HEARTBEAT_ACK -> serverAcksHeartbeats.set(true);
