@@ -30,6 +30,7 @@ final class HubSession {
     private State state = State.PENDING;
     private ServerCallStreamObserver<TunnelFrame> agent;
     private boolean operatorHalfClosed;
+    private boolean closeWriteSent;
     private boolean operatorWantsToSend;
     private boolean agentWantsToSend;
     private long bytesIn;
@@ -65,6 +66,7 @@ final class HubSession {
         state = State.ATTACHED;
         agent = agentCall;
         if (operatorHalfClosed) {
+            closeWriteSent = true;
             send(TunnelFrame.newBuilder().setCloseWrite(true).build());
         } else {
             pullFromOperator();
@@ -81,13 +83,21 @@ final class HubSession {
         }
         touch();
         bytesIn += Frames.payloadSize(frame);
+        if (frame.getCloseWrite()) {
+            if (closeWriteSent) {
+                pullFromOperator();
+                return;
+            }
+            closeWriteSent = true;
+        }
         send(frame);
         pullFromOperator();
     }
 
     synchronized void operatorHalfClosed() {
         operatorHalfClosed = true;
-        if (state == State.ATTACHED) {
+        if (state == State.ATTACHED && !closeWriteSent) {
+            closeWriteSent = true;
             send(TunnelFrame.newBuilder().setCloseWrite(true).build());
         }
     }
