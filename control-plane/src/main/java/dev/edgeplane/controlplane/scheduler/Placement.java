@@ -24,7 +24,7 @@ import java.util.TreeMap;
  *   <li>REPLICATED: replicas "&lt;app&gt;-&lt;ordinal&gt;". A placed replica stays while its node
  *   exists, matches the selector and tolerates its NoExecute taints (an UNREACHABLE node keeps its
  *   replicas: autonomy), unless the App set reschedule_after_unreachable and the node has been away
- *   that long. New replicas go to READY, schedulable nodes that match and tolerate NoSchedule and
+ *   that long, or the node has autonomy_disabled (then they move once it is UNREACHABLE). New replicas go to READY, schedulable nodes that match and tolerate NoSchedule and
  *   NoExecute taints: fewest replicas of this App first, then fewest replicas in total, then name.</li>
  *   <li>EVERY_NODE: one replica "&lt;app&gt;-&lt;node&gt;" on every schedulable node that matches and
  *   tolerates (kept on cordoned nodes where it already runs).</li>
@@ -112,9 +112,13 @@ public final class Placement {
         if (!selects(spec.getNodeSelectorMap(), node) || !tolerates(spec.getTolerationsList(), node.getSpec().getTaintsList(), true)) {
             return false;
         }
-        if (node.getStatus().getPhase() == NodeStatus.Phase.UNREACHABLE && spec.hasRescheduleAfterUnreachable()) {
-            Duration tolerance = Duration.ofSeconds(spec.getRescheduleAfterUnreachable().getSeconds(),
-                    spec.getRescheduleAfterUnreachable().getNanos());
+        boolean autonomous = !node.getSpec().getAutonomyDisabled();
+        if (node.getStatus().getPhase() == NodeStatus.Phase.UNREACHABLE && (spec.hasRescheduleAfterUnreachable() || !autonomous)) {
+            // A node with autonomy off gives its replicas up once UNREACHABLE (itself after the node grace),
+            // unless the App states its own toleration.
+            Duration tolerance = spec.hasRescheduleAfterUnreachable()
+                    ? Duration.ofSeconds(spec.getRescheduleAfterUnreachable().getSeconds(), spec.getRescheduleAfterUnreachable().getNanos())
+                    : Duration.ZERO;
             Instant since = node.getStatus().hasLastHeartbeat()
                     ? Joiner.toInstant(node.getStatus().getLastHeartbeat()) : Instant.EPOCH;
             return Duration.between(since, now).compareTo(tolerance) < 0;

@@ -71,6 +71,9 @@ public class AgentEndpoint {
                     .sslContext(ssl)
                     .permitKeepAliveTime(5, TimeUnit.SECONDS)
                     .permitKeepAliveWithoutCalls(true)
+                    // Our own pings: a silently dead agent link is found within 30 s and its node can go UNREACHABLE.
+                    .keepAliveTime(20, TimeUnit.SECONDS)
+                    .keepAliveTimeout(10, TimeUnit.SECONDS)
                     .addService(ServerInterceptors.intercept(api, PeerCertificates.interceptor()))
                     .build()
                     .start();
