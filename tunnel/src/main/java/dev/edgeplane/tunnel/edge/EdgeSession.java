@@ -84,14 +84,18 @@ abstract class EdgeSession implements ClientResponseObserver<TunnelFrame, Tunnel
     /** Frees what the session holds (sockets, files); called once, whichever way the session ends. */
     protected abstract void release();
 
-    /** Lets frames from the operator flow (one at a time). */
+    /** Lets frames from the operator flow (a few asked for ahead, then one per frame handled). */
     protected final void startReceiving() {
+        request(4);
+    }
+
+    private void request(int n) {
         synchronized (this) {
             if (closed) {
                 return;
             }
         }
-        out.request(1);
+        out.request(n);
     }
 
     protected final void sendData(byte[] bytes, int length) throws Closed, InterruptedException {
@@ -150,7 +154,7 @@ abstract class EdgeSession implements ClientResponseObserver<TunnelFrame, Tunnel
             fail(Status.UNAVAILABLE.withDescription("session " + grant.getSessionId() + ": " + e.getMessage()));
             return;
         }
-        startReceiving();
+        request(1);
     }
 
     @Override

@@ -18,6 +18,12 @@ import java.util.function.Consumer;
 final class HubSession {
     enum State { PENDING, ATTACHED, CLOSED }
 
+    /**
+     * Messages asked for ahead from each side, so the next one is already decoded when the last
+     * is passed on; readiness still stops the flow (at most this many more are in flight).
+     */
+    private static final int PREFETCH = 4;
+
     final String id;
     final String subject;
     final String node;
@@ -69,9 +75,13 @@ final class HubSession {
             closeWriteSent = true;
             send(TunnelFrame.newBuilder().setCloseWrite(true).build());
         } else {
-            pullFromOperator();
+            for (int i = 0; i < PREFETCH; i++) {
+                pullFromOperator();
+            }
         }
-        pullFromAgent();
+        for (int i = 0; i < PREFETCH; i++) {
+            pullFromAgent();
+        }
         return true;
     }
 
