@@ -3,6 +3,7 @@ package dev.edgeplane.agent.pods;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ContainerPort;
 import dev.edgeplane.api.v1.EnvVar;
+import dev.edgeplane.api.v1.VolumeMount;
 import dev.edgeplane.cri.v1.ContainerConfig;
 import dev.edgeplane.cri.v1.ContainerMetadata;
 import dev.edgeplane.cri.v1.ImageSpec;
@@ -11,6 +12,7 @@ import dev.edgeplane.cri.v1.LinuxContainerConfig;
 import dev.edgeplane.cri.v1.LinuxContainerResources;
 import dev.edgeplane.cri.v1.LinuxContainerSecurityContext;
 import dev.edgeplane.cri.v1.LinuxPodSandboxConfig;
+import dev.edgeplane.cri.v1.Mount;
 import dev.edgeplane.cri.v1.LinuxSandboxSecurityContext;
 import dev.edgeplane.cri.v1.NamespaceMode;
 import dev.edgeplane.cri.v1.NamespaceOption;
@@ -91,6 +93,12 @@ public final class PodConfigs {
 
     public static ContainerConfig container(Assignment assignment, dev.edgeplane.api.v1.Container spec,
                                             String templateHash, int attempt) {
+        return container(assignment, spec, templateHash, attempt, Map.of());
+    }
+
+    /** With the host paths of the pod's volumes (by PodVolume name) for the container's volume mounts. */
+    public static ContainerConfig container(Assignment assignment, dev.edgeplane.api.v1.Container spec,
+                                            String templateHash, int attempt, Map<String, Path> volumePaths) {
         Map<String, String> labels = labels(assignment, templateHash);
         labels.put(PodLabels.CONTAINER, spec.getName());
         LinuxContainerResources.Builder resources = LinuxContainerResources.newBuilder();
@@ -117,6 +125,14 @@ public final class PodConfigs {
                         .setSecurityContext(LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(hostNetwork())));
         for (EnvVar env : spec.getEnvList()) {
             config.addEnvs(KeyValue.newBuilder().setKey(env.getName()).setValue(env.getValue()));
+        }
+        for (VolumeMount mount : spec.getVolumeMountsList()) {
+            Path host = volumePaths.get(mount.getName());
+            if (host == null) {
+                throw new IllegalArgumentException("volume mount " + mount.getName() + " names no volume of the pod");
+            }
+            config.addMounts(Mount.newBuilder().setContainerPath(mount.getMountPath())
+                    .setHostPath(host.toString()).setReadonly(mount.getReadOnly()));
         }
         return config.build();
     }

@@ -2,6 +2,7 @@ package dev.edgeplane.agent.pods;
 
 import com.google.protobuf.Timestamp;
 import dev.edgeplane.agent.runtime.CriRuntime;
+import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Container.PullPolicy;
 import dev.edgeplane.api.v1.PodTemplate;
@@ -44,6 +45,7 @@ final class PodWorker {
     private final ReconcilerSettings settings;
     private final RestartBackoff backoff;
     private final Clock clock;
+    private final PodVolumes volumes;
     // Exited containers never change: cache their status instead of asking on every pass.
     private final Map<String, ContainerStatus> exitedCache = Collections.synchronizedMap(new LinkedHashMap<>(256, 0.75f, true) {
         @Override
@@ -55,8 +57,9 @@ final class PodWorker {
     // Sandboxes this process has created or already adopted: any other running one is adopted (logged once).
     private final java.util.Set<String> knownSandboxes = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    PodWorker(CriRuntime cri, ReconcilerSettings settings, Clock clock) {
+    PodWorker(CriRuntime cri, ReconcilerSettings settings, Clock clock, PodVolumes volumes) {
         this.cri = cri;
+        this.volumes = volumes;
         this.settings = settings;
         this.clock = clock;
         this.backoff = new RestartBackoff(settings.initialBackoff(), settings.maxBackoff());
@@ -125,7 +128,16 @@ final class PodWorker {
             }
         }
 
-        // 3. A pod needs a sandbox.
+        // 3. Its volumes come first (like the kubelet's WaitForAttachAndMount): a pod without them stays pending.
+        Map<String, Path> volumePaths;
+        try {
+            volumePaths = volumes.prepare(assignment, PodConfigs.podUid(assignment, hash));
+        } catch (PodVolumes.VolumeException e) {
+            LOG.warning(key + ": " + e.getMessage());
+            return status.setPhase(ReplicaStatus.Phase.PENDING).setMessage(e.getMessage()).build();
+        }
+
+        // 4. A pod needs a sandbox.
         PodSandboxConfig sandboxConfig;
         String sandboxId;
         List<Container> podContainers;
@@ -153,18 +165,18 @@ final class PodWorker {
             }
         }
 
-        // 4. Each container of the template: create, start, restart as needed.
+        // 5. Each container of the template: create, start, restart as needed.
         List<Observed> observed = new ArrayList<>();
         for (dev.edgeplane.api.v1.Container spec : assignment.getTemplate().getContainersList()) {
             observed.add(syncContainer(key, assignment, hash, spec, sandboxId, sandboxConfig, podContainers,
-                    nextAttempt.getOrDefault(spec.getName(), 0)));
+                    nextAttempt.getOrDefault(spec.getName(), 0), volumePaths));
         }
         return summarize(status, observed, "");
     }
 
     private Observed syncContainer(String key, Assignment assignment, String hash, dev.edgeplane.api.v1.Container spec,
                                    String sandboxId, PodSandboxConfig sandboxConfig, List<Container> podContainers,
-                                   int nextAttempt) {
+                                   int nextAttempt, Map<String, Path> volumePaths) {
         String backoffKey = key + "/" + spec.getName();
         List<Container> mine = podContainers.stream()
                 .filter(c -> spec.getName().equals(c.getMetadata().getName()))
@@ -179,7 +191,7 @@ final class PodWorker {
         Instant now = clock.instant();
 
         if (latest == null) {
-            return start(key, assignment, hash, spec, sandboxId, sandboxConfig, nextAttempt, null);
+            return start(key, assignment, hash, spec, sandboxId, sandboxConfig, nextAttempt, null, volumePaths);
         }
         switch (latest.getState()) {
             case CONTAINER_RUNNING -> {
@@ -209,7 +221,7 @@ final class PodWorker {
             default -> {
                 ContainerStatus exited = exitedStatus(latest.getId());
                 if (exited == null) {
-                    return start(key, assignment, hash, spec, sandboxId, sandboxConfig, nextAttempt, null);
+                    return start(key, assignment, hash, spec, sandboxId, sandboxConfig, nextAttempt, null, volumePaths);
                 }
                 int exitCode = exited.getExitCode();
                 Instant finishedAt = exited.getFinishedAt() > 0 ? nanosToInstant(exited.getFinishedAt()) : now;
@@ -238,7 +250,7 @@ final class PodWorker {
                 LOG.info(() -> key + ": restarting container " + spec.getName() + " (exit code " + exitCode
                         + ", restart " + (latest.getMetadata().getAttempt() + 1) + ")");
                 Observed started = start(key, assignment, hash, spec, sandboxId, sandboxConfig,
-                        Math.max(nextAttempt, latest.getMetadata().getAttempt() + 1), exited);
+                        Math.max(nextAttempt, latest.getMetadata().getAttempt() + 1), exited, volumePaths);
                 if (started.running() && previous != null) {
                     removeContainer(previous, 0); // keep only the one that just exited
                 }
@@ -248,7 +260,8 @@ final class PodWorker {
     }
 
     private Observed start(String key, Assignment assignment, String hash, dev.edgeplane.api.v1.Container spec,
-                           String sandboxId, PodSandboxConfig sandboxConfig, int attempt, ContainerStatus lastExit) {
+                           String sandboxId, PodSandboxConfig sandboxConfig, int attempt, ContainerStatus lastExit,
+                           Map<String, Path> volumePaths) {
         String pullKey = "pull:" + spec.getImage();
         Optional<String> imageProblem = ensureImage(spec, sandboxConfig, pullKey);
         if (imageProblem.isPresent()) {
@@ -256,7 +269,7 @@ final class PodWorker {
         }
         try {
             Files.createDirectories(Path.of(sandboxConfig.getLogDirectory(), spec.getName()));
-            String id = cri.createContainer(sandboxId, PodConfigs.container(assignment, spec, hash, attempt), sandboxConfig);
+            String id = cri.createContainer(sandboxId, PodConfigs.container(assignment, spec, hash, attempt, volumePaths), sandboxConfig);
             try {
                 cri.startContainer(id);
             } catch (StatusRuntimeException e) {
@@ -271,7 +284,7 @@ final class PodWorker {
                 api.setLastExitCode(lastExit.getExitCode()).setFinishedAt(timestamp(lastExit.getFinishedAt()));
             }
             return new Observed(api.build(), true, false, false, lastExit == null ? 0 : lastExit.getExitCode(), null, "");
-        } catch (IOException | StatusRuntimeException e) {
+        } catch (IOException | StatusRuntimeException | IllegalArgumentException e) {
             String message = "cannot start container " + spec.getName() + ": " + describe(e);
             LOG.warning(key + ": " + message);
             return waiting(spec, null, "CreateContainerError", message);
@@ -335,6 +348,8 @@ final class PodWorker {
         knownSandboxes.remove(sandbox.getId());
         containers.forEach(c -> exitedCache.remove(c.getId()));
         deleteLogs(sandbox);
+        // Without a template the replica is no longer desired: its volumes are released too (Retain) or deleted (Delete).
+        volumes.podRemoved(sandbox.getMetadata().getUid(), template == null);
     }
 
     private void deleteLogs(PodSandbox sandbox) {

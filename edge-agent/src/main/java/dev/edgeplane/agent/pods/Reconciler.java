@@ -4,6 +4,7 @@ import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.status.StatusManager;
+import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.cri.v1.PodSandbox;
@@ -47,11 +48,16 @@ public final class Reconciler implements AutoCloseable {
     private volatile String lastListError = "";
 
     public Reconciler(CriRuntime cri, DesiredStateStore desired, StatusManager status, ReconcilerSettings settings, Clock clock) {
+        this(cri, desired, status, settings, clock, PodVolumes.withoutDriver(settings.logDir().resolveSibling("volumes")));
+    }
+
+    public Reconciler(CriRuntime cri, DesiredStateStore desired, StatusManager status, ReconcilerSettings settings, Clock clock,
+                      PodVolumes volumes) {
         this.cri = cri;
         this.desired = desired;
         this.status = status;
         this.settings = settings;
-        this.worker = new PodWorker(cri, settings, clock);
+        this.worker = new PodWorker(cri, settings, clock, volumes);
         AtomicInteger n = new AtomicInteger();
         this.workers = Executors.newFixedThreadPool(settings.workers(), runnable -> {
             Thread thread = new Thread(runnable, "pod-worker-" + n.incrementAndGet());

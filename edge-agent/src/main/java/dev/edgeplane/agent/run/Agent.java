@@ -6,6 +6,8 @@ import dev.edgeplane.agent.identity.StateDir;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.agent.journal.JournalStore;
 import dev.edgeplane.agent.pods.Reconciler;
+import dev.edgeplane.agent.volumes.PodVolumes;
+import dev.edgeplane.agent.volumes.VolumeSettings;
 import dev.edgeplane.agent.pods.ReconcilerSettings;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.status.StatusManager;
@@ -50,6 +52,7 @@ public final class Agent implements AutoCloseable {
     private final Reconciler reconciler;
     private final SyncClient sync;
     private TunnelAgent tunnel;
+    private PodVolumes volumes;
 
     /**
      * The ops tunnel's edge end: what this host allows (the cloud cannot widen it) and where the
@@ -72,6 +75,11 @@ public final class Agent implements AutoCloseable {
     }
 
     public static Agent start(Settings settings, TunnelSettings tunnelSettings) throws IOException, GeneralSecurityException {
+        return start(settings, tunnelSettings, VolumeSettings.defaults(settings.stateDir()));
+    }
+
+    public static Agent start(Settings settings, TunnelSettings tunnelSettings, VolumeSettings volumeSettings)
+            throws IOException, GeneralSecurityException {
         StateDir state = new StateDir(settings.stateDir());
         state.createDir();
         Optional<StateDir.NodeRecord> node = state.joined() ? Optional.of(state.readNode()) : Optional.empty();
@@ -90,7 +98,8 @@ public final class Agent implements AutoCloseable {
         ReconcilerSettings reconcilerSettings = new ReconcilerSettings(nodeName, settings.logDir(),
                 settings.reconciler().syncPeriod(), settings.reconciler().initialBackoff(), settings.reconciler().maxBackoff(),
                 settings.reconciler().backoffReset(), settings.reconciler().workers());
-        Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC());
+        PodVolumes volumes = volumeSettings.open(nodeName);
+        Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC(), volumes);
         reconciler.start();
         LOG.info(() -> "agent " + HostInfo.agentVersion() + " for node " + nodeName + ": " + desired.current().assignments().size()
                 + " assignments from the journal at revision " + desired.current().revision() + ", CRI " + settings.criEndpoint());
@@ -115,6 +124,7 @@ public final class Agent implements AutoCloseable {
             }
         }
         Agent agent = new Agent(cri, reconciler, sync);
+        agent.volumes = volumes;
         if (sync != null) {
             agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings);
         }
@@ -178,6 +188,9 @@ public final class Agent implements AutoCloseable {
             sync.close();
         }
         reconciler.close();
+        if (volumes != null) {
+            volumes.close();
+        }
         cri.close();
         LOG.info("agent stopped; containers keep running");
     }
