@@ -3,6 +3,7 @@ package dev.edgeplane.agent.cli;
 import dev.edgeplane.agent.identity.StateDir;
 import dev.edgeplane.agent.pods.ReconcilerSettings;
 import dev.edgeplane.agent.run.Agent;
+import dev.edgeplane.agent.volumes.VolumeSettings;
 import dev.edgeplane.tunnel.policy.Allowlist;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -81,6 +82,27 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--audit-log", description = "Append one line per ops session here (besides the log).")
     Path auditLog;
 
+    @Option(names = "--volumes-dir", description = "Pod volumes: emptyDirs, CSI staging and publish targets (default: STATE_DIR/volumes).")
+    Path volumesDir;
+
+    @Option(names = "--csi-socket", description = "Use the CSI driver on this unix socket instead of hosting one in process.")
+    Path csiSocket;
+
+    @Option(names = "--csi-state-dir", description = "State dir of the in-process CSI driver; its loopfs files live there (default: STATE_DIR/csi).")
+    Path csiStateDir;
+
+    @Option(names = "--csi-btrfs-pool", description = "A directory on btrfs for the in-process driver's btrfs backend (default: off).")
+    Path csiBtrfsPool;
+
+    @Option(names = "--volumes", defaultValue = "true", arity = "1", description = "Serve named volumes through CSI (default: ${DEFAULT-VALUE}).")
+    boolean volumesEnabled;
+
+    private VolumeSettings volumeSettings() {
+        VolumeSettings defaults = VolumeSettings.defaults(stateDir);
+        return new VolumeSettings(volumesDir != null ? volumesDir : defaults.volumesDir(), Optional.ofNullable(csiSocket),
+                csiStateDir != null ? csiStateDir : defaults.csiStateDir(), Optional.ofNullable(csiBtrfsPool), volumesEnabled);
+    }
+
     @Override
     public Integer call() throws Exception {
         ReconcilerSettings reconciler = new ReconcilerSettings("", logDir, syncPeriod, backoffInitial, backoffMax, backoffReset, 4);
@@ -88,7 +110,8 @@ final class RunCommand implements Callable<Integer> {
         Allowlist allowlist = new Allowlist(Allowlist.ports(tunnelPorts), anyPodPort ? java.util.Set.of() : Allowlist.ports(tunnelPodPorts),
                 anyPodPort, Allowlist.ports(tunnelHttpPorts), tunnelExec, tunnelSsh, tunnelSshPort, tunnelLogs);
         Agent agent = Agent.start(new Agent.Settings(stateDir, criEndpoint, logDir, reconciler, heartbeat,
-                Optional.ofNullable(syncEndpoint)), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)));
+                Optional.ofNullable(syncEndpoint)), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
+                volumeSettings());
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             LOG.info("stopping (signal)");
