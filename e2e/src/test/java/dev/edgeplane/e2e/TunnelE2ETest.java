@@ -1,5 +1,6 @@
 package dev.edgeplane.e2e;
 
+import dev.edgeplane.testkit.Sshd;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -47,7 +48,7 @@ class TunnelE2ETest {
     static final String NODE = "edge-tunnel";
 
     @TempDir static Path dir;
-    static HostSshd sshd;
+    static Sshd sshd;
     static HttpServer metrics;
     static int echoPort;
     static EdgeCluster cluster;
@@ -57,7 +58,7 @@ class TunnelE2ETest {
 
     @BeforeAll
     static void start() throws Exception {
-        sshd = new HostSshd();
+        sshd = new Sshd();
         metrics = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         metrics.createContext("/metrics", exchange -> {
             byte[] body = "edge_up 1\n".getBytes(StandardCharsets.UTF_8);

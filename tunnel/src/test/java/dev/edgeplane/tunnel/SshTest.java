@@ -1,5 +1,6 @@
 package dev.edgeplane.tunnel;
 
+import dev.edgeplane.testkit.Sshd;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

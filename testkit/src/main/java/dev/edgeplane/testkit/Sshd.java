@@ -1,4 +1,4 @@
-package dev.edgeplane.tunnel;
+package dev.edgeplane.testkit;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -13,13 +13,13 @@ import java.util.concurrent.TimeUnit;
  * A real OpenSSH sshd on a loopback port, with its own host key and one authorised client key, in
  * a temp dir: what an edge host runs. Stopped (and its children with it) by close().
  */
-final class Sshd implements AutoCloseable {
-    final Path dir;
-    final Path clientKey;
-    final int port;
+public final class Sshd implements AutoCloseable {
+    public final Path dir;
+    public final Path clientKey;
+    public final int port;
     private final Process process;
 
-    Sshd() throws IOException, InterruptedException {
+    public Sshd() throws IOException, InterruptedException {
         dir = Files.createTempDirectory("sshd-");
         Files.createDirectories(Path.of("/run/sshd")); // privilege separation dir that sshd requires
         Path hostKey = dir.resolve("host_ed25519");
@@ -63,7 +63,7 @@ final class Sshd implements AutoCloseable {
     }
 
     /** ssh's arguments to run {@code command} as the current user through a local port. */
-    List<String> sshCommand(int localPort, String command) {
+    public List<String> sshCommand(int localPort, String command) {
         return List.of("ssh", "-i", clientKey.toString(), "-p", String.valueOf(localPort),
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
                 "-o", "LogLevel=ERROR", System.getProperty("user.name") + "@127.0.0.1", command);
