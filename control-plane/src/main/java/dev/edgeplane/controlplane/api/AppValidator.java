@@ -50,6 +50,7 @@ final class AppValidator {
         if (spec.getTemplate().getContainersCount() == 0) {
             v.add("app.spec.template.containers", "at least one container is required");
         }
+        PodVolumeValidator.validate(v, spec);
         Set<String> names = new HashSet<>();
         Set<String> hostPorts = new HashSet<>();
         for (int i = 0; i < spec.getTemplate().getContainersCount(); i++) {

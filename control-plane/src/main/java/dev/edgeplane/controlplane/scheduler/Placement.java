@@ -40,10 +40,21 @@ public final class Placement {
      */
     public static Map<String, String> place(App app, List<Node> nodes, Map<String, String> current,
                                             Map<String, Integer> totalLoad, Instant now) {
+        return place(app, nodes, current, totalLoad, now, Optional.empty());
+    }
+
+    /**
+     * @param pinnedTo the node the App's volumes are bound to, if any: its replicas go there and
+     *                 nowhere else, and stay there whatever the node's state (the data cannot move)
+     */
+    public static Map<String, String> place(App app, List<Node> nodes, Map<String, String> current,
+                                            Map<String, Integer> totalLoad, Instant now, Optional<String> pinnedTo) {
         AppSpec spec = app.getSpec();
         Map<String, Node> byName = new TreeMap<>();
         for (Node node : nodes) {
-            byName.put(node.getMetadata().getName(), node);
+            if (pinnedTo.isEmpty() || pinnedTo.get().equals(node.getMetadata().getName())) {
+                byName.put(node.getMetadata().getName(), node);
+            }
         }
         String appName = app.getMetadata().getName();
         Map<String, String> desired = new TreeMap<>();
@@ -66,7 +77,7 @@ public final class Placement {
             String replica = appName + "-" + i;
             String at = current.get(replica);
             Node node = at == null ? null : byName.get(at);
-            if (node != null && canKeep(spec, node, now)) {
+            if (node != null && (canKeep(spec, node, now) || pinnedTo.isPresent())) {
                 desired.put(replica, at);
                 appLoad.merge(at, 1, Integer::sum);
                 load.merge(at, 1, Integer::sum);

@@ -3,6 +3,11 @@ package dev.edgeplane.controlplane.scheduler;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.Volume;
+import io.etcd.jetcd.ByteSequence;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import java.util.Optional;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
@@ -106,7 +111,15 @@ public class SchedulerController {
             return;
         }
         try {
-            List<Op> ops = plan(caches.apps().all(), caches.nodes().all(), caches.assignments().all(), Instant.now());
+            // Volumes are few and read once per pass (no watch of their own); binding writes are guarded per key.
+            Map<String, Entry<Volume>> volumes = new HashMap<>();
+            for (Entry<byte[]> e : store.listAll(Keys.VOLUMES).entries()) {
+                volumes.put(e.key(), new Entry<>(e.key(), EtcdStore.decode(Volume.parser(), e.value()), e.modRevision(), e.createRevision()));
+            }
+            List<VolumeBinding.VolumeWrite> volumeWrites = new ArrayList<>();
+            List<Op> ops = plan(caches.apps().all(), caches.nodes().all(), caches.assignments().all(), Instant.now(),
+                    volumes, volumeWrites);
+            writeVolumes(volumeWrites);
             for (int i = 0; i < ops.size(); i += OPS_PER_TXN) {
                 List<Op> chunk = ops.subList(i, Math.min(ops.size(), i + OPS_PER_TXN));
                 TxnResponse response = store.await(store.client().getKVClient().txn()
@@ -126,8 +139,32 @@ public class SchedulerController {
         }
     }
 
+    /** Each volume status change in its own transaction, fenced on leadership and on the volume's revision. */
+    private void writeVolumes(List<VolumeBinding.VolumeWrite> writes) {
+        for (VolumeBinding.VolumeWrite write : writes) {
+            ByteSequence key = EtcdStore.bytes(write.key());
+            Op op = write.value().isPresent()
+                    ? Op.put(key, EtcdStore.bytes(write.value().get().toByteArray()), PutOption.DEFAULT)
+                    : Op.delete(key, DeleteOption.DEFAULT);
+            TxnResponse response = store.await(store.client().getKVClient().txn()
+                    .If(leader.fence(), new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(write.modRevision())))
+                    .Then(op).commit(), "write volume status");
+            if (response.isSucceeded()) {
+                LOG.infof("volume %s: %s", Keys.suffix(write.key(), Keys.VOLUMES), write.why());
+            } else {
+                worker.schedule(this::kick, 200, TimeUnit.MILLISECONDS); // changed meanwhile: look again
+            }
+        }
+    }
+
     /** The etcd operations that bring assignments in line with the apps and nodes. */
     List<Op> plan(List<Entry<App>> apps, List<Entry<Node>> nodeEntries, List<Entry<Assignment>> assignments, Instant now) {
+        return plan(apps, nodeEntries, assignments, now, Map.of(), new ArrayList<>());
+    }
+
+    /** Also resolves, pins and binds the Apps' volumes; their status changes are added to {@code volumeWrites}. */
+    List<Op> plan(List<Entry<App>> apps, List<Entry<Node>> nodeEntries, List<Entry<Assignment>> assignments, Instant now,
+                  Map<String, Entry<Volume>> volumes, List<VolumeBinding.VolumeWrite> volumeWrites) {
         List<Node> nodes = nodeEntries.stream().map(Entry::value).toList();
         // namespace/app -> replica -> current assignment entry
         Map<String, Map<String, Entry<Assignment>>> byApp = new HashMap<>();
@@ -164,10 +201,15 @@ public class SchedulerController {
                 current.put(e.value().getReplica(), e.value().getNode());
                 others.merge(e.value().getNode(), -1, Integer::sum);
             }
-            Map<String, String> desired = Placement.place(app, nodes, current, others, now);
+            Optional<VolumeBinding.Resolved> resolved = VolumeBinding.resolve(app, volumes);
+            if (resolved.isEmpty()) {
+                continue; // a volume it names does not exist (yet): keep what runs, place nothing new
+            }
+            Map<String, String> desired = Placement.place(app, nodes, current, others, now, resolved.get().pinnedTo());
             for (Map.Entry<String, String> d : desired.entrySet()) {
                 String replica = d.getKey();
                 String node = d.getValue();
+                volumeWrites.addAll(VolumeBinding.bind(resolved.get(), volumes, ns, replica, node, now));
                 Entry<Assignment> existing = mine.get(replica);
                 Assignment wanted = Assignment.newBuilder()
                         .setNode(node)
@@ -177,6 +219,7 @@ public class SchedulerController {
                         .setTemplate(app.getSpec().getTemplate())
                         .setGeneration(app.getMetadata().getGeneration())
                         .putAllAppLabels(app.getMetadata().getLabelsMap())
+                        .putAllVolumes(resolved.get().claims())
                         .build();
                 if (existing != null && existing.value().getNode().equals(node) && sameWork(existing.value(), wanted)) {
                     continue; // unchanged: no write, so agents see no churn
@@ -197,6 +240,7 @@ public class SchedulerController {
                 }
             }
         }
+        volumeWrites.addAll(VolumeBinding.release(apps, volumes));
         // Assignments of apps that no longer exist.
         for (Map<String, Entry<Assignment>> orphans : byApp.values()) {
             for (Entry<Assignment> e : orphans.values()) {
@@ -215,6 +259,7 @@ public class SchedulerController {
 
     /** Same template and labels: the generation alone changing (e.g. a scale) does not rewrite. */
     private static boolean sameWork(Assignment a, Assignment b) {
-        return a.getTemplate().equals(b.getTemplate()) && a.getAppLabelsMap().equals(b.getAppLabelsMap());
+        return a.getTemplate().equals(b.getTemplate()) && a.getAppLabelsMap().equals(b.getAppLabelsMap())
+                && a.getVolumesMap().equals(b.getVolumesMap());
     }
 }

@@ -8,6 +8,8 @@ public final class Keys {
     public static final String JOIN_TOKENS = ROOT + "jointokens/";
     public static final String ASSIGNMENTS = ROOT + "assignments/";
     public static final String REPLICA_STATUS = ROOT + "replicastatus/";
+    public static final String VOLUMES = ROOT + "volumes/";
+    public static final String VOLUME_SNAPSHOTS = ROOT + "volumesnapshots/";
     public static final String CA = ROOT + "ca";
     public static final String ADMIN_TOKEN_HASH = ROOT + "auth/admin-token-sha256";
     public static final String SCHEDULER_LEADER = ROOT + "leader/scheduler";
@@ -16,6 +18,14 @@ public final class Keys {
 
     public static String app(String namespace, String name) {
         return APPS + namespace + "/" + name;
+    }
+
+    public static String volume(String namespace, String name) {
+        return VOLUMES + namespace + "/" + name;
+    }
+
+    public static String volumeSnapshot(String namespace, String name) {
+        return VOLUME_SNAPSHOTS + namespace + "/" + name;
     }
 
     public static String node(String name) {

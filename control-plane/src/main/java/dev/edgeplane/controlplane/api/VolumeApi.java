@@ -1,0 +1,301 @@
+package dev.edgeplane.controlplane.api;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.CreateVolumeRequest;
+import dev.edgeplane.api.v1.CreateVolumeSnapshotRequest;
+import dev.edgeplane.api.v1.DeleteResponse;
+import dev.edgeplane.api.v1.DeleteVolumeRequest;
+import dev.edgeplane.api.v1.DeleteVolumeSnapshotRequest;
+import dev.edgeplane.api.v1.GetVolumeRequest;
+import dev.edgeplane.api.v1.GetVolumeSnapshotRequest;
+import dev.edgeplane.api.v1.ListVolumeSnapshotsRequest;
+import dev.edgeplane.api.v1.ListVolumeSnapshotsResponse;
+import dev.edgeplane.api.v1.ListVolumesRequest;
+import dev.edgeplane.api.v1.ListVolumesResponse;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PodVolume;
+import dev.edgeplane.api.v1.UpdateVolumeRequest;
+import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeServiceGrpc;
+import dev.edgeplane.api.v1.VolumeSnapshot;
+import dev.edgeplane.api.v1.VolumeSnapshotStatus;
+import dev.edgeplane.api.v1.VolumeSpec;
+import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.controlplane.join.Joiner;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.volumes.StorageClasses;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.UUID;
+import org.jboss.logging.Logger;
+
+/**
+ * VolumeService: Volumes at /edgeplane/volumes/&lt;ns&gt;/&lt;name&gt; and VolumeSnapshots at
+ * /edgeplane/volumesnapshots/&lt;ns&gt;/&lt;name&gt;. The spec belongs to the caller; the status
+ * (phase, bound node) to the platform: the scheduler binds a volume when it places its first consumer.
+ */
+@GrpcService
+@Blocking
+public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(VolumeApi.class);
+
+    private final EtcdStore store;
+    private final StateCaches caches;
+
+    public VolumeApi(EtcdStore store, StateCaches caches) {
+        this.store = store;
+        this.caches = caches;
+    }
+
+    private static String describe(String namespace, String name) {
+        return "volume \"" + namespace + "/" + name + "\"";
+    }
+
+    private static Volume withVersion(Entry<Volume> entry) {
+        return entry.value().toBuilder()
+                .setMetadata(entry.value().getMetadata().toBuilder().setResourceVersion(entry.modRevision())).build();
+    }
+
+    static Validation validate(Volume volume) {
+        Validation v = new Validation();
+        v.dnsLabel("volume.metadata.name", volume.getMetadata().getName());
+        v.dnsLabel("volume.metadata.namespace", volume.getMetadata().getNamespace());
+        v.labels("volume.metadata.labels", volume.getMetadata().getLabelsMap());
+        VolumeSpec spec = volume.getSpec();
+        if (spec.getSizeBytes() < StorageClasses.MIN_BYTES) {
+            v.add("volume.spec.size_bytes", "must be at least " + StorageClasses.MIN_BYTES + " (16 MiB), got " + spec.getSizeBytes());
+        }
+        if (StorageClasses.parameters(spec.getStorageClass()).isEmpty()) {
+            v.add("volume.spec.storage_class", "unknown storage class \"" + spec.getStorageClass() + "\" (known: "
+                    + StorageClasses.names() + ")");
+        }
+        if (spec.getAccessMode() == VolumeSpec.AccessMode.UNRECOGNIZED) {
+            v.add("volume.spec.access_mode", "unknown access mode");
+        }
+        if (spec.getReclaimPolicy() == VolumeSpec.ReclaimPolicy.UNRECOGNIZED) {
+            v.add("volume.spec.reclaim_policy", "unknown reclaim policy");
+        }
+        return v;
+    }
+
+    /** Defaults filled in, status cleared: what a caller may set. */
+    private static Volume normalise(Volume volume) {
+        VolumeSpec.Builder spec = volume.getSpec().toBuilder();
+        if (spec.getStorageClass().isEmpty()) {
+            spec.setStorageClass(StorageClasses.DEFAULT);
+        }
+        if (spec.getAccessMode() == VolumeSpec.AccessMode.ACCESS_MODE_UNSPECIFIED) {
+            spec.setAccessMode(VolumeSpec.AccessMode.READ_WRITE_ONCE);
+        }
+        if (spec.getReclaimPolicy() == VolumeSpec.ReclaimPolicy.RECLAIM_POLICY_UNSPECIFIED) {
+            spec.setReclaimPolicy(VolumeSpec.ReclaimPolicy.RETAIN);
+        }
+        return volume.toBuilder()
+                .setMetadata(volume.getMetadata().toBuilder().setNamespace(Calls.orDefault(volume.getMetadata().getNamespace())))
+                .setSpec(spec).clearStatus().build();
+    }
+
+    @Override
+    public void createVolume(CreateVolumeRequest request, StreamObserver<Volume> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            Volume volume = normalise(request.getVolume());
+            validate(volume).throwIfInvalid();
+            ObjectMeta meta = volume.getMetadata().toBuilder().setUid(UUID.randomUUID().toString())
+                    .setCreateTime(Joiner.timestamp(Instant.now())).setGeneration(1).setResourceVersion(0).build();
+            Volume stored = volume.toBuilder().setMetadata(meta)
+                    .setStatus(VolumeStatus.newBuilder().setPhase(VolumeStatus.Phase.PENDING)
+                            .setMessage("waiting for its first consumer")).build();
+            String key = Keys.volume(meta.getNamespace(), meta.getName());
+            OptionalLong revision = store.create(key, stored.toByteArray());
+            if (revision.isEmpty()) {
+                throw Calls.exists(describe(meta.getNamespace(), meta.getName()));
+            }
+            LOG.infof("created %s (%d bytes, %s)", describe(meta.getNamespace(), meta.getName()),
+                    stored.getSpec().getSizeBytes(), stored.getSpec().getStorageClass());
+            return withVersion(new Entry<>(key, stored, revision.getAsLong(), revision.getAsLong()));
+        });
+    }
+
+    @Override
+    public void getVolume(GetVolumeRequest request, StreamObserver<Volume> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String ns = Calls.orDefault(request.getNamespace());
+            new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
+            return withVersion(store.get(Keys.volume(ns, request.getName()), Volume.parser())
+                    .orElseThrow(() -> Calls.notFound(describe(ns, request.getName()))));
+        });
+    }
+
+    @Override
+    public void listVolumes(ListVolumesRequest request, StreamObserver<ListVolumesResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String prefix = Keys.VOLUMES;
+            if (!request.getNamespace().isEmpty()) {
+                new Validation().dnsLabel("namespace", request.getNamespace()).throwIfInvalid();
+                prefix = Keys.VOLUMES + request.getNamespace() + "/";
+            }
+            Listing.Page<Volume> page = Listing.list(store, prefix, request.getPageSize(), request.getPageToken(),
+                    request.getLabelSelector(), Volume.parser(), x -> x.getMetadata().getLabelsMap());
+            ListVolumesResponse.Builder response = ListVolumesResponse.newBuilder().setNextPageToken(page.nextPageToken());
+            page.items().forEach(e -> response.addVolumes(withVersion(e)));
+            return response.build();
+        });
+    }
+
+    @Override
+    public void updateVolume(UpdateVolumeRequest request, StreamObserver<Volume> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            Volume volume = normalise(request.getVolume());
+            Validation v = validate(volume);
+            String ns = volume.getMetadata().getNamespace();
+            String name = volume.getMetadata().getName();
+            v.throwIfInvalid();
+            String key = Keys.volume(ns, name);
+            Entry<Volume> current = store.get(key, Volume.parser()).orElseThrow(() -> Calls.notFound(describe(ns, name)));
+            long given = volume.getMetadata().getResourceVersion();
+            if (given != 0 && given != current.modRevision()) {
+                throw Calls.stale(describe(ns, name), given, current.modRevision());
+            }
+            VolumeSpec old = current.value().getSpec();
+            if (!old.getStorageClass().equals(volume.getSpec().getStorageClass())) {
+                v.add("volume.spec.storage_class", "cannot change (was \"" + old.getStorageClass() + "\")");
+            }
+            if (old.getAccessMode() != volume.getSpec().getAccessMode()) {
+                v.add("volume.spec.access_mode", "cannot change");
+            }
+            if (volume.getSpec().getSizeBytes() < old.getSizeBytes()) {
+                v.add("volume.spec.size_bytes", "can only grow (is " + old.getSizeBytes() + ")");
+            }
+            v.throwIfInvalid();
+            boolean specChanged = !old.equals(volume.getSpec());
+            ObjectMeta meta = current.value().getMetadata().toBuilder()
+                    .clearLabels().putAllLabels(volume.getMetadata().getLabelsMap())
+                    .clearAnnotations().putAllAnnotations(volume.getMetadata().getAnnotationsMap())
+                    .setGeneration(current.value().getMetadata().getGeneration() + (specChanged ? 1 : 0))
+                    .setResourceVersion(0).build();
+            Volume stored = current.value().toBuilder().setMetadata(meta).setSpec(volume.getSpec()).build();
+            OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
+            if (revision.isEmpty()) {
+                throw given != 0 ? Calls.stale(describe(ns, name), given, -1) : Calls.conflict(describe(ns, name));
+            }
+            return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
+        });
+    }
+
+    @Override
+    public void deleteVolume(DeleteVolumeRequest request, StreamObserver<DeleteResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String ns = Calls.orDefault(request.getNamespace());
+            String name = request.getName();
+            new Validation().dnsLabel("name", name).dnsLabel("namespace", ns).throwIfInvalid();
+            String key = Keys.volume(ns, name);
+            Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(ns, name)));
+            Optional<String> user = userOf(ns, name);
+            if (user.isPresent()) {
+                throw Status.FAILED_PRECONDITION.withDescription(describe(ns, name) + " is used by app \"" + ns + "/"
+                        + user.get() + "\": delete the app (or drop the volume from its template) first").asRuntimeException();
+            }
+            long expected = request.getResourceVersion() != 0 ? request.getResourceVersion() : current.modRevision();
+            if (!store.delete(key, expected)) {
+                throw Calls.stale(describe(ns, name), request.getResourceVersion(), current.modRevision());
+            }
+            LOG.infof("deleted %s", describe(ns, name));
+            return DeleteResponse.getDefaultInstance();
+        });
+    }
+
+    /** An App of the namespace whose template names the volume (from the apps cache). */
+    private Optional<String> userOf(String namespace, String volume) {
+        for (Entry<App> app : caches.apps().list(Keys.APPS + namespace + "/")) {
+            App value = app.value();
+            {
+                for (PodVolume pv : value.getSpec().getTemplate().getVolumesList()) {
+                    if (pv.getSourceCase() == PodVolume.SourceCase.VOLUME && pv.getVolume().equals(volume)) {
+                        return Optional.of(value.getMetadata().getName());
+                    }
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    // --- snapshots: recorded here; taking them on the node is the agent's part (not yet wired).
+
+    private static String describeSnapshot(String namespace, String name) {
+        return "volume snapshot \"" + namespace + "/" + name + "\"";
+    }
+
+    private static VolumeSnapshot snapshotWithVersion(Entry<VolumeSnapshot> entry) {
+        return entry.value().toBuilder()
+                .setMetadata(entry.value().getMetadata().toBuilder().setResourceVersion(entry.modRevision())).build();
+    }
+
+    @Override
+    public void createVolumeSnapshot(CreateVolumeSnapshotRequest request, StreamObserver<VolumeSnapshot> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            VolumeSnapshot snapshot = request.getSnapshot();
+            String ns = Calls.orDefault(snapshot.getMetadata().getNamespace());
+            String name = snapshot.getMetadata().getName();
+            new Validation().dnsLabel("snapshot.metadata.name", name).dnsLabel("snapshot.metadata.namespace", ns)
+                    .dnsLabel("snapshot.spec.volume", snapshot.getSpec().getVolume()).throwIfInvalid();
+            Volume volume = store.get(Keys.volume(ns, snapshot.getSpec().getVolume()), Volume.parser())
+                    .orElseThrow(() -> Calls.notFound(describe(ns, snapshot.getSpec().getVolume()))).value();
+            ObjectMeta meta = snapshot.getMetadata().toBuilder().setNamespace(ns).setUid(UUID.randomUUID().toString())
+                    .setCreateTime(Joiner.timestamp(Instant.now())).setGeneration(1).setResourceVersion(0).build();
+            VolumeSnapshot stored = snapshot.toBuilder().setMetadata(meta).setStatus(VolumeSnapshotStatus.newBuilder()
+                    .setNode(volume.getStatus().getNode()).setMessage("waiting for the node to take it")).build();
+            String key = Keys.volumeSnapshot(ns, name);
+            OptionalLong revision = store.create(key, stored.toByteArray());
+            if (revision.isEmpty()) {
+                throw Calls.exists(describeSnapshot(ns, name));
+            }
+            return snapshotWithVersion(new Entry<>(key, stored, revision.getAsLong(), revision.getAsLong()));
+        });
+    }
+
+    @Override
+    public void getVolumeSnapshot(GetVolumeSnapshotRequest request, StreamObserver<VolumeSnapshot> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String ns = Calls.orDefault(request.getNamespace());
+            new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
+            return snapshotWithVersion(store.get(Keys.volumeSnapshot(ns, request.getName()), VolumeSnapshot.parser())
+                    .orElseThrow(() -> Calls.notFound(describeSnapshot(ns, request.getName()))));
+        });
+    }
+
+    @Override
+    public void listVolumeSnapshots(ListVolumeSnapshotsRequest request, StreamObserver<ListVolumeSnapshotsResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String prefix = Keys.VOLUME_SNAPSHOTS;
+            if (!request.getNamespace().isEmpty()) {
+                new Validation().dnsLabel("namespace", request.getNamespace()).throwIfInvalid();
+                prefix = Keys.VOLUME_SNAPSHOTS + request.getNamespace() + "/";
+            }
+            Listing.Page<VolumeSnapshot> page = Listing.list(store, prefix, request.getPageSize(), request.getPageToken(),
+                    "", VolumeSnapshot.parser(), x -> x.getMetadata().getLabelsMap());
+            ListVolumeSnapshotsResponse.Builder response = ListVolumeSnapshotsResponse.newBuilder().setNextPageToken(page.nextPageToken());
+            page.items().forEach(e -> response.addSnapshots(snapshotWithVersion(e)));
+            return response.build();
+        });
+    }
+
+    @Override
+    public void deleteVolumeSnapshot(DeleteVolumeSnapshotRequest request, StreamObserver<DeleteResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String ns = Calls.orDefault(request.getNamespace());
+            new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
+            if (!store.delete(Keys.volumeSnapshot(ns, request.getName()))) {
+                throw Calls.notFound(describeSnapshot(ns, request.getName()));
+            }
+            return DeleteResponse.getDefaultInstance();
+        });
+    }
+}

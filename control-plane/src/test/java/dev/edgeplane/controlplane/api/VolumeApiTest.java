@@ -1,0 +1,198 @@
+package dev.edgeplane.controlplane.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.rpc.BadRequest;
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Container;
+import dev.edgeplane.api.v1.CreateAppRequest;
+import dev.edgeplane.api.v1.CreateVolumeRequest;
+import dev.edgeplane.api.v1.DeleteAppRequest;
+import dev.edgeplane.api.v1.DeleteVolumeRequest;
+import dev.edgeplane.api.v1.EmptyDirSource;
+import dev.edgeplane.api.v1.GetVolumeRequest;
+import dev.edgeplane.api.v1.HostPathSource;
+import dev.edgeplane.api.v1.ListVolumesRequest;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PodVolume;
+import dev.edgeplane.api.v1.UpdateVolumeRequest;
+import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeMount;
+import dev.edgeplane.api.v1.VolumeServiceGrpc;
+import dev.edgeplane.api.v1.VolumeSpec;
+import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.controlplane.EtcdTestResource;
+import dev.edgeplane.controlplane.TestApi;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.protobuf.StatusProto;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+@QuarkusTest
+@QuarkusTestResource(EtcdTestResource.class)
+class VolumeApiTest {
+    private TestApi api;
+    private VolumeServiceGrpc.VolumeServiceBlockingStub volumes;
+
+    @BeforeEach
+    void connect() {
+        api = new TestApi();
+        volumes = api.withToken(VolumeServiceGrpc.newBlockingStub(api.channel), api.adminToken);
+    }
+
+    @AfterEach
+    void disconnect() {
+        api.close();
+    }
+
+    static Volume volume(String name, long size) {
+        return Volume.newBuilder().setMetadata(ObjectMeta.newBuilder().setName(name))
+                .setSpec(VolumeSpec.newBuilder().setSizeBytes(size)).build();
+    }
+
+    @Test
+    void createGetUpdateDeleteWithDefaultsAndConflicts() {
+        Volume created = volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(volume("rec", 64L << 20)).build());
+        assertEquals("default", created.getMetadata().getNamespace());
+        assertEquals("loopfs", created.getSpec().getStorageClass());
+        assertEquals(VolumeSpec.ReclaimPolicy.RETAIN, created.getSpec().getReclaimPolicy());
+        assertEquals(VolumeSpec.AccessMode.READ_WRITE_ONCE, created.getSpec().getAccessMode());
+        assertEquals(VolumeStatus.Phase.PENDING, created.getStatus().getPhase(), "wait-for-first-consumer");
+        assertEquals(Status.Code.ABORTED, code(() -> volumes.createVolume(
+                CreateVolumeRequest.newBuilder().setVolume(volume("rec", 64L << 20)).build())));
+
+        Volume got = volumes.getVolume(GetVolumeRequest.newBuilder().setName("rec").build());
+        assertEquals(created.getMetadata().getResourceVersion(), got.getMetadata().getResourceVersion());
+        assertTrue(volumes.listVolumes(ListVolumesRequest.newBuilder().setNamespace("default").build()).getVolumesList().stream()
+                .anyMatch(v -> v.getMetadata().getName().equals("rec")));
+
+        Volume grown = volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(got.toBuilder()
+                .setSpec(got.getSpec().toBuilder().setSizeBytes(128L << 20).setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE))
+                // status is the platform's: a caller's is ignored
+                .setStatus(VolumeStatus.newBuilder().setPhase(VolumeStatus.Phase.BOUND).setNode("evil"))).build());
+        assertEquals(128L << 20, grown.getSpec().getSizeBytes());
+        assertEquals("", grown.getStatus().getNode());
+        assertEquals(2, grown.getMetadata().getGeneration());
+        // Stale resource_version: ABORTED.
+        assertEquals(Status.Code.ABORTED, code(() -> volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(got).build())));
+        assertInvalid(() -> volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(grown.toBuilder()
+                .setSpec(grown.getSpec().toBuilder().setSizeBytes(64L << 20))).build()), "volume.spec.size_bytes");
+        assertInvalid(() -> volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(grown.toBuilder()
+                .setSpec(grown.getSpec().toBuilder().setStorageClass("btrfs"))).build()), "volume.spec.storage_class");
+
+        // An App that names it blocks its deletion.
+        Container main = Container.newBuilder().setName("main").setImage("busybox:1")
+                .addVolumeMounts(VolumeMount.newBuilder().setName("data").setMountPath("/data")).build();
+        App app = AppApiTest.app("default", "recorder", 1).toBuilder().setSpec(AppApiTest.app("default", "recorder", 1).getSpec()
+                .toBuilder().setTemplate(dev.edgeplane.api.v1.PodTemplate.newBuilder().addContainers(main)
+                        .addVolumes(PodVolume.newBuilder().setName("data").setVolume("rec")))).build();
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app).build());
+        TestApi.await("the app reaches the cache", Duration.ofSeconds(10), () -> code(() -> volumes.deleteVolume(
+                DeleteVolumeRequest.newBuilder().setName("rec").setResourceVersion(1).build())) == Status.Code.FAILED_PRECONDITION);
+        api.apps().deleteApp(DeleteAppRequest.newBuilder().setName("recorder").build());
+        assertEquals(Status.Code.ABORTED, code(() -> volumes.deleteVolume(
+                DeleteVolumeRequest.newBuilder().setName("rec").setResourceVersion(1).build())), "stale resource_version");
+        TestApi.await("deleted once the app is gone", Duration.ofSeconds(10), () -> code(() -> volumes.deleteVolume(
+                DeleteVolumeRequest.newBuilder().setName("rec").build())) == Status.Code.OK);
+        assertEquals(Status.Code.NOT_FOUND, code(() -> volumes.getVolume(GetVolumeRequest.newBuilder().setName("rec").build())));
+        assertEquals(Status.Code.NOT_FOUND, code(() -> volumes.deleteVolume(DeleteVolumeRequest.newBuilder().setName("rec").build())));
+    }
+
+    @Test
+    void badVolumesAreRefusedWithFieldPaths() {
+        assertInvalid(() -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(volume("tiny", 1024)).build()),
+                "volume.spec.size_bytes");
+        assertInvalid(() -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(volume("Bad_Name", 64L << 20)).build()),
+                "volume.metadata.name");
+        assertInvalid(() -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(volume("nfs", 64L << 20).toBuilder()
+                .setSpec(VolumeSpec.newBuilder().setSizeBytes(64L << 20).setStorageClass("nfs"))).build()), "volume.spec.storage_class");
+    }
+
+    @Test
+    void badPodVolumesAreRefusedWithFieldPaths() {
+        App base = AppApiTest.app("default", "vols", 1);
+        Container.Builder main = base.getSpec().getTemplate().getContainers(0).toBuilder();
+        App mountsNothing = withTemplate(base, main.clone().addVolumeMounts(VolumeMount.newBuilder().setName("nope").setMountPath("/x")).build());
+        assertInvalidApp(mountsNothing, "app.spec.template.containers[0].volume_mounts[0].name");
+        App relative = withTemplate(base, main.clone().addVolumeMounts(VolumeMount.newBuilder().setName("s").setMountPath("x/../y")).build(),
+                PodVolume.newBuilder().setName("s").setEmptyDir(EmptyDirSource.getDefaultInstance()).build());
+        assertInvalidApp(relative, "app.spec.template.containers[0].volume_mounts[0].mount_path");
+        App hostEscape = withTemplate(base, main.clone().build(),
+                PodVolume.newBuilder().setName("h").setHostPath(HostPathSource.newBuilder().setPath("/var/../etc")).build());
+        assertInvalidApp(hostEscape, "app.spec.template.volumes[0].host_path.path");
+        App noSource = withTemplate(base, main.clone().build(), PodVolume.newBuilder().setName("n").build());
+        assertInvalidApp(noSource, "app.spec.template.volumes[0]");
+        App twoReplicas = withTemplate(base, main.clone().build(), PodVolume.newBuilder().setName("d").setVolume("rec").build());
+        twoReplicas = twoReplicas.toBuilder().setSpec(twoReplicas.getSpec().toBuilder().setReplicas(2)).build();
+        assertInvalidApp(twoReplicas, "app.spec.replicas");
+    }
+
+    @Test
+    void reflectionListsVolumeService() throws Exception {
+        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
+        var observer = ServerReflectionGrpc.newStub(api.channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+                .serverReflectionInfo(new StreamObserver<>() {
+                    public void onNext(ServerReflectionResponse value) {
+                        answer.complete(value);
+                    }
+
+                    public void onError(Throwable t) {
+                        answer.completeExceptionally(t);
+                    }
+
+                    public void onCompleted() {}
+                });
+        observer.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+        ServerReflectionResponse response = answer.get(10, TimeUnit.SECONDS);
+        observer.onCompleted();
+        Set<String> services = new HashSet<>();
+        response.getListServicesResponse().getServiceList().forEach(s -> services.add(s.getName()));
+        assertTrue(services.contains("edgeplane.v1.VolumeService"), "reflection lists " + services);
+    }
+
+    private static App withTemplate(App app, Container container, PodVolume... podVolumes) {
+        return app.toBuilder().setSpec(app.getSpec().toBuilder().setTemplate(app.getSpec().getTemplate().toBuilder()
+                .setContainers(0, container).addAllVolumes(java.util.List.of(podVolumes)))).build();
+    }
+
+    private static Status.Code code(Runnable call) {
+        try {
+            call.run();
+            return Status.Code.OK;
+        } catch (StatusRuntimeException e) {
+            return e.getStatus().getCode();
+        }
+    }
+
+    private void assertInvalidApp(App app, String field) {
+        assertInvalid(() -> api.apps().createApp(CreateAppRequest.newBuilder().setApp(app).build()), field);
+    }
+
+    private static void assertInvalid(Runnable call, String field) {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call::run);
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.getStatus().toString());
+        BadRequest bad;
+        try {
+            bad = StatusProto.fromThrowable(e).getDetails(0).unpack(BadRequest.class);
+        } catch (Exception ex) {
+            throw new AssertionError("no BadRequest detail in " + e.getStatus(), ex);
+        }
+        assertTrue(bad.getFieldViolationsList().stream().anyMatch(v -> v.getField().equals(field)),
+                "expected a violation of " + field + " in " + bad);
+    }
+}
