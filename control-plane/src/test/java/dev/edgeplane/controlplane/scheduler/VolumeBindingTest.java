@@ -1,0 +1,105 @@
+package dev.edgeplane.controlplane.scheduler;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Container;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.PodVolume;
+import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeSpec;
+import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import io.etcd.jetcd.op.Op;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The scheduler's volume handling, through its pure plan(): resolve, bind on first use, pin, release. */
+class VolumeBindingTest {
+    private static final Instant NOW = Instant.parse("2026-01-01T00:00:00Z");
+    private final SchedulerController scheduler = new SchedulerController(null, null, null);
+
+    private static Entry<App> app() {
+        App app = PlacementTest.app("cam", 1).toBuilder().setSpec(PlacementTest.app("cam", 1).getSpec().toBuilder()
+                .setTemplate(PodTemplate.newBuilder().addContainers(Container.newBuilder().setName("main").setImage("busybox:1"))
+                        .addVolumes(PodVolume.newBuilder().setName("data").setVolume("rec")))).build();
+        return new Entry<>(Keys.app("default", "cam"), app, 5, 5);
+    }
+
+    private static Entry<Volume> volume(String boundTo, VolumeStatus.Phase phase, VolumeSpec.ReclaimPolicy policy) {
+        Volume v = Volume.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("rec").setNamespace("default").setUid("u1"))
+                .setSpec(VolumeSpec.newBuilder().setSizeBytes(64L << 20).setStorageClass("loopfs-xfs").setReclaimPolicy(policy))
+                .setStatus(VolumeStatus.newBuilder().setPhase(phase).setNode(boundTo)).build();
+        return new Entry<>(Keys.volume("default", "rec"), v, 7, 7);
+    }
+
+    /** jetcd's Op keeps its key and value private: read them for the assertions. */
+    private static com.google.protobuf.ByteString field(Op op, Class<?> owner, String name) {
+        try {
+            java.lang.reflect.Field f = owner.getDeclaredField(name);
+            f.setAccessible(true);
+            return (com.google.protobuf.ByteString) f.get(op);
+        } catch (ReflectiveOperationException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static List<Node> nodes() {
+        return List.of(PlacementTest.ready("a"), PlacementTest.ready("b"));
+    }
+
+    @Test
+    void firstPlacementBindsAndCarriesTheClaim() throws Exception {
+        List<VolumeBinding.VolumeWrite> writes = new ArrayList<>();
+        Entry<Volume> pending = volume("", VolumeStatus.Phase.PENDING, VolumeSpec.ReclaimPolicy.DELETE);
+        List<Op> ops = scheduler.plan(List.of(app()), nodes().stream().map(n -> new Entry<>(Keys.node(n.getMetadata().getName()), n, 1, 1)).toList(),
+                List.of(), NOW, Map.of(pending.key(), pending), writes);
+        assertEquals(1, ops.size());
+        Assignment assignment = Assignment.parseFrom(field(ops.get(0), Op.PutOp.class, "value"));
+        assertEquals("a", assignment.getNode());
+        var claim = assignment.getVolumesMap().get("rec");
+        assertEquals(64L << 20, claim.getSizeBytes());
+        assertEquals(Map.of("backend", "loopfs", "fsType", "xfs"), claim.getParametersMap());
+        assertTrue(claim.getDeleteOnRelease());
+        assertEquals("u1", claim.getUid());
+        assertEquals(1, writes.size());
+        Volume bound = writes.get(0).value().orElseThrow();
+        assertEquals(VolumeStatus.Phase.BOUND, bound.getStatus().getPhase());
+        assertEquals("a", bound.getStatus().getNode());
+        assertEquals("cam-0", bound.getStatus().getReplica());
+        assertEquals(7, writes.get(0).modRevision(), "guarded on the volume's revision");
+    }
+
+    @Test
+    void boundVolumePinsAndMissingOneHolds() throws Exception {
+        List<VolumeBinding.VolumeWrite> writes = new ArrayList<>();
+        Entry<Volume> onB = volume("b", VolumeStatus.Phase.RELEASED, VolumeSpec.ReclaimPolicy.RETAIN);
+        List<Entry<Node>> nodes = nodes().stream().map(n -> new Entry<>(Keys.node(n.getMetadata().getName()), n, 1, 1)).toList();
+        List<Op> ops = scheduler.plan(List.of(app()), nodes, List.of(), NOW, Map.of(onB.key(), onB), writes);
+        assertEquals(1, ops.size());
+        assertTrue(field(ops.get(0), Op.class, "key").toStringUtf8().startsWith(Keys.assignmentsOf("b")), "pinned to b");
+        assertEquals(VolumeStatus.Phase.BOUND, writes.get(0).value().orElseThrow().getStatus().getPhase(), "re-bound");
+
+        assertEquals(List.of(), scheduler.plan(List.of(app()), nodes, List.of(), NOW, Map.of(), new ArrayList<>()),
+                "no volume, no placement");
+    }
+
+    @Test
+    void unusedBoundVolumesAreReleasedOrDeleted() {
+        Entry<Volume> retain = volume("a", VolumeStatus.Phase.BOUND, VolumeSpec.ReclaimPolicy.RETAIN);
+        List<VolumeBinding.VolumeWrite> writes = VolumeBinding.release(List.of(), Map.of(retain.key(), retain));
+        assertEquals(VolumeStatus.Phase.RELEASED, writes.get(0).value().orElseThrow().getStatus().getPhase());
+        assertEquals("a", writes.get(0).value().orElseThrow().getStatus().getNode(), "the data stays on its node");
+        Entry<Volume> delete = volume("a", VolumeStatus.Phase.BOUND, VolumeSpec.ReclaimPolicy.DELETE);
+        assertTrue(VolumeBinding.release(List.of(), Map.of(delete.key(), delete)).get(0).value().isEmpty(), "deleted");
+        assertEquals(List.of(), VolumeBinding.release(List.of(app()), Map.of(delete.key(), delete)), "still used");
+    }
+}
