@@ -153,6 +153,16 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         tracker.acked(node, acked);
                     }
                     case STATUS -> tracker.report(node, request.getStatus());
+                    // Logged only for now; an event store comes later (issue 6).
+                    case EVENTS -> {
+                        for (dev.edgeplane.api.v1.AgentEvent e : request.getEvents().getEventsList()) {
+                            LOG.infof("event from node %s at %s: %s %s: %s", node,
+                                    Joiner.toInstant(e.getTime()), e.getType(), e.getReason(), e.getMessage());
+                        }
+                        if (request.getEvents().getDropped() > 0) {
+                            LOG.warnf("node %s dropped %d events while it could not send them", node, request.getEvents().getDropped());
+                        }
+                    }
                     case HEARTBEAT -> {
                         tracker.heartbeat(node, request.getHeartbeat());
                         session.send(SyncResponse.newBuilder()
@@ -199,6 +209,30 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         } else {
             session.markClosed();
         }
+    }
+
+    /**
+     * A heartbeat on its own HTTP/2 stream (never behind bulk Sync data). The refusal check hits the
+     * nodes cache, so it is cheap at every period.
+     */
+    @Override
+    public void heartbeat(dev.edgeplane.api.v1.Heartbeat request, StreamObserver<HeartbeatAck> responseObserver) {
+        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
+        String node = certificate == null ? null : CertificateAuthority.commonName(certificate);
+        Optional<String> refusal = certificate == null ? Optional.of("Heartbeat requires mutual TLS with the node certificate")
+                : refusal(node, CertificateAuthority.hashOf(certificate));
+        if (refusal.isPresent()) {
+            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
+            return;
+        }
+        if (index.sessionsOf(node).isEmpty()) {
+            responseObserver.onError(Status.FAILED_PRECONDITION
+                    .withDescription("node " + node + " has no Sync stream on this control plane").asRuntimeException());
+            return;
+        }
+        tracker.heartbeat(node, request);
+        responseObserver.onNext(HeartbeatAck.newBuilder().setTime(Joiner.timestamp(clock.instant())).build());
+        responseObserver.onCompleted();
     }
 
     private Optional<String> refusal(String node, String certHash) {

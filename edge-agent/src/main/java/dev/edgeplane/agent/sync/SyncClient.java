@@ -75,6 +75,7 @@ public final class SyncClient implements AutoCloseable {
     private final Supplier<NodeInfo> info;
     private final IntSupplier desiredCount;
     private final Clock clock;
+    private final dev.edgeplane.agent.events.EventBuffer events;
     private final ManagedChannel channel;
     private final ScheduledExecutorService timer;
     private final ReconnectBackoff backoff;
@@ -87,6 +88,11 @@ public final class SyncClient implements AutoCloseable {
     private volatile java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> tunnels =
             open -> LOG.warning("sync: no tunnel handler; ignoring session " + open.getSessionId());
 
+    /** This node's events, buffered while offline and uploaded on the Sync stream behind control traffic. */
+    public dev.edgeplane.agent.events.EventBuffer events() {
+        return events;
+    }
+
     public SyncClient(Settings settings, SslContext tls, DesiredStateStore desired, StatusManager status,
                       Supplier<NodeInfo> info, IntSupplier desiredCount, Clock clock) {
         this.settings = settings;
@@ -95,6 +101,9 @@ public final class SyncClient implements AutoCloseable {
         this.info = info;
         this.desiredCount = desiredCount;
         this.clock = clock;
+        this.events = new dev.edgeplane.agent.events.EventBuffer(dev.edgeplane.agent.events.EventBuffer.DEFAULT_CAPACITY, clock);
+        desired.loadProblem().ifPresent(problem -> events.warning("JournalCorrupt",
+                "the journal could not be read (" + problem + "); resyncing from the control plane"));
         this.channel = NettyChannelBuilder.forTarget(settings.endpoint())
                 .sslContext(tls)
                 .keepAliveTime(settings.keepAlive().toMillis(), TimeUnit.MILLISECONDS)
@@ -159,6 +168,7 @@ public final class SyncClient implements AutoCloseable {
         java.util.concurrent.atomic.AtomicBoolean established = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicReference<Instant> lastHeard = new java.util.concurrent.atomic.AtomicReference<>(clock.instant());
         java.util.concurrent.atomic.AtomicBoolean serverAcksHeartbeats = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean unaryHeartbeats = new java.util.concurrent.atomic.AtomicBoolean(true);
 
         ClientResponseObserver<SyncRequest, SyncResponse> responses = new ClientResponseObserver<>() {
             @Override
@@ -219,6 +229,14 @@ public final class SyncClient implements AutoCloseable {
                 send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder()
                         .addAllReplicas(changes.changed()).addAllRemoved(changes.removed())).build());
             }
+            // Events last: acks and status go first.
+            events.drain().ifPresent(batch -> {
+                if (current == null) {
+                    events.requeue(batch);
+                } else {
+                    send(SyncRequest.newBuilder().setEvents(batch).build());
+                }
+            });
         };
         Runnable heartbeat = () -> {
             // A server that answers heartbeats but has gone quiet for three periods is gone.
@@ -228,10 +246,34 @@ public final class SyncClient implements AutoCloseable {
                 return;
             }
             Instant now = clock.instant();
-            send(SyncRequest.newBuilder().setHeartbeat(Heartbeat.newBuilder()
+            Heartbeat beat = Heartbeat.newBuilder()
                     .setTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
                     .setRunningReplicas(status.running())
-                    .setDesiredReplicas(desiredCount.getAsInt())).build());
+                    .setDesiredReplicas(desiredCount.getAsInt()).build();
+            if (!unaryHeartbeats.get()) {
+                send(SyncRequest.newBuilder().setHeartbeat(beat).build());
+                return;
+            }
+            // Its own HTTP/2 stream: never queued behind a large Snapshot or status report.
+            AgentServiceGrpc.newStub(channel).withDeadlineAfter(settings.heartbeat().toMillis(), TimeUnit.MILLISECONDS)
+                    .heartbeat(beat, new io.grpc.stub.StreamObserver<>() {
+                        @Override
+                        public void onNext(dev.edgeplane.api.v1.HeartbeatAck ack) {
+                            lastHeard.set(clock.instant());
+                            serverAcksHeartbeats.set(true);
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            if (Status.fromThrowable(t).getCode() == Status.Code.UNIMPLEMENTED) {
+                                unaryHeartbeats.set(false); // an older control plane: heartbeats ride on Sync
+                            }
+                            LOG.fine(() -> "sync: heartbeat failed: " + Status.fromThrowable(t));
+                        }
+
+                        @Override
+                        public void onCompleted() {}
+                    });
         };
         ScheduledFuture<?> statusTask = timer.scheduleWithFixedDelay(safely(statusChanges),
                 settings.statusInterval().toMillis(), settings.statusInterval().toMillis(), TimeUnit.MILLISECONDS);
