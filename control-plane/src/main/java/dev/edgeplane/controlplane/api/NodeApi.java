@@ -108,6 +108,42 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
     }
 
     @Override
+    public void cordonNode(dev.edgeplane.api.v1.CordonNodeRequest request, StreamObserver<Node> responseObserver) {
+        Calls.unary(responseObserver, () -> changeSpec(request.getName(), spec -> spec.setUnschedulable(true)));
+    }
+
+    @Override
+    public void uncordonNode(dev.edgeplane.api.v1.UncordonNodeRequest request, StreamObserver<Node> responseObserver) {
+        Calls.unary(responseObserver, () -> changeSpec(request.getName(), spec -> spec.setUnschedulable(false).setDrained(false)));
+    }
+
+    /** The scheduler does the moving (Placement: a drained node keeps no REPLICATED replica). */
+    @Override
+    public void drainNode(dev.edgeplane.api.v1.DrainNodeRequest request, StreamObserver<Node> responseObserver) {
+        Calls.unary(responseObserver, () -> changeSpec(request.getName(), spec -> spec.setUnschedulable(true).setDrained(true)));
+    }
+
+    /** Read-modify-write of the node's spec, retried while status writes race with it. */
+    private Node changeSpec(String name, java.util.function.UnaryOperator<dev.edgeplane.api.v1.NodeSpec.Builder> change) {
+        new Validation().dnsLabel("name", name).throwIfInvalid();
+        String key = Keys.node(name);
+        for (int attempt = 0; attempt < 5; attempt++) {
+            Entry<Node> current = store.get(key, Node.parser()).orElseThrow(() -> Calls.notFound(describe(name)));
+            var spec = change.apply(current.value().getSpec().toBuilder()).build();
+            if (spec.equals(current.value().getSpec())) {
+                return withVersion(current);
+            }
+            Node stored = current.value().toBuilder().setSpec(spec).setMetadata(current.value().getMetadata().toBuilder()
+                    .setResourceVersion(0).setGeneration(current.value().getMetadata().getGeneration() + 1)).build();
+            OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
+            if (revision.isPresent()) {
+                return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
+            }
+        }
+        throw Calls.conflict(describe(name));
+    }
+
+    @Override
     public void deleteNode(DeleteNodeRequest request, StreamObserver<DeleteResponse> responseObserver) {
         Calls.unary(responseObserver, () -> {
             new Validation().dnsLabel("name", request.getName()).throwIfInvalid();

@@ -120,6 +120,9 @@ public final class Placement {
 
     /** A replica already here may stay. */
     static boolean canKeep(AppSpec spec, Node node, Instant now) {
+        if (node.getSpec().getDrained() && spec.getMode() != AppSpec.Mode.EVERY_NODE) {
+            return false;
+        }
         if (!selects(spec.getNodeSelectorMap(), node) || !tolerates(spec.getTolerationsList(), node.getSpec().getTaintsList(), true)) {
             return false;
         }

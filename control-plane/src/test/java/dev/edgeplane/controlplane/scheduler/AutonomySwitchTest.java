@@ -23,6 +23,18 @@ class AutonomySwitchTest {
     }
 
     @Test
+    void aDrainedNodeGivesUpReplicatedReplicasButKeepsEveryNodeOnes() {
+        Node a = PlacementTest.ready("a");
+        Node drained = a.toBuilder().setSpec(a.getSpec().toBuilder().setUnschedulable(true).setDrained(true)).build();
+        Node b = PlacementTest.ready("b");
+        assertEquals(Map.of("web-0", "b"), Placement.place(PlacementTest.app("web", 1), List.of(drained, b),
+                Map.of("web-0", "a"), Map.of(), NOW));
+        App daemon = PlacementTest.with(PlacementTest.app("daemon", 0), s -> s.setMode(dev.edgeplane.api.v1.AppSpec.Mode.EVERY_NODE));
+        assertEquals(Map.of("daemon-a", "a", "daemon-b", "b"), Placement.place(daemon, List.of(drained, b),
+                Map.of("daemon-a", "a", "daemon-b", "b"), Map.of(), NOW));
+    }
+
+    @Test
     void autonomyOffMovesReplicasOfAnUnreachableNode() {
         App web = PlacementTest.app("web", 1);
         Node b = PlacementTest.ready("b");
