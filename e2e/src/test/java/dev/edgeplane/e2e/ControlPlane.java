@@ -20,6 +20,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -46,16 +47,29 @@ final class ControlPlane implements AutoCloseable {
     }
 
     static ControlPlane start(String etcdEndpoint, Path dir) throws IOException {
+        return start(etcdEndpoint, dir, FreePorts.next(), FreePorts.next(), Map.of());
+    }
+
+    /** On given ports (a restart where agents expect it) with extra environment (e.g. shorter grace periods). */
+    static ControlPlane start(String etcdEndpoint, Path dir, int apiPort, int agentPort, Map<String, String> extraEnv)
+            throws IOException {
+        return start(etcdEndpoint, dir, apiPort, agentPort, extraEnv, Binaries.controlPlane());
+    }
+
+    /** With its own command, e.g. a copy of the build that a concurrent rebuild cannot pull away mid-test. */
+    static ControlPlane start(String etcdEndpoint, Path dir, int apiPort, int agentPort, Map<String, String> extraEnv,
+            List<String> command) throws IOException {
         Files.createDirectories(dir);
-        int apiPort = FreePorts.next();
-        int agentPort = FreePorts.next();
         Path tokenFile = dir.resolve("admin-token");
-        ManagedProcess p = ManagedProcess.start("control-plane", Binaries.controlPlane(), Map.of(
+        Map<String, String> env = new java.util.HashMap<>(extraEnv);
+        env.putAll(Map.of(
                 "EDGEPLANE_ETCD_ENDPOINTS", etcdEndpoint,
                 "QUARKUS_HTTP_PORT", Integer.toString(apiPort),
                 "EDGEPLANE_AGENT_PORT", Integer.toString(agentPort),
                 "EDGEPLANE_AGENT_ADVERTISE", "127.0.0.1:" + agentPort,
-                "EDGEPLANE_ADMIN_TOKEN_FILE", tokenFile.toString()), dir.resolve("control-plane.log"));
+                "EDGEPLANE_ADMIN_TOKEN_FILE", tokenFile.toString()));
+        ManagedProcess p = ManagedProcess.start("control-plane", command, env,
+                dir.resolve("control-plane.log"));
         try {
             Await.until("control plane ready on :" + apiPort, Duration.ofSeconds(60), p::logTail,
                     () -> {
@@ -84,6 +98,14 @@ final class ControlPlane implements AutoCloseable {
             Thread.currentThread().interrupt();
             return false;
         }
+    }
+
+    int apiPort() {
+        return apiPort;
+    }
+
+    int agentPort() {
+        return agentPort;
     }
 
     String apiAddress() {

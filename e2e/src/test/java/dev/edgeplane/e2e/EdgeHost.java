@@ -14,9 +14,16 @@ final class EdgeHost implements AutoCloseable {
     private final Path dir;
     private final String criEndpoint;
     private final List<String> runFlags;
+    private final List<String> launcher;
     private ManagedProcess agent;
 
     EdgeHost(String name, Path dir, String criEndpoint, List<String> runFlags) throws IOException {
+        this(name, dir, criEndpoint, runFlags, Binaries.edgeAgent());
+    }
+
+    /** With its own launcher, e.g. a copy of the build that a concurrent rebuild cannot pull away mid-test. */
+    EdgeHost(String name, Path dir, String criEndpoint, List<String> runFlags, List<String> launcher) throws IOException {
+        this.launcher = launcher;
         this.name = name;
         this.dir = Files.createDirectories(dir);
         this.criEndpoint = criEndpoint;
@@ -33,7 +40,7 @@ final class EdgeHost implements AutoCloseable {
 
     /** `edge-agent join` exactly as an operator runs it, with the join command's own flags. */
     ManagedProcess.Result join(String server, String token, String caHash, String... extra) {
-        List<String> cmd = new ArrayList<>(Binaries.edgeAgent());
+        List<String> cmd = new ArrayList<>(launcher);
         cmd.addAll(List.of("join", "--server", server, "--token", token, "--ca-hash", caHash,
                 "--name", name, "--state-dir", stateDir().toString()));
         cmd.addAll(List.of(extra));
@@ -46,7 +53,7 @@ final class EdgeHost implements AutoCloseable {
         if (!words[0].equals("edge-agent") || !words[1].equals("join")) {
             throw new AssertionError("not a join command: " + joinCommand);
         }
-        List<String> cmd = new ArrayList<>(Binaries.edgeAgent());
+        List<String> cmd = new ArrayList<>(launcher);
         cmd.addAll(List.of(words).subList(1, words.length));
         cmd.addAll(List.of("--name", name, "--state-dir", stateDir().toString()));
         return ManagedProcess.run(cmd, Map.of(), Duration.ofSeconds(60));
@@ -56,7 +63,7 @@ final class EdgeHost implements AutoCloseable {
         if (agent != null && agent.isAlive()) {
             throw new IllegalStateException("agent " + name + " already runs");
         }
-        List<String> cmd = new ArrayList<>(Binaries.edgeAgent());
+        List<String> cmd = new ArrayList<>(launcher);
         cmd.addAll(List.of("run", "--state-dir", stateDir().toString(), "--cri-endpoint", criEndpoint,
                 "--log-dir", dir.resolve("pod-logs").toString()));
         cmd.addAll(runFlags);

@@ -1,0 +1,253 @@
+package dev.edgeplane.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.testkit.FreePorts;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 3's fault tests against real processes: the cloud cut off or killed, the host rebooted, the
+ * agent killed mid-change, etcd compacted, the journal corrupted. Each test leaves the control plane
+ * running on its ports and the agent connected, and removes its app.
+ */
+class AutonomyFaultE2ETest {
+    static final Duration CONVERGE = AutonomyFixture.CONVERGE;
+
+    @TempDir static Path dir;
+    static AutonomyFixture f;
+
+    @BeforeAll
+    static void start() throws Exception {
+        f = AutonomyFixture.start(dir, "edge-autonomy");
+    }
+
+    /** A test that failed half-way must not break the next: the cloud runs where the agent dials, the agent runs. */
+    @BeforeEach
+    void cloudAndAgentUp() throws Exception {
+        if (f.cloud() != null && f.cloud().agentPort() != f.agentPort) {
+            f.killCloud();
+        }
+        if (f.cloud() == null) {
+            f.startCloud();
+        }
+        if (f.host.agent() == null || !f.host.agent().isAlive()) {
+            f.host.start();
+        }
+        f.awaitPhase(NodeStatus.Phase.READY);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (f != null) {
+            f.close();
+        }
+    }
+
+    /** Fault test 1; also the figure (the bench runs it with 20). */
+    static double offlineReboot(AutonomyFixture f, String app, int replicas) throws Exception {
+        f.create(f.app(app, replicas, "sleep", "3600"));
+        f.awaitRunning(app, replicas);
+        Await.until(app + " journalled", CONVERGE, f::diagnostics,
+                () -> f.get(app).getStatus().getReadyReplicas() == replicas);
+
+        f.killCloud();
+        f.host.close();
+        f.containerd.simulateReboot();
+        Await.until("containerd back after the reboot, nothing running", CONVERGE, f::diagnostics,
+                () -> f.runningIds(app).isEmpty());
+
+        long t0 = System.nanoTime();
+        f.host.start();
+        f.awaitRunning(app, replicas);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        System.out.printf("BENCH offline-reboot recovery (%d replicas, cloud unreachable): %.2f s%n", replicas, seconds);
+
+        f.startCloud();
+        f.awaitPhase(NodeStatus.Phase.READY);
+        f.delete(app);
+        return seconds;
+    }
+
+    @Test
+    void offlineRebootRestartsAllReplicasFromTheJournal() throws Exception {
+        offlineReboot(f, "reboot", 10);
+    }
+
+    @Test
+    void controlPlaneRestartResumesWithoutRestartingAnyContainer() throws Exception {
+        f.create(f.app("steady", 3, "sleep", "3600"));
+        f.awaitRunning("steady", 3);
+        Set<String> before = f.allIds("steady");
+        long connects = f.agentLogCount("sync: connected");
+
+        f.restartCloud();
+        Await.until("agent reconnected", CONVERGE, f::diagnostics,
+                () -> f.agentLogCount("sync: connected") > connects);
+        f.awaitPhase(NodeStatus.Phase.READY);
+        Await.until("steady ready 3/3 after the restart", CONVERGE, f::diagnostics,
+                () -> f.get("steady").getStatus().getReadyReplicas() == 3);
+        assertEquals(before, f.allIds("steady"), "the same containers, none replaced\n" + f.diagnostics());
+        for (var c : f.cri.containers(AutonomyFixture.labelsOf("steady"))) {
+            assertEquals(0, c.getMetadata().getAttempt(), "no container restarted: " + c);
+        }
+        System.out.println("resume after a control-plane restart: " + last(f.received()));
+        f.delete("steady");
+    }
+
+    @Test
+    void partitionKeepsWorkloadsAndResumesWithOnlyTheChanges() throws Exception {
+        // Unchanged while away: in a snapshot, not in the resume.
+        f.create(f.app("ballast", 8, "sleep", "3600"));
+        f.create(f.app("part", 2, "sleep", "3600"));
+        f.awaitRunning("part", 2);
+        f.awaitRunning("ballast", 8);
+        Set<String> before = f.runningIds("part");
+
+        // Cut the link: the cloud runs, but not where the agent dials.
+        f.killCloud();
+        f.startCloud(FreePorts.next());
+        f.awaitPhase(NodeStatus.Phase.UNREACHABLE);
+        for (ReplicaStatus r : f.get("part").getStatusOrBuilder().getReplicasList()) {
+            assertEquals(f.host.name(), r.getNode(), "an autonomous node keeps its replicas: " + r);
+        }
+        // Many updates of one App while away: the node gets one change for it.
+        for (int i = 0; i < 20; i++) {
+            f.setCommand("part", "sleep", Integer.toString(4000 + i));
+        }
+        assertEquals(before, f.runningIds("part"), "workloads keep running while cut off");
+        assertEquals(NodeStatus.Phase.UNREACHABLE, f.phase());
+        int receivedBefore = f.received().size();
+
+        f.killCloud();
+        f.startCloud();
+        f.awaitPhase(NodeStatus.Phase.READY);
+        Await.until("part replaced by the template made while cut off", CONVERGE, f::diagnostics, () -> {
+            Set<String> now = f.runningIds("part");
+            return now.size() == 2 && now.stream().noneMatch(before::contains);
+        });
+        List<AutonomyFixture.Received> got = f.received();
+        AutonomyFixture.Received resume = got.get(receivedBefore);
+        long resumeBytes = got.subList(receivedBefore, got.size()).stream().mapToLong(AutonomyFixture.Received::bytes).sum();
+
+        // A full snapshot of the same state, for comparison: an agent without a journal asks for one.
+        f.host.close();
+        Files.deleteIfExists(f.host.stateDir().resolve("journal/journal.bin"));
+        Files.deleteIfExists(f.host.stateDir().resolve("journal/journal.prev.bin"));
+        f.host.start();
+        Await.until("a snapshot received", CONVERGE, f::diagnostics,
+                () -> f.received().stream().anyMatch(r -> r.kind().equals("snapshot")));
+        AutonomyFixture.Received snapshot = last(f.received());
+        System.out.printf("BENCH resume after a partition (20 updates of 1 app of 2 replicas, 8 other replicas unchanged): %s, %d bytes; full snapshot: %d bytes (%.1f%%)%n",
+                resume.kind(), resumeBytes, snapshot.bytes(), 100.0 * resumeBytes / snapshot.bytes());
+        assertEquals("changes", resume.kind(), "resumed, not relisted\n" + f.diagnostics());
+        assertTrue(resumeBytes < snapshot.bytes(), resumeBytes + " vs " + snapshot.bytes());
+        f.awaitPhase(NodeStatus.Phase.READY);
+        f.delete("part");
+        f.delete("ballast");
+    }
+
+    @Test
+    void compactionPastTheAgentsRevisionTakesTheSnapshotPath() throws Exception {
+        f.create(f.app("compacted", 1, "sleep", "3600"));
+        f.awaitRunning("compacted", 1);
+        Set<String> before = f.runningIds("compacted");
+        f.host.close(); // offline; its journal holds revision R
+        f.setCommand("compacted", "sleep", "3700");
+        f.create(f.app("born-offline", 1, "sleep", "3600"));
+        f.compactEtcd(f.etcdRevision());
+        f.restartCloud(); // a fresh process: only etcd can answer for R, and etcd compacted it
+        int receivedBefore = f.received().size();
+        f.host.start();
+        f.awaitPhase(NodeStatus.Phase.READY);
+        Await.until("compacted replaced and born-offline running", CONVERGE, f::diagnostics, () -> {
+            Set<String> now = f.runningIds("compacted");
+            return now.size() == 1 && now.stream().noneMatch(before::contains)
+                    && f.runningIds("born-offline").size() == 1;
+        });
+        List<AutonomyFixture.Received> got = f.received();
+        assertEquals("snapshot", got.get(receivedBefore).kind(), "snapshot path\n" + f.diagnostics());
+        assertEquals(1, f.allIds("compacted").size(), "the old container removed");
+        f.delete("compacted");
+        f.delete("born-offline");
+    }
+
+    @Test
+    void agentKilledBetweenJournalAndAckAppliesTheChangeOnce() throws Exception {
+        f.create(f.app("once", 1, "sleep", "3600"));
+        f.awaitRunning("once", 1);
+        Set<String> before = f.runningIds("once");
+        Path journal = f.host.stateDir().resolve("journal/journal.bin");
+
+        f.setCommand("once", "sleep", "38017");
+        // The change is journalled before the ack is sent: kill -9 the moment the journal holds it.
+        Await.until("change journalled", CONVERGE, f::diagnostics, () -> journalHolds(journal, "38017"));
+        f.host.kill9();
+        f.host.start();
+        Await.until("once replaced once", CONVERGE, f::diagnostics, () -> {
+            Set<String> now = f.runningIds("once");
+            return now.size() == 1 && now.stream().noneMatch(before::contains);
+        });
+        Set<String> after = f.allIds("once");
+        Await.until("the agent acked and reported", CONVERGE, f::diagnostics,
+                () -> f.get("once").getStatus().getReadyReplicas() == 1);
+        assertEquals(after, f.allIds("once"), "exactly one new container, not replaced again");
+        assertEquals(1, after.size(), "the old container removed: " + after);
+        f.delete("once");
+    }
+
+    @Test
+    void corruptJournalFallsBackReportsAndResyncs() throws Exception {
+        f.create(f.app("survivor", 1, "sleep", "3600"));
+        f.awaitRunning("survivor", 1);
+        Set<String> before = f.runningIds("survivor");
+        f.host.close();
+        Path journal = f.host.stateDir().resolve("journal/journal.bin");
+        byte[] bytes = Files.readAllBytes(journal);
+        for (int i = bytes.length / 2; i < Math.min(bytes.length, bytes.length / 2 + 16); i++) {
+            bytes[i] ^= 0x5a;
+        }
+        Files.write(journal, bytes);
+        long connects = f.agentLogCount("sync: connected");
+
+        f.host.start();
+        Await.until("agent reconnected", CONVERGE, f::diagnostics,
+                () -> f.agentLogCount("sync: connected") > connects);
+        assertTrue(f.agentLogCount("journal .*falling back to the previous generation") > 0, f.diagnostics());
+        f.awaitPhase(NodeStatus.Phase.READY);
+        Await.until("the corruption reported to the control plane as an event", CONVERGE, f::diagnostics,
+                () -> f.cloud().process().logText().contains("WARNING JournalCorrupt"));
+        // Resynced: a change made now arrives, and nothing ran without the journal.
+        f.setCommand("survivor", "sleep", "3900");
+        Await.until("survivor follows the change", CONVERGE, f::diagnostics, () -> {
+            Set<String> now = f.runningIds("survivor");
+            return now.size() == 1 && now.stream().noneMatch(before::contains);
+        });
+        assertFalse(f.received().isEmpty());
+        f.delete("survivor");
+    }
+
+    private static boolean journalHolds(Path journal, String text) {
+        try {
+            return new String(Files.readAllBytes(journal), java.nio.charset.StandardCharsets.ISO_8859_1).contains(text);
+        } catch (java.io.IOException e) {
+            return false; // between the renames of a write
+        }
+    }
+
+    private static <T> T last(List<T> list) {
+        return list.get(list.size() - 1);
+    }
+}
