@@ -35,8 +35,11 @@ class AutonomyBench {
         int apiPort = FreePorts.next();
         int agentPort = FreePorts.next();
         Path cpDir = dir.resolve("cp");
+        AutonomyFixture.copyTree(Binaries.repoRoot().resolve("control-plane/target"), dir.resolve("build"), "quarkus-app");
+        java.util.List<String> command = java.util.List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx512m", "-jar", dir.resolve("build/quarkus-app/quarkus-run.jar").toString());
         try (EtcdServer etcd = EtcdServer.start(); SimulatedAgents sims = new SimulatedAgents()) {
-            ControlPlane[] current = {ControlPlane.start(etcd.endpoint(), cpDir, apiPort, agentPort, Map.of())};
+            ControlPlane[] current = {ControlPlane.start(etcd.endpoint(), cpDir, apiPort, agentPort, Map.of(), command)};
             try {
                 ControlPlane cloud = current[0];
                 String token = cloud.createJoinToken(Duration.ofMinutes(10), AGENTS).getStatus().getToken();
@@ -57,7 +60,7 @@ class AutonomyBench {
                 cloud.close();
                 long t0 = System.nanoTime();
                 current[0] = null;
-                current[0] = ControlPlane.start(etcd.endpoint(), cpDir, apiPort, agentPort, Map.of());
+                current[0] = ControlPlane.start(etcd.endpoint(), cpDir, apiPort, agentPort, Map.of(), command);
                 double processUp = SimulatedAgents.since(t0).toMillis() / 1000.0;
                 ControlPlane restarted = current[0];
                 Await.until(AGENTS + " agents resumed", Duration.ofMinutes(3), restarted.process()::logTail,

@@ -112,7 +112,7 @@ final class AutonomyFixture implements AutoCloseable {
         }
     }
 
-    private static void copyTree(Path from, Path to, String... names) throws java.io.IOException {
+    static void copyTree(Path from, Path to, String... names) throws java.io.IOException {
         for (String name : names) {
             Path source = from.resolve(name);
             try (var walk = Files.walk(source)) {
