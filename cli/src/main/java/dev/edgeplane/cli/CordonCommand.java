@@ -1,8 +1,8 @@
 package dev.edgeplane.cli;
 
-import dev.edgeplane.api.v1.GetNodeRequest;
-import dev.edgeplane.api.v1.Node;
-import dev.edgeplane.api.v1.UpdateNodeRequest;
+import dev.edgeplane.api.v1.CordonNodeRequest;
+import dev.edgeplane.api.v1.DrainNodeRequest;
+import dev.edgeplane.api.v1.UncordonNodeRequest;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
@@ -10,21 +10,9 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** cordon/uncordon: the node's spec.unschedulable, through UpdateNode (with its resource version). */
+/** cordon, uncordon and drain: NodeService's own calls, so the server does the read-modify-write. */
 final class CordonCommand {
     private CordonCommand() {}
-
-    static int set(Edgectl root, CommandSpec spec, String name, boolean unschedulable) throws InterruptedException {
-        try (ApiClient api = root.connect()) {
-            Node node = api.nodes().getNode(GetNodeRequest.newBuilder().setName(name).build());
-            if (node.getSpec().getUnschedulable() != unschedulable) {
-                api.nodes().updateNode(UpdateNodeRequest.newBuilder()
-                        .setNode(node.toBuilder().setSpec(node.getSpec().toBuilder().setUnschedulable(unschedulable))).build());
-            }
-            spec.commandLine().getOut().println("node/" + name + (unschedulable ? " cordoned" : " uncordoned"));
-        }
-        return 0;
-    }
 
     @Command(name = "cordon", description = "Mark a node unschedulable: no new replicas are placed on it.")
     static final class Cordon implements Callable<Integer> {
@@ -34,11 +22,15 @@ final class CordonCommand {
 
         @Override
         public Integer call() throws InterruptedException {
-            return set(root, spec, name, true);
+            try (ApiClient api = root.connect()) {
+                api.nodes().cordonNode(CordonNodeRequest.newBuilder().setName(name).build());
+            }
+            spec.commandLine().getOut().println("node/" + name + " cordoned");
+            return 0;
         }
     }
 
-    @Command(name = "uncordon", description = "Mark a node schedulable again.")
+    @Command(name = "uncordon", description = "Mark a node schedulable again (also ends a drain).")
     static final class Uncordon implements Callable<Integer> {
         @ParentCommand Edgectl root;
         @Spec CommandSpec spec;
@@ -46,7 +38,28 @@ final class CordonCommand {
 
         @Override
         public Integer call() throws InterruptedException {
-            return set(root, spec, name, false);
+            try (ApiClient api = root.connect()) {
+                api.nodes().uncordonNode(UncordonNodeRequest.newBuilder().setName(name).build());
+            }
+            spec.commandLine().getOut().println("node/" + name + " uncordoned");
+            return 0;
+        }
+    }
+
+    @Command(name = "drain", description = "Cordon a node and move its replicas to other nodes "
+            + "(EVERY_NODE apps stay).")
+    static final class Drain implements Callable<Integer> {
+        @ParentCommand Edgectl root;
+        @Spec CommandSpec spec;
+        @Parameters(paramLabel = "NODE") String name;
+
+        @Override
+        public Integer call() throws InterruptedException {
+            try (ApiClient api = root.connect()) {
+                api.nodes().drainNode(DrainNodeRequest.newBuilder().setName(name).build());
+            }
+            spec.commandLine().getOut().println("node/" + name + " drained");
+            return 0;
         }
     }
 }

@@ -21,7 +21,8 @@ import picocli.CommandLine.ScopeType;
         subcommands = {
                 GetCommand.class, ApplyCommand.class, DeleteCommand.class, TokenCommand.class,
                 WaitCommand.class, LogsCommand.class, ExecCommand.class, PortForwardCommand.class, SshCommand.class,
-                CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CommandLine.HelpCommand.class})
+                CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CordonCommand.Drain.class,
+                CommandLine.HelpCommand.class})
 public final class Edgectl {
 
     // grpc-java logs transport details at INFO; a CLI shows only its own output and errors. Held

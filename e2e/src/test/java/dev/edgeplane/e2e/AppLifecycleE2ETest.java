@@ -9,9 +9,11 @@ import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.CreateAppRequest;
 import dev.edgeplane.api.v1.DeleteAppRequest;
 import dev.edgeplane.api.v1.GetAppRequest;
+import dev.edgeplane.api.v1.GetNodeRequest;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.UncordonNodeRequest;
 import dev.edgeplane.api.v1.UpdateAppRequest;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -201,6 +203,31 @@ class AppLifecycleE2ETest {
         assertEquals("app/default/hello deleted", edgectl("delete", "app", "hello").trim());
         Await.until("hello gone", CONVERGE, AppLifecycleE2ETest::diagnostics,
                 () -> cri.containers(labelsOf("hello")).isEmpty());
+    }
+
+    @Test
+    void edgectlCordonsDrainsAndUncordonsTheNode() {
+        try {
+            assertEquals("node/" + NODE + " cordoned", edgectl("cordon", NODE).trim());
+            var spec = nodeSpec();
+            assertTrue(spec.getUnschedulable() && !spec.getDrained(), spec.toString());
+            assertTrue(edgectl("get", "node", NODE).contains("SCHEDULING-DISABLED"));
+
+            assertEquals("node/" + NODE + " drained", edgectl("drain", NODE).trim());
+            spec = nodeSpec();
+            assertTrue(spec.getUnschedulable() && spec.getDrained(), spec.toString());
+
+            assertEquals("node/" + NODE + " uncordoned", edgectl("uncordon", NODE).trim());
+            spec = nodeSpec();
+            assertTrue(!spec.getUnschedulable() && !spec.getDrained(), spec.toString());
+        } finally {
+            // The other tests need a schedulable node, whatever happened here.
+            cloud.nodes().uncordonNode(UncordonNodeRequest.newBuilder().setName(NODE).build());
+        }
+    }
+
+    static dev.edgeplane.api.v1.NodeSpec nodeSpec() {
+        return cloud.nodes().getNode(GetNodeRequest.newBuilder().setName(NODE).build()).getSpec();
     }
 
     static String edgectl(String... args) {
