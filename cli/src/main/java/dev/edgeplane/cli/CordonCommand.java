@@ -14,6 +14,15 @@ import picocli.CommandLine.Model.CommandSpec;
 final class CordonCommand {
     private CordonCommand() {}
 
+    private static int change(Edgectl root, CommandSpec spec, String name, String done,
+            java.util.function.Consumer<ApiClient> call) throws InterruptedException {
+        try (ApiClient api = root.connect()) {
+            call.accept(api);
+        }
+        spec.commandLine().getOut().println("node/" + name + " " + done);
+        return 0;
+    }
+
     @Command(name = "cordon", description = "Mark a node unschedulable: no new replicas are placed on it.")
     static final class Cordon implements Callable<Integer> {
         @ParentCommand Edgectl root;
@@ -22,11 +31,8 @@ final class CordonCommand {
 
         @Override
         public Integer call() throws InterruptedException {
-            try (ApiClient api = root.connect()) {
-                api.nodes().cordonNode(CordonNodeRequest.newBuilder().setName(name).build());
-            }
-            spec.commandLine().getOut().println("node/" + name + " cordoned");
-            return 0;
+            return change(root, spec, name, "cordoned",
+                    api -> api.nodes().cordonNode(CordonNodeRequest.newBuilder().setName(name).build()));
         }
     }
 
@@ -38,11 +44,8 @@ final class CordonCommand {
 
         @Override
         public Integer call() throws InterruptedException {
-            try (ApiClient api = root.connect()) {
-                api.nodes().uncordonNode(UncordonNodeRequest.newBuilder().setName(name).build());
-            }
-            spec.commandLine().getOut().println("node/" + name + " uncordoned");
-            return 0;
+            return change(root, spec, name, "uncordoned",
+                    api -> api.nodes().uncordonNode(UncordonNodeRequest.newBuilder().setName(name).build()));
         }
     }
 
@@ -55,11 +58,8 @@ final class CordonCommand {
 
         @Override
         public Integer call() throws InterruptedException {
-            try (ApiClient api = root.connect()) {
-                api.nodes().drainNode(DrainNodeRequest.newBuilder().setName(name).build());
-            }
-            spec.commandLine().getOut().println("node/" + name + " drained");
-            return 0;
+            return change(root, spec, name, "drained",
+                    api -> api.nodes().drainNode(DrainNodeRequest.newBuilder().setName(name).build()));
         }
     }
 }
