@@ -200,6 +200,9 @@ class AppLifecycleE2ETest {
         String table = edgectl("get", "apps", "-l", "tier=web");
         assertTrue(table.lines().anyMatch(l -> l.matches("default\\s+hello\\s+REPLICATED\\s+1\\s+1\\s+1\\s+.*")),
                 table);
+        String described = edgectl("describe", "app", "hello");
+        assertTrue(described.lines().anyMatch(l -> l.matches("hello-0\\s+" + NODE + "\\s+RUNNING\\s+0\\s+.*")),
+                described);
         assertEquals("app/default/hello deleted", edgectl("delete", "app", "hello").trim());
         Await.until("hello gone", CONVERGE, AppLifecycleE2ETest::diagnostics,
                 () -> cri.containers(labelsOf("hello")).isEmpty());
@@ -212,6 +215,9 @@ class AppLifecycleE2ETest {
             var spec = nodeSpec();
             assertTrue(spec.getUnschedulable() && !spec.getDrained(), spec.toString());
             assertTrue(edgectl("get", "node", NODE).contains("SCHEDULING-DISABLED"));
+            String described = edgectl("describe", "node", NODE);
+            assertTrue(described.contains("Phase:       READY") && described.contains("Scheduling:  cordoned"),
+                    described);
 
             assertEquals("node/" + NODE + " drained", edgectl("drain", NODE).trim());
             spec = nodeSpec();

@@ -1,0 +1,92 @@
+package dev.edgeplane.cli;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.GetAppRequest;
+import dev.edgeplane.api.v1.GetNodeRequest;
+import dev.edgeplane.api.v1.Node;
+import java.io.PrintWriter;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** A readable account of one app (with its replicas) or one node: what an operator checks first. */
+@Command(name = "describe", description = "Show one app or node in detail: edgectl describe app|node NAME")
+final class DescribeCommand implements Callable<Integer> {
+    @ParentCommand Edgectl root;
+    @Spec CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "TYPE", description = "app or node")
+    String type;
+
+    @Parameters(index = "1", paramLabel = "NAME")
+    String name;
+
+    @Option(names = {"-n", "--namespace"}, defaultValue = "default")
+    String namespace;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        Instant now = Instant.now();
+        try (ApiClient api = root.connect()) {
+            switch (ResourceKind.parse(type)) {
+                case APP -> describe(out, api.apps().getApp(
+                        GetAppRequest.newBuilder().setNamespace(namespace).setName(name).build()), now);
+                case NODE -> describe(out, api.nodes().getNode(GetNodeRequest.newBuilder().setName(name).build()), now);
+                case TOKEN -> throw new UsageException("describe supports apps and nodes (use: edgectl get token NAME -o yaml)");
+            }
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static void describe(PrintWriter out, App app, Instant now) {
+        var m = app.getMetadata();
+        var s = app.getStatus();
+        out.println("Name:        " + m.getName());
+        out.println("Namespace:   " + m.getNamespace());
+        out.println("Labels:      " + m.getLabelsMap());
+        out.println("Created:     " + Durations.age(m.getCreateTime(), now) + " ago (generation "
+                + m.getGeneration() + ", observed " + s.getObservedGeneration() + ")");
+        out.println("Mode:        " + app.getSpec().getMode().name().replace("MODE_UNSPECIFIED", "REPLICATED"));
+        out.println("Replicas:    " + s.getDesiredReplicas() + " desired, " + s.getReadyReplicas() + " ready, "
+                + s.getAvailableReplicas() + " available");
+        for (var c : app.getSpec().getTemplate().getContainersList()) {
+            out.println("Container:   " + c.getName() + "  " + c.getImage() + "  "
+                    + String.join(" ", c.getCommandList()) + " " + String.join(" ", c.getArgsList()));
+        }
+        out.println();
+        Output.table(out, List.of("REPLICA", "NODE", "PHASE", "RESTARTS", "LAST-EXIT", "UPDATED", "MESSAGE"),
+                s.getReplicasList().stream().map(r -> List.of(r.getName(), r.getNode(),
+                        r.getPhase().name(), Integer.toString(r.getRestartCount()),
+                        Integer.toString(r.getLastExitCode()), Durations.age(r.getUpdateTime(), now),
+                        r.getMessage())).toList());
+    }
+
+    private static void describe(PrintWriter out, Node node, Instant now) {
+        var s = node.getStatus();
+        out.println("Name:        " + node.getMetadata().getName());
+        out.println("Labels:      " + node.getMetadata().getLabelsMap());
+        out.println("Phase:       " + s.getPhase() + (s.getMessage().isEmpty() ? "" : " (" + s.getMessage() + ")"));
+        out.println("Heartbeat:   " + Durations.age(s.getLastHeartbeat(), now) + " ago");
+        out.println("Replicas:    " + s.getRunningReplicas() + " running of " + s.getDesiredReplicas());
+        out.println("Applied:     revision " + s.getAppliedRevision());
+        out.println("Host:        " + s.getHostname() + "  " + s.getOs() + "/" + s.getArch() + "  kernel "
+                + s.getKernelVersion());
+        out.println("Capacity:    " + s.getCapacity().getCpuMillis() + "m cpu, "
+                + s.getCapacity().getMemoryBytes() / (1 << 20) + " MiB memory");
+        out.println("Agent:       " + s.getAgentVersion() + ", runtime " + s.getContainerRuntimeVersion());
+        out.println("Scheduling:  " + (node.getSpec().getDrained() ? "drained"
+                : node.getSpec().getUnschedulable() ? "cordoned" : "enabled")
+                + (node.getSpec().getAutonomyDisabled() ? ", autonomy off" : ", autonomy on"));
+        out.println("Taints:      " + node.getSpec().getTaintsList().stream()
+                .map(t -> t.getKey() + "=" + t.getValue() + ":" + t.getEffect()).toList());
+    }
+
+}
