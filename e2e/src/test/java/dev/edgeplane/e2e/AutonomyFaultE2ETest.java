@@ -249,6 +249,39 @@ class AutonomyFaultE2ETest {
         }
     }
 
+    /** Issue 4: logs a container wrote while the host was cut off are there after the link returns. */
+    @Test
+    void logsWrittenWhileOfflineAreServedAfterReconnect() throws Exception {
+        f.create(f.app("ticker", 1, "sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"));
+        f.awaitRunning("ticker", 1);
+        Await.until("ticker reported ready", CONVERGE, f::diagnostics,
+                () -> f.get("ticker").getStatus().getReadyReplicas() == 1);
+
+        f.killCloud();
+        java.time.Instant cutAt = java.time.Instant.now();
+        Thread.sleep(3_000); // the container keeps logging with nobody connected
+        java.time.Instant restoredAt = java.time.Instant.now();
+        f.startCloud();
+        f.awaitPhase(NodeStatus.Phase.READY);
+
+        List<String> cmd = new java.util.ArrayList<>(Binaries.edgectl());
+        cmd.addAll(List.of("--server", f.cloud().apiAddress(), "--token", f.cloud().adminToken(),
+                "logs", "--timestamps", "ticker"));
+        ManagedProcess.Result[] last = new ManagedProcess.Result[1];
+        Await.until("edgectl logs answering", CONVERGE, () -> last[0] == null ? "" : last[0].output(), () -> {
+            last[0] = ManagedProcess.run(cmd, java.util.Map.of(), Duration.ofSeconds(60));
+            return last[0].exitCode() == 0;
+        });
+        ManagedProcess.Result r = last[0];
+        long offlineLines = r.output().lines()
+                .filter(l -> l.matches("\\S+ tick-\\d+"))
+                .map(l -> java.time.Instant.parse(l.substring(0, l.indexOf(' '))))
+                .filter(t -> t.isAfter(cutAt.plusMillis(500)) && t.isBefore(restoredAt))
+                .count();
+        assertTrue(offlineLines >= 5, "lines logged while offline: " + offlineLines + "\n" + r.output());
+        f.delete("ticker");
+    }
+
     private static <T> T last(List<T> list) {
         return list.get(list.size() - 1);
     }
