@@ -3,6 +3,7 @@ package dev.edgeplane.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.edgeplane.testkit.Commands;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.Container;
@@ -240,7 +241,7 @@ class AppLifecycleE2ETest {
         List<String> cmd = new ArrayList<>(Binaries.edgectl());
         cmd.addAll(List.of("--server", cloud.apiAddress(), "--token-file", cloud.adminTokenFile().toString()));
         cmd.addAll(List.of(args));
-        ManagedProcess.Result r = ManagedProcess.run(cmd, Map.of(), Duration.ofSeconds(120));
+        Commands.Result r = Commands.exec(cmd, Map.of(), Duration.ofSeconds(120));
         assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());
         return r.output();
     }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.edgeplane.testkit.Commands;
 import dev.edgeplane.api.v1.NodeStatus;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.testkit.FreePorts;
@@ -267,12 +268,12 @@ class AutonomyFaultE2ETest {
         List<String> cmd = new java.util.ArrayList<>(Binaries.edgectl());
         cmd.addAll(List.of("--server", f.cloud().apiAddress(), "--token", f.cloud().adminToken(),
                 "logs", "--timestamps", "ticker"));
-        ManagedProcess.Result[] last = new ManagedProcess.Result[1];
+        Commands.Result[] last = new Commands.Result[1];
         Await.until("edgectl logs answering", CONVERGE, () -> last[0] == null ? "" : last[0].output(), () -> {
-            last[0] = ManagedProcess.run(cmd, java.util.Map.of(), Duration.ofSeconds(60));
+            last[0] = Commands.exec(cmd, java.util.Map.of(), Duration.ofSeconds(60));
             return last[0].exitCode() == 0;
         });
-        ManagedProcess.Result r = last[0];
+        Commands.Result r = last[0];
         long offlineLines = r.output().lines()
                 .filter(l -> l.matches("\\S+ tick-\\d+"))
                 .map(l -> java.time.Instant.parse(l.substring(0, l.indexOf(' '))))

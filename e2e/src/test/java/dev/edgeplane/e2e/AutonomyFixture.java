@@ -2,6 +2,7 @@ package dev.edgeplane.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.edgeplane.testkit.Commands;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.Container;
@@ -247,7 +248,7 @@ final class AutonomyFixture implements AutoCloseable {
 
     /** etcd's current revision, through etcdctl. */
     long etcdRevision() {
-        var r = ManagedProcess.run(List.of("etcdctl", "--endpoints", etcd.endpoint(), "endpoint", "status",
+        var r = Commands.exec(List.of("etcdctl", "--endpoints", etcd.endpoint(), "endpoint", "status",
                 "-w", "json"), Map.of(), Duration.ofSeconds(20));
         assertEquals(0, r.exitCode(), r.output());
         Matcher m = Pattern.compile("\"revision\":(\\d+)").matcher(r.output());
@@ -258,7 +259,7 @@ final class AutonomyFixture implements AutoCloseable {
     }
 
     void compactEtcd(long revision) {
-        var r = ManagedProcess.run(List.of("etcdctl", "--endpoints", etcd.endpoint(), "compact",
+        var r = Commands.exec(List.of("etcdctl", "--endpoints", etcd.endpoint(), "compact",
                 Long.toString(revision)), Map.of(), Duration.ofSeconds(20));
         assertEquals(0, r.exitCode(), r.output());
     }

@@ -1,5 +1,6 @@
 package dev.edgeplane.e2e;
 
+import dev.edgeplane.testkit.Commands;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,16 +40,16 @@ final class EdgeHost implements AutoCloseable {
     }
 
     /** `edge-agent join` exactly as an operator runs it, with the join command's own flags. */
-    ManagedProcess.Result join(String server, String token, String caHash, String... extra) {
+    Commands.Result join(String server, String token, String caHash, String... extra) {
         List<String> cmd = new ArrayList<>(launcher);
         cmd.addAll(List.of("join", "--server", server, "--token", token, "--ca-hash", caHash,
                 "--name", name, "--state-dir", stateDir().toString()));
         cmd.addAll(List.of(extra));
-        return ManagedProcess.run(cmd, Map.of(), Duration.ofSeconds(60));
+        return Commands.exec(cmd, Map.of(), Duration.ofSeconds(60));
     }
 
     /** Joins with the one-line command a created token carries. */
-    ManagedProcess.Result join(String joinCommand) {
+    Commands.Result join(String joinCommand) {
         String[] words = joinCommand.trim().split("\\s+");
         if (!words[0].equals("edge-agent") || !words[1].equals("join")) {
             throw new AssertionError("not a join command: " + joinCommand);
@@ -56,7 +57,7 @@ final class EdgeHost implements AutoCloseable {
         List<String> cmd = new ArrayList<>(launcher);
         cmd.addAll(List.of(words).subList(1, words.length));
         cmd.addAll(List.of("--name", name, "--state-dir", stateDir().toString()));
-        return ManagedProcess.run(cmd, Map.of(), Duration.ofSeconds(60));
+        return Commands.exec(cmd, Map.of(), Duration.ofSeconds(60));
     }
 
     void start() {

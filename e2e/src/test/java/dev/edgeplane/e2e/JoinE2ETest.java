@@ -3,6 +3,7 @@ package dev.edgeplane.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.edgeplane.testkit.Commands;
 import dev.edgeplane.api.v1.GetNodeRequest;
 import dev.edgeplane.api.v1.JoinToken;
 import dev.edgeplane.api.v1.Node;
@@ -56,7 +57,7 @@ class JoinE2ETest {
                 command);
 
         EdgeHost host = host("joins-ok");
-        ManagedProcess.Result r = host.join(command);
+        Commands.Result r = host.join(command);
 
         assertEquals(0, r.exitCode(), r.output());
         assertTrue(Files.list(host.stateDir()).findAny().isPresent(), "state dir written");
@@ -67,7 +68,7 @@ class JoinE2ETest {
     @Test
     void refusesAnUnknownToken() throws Exception {
         JoinToken token = cloud.createJoinToken(Duration.ofMinutes(10), 1);
-        ManagedProcess.Result r = host("unknown-token").join(cloud.agentAddress(),
+        Commands.Result r = host("unknown-token").join(cloud.agentAddress(),
                 "zzzzzz.0123456789abcdef", token.getStatus().getCaHash());
         assertEquals(TOKEN_REFUSED, r.exitCode(), r.output());
         assertTrue(r.output().toLowerCase().contains("unknown"), r.output());
@@ -77,7 +78,7 @@ class JoinE2ETest {
     void refusesAnExpiredToken() throws Exception {
         JoinToken token = cloud.createJoinToken(Duration.ofSeconds(1), 1);
         Thread.sleep(2_000); // let the one-second token expire
-        ManagedProcess.Result r = host("expired-token").join(cloud.agentAddress(),
+        Commands.Result r = host("expired-token").join(cloud.agentAddress(),
                 token.getStatus().getToken(), token.getStatus().getCaHash());
         assertEquals(TOKEN_REFUSED, r.exitCode(), r.output());
         assertTrue(r.output().toLowerCase().contains("expired"), r.output());
@@ -86,10 +87,10 @@ class JoinE2ETest {
     @Test
     void refusesATokenThatIsUsedUp() throws Exception {
         JoinToken token = cloud.createJoinToken(Duration.ofMinutes(10), 1);
-        ManagedProcess.Result first = host("used-once").join(token.getStatus().getJoinCommand());
+        Commands.Result first = host("used-once").join(token.getStatus().getJoinCommand());
         assertEquals(0, first.exitCode(), first.output());
 
-        ManagedProcess.Result second = host("used-twice").join(token.getStatus().getJoinCommand());
+        Commands.Result second = host("used-twice").join(token.getStatus().getJoinCommand());
         assertEquals(TOKEN_REFUSED, second.exitCode(), second.output());
         assertTrue(second.output().toLowerCase().contains("used up"), second.output());
     }
@@ -99,16 +100,16 @@ class JoinE2ETest {
         JoinToken token = cloud.createJoinToken(Duration.ofMinutes(10), 1);
         String wrongHash = "sha256:" + "ab".repeat(32);
         EdgeHost host = host("wrong-ca");
-        ManagedProcess.Result r = host.join(cloud.agentAddress(), token.getStatus().getToken(), wrongHash);
+        Commands.Result r = host.join(cloud.agentAddress(), token.getStatus().getToken(), wrongHash);
         assertEquals(CA_MISMATCH, r.exitCode(), r.output());
         // The token was never shown to the impostor: it still works with the right hash.
-        ManagedProcess.Result retry = host.join(token.getStatus().getJoinCommand());
+        Commands.Result retry = host.join(token.getStatus().getJoinCommand());
         assertEquals(0, retry.exitCode(), retry.output());
     }
 
     @Test
     void saysSoWhenTheServerIsUnreachable() throws Exception {
-        ManagedProcess.Result r = host("no-server").join("127.0.0.1:" + FreePorts.next(),
+        Commands.Result r = host("no-server").join("127.0.0.1:" + FreePorts.next(),
                 "abcdef.0123456789abcdef", "sha256:" + "00".repeat(32));
         assertEquals(UNREACHABLE, r.exitCode(), r.output());
     }

@@ -35,32 +35,6 @@ final class ManagedProcess implements AutoCloseable {
         }
     }
 
-    /** Runs a command to completion within the timeout and returns its exit code and output. */
-    static Result run(List<String> command, Map<String, String> env, Duration timeout) {
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        pb.environment().putAll(env);
-        try {
-            Path out = Files.createTempFile("e2e-run", ".log");
-            pb.redirectOutput(out.toFile());
-            Process p = pb.start();
-            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                p.destroyForcibly().waitFor();
-                throw new AssertionError("timed out after " + timeout + ": " + command + "\n"
-                        + Files.readString(out));
-            }
-            String text = Files.readString(out);
-            Files.delete(out);
-            return new Result(p.exitValue(), text);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
-    record Result(int exitCode, String output) {}
-
     long pid() {
         return process.pid();
     }

@@ -1,5 +1,6 @@
 package dev.edgeplane.e2e;
 
+import dev.edgeplane.testkit.Commands;
 import dev.edgeplane.testkit.Sshd;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -105,27 +106,27 @@ class TunnelE2ETest {
         }
     }
 
-    private static ManagedProcess.Result edgectl(String... args) {
+    private static Commands.Result edgectl(String... args) {
         List<String> cmd = new ArrayList<>(Binaries.edgectl());
         cmd.addAll(List.of(args));
-        return ManagedProcess.run(cmd, Map.of("EDGECTL_SERVER", cluster.cloud.apiAddress(),
+        return Commands.exec(cmd, Map.of("EDGECTL_SERVER", cluster.cloud.apiAddress(),
                 "EDGECTL_TOKEN", cluster.cloud.adminToken()), Duration.ofSeconds(60));
     }
 
     @Test
     void logsOfAnAppThroughEdgectl() {
         Await.until("the app's first line", Duration.ofSeconds(30), () -> "", () -> edgectl("logs", "web").output().contains("hello-from-web"));
-        ManagedProcess.Result r = edgectl("logs", "--tail", "1", "--timestamps", "web");
+        Commands.Result r = edgectl("logs", "--tail", "1", "--timestamps", "web");
         assertEquals(0, r.exitCode(), r.output());
         assertTrue(r.output().matches("(?s)\\d{4}-\\d\\d-\\d\\dT\\S+ hello-from-web\\s*"), r.output());
     }
 
     @Test
     void execReturnsTheCommandsExitCode() {
-        ManagedProcess.Result r = edgectl("exec", "web", "--", "sh", "-c", "echo in-container; exit 5");
+        Commands.Result r = edgectl("exec", "web", "--", "sh", "-c", "echo in-container; exit 5");
         assertEquals(5, r.exitCode(), r.output());
         assertTrue(r.output().contains("in-container"), r.output());
-        ManagedProcess.Result withStdin = ManagedProcess.run(List.of("sh", "-c", "echo piped | "
+        Commands.Result withStdin = Commands.exec(List.of("sh", "-c", "echo piped | "
                         + String.join(" ", Binaries.edgectl()) + " exec -i " + replica + " -- sh -c 'read l; echo got-$l'"),
                 Map.of("EDGECTL_SERVER", cluster.cloud.apiAddress(), "EDGECTL_TOKEN", cluster.cloud.adminToken()), Duration.ofSeconds(60));
         assertEquals(0, withStdin.exitCode(), withStdin.output());
@@ -136,7 +137,7 @@ class TunnelE2ETest {
     void sshAsAProxyCommandRunsARemoteCommand() {
         List<String> ssh = new ArrayList<>(sshd.sshCommand(22, "echo ssh-ok-$((6*7))"));
         ssh.addAll(1, List.of("-o", "ProxyCommand=" + String.join(" ", Binaries.edgectl()) + " ssh " + NODE));
-        ManagedProcess.Result r = ManagedProcess.run(ssh, Map.of("EDGECTL_SERVER", cluster.cloud.apiAddress(),
+        Commands.Result r = Commands.exec(ssh, Map.of("EDGECTL_SERVER", cluster.cloud.apiAddress(),
                 "EDGECTL_TOKEN", cluster.cloud.adminToken()), Duration.ofSeconds(60));
         assertEquals(0, r.exitCode(), r.output());
         assertTrue(r.output().contains("ssh-ok-42"), r.output());

@@ -348,35 +348,4 @@ public final class Containerd implements AutoCloseable {
             throw new IllegalStateException("interrupted", e);
         }
     }
-
-    /** Runs short helper commands (ctr, umount, skopeo) with a bound on their time. */
-    static final class Commands {
-        private Commands() {}
-
-        static String run(List<String> command, Duration timeout) {
-            try {
-                Path out = Files.createTempFile("cmd", ".out");
-                try {
-                    Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                            .redirectOutput(out.toFile()).start();
-                    if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                        p.destroyForcibly();
-                        throw new IllegalStateException(String.join(" ", command) + ": no answer within " + timeout);
-                    }
-                    String output = Files.readString(out, StandardCharsets.UTF_8);
-                    if (p.exitValue() != 0) {
-                        throw new IllegalStateException(String.join(" ", command) + " failed (" + p.exitValue() + "): " + output.trim());
-                    }
-                    return output;
-                } finally {
-                    Files.deleteIfExists(out);
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot run " + command.get(0), e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted running " + command.get(0), e);
-            }
-        }
-    }
 }

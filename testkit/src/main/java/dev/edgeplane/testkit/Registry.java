@@ -86,7 +86,7 @@ public final class Registry implements AutoCloseable {
     /** Pushes an OCI archive as repository:tag (e.g. "edgeplane/busybox:2"); returns the full image name. */
     public String push(Path ociArchive, String repositoryAndTag) {
         String target = image(repositoryAndTag);
-        Containerd.Commands.run(List.of("skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+        Commands.run(List.of("skopeo", "copy", "--quiet", "--dest-tls-verify=false",
                 "oci-archive:" + ociArchive, "docker://" + target), Duration.ofSeconds(120));
         return target;
     }
