@@ -18,17 +18,20 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
+import java.util.Optional;
 import org.jboss.logging.Logger;
 
 /**
  * The admin bearer token. At first start one is generated, written once to
  * {@code edgeplane.admin-token-file} (mode 0600) and stored in etcd ONLY as its sha256. Callers are
- * checked against that hash.
+ * checked against that hash. A token already in that file at first start (a mounted Secret) is adopted
+ * instead of generating one.
  */
 @ApplicationScoped
 public class AdminTokens {
     private static final Logger LOG = Logger.getLogger(AdminTokens.class);
     private static final Duration REFRESH = Duration.ofSeconds(5);
+    private static final int MIN_PROVIDED_TOKEN_LENGTH = 32;
 
     private final EtcdStore store;
     private final Path tokenFile;
@@ -59,12 +62,22 @@ public class AdminTokens {
             }
             return;
         }
-        String token = "ep_" + HexFormat.of().formatHex(randomBytes(32));
+        Optional<String> provided = providedToken();
+        String token = provided.orElseGet(() -> "ep_" + HexFormat.of().formatHex(randomBytes(32)));
         byte[] tokenHash = sha256(token);
-        writeTokenFile(token);
+        if (provided.isEmpty()) {
+            writeTokenFile(token);
+        }
         if (store.create(Keys.ADMIN_TOKEN_HASH, HexFormat.of().formatHex(tokenHash).getBytes(StandardCharsets.US_ASCII)).isPresent()) {
             hash = tokenHash;
-            LOG.infof("generated the admin token and wrote it to %s (mode 0600); only its hash is stored", tokenFile);
+            if (provided.isPresent()) {
+                LOG.infof("adopted the admin token provided in %s; only its hash is stored", tokenFile);
+            } else {
+                LOG.infof("generated the admin token and wrote it to %s (mode 0600); only its hash is stored", tokenFile);
+            }
+        } else if (provided.isPresent()) {
+            // Another replica stored a hash first; the provided file is left alone (it may be a read-only Secret).
+            bootstrap();
         } else {
             // Another replica minted one first: ours is void.
             try {
@@ -74,6 +87,32 @@ public class AdminTokens {
             }
             bootstrap();
         }
+    }
+
+    /**
+     * A token that an operator placed in the token file before the first start (e.g. a Kubernetes
+     * Secret mounted there): it becomes the admin token instead of a generated one. Too short to be a
+     * secret -> refuse to start rather than guard the cluster with it.
+     */
+    private Optional<String> providedToken() {
+        if (!Files.isRegularFile(tokenFile)) {
+            return Optional.empty();
+        }
+        String token;
+        try {
+            token = Files.readString(tokenFile).trim();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + tokenFile, e);
+        }
+        if (token.isEmpty()) {
+            return Optional.empty();
+        }
+        if (token.length() < MIN_PROVIDED_TOKEN_LENGTH || !token.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+            throw new IllegalStateException(tokenFile + " holds a provided admin token that is not at least "
+                    + MIN_PROVIDED_TOKEN_LENGTH + " printable ASCII characters without spaces; "
+                    + "use e.g. `openssl rand -hex 32`, or remove the file to have one generated");
+        }
+        return Optional.of(token);
     }
 
     /** True when {@code token} is the admin token. */
