@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane;
 
 import dev.edgeplane.controlplane.auth.AdminTokens;
+import dev.edgeplane.controlplane.events.EventStore;
 import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
 import dev.edgeplane.controlplane.scheduler.SchedulerController;
@@ -29,11 +30,12 @@ public class ControlPlane {
     private final NodeTracker tracker;
     private final SchedulerController scheduler;
     private final AgentEndpoint agentEndpoint;
+    private final EventStore events;
     private final int httpPort;
 
     public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
-                        SchedulerController scheduler, AgentEndpoint agentEndpoint,
+                        SchedulerController scheduler, AgentEndpoint agentEndpoint, EventStore events,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.config = config;
         this.store = store;
@@ -44,6 +46,7 @@ public class ControlPlane {
         this.tracker = tracker;
         this.scheduler = scheduler;
         this.agentEndpoint = agentEndpoint;
+        this.events = events;
         this.httpPort = httpPort;
     }
 
@@ -51,6 +54,7 @@ public class ControlPlane {
         ca.load();
         adminTokens.bootstrap();
         caches.start();
+        events.start();
         index.start();
         agentEndpoint.start();
         tracker.start();
@@ -64,6 +68,7 @@ public class ControlPlane {
         scheduler.stop();
         agentEndpoint.stop();
         tracker.stop();
+        events.stop(); // after everything that records events
         caches.close();
     }
 }

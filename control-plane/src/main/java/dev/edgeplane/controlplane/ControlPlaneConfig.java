@@ -18,6 +18,8 @@ public interface ControlPlaneConfig {
 
     Node node();
 
+    Event event();
+
     interface Etcd {
         @WithDefault("http://127.0.0.1:2379")
         List<String> endpoints();
@@ -47,5 +49,19 @@ public interface ControlPlaneConfig {
         /** The Node status is rewritten at most this often while only heartbeats change. */
         @WithDefault("30s")
         Duration statusWriteInterval();
+    }
+
+    interface Event {
+        /** How long an event is kept after its last occurrence (etcd lease; EDGEPLANE_EVENT_TTL). */
+        @WithDefault("1h")
+        Duration ttl();
+
+        /** Repeats of one event are coalesced in memory this long before one etcd write. */
+        @WithDefault("1s")
+        Duration writeInterval();
+
+        /** At most this many event records are written per interval; the rest wait, still coalescing. */
+        @WithDefault("200")
+        int maxWritesPerInterval();
     }
 }

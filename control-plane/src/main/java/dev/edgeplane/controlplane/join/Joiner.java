@@ -52,9 +52,11 @@ public class Joiner {
     private final ClusterCa ca;
     private final String advertise;
     private final Clock clock = Clock.systemUTC();
+    private final dev.edgeplane.controlplane.events.EventRecorder events;
 
-    public Joiner(EtcdStore store, ClusterCa ca, ControlPlaneConfig config) {
+    public Joiner(EtcdStore store, ClusterCa ca, ControlPlaneConfig config, dev.edgeplane.controlplane.events.EventRecorder events) {
         this.store = store;
+        this.events = events;
         this.ca = ca;
         this.advertise = config.agent().advertise();
     }
@@ -124,6 +126,9 @@ public class Joiner {
                     .commit(), "join " + nodeName);
             if (response.isSucceeded()) {
                 LOG.infof("node %s joined with token %s%s", nodeName, token.id(), existing.isPresent() ? " (re-join from the same host)" : "");
+                events.info(dev.edgeplane.controlplane.events.EventRecorder.node(nodeName), "NodeJoined",
+                        "joined with token " + token.id() + (existing.isPresent() ? " (re-join from the same host " + hostname + ")" : "")
+                                + "; waiting for the agent to connect", nodeName);
                 return JoinResponse.newBuilder()
                         .setNodeName(nodeName)
                         .setCertificatePem(CertificateAuthority.pem(certificate))

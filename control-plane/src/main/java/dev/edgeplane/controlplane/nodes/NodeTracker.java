@@ -7,6 +7,7 @@ import dev.edgeplane.api.v1.NodeStatus;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.StatusReport;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.scheduler.LeaderLock;
 import dev.edgeplane.controlplane.store.EtcdStore;
@@ -44,6 +45,7 @@ public class NodeTracker {
     private final EtcdStore store;
     private final StateCaches caches;
     private final LeaderLock leader;
+    private final EventRecorder events;
     private final Duration unreachableAfter;
     private final Duration writeInterval;
     private final Clock clock = Clock.systemUTC();
@@ -65,8 +67,9 @@ public class NodeTracker {
         int desired;
     }
 
-    public NodeTracker(EtcdStore store, StateCaches caches, LeaderLock leader, ControlPlaneConfig config) {
+    public NodeTracker(EtcdStore store, StateCaches caches, LeaderLock leader, ControlPlaneConfig config, EventRecorder events) {
         this.store = store;
+        this.events = events;
         this.caches = caches;
         this.leader = leader;
         this.unreachableAfter = config.node().unreachableAfter();
@@ -245,6 +248,29 @@ public class NodeTracker {
         }
     }
 
+    /** A written phase change is an event: NodeReady, NodeUnreachable, NodeNotReady. */
+    private void phaseChanged(String name, NodeStatus before, NodeStatus after) {
+        if (before.getPhase() == after.getPhase()) {
+            return;
+        }
+        switch (after.getPhase()) {
+            case READY -> events.info(EventRecorder.node(name), "NodeReady",
+                    "the agent connected" + (before.getPhase() == NodeStatus.Phase.UNREACHABLE ? " again" : ""), name);
+            case UNREACHABLE -> events.warning(EventRecorder.node(name), "NodeUnreachable", after.getMessage(), name);
+            default -> events.warning(EventRecorder.node(name), "Node" + camel(after.getPhase().name()), after.getMessage(), name);
+        }
+    }
+
+    private static String camel(String enumName) {
+        StringBuilder out = new StringBuilder();
+        for (String part : enumName.toLowerCase(java.util.Locale.ROOT).split("_")) {
+            if (!part.isEmpty()) {
+                out.append(Character.toUpperCase(part.charAt(0))).append(part.substring(1));
+            }
+        }
+        return out.toString();
+    }
+
     private void submit(Runnable write) {
         try {
             writer.execute(() -> {
@@ -273,6 +299,7 @@ public class NodeTracker {
             }
             Node next = node.toBuilder().setStatus(updated).build();
             if (store.update(Keys.node(name), next.toByteArray(), current.get().modRevision()).isPresent()) {
+                phaseChanged(name, node.getStatus(), updated);
                 return;
             }
         }

@@ -8,6 +8,8 @@ import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.op.Cmp;
 import io.etcd.jetcd.op.CmpTarget;
 import java.util.Optional;
+import dev.edgeplane.controlplane.events.EventRecorder;
+import dev.edgeplane.controlplane.events.Occurrence;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
@@ -43,6 +45,7 @@ public class SchedulerController {
     private final EtcdStore store;
     private final StateCaches caches;
     private final LeaderLock leader;
+    private final EventRecorder events;
     private final ScheduledExecutorService worker = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "edgeplane-scheduler");
         t.setDaemon(true);
@@ -53,8 +56,9 @@ public class SchedulerController {
     private long lastWrite;
     private long lastWriteNanos;
 
-    public SchedulerController(EtcdStore store, StateCaches caches, LeaderLock leader) {
+    public SchedulerController(EtcdStore store, StateCaches caches, LeaderLock leader, EventRecorder events) {
         this.store = store;
+        this.events = events;
         this.caches = caches;
         this.leader = leader;
     }
@@ -117,8 +121,9 @@ public class SchedulerController {
                 volumes.put(e.key(), new Entry<>(e.key(), EtcdStore.decode(Volume.parser(), e.value()), e.modRevision(), e.createRevision()));
             }
             List<VolumeBinding.VolumeWrite> volumeWrites = new ArrayList<>();
+            List<Occurrence> planned = new ArrayList<>();
             List<Op> ops = plan(caches.apps().all(), caches.nodes().all(), caches.assignments().all(), Instant.now(),
-                    volumes, volumeWrites);
+                    volumes, volumeWrites, planned);
             writeVolumes(volumeWrites);
             for (int i = 0; i < ops.size(); i += OPS_PER_TXN) {
                 List<Op> chunk = ops.subList(i, Math.min(ops.size(), i + OPS_PER_TXN));
@@ -133,6 +138,7 @@ public class SchedulerController {
                 lastWrite = response.getHeader().getRevision();
                 lastWriteNanos = System.nanoTime();
             }
+            planned.forEach(events::record); // only once the assignments are written
         } catch (RuntimeException e) {
             LOG.warnf("scheduling pass failed (%s); retrying", e.getMessage());
             worker.schedule(this::kick, 1, TimeUnit.SECONDS);
@@ -151,6 +157,9 @@ public class SchedulerController {
                     .Then(op).commit(), "write volume status");
             if (response.isSucceeded()) {
                 LOG.infof("volume %s: %s", Keys.suffix(write.key(), Keys.VOLUMES), write.why());
+                write.value().filter(v -> v.getStatus().getPhase() == dev.edgeplane.api.v1.VolumeStatus.Phase.BOUND)
+                        .ifPresent(v -> events.info(EventRecorder.volume(v.getMetadata().getNamespace(), v.getMetadata().getName()),
+                                "VolumeBound", write.why(), v.getStatus().getNode()));
             } else {
                 worker.schedule(this::kick, 200, TimeUnit.MILLISECONDS); // changed meanwhile: look again
             }
@@ -165,6 +174,12 @@ public class SchedulerController {
     /** Also resolves, pins and binds the Apps' volumes; their status changes are added to {@code volumeWrites}. */
     List<Op> plan(List<Entry<App>> apps, List<Entry<Node>> nodeEntries, List<Entry<Assignment>> assignments, Instant now,
                   Map<String, Entry<Volume>> volumes, List<VolumeBinding.VolumeWrite> volumeWrites) {
+        return plan(apps, nodeEntries, assignments, now, volumes, volumeWrites, new ArrayList<>());
+    }
+
+    /** Also says what it did as events (Scheduled, Rescheduled, NodeDrained), to record once the ops are written. */
+    List<Op> plan(List<Entry<App>> apps, List<Entry<Node>> nodeEntries, List<Entry<Assignment>> assignments, Instant now,
+                  Map<String, Entry<Volume>> volumes, List<VolumeBinding.VolumeWrite> volumeWrites, List<Occurrence> planned) {
         List<Node> nodes = nodeEntries.stream().map(Entry::value).toList();
         // namespace/app -> replica -> current assignment entry
         Map<String, Map<String, Entry<Assignment>>> byApp = new HashMap<>();
@@ -227,9 +242,20 @@ public class SchedulerController {
                 if (existing != null && !existing.value().getNode().equals(node)) {
                     ops.add(Op.delete(EtcdStore.bytes(existing.key()), DeleteOption.DEFAULT));
                     ops.add(Op.delete(EtcdStore.bytes(Keys.replicaStatus(ns, replica)), DeleteOption.DEFAULT));
-                    LOG.infof("moving %s/%s from %s to %s", ns, replica, existing.value().getNode(), node);
+                    String from = existing.value().getNode();
+                    LOG.infof("moving %s/%s from %s to %s", ns, replica, from, node);
+                    boolean drained = nodes.stream().anyMatch(n -> n.getMetadata().getName().equals(from) && n.getSpec().getDrained());
+                    planned.add(Occurrence.of(dev.edgeplane.api.v1.EventLevel.INFO, EventRecorder.replica(ns, replica), "Rescheduled",
+                            "moved from " + from + " to " + node + (drained ? " (" + from + " is drained)" : ""), node,
+                            EventRecorder.SOURCE, now));
+                    if (drained) {
+                        planned.add(Occurrence.of(dev.edgeplane.api.v1.EventLevel.INFO, EventRecorder.node(from), "NodeDrained",
+                                "moved replica " + ns + "/" + replica + " to " + node, from, EventRecorder.SOURCE, now));
+                    }
                 } else if (existing == null) {
                     LOG.infof("placing %s/%s on %s", ns, replica, node);
+                    planned.add(Occurrence.of(dev.edgeplane.api.v1.EventLevel.INFO, EventRecorder.replica(ns, replica), "Scheduled",
+                            "assigned to node " + node, node, EventRecorder.SOURCE, now));
                 }
                 ops.add(Op.put(EtcdStore.bytes(Keys.assignment(node, ns, replica)), EtcdStore.bytes(wanted.toByteArray()), PutOption.DEFAULT));
             }

@@ -10,6 +10,8 @@ public final class Keys {
     public static final String REPLICA_STATUS = ROOT + "replicastatus/";
     public static final String VOLUMES = ROOT + "volumes/";
     public static final String VOLUME_SNAPSHOTS = ROOT + "volumesnapshots/";
+    /** Events, each under a lease: /edgeplane/events/&lt;namespace, "-" for cluster-scoped objects&gt;/&lt;name&gt;. */
+    public static final String EVENTS = ROOT + "events/";
     public static final String CA = ROOT + "ca";
     public static final String ADMIN_TOKEN_HASH = ROOT + "auth/admin-token-sha256";
     public static final String SCHEDULER_LEADER = ROOT + "leader/scheduler";
@@ -26,6 +28,10 @@ public final class Keys {
 
     public static String volumeSnapshot(String namespace, String name) {
         return VOLUME_SNAPSHOTS + namespace + "/" + name;
+    }
+
+    public static String event(String namespace, String name) {
+        return EVENTS + (namespace.isEmpty() ? "-" : namespace) + "/" + name;
     }
 
     public static String node(String name) {

@@ -153,7 +153,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         tracker.acked(node, acked);
                     }
                     case STATUS -> tracker.report(node, request.getStatus());
-                    // Logged only for now; an event store comes later (issue 6).
+                    // Deprecated (agents now use ReportEvents): still logged for older agents.
                     case EVENTS -> {
                         for (dev.edgeplane.api.v1.AgentEvent e : request.getEvents().getEventsList()) {
                             LOG.infof("event from node %s at %s: %s %s: %s", node,
@@ -278,6 +278,33 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         }
         return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.tunnel.OpsTunnel.class).get().hub()
                 .agentTunnel(CertificateAuthority.commonName(certificate), responseObserver);
+    }
+
+    /**
+     * Events on their own HTTP/2 stream (flow-controlled apart from Sync); mutual TLS like Sync, the
+     * node is the certificate's CN.
+     */
+    @Override
+    public StreamObserver<dev.edgeplane.api.v1.EventReport> reportEvents(
+            StreamObserver<dev.edgeplane.api.v1.EventReportAck> responseObserver) {
+        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
+        Optional<String> refusal = certificate == null ? Optional.of("ReportEvents requires mutual TLS with the node certificate")
+                : refusal(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
+        if (refusal.isPresent()) {
+            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(dev.edgeplane.api.v1.EventReport value) {}
+
+                @Override
+                public void onError(Throwable t) {}
+
+                @Override
+                public void onCompleted() {}
+            };
+        }
+        return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.events.AgentEventReports.class).get()
+                .open(CertificateAuthority.commonName(certificate), responseObserver);
     }
 
     private static StreamObserver<SyncRequest> ignoring() {

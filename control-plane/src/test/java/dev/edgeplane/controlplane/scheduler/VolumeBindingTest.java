@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 /** The scheduler's volume handling, through its pure plan(): resolve, bind on first use, pin, release. */
 class VolumeBindingTest {
     private static final Instant NOW = Instant.parse("2026-01-01T00:00:00Z");
-    private final SchedulerController scheduler = new SchedulerController(null, null, null);
+    private final SchedulerController scheduler = new SchedulerController(null, null, null, dev.edgeplane.controlplane.events.EventRecorder.NONE);
 
     private static Entry<App> app() {
         App app = PlacementTest.app("cam", 1).toBuilder().setSpec(PlacementTest.app("cam", 1).getSpec().toBuilder()

@@ -1,0 +1,196 @@
+package dev.edgeplane.controlplane.api;
+
+import dev.edgeplane.api.v1.Event;
+import dev.edgeplane.api.v1.EventFilter;
+import dev.edgeplane.api.v1.EventLevel;
+import dev.edgeplane.api.v1.EventServiceGrpc;
+import dev.edgeplane.api.v1.ListEventsRequest;
+import dev.edgeplane.api.v1.ListEventsResponse;
+import dev.edgeplane.api.v1.WatchEventsRequest;
+import dev.edgeplane.api.v1.WatchEventsResponse;
+import dev.edgeplane.controlplane.events.EventStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.PrefixCache;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.jboss.logging.Logger;
+
+/**
+ * EventService: events from the in-memory copy of /edgeplane/events/ that ONE etcd watch keeps
+ * current (no etcd read or watch per caller). Lists are newest first (last_time, then key); the page
+ * token is the position of the last event returned.
+ */
+@GrpcService
+@Blocking
+public class EventApi extends EventServiceGrpc.EventServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(EventApi.class);
+    private static final Set<String> KINDS = Set.of("Node", "App", "Replica", "Volume", "VolumeSnapshot");
+    private static final Pattern REASON = Pattern.compile("[A-Za-z][A-Za-z0-9]{0,127}");
+    /** Newest first; ties by key so paging is stable. */
+    static final Comparator<Entry<Event>> NEWEST_FIRST = Comparator
+            .comparing((Entry<Event> e) -> e.value().getLastTime().getSeconds()).reversed()
+            .thenComparing(Comparator.comparing((Entry<Event> e) -> e.value().getLastTime().getNanos()).reversed())
+            .thenComparing(Entry::key);
+
+    private final EventStore events;
+
+    public EventApi(EventStore events) {
+        this.events = events;
+    }
+
+    static Event withVersion(Entry<Event> entry) {
+        return entry.value().toBuilder()
+                .setMetadata(entry.value().getMetadata().toBuilder().setResourceVersion(entry.modRevision()))
+                .build();
+    }
+
+    @Override
+    public void listEvents(ListEventsRequest request, StreamObserver<ListEventsResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            Validation v = validate(request.getFilter());
+            if (request.getPageSize() < 0) {
+                v.add("page_size", "must not be negative");
+            }
+            v.throwIfInvalid();
+            int size = request.getPageSize() == 0 ? Listing.DEFAULT_PAGE_SIZE : Math.min(request.getPageSize(), Listing.MAX_PAGE_SIZE);
+            Entry<Event> after = position(request.getPageToken());
+            List<Entry<Event>> matching = events.cache().all().stream()
+                    .filter(e -> matches(request.getFilter(), e.value()))
+                    .filter(e -> after == null || NEWEST_FIRST.compare(e, after) > 0)
+                    .sorted(NEWEST_FIRST)
+                    .limit(size + 1L)
+                    .toList();
+            ListEventsResponse.Builder response = ListEventsResponse.newBuilder();
+            matching.stream().limit(size).forEach(e -> response.addEvents(withVersion(e)));
+            if (matching.size() > size) {
+                response.setNextPageToken(token(matching.get(size - 1)));
+            }
+            return response.build();
+        });
+    }
+
+    /** The filter's problems, each naming its field. */
+    static Validation validate(EventFilter filter) {
+        Validation v = new Validation();
+        if (!filter.getNamespace().isEmpty() && !Validation.isDnsLabel(filter.getNamespace())) {
+            v.add("filter.namespace", "\"" + filter.getNamespace() + "\" is not a DNS-1123 label");
+        }
+        if (!filter.getKind().isEmpty() && !KINDS.contains(filter.getKind())) {
+            v.add("filter.kind", "\"" + filter.getKind() + "\" is not one of " + KINDS.stream().sorted().toList());
+        }
+        if (!filter.getName().isEmpty() && !Validation.isDnsLabel(filter.getName())) {
+            v.add("filter.name", "\"" + filter.getName() + "\" is not a DNS-1123 label");
+        }
+        if (!filter.getNode().isEmpty() && !Validation.isDnsLabel(filter.getNode())) {
+            v.add("filter.node", "\"" + filter.getNode() + "\" is not a DNS-1123 label");
+        }
+        if (!filter.getReason().isEmpty() && !REASON.matcher(filter.getReason()).matches()) {
+            v.add("filter.reason", "\"" + filter.getReason() + "\" is not a CamelCase reason");
+        }
+        if (filter.getMinLevel() == EventLevel.UNRECOGNIZED) {
+            v.add("filter.min_level", "unknown level " + filter.getMinLevelValue());
+        }
+        return v;
+    }
+
+    static boolean matches(EventFilter filter, Event event) {
+        var object = event.getInvolvedObject();
+        return (filter.getNamespace().isEmpty() || filter.getNamespace().equals(event.getMetadata().getNamespace()))
+                && (filter.getKind().isEmpty() || filter.getKind().equals(object.getKind()))
+                && (filter.getName().isEmpty() || filter.getName().equals(object.getName()))
+                && (filter.getNode().isEmpty() || filter.getNode().equals(event.getNode()))
+                && (filter.getReason().isEmpty() || filter.getReason().equals(event.getReason()))
+                && event.getLevelValue() >= filter.getMinLevelValue();
+    }
+
+    private static String token(Entry<Event> last) {
+        String position = last.value().getLastTime().getSeconds() + "." + last.value().getLastTime().getNanos() + "|" + last.key();
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(position.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The position a page token names, as a bare entry to compare with; null for the first page. */
+    private static Entry<Event> position(String token) {
+        if (token.isEmpty()) {
+            return null;
+        }
+        try {
+            String position = new String(Base64.getUrlDecoder().decode(token), StandardCharsets.UTF_8);
+            int bar = position.indexOf('|');
+            int dot = position.indexOf('.');
+            if (bar < 0 || dot < 0 || dot > bar) {
+                throw new IllegalArgumentException("malformed");
+            }
+            Event at = Event.newBuilder().setLastTime(com.google.protobuf.Timestamp.newBuilder()
+                    .setSeconds(Long.parseLong(position.substring(0, dot)))
+                    .setNanos(Integer.parseInt(position.substring(dot + 1, bar)))).build();
+            return new Entry<>(position.substring(bar + 1), at, 0, 0);
+        } catch (IllegalArgumentException e) {
+            throw Validation.invalid("page_token", "is not a token from a previous page");
+        }
+    }
+
+    /** Current events matching the filter as ADDED (oldest first), then changes, from the one events watch. */
+    @Override
+    public void watchEvents(WatchEventsRequest request, StreamObserver<WatchEventsResponse> responseObserver) {
+        try {
+            validate(request.getFilter()).throwIfInvalid();
+        } catch (io.grpc.StatusRuntimeException e) {
+            responseObserver.onError(e);
+            return;
+        }
+        EventFilter filter = request.getFilter();
+        ServerCallStreamObserver<WatchEventsResponse> call = (ServerCallStreamObserver<WatchEventsResponse>) responseObserver;
+        Object lock = new Object();
+        final class Watcher implements PrefixCache.Listener<Event> {
+            @Override
+            public void onEvents(List<PrefixCache.Event<Event>> changes, long revision) {
+                for (PrefixCache.Event<Event> change : changes) {
+                    if (change instanceof PrefixCache.Put<Event> put) {
+                        if (matches(filter, put.entry().value())) {
+                            send(put.previous() == null ? WatchEventsResponse.Type.ADDED : WatchEventsResponse.Type.MODIFIED,
+                                    withVersion(put.entry()));
+                        }
+                    } else if (matches(filter, change.previous().value())) {
+                        send(WatchEventsResponse.Type.DELETED,
+                                withVersion(new Entry<>(change.key(), change.previous().value(), change.revision(), 0)));
+                    }
+                }
+            }
+
+            @Override
+            public void onReset(Map<String, Entry<Event>> state, long revision) {
+                // What changed while the watch was down is unknown: resend the matching ones as MODIFIED.
+                state.values().stream().filter(e -> matches(filter, e.value())).sorted(NEWEST_FIRST.reversed())
+                        .forEach(e -> send(WatchEventsResponse.Type.MODIFIED, withVersion(e)));
+            }
+
+            void send(WatchEventsResponse.Type type, Event event) {
+                synchronized (lock) {
+                    if (!call.isCancelled()) {
+                        try {
+                            call.onNext(WatchEventsResponse.newBuilder().setType(type).setEvent(event).build());
+                        } catch (RuntimeException e) {
+                            LOG.debugf("event watch send failed: %s", e.toString());
+                        }
+                    }
+                }
+            }
+        }
+        Watcher watcher = new Watcher();
+        call.setOnCancelHandler(() -> events.cache().unsubscribe(watcher));
+        events.cache().subscribe(watcher, (state, revision) -> {
+            state.values().stream().filter(e -> matches(filter, e.value())).sorted(NEWEST_FIRST.reversed())
+                    .forEach(e -> watcher.send(WatchEventsResponse.Type.ADDED, withVersion(e)));
+            return null;
+        });
+    }
+}

@@ -1,0 +1,158 @@
+package dev.edgeplane.controlplane.events;
+
+import dev.edgeplane.api.v1.AgentEventRecord;
+import dev.edgeplane.api.v1.EventLevel;
+import dev.edgeplane.api.v1.EventReport;
+import dev.edgeplane.api.v1.EventReportAck;
+import dev.edgeplane.api.v1.ObjectReference;
+import dev.edgeplane.controlplane.api.Validation;
+import dev.edgeplane.controlplane.join.Joiner;
+import io.grpc.stub.StreamObserver;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+import org.jboss.logging.Logger;
+
+/**
+ * The server end of AgentService.ReportEvents. The node is the caller's certificate CN (checked by
+ * the agent endpoint), never a field. A report is acked once its records are in etcd, so an ack
+ * means durable; the agent deletes only what an ack covers and re-sends the rest. A re-sent report
+ * (sequence at or below the last one accepted from that node) is not counted twice: it is acked
+ * when the accepted copy is written.
+ */
+@ApplicationScoped
+public class AgentEventReports {
+    private static final Logger LOG = Logger.getLogger(AgentEventReports.class);
+    public static final String SOURCE = "agent";
+    static final Set<String> KINDS = Set.of("Node", "App", "Replica", "Volume", "VolumeSnapshot");
+    private static final Pattern REASON = Pattern.compile("[A-Za-z][A-Za-z0-9]{0,127}");
+
+    private final EventStore store;
+    /** Per node: the newest sequence accepted and when its records are in etcd. */
+    private final Map<String, Accepted> accepted = new ConcurrentHashMap<>();
+
+    private record Accepted(long sequence, CompletableFuture<Void> written) {}
+
+    public AgentEventReports(EventStore store) {
+        this.store = store;
+    }
+
+    /** One ReportEvents stream of {@code node}; acks go out in order, each cumulative. */
+    public StreamObserver<EventReport> open(String node, StreamObserver<EventReportAck> acks) {
+        Object sendLock = new Object();
+        return new StreamObserver<>() {
+            private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
+
+            @Override
+            public void onNext(EventReport report) {
+                CompletableFuture<Void> written = accept(node, report);
+                long sequence = report.getSequence();
+                synchronized (this) {
+                    previous = previous.thenCombine(written, (a, b) -> (Void) null).thenRun(() -> {
+                        synchronized (sendLock) {
+                            try {
+                                acks.onNext(EventReportAck.newBuilder().setSequence(sequence).build());
+                            } catch (RuntimeException e) {
+                                LOG.debugf("event ack to %s not sent (stream gone): %s", node, e.toString());
+                            }
+                        }
+                    });
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                LOG.debugf("event stream of %s ended: %s", node, t.toString());
+            }
+
+            @Override
+            public void onCompleted() {
+                synchronized (this) {
+                    previous.thenRun(() -> {
+                        synchronized (sendLock) {
+                            try {
+                                acks.onCompleted();
+                            } catch (RuntimeException ignored) {
+                                // already closed
+                            }
+                        }
+                    });
+                }
+            }
+        };
+    }
+
+    /** Folds a report into the store unless it was accepted before; completes when it is in etcd. */
+    CompletableFuture<Void> accept(String node, EventReport report) {
+        return accepted.compute(node, (n, last) -> {
+            if (last != null && report.getSequence() <= last.sequence()) {
+                LOG.debugf("node %s re-sent event report %d (accepted up to %d)", node, report.getSequence(), last.sequence());
+                return last;
+            }
+            List<Occurrence> occurrences = occurrences(node, report, Instant.now());
+            return new Accepted(report.getSequence(), store.recordAll(occurrences));
+        }).written();
+    }
+
+    static List<Occurrence> occurrences(String node, EventReport report, Instant now) {
+        List<Occurrence> out = new ArrayList<>(report.getEventsCount() + 1);
+        for (AgentEventRecord r : report.getEventsList()) {
+            ObjectReference object = r.getInvolvedObject();
+            String problem = problem(r);
+            if (problem != null) {
+                LOG.warnf("ignoring an event from node %s: %s (%s)", node, problem, r.toString().replace('\n', ' '));
+                continue;
+            }
+            if (object.getKind().equals("Node")) {
+                object = EventRecorder.node(node); // an agent speaks only for its own node
+            } else if (object.getNamespace().isEmpty()) {
+                object = object.toBuilder().setNamespace("default").build();
+            }
+            EventLevel level = r.getLevel() == EventLevel.EVENT_LEVEL_UNSPECIFIED ? EventLevel.INFO : r.getLevel();
+            Instant last = r.hasLastTime() ? Joiner.toInstant(r.getLastTime()) : now;
+            Instant first = r.hasFirstTime() ? Joiner.toInstant(r.getFirstTime()) : last;
+            Occurrence o = new Occurrence(level, object, r.getReason(), r.getMessage(), node, SOURCE,
+                    first.isAfter(last) ? last : first, last, Math.max(1, r.getCount()));
+            if (level != EventLevel.INFO) {
+                LOG.infof("event from node %s: %s %s %s %s/%s: %s (x%d)", node, level, o.reason(), object.getKind(),
+                        object.getNamespace(), object.getName(), o.message(), o.count());
+            }
+            out.add(o);
+        }
+        if (report.getDropped() > 0) {
+            LOG.warnf("node %s dropped %d events while it could not send them", node, report.getDropped());
+            out.add(new Occurrence(EventLevel.WARNING, EventRecorder.node(node), "EventsDropped",
+                    "the agent's event buffer was full: the oldest events were dropped", node, SOURCE, now, now,
+                    report.getDropped()));
+        }
+        return out;
+    }
+
+    private static String problem(AgentEventRecord r) {
+        ObjectReference object = r.getInvolvedObject();
+        if (!KINDS.contains(object.getKind())) {
+            return "involved_object.kind \"" + object.getKind() + "\" is not one of " + KINDS;
+        }
+        if (!object.getKind().equals("Node")) {
+            if (!Validation.isDnsLabel(object.getName())) {
+                return "involved_object.name is not a DNS-1123 label";
+            }
+            if (!object.getNamespace().isEmpty() && !Validation.isDnsLabel(object.getNamespace())) {
+                return "involved_object.namespace is not a DNS-1123 label";
+            }
+        }
+        if (!REASON.matcher(r.getReason()).matches()) {
+            return "reason must be CamelCase letters and digits";
+        }
+        if (r.getLevel() == EventLevel.UNRECOGNIZED) {
+            return "unknown level";
+        }
+        return null;
+    }
+}
