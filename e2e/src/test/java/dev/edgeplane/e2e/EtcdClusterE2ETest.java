@@ -14,7 +14,10 @@ import dev.edgeplane.api.v1.GetAppRequest;
 import dev.edgeplane.api.v1.JoinToken;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.testkit.Commands;
+import dev.edgeplane.testkit.Containerd;
+import dev.edgeplane.testkit.TestImages;
 import dev.edgeplane.testkit.EtcdServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The control plane on a 3-member etcd cluster, as deploy/kubernetes runs it: an admin token provided
  * in the token file is adopted, and losing the etcd leader loses nothing: the API keeps answering,
- * and the watch-driven scheduler and sync still deliver a new App to a connected agent.
+ * and the watch-driven scheduler and sync still get a new App running on a connected agent.
  */
 class EtcdClusterE2ETest {
     @TempDir Path dir;
@@ -60,8 +63,10 @@ class EtcdClusterE2ETest {
             started.add(0, cloud);
             assertEquals(provided, cloud.adminToken(), "the provided admin token is the one in force");
 
+            Containerd containerd = Containerd.start(List.of(TestImages.BUSYBOX));
+            started.add(0, containerd);
             JoinToken token = cloud.createJoinToken(Duration.ofMinutes(10), 1);
-            EdgeHost host = new EdgeHost("edge-1", dir.resolve("edge-1"), "unix:///nonexistent.sock", List.of());
+            EdgeHost host = new EdgeHost("edge-1", dir.resolve("edge-1"), containerd.endpoint(), List.of());
             started.add(0, host);
             Commands.Result joined = host.join(token.getStatus().getJoinCommand());
             assertEquals(0, joined.exitCode(), joined.output());
@@ -93,12 +98,14 @@ class EtcdClusterE2ETest {
         }
     }
 
-    /** Creates an App named after {@code phase} and waits until its one replica is assigned to the node. */
+    /** Creates an App named after {@code phase} and waits until its one replica runs on the node. */
     private static void awaitReplicaOn(ControlPlane cloud, EdgeHost host, String phase, String node) {
         String name = "web-" + phase;
         App app = App.newBuilder().setMetadata(ObjectMeta.newBuilder().setName(name))
                 .setSpec(AppSpec.newBuilder().setReplicas(1).setTemplate(PodTemplate.newBuilder()
-                        .addContainers(Container.newBuilder().setName("main").setImage("example.invalid/web:1"))))
+                        .setTerminationGraceSeconds(1)
+                        .addContainers(Container.newBuilder().setName("main").setImage(TestImages.BUSYBOX.name())
+                                .addAllCommand(List.of("sleep", "3600")))))
                 .build();
         // The first call after losing the leader may fail while etcd elects a new one: retry it.
         Await.until("App " + name + " created", Duration.ofSeconds(30), host::logTail, () -> {
@@ -109,9 +116,10 @@ class EtcdClusterE2ETest {
                 return e.getStatus().getCode() == io.grpc.Status.Code.ALREADY_EXISTS;
             }
         });
-        Await.until("replica of " + name + " reported by " + node, Duration.ofSeconds(60), host::logTail, () -> {
+        Await.until("replica of " + name + " running on " + node, Duration.ofSeconds(60), host::logTail, () -> {
             App current = cloud.apps().getApp(GetAppRequest.newBuilder().setNamespace("default").setName(name).build());
-            return current.getStatus().getReplicasList().stream().anyMatch(r -> r.getNode().equals(node));
+            return current.getStatus().getReplicasList().stream().anyMatch(r -> r.getNode().equals(node)
+                    && r.getPhase() == ReplicaStatus.Phase.RUNNING);
         });
     }
 
