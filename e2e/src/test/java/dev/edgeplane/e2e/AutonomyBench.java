@@ -24,7 +24,7 @@ class AutonomyBench {
 
     @Test
     void offlineRebootRecoveryWith10And20Replicas() throws Exception {
-        try (AutonomyFixture f = AutonomyFixture.start(dir.resolve("reboot"), "edge-bench")) {
+        try (EdgeCluster f = EdgeCluster.start(dir.resolve("reboot"), EdgeCluster.FAST_FAULTS, EdgeCluster.FAST_AGENT, "edge-bench")) {
             AutonomyFaultE2ETest.offlineReboot(f, "reboot10", 10);
             AutonomyFaultE2ETest.offlineReboot(f, "reboot20", 20);
         }
@@ -35,11 +35,8 @@ class AutonomyBench {
         int apiPort = FreePorts.next();
         int agentPort = FreePorts.next();
         Path cpDir = dir.resolve("cp");
-        AutonomyFixture.copyTree(Binaries.repoRoot().resolve("control-plane/target"), dir.resolve("build"), "quarkus-app");
-        java.util.List<String> command = java.util.List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx512m", "-jar", dir.resolve("build/quarkus-app/quarkus-run.jar").toString());
         try (EtcdServer etcd = EtcdServer.start(); SimulatedAgents sims = new SimulatedAgents()) {
-            ControlPlane[] current = {ControlPlane.start(etcd.endpoint(), cpDir, apiPort, agentPort, Map.of(), command)};
+            ControlPlane[] current = {ControlPlane.start(etcd.endpoint(), cpDir, apiPort, agentPort, Map.of())};
             try {
                 ControlPlane cloud = current[0];
                 String token = cloud.createJoinToken(Duration.ofMinutes(10), AGENTS).getStatus().getToken();
@@ -60,7 +57,7 @@ class AutonomyBench {
                 cloud.close();
                 long t0 = System.nanoTime();
                 current[0] = null;
-                current[0] = ControlPlane.start(etcd.endpoint(), cpDir, apiPort, agentPort, Map.of(), command);
+                current[0] = ControlPlane.start(etcd.endpoint(), cpDir, apiPort, agentPort, Map.of());
                 double processUp = SimulatedAgents.since(t0).toMillis() / 1000.0;
                 ControlPlane restarted = current[0];
                 Await.until(AGENTS + " agents resumed", Duration.ofMinutes(3), restarted.process()::logTail,

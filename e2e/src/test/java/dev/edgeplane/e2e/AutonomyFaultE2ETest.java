@@ -25,23 +25,23 @@ import org.junit.jupiter.api.io.TempDir;
  * running on its ports and the agent connected, and removes its app.
  */
 class AutonomyFaultE2ETest {
-    static final Duration CONVERGE = AutonomyFixture.CONVERGE;
+    static final Duration CONVERGE = EdgeCluster.CONVERGE;
 
     @TempDir static Path dir;
-    static AutonomyFixture f;
+    static EdgeCluster f;
 
     @BeforeAll
     static void start() throws Exception {
-        f = AutonomyFixture.start(dir, "edge-autonomy");
+        f = EdgeCluster.start(dir, EdgeCluster.FAST_FAULTS, EdgeCluster.FAST_AGENT, "edge-autonomy");
     }
 
     /** A test that failed half-way must not break the next: the cloud runs where the agent dials, the agent runs. */
     @BeforeEach
     void cloudAndAgentUp() throws Exception {
-        if (f.cloud() != null && f.cloud().agentPort() != f.agentPort) {
+        if (f.cloud != null && f.cloud.agentPort() != f.agentPort) {
             f.killCloud();
         }
-        if (f.cloud() == null) {
+        if (f.cloud == null) {
             f.startCloud();
         }
         if (f.host.agent() == null || !f.host.agent().isAlive()) {
@@ -58,14 +58,14 @@ class AutonomyFaultE2ETest {
     }
 
     /** Fault test 1; also the figure (the bench runs it with 20). */
-    static double offlineReboot(AutonomyFixture f, String app, int replicas) throws Exception {
+    static double offlineReboot(EdgeCluster f, String app, int replicas) throws Exception {
         f.create(f.app(app, replicas, "sleep", "3600"));
         f.awaitRunning(app, replicas);
         Await.until(app + " journalled", CONVERGE, f::diagnostics,
                 () -> f.get(app).getStatus().getReadyReplicas() == replicas);
 
         f.killCloud();
-        f.host.close();
+        f.host.stopAgent();
         f.containerd.simulateReboot();
         Await.until("containerd back after the reboot, nothing running", CONVERGE, f::diagnostics,
                 () -> f.runningIds(app).isEmpty());
@@ -101,7 +101,7 @@ class AutonomyFaultE2ETest {
         Await.until("steady ready 3/3 after the restart", CONVERGE, f::diagnostics,
                 () -> f.get("steady").getStatus().getReadyReplicas() == 3);
         assertEquals(before, f.allIds("steady"), "the same containers, none replaced\n" + f.diagnostics());
-        for (var c : f.cri.containers(AutonomyFixture.labelsOf("steady"))) {
+        for (var c : f.cri.containers(EdgeCluster.labelsOf("steady"))) {
             assertEquals(0, c.getMetadata().getAttempt(), "no container restarted: " + c);
         }
         System.out.println("resume after a control-plane restart: " + last(f.received()));
@@ -139,19 +139,19 @@ class AutonomyFaultE2ETest {
             Set<String> now = f.runningIds("part");
             return now.size() == 2 && now.stream().noneMatch(before::contains);
         });
-        List<AutonomyFixture.Received> got = f.received();
-        AutonomyFixture.Received resume = got.get(receivedBefore);
-        long resumeBytes = got.subList(receivedBefore, got.size()).stream().mapToLong(AutonomyFixture.Received::bytes).sum();
+        List<EdgeCluster.Received> got = f.received();
+        EdgeCluster.Received resume = got.get(receivedBefore);
+        long resumeBytes = got.subList(receivedBefore, got.size()).stream().mapToLong(EdgeCluster.Received::bytes).sum();
 
         // A full snapshot of the same state, for comparison: an agent without a journal asks for one.
-        f.host.close();
+        f.host.stopAgent();
         Files.deleteIfExists(f.host.stateDir().resolve("journal/journal.bin"));
         Files.deleteIfExists(f.host.stateDir().resolve("journal/journal.prev.bin"));
         long snapshotsBefore = f.received().stream().filter(r -> r.kind().equals("snapshot")).count();
         f.host.start();
         Await.until("a new snapshot received", CONVERGE, f::diagnostics,
                 () -> f.received().stream().filter(r -> r.kind().equals("snapshot")).count() > snapshotsBefore);
-        AutonomyFixture.Received snapshot = f.received().stream().filter(r -> r.kind().equals("snapshot"))
+        EdgeCluster.Received snapshot = f.received().stream().filter(r -> r.kind().equals("snapshot"))
                 .reduce((a, b) -> b).orElseThrow();
         System.out.printf("BENCH resume after a partition (20 updates of 1 app of 2 replicas, 8 other replicas unchanged): %s, %d bytes; full snapshot: %d bytes (%.1f%%)%n",
                 resume.kind(), resumeBytes, snapshot.bytes(), 100.0 * resumeBytes / snapshot.bytes());
@@ -167,7 +167,7 @@ class AutonomyFaultE2ETest {
         f.create(f.app("compacted", 1, "sleep", "3600"));
         f.awaitRunning("compacted", 1);
         Set<String> before = f.runningIds("compacted");
-        f.host.close(); // offline; its journal holds revision R
+        f.host.stopAgent(); // offline; its journal holds revision R
         f.setCommand("compacted", "sleep", "3700");
         f.create(f.app("born-offline", 1, "sleep", "3600"));
         f.compactEtcd(f.etcdRevision());
@@ -180,7 +180,7 @@ class AutonomyFaultE2ETest {
             return now.size() == 1 && now.stream().noneMatch(before::contains)
                     && f.runningIds("born-offline").size() == 1;
         });
-        List<AutonomyFixture.Received> got = f.received();
+        List<EdgeCluster.Received> got = f.received();
         assertEquals("snapshot", got.get(receivedBefore).kind(), "snapshot path\n" + f.diagnostics());
         assertEquals(1, f.allIds("compacted").size(), "the old container removed");
         f.delete("compacted");
@@ -216,7 +216,7 @@ class AutonomyFaultE2ETest {
         f.create(f.app("survivor", 1, "sleep", "3600"));
         f.awaitRunning("survivor", 1);
         Set<String> before = f.runningIds("survivor");
-        f.host.close();
+        f.host.stopAgent();
         Path journal = f.host.stateDir().resolve("journal/journal.bin");
         byte[] bytes = Files.readAllBytes(journal);
         for (int i = bytes.length / 2; i < Math.min(bytes.length, bytes.length / 2 + 16); i++) {
@@ -231,7 +231,7 @@ class AutonomyFaultE2ETest {
         assertTrue(f.agentLogCount("journal .*falling back to the previous generation") > 0, f.diagnostics());
         f.awaitPhase(NodeStatus.Phase.READY);
         Await.until("the corruption reported to the control plane as an event", CONVERGE, f::diagnostics,
-                () -> f.cloud().process().logText().contains("WARNING JournalCorrupt"));
+                () -> f.cloud.process().logText().contains("WARNING JournalCorrupt"));
         // Resynced: a change made now arrives, and nothing ran without the journal.
         f.setCommand("survivor", "sleep", "3900");
         Await.until("survivor follows the change", CONVERGE, f::diagnostics, () -> {
@@ -266,7 +266,7 @@ class AutonomyFaultE2ETest {
         f.awaitPhase(NodeStatus.Phase.READY);
 
         List<String> cmd = new java.util.ArrayList<>(Binaries.edgectl());
-        cmd.addAll(List.of("--server", f.cloud().apiAddress(), "--token", f.cloud().adminToken(),
+        cmd.addAll(List.of("--server", f.cloud.apiAddress(), "--token", f.cloud.adminToken(),
                 "logs", "--timestamps", "ticker"));
         Commands.Result[] last = new Commands.Result[1];
         Await.until("edgectl logs answering", CONVERGE, () -> last[0] == null ? "" : last[0].output(), () -> {

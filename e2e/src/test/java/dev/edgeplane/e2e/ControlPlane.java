@@ -20,7 +20,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -53,12 +52,6 @@ final class ControlPlane implements AutoCloseable {
     /** On given ports (a restart where agents expect it) with extra environment (e.g. shorter grace periods). */
     static ControlPlane start(String etcdEndpoint, Path dir, int apiPort, int agentPort, Map<String, String> extraEnv)
             throws IOException {
-        return start(etcdEndpoint, dir, apiPort, agentPort, extraEnv, Binaries.controlPlane());
-    }
-
-    /** With its own command, e.g. a copy of the build that a concurrent rebuild cannot pull away mid-test. */
-    static ControlPlane start(String etcdEndpoint, Path dir, int apiPort, int agentPort, Map<String, String> extraEnv,
-            List<String> command) throws IOException {
         Files.createDirectories(dir);
         Path tokenFile = dir.resolve("admin-token");
         Map<String, String> env = new java.util.HashMap<>(extraEnv);
@@ -68,7 +61,7 @@ final class ControlPlane implements AutoCloseable {
                 "EDGEPLANE_AGENT_PORT", Integer.toString(agentPort),
                 "EDGEPLANE_AGENT_ADVERTISE", "127.0.0.1:" + agentPort,
                 "EDGEPLANE_ADMIN_TOKEN_FILE", tokenFile.toString()));
-        ManagedProcess p = ManagedProcess.start("control-plane", command, env,
+        ManagedProcess p = ManagedProcess.start("control-plane", Binaries.controlPlane(), env,
                 dir.resolve("control-plane.log"));
         try {
             Await.until("control plane ready on :" + apiPort, Duration.ofSeconds(60), p::logTail,
