@@ -9,10 +9,12 @@ import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.PodTemplate;
 import java.io.StringReader;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ManifestsTest {
 
@@ -80,8 +82,7 @@ class ManifestsTest {
     }
 
     @Test
-    void flagsBeatEnvironmentWhichBeatsTheConfigFile() throws Exception {
-        var dir = java.nio.file.Files.createTempDirectory("edgectl");
+    void flagsBeatEnvironmentWhichBeatsTheConfigFile(@TempDir Path dir) throws Exception {
         var config = dir.resolve("config.yaml");
         java.nio.file.Files.writeString(config, "server: file:1\ntoken: from-file\n");
         var tokenFile = dir.resolve("token");

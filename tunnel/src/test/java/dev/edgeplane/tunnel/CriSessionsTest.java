@@ -51,7 +51,6 @@ import java.io.ByteArrayOutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Iterator;
@@ -62,6 +61,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -75,7 +75,7 @@ class CriSessionsTest {
     private static Containerd containerd;
     private static EpollEventLoopGroup group;
     private static ManagedChannel cri;
-    private static Path logs;
+    @TempDir static Path logs;
     private static String sandbox;
     private static int echoPort;
     private static TunnelFixture tunnel;
@@ -86,7 +86,6 @@ class CriSessionsTest {
         group = new EpollEventLoopGroup(1);
         cri = NettyChannelBuilder.forAddress(new DomainSocketAddress(containerd.socket().toString()))
                 .eventLoopGroup(group).channelType(EpollDomainSocketChannel.class).usePlaintext().build();
-        logs = Files.createTempDirectory("pod-logs");
         try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             echoPort = probe.getLocalPort();
         }
