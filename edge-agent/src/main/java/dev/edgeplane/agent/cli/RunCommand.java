@@ -97,6 +97,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--volumes", defaultValue = "true", arity = "1", description = "Serve named volumes through CSI (default: ${DEFAULT-VALUE}).")
     boolean volumesEnabled;
 
+    @Option(names = "--event-buffer", defaultValue = "256",
+            description = "Event records kept on disk while the control plane cannot take them; the oldest are dropped (and counted) beyond it (default: ${DEFAULT-VALUE}).")
+    int eventBuffer;
+
     private VolumeSettings volumeSettings() {
         VolumeSettings defaults = VolumeSettings.defaults(stateDir);
         return new VolumeSettings(volumesDir != null ? volumesDir : defaults.volumesDir(), Optional.ofNullable(csiSocket),
@@ -111,7 +115,8 @@ final class RunCommand implements Callable<Integer> {
                 anyPodPort, Allowlist.ports(tunnelHttpPorts), tunnelExec, tunnelSsh, tunnelSshPort, tunnelLogs);
         Agent agent = Agent.start(new Agent.Settings(stateDir, criEndpoint, logDir, reconciler, heartbeat,
                 Optional.ofNullable(syncEndpoint)), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
-                volumeSettings());
+                volumeSettings(), new dev.edgeplane.agent.events.EventSettings(stateDir.resolve("events"), eventBuffer,
+                        java.time.Duration.ofSeconds(1)));
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             LOG.info("stopping (signal)");

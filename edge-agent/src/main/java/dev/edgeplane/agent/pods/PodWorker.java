@@ -1,6 +1,7 @@
 package dev.edgeplane.agent.pods;
 
 import com.google.protobuf.Timestamp;
+import dev.edgeplane.agent.events.EventRecorder;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.api.v1.Assignment;
@@ -46,6 +47,15 @@ final class PodWorker {
     private final RestartBackoff backoff;
     private final Clock clock;
     private final PodVolumes volumes;
+    private final EventRecorder events;
+    // Containers whose exit has been recorded as an event (each exit once, not on every pass).
+    private final java.util.Set<String> exitsRecorded = Collections.newSetFromMap(Collections.synchronizedMap(
+            new LinkedHashMap<>(256, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+                    return size() > 2048;
+                }
+            }));
     // Exited containers never change: cache their status instead of asking on every pass.
     private final Map<String, ContainerStatus> exitedCache = Collections.synchronizedMap(new LinkedHashMap<>(256, 0.75f, true) {
         @Override
@@ -57,8 +67,9 @@ final class PodWorker {
     // Sandboxes this process has created or already adopted: any other running one is adopted (logged once).
     private final java.util.Set<String> knownSandboxes = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    PodWorker(CriRuntime cri, ReconcilerSettings settings, Clock clock, PodVolumes volumes) {
+    PodWorker(CriRuntime cri, ReconcilerSettings settings, Clock clock, PodVolumes volumes, EventRecorder events) {
         this.cri = cri;
+        this.events = events;
         this.volumes = volumes;
         this.settings = settings;
         this.clock = clock;
@@ -134,6 +145,7 @@ final class PodWorker {
             volumePaths = volumes.prepare(assignment, PodConfigs.podUid(assignment, hash));
         } catch (PodVolumes.VolumeException e) {
             LOG.warning(key + ": " + e.getMessage());
+            events.warning(replicaOf(assignment), "VolumeFailed", e.getMessage());
             return status.setPhase(ReplicaStatus.Phase.PENDING).setMessage(e.getMessage()).build();
         }
 
@@ -153,6 +165,10 @@ final class PodWorker {
             }
             knownSandboxes.add(sandboxId);
             LOG.info(() -> key + ": started pod " + shortId(sandboxId) + " (template " + hash + ")");
+            if (!volumePaths.isEmpty()) {
+                events.info(replicaOf(assignment), "VolumesReady", "volumes " + String.join(", ", new java.util.TreeSet<>(volumePaths.keySet()))
+                        + " staged and published for pod " + shortId(sandboxId));
+            }
             podContainers = List.of();
         } else {
             sandboxConfig = PodConfigs.sandbox(assignment, hash, keep.getMetadata().getAttempt(), settings.logDir());
@@ -224,6 +240,13 @@ final class PodWorker {
                     return start(key, assignment, hash, spec, sandboxId, sandboxConfig, nextAttempt, null, volumePaths);
                 }
                 int exitCode = exited.getExitCode();
+                boolean firstLook = exitsRecorded.add(latest.getId());
+                if (firstLook) {
+                    String message = "container " + spec.getName() + " exited with code " + exitCode
+                            + (exited.getReason().isEmpty() ? "" : " (" + exited.getReason() + ")");
+                    events.record(exitCode == 0 ? dev.edgeplane.api.v1.EventLevel.INFO : dev.edgeplane.api.v1.EventLevel.WARNING,
+                            replicaOf(assignment), "Exited", message);
+                }
                 Instant finishedAt = exited.getFinishedAt() > 0 ? nanosToInstant(exited.getFinishedAt()) : now;
                 Instant startedAt = exited.getStartedAt() > 0 ? nanosToInstant(exited.getStartedAt()) : finishedAt;
                 PodTemplate.RestartPolicy policy = assignment.getTemplate().getRestartPolicy();
@@ -243,6 +266,9 @@ final class PodWorker {
                 if (!wait.isZero()) {
                     String message = "back-off " + seconds(backoff.currentDelay(backoffKey)) + " restarting failed container "
                             + spec.getName() + " (exit code " + exitCode + ")";
+                    if (firstLook) {
+                        events.warning(replicaOf(assignment), "BackOff", message);
+                    }
                     return new Observed(apiStatus(spec, latest, ContainerStatusState.WAITING, exited, "CrashLoopBackOff", message),
                             false, false, true, exitCode, finishedAt, message);
                 }
@@ -263,13 +289,14 @@ final class PodWorker {
                            String sandboxId, PodSandboxConfig sandboxConfig, int attempt, ContainerStatus lastExit,
                            Map<String, Path> volumePaths) {
         String pullKey = "pull:" + spec.getImage();
-        Optional<String> imageProblem = ensureImage(spec, sandboxConfig, pullKey);
+        Optional<String> imageProblem = ensureImage(assignment, spec, sandboxConfig, pullKey);
         if (imageProblem.isPresent()) {
             return waiting(spec, null, "ImagePullError", imageProblem.get());
         }
         try {
             Files.createDirectories(Path.of(sandboxConfig.getLogDirectory(), spec.getName()));
             String id = cri.createContainer(sandboxId, PodConfigs.container(assignment, spec, hash, attempt, volumePaths), sandboxConfig);
+            events.info(replicaOf(assignment), "Created", "created container " + spec.getName() + " " + shortId(id));
             try {
                 cri.startContainer(id);
             } catch (StatusRuntimeException e) {
@@ -277,6 +304,8 @@ final class PodWorker {
                 throw e;
             }
             LOG.info(() -> key + ": started container " + spec.getName() + " " + shortId(id) + " (attempt " + attempt + ")");
+            events.info(replicaOf(assignment), "Started", "started container " + spec.getName() + " " + shortId(id)
+                    + (attempt > 0 ? " (restart " + attempt + ")" : ""));
             dev.edgeplane.api.v1.ContainerStatus.Builder api = dev.edgeplane.api.v1.ContainerStatus.newBuilder()
                     .setName(spec.getName()).setState(dev.edgeplane.api.v1.ContainerStatus.State.RUNNING)
                     .setContainerId(id).setImage(spec.getImage()).setRestartCount(attempt);
@@ -287,12 +316,14 @@ final class PodWorker {
         } catch (IOException | StatusRuntimeException | IllegalArgumentException e) {
             String message = "cannot start container " + spec.getName() + ": " + describe(e);
             LOG.warning(key + ": " + message);
+            events.warning(replicaOf(assignment), "Failed", message);
             return waiting(spec, null, "CreateContainerError", message);
         }
     }
 
     /** Empty when the image is ready to use; otherwise why not. */
-    private Optional<String> ensureImage(dev.edgeplane.api.v1.Container spec, PodSandboxConfig sandboxConfig, String pullKey) {
+    private Optional<String> ensureImage(Assignment assignment, dev.edgeplane.api.v1.Container spec, PodSandboxConfig sandboxConfig,
+                                         String pullKey) {
         String image = spec.getImage();
         PullPolicy policy = ImagePolicy.effective(spec);
         boolean present = cri.image(image).isPresent();
@@ -313,9 +344,12 @@ final class PodWorker {
             String ref = cri.pullImage(image, sandboxConfig);
             backoff.reset(pullKey);
             LOG.info(() -> "pulled " + image + " (" + ref + ")");
+            events.info(replicaOf(assignment), "Pulled", "pulled image " + image + (present ? " (policy Always)" : ""));
             return Optional.empty();
         } catch (StatusRuntimeException e) {
             backoff.next(pullKey, now);
+            events.warning(replicaOf(assignment), "PullFailed", "pulling image " + image + " failed: " + describe(e)
+                    + (present ? "; using the local copy" : ""));
             if (present) {
                 // Offline with pull policy Always: the local copy keeps the workload running.
                 LOG.warning("pulling " + image + " failed (" + describe(e) + "); using the local copy");
@@ -510,6 +544,10 @@ final class PodWorker {
     private static String seconds(Duration duration) {
         long millis = duration.toMillis();
         return millis % 1000 == 0 ? (millis / 1000) + "s" : String.format("%.1fs", millis / 1000.0);
+    }
+
+    private static dev.edgeplane.api.v1.ObjectReference replicaOf(Assignment assignment) {
+        return EventRecorder.replica(assignment.getNamespace(), assignment.getReplica());
     }
 
     static String shortId(String id) {

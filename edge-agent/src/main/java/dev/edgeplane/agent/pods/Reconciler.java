@@ -1,5 +1,6 @@
 package dev.edgeplane.agent.pods;
 
+import dev.edgeplane.agent.events.EventRecorder;
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.agent.runtime.CriRuntime;
@@ -53,11 +54,16 @@ public final class Reconciler implements AutoCloseable {
 
     public Reconciler(CriRuntime cri, DesiredStateStore desired, StatusManager status, ReconcilerSettings settings, Clock clock,
                       PodVolumes volumes) {
+        this(cri, desired, status, settings, clock, volumes, EventRecorder.NONE);
+    }
+
+    public Reconciler(CriRuntime cri, DesiredStateStore desired, StatusManager status, ReconcilerSettings settings, Clock clock,
+                      PodVolumes volumes, EventRecorder events) {
         this.cri = cri;
         this.desired = desired;
         this.status = status;
         this.settings = settings;
-        this.worker = new PodWorker(cri, settings, clock, volumes);
+        this.worker = new PodWorker(cri, settings, clock, volumes, events);
         AtomicInteger n = new AtomicInteger();
         this.workers = Executors.newFixedThreadPool(settings.workers(), runnable -> {
             Thread thread = new Thread(runnable, "pod-worker-" + n.incrementAndGet());

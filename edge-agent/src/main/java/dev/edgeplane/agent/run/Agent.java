@@ -1,5 +1,9 @@
 package dev.edgeplane.agent.run;
 
+import dev.edgeplane.agent.events.EventRecorder;
+import dev.edgeplane.agent.events.EventSettings;
+import dev.edgeplane.agent.events.EventSpool;
+import dev.edgeplane.agent.events.EventUploader;
 import dev.edgeplane.agent.host.HostInfo;
 import dev.edgeplane.agent.identity.Pem;
 import dev.edgeplane.agent.identity.StateDir;
@@ -53,6 +57,8 @@ public final class Agent implements AutoCloseable {
     private final SyncClient sync;
     private TunnelAgent tunnel;
     private PodVolumes volumes;
+    private EventSpool events;
+    private EventUploader eventUploader;
 
     /**
      * The ops tunnel's edge end: what this host allows (the cloud cannot widen it) and where the
@@ -80,6 +86,11 @@ public final class Agent implements AutoCloseable {
 
     public static Agent start(Settings settings, TunnelSettings tunnelSettings, VolumeSettings volumeSettings)
             throws IOException, GeneralSecurityException {
+        return start(settings, tunnelSettings, volumeSettings, EventSettings.defaults(settings.stateDir()));
+    }
+
+    public static Agent start(Settings settings, TunnelSettings tunnelSettings, VolumeSettings volumeSettings,
+                              EventSettings eventSettings) throws IOException, GeneralSecurityException {
         StateDir state = new StateDir(settings.stateDir());
         state.createDir();
         Optional<StateDir.NodeRecord> node = state.joined() ? Optional.of(state.readNode()) : Optional.empty();
@@ -92,6 +103,10 @@ public final class Agent implements AutoCloseable {
         DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
         StatusManager status = new StatusManager(Clock.systemUTC());
         status.seed(desired.lastKnownPods());
+        // Events are spooled on disk from the start: what happens offline is uploaded later.
+        EventSpool events = EventSpool.open(eventSettings.spoolDir(), eventSettings.capacity(), Clock.systemUTC());
+        desired.loadProblem().ifPresent(problem -> events.warning(EventRecorder.node(nodeName), "JournalCorrupt",
+                "the journal could not be read (" + problem + "); resyncing from the control plane"));
 
         // 2. Workloads from the journal, independent of the cloud.
         CriRuntime cri = CriRuntime.connect(settings.criEndpoint());
@@ -99,7 +114,7 @@ public final class Agent implements AutoCloseable {
                 settings.reconciler().syncPeriod(), settings.reconciler().initialBackoff(), settings.reconciler().maxBackoff(),
                 settings.reconciler().backoffReset(), settings.reconciler().workers());
         PodVolumes volumes = volumeSettings.open(nodeName);
-        Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC(), volumes);
+        Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC(), volumes, events);
         reconciler.start();
         LOG.info(() -> "agent " + HostInfo.agentVersion() + " for node " + nodeName + ": " + desired.current().assignments().size()
                 + " assignments from the journal at revision " + desired.current().revision() + ", CRI " + settings.criEndpoint());
@@ -125,8 +140,11 @@ public final class Agent implements AutoCloseable {
         }
         Agent agent = new Agent(cri, reconciler, sync);
         agent.volumes = volumes;
+        agent.events = events;
         if (sync != null) {
             agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings);
+            agent.eventUploader = new EventUploader(sync.channel(), sync::connected, events, eventSettings.uploadInterval());
+            agent.eventUploader.start();
         }
         return agent;
     }
@@ -184,12 +202,18 @@ public final class Agent implements AutoCloseable {
         if (tunnel != null) {
             tunnel.close();
         }
+        if (eventUploader != null) {
+            eventUploader.close();
+        }
         if (sync != null) {
             sync.close();
         }
         reconciler.close();
         if (volumes != null) {
             volumes.close();
+        }
+        if (events != null) {
+            events.close(); // after the reconciler: its last events are written too
         }
         cri.close();
         LOG.info("agent stopped; containers keep running");

@@ -75,7 +75,6 @@ public final class SyncClient implements AutoCloseable {
     private final Supplier<NodeInfo> info;
     private final IntSupplier desiredCount;
     private final Clock clock;
-    private final dev.edgeplane.agent.events.EventBuffer events;
     private final ManagedChannel channel;
     private final ScheduledExecutorService timer;
     private final ReconnectBackoff backoff;
@@ -88,11 +87,6 @@ public final class SyncClient implements AutoCloseable {
     private volatile java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> tunnels =
             open -> LOG.warning("sync: no tunnel handler; ignoring session " + open.getSessionId());
 
-    /** This node's events, buffered while offline and uploaded on the Sync stream behind control traffic. */
-    public dev.edgeplane.agent.events.EventBuffer events() {
-        return events;
-    }
-
     public SyncClient(Settings settings, SslContext tls, DesiredStateStore desired, StatusManager status,
                       Supplier<NodeInfo> info, IntSupplier desiredCount, Clock clock) {
         this.settings = settings;
@@ -101,9 +95,6 @@ public final class SyncClient implements AutoCloseable {
         this.info = info;
         this.desiredCount = desiredCount;
         this.clock = clock;
-        this.events = new dev.edgeplane.agent.events.EventBuffer(dev.edgeplane.agent.events.EventBuffer.DEFAULT_CAPACITY, clock);
-        desired.loadProblem().ifPresent(problem -> events.warning("JournalCorrupt",
-                "the journal could not be read (" + problem + "); resyncing from the control plane"));
         this.channel = NettyChannelBuilder.forTarget(settings.endpoint())
                 .sslContext(tls)
                 .keepAliveTime(settings.keepAlive().toMillis(), TimeUnit.MILLISECONDS)
@@ -229,14 +220,7 @@ public final class SyncClient implements AutoCloseable {
                 send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder()
                         .addAllReplicas(changes.changed()).addAllRemoved(changes.removed())).build());
             }
-            // Events last: acks and status go first.
-            events.drain().ifPresent(batch -> {
-                if (current == null) {
-                    events.requeue(batch);
-                } else {
-                    send(SyncRequest.newBuilder().setEvents(batch).build());
-                }
-            });
+            // Events travel on their own ReportEvents stream (events.EventUploader), acked.
         };
         Runnable heartbeat = () -> {
             // A server that answers heartbeats but has gone quiet for three periods is gone.
