@@ -8,12 +8,12 @@ import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
 /** Runs a unary handler and maps failures to gRPC statuses. */
-final class Calls {
+public final class Calls {
     private static final Logger LOG = Logger.getLogger(Calls.class);
 
     private Calls() {}
 
-    static <T> void unary(StreamObserver<T> observer, Supplier<T> handler) {
+    public static <T> void unary(StreamObserver<T> observer, Supplier<T> handler) {
         T result;
         try {
             result = handler.get();

@@ -212,6 +212,35 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     }
 
     /**
+     * Metrics on their own HTTP/2 stream (flow-controlled apart from Sync); mutual TLS like Sync, the
+     * node is the certificate's CN, and it is checked again before each batch.
+     */
+    @Override
+    public StreamObserver<dev.edgeplane.api.v1.MetricsBatch> reportMetrics(
+            StreamObserver<dev.edgeplane.api.v1.MetricsAck> responseObserver) {
+        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
+        Optional<String> refused = certificate == null ? Optional.of("ReportMetrics requires mutual TLS with the node certificate")
+                : refusal(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
+        if (refused.isPresent()) {
+            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refused.get()).asRuntimeException());
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(dev.edgeplane.api.v1.MetricsBatch value) {}
+
+                @Override
+                public void onError(Throwable t) {}
+
+                @Override
+                public void onCompleted() {}
+            };
+        }
+        String node = CertificateAuthority.commonName(certificate);
+        String hash = CertificateAuthority.hashOf(certificate);
+        return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.metrics.AgentMetrics.class).get()
+                .receiver().open(node, () -> refusal(node, hash), responseObserver);
+    }
+
+    /**
      * A heartbeat on its own HTTP/2 stream (never behind bulk Sync data). The refusal check hits the
      * nodes cache, so it is cheap at every period.
      */

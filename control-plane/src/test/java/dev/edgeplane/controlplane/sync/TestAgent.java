@@ -37,14 +37,14 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
 
 /** A minimal agent for tests: joins like the real one (pinning the CA hash), then opens Sync streams. */
-final class TestAgent implements AutoCloseable {
+public final class TestAgent implements AutoCloseable {
     final String name;
     final KeyPair key;
     JoinResponse joined;
     private ManagedChannel syncChannel;
     private final List<ManagedChannel> channels = new ArrayList<>();
 
-    TestAgent(String name) throws Exception {
+    public TestAgent(String name) throws Exception {
         this.name = name;
         KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
         generator.initialize(new ECGenParameterSpec("secp256r1"));
@@ -62,7 +62,7 @@ final class TestAgent implements AutoCloseable {
     }
 
     /** Join over TLS trusting only a server whose chain ends in a CA with {@code caHash}. */
-    JoinResponse join(int port, String token, String caHash) throws Exception {
+    public JoinResponse join(int port, String token, String caHash) throws Exception {
         AtomicReference<X509Certificate[]> presented = new AtomicReference<>();
         SslContext ssl = GrpcSslContexts.forClient().trustManager(new PinningTrustManager(caHash, presented)).build();
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).sslContext(ssl).build();
@@ -85,7 +85,7 @@ final class TestAgent implements AutoCloseable {
     }
 
     /** A channel with mutual TLS using the certificate from Join (or none, if {@code withCertificate} is false). */
-    ManagedChannel syncChannel(int port, boolean withCertificate) throws Exception {
+    public ManagedChannel syncChannel(int port, boolean withCertificate) throws Exception {
         X509Certificate ca = parse(joined.getCaBundlePem());
         SslContextBuilder builder = GrpcSslContexts.forClient().trustManager(ca);
         if (withCertificate) {
@@ -96,7 +96,7 @@ final class TestAgent implements AutoCloseable {
         return channel;
     }
 
-    ManagedChannel syncChannel(int port) throws Exception {
+    public ManagedChannel syncChannel(int port) throws Exception {
         if (syncChannel == null) {
             syncChannel = syncChannel(port, true);
         }

@@ -1,0 +1,33 @@
+package dev.edgeplane.controlplane.metrics;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.time.Duration;
+
+/** {@code edgeplane.metrics.*} (env EDGEPLANE_METRICS_*): what the control plane keeps of agents' metrics. */
+@ConfigMapping(prefix = "edgeplane.metrics")
+public interface MetricsConfig {
+    /** Downsampling tiers, resolution:retention, finest first. */
+    @WithDefault("10s:1h,1m:24h,5m:7d")
+    String tiers();
+
+    /** Series kept in all; a new series beyond it is refused and counted. */
+    @WithDefault("200000")
+    int maxSeries();
+
+    /** Series kept per node; a node's new series beyond it is refused and counted. */
+    @WithDefault("2000")
+    int maxSeriesPerNode();
+
+    /** Points stamped further than this ahead of the control plane's clock are refused (counted). */
+    @WithDefault("5m")
+    Duration maxClockAhead();
+
+    /** How often stale series (no point for longer than the longest tier) are evicted. */
+    @WithDefault("1m")
+    Duration evictionInterval();
+
+    /** Nodes with per-node gauges on /metrics; beyond it nodes are left out (counted in a gauge). */
+    @WithDefault("500")
+    int prometheusMaxNodes();
+}

@@ -1,0 +1,222 @@
+package dev.edgeplane.controlplane.metrics;
+
+import com.google.common.collect.Interner;
+import com.google.common.collect.Interners;
+import dev.edgeplane.api.v1.MetricKind;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Predicate;
+
+/**
+ * The agents' metrics in memory: one {@link StoredSeries} per (name, labels + node), indexed by name
+ * (for queries) and by node (for limits and for dropping a deleted node). Bounded: at most
+ * {@code maxSeries} series in all and {@code maxSeriesPerNode} per node; a series beyond that is
+ * refused (and counted), never stored. Label strings are interned (weakly) because thousands of
+ * series share the same names and values.
+ */
+public final class MetricsStore {
+    public static final String NODE_LABEL = "node";
+
+    /** Tiers finest first; limits on the number of series. */
+    public record Settings(List<Tier> tiers, int maxSeries, int maxSeriesPerNode) {
+        public Settings {
+            tiers = List.copyOf(tiers);
+            if (tiers.isEmpty()) {
+                throw new IllegalArgumentException("at least one tier is needed");
+            }
+        }
+
+        public Duration longestRetention() {
+            return tiers.get(tiers.size() - 1).retention();
+        }
+    }
+
+    private final Settings settings;
+    private final Map<SeriesKey, StoredSeries> series = new ConcurrentHashMap<>();
+    private final Map<String, Set<StoredSeries>> byName = new ConcurrentHashMap<>();
+    private final Map<String, Set<StoredSeries>> byNode = new ConcurrentHashMap<>();
+    private final Interner<String> strings = Interners.newWeakInterner();
+    /** Creating and removing series (rare next to adding points) takes this lock so the limits hold exactly. */
+    private final Object membership = new Object();
+    private final LongAdder pointsStored = new LongAdder();
+    private final LongAdder pointsRefused = new LongAdder();
+    private final LongAdder pointsTooOld = new LongAdder();
+    private final LongAdder seriesRefused = new LongAdder();
+    private final LongAdder seriesEvicted = new LongAdder();
+
+    public MetricsStore(Settings settings) {
+        this.settings = settings;
+    }
+
+    public Settings settings() {
+        return settings;
+    }
+
+    public List<Tier> tiers() {
+        return settings.tiers();
+    }
+
+    /** The key of a series an agent reports: its labels with {@code node} set from the certificate. */
+    public SeriesKey key(String name, Map<String, String> labels, String node) {
+        Map<String, String> all = new java.util.HashMap<>(labels);
+        all.put(NODE_LABEL, node);
+        return SeriesKey.of(name, all, strings::intern);
+    }
+
+    /** The series, created if the limits allow; null if refused (counted). */
+    public StoredSeries seriesFor(SeriesKey key, MetricKind kind) {
+        StoredSeries existing = series.get(key);
+        if (existing != null) {
+            return existing;
+        }
+        synchronized (membership) {
+            existing = series.get(key);
+            if (existing != null) {
+                return existing;
+            }
+            Set<StoredSeries> ofNode = byNode.get(key.node());
+            if (series.size() >= settings.maxSeries() || (ofNode != null && ofNode.size() >= settings.maxSeriesPerNode())) {
+                seriesRefused.increment();
+                return null;
+            }
+            StoredSeries created = new StoredSeries(key, kind == MetricKind.COUNTER ? MetricKind.COUNTER : MetricKind.GAUGE, settings.tiers());
+            series.put(key, created);
+            byName.computeIfAbsent(key.name(), n -> ConcurrentHashMap.newKeySet()).add(created);
+            byNode.computeIfAbsent(key.node(), n -> ConcurrentHashMap.newKeySet()).add(created);
+            return created;
+        }
+    }
+
+    /** Stores one point of a series from {@link #seriesFor} (null: refused, only counted). */
+    public void add(StoredSeries target, long timeMs, double value, boolean backfill) {
+        if (target == null) {
+            pointsRefused.increment();
+        } else if (target.add(timeMs, value, backfill)) {
+            pointsStored.increment();
+        } else {
+            pointsTooOld.increment();
+        }
+    }
+
+    /** Forgets every series of a node (the node was deleted). */
+    public int dropNode(String node) {
+        synchronized (membership) {
+            Set<StoredSeries> gone = byNode.remove(node);
+            if (gone == null) {
+                return 0;
+            }
+            gone.forEach(this::unindex);
+            return gone.size();
+        }
+    }
+
+    /** Forgets the series of every node not in {@code keep}. */
+    public int retainNodes(Set<String> keep) {
+        int dropped = 0;
+        for (String node : List.copyOf(byNode.keySet())) {
+            if (!keep.contains(node)) {
+                dropped += dropNode(node);
+            }
+        }
+        return dropped;
+    }
+
+    /** Evicts series with no point newer than the longest retention before {@code nowMs}. */
+    public int evictStale(long nowMs) {
+        long cutoff = nowMs - settings.longestRetention().toMillis();
+        int evicted = 0;
+        for (StoredSeries s : series.values()) {
+            if (s.newestMs() < cutoff) {
+                synchronized (membership) {
+                    if (series.get(s.key()) == s && s.newestMs() < cutoff) {
+                        Set<StoredSeries> ofNode = byNode.get(s.key().node());
+                        if (ofNode != null) {
+                            ofNode.remove(s);
+                            if (ofNode.isEmpty()) {
+                                byNode.remove(s.key().node());
+                            }
+                        }
+                        unindex(s);
+                        evicted++;
+                    }
+                }
+            }
+        }
+        seriesEvicted.add(evicted);
+        return evicted;
+    }
+
+    private void unindex(StoredSeries s) {
+        s.markRemoved();
+        series.remove(s.key(), s);
+        Set<StoredSeries> ofName = byName.get(s.key().name());
+        if (ofName != null) {
+            ofName.remove(s);
+            if (ofName.isEmpty()) {
+                byName.remove(s.key().name());
+            }
+        }
+    }
+
+    /** Series whose name is in {@code names} (empty: any name) and whose key passes {@code filter}. */
+    public List<StoredSeries> select(Collection<String> names, Predicate<SeriesKey> filter) {
+        List<StoredSeries> found = new ArrayList<>();
+        if (names.isEmpty()) {
+            for (StoredSeries s : series.values()) {
+                if (filter.test(s.key())) {
+                    found.add(s);
+                }
+            }
+            return found;
+        }
+        for (String name : Set.copyOf(names)) {
+            for (StoredSeries s : byName.getOrDefault(name, Set.of())) {
+                if (filter.test(s.key())) {
+                    found.add(s);
+                }
+            }
+        }
+        return found;
+    }
+
+    public int seriesCount() {
+        return series.size();
+    }
+
+    public int seriesCount(String node) {
+        Set<StoredSeries> ofNode = byNode.get(node);
+        return ofNode == null ? 0 : ofNode.size();
+    }
+
+    public int nodeCount() {
+        return byNode.size();
+    }
+
+    public long pointsStored() {
+        return pointsStored.sum();
+    }
+
+    /** Points of refused series (over a limit). */
+    public long pointsRefused() {
+        return pointsRefused.sum();
+    }
+
+    /** Points older than every tier keeps. */
+    public long pointsTooOld() {
+        return pointsTooOld.sum();
+    }
+
+    public long seriesRefused() {
+        return seriesRefused.sum();
+    }
+
+    public long seriesEvicted() {
+        return seriesEvicted.sum();
+    }
+}
