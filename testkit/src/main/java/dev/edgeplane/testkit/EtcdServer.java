@@ -56,8 +56,16 @@ public final class EtcdServer implements AutoCloseable {
 
     /** A single-member etcd, healthy when this returns. */
     public static EtcdServer start() {
+        return start(List.of());
+    }
+
+    /**
+     * A single-member etcd started with {@code extraFlags} (e.g.
+     * {@code --experimental-watch-progress-notify-interval=500ms}), healthy when this returns.
+     */
+    public static EtcdServer start(List<String> extraFlags) {
         Member only = member("default");
-        EtcdServer server = start(only, List.of(only));
+        EtcdServer server = start(only, List.of(only), extraFlags);
         server.awaitHealthy(START_TIMEOUT);
         return server;
     }
@@ -68,6 +76,10 @@ public final class EtcdServer implements AutoCloseable {
      * starting them all.
      */
     public static EtcdServer start(Member self, List<Member> all) {
+        return start(self, all, List.of());
+    }
+
+    private static EtcdServer start(Member self, List<Member> all, List<String> extraFlags) {
         String binary = System.getenv().getOrDefault("EDGEPLANE_ETCD_BINARY", "/usr/bin/etcd");
         Path dataDir;
         try {
@@ -94,6 +106,7 @@ public final class EtcdServer implements AutoCloseable {
                 // Every member must name the same token: derive it from the cluster's peer ports.
                 "--initial-cluster-token", "testkit-" + all.stream().map(m -> String.valueOf(m.peerPort()))
                         .reduce((a, b) -> a + "-" + b).orElse("")));
+        command.addAll(extraFlags);
         Path logFile = dataDir.resolve("etcd.log");
         ProcessBuilder builder = new ProcessBuilder(command)
                 .redirectErrorStream(true)
