@@ -1,6 +1,7 @@
 package dev.edgeplane.agent.cli;
 
 import dev.edgeplane.agent.identity.StateDir;
+import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.ReconcilerSettings;
 import dev.edgeplane.agent.run.Agent;
 import dev.edgeplane.agent.volumes.VolumeSettings;
@@ -101,6 +102,36 @@ final class RunCommand implements Callable<Integer> {
             description = "Event records kept on disk while the control plane cannot take them; the oldest are dropped (and counted) beyond it (default: ${DEFAULT-VALUE}).")
     int eventBuffer;
 
+    @Option(names = "--metrics", defaultValue = "true", arity = "1", description = "Sample and report metrics (default: ${DEFAULT-VALUE}).")
+    boolean metricsEnabled;
+
+    @Option(names = "--metrics-interval", defaultValue = "10s", converter = DurationConverter.class,
+            description = "One metrics sample this often (default: ${DEFAULT-VALUE}).")
+    Duration metricsInterval;
+
+    @Option(names = "--metrics-flush", defaultValue = "60s", converter = DurationConverter.class,
+            description = "Samples go to the control plane as one batch this often (default: ${DEFAULT-VALUE}).")
+    Duration metricsFlush;
+
+    @Option(names = "--metrics-ring-retention", defaultValue = "24h", converter = DurationConverter.class,
+            description = "History kept on disk while offline (default: ${DEFAULT-VALUE}).")
+    Duration metricsRingRetention;
+
+    @Option(names = "--metrics-ring-resolution", defaultValue = "1m", converter = DurationConverter.class,
+            description = "Offline samples are merged to this resolution: gauges averaged, counters last (default: ${DEFAULT-VALUE}).")
+    Duration metricsRingResolution;
+
+    @Option(names = "--metrics-ring-bytes", defaultValue = "16777216",
+            description = "Bound of the offline ring on disk; the oldest samples are dropped (and counted) beyond it (default: ${DEFAULT-VALUE}).")
+    long metricsRingBytes;
+
+    @Option(names = "--metrics-gzip", defaultValue = "true", arity = "1",
+            description = "Compress the metrics stream (default: ${DEFAULT-VALUE}).")
+    boolean metricsGzip;
+
+    @Option(names = "--metrics-dir", description = "The offline metrics ring and batch sequence (default: STATE_DIR/metrics).")
+    Path metricsDir;
+
     private VolumeSettings volumeSettings() {
         VolumeSettings defaults = VolumeSettings.defaults(stateDir);
         return new VolumeSettings(volumesDir != null ? volumesDir : defaults.volumesDir(), Optional.ofNullable(csiSocket),
@@ -116,7 +147,9 @@ final class RunCommand implements Callable<Integer> {
         Agent agent = Agent.start(new Agent.Settings(stateDir, criEndpoint, logDir, reconciler, heartbeat,
                 Optional.ofNullable(syncEndpoint)), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
                 volumeSettings(), new dev.edgeplane.agent.events.EventSettings(stateDir.resolve("events"), eventBuffer,
-                        java.time.Duration.ofSeconds(1)));
+                        java.time.Duration.ofSeconds(1)),
+                new MetricsSettings(metricsEnabled, metricsInterval, metricsFlush, metricsDir != null ? metricsDir : stateDir.resolve("metrics"),
+                        metricsRingRetention, metricsRingResolution, metricsRingBytes, metricsGzip));
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             LOG.info("stopping (signal)");

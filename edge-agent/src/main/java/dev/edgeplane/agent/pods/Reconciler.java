@@ -11,14 +11,18 @@ import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.cri.v1.PodSandbox;
 import io.grpc.StatusRuntimeException;
 import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import java.util.logging.Logger;
 
 /**
@@ -47,6 +51,7 @@ public final class Reconciler implements AutoCloseable {
     private volatile boolean running;
     private boolean pending;
     private volatile String lastListError = "";
+    private final List<Consumer<Duration>> reconcileListeners = new CopyOnWriteArrayList<>();
 
     public Reconciler(CriRuntime cri, DesiredStateStore desired, StatusManager status, ReconcilerSettings settings, Clock clock) {
         this(cri, desired, status, settings, clock, PodVolumes.withoutDriver(settings.logDir().resolveSibling("volumes")));
@@ -164,13 +169,21 @@ public final class Reconciler implements AutoCloseable {
         DesiredState state = desired.current();
         Assignment assignment = state.assignments().get(key);
         if (assignment != null) {
+            long started = System.nanoTime();
             ReplicaStatus replica = worker.sync(key, assignment);
+            Duration took = Duration.ofNanos(System.nanoTime() - started);
+            reconcileListeners.forEach(listener -> listener.accept(took));
             status.update(key, replica);
         } else if (state.complete()) {
             int slash = key.indexOf('/');
             worker.remove(key, key.substring(0, slash), key.substring(slash + 1));
             status.remove(key);
         }
+    }
+
+    /** Told how long each pod worker's pass over a desired replica took (agent metrics). */
+    public void addReconcileListener(Consumer<Duration> listener) {
+        reconcileListeners.add(listener);
     }
 
     /** How many replicas are desired right now. */

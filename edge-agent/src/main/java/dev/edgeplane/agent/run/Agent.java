@@ -9,6 +9,9 @@ import dev.edgeplane.agent.identity.Pem;
 import dev.edgeplane.agent.identity.StateDir;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.agent.journal.JournalStore;
+import dev.edgeplane.agent.metrics.AgentStats;
+import dev.edgeplane.agent.metrics.MetricsAgent;
+import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.Reconciler;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.agent.volumes.VolumeSettings;
@@ -59,6 +62,7 @@ public final class Agent implements AutoCloseable {
     private PodVolumes volumes;
     private EventSpool events;
     private EventUploader eventUploader;
+    private MetricsAgent metrics;
 
     /**
      * The ops tunnel's edge end: what this host allows (the cloud cannot widen it) and where the
@@ -91,6 +95,11 @@ public final class Agent implements AutoCloseable {
 
     public static Agent start(Settings settings, TunnelSettings tunnelSettings, VolumeSettings volumeSettings,
                               EventSettings eventSettings) throws IOException, GeneralSecurityException {
+        return start(settings, tunnelSettings, volumeSettings, eventSettings, MetricsSettings.defaults(settings.stateDir()));
+    }
+
+    public static Agent start(Settings settings, TunnelSettings tunnelSettings, VolumeSettings volumeSettings,
+                              EventSettings eventSettings, MetricsSettings metricsSettings) throws IOException, GeneralSecurityException {
         StateDir state = new StateDir(settings.stateDir());
         state.createDir();
         Optional<StateDir.NodeRecord> node = state.joined() ? Optional.of(state.readNode()) : Optional.empty();
@@ -115,6 +124,12 @@ public final class Agent implements AutoCloseable {
                 settings.reconciler().backoffReset(), settings.reconciler().workers());
         PodVolumes volumes = volumeSettings.open(nodeName);
         Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC(), volumes, events);
+        // What the agent's own parts tell its metrics (agent_* series).
+        AgentStats agentStats = AgentStats.system();
+        reconciler.addReconcileListener(agentStats::reconciled);
+        agentStats.queue("status", status::pending);
+        agentStats.queue("events", events::size);
+        agentStats.droppedObserved("events", events::droppedNotReported);
         reconciler.start();
         LOG.info(() -> "agent " + HostInfo.agentVersion() + " for node " + nodeName + ": " + desired.current().assignments().size()
                 + " assignments from the journal at revision " + desired.current().revision() + ", CRI " + settings.criEndpoint());
@@ -145,6 +160,15 @@ public final class Agent implements AutoCloseable {
             agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings);
             agent.eventUploader = new EventUploader(sync.channel(), sync::connected, events, eventSettings.uploadInterval());
             agent.eventUploader.start();
+            if (metricsSettings.enabled()) {
+                try {
+                    agent.metrics = MetricsAgent.start(metricsSettings, state.path(), cri, agentStats, sync.channel(),
+                            sync::connected, Clock.systemUTC());
+                } catch (IOException | RuntimeException e) {
+                    // Metrics are not worth stopping workloads or sync for.
+                    LOG.severe("metrics disabled: cannot open the metrics ring in " + metricsSettings.ringDir() + " (" + e + ")");
+                }
+            }
         }
         return agent;
     }
@@ -199,6 +223,9 @@ public final class Agent implements AutoCloseable {
 
     @Override
     public void close() {
+        if (metrics != null) {
+            metrics.close(); // first: unacked frames go to the ring, the channel is still there to cancel on
+        }
         if (tunnel != null) {
             tunnel.close();
         }

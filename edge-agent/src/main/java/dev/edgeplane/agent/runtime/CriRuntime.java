@@ -11,6 +11,9 @@ import dev.edgeplane.cri.v1.ImageServiceGrpc;
 import dev.edgeplane.cri.v1.ImageSpec;
 import dev.edgeplane.cri.v1.ImageStatusRequest;
 import dev.edgeplane.cri.v1.ImageStatusResponse;
+import dev.edgeplane.cri.v1.ContainerStats;
+import dev.edgeplane.cri.v1.ContainerStatsFilter;
+import dev.edgeplane.cri.v1.ListContainerStatsRequest;
 import dev.edgeplane.cri.v1.ListContainersRequest;
 import dev.edgeplane.cri.v1.ListPodSandboxRequest;
 import dev.edgeplane.cri.v1.PodSandbox;
@@ -49,6 +52,7 @@ public final class CriRuntime implements AutoCloseable {
     private static final java.util.logging.Logger BOOTSTRAP_LOG = quiet("io.netty.bootstrap.Bootstrap");
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration PULL_TIMEOUT = Duration.ofMinutes(10);
+    private static final Duration STATS_TIMEOUT = Duration.ofSeconds(5);
 
     private final String endpoint;
     private final EventLoopGroup eventLoop;
@@ -125,6 +129,22 @@ public final class CriRuntime implements AutoCloseable {
 
     public List<Container> listContainers(Map<String, String> labels) {
         return runtime().listContainers(ListContainersRequest.newBuilder()
+                .setFilter(ContainerFilter.newBuilder().putAllLabelSelector(labels)).build()).getContainersList();
+    }
+
+    /**
+     * CPU and memory figures of the containers with these labels. A short deadline: metrics are
+     * sampled every few seconds, and a stuck runtime must not hold the sampler up.
+     */
+    public List<ContainerStats> listContainerStats(Map<String, String> labels) {
+        return runtime.withDeadlineAfter(STATS_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                .listContainerStats(ListContainerStatsRequest.newBuilder()
+                        .setFilter(ContainerStatsFilter.newBuilder().putAllLabelSelector(labels)).build()).getStatsList();
+    }
+
+    /** Like {@link #listContainers} with the stats deadline, for the metrics sampler. */
+    public List<Container> listContainersQuickly(Map<String, String> labels) {
+        return runtime.withDeadlineAfter(STATS_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).listContainers(ListContainersRequest.newBuilder()
                 .setFilter(ContainerFilter.newBuilder().putAllLabelSelector(labels)).build()).getContainersList();
     }
 

@@ -120,6 +120,11 @@ public final class StatusManager {
         return changes;
     }
 
+    /** Replica changes waiting for the next report (agent_queue_length{queue=status}). */
+    public synchronized int pending() {
+        return dirty.size() + removed.size();
+    }
+
     public synchronized int running() {
         return (int) statuses.values().stream().filter(s -> s.getPhase() == ReplicaStatus.Phase.RUNNING).count();
     }
