@@ -27,6 +27,7 @@ import org.jboss.logging.Logger;
  * when the accepted copy is written.
  */
 @ApplicationScoped
+@io.quarkus.arc.Unremovable // looked up by the agent endpoint (not a CDI bean itself), never injected
 public class AgentEventReports {
     private static final Logger LOG = Logger.getLogger(AgentEventReports.class);
     public static final String SOURCE = "agent";
