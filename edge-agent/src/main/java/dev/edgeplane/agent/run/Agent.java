@@ -161,6 +161,7 @@ public final class Agent implements AutoCloseable {
             agent.eventUploader = new EventUploader(sync.channel(), sync::connected, events, eventSettings.uploadInterval());
             agent.eventUploader.start();
             if (metricsSettings.enabled()) {
+                sync.onRevisions(agentStats::toldRevision, agentStats::appliedRevision);
                 try {
                     agent.metrics = MetricsAgent.start(metricsSettings, state.path(), cri, agentStats, sync.channel(),
                             sync::connected, Clock.systemUTC());

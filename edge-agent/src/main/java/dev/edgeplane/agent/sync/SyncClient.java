@@ -86,6 +86,8 @@ public final class SyncClient implements AutoCloseable {
     /** Where an OpenTunnel from the control plane goes (the ops tunnel's edge end). */
     private volatile java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> tunnels =
             open -> LOG.warning("sync: no tunnel handler; ignoring session " + open.getSessionId());
+    private volatile java.util.function.LongConsumer toldRevisions = revision -> { };
+    private volatile java.util.function.LongConsumer appliedRevisions = revision -> { };
 
     public SyncClient(Settings settings, SslContext tls, DesiredStateStore desired, StatusManager status,
                       Supplier<NodeInfo> info, IntSupplier desiredCount, Clock clock) {
@@ -119,6 +121,12 @@ public final class SyncClient implements AutoCloseable {
 
     public void onOpenTunnel(java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> handler) {
         tunnels = handler;
+    }
+
+    /** Told each revision the control plane sends, and each one applied and acked (the agent's sync lag metric). */
+    public void onRevisions(java.util.function.LongConsumer told, java.util.function.LongConsumer applied) {
+        toldRevisions = told;
+        appliedRevisions = applied;
     }
 
     public void start() {
@@ -291,16 +299,20 @@ public final class SyncClient implements AutoCloseable {
     private void handle(SyncResponse response, java.util.concurrent.atomic.AtomicBoolean serverAcksHeartbeats) throws IOException {
         switch (response.getKindCase()) {
             case SNAPSHOT -> {
+                toldRevisions.accept(response.getSnapshot().getRevision());
                 DesiredState state = desired.applySnapshot(response.getSnapshot());
                 LOG.info(() -> "sync: snapshot at revision " + state.revision() + ", " + state.assignments().size() + " assignments ("
                         + response.getSerializedSize() + " bytes)");
                 ack(state.revision());
+                appliedRevisions.accept(state.revision());
             }
             case CHANGES -> {
+                toldRevisions.accept(response.getChanges().getRevision());
                 DesiredState state = desired.applyChanges(response.getChanges());
                 LOG.info(() -> "sync: " + response.getChanges().getChangesCount() + " changes up to revision " + state.revision()
                         + " (" + response.getSerializedSize() + " bytes)");
                 ack(state.revision());
+                appliedRevisions.accept(state.revision());
             }
             case HEARTBEAT_ACK -> serverAcksHeartbeats.set(true);
             case OPEN_TUNNEL -> tunnels.accept(response.getOpenTunnel());
