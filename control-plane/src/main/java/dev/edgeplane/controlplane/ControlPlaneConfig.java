@@ -39,6 +39,10 @@ public interface ControlPlaneConfig {
         /** New Sync streams admitted per second; over it agents get RESOURCE_EXHAUSTED with a retry delay. 0: no limit. */
         @WithDefault("200")
         int maxSyncOpensPerSecond();
+
+        /** How often the nodes' resume cursors are written to etcd (one write for all, only if changed); 0: never. */
+        @WithDefault("30s")
+        Duration cursorCheckpointInterval();
     }
 
     interface Node {

@@ -17,6 +17,7 @@ import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.UpdateVolumeRequest;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeServiceGrpc;
+import dev.edgeplane.api.v1.VolumeNodeStatus;
 import dev.edgeplane.api.v1.VolumeSnapshot;
 import dev.edgeplane.api.v1.VolumeSnapshotStatus;
 import dev.edgeplane.api.v1.VolumeSpec;
@@ -26,12 +27,20 @@ import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.volumes.SnapshotTasks;
 import dev.edgeplane.controlplane.volumes.StorageClasses;
+import io.etcd.jetcd.kv.TxnResponse;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.DeleteOption;
+import io.etcd.jetcd.options.PutOption;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.UUID;
@@ -40,7 +49,11 @@ import org.jboss.logging.Logger;
 /**
  * VolumeService: Volumes at /edgeplane/volumes/&lt;ns&gt;/&lt;name&gt; and VolumeSnapshots at
  * /edgeplane/volumesnapshots/&lt;ns&gt;/&lt;name&gt;. The spec belongs to the caller; the status
- * (phase, bound node) to the platform: the scheduler binds a volume when it places its first consumer.
+ * (phase, bound node) to the platform: the scheduler binds a volume when it places its first consumer,
+ * the node's agent reports what it did ({@link dev.edgeplane.controlplane.volumes.VolumeReports}).
+ * A snapshot is taken by the node holding its volume: creating one also writes a task into that
+ * node's desired state ({@link SnapshotTasks}), deleting one removes it. A volume created from a
+ * snapshot is pinned to the snapshot's node and restored there on first use.
  */
 @GrpcService
 @Blocking
@@ -106,15 +119,28 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     @Override
     public void createVolume(CreateVolumeRequest request, StreamObserver<Volume> responseObserver) {
         Calls.unary(responseObserver, () -> {
-            Volume volume = normalise(request.getVolume());
-            validate(volume).throwIfInvalid();
+            Volume requested = request.getVolume();
+            String ns = Calls.orDefault(requested.getMetadata().getNamespace());
+            Optional<Entry<VolumeSnapshot>> source = sourceSnapshot(ns, requested.getSpec().getSourceSnapshot());
+            if (source.isPresent()) {
+                requested = withSnapshotDefaults(requested, source.get().value());
+            }
+            Volume volume = normalise(requested);
+            Validation v = validate(volume);
+            source.ifPresent(snapshot -> validateRestore(v, volume, snapshot.value()));
+            v.throwIfInvalid();
             ObjectMeta meta = volume.getMetadata().toBuilder().setUid(UUID.randomUUID().toString())
                     .setCreateTime(Joiner.timestamp(Instant.now())).setGeneration(1).setResourceVersion(0).build();
-            Volume stored = volume.toBuilder().setMetadata(meta)
-                    .setStatus(VolumeStatus.newBuilder().setPhase(VolumeStatus.Phase.PENDING)
-                            .setMessage("waiting for its first consumer")).build();
+            VolumeStatus.Builder status = VolumeStatus.newBuilder().setPhase(VolumeStatus.Phase.PENDING)
+                    .setMessage("waiting for its first consumer");
+            source.ifPresent(snapshot -> status.setNode(snapshot.value().getStatus().getNode())
+                    .setSourceSnapshotId(snapshot.value().getStatus().getSnapshotId())
+                    .setMessage("restored from snapshot " + snapshot.value().getMetadata().getName() + " on node "
+                            + snapshot.value().getStatus().getNode() + " when first used"));
+            Volume stored = volume.toBuilder().setMetadata(meta).setStatus(status).build();
             String key = Keys.volume(meta.getNamespace(), meta.getName());
-            OptionalLong revision = store.create(key, stored.toByteArray());
+            OptionalLong revision = source.isEmpty() ? store.create(key, stored.toByteArray())
+                    : createGuarded(key, stored.toByteArray(), source.get());
             if (revision.isEmpty()) {
                 throw Calls.exists(describe(meta.getNamespace(), meta.getName()));
             }
@@ -171,6 +197,9 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             if (old.getAccessMode() != volume.getSpec().getAccessMode()) {
                 v.add("volume.spec.access_mode", "cannot change");
             }
+            if (!old.getSourceSnapshot().equals(volume.getSpec().getSourceSnapshot())) {
+                v.add("volume.spec.source_snapshot", "cannot change (was \"" + old.getSourceSnapshot() + "\")");
+            }
             if (volume.getSpec().getSizeBytes() < old.getSizeBytes()) {
                 v.add("volume.spec.size_bytes", "can only grow (is " + old.getSizeBytes() + ")");
             }
@@ -188,6 +217,62 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             }
             return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
         });
+    }
+
+    /** The ready snapshot a new volume is restored from, if it names one. */
+    private Optional<Entry<VolumeSnapshot>> sourceSnapshot(String ns, String name) {
+        if (name.isEmpty()) {
+            return Optional.empty();
+        }
+        new Validation().dnsLabel("volume.spec.source_snapshot", name).dnsLabel("volume.metadata.namespace", ns).throwIfInvalid();
+        Entry<VolumeSnapshot> snapshot = store.get(Keys.volumeSnapshot(ns, name), VolumeSnapshot.parser())
+                .orElseThrow(() -> Calls.notFound(describeSnapshot(ns, name)));
+        if (!snapshot.value().getStatus().getReadyToUse()) {
+            throw Status.FAILED_PRECONDITION.withDescription(describeSnapshot(ns, name) + " is not ready to use yet"
+                    + (snapshot.value().getStatus().getMessage().isEmpty() ? "" : " (" + snapshot.value().getStatus().getMessage() + ")")
+                    + ": wait for ready_to_use").asRuntimeException();
+        }
+        return Optional.of(snapshot);
+    }
+
+    /** Size 0 and storage class "" mean the snapshot's. */
+    private static Volume withSnapshotDefaults(Volume volume, VolumeSnapshot snapshot) {
+        VolumeSpec.Builder spec = volume.getSpec().toBuilder();
+        if (spec.getSizeBytes() == 0) {
+            spec.setSizeBytes(snapshot.getStatus().getSizeBytes());
+        }
+        if (spec.getStorageClass().isEmpty() && !snapshot.getStatus().getStorageClass().isEmpty()) {
+            spec.setStorageClass(snapshot.getStatus().getStorageClass());
+        }
+        return volume.toBuilder().setSpec(spec).build();
+    }
+
+    static void validateRestore(Validation v, Volume volume, VolumeSnapshot snapshot) {
+        String snapshotClass = snapshot.getStatus().getStorageClass();
+        if (!snapshotClass.isEmpty() && !snapshotClass.equals(volume.getSpec().getStorageClass())) {
+            v.add("volume.spec.storage_class", "must be the snapshot's storage class \"" + snapshotClass + "\" to restore from it, got \""
+                    + volume.getSpec().getStorageClass() + "\"");
+        }
+        if (volume.getSpec().getSizeBytes() < snapshot.getStatus().getSizeBytes()) {
+            v.add("volume.spec.size_bytes", "must be at least the snapshot's size " + snapshot.getStatus().getSizeBytes()
+                    + ", got " + volume.getSpec().getSizeBytes());
+        }
+    }
+
+    /** Creates a restored volume only while its snapshot is unchanged (not deleted meanwhile). */
+    private OptionalLong createGuarded(String key, byte[] value, Entry<VolumeSnapshot> snapshot) {
+        TxnResponse response = store.await(store.client().getKVClient().txn()
+                .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)),
+                        new Cmp(EtcdStore.bytes(snapshot.key()), Cmp.Op.EQUAL, CmpTarget.modRevision(snapshot.modRevision())))
+                .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(value), PutOption.DEFAULT))
+                .commit(), "create " + key);
+        if (response.isSucceeded()) {
+            return OptionalLong.of(response.getHeader().getRevision());
+        }
+        if (store.get(key).isEmpty()) {
+            throw Calls.conflict(describeSnapshot(snapshot.value().getMetadata().getNamespace(), snapshot.value().getMetadata().getName()));
+        }
+        return OptionalLong.empty();
     }
 
     @Override
@@ -212,6 +297,18 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         });
     }
 
+    /** A volume of the namespace restored from {@code snapshot} that its node has not created yet: it still needs it. */
+    private Optional<String> restoreWaitingFor(String namespace, String snapshot) {
+        for (Entry<byte[]> e : store.listAll(Keys.VOLUMES + namespace + "/").entries()) {
+            Volume volume = EtcdStore.decode(Volume.parser(), e.value());
+            if (volume.getSpec().getSourceSnapshot().equals(snapshot)
+                    && volume.getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.STATE_UNSPECIFIED) {
+                return Optional.of(volume.getMetadata().getName());
+            }
+        }
+        return Optional.empty();
+    }
+
     /** An App of the namespace whose template names the volume (from the apps cache). */
     private Optional<String> userOf(String namespace, String volume) {
         for (Entry<App> app : caches.apps().list(Keys.APPS + namespace + "/")) {
@@ -227,7 +324,7 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         return Optional.empty();
     }
 
-    // --- snapshots: recorded here; taking them on the node is the agent's part (not yet wired).
+    // --- snapshots: recorded here and handed to the volume's node as a task of its desired state.
 
     private static String describeSnapshot(String namespace, String name) {
         return "volume snapshot \"" + namespace + "/" + name + "\"";
@@ -246,18 +343,39 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             String name = snapshot.getMetadata().getName();
             new Validation().dnsLabel("snapshot.metadata.name", name).dnsLabel("snapshot.metadata.namespace", ns)
                     .dnsLabel("snapshot.spec.volume", snapshot.getSpec().getVolume()).throwIfInvalid();
-            Volume volume = store.get(Keys.volume(ns, snapshot.getSpec().getVolume()), Volume.parser())
-                    .orElseThrow(() -> Calls.notFound(describe(ns, snapshot.getSpec().getVolume()))).value();
+            String volumeName = snapshot.getSpec().getVolume();
+            Volume volume = store.get(Keys.volume(ns, volumeName), Volume.parser())
+                    .orElseThrow(() -> Calls.notFound(describe(ns, volumeName))).value();
+            String node = volume.getStatus().getNode();
+            VolumeNodeStatus onNode = volume.getStatus().getNodeStatus();
+            if (node.isEmpty()) {
+                throw Status.FAILED_PRECONDITION.withDescription(describe(ns, volumeName) + " is not bound to a node yet (phase "
+                        + volume.getStatus().getPhase() + "): it holds no data until an App has used it").asRuntimeException();
+            }
+            if (onNode.getVolumeId().isEmpty() || onNode.getState() == VolumeNodeStatus.State.DELETED) {
+                throw Status.FAILED_PRECONDITION.withDescription(describe(ns, volumeName) + " is bound to node " + node
+                        + " but not created there yet" + (onNode.getMessage().isEmpty() ? "" : " (" + onNode.getMessage() + ")")
+                        + "; retry once it is").asRuntimeException();
+            }
             ObjectMeta meta = snapshot.getMetadata().toBuilder().setNamespace(ns).setUid(UUID.randomUUID().toString())
                     .setCreateTime(Joiner.timestamp(Instant.now())).setGeneration(1).setResourceVersion(0).build();
             VolumeSnapshot stored = snapshot.toBuilder().setMetadata(meta).setStatus(VolumeSnapshotStatus.newBuilder()
-                    .setNode(volume.getStatus().getNode()).setMessage("waiting for the node to take it")).build();
+                    .setNode(node).setStorageClass(volume.getSpec().getStorageClass())
+                    .setMessage("waiting for node " + node + " to take it")).build();
             String key = Keys.volumeSnapshot(ns, name);
-            OptionalLong revision = store.create(key, stored.toByteArray());
-            if (revision.isEmpty()) {
+            // The snapshot and the node's task appear together, or neither does.
+            TxnResponse response = store.await(store.client().getKVClient().txn()
+                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)))
+                    .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT),
+                            Op.put(EtcdStore.bytes(SnapshotTasks.key(node, ns, name)),
+                                    EtcdStore.bytes(SnapshotTasks.task(stored, node, onNode.getVolumeId()).toByteArray()), PutOption.DEFAULT))
+                    .commit(), "create " + key);
+            if (!response.isSucceeded()) {
                 throw Calls.exists(describeSnapshot(ns, name));
             }
-            return snapshotWithVersion(new Entry<>(key, stored, revision.getAsLong(), revision.getAsLong()));
+            long revision = response.getHeader().getRevision();
+            LOG.infof("created %s of %s on node %s", describeSnapshot(ns, name), describe(ns, volumeName), node);
+            return snapshotWithVersion(new Entry<>(key, stored, revision, revision));
         });
     }
 
@@ -291,10 +409,29 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     public void deleteVolumeSnapshot(DeleteVolumeSnapshotRequest request, StreamObserver<DeleteResponse> responseObserver) {
         Calls.unary(responseObserver, () -> {
             String ns = Calls.orDefault(request.getNamespace());
-            new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
-            if (!store.delete(Keys.volumeSnapshot(ns, request.getName()))) {
-                throw Calls.notFound(describeSnapshot(ns, request.getName()));
+            String name = request.getName();
+            new Validation().dnsLabel("name", name).dnsLabel("namespace", ns).throwIfInvalid();
+            String key = Keys.volumeSnapshot(ns, name);
+            Entry<VolumeSnapshot> current = store.get(key, VolumeSnapshot.parser())
+                    .orElseThrow(() -> Calls.notFound(describeSnapshot(ns, name)));
+            Optional<String> dependent = restoreWaitingFor(ns, name);
+            if (dependent.isPresent()) {
+                throw Status.FAILED_PRECONDITION.withDescription(describe(ns, dependent.get()) + " is restored from "
+                        + describeSnapshot(ns, name) + " and not yet created on node " + current.value().getStatus().getNode()
+                        + ": use it from an App first (or delete it)").asRuntimeException();
             }
+            String node = current.value().getStatus().getNode();
+            List<Op> ops = new java.util.ArrayList<>(List.of(Op.delete(EtcdStore.bytes(key), DeleteOption.DEFAULT)));
+            if (!node.isEmpty()) {
+                ops.add(Op.delete(EtcdStore.bytes(SnapshotTasks.key(node, ns, name)), DeleteOption.DEFAULT));
+            }
+            TxnResponse response = store.await(store.client().getKVClient().txn()
+                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())))
+                    .Then(ops.toArray(Op[]::new)).commit(), "delete " + key);
+            if (!response.isSucceeded()) {
+                throw Calls.conflict(describeSnapshot(ns, name));
+            }
+            LOG.infof("deleted %s (node %s deletes its copy)", describeSnapshot(ns, name), node.isEmpty() ? "-" : node);
             return DeleteResponse.getDefaultInstance();
         });
     }

@@ -30,4 +30,8 @@ public interface MetricsConfig {
     /** Nodes with per-node gauges on /metrics; beyond it nodes are left out (counted in a gauge). */
     @WithDefault("500")
     int prometheusMaxNodes();
+
+    /** How often the per-node gauges on /metrics are refreshed from the store. */
+    @WithDefault("10s")
+    Duration prometheusRefreshInterval();
 }

@@ -23,7 +23,9 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -185,8 +187,12 @@ public class SchedulerController {
         Map<String, Map<String, Entry<Assignment>>> byApp = new HashMap<>();
         Map<String, Integer> load = new HashMap<>();
         List<Op> ops = new ArrayList<>();
+        Set<String> volumesInUse = new HashSet<>();
         for (Entry<Assignment> e : assignments) {
             Assignment a = e.value();
+            if (a.hasVolumeSnapshot()) {
+                continue; // a snapshot task of the node (VolumeService's), not a replica
+            }
             Map<String, Entry<Assignment>> replicas = byApp.computeIfAbsent(a.getNamespace() + "/" + a.getApp(), k -> new HashMap<>());
             Entry<Assignment> other = replicas.get(a.getReplica());
             if (other != null) {
@@ -218,6 +224,11 @@ public class SchedulerController {
             }
             Optional<VolumeBinding.Resolved> resolved = VolumeBinding.resolve(app, volumes);
             if (resolved.isEmpty()) {
+                if (!mine.isEmpty()) { // what keeps running keeps its volumes in use
+                    app.getSpec().getTemplate().getVolumesList().stream()
+                            .filter(pv -> pv.getSourceCase() == dev.edgeplane.api.v1.PodVolume.SourceCase.VOLUME)
+                            .forEach(pv -> volumesInUse.add(Keys.volume(ns, pv.getVolume())));
+                }
                 continue; // a volume it names does not exist (yet): keep what runs, place nothing new
             }
             Map<String, String> desired = Placement.place(app, nodes, current, others, now, resolved.get().pinnedTo());
@@ -225,6 +236,7 @@ public class SchedulerController {
                 String replica = d.getKey();
                 String node = d.getValue();
                 volumeWrites.addAll(VolumeBinding.bind(resolved.get(), volumes, ns, replica, node, now));
+                resolved.get().claims().keySet().forEach(v -> volumesInUse.add(Keys.volume(ns, v)));
                 Entry<Assignment> existing = mine.get(replica);
                 Assignment wanted = Assignment.newBuilder()
                         .setNode(node)
@@ -266,7 +278,7 @@ public class SchedulerController {
                 }
             }
         }
-        volumeWrites.addAll(VolumeBinding.release(apps, volumes));
+        volumeWrites.addAll(VolumeBinding.settle(apps, volumesInUse, volumes));
         // Assignments of apps that no longer exist.
         for (Map<String, Entry<Assignment>> orphans : byApp.values()) {
             for (Entry<Assignment> e : orphans.values()) {

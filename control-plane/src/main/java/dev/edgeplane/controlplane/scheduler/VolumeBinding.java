@@ -21,9 +21,12 @@ import java.util.Set;
 
 /**
  * Wait-for-first-consumer binding of Volumes (pure, no I/O). An App's named volumes are resolved
- * into the VolumeClaims its assignments carry; a volume bound to a node pins the App there; the
- * first placement of its consumer binds an unbound one; a bound volume no App names any more is
- * released (Retain) or deleted (Delete).
+ * into the VolumeClaims its assignments carry; a volume bound to a node (or restored on one) pins
+ * the App there; the first placement of its consumer binds an unbound one. The phase follows:
+ * PENDING (on no node, or not created on its node yet) -> BOUND (a replica placed on its node uses
+ * it) -> AVAILABLE (created there, its App has no replica placed) -> RELEASED (no App names it any
+ * more; Retain) or deleted (Delete). Whether it exists on its node comes from the agent's reports
+ * (VolumeStatus.node_status).
  */
 final class VolumeBinding {
     private VolumeBinding() {}
@@ -55,6 +58,7 @@ final class VolumeBinding {
                     .setSizeBytes(volume.getSpec().getSizeBytes())
                     .putAllParameters(StorageClasses.parameters(volume.getSpec().getStorageClass()).orElse(Map.of()))
                     .setDeleteOnRelease(volume.getSpec().getReclaimPolicy() == VolumeSpec.ReclaimPolicy.DELETE)
+                    .setSourceSnapshotId(volume.getStatus().getSourceSnapshotId())
                     .build());
             if (!volume.getStatus().getNode().isEmpty()) {
                 pinned = pinned.isPresent() ? pinned : Optional.of(volume.getStatus().getNode());
@@ -91,32 +95,64 @@ final class VolumeBinding {
         return writes;
     }
 
-    /** Bound volumes that no App names any more: RELEASED (Retain) or deleted (Delete). */
-    static List<VolumeWrite> release(List<Entry<App>> apps, Map<String, Entry<Volume>> volumes) {
-        Set<String> used = new HashSet<>();
+    /**
+     * Volumes no placed replica uses ({@code used}: the keys {@link #bind} was called for): those
+     * an App still names become AVAILABLE (created on their node) or PENDING; bound ones no App names
+     * any more are RELEASED (Retain) or deleted (Delete).
+     */
+    static List<VolumeWrite> settle(List<Entry<App>> apps, Set<String> used, Map<String, Entry<Volume>> volumes) {
+        Set<String> named = new HashSet<>();
         for (Entry<App> app : apps) {
             for (PodVolume pv : app.value().getSpec().getTemplate().getVolumesList()) {
                 if (pv.getSourceCase() == PodVolume.SourceCase.VOLUME) {
-                    used.add(Keys.volume(app.value().getMetadata().getNamespace(), pv.getVolume()));
+                    named.add(Keys.volume(app.value().getMetadata().getNamespace(), pv.getVolume()));
                 }
             }
         }
         List<VolumeWrite> writes = new ArrayList<>();
         for (Entry<Volume> entry : volumes.values()) {
             Volume volume = entry.value();
-            if (used.contains(entry.key()) || volume.getStatus().getPhase() != VolumeStatus.Phase.BOUND) {
+            VolumeStatus status = volume.getStatus();
+            if (used.contains(entry.key())) {
                 continue;
+            }
+            if (named.contains(entry.key())) {
+                if (status.getPhase() != VolumeStatus.Phase.BOUND) {
+                    continue;
+                }
+                VolumeStatus.Builder idle = status.toBuilder().clearReplica();
+                if (created(status)) {
+                    idle.setPhase(VolumeStatus.Phase.AVAILABLE).setMessage("created on " + status.getNode() + "; no replica uses it");
+                } else {
+                    idle.setPhase(VolumeStatus.Phase.PENDING).setMessage("bound to " + status.getNode() + "; no replica placed yet");
+                }
+                writes.add(new VolumeWrite(entry.key(), entry.modRevision(), Optional.of(volume.toBuilder().setStatus(idle).build()),
+                        idle.getPhase() + " (its app has no replica placed)"));
+                continue;
+            }
+            boolean wasBound = status.hasBindTime() || status.getPhase() == VolumeStatus.Phase.BOUND
+                    || status.getPhase() == VolumeStatus.Phase.AVAILABLE;
+            if (!wasBound || status.getPhase() == VolumeStatus.Phase.RELEASED) {
+                continue; // never used (e.g. restored, waiting for its first consumer) or already released
             }
             if (volume.getSpec().getReclaimPolicy() == VolumeSpec.ReclaimPolicy.DELETE) {
                 writes.add(new VolumeWrite(entry.key(), entry.modRevision(), Optional.empty(),
                         "deleted with its app (reclaim policy Delete)"));
             } else {
                 writes.add(new VolumeWrite(entry.key(), entry.modRevision(), Optional.of(volume.toBuilder()
-                        .setStatus(volume.getStatus().toBuilder().setPhase(VolumeStatus.Phase.RELEASED).clearReplica()
-                                .setMessage("its app is gone; the data stays on " + volume.getStatus().getNode()))
+                        .setStatus(status.toBuilder().setPhase(VolumeStatus.Phase.RELEASED).clearReplica()
+                                .setMessage("its app is gone; the data stays on " + status.getNode()))
                         .build()), "released (reclaim policy Retain)"));
             }
         }
         return writes;
+    }
+
+    /** The node's agent reported it created (and not deleted since). */
+    static boolean created(VolumeStatus status) {
+        return switch (status.getNodeStatus().getState()) {
+            case CREATED, STAGED, PUBLISHED -> true;
+            default -> false;
+        };
     }
 }

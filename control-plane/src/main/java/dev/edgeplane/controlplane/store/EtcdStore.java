@@ -40,10 +40,13 @@ public class EtcdStore {
 
     private final Client client;
     private final List<String> endpoints;
+    /** etcd request latency by operation, on /metrics. */
+    private final io.micrometer.core.instrument.MeterRegistry registry;
 
-    public EtcdStore(ControlPlaneConfig config) {
+    public EtcdStore(ControlPlaneConfig config, io.micrometer.core.instrument.MeterRegistry registry) {
         this.endpoints = config.etcd().endpoints();
         this.client = Client.builder().endpoints(endpoints.toArray(String[]::new)).build();
+        this.registry = registry;
     }
 
     public Client client() {
@@ -75,8 +78,12 @@ public class EtcdStore {
     }
 
     public <T> T await(CompletableFuture<T> future, String what) {
+        long started = System.nanoTime();
+        String outcome = "error";
         try {
-            return future.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            T result = future.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            outcome = "ok";
+            return result;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new StoreException("interrupted during etcd " + what, e);
@@ -84,6 +91,13 @@ public class EtcdStore {
             throw new StoreException("etcd " + what + " failed: " + e.getCause().getMessage(), e.getCause());
         } catch (TimeoutException e) {
             throw new StoreException("etcd " + what + " timed out after " + TIMEOUT_SECONDS + "s (endpoints " + endpoints + ")", e);
+        } finally {
+            // The operation is the first word of "what" (e.g. "get /edgeplane/..."): a bounded label.
+            int space = what.indexOf(' ');
+            io.micrometer.core.instrument.Timer.builder("edgeplane.etcd.requests")
+                    .description("etcd requests by operation and outcome")
+                    .tag("op", space < 0 ? what : what.substring(0, space)).tag("outcome", outcome)
+                    .register(registry).record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
         }
     }
 

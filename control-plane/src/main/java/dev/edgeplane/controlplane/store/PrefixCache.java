@@ -58,6 +58,12 @@ public final class PrefixCache<T> implements AutoCloseable {
 
         /** The cache was rebuilt from a fresh list at {@code revision}; history before it is unknown. */
         default void onReset(Map<String, Entry<T>> state, long revision) {}
+
+        /**
+         * etcd's progress notification: every change under the prefix up to {@code revision} has been
+         * delivered, and there were none since the last events.
+         */
+        default void onProgress(long revision) {}
     }
 
     private final EtcdStore store;
@@ -107,7 +113,7 @@ public final class PrefixCache<T> implements AutoCloseable {
                 watcher.close();
             }
             watcher = store.client().getWatchClient().watch(EtcdStore.bytes(prefix),
-                    WatchOption.builder().isPrefix(true).withRevision(revision + 1).withPrevKV(false).build(),
+                    watchFrom(revision + 1),
                     new WatchListener(myGeneration));
             if (notify) {
                 Map<String, Entry<T>> state = Collections.unmodifiableMap(new TreeMap<>(entries));
@@ -158,6 +164,13 @@ public final class PrefixCache<T> implements AutoCloseable {
             }
             resumeFailures = 0;
             if (response.getEvents().isEmpty()) {
+                long progress = response.getHeader().getRevision();
+                if (response.isProgressNotify() && progress > revision) {
+                    revision = progress;
+                    for (Listener<T> listener : listeners) {
+                        safely(() -> listener.onProgress(progress));
+                    }
+                }
                 return;
             }
             List<Event<T>> events = new ArrayList<>(response.getEvents().size());
@@ -225,9 +238,17 @@ public final class PrefixCache<T> implements AutoCloseable {
         if (watcher != null) {
             watcher.close();
         }
-        watcher = store.client().getWatchClient().watch(EtcdStore.bytes(prefix),
-                WatchOption.builder().isPrefix(true).withRevision(revision + 1).build(),
+        watcher = store.client().getWatchClient().watch(EtcdStore.bytes(prefix), watchFrom(revision + 1),
                 new WatchListener(myGeneration));
+    }
+
+    /**
+     * With etcd's progress notifications (sent while nothing changes, every
+     * --experimental-watch-progress-notify-interval): the cache's revision keeps up with etcd's, so a
+     * resumed watch starts from a recent revision and listeners can tell how far "nothing changed" goes.
+     */
+    private static WatchOption watchFrom(long revision) {
+        return WatchOption.builder().isPrefix(true).withRevision(revision).withPrevKV(false).withProgressNotify(true).build();
     }
 
     private void relistWithRetry() {

@@ -42,11 +42,13 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private final StateCaches caches;
     private final EtcdStore store;
     private final ConnectLimiter limiter;
+    private final dev.edgeplane.controlplane.volumes.VolumeReports volumeReports;
     private final Clock clock = Clock.systemUTC();
 
     public AgentApi(Joiner joiner, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
-                    ConnectLimiter limiter) {
+                    ConnectLimiter limiter, dev.edgeplane.controlplane.volumes.VolumeReports volumeReports) {
         this.limiter = limiter;
+        this.volumeReports = volumeReports;
         this.joiner = joiner;
         this.index = index;
         this.tracker = tracker;
@@ -152,7 +154,10 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         long acked = session.ack(request.getAck().getRevision());
                         tracker.acked(node, acked);
                     }
-                    case STATUS -> tracker.report(node, request.getStatus());
+                    case STATUS -> {
+                        tracker.report(node, request.getStatus());
+                        volumeReports.report(node, request.getStatus());
+                    }
                     // Deprecated (agents now use ReportEvents): still logged for older agents.
                     case EVENTS -> {
                         for (dev.edgeplane.api.v1.AgentEvent e : request.getEvents().getEventsList()) {

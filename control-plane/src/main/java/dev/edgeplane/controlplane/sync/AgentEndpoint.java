@@ -40,12 +40,13 @@ public class AgentEndpoint {
     private Server server;
 
     public AgentEndpoint(ControlPlaneConfig config, ClusterCa ca, Joiner joiner, AssignmentIndex index,
-                         NodeTracker tracker, StateCaches caches, EtcdStore store) {
+                         NodeTracker tracker, StateCaches caches, EtcdStore store,
+                         dev.edgeplane.controlplane.volumes.VolumeReports volumeReports) {
         this.config = config;
         this.ca = ca;
         this.index = index;
         this.api = new AgentApi(joiner, index, tracker, caches, store,
-                new ConnectLimiter(config.agent().maxSyncOpensPerSecond(), System::nanoTime));
+                new ConnectLimiter(config.agent().maxSyncOpensPerSecond(), System::nanoTime), volumeReports);
     }
 
     public synchronized void start() {

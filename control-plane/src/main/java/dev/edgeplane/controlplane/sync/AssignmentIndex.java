@@ -37,6 +37,7 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
     static final int MAX_TOMBSTONES = 1024;
 
     private final StateCaches caches;
+    private final NodeCursors cursors;
     private final Map<String, NodeState> nodes = new HashMap<>();
     private final Map<String, Set<SyncSession>> sessions = new HashMap<>();
     /** Hellos older than this get a Snapshot: the index has no history before it. */
@@ -58,16 +59,33 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
         }
     }
 
-    public AssignmentIndex(StateCaches caches) {
+    private final CursorCheckpoints checkpoints;
+
+    public AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints) {
         this.caches = caches;
+        this.cursors = cursors;
+        this.checkpoints = checkpoints;
     }
 
-    /** Hooks the index to the assignments cache; call once the cache has started. */
+    /** Without etcd, for tests of the index's own logic. */
+    AssignmentIndex(NodeCursors cursors) {
+        this(null, cursors, null);
+    }
+
+    public NodeCursors cursors() {
+        return cursors;
+    }
+
+    /**
+     * Hooks the index to the assignments cache and loads the nodes' resume cursors; call once the cache
+     * has started, before agents can connect.
+     */
     public void start() {
         caches.assignments().subscribe(this, (state, rev) -> {
             rebuild(state, rev);
             return null;
         });
+        checkpoints.start();
     }
 
     @Override
@@ -79,6 +97,7 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
                 continue;
             }
             NodeState state = nodes.computeIfAbsent(at.node(), n -> new NodeState());
+            cursors.changed(at.node(), event.revision());
             Change change;
             if (event instanceof PrefixCache.Put<Assignment> put) {
                 state.live.put(at.key(), put.entry());
@@ -93,6 +112,7 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
             perNode.computeIfAbsent(at.node(), n -> new ArrayList<>()).add(change);
         }
         revision = Math.max(revision, newest);
+        cursors.advance(revision);
         for (Map.Entry<String, List<Change>> e : perNode.entrySet()) {
             Set<SyncSession> targets = sessions.get(e.getKey());
             if (targets == null || targets.isEmpty()) {
@@ -121,7 +141,15 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
         }
     }
 
+    /** Nothing changed up to {@code at}: Changes sent from now on say so, and idle cursors follow. */
+    @Override
+    public synchronized void onProgress(long at) {
+        revision = Math.max(revision, at);
+        cursors.advance(revision);
+    }
+
     private void rebuild(Map<String, Entry<Assignment>> state, long at) {
+        cursors.reset(at);
         nodes.clear();
         for (Entry<Assignment> entry : state.values()) {
             Location loc = Location.of(entry.key());
@@ -151,7 +179,29 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
      * respect to new events, so nothing is missed or sent twice.
      */
     public synchronized void open(SyncSession session, long lastApplied) {
-        open(session, lastApplied, Optional.empty());
+        open(session, lastApplied, Optional.empty(), Map.of());
+    }
+
+    /** The revision up to which memory holds {@code node}'s history (deletions before it are not known here). */
+    public synchronized long floorOf(String node) {
+        NodeState state = nodes.get(node);
+        return Math.max(floor, state == null ? 0 : state.prunedFloor);
+    }
+
+    /**
+     * Of {@code etcdKeysThen} (the node's keys at some past revision), those gone now whose deletion
+     * memory has no record of: their revisions must come from etcd's history.
+     */
+    public synchronized java.util.Set<String> deletedUnrecorded(String node, List<String> etcdKeysThen) {
+        NodeState state = nodes.get(node);
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        for (String etcdKey : etcdKeysThen) {
+            Location at = Location.of(etcdKey);
+            if (at != null && (state == null || (!state.live.containsKey(at.key()) && !state.tombstones.containsKey(at.key())))) {
+                out.add(etcdKey);
+            }
+        }
+        return out;
     }
 
     /**
@@ -170,9 +220,12 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
      * at {@code lastApplied}, read from etcd's history: then a revision older than memory's history is
      * still answered with Changes. Puts are every live key modified after it; deletes are the keys that
      * existed then and are gone now (exact, whatever happened in between). Only when etcd compacted
-     * that revision (no keys given) does the agent get a Snapshot.
+     * that revision (no keys given) does the agent get a Snapshot. A deletion carries its real revision:
+     * from memory's tombstones, else from {@code deletedAt} (full etcd key -> revision, read from etcd's
+     * history), else (not found) the current revision.
      */
-    public synchronized void open(SyncSession session, long lastApplied, Optional<List<String>> keysThen) {
+    public synchronized void open(SyncSession session, long lastApplied, Optional<List<String>> keysThen,
+                                  Map<String, Long> deletedAt) {
         String node = session.node();
         NodeState state = nodes.get(node);
         long nodeFloor = Math.max(floor, state == null ? 0 : state.prunedFloor);
@@ -181,7 +234,7 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
             first = snapshot(node);
         } else if (lastApplied < nodeFloor) {
             first = keysThen.map(keys -> SyncResponse.newBuilder()
-                    .setChanges(deltaFromHistory(state, lastApplied, keys)).build())
+                    .setChanges(deltaFromHistory(state, lastApplied, keys, deletedAt)).build())
                     .orElseGet(() -> snapshot(node));
         } else {
             first = SyncResponse.newBuilder().setChanges(delta(state, lastApplied)).build();
@@ -257,7 +310,7 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
         return changes.addAllChanges(list).build();
     }
 
-    private Changes deltaFromHistory(NodeState state, long after, List<String> etcdKeysThen) {
+    private Changes deltaFromHistory(NodeState state, long after, List<String> etcdKeysThen, Map<String, Long> deletedAt) {
         Changes.Builder changes = Changes.newBuilder().setRevision(revision);
         List<Change> list = new ArrayList<>();
         if (state != null) {
@@ -270,8 +323,9 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
         for (String etcdKey : etcdKeysThen) {
             Location at = Location.of(etcdKey);
             if (at != null && (state == null || !state.live.containsKey(at.key()))) {
-                // When it was deleted is not known here; it was by now.
-                list.add(Change.newBuilder().setType(Change.Type.DELETE).setKey(at.key()).setModRevision(revision).build());
+                Long tombstone = state == null ? null : state.tombstones.get(at.key());
+                long deleted = tombstone != null ? tombstone : deletedAt.getOrDefault(etcdKey, revision);
+                list.add(Change.newBuilder().setType(Change.Type.DELETE).setKey(at.key()).setModRevision(deleted).build());
             }
         }
         list.sort(Comparator.comparingLong(Change::getModRevision));

@@ -14,6 +14,7 @@ public class MetricsTestProfile implements QuarkusTestProfile {
         return Map.of(
                 "edgeplane.metrics.max-series", String.valueOf(MAX_SERIES),
                 "edgeplane.metrics.max-series-per-node", String.valueOf(MAX_SERIES_PER_NODE),
-                "edgeplane.metrics.prometheus-max-nodes", String.valueOf(PROMETHEUS_MAX_NODES));
+                "edgeplane.metrics.prometheus-max-nodes", String.valueOf(PROMETHEUS_MAX_NODES),
+                "edgeplane.metrics.prometheus-refresh-interval", "500ms");
     }
 }

@@ -11,6 +11,8 @@ import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeNodeStatus;
+import dev.edgeplane.api.v1.VolumeSnapshotTask;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
 import dev.edgeplane.controlplane.store.Entry;
@@ -20,6 +22,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** The scheduler's volume handling, through its pure plan(): resolve, bind on first use, pin, release. */
@@ -95,11 +98,47 @@ class VolumeBindingTest {
     @Test
     void unusedBoundVolumesAreReleasedOrDeleted() {
         Entry<Volume> retain = volume("a", VolumeStatus.Phase.BOUND, VolumeSpec.ReclaimPolicy.RETAIN);
-        List<VolumeBinding.VolumeWrite> writes = VolumeBinding.release(List.of(), Map.of(retain.key(), retain));
+        List<VolumeBinding.VolumeWrite> writes = VolumeBinding.settle(List.of(), Set.of(), Map.of(retain.key(), retain));
         assertEquals(VolumeStatus.Phase.RELEASED, writes.get(0).value().orElseThrow().getStatus().getPhase());
         assertEquals("a", writes.get(0).value().orElseThrow().getStatus().getNode(), "the data stays on its node");
         Entry<Volume> delete = volume("a", VolumeStatus.Phase.BOUND, VolumeSpec.ReclaimPolicy.DELETE);
-        assertTrue(VolumeBinding.release(List.of(), Map.of(delete.key(), delete)).get(0).value().isEmpty(), "deleted");
-        assertEquals(List.of(), VolumeBinding.release(List.of(app()), Map.of(delete.key(), delete)), "still used");
+        assertTrue(VolumeBinding.settle(List.of(), Set.of(), Map.of(delete.key(), delete)).get(0).value().isEmpty(), "deleted");
+        assertEquals(List.of(), VolumeBinding.settle(List.of(app()), Set.of(delete.key()), Map.of(delete.key(), delete)), "still used");
+    }
+
+    @Test
+    void namedButIdleIsAvailableOnceItsNodeCreatedIt() {
+        Entry<Volume> created = withNodeState(volume("a", VolumeStatus.Phase.BOUND, VolumeSpec.ReclaimPolicy.DELETE),
+                VolumeNodeStatus.State.STAGED);
+        Volume idle = VolumeBinding.settle(List.of(app()), Set.of(), Map.of(created.key(), created)).get(0).value().orElseThrow();
+        assertEquals(VolumeStatus.Phase.AVAILABLE, idle.getStatus().getPhase(), "an App names it, no replica uses it");
+        assertEquals("", idle.getStatus().getReplica());
+        Entry<Volume> notYet = volume("a", VolumeStatus.Phase.BOUND, VolumeSpec.ReclaimPolicy.DELETE);
+        assertEquals(VolumeStatus.Phase.PENDING, VolumeBinding.settle(List.of(app()), Set.of(), Map.of(notYet.key(), notYet))
+                .get(0).value().orElseThrow().getStatus().getPhase(), "bound but never created on its node");
+    }
+
+    @Test
+    void restoredVolumeWaitsPinnedAndItsClaimNamesTheSnapshot() throws Exception {
+        Entry<Volume> restored = volume("b", VolumeStatus.Phase.PENDING, VolumeSpec.ReclaimPolicy.RETAIN);
+        restored = new Entry<>(restored.key(), restored.value().toBuilder().setStatus(restored.value().getStatus().toBuilder()
+                .setSourceSnapshotId("snap-1")).build(), 7, 7);
+        assertEquals(List.of(), VolumeBinding.settle(List.of(), Set.of(), Map.of(restored.key(), restored)),
+                "never used: neither released nor deleted");
+        List<Entry<Node>> nodes = nodes().stream().map(n -> new Entry<>(Keys.node(n.getMetadata().getName()), n, 1, 1)).toList();
+        // A snapshot task in the node's prefix is not a replica: the scheduler leaves it alone.
+        Assignment task = Assignment.newBuilder().setNode("b").setNamespace("default").setReplica("snapshot.s1")
+                .setVolumeSnapshot(VolumeSnapshotTask.newBuilder().setName("s1").setUid("u9").setVolume("rec")).build();
+        List<Op> ops = scheduler.plan(List.of(app()), nodes, List.of(new Entry<>(Keys.assignment("b", "default", "snapshot.s1"), task, 3, 3)),
+                NOW, Map.of(restored.key(), restored), new ArrayList<>());
+        assertEquals(1, ops.size(), "one put, the task not removed");
+        assertTrue(field(ops.get(0), Op.class, "key").toStringUtf8().startsWith(Keys.assignmentsOf("b")), "pinned to the snapshot's node");
+        Assignment assignment = Assignment.parseFrom(field(ops.get(0), Op.PutOp.class, "value"));
+        assertEquals("snap-1", assignment.getVolumesMap().get("rec").getSourceSnapshotId());
+    }
+
+    private static Entry<Volume> withNodeState(Entry<Volume> e, VolumeNodeStatus.State state) {
+        return new Entry<>(e.key(), e.value().toBuilder().setStatus(e.value().getStatus().toBuilder()
+                .setNodeStatus(VolumeNodeStatus.newBuilder().setState(state).setVolumeId("vol-1"))).build(), e.modRevision(), e.createRevision());
     }
 }

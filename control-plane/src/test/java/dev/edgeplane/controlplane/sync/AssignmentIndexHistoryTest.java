@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 /** A Hello older than the process's memory (a restarted control plane), answered with etcd's keys at R. */
 class AssignmentIndexHistoryTest {
-    private final AssignmentIndex index = new AssignmentIndex(null);
+    private final AssignmentIndex index = new AssignmentIndex(new NodeCursors());
 
     private static Entry<Assignment> entry(String node, String replica, long rev) {
         Assignment a = Assignment.newBuilder().setNode(node).setNamespace("default").setReplica(replica).setApp("app").build();
@@ -40,7 +40,7 @@ class AssignmentIndexHistoryTest {
 
             public void onCompleted() {}
         });
-        index.open(session, revision, keysThen);
+        index.open(session, revision, keysThen, java.util.Map.of());
         index.close(session);
         return received;
     }

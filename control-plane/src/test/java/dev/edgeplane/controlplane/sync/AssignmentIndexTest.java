@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 
 /** The index's own logic (history, coalescing, floors, resets) with events fed by hand. */
 class AssignmentIndexTest {
-    private final AssignmentIndex index = new AssignmentIndex(null);
+    private final AssignmentIndex index = new AssignmentIndex(new NodeCursors());
 
     private static Entry<Assignment> entry(String node, String replica, String image, long rev) {
         Assignment a = Assignment.newBuilder().setNode(node).setNamespace("default").setReplica(replica).setApp("app")

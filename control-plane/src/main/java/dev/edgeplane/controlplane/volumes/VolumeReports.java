@@ -1,0 +1,178 @@
+package dev.edgeplane.controlplane.volumes;
+
+import com.google.protobuf.Message;
+import com.google.protobuf.Parser;
+import dev.edgeplane.api.v1.ObjectReference;
+import dev.edgeplane.api.v1.StatusReport;
+import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeNodeStatus;
+import dev.edgeplane.api.v1.VolumeReport;
+import dev.edgeplane.api.v1.VolumeSnapshot;
+import dev.edgeplane.api.v1.VolumeSnapshotReport;
+import dev.edgeplane.api.v1.VolumeSnapshotStatus;
+import dev.edgeplane.controlplane.events.EventRecorder;
+import dev.edgeplane.controlplane.join.Joiner;
+import dev.edgeplane.controlplane.scheduler.SchedulerController;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import io.quarkus.runtime.ShutdownEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.time.Clock;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.jboss.logging.Logger;
+
+/**
+ * What agents report about the volumes and snapshots on their nodes (StatusReport.volumes and
+ * .snapshots), written into Volume.status.node_status and VolumeSnapshot.status. Only the node a
+ * resource is bound to may report on it, and only about the resource with the uid it was told
+ * (never an older one of the same name). Writes compare mod_revision (the scheduler writes the
+ * rest of a Volume's status) and happen only when something changed, on one thread, in order.
+ */
+@ApplicationScoped
+public class VolumeReports {
+    private static final Logger LOG = Logger.getLogger(VolumeReports.class);
+    private static final int ATTEMPTS = 5;
+
+    private final EtcdStore store;
+    private final SchedulerController scheduler;
+    private final EventRecorder events;
+    private final Clock clock = Clock.systemUTC();
+    private final ExecutorService writer = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "edgeplane-volume-status");
+        t.setDaemon(true);
+        return t;
+    });
+
+    public VolumeReports(EtcdStore store, SchedulerController scheduler, EventRecorder events) {
+        this.store = store;
+        this.scheduler = scheduler;
+        this.events = events;
+    }
+
+    /** Queues the report's volume and snapshot parts (replicas are NodeTracker's). */
+    public void report(String node, StatusReport report) {
+        if (report.getVolumesCount() == 0 && report.getSnapshotsCount() == 0) {
+            return;
+        }
+        try {
+            writer.execute(() -> {
+                try {
+                    apply(node, report);
+                } catch (RuntimeException e) {
+                    LOG.warnf("cannot record volume reports of node %s: %s", node, e.getMessage());
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            LOG.debug("volume report dropped: shutting down");
+        }
+    }
+
+    void apply(String node, StatusReport report) {
+        boolean phaseMayChange = false;
+        for (VolumeReport r : report.getVolumesList()) {
+            String ns = r.getNamespace().isEmpty() ? "default" : r.getNamespace();
+            Optional<Volume> written = update(Keys.volume(ns, r.getName()), Volume.parser(), v -> withReport(node, r, v, clock));
+            if (written.isPresent()) {
+                phaseMayChange = true;
+                VolumeNodeStatus s = written.get().getStatus().getNodeStatus();
+                if (!s.getMessage().isEmpty()) {
+                    events.warning(EventRecorder.volume(ns, r.getName()), "VolumeFailed", s.getMessage(), node);
+                }
+            }
+        }
+        for (VolumeSnapshotReport r : report.getSnapshotsList()) {
+            String ns = r.getNamespace().isEmpty() ? "default" : r.getNamespace();
+            Optional<VolumeSnapshot> before = store.get(Keys.volumeSnapshot(ns, r.getName()), VolumeSnapshot.parser()).map(Entry::value);
+            Optional<VolumeSnapshot> written = update(Keys.volumeSnapshot(ns, r.getName()), VolumeSnapshot.parser(),
+                    s -> withReport(node, r, s));
+            if (written.isPresent()) {
+                ObjectReference ref = ObjectReference.newBuilder().setKind("VolumeSnapshot").setNamespace(ns).setName(r.getName()).build();
+                VolumeSnapshotStatus s = written.get().getStatus();
+                if (s.getReadyToUse() && !before.map(b -> b.getStatus().getReadyToUse()).orElse(false)) {
+                    LOG.infof("volume snapshot %s/%s ready on node %s (%s, %d bytes)", ns, r.getName(), node, s.getSnapshotId(), s.getSizeBytes());
+                    events.info(ref, "SnapshotReady", "taken as " + s.getSnapshotId() + " (" + s.getSizeBytes() + " bytes)", node);
+                } else if (!r.getError().isEmpty()) {
+                    events.warning(ref, "SnapshotFailed", r.getError(), node);
+                }
+            }
+        }
+        if (phaseMayChange) {
+            scheduler.kick(); // AVAILABLE vs PENDING depends on what the node created
+        }
+    }
+
+    /** The volume with the node's report applied, or empty when the report does not apply or changes nothing. */
+    static Optional<Volume> withReport(String node, VolumeReport report, Volume current, Clock clock) {
+        if (!current.getMetadata().getUid().equals(report.getUid()) || !node.equals(current.getStatus().getNode())) {
+            return Optional.empty();
+        }
+        VolumeNodeStatus reported = report.getStatus();
+        VolumeNodeStatus old = current.getStatus().getNodeStatus();
+        if (old.toBuilder().clearUpdateTime().build().equals(reported.toBuilder().clearUpdateTime().build())) {
+            return Optional.empty();
+        }
+        if (!reported.hasUpdateTime()) {
+            reported = reported.toBuilder().setUpdateTime(Joiner.timestamp(clock.instant())).build();
+        }
+        return Optional.of(current.toBuilder().setStatus(current.getStatus().toBuilder().setNodeStatus(reported)).build());
+    }
+
+    /** The snapshot with the node's report applied, or empty when the report does not apply or changes nothing. */
+    static Optional<VolumeSnapshot> withReport(String node, VolumeSnapshotReport report, VolumeSnapshot current) {
+        if (!current.getMetadata().getUid().equals(report.getUid()) || !node.equals(current.getStatus().getNode())) {
+            return Optional.empty();
+        }
+        VolumeSnapshotStatus.Builder status = current.getStatus().toBuilder()
+                .setReadyToUse(report.getReadyToUse())
+                .setSnapshotId(report.getSnapshotId())
+                .setSizeBytes(report.getSizeBytes())
+                .setMessage(!report.getError().isEmpty() ? report.getError()
+                        : report.getReadyToUse() ? "" : "being taken on node " + node);
+        if (report.hasCreationTime()) {
+            status.setCreationTime(report.getCreationTime());
+        } else {
+            status.clearCreationTime();
+        }
+        VolumeSnapshotStatus next = status.build();
+        return next.equals(current.getStatus()) ? Optional.empty()
+                : Optional.of(current.toBuilder().setStatus(next).build());
+    }
+
+    /** Read-modify-write guarded on mod_revision; the value written, or empty when nothing was. */
+    private <T extends Message> Optional<T> update(String key, Parser<T> parser, Function<T, Optional<T>> change) {
+        for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+            Optional<Entry<T>> current = store.get(key, parser);
+            if (current.isEmpty()) {
+                return Optional.empty(); // deleted meanwhile: nothing to record
+            }
+            Optional<T> next = change.apply(current.get().value());
+            if (next.isEmpty()) {
+                return Optional.empty();
+            }
+            if (store.update(key, next.get().toByteArray(), current.get().modRevision()).isPresent()) {
+                return next;
+            }
+        }
+        LOG.warnf("could not record the node's report on %s: it kept changing", key);
+        return Optional.empty();
+    }
+
+    void stop(@Observes ShutdownEvent event) {
+        writer.shutdown();
+        try {
+            if (!writer.awaitTermination(5, TimeUnit.SECONDS)) {
+                writer.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            writer.shutdownNow();
+        }
+    }
+}
