@@ -39,6 +39,16 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.EventServiceGrpc.EventServiceBlockingStub events() {
+        return dev.edgeplane.api.v1.EventServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
+    /** For WatchEvents: no deadline, it lasts as long as the operator watches. */
+    dev.edgeplane.api.v1.EventServiceGrpc.EventServiceBlockingStub eventsWatch() {
+        return dev.edgeplane.api.v1.EventServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials);
+    }
+
     /** The Ops API: streaming sessions have no deadline (they last as long as the operator wants). */
     dev.edgeplane.api.v1.OpsServiceGrpc.OpsServiceStub ops() {
         return dev.edgeplane.api.v1.OpsServiceGrpc.newStub(channel).withCallCredentials(credentials);

@@ -35,6 +35,7 @@ final class DeleteCommand implements Callable<Integer> {
                 case NODE -> api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName(name).build());
                 case TOKEN -> api.tokens().deleteJoinToken(
                         DeleteJoinTokenRequest.newBuilder().setName(name).build());
+                case EVENT -> throw new UsageException("events are not deleted: they expire on their own");
             }
         }
         spec.commandLine().getOut().println(

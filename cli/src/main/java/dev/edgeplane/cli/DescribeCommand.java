@@ -36,10 +36,19 @@ final class DescribeCommand implements Callable<Integer> {
         Instant now = Instant.now();
         try (ApiClient api = root.connect()) {
             switch (ResourceKind.parse(type)) {
-                case APP -> describe(out, api.apps().getApp(
-                        GetAppRequest.newBuilder().setNamespace(namespace).setName(name).build()), now);
-                case NODE -> describe(out, api.nodes().getNode(GetNodeRequest.newBuilder().setName(name).build()), now);
-                case TOKEN -> throw new UsageException("describe supports apps and nodes (use: edgectl get token NAME -o yaml)");
+                case APP -> {
+                    App app = api.apps().getApp(GetAppRequest.newBuilder().setNamespace(namespace).setName(name).build());
+                    describe(out, app, now);
+                    events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNamespace(namespace).build(),
+                            EventsView.ofApp(name, app.getStatus().getReplicasList().stream().map(r -> r.getName())
+                                    .collect(java.util.stream.Collectors.toSet())), now);
+                }
+                case NODE -> {
+                    describe(out, api.nodes().getNode(GetNodeRequest.newBuilder().setName(name).build()), now);
+                    // Everything that happened on the node: its own events and its replicas'.
+                    events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNode(name).build(), e -> true, now);
+                }
+                case TOKEN, EVENT -> throw new UsageException("describe supports apps and nodes (use: edgectl get token NAME -o yaml, edgectl get events)");
             }
         }
         out.flush();
@@ -68,6 +77,27 @@ final class DescribeCommand implements Callable<Integer> {
                         Integer.toString(r.getLastExitCode()), Durations.age(r.getUpdateTime(), now),
                         r.getMessage())).toList());
     }
+
+    /** The most recent events, newest first; a failing event call must not hide the rest of describe. */
+    private static void events(PrintWriter out, ApiClient api, dev.edgeplane.api.v1.EventFilter filter,
+                               java.util.function.Predicate<dev.edgeplane.api.v1.Event> keep, Instant now) {
+        out.println();
+        List<dev.edgeplane.api.v1.Event> events;
+        try {
+            events = EventsView.list(api, filter, keep);
+        } catch (io.grpc.StatusRuntimeException e) {
+            out.println("Events:      (unavailable: " + e.getStatus().getCode() + ")");
+            return;
+        }
+        if (events.isEmpty()) {
+            out.println("Events:      <none>");
+            return;
+        }
+        out.println("Events:");
+        EventsView.table(out, events.subList(0, Math.min(events.size(), RECENT_EVENTS)), now);
+    }
+
+    private static final int RECENT_EVENTS = 20;
 
     private static void describe(PrintWriter out, Node node, Instant now) {
         var s = node.getStatus();

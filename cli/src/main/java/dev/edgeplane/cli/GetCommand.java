@@ -23,12 +23,13 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|tokens [NAME]")
+@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|tokens [NAME]; "
+        + "edgectl get events [-n NS] [--for KIND/NAME] [--node N] [-w]")
 final class GetCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes or tokens")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, tokens or events")
     String type;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
@@ -44,12 +45,26 @@ final class GetCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, description = "table (default), json or yaml")
     Output.Format format = Output.Format.table;
 
+    @Option(names = "--for", paramLabel = "KIND/NAME", description = "Events of one object: app/NAME (with its replicas), replica/NAME, node/NAME, volume/NAME.")
+    String forObject;
+
+    @Option(names = "--node", paramLabel = "NODE", description = "Events that happened on this node.")
+    String node;
+
+    @Option(names = {"-w", "--watch"}, description = "Events: after the current ones, print new and updated ones as they happen.")
+    boolean watch;
+
     @Override
     public Integer call() throws Exception {
         var out = spec.commandLine().getOut();
         Instant now = Instant.now();
+        ResourceKind kind = ResourceKind.parse(type);
+        if (kind != ResourceKind.EVENT && (forObject != null || node != null || watch)) {
+            throw new UsageException("--for, --node and --watch are for events");
+        }
         try (ApiClient api = root.connect()) {
-            switch (ResourceKind.parse(type)) {
+            switch (kind) {
+                case EVENT -> events(api, out, now);
                 case APP -> Output.print(out, format, apps(api),
                         List.of("NAMESPACE", "NAME", "MODE", "DESIRED", "READY", "AVAILABLE", "AGE"), m -> {
                             App a = (App) m;
@@ -81,6 +96,38 @@ final class GetCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Newest first; --for app/NAME also takes the events of the app's replicas. */
+    private void events(ApiClient api, java.io.PrintWriter out, Instant now) {
+        if (name != null) {
+            throw new UsageException("events have no names to ask for: use --for KIND/NAME or --node");
+        }
+        var filter = dev.edgeplane.api.v1.EventFilter.newBuilder().setNamespace(namespace == null ? "" : namespace)
+                .setNode(node == null ? "" : node);
+        java.util.function.Predicate<dev.edgeplane.api.v1.Event> keep = e -> true;
+        if (forObject != null) {
+            EventsView.ForObject target = EventsView.ForObject.parse(forObject);
+            if (target.kind().equals("App")) {
+                String ns = namespace == null ? "default" : namespace;
+                App app = api.apps().getApp(GetAppRequest.newBuilder().setNamespace(ns).setName(target.name()).build());
+                filter.setNamespace(ns);
+                keep = EventsView.ofApp(target.name(), app.getStatus().getReplicasList().stream()
+                        .map(r -> r.getName()).collect(java.util.stream.Collectors.toSet()));
+            } else {
+                filter.setKind(target.kind()).setName(target.name());
+            }
+        }
+        if (watch) {
+            EventsView.watch(api, filter.build(), keep, format, out);
+            return;
+        }
+        List<dev.edgeplane.api.v1.Event> events = EventsView.list(api, filter.build(), keep);
+        if (format == Output.Format.table) {
+            EventsView.table(out, events, now);
+        } else {
+            Output.print(out, format, events, EventsView.HEADER, m -> EventsView.row((dev.edgeplane.api.v1.Event) m, now));
+        }
     }
 
     private List<App> apps(ApiClient api) {

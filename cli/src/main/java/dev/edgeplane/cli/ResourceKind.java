@@ -4,15 +4,16 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, TOKEN;
+    APP, NODE, TOKEN, EVENT;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
             case "app", "apps" -> APP;
             case "node", "nodes", "no" -> NODE;
             case "token", "tokens", "jointoken", "jointokens" -> TOKEN;
+            case "event", "events", "ev" -> EVENT;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, tokens)");
+                    "unknown resource type '" + text + "' (apps, nodes, tokens, events)");
         };
     }
 }
