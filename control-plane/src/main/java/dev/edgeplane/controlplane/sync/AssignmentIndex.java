@@ -61,6 +61,7 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
 
     private final CursorCheckpoints checkpoints;
 
+    @jakarta.inject.Inject
     public AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints) {
         this.caches = caches;
         this.cursors = cursors;
