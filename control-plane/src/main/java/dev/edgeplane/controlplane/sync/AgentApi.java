@@ -143,16 +143,13 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                             abort(older, Status.ABORTED.withDescription("replaced by a newer Sync stream of node " + node));
                         }
                         long last = request.getHello().getLastAppliedRevision();
-                        LOG.infof("node %s connected (last applied revision %d)", node, last);
                         tracker.connected(node, request.getHello().getInfo(), last);
-                        // Older than this process's memory (e.g. it restarted): etcd's history can still answer.
-                        Optional<List<String>> keysThen = index.needsKeysAt(node, last)
-                                ? store.keysAt(Keys.assignmentsOf(node), last) : Optional.empty();
-                        index.open(session, last, keysThen);
+                        new Resumer(index, store).open(session, last);
                     }
                     case ACK -> {
                         long acked = session.ack(request.getAck().getRevision());
                         tracker.acked(node, acked);
+                        index.cursors().acked(node, acked);
                     }
                     case STATUS -> {
                         tracker.report(node, request.getStatus());
