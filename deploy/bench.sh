@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root after a
-# build (deploy/test.sh or mvn package). Usage: deploy/bench.sh [core|autonomy|storage|tunnel|all]
+# build (deploy/test.sh or mvn package). Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|all]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -11,5 +11,6 @@ case $what in
   core|all) run e2e CoreBench ;;&
   autonomy|all) run e2e AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&
+  metrics|all) run edge-agent MetricsBench ;;&
   storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java ;;
 esac
