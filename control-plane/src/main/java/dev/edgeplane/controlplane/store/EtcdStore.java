@@ -43,6 +43,12 @@ public class EtcdStore {
     /** etcd request latency by operation, on /metrics. */
     private final io.micrometer.core.instrument.MeterRegistry registry;
 
+    /** Outside CDI (tests): request latency goes to a registry of its own. */
+    public EtcdStore(ControlPlaneConfig config) {
+        this(config, new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+    }
+
+    @jakarta.inject.Inject
     public EtcdStore(ControlPlaneConfig config, io.micrometer.core.instrument.MeterRegistry registry) {
         this.endpoints = config.etcd().endpoints();
         this.client = Client.builder().endpoints(endpoints.toArray(String[]::new)).build();
