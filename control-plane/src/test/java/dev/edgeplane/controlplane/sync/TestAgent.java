@@ -39,7 +39,7 @@ import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
 /** A minimal agent for tests: joins like the real one (pinning the CA hash), then opens Sync streams. */
 public final class TestAgent implements AutoCloseable {
     final String name;
-    final KeyPair key;
+    public final KeyPair key;
     JoinResponse joined;
     private ManagedChannel syncChannel;
     private final List<ManagedChannel> channels = new ArrayList<>();
@@ -51,7 +51,7 @@ public final class TestAgent implements AutoCloseable {
         this.key = generator.generateKeyPair();
     }
 
-    String csrPem() throws Exception {
+    public String csrPem() throws Exception {
         var csr = new JcaPKCS10CertificationRequestBuilder(new X500Name("CN=whatever-i-ask-for"), key.getPublic())
                 .build(new JcaContentSignerBuilder("SHA256withECDSA").build(key.getPrivate()));
         StringWriter out = new StringWriter();
@@ -79,7 +79,7 @@ public final class TestAgent implements AutoCloseable {
         return response;
     }
 
-    static X509Certificate parse(String pem) throws Exception {
+    public static X509Certificate parse(String pem) throws Exception {
         return (X509Certificate) CertificateFactory.getInstance("X.509")
                 .generateCertificate(new ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII)));
     }
