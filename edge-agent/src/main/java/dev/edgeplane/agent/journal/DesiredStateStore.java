@@ -50,7 +50,7 @@ public final class DesiredStateStore {
         for (Assignment assignment : contents.desired().getAssignmentsList()) {
             assignments.put(DesiredState.key(assignment), assignment);
         }
-        DesiredState state = new DesiredState(contents.desired().getRevision(), assignments, true);
+        DesiredState state = DesiredState.of(contents.desired().getRevision(), assignments, true);
         boolean fellBack = loaded.source() == JournalStore.Source.PREVIOUS;
         if (fellBack) {
             LOG.severe("journal: current generation unusable (" + loaded.problem().orElse("missing")
@@ -90,7 +90,7 @@ public final class DesiredStateStore {
         for (Assignment assignment : snapshot.getAssignmentsList()) {
             assignments.put(DesiredState.key(assignment), assignment);
         }
-        DesiredState next = new DesiredState(snapshot.getRevision(), assignments, true);
+        DesiredState next = DesiredState.of(snapshot.getRevision(), assignments, true);
         commit(next);
         resyncNeeded = false;
         return next;
@@ -103,6 +103,7 @@ public final class DesiredStateStore {
             return base; // already applied (a replay after reconnect)
         }
         Map<String, Assignment> assignments = new HashMap<>(base.assignments());
+        assignments.putAll(base.volumeSnapshots());
         for (Change change : changes.getChangesList()) {
             switch (change.getType()) {
                 case PUT -> assignments.put(change.getKey(), change.getAssignment());
@@ -110,7 +111,7 @@ public final class DesiredStateStore {
                 default -> LOG.warning("ignoring a change of unknown type for " + change.getKey());
             }
         }
-        DesiredState next = new DesiredState(changes.getRevision(), assignments, base.complete());
+        DesiredState next = DesiredState.of(changes.getRevision(), assignments, base.complete());
         commit(next);
         return next;
     }
@@ -137,6 +138,6 @@ public final class DesiredStateStore {
     }
 
     private static Snapshot snapshotOf(DesiredState state) {
-        return Snapshot.newBuilder().setRevision(state.revision()).addAllAssignments(state.assignments().values()).build();
+        return Snapshot.newBuilder().setRevision(state.revision()).addAllAssignments(state.entries()).build();
     }
 }

@@ -14,6 +14,7 @@ import dev.edgeplane.agent.metrics.MetricsAgent;
 import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.Reconciler;
 import dev.edgeplane.agent.volumes.PodVolumes;
+import dev.edgeplane.agent.volumes.VolumeSnapshots;
 import dev.edgeplane.agent.volumes.VolumeSettings;
 import dev.edgeplane.agent.pods.ReconcilerSettings;
 import dev.edgeplane.agent.runtime.CriRuntime;
@@ -60,6 +61,7 @@ public final class Agent implements AutoCloseable {
     private final SyncClient sync;
     private TunnelAgent tunnel;
     private PodVolumes volumes;
+    private VolumeSnapshots snapshots;
     private EventSpool events;
     private EventUploader eventUploader;
     private MetricsAgent metrics;
@@ -123,6 +125,7 @@ public final class Agent implements AutoCloseable {
                 settings.reconciler().syncPeriod(), settings.reconciler().initialBackoff(), settings.reconciler().maxBackoff(),
                 settings.reconciler().backoffReset(), settings.reconciler().workers());
         PodVolumes volumes = volumeSettings.open(nodeName);
+        volumes.onVolumeReport(status::updateVolume);
         Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC(), volumes, events);
         // What the agent's own parts tell its metrics (agent_* series).
         AgentStats agentStats = AgentStats.system();
@@ -131,6 +134,10 @@ public final class Agent implements AutoCloseable {
         agentStats.queue("events", events::size);
         agentStats.droppedObserved("events", events::droppedNotReported);
         reconciler.start();
+        // Snapshot tasks of the desired state are taken (and deleted) through the same CSI driver.
+        VolumeSnapshots snapshots = new VolumeSnapshots(volumes, desired, status::updateSnapshot, status::forgetSnapshot,
+                volumeSettings.volumesDir(), settings.reconciler().syncPeriod());
+        snapshots.start();
         LOG.info(() -> "agent " + HostInfo.agentVersion() + " for node " + nodeName + ": " + desired.current().assignments().size()
                 + " assignments from the journal at revision " + desired.current().revision() + ", CRI " + settings.criEndpoint());
 
@@ -155,6 +162,7 @@ public final class Agent implements AutoCloseable {
         }
         Agent agent = new Agent(cri, reconciler, sync);
         agent.volumes = volumes;
+        agent.snapshots = snapshots;
         agent.events = events;
         if (sync != null) {
             agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings);
@@ -237,6 +245,9 @@ public final class Agent implements AutoCloseable {
             sync.close();
         }
         reconciler.close();
+        if (snapshots != null) {
+            snapshots.close();
+        }
         if (volumes != null) {
             volumes.close();
         }

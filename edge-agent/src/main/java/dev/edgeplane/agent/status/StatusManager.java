@@ -3,6 +3,9 @@ package dev.edgeplane.agent.status;
 import com.google.protobuf.Timestamp;
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.StatusReport;
+import dev.edgeplane.api.v1.VolumeReport;
+import dev.edgeplane.api.v1.VolumeSnapshotReport;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -17,12 +20,19 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * The replica statuses the agent has observed, and which of them the control plane has not heard
  * yet. Pod workers {@link #update} it; the sync client takes changes (or everything after a
  * reconnect). A status only counts as changed when something other than its update time changed.
+ * The state of the node's volumes and snapshots ({@link #updateVolume}, {@link #updateSnapshot})
+ * travels in the same reports.
  */
 public final class StatusManager {
     /** What changed since the last take. */
-    public record Changes(List<ReplicaStatus> changed, List<String> removed) {
+    public record Changes(List<ReplicaStatus> changed, List<String> removed, List<VolumeReport> volumes,
+                          List<VolumeSnapshotReport> snapshots) {
+        public Changes(List<ReplicaStatus> changed, List<String> removed) {
+            this(changed, removed, List.of(), List.of());
+        }
+
         public boolean isEmpty() {
-            return changed.isEmpty() && removed.isEmpty();
+            return changed.isEmpty() && removed.isEmpty() && volumes.isEmpty() && snapshots.isEmpty();
         }
     }
 
@@ -31,6 +41,10 @@ public final class StatusManager {
     private final Set<String> dirty = new LinkedHashSet<>();
     private final Set<String> removed = new LinkedHashSet<>();
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
+    private final Map<String, VolumeReport> volumes = new TreeMap<>();
+    private final Set<String> dirtyVolumes = new LinkedHashSet<>();
+    private final Map<String, VolumeSnapshotReport> snapshots = new TreeMap<>();
+    private final Set<String> dirtySnapshots = new LinkedHashSet<>();
 
     public StatusManager(Clock clock) {
         this.clock = clock;
@@ -106,6 +120,44 @@ public final class StatusManager {
         return List.copyOf(statuses.values());
     }
 
+    /** The report after (re)connecting: every replica (full), volume and snapshot; clears the pending changes. */
+    public synchronized StatusReport takeFullReport() {
+        dirtyVolumes.clear();
+        dirtySnapshots.clear();
+        return StatusReport.newBuilder().addAllReplicas(takeAll()).setFull(true)
+                .addAllVolumes(volumes.values()).addAllSnapshots(snapshots.values()).build();
+    }
+
+    /** What the node's storage driver did with a Volume (keyed by namespace/name; changes only). */
+    public synchronized void updateVolume(VolumeReport report) {
+        String key = DesiredState.key(report.getNamespace(), report.getName());
+        VolumeReport previous = volumes.get(key);
+        if (previous == null || !withoutTime(previous).equals(withoutTime(report))) {
+            volumes.put(key, report);
+            dirtyVolumes.add(key);
+        }
+    }
+
+    /** What the node's storage driver did with a VolumeSnapshot (keyed by namespace/name; changes only). */
+    public synchronized void updateSnapshot(VolumeSnapshotReport report) {
+        String key = DesiredState.key(report.getNamespace(), report.getName());
+        if (!report.equals(snapshots.get(key))) {
+            snapshots.put(key, report);
+            dirtySnapshots.add(key);
+        }
+    }
+
+    /** A snapshot deleted on the node: nothing more to say about it. */
+    public synchronized void forgetSnapshot(String namespace, String name) {
+        String key = DesiredState.key(namespace, name);
+        snapshots.remove(key);
+        dirtySnapshots.remove(key);
+    }
+
+    private static VolumeReport withoutTime(VolumeReport report) {
+        return report.toBuilder().setStatus(report.getStatus().toBuilder().clearUpdateTime()).build();
+    }
+
     public synchronized Changes takeChanges() {
         List<ReplicaStatus> changed = new ArrayList<>();
         for (String key : dirty) {
@@ -114,9 +166,13 @@ public final class StatusManager {
                 changed.add(status);
             }
         }
-        Changes changes = new Changes(changed, List.copyOf(removed));
+        Changes changes = new Changes(changed, List.copyOf(removed),
+                dirtyVolumes.stream().map(volumes::get).filter(java.util.Objects::nonNull).toList(),
+                dirtySnapshots.stream().map(snapshots::get).filter(java.util.Objects::nonNull).toList());
         dirty.clear();
         removed.clear();
+        dirtyVolumes.clear();
+        dirtySnapshots.clear();
         return changes;
     }
 

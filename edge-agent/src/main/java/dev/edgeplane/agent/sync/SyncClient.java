@@ -216,8 +216,8 @@ public final class SyncClient implements AutoCloseable {
             send(SyncRequest.newBuilder().setHello(Hello.newBuilder()
                     .setLastAppliedRevision(revision).setInfo(info.get())).build());
             LOG.fine(() -> "sync: hello with revision " + revision);
-            List<dev.edgeplane.api.v1.ReplicaStatus> all = status.takeAll();
-            send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder().addAllReplicas(all).setFull(true)).build());
+            // Every replica, volume and snapshot the agent knows, after (re)connecting.
+            send(SyncRequest.newBuilder().setStatus(status.takeFullReport()).build());
         } catch (RuntimeException e) {
             return new Outcome(false, "cannot open the stream: " + e.getMessage(), Optional.empty());
         }
@@ -226,7 +226,8 @@ public final class SyncClient implements AutoCloseable {
             StatusManager.Changes changes = status.takeChanges();
             if (!changes.isEmpty()) {
                 send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder()
-                        .addAllReplicas(changes.changed()).addAllRemoved(changes.removed())).build());
+                        .addAllReplicas(changes.changed()).addAllRemoved(changes.removed())
+                        .addAllVolumes(changes.volumes()).addAllSnapshots(changes.snapshots())).build());
             }
             // Events travel on their own ReportEvents stream (events.EventUploader), acked.
         };

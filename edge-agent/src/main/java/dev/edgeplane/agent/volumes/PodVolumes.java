@@ -3,16 +3,22 @@ package dev.edgeplane.agent.volumes;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.VolumeClaim;
+import dev.edgeplane.api.v1.VolumeNodeStatus;
+import dev.edgeplane.api.v1.VolumeReport;
 import dev.edgeplane.csi.v1.ControllerGrpc;
+import dev.edgeplane.csi.v1.CreateSnapshotRequest;
 import dev.edgeplane.csi.v1.CreateVolumeRequest;
 import dev.edgeplane.csi.v1.CapacityRange;
+import dev.edgeplane.csi.v1.DeleteSnapshotRequest;
 import dev.edgeplane.csi.v1.DeleteVolumeRequest;
 import dev.edgeplane.csi.v1.NodeGrpc;
 import dev.edgeplane.csi.v1.NodePublishVolumeRequest;
 import dev.edgeplane.csi.v1.NodeStageVolumeRequest;
 import dev.edgeplane.csi.v1.NodeUnpublishVolumeRequest;
 import dev.edgeplane.csi.v1.NodeUnstageVolumeRequest;
+import dev.edgeplane.csi.v1.Snapshot;
 import dev.edgeplane.csi.v1.VolumeCapability;
+import dev.edgeplane.csi.v1.VolumeContentSource;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
@@ -26,6 +32,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.logging.Logger;
 import java.util.stream.Stream;
 
@@ -36,6 +43,9 @@ import java.util.stream.Stream;
  * it published, so a restarted agent can still unpublish them. Named volumes go through the CSI
  * driver like a kubelet would: CreateVolume (idempotent by name), NodeStageVolume to
  * {@code <root>/staging/<volume-id>}, NodePublishVolume to the pod's target. hostPath is used as is.
+ * What happens to each named volume (created, staged, published, deleted, the driver's errors) is
+ * told to {@link #onVolumeReport}, for the control plane; a volume restored from a snapshot is
+ * created with the snapshot as its content source.
  */
 public final class PodVolumes implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(PodVolumes.class.getName());
@@ -49,6 +59,7 @@ public final class PodVolumes implements AutoCloseable {
     private final Path root;
     private final ManagedChannel csi; // null: named volumes are refused
     private final AutoCloseable driver;
+    private volatile Consumer<VolumeReport> reports = report -> { };
 
     /**
      * @param root   the agent's volume dir (emptyDirs, publish and staging targets)
@@ -59,6 +70,11 @@ public final class PodVolumes implements AutoCloseable {
         this.root = root.toAbsolutePath().normalize();
         this.csi = csi;
         this.driver = driver;
+    }
+
+    /** Where volume state changes go (the agent's status reports). */
+    public void onVolumeReport(Consumer<VolumeReport> listener) {
+        reports = listener;
     }
 
     /** No named volumes (no CSI driver); emptyDir and hostPath still work. */
@@ -94,8 +110,10 @@ public final class PodVolumes implements AutoCloseable {
                         }
                         Path target = pod.resolve("volumes").resolve(volume.getName());
                         String id = publish(assignment.getNamespace(), claim, target);
-                        if (!(id + "," + claim.getDeleteOnRelease()).equals(claims.getProperty(volume.getName()))) {
-                            claims.setProperty(volume.getName(), id + "," + claim.getDeleteOnRelease());
+                        String record = id + "," + claim.getDeleteOnRelease() + "," + assignment.getNamespace() + "/"
+                                + claim.getName() + "/" + claim.getUid();
+                        if (!record.equals(claims.getProperty(volume.getName()))) {
+                            claims.setProperty(volume.getName(), record);
                             writeClaims(pod, claims);
                         }
                         paths.put(volume.getName(), target);
@@ -118,31 +136,78 @@ public final class PodVolumes implements AutoCloseable {
         if (csi == null) {
             throw new VolumeException("volume " + claim.getName() + ": this agent has no storage driver", null);
         }
+        VolumeNodeStatus.Builder state = VolumeNodeStatus.newBuilder();
         try {
             long started = System.nanoTime();
-            String id = controller().createVolume(CreateVolumeRequest.newBuilder()
+            CreateVolumeRequest.Builder create = CreateVolumeRequest.newBuilder()
                     .setName(csiName(namespace, claim))
                     .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(claim.getSizeBytes()))
                     .addVolumeCapabilities(CAPABILITY)
-                    .putAllParameters(claim.getParametersMap())
-                    .build()).getVolume().getVolumeId();
+                    .putAllParameters(claim.getParametersMap());
+            if (!claim.getSourceSnapshotId().isEmpty()) {
+                create.setVolumeContentSource(VolumeContentSource.newBuilder().setSnapshot(
+                        VolumeContentSource.SnapshotSource.newBuilder().setSnapshotId(claim.getSourceSnapshotId())));
+            }
+            var created = controller().createVolume(create.build()).getVolume();
+            String id = created.getVolumeId();
+            state.setState(VolumeNodeStatus.State.CREATED).setVolumeId(id).setCapacityBytes(created.getCapacityBytes());
             Path staging = root.resolve("staging").resolve(id);
             Files.createDirectories(staging);
             node().nodeStageVolume(NodeStageVolumeRequest.newBuilder().setVolumeId(id)
                     .setStagingTargetPath(staging.toString()).setVolumeCapability(CAPABILITY).build());
+            state.setState(VolumeNodeStatus.State.STAGED);
             Files.createDirectories(target.getParent());
             node().nodePublishVolume(NodePublishVolumeRequest.newBuilder().setVolumeId(id)
                     .setStagingTargetPath(staging.toString()).setTargetPath(target.toString())
                     .setVolumeCapability(CAPABILITY).build());
+            state.setState(VolumeNodeStatus.State.PUBLISHED);
+            report(namespace, claim.getName(), claim.getUid(), state);
             LOG.fine(() -> "volume " + namespace + "/" + claim.getName() + " (" + id + ") ready at " + target + " in "
                     + (System.nanoTime() - started) / 1_000_000 + " ms");
             return id;
         } catch (StatusRuntimeException e) {
-            throw new VolumeException("volume " + claim.getName() + ": storage driver: " + e.getStatus().getCode() + " "
-                    + (e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription()), e);
+            String message = "storage driver: " + e.getStatus().getCode() + " "
+                    + (e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription());
+            report(namespace, claim.getName(), claim.getUid(), state.setMessage(message));
+            throw new VolumeException("volume " + claim.getName() + ": " + message, e);
         } catch (IOException e) {
+            report(namespace, claim.getName(), claim.getUid(), state.setMessage(e.getMessage()));
             throw new VolumeException("volume " + claim.getName() + ": " + e.getMessage(), e);
         }
+    }
+
+    private void report(String namespace, String name, String uid, VolumeNodeStatus.Builder state) {
+        reports.accept(VolumeReport.newBuilder().setNamespace(namespace).setName(name).setUid(uid).setStatus(state).build());
+    }
+
+    /** Reports a pod's released volume from its claims record ("id,delete,namespace/name/uid"; older records lack the last part). */
+    private void reportReleased(String[] record, VolumeNodeStatus.State state) {
+        if (record.length < 3) {
+            return;
+        }
+        String[] who = record[2].split("/", 3);
+        if (who.length == 3) {
+            report(who[0], who[1], who[2], VolumeNodeStatus.newBuilder().setState(state).setVolumeId(record[0]));
+        }
+    }
+
+    /**
+     * Takes a snapshot of a volume of this node through CSI (idempotent by name: a retry after a
+     * crash finds the one already taken).
+     */
+    public Snapshot createSnapshot(String name, String sourceVolumeId) {
+        return controller().createSnapshot(CreateSnapshotRequest.newBuilder().setName(name)
+                .setSourceVolumeId(sourceVolumeId).build()).getSnapshot();
+    }
+
+    /** Deletes a snapshot through CSI (a snapshot already gone is fine). */
+    public void deleteSnapshot(String snapshotId) {
+        controller().deleteSnapshot(DeleteSnapshotRequest.newBuilder().setSnapshotId(snapshotId).build());
+    }
+
+    /** False when named volumes (and so snapshots) are refused: no storage driver. */
+    public boolean hasDriver() {
+        return csi != null;
     }
 
     /**
@@ -158,7 +223,7 @@ public final class PodVolumes implements AutoCloseable {
         Properties claims = readClaims(pod);
         boolean clean = true;
         for (String name : claims.stringPropertyNames()) {
-            String[] record = claims.getProperty(name).split(",", 2);
+            String[] record = claims.getProperty(name).split(",", 3);
             String id = record[0];
             boolean delete = record.length > 1 && Boolean.parseBoolean(record[1]);
             try {
@@ -172,9 +237,13 @@ public final class PodVolumes implements AutoCloseable {
                     if (delete) {
                         controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(id).build());
                         LOG.info(() -> "deleted volume " + id + " (reclaim policy Delete)");
+                        reportReleased(record, VolumeNodeStatus.State.DELETED);
                     } else {
                         LOG.info(() -> "released volume " + id + " (reclaim policy Retain: the data stays)");
+                        reportReleased(record, VolumeNodeStatus.State.CREATED);
                     }
+                } else {
+                    reportReleased(record, VolumeNodeStatus.State.STAGED);
                 }
             } catch (StatusRuntimeException | IOException | IllegalStateException e) {
                 clean = false;
@@ -224,7 +293,7 @@ public final class PodVolumes implements AutoCloseable {
         Files.createDirectories(pod);
         Path tmp = pod.resolve("claims.properties.tmp");
         try (OutputStream out = Files.newOutputStream(tmp)) {
-            claims.store(out, "CSI volumes published for this pod: name=volume-id,delete-on-release");
+            claims.store(out, "CSI volumes published for this pod: name=volume-id,delete-on-release,namespace/volume/uid");
         }
         Files.move(tmp, pod.resolve("claims.properties"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }

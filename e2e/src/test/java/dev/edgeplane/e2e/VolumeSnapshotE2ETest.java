@@ -1,0 +1,231 @@
+package dev.edgeplane.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.api.v1.Container;
+import dev.edgeplane.api.v1.CreateAppRequest;
+import dev.edgeplane.api.v1.CreateVolumeRequest;
+import dev.edgeplane.api.v1.CreateVolumeSnapshotRequest;
+import dev.edgeplane.api.v1.DeleteAppRequest;
+import dev.edgeplane.api.v1.DeleteVolumeSnapshotRequest;
+import dev.edgeplane.api.v1.EnvVar;
+import dev.edgeplane.api.v1.GetAppRequest;
+import dev.edgeplane.api.v1.GetVolumeRequest;
+import dev.edgeplane.api.v1.GetVolumeSnapshotRequest;
+import dev.edgeplane.api.v1.HostPathSource;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.PodVolume;
+import dev.edgeplane.api.v1.UpdateAppRequest;
+import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeMount;
+import dev.edgeplane.api.v1.VolumeNodeStatus;
+import dev.edgeplane.api.v1.VolumeServiceGrpc;
+import dev.edgeplane.api.v1.VolumeSnapshot;
+import dev.edgeplane.api.v1.VolumeSnapshotSpec;
+import dev.edgeplane.api.v1.VolumeSpec;
+import dev.edgeplane.api.v1.VolumeStatus;
+import io.grpc.CallCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A VolumeSnapshot through the whole platform, on a real loop device: an App writes to its volume;
+ * the snapshot is taken by the node's agent through its in-process CSI driver and becomes
+ * ready_to_use; the App overwrites the data; a Volume restored from the snapshot (pinned to the
+ * same node) and mounted by a second App shows the OLD data. The snapshot cannot be deleted while
+ * the restored volume still needs it; afterwards it is deleted on the node, and deleting the Apps
+ * deletes both volumes (Delete): no mount, loop device, CSI volume or snapshot is left behind.
+ */
+class VolumeSnapshotE2ETest {
+    static final Duration CONVERGE = EdgeCluster.CONVERGE;
+    static final String NODE = "edge-snap";
+
+    @TempDir static Path dir;
+    static EdgeCluster cluster;
+    static ManagedChannel channel;
+    static VolumeServiceGrpc.VolumeServiceBlockingStub volumes;
+
+    @BeforeAll
+    static void startEverything() throws Exception {
+        cluster = EdgeCluster.start(dir, NODE, List.of("--backoff-initial", "1s", "--backoff-max", "2s", "--sync-period", "2s"));
+        channel = NettyChannelBuilder.forTarget(cluster.cloud.apiAddress()).usePlaintext().build();
+        String token = cluster.cloud.adminToken();
+        volumes = VolumeServiceGrpc.newBlockingStub(channel).withCallCredentials(new CallCredentials() {
+            @Override
+            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
+                Metadata headers = new Metadata();
+                headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+                applier.apply(headers);
+            }
+        }).withDeadlineAfter(5, TimeUnit.MINUTES);
+    }
+
+    @AfterAll
+    static void stopEverything() throws Exception {
+        try {
+            if (channel != null) {
+                channel.shutdownNow();
+            }
+            if (cluster != null) {
+                cluster.close();
+            }
+        } finally {
+            VolumeE2ETest.cleanUpStorage(dir);
+        }
+    }
+
+    /** An App mounting {@code volume} at /data and a host dir at /out, running {@code script}. */
+    static App app(String name, String volume, Path out, String script, String version) {
+        return App.newBuilder().setMetadata(ObjectMeta.newBuilder().setName(name))
+                .setSpec(AppSpec.newBuilder().setReplicas(1).setTemplate(PodTemplate.newBuilder()
+                        .setTerminationGraceSeconds(1)
+                        .addVolumes(PodVolume.newBuilder().setName("data").setVolume(volume))
+                        .addVolumes(PodVolume.newBuilder().setName("out").setHostPath(HostPathSource.newBuilder().setPath(out.toString())))
+                        .addContainers(Container.newBuilder().setName("main").setImage(cluster.image)
+                                .addAllCommand(List.of("sh", "-c", script))
+                                .addEnv(EnvVar.newBuilder().setName("VERSION").setValue(version))
+                                .addVolumeMounts(VolumeMount.newBuilder().setName("data").setMountPath("/data"))
+                                .addVolumeMounts(VolumeMount.newBuilder().setName("out").setMountPath("/out")))))
+                .build();
+    }
+
+    static String read(Path file) {
+        try {
+            return Files.exists(file) ? Files.readString(file).trim() : "";
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    static Volume volume(String name) {
+        return volumes.getVolume(GetVolumeRequest.newBuilder().setName(name).build());
+    }
+
+    static VolumeSnapshot snapshot(String name) {
+        return volumes.getVolumeSnapshot(GetVolumeSnapshotRequest.newBuilder().setName(name).build());
+    }
+
+    static Status.Code code(Runnable call) {
+        try {
+            call.run();
+            return Status.Code.OK;
+        } catch (StatusRuntimeException e) {
+            return e.getStatus().getCode();
+        }
+    }
+
+    static boolean emptyDir(Path path) {
+        if (!Files.isDirectory(path)) {
+            return true;
+        }
+        try (Stream<Path> entries = Files.list(path)) {
+            return entries.findAny().isEmpty();
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Test
+    void snapshotIsTakenOnTheNodeAndARestoredVolumeShowsTheOldData() throws Exception {
+        Path out = Files.createDirectories(dir.resolve("out"));
+        Path csi = cluster.host.stateDir().resolve("csi");
+        volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("data"))
+                .setSpec(VolumeSpec.newBuilder().setSizeBytes(32L << 20).setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE))).build());
+        VolumeSnapshot request = VolumeSnapshot.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("before-upgrade"))
+                .setSpec(VolumeSnapshotSpec.newBuilder().setVolume("data")).build();
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> volumes.createVolumeSnapshot(
+                CreateVolumeSnapshotRequest.newBuilder().setSnapshot(request).build())), "a volume on no node has nothing to snapshot");
+
+        // 1. The App writes "old"; its volume is bound, and the agent reports it published.
+        String writer = "echo $VERSION > /data/value && sync && cp /data/value /out/writer; sleep 3600";
+        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(app("writer", "data", out, writer, "old")).build());
+        Await.until("the writer wrote \"old\"", CONVERGE, cluster.host::logTail, () -> read(out.resolve("writer")).equals("old"));
+        Await.until("the node reports the volume published", CONVERGE, cluster.host::logTail,
+                () -> volume("data").getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.PUBLISHED);
+        Volume data = volume("data");
+        assertEquals(VolumeStatus.Phase.BOUND, data.getStatus().getPhase());
+        assertEquals(NODE, data.getStatus().getNode());
+        assertFalse(data.getStatus().getNodeStatus().getVolumeId().isEmpty());
+        assertTrue(data.getStatus().getNodeStatus().getCapacityBytes() >= 32L << 20);
+
+        // 2. The snapshot: taken on the node through CSI, ready_to_use with its id, size and time.
+        long started = System.nanoTime();
+        VolumeSnapshot created = volumes.createVolumeSnapshot(CreateVolumeSnapshotRequest.newBuilder().setSnapshot(request).build());
+        assertFalse(created.getStatus().getReadyToUse());
+        Await.until("the snapshot is ready to use", CONVERGE, cluster.host::logTail,
+                () -> snapshot("before-upgrade").getStatus().getReadyToUse());
+        System.out.printf("CreateVolumeSnapshot-to-ready_to_use through the platform (32 MiB loopfs ext4, mounted, frozen while copied): %d ms%n",
+                (System.nanoTime() - started) / 1_000_000);
+        VolumeSnapshot ready = snapshot("before-upgrade");
+        assertFalse(ready.getStatus().getSnapshotId().isEmpty());
+        assertTrue(ready.getStatus().getSizeBytes() >= 32L << 20, "size " + ready.getStatus().getSizeBytes());
+        assertTrue(ready.getStatus().hasCreationTime());
+        assertEquals(NODE, ready.getStatus().getNode());
+        assertFalse(emptyDir(csi.resolve("snapshots")), "the driver recorded the snapshot");
+
+        // 3. The App overwrites the data (a new template replaces its pod; same volume).
+        App current = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("writer").build());
+        cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(app("writer", "data", out, writer, "new").toBuilder()
+                .setMetadata(current.getMetadata())).build());
+        Await.until("the writer overwrote it with \"new\"", CONVERGE, cluster.host::logTail, () -> read(out.resolve("writer")).equals("new"));
+
+        // 4. A volume restored from the snapshot: pinned to the snapshot's node, waiting for its first consumer.
+        Volume restored = volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("restored"))
+                .setSpec(VolumeSpec.newBuilder().setSourceSnapshot("before-upgrade").setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE)))
+                .build());
+        assertEquals(NODE, restored.getStatus().getNode());
+        assertEquals(VolumeStatus.Phase.PENDING, restored.getStatus().getPhase());
+        assertEquals(ready.getStatus().getSizeBytes(), restored.getSpec().getSizeBytes(), "the snapshot's size by default");
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> volumes.deleteVolumeSnapshot(DeleteVolumeSnapshotRequest.newBuilder()
+                .setName("before-upgrade").build())), "the restored volume is not created yet: it still needs the snapshot");
+
+        // 5. A second App mounts the restored volume and sees the OLD data.
+        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(
+                app("reader", "restored", out, "cat /data/value > /out/reader; sleep 3600", "r")).build());
+        Await.until("the reader sees the data as it was at the snapshot", CONVERGE, cluster.host::logTail,
+                () -> read(out.resolve("reader")).equals("old"));
+        assertEquals("new", read(out.resolve("writer")), "the original volume keeps its new data");
+        Await.until("the restored volume is reported created on the node", CONVERGE, cluster.host::logTail,
+                () -> volume("restored").getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.PUBLISHED);
+        assertEquals(VolumeStatus.Phase.BOUND, volume("restored").getStatus().getPhase());
+
+        // 6. Now the snapshot may go: deleted on the node too.
+        volumes.deleteVolumeSnapshot(DeleteVolumeSnapshotRequest.newBuilder().setName("before-upgrade").build());
+        assertEquals(Status.Code.NOT_FOUND, code(() -> snapshot("before-upgrade")));
+        Await.until("the node deleted its copy", CONVERGE, cluster.host::logTail, () -> emptyDir(csi.resolve("snapshots")));
+        assertEquals("old", read(out.resolve("reader")), "the restored volume does not depend on the snapshot");
+
+        // 7. Deleting the Apps deletes both volumes (Delete): nothing left mounted, attached or recorded.
+        cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("reader").build());
+        cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("writer").build());
+        Await.until("both Volume resources are deleted", CONVERGE, cluster.host::logTail,
+                () -> code(() -> volume("data")) == Status.Code.NOT_FOUND && code(() -> volume("restored")) == Status.Code.NOT_FOUND);
+        Await.until("the CSI volumes are deleted on the node", CONVERGE, cluster.host::logTail, () -> emptyDir(csi.resolve("volumes")));
+        Await.until("nothing of the test mounted", CONVERGE, cluster.host::logTail,
+                () -> VolumeE2ETest.mountsUnder(dir).isEmpty());
+        assertTrue(VolumeE2ETest.run("losetup", "-a").lines().noneMatch(l -> l.contains(dir.toString())), "no loop device left attached");
+        assertTrue(Files.readAllLines(Path.of("/proc/mounts")).stream().noneMatch(l -> l.contains(dir.toString())), "no mount left");
+    }
+}
