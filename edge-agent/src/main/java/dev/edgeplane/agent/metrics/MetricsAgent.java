@@ -42,10 +42,12 @@ public final class MetricsAgent implements AutoCloseable {
     private long frames;
     private final List<String> failing = new ArrayList<>();
 
-    private MetricsAgent(MetricsSettings settings, List<Collector> collectors, AgentStats stats, MetricsRing ring,
+    private MetricsAgent(MetricsSettings settings, List<Collector> sources, AgentStats stats, MetricsRing ring,
                          ScheduledExecutorService thread, Channel channel, BooleanSupplier linkUp, SequenceFile sequences, Clock clock) {
         this.settings = settings;
-        this.collectors = collectors;
+        List<Collector> collectors = new ArrayList<>(sources);
+        collectors.add(new AgentCollector(stats, Path.of("/proc/self/status"), () -> collectNanos / 1e9));
+        this.collectors = List.copyOf(collectors);
         this.stats = stats;
         this.ring = ring;
         this.thread = thread;
@@ -77,10 +79,7 @@ public final class MetricsAgent implements AutoCloseable {
         if (cri != null) {
             collectors.add(new ContainerCollector(cri));
         }
-        MetricsAgent[] self = new MetricsAgent[1];
-        collectors.add(new AgentCollector(stats, Path.of("/proc/self/status"), () -> self[0].collectNanos / 1e9));
-        MetricsAgent agent = new MetricsAgent(settings, List.copyOf(collectors), stats, ring, thread, channel, linkUp, sequences, clock);
-        self[0] = agent;
+        MetricsAgent agent = new MetricsAgent(settings, collectors, stats, ring, thread, channel, linkUp, sequences, clock);
         stats.queue("metrics", agent.uploader::queued);
         long interval = settings.interval().toMillis();
         thread.scheduleAtFixedRate(agent::sampleSafely, 0, interval, TimeUnit.MILLISECONDS);

@@ -60,6 +60,7 @@ public final class MetricsUploader {
     private final Settings settings;
     private final Executor executor;
     private final LongSupplier nanoTime;
+    private boolean gzip;
     private final ArrayDeque<Frame> live = new ArrayDeque<>();
     private Stream stream;
     private long lastLiveFlush;
@@ -80,6 +81,7 @@ public final class MetricsUploader {
         this.settings = settings;
         this.executor = executor;
         this.nanoTime = nanoTime;
+        this.gzip = settings.gzip();
         this.lastLiveFlush = nanoTime.getAsLong();
         this.retryAt = nanoTime.getAsLong();
     }
@@ -162,7 +164,7 @@ public final class MetricsUploader {
         downsampler.flush().ifPresent(this::store); // the offline bucket so far: backfill, not live
         Stream s = new Stream();
         AgentServiceGrpc.AgentServiceStub stub = AgentServiceGrpc.newStub(channel);
-        if (settings.gzip()) {
+        if (gzip) {
             stub = stub.withCompression("gzip");
         }
         stream = s;
@@ -263,6 +265,11 @@ public final class MetricsUploader {
         live.forEach(this::store);
         live.clear();
         String failure = status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription());
+        if (gzip && !s.acked && status.getCode() == Status.Code.UNIMPLEMENTED && failure.toLowerCase(java.util.Locale.ROOT).contains("compress")) {
+            // A control plane without gzip ("Can't find decompressor"): plain protobuf it is.
+            gzip = false;
+            LOG.info("metrics: the control plane does not take gzip; sending uncompressed");
+        }
         if (!s.acked) {
             retryDelay = retryDelay.multipliedBy(2).compareTo(Duration.ofMinutes(5)) > 0 ? Duration.ofMinutes(5) : retryDelay.multipliedBy(2);
         }

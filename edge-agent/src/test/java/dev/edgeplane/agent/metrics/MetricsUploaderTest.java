@@ -231,6 +231,31 @@ class MetricsUploaderTest {
     }
 
     @Test
+    void whatWasNotAckedAtShutdownIsUploadedByTheNextRun() throws Exception {
+        autoAck.set(false);
+        on(uploader::tick);
+        sampleAndFlush(1000, 1); // sent, never acked
+        on(() -> uploader.record(new Frame(T + 2000, Map.of(LOAD, 2.0)))); // not even sent
+        Await.until(Duration.ofSeconds(10), "one batch sent", () -> all().size() == 1);
+        on(uploader::shutdown);
+        ring.close();
+
+        // The next run: same state dir, a fresh process.
+        autoAck.set(true);
+        ring = MetricsRing.open(tmp.resolve("ring"), 1 << 20, Duration.ofHours(24), Clock.systemUTC());
+        assertEquals(2, ring.pending(), "both frames kept on disk");
+        uploader = new MetricsUploader(channel, link::get, ring, new SequenceFile(tmp.resolve("sequence")),
+                new Downsampler(Duration.ofSeconds(1)), new MetricsUploader.Settings(Duration.ofSeconds(1), false, 100, 3),
+                thread, nanos::get);
+        on(uploader::tick);
+        Await.until(Duration.ofSeconds(10), "backfilled", () -> ring.pending() == 0);
+        MetricsBatch backfill = streams.get(streams.size() - 1).get(0);
+        assertTrue(backfill.getBackfill());
+        assertEquals(List.of(T + 1000, T + 2000), backfill.getFramesList().stream().map(f -> f.getTimeUnixMs()).toList());
+        assertTrue(backfill.getSequence() > all().get(0).getSequence(), "sequences grow across runs");
+    }
+
+    @Test
     void sequencesGrowAcrossRestarts() throws Exception {
         SequenceFile a = new SequenceFile(tmp.resolve("seq2"));
         long first = a.next();
