@@ -36,7 +36,7 @@ class ResumeFromEtcdTest {
 
     /** The parts of one control-plane process that answer Hellos. */
     private final class Process implements AutoCloseable {
-        final EtcdStore store = new EtcdStore(config(etcd.endpoint()));
+        final EtcdStore store = new EtcdStore(config(etcd.endpoint()), new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
         final StateCaches caches = new StateCaches(store);
         final NodeCursors cursors = new NodeCursors();
         final CursorCheckpoints checkpoints = new CursorCheckpoints(store, caches, cursors, config(etcd.endpoint()));
