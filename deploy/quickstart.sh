@@ -99,7 +99,8 @@ start etcd etcd --name quickstart --data-dir "$home/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
   --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
-  --initial-cluster "quickstart=http://127.0.0.1:$((etcd_port + 1))"
+  --initial-cluster "quickstart=http://127.0.0.1:$((etcd_port + 1))" \
+  --experimental-watch-progress-notify-interval 1m  # idle agents' resume cursors follow etcd (default 10m)
 wait_for etcd 30 etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health
 
 say "Building the images (pause and busybox, without the internet)"
