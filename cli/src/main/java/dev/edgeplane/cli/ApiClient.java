@@ -39,6 +39,11 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.MetricsServiceGrpc.MetricsServiceBlockingStub metrics() {
+        return dev.edgeplane.api.v1.MetricsServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.EventServiceGrpc.EventServiceBlockingStub events() {
         return dev.edgeplane.api.v1.EventServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
