@@ -116,7 +116,7 @@ public final class MetricsRing implements AutoCloseable {
                 continue;
             }
             Segment segment = new Segment(file, firstId);
-            long good = scan(segment, Files.readAllBytes(file), null, Long.MIN_VALUE);
+            long good = scan(segment, Files.readAllBytes(file), null, Long.MIN_VALUE, 0);
             if (good < Files.size(file)) {
                 LOG.warning("metrics ring: " + file.getFileName() + " ends in a torn or corrupt record after " + good
                         + " bytes; cutting it off");
@@ -138,9 +138,9 @@ public final class MetricsRing implements AutoCloseable {
 
     /**
      * Walks the records of one segment's bytes, updating its bounds; adds those with id > after to out
-     * (if given). Returns how many bytes were good.
+     * (if given) until it holds max. Returns how many bytes were good (of what was walked).
      */
-    private static long scan(Segment segment, byte[] bytes, List<Record> out, long after) {
+    private static long scan(Segment segment, byte[] bytes, List<Record> out, long after, int max) {
         ByteBuffer buf = ByteBuffer.wrap(bytes);
         long good = 0;
         segment.bytes = 0;
@@ -164,6 +164,9 @@ public final class MetricsRing implements AutoCloseable {
             segment.bytes = good;
             segment.newestTimeMs = Math.max(segment.newestTimeMs, time);
             if (out != null && id > after) {
+                if (out.size() >= max) {
+                    break;
+                }
                 try {
                     out.add(new Record(id, WireFormat.frames(MetricsBatch.parseFrom(inflate(payload))).get(0)));
                 } catch (InvalidProtocolBufferException | DataFormatException | RuntimeException e) {
@@ -217,14 +220,9 @@ public final class MetricsRing implements AutoCloseable {
             if (segment.lastId <= from) {
                 continue;
             }
-            List<Record> records = new ArrayList<>();
-            Segment probe = new Segment(segment.path, segment.firstId);
-            scan(probe, Files.readAllBytes(segment.path), records, from);
-            for (Record r : records) {
-                if (out.size() == max) {
-                    return out;
-                }
-                out.add(r);
+            scan(new Segment(segment.path, segment.firstId), Files.readAllBytes(segment.path), out, from, max);
+            if (out.size() >= max) {
+                break;
             }
         }
         return out;

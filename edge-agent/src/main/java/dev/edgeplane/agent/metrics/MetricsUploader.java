@@ -99,7 +99,7 @@ public final class MetricsUploader {
         @Override
         public void beforeStart(ClientCallStreamObserver<MetricsBatch> requestStream) {
             requests = requestStream;
-            requestStream.setOnReadyHandler(() -> executor.execute(() -> {
+            requestStream.setOnReadyHandler(() -> post(() -> {
                 if (stream == this) {
                     drain();
                 }
@@ -108,17 +108,26 @@ public final class MetricsUploader {
 
         @Override
         public void onNext(MetricsAck ack) {
-            executor.execute(() -> acked(this, ack.getSequence()));
+            post(() -> acked(this, ack.getSequence()));
         }
 
         @Override
         public void onError(Throwable t) {
-            executor.execute(() -> lost(this, Status.fromThrowable(t)));
+            post(() -> lost(this, Status.fromThrowable(t)));
         }
 
         @Override
         public void onCompleted() {
-            executor.execute(() -> lost(this, Status.UNAVAILABLE.withDescription("the control plane closed the metrics stream")));
+            post(() -> lost(this, Status.UNAVAILABLE.withDescription("the control plane closed the metrics stream")));
+        }
+
+        /** Onto the metrics thread; once it has stopped (the agent is stopping) there is nothing left to do. */
+        private void post(Runnable task) {
+            try {
+                executor.execute(task);
+            } catch (java.util.concurrent.RejectedExecutionException stopped) {
+                LOG.fine("metrics: stopped; ignoring a late stream callback");
+            }
         }
     }
 

@@ -139,7 +139,7 @@ class MetricsBench {
         state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("bench", "", "127.0.0.1:" + port));
         ExecutorService thread = Executors.newSingleThreadExecutor();
         try (CountingProxy proxy = new CountingProxy(port)) {
-            ManagedChannel channel = NettyChannelBuilder.forAddress("localhost", proxy.port()).sslContext(Agent.mutualTls(state)).build();
+            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", proxy.port()).sslContext(Agent.mutualTls(state)).build();
             MetricsRing ring = MetricsRing.open(dir.resolve("ring"), MetricsSettings.DEFAULT_RING_BYTES, Duration.ofHours(24), Clock.systemUTC());
             AtomicLong nanos = new AtomicLong();
             MetricsUploader uploader = new MetricsUploader(channel, () -> true, ring, new SequenceFile(dir.resolve("sequence")),
@@ -153,11 +153,18 @@ class MetricsBench {
             long[] cpu = new long[1];
             int[] series = new int[1];
             long start = System.currentTimeMillis();
-            thread.submit(() -> {
-                sample(collectors, uploader, start - 10_000);
-                uploader.tick();
-            }).get();
-            Await.until(Duration.ofSeconds(20), "stream up", () -> batches.get() == 0 && proxy.upBytes() > 0);
+            thread.submit(() -> sample(collectors, uploader, start - 10_000)).get();
+            Await.until(Duration.ofSeconds(30), "stream up", () -> {
+                try {
+                    nanos.addAndGet(Duration.ofSeconds(1).toNanos()); // past any retry delay, short of a flush
+                    return thread.submit(() -> {
+                        uploader.tick();
+                        return uploader.streaming();
+                    }).get() && proxy.downBytes() > 0;
+                } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+                    throw new IllegalStateException(e);
+                }
+            }, () -> "proxy " + proxy.upBytes() + " up, " + proxy.downBytes() + " down, " + batches.get() + " batches");
             Thread.sleep(500);
             long upBefore = proxy.upBytes();
             long downBefore = proxy.downBytes();
@@ -193,6 +200,29 @@ class MetricsBench {
                     gzip ? "gzip" : "identity", series[0], samplesPerMinute, perMinute, up / (double) MINUTES, down / (double) MINUTES,
                     perMinute * 8 / 60 / 1000, serialized.get() / (double) batches.get());
             if (gzip) {
+                // What an hour offline costs on disk: one ring record a minute at the default resolution.
+                try (MetricsRing offline = MetricsRing.open(dir.resolve("offline"), MetricsSettings.DEFAULT_RING_BYTES,
+                        Duration.ofHours(24), Clock.systemUTC())) {
+                    int records = 60;
+                    for (int i = 0; i < records; i++) {
+                        long t = System.currentTimeMillis() - (records - i) * 60_000L;
+                        thread.submit(() -> {
+                            Samples s = new Samples();
+                            for (Collector c : collectors) {
+                                try {
+                                    c.collect(s);
+                                } catch (Exception e) {
+                                    throw new IllegalStateException(c.name(), e);
+                                }
+                            }
+                            offline.append(s.frame(t));
+                            return null;
+                        }).get();
+                    }
+                    double perRecord = offline.bytes() / (double) records;
+                    System.out.printf("BENCH metrics ring: %.0f bytes per 1-minute record (%d series) -> %.1f MiB for 24 h offline "
+                            + "(bound %d MiB)%n", perRecord, series[0], perRecord * 1440 / (1 << 20), MetricsSettings.DEFAULT_RING_BYTES >> 20);
+                }
                 int passes = MINUTES * samplesPerMinute;
                 double msPerPass = cpu[0] / 1e6 / passes;
                 System.out.printf("BENCH metrics collect cpu: %.2f ms per pass (node + %d containers via CRI + agent) = %.3f%% of one core "
