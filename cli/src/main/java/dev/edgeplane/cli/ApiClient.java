@@ -34,6 +34,11 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.VolumeServiceGrpc.VolumeServiceBlockingStub volumes() {
+        return dev.edgeplane.api.v1.VolumeServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
     JoinTokenServiceGrpc.JoinTokenServiceBlockingStub tokens() {
         return JoinTokenServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);

@@ -38,6 +38,10 @@ final class ApplyCommand implements Callable<Integer> {
             for (Manifests.Manifest m : manifests) {
                 if (m instanceof Manifests.AppManifest a) {
                     out.println(applyApp(api, a.app()));
+                } else if (m instanceof Manifests.VolumeManifest v) {
+                    out.println(Volumes.apply(api, v.volume()));
+                } else if (m instanceof Manifests.VolumeSnapshotManifest s) {
+                    out.println(Volumes.apply(api, s.snapshot()));
                 } else if (m instanceof Manifests.JoinTokenManifest t) {
                     JoinToken created = api.tokens().createJoinToken(
                             CreateJoinTokenRequest.newBuilder().setToken(t.token()).build());

@@ -11,7 +11,7 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|token NAME")
+@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|token|volume|volumesnapshot NAME")
 final class DeleteCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
@@ -36,10 +36,12 @@ final class DeleteCommand implements Callable<Integer> {
                 case TOKEN -> api.tokens().deleteJoinToken(
                         DeleteJoinTokenRequest.newBuilder().setName(name).build());
                 case EVENT -> throw new UsageException("events are not deleted: they expire on their own");
+                case VOLUME -> Volumes.deleteVolume(api, namespace, name);
+                case VOLUMESNAPSHOT -> Volumes.deleteSnapshot(api, namespace, name);
             }
         }
         spec.commandLine().getOut().println(
-                kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP ? namespace + "/" : "")
+                kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT ? namespace + "/" : "")
                         + name + " deleted");
         return 0;
     }

@@ -24,11 +24,15 @@ import java.util.List;
 final class Manifests {
 
     /** One resource read from a manifest. */
-    sealed interface Manifest permits AppManifest, JoinTokenManifest {}
+    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest {}
 
     record AppManifest(App app) implements Manifest {}
 
     record JoinTokenManifest(JoinToken token) implements Manifest {}
+
+    record VolumeManifest(dev.edgeplane.api.v1.Volume volume) implements Manifest {}
+
+    record VolumeSnapshotManifest(dev.edgeplane.api.v1.VolumeSnapshot snapshot) implements Manifest {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -55,14 +59,17 @@ final class Manifests {
 
     private static Manifest parse(JsonNode doc, String where) {
         if (!(doc instanceof ObjectNode object) || !object.hasNonNull("kind")) {
-            throw new UsageException(where + ": missing 'kind' (App or JoinToken)");
+            throw new UsageException(where + ": missing 'kind' (App, JoinToken, Volume or VolumeSnapshot)");
         }
         String kind = object.remove("kind").asText();
         object.remove("apiVersion");
         return switch (kind) {
             case "App" -> new AppManifest(merge(object, App.newBuilder(), where).build());
             case "JoinToken" -> new JoinTokenManifest(merge(object, JoinToken.newBuilder(), where).build());
-            default -> throw new UsageException(where + ": unknown kind '" + kind + "' (App or JoinToken)");
+            case "Volume" -> new VolumeManifest(merge(object, dev.edgeplane.api.v1.Volume.newBuilder(), where).build());
+            case "VolumeSnapshot" -> new VolumeSnapshotManifest(
+                    merge(object, dev.edgeplane.api.v1.VolumeSnapshot.newBuilder(), where).build());
+            default -> throw new UsageException(where + ": unknown kind '" + kind + "' (App, JoinToken, Volume or VolumeSnapshot)");
         };
     }
 

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, TOKEN, EVENT;
+    APP, NODE, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -12,8 +12,10 @@ enum ResourceKind {
             case "node", "nodes", "no" -> NODE;
             case "token", "tokens", "jointoken", "jointokens" -> TOKEN;
             case "event", "events", "ev" -> EVENT;
+            case "volume", "volumes", "vol" -> VOLUME;
+            case "volumesnapshot", "volumesnapshots", "snapshot", "snapshots", "vs" -> VOLUMESNAPSHOT;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, tokens, events)");
+                    "unknown resource type '" + text + "' (apps, nodes, tokens, events, volumes, volumesnapshots)");
         };
     }
 }

@@ -29,6 +29,7 @@ import dev.edgeplane.api.v1.VolumeSnapshot;
 import dev.edgeplane.api.v1.VolumeSnapshotSpec;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.testkit.Commands;
 import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
@@ -134,6 +135,20 @@ class VolumeSnapshotE2ETest {
         }
     }
 
+    /** edgectl, as operators run it, against this cluster; fails the test on a non-zero exit. */
+    static String edgectl(String... args) {
+        List<String> cmd = new java.util.ArrayList<>(Binaries.edgectl());
+        cmd.addAll(List.of("--server", cluster.cloud.apiAddress(), "--token-file", cluster.cloud.adminTokenFile().toString()));
+        cmd.addAll(List.of(args));
+        Commands.Result r = Commands.exec(cmd, java.util.Map.of(), Duration.ofSeconds(120));
+        assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());
+        return r.output();
+    }
+
+    static String lineOf(String table, String name) {
+        return table.lines().filter(l -> l.contains(" " + name + " ")).findFirst().orElse("");
+    }
+
     static boolean emptyDir(Path path) {
         if (!Files.isDirectory(path)) {
             return true;
@@ -183,6 +198,10 @@ class VolumeSnapshotE2ETest {
         assertTrue(ready.getStatus().hasCreationTime());
         assertEquals(NODE, ready.getStatus().getNode());
         assertFalse(emptyDir(csi.resolve("snapshots")), "the driver recorded the snapshot");
+        String listed = lineOf(edgectl("get", "volumesnapshots"), "before-upgrade");
+        assertTrue(listed.contains(" true ") && listed.contains(NODE), "edgectl shows it ready: " + listed);
+        String volumeLine = lineOf(edgectl("get", "volumes"), "data");
+        assertTrue(volumeLine.contains("BOUND") && volumeLine.contains(NODE) && volumeLine.contains("PUBLISHED"), volumeLine);
 
         // 3. The App overwrites the data (a new template replaces its pod; same volume).
         App current = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("writer").build());
@@ -191,10 +210,14 @@ class VolumeSnapshotE2ETest {
         Await.until("the writer overwrote it with \"new\"", CONVERGE, cluster.host::logTail, () -> read(out.resolve("writer")).equals("new"));
 
         // 4. A volume restored from the snapshot: pinned to the snapshot's node, waiting for its first consumer.
-        Volume restored = volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
-                .setMetadata(ObjectMeta.newBuilder().setName("restored"))
-                .setSpec(VolumeSpec.newBuilder().setSourceSnapshot("before-upgrade").setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE)))
-                .build());
+        Path manifest = Files.writeString(dir.resolve("restored.yaml"), """
+                kind: Volume
+                metadata: {name: restored}
+                spec: {sourceSnapshot: before-upgrade, reclaimPolicy: DELETE}
+                """);
+        assertEquals("volume/default/restored created", edgectl("apply", "-f", manifest.toString()).trim());
+        assertEquals("volume/default/restored unchanged", edgectl("apply", "-f", manifest.toString()).trim());
+        Volume restored = volume("restored");
         assertEquals(NODE, restored.getStatus().getNode());
         assertEquals(VolumeStatus.Phase.PENDING, restored.getStatus().getPhase());
         assertEquals(ready.getStatus().getSizeBytes(), restored.getSpec().getSizeBytes(), "the snapshot's size by default");
@@ -212,7 +235,7 @@ class VolumeSnapshotE2ETest {
         assertEquals(VolumeStatus.Phase.BOUND, volume("restored").getStatus().getPhase());
 
         // 6. Now the snapshot may go: deleted on the node too.
-        volumes.deleteVolumeSnapshot(DeleteVolumeSnapshotRequest.newBuilder().setName("before-upgrade").build());
+        assertEquals("volumesnapshot/default/before-upgrade deleted", edgectl("delete", "volumesnapshot", "before-upgrade").trim());
         assertEquals(Status.Code.NOT_FOUND, code(() -> snapshot("before-upgrade")));
         Await.until("the node deleted its copy", CONVERGE, cluster.host::logTail, () -> emptyDir(csi.resolve("snapshots")));
         assertEquals("old", read(out.resolve("reader")), "the restored volume does not depend on the snapshot");
