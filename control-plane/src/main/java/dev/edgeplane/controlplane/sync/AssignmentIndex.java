@@ -86,7 +86,42 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
             rebuild(state, rev);
             return null;
         });
-        checkpoints.start();
+        Map<String, NodeCursors.Cursor> loaded = checkpoints.start();
+        // The nodes that were idle when the checkpoint was written share its newest quiet-through; one
+        // keys-only read at it tells which of them stayed unchanged until now, so their cursors follow again.
+        long newest = loaded.values().stream().mapToLong(NodeCursors.Cursor::quietThrough).max().orElse(0);
+        if (newest > 0) {
+            checkpoints.assignmentKeysAt(newest).ifPresent(keys -> confirmQuiet(loaded.entrySet().stream()
+                    .filter(e -> e.getValue().quietThrough() == newest).map(Map.Entry::getKey).toList(), newest, keys));
+        }
+    }
+
+    /**
+     * For each of {@code candidates}: if its keys at {@code at} (from {@code etcdKeysAt}, every node's)
+     * are exactly its keys now, none written after {@code at} and none deleted since this process started,
+     * it had no change in between: its cursor is quiet up to now.
+     */
+    synchronized void confirmQuiet(List<String> candidates, long at, List<String> etcdKeysAt) {
+        Map<String, java.util.Set<String>> then = new HashMap<>();
+        for (String etcdKey : etcdKeysAt) {
+            Location loc = Location.of(etcdKey);
+            if (loc != null) {
+                then.computeIfAbsent(loc.node(), n -> new java.util.TreeSet<>()).add(loc.key());
+            }
+        }
+        int confirmed = 0;
+        for (String node : candidates) {
+            NodeState state = nodes.get(node);
+            java.util.Set<String> now = state == null ? java.util.Set.of() : state.live.keySet();
+            boolean unchanged = now.equals(then.getOrDefault(node, java.util.Set.of()))
+                    && (state == null || (state.tombstones.isEmpty()
+                            && state.live.values().stream().allMatch(e -> e.modRevision() <= at)));
+            if (unchanged) {
+                cursors.quietThrough(node, revision);
+                confirmed++;
+            }
+        }
+        LOG.infof("resume cursors: %d of %d idle nodes unchanged since the checkpoint", confirmed, candidates.size());
     }
 
     @Override

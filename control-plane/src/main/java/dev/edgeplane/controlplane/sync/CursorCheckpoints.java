@@ -9,6 +9,7 @@ import dev.edgeplane.controlplane.store.StoreException;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
@@ -45,11 +46,15 @@ public class CursorCheckpoints {
         this.interval = config.agent().cursorCheckpointInterval();
     }
 
-    /** Loads the last checkpoint into the cursors and starts writing them; before agents can connect (see AssignmentIndex#start). */
-    public synchronized void start() {
+    /**
+     * Loads the last checkpoint into the cursors and starts writing them; before agents can connect
+     * (see AssignmentIndex#start). Returns what was loaded.
+     */
+    public synchronized Map<String, NodeCursors.Cursor> start() {
+        Map<String, NodeCursors.Cursor> loaded = Map.of();
         try {
             Optional<Entry<byte[]>> stored = store.get(KEY);
-            Map<String, NodeCursors.Cursor> loaded = stored.map(e -> decode(e.value())).orElse(Map.of());
+            loaded = stored.map(e -> decode(e.value())).orElse(Map.of());
             cursors.load(loaded);
             written = loaded;
             LOG.infof("loaded the resume cursors of %d nodes", loaded.size());
@@ -58,7 +63,7 @@ public class CursorCheckpoints {
             LOG.warnf("cannot load the resume cursors (%s); starting without", e.getMessage());
         }
         if (interval.isZero() || interval.isNegative()) {
-            return;
+            return loaded;
         }
         timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "edgeplane-cursor-checkpoint");
@@ -66,6 +71,12 @@ public class CursorCheckpoints {
             return t;
         });
         timer.scheduleWithFixedDelay(this::writeQuietly, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+        return loaded;
+    }
+
+    /** Every assignment key as it was at {@code revision} (keys only), or empty when etcd compacted it. */
+    Optional<List<String>> assignmentKeysAt(long revision) {
+        return store.keysAt(Keys.ASSIGNMENTS, revision);
     }
 
     /** Writes a last checkpoint at shutdown (agents' latest acks survive a clean restart exactly); etcd is still open then. */

@@ -108,12 +108,24 @@ public class NodeCursors {
         });
     }
 
+    /**
+     * {@code node} is known to have had no change of its assignments up to {@code rev} since its
+     * quiet-through (after a restart: its keys then are its keys now): from {@code rev} on it follows again.
+     */
+    public synchronized void quietThrough(String node, long rev) {
+        State s = nodes.get(node);
+        if (s != null && s.acked > 0) {
+            s.quietThrough = Math.max(s.quietThrough, rev);
+        }
+    }
+
     public synchronized void forget(String node) {
         nodes.remove(node);
     }
 
+    /** Nothing of the node changed after its ack: quiet up to the floor, and no change seen since. */
     private boolean idle(State s) {
-        return s.acked > 0 && s.acked >= floor && s.lastChange <= s.acked;
+        return s.acked > 0 && Math.max(s.acked, s.quietThrough) >= floor && s.lastChange <= s.acked;
     }
 
     private long through(State s) {

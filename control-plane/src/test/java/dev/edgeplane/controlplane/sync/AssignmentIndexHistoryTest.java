@@ -63,6 +63,20 @@ class AssignmentIndexHistoryTest {
     }
 
     @Test
+    void afterARestartOnlyNodesUnchangedSinceTheCheckpointFollowAgain() {
+        NodeCursors cursors = index.cursors();
+        index.onReset(Map.of(key("n1", "a"), entry("n1", "a", 20), key("n2", "b"), entry("n2", "b", 20),
+                key("n3", "c"), entry("n3", "c", 80)), 100);
+        cursors.load(Map.of("n1", new NodeCursors.Cursor(10, 50), "n2", new NodeCursors.Cursor(10, 50),
+                "n3", new NodeCursors.Cursor(10, 50)));
+        // At 50: n2 also had x (deleted since), n3's c was rewritten at 80.
+        index.confirmQuiet(List.of("n1", "n2", "n3"), 50, List.of(key("n1", "a"), key("n2", "b"), key("n2", "x"), key("n3", "c")));
+        assertEquals(100, cursors.resumeFrom("n1", 10), "unchanged: follows the watch again");
+        assertEquals(50, cursors.resumeFrom("n2", 10), "a key deleted since: stays at its checkpoint");
+        assertEquals(50, cursors.resumeFrom("n3", 10), "a key rewritten since: stays at its checkpoint");
+    }
+
+    @Test
     void withoutEtcdHistoryAnOldHelloGetsASnapshot() {
         index.onReset(Map.of(key("n1", "a"), entry("n1", "a", 20)), 100);
         SyncResponse r = hello("n1", 50, Optional.empty()).get(0);

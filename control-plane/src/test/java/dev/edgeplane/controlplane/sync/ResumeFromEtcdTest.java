@@ -116,6 +116,14 @@ class ResumeFromEtcdTest {
         // Without a cursor the same Hello costs a snapshot.
         SyncResponse withoutCursor = second.hello("other-idle", applied);
         assertTrue(withoutCursor.hasSnapshot(), withoutCursor.toString());
+
+        // Unchanged since the checkpoint (one keys-only read at start told), the loaded cursor follows again.
+        long later = 0;
+        for (int i = 0; i < 5; i++) {
+            later = second.store.put(Keys.ROOT + "unrelated/later-" + i, new byte[] {1});
+        }
+        long target2 = later;
+        await("the restarted process moves the idle node's cursor", () -> second.cursors.cursor("idle").quietThrough() >= target2);
     }
 
     @Test
