@@ -257,6 +257,35 @@ class ReportEventsTest {
         }
     }
 
+    /** An agent's event storm is folded in memory: far fewer etcd writes than occurrences, no count lost. */
+    @Test
+    void anEventStormCostsFewWritesAndLosesNoCount() throws Exception {
+        try (TestApi api = new TestApi(); TestAgent agent = new TestAgent("edge-storm")) {
+            var events = api.withToken(EventServiceGrpc.newBlockingStub(api.channel), api.adminToken);
+            JoinToken token = api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder().setToken(JoinToken.newBuilder()
+                    .setSpec(JoinTokenSpec.newBuilder())).build());
+            agent.join(TestApi.agentPort(), token.getStatus().getToken(), token.getStatus().getCaHash());
+            int reports = 200;
+            try (Reporter reporter = new Reporter(agent.syncChannel(TestApi.agentPort()))) {
+                for (int i = 1; i <= reports; i++) {
+                    reporter.reports.onNext(EventReport.newBuilder().setSequence(i)
+                            .addEvents(record("storm-0", "BackOff", EventLevel.WARNING, 1, "back-off " + i, Instant.now())).build());
+                }
+                for (int i = 1; i <= reports; i++) {
+                    Long ack = reporter.acks.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+                    assertEquals(i, ack, "acks in order, each once its records are written");
+                }
+            }
+            Event storm = list(events, EventFilter.newBuilder().setName("storm-0").build()).get(0);
+            assertEquals(reports, storm.getCount());
+            assertEquals("back-off " + reports, storm.getMessage());
+            var kv = api.etcd.getKVClient().get(ByteSequence.from(Keys.event("default", storm.getMetadata().getName()),
+                    StandardCharsets.UTF_8)).get(10, TimeUnit.SECONDS).getKvs().get(0);
+            System.out.println("event storm: " + reports + " occurrences, " + kv.getVersion() + " etcd writes of the record");
+            assertTrue(kv.getVersion() <= reports / 4, "writes are coalesced: " + kv.getVersion() + " for " + reports);
+        }
+    }
+
     private static Event backOff(EventServiceGrpc.EventServiceBlockingStub events) {
         return list(events, EventFilter.newBuilder().setName("web-0").setReason("BackOff").build()).get(0);
     }
