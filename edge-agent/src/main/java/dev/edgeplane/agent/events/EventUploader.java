@@ -37,6 +37,8 @@ public final class EventUploader implements AutoCloseable {
     private ClientCallStreamObserver<EventReport> stream;
     private long awaiting = -1;
     private String lastProblem = "";
+    /** No new stream before this (System.nanoTime): a control plane without ReportEvents is asked rarely. */
+    private long openAfter = System.nanoTime();
 
     public EventUploader(Channel channel, BooleanSupplier syncUp, EventSpool spool, Duration interval) {
         this.channel = channel;
@@ -56,6 +58,9 @@ public final class EventUploader implements AutoCloseable {
                 return;
             }
             if (stream == null) {
+                if (System.nanoTime() - openAfter < 0) {
+                    return;
+                }
                 open();
             }
             if (awaiting >= 0 || !stream.isReady()) {
@@ -126,6 +131,9 @@ public final class EventUploader implements AutoCloseable {
         }
         stream = null;
         awaiting = -1;
+        if (status.getCode() == Status.Code.UNIMPLEMENTED) {
+            openAfter = System.nanoTime() + TimeUnit.MINUTES.toNanos(1); // an older control plane: events wait here
+        }
     }
 
     private void closeStream(String why) {
