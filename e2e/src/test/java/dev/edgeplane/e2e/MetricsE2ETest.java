@@ -131,6 +131,13 @@ class MetricsE2ETest {
             Await.until("live points after the restart", EdgeCluster.CONVERGE, cluster::diagnostics, () ->
                     query(cluster, List.of("node_uptime_seconds"), Duration.ofSeconds(10)).getSeriesList().stream()
                             .flatMap(s -> s.getPointsList().stream()).anyMatch(p -> !p.getBackfill() && p.getTimeUnixMs() > up.toEpochMilli()));
+            // The agent counted the outage itself.
+            Await.until("the agent's own link figures", EdgeCluster.CONVERGE, cluster::diagnostics, () -> {
+                QueryMetricsResponse r = query(cluster, List.of("agent_offline_episodes_total", "agent_disconnected_seconds_total"),
+                        Duration.ofSeconds(10));
+                return r.getSeriesCount() == 2 && last(r, "agent_offline_episodes_total", Map.of()) >= 1
+                        && last(r, "agent_disconnected_seconds_total", Map.of()) >= 5;
+            });
             System.out.println("offline backlog: " + offline[0].size() + " points in " + Duration.between(down, up).toSeconds()
                     + " s of outage, all backfill");
         }
