@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root after a
-# build (deploy/test.sh or mvn package). Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|all]
+# build (deploy/test.sh or mvn package). Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|cp-metrics|all]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -12,5 +12,7 @@ case $what in
   autonomy|all) run e2e AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&
   metrics|all) run edge-agent MetricsBench ;;&
-  storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java ;;
+  cp-metrics|metrics|all) run control-plane MetricsStoreBench ;;&
+  storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java
+    run e2e VolumeSnapshotBench ;;
 esac
