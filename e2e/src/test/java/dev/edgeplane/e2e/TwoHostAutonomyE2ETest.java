@@ -68,6 +68,7 @@ class TwoHostAutonomyE2ETest {
         setAutonomyDisabled(a, true);
         f.create(f.app("moves", 2, "sleep", "3600"));
         awaitOnePerHost("moves");
+        awaitReady("moves", 2);
         Set<String> onB = b.runningIds("moves");
 
         a.stopAgent();
@@ -75,7 +76,7 @@ class TwoHostAutonomyE2ETest {
         f.awaitRunning(b, "moves", 2);
         assertTrue(b.runningIds("moves").containsAll(onB), "B keeps the replica it had");
         assertEquals(1, a.runningIds("moves").size(), "cut off, A's agent cannot know yet: its copy still runs");
-        assertReplicasOn("moves", b);
+        awaitReplicasOn("moves", b);
 
         a.start();
         f.awaitPhase(a, NodeStatus.Phase.READY);
@@ -94,6 +95,8 @@ class TwoHostAutonomyE2ETest {
                 .setRescheduleAfterUnreachable(com.google.protobuf.Duration.newBuilder().setSeconds(3))).build());
         awaitOnePerHost("stays");
         awaitOnePerHost("leaves");
+        awaitReady("stays", 2);
+        awaitReady("leaves", 2);
         Set<String> staysOnA = a.runningIds("stays");
         Set<String> staysOnB = b.runningIds("stays");
 
@@ -101,7 +104,7 @@ class TwoHostAutonomyE2ETest {
         f.awaitPhase(a, NodeStatus.Phase.UNREACHABLE);
         // The App's 3 s toleration is over once its replica has moved; the App without one keeps A's.
         f.awaitRunning(b, "leaves", 2);
-        assertReplicasOn("leaves", b);
+        awaitReplicasOn("leaves", b);
         assertEquals(1, f.get("stays").getStatus().getReplicasList().stream()
                 .filter(r -> r.getNode().equals(a.name())).count(), "stays keeps its replica on autonomous A\n" + f.diagnostics());
         assertEquals(staysOnB, b.runningIds("stays"), "nothing of stays was added on B");
@@ -147,10 +150,16 @@ class TwoHostAutonomyE2ETest {
                 () -> a.runningIds(app).size() == 1 && b.runningIds(app).size() == 1);
     }
 
-    private static void assertReplicasOn(String app, EdgeHost host) {
-        for (ReplicaStatus r : f.get(app).getStatus().getReplicasList()) {
-            assertEquals(host.name(), r.getNode(), "every replica of " + app + " on " + host.name() + ": " + r);
-        }
+    /** Both replicas reported: the status shows where each one runs. */
+    private static void awaitReady(String app, int n) {
+        Await.until(app + " ready " + n, CONVERGE, f::diagnostics, () -> f.get(app).getStatus().getReadyReplicas() == n);
+    }
+
+    /** Every replica of {@code app} reported from {@code host} (the App's status follows the agents' reports). */
+    private static void awaitReplicasOn(String app, EdgeHost host) {
+        Await.until("every replica of " + app + " reported from " + host.name(), CONVERGE, f::diagnostics,
+                () -> f.get(app).getStatus().getReplicasList().stream()
+                        .allMatch(r -> r.getNode().equals(host.name()) && r.getPhase() == ReplicaStatus.Phase.RUNNING));
     }
 
     private static void setAutonomyDisabled(EdgeHost host, boolean disabled) {
