@@ -103,6 +103,14 @@ class MetricsE2ETest {
             assertTrue(lastPoint(series(containers, "container_memory_working_set_bytes", "idle")).getValue() > 0);
             System.out.printf("container cpu: burner %.3f cores, idle %.3f cores%n", cpu[0], cpu[1]);
 
+            // The same through edgectl, as an operator looks.
+            String nodesTop = edgectl(cluster, "top", "nodes");
+            assertTrue(nodesTop.contains(NODE), nodesTop);
+            String podsTop = edgectl(cluster, "top", "pods", "-n", "default");
+            assertTrue(podsTop.lines().anyMatch(l -> l.contains(burnerCpu.getLabelsOrThrow("replica")) && l.contains(NODE)), podsTop);
+            String points = edgectl(cluster, "metrics", "node_memory_total_bytes", "-l", "node=" + NODE, "--since", "2m", "-o", "json");
+            assertTrue(points.contains("node_memory_total_bytes") && points.contains(NODE), points);
+
             // The control plane goes away; the agent keeps sampling to its ring; it comes back.
             cluster.killCloud();
             Instant down = Instant.now();
@@ -141,6 +149,15 @@ class MetricsE2ETest {
             System.out.println("offline backlog: " + offline[0].size() + " points in " + Duration.between(down, up).toSeconds()
                     + " s of outage, all backfill");
         }
+    }
+
+    private static String edgectl(EdgeCluster cluster, String... args) {
+        List<String> cmd = new java.util.ArrayList<>(Binaries.edgectl());
+        cmd.addAll(List.of("--server", cluster.cloud.apiAddress(), "--token-file", cluster.cloud.adminTokenFile().toString()));
+        cmd.addAll(List.of(args));
+        dev.edgeplane.testkit.Commands.Result r = dev.edgeplane.testkit.Commands.exec(cmd, Map.of(), Duration.ofSeconds(60));
+        assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());
+        return r.output();
     }
 
     private static QueryMetricsResponse query(EdgeCluster cluster, List<String> names, Duration back) {
