@@ -68,6 +68,16 @@ public final class LabelMatchers implements Predicate<SeriesKey> {
         return new LabelMatchers(compiled);
     }
 
+    /** The value an EQUAL matcher requires of {@code label}, if there is one (lets the store use its node index). */
+    public java.util.Optional<String> required(String label) {
+        for (Compiled m : matchers) {
+            if (m.name().equals(label) && (m.op() == LabelMatcher.Op.EQUAL || m.op() == LabelMatcher.Op.OP_UNSPECIFIED)) {
+                return java.util.Optional.of(m.value());
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
     @Override
     public boolean test(SeriesKey key) {
         for (Compiled m : matchers) {

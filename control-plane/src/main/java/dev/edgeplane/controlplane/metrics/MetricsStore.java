@@ -164,6 +164,25 @@ public final class MetricsStore {
         }
     }
 
+    /**
+     * Series whose name is in {@code names} (empty: any name) and whose key passes {@code matchers};
+     * a query pinned to one node (node="x") reads only that node's series.
+     */
+    public List<StoredSeries> select(Collection<String> names, LabelMatchers matchers) {
+        java.util.Optional<String> node = matchers.required(NODE_LABEL);
+        if (node.isEmpty()) {
+            return select(names, (Predicate<SeriesKey>) matchers);
+        }
+        Set<String> wanted = Set.copyOf(names);
+        List<StoredSeries> found = new ArrayList<>();
+        for (StoredSeries s : byNode.getOrDefault(node.get(), Set.of())) {
+            if ((wanted.isEmpty() || wanted.contains(s.key().name())) && matchers.test(s.key())) {
+                found.add(s);
+            }
+        }
+        return found;
+    }
+
     /** Series whose name is in {@code names} (empty: any name) and whose key passes {@code filter}. */
     public List<StoredSeries> select(Collection<String> names, Predicate<SeriesKey> filter) {
         List<StoredSeries> found = new ArrayList<>();

@@ -105,6 +105,12 @@ class MetricsQueryTest {
         assertTrue(r.getTruncated());
         assertEquals(2, r.getSeriesCount());
         assertEquals("a", r.getSeries(0).getLabelsOrThrow("node"));
+        QueryMetricsResponse pinned = query.query(QueryMetricsRequest.newBuilder().addNames("node_load1").addNames("other")
+                .addMatchers(m("node", LabelMatcher.Op.EQUAL, "b")).build());
+        assertEquals(1, pinned.getSeriesCount(), "node=b reads node b's series only");
+        assertEquals("b", pinned.getSeries(0).getLabelsOrThrow("node"));
+        assertEquals(0, query.query(QueryMetricsRequest.newBuilder().addNames("node_load1")
+                .addMatchers(m("node", LabelMatcher.Op.EQUAL, "b")).addMatchers(m("node", LabelMatcher.Op.EQUAL, "c")).build()).getSeriesCount());
         // Two 5-minute steps: the 1-minute tier's means of 0..29 and 30..59.
         assertEquals(List.of(14.5, 44.5), r.getSeries(0).getPointsList().stream().map(Point::getValue).toList());
         assertEquals(List.of(NOW - 10 * MIN, NOW - 5 * MIN), r.getSeries(0).getPointsList().stream().map(Point::getTimeUnixMs).toList());
