@@ -16,7 +16,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Issue 3's figures (deploy/bench.sh autonomy): offline-reboot recovery, resume bytes, 200-agent reconvergence. */
+/** Issue 3's figures (deploy/bench.sh autonomy): offline-reboot recovery, resume bytes vs a snapshot, 200-agent reconvergence. */
 class AutonomyBench {
     static final int AGENTS = 200;
 
@@ -27,6 +27,13 @@ class AutonomyBench {
         try (EdgeCluster f = EdgeCluster.start(dir.resolve("reboot"), EdgeCluster.FAST_FAULTS, EdgeCluster.FAST_AGENT, "edge-bench")) {
             AutonomyFaultE2ETest.offlineReboot(f, "reboot10", 10);
             AutonomyFaultE2ETest.offlineReboot(f, "reboot20", 20);
+        }
+    }
+
+    @Test
+    void resumeBytesAfterAPartitionVersusASnapshot() throws Exception {
+        try (EdgeCluster f = EdgeCluster.start(dir.resolve("partition"), EdgeCluster.FAST_FAULTS, EdgeCluster.FAST_AGENT, "edge-bench")) {
+            AutonomyFaultE2ETest.partitionAndResume(f);
         }
     }
 

@@ -110,6 +110,11 @@ class AutonomyFaultE2ETest {
 
     @Test
     void partitionKeepsWorkloadsAndResumesWithOnlyTheChanges() throws Exception {
+        partitionAndResume(f);
+    }
+
+    /** Fault test 2; also the resume-bytes figure (the bench runs it on a cluster of its own). */
+    static void partitionAndResume(EdgeCluster f) throws Exception {
         // Unchanged while away: in a snapshot, not in the resume.
         f.create(f.app("ballast", 8, "sleep", "3600"));
         f.create(f.app("part", 2, "sleep", "3600"));
