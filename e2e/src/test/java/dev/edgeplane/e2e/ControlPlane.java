@@ -140,6 +140,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.VolumeServiceGrpc.VolumeServiceBlockingStub volumes() {
+        return dev.edgeplane.api.v1.VolumeServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.EventServiceGrpc.EventServiceBlockingStub events() {
         return dev.edgeplane.api.v1.EventServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);

@@ -19,22 +19,16 @@ import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.UpdateAppRequest;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeMount;
-import dev.edgeplane.api.v1.VolumeServiceGrpc;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
-import io.grpc.CallCredentials;
-import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -55,30 +49,15 @@ class VolumeE2ETest {
 
     @TempDir static Path dir;
     static EdgeCluster cluster;
-    static ManagedChannel channel;
-    static VolumeServiceGrpc.VolumeServiceBlockingStub volumes;
 
     @BeforeAll
     static void startEverything() throws Exception {
         cluster = EdgeCluster.start(dir, NODE, List.of("--backoff-initial", "1s", "--backoff-max", "2s"));
-        channel = NettyChannelBuilder.forTarget(cluster.cloud.apiAddress()).usePlaintext().build();
-        String token = cluster.cloud.adminToken();
-        volumes = VolumeServiceGrpc.newBlockingStub(channel).withCallCredentials(new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata headers = new Metadata();
-                headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-                applier.apply(headers);
-            }
-        }).withDeadlineAfter(5, TimeUnit.MINUTES);
     }
 
     @AfterAll
     static void stopEverything() throws Exception {
         try {
-            if (channel != null) {
-                channel.shutdownNow();
-            }
             if (cluster != null) {
                 cluster.close();
             }
@@ -141,7 +120,7 @@ class VolumeE2ETest {
 
     static boolean volumeGone() {
         try {
-            volumes.getVolume(GetVolumeRequest.newBuilder().setName("recordings").build());
+            cluster.cloud.volumes().getVolume(GetVolumeRequest.newBuilder().setName("recordings").build());
             return false;
         } catch (StatusRuntimeException e) {
             return e.getStatus().getCode() == Status.Code.NOT_FOUND;
@@ -159,7 +138,7 @@ class VolumeE2ETest {
     @Test
     void volumeBindsOnFirstUseKeepsDataAcrossPodReplacementAndGoesWithItsApp() throws Exception {
         Path out = Files.createDirectories(dir.resolve("out"));
-        Volume created = volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
+        Volume created = cluster.cloud.volumes().createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
                 .setMetadata(ObjectMeta.newBuilder().setName("recordings"))
                 .setSpec(VolumeSpec.newBuilder().setSizeBytes(32L << 20).setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE))).build());
         assertEquals(VolumeStatus.Phase.PENDING, created.getStatus().getPhase());
@@ -169,7 +148,7 @@ class VolumeE2ETest {
         Await.until("the container wrote to its volume", CONVERGE, cluster.host::logTail, () -> lines(out.resolve("runs")).size() == 1);
         System.out.printf("create-App-to-container-wrote-on-its-volume through the agent (schedule, bind, sync, CSI create/stage/publish"
                 + " of a 32 MiB loopfs ext4 volume, pull, start): %d ms%n", (System.nanoTime() - started) / 1_000_000);
-        Volume bound = volumes.getVolume(GetVolumeRequest.newBuilder().setName("recordings").build());
+        Volume bound = cluster.cloud.volumes().getVolume(GetVolumeRequest.newBuilder().setName("recordings").build());
         assertEquals(VolumeStatus.Phase.BOUND, bound.getStatus().getPhase());
         assertEquals(NODE, bound.getStatus().getNode(), "bound to the node of its first consumer");
         assertEquals("recorder-0", bound.getStatus().getReplica());

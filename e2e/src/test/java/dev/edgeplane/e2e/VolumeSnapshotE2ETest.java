@@ -24,25 +24,18 @@ import dev.edgeplane.api.v1.UpdateAppRequest;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeMount;
 import dev.edgeplane.api.v1.VolumeNodeStatus;
-import dev.edgeplane.api.v1.VolumeServiceGrpc;
 import dev.edgeplane.api.v1.VolumeSnapshot;
 import dev.edgeplane.api.v1.VolumeSnapshotSpec;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
 import dev.edgeplane.testkit.Commands;
-import io.grpc.CallCredentials;
-import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.Executor;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -63,30 +56,15 @@ class VolumeSnapshotE2ETest {
 
     @TempDir static Path dir;
     static EdgeCluster cluster;
-    static ManagedChannel channel;
-    static VolumeServiceGrpc.VolumeServiceBlockingStub volumes;
 
     @BeforeAll
     static void startEverything() throws Exception {
         cluster = EdgeCluster.start(dir, NODE, List.of("--backoff-initial", "1s", "--backoff-max", "2s", "--sync-period", "2s"));
-        channel = NettyChannelBuilder.forTarget(cluster.cloud.apiAddress()).usePlaintext().build();
-        String token = cluster.cloud.adminToken();
-        volumes = VolumeServiceGrpc.newBlockingStub(channel).withCallCredentials(new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata headers = new Metadata();
-                headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-                applier.apply(headers);
-            }
-        }).withDeadlineAfter(5, TimeUnit.MINUTES);
     }
 
     @AfterAll
     static void stopEverything() throws Exception {
         try {
-            if (channel != null) {
-                channel.shutdownNow();
-            }
             if (cluster != null) {
                 cluster.close();
             }
@@ -95,14 +73,14 @@ class VolumeSnapshotE2ETest {
         }
     }
 
-    /** An App mounting {@code volume} at /data and a host dir at /out, running {@code script}. */
-    static App app(String name, String volume, Path out, String script, String version) {
+    /** An App mounting {@code volume} at /data and a host dir at /out, running {@code script} in {@code image}. */
+    static App app(String name, String volume, Path out, String script, String version, String image) {
         return App.newBuilder().setMetadata(ObjectMeta.newBuilder().setName(name))
                 .setSpec(AppSpec.newBuilder().setReplicas(1).setTemplate(PodTemplate.newBuilder()
                         .setTerminationGraceSeconds(1)
                         .addVolumes(PodVolume.newBuilder().setName("data").setVolume(volume))
                         .addVolumes(PodVolume.newBuilder().setName("out").setHostPath(HostPathSource.newBuilder().setPath(out.toString())))
-                        .addContainers(Container.newBuilder().setName("main").setImage(cluster.image)
+                        .addContainers(Container.newBuilder().setName("main").setImage(image)
                                 .addAllCommand(List.of("sh", "-c", script))
                                 .addEnv(EnvVar.newBuilder().setName("VERSION").setValue(version))
                                 .addVolumeMounts(VolumeMount.newBuilder().setName("data").setMountPath("/data"))
@@ -119,11 +97,11 @@ class VolumeSnapshotE2ETest {
     }
 
     static Volume volume(String name) {
-        return volumes.getVolume(GetVolumeRequest.newBuilder().setName(name).build());
+        return cluster.cloud.volumes().getVolume(GetVolumeRequest.newBuilder().setName(name).build());
     }
 
     static VolumeSnapshot snapshot(String name) {
-        return volumes.getVolumeSnapshot(GetVolumeSnapshotRequest.newBuilder().setName(name).build());
+        return cluster.cloud.volumes().getVolumeSnapshot(GetVolumeSnapshotRequest.newBuilder().setName(name).build());
     }
 
     static Status.Code code(Runnable call) {
@@ -164,17 +142,17 @@ class VolumeSnapshotE2ETest {
     void snapshotIsTakenOnTheNodeAndARestoredVolumeShowsTheOldData() throws Exception {
         Path out = Files.createDirectories(dir.resolve("out"));
         Path csi = cluster.host.stateDir().resolve("csi");
-        volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
+        cluster.cloud.volumes().createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
                 .setMetadata(ObjectMeta.newBuilder().setName("data"))
                 .setSpec(VolumeSpec.newBuilder().setSizeBytes(32L << 20).setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE))).build());
         VolumeSnapshot request = VolumeSnapshot.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("before-upgrade"))
                 .setSpec(VolumeSnapshotSpec.newBuilder().setVolume("data")).build();
-        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> volumes.createVolumeSnapshot(
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> cluster.cloud.volumes().createVolumeSnapshot(
                 CreateVolumeSnapshotRequest.newBuilder().setSnapshot(request).build())), "a volume on no node has nothing to snapshot");
 
         // 1. The App writes "old"; its volume is bound, and the agent reports it published.
         String writer = "echo $VERSION > /data/value && sync && cp /data/value /out/writer; sleep 3600";
-        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(app("writer", "data", out, writer, "old")).build());
+        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(app("writer", "data", out, writer, "old", cluster.image)).build());
         Await.until("the writer wrote \"old\"", CONVERGE, cluster.host::logTail, () -> read(out.resolve("writer")).equals("old"));
         Await.until("the node reports the volume published", CONVERGE, cluster.host::logTail,
                 () -> volume("data").getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.PUBLISHED);
@@ -186,7 +164,8 @@ class VolumeSnapshotE2ETest {
 
         // 2. The snapshot: taken on the node through CSI, ready_to_use with its id, size and time.
         long started = System.nanoTime();
-        VolumeSnapshot created = volumes.createVolumeSnapshot(CreateVolumeSnapshotRequest.newBuilder().setSnapshot(request).build());
+        VolumeSnapshot created = cluster.cloud.volumes().createVolumeSnapshot(
+                CreateVolumeSnapshotRequest.newBuilder().setSnapshot(request).build());
         assertFalse(created.getStatus().getReadyToUse());
         Await.until("the snapshot is ready to use", CONVERGE, cluster.host::logTail,
                 () -> snapshot("before-upgrade").getStatus().getReadyToUse());
@@ -205,7 +184,7 @@ class VolumeSnapshotE2ETest {
 
         // 3. The App overwrites the data (a new template replaces its pod; same volume).
         App current = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("writer").build());
-        cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(app("writer", "data", out, writer, "new").toBuilder()
+        cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(app("writer", "data", out, writer, "new", cluster.image).toBuilder()
                 .setMetadata(current.getMetadata())).build());
         Await.until("the writer overwrote it with \"new\"", CONVERGE, cluster.host::logTail, () -> read(out.resolve("writer")).equals("new"));
 
@@ -221,12 +200,13 @@ class VolumeSnapshotE2ETest {
         assertEquals(NODE, restored.getStatus().getNode());
         assertEquals(VolumeStatus.Phase.PENDING, restored.getStatus().getPhase());
         assertEquals(ready.getStatus().getSizeBytes(), restored.getSpec().getSizeBytes(), "the snapshot's size by default");
-        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> volumes.deleteVolumeSnapshot(DeleteVolumeSnapshotRequest.newBuilder()
-                .setName("before-upgrade").build())), "the restored volume is not created yet: it still needs the snapshot");
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> cluster.cloud.volumes().deleteVolumeSnapshot(
+                DeleteVolumeSnapshotRequest.newBuilder().setName("before-upgrade").build())),
+                "the restored volume is not created yet: it still needs the snapshot");
 
         // 5. A second App mounts the restored volume and sees the OLD data.
         cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(
-                app("reader", "restored", out, "cat /data/value > /out/reader; sleep 3600", "r")).build());
+                app("reader", "restored", out, "cat /data/value > /out/reader; sleep 3600", "r", cluster.image)).build());
         Await.until("the reader sees the data as it was at the snapshot", CONVERGE, cluster.host::logTail,
                 () -> read(out.resolve("reader")).equals("old"));
         assertEquals("new", read(out.resolve("writer")), "the original volume keeps its new data");

@@ -60,6 +60,8 @@ public final class PodVolumes implements AutoCloseable {
     private final ManagedChannel csi; // null: named volumes are refused
     private final AutoCloseable driver;
     private volatile Consumer<VolumeReport> reports = report -> { };
+    /** The last state each volume (namespace/name/uid) reached on this node since the agent started. */
+    private final Map<String, VolumeNodeStatus> lastKnown = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * @param root   the agent's volume dir (emptyDirs, publish and staging targets)
@@ -109,9 +111,21 @@ public final class PodVolumes implements AutoCloseable {
                             throw new VolumeException("volume " + volume.getVolume() + " is not resolved in the assignment", null);
                         }
                         Path target = pod.resolve("volumes").resolve(volume.getName());
-                        String id = publish(assignment.getNamespace(), claim, target);
-                        String record = id + "," + claim.getDeleteOnRelease() + "," + assignment.getNamespace() + "/"
-                                + claim.getName() + "/" + claim.getUid();
+                        String who = assignment.getNamespace() + "/" + claim.getName() + "/" + claim.getUid();
+                        String id;
+                        try {
+                            id = publish(assignment.getNamespace(), claim, target);
+                        } catch (VolumeException e) {
+                            String published = claims.getProperty(volume.getName(), "");
+                            if (busy(e) && published.endsWith("," + who)) {
+                                // Published for this pod before; the driver is busy with the volume (e.g. taking a
+                                // snapshot of it): the pod keeps what it has, the next pass asks again.
+                                paths.put(volume.getName(), target);
+                                continue;
+                            }
+                            throw e;
+                        }
+                        String record = id + "," + claim.getDeleteOnRelease() + "," + who;
                         if (!record.equals(claims.getProperty(volume.getName()))) {
                             claims.setProperty(volume.getName(), record);
                             writeClaims(pod, claims);
@@ -136,7 +150,9 @@ public final class PodVolumes implements AutoCloseable {
         if (csi == null) {
             throw new VolumeException("volume " + claim.getName() + ": this agent has no storage driver", null);
         }
-        VolumeNodeStatus.Builder state = VolumeNodeStatus.newBuilder();
+        String key = namespace + "/" + claim.getName() + "/" + claim.getUid();
+        // A failure reports the last state that was reached, with the error.
+        VolumeNodeStatus.Builder state = lastKnown.getOrDefault(key, VolumeNodeStatus.getDefaultInstance()).toBuilder().clearMessage();
         try {
             long started = System.nanoTime();
             CreateVolumeRequest.Builder create = CreateVolumeRequest.newBuilder()
@@ -161,6 +177,7 @@ public final class PodVolumes implements AutoCloseable {
                     .setStagingTargetPath(staging.toString()).setTargetPath(target.toString())
                     .setVolumeCapability(CAPABILITY).build());
             state.setState(VolumeNodeStatus.State.PUBLISHED);
+            lastKnown.put(key, state.build());
             report(namespace, claim.getName(), claim.getUid(), state);
             LOG.fine(() -> "volume " + namespace + "/" + claim.getName() + " (" + id + ") ready at " + target + " in "
                     + (System.nanoTime() - started) / 1_000_000 + " ms");
@@ -168,12 +185,19 @@ public final class PodVolumes implements AutoCloseable {
         } catch (StatusRuntimeException e) {
             String message = "storage driver: " + e.getStatus().getCode() + " "
                     + (e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription());
-            report(namespace, claim.getName(), claim.getUid(), state.setMessage(message));
+            if (e.getStatus().getCode() != io.grpc.Status.Code.ABORTED) { // ABORTED: another operation on it is pending
+                report(namespace, claim.getName(), claim.getUid(), state.setMessage(message));
+            }
             throw new VolumeException("volume " + claim.getName() + ": " + message, e);
         } catch (IOException e) {
             report(namespace, claim.getName(), claim.getUid(), state.setMessage(e.getMessage()));
             throw new VolumeException("volume " + claim.getName() + ": " + e.getMessage(), e);
         }
+    }
+
+    /** The driver refused because another operation on the volume is in progress (CSI's ABORTED). */
+    private static boolean busy(VolumeException e) {
+        return e.getCause() instanceof StatusRuntimeException sre && sre.getStatus().getCode() == io.grpc.Status.Code.ABORTED;
     }
 
     private void report(String namespace, String name, String uid, VolumeNodeStatus.Builder state) {
@@ -187,6 +211,7 @@ public final class PodVolumes implements AutoCloseable {
         }
         String[] who = record[2].split("/", 3);
         if (who.length == 3) {
+            lastKnown.remove(record[2]);
             report(who[0], who[1], who[2], VolumeNodeStatus.newBuilder().setState(state).setVolumeId(record[0]));
         }
     }

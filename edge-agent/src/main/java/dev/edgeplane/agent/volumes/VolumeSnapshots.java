@@ -42,6 +42,8 @@ public final class VolumeSnapshots implements AutoCloseable {
     private final Map<String, String> lastError = new HashMap<>();
     private volatile boolean running;
     private boolean pending;
+    /** The driver was busy with a volume (ABORTED): look again soon rather than after a whole period. */
+    private volatile boolean retrySoon;
 
     /**
      * @param reports where each snapshot's state goes (the agent's status reports)
@@ -87,7 +89,7 @@ public final class VolumeSnapshots implements AutoCloseable {
             synchronized (signal) {
                 if (!pending && running) {
                     try {
-                        signal.wait(period.toMillis());
+                        signal.wait(retrySoon ? Math.min(500, period.toMillis()) : period.toMillis());
                     } catch (InterruptedException e) {
                         Thread.currentThread().interrupt();
                         return;
@@ -100,6 +102,7 @@ public final class VolumeSnapshots implements AutoCloseable {
 
     /** One pass: take what is desired, delete what this agent took and is no longer desired. */
     void syncOnce() {
+        retrySoon = false;
         DesiredState state = desired.current();
         Properties taken = readRecords();
         Map<String, Assignment> wanted = new HashMap<>();
@@ -162,6 +165,10 @@ public final class VolumeSnapshots implements AutoCloseable {
             }
             reports.accept(report.build());
         } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == io.grpc.Status.Code.ABORTED) {
+                retrySoon = true; // another operation on the volume (e.g. its pod being set up): not an error
+                return;
+            }
             String message = "storage driver: " + e.getStatus().getCode() + " "
                     + (e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription());
             if (!message.equals(lastError.put(name, message))) {
