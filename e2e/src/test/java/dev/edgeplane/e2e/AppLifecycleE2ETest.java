@@ -237,6 +237,31 @@ class AppLifecycleE2ETest {
         return cloud.nodes().getNode(GetNodeRequest.newBuilder().setName(NODE).build()).getSpec();
     }
 
+    /** Issue 6 through edgectl: top nodes/pods and metrics show what the real agent reports. */
+    @Test
+    void edgectlTopAndMetricsShowWhatTheAgentReports() {
+        cluster.create(cluster.app("top-demo", 1, "sleep", "3600"));
+        try {
+            cluster.awaitRunning("top-demo", 1);
+            String[] top = new String[1];
+            Await.until("edgectl top nodes shows " + NODE + "'s CPU and memory", CONVERGE, () -> top[0], () -> {
+                top[0] = edgectl("top", "nodes");
+                return top[0].lines().anyMatch(l -> l.startsWith(NODE + " ") && !l.contains("<unknown>"));
+            });
+            assertTrue(top[0].startsWith("NAME"), top[0]);
+            Await.until("edgectl top pods shows top-demo's container", CONVERGE, () -> top[0], () -> {
+                top[0] = edgectl("top", "pods", "-n", "default");
+                return top[0].lines().anyMatch(l -> l.contains("top-demo") && l.contains(NODE) && !l.contains("<unknown>"));
+            });
+            String table = edgectl("metrics", "node_memory_total_bytes", "-l", "node=" + NODE, "--since", "10m");
+            assertTrue(table.lines().skip(1).anyMatch(l -> l.startsWith("node_memory_total_bytes{node=\"" + NODE + "\"}")), table);
+            String json = edgectl("metrics", "node_cpu_usage_cores", "-l", "node=~edge-.*", "--since", "1h", "--step", "1m", "-o", "json");
+            assertTrue(json.contains("\"name\": \"node_cpu_usage_cores\"") && json.contains("\"points\""), json);
+        } finally {
+            cluster.delete("top-demo");
+        }
+    }
+
     static String edgectl(String... args) {
         List<String> cmd = new ArrayList<>(Binaries.edgectl());
         cmd.addAll(List.of("--server", cloud.apiAddress(), "--token-file", cloud.adminTokenFile().toString()));
