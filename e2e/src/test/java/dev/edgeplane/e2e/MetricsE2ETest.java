@@ -74,7 +74,7 @@ class MetricsE2ETest {
                 assertEquals(NODE, s.getLabelsMap().get("node"), s.getName() + " carries the node label");
             }
             double cores = last(node[0], "node_cpu_cores", Map.of());
-            assertEquals(Runtime.getRuntime().availableProcessors(), cores, "same machine, same CPUs");
+            assertTrue(cores >= Runtime.getRuntime().availableProcessors(), "same machine, its online CPUs: " + cores);
             double ratio = last(node[0], "node_cpu_usage_ratio", Map.of());
             assertTrue(ratio >= 0 && ratio <= 1, "cpu ratio " + ratio);
             double total = last(node[0], "node_memory_total_bytes", Map.of());

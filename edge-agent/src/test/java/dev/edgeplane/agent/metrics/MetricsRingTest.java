@@ -112,9 +112,9 @@ class MetricsRingTest {
     void boundedInBytesOldestDroppedAndCounted() throws Exception {
         long bound = 64 * 1024;
         try (MetricsRing ring = open(bound)) {
-            int n = 3000;
+            int n = 700;
             for (int i = 0; i < n; i++) {
-                ring.append(frame(i % 1000));
+                ring.append(frame(i));
                 assertTrue(ring.bytes() <= bound, "within the bound after every append: " + ring.bytes());
             }
             long pending = ring.pending();
@@ -122,7 +122,7 @@ class MetricsRingTest {
             assertEquals(n, pending + ring.dropped(), "every frame is either kept or counted as dropped");
             List<MetricsRing.Record> kept = ring.readAfter(0, n);
             assertEquals(pending, kept.size());
-            assertEquals(frame((n - 1) % 1000), kept.get(kept.size() - 1).frame(), "the newest survive");
+            assertEquals(frame(n - 1), kept.get(kept.size() - 1).frame(), "the newest survive");
             for (int i = 1; i < kept.size(); i++) {
                 assertEquals(kept.get(i - 1).id() + 1, kept.get(i).id(), "no hole in what is kept");
             }

@@ -31,7 +31,7 @@ class NodeCollectorTest {
                 "node_load5", "node_load15", "node_memory_total_bytes", "node_memory_available_bytes", "node_memory_used_bytes",
                 "node_filesystem_used_bytes", "node_filesystem_free_bytes", "node_uptime_seconds")), names(f).toString());
         double cores = value(f, "node_cpu_cores", Map.of());
-        assertEquals(Runtime.getRuntime().availableProcessors(), cores);
+        assertTrue(cores >= Runtime.getRuntime().availableProcessors(), "online CPUs " + cores);
         double usage = value(f, "node_cpu_usage_cores", Map.of());
         assertTrue(usage >= 0 && usage <= cores, "busy cores " + usage);
         double ratio = value(f, "node_cpu_usage_ratio", Map.of());
