@@ -37,6 +37,8 @@ import java.util.logging.Logger;
  */
 public final class MetricsUploader {
     private static final Logger LOG = Logger.getLogger(MetricsUploader.class.getName());
+    /** Batches built but held back by flow control before the stream is given up (its frames go to disk). */
+    static final int MAX_UNSENT = 10;
 
     /**
      * @param flush            how often live frames go out as a batch
@@ -167,6 +169,12 @@ public final class MetricsUploader {
         }
         topUpBackfill();
         drain();
+        Stream s = stream;
+        if (s != null && s.unsent.size() > MAX_UNSENT) {
+            // The control plane takes nothing (flow control holds us): disk, not memory, is for waiting.
+            s.requests.cancel("the control plane is not taking metrics", null);
+            lost(s, Status.DEADLINE_EXCEEDED.withDescription(MAX_UNSENT + " batches waiting for flow control"));
+        }
     }
 
     private void open() {

@@ -256,6 +256,59 @@ class MetricsUploaderTest {
     }
 
     @Test
+    void aControlPlaneThatTakesNothingCostsDiskNotMemory() throws Exception {
+        // Over real HTTP/2 (Netty, loopback): a server that never asks for a message. Flow control
+        // (the stream window, then isReady) holds the agent back; past MAX_UNSENT batches it gives up.
+        java.util.concurrent.atomic.AtomicInteger read = new java.util.concurrent.atomic.AtomicInteger();
+        Server stuck = io.grpc.netty.NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
+                .addService(new AgentServiceGrpc.AgentServiceImplBase() {
+                    @Override
+                    public StreamObserver<MetricsBatch> reportMetrics(StreamObserver<MetricsAck> acks) {
+                        ((io.grpc.stub.ServerCallStreamObserver<MetricsAck>) acks).disableAutoRequest();
+                        return new StreamObserver<>() {
+                            @Override
+                            public void onNext(MetricsBatch batch) {
+                                read.incrementAndGet();
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {}
+
+                            @Override
+                            public void onCompleted() {}
+                        };
+                    }
+                }).build().start();
+        ManagedChannel toStuck = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", stuck.getPort()).usePlaintext().build();
+        MetricsRing disk = MetricsRing.open(tmp.resolve("stuck-ring"), 64L << 20, Duration.ofHours(24), Clock.systemUTC());
+        MetricsUploader stuckUploader = new MetricsUploader(toStuck, link::get, disk, new SequenceFile(tmp.resolve("stuck-seq")),
+                new Downsampler(Duration.ofSeconds(1)), new MetricsUploader.Settings(Duration.ofSeconds(1), false, 100, 3), thread, nanos::get);
+        try {
+            Map<Series, Double> wide = new java.util.LinkedHashMap<>();
+            for (int i = 0; i < 1000; i++) {
+                wide.put(Series.gauge("container_memory_working_set_bytes", "container", "c" + i), (double) i);
+            }
+            on(stuckUploader::tick);
+            int frames = 0;
+            while (get(stuckUploader::streaming) && frames < 200) {
+                long t = T + 1000L * frames++;
+                on(() -> stuckUploader.record(new Frame(t, wide)));
+                nanos.addAndGet(Duration.ofSeconds(2).toNanos());
+                on(stuckUploader::tick);
+            }
+            assertFalse(get(stuckUploader::streaming), "the stream is given up after " + frames + " batches");
+            assertEquals(0, read.get(), "the server read nothing");
+            assertEquals(frames, disk.pending(), "every frame waits on disk, none in memory");
+            assertEquals(frames, (long) get(stuckUploader::queued));
+        } finally {
+            on(stuckUploader::shutdown);
+            toStuck.shutdownNow();
+            stuck.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            disk.close();
+        }
+    }
+
+    @Test
     void sequencesGrowAcrossRestarts() throws Exception {
         SequenceFile a = new SequenceFile(tmp.resolve("seq2"));
         long first = a.next();
