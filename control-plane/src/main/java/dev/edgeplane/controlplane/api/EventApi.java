@@ -63,6 +63,7 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
             v.throwIfInvalid();
             int size = request.getPageSize() == 0 ? Listing.DEFAULT_PAGE_SIZE : Math.min(request.getPageSize(), Listing.MAX_PAGE_SIZE);
             Entry<Event> after = position(request.getPageToken());
+            events.awaitOwnWrites(java.time.Duration.ofSeconds(1));
             List<Entry<Event>> matching = events.cache().all().stream()
                     .filter(e -> matches(request.getFilter(), e.value()))
                     .filter(e -> after == null || NEWEST_FIRST.compare(e, after) > 0)

@@ -78,6 +78,8 @@ public class EventStore implements EventRecorder {
     private final TreeMap<Long, Long> leases = new TreeMap<>();
     private ScheduledFuture<?> flushing;
     private boolean failing;
+    /** etcd revision of this process's newest event write: reads wait for the watch to reach it. */
+    private final java.util.concurrent.atomic.AtomicLong lastWrite = new java.util.concurrent.atomic.AtomicLong();
 
     /** Occurrences folded into one record, and who waits for them to be in etcd. */
     private static final class Pending {
@@ -128,6 +130,22 @@ public class EventStore implements EventRecorder {
     /** Every event record, kept current by one etcd watch. */
     public PrefixCache<Event> cache() {
         return cache;
+    }
+
+    /**
+     * Waits (at most {@code max}) until the watch has delivered this process's own writes, so a list
+     * right after an ack (which means "written") sees what was acked.
+     */
+    public void awaitOwnWrites(Duration max) {
+        long deadline = System.nanoTime() + max.toNanos();
+        while (cache.revision() < lastWrite.get() && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     public Duration ttl() {
@@ -239,6 +257,7 @@ public class EventStore implements EventRecorder {
                 throw e;
             }
             if (response.isSucceeded()) {
+                lastWrite.accumulateAndGet(response.getHeader().getRevision(), Math::max);
                 return;
             }
         }
