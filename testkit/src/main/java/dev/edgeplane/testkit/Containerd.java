@@ -177,6 +177,7 @@ public final class Containerd implements AutoCloseable {
     }
 
     private void launch() {
+        long servedBefore = criServedCount();
         try {
             process = new ProcessBuilder("containerd", "--config", config.toString(),
                     "--root", dir.resolve("root").toString(), "--state", dir.resolve("state").toString(),
@@ -192,13 +193,31 @@ public final class Containerd implements AutoCloseable {
             if (!process.isAlive()) {
                 throw new IllegalStateException("containerd exited with " + process.exitValue() + ": " + tail(log()));
             }
-            if (criReady()) {
+            if (criServedCount() > servedBefore && criReady()) {
                 LOG.info(() -> "containerd ready at " + endpoint());
                 return;
             }
             sleep(100);
         }
         throw new IllegalStateException("containerd's CRI plugin not ready within " + START_TIMEOUT + ": " + tail(log()));
+    }
+
+    /**
+     * How often the log says the CRI service finished starting. The CRI plugin reports "ok" and the
+     * socket serves before the service has recovered its state; until then every CRI call fails with
+     * "server is not initialized yet". Its last start-up line comes right before it accepts calls.
+     */
+    private long criServedCount() {
+        try {
+            if (!Files.exists(log())) {
+                return 0;
+            }
+            try (Stream<String> lines = Files.lines(log(), StandardCharsets.UTF_8)) {
+                return lines.filter(line -> line.contains("msg=\"Start streaming server\"")).count();
+            }
+        } catch (IOException | UncheckedIOException e) {
+            return 0;
+        }
     }
 
     private boolean criReady() {
