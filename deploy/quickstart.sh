@@ -173,6 +173,10 @@ $(tput bold 2>/dev/null)Edgeplane is running.$(tput sgr0 2>/dev/null)
   $repo/cli/target/bin/edgectl get nodes
   $repo/cli/target/bin/edgectl get apps
   $repo/cli/target/bin/edgectl get app hello-web -o yaml
+  $repo/cli/target/bin/edgectl get events                 # what happened, aggregated
+  $repo/cli/target/bin/edgectl top nodes                  # metrics arrive within a minute
+  $repo/cli/target/bin/edgectl logs hello-web
+  curl -s http://127.0.0.1:$api_port/metrics | head       # Prometheus text format
 
   With grpcurl (server reflection is on; the admin token is in $home/control-plane/admin-token):
   grpcurl -plaintext 127.0.0.1:$api_port list
