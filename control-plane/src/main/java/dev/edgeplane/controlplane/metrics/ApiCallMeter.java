@@ -9,8 +9,8 @@ import io.grpc.Status;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.quarkus.grpc.GlobalInterceptor;
-import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.spi.Prioritized;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -20,12 +20,17 @@ import java.util.concurrent.TimeUnit;
  */
 @GlobalInterceptor
 @ApplicationScoped
-@Priority(1000)
-public class ApiCallMeter implements ServerInterceptor {
+public class ApiCallMeter implements ServerInterceptor, Prioritized {
     private final MeterRegistry registry;
 
     public ApiCallMeter(MeterRegistry registry) {
         this.registry = registry;
+    }
+
+    /** Quarkus calls higher priorities first: above the bearer check's default (0), so this one wraps it. */
+    @Override
+    public int getPriority() {
+        return 1000;
     }
 
     @Override

@@ -115,14 +115,17 @@ public final class MetricsQuery {
         v.throwIfInvalid();
         int pageSize = request.getPageSize() == 0 ? DEFAULT_PAGE_SIZE : request.getPageSize();
         String after = request.getPageToken();
-        List<StoredSeries> page = store.select(request.getNamesList(), matchers).stream()
-                .filter(s -> after.isEmpty() || s.key().toString().compareTo(after) > 0)
-                .sorted(Comparator.comparing(s -> s.key().toString()))
+        // Each key's text once (it is the order and the page token), not once per comparison.
+        record Named(String text, StoredSeries series) {}
+        List<Named> page = store.select(request.getNamesList(), matchers).stream()
+                .map(s -> new Named(s.key().toString(), s))
+                .filter(n -> after.isEmpty() || n.text().compareTo(after) > 0)
+                .sorted(Comparator.comparing(Named::text))
                 .toList();
         ListSeriesResponse.Builder response = ListSeriesResponse.newBuilder();
-        page.subList(0, Math.min(pageSize, page.size())).forEach(s -> response.addSeries(describe(s)));
+        page.subList(0, Math.min(pageSize, page.size())).forEach(n -> response.addSeries(describe(n.series())));
         if (page.size() > pageSize) {
-            response.setNextPageToken(page.get(pageSize - 1).key().toString());
+            response.setNextPageToken(page.get(pageSize - 1).text());
         }
         return response.build();
     }

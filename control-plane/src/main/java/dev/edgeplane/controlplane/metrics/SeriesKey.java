@@ -74,7 +74,10 @@ public final class SeriesKey implements Comparable<SeriesKey> {
     @Override
     public int compareTo(SeriesKey other) {
         int c = name.compareTo(other.name);
-        return c != 0 ? c : toString().compareTo(other.toString());
+        for (int i = 0; c == 0 && i < Math.min(labels.length, other.labels.length); i++) {
+            c = labels[i].compareTo(other.labels[i]);
+        }
+        return c != 0 ? c : Integer.compare(labels.length, other.labels.length);
     }
 
     /** Prometheus-style: {@code name{a="1",b="2"}}; also the ListSeries page token. */
