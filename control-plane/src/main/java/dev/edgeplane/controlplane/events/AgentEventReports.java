@@ -7,15 +7,18 @@ import dev.edgeplane.api.v1.EventReportAck;
 import dev.edgeplane.api.v1.ObjectReference;
 import dev.edgeplane.controlplane.api.Validation;
 import dev.edgeplane.controlplane.join.Joiner;
+import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
 
@@ -44,14 +47,29 @@ public class AgentEventReports {
         this.store = store;
     }
 
-    /** One ReportEvents stream of {@code node}; acks go out in order, each cumulative. */
-    public StreamObserver<EventReport> open(String node, StreamObserver<EventReportAck> acks) {
+    /**
+     * One ReportEvents stream of {@code node}; acks go out in order, each cumulative. {@code refusal}
+     * is asked before each report (the node deleted or re-joined since: the stream ends UNAUTHENTICATED).
+     */
+    public StreamObserver<EventReport> open(String node, Supplier<Optional<String>> refusal, StreamObserver<EventReportAck> acks) {
         Object sendLock = new Object();
         return new StreamObserver<>() {
             private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
+            private boolean refused;
 
             @Override
             public void onNext(EventReport report) {
+                if (refused) {
+                    return;
+                }
+                Optional<String> problem = refusal.get();
+                if (problem.isPresent()) {
+                    refused = true;
+                    synchronized (sendLock) {
+                        acks.onError(Status.UNAUTHENTICATED.withDescription(problem.get()).asRuntimeException());
+                    }
+                    return;
+                }
                 CompletableFuture<Void> written = accept(node, report);
                 long sequence = report.getSequence();
                 synchronized (this) {
@@ -74,6 +92,9 @@ public class AgentEventReports {
 
             @Override
             public void onCompleted() {
+                if (refused) {
+                    return;
+                }
                 synchronized (this) {
                     previous.thenRun(() -> {
                         synchronized (sendLock) {

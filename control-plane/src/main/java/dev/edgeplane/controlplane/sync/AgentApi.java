@@ -313,7 +313,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
 
     /**
      * Events on their own HTTP/2 stream (flow-controlled apart from Sync); mutual TLS like Sync, the
-     * node is the certificate's CN.
+     * node is the certificate's CN, checked again before each report (a deleted node's stream ends).
      */
     @Override
     public StreamObserver<dev.edgeplane.api.v1.EventReport> reportEvents(
@@ -334,8 +334,10 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                 public void onCompleted() {}
             };
         }
+        String node = CertificateAuthority.commonName(certificate);
+        String hash = CertificateAuthority.hashOf(certificate);
         return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.events.AgentEventReports.class).get()
-                .open(CertificateAuthority.commonName(certificate), responseObserver);
+                .open(node, () -> refusal(node, hash), responseObserver);
     }
 
     private static StreamObserver<SyncRequest> ignoring() {

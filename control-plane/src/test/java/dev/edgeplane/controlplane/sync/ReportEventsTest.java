@@ -80,6 +80,7 @@ class ReportEventsTest {
     /** The agent's end of ReportEvents: acks land in a queue. */
     private static final class Reporter implements AutoCloseable {
         final LinkedBlockingQueue<Long> acks = new LinkedBlockingQueue<>();
+        final java.util.concurrent.atomic.AtomicReference<Throwable> error = new java.util.concurrent.atomic.AtomicReference<>();
         final StreamObserver<EventReport> reports;
         private final io.grpc.Context.CancellableContext context = io.grpc.Context.current().withCancellation();
 
@@ -92,7 +93,9 @@ class ReportEventsTest {
                 }
 
                 @Override
-                public void onError(Throwable t) {}
+                public void onError(Throwable t) {
+                    error.set(t);
+                }
 
                 @Override
                 public void onCompleted() {}
@@ -275,6 +278,20 @@ class ReportEventsTest {
                     Long ack = reporter.acks.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
                     assertEquals(i, ack, "acks in order, each once its records are written");
                 }
+
+                // A deleted node's open stream takes no more reports.
+                api.nodes().deleteNode(dev.edgeplane.api.v1.DeleteNodeRequest.newBuilder().setName("edge-storm").build());
+                TestApi.await("the node gone from the cache", WAIT, () -> {
+                    reporter.reports.onNext(EventReport.newBuilder().setSequence(reports + 1)
+                            .addEvents(record("storm-0", "BackOff", EventLevel.WARNING, 1, "after delete", Instant.now())).build());
+                    try {
+                        Thread.sleep(100);
+                    } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                    }
+                    return reporter.error.get() != null;
+                });
+                assertEquals(Status.Code.UNAUTHENTICATED, Status.fromThrowable(reporter.error.get()).getCode());
             }
             Event storm = list(events, EventFilter.newBuilder().setName("storm-0").build()).get(0);
             assertEquals(reports, storm.getCount());
