@@ -29,6 +29,7 @@ import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
 import dev.edgeplane.controlplane.volumes.SnapshotTasks;
 import dev.edgeplane.controlplane.volumes.StorageClasses;
+import dev.edgeplane.controlplane.volumes.VolumeTasks;
 import io.etcd.jetcd.kv.TxnResponse;
 import io.etcd.jetcd.op.Cmp;
 import io.etcd.jetcd.op.CmpTarget;
@@ -53,12 +54,16 @@ import org.jboss.logging.Logger;
  * the node's agent reports what it did ({@link dev.edgeplane.controlplane.volumes.VolumeReports}).
  * A snapshot is taken by the node holding its volume: creating one also writes a task into that
  * node's desired state ({@link SnapshotTasks}), deleting one removes it. A volume created from a
- * snapshot is pinned to the snapshot's node and restored there on first use.
+ * snapshot is pinned to the snapshot's node and restored there on first use. Deleting a volume
+ * bound to a node marks it DELETING and orders the node to delete its data ({@link VolumeTasks});
+ * the resource goes when the node confirms.
  */
 @GrpcService
 @Blocking
 public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     private static final Logger LOG = Logger.getLogger(VolumeApi.class);
+    /** A snapshot whose status the node keeps updating may change between check and delete a few times. */
+    private static final int DELETE_ATTEMPTS = 5;
 
     private final EtcdStore store;
     private final StateCaches caches;
@@ -259,12 +264,17 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         }
     }
 
-    /** Creates a restored volume only while its snapshot is unchanged (not deleted meanwhile). */
+    /**
+     * Creates a restored volume only while its snapshot is unchanged (not deleted meanwhile), and
+     * rewrites the snapshot's key in the same transaction: its mod_revision moves, so a
+     * DeleteVolumeSnapshot that checked for dependents before this restore fails its compare.
+     */
     private OptionalLong createGuarded(String key, byte[] value, Entry<VolumeSnapshot> snapshot) {
         TxnResponse response = store.await(store.client().getKVClient().txn()
                 .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)),
                         new Cmp(EtcdStore.bytes(snapshot.key()), Cmp.Op.EQUAL, CmpTarget.modRevision(snapshot.modRevision())))
-                .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(value), PutOption.DEFAULT))
+                .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(value), PutOption.DEFAULT),
+                        Op.put(EtcdStore.bytes(snapshot.key()), EtcdStore.bytes(snapshot.value().toByteArray()), PutOption.DEFAULT))
                 .commit(), "create " + key);
         if (response.isSucceeded()) {
             return OptionalLong.of(response.getHeader().getRevision());
@@ -282,17 +292,41 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             String name = request.getName();
             new Validation().dnsLabel("name", name).dnsLabel("namespace", ns).throwIfInvalid();
             String key = Keys.volume(ns, name);
-            Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(ns, name)));
+            Entry<Volume> current = store.get(key, Volume.parser()).orElseThrow(() -> Calls.notFound(describe(ns, name)));
+            Volume volume = current.value();
+            String node = volume.getStatus().getNode();
+            if (volume.getStatus().getPhase() == VolumeStatus.Phase.DELETING) {
+                return DeleteResponse.getDefaultInstance(); // asked again: its node has the order already
+            }
             Optional<String> user = userOf(ns, name);
             if (user.isPresent()) {
                 throw Status.FAILED_PRECONDITION.withDescription(describe(ns, name) + " is used by app \"" + ns + "/"
                         + user.get() + "\": delete the app (or drop the volume from its template) first").asRuntimeException();
             }
-            long expected = request.getResourceVersion() != 0 ? request.getResourceVersion() : current.modRevision();
-            if (!store.delete(key, expected)) {
+            if (request.getResourceVersion() != 0 && request.getResourceVersion() != current.modRevision()) {
                 throw Calls.stale(describe(ns, name), request.getResourceVersion(), current.modRevision());
             }
-            LOG.infof("deleted %s", describe(ns, name));
+            if (node.isEmpty() || store.get(Keys.node(node)).isEmpty()) {
+                // On no node (never used), or its node was removed from the platform: no data to delete anywhere we reach.
+                if (!store.delete(key, current.modRevision())) {
+                    throw Calls.conflict(describe(ns, name));
+                }
+                LOG.infof("deleted %s%s", describe(ns, name), node.isEmpty() ? "" : " (its node " + node + " is gone)");
+                return DeleteResponse.getDefaultInstance();
+            }
+            // Bound to a node: the resource stays DELETING (visible, its node's errors reported on it) until the
+            // node confirms the data is gone; then VolumeReports removes it and the task together.
+            TxnResponse response = store.await(store.client().getKVClient().txn()
+                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())))
+                    .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(VolumeTasks.deleting(volume, "deleted through the API")
+                                    .toByteArray()), PutOption.DEFAULT),
+                            Op.put(EtcdStore.bytes(VolumeTasks.key(volume)), EtcdStore.bytes(VolumeTasks.delete(volume).toByteArray()),
+                                    PutOption.DEFAULT))
+                    .commit(), "delete " + key);
+            if (!response.isSucceeded()) {
+                throw Calls.conflict(describe(ns, name));
+            }
+            LOG.infof("deleting %s: node %s told to delete its data", describe(ns, name), node);
             return DeleteResponse.getDefaultInstance();
         });
     }
@@ -302,7 +336,8 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         for (Entry<byte[]> e : store.listAll(Keys.VOLUMES + namespace + "/").entries()) {
             Volume volume = EtcdStore.decode(Volume.parser(), e.value());
             if (volume.getSpec().getSourceSnapshot().equals(snapshot)
-                    && volume.getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.STATE_UNSPECIFIED) {
+                    && volume.getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.STATE_UNSPECIFIED
+                    && volume.getStatus().getPhase() != VolumeStatus.Phase.DELETING) {
                 return Optional.of(volume.getMetadata().getName());
             }
         }
@@ -411,28 +446,46 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             String ns = Calls.orDefault(request.getNamespace());
             String name = request.getName();
             new Validation().dnsLabel("name", name).dnsLabel("namespace", ns).throwIfInvalid();
-            String key = Keys.volumeSnapshot(ns, name);
-            Entry<VolumeSnapshot> current = store.get(key, VolumeSnapshot.parser())
-                    .orElseThrow(() -> Calls.notFound(describeSnapshot(ns, name)));
-            Optional<String> dependent = restoreWaitingFor(ns, name);
-            if (dependent.isPresent()) {
-                throw Status.FAILED_PRECONDITION.withDescription(describe(ns, dependent.get()) + " is restored from "
-                        + describeSnapshot(ns, name) + " and not yet created on node " + current.value().getStatus().getNode()
-                        + ": use it from an App first (or delete it)").asRuntimeException();
+            for (int attempt = 0; attempt < DELETE_ATTEMPTS; attempt++) {
+                if (deleteSnapshotOnce(ns, name, () -> { })) {
+                    return DeleteResponse.getDefaultInstance();
+                }
             }
-            String node = current.value().getStatus().getNode();
-            List<Op> ops = new java.util.ArrayList<>(List.of(Op.delete(EtcdStore.bytes(key), DeleteOption.DEFAULT)));
-            if (!node.isEmpty()) {
-                ops.add(Op.delete(EtcdStore.bytes(SnapshotTasks.key(node, ns, name)), DeleteOption.DEFAULT));
-            }
-            TxnResponse response = store.await(store.client().getKVClient().txn()
-                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())))
-                    .Then(ops.toArray(Op[]::new)).commit(), "delete " + key);
-            if (!response.isSucceeded()) {
-                throw Calls.conflict(describeSnapshot(ns, name));
-            }
-            LOG.infof("deleted %s (node %s deletes its copy)", describeSnapshot(ns, name), node.isEmpty() ? "-" : node);
-            return DeleteResponse.getDefaultInstance();
+            throw Calls.conflict(describeSnapshot(ns, name));
         });
+    }
+
+    /**
+     * One check-and-delete of a snapshot: false when the snapshot changed between the check and the
+     * delete (e.g. a restore from it was created: {@link #createGuarded} rewrites the snapshot's key),
+     * so the caller checks again. The delete compares the snapshot's mod_revision as the check read it,
+     * which makes the dependency check and the delete one step. {@code afterCheck} runs between the two
+     * (tests use it to race a restore).
+     */
+    boolean deleteSnapshotOnce(String ns, String name, Runnable afterCheck) {
+        String key = Keys.volumeSnapshot(ns, name);
+        Entry<VolumeSnapshot> current = store.get(key, VolumeSnapshot.parser())
+                .orElseThrow(() -> Calls.notFound(describeSnapshot(ns, name)));
+        Optional<String> dependent = restoreWaitingFor(ns, name);
+        if (dependent.isPresent()) {
+            throw Status.FAILED_PRECONDITION.withDescription(describe(ns, dependent.get()) + " is restored from "
+                    + describeSnapshot(ns, name) + " and not yet created on node " + current.value().getStatus().getNode()
+                    + ": use it from an App first (or delete it)").asRuntimeException();
+        }
+        afterCheck.run();
+        String node = current.value().getStatus().getNode();
+        List<Op> ops = new java.util.ArrayList<>(List.of(Op.delete(EtcdStore.bytes(key), DeleteOption.DEFAULT)));
+        if (!node.isEmpty()) {
+            ops.add(Op.delete(EtcdStore.bytes(SnapshotTasks.key(node, ns, name)), DeleteOption.DEFAULT));
+        }
+        TxnResponse response = store.await(store.client().getKVClient().txn()
+                .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())))
+                .Then(ops.toArray(Op[]::new)).commit(), "delete " + key);
+        if (!response.isSucceeded()) {
+            LOG.debugf("%s changed while being deleted; checking again", describeSnapshot(ns, name));
+            return false;
+        }
+        LOG.infof("deleted %s (node %s deletes its copy)", describeSnapshot(ns, name), node.isEmpty() ? "-" : node);
+        return true;
     }
 }

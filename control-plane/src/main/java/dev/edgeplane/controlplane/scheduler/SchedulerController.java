@@ -151,12 +151,15 @@ public class SchedulerController {
     private void writeVolumes(List<VolumeBinding.VolumeWrite> writes) {
         for (VolumeBinding.VolumeWrite write : writes) {
             ByteSequence key = EtcdStore.bytes(write.key());
-            Op op = write.value().isPresent()
+            List<Op> ops = new ArrayList<>(List.of(write.value().isPresent()
                     ? Op.put(key, EtcdStore.bytes(write.value().get().toByteArray()), PutOption.DEFAULT)
-                    : Op.delete(key, DeleteOption.DEFAULT);
+                    : Op.delete(key, DeleteOption.DEFAULT)));
+            // A volume task (its node deletes the data) appears with the phase that explains it, or not at all.
+            write.task().ifPresent(task -> ops.add(Op.put(EtcdStore.bytes(Keys.assignment(task.getNode(), task.getNamespace(),
+                    task.getReplica())), EtcdStore.bytes(task.toByteArray()), PutOption.DEFAULT)));
             TxnResponse response = store.await(store.client().getKVClient().txn()
                     .If(leader.fence(), new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(write.modRevision())))
-                    .Then(op).commit(), "write volume status");
+                    .Then(ops.toArray(Op[]::new)).commit(), "write volume status");
             if (response.isSucceeded()) {
                 LOG.infof("volume %s: %s", Keys.suffix(write.key(), Keys.VOLUMES), write.why());
                 write.value().filter(v -> v.getStatus().getPhase() == dev.edgeplane.api.v1.VolumeStatus.Phase.BOUND)
@@ -190,8 +193,8 @@ public class SchedulerController {
         Set<String> volumesInUse = new HashSet<>();
         for (Entry<Assignment> e : assignments) {
             Assignment a = e.value();
-            if (a.hasVolumeSnapshot()) {
-                continue; // a snapshot task of the node (VolumeService's), not a replica
+            if (a.hasVolumeSnapshot() || a.hasVolumeTask()) {
+                continue; // a snapshot or volume task of the node (VolumeService's), not a replica
             }
             Map<String, Entry<Assignment>> replicas = byApp.computeIfAbsent(a.getNamespace() + "/" + a.getApp(), k -> new HashMap<>());
             Entry<Assignment> other = replicas.get(a.getReplica());

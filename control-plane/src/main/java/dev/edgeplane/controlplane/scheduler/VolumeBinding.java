@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane.scheduler;
 
 import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeClaim;
@@ -10,6 +11,7 @@ import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.volumes.StorageClasses;
+import dev.edgeplane.controlplane.volumes.VolumeTasks;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -25,14 +27,23 @@ import java.util.Set;
  * the App there; the first placement of its consumer binds an unbound one. The phase follows:
  * PENDING (on no node, or not created on its node yet) -> BOUND (a replica placed on its node uses
  * it) -> AVAILABLE (created there, its App has no replica placed) -> RELEASED (no App names it any
- * more; Retain) or deleted (Delete). Whether it exists on its node comes from the agent's reports
- * (VolumeStatus.node_status).
+ * more; Retain) or DELETING (Delete: its node is told to delete it through a {@link VolumeTasks}
+ * entry written in the same transaction; the resource goes once the node confirms). Scaling to 0
+ * only makes a volume AVAILABLE: nothing but a volume task ever deletes data on a node. Whether it
+ * exists on its node comes from the agent's reports (VolumeStatus.node_status).
  */
 final class VolumeBinding {
     private VolumeBinding() {}
 
-    /** A guarded write of one Volume key: put {@code value}, or delete when it is empty. */
-    record VolumeWrite(String key, long modRevision, Optional<Volume> value, String why) {}
+    /**
+     * A guarded write of one Volume key: put {@code value}, or delete when it is empty; with a
+     * {@code task}, that entry of the node's desired state is put in the same transaction.
+     */
+    record VolumeWrite(String key, long modRevision, Optional<Volume> value, String why, Optional<Assignment> task) {
+        VolumeWrite(String key, long modRevision, Optional<Volume> value, String why) {
+            this(key, modRevision, value, why, Optional.empty());
+        }
+    }
 
     /** What an App's volumes mean for placing it. */
     record Resolved(Map<String, VolumeClaim> claims, Optional<String> pinnedTo, List<Entry<Volume>> unbound) {}
@@ -52,6 +63,9 @@ final class VolumeBinding {
                 return Optional.empty();
             }
             Volume volume = entry.value();
+            if (volume.getStatus().getPhase() == VolumeStatus.Phase.DELETING) {
+                return Optional.empty(); // on its way out: the App waits for a new Volume of that name
+            }
             claims.put(pv.getVolume(), VolumeClaim.newBuilder()
                     .setName(volume.getMetadata().getName())
                     .setUid(volume.getMetadata().getUid())
@@ -132,12 +146,19 @@ final class VolumeBinding {
             }
             boolean wasBound = status.hasBindTime() || status.getPhase() == VolumeStatus.Phase.BOUND
                     || status.getPhase() == VolumeStatus.Phase.AVAILABLE;
-            if (!wasBound || status.getPhase() == VolumeStatus.Phase.RELEASED) {
-                continue; // never used (e.g. restored, waiting for its first consumer) or already released
+            if (!wasBound || status.getPhase() == VolumeStatus.Phase.RELEASED || status.getPhase() == VolumeStatus.Phase.DELETING) {
+                continue; // never used (e.g. restored, waiting for its first consumer), already released or being deleted
             }
             if (volume.getSpec().getReclaimPolicy() == VolumeSpec.ReclaimPolicy.DELETE) {
-                writes.add(new VolumeWrite(entry.key(), entry.modRevision(), Optional.empty(),
-                        "deleted with its app (reclaim policy Delete)"));
+                if (status.getNode().isEmpty()) {
+                    writes.add(new VolumeWrite(entry.key(), entry.modRevision(), Optional.empty(),
+                            "deleted with its app (reclaim policy Delete; on no node)"));
+                    continue;
+                }
+                writes.add(new VolumeWrite(entry.key(), entry.modRevision(),
+                        Optional.of(VolumeTasks.deleting(volume, "its app is gone (reclaim policy Delete)")),
+                        "its app is gone (reclaim policy Delete): node " + status.getNode() + " told to delete it",
+                        Optional.of(VolumeTasks.delete(volume))));
             } else {
                 writes.add(new VolumeWrite(entry.key(), entry.modRevision(), Optional.of(volume.toBuilder()
                         .setStatus(status.toBuilder().setPhase(VolumeStatus.Phase.RELEASED).clearReplica()

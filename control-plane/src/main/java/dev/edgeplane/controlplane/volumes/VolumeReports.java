@@ -10,12 +10,18 @@ import dev.edgeplane.api.v1.VolumeReport;
 import dev.edgeplane.api.v1.VolumeSnapshot;
 import dev.edgeplane.api.v1.VolumeSnapshotReport;
 import dev.edgeplane.api.v1.VolumeSnapshotStatus;
+import dev.edgeplane.api.v1.VolumeStatus;
 import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.scheduler.SchedulerController;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
+import io.etcd.jetcd.kv.TxnResponse;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.DeleteOption;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -34,6 +40,7 @@ import org.jboss.logging.Logger;
  * resource is bound to may report on it, and only about the resource with the uid it was told
  * (never an older one of the same name). Writes compare mod_revision (the scheduler writes the
  * rest of a Volume's status) and happen only when something changed, on one thread, in order.
+ * A DELETING volume reported DELETED is removed, with its node's volume task ({@link VolumeTasks}).
  */
 @ApplicationScoped
 public class VolumeReports {
@@ -78,6 +85,9 @@ public class VolumeReports {
         boolean phaseMayChange = false;
         for (VolumeReport r : report.getVolumesList()) {
             String ns = r.getNamespace().isEmpty() ? "default" : r.getNamespace();
+            if (r.getStatus().getState() == VolumeNodeStatus.State.DELETED && finishDeletion(node, ns, r)) {
+                continue;
+            }
             Optional<Volume> written = update(Keys.volume(ns, r.getName()), Volume.parser(), v -> withReport(node, r, v, clock));
             if (written.isPresent()) {
                 phaseMayChange = true;
@@ -106,6 +116,38 @@ public class VolumeReports {
         if (phaseMayChange) {
             scheduler.kick(); // AVAILABLE vs PENDING depends on what the node created
         }
+    }
+
+    /**
+     * The node deleted a DELETING volume on its order: the Volume and the node's volume task go in one
+     * transaction (compared on the Volume's mod_revision). False when the report is not about that.
+     */
+    private boolean finishDeletion(String node, String ns, VolumeReport report) {
+        String key = Keys.volume(ns, report.getName());
+        for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+            Optional<Entry<Volume>> current = store.get(key, Volume.parser());
+            if (current.isEmpty()) {
+                return true; // already removed (a report repeated after a reconnect)
+            }
+            Volume volume = current.get().value();
+            if (volume.getStatus().getPhase() != VolumeStatus.Phase.DELETING
+                    || !volume.getMetadata().getUid().equals(report.getUid()) || !node.equals(volume.getStatus().getNode())) {
+                return false;
+            }
+            TxnResponse response = store.await(store.client().getKVClient().txn()
+                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.get().modRevision())))
+                    .Then(Op.delete(EtcdStore.bytes(key), DeleteOption.DEFAULT),
+                            Op.delete(EtcdStore.bytes(VolumeTasks.key(volume)), DeleteOption.DEFAULT))
+                    .commit(), "delete " + key);
+            if (response.isSucceeded()) {
+                LOG.infof("volume %s/%s deleted on node %s; resource removed", ns, report.getName(), node);
+                events.info(EventRecorder.volume(ns, report.getName()), "VolumeDeleted",
+                        "deleted on node " + node + " (" + report.getStatus().getVolumeId() + ")", node);
+                return true;
+            }
+        }
+        LOG.warnf("could not remove deleted volume %s: it kept changing", key);
+        return true;
     }
 
     /** The volume with the node's report applied, or empty when the report does not apply or changes nothing. */

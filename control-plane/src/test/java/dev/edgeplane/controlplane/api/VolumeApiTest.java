@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -23,7 +24,15 @@ import dev.edgeplane.api.v1.VolumeMount;
 import dev.edgeplane.api.v1.VolumeServiceGrpc;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.api.v1.DeleteVolumeSnapshotRequest;
+import dev.edgeplane.api.v1.VolumeSnapshot;
+import dev.edgeplane.api.v1.VolumeSnapshotSpec;
+import dev.edgeplane.api.v1.VolumeSnapshotStatus;
 import dev.edgeplane.controlplane.EtcdTestResource;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.StateCaches;
+import jakarta.inject.Inject;
 import dev.edgeplane.controlplane.TestApi;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -46,6 +55,10 @@ import org.junit.jupiter.api.Test;
 @QuarkusTest
 @QuarkusTestResource(EtcdTestResource.class)
 class VolumeApiTest {
+    @Inject
+    EtcdStore store;
+    @Inject
+    StateCaches caches;
     private TestApi api;
     private VolumeServiceGrpc.VolumeServiceBlockingStub volumes;
 
@@ -111,6 +124,35 @@ class VolumeApiTest {
                 DeleteVolumeRequest.newBuilder().setName("rec").build())) == Status.Code.OK);
         assertEquals(Status.Code.NOT_FOUND, code(() -> volumes.getVolume(GetVolumeRequest.newBuilder().setName("rec").build())));
         assertEquals(Status.Code.NOT_FOUND, code(() -> volumes.deleteVolume(DeleteVolumeRequest.newBuilder().setName("rec").build())));
+    }
+
+    @Test
+    void snapshotDeletionAndARestoreFromItNeverBothSucceed() {
+        VolumeSnapshot ready = VolumeSnapshot.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("race-s").setNamespace("default").setUid("u-race"))
+                .setSpec(VolumeSnapshotSpec.newBuilder().setVolume("gone"))
+                .setStatus(VolumeSnapshotStatus.newBuilder().setReadyToUse(true).setNode("race-node").setSnapshotId("snap-race")
+                        .setSizeBytes(64L << 20).setStorageClass("loopfs"))
+                .build();
+        store.put(Keys.volumeSnapshot("default", "race-s"), ready.toByteArray());
+        Volume restore = Volume.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("race-r"))
+                .setSpec(VolumeSpec.newBuilder().setSourceSnapshot("race-s")).build();
+
+        // A restore lands between the delete's dependency check and its delete: the delete's compare fails.
+        VolumeApi api = new VolumeApi(store, caches);
+        assertFalse(api.deleteSnapshotOnce("default", "race-s",
+                () -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(restore).build())));
+        assertTrue(store.get(Keys.volumeSnapshot("default", "race-s")).isPresent(), "the snapshot stays");
+        assertEquals("race-node", volumes.getVolume(GetVolumeRequest.newBuilder().setName("race-r").build()).getStatus().getNode());
+        // Checked again, the restore waiting for it is found.
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> volumes.deleteVolumeSnapshot(
+                DeleteVolumeSnapshotRequest.newBuilder().setName("race-s").build())));
+
+        // The other order: once the delete has won, a restore from it is refused.
+        volumes.deleteVolume(DeleteVolumeRequest.newBuilder().setName("race-r").build()); // its node is unknown: gone at once
+        volumes.deleteVolumeSnapshot(DeleteVolumeSnapshotRequest.newBuilder().setName("race-s").build());
+        assertEquals(Status.Code.NOT_FOUND, code(() -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(restore).build())));
+        assertTrue(store.get(Keys.volume("default", "race-r")).isEmpty());
     }
 
     @Test

@@ -102,7 +102,18 @@ class VolumeBindingTest {
         assertEquals(VolumeStatus.Phase.RELEASED, writes.get(0).value().orElseThrow().getStatus().getPhase());
         assertEquals("a", writes.get(0).value().orElseThrow().getStatus().getNode(), "the data stays on its node");
         Entry<Volume> delete = volume("a", VolumeStatus.Phase.BOUND, VolumeSpec.ReclaimPolicy.DELETE);
-        assertTrue(VolumeBinding.settle(List.of(), Set.of(), Map.of(delete.key(), delete)).get(0).value().isEmpty(), "deleted");
+        VolumeBinding.VolumeWrite deleting = VolumeBinding.settle(List.of(), Set.of(), Map.of(delete.key(), delete)).get(0);
+        assertEquals(VolumeStatus.Phase.DELETING, deleting.value().orElseThrow().getStatus().getPhase(),
+                "kept until its node confirms the data is gone");
+        Assignment order = deleting.task().orElseThrow();
+        assertEquals("a", order.getNode());
+        assertEquals("volume." + delete.value().getMetadata().getName(), order.getReplica());
+        assertEquals(dev.edgeplane.api.v1.VolumeTask.Action.DELETE, order.getVolumeTask().getAction());
+        assertEquals(delete.value().getMetadata().getUid(), order.getVolumeTask().getUid());
+        Entry<Volume> alreadyDeleting = new Entry<>(delete.key(), deleting.value().orElseThrow(), 9, 1);
+        assertEquals(List.of(), VolumeBinding.settle(List.of(), Set.of(), Map.of(delete.key(), alreadyDeleting)), "ordered once");
+        assertTrue(VolumeBinding.resolve(app().value(), Map.of(delete.key(), alreadyDeleting)).isEmpty(),
+                "an App naming a volume on its way out waits");
         assertEquals(List.of(), VolumeBinding.settle(List.of(app()), Set.of(delete.key()), Map.of(delete.key(), delete)), "still used");
     }
 

@@ -43,6 +43,7 @@ import dev.edgeplane.api.v1.VolumeSnapshotReport;
 import dev.edgeplane.api.v1.VolumeSnapshotSpec;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.api.v1.VolumeTask;
 import dev.edgeplane.controlplane.EtcdTestResource;
 import dev.edgeplane.controlplane.TestApi;
 import io.grpc.Status;
@@ -249,8 +250,35 @@ class VolumeSnapshotSyncTest {
         assertEquals(NODE, getVolume("cam").getStatus().getNode(), "the data stays on its node");
         assertEquals(VolumeStatus.Phase.PENDING, getVolume("cam-restored").getStatus().getPhase(), "never used: not released");
 
+        // Deleting the released volume: DELETING, and its node is ordered to delete the data; the resource
+        // stays until the node confirms, then goes with the order.
         volumes.deleteVolume(DeleteVolumeRequest.newBuilder().setName("cam").build());
+        assertEquals(VolumeStatus.Phase.DELETING, getVolume("cam").getStatus().getPhase());
+        Change order = awaitChange(stream, c -> c.getKey().equals("default/volume.cam"));
+        assertEquals(Change.Type.PUT, order.getType());
+        assertEquals(VolumeTask.Action.DELETE, order.getAssignment().getVolumeTask().getAction());
+        assertEquals("vol-1", order.getAssignment().getVolumeTask().getVolumeId());
+        assertEquals(cam.getMetadata().getUid(), order.getAssignment().getVolumeTask().getUid());
+        assertEquals("", order.getAssignment().getApp(), "not a replica");
+        volumes.deleteVolume(DeleteVolumeRequest.newBuilder().setName("cam").build()); // asked again: fine
+        assertEquals(VolumeStatus.Phase.DELETING, getVolume("cam").getStatus().getPhase(), "waits for the node");
+        report(stream, StatusReport.newBuilder().addVolumes(VolumeReport.newBuilder().setName("cam").setUid("someone-else")
+                .setStatus(VolumeNodeStatus.newBuilder().setState(VolumeNodeStatus.State.DELETED).setVolumeId("vol-1"))));
+        report(stream, StatusReport.newBuilder().addVolumes(VolumeReport.newBuilder().setName("cam")
+                .setUid(cam.getMetadata().getUid()).setStatus(VolumeNodeStatus.newBuilder()
+                        .setState(VolumeNodeStatus.State.DELETED).setVolumeId("vol-1"))));
+        Change done = awaitChange(stream, c -> c.getKey().equals("default/volume.cam"));
+        assertEquals(Change.Type.DELETE, done.getType(), "the order goes once the node confirmed");
+        TestApi.await("cam removed", WAIT, () -> code(() -> getVolume("cam")) == Status.Code.NOT_FOUND);
+
+        // A restored volume pinned to the node but never used: its node is asked too (it may have started creating it).
         volumes.deleteVolume(DeleteVolumeRequest.newBuilder().setName("cam-restored").build());
+        Change restoredOrder = awaitChange(stream, c -> c.getKey().equals("default/volume.cam-restored"));
+        assertEquals("vol-2", restoredOrder.getAssignment().getVolumeTask().getVolumeId());
+        report(stream, StatusReport.newBuilder().addVolumes(VolumeReport.newBuilder().setName("cam-restored")
+                .setUid(restored.getMetadata().getUid()).setStatus(VolumeNodeStatus.newBuilder()
+                        .setState(VolumeNodeStatus.State.DELETED).setVolumeId("vol-2"))));
+        TestApi.await("cam-restored removed", WAIT, () -> code(() -> getVolume("cam-restored")) == Status.Code.NOT_FOUND);
         api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName(NODE).build());
     }
 

@@ -104,6 +104,7 @@ public final class DesiredStateStore {
         }
         Map<String, Assignment> assignments = new HashMap<>(base.assignments());
         assignments.putAll(base.volumeSnapshots());
+        assignments.putAll(base.volumeTasks());
         for (Change change : changes.getChangesList()) {
             switch (change.getType()) {
                 case PUT -> assignments.put(change.getKey(), change.getAssignment());

@@ -15,6 +15,7 @@ import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.Reconciler;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.agent.volumes.VolumeSnapshots;
+import dev.edgeplane.agent.volumes.VolumeTasks;
 import dev.edgeplane.agent.volumes.VolumeSettings;
 import dev.edgeplane.agent.pods.ReconcilerSettings;
 import dev.edgeplane.agent.runtime.CriRuntime;
@@ -62,6 +63,7 @@ public final class Agent implements AutoCloseable {
     private TunnelAgent tunnel;
     private PodVolumes volumes;
     private VolumeSnapshots snapshots;
+    private VolumeTasks volumeTasks;
     private EventSpool events;
     private EventUploader eventUploader;
     private MetricsAgent metrics;
@@ -138,6 +140,9 @@ public final class Agent implements AutoCloseable {
         VolumeSnapshots snapshots = new VolumeSnapshots(volumes, desired, status::updateSnapshot, status::forgetSnapshot,
                 volumeSettings.volumesDir(), settings.reconciler().syncPeriod());
         snapshots.start();
+        // The control plane's orders about volumes (delete): the only way a volume's data goes.
+        VolumeTasks volumeTasks = new VolumeTasks(volumes, desired, status::forgetVolume, settings.reconciler().syncPeriod());
+        volumeTasks.start();
         LOG.info(() -> "agent " + HostInfo.agentVersion() + " for node " + nodeName + ": " + desired.current().assignments().size()
                 + " assignments from the journal at revision " + desired.current().revision() + ", CRI " + settings.criEndpoint());
 
@@ -163,6 +168,7 @@ public final class Agent implements AutoCloseable {
         Agent agent = new Agent(cri, reconciler, sync);
         agent.volumes = volumes;
         agent.snapshots = snapshots;
+        agent.volumeTasks = volumeTasks;
         agent.events = events;
         if (sync != null) {
             agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings);
@@ -247,6 +253,9 @@ public final class Agent implements AutoCloseable {
         reconciler.close();
         if (snapshots != null) {
             snapshots.close();
+        }
+        if (volumeTasks != null) {
+            volumeTasks.close();
         }
         if (volumes != null) {
             volumes.close();

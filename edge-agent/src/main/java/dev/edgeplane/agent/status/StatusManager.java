@@ -154,6 +154,13 @@ public final class StatusManager {
         dirtySnapshots.remove(key);
     }
 
+    /** A volume deleted on the node and removed by the control plane: nothing more to say about it. */
+    public synchronized void forgetVolume(String namespace, String name) {
+        String key = DesiredState.key(namespace, name);
+        volumes.remove(key);
+        dirtyVolumes.remove(key);
+    }
+
     private static VolumeReport withoutTime(VolumeReport report) {
         return report.toBuilder().setStatus(report.getStatus().toBuilder().clearUpdateTime()).build();
     }

@@ -45,7 +45,10 @@ import java.util.stream.Stream;
  * {@code <root>/staging/<volume-id>}, NodePublishVolume to the pod's target. hostPath is used as is.
  * What happens to each named volume (created, staged, published, deleted, the driver's errors) is
  * told to {@link #onVolumeReport}, for the control plane; a volume restored from a snapshot is
- * created with the snapshot as its content source.
+ * created with the snapshot as its content source. A pod going away (scaled to 0, replaced, the
+ * agent restarted) never deletes a volume: only {@link #deleteVolume}, on the control plane's
+ * order, does. {@code <root>/volumes.properties} records the CSI id of every volume this agent
+ * created (CSI name = id), so an order that comes without an id still finds it.
  */
 public final class PodVolumes implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(PodVolumes.class.getName());
@@ -62,6 +65,7 @@ public final class PodVolumes implements AutoCloseable {
     private volatile Consumer<VolumeReport> reports = report -> { };
     /** The last state each volume (namespace/name/uid) reached on this node since the agent started. */
     private final Map<String, VolumeNodeStatus> lastKnown = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Path createdFile;
 
     /**
      * @param root   the agent's volume dir (emptyDirs, publish and staging targets)
@@ -70,6 +74,7 @@ public final class PodVolumes implements AutoCloseable {
      */
     public PodVolumes(Path root, ManagedChannel csi, AutoCloseable driver) {
         this.root = root.toAbsolutePath().normalize();
+        this.createdFile = this.root.resolve("volumes.properties");
         this.csi = csi;
         this.driver = driver;
     }
@@ -166,6 +171,7 @@ public final class PodVolumes implements AutoCloseable {
             }
             var created = controller().createVolume(create.build()).getVolume();
             String id = created.getVolumeId();
+            recordCreated(csiName(namespace, claim), id);
             state.setState(VolumeNodeStatus.State.CREATED).setVolumeId(id).setCapacityBytes(created.getCapacityBytes());
             Path staging = root.resolve("staging").resolve(id);
             Files.createDirectories(staging);
@@ -237,8 +243,9 @@ public final class PodVolumes implements AutoCloseable {
 
     /**
      * The pod is gone: unpublish its named volumes and remove its emptyDirs. With {@code release}
-     * (the replica is no longer desired) its volumes are also unstaged, and deleted when their
-     * reclaim policy says so. Failures are logged and retried by the next removal.
+     * (the replica is no longer desired, e.g. scaled to 0) its volumes are also unstaged; they and
+     * their data stay whatever their reclaim policy (the control plane orders a deletion through a
+     * volume task: {@link #deleteVolume}). Failures are logged and retried by the next removal.
      */
     public void podRemoved(String podUid, boolean release) {
         Path pod = podDir(podUid);
@@ -250,7 +257,6 @@ public final class PodVolumes implements AutoCloseable {
         for (String name : claims.stringPropertyNames()) {
             String[] record = claims.getProperty(name).split(",", 3);
             String id = record[0];
-            boolean delete = record.length > 1 && Boolean.parseBoolean(record[1]);
             try {
                 node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId(id)
                         .setTargetPath(pod.resolve("volumes").resolve(name).toString()).build());
@@ -259,14 +265,8 @@ public final class PodVolumes implements AutoCloseable {
                     node().nodeUnstageVolume(NodeUnstageVolumeRequest.newBuilder().setVolumeId(id)
                             .setStagingTargetPath(staging.toString()).build());
                     Files.deleteIfExists(staging);
-                    if (delete) {
-                        controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(id).build());
-                        LOG.info(() -> "deleted volume " + id + " (reclaim policy Delete)");
-                        reportReleased(record, VolumeNodeStatus.State.DELETED);
-                    } else {
-                        LOG.info(() -> "released volume " + id + " (reclaim policy Retain: the data stays)");
-                        reportReleased(record, VolumeNodeStatus.State.CREATED);
-                    }
+                    LOG.info(() -> "released volume " + id + " (unstaged; the data stays until the control plane orders a deletion)");
+                    reportReleased(record, VolumeNodeStatus.State.CREATED);
                 } else {
                     reportReleased(record, VolumeNodeStatus.State.STAGED);
                 }
@@ -278,6 +278,93 @@ public final class PodVolumes implements AutoCloseable {
         if (clean) {
             deleteTree(pod);
         }
+    }
+
+    /**
+     * Deletes a volume on the control plane's order (reclaim policy Delete, or a released Volume
+     * deleted through the API): unstages it if a pod left it staged, deletes it through CSI, and
+     * reports it DELETED. Idempotent: a volume already gone (or never created here) is reported
+     * DELETED too. {@code volumeId} is the id the control plane last heard of, or "".
+     *
+     * @return the CSI id deleted, or "" when this node never had the volume
+     * @throws StatusRuntimeException when the driver refuses (e.g. a pod still publishes it): ask again later
+     */
+    public String deleteVolume(String namespace, VolumeClaim volume, String volumeId) {
+        String name = csiName(namespace, volume);
+        String key = namespace + "/" + volume.getName() + "/" + volume.getUid();
+        String id = !volumeId.isEmpty() ? volumeId : created().getProperty(name, "");
+        if (!id.isEmpty()) {
+            Path staging = root.resolve("staging").resolve(id);
+            try {
+                try {
+                    node().nodeUnstageVolume(NodeUnstageVolumeRequest.newBuilder().setVolumeId(id)
+                            .setStagingTargetPath(staging.toString()).build());
+                } catch (StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != io.grpc.Status.Code.NOT_FOUND) {
+                        throw e;
+                    }
+                }
+                controller().deleteVolume(DeleteVolumeRequest.newBuilder().setVolumeId(id).build());
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != io.grpc.Status.Code.ABORTED) { // ABORTED: another operation on it is pending
+                    report(namespace, volume.getName(), volume.getUid(), lastKnown.getOrDefault(key, VolumeNodeStatus.newBuilder()
+                            .setState(VolumeNodeStatus.State.CREATED).setVolumeId(id).build()).toBuilder()
+                            .setMessage("cannot delete: storage driver: " + e.getStatus().getCode() + " "
+                                    + (e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription())));
+                }
+                throw e;
+            }
+            try {
+                Files.deleteIfExists(staging);
+            } catch (IOException e) {
+                LOG.warning("cannot remove " + staging + ": " + e.getMessage());
+            }
+        }
+        forgetCreated(name);
+        lastKnown.remove(key);
+        report(namespace, volume.getName(), volume.getUid(), VolumeNodeStatus.newBuilder()
+                .setState(VolumeNodeStatus.State.DELETED).setVolumeId(id));
+        return id;
+    }
+
+    private synchronized Properties created() {
+        Properties created = new Properties();
+        if (Files.exists(createdFile)) {
+            try (InputStream in = Files.newInputStream(createdFile)) {
+                created.load(in);
+            } catch (IOException e) {
+                LOG.warning("cannot read " + createdFile + ": " + e.getMessage());
+            }
+        }
+        return created;
+    }
+
+    private synchronized void recordCreated(String name, String id) throws IOException {
+        Properties created = created();
+        if (!id.equals(created.getProperty(name))) {
+            created.setProperty(name, id);
+            writeCreated(created);
+        }
+    }
+
+    private synchronized void forgetCreated(String name) {
+        Properties created = created();
+        if (created.remove(name) != null) {
+            try {
+                writeCreated(created);
+            } catch (IOException e) {
+                LOG.warning("cannot update " + createdFile + ": " + e.getMessage());
+            }
+        }
+    }
+
+    private void writeCreated(Properties created) throws IOException {
+        Files.createDirectories(root);
+        Path tmp = root.resolve("volumes.properties.tmp");
+        try (OutputStream out = Files.newOutputStream(tmp)) {
+            created.store(out, "CSI volumes this agent created: csi-name=volume-id");
+        }
+        Files.move(tmp, createdFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     private Path podDir(String podUid) {
@@ -318,7 +405,7 @@ public final class PodVolumes implements AutoCloseable {
         Files.createDirectories(pod);
         Path tmp = pod.resolve("claims.properties.tmp");
         try (OutputStream out = Files.newOutputStream(tmp)) {
-            claims.store(out, "CSI volumes published for this pod: name=volume-id,delete-on-release,namespace/volume/uid");
+            claims.store(out, "CSI volumes published for this pod: name=volume-id,delete-on-release (informational),namespace/volume/uid");
         }
         Files.move(tmp, pod.resolve("claims.properties"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }

@@ -165,7 +165,7 @@ class PodVolumesTest {
     }
 
     @Test
-    void volumeDataSurvivesContainerAndPodReplacementAndIsDeletedWithTheReplica() throws Exception {
+    void volumeDataSurvivesContainerAndPodReplacementAndTheReplicaGoingAndIsDeletedOnlyOnOrder() throws Exception {
         String ns = "vol";
         Path host = Files.createDirectories(tmp.resolve("host"));
         long started = System.nanoTime();
@@ -196,7 +196,7 @@ class PodVolumesTest {
             }
         });
 
-        // The replica goes (reclaim policy Delete): unpublished, unstaged, deleted; nothing left mounted or attached.
+        // The replica goes (scaled to 0; reclaim policy Delete): unpublished and unstaged, but its data is kept.
         desire();
         Await.until(WAIT, "the pod is removed", () -> Pods.sandboxes(cri, ns).isEmpty());
         Await.until(WAIT, "no mounts left under the volume dir", () -> {
@@ -206,6 +206,11 @@ class PodVolumesTest {
                 return false;
             }
         });
+        try (Stream<Path> records = Files.list(tmp.resolve("csi/volumes"))) {
+            assertEquals(1, records.count(), "the CSI volume stays: only the control plane's order deletes it");
+        }
+        // The order (VolumeTasks carries it out from the desired state: VolumeTasksTest): deleted.
+        volumes.deleteVolume(ns, app(ns, host, "v2").getVolumesMap().get("recordings"), "");
         Await.until(WAIT, "the CSI volume is deleted", () -> {
             try (Stream<Path> records = Files.list(tmp.resolve("csi/volumes"))) {
                 return records.findAny().isEmpty();

@@ -65,7 +65,7 @@ class PodVolumesSocketTest {
     }
 
     @Test
-    void publishesOverTheSocketMountsIntoTheContainerConfigAndDeletesOnRelease() throws Exception {
+    void publishesOverTheSocketMountsIntoTheContainerConfigKeepsOnReleaseDeletesOnOrder() throws Exception {
         Container container = Container.newBuilder().setName("main").setImage("busybox")
                 .addVolumeMounts(VolumeMount.newBuilder().setName("data").setMountPath("/data"))
                 .addVolumeMounts(VolumeMount.newBuilder().setName("scratch").setMountPath("/tmp/s").setReadOnly(true))
@@ -105,13 +105,20 @@ class PodVolumesSocketTest {
             Map<String, Path> again = volumes.prepare(assignment, "pod-2");
             assertEquals("world", Files.readString(again.get("data").resolve("hello")));
 
-            // The replica goes: unstaged and deleted (reclaim policy Delete).
+            // The replica goes (scaled to 0): unstaged, but kept whatever its reclaim policy.
             volumes.podRemoved("pod-2", true);
+            assertTrue(Files.readAllLines(Path.of("/proc/self/mounts")).stream().noneMatch(l -> l.contains(tmp.toString())),
+                    "nothing mounted any more");
+            try (Stream<Path> records = Files.list(tmp.resolve("csi/volumes"))) {
+                assertTrue(records.findAny().isPresent(), "the CSI volume stays until the control plane orders its deletion");
+            }
+            // The order: deleted through CSI, found by the record of what this agent created.
+            String id = volumes.deleteVolume("ns", assignment.getVolumesMap().get("pg"), "");
+            assertTrue(id.startsWith("vol-"), id);
             try (Stream<Path> records = Files.list(tmp.resolve("csi/volumes"))) {
                 assertTrue(records.findAny().isEmpty(), "the CSI volume is deleted");
             }
-            assertTrue(Files.readAllLines(Path.of("/proc/self/mounts")).stream().noneMatch(l -> l.contains(tmp.toString())),
-                    "nothing mounted any more");
+            assertEquals("", volumes.deleteVolume("ns", assignment.getVolumesMap().get("pg"), ""), "again: nothing left to delete");
         }
     }
 }

@@ -1,0 +1,50 @@
+package dev.edgeplane.controlplane.volumes;
+
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.api.v1.VolumeTask;
+import dev.edgeplane.controlplane.store.Keys;
+
+/**
+ * The only way a volume's data is deleted on its node: an Assignment carrying a {@link VolumeTask}
+ * at /edgeplane/assignments/&lt;node&gt;/&lt;ns&gt;/volume.&lt;name&gt;, written together with the Volume's
+ * DELETING phase (by the scheduler for reclaim policy Delete, by DeleteVolume for a released one).
+ * It travels, is journalled and acked like a replica; the node reports the volume DELETED, and
+ * {@link VolumeReports} then removes the Volume and this key in one transaction.
+ */
+public final class VolumeTasks {
+    /** Replica names are DNS labels (no dots): this prefix can never collide with one. */
+    public static final String REPLICA_PREFIX = "volume.";
+
+    private VolumeTasks() {}
+
+    public static String key(String node, String namespace, String volume) {
+        return Keys.assignment(node, namespace, REPLICA_PREFIX + volume);
+    }
+
+    /** The key of a DELETING volume's task. */
+    public static String key(Volume volume) {
+        return key(volume.getStatus().getNode(), volume.getMetadata().getNamespace(), volume.getMetadata().getName());
+    }
+
+    public static Assignment delete(Volume volume) {
+        return Assignment.newBuilder()
+                .setNode(volume.getStatus().getNode())
+                .setNamespace(volume.getMetadata().getNamespace())
+                .setReplica(REPLICA_PREFIX + volume.getMetadata().getName())
+                .setVolumeTask(VolumeTask.newBuilder()
+                        .setName(volume.getMetadata().getName())
+                        .setUid(volume.getMetadata().getUid())
+                        .setVolumeId(volume.getStatus().getNodeStatus().getVolumeId())
+                        .setAction(VolumeTask.Action.DELETE))
+                .build();
+    }
+
+    /** The volume marked DELETING on its node, with {@code why} as its message. */
+    public static Volume deleting(Volume volume, String why) {
+        return volume.toBuilder().setStatus(volume.getStatus().toBuilder().setPhase(VolumeStatus.Phase.DELETING)
+                .clearReplica().setMessage(why + "; waiting for node " + volume.getStatus().getNode() + " to delete its data"))
+                .build();
+    }
+}
