@@ -39,9 +39,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A Volume through the whole platform: created through the API, bound to the node of its first
  * consumer, provisioned by the agent's in-process CSI driver (a real loop device, ext4), mounted
- * into the container through CRI; its data survives the pod being replaced; deleting the App
- * deletes it (reclaim policy Delete). Mounts and loop devices under the test dir are cleaned up
- * even on failure.
+ * into the container through CRI; its data survives the pod being replaced and the App being
+ * scaled to 0 and back (reclaim policy Delete applies only when the volume is released); deleting
+ * the App deletes it on the node's order from the control plane. Mounts and loop devices under the
+ * test dir are cleaned up even on failure.
  */
 class VolumeE2ETest {
     static final Duration CONVERGE = EdgeCluster.CONVERGE;
@@ -161,6 +162,24 @@ class VolumeE2ETest {
                 .setMetadata(current.getMetadata())).build());
         Await.until("the replacement appended to the same volume", CONVERGE, cluster.host::logTail,
                 () -> lines(out.resolve("runs")).equals(List.of("v1", "v2")));
+
+        // Scaled to 0: the pod goes, the volume is unmounted but kept (reclaim policy Delete is about release).
+        Path csiVolumes = cluster.host.stateDir().resolve("csi/volumes");
+        current = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("recorder").build());
+        cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(current.toBuilder()
+                .setSpec(current.getSpec().toBuilder().setReplicas(0))).build());
+        Await.until("the volume is AVAILABLE and unmounted", CONVERGE, cluster.host::logTail,
+                () -> cluster.cloud.volumes().getVolume(GetVolumeRequest.newBuilder().setName("recordings").build()).getStatus()
+                        .getPhase() == VolumeStatus.Phase.AVAILABLE && mountsUnder(agentVolumes).isEmpty());
+        try (Stream<Path> records = Files.list(csiVolumes)) {
+            assertEquals(1, records.count(), "the CSI volume is kept on the node");
+        }
+        // Back to 1: the new pod finds the data.
+        current = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("recorder").build());
+        cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(current.toBuilder()
+                .setSpec(current.getSpec().toBuilder().setReplicas(1))).build());
+        Await.until("the pod after scaling back appended to the same data", CONVERGE, cluster.host::logTail,
+                () -> lines(out.resolve("runs")).equals(List.of("v1", "v2", "v2")));
 
         // Deleting the App deletes the volume (reclaim policy Delete): the resource, the mounts, the loop device.
         cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("recorder").build());

@@ -192,7 +192,7 @@ class VolumeSnapshotE2ETest {
         Path manifest = Files.writeString(dir.resolve("restored.yaml"), """
                 kind: Volume
                 metadata: {name: restored}
-                spec: {sourceSnapshot: before-upgrade, reclaimPolicy: DELETE}
+                spec: {sourceSnapshot: before-upgrade, reclaimPolicy: RETAIN}
                 """);
         assertEquals("volume/default/restored created", edgectl("apply", "-f", manifest.toString()).trim());
         assertEquals("volume/default/restored unchanged", edgectl("apply", "-f", manifest.toString()).trim());
@@ -220,12 +220,25 @@ class VolumeSnapshotE2ETest {
         Await.until("the node deleted its copy", CONVERGE, cluster.host::logTail, () -> emptyDir(csi.resolve("snapshots")));
         assertEquals("old", read(out.resolve("reader")), "the restored volume does not depend on the snapshot");
 
-        // 7. Deleting the Apps deletes both volumes (Delete): nothing left mounted, attached or recorded.
+        // 7. Deleting the Apps deletes "data" (Delete) and releases "restored" (Retain: its data stays on the node).
         cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("reader").build());
         cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("writer").build());
-        Await.until("both Volume resources are deleted", CONVERGE, cluster.host::logTail,
-                () -> code(() -> volume("data")) == Status.Code.NOT_FOUND && code(() -> volume("restored")) == Status.Code.NOT_FOUND);
-        Await.until("the CSI volumes are deleted on the node", CONVERGE, cluster.host::logTail, () -> emptyDir(csi.resolve("volumes")));
+        Await.until("\"data\" is deleted, \"restored\" RELEASED", CONVERGE, cluster.host::logTail,
+                () -> code(() -> volume("data")) == Status.Code.NOT_FOUND
+                        && volume("restored").getStatus().getPhase() == VolumeStatus.Phase.RELEASED);
+        Await.until("only the released volume is left on the node", CONVERGE, cluster.host::logTail, () -> {
+            try (Stream<Path> records = Files.list(csi.resolve("volumes"))) {
+                return records.count() == 1;
+            } catch (IOException e) {
+                return false;
+            }
+        });
+
+        // 8. Deleting the released volume through the API: its node deletes the data, then the resource goes.
+        assertEquals("volume/default/restored deleted", edgectl("delete", "volume", "restored").trim());
+        Await.until("the released Volume resource is removed once its node confirmed", CONVERGE, cluster.host::logTail,
+                () -> code(() -> volume("restored")) == Status.Code.NOT_FOUND);
+        assertTrue(emptyDir(csi.resolve("volumes")), "the node deleted it before the resource went");
         Await.until("nothing of the test mounted", CONVERGE, cluster.host::logTail,
                 () -> VolumeE2ETest.mountsUnder(dir).isEmpty());
         assertTrue(VolumeE2ETest.run("losetup", "-a").lines().noneMatch(l -> l.contains(dir.toString())), "no loop device left attached");
