@@ -49,17 +49,32 @@ import org.junit.jupiter.api.io.TempDir;
  * same node) and mounted by a second App shows the OLD data. The snapshot cannot be deleted while
  * the restored volume still needs it; afterwards it is deleted on the node, and deleting the Apps
  * deletes both volumes (Delete): no mount, loop device, CSI volume or snapshot is left behind.
+ * The same Apps also mount a btrfs volume (the agent's driver has a pool on a loop-backed btrfs
+ * outside the test dir): it is snapshotted and restored beside the loopfs one, at the cost of a
+ * snapshot and a restore, no extra pods.
  */
 class VolumeSnapshotE2ETest {
     static final Duration CONVERGE = EdgeCluster.CONVERGE;
     static final String NODE = "edge-snap";
 
     @TempDir static Path dir;
+    /** A loop-backed btrfs mounted here for the driver's btrfs pool; outside {@link #dir}, whose mounts must all go. */
+    static Path btrfs;
     static EdgeCluster cluster;
 
     @BeforeAll
     static void startEverything() throws Exception {
-        cluster = EdgeCluster.start(dir, NODE, List.of("--backoff-initial", "1s", "--backoff-max", "2s", "--sync-period", "2s"));
+        btrfs = Files.createTempDirectory("edgeplane-e2e-btrfs");
+        Path image = btrfs.resolve("btrfs.img");
+        Path mount = Files.createDirectories(btrfs.resolve("mnt"));
+        try (var file = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+            file.setLength(256L << 20);
+        }
+        Commands.run(List.of("mkfs.btrfs", "-q", "-f", image.toString()), Duration.ofSeconds(60));
+        Commands.run(List.of("mount", "-o", "loop", image.toString(), mount.toString()), Duration.ofSeconds(60));
+        Path pool = Files.createDirectories(mount.resolve("pool"));
+        cluster = EdgeCluster.start(dir, NODE, List.of("--backoff-initial", "1s", "--backoff-max", "2s", "--sync-period", "2s",
+                "--csi-btrfs-pool", pool.toString()));
     }
 
     @AfterAll
@@ -70,7 +85,21 @@ class VolumeSnapshotE2ETest {
             }
         } finally {
             VolumeE2ETest.cleanUpStorage(dir);
+            if (btrfs != null) {
+                VolumeE2ETest.cleanUpStorage(btrfs);
+                VolumeE2ETest.run("rm", "-rf", btrfs.toString());
+            }
         }
+    }
+
+    /** {@link #app} with a second volume, {@code volumeB}, at /data-b. */
+    static App app(String name, String volume, String volumeB, Path out, String script, String version, String image) {
+        App app = app(name, volume, out, script, version, image);
+        PodTemplate template = app.getSpec().getTemplate();
+        return app.toBuilder().setSpec(app.getSpec().toBuilder().setTemplate(template.toBuilder()
+                .addVolumes(PodVolume.newBuilder().setName("data-b").setVolume(volumeB))
+                .setContainers(0, template.getContainers(0).toBuilder()
+                        .addVolumeMounts(VolumeMount.newBuilder().setName("data-b").setMountPath("/data-b"))))).build();
     }
 
     /** An App mounting {@code volume} at /data and a host dir at /out, running {@code script} in {@code image}. */
@@ -145,15 +174,22 @@ class VolumeSnapshotE2ETest {
         cluster.cloud.volumes().createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
                 .setMetadata(ObjectMeta.newBuilder().setName("data"))
                 .setSpec(VolumeSpec.newBuilder().setSizeBytes(32L << 20).setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE))).build());
+        cluster.cloud.volumes().createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("data-b"))
+                .setSpec(VolumeSpec.newBuilder().setSizeBytes(32L << 20).setStorageClass("btrfs")
+                        .setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE))).build());
         VolumeSnapshot request = VolumeSnapshot.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("before-upgrade"))
                 .setSpec(VolumeSnapshotSpec.newBuilder().setVolume("data")).build();
         assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> cluster.cloud.volumes().createVolumeSnapshot(
                 CreateVolumeSnapshotRequest.newBuilder().setSnapshot(request).build())), "a volume on no node has nothing to snapshot");
 
         // 1. The App writes "old"; its volume is bound, and the agent reports it published.
-        String writer = "echo $VERSION > /data/value && sync && cp /data/value /out/writer; sleep 3600";
-        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(app("writer", "data", out, writer, "old", cluster.image)).build());
+        String writer = "echo $VERSION > /data/value && echo $VERSION > /data-b/value && sync && cp /data-b/value /out/writer-b"
+                + " && cp /data/value /out/writer; sleep 3600";
+        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(app("writer", "data", "data-b", out, writer, "old", cluster.image))
+                .build());
         Await.until("the writer wrote \"old\"", CONVERGE, cluster.host::logTail, () -> read(out.resolve("writer")).equals("old"));
+        assertEquals("old", read(out.resolve("writer-b")));
         Await.until("the node reports the volume published", CONVERGE, cluster.host::logTail,
                 () -> volume("data").getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.PUBLISHED);
         Volume data = volume("data");
@@ -181,12 +217,20 @@ class VolumeSnapshotE2ETest {
         assertTrue(listed.contains(" true ") && listed.contains(NODE), "edgectl shows it ready: " + listed);
         String volumeLine = lineOf(edgectl("get", "volumes"), "data");
         assertTrue(volumeLine.contains("BOUND") && volumeLine.contains(NODE) && volumeLine.contains("PUBLISHED"), volumeLine);
+        // The btrfs volume's snapshot: a read-only btrfs snapshot of its subvolume.
+        cluster.cloud.volumes().createVolumeSnapshot(CreateVolumeSnapshotRequest.newBuilder().setSnapshot(VolumeSnapshot.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("before-upgrade-b")).setSpec(VolumeSnapshotSpec.newBuilder().setVolume("data-b")))
+                .build());
+        Await.until("the btrfs snapshot is ready to use", CONVERGE, cluster.host::logTail,
+                () -> snapshot("before-upgrade-b").getStatus().getReadyToUse());
+        assertEquals("btrfs", snapshot("before-upgrade-b").getStatus().getStorageClass());
 
         // 3. The App overwrites the data (a new template replaces its pod; same volume).
         App current = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("writer").build());
-        cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(app("writer", "data", out, writer, "new", cluster.image).toBuilder()
-                .setMetadata(current.getMetadata())).build());
+        cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(app("writer", "data", "data-b", out, writer, "new", cluster.image)
+                .toBuilder().setMetadata(current.getMetadata())).build());
         Await.until("the writer overwrote it with \"new\"", CONVERGE, cluster.host::logTail, () -> read(out.resolve("writer")).equals("new"));
+        assertEquals("new", read(out.resolve("writer-b")));
 
         // 4. A volume restored from the snapshot: pinned to the snapshot's node, waiting for its first consumer.
         Path manifest = Files.writeString(dir.resolve("restored.yaml"), """
@@ -204,27 +248,40 @@ class VolumeSnapshotE2ETest {
                 DeleteVolumeSnapshotRequest.newBuilder().setName("before-upgrade").build())),
                 "the restored volume is not created yet: it still needs the snapshot");
 
-        // 5. A second App mounts the restored volume and sees the OLD data.
-        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(
-                app("reader", "restored", out, "cat /data/value > /out/reader; sleep 3600", "r", cluster.image)).build());
+        cluster.cloud.volumes().createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("restored-b"))
+                .setSpec(VolumeSpec.newBuilder().setSourceSnapshot("before-upgrade-b").setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE)))
+                .build());
+        assertEquals("btrfs", volume("restored-b").getSpec().getStorageClass(), "the snapshot's class by default");
+
+        // 5. A second App mounts the restored volumes and sees the OLD data on both backends.
+        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(app("reader", "restored", "restored-b", out,
+                "cat /data-b/value > /out/reader-b; cat /data/value > /out/reader; sleep 3600", "r", cluster.image)).build());
         Await.until("the reader sees the data as it was at the snapshot", CONVERGE, cluster.host::logTail,
                 () -> read(out.resolve("reader")).equals("old"));
+        assertEquals("old", read(out.resolve("reader-b")), "btrfs: restored as a writable snapshot of the snapshot");
         assertEquals("new", read(out.resolve("writer")), "the original volume keeps its new data");
+        assertEquals("new", read(out.resolve("writer-b")));
         Await.until("the restored volume is reported created on the node", CONVERGE, cluster.host::logTail,
                 () -> volume("restored").getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.PUBLISHED);
         assertEquals(VolumeStatus.Phase.BOUND, volume("restored").getStatus().getPhase());
 
         // 6. Now the snapshot may go: deleted on the node too.
         assertEquals("volumesnapshot/default/before-upgrade deleted", edgectl("delete", "volumesnapshot", "before-upgrade").trim());
+        Await.until("the restored btrfs volume is created on the node", CONVERGE, cluster.host::logTail,
+                () -> volume("restored-b").getStatus().getNodeStatus().getState() == VolumeNodeStatus.State.PUBLISHED);
+        assertEquals("volumesnapshot/default/before-upgrade-b deleted", edgectl("delete", "volumesnapshot", "before-upgrade-b").trim());
         assertEquals(Status.Code.NOT_FOUND, code(() -> snapshot("before-upgrade")));
         Await.until("the node deleted its copy", CONVERGE, cluster.host::logTail, () -> emptyDir(csi.resolve("snapshots")));
         assertEquals("old", read(out.resolve("reader")), "the restored volume does not depend on the snapshot");
+        assertEquals("old", read(out.resolve("reader-b")));
 
         // 7. Deleting the Apps deletes "data" (Delete) and releases "restored" (Retain: its data stays on the node).
         cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("reader").build());
         cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("writer").build());
         Await.until("\"data\" is deleted, \"restored\" RELEASED", CONVERGE, cluster.host::logTail,
-                () -> code(() -> volume("data")) == Status.Code.NOT_FOUND
+                () -> code(() -> volume("data")) == Status.Code.NOT_FOUND && code(() -> volume("data-b")) == Status.Code.NOT_FOUND
+                        && code(() -> volume("restored-b")) == Status.Code.NOT_FOUND
                         && volume("restored").getStatus().getPhase() == VolumeStatus.Phase.RELEASED);
         Await.until("only the released volume is left on the node", CONVERGE, cluster.host::logTail, () -> {
             try (Stream<Path> records = Files.list(csi.resolve("volumes"))) {
