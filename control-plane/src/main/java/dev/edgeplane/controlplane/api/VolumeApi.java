@@ -295,23 +295,34 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             Entry<Volume> current = store.get(key, Volume.parser()).orElseThrow(() -> Calls.notFound(describe(ns, name)));
             Volume volume = current.value();
             String node = volume.getStatus().getNode();
-            if (volume.getStatus().getPhase() == VolumeStatus.Phase.DELETING) {
+            boolean nodeGone = !node.isEmpty() && store.get(Keys.node(node)).isEmpty();
+            boolean deleting = volume.getStatus().getPhase() == VolumeStatus.Phase.DELETING;
+            if (deleting && !nodeGone) {
                 return DeleteResponse.getDefaultInstance(); // asked again: its node has the order already
             }
-            Optional<String> user = userOf(ns, name);
-            if (user.isPresent()) {
-                throw Status.FAILED_PRECONDITION.withDescription(describe(ns, name) + " is used by app \"" + ns + "/"
-                        + user.get() + "\": delete the app (or drop the volume from its template) first").asRuntimeException();
+            if (!deleting) {
+                Optional<String> user = userOf(ns, name);
+                if (user.isPresent()) {
+                    throw Status.FAILED_PRECONDITION.withDescription(describe(ns, name) + " is used by app \"" + ns + "/"
+                            + user.get() + "\": delete the app (or drop the volume from its template) first").asRuntimeException();
+                }
+                if (request.getResourceVersion() != 0 && request.getResourceVersion() != current.modRevision()) {
+                    throw Calls.stale(describe(ns, name), request.getResourceVersion(), current.modRevision());
+                }
             }
-            if (request.getResourceVersion() != 0 && request.getResourceVersion() != current.modRevision()) {
-                throw Calls.stale(describe(ns, name), request.getResourceVersion(), current.modRevision());
-            }
-            if (node.isEmpty() || store.get(Keys.node(node)).isEmpty()) {
-                // On no node (never used), or its node was removed from the platform: no data to delete anywhere we reach.
-                if (!store.delete(key, current.modRevision())) {
+            if (node.isEmpty() || nodeGone) {
+                // On no node (never used), or its node was removed from the platform (no one left to confirm): gone at once.
+                List<Op> ops = new java.util.ArrayList<>(List.of(Op.delete(EtcdStore.bytes(key), DeleteOption.DEFAULT)));
+                if (nodeGone) {
+                    ops.add(Op.delete(EtcdStore.bytes(VolumeTasks.key(volume)), DeleteOption.DEFAULT));
+                }
+                TxnResponse response = store.await(store.client().getKVClient().txn()
+                        .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())))
+                        .Then(ops.toArray(Op[]::new)).commit(), "delete " + key);
+                if (!response.isSucceeded()) {
                     throw Calls.conflict(describe(ns, name));
                 }
-                LOG.infof("deleted %s%s", describe(ns, name), node.isEmpty() ? "" : " (its node " + node + " is gone)");
+                LOG.infof("deleted %s%s", describe(ns, name), nodeGone ? " (its node " + node + " is gone)" : "");
                 return DeleteResponse.getDefaultInstance();
             }
             // Bound to a node: the resource stays DELETING (visible, its node's errors reported on it) until the

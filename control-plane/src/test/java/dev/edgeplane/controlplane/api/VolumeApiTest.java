@@ -156,6 +156,19 @@ class VolumeApiTest {
     }
 
     @Test
+    void aDeletingVolumeWhoseNodeIsGoneCanStillBeDeleted() {
+        Volume stuck = volume("stuck", 64L << 20).toBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("stuck").setNamespace("default").setUid("u-stuck"))
+                .setStatus(VolumeStatus.newBuilder().setPhase(VolumeStatus.Phase.DELETING).setNode("removed-node")).build();
+        store.put(Keys.volume("default", "stuck"), stuck.toByteArray());
+        store.put(dev.edgeplane.controlplane.volumes.VolumeTasks.key(stuck),
+                dev.edgeplane.controlplane.volumes.VolumeTasks.delete(stuck).toByteArray());
+        volumes.deleteVolume(DeleteVolumeRequest.newBuilder().setName("stuck").build());
+        assertTrue(store.get(Keys.volume("default", "stuck")).isEmpty(), "no node left to confirm: removed at once");
+        assertTrue(store.get(dev.edgeplane.controlplane.volumes.VolumeTasks.key(stuck)).isEmpty(), "with its order");
+    }
+
+    @Test
     void badVolumesAreRefusedWithFieldPaths() {
         assertInvalid(() -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(volume("tiny", 1024)).build()),
                 "volume.spec.size_bytes");
