@@ -28,6 +28,7 @@ final class DeleteCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ResourceKind kind = ResourceKind.parse(type);
+        String outcome = "deleted";
         try (ApiClient api = root.connect()) {
             switch (kind) {
                 case APP -> api.apps().deleteApp(
@@ -36,13 +37,13 @@ final class DeleteCommand implements Callable<Integer> {
                 case TOKEN -> api.tokens().deleteJoinToken(
                         DeleteJoinTokenRequest.newBuilder().setName(name).build());
                 case EVENT -> throw new UsageException("events are not deleted: they expire on their own");
-                case VOLUME -> Volumes.deleteVolume(api, namespace, name);
+                case VOLUME -> outcome = Volumes.deleteVolume(api, namespace, name);
                 case VOLUMESNAPSHOT -> Volumes.deleteSnapshot(api, namespace, name);
             }
         }
         spec.commandLine().getOut().println(
                 kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT ? namespace + "/" : "")
-                        + name + " deleted");
+                        + name + " " + outcome);
         return 0;
     }
 }

@@ -14,6 +14,7 @@ import dev.edgeplane.api.v1.UpdateVolumeRequest;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeNodeStatus;
 import dev.edgeplane.api.v1.VolumeSnapshot;
+import dev.edgeplane.api.v1.VolumeStatus;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.PrintWriter;
@@ -139,8 +140,24 @@ final class Volumes {
         }
     }
 
-    static void deleteVolume(ApiClient api, String namespace, String name) {
+    /**
+     * Deletes the volume and says what happened: a volume on a node is only DELETING until its node
+     * has deleted the data and confirmed, so "deleted" would be a promise not yet kept.
+     */
+    static String deleteVolume(ApiClient api, String namespace, String name) {
         api.volumes().deleteVolume(DeleteVolumeRequest.newBuilder().setNamespace(namespace).setName(name).build());
+        try {
+            Volume left = api.volumes().getVolume(GetVolumeRequest.newBuilder().setNamespace(namespace).setName(name).build());
+            if (left.getStatus().getPhase() == VolumeStatus.Phase.DELETING) {
+                return "deleting: node " + left.getStatus().getNode() + " deletes its data first (edgectl get volumes shows progress)";
+            }
+            return "deleted";
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
+                return "deleted";
+            }
+            throw e;
+        }
     }
 
     static void deleteSnapshot(ApiClient api, String namespace, String name) {
