@@ -3,6 +3,7 @@ package dev.edgeplane.agent.pods;
 import dev.edgeplane.agent.events.EventRecorder;
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
+import dev.edgeplane.agent.loop.PassLoop;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.status.StatusManager;
 import dev.edgeplane.agent.volumes.PodVolumes;
@@ -46,10 +47,7 @@ public final class Reconciler implements AutoCloseable {
     private final Set<String> busy = ConcurrentHashMap.newKeySet();
     // Replicas a pass skipped because their worker was busy: they get another pass as soon as it is done.
     private final Set<String> skipped = ConcurrentHashMap.newKeySet();
-    private final Object signal = new Object();
-    private final Thread loop;
-    private volatile boolean running;
-    private boolean pending;
+    private final PassLoop loop;
     private volatile String lastListError = "";
     private final List<Consumer<Duration>> reconcileListeners = new CopyOnWriteArrayList<>();
 
@@ -75,43 +73,17 @@ public final class Reconciler implements AutoCloseable {
             thread.setDaemon(true);
             return thread;
         });
-        this.loop = new Thread(this::run, "reconciler");
-        this.loop.setDaemon(true);
+        this.loop = new PassLoop("reconciler", settings.syncPeriod(), this::syncOnce);
         desired.addListener(this::trigger);
     }
 
     public void start() {
-        running = true;
         loop.start();
     }
 
     /** Asks for a pass soon (desired state changed, a worker finished with more to do...). */
     public void trigger() {
-        synchronized (signal) {
-            pending = true;
-            signal.notifyAll();
-        }
-    }
-
-    private void run() {
-        while (running) {
-            try {
-                syncOnce();
-            } catch (RuntimeException e) {
-                LOG.warning("sync pass failed: " + e);
-            }
-            synchronized (signal) {
-                if (!pending && running) {
-                    try {
-                        signal.wait(settings.syncPeriod().toMillis());
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
-                pending = false;
-            }
-        }
+        loop.trigger();
     }
 
     /** One level-triggered pass: dispatch every desired or running replica to its worker. */
@@ -163,7 +135,7 @@ public final class Reconciler implements AutoCloseable {
     }
 
     private void work(String key) {
-        if (!running) {
+        if (!loop.isRunning()) {
             return;
         }
         DesiredState state = desired.current();
@@ -194,11 +166,9 @@ public final class Reconciler implements AutoCloseable {
     /** Stops the loop and waits for workers; containers keep running (they belong to the node). */
     @Override
     public void close() {
-        running = false;
-        trigger();
+        loop.close(Duration.ofSeconds(5));
         workers.shutdown();
         try {
-            loop.join(5_000);
             if (!workers.awaitTermination(20, TimeUnit.SECONDS)) {
                 workers.shutdownNow();
             }

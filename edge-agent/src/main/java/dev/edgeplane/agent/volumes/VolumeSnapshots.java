@@ -2,6 +2,7 @@ package dev.edgeplane.agent.volumes;
 
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
+import dev.edgeplane.agent.loop.PassLoop;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.VolumeSnapshotReport;
 import dev.edgeplane.api.v1.VolumeSnapshotTask;
@@ -36,12 +37,8 @@ public final class VolumeSnapshots implements AutoCloseable {
     private final Consumer<VolumeSnapshotReport> reports;
     private final BiConsumer<String, String> forget;
     private final Path recordFile;
-    private final Duration period;
-    private final Object signal = new Object();
-    private final Thread loop;
+    private final PassLoop loop;
     private final Map<String, String> lastError = new HashMap<>();
-    private volatile boolean running;
-    private boolean pending;
     /** The driver was busy with a volume (ABORTED): look again soon rather than after a whole period. */
     private volatile boolean retrySoon;
 
@@ -56,9 +53,10 @@ public final class VolumeSnapshots implements AutoCloseable {
         this.reports = reports;
         this.forget = forget;
         this.recordFile = volumesDir.resolve("snapshots.properties");
-        this.period = period;
-        this.loop = new Thread(this::run, "volume-snapshots");
-        this.loop.setDaemon(true);
+        this.loop = new PassLoop("volume-snapshots", period, Duration.ofMillis(500), () -> {
+            syncOnce();
+            return retrySoon;
+        });
         desired.addListener(this::trigger);
     }
 
@@ -68,36 +66,11 @@ public final class VolumeSnapshots implements AutoCloseable {
     }
 
     public void start() {
-        running = true;
         loop.start();
     }
 
     public void trigger() {
-        synchronized (signal) {
-            pending = true;
-            signal.notifyAll();
-        }
-    }
-
-    private void run() {
-        while (running) {
-            try {
-                syncOnce();
-            } catch (RuntimeException e) {
-                LOG.warning("snapshot pass failed: " + e);
-            }
-            synchronized (signal) {
-                if (!pending && running) {
-                    try {
-                        signal.wait(retrySoon ? Math.min(500, period.toMillis()) : period.toMillis());
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
-                pending = false;
-            }
-        }
+        loop.trigger();
     }
 
     /** One pass: take what is desired, delete what this agent took and is no longer desired. */
@@ -110,7 +83,7 @@ public final class VolumeSnapshots implements AutoCloseable {
             wanted.put(csiName(entry.getNamespace(), entry.getVolumeSnapshot()), entry);
         }
         for (Map.Entry<String, Assignment> e : wanted.entrySet()) {
-            if (!running) {
+            if (!loop.isRunning()) {
                 return;
             }
             take(e.getKey(), e.getValue(), taken);
@@ -119,7 +92,7 @@ public final class VolumeSnapshots implements AutoCloseable {
             return; // never delete on the strength of a partial desired state
         }
         for (String name : taken.stringPropertyNames()) {
-            if (!running || wanted.containsKey(name)) {
+            if (!loop.isRunning() || wanted.containsKey(name)) {
                 continue;
             }
             String[] record = taken.getProperty(name).split(",", 2);
@@ -203,12 +176,6 @@ public final class VolumeSnapshots implements AutoCloseable {
 
     @Override
     public void close() {
-        running = false;
-        trigger();
-        try {
-            loop.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        loop.close(Duration.ofSeconds(10));
     }
 }

@@ -2,6 +2,7 @@ package dev.edgeplane.agent.volumes;
 
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
+import dev.edgeplane.agent.loop.PassLoop;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.VolumeClaim;
 import dev.edgeplane.api.v1.VolumeTask;
@@ -30,15 +31,11 @@ public final class VolumeTasks implements AutoCloseable {
     private final PodVolumes volumes;
     private final DesiredStateStore desired;
     private final BiConsumer<String, String> forget;
-    private final Duration period;
-    private final Object signal = new Object();
-    private final Thread loop;
+    private final PassLoop loop;
     /** Orders carried out since the agent started (namespace/name/uid -> namespace/name). */
     private final Map<String, String> done = new HashMap<>();
     private final Map<String, String> lastError = new HashMap<>();
-    private volatile boolean running;
     private volatile boolean closed;
-    private boolean pending;
     private volatile boolean retrySoon;
 
     /**
@@ -49,43 +46,19 @@ public final class VolumeTasks implements AutoCloseable {
         this.volumes = volumes;
         this.desired = desired;
         this.forget = forget;
-        this.period = period;
-        this.loop = new Thread(this::run, "volume-tasks");
-        this.loop.setDaemon(true);
+        this.loop = new PassLoop("volume-tasks", period, Duration.ofMillis(500), () -> {
+            syncOnce();
+            return retrySoon;
+        });
         desired.addListener(this::trigger);
     }
 
     public void start() {
-        running = true;
         loop.start();
     }
 
     public void trigger() {
-        synchronized (signal) {
-            pending = true;
-            signal.notifyAll();
-        }
-    }
-
-    private void run() {
-        while (running) {
-            try {
-                syncOnce();
-            } catch (RuntimeException e) {
-                LOG.warning("volume task pass failed: " + e);
-            }
-            synchronized (signal) {
-                if (!pending && running) {
-                    try {
-                        signal.wait(retrySoon ? Math.min(500, period.toMillis()) : period.toMillis());
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
-                pending = false;
-            }
-        }
+        loop.trigger();
     }
 
     /** One pass over the orders of the current desired state. */
@@ -159,12 +132,6 @@ public final class VolumeTasks implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        running = false;
-        trigger();
-        try {
-            loop.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        loop.close(Duration.ofSeconds(10));
     }
 }
