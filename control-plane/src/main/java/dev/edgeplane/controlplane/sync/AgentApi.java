@@ -25,6 +25,7 @@ import java.time.Clock;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
 /**
@@ -220,26 +221,12 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     @Override
     public StreamObserver<dev.edgeplane.api.v1.MetricsBatch> reportMetrics(
             StreamObserver<dev.edgeplane.api.v1.MetricsAck> responseObserver) {
-        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
-        Optional<String> refused = certificate == null ? Optional.of("ReportMetrics requires mutual TLS with the node certificate")
-                : refusal(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
-        if (refused.isPresent()) {
-            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refused.get()).asRuntimeException());
-            return new StreamObserver<>() {
-                @Override
-                public void onNext(dev.edgeplane.api.v1.MetricsBatch value) {}
-
-                @Override
-                public void onError(Throwable t) {}
-
-                @Override
-                public void onCompleted() {}
-            };
+        Optional<Peer> peer = authenticate("ReportMetrics", responseObserver);
+        if (peer.isEmpty()) {
+            return ignoring();
         }
-        String node = CertificateAuthority.commonName(certificate);
-        String hash = CertificateAuthority.hashOf(certificate);
         return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.metrics.AgentMetrics.class).get()
-                .receiver().open(node, () -> refusal(node, hash), responseObserver);
+                .receiver().open(peer.get().node(), stillValid(peer.get()), responseObserver);
     }
 
     /**
@@ -248,14 +235,11 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
      */
     @Override
     public void heartbeat(dev.edgeplane.api.v1.Heartbeat request, StreamObserver<HeartbeatAck> responseObserver) {
-        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
-        String node = certificate == null ? null : CertificateAuthority.commonName(certificate);
-        Optional<String> refusal = certificate == null ? Optional.of("Heartbeat requires mutual TLS with the node certificate")
-                : refusal(node, CertificateAuthority.hashOf(certificate));
-        if (refusal.isPresent()) {
-            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
+        Optional<Peer> peer = authenticate("Heartbeat", responseObserver);
+        if (peer.isEmpty()) {
             return;
         }
+        String node = peer.get().node();
         if (index.sessionsOf(node).isEmpty()) {
             responseObserver.onError(Status.FAILED_PRECONDITION
                     .withDescription("node " + node + " has no Sync stream on this control plane").asRuntimeException());
@@ -291,24 +275,12 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
      */
     @Override
     public StreamObserver<dev.edgeplane.api.v1.TunnelFrame> tunnel(StreamObserver<dev.edgeplane.api.v1.TunnelFrame> responseObserver) {
-        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
-        Optional<String> refusal = certificate == null ? Optional.of("Tunnel requires mutual TLS with the node certificate")
-                : refusal(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
-        if (refusal.isPresent()) {
-            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
-            return new StreamObserver<>() {
-                @Override
-                public void onNext(dev.edgeplane.api.v1.TunnelFrame value) {}
-
-                @Override
-                public void onError(Throwable t) {}
-
-                @Override
-                public void onCompleted() {}
-            };
+        Optional<Peer> peer = authenticate("Tunnel", responseObserver);
+        if (peer.isEmpty()) {
+            return ignoring();
         }
         return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.tunnel.OpsTunnel.class).get().hub()
-                .agentTunnel(CertificateAuthority.commonName(certificate), responseObserver);
+                .agentTunnel(peer.get().node(), responseObserver);
     }
 
     /**
@@ -318,32 +290,46 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     @Override
     public StreamObserver<dev.edgeplane.api.v1.EventReport> reportEvents(
             StreamObserver<dev.edgeplane.api.v1.EventReportAck> responseObserver) {
-        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
-        Optional<String> refusal = certificate == null ? Optional.of("ReportEvents requires mutual TLS with the node certificate")
-                : refusal(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
-        if (refusal.isPresent()) {
-            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
-            return new StreamObserver<>() {
-                @Override
-                public void onNext(dev.edgeplane.api.v1.EventReport value) {}
-
-                @Override
-                public void onError(Throwable t) {}
-
-                @Override
-                public void onCompleted() {}
-            };
+        Optional<Peer> peer = authenticate("ReportEvents", responseObserver);
+        if (peer.isEmpty()) {
+            return ignoring();
         }
-        String node = CertificateAuthority.commonName(certificate);
-        String hash = CertificateAuthority.hashOf(certificate);
         return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.events.AgentEventReports.class).get()
-                .open(node, () -> refusal(node, hash), responseObserver);
+                .open(peer.get().node(), stillValid(peer.get()), responseObserver);
     }
 
-    private static StreamObserver<SyncRequest> ignoring() {
+    /** The node on the other end of an agent stream: its certificate's CN and hash. */
+    private record Peer(String node, String certificateHash) {}
+
+    /** Empty while the peer's certificate is still its node's current one; else why not (asked per message). */
+    private Supplier<Optional<String>> stillValid(Peer peer) {
+        return () -> refusal(peer.node(), peer.certificateHash());
+    }
+
+    /**
+     * The calling node, from the mutual-TLS certificate (never from a field), or empty after answering
+     * UNAUTHENTICATED: no certificate, a deleted node, or a certificate a newer join replaced.
+     */
+    private Optional<Peer> authenticate(String rpc, StreamObserver<?> responseObserver) {
+        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
+        if (certificate == null) {
+            responseObserver.onError(Status.UNAUTHENTICATED
+                    .withDescription(rpc + " requires mutual TLS with the node certificate").asRuntimeException());
+            return Optional.empty();
+        }
+        Peer peer = new Peer(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
+        Optional<String> refused = refusal(peer.node(), peer.certificateHash());
+        if (refused.isPresent()) {
+            responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refused.get()).asRuntimeException());
+            return Optional.empty();
+        }
+        return Optional.of(peer);
+    }
+
+    private static <T> StreamObserver<T> ignoring() {
         return new StreamObserver<>() {
             @Override
-            public void onNext(SyncRequest value) {}
+            public void onNext(T value) {}
 
             @Override
             public void onError(Throwable t) {}
