@@ -174,7 +174,7 @@ $(tput bold 2>/dev/null)Edgeplane is running.$(tput sgr0 2>/dev/null)
   $repo/cli/target/bin/edgectl get apps
   $repo/cli/target/bin/edgectl get app hello-web -o yaml
   $repo/cli/target/bin/edgectl get events                 # what happened, aggregated
-  $repo/cli/target/bin/edgectl top nodes                  # metrics arrive within a minute
+  $repo/cli/target/bin/edgectl top nodes                  # metrics: the first upload comes after a minute
   $repo/cli/target/bin/edgectl logs hello-web
   curl -s http://127.0.0.1:$api_port/metrics | head       # Prometheus text format
 
