@@ -21,15 +21,14 @@ import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeMount;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.testkit.HostStorage;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -63,38 +62,11 @@ class VolumeE2ETest {
                 cluster.close();
             }
         } finally {
-            cleanUpStorage(dir);
+            HostStorage.releaseUnder(dir);
         }
     }
 
-    /** Unmounts everything under {@code root} (deepest first) and detaches loop devices backed by files under it. */
-    static void cleanUpStorage(Path root) throws IOException, InterruptedException {
-        List<String> mounts = new ArrayList<>();
-        for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-            String target = line.split(" ")[1];
-            if (target.startsWith(root.toString())) {
-                mounts.add(target);
-            }
-        }
-        mounts.sort((a, b) -> b.length() - a.length());
-        for (String target : mounts) {
-            run("umount", "-l", target);
-        }
-        for (String line : run("losetup", "-a").split("\n")) {
-            if (line.startsWith("/dev/loop") && line.contains(root.toString())) {
-                run("losetup", "-d", line.substring(0, line.indexOf(':')));
-            }
-        }
-    }
 
-    static String run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(process.getInputStream().readAllBytes());
-        if (!process.waitFor(30, TimeUnit.SECONDS)) {
-            process.destroyForcibly();
-        }
-        return out;
-    }
 
     static App app(Path out, String version) {
         String script = "echo " + version + " >> /data/runs; cp /data/runs /out/runs; sleep 3600";
@@ -193,6 +165,6 @@ class VolumeE2ETest {
                 return false;
             }
         });
-        assertTrue(run("losetup", "-a").lines().noneMatch(l -> l.contains(dir.toString())), "no loop device left attached");
+        assertTrue(HostStorage.loopDevicesUnder(dir).isEmpty(), "no loop device left attached");
     }
 }

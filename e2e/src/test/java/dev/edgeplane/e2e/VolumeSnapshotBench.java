@@ -11,6 +11,7 @@ import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeSnapshot;
 import dev.edgeplane.api.v1.VolumeSnapshotSpec;
 import dev.edgeplane.api.v1.VolumeSpec;
+import dev.edgeplane.testkit.HostStorage;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Files;
@@ -76,7 +77,7 @@ class VolumeSnapshotBench {
             Await.until("the CSI volume deleted on the node", EdgeCluster.CONVERGE, cluster.host::logTail,
                     () -> VolumeSnapshotE2ETest.emptyDir(cluster.host.stateDir().resolve("csi/volumes")));
         } finally {
-            VolumeE2ETest.cleanUpStorage(dir);
+            HostStorage.releaseUnder(dir);
         }
     }
 }

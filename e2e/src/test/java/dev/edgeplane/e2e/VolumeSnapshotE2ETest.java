@@ -29,6 +29,7 @@ import dev.edgeplane.api.v1.VolumeSnapshotSpec;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
 import dev.edgeplane.testkit.Commands;
+import dev.edgeplane.testkit.HostStorage;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
@@ -84,10 +85,10 @@ class VolumeSnapshotE2ETest {
                 cluster.close();
             }
         } finally {
-            VolumeE2ETest.cleanUpStorage(dir);
+            HostStorage.releaseUnder(dir);
             if (btrfs != null) {
-                VolumeE2ETest.cleanUpStorage(btrfs);
-                VolumeE2ETest.run("rm", "-rf", btrfs.toString());
+                HostStorage.releaseUnder(btrfs);
+                Commands.run(List.of("rm", "-rf", btrfs.toString()), Duration.ofSeconds(30));
             }
         }
     }
@@ -301,7 +302,7 @@ class VolumeSnapshotE2ETest {
         assertTrue(emptyDir(csi.resolve("volumes")), "the node deleted it before the resource went");
         Await.until("nothing of the test mounted", CONVERGE, cluster.host::logTail,
                 () -> VolumeE2ETest.mountsUnder(dir).isEmpty());
-        assertTrue(VolumeE2ETest.run("losetup", "-a").lines().noneMatch(l -> l.contains(dir.toString())), "no loop device left attached");
+        assertTrue(HostStorage.loopDevicesUnder(dir).isEmpty(), "no loop device left attached");
         assertTrue(Files.readAllLines(Path.of("/proc/mounts")).stream().noneMatch(l -> l.contains(dir.toString())), "no mount left");
     }
 }

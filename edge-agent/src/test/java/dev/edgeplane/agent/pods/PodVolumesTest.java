@@ -22,14 +22,13 @@ import dev.edgeplane.api.v1.VolumeClaim;
 import dev.edgeplane.api.v1.VolumeMount;
 import dev.edgeplane.storage.StorageDriverConfig;
 import dev.edgeplane.testkit.Containerd;
+import dev.edgeplane.testkit.HostStorage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -92,40 +91,10 @@ class PodVolumesTest {
             volumes.close();
         } finally {
             // Whatever the test left: unmount everything under tmp (deepest first), detach its loop devices.
-            List<String> mounts = new ArrayList<>();
-            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-                String target = line.split(" ")[1];
-                if (target.startsWith(tmp.toString())) {
-                    mounts.add(target);
-                }
-            }
-            mounts.sort((a, b) -> b.length() - a.length());
-            for (String target : mounts) {
-                run("umount", "-l", target);
-            }
-            try (Stream<Path> files = Files.walk(tmp.resolve("csi"))) {
-                for (Path file : files.filter(Files::isRegularFile).toList()) {
-                    String attached = run("losetup", "-j", file.toString());
-                    for (String line : attached.split("\n")) {
-                        if (line.startsWith("/dev/loop")) {
-                            run("losetup", "-d", line.substring(0, line.indexOf(':')));
-                        }
-                    }
-                }
-            } catch (IOException ignored) {
-                // no csi dir
-            }
+            HostStorage.releaseUnder(tmp);
         }
     }
 
-    private static String run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(process.getInputStream().readAllBytes());
-        if (!process.waitFor(30, TimeUnit.SECONDS)) {
-            process.destroyForcibly();
-        }
-        return out;
-    }
 
     private void desire(Assignment... assignments) throws Exception {
         desired.applySnapshot(Snapshot.newBuilder().setRevision(revision.incrementAndGet()).addAllAssignments(List.of(assignments)).build());
@@ -218,6 +187,6 @@ class PodVolumesTest {
                 return false;
             }
         });
-        assertTrue(run("losetup", "-a").lines().noneMatch(l -> l.contains(tmp.toString())), "no loop device left attached");
+        assertTrue(HostStorage.loopDevicesUnder(tmp).isEmpty(), "no loop device left attached");
     }
 }

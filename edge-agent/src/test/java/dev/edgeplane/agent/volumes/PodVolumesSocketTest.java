@@ -17,13 +17,10 @@ import dev.edgeplane.cri.v1.ContainerConfig;
 import dev.edgeplane.storage.StorageDriver;
 import dev.edgeplane.storage.StorageDriverConfig;
 import dev.edgeplane.storage.StorageDriverServer;
-import java.io.IOException;
+import dev.edgeplane.testkit.HostStorage;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -39,30 +36,9 @@ class PodVolumesSocketTest {
 
     @AfterEach
     void cleanUp() throws Exception {
-        List<String> mounts = new ArrayList<>();
-        for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-            String target = line.split(" ")[1];
-            if (target.startsWith(tmp.toString())) {
-                mounts.add(target);
-            }
-        }
-        mounts.sort((a, b) -> b.length() - a.length());
-        for (String target : mounts) {
-            run("umount", "-l", target);
-        }
-        for (String line : run("losetup", "-a").split("\n")) {
-            if (line.startsWith("/dev/loop") && line.contains(tmp.toString())) {
-                run("losetup", "-d", line.substring(0, line.indexOf(':')));
-            }
-        }
+        HostStorage.releaseUnder(tmp);
     }
 
-    private static String run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(process.getInputStream().readAllBytes());
-        process.waitFor(30, TimeUnit.SECONDS);
-        return out;
-    }
 
     @Test
     void publishesOverTheSocketMountsIntoTheContainerConfigKeepsOnReleaseDeletesOnOrder() throws Exception {

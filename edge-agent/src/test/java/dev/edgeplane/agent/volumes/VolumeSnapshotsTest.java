@@ -19,6 +19,7 @@ import dev.edgeplane.api.v1.VolumeReport;
 import dev.edgeplane.api.v1.VolumeSnapshotReport;
 import dev.edgeplane.api.v1.VolumeSnapshotTask;
 import dev.edgeplane.storage.StorageDriverConfig;
+import dev.edgeplane.testkit.HostStorage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +29,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -65,34 +65,11 @@ class VolumeSnapshotsTest {
             volumes.podRemoved("pod-b", true);
             volumes.close();
         } finally {
-            List<String> mounts = new ArrayList<>();
-            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-                String target = line.split(" ")[1];
-                if (target.startsWith(tmp.toString())) {
-                    mounts.add(target);
-                }
-            }
-            mounts.sort((a, b) -> b.length() - a.length());
-            for (String target : mounts) {
-                run("umount", "-l", target);
-            }
-            for (String line : run("losetup", "-a").split("\n")) {
-                if (line.startsWith("/dev/loop") && line.contains(tmp.toString())) {
-                    run("losetup", "-d", line.substring(0, line.indexOf(':')));
-                }
-            }
+            HostStorage.releaseUnder(tmp);
         }
-        assertTrue(run("losetup", "-a").lines().noneMatch(l -> l.contains(tmp.toString())), "no loop device left");
+        assertTrue(HostStorage.loopDevicesUnder(tmp).isEmpty(), "no loop device left");
     }
 
-    private static String run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(process.getInputStream().readAllBytes());
-        if (!process.waitFor(30, TimeUnit.SECONDS)) {
-            process.destroyForcibly();
-        }
-        return out;
-    }
 
     private static Assignment pod(String replica, VolumeClaim claim) {
         return Assignment.newBuilder().setNamespace("default").setReplica(replica).setApp("cam")

@@ -16,14 +16,13 @@ import dev.edgeplane.api.v1.VolumeNodeStatus;
 import dev.edgeplane.api.v1.VolumeReport;
 import dev.edgeplane.api.v1.VolumeTask;
 import dev.edgeplane.storage.StorageDriverConfig;
+import dev.edgeplane.testkit.HostStorage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -59,33 +58,10 @@ class VolumeTasksTest {
             volumes.podRemoved("pod-b", true);
             volumes.close();
         } finally {
-            List<String> mounts = new ArrayList<>();
-            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-                String target = line.split(" ")[1];
-                if (target.startsWith(tmp.toString())) {
-                    mounts.add(target);
-                }
-            }
-            mounts.sort((a, b) -> b.length() - a.length());
-            for (String target : mounts) {
-                run("umount", "-l", target);
-            }
-            for (String line : run("losetup", "-a").split("\n")) {
-                if (line.startsWith("/dev/loop") && line.contains(tmp.toString())) {
-                    run("losetup", "-d", line.substring(0, line.indexOf(':')));
-                }
-            }
+            HostStorage.releaseUnder(tmp);
         }
     }
 
-    private static String run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(process.getInputStream().readAllBytes());
-        if (!process.waitFor(30, TimeUnit.SECONDS)) {
-            process.destroyForcibly();
-        }
-        return out;
-    }
 
     private static final VolumeClaim CLAIM = VolumeClaim.newBuilder().setName("rec").setUid("u1").setSizeBytes(32L << 20)
             .putParameters("backend", "loopfs").putParameters("fsType", "ext4").setDeleteOnRelease(true).build();
@@ -114,7 +90,7 @@ class VolumeTasksTest {
     }
 
     private boolean loopDeviceAttached() throws Exception {
-        return run("losetup", "-a").lines().anyMatch(l -> l.contains(tmp.toString()));
+        return !HostStorage.loopDevicesUnder(tmp).isEmpty();
     }
 
     @Test
