@@ -9,6 +9,8 @@ public final class Keys {
     public static final String ASSIGNMENTS = ROOT + "assignments/";
     public static final String REPLICA_STATUS = ROOT + "replicastatus/";
     public static final String VOLUMES = ROOT + "volumes/";
+    /** Pod templates stored once per App generation: /edgeplane/templates/&lt;namespace&gt;/&lt;app&gt;/&lt;hash&gt;. */
+    public static final String TEMPLATES = ROOT + "templates/";
     public static final String VOLUME_SNAPSHOTS = ROOT + "volumesnapshots/";
     /** Events, each under a lease: /edgeplane/events/&lt;namespace, "-" for cluster-scoped objects&gt;/&lt;name&gt;. */
     public static final String EVENTS = ROOT + "events/";
@@ -48,6 +50,15 @@ public final class Keys {
 
     public static String assignmentsOf(String node) {
         return ASSIGNMENTS + node + "/";
+    }
+
+    /** A pod template by its content hash (TemplateHashes), value: the PodTemplate. */
+    public static String template(String namespace, String app, String hash) {
+        return TEMPLATES + namespace + "/" + app + "/" + hash;
+    }
+
+    public static String templatesOf(String namespace, String app) {
+        return TEMPLATES + namespace + "/" + app + "/";
     }
 
     public static String replicaStatus(String namespace, String replica) {
