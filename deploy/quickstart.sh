@@ -100,7 +100,12 @@ start etcd etcd --name quickstart --data-dir "$home/etcd" \
   --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
   --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
   --initial-cluster "quickstart=http://127.0.0.1:$((etcd_port + 1))" \
-  --experimental-watch-progress-notify-interval 1m  # idle agents' resume cursors follow etcd (default 10m)
+  --auto-compaction-mode=periodic --auto-compaction-retention=1h \
+  --quota-backend-bytes=4294967296 \
+  --experimental-watch-progress-notify-interval=1m
+# The same etcd flags as deploy/kubernetes/etcd.yaml and the tests (testkit EtcdServer.PRODUCTION_FLAGS):
+# hourly compaction (agents offline up to an hour resume from history), a 4 GiB quota, and progress
+# notifications every minute so idle agents' resume cursors follow etcd (default 10m).
 wait_for etcd 30 etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health
 
 say "Building the images (pause and busybox, without the internet)"

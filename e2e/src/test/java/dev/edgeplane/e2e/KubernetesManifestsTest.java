@@ -89,6 +89,17 @@ class KubernetesManifestsTest {
     }
 
     @Test
+    void etcdRunsWithTheProductionFlagsOfTheTestsAndTheQuickStart() throws IOException {
+        Map<String, String> flags = flags(get("StatefulSet/etcd").get("spec").get("template").get("spec").get("containers").get(0));
+        String quickstart = Files.readString(DIR.resolve("../quickstart.sh"));
+        for (String flag : dev.edgeplane.testkit.EtcdServer.PRODUCTION_FLAGS) {
+            String[] kv = flag.split("=", 2);
+            assertEquals(kv[1], flags.get(kv[0]), "deploy/kubernetes/etcd.yaml " + kv[0]);
+            assertTrue(quickstart.contains(flag), "deploy/quickstart.sh starts etcd with " + flag);
+        }
+    }
+
+    @Test
     void controlPlaneNamesEveryEtcdMemberAndServesWhatItsServicesAndProbesExpect() {
         JsonNode deployment = get("Deployment/control-plane");
         JsonNode pod = deployment.get("spec").get("template").get("spec");

@@ -37,6 +37,20 @@ public final class EtcdServer implements AutoCloseable {
         }
     }
 
+    /**
+     * What production etcd runs with (deploy/quickstart.sh and deploy/kubernetes/etcd.yaml use the
+     * same): hourly periodic compaction (an agent offline for up to an hour resumes from history, and
+     * no test runs long enough to see one, so tests that need a compaction do it explicitly), a 4 GiB
+     * backend quota, and progress notifications every minute (etcd's default is 10 min) so idle watch
+     * cursors stay recent. --max-txn-ops (128) and --max-request-bytes (1.5 MiB) keep etcd's
+     * defaults, which the control plane's writer stays within.
+     */
+    public static final List<String> PRODUCTION_FLAGS = List.of(
+            "--auto-compaction-mode=periodic",
+            "--auto-compaction-retention=1h",
+            "--quota-backend-bytes=4294967296",
+            "--experimental-watch-progress-notify-interval=1m");
+
     private final Member member;
     private final Path dataDir;
     private final Path logFile;
@@ -60,8 +74,9 @@ public final class EtcdServer implements AutoCloseable {
     }
 
     /**
-     * A single-member etcd started with {@code extraFlags} (e.g.
-     * {@code --experimental-watch-progress-notify-interval=500ms}), healthy when this returns.
+     * A single-member etcd started with {@link #PRODUCTION_FLAGS} and then {@code extraFlags}, which
+     * override them (e.g. {@code --experimental-watch-progress-notify-interval=500ms}), healthy when
+     * this returns.
      */
     public static EtcdServer start(List<String> extraFlags) {
         Member only = member("default");
@@ -106,7 +121,9 @@ public final class EtcdServer implements AutoCloseable {
                 // Every member must name the same token: derive it from the cluster's peer ports.
                 "--initial-cluster-token", "testkit-" + all.stream().map(m -> String.valueOf(m.peerPort()))
                         .reduce((a, b) -> a + "-" + b).orElse("")));
-        command.addAll(extraFlags);
+        command.addAll(PRODUCTION_FLAGS);
+        command.addAll(extraFlags); // etcd takes the last of a repeated flag: these override
+
         Path logFile = dataDir.resolve("etcd.log");
         ProcessBuilder builder = new ProcessBuilder(command)
                 .redirectErrorStream(true)

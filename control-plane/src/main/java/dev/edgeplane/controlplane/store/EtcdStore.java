@@ -100,11 +100,16 @@ public class EtcdStore {
         } finally {
             // The operation is the first word of "what" (e.g. "get /edgeplane/..."): a bounded label.
             int space = what.indexOf(' ');
-            io.micrometer.core.instrument.Timer.builder("edgeplane.etcd.requests")
-                    .description("etcd requests by operation and outcome")
-                    .tag("op", space < 0 ? what : what.substring(0, space)).tag("outcome", outcome)
-                    .register(registry).record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+            recordRequest(space < 0 ? what : what.substring(0, space), outcome, System.nanoTime() - started);
         }
+    }
+
+    /** Records one etcd request's latency under {@code op} (a bounded label) and outcome ("ok"/"error"). */
+    public void recordRequest(String op, String outcome, long nanos) {
+        io.micrometer.core.instrument.Timer.builder("edgeplane.etcd.requests")
+                .description("etcd requests by operation and outcome")
+                .tag("op", op).tag("outcome", outcome)
+                .register(registry).record(nanos, TimeUnit.NANOSECONDS);
     }
 
     public Optional<Entry<byte[]>> get(String key) {
@@ -179,33 +184,118 @@ public class EtcdStore {
         return new Page(entries, response.isMore(), response.getHeader().getRevision());
     }
 
-    /** Every key under {@code prefix} at one revision. */
+    /**
+     * Every key under {@code prefix} at one revision, read in pages of {@link #LIST_PAGE_KEYS} keys (the
+     * first page's revision, pinned for the rest), so no single response nears jetcd's 4 MiB limit
+     * whatever the prefix holds. A page refused as too large is retried with half as many keys; a
+     * listing overtaken by a compaction between its pages starts over.
+     */
     public Page listAll(String prefix) {
-        GetResponse response = await(client.getKVClient().get(bytes(prefix), GetOption.builder()
-                .isPrefix(true)
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return listPaged(prefix);
+            } catch (StoreException e) {
+                if (attempt == 3 || !isCompacted(e)) {
+                    throw e;
+                }
+                LOG.debugf("listing %s was overtaken by a compaction; starting over", prefix);
+            }
+        }
+    }
+
+    /** Keys per page of a full listing. */
+    static final int LIST_PAGE_KEYS = 500;
+    /** Keys per page of a keys-only listing (no values: small). */
+    static final int KEYS_PAGE_KEYS = 5000;
+
+    private Page listPaged(String prefix) {
+        List<Entry<byte[]>> entries = new ArrayList<>();
+        long revision = 0;
+        ByteSequence start = bytes(prefix);
+        int limit = LIST_PAGE_KEYS;
+        while (true) {
+            GetResponse response;
+            try {
+                response = await(client.getKVClient().get(start, pageOption(prefix, limit, revision, false)), "list " + prefix);
+            } catch (StoreException e) {
+                if (limit > 1 && isTooLarge(e)) {
+                    limit /= 2;
+                    continue;
+                }
+                throw e;
+            }
+            if (revision == 0) {
+                revision = response.getHeader().getRevision();
+            }
+            for (KeyValue kv : response.getKvs()) {
+                entries.add(entry(kv, kv.getValue().getBytes()));
+            }
+            if (!response.isMore() || response.getKvs().isEmpty()) {
+                return new Page(entries, false, revision);
+            }
+            start = nextKey(response.getKvs().get(response.getKvs().size() - 1));
+        }
+    }
+
+    /** One page of a listing: keys from the start key up to the prefix's end, in key order, at {@code revision} (0: now). */
+    private static GetOption pageOption(String prefix, int limit, long revision, boolean keysOnly) {
+        GetOption.Builder option = GetOption.builder()
+                .withRange(OptionsUtil.prefixEndOf(bytes(prefix)))
+                .withLimit(limit)
                 .withSortField(GetOption.SortTarget.KEY)
                 .withSortOrder(GetOption.SortOrder.ASCEND)
-                .build()), "list " + prefix);
-        List<Entry<byte[]>> entries = new ArrayList<>(response.getKvs().size());
-        for (KeyValue kv : response.getKvs()) {
-            entries.add(entry(kv, kv.getValue().getBytes()));
+                .withKeysOnly(keysOnly);
+        if (revision > 0) {
+            option.withRevision(revision);
         }
-        return new Page(entries, false, response.getHeader().getRevision());
+        return option.build();
+    }
+
+    /** The smallest key after {@code kv}'s. */
+    private static ByteSequence nextKey(KeyValue kv) {
+        return kv.getKey().concat(ByteSequence.from(new byte[] {0}));
+    }
+
+    private static boolean isCompacted(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof io.etcd.jetcd.common.exception.CompactedException
+                    || (t.getMessage() != null && t.getMessage().contains("required revision has been compacted"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** True when the response was over the client's inbound message limit. */
+    private static boolean isTooLarge(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (io.grpc.Status.fromThrowable(t).getCode() == io.grpc.Status.Code.RESOURCE_EXHAUSTED
+                    || (t.getMessage() != null && t.getMessage().contains("RESOURCE_EXHAUSTED"))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
-     * The keys under {@code prefix} as they were at {@code revision} (keys only, cheap), or empty when
-     * etcd cannot answer any more (compacted) or fails: callers fall back to a full listing.
+     * The keys under {@code prefix} as they were at {@code revision} (keys only, cheap, paged), or empty
+     * when etcd cannot answer any more (compacted) or fails: callers fall back to a full listing.
      */
     public Optional<List<String>> keysAt(String prefix, long revision) {
         try {
-            GetResponse response = await(client.getKVClient().get(bytes(prefix), GetOption.builder()
-                    .isPrefix(true).withKeysOnly(true).withRevision(revision).build()), "list " + prefix + " at " + revision);
-            List<String> keys = new ArrayList<>(response.getKvs().size());
-            for (KeyValue kv : response.getKvs()) {
-                keys.add(kv.getKey().toString(java.nio.charset.StandardCharsets.UTF_8));
+            List<String> keys = new ArrayList<>();
+            ByteSequence start = bytes(prefix);
+            while (true) {
+                GetResponse response = await(client.getKVClient().get(start, pageOption(prefix, KEYS_PAGE_KEYS, revision, true)),
+                        "list " + prefix + " at " + revision);
+                for (KeyValue kv : response.getKvs()) {
+                    keys.add(kv.getKey().toString(StandardCharsets.UTF_8));
+                }
+                if (!response.isMore() || response.getKvs().isEmpty()) {
+                    return Optional.of(keys);
+                }
+                start = nextKey(response.getKvs().get(response.getKvs().size() - 1));
             }
-            return Optional.of(keys);
         } catch (RuntimeException e) {
             LOG.debugf("no history of %s at revision %d: %s", prefix, revision, e.getMessage());
             return Optional.empty();
