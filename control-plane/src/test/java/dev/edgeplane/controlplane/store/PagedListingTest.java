@@ -11,6 +11,8 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterAll;
@@ -103,6 +105,25 @@ class PagedListingTest {
         EtcdStore.Page page = store.listAll(prefix);
         assertEquals(600, page.entries().size());
         assertTrue(page.entries().stream().allMatch(e -> e.value().length == 10 * 1024));
+    }
+
+    @Test
+    void anInformerStartsOnAPrefixBiggerThanOneResponse() throws Exception {
+        String prefix = "/test/informer/";
+        fill(prefix, 2500, 2048); // ~5 MiB
+        ScheduledExecutorService retries = Executors.newSingleThreadScheduledExecutor();
+        try (PrefixCache<byte[]> cache = new PrefixCache<>(store, prefix, value -> value, retries)) {
+            cache.start();
+            assertEquals(2500, cache.all().size());
+            store.put(prefix + "after", new byte[1]);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (cache.get(prefix + "after") == null) {
+                assertTrue(System.nanoTime() < deadline, "the watch after the paged list delivers new keys");
+                Thread.sleep(10);
+            }
+        } finally {
+            retries.shutdownNow();
+        }
     }
 
     @Test

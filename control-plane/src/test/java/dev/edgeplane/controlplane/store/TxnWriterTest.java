@@ -129,6 +129,22 @@ class TxnWriterTest {
     }
 
     @Test
+    void anUnreachableEtcdFailsTheCommitWithAStoreException() throws Exception {
+        EtcdServer doomed = EtcdServer.start();
+        EtcdStore doomedStore = TestStores.store(doomed.endpoint());
+        try {
+            doomedStore.put("/test/doomed/before", utf8("x")); // connected once
+            doomed.kill();
+            var failure = assertThrows(ExecutionException.class,
+                    () -> commit(new TxnWriter(doomedStore, 2), puts("/test/doomed/k/", 300, 10), List.of()));
+            assertInstanceOf(StoreException.class, failure.getCause());
+        } finally {
+            doomedStore.close();
+            doomed.close();
+        }
+    }
+
+    @Test
     void anEmptyPlanCompletesAtOnceWithZero() throws Exception {
         CompletableFuture<Long> done = new TxnWriter(store, 1).commit(List.of(), List.of());
         assertTrue(done.isDone());
