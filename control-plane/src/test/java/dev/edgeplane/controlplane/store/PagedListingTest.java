@@ -65,6 +65,11 @@ class PagedListingTest {
                 String key = String.format("%s%05d-new-%d", prefix, (i * 37) % 3000, i);
                 written.put(key, store.put(key, new byte[16]));
                 store.put(String.format("%s%05d", prefix, 2999 - (i % 100)), new byte[16]);
+                try {
+                    Thread.sleep(2); // a steady trickle, not a flood that slows the listing down
+                } catch (InterruptedException e) {
+                    return;
+                }
             }
         });
         writer.start();
