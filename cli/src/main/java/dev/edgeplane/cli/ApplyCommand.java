@@ -40,6 +40,8 @@ final class ApplyCommand implements Callable<Integer> {
                     out.println(applyApp(api, a.app()));
                 } else if (m instanceof Manifests.VolumeManifest v) {
                     out.println(Volumes.apply(api, v.volume()));
+                } else if (m instanceof Manifests.QuotaManifest q) {
+                    out.println(Quotas.apply(api, q.quota()));
                 } else if (m instanceof Manifests.VolumeSnapshotManifest s) {
                     out.println(Volumes.apply(api, s.snapshot()));
                 } else if (m instanceof Manifests.JoinTokenManifest t) {

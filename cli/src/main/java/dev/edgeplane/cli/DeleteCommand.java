@@ -11,7 +11,7 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|token|volume|volumesnapshot NAME")
+@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|token|volume|volumesnapshot|quota NAME")
 final class DeleteCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
@@ -39,10 +39,12 @@ final class DeleteCommand implements Callable<Integer> {
                 case EVENT -> throw new UsageException("events are not deleted: they expire on their own");
                 case VOLUME -> outcome = Volumes.deleteVolume(api, namespace, name);
                 case VOLUMESNAPSHOT -> Volumes.deleteSnapshot(api, namespace, name);
+                case QUOTA -> Quotas.delete(api, namespace, name);
             }
         }
         spec.commandLine().getOut().println(
-                kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT ? namespace + "/" : "")
+                kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT
+                        || kind == ResourceKind.QUOTA ? namespace + "/" : "")
                         + name + " " + outcome);
         return 0;
     }

@@ -48,8 +48,8 @@ final class DescribeCommand implements Callable<Integer> {
                     // Everything that happened on the node: its own events and its replicas'.
                     events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNode(name).build(), e -> true, now);
                 }
-                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT -> throw new UsageException("describe supports apps and nodes (use: edgectl get "
-                        + "token|volume|volumesnapshot NAME -o yaml, edgectl get events)");
+                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps and nodes (use: edgectl get "
+                        + "token|volume|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }
         out.flush();

@@ -24,7 +24,7 @@ import java.util.List;
 final class Manifests {
 
     /** One resource read from a manifest. */
-    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest {}
+    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, QuotaManifest {}
 
     record AppManifest(App app) implements Manifest {}
 
@@ -33,6 +33,8 @@ final class Manifests {
     record VolumeManifest(dev.edgeplane.api.v1.Volume volume) implements Manifest {}
 
     record VolumeSnapshotManifest(dev.edgeplane.api.v1.VolumeSnapshot snapshot) implements Manifest {}
+
+    record QuotaManifest(dev.edgeplane.api.v1.Quota quota) implements Manifest {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -59,7 +61,7 @@ final class Manifests {
 
     private static Manifest parse(JsonNode doc, String where) {
         if (!(doc instanceof ObjectNode object) || !object.hasNonNull("kind")) {
-            throw new UsageException(where + ": missing 'kind' (App, JoinToken, Volume or VolumeSnapshot)");
+            throw new UsageException(where + ": missing 'kind' (App, JoinToken, Volume, VolumeSnapshot or Quota)");
         }
         String kind = object.remove("kind").asText();
         object.remove("apiVersion");
@@ -69,7 +71,8 @@ final class Manifests {
             case "Volume" -> new VolumeManifest(merge(object, dev.edgeplane.api.v1.Volume.newBuilder(), where).build());
             case "VolumeSnapshot" -> new VolumeSnapshotManifest(
                     merge(object, dev.edgeplane.api.v1.VolumeSnapshot.newBuilder(), where).build());
-            default -> throw new UsageException(where + ": unknown kind '" + kind + "' (App, JoinToken, Volume or VolumeSnapshot)");
+            case "Quota" -> new QuotaManifest(merge(object, dev.edgeplane.api.v1.Quota.newBuilder(), where).build());
+            default -> throw new UsageException(where + ": unknown kind '" + kind + "' (App, JoinToken, Volume, VolumeSnapshot or Quota)");
         };
     }
 

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT;
+    APP, NODE, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -14,8 +14,9 @@ enum ResourceKind {
             case "event", "events", "ev" -> EVENT;
             case "volume", "volumes", "vol" -> VOLUME;
             case "volumesnapshot", "volumesnapshots", "snapshot", "snapshots", "vs" -> VOLUMESNAPSHOT;
+            case "quota", "quotas" -> QUOTA;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, tokens, events, volumes, volumesnapshots)");
+                    "unknown resource type '" + text + "' (apps, nodes, tokens, events, volumes, volumesnapshots, quotas)");
         };
     }
 }

@@ -20,6 +20,8 @@ public interface ControlPlaneConfig {
 
     Event event();
 
+    Limits limits();
+
     interface Etcd {
         @WithDefault("http://127.0.0.1:2379")
         List<String> endpoints();
@@ -67,5 +69,57 @@ public interface ControlPlaneConfig {
         /** At most this many event records are written per interval; the rest wait, still coalescing. */
         @WithDefault("200")
         int maxWritesPerInterval();
+    }
+
+    /**
+     * Admission: what one public API request may ask for (README "Limits and admission"). Over a
+     * count or length: INVALID_ARGUMENT naming the field and the limit; over a size: RESOURCE_EXHAUSTED.
+     */
+    interface Limits {
+        /** Replicas of one REPLICATED App. Each replica is an assignment and a status key in etcd and
+         *  a placement in one reconcile: 10,000 is more than a site-sized fleet needs and keeps one App's
+         *  writes to ~80 transactions; a bigger number is far more likely a typo than a plan. */
+        @WithDefault("10000")
+        int maxReplicas();
+
+        /** The pod template's serialized size; it is stored once per App generation and sent to every node. */
+        @WithDefault("262144")
+        int maxTemplateBytes();
+
+        /** Containers in one pod template. */
+        @WithDefault("32")
+        int maxContainers();
+
+        /** Entries of any list in a request: env, command, args, ports, volumes, mounts, tolerations, taints. */
+        @WithDefault("256")
+        int maxListItems();
+
+        /** Bytes of one free-form string: an env value, a command or args entry, an image, a working dir. */
+        @WithDefault("16384")
+        int maxStringBytes();
+
+        /** Entries of one label map (labels, node_selector, template labels, node labels). */
+        @WithDefault("64")
+        int maxLabels();
+
+        /** All annotations of one object, keys and values (Kubernetes allows 256 KiB; ours ride with the App). */
+        @WithDefault("65536")
+        int maxAnnotationsBytes();
+
+        /** List page size when a request asks for none. */
+        @WithDefault("100")
+        int defaultPageSize();
+
+        /** Largest list page; a bigger page_size is served this many (AIP-158 coerces, it does not refuse). */
+        @WithDefault("1000")
+        int maxPageSize();
+
+        /** Length of a label_selector. */
+        @WithDefault("4096")
+        int maxLabelSelectorBytes();
+
+        /** Public API unary calls in progress at once; over it: RESOURCE_EXHAUSTED with a retry hint. */
+        @WithDefault("256")
+        int maxConcurrentCalls();
     }
 }

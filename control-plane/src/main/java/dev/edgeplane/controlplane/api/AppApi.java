@@ -38,6 +38,8 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
     private final EtcdStore store;
     private final StateCaches caches;
     private final AppStatusComposer composer;
+    private final ApiLimits limits;
+    private final dev.edgeplane.controlplane.quotas.QuotaAdmission quotas;
     /** Status-driven watch events are composed here, off the watch threads and their locks. */
     private final java.util.concurrent.ExecutorService statusEvents = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "edgeplane-app-watch");
@@ -45,10 +47,13 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
         return t;
     });
 
-    public AppApi(EtcdStore store, StateCaches caches, AppStatusComposer composer) {
+    public AppApi(EtcdStore store, StateCaches caches, AppStatusComposer composer, dev.edgeplane.controlplane.ControlPlaneConfig config,
+                  dev.edgeplane.controlplane.quotas.QuotaAdmission quotas) {
+        this.quotas = quotas;
         this.store = store;
         this.caches = caches;
         this.composer = composer;
+        this.limits = ApiLimits.of(config.limits());
     }
 
     @jakarta.annotation.PreDestroy
@@ -78,7 +83,7 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
     public void createApp(CreateAppRequest request, StreamObserver<App> responseObserver) {
         Calls.unary(responseObserver, () -> {
             App app = normalise(request.getApp());
-            AppValidator.validate(app).throwIfInvalid();
+            AppValidator.validate(app, limits).throwIfInvalid();
             ObjectMeta meta = app.getMetadata().toBuilder()
                     .setUid(UUID.randomUUID().toString())
                     .setCreateTime(Joiner.timestamp(Instant.now()))
@@ -87,7 +92,7 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
                     .build();
             App stored = app.toBuilder().setMetadata(meta).build();
             String key = Keys.app(meta.getNamespace(), meta.getName());
-            OptionalLong revision = store.create(key, stored.toByteArray());
+            OptionalLong revision = quotas.create(key, stored);
             if (revision.isEmpty()) {
                 throw Calls.exists(describe(meta.getNamespace(), meta.getName()));
             }
@@ -115,7 +120,7 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
                 new Validation().dnsLabel("namespace", request.getNamespace()).throwIfInvalid();
                 prefix = Keys.APPS + request.getNamespace() + "/";
             }
-            Listing.Page<App> page = Listing.list(store, prefix, request.getPageSize(), request.getPageToken(),
+            Listing.Page<App> page = Listing.list(store, limits, prefix, request.getPageSize(), request.getPageToken(),
                     request.getLabelSelector(), App.parser(), a -> a.getMetadata().getLabelsMap());
             ListAppsResponse.Builder response = ListAppsResponse.newBuilder().setNextPageToken(page.nextPageToken());
             page.items().forEach(e -> response.addApps(composer.withStatus(withVersion(e))));
@@ -127,7 +132,7 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
     public void updateApp(UpdateAppRequest request, StreamObserver<App> responseObserver) {
         Calls.unary(responseObserver, () -> {
             App app = normalise(request.getApp());
-            AppValidator.validate(app).throwIfInvalid();
+            AppValidator.validate(app, limits).throwIfInvalid();
             String ns = app.getMetadata().getNamespace();
             String name = app.getMetadata().getName();
             String key = Keys.app(ns, name);
@@ -145,7 +150,7 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
                     .setResourceVersion(0)
                     .build();
             App stored = current.value().toBuilder().setMetadata(meta).setSpec(app.getSpec()).build();
-            OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
+            OptionalLong revision = quotas.update(key, stored, current);
             if (revision.isEmpty()) {
                 throw given != 0 ? Calls.stale(describe(ns, name), given, -1) : Calls.conflict(describe(ns, name));
             }

@@ -9,24 +9,42 @@ import dev.edgeplane.api.v1.Toleration;
 import java.util.HashSet;
 import java.util.Set;
 
-/** Checks an App as the caller sent it (namespace already defaulted); field paths start at "app". */
+/**
+ * Checks an App as the caller sent it (namespace already defaulted); field paths start at "app".
+ * Every count and length is bounded by {@link ApiLimits} before anything is walked, so checking
+ * costs O(the request), which the server's inbound message size bounds.
+ */
 final class AppValidator {
     private AppValidator() {}
 
-    static Validation validate(App app) {
+    /**
+     * The App's problems as INVALID_ARGUMENT field violations; a template over
+     * {@code max-template-bytes} is refused at once with RESOURCE_EXHAUSTED naming that limit.
+     */
+    static Validation validate(App app, ApiLimits limits) {
+        int templateBytes = app.getSpec().getTemplate().getSerializedSize();
+        if (templateBytes > limits.maxTemplateBytes()) {
+            throw Validation.exhausted("edgeplane.limits.max-template-bytes", "app.spec.template is " + templateBytes
+                    + " bytes serialized, over the limit of " + limits.maxTemplateBytes());
+        }
         Validation v = new Validation();
         v.dnsLabel("app.metadata.name", app.getMetadata().getName());
         v.dnsLabel("app.metadata.namespace", app.getMetadata().getNamespace());
-        v.labels("app.metadata.labels", app.getMetadata().getLabelsMap());
+        v.labels("app.metadata.labels", app.getMetadata().getLabelsMap(), limits.maxLabels());
+        v.annotations("app.metadata.annotations", app.getMetadata().getAnnotationsMap(), limits.maxAnnotationsBytes());
         AppSpec spec = app.getSpec();
         if (spec.getMode() == AppSpec.Mode.UNRECOGNIZED) {
             v.add("app.spec.mode", "unknown mode");
         }
         if (spec.getReplicas() < 0) {
             v.add("app.spec.replicas", "must be 0 or more (got " + spec.getReplicas() + ")");
+        } else if (spec.getReplicas() > limits.maxReplicas()) {
+            v.add("app.spec.replicas", "must be at most " + limits.maxReplicas() + " (got " + spec.getReplicas()
+                    + "; edgeplane.limits.max-replicas)");
         }
-        v.labels("app.spec.node_selector", spec.getNodeSelectorMap());
-        for (int i = 0; i < spec.getTolerationsCount(); i++) {
+        v.labels("app.spec.node_selector", spec.getNodeSelectorMap(), limits.maxLabels());
+        v.atMost("app.spec.tolerations", spec.getTolerationsCount(), limits.maxListItems(), "max-list-items");
+        for (int i = 0; i < Math.min(spec.getTolerationsCount(), limits.maxListItems()); i++) {
             Toleration t = spec.getTolerations(i);
             String field = "app.spec.tolerations[" + i + "]";
             if (t.getOperator() == Toleration.Operator.EXISTS && !t.getValue().isEmpty()) {
@@ -38,17 +56,26 @@ final class AppValidator {
             if (!t.getKey().isEmpty()) {
                 v.labelKey(field + ".key", t.getKey());
             }
+            if (!t.getValue().isEmpty() && !new Validation().labels(field, java.util.Map.of("k", t.getValue())).ok()) {
+                v.add(field + ".value", "must be a label value (at most 63 alphanumerics, '-', '_' or '.')");
+            }
         }
         if (spec.hasRescheduleAfterUnreachable() && (spec.getRescheduleAfterUnreachable().getSeconds() < 0
                 || spec.getRescheduleAfterUnreachable().getNanos() < 0)) {
             v.add("app.spec.reschedule_after_unreachable", "must not be negative");
         }
-        v.labels("app.spec.template.labels", spec.getTemplate().getLabelsMap());
+        v.labels("app.spec.template.labels", spec.getTemplate().getLabelsMap(), limits.maxLabels());
         if (spec.getTemplate().getTerminationGraceSeconds() < 0) {
             v.add("app.spec.template.termination_grace_seconds", "must not be negative");
         }
         if (spec.getTemplate().getContainersCount() == 0) {
             v.add("app.spec.template.containers", "at least one container is required");
+        }
+        v.atMost("app.spec.template.containers", spec.getTemplate().getContainersCount(), limits.maxContainers(), "max-containers");
+        v.atMost("app.spec.template.volumes", spec.getTemplate().getVolumesCount(), limits.maxListItems(), "max-list-items");
+        if (spec.getTemplate().getContainersCount() > limits.maxContainers()
+                || spec.getTemplate().getVolumesCount() > limits.maxListItems()) {
+            return v; // too many to walk
         }
         PodVolumeValidator.validate(v, spec);
         Set<String> names = new HashSet<>();
@@ -56,6 +83,9 @@ final class AppValidator {
         for (int i = 0; i < spec.getTemplate().getContainersCount(); i++) {
             Container c = spec.getTemplate().getContainers(i);
             String field = "app.spec.template.containers[" + i + "]";
+            if (!containerWithinLimits(v, field, c, limits)) {
+                continue;
+            }
             v.dnsLabel(field + ".name", c.getName());
             if (!c.getName().isEmpty() && !names.add(c.getName())) {
                 v.add(field + ".name", "duplicate container name \"" + c.getName() + "\"");
@@ -101,5 +131,36 @@ final class AppValidator {
             }
         }
         return v;
+    }
+
+    /** Counts and lengths of one container; false when a list is too long to walk. */
+    private static boolean containerWithinLimits(Validation v, String field, Container c, ApiLimits limits) {
+        int max = limits.maxListItems();
+        v.atMost(field + ".command", c.getCommandCount(), max, "max-list-items");
+        v.atMost(field + ".args", c.getArgsCount(), max, "max-list-items");
+        v.atMost(field + ".env", c.getEnvCount(), max, "max-list-items");
+        v.atMost(field + ".ports", c.getPortsCount(), max, "max-list-items");
+        v.atMost(field + ".volume_mounts", c.getVolumeMountsCount(), max, "max-list-items");
+        if (c.getCommandCount() > max || c.getArgsCount() > max || c.getEnvCount() > max || c.getPortsCount() > max
+                || c.getVolumeMountsCount() > max) {
+            return false;
+        }
+        int bytes = limits.maxStringBytes();
+        v.maxBytes(field + ".image", c.getImage(), bytes, "max-string-bytes");
+        v.maxBytes(field + ".working_dir", c.getWorkingDir(), bytes, "max-string-bytes");
+        for (int i = 0; i < c.getCommandCount(); i++) {
+            v.maxBytes(field + ".command[" + i + "]", c.getCommand(i), bytes, "max-string-bytes");
+        }
+        for (int i = 0; i < c.getArgsCount(); i++) {
+            v.maxBytes(field + ".args[" + i + "]", c.getArgs(i), bytes, "max-string-bytes");
+        }
+        for (int i = 0; i < c.getEnvCount(); i++) {
+            v.maxBytes(field + ".env[" + i + "].name", c.getEnv(i).getName(), bytes, "max-string-bytes");
+            v.maxBytes(field + ".env[" + i + "].value", c.getEnv(i).getValue(), bytes, "max-string-bytes");
+        }
+        for (int i = 0; i < c.getVolumeMountsCount(); i++) {
+            v.maxBytes(field + ".volume_mounts[" + i + "].mount_path", c.getVolumeMounts(i).getMountPath(), bytes, "max-string-bytes");
+        }
+        return true;
     }
 }

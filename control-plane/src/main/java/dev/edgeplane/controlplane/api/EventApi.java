@@ -42,9 +42,11 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
             .thenComparing(Entry::key);
 
     private final EventStore events;
+    private final ApiLimits limits;
 
-    public EventApi(EventStore events) {
+    public EventApi(EventStore events, dev.edgeplane.controlplane.ControlPlaneConfig config) {
         this.events = events;
+        this.limits = ApiLimits.of(config.limits());
     }
 
     static Event withVersion(Entry<Event> entry) {
@@ -61,7 +63,7 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
                 v.add("page_size", "must not be negative");
             }
             v.throwIfInvalid();
-            int size = request.getPageSize() == 0 ? Listing.DEFAULT_PAGE_SIZE : Math.min(request.getPageSize(), Listing.MAX_PAGE_SIZE);
+            int size = limits.pageSize(request.getPageSize());
             Entry<Event> after = position(request.getPageToken());
             events.awaitOwnWrites(java.time.Duration.ofSeconds(1));
             List<Entry<Event>> matching = events.cache().all().stream()

@@ -40,11 +40,13 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
     private final ClusterCa ca;
     private final String advertise;
     private final JoinTokens tokens = new JoinTokens();
+    private final ApiLimits limits;
 
     public JoinTokenApi(EtcdStore store, ClusterCa ca, ControlPlaneConfig config) {
         this.store = store;
         this.ca = ca;
         this.advertise = config.agent().advertise();
+        this.limits = ApiLimits.of(config.limits());
     }
 
     private static String describe(String id) {
@@ -72,9 +74,10 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
             if (spec.getMaxUses() < 0) {
                 v.add("token.spec.max_uses", "must be 0 (default 1) or more");
             }
-            v.labels("token.metadata.labels", given.getMetadata().getLabelsMap());
-            v.labels("token.spec.node_labels", spec.getNodeLabelsMap());
-            for (int i = 0; i < spec.getNodeTaintsCount(); i++) {
+            v.labels("token.metadata.labels", given.getMetadata().getLabelsMap(), limits.maxLabels());
+            v.labels("token.spec.node_labels", spec.getNodeLabelsMap(), limits.maxLabels());
+            v.atMost("token.spec.node_taints", spec.getNodeTaintsCount(), limits.maxListItems(), "max-list-items");
+            for (int i = 0; i < Math.min(spec.getNodeTaintsCount(), limits.maxListItems()); i++) {
                 Taint taint = spec.getNodeTaints(i);
                 v.labelKey("token.spec.node_taints[" + i + "].key", taint.getKey());
                 if (taint.getEffect() == Taint.Effect.EFFECT_UNSPECIFIED || taint.getEffect() == Taint.Effect.UNRECOGNIZED) {
@@ -138,7 +141,7 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
     @Override
     public void listJoinTokens(ListJoinTokensRequest request, StreamObserver<ListJoinTokensResponse> responseObserver) {
         Calls.unary(responseObserver, () -> {
-            Listing.Page<JoinToken> page = Listing.list(store, Keys.JOIN_TOKENS, request.getPageSize(), request.getPageToken(),
+            Listing.Page<JoinToken> page = Listing.list(store, limits, Keys.JOIN_TOKENS, request.getPageSize(), request.getPageToken(),
                     request.getLabelSelector(), JoinToken.parser(), t -> t.getMetadata().getLabelsMap());
             ListJoinTokensResponse.Builder response = ListJoinTokensResponse.newBuilder().setNextPageToken(page.nextPageToken());
             page.items().forEach(e -> response.addTokens(shown(e)));
@@ -160,6 +163,9 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
     private static void requireName(String name) {
         if (name.isEmpty()) {
             throw Validation.invalid("name", "must not be empty");
+        }
+        if (name.length() > 253) {
+            throw Validation.invalid("name", "must be at most 253 characters");
         }
     }
 }

@@ -16,21 +16,17 @@ import java.util.function.Function;
  * page token is the base64url of the last key returned; the next page starts after it.
  */
 public final class Listing {
-    public static final int DEFAULT_PAGE_SIZE = 100;
-    public static final int MAX_PAGE_SIZE = 1000;
 
     public record Page<T>(List<Entry<T>> items, String nextPageToken) {}
 
     private Listing() {}
 
-    public static <T extends Message> Page<T> list(EtcdStore store, String prefix, int pageSize, String pageToken,
+    /** Page sizes and the selector's length are bounded by {@code limits} (edgeplane.limits.*). */
+    public static <T extends Message> Page<T> list(EtcdStore store, ApiLimits limits, String prefix, int pageSize, String pageToken,
                                                    String labelSelector, Parser<T> parser,
                                                    Function<T, Map<String, String>> labelsOf) {
-        if (pageSize < 0) {
-            throw Validation.invalid("page_size", "must not be negative");
-        }
-        int size = pageSize == 0 ? DEFAULT_PAGE_SIZE : Math.min(pageSize, MAX_PAGE_SIZE);
-        LabelSelector selector = LabelSelector.parse("label_selector", labelSelector);
+        int size = limits.pageSize(pageSize);
+        LabelSelector selector = limits.labelSelector("label_selector", labelSelector);
         String after = decodeToken(pageToken, prefix);
         List<Entry<T>> items = new ArrayList<>();
         String lastKey = after;

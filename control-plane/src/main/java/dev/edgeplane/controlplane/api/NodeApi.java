@@ -25,9 +25,11 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
     private static final Logger LOG = Logger.getLogger(NodeApi.class);
 
     private final EtcdStore store;
+    private final ApiLimits limits;
 
-    public NodeApi(EtcdStore store) {
+    public NodeApi(EtcdStore store, dev.edgeplane.controlplane.ControlPlaneConfig config) {
         this.store = store;
+        this.limits = ApiLimits.of(config.limits());
     }
 
     private static String describe(String name) {
@@ -52,7 +54,7 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
     @Override
     public void listNodes(ListNodesRequest request, StreamObserver<ListNodesResponse> responseObserver) {
         Calls.unary(responseObserver, () -> {
-            Listing.Page<Node> page = Listing.list(store, Keys.NODES, request.getPageSize(), request.getPageToken(),
+            Listing.Page<Node> page = Listing.list(store, limits, Keys.NODES, request.getPageSize(), request.getPageToken(),
                     request.getLabelSelector(), Node.parser(), n -> n.getMetadata().getLabelsMap());
             ListNodesResponse.Builder response = ListNodesResponse.newBuilder().setNextPageToken(page.nextPageToken());
             page.items().forEach(e -> response.addNodes(withVersion(e)));
@@ -66,8 +68,10 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
             Node node = request.getNode();
             String name = node.getMetadata().getName();
             Validation v = new Validation().dnsLabel("node.metadata.name", name)
-                    .labels("node.metadata.labels", node.getMetadata().getLabelsMap());
-            for (int i = 0; i < node.getSpec().getTaintsCount(); i++) {
+                    .labels("node.metadata.labels", node.getMetadata().getLabelsMap(), limits.maxLabels())
+                    .annotations("node.metadata.annotations", node.getMetadata().getAnnotationsMap(), limits.maxAnnotationsBytes())
+                    .atMost("node.spec.taints", node.getSpec().getTaintsCount(), limits.maxListItems(), "max-list-items");
+            for (int i = 0; i < Math.min(node.getSpec().getTaintsCount(), limits.maxListItems()); i++) {
                 Taint taint = node.getSpec().getTaints(i);
                 v.labelKey("node.spec.taints[" + i + "].key", taint.getKey());
                 if (taint.getEffect() == Taint.Effect.EFFECT_UNSPECIFIED || taint.getEffect() == Taint.Effect.UNRECOGNIZED) {

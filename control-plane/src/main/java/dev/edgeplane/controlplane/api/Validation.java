@@ -20,15 +20,79 @@ public final class Validation {
     private static final Pattern LABEL_NAME = Pattern.compile("[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
     private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
 
+    /**
+     * Violations reported in one error, and characters per field or description: the status travels in
+     * HTTP/2 trailers, which clients cap (grpc-java: 8 KiB), so an abusive request must not make a reply
+     * that cannot be delivered. The rest are counted in the message.
+     */
+    static final int MAX_REPORTED = 8;
+    static final int MAX_TEXT = 200;
+
     private final List<BadRequest.FieldViolation> violations = new ArrayList<>();
+    private int unreported;
 
     public Validation add(String field, String description) {
-        violations.add(BadRequest.FieldViolation.newBuilder().setField(field).setDescription(description).build());
+        if (violations.size() == MAX_REPORTED) {
+            unreported++;
+            return this;
+        }
+        violations.add(BadRequest.FieldViolation.newBuilder().setField(clip(field)).setDescription(clip(description)).build());
         return this;
+    }
+
+    private static String clip(String text) {
+        return text.length() <= MAX_TEXT ? text : text.substring(0, MAX_TEXT - 3) + "...";
     }
 
     public boolean ok() {
         return violations.isEmpty();
+    }
+
+    /** Adds a violation when {@code count} is over {@code max}; the description names the setting. */
+    public Validation atMost(String field, int count, int max, String setting) {
+        if (count > max) {
+            add(field, "has " + count + " entries, over the limit of " + max + " (edgeplane.limits." + setting + ")");
+        }
+        return this;
+    }
+
+    /** Adds a violation when {@code value} is longer than {@code max} bytes (UTF-8); the description names the setting. */
+    public Validation maxBytes(String field, String value, int max, String setting) {
+        // A char is at most 3 UTF-8 bytes: only strings near the limit need counting.
+        if ((long) value.length() * 3 > max) {
+            int bytes = value.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            if (bytes > max) {
+                add(field, "is " + bytes + " bytes, over the limit of " + max + " (edgeplane.limits." + setting + ")");
+            }
+        }
+        return this;
+    }
+
+    /** Labels as {@link #labels(String, Map)}, and at most {@code max} of them. */
+    public Validation labels(String field, Map<String, String> labels, int max) {
+        atMost(field, labels.size(), max, "max-labels");
+        return labels.size() > max ? this : labels(field, labels);
+    }
+
+    /**
+     * Annotations as in Kubernetes: keys follow the label key rules, values are free, and keys and
+     * values together are at most {@code maxBytes}.
+     */
+    public Validation annotations(String field, Map<String, String> annotations, int maxBytes) {
+        long total = 0;
+        for (Map.Entry<String, String> a : annotations.entrySet()) {
+            total += a.getKey().getBytes(java.nio.charset.StandardCharsets.UTF_8).length
+                    + a.getValue().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        }
+        if (total > maxBytes) {
+            return add(field, "are " + total + " bytes, over the limit of " + maxBytes + " (edgeplane.limits.max-annotations-bytes)");
+        }
+        for (String key : annotations.keySet()) {
+            if (key.isEmpty() || !new Validation().labels(field, Map.of(key, "")).ok()) {
+                add(field + "[" + key + "]", "annotation key must be [DNS subdomain prefix/]name, as a label key");
+            }
+        }
+        return this;
     }
 
     public List<BadRequest.FieldViolation> violations() {
@@ -44,12 +108,29 @@ public final class Validation {
         for (BadRequest.FieldViolation v : violations) {
             message.append(message.length() == 0 ? "" : "; ").append(v.getField()).append(": ").append(v.getDescription());
         }
+        if (unreported > 0) {
+            message.append("; and ").append(unreported).append(" more");
+        }
         throw invalid(message.toString(), violations);
     }
 
     public static StatusRuntimeException invalid(String field, String description) {
         return invalid(field + ": " + description,
                 List.of(BadRequest.FieldViolation.newBuilder().setField(field).setDescription(description).build()));
+    }
+
+    /**
+     * RESOURCE_EXHAUSTED naming the limit: {@code subject} is the limit (a setting such as
+     * "edgeplane.limits.max-template-bytes", or "quota ns/name"), carried as a google.rpc.QuotaFailure.
+     */
+    public static StatusRuntimeException exhausted(String subject, String description) {
+        com.google.rpc.Status status = com.google.rpc.Status.newBuilder()
+                .setCode(Code.RESOURCE_EXHAUSTED_VALUE)
+                .setMessage(subject + ": " + description)
+                .addDetails(Any.pack(com.google.rpc.QuotaFailure.newBuilder().addViolations(
+                        com.google.rpc.QuotaFailure.Violation.newBuilder().setSubject(subject).setDescription(description)).build()))
+                .build();
+        return StatusProto.toStatusRuntimeException(status);
     }
 
     private static StatusRuntimeException invalid(String message, List<BadRequest.FieldViolation> violations) {
@@ -71,7 +152,7 @@ public final class Validation {
             return add(field, "must not be empty");
         }
         if (!isDnsLabel(value)) {
-            return add(field, "\"" + value + "\" is not a DNS-1123 label (1-63 lower-case alphanumerics or '-', starting and ending alphanumeric)");
+            return add(field, "\"" + (value.length() > 70 ? value.substring(0, 67) + "..." : value) + "\" is not a DNS-1123 label (1-63 lower-case alphanumerics or '-', starting and ending alphanumeric)");
         }
         return this;
     }

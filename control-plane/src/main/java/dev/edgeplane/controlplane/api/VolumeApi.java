@@ -67,10 +67,12 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
 
     private final EtcdStore store;
     private final StateCaches caches;
+    private final ApiLimits limits;
 
-    public VolumeApi(EtcdStore store, StateCaches caches) {
+    public VolumeApi(EtcdStore store, StateCaches caches, dev.edgeplane.controlplane.ControlPlaneConfig config) {
         this.store = store;
         this.caches = caches;
+        this.limits = ApiLimits.of(config.limits());
     }
 
     private static String describe(String namespace, String name) {
@@ -82,11 +84,12 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                 .setMetadata(entry.value().getMetadata().toBuilder().setResourceVersion(entry.modRevision())).build();
     }
 
-    static Validation validate(Volume volume) {
+    static Validation validate(Volume volume, ApiLimits limits) {
         Validation v = new Validation();
         v.dnsLabel("volume.metadata.name", volume.getMetadata().getName());
         v.dnsLabel("volume.metadata.namespace", volume.getMetadata().getNamespace());
-        v.labels("volume.metadata.labels", volume.getMetadata().getLabelsMap());
+        v.labels("volume.metadata.labels", volume.getMetadata().getLabelsMap(), limits.maxLabels());
+        v.annotations("volume.metadata.annotations", volume.getMetadata().getAnnotationsMap(), limits.maxAnnotationsBytes());
         VolumeSpec spec = volume.getSpec();
         if (spec.getSizeBytes() < StorageClasses.MIN_BYTES) {
             v.add("volume.spec.size_bytes", "must be at least " + StorageClasses.MIN_BYTES + " (16 MiB), got " + spec.getSizeBytes());
@@ -131,7 +134,7 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                 requested = withSnapshotDefaults(requested, source.get().value());
             }
             Volume volume = normalise(requested);
-            Validation v = validate(volume);
+            Validation v = validate(volume, limits);
             source.ifPresent(snapshot -> validateRestore(v, volume, snapshot.value()));
             v.throwIfInvalid();
             ObjectMeta meta = volume.getMetadata().toBuilder().setUid(UUID.randomUUID().toString())
@@ -173,7 +176,7 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                 new Validation().dnsLabel("namespace", request.getNamespace()).throwIfInvalid();
                 prefix = Keys.VOLUMES + request.getNamespace() + "/";
             }
-            Listing.Page<Volume> page = Listing.list(store, prefix, request.getPageSize(), request.getPageToken(),
+            Listing.Page<Volume> page = Listing.list(store, limits, prefix, request.getPageSize(), request.getPageToken(),
                     request.getLabelSelector(), Volume.parser(), x -> x.getMetadata().getLabelsMap());
             ListVolumesResponse.Builder response = ListVolumesResponse.newBuilder().setNextPageToken(page.nextPageToken());
             page.items().forEach(e -> response.addVolumes(withVersion(e)));
@@ -185,7 +188,7 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     public void updateVolume(UpdateVolumeRequest request, StreamObserver<Volume> responseObserver) {
         Calls.unary(responseObserver, () -> {
             Volume volume = normalise(request.getVolume());
-            Validation v = validate(volume);
+            Validation v = validate(volume, limits);
             String ns = volume.getMetadata().getNamespace();
             String name = volume.getMetadata().getName();
             v.throwIfInvalid();
@@ -388,7 +391,10 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             String ns = Calls.orDefault(snapshot.getMetadata().getNamespace());
             String name = snapshot.getMetadata().getName();
             new Validation().dnsLabel("snapshot.metadata.name", name).dnsLabel("snapshot.metadata.namespace", ns)
-                    .dnsLabel("snapshot.spec.volume", snapshot.getSpec().getVolume()).throwIfInvalid();
+                    .dnsLabel("snapshot.spec.volume", snapshot.getSpec().getVolume())
+                    .labels("snapshot.metadata.labels", snapshot.getMetadata().getLabelsMap(), limits.maxLabels())
+                    .annotations("snapshot.metadata.annotations", snapshot.getMetadata().getAnnotationsMap(), limits.maxAnnotationsBytes())
+                    .throwIfInvalid();
             String volumeName = snapshot.getSpec().getVolume();
             Volume volume = store.get(Keys.volume(ns, volumeName), Volume.parser())
                     .orElseThrow(() -> Calls.notFound(describe(ns, volumeName))).value();
@@ -443,7 +449,7 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                 new Validation().dnsLabel("namespace", request.getNamespace()).throwIfInvalid();
                 prefix = Keys.VOLUME_SNAPSHOTS + request.getNamespace() + "/";
             }
-            Listing.Page<VolumeSnapshot> page = Listing.list(store, prefix, request.getPageSize(), request.getPageToken(),
+            Listing.Page<VolumeSnapshot> page = Listing.list(store, limits, prefix, request.getPageSize(), request.getPageToken(),
                     "", VolumeSnapshot.parser(), x -> x.getMetadata().getLabelsMap());
             ListVolumeSnapshotsResponse.Builder response = ListVolumeSnapshotsResponse.newBuilder().setNextPageToken(page.nextPageToken());
             page.items().forEach(e -> response.addSnapshots(snapshotWithVersion(e)));

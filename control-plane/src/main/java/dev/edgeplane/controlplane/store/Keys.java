@@ -12,6 +12,8 @@ public final class Keys {
     /** Pod templates stored once per App generation: /edgeplane/templates/&lt;namespace&gt;/&lt;app&gt;/&lt;hash&gt;. */
     public static final String TEMPLATES = ROOT + "templates/";
     public static final String VOLUME_SNAPSHOTS = ROOT + "volumesnapshots/";
+    /** Namespace quotas: /edgeplane/quotas/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String QUOTAS = ROOT + "quotas/";
     /** Events, each under a lease: /edgeplane/events/&lt;namespace, "-" for cluster-scoped objects&gt;/&lt;name&gt;. */
     public static final String EVENTS = ROOT + "events/";
     public static final String CA = ROOT + "ca";
@@ -26,6 +28,10 @@ public final class Keys {
 
     public static String volume(String namespace, String name) {
         return VOLUMES + namespace + "/" + name;
+    }
+
+    public static String quota(String namespace, String name) {
+        return QUOTAS + namespace + "/" + name;
     }
 
     public static String volumeSnapshot(String namespace, String name) {

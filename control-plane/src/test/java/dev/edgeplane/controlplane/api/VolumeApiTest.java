@@ -59,6 +59,8 @@ class VolumeApiTest {
     EtcdStore store;
     @Inject
     StateCaches caches;
+    @Inject
+    dev.edgeplane.controlplane.ControlPlaneConfig config;
     private TestApi api;
     private VolumeServiceGrpc.VolumeServiceBlockingStub volumes;
 
@@ -139,7 +141,7 @@ class VolumeApiTest {
                 .setSpec(VolumeSpec.newBuilder().setSourceSnapshot("race-s")).build();
 
         // A restore lands between the delete's dependency check and its delete: the delete's compare fails.
-        VolumeApi api = new VolumeApi(store, caches);
+        VolumeApi api = new VolumeApi(store, caches, config);
         assertFalse(api.deleteSnapshotOnce("default", "race-s",
                 () -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(restore).build())));
         assertTrue(store.get(Keys.volumeSnapshot("default", "race-s")).isPresent(), "the snapshot stays");

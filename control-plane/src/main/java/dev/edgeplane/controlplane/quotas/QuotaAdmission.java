@@ -1,0 +1,168 @@
+package dev.edgeplane.controlplane.quotas;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Quota;
+import dev.edgeplane.api.v1.QuotaStatus;
+import dev.edgeplane.controlplane.api.Validation;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.StateCaches;
+import io.etcd.jetcd.KeyValue;
+import io.etcd.jetcd.kv.TxnResponse;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.GetOption;
+import io.etcd.jetcd.options.PutOption;
+import io.grpc.Status;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/**
+ * Writes Apps within their namespace's quotas.
+ *
+ * <p>Why two concurrent creates cannot both take the last slot: every App write in a namespace that
+ * has quotas also rewrites each of its quota keys (with the usage it leads to), in one transaction that
+ * compares those keys' mod_revisions as this attempt read them. An attempt reads the quotas FIRST, then
+ * the namespace's Apps: any App write committed before the quota read is in the Apps it sees, and any
+ * committed after it changed the quota keys, so this attempt's transaction fails and it starts over,
+ * now seeing that App. Deleting an App only frees, so it writes no quota. The truth is always the Apps
+ * themselves (usage is recomputed from them on every write and every read, never kept as a counter
+ * that could drift); the quota keys are the serialisation point. A quota created or lowered while an
+ * App write is in flight applies from the next write on, as in Kubernetes.
+ */
+@ApplicationScoped
+public class QuotaAdmission {
+    /** Attempts while other writes of the namespace keep winning; then ABORTED, retry later. */
+    private static final int ATTEMPTS = 10;
+
+    private final EtcdStore store;
+    private final StateCaches caches;
+
+    public QuotaAdmission(EtcdStore store, StateCaches caches) {
+        this.store = store;
+        this.caches = caches;
+    }
+
+    /** Creates the App at {@code key} if absent and within quota: its revision, or empty if it exists. */
+    public OptionalLong create(String key, App app) {
+        return write(key, app, null);
+    }
+
+    /** Replaces {@code current} if unchanged since read and within quota: the new revision, or empty if it changed. */
+    public OptionalLong update(String key, App app, Entry<App> current) {
+        return write(key, app, current);
+    }
+
+    private OptionalLong write(String key, App app, Entry<App> current) {
+        String ns = app.getMetadata().getNamespace();
+        for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+            List<Entry<Quota>> quotas = quotas(ns);
+            Cmp own = current == null
+                    ? new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0))
+                    : new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision()));
+            List<Cmp> guards = new ArrayList<>(List.of(own));
+            List<Op> puts = new ArrayList<>(List.of(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(app.toByteArray()), PutOption.DEFAULT)));
+            if (!quotas.isEmpty()) {
+                Usage before = usage(ns, key).plus(current == null ? Usage.NONE : Usage.of(current.value()));
+                Usage after = before.minus(current == null ? Usage.NONE : Usage.of(current.value())).plus(Usage.of(app));
+                boolean adds = current == null || after.replicas() > before.replicas()
+                        || !current.value().getSpec().getTemplate().equals(app.getSpec().getTemplate());
+                for (Entry<Quota> quota : quotas) {
+                    String name = describe(quota.value());
+                    if (adds) {
+                        Validation missing = new Validation();
+                        QuotaCheck.missingLimits(quota.value(), app).forEach(field ->
+                                missing.add(field, "must be set: " + name + " limits " + field.substring(field.lastIndexOf('.') + 1)));
+                        missing.throwIfInvalid();
+                    }
+                    Optional<String> over = QuotaCheck.exceeded(quota.value(), before, after);
+                    if (over.isPresent()) {
+                        throw Validation.exhausted(name, over.get());
+                    }
+                    guards.add(new Cmp(EtcdStore.bytes(quota.key()), Cmp.Op.EQUAL, CmpTarget.modRevision(quota.modRevision())));
+                    Quota touched = quota.value().toBuilder()
+                            .setStatus(QuotaStatus.newBuilder().setUsed(after.toAmounts())).build();
+                    puts.add(Op.put(EtcdStore.bytes(quota.key()), EtcdStore.bytes(touched.toByteArray()), PutOption.DEFAULT));
+                }
+            }
+            TxnResponse response = store.await(store.client().getKVClient().txn()
+                    .If(guards.toArray(Cmp[]::new)).Then(puts.toArray(Op[]::new)).commit(), "txn " + key);
+            if (response.isSucceeded()) {
+                return OptionalLong.of(response.getHeader().getRevision());
+            }
+            if (!ownGuardHolds(key, current)) {
+                return OptionalLong.empty();
+            }
+            // A quota key moved: another App write of this namespace (or a quota change) won; look again.
+        }
+        throw Status.ABORTED.withDescription("the quotas of namespace " + ns + " kept changing during this write; retry")
+                .asRuntimeException();
+    }
+
+    private boolean ownGuardHolds(String key, Entry<App> current) {
+        Optional<Entry<byte[]>> now = store.get(key);
+        return current == null ? now.isEmpty() : now.isPresent() && now.get().modRevision() == current.modRevision();
+    }
+
+    public static String describe(Quota quota) {
+        return "quota " + quota.getMetadata().getNamespace() + "/" + quota.getMetadata().getName();
+    }
+
+    /** The namespace's quotas, read from etcd (few per namespace; read in pages all the same). */
+    public List<Entry<Quota>> quotas(String namespace) {
+        String prefix = Keys.QUOTAS + namespace + "/";
+        List<Entry<Quota>> quotas = new ArrayList<>();
+        String after = "";
+        EtcdStore.Page page;
+        do {
+            page = store.list(prefix, after, 100);
+            for (Entry<byte[]> e : page.entries()) {
+                quotas.add(new Entry<>(e.key(), EtcdStore.decode(Quota.parser(), e.value()), e.modRevision(), e.createRevision()));
+                after = e.key();
+            }
+        } while (page.more());
+        return quotas;
+    }
+
+    /** What the namespace's Apps use now. */
+    public Usage usage(String namespace) {
+        return usage(namespace, null);
+    }
+
+    /**
+     * What the namespace's Apps use, leaving out {@code except}. The keys and their revisions come from
+     * etcd (keys only: cheap, and current); each value from the apps watch's cache when it holds that
+     * revision, else from etcd (an App written a moment ago that the watch has not delivered yet).
+     */
+    private Usage usage(String namespace, String except) {
+        String prefix = Keys.APPS + namespace + "/";
+        var response = store.await(store.client().getKVClient().get(EtcdStore.bytes(prefix),
+                GetOption.builder().isPrefix(true).withKeysOnly(true).build()), "list " + prefix);
+        Usage total = Usage.NONE;
+        for (KeyValue kv : response.getKvs()) {
+            String key = kv.getKey().toString(StandardCharsets.UTF_8);
+            if (key.equals(except)) {
+                continue;
+            }
+            Entry<App> cached = caches.apps().get(key);
+            App app;
+            if (cached != null && cached.modRevision() == kv.getModRevision()) {
+                app = cached.value();
+            } else {
+                Optional<Entry<App>> read = store.get(key, App.parser());
+                if (read.isEmpty()) {
+                    continue; // deleted meanwhile: frees, never harms
+                }
+                app = read.get().value();
+            }
+            total = total.plus(Usage.of(app));
+        }
+        return total;
+    }
+}
