@@ -52,9 +52,28 @@ public interface ControlPlaneConfig {
         @WithDefault("40s")
         Duration unreachableAfter();
 
-        /** The Node status is rewritten at most this often while only heartbeats change. */
-        @WithDefault("30s")
-        Duration statusWriteInterval();
+        /**
+         * Node and replica status changes wait this long at most before they are written, together, as
+         * grouped transactions (heartbeats are never written: they stay in memory).
+         */
+        @WithDefault("100ms")
+        Duration statusFlushInterval();
+
+        /** Status keys per transaction (each node's put also carries its mod_revision guard: etcd allows 128 ops). */
+        @WithDefault("64")
+        int statusWritesPerTxn();
+
+        /** Status transactions in flight at once. */
+        @WithDefault("4")
+        int statusTxnsInFlight();
+
+        /** Replica status changes waiting to be written (one per replica: later ones replace earlier ones). */
+        @WithDefault("200000")
+        int statusQueueCapacity();
+
+        /** How long a report waits for room in a full status queue (backpressure) before its new entries are refused and counted. */
+        @WithDefault("1s")
+        Duration statusQueueWait();
     }
 
     interface Event {

@@ -41,9 +41,7 @@ import java.util.stream.Collectors;
 final class EdgeCluster implements AutoCloseable {
     static final Duration CONVERGE = Duration.ofSeconds(90);
     /** Short grace periods so that faults show in seconds. */
-    static final Map<String, String> FAST_FAULTS = Map.of(
-            "EDGEPLANE_NODE_UNREACHABLE_AFTER", "6s",
-            "EDGEPLANE_NODE_STATUS_WRITE_INTERVAL", "2s");
+    static final Map<String, String> FAST_FAULTS = Map.of("EDGEPLANE_NODE_UNREACHABLE_AFTER", "6s");
     /** Agent flags for fault tests: reconnect and heartbeat within seconds. */
     static final List<String> FAST_AGENT = List.of("--backoff-initial", "1s", "--backoff-max", "4s", "--heartbeat", "2s");
 

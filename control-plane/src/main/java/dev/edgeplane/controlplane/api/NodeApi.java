@@ -9,6 +9,7 @@ import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodeServiceGrpc;
 import dev.edgeplane.api.v1.Taint;
 import dev.edgeplane.api.v1.UpdateNodeRequest;
+import dev.edgeplane.controlplane.nodes.NodeLiveness;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
@@ -26,10 +27,17 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
 
     private final EtcdStore store;
     private final ApiLimits limits;
+    private final NodeLiveness liveness;
 
-    public NodeApi(EtcdStore store, dev.edgeplane.controlplane.ControlPlaneConfig config) {
+    public NodeApi(EtcdStore store, dev.edgeplane.controlplane.ControlPlaneConfig config, NodeLiveness liveness) {
         this.store = store;
         this.limits = ApiLimits.of(config.limits());
+        this.liveness = liveness;
+    }
+
+    /** What etcd holds, with this process's live values (last heartbeat, replica counts, applied revision) laid over it. */
+    private Node live(Entry<Node> entry) {
+        return liveness.overlay(withVersion(entry));
     }
 
     private static String describe(String name) {
@@ -46,7 +54,7 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
     public void getNode(GetNodeRequest request, StreamObserver<Node> responseObserver) {
         Calls.unary(responseObserver, () -> {
             new Validation().dnsLabel("name", request.getName()).throwIfInvalid();
-            return withVersion(store.get(Keys.node(request.getName()), Node.parser())
+            return live(store.get(Keys.node(request.getName()), Node.parser())
                     .orElseThrow(() -> Calls.notFound(describe(request.getName()))));
         });
     }
@@ -57,7 +65,7 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
             Listing.Page<Node> page = Listing.list(store, limits, Keys.NODES, request.getPageSize(), request.getPageToken(),
                     request.getLabelSelector(), Node.parser(), n -> n.getMetadata().getLabelsMap());
             ListNodesResponse.Builder response = ListNodesResponse.newBuilder().setNextPageToken(page.nextPageToken());
-            page.items().forEach(e -> response.addNodes(withVersion(e)));
+            page.items().forEach(e -> response.addNodes(live(e)));
             return response.build();
         });
     }
@@ -101,7 +109,7 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
                 Node stored = current.value().toBuilder().setMetadata(meta.setResourceVersion(0)).setSpec(node.getSpec()).build();
                 OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
                 if (revision.isPresent()) {
-                    return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
+                    return live(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
                 }
                 if (given != 0) {
                     throw Calls.stale(describe(name), given, -1);
@@ -135,13 +143,13 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
             Entry<Node> current = store.get(key, Node.parser()).orElseThrow(() -> Calls.notFound(describe(name)));
             var spec = change.apply(current.value().getSpec().toBuilder()).build();
             if (spec.equals(current.value().getSpec())) {
-                return withVersion(current);
+                return live(current);
             }
             Node stored = current.value().toBuilder().setSpec(spec).setMetadata(current.value().getMetadata().toBuilder()
                     .setResourceVersion(0).setGeneration(current.value().getMetadata().getGeneration() + 1)).build();
             OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
             if (revision.isPresent()) {
-                return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
+                return live(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
             }
         }
         throw Calls.conflict(describe(name));

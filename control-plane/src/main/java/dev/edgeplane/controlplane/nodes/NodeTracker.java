@@ -4,7 +4,6 @@ import dev.edgeplane.api.v1.Heartbeat;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodeInfo;
 import dev.edgeplane.api.v1.NodeStatus;
-import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.StatusReport;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.events.EventRecorder;
@@ -13,296 +12,229 @@ import dev.edgeplane.controlplane.scheduler.LeaderLock;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.PrefixCache;
 import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.store.TxnWriter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HashSet;
-import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.function.UnaryOperator;
 import org.jboss.logging.Logger;
 
 /**
- * What connected agents say about their nodes. Heartbeats and acks stay in memory; the Node's status
- * is written to etcd on connect, on a phase change and otherwise at most every
- * {@code edgeplane.node.status-write-interval}. Replica statuses are written only when they change.
- * The leader marks nodes whose stream has been gone for {@code edgeplane.node.unreachable-after}
- * UNREACHABLE.
+ * What connected agents say about their nodes. Liveness (last seen, acks, heartbeat replica counts)
+ * stays in memory ({@link NodeLiveness}); etcd gets only what changes a Node's recorded state: READY
+ * when a stream connects to a node not READY (or with new host info), the last-seen time when a stream
+ * ends, UNREACHABLE (leader only) once a node has had no stream for {@code edgeplane.node.unreachable-after}.
+ * Those changes and the replica statuses from StatusReports are written in batches, every
+ * {@code edgeplane.node.status-flush-interval}, as grouped transactions (see {@link NodeStatusWriter},
+ * {@link ReplicaStatusWriter}).
  *
- * <p>All etcd writes run on one thread, in order, off the gRPC and watch threads.
+ * <p>Single-replica assumption, on purpose and only here: the unreachable check trusts this process's
+ * memory of which streams are open. See the README ("Liveness and status") for what HA must add.
  */
 @ApplicationScoped
 public class NodeTracker {
     private static final Logger LOG = Logger.getLogger(NodeTracker.class);
 
-    private final EtcdStore store;
+    /** Counts since start, for tests and /metrics. */
+    public record Counts(long nodeStatusTxns, long nodeStatusWrites, long nodeStatusConflicts,
+                         long replicaStatusTxns, long replicaStatusWrites, long replicaStatusConflicts,
+                         long replicaStatusRefused, int nodeStatusWaiting, int replicaStatusWaiting) {}
+
     private final StateCaches caches;
     private final LeaderLock leader;
-    private final EventRecorder events;
+    private final NodeLiveness liveness;
     private final Duration unreachableAfter;
-    private final Duration writeInterval;
+    private final Duration flushInterval;
     private final Clock clock = Clock.systemUTC();
     private final Instant started = Instant.now();
-    private final Map<String, Live> live = new ConcurrentHashMap<>();
-    private final ScheduledExecutorService writer = Executors.newSingleThreadScheduledExecutor(r -> {
+    private final NodeStatusWriter nodeWriter;
+    private final ReplicaStatusWriter statusWriter;
+    private final PrefixCache.Listener<Node> forgetDeleted;
+    private final ScheduledExecutorService flusher = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "edgeplane-node-status");
         t.setDaemon(true);
         return t;
     });
 
-    /** In-memory state of one node as seen by this process. */
-    private static final class Live {
-        int connections;
-        Instant lastSeen;
-        Instant lastWrite = Instant.EPOCH;
-        long appliedRevision;
-        int running;
-        int desired;
-    }
-
-    public NodeTracker(EtcdStore store, StateCaches caches, LeaderLock leader, ControlPlaneConfig config, EventRecorder events) {
-        this.store = store;
-        this.events = events;
+    public NodeTracker(EtcdStore store, StateCaches caches, LeaderLock leader, ControlPlaneConfig config, EventRecorder events,
+                       NodeLiveness liveness, MeterRegistry registry) {
         this.caches = caches;
         this.leader = leader;
-        this.unreachableAfter = config.node().unreachableAfter();
-        this.writeInterval = config.node().statusWriteInterval();
+        this.liveness = liveness;
+        ControlPlaneConfig.Node node = config.node();
+        requireWithin("edgeplane.node.status-writes-per-txn", node.statusWritesPerTxn(), 1, TxnWriter.MAX_OPS / 2);
+        requireWithin("edgeplane.node.status-txns-in-flight", node.statusTxnsInFlight(), 1, 64);
+        requireWithin("edgeplane.node.status-queue-capacity", node.statusQueueCapacity(), 1, Integer.MAX_VALUE);
+        this.unreachableAfter = node.unreachableAfter();
+        this.flushInterval = node.statusFlushInterval();
+        TxnWriter writer = new TxnWriter(store, node.statusTxnsInFlight());
+        this.nodeWriter = new NodeStatusWriter(store, caches.nodes(), writer, leader, liveness, events,
+                node.statusWritesPerTxn(), node.statusTxnsInFlight());
+        this.statusWriter = new ReplicaStatusWriter(store, caches.replicaStatuses(), caches.assignments(), writer,
+                node.statusWritesPerTxn(), node.statusTxnsInFlight(), node.statusQueueCapacity(), node.statusQueueWait());
+        this.forgetDeleted = new PrefixCache.Listener<>() {
+            @Override
+            public void onEvents(List<PrefixCache.Event<Node>> events, long revision) {
+                for (PrefixCache.Event<Node> event : events) {
+                    if (event instanceof PrefixCache.Delete<Node>) {
+                        liveness.forget(Keys.suffix(event.key(), Keys.NODES));
+                    }
+                }
+            }
+        };
+        registerMeters(registry);
+    }
+
+    private static void requireWithin(String property, int value, int min, int max) {
+        if (value < min || value > max) {
+            throw new IllegalArgumentException(property + " must be within " + min + ".." + max + ", got " + value);
+        }
+    }
+
+    private void registerMeters(MeterRegistry registry) {
+        FunctionCounter.builder("edgeplane.status.txns", this, t -> t.nodeWriter.txns()).tag("kind", "node")
+                .description("status transactions written").register(registry);
+        FunctionCounter.builder("edgeplane.status.txns", this, t -> t.statusWriter.txns()).tag("kind", "replica")
+                .description("status transactions written").register(registry);
+        FunctionCounter.builder("edgeplane.status.writes", this, t -> t.nodeWriter.writes()).tag("kind", "node")
+                .description("status keys written").register(registry);
+        FunctionCounter.builder("edgeplane.status.writes", this, t -> t.statusWriter.writes()).tag("kind", "replica")
+                .description("status keys written").register(registry);
+        FunctionCounter.builder("edgeplane.status.refused", this, t -> t.statusWriter.refused()).tag("kind", "replica")
+                .description("status changes refused because the queue was full").register(registry);
+        Gauge.builder("edgeplane.status.waiting", this, t -> t.nodeWriter.waiting()).tag("kind", "node")
+                .description("status changes waiting to be written").register(registry);
+        Gauge.builder("edgeplane.status.waiting", this, t -> t.statusWriter.waiting()).tag("kind", "replica")
+                .description("status changes waiting to be written").register(registry);
     }
 
     public void start() {
+        statusWriter.start();
+        caches.nodes().subscribe(forgetDeleted);
+        long flush = Math.max(10, flushInterval.toMillis());
+        flusher.scheduleWithFixedDelay(this::flush, flush, flush, TimeUnit.MILLISECONDS);
         long period = Math.max(1000, Math.min(5000, unreachableAfter.toMillis() / 4));
-        writer.scheduleWithFixedDelay(this::checkUnreachable, period, period, TimeUnit.MILLISECONDS);
+        flusher.scheduleWithFixedDelay(this::checkUnreachable, period, period, TimeUnit.MILLISECONDS);
     }
 
+    /** Stops; what still waits gets a last flush (a few seconds at most). */
     public void stop() {
-        writer.shutdown();
+        caches.nodes().unsubscribe(forgetDeleted);
+        flusher.shutdown();
         try {
-            writer.awaitTermination(5, TimeUnit.SECONDS);
+            flusher.awaitTermination(5, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+            while (!(nodeWriter.idle() && statusWriter.idle()) && System.nanoTime() < deadline) {
+                flush();
+                Thread.sleep(20);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        writer.shutdownNow();
+        if (!(nodeWriter.idle() && statusWriter.idle())) {
+            LOG.warnf("stopping with %d node and %d replica status changes unwritten", nodeWriter.waiting(), statusWriter.waiting());
+        }
+        flusher.shutdownNow();
+        statusWriter.stop();
+    }
+
+    public Counts counts() {
+        return new Counts(nodeWriter.txns(), nodeWriter.writes(), nodeWriter.conflicts(),
+                statusWriter.txns(), statusWriter.writes(), statusWriter.conflicts(), statusWriter.refused(),
+                nodeWriter.waiting(), statusWriter.waiting());
+    }
+
+    /** True when nothing waits to be written and nothing is in flight. */
+    public boolean idle() {
+        return nodeWriter.idle() && statusWriter.idle();
     }
 
     public boolean isConnected(String node) {
-        Live l = live.get(node);
-        synchronized (this) {
-            return l != null && l.connections > 0;
-        }
+        return liveness.isConnected(node);
     }
 
-    public synchronized void connected(String node, NodeInfo info, long lastApplied) {
-        Live l = live.computeIfAbsent(node, n -> new Live());
-        l.connections++;
-        l.lastSeen = clock.instant();
-        l.appliedRevision = Math.max(l.appliedRevision, lastApplied);
-        l.lastWrite = l.lastSeen;
-        Instant now = l.lastSeen;
-        long applied = l.appliedRevision;
-        submit(() -> writeStatus(node, status -> {
-            NodeStatus.Builder b = NodeStatuses.withInfo(status.toBuilder(), info)
-                    .setPhase(NodeStatus.Phase.READY)
-                    .setMessage("")
-                    .setLastHeartbeat(Joiner.timestamp(now));
-            if (applied > 0) {
-                b.setAppliedRevision(applied);
-            }
-            return b.build();
-        }));
+    public void connected(String node, NodeInfo info, long lastApplied) {
+        Instant at = liveness.connected(node, lastApplied);
+        nodeWriter.enqueue(node, NodeChange.connected(info, at));
     }
 
-    public synchronized void disconnected(String node) {
-        Live l = live.get(node);
-        if (l != null) {
-            l.connections = Math.max(0, l.connections - 1);
-            l.lastSeen = clock.instant();
-        }
+    public void disconnected(String node) {
+        liveness.disconnected(node).ifPresent(at -> nodeWriter.enqueue(node, NodeChange.disconnected(at)));
     }
 
-    public synchronized void acked(String node, long revision) {
-        Live l = live.get(node);
-        if (l != null) {
-            l.appliedRevision = Math.max(l.appliedRevision, revision);
-        }
+    public void acked(String node, long revision) {
+        liveness.acked(node, revision);
     }
 
-    public synchronized void heartbeat(String node, Heartbeat heartbeat) {
-        Live l = live.computeIfAbsent(node, n -> new Live());
-        Instant now = clock.instant();
-        l.lastSeen = now;
-        l.running = heartbeat.getRunningReplicas();
-        l.desired = heartbeat.getDesiredReplicas();
-        if (Duration.between(l.lastWrite, now).compareTo(writeInterval) < 0) {
-            return;
-        }
-        l.lastWrite = now;
-        long applied = l.appliedRevision;
-        int running = l.running;
-        int desired = l.desired;
-        submit(() -> writeStatus(node, status -> status.toBuilder()
-                .setPhase(NodeStatus.Phase.READY)
-                .setMessage("")
-                .setLastHeartbeat(Joiner.timestamp(now))
-                .setAppliedRevision(applied)
-                .setRunningReplicas(running)
-                .setDesiredReplicas(desired)
-                .build()));
+    /** In memory only: never an etcd write. */
+    public void heartbeat(String node, Heartbeat heartbeat) {
+        liveness.heartbeat(node, heartbeat.getRunningReplicas(), heartbeat.getDesiredReplicas());
     }
 
-    /** Writes the replica statuses that changed; ignores replicas not assigned to {@code node}. */
+    /** Queues the replica statuses that changed; ignores replicas not assigned to {@code node}. */
     public void report(String node, StatusReport report) {
-        submit(() -> applyReport(node, report));
+        statusWriter.report(node, report, clock.instant());
     }
 
-    private void applyReport(String node, StatusReport report) {
-        Set<String> reported = new HashSet<>();
-        for (ReplicaStatus status : report.getReplicasList()) {
-            String namespace = status.getNamespace().isEmpty() ? "default" : status.getNamespace();
-            reported.add(namespace + "/" + status.getName());
-            Entry<dev.edgeplane.api.v1.Assignment> assignment = caches.assignments().get(Keys.assignment(node, namespace, status.getName()));
-            if (assignment == null) {
-                LOG.debugf("ignoring status of %s/%s from %s: not assigned there", namespace, status.getName(), node);
-                continue;
-            }
-            // Node, namespace and app come from the assignment, not from what the agent says.
-            ReplicaStatus normalised = status.toBuilder().setNamespace(namespace).setNode(node)
-                    .setApp(assignment.value().getApp()).build();
-            String key = Keys.replicaStatus(namespace, status.getName());
-            Entry<ReplicaStatus> current = caches.replicaStatuses().get(key);
-            if (current != null && sameIgnoringTime(current.value(), normalised)) {
-                continue;
-            }
-            if (!normalised.hasUpdateTime()) {
-                normalised = normalised.toBuilder().setUpdateTime(Joiner.timestamp(clock.instant())).build();
-            }
-            store.put(key, normalised.toByteArray());
+    private void flush() {
+        try {
+            nodeWriter.flush();
+        } catch (RuntimeException e) {
+            LOG.warn("node status flush failed", e);
         }
-        for (String removed : report.getRemovedList()) {
-            deleteStatusOf(node, removed.contains("/") ? removed : "default/" + removed);
-        }
-        if (report.getFull()) {
-            for (Entry<ReplicaStatus> e : caches.replicaStatuses().all()) {
-                String id = Keys.suffix(e.key(), Keys.REPLICA_STATUS);
-                if (node.equals(e.value().getNode()) && !reported.contains(id)) {
-                    deleteStatusOf(node, id);
-                }
-            }
+        try {
+            statusWriter.flush();
+        } catch (RuntimeException e) {
+            LOG.warn("replica status flush failed", e);
         }
     }
 
-    private void deleteStatusOf(String node, String namespacedReplica) {
-        String key = Keys.REPLICA_STATUS + namespacedReplica;
-        Entry<ReplicaStatus> current = caches.replicaStatuses().get(key);
-        if (current != null && node.equals(current.value().getNode())) {
-            store.delete(key, current.modRevision());
-        }
-    }
-
-    private static boolean sameIgnoringTime(ReplicaStatus a, ReplicaStatus b) {
-        return a.toBuilder().clearUpdateTime().build().equals(b.toBuilder().clearUpdateTime().build());
-    }
-
+    /**
+     * Leader only: READY nodes with no stream here for {@code unreachable-after} get an UNREACHABLE
+     * verdict. Reads memory only (the nodes cache and this process's liveness), writes only verdicts.
+     */
     private void checkUnreachable() {
         if (!leader.isLeader()) {
             return;
         }
-        Instant now = clock.instant();
-        for (Entry<Node> entry : caches.nodes().all()) {
-            Node node = entry.value();
-            if (node.getStatus().getPhase() != NodeStatus.Phase.READY) {
-                continue;
-            }
-            String name = node.getMetadata().getName();
-            Instant lastSeen = started;
-            synchronized (this) {
-                Live l = live.get(name);
-                if (l != null && l.connections > 0) {
+        try {
+            Instant now = clock.instant();
+            for (Entry<Node> entry : caches.nodes().all()) {
+                String name = Keys.suffix(entry.key(), Keys.NODES);
+                NodeStatus stored = entry.value().getStatus();
+                if (stored.getPhase() != NodeStatus.Phase.READY || liveness.isConnected(name) || nodeWriter.verdictWaiting(name)) {
                     continue;
                 }
-                if (l != null && l.lastSeen != null && l.lastSeen.isAfter(lastSeen)) {
-                    lastSeen = l.lastSeen;
+                Entry<Node> current = nodeWriter.current(name); // our own newer write, if the cache lags it
+                if (current == null || current.value().getStatus().getPhase() != NodeStatus.Phase.READY) {
+                    continue;
+                }
+                Instant lastSeen = started;
+                NodeLiveness.View live = liveness.view(name).orElse(null);
+                if (live != null && live.lastSeen() != null && live.lastSeen().isAfter(lastSeen)) {
+                    lastSeen = live.lastSeen();
+                }
+                if (current.value().getStatus().hasLastHeartbeat()) {
+                    Instant persisted = Joiner.toInstant(current.value().getStatus().getLastHeartbeat());
+                    if (persisted.isAfter(lastSeen)) {
+                        lastSeen = persisted;
+                    }
+                }
+                if (Duration.between(lastSeen, now).compareTo(unreachableAfter) >= 0) {
+                    nodeWriter.enqueue(name, NodeChange.unreachable(lastSeen));
                 }
             }
-            if (node.getStatus().hasLastHeartbeat()) {
-                Instant stored = Joiner.toInstant(node.getStatus().getLastHeartbeat());
-                if (stored.isAfter(lastSeen)) {
-                    lastSeen = stored;
-                }
-            }
-            Duration away = Duration.between(lastSeen, now);
-            if (away.compareTo(unreachableAfter) >= 0) {
-                LOG.infof("node %s is unreachable (no connection for %ds)", name, away.toSeconds());
-                Instant since = lastSeen;
-                writeStatus(name, status -> status.getPhase() != NodeStatus.Phase.READY ? status : status.toBuilder()
-                        .setPhase(NodeStatus.Phase.UNREACHABLE)
-                        .setMessage("no connection from the agent since " + since)
-                        .build());
-            }
+        } catch (RuntimeException e) {
+            LOG.warn("unreachable check failed", e);
         }
-    }
-
-    /** A written phase change is an event: NodeReady, NodeUnreachable, NodeNotReady. */
-    private void phaseChanged(String name, NodeStatus before, NodeStatus after) {
-        if (before.getPhase() == after.getPhase()) {
-            return;
-        }
-        switch (after.getPhase()) {
-            case READY -> events.info(EventRecorder.node(name), "NodeReady",
-                    "the agent connected" + (before.getPhase() == NodeStatus.Phase.UNREACHABLE ? " again" : ""), name);
-            case UNREACHABLE -> events.warning(EventRecorder.node(name), "NodeUnreachable", after.getMessage(), name);
-            default -> events.warning(EventRecorder.node(name), "Node" + camel(after.getPhase().name()), after.getMessage(), name);
-        }
-    }
-
-    private static String camel(String enumName) {
-        StringBuilder out = new StringBuilder();
-        for (String part : enumName.toLowerCase(java.util.Locale.ROOT).split("_")) {
-            if (!part.isEmpty()) {
-                out.append(Character.toUpperCase(part.charAt(0))).append(part.substring(1));
-            }
-        }
-        return out.toString();
-    }
-
-    private void submit(Runnable write) {
-        try {
-            writer.execute(() -> {
-                try {
-                    write.run();
-                } catch (RuntimeException e) {
-                    LOG.warnf("status write failed: %s", e.getMessage());
-                }
-            });
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            LOG.debug("status write dropped: shutting down");
-        }
-    }
-
-    /** Read-modify-write of a Node's status, comparing mod_revision so labels/spec edits are kept. */
-    private void writeStatus(String name, UnaryOperator<NodeStatus> change) {
-        for (int attempt = 0; attempt < 5; attempt++) {
-            Optional<Entry<Node>> current = store.get(Keys.node(name), Node.parser());
-            if (current.isEmpty()) {
-                return; // deleted: nothing to record
-            }
-            Node node = current.get().value();
-            NodeStatus updated = change.apply(node.getStatus());
-            if (updated.equals(node.getStatus())) {
-                return;
-            }
-            Node next = node.toBuilder().setStatus(updated).build();
-            if (store.update(Keys.node(name), next.toByteArray(), current.get().modRevision()).isPresent()) {
-                phaseChanged(name, node.getStatus(), updated);
-                return;
-            }
-        }
-        LOG.warnf("could not record the status of node %s: it kept changing", name);
     }
 }

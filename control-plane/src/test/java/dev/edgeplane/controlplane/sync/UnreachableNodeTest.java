@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Test;
 @QuarkusTest
 @TestProfile(UnreachableNodeTest.ShortUnreachable.class)
 @QuarkusTestResource(EtcdTestResource.class)
-class UnreachableNodeTest {
+public class UnreachableNodeTest {
     private static final Duration WAIT = Duration.ofSeconds(20);
 
     public static class ShortUnreachable implements QuarkusTestProfile {
