@@ -37,6 +37,8 @@ import org.jboss.logging.Logger;
 final class NodeStatusWriter {
     private static final Logger LOG = Logger.getLogger(NodeStatusWriter.class);
     private static final int MAX_ATTEMPTS = 5;
+    /** Take-plan-send rounds per flush at most (each takes up to the room in flight). */
+    private static final int MAX_ROUNDS = 64;
 
     /** One node's planned write. */
     private record Planned(String name, NodeChange change, Entry<Node> base, NodeStatus next) {}
@@ -112,16 +114,26 @@ final class NodeStatusWriter {
             return;
         }
         written.prune();
+        // Changes that turn out to need no write (most of a reconnect storm) take no room: go on taking.
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            if (!flushSome()) {
+                return;
+            }
+        }
+    }
+
+    /** Takes what the transactions in flight leave room for and sends it; false when nothing more can go now. */
+    private boolean flushSome() {
         int room;
         synchronized (this) {
             room = (maxTxnsInFlight - txnsInFlight) * perTxn;
         }
-        if (room <= 0) {
-            return;
+        if (room <= 0 || !backoff.ready()) {
+            return false;
         }
         List<Map.Entry<String, NodeChange>> taken = pending.take(room);
         if (taken.isEmpty()) {
-            return;
+            return false;
         }
         Map<String, Entry<Node>> bases = new HashMap<>();
         List<String> toRead = new ArrayList<>();
@@ -141,7 +153,7 @@ final class NodeStatusWriter {
                 LOG.warnf("could not read %d nodes to write their status (%s); retrying", toRead.size(), e.getMessage());
                 backoff.failed();
                 taken.forEach(item -> pending.failed(item.getKey(), item.getValue()));
-                return;
+                return false;
             }
         }
         boolean isLeader = leader.isLeader();
@@ -172,6 +184,7 @@ final class NodeStatusWriter {
         }
         send(plain, false);
         send(fenced, true);
+        return true;
     }
 
     private void send(List<Planned> planned, boolean fenced) {

@@ -40,6 +40,8 @@ import org.jboss.logging.Logger;
 final class ReplicaStatusWriter {
     private static final Logger LOG = Logger.getLogger(ReplicaStatusWriter.class);
     private static final int MAX_ATTEMPTS = 5;
+    /** Take-plan-send rounds per flush at most (each takes up to the room in flight). */
+    private static final int MAX_ROUNDS = 64;
     private static final long REFUSAL_LOG_NANOS = 10_000_000_000L;
 
     /** What is to become of one replica-status key. */
@@ -196,16 +198,26 @@ final class ReplicaStatusWriter {
             return;
         }
         written.prune();
+        // Changes that turn out to need no write (most of a reconnect storm) take no room: go on taking.
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            if (!flushSome()) {
+                return;
+            }
+        }
+    }
+
+    /** Takes what the transactions in flight leave room for and sends it; false when nothing more can go now. */
+    private boolean flushSome() {
         int room;
         synchronized (this) {
             room = (maxTxnsInFlight - txnsInFlight) * perTxn;
         }
-        if (room <= 0) {
-            return;
+        if (room <= 0 || !backoff.ready()) {
+            return false;
         }
         List<Map.Entry<String, StatusChange>> taken = pending.take(room);
         if (taken.isEmpty()) {
-            return;
+            return false;
         }
         List<String> stale = new ArrayList<>();
         for (Map.Entry<String, StatusChange> item : taken) {
@@ -222,7 +234,7 @@ final class ReplicaStatusWriter {
                 LOG.warnf("could not re-read %d replica statuses (%s); retrying", stale.size(), e.getMessage());
                 backoff.failed();
                 taken.forEach(item -> pending.failed(item.getKey(), item.getValue()));
-                return;
+                return false;
             }
         }
         List<Planned> puts = new ArrayList<>();
@@ -252,6 +264,7 @@ final class ReplicaStatusWriter {
         }
         send(puts);
         send(deletes);
+        return true;
     }
 
     private void send(List<Planned> planned) {
