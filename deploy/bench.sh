@@ -1,18 +1,61 @@
 #!/usr/bin/env bash
-# Prints the figures the closing notes report (lines starting with BENCH). Run as root after a
-# build (deploy/test.sh or mvn package). Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|cp-metrics|all]
+# Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
+# the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
+# has to be installed in ~/.m2 first.
+# Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|cp-metrics|fleet [N]|all]
+#   fleet [N]  N simulated agents (default 10000) against the packaged control plane and a real etcd;
+#              FLEET_IDLE_SECONDS (300) shortens the idle window, FLEET_METRICS_HISTORY_SECONDS (3600)
+#              the simulated metrics history.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 what=${1:-all}
-run() { mvn -B -q -ntp -o -pl "$1" test -Dtest="$2" -Dsurefire.failIfNoSpecifiedTests=false \
-  -DtrimStackTrace=false 2>&1 | grep -E '^BENCH|ERROR|FAIL' || true; }
+# Binaries the e2e benches run (control plane, agent, edgectl, storage driver, fleet simulator).
+e2e_modules=control-plane,edge-agent,cli,storage-driver,fleet,e2e
+
+# Everything a bench starts (Maven, its test JVM, etcd, the control plane, simulators) runs in a process
+# group of its own, in a temp dir of its own: both go at the end, also on failure or Ctrl-C.
+tmp=$(mktemp -d /tmp/edgeplane-bench.XXXXXX)
+group=
+cleanup() {
+  if [[ -n $group ]] && kill -0 -- "-$group" 2>/dev/null; then
+    kill -TERM -- "-$group" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 -- "-$group" 2>/dev/null || break; sleep 1; done
+    kill -KILL -- "-$group" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run MODULES TEST [maven args]: packages MODULES and what they need, running only TEST on the way.
+run() {
+  local modules=$1 test=$2
+  shift 2
+  setsid bash -c 'mvn -B -q -ntp package -pl "$0" -am -Dtest="$1" -Dsurefire.failIfNoSpecifiedTests=false \
+      -DtrimStackTrace=false -DargLine="-Djava.io.tmpdir=$2" "${@:3}" 2>&1 \
+    | grep --line-buffered -E "^BENCH|^fleet|ERROR|FAIL"' "$modules" "$test" "$tmp" "$@" &
+  group=$!
+  wait "$group" || true
+  group=
+}
+
 case $what in
-  core|all) run e2e CoreBench ;;&
-  autonomy|all) run e2e AutonomyBench ;;&
+  core|all) run "$e2e_modules" CoreBench ;;&
+  autonomy|all) run "$e2e_modules" AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&
   metrics|all) run edge-agent MetricsBench ;;&
   cp-metrics|metrics|all) run control-plane MetricsStoreBench ;;&
   storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java
-    run e2e VolumeSnapshotBench ;;
+    run "$e2e_modules" VolumeSnapshotBench ;;&
+  fleet)
+    agents=${2:-10000}
+    [[ $agents =~ ^[0-9]+$ ]] || { echo "bench.sh fleet: N must be a number of agents, not $agents" >&2; exit 2; }
+    # One socket per agent in the control plane and in the simulators: up to the hard limit (20,000 here).
+    ulimit -n "$(ulimit -Hn)"
+    if (( agents > $(ulimit -n) - 1000 )); then
+      echo "bench.sh fleet: $agents agents need more open files than one control-plane process may have ($(ulimit -n))" >&2
+    fi
+    run "$e2e_modules" FleetBench -Dfleet.agents="$agents" \
+      -Dfleet.idleSeconds="${FLEET_IDLE_SECONDS:-300}" -Dfleet.metricsHistorySeconds="${FLEET_METRICS_HISTORY_SECONDS:-3600}" ;;
 esac

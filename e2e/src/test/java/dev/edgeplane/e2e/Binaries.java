@@ -21,7 +21,17 @@ final class Binaries {
     }
 
     static List<String> controlPlane() {
-        return List.of(java(), "-Xmx512m", "-jar", existing("control-plane/target/quarkus-app/quarkus-run.jar"));
+        return controlPlane("512m");
+    }
+
+    /** With a given maximum heap (e.g. "2g" for a fleet). */
+    static List<String> controlPlane(String maxHeap) {
+        return List.of(java(), "-Xmx" + maxHeap, "-jar", existing("control-plane/target/quarkus-app/quarkus-run.jar"));
+    }
+
+    /** The fleet simulator's runnable jar (its libraries beside it in lib/). */
+    static Path fleetJar() {
+        return Path.of(existing("fleet/target/fleet.jar"));
     }
 
     /** The launcher as deployed, with its own JVM flags, so memory figures are the real ones. */

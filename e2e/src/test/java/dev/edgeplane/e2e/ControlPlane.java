@@ -52,6 +52,12 @@ final class ControlPlane implements AutoCloseable {
     /** On given ports (a restart where agents expect it) with extra environment (e.g. shorter grace periods). */
     static ControlPlane start(String etcdEndpoint, Path dir, int apiPort, int agentPort, Map<String, String> extraEnv)
             throws IOException {
+        return start(etcdEndpoint, dir, apiPort, agentPort, extraEnv, "512m", Duration.ofSeconds(60));
+    }
+
+    /** With a given maximum heap, and a longer wait for readiness (a control plane reading a large fleet's state). */
+    static ControlPlane start(String etcdEndpoint, Path dir, int apiPort, int agentPort, Map<String, String> extraEnv,
+                              String maxHeap, Duration readyWithin) throws IOException {
         Files.createDirectories(dir);
         Path tokenFile = dir.resolve("admin-token");
         Map<String, String> env = new java.util.HashMap<>(extraEnv);
@@ -61,10 +67,10 @@ final class ControlPlane implements AutoCloseable {
                 "EDGEPLANE_AGENT_PORT", Integer.toString(agentPort),
                 "EDGEPLANE_AGENT_ADVERTISE", "127.0.0.1:" + agentPort,
                 "EDGEPLANE_ADMIN_TOKEN_FILE", tokenFile.toString()));
-        ManagedProcess p = ManagedProcess.start("control-plane", Binaries.controlPlane(), env,
+        ManagedProcess p = ManagedProcess.start("control-plane", Binaries.controlPlane(maxHeap), env,
                 dir.resolve("control-plane.log"));
         try {
-            Await.until("control plane ready on :" + apiPort, Duration.ofSeconds(60), p::logTail,
+            Await.until("control plane ready on :" + apiPort, readyWithin, p::logTail,
                     () -> {
                         if (!p.isAlive()) {
                             throw new AssertionError("control plane exited\n" + p.logTail());

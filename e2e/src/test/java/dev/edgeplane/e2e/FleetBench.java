@@ -1,0 +1,261 @@
+package dev.edgeplane.e2e;
+
+import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.fleet.FleetProcess;
+import dev.edgeplane.testkit.Commands;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 10's fleet benchmark ({@code deploy/bench.sh fleet [N]}): N simulated agents in JVMs of their
+ * own against the packaged control plane (its own process, -Xmx2g) and a real etcd. Phases run in an
+ * order that keeps each figure clean: join, connect, idle (heap, etcd writes, wire traffic; metrics
+ * off), metrics on (heap), fan-out, one-node changes, placements, kill -9 + restart. Each figure is
+ * printed on a {@code BENCH fleet agents=N key=value} line as soon as it is measured, so a phase that
+ * fails still leaves the ones before it; progress goes on lines starting with {@code fleet:}.
+ *
+ * <p>System properties: {@code fleet.agents} (10000), {@code fleet.idleSeconds} (300: the idle window),
+ * {@code fleet.metricsHistorySeconds} (3600: the simulated past each agent uploads when metrics start),
+ * {@code fleet.agentsPerJvm} (9500).
+ */
+class FleetBench {
+    static final int AGENTS = Integer.getInteger("fleet.agents", 10_000);
+    static final int IDLE_SECONDS = Integer.getInteger("fleet.idleSeconds", 300);
+    static final int METRICS_HISTORY_SECONDS = Integer.getInteger("fleet.metricsHistorySeconds", 3600);
+    static final int PER_JVM = Integer.getInteger("fleet.agentsPerJvm", 9_500);
+    static final int PLACEMENTS = 100_000;
+    static final int PLACEMENT_APPS = 20;
+
+    @TempDir Path dir;
+    private long started;
+
+    @Test
+    void fleet() throws Exception {
+        started = System.nanoTime();
+        int n = AGENTS;
+        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(n, PER_JVM, "2g", false, Map.of()))) {
+            progress("control plane pid " + fleet.controlPlane().process().pid() + ", " + fleet.simulators().size()
+                    + " simulator JVMs, keys made");
+            Duration long_ = Duration.ofSeconds(300 + n / 10);
+
+            // Join: every agent through the real Join RPC (its own TLS connection), 32 at a time per JVM.
+            long t0 = FleetCluster.nowMicros();
+            fleet.broadcast("join");
+            fleet.awaitSum(n + " agents joined", "joined", n, long_);
+            double joinSeconds = (fleet.max("join_done_at_us") - t0) / 1e6;
+            check(fleet.sum("join_failures") == 0, "joins failed", fleet);
+            bench(n, "joins_per_s", n / joinSeconds);
+            progress("joined in " + fmt(joinSeconds) + " s (" + fleet.sum("join_retries") + " retried)");
+
+            // Connect: every joined agent opens Sync at once, as a fleet booting together.
+            long t1 = FleetCluster.nowMicros();
+            fleet.broadcast("connect");
+            fleet.awaitSum(n + " agents connected", "ever_established", n, long_);
+            bench(n, "connect_all_s", (fleet.max("all_first_established_at_us") - t1) / 1e6);
+            progress("connected; " + fleet.sum("refused") + " RESOURCE_EXHAUSTED answers honoured");
+
+            // Something to run everywhere, so idle agents have a replica and a template.
+            watchAll(fleet, "w0", "fanout", "example/app:0");
+            fleet.createEveryNodeApp("fanout", "example/app:0");
+            awaitWatch(fleet, "w0", n, long_);
+            unwatchAll(fleet, "w0");
+            Thread.sleep(20_000); // status reports and phase writes of the connect settle
+
+            long pid = fleet.controlPlane().process().pid();
+            bench(n, "heap_kib_per_agent", heapAfterGcKib(pid) / (double) n);
+
+            // Idle: nothing changes; what still costs etcd writes and wire bytes is the fleet's standing cost.
+            long rev0 = fleet.etcdRevision();
+            long io0 = ioBytes(fleet);
+            long i0 = System.nanoTime();
+            Thread.sleep(IDLE_SECONDS * 1000L);
+            double idle = (System.nanoTime() - i0) / 1e9;
+            long io1 = ioBytes(fleet);
+            long rev1 = fleet.etcdRevision();
+            bench(n, "steady_etcd_writes_per_s", (rev1 - rev0) / idle);
+            bench(n, "idle_bits_per_s_per_node", (io1 - io0) * 8 / idle / n);
+            progress("idle " + fmt(idle) + " s: " + (rev1 - rev0) + " etcd revisions, " + (io1 - io0) + " bytes read+written by the simulators");
+
+            // Metrics on: each agent first uploads METRICS_HISTORY of the past (10 s frames), then a batch a minute.
+            fleet.broadcast("metrics-history " + METRICS_HISTORY_SECONDS);
+            fleet.broadcast("metrics on");
+            long historyBatches = (METRICS_HISTORY_SECONDS / 10 + 1 + 59) / 60;
+            fleet.awaitSum("every agent's metrics history stored", "metrics_batches_acked", n * historyBatches, Duration.ofMinutes(20));
+            Thread.sleep(75_000); // every agent past one live flush
+            bench(n, "heap_kib_per_agent_metrics", heapAfterGcKib(pid) / (double) n);
+            long rss = rssMib(pid);
+
+            // Fan-out: an image change of the EVERY_NODE App, from UpdateApp returning to each agent's ack.
+            List<Double> fanout = new ArrayList<>();
+            for (int r = 1; r <= 5; r++) {
+                String image = "example/app:" + r;
+                watchAll(fleet, "f" + r, "fanout", image);
+                long at = updateImage(fleet, "fanout", image);
+                for (long t : awaitWatch(fleet, "f" + r, n, Duration.ofMinutes(5))) {
+                    fanout.add((t - at) / 1000.0);
+                }
+                unwatchAll(fleet, "f" + r);
+                progress("fan-out " + r + ": p99 " + fmt(percentile(fanout.subList(fanout.size() - n, fanout.size()), 99)) + " ms");
+            }
+            bench(n, "fanout_p50_ms", percentile(fanout, 50), "fanout_p99_ms", percentile(fanout, 99));
+
+            // One node: an App of one replica, its image changed 100 times while the fleet is connected.
+            watchAll(fleet, "o0", "single", "example/one:0");
+            fleet.createReplicatedApp("single", 1, "example/one:0");
+            awaitWatch(fleet, "o0", 1, Duration.ofMinutes(2));
+            unwatchAll(fleet, "o0");
+            List<Double> oneNode = new ArrayList<>();
+            for (int r = 1; r <= 100; r++) {
+                String image = "example/one:" + r;
+                watchAll(fleet, "o" + r, "single", image);
+                long at = updateImage(fleet, "single", image);
+                for (long t : awaitWatch(fleet, "o" + r, 1, Duration.ofSeconds(60))) {
+                    oneNode.add((t - at) / 1000.0);
+                }
+                unwatchAll(fleet, "o" + r);
+            }
+            bench(n, "one_node_p99_ms", percentile(oneNode, 99));
+            progress("one-node p50 " + fmt(percentile(oneNode, 50)) + " ms");
+
+            // Placements: Apps totalling 100,000 replicas, until every one is assigned in etcd.
+            long before = fleet.countKeys("/edgeplane/assignments/");
+            long p0 = System.nanoTime();
+            for (int a = 0; a < PLACEMENT_APPS; a++) {
+                fleet.createApp("place-" + a, AppSpec.newBuilder().setMode(AppSpec.Mode.REPLICATED)
+                        .setReplicas(PLACEMENTS / PLACEMENT_APPS).setTemplate(FleetCluster.template("example/placed:1")).build());
+            }
+            Await.until(PLACEMENTS + " replicas assigned", Duration.ofMinutes(15), fleet::diagnostics,
+                    () -> fleet.countKeys("/edgeplane/assignments/") >= before + PLACEMENTS);
+            bench(n, "placements_per_s", PLACEMENTS / ((System.nanoTime() - p0) / 1e9));
+            rss = Math.max(rss, rssMib(pid));
+            bench(n, "cp_rss_mib", rss);
+
+            // kill -9 of the control plane and a restart: until every agent has resumed.
+            fleet.awaitConverged("the fleet settled before the restart", Duration.ofMinutes(10));
+            fleet.broadcast("mark");
+            long killedAt = fleet.killAndRestartControlPlane();
+            fleet.awaitSum("every agent resumed", "established_since_mark", n, Duration.ofMinutes(15));
+            bench(n, "restart_all_resumed_s", (fleet.max("last_established_since_mark_at_us") - killedAt) / 1e6,
+                    "resume_bytes_per_unchanged_node", fleet.sum("bytes_since_mark") / (double) n);
+            progress("resumed: " + fleet.sum("snapshots_since_mark") + " snapshots, " + fleet.sum("refused")
+                    + " RESOURCE_EXHAUSTED in all, new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
+        }
+    }
+
+    private static void watchAll(FleetCluster fleet, String id, String app, String image) {
+        fleet.broadcast("watch " + id + " default/" + app + " " + image);
+    }
+
+    private static void unwatchAll(FleetCluster fleet, String id) {
+        fleet.broadcast("unwatch " + id);
+    }
+
+    /** Sets the image; returns when UpdateApp returned (epoch us). */
+    private static long updateImage(FleetCluster fleet, String app, String image) {
+        fleet.setImage(app, image);
+        return FleetCluster.nowMicros();
+    }
+
+    /** Waits until {@code count} agents acked the watched change; their ack times. */
+    private static long[] awaitWatch(FleetCluster fleet, String id, int count, Duration timeout) {
+        long[][] all = new long[1][];
+        Await.until(count + " agents acked " + id, timeout, fleet::diagnostics, () -> {
+            List<long[]> parts = new ArrayList<>();
+            int total = 0;
+            for (FleetProcess s : fleet.simulators()) {
+                long[] t = s.watchTimes(id);
+                parts.add(t);
+                total += t.length;
+            }
+            if (total < count) {
+                return false;
+            }
+            all[0] = parts.stream().flatMapToLong(Arrays::stream).toArray();
+            return true;
+        });
+        return all[0];
+    }
+
+    private static long ioBytes(FleetCluster fleet) {
+        long total = 0;
+        for (FleetProcess s : fleet.simulators()) {
+            total += s.ioBytes();
+        }
+        return total;
+    }
+
+    private static final Pattern USED = Pattern.compile("used (\\d+)K");
+
+    /** The control plane's heap in use after a full GC (jcmd GC.run, then GC.heap_info), KiB. */
+    static long heapAfterGcKib(long pid) {
+        String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+        Commands.run(List.of(jcmd, Long.toString(pid), "GC.run"), Duration.ofMinutes(2));
+        String info = Commands.run(List.of(jcmd, Long.toString(pid), "GC.heap_info"), Duration.ofMinutes(1));
+        long used = 0;
+        for (String line : info.lines().toList()) {
+            String l = line.strip();
+            // G1 reports the whole heap on one line; the parallel and serial collectors one line per generation.
+            if (l.startsWith("garbage-first heap") || l.startsWith("PSYoungGen") || l.startsWith("ParOldGen")
+                    || l.startsWith("def new generation") || l.startsWith("tenured generation")) {
+                Matcher m = USED.matcher(l);
+                if (m.find()) {
+                    used += Long.parseLong(m.group(1));
+                }
+            }
+        }
+        if (used == 0) {
+            throw new IllegalStateException("no heap figure in jcmd's answer:\n" + info);
+        }
+        return used;
+    }
+
+    static long rssMib(long pid) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("\\D", "")) / 1024;
+            }
+        }
+        throw new IllegalStateException("no VmRSS for " + pid);
+    }
+
+    static double percentile(List<Double> values, double p) {
+        if (values.isEmpty()) {
+            throw new IllegalStateException("no values");
+        }
+        double[] sorted = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        int i = (int) Math.ceil(p / 100 * sorted.length) - 1;
+        return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
+    }
+
+    private static void check(boolean ok, String what, FleetCluster fleet) {
+        if (!ok) {
+            throw new AssertionError(what + "\n" + fleet.diagnostics());
+        }
+    }
+
+    private static void bench(int agents, Object... keyValues) {
+        StringBuilder line = new StringBuilder("BENCH fleet agents=" + agents);
+        for (int i = 0; i < keyValues.length; i += 2) {
+            line.append(' ').append(keyValues[i]).append('=').append(keyValues[i + 1] instanceof Double d ? fmt(d) : keyValues[i + 1]);
+        }
+        System.out.println(line);
+    }
+
+    private void progress(String what) {
+        System.out.printf("fleet: %s (%.0f s)%n", what, (System.nanoTime() - started) / 1e9);
+    }
+
+    private static String fmt(double d) {
+        return d >= 100 ? String.format(Locale.ROOT, "%.0f", d) : String.format(Locale.ROOT, "%.2f", d);
+    }
+}

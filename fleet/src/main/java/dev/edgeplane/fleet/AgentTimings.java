@@ -1,0 +1,30 @@
+package dev.edgeplane.fleet;
+
+import java.time.Duration;
+
+/**
+ * The real agent's timings, which the simulated agents keep so that their load on the control plane
+ * is the real one. {@link #AGENT} mirrors edge-agent's defaults (SyncClient.Settings.defaults,
+ * MetricsSettings.defaults); AgentTimingsTest fails when those change and this does not.
+ *
+ * @param heartbeat        a unary Heartbeat RPC this often while Sync is up
+ * @param keepAlive        HTTP/2 ping period (also without calls)
+ * @param keepAliveTimeout an unanswered ping ends the connection after this
+ * @param retryBase        the first reconnect waits at most this (full jitter)
+ * @param retryCap         reconnect waits are capped here
+ * @param metricsInterval  one metrics frame this often
+ * @param metricsFlush     one ReportMetrics batch this often
+ * @param metricsGzip      the ReportMetrics stream is gzip-compressed
+ */
+public record AgentTimings(Duration heartbeat, Duration keepAlive, Duration keepAliveTimeout, Duration retryBase,
+                           Duration retryCap, Duration metricsInterval, Duration metricsFlush, boolean metricsGzip) {
+    public static final AgentTimings AGENT = new AgentTimings(Duration.ofSeconds(10), Duration.ofSeconds(20),
+            Duration.ofSeconds(10), Duration.ofMillis(800), Duration.ofSeconds(30), Duration.ofSeconds(10),
+            Duration.ofSeconds(60), true);
+
+    /** Full-jitter exponential back-off, as the agent's ReconnectBackoff: uniform in [0, min(cap, base * 2^attempt)]. */
+    public long retryDelayMillis(int attempt, java.util.random.RandomGenerator random) {
+        long ceiling = Math.min(retryCap.toMillis(), retryBase.toMillis() << Math.min(attempt, 20));
+        return random.nextLong(Math.max(1, ceiling) + 1);
+    }
+}
