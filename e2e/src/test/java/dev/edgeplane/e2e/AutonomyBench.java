@@ -31,7 +31,7 @@ class AutonomyBench {
 
     @Test
     void twoHundredAgentsReconvergeAfterAControlPlaneRestart() throws Exception {
-        try (FleetCluster fleet = FleetCluster.start(dir.resolve("fleet"), new FleetCluster.Options(AGENTS, AGENTS, "512m", false, Map.of()))) {
+        try (FleetCluster fleet = FleetCluster.start(dir.resolve("fleet"), new FleetCluster.Options(AGENTS, AGENTS, "512m", 8, false, Map.of()))) {
             fleet.joinAndConnect(Duration.ofMinutes(3));
             // Every node gets one replica: something real to resume.
             fleet.createEveryNodeApp("everywhere", "example/app:1");

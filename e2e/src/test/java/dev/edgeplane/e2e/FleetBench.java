@@ -43,7 +43,7 @@ class FleetBench {
     void fleet() throws Exception {
         started = System.nanoTime();
         int n = AGENTS;
-        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(n, PER_JVM, "2g", false, Map.of()))) {
+        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(n, PER_JVM, "2g", 32, false, Map.of()))) {
             progress("control plane pid " + fleet.controlPlane().process().pid() + ", " + fleet.simulators().size()
                     + " simulator JVMs, keys made");
             Duration long_ = Duration.ofSeconds(300 + n / 10);

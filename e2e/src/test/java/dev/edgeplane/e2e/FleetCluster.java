@@ -42,10 +42,12 @@ final class FleetCluster implements AutoCloseable {
      * @param agents         agents in all
      * @param agentsPerJvm   at most this many in one simulator JVM (each JVM holds one socket per agent)
      * @param controlPlaneHeap -Xmx of the control plane
+     * @param joinConcurrency Join RPCs in flight per simulator JVM (they contend on the one join token)
      * @param metrics        agents report metrics from the start
      * @param controlPlaneEnv extra environment of the control plane
      */
-    record Options(int agents, int agentsPerJvm, String controlPlaneHeap, boolean metrics, Map<String, String> controlPlaneEnv) {}
+    record Options(int agents, int agentsPerJvm, String controlPlaneHeap, int joinConcurrency, boolean metrics,
+                   Map<String, String> controlPlaneEnv) {}
 
     private final Path dir;
     private final Options options;
@@ -74,7 +76,7 @@ final class FleetCluster implements AutoCloseable {
                 int offset = j * perJvm;
                 int agents = Math.min(perJvm, options.agents() - offset);
                 FleetSettings settings = new FleetSettings(cluster.controlPlane.agentAddress(), token, agents, offset, "sim",
-                        Optional.of("127.0.0." + (2 + j)), 32, options.metrics(), Duration.ZERO, true, 2, AgentTimings.AGENT);
+                        Optional.of("127.0.0." + (2 + j)), options.joinConcurrency(), options.metrics(), Duration.ZERO, true, 2, AgentTimings.AGENT);
                 // ~100 KiB per agent is plenty (measured: about half of that), plus the JVM's own.
                 int heapMb = 256 + agents / 10;
                 cluster.simulators.add(FleetProcess.start(Binaries.fleetJar(), heapMb, settings, dir.resolve("simulator-" + j + ".log")));
