@@ -53,7 +53,7 @@ public final class SyncClient implements AutoCloseable {
      * @param endpoint       host:port of the control plane's agent endpoint
      * @param heartbeat      heartbeat period (10 s)
      * @param keepAlive      HTTP/2 ping period; a ping unanswered for 10 s more ends the link
-     * @param retryBase      first reconnect waits at most this (< 1 s)
+     * @param retryBase      first reconnect waits at most this (2 s)
      * @param retryCap       reconnect waits are capped here (30 s)
      * @param statusInterval how often status changes are batched into a report
      */
@@ -64,7 +64,9 @@ public final class SyncClient implements AutoCloseable {
         }
 
         public static Settings defaults(String endpoint) {
-            return new Settings(endpoint, Duration.ofSeconds(10), Duration.ofSeconds(20), Duration.ofMillis(800),
+            // Reconnect: the first attempt within 2 s (a whole fleet that lost its control plane spreads
+            // over that), then full-jitter windows of 4, 8, 16 s, capped at 30 s.
+            return new Settings(endpoint, Duration.ofSeconds(10), Duration.ofSeconds(20), Duration.ofSeconds(2),
                     Duration.ofSeconds(30), Duration.ofMillis(500));
         }
     }
@@ -347,8 +349,7 @@ public final class SyncClient implements AutoCloseable {
                     try {
                         var delay = any.unpack(RetryInfo.class).getRetryDelay();
                         Duration wait = Duration.ofSeconds(delay.getSeconds(), delay.getNanos());
-                        // A little jitter on top, so agents told the same delay spread out.
-                        return Optional.of(wait.plusMillis(RandomGenerator.getDefault().nextLong(Math.max(1, wait.toMillis() / 10 + 1))));
+                        return Optional.of(honour(wait, RandomGenerator.getDefault()));
                     } catch (com.google.protobuf.InvalidProtocolBufferException ignored) {
                         // fall through
                     }
@@ -364,6 +365,15 @@ public final class SyncClient implements AutoCloseable {
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * The server's delay plus a little jitter (up to 10%, at most 1 s), so agents told the same delay
+     * spread out; the server already spreads its hints over its backlog, so no more than that.
+     */
+    static Duration honour(Duration hint, RandomGenerator random) {
+        long jitterBound = Math.min(1000, hint.toMillis() / 10) + 1;
+        return hint.plusMillis(random.nextLong(jitterBound));
     }
 
     private static Runnable safely(Runnable task) {
