@@ -17,9 +17,16 @@ import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.join.JoinTokens;
+import dev.edgeplane.controlplane.join.TokenUses;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
+import io.etcd.jetcd.kv.TxnResponse;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.DeleteOption;
+import io.etcd.jetcd.options.PutOption;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
@@ -53,12 +60,22 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
         return "join token \"" + id + "\"";
     }
 
-    /** What the API shows: never the secret's hash. */
-    private static JoinToken shown(Entry<JoinToken> entry) {
+    private static Op deleteUses(String id) {
+        return Op.delete(EtcdStore.bytes(Keys.joinTokenUses(id)), DeleteOption.builder().isPrefix(true).build());
+    }
+
+    /** What the API shows: never the secret's hash; uses and joined nodes summed over the token's use counters. */
+    private JoinToken shown(Entry<JoinToken> entry) {
         JoinToken token = entry.value();
+        String id = Keys.suffix(entry.key(), Keys.JOIN_TOKENS);
+        TokenUses uses = TokenUses.of(id, token.getSpec().getMaxUses(), token.getStatus(),
+                store.listAll(Keys.joinTokenUses(id)).entries().stream()
+                        .map(e -> new Entry<>(e.key(), EtcdStore.decode(JoinTokenStatus.parser(), e.value()), e.modRevision(), e.createRevision()))
+                        .toList());
         return token.toBuilder().setMetadata(token.getMetadata().toBuilder()
                         .removeAnnotations(JoinTokens.SECRET_HASH_ANNOTATION)
                         .setResourceVersion(entry.modRevision()))
+                .setStatus(token.getStatus().toBuilder().setUses(uses.total()).clearJoinedNodes().addAllJoinedNodes(uses.joinedNodes()))
                 .build();
     }
 
@@ -112,10 +129,15 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
                         .setStatus(JoinTokenStatus.newBuilder().setExpireTime(Joiner.timestamp(expires)))
                         .build();
                 String key = Keys.joinToken(token.id());
-                OptionalLong revision = store.create(key, stored.toByteArray());
-                if (revision.isEmpty()) {
+                TxnResponse created = store.await(store.client().getKVClient().txn()
+                        .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)))
+                        .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT),
+                                deleteUses(token.id()))
+                        .commit(), "create " + key);
+                if (!created.isSucceeded()) {
                     continue; // id collision: draw another
                 }
+                OptionalLong revision = OptionalLong.of(created.getHeader().getRevision());
                 String caHash = ca.get().hash();
                 LOG.infof("created %s (expires %s, max uses %d)", describe(token.id()), expires, normal.getMaxUses());
                 JoinToken shown = shown(new Entry<>(key, stored, revision.getAsLong(), revision.getAsLong()));
@@ -153,7 +175,13 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
     public void deleteJoinToken(DeleteJoinTokenRequest request, StreamObserver<DeleteResponse> responseObserver) {
         Calls.unary(responseObserver, () -> {
             requireName(request.getName());
-            if (!store.delete(Keys.joinToken(request.getName()))) {
+            String key = Keys.joinToken(request.getName());
+            // Its use counters go with it (and a new token drawing the same id starts from none; see create).
+            TxnResponse deleted = store.await(store.client().getKVClient().txn()
+                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.GREATER, CmpTarget.version(0)))
+                    .Then(Op.delete(EtcdStore.bytes(key), DeleteOption.DEFAULT), deleteUses(request.getName()))
+                    .commit(), "delete " + key);
+            if (!deleted.isSucceeded()) {
                 throw Calls.notFound(describe(request.getName()));
             }
             return DeleteResponse.getDefaultInstance();

@@ -4,6 +4,7 @@ import com.google.protobuf.Timestamp;
 import dev.edgeplane.api.v1.JoinRequest;
 import dev.edgeplane.api.v1.JoinResponse;
 import dev.edgeplane.api.v1.JoinToken;
+import dev.edgeplane.api.v1.JoinTokenStatus;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodeSpec;
 import dev.edgeplane.api.v1.NodeStatus;
@@ -33,8 +34,9 @@ import org.jboss.logging.Logger;
 
 /**
  * Join: checks the bootstrap token, signs the node's CSR with the cluster CA and records the Node.
- * The token's use count and the Node are written in ONE etcd transaction that compares both keys'
- * revisions, so a single-use token can never admit two nodes, however they race.
+ * One of the token's use counters ({@link TokenUses}) and the Node are written in ONE etcd transaction
+ * that compares their revisions (and the token's), so a token of N uses admits exactly N nodes,
+ * however they race.
  *
  * <p>Re-join policy: a name that is already taken is refused with ALREADY_EXISTS, unless the
  * existing Node reports the same hostname as the joining host (the same host re-joining, e.g. after
@@ -46,7 +48,8 @@ public class Joiner {
     /** Annotation on the Node: sha256 of the certificate Sync accepts for it. */
     public static final String CERT_HASH_ANNOTATION = "edgeplane.dev/certificate-sha256";
     private static final Logger LOG = Logger.getLogger(Joiner.class);
-    private static final int ATTEMPTS = 8;
+    /** Attempts before ABORTED; with the uses sharded, a retry means two joins picked the same counter. */
+    private static final int ATTEMPTS = 16;
 
     private final EtcdStore store;
     private final ClusterCa ca;
@@ -73,8 +76,10 @@ public class Joiner {
         X509Certificate certificate = null;
         String certHash = null;
 
+        String tokenKey = Keys.joinToken(token.id());
+        String nodeKey = Keys.node(nodeName);
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
-            Entry<JoinToken> stored = store.get(Keys.joinToken(token.id()), JoinToken.parser())
+            Entry<JoinToken> stored = store.get(tokenKey, JoinToken.parser())
                     .orElseThrow(() -> unauthenticated("unknown token"));
             JoinToken joinToken = stored.value();
             String secretHash = joinToken.getMetadata().getAnnotationsOrDefault(JoinTokens.SECRET_HASH_ANNOTATION, "");
@@ -86,9 +91,12 @@ public class Joiner {
                 throw unauthenticated("token expired at " + toInstant(joinToken.getStatus().getExpireTime()));
             }
             int maxUses = joinToken.getSpec().getMaxUses() <= 0 ? 1 : joinToken.getSpec().getMaxUses();
-            if (joinToken.getStatus().getUses() >= maxUses) {
-                throw unauthenticated("token used up (" + joinToken.getStatus().getUses() + " of " + maxUses + " uses)");
-            }
+            TokenUses uses = TokenUses.of(token.id(), maxUses, joinToken.getStatus(), store.listAll(Keys.joinTokenUses(token.id()))
+                    .entries().stream()
+                    .map(e -> new Entry<>(e.key(), EtcdStore.decode(JoinTokenStatus.parser(), e.value()), e.modRevision(), e.createRevision()))
+                    .toList());
+            TokenUses.Pick pick = uses.pick(java.util.concurrent.ThreadLocalRandom.current())
+                    .orElseThrow(() -> unauthenticated("token used up (" + uses.total() + " of " + maxUses + " uses)"));
 
             if (certificate == null) {
                 // Only once the token is known good: nothing is signed for an unauthenticated caller.
@@ -99,7 +107,7 @@ public class Joiner {
                 }
                 certHash = CertificateAuthority.hashOf(certificate);
             }
-            Optional<Entry<Node>> existing = store.get(Keys.node(nodeName), Node.parser());
+            Optional<Entry<Node>> existing = store.get(nodeKey, Node.parser());
             String hostname = request.getInfo().getHostname();
             if (existing.isPresent()) {
                 String existingHost = existing.get().value().getStatus().getHostname();
@@ -109,19 +117,16 @@ public class Joiner {
                 }
             }
             Node node = buildNode(nodeName, request, joinToken, existing.map(Entry::value), certHash, now);
-            JoinToken used = joinToken.toBuilder()
-                    .setStatus(joinToken.getStatus().toBuilder()
-                            .setUses(joinToken.getStatus().getUses() + 1)
-                            .addJoinedNodes(nodeName))
-                    .build();
-            String nodeKey = Keys.node(nodeName);
-            String tokenKey = Keys.joinToken(token.id());
+            // The token unchanged (not deleted), the chosen use counter unchanged, the node as read:
+            // the counter's increment and the Node are written together or not at all.
+            Cmp tokenCmp = new Cmp(EtcdStore.bytes(tokenKey), Cmp.Op.EQUAL, CmpTarget.modRevision(stored.modRevision()));
+            Cmp shardCmp = new Cmp(EtcdStore.bytes(pick.key()), Cmp.Op.EQUAL, CmpTarget.modRevision(pick.current().modRevision()));
             Cmp nodeCmp = existing.isPresent()
                     ? new Cmp(EtcdStore.bytes(nodeKey), Cmp.Op.EQUAL, CmpTarget.modRevision(existing.get().modRevision()))
                     : new Cmp(EtcdStore.bytes(nodeKey), Cmp.Op.EQUAL, CmpTarget.version(0));
             TxnResponse response = store.await(store.client().getKVClient().txn()
-                    .If(new Cmp(EtcdStore.bytes(tokenKey), Cmp.Op.EQUAL, CmpTarget.modRevision(stored.modRevision())), nodeCmp)
-                    .Then(Op.put(EtcdStore.bytes(tokenKey), EtcdStore.bytes(used.toByteArray()), PutOption.DEFAULT),
+                    .If(tokenCmp, shardCmp, nodeCmp)
+                    .Then(Op.put(EtcdStore.bytes(pick.key()), EtcdStore.bytes(TokenUses.used(pick, nodeName).toByteArray()), PutOption.DEFAULT),
                             Op.put(EtcdStore.bytes(nodeKey), EtcdStore.bytes(node.toByteArray()), PutOption.DEFAULT))
                     .commit(), "join " + nodeName);
             if (response.isSucceeded()) {
@@ -136,7 +141,7 @@ public class Joiner {
                         .setSyncEndpoint(advertise)
                         .build();
             }
-            // The token or the node changed under us (another join raced): look again.
+            // Another join took the same counter, or the token or the node changed: look again.
         }
         throw Status.ABORTED.withDescription("join of " + nodeName + " kept conflicting with concurrent joins; retry").asRuntimeException();
     }

@@ -6,6 +6,8 @@ public final class Keys {
     public static final String APPS = ROOT + "apps/";
     public static final String NODES = ROOT + "nodes/";
     public static final String JOIN_TOKENS = ROOT + "jointokens/";
+    /** A join token's use counters (join.TokenUses), apart from the token: /edgeplane/jointoken-uses/&lt;id&gt;/&lt;shard&gt;. */
+    public static final String JOIN_TOKEN_USES = ROOT + "jointoken-uses/";
     public static final String ASSIGNMENTS = ROOT + "assignments/";
     public static final String REPLICA_STATUS = ROOT + "replicastatus/";
     public static final String VOLUMES = ROOT + "volumes/";
@@ -48,6 +50,10 @@ public final class Keys {
 
     public static String joinToken(String id) {
         return JOIN_TOKENS + id;
+    }
+
+    public static String joinTokenUses(String id) {
+        return JOIN_TOKEN_USES + id + "/";
     }
 
     public static String assignment(String node, String namespace, String replica) {
