@@ -38,9 +38,41 @@ public interface ControlPlaneConfig {
         @WithDefault("127.0.0.1:7443")
         String advertise();
 
-        /** New Sync streams admitted per second; over it agents get RESOURCE_EXHAUSTED with a retry delay. 0: no limit. */
-        @WithDefault("200")
-        int maxSyncOpensPerSecond();
+        /** TLS handshakes in progress at once on the agent endpoint; further connections wait (unread) at accept. */
+        @WithDefault("32")
+        int maxConcurrentHandshakes();
+
+        /** Connections waiting for a handshake slot; past it a new connection is closed at accept (the agent backs off). */
+        @WithDefault("1000")
+        int maxWaitingHandshakes();
+
+        /** The most Sync opens (admitted, Hello not yet served) in flight; the actual limit adapts below it. */
+        @WithDefault("1024")
+        int maxSyncOpensInFlight();
+
+        /** A Sync open served slower than this shrinks the admission limit; faster ones grow it. */
+        @WithDefault("500ms")
+        Duration syncOpenTargetLatency();
+
+        /** The longest retry delay told to a refused agent (RetryInfo). */
+        @WithDefault("30s")
+        Duration maxRetryDelay();
+
+        /** Threads running the agent endpoint's calls (they may wait on etcd). */
+        @WithDefault("32")
+        int callThreads();
+
+        /** Tasks waiting for those threads past which new calls are refused with RESOURCE_EXHAUSTED. */
+        @WithDefault("2000")
+        int maxQueuedTasks();
+
+        /** The largest message an agent may send (status reports, metrics and event batches are far below it). */
+        @WithDefault("4194304")
+        int maxInboundMessageBytes();
+
+        /** TLS implementation of the agent endpoint: auto (OpenSSL/BoringSSL when available, else the JDK), openssl or jdk. */
+        @WithDefault("auto")
+        String tlsProvider();
 
         /** How often the nodes' resume cursors are written to etcd (one write for all, only if changed); 0: never. */
         @WithDefault("30s")

@@ -106,30 +106,29 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                     .withDescription("Sync requires mutual TLS with the node certificate issued by Join").asRuntimeException());
             return ignoring();
         }
-        Optional<java.time.Duration> wait = limiter.admit();
-        if (wait.isPresent()) {
-            com.google.rpc.Status status = com.google.rpc.Status.newBuilder()
-                    .setCode(com.google.rpc.Code.RESOURCE_EXHAUSTED_VALUE)
-                    .setMessage("too many agents connecting at once; retry in " + wait.get().toMillis() + " ms")
-                    .addDetails(com.google.protobuf.Any.pack(com.google.rpc.RetryInfo.newBuilder()
-                            .setRetryDelay(com.google.protobuf.Duration.newBuilder()
-                                    .setSeconds(wait.get().getSeconds()).setNanos(wait.get().getNano()))
-                            .build()))
-                    .build();
-            responseObserver.onError(io.grpc.protobuf.StatusProto.toStatusRuntimeException(status));
+        ConnectLimiter.Decision decision = limiter.admit();
+        if (decision instanceof ConnectLimiter.Refused refused) {
+            responseObserver.onError(RetryLater.resourceExhausted("too many agents connecting at once ("
+                    + refused.backlog() + " told to come back before this one)", refused.retryAfter()));
             return ignoring();
         }
+        // Held until the Hello is served (or the stream ends first): what the admission limit counts.
+        ConnectLimiter.Permit permit = ((ConnectLimiter.Admitted) decision).permit();
         String node = CertificateAuthority.commonName(certificate);
         String hash = CertificateAuthority.hashOf(certificate);
         Optional<String> refusal = refusal(node, hash);
         if (refusal.isPresent()) {
+            permit.release();
             LOG.infof("refused Sync from %s: %s", node, refusal.get());
             responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
             return ignoring();
         }
         SyncSession session = new SyncSession(node, hash, responseObserver);
         if (responseObserver instanceof ServerCallStreamObserver<SyncResponse> call) {
-            call.setOnCancelHandler(() -> end(session, false, session.helloSeen()));
+            call.setOnCancelHandler(() -> {
+                permit.release();
+                end(session, false, session.helloSeen());
+            });
         }
         return new StreamObserver<>() {
             @Override
@@ -144,8 +143,12 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                             abort(older, Status.ABORTED.withDescription("replaced by a newer Sync stream of node " + node));
                         }
                         long last = request.getHello().getLastAppliedRevision();
-                        tracker.connected(node, request.getHello().getInfo(), last);
-                        new Resumer(index, store).open(session, last);
+                        try {
+                            tracker.connected(node, request.getHello().getInfo(), last);
+                            new Resumer(index, store).open(session, last);
+                        } finally {
+                            permit.release();
+                        }
                     }
                     case ACK -> {
                         long acked = session.ack(request.getAck().getRevision());
@@ -187,6 +190,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             }
 
             private void end(SyncSession s, boolean complete) {
+                permit.release();
                 AgentApi.this.end(s, complete, s.helloSeen());
             }
         };

@@ -11,7 +11,13 @@ import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyServerBuilder;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -20,6 +26,7 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashSet;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
 import org.jboss.logging.Logger;
@@ -27,7 +34,9 @@ import org.jboss.logging.Logger;
 /**
  * The agents' endpoint: a grpc-java Netty server of its own (apart from the Quarkus HTTP port),
  * TLS with a certificate from the cluster CA presenting [leaf, CA], client certificates optional at
- * the handshake and required by Sync.
+ * the handshake and required by Sync. Admission, cheapest first: the handshake gate at accept
+ * ({@link HandshakeGate}), the bounded call pool ({@link BoundedCalls}), then the adaptive Sync
+ * open limit ({@link ConnectLimiter}); every refusal carries a retry delay.
  */
 @ApplicationScoped
 public class AgentEndpoint {
@@ -37,7 +46,14 @@ public class AgentEndpoint {
     private final ClusterCa ca;
     private final AgentApi api;
     private final AssignmentIndex index;
+    private final ConnectLimiter limiter;
     private Server server;
+    private BoundedCalls calls;
+    private HandshakeGate gate;
+    private EventLoopGroup boss;
+    private EventLoopGroup workers;
+    private SslProvider provider;
+    private boolean apiStarted;
 
     public AgentEndpoint(ControlPlaneConfig config, ClusterCa ca, Joiner joiner, AssignmentIndex index,
                          NodeTracker tracker, StateCaches caches, EtcdStore store,
@@ -45,43 +61,103 @@ public class AgentEndpoint {
         this.config = config;
         this.ca = ca;
         this.index = index;
-        this.api = new AgentApi(joiner, index, tracker, caches, store,
-                new ConnectLimiter(config.agent().maxSyncOpensPerSecond(), System::nanoTime), volumeReports);
+        this.limiter = new ConnectLimiter(new ConnectLimiter.Settings(
+                Math.min(64, config.agent().maxSyncOpensInFlight()), config.agent().maxSyncOpensInFlight(),
+                config.agent().syncOpenTargetLatency(), config.agent().maxRetryDelay()),
+                System::nanoTime, () -> ThreadLocalRandom.current().nextDouble());
+        this.api = new AgentApi(joiner, index, tracker, caches, store, limiter, volumeReports);
     }
 
     public synchronized void start() {
+        start(tlsProvider(config.agent().tlsProvider()));
+    }
+
+    /** Stops and starts again with {@code tls} (HandshakeBench compares the providers on the real endpoint). */
+    synchronized void restart(SslProvider tls) {
+        stop();
+        start(tls);
+    }
+
+    private void start(SslProvider tls) {
         CertificateAuthority authority = ca.get();
         Set<String> hosts = new LinkedHashSet<>();
         hosts.add(hostOf(config.agent().advertise()));
         hosts.add("localhost");
         hosts.add("127.0.0.1");
         CertificateAuthority.ServerIdentity identity = authority.issueServerCertificate(hosts);
+        provider = tls;
         SslContext ssl;
         try {
-            ssl = GrpcSslContexts.configure(SslContextBuilder.forServer(identity.key(), identity.certificate(), authority.certificate()))
+            ssl = GrpcSslContexts.configure(SslContextBuilder.forServer(identity.key(), identity.certificate(), authority.certificate()), provider)
                     .trustManager(authority.certificate())
                     .clientAuth(ClientAuth.OPTIONAL)
                     .build();
         } catch (SSLException e) {
             throw new IllegalStateException("cannot set up TLS for the agent endpoint", e);
         }
-        api.start();
+        if (!apiStarted) {
+            api.start();
+            apiStarted = true;
+        }
         InetSocketAddress address = new InetSocketAddress(config.agent().host(), config.agent().port());
+        ControlPlaneConfig.Agent agent = config.agent();
+        calls = new BoundedCalls(agent.callThreads(), agent.maxQueuedTasks());
+        gate = new HandshakeGate(agent.maxConcurrentHandshakes(), agent.maxWaitingHandshakes());
+        boss = new NioEventLoopGroup(1, new DefaultThreadFactory("agent-accept", true));
+        workers = new NioEventLoopGroup(0, new DefaultThreadFactory("agent-io", true));
         try {
             server = NettyServerBuilder.forAddress(address)
                     .sslContext(ssl)
+                    // Accepting goes through the handshake gate (grpc-java has no public pipeline hook).
+                    .channelFactory(gate.channelFactory())
+                    .bossEventLoopGroup(boss)
+                    .workerEventLoopGroup(workers)
+                    .withOption(ChannelOption.SO_BACKLOG, 4096)
+                    .withOption(ChannelOption.SO_REUSEADDR, true)
+                    // Handlers may wait on etcd: they run on BoundedCalls' pool, which refuses new calls when saturated.
+                    .directExecutor()
+                    .intercept(calls)
+                    .maxInboundMessageSize(agent.maxInboundMessageBytes())
+                    // Sync, Heartbeat, ReportMetrics, ReportEvents and a few ops tunnels per agent connection.
+                    .maxConcurrentCallsPerConnection(64)
                     .permitKeepAliveTime(5, TimeUnit.SECONDS)
                     .permitKeepAliveWithoutCalls(true)
                     // Our own pings: a silently dead agent link is found within 30 s and its node can go UNREACHABLE.
                     .keepAliveTime(20, TimeUnit.SECONDS)
                     .keepAliveTimeout(10, TimeUnit.SECONDS)
+                    // A connection with no call (a joined host that never synced, a refused agent gone) is closed.
+                    .maxConnectionIdle(5, TimeUnit.MINUTES)
+                    .handshakeTimeout(30, TimeUnit.SECONDS)
                     .addService(ServerInterceptors.intercept(api, PeerCertificates.interceptor()))
                     .build()
                     .start();
         } catch (IOException e) {
+            shutdownResources();
             throw new UncheckedIOException("cannot listen for agents on " + address, e);
         }
-        LOG.infof("agent endpoint listening on %s (TLS, certificate for %s)", address, hosts);
+        LOG.infof("agent endpoint listening on %s (TLS by %s, certificate for %s; %d handshakes at once, %d call threads)",
+                address, provider, hosts, agent.maxConcurrentHandshakes(), agent.callThreads());
+    }
+
+    /** OpenSSL (BoringSSL, netty-tcnative) when asked or, for "auto", when its native library loads; else the JDK. */
+    static SslProvider tlsProvider(String configured) {
+        return switch (configured.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "jdk" -> SslProvider.JDK;
+            case "openssl" -> {
+                if (!OpenSsl.isAvailable()) {
+                    throw new IllegalStateException("edgeplane.agent.tls-provider=openssl but netty-tcnative cannot load: "
+                            + OpenSsl.unavailabilityCause());
+                }
+                yield SslProvider.OPENSSL;
+            }
+            case "auto" -> OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
+            default -> throw new IllegalArgumentException("edgeplane.agent.tls-provider must be auto, openssl or jdk: " + configured);
+        };
+    }
+
+    /** The TLS provider in use (after start). */
+    public SslProvider provider() {
+        return provider;
     }
 
     /** The host part of "host:port" (IPv6 in brackets allowed). */
@@ -115,5 +191,19 @@ public class AgentEndpoint {
             server.shutdownNow();
         }
         server = null;
+        shutdownResources();
+    }
+
+    private void shutdownResources() {
+        if (calls != null) {
+            calls.close();
+            calls = null;
+        }
+        if (boss != null) {
+            boss.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+            workers.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+            boss = null;
+            workers = null;
+        }
     }
 }
