@@ -147,7 +147,7 @@ public final class MetricsQuery {
     }
 
     /** One point per step: the mean of the points in it (gauges) or the last (counters). */
-    private static final class Buckets implements Ring.PointVisitor {
+    private static final class Buckets implements TierSeries.PointVisitor {
         private final long stepMs;
         private final boolean counter;
         private final Series.Builder out;

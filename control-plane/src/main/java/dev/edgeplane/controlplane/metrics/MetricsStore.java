@@ -38,6 +38,7 @@ public final class MetricsStore {
     }
 
     private final Settings settings;
+    private final TierSeries.Shape[] shapes;
     private final Map<SeriesKey, StoredSeries> series = new ConcurrentHashMap<>();
     private final Map<String, Set<StoredSeries>> byName = new ConcurrentHashMap<>();
     private final Map<String, Set<StoredSeries>> byNode = new ConcurrentHashMap<>();
@@ -52,6 +53,10 @@ public final class MetricsStore {
 
     public MetricsStore(Settings settings) {
         this.settings = settings;
+        this.shapes = new TierSeries.Shape[settings.tiers().size()];
+        for (int i = 0; i < shapes.length; i++) {
+            shapes[i] = TierSeries.Shape.of(settings.tiers().get(i), i == 0);
+        }
     }
 
     public Settings settings() {
@@ -85,7 +90,7 @@ public final class MetricsStore {
                 seriesRefused.increment();
                 return null;
             }
-            StoredSeries created = new StoredSeries(key, kind == MetricKind.COUNTER ? MetricKind.COUNTER : MetricKind.GAUGE, settings.tiers());
+            StoredSeries created = new StoredSeries(key, kind == MetricKind.COUNTER ? MetricKind.COUNTER : MetricKind.GAUGE, shapes);
             series.put(key, created);
             byName.computeIfAbsent(key.name(), n -> ConcurrentHashMap.newKeySet()).add(created);
             byNode.computeIfAbsent(key.node(), n -> ConcurrentHashMap.newKeySet()).add(created);

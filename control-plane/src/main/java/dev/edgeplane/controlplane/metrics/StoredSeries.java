@@ -1,23 +1,25 @@
 package dev.edgeplane.controlplane.metrics;
 
 import dev.edgeplane.api.v1.MetricKind;
-import java.util.List;
 
-/** One series in memory: its key, its kind and one ring per tier (the finest keeps exact times). */
+/**
+ * One series in memory: its key, its kind and one compressed {@link TierSeries} per tier (the finest
+ * keeps exact times), all guarded by this object's lock.
+ */
 public final class StoredSeries {
     private final SeriesKey key;
     private final MetricKind kind;
-    private final Ring[] rings;
+    private final TierSeries[] tiers;
     private long newestMs = Long.MIN_VALUE;
     private double latest = Double.NaN;
     private volatile boolean removed;
 
-    StoredSeries(SeriesKey key, MetricKind kind, List<Tier> tiers) {
+    StoredSeries(SeriesKey key, MetricKind kind, TierSeries.Shape[] shapes) {
         this.key = key;
         this.kind = kind;
-        this.rings = new Ring[tiers.size()];
-        for (int i = 0; i < rings.length; i++) {
-            rings[i] = new Ring(tiers.get(i), i == 0);
+        this.tiers = new TierSeries[shapes.length];
+        for (int i = 0; i < tiers.length; i++) {
+            tiers[i] = new TierSeries(shapes[i]);
         }
     }
 
@@ -33,8 +35,8 @@ public final class StoredSeries {
     synchronized boolean add(long timeMs, double value, boolean backfill) {
         boolean kept = false;
         boolean counter = kind == MetricKind.COUNTER;
-        for (Ring ring : rings) {
-            kept |= ring.add(timeMs, value, backfill, counter);
+        for (TierSeries tier : tiers) {
+            kept |= tier.add(timeMs, value, backfill, counter);
         }
         if (kept && timeMs >= newestMs) {
             newestMs = timeMs;
@@ -43,8 +45,34 @@ public final class StoredSeries {
         return kept;
     }
 
-    synchronized void read(int tier, long fromMs, long toMs, Ring.PointVisitor visitor) {
-        rings[tier].read(fromMs, toMs, visitor);
+    synchronized void read(int tier, long fromMs, long toMs, TierSeries.PointVisitor visitor) {
+        tiers[tier].read(fromMs, toMs, kind == MetricKind.COUNTER, visitor);
+    }
+
+    /** Compressed bytes of every tier, as the encoder counts them. */
+    synchronized int encodedBytes() {
+        int n = 0;
+        for (TierSeries tier : tiers) {
+            n += tier.encodedBytes();
+        }
+        return n;
+    }
+
+    /** Bytes of arrays held for the data (the open chunks' spare room included). */
+    synchronized int allocatedBytes() {
+        int n = 0;
+        for (TierSeries tier : tiers) {
+            n += tier.allocatedBytes();
+        }
+        return n;
+    }
+
+    synchronized int tierEncodedBytes(int tier) {
+        return tiers[tier].encodedBytes();
+    }
+
+    synchronized int points(int tier) {
+        return tiers[tier].points();
     }
 
     /** Evicted or dropped from the store: a stream holding it must look its key up again. */

@@ -3,7 +3,8 @@ package dev.edgeplane.controlplane.metrics;
 import java.util.Arrays;
 
 /**
- * One tier of one series: a ring of fixed time slots ({@code resolution} wide, {@code slots} of them)
+ * The store's previous, uncompressed representation, kept as the reference the compressed
+ * {@link TierSeries} must agree with (CompressedSeriesTest). One tier of one series: a ring of fixed time slots ({@code resolution} wide, {@code slots} of them)
  * in primitive arrays, allocated in chunks of 64 slots as they are first written, so a young or sparse
  * series costs little. A slot holds its absolute position implicitly: slot {@code s} lives at index
  * {@code s mod slots} while {@code newest - slots < s <= newest}.
@@ -13,7 +14,7 @@ import java.util.Arrays;
  * per slot (the mean of gauges, the largest value of counters, i.e. the last one unless the counter
  * reset) and how many points it covers. One bit per slot says whether any point in it was backfill.
  */
-final class Ring {
+final class ReferenceRing {
     private static final int CHUNK_BITS = 6;
     private static final int CHUNK = 1 << CHUNK_BITS;
     private static final int MAX_COUNT = Byte.MAX_VALUE;
@@ -28,11 +29,7 @@ final class Ring {
     private final long[] backfill;
     private long newest = Long.MIN_VALUE;
 
-    interface PointVisitor {
-        void point(long timeMs, double value, boolean backfill);
-    }
-
-    Ring(Tier tier, boolean exact) {
+    ReferenceRing(Tier tier, boolean exact) {
         this.resolutionMs = tier.resolution().toMillis();
         this.slots = tier.slots();
         this.exact = exact;
@@ -128,7 +125,7 @@ final class Ring {
     }
 
     /** Visits the points with times in [fromMs, toMs], oldest first (coarse slots by their start). */
-    void read(long fromMs, long toMs, PointVisitor visitor) {
+    void read(long fromMs, long toMs, TierSeries.PointVisitor visitor) {
         if (newest == Long.MIN_VALUE || toMs < fromMs) {
             return;
         }
