@@ -38,8 +38,9 @@ public class AgentMetrics {
     public AgentMetrics(MetricsConfig config, StateCaches caches) {
         this.config = config;
         this.caches = caches;
-        this.store = new MetricsStore(new MetricsStore.Settings(
-                Tier.parseAll(config.tiers()), config.maxSeries(), config.maxSeriesPerNode()));
+        List<Tier> tiers = Tier.parseAll(config.tiers());
+        int maxSeries = config.maxSeries() > 0 ? config.maxSeries() : MetricsStore.defaultMaxSeries(tiers, Runtime.getRuntime().maxMemory());
+        this.store = new MetricsStore(new MetricsStore.Settings(tiers, maxSeries, config.maxSeriesPerNode()));
         this.receiver = new MetricsReceiver(store, clock, config.maxClockAhead(), receiverCounters);
     }
 
@@ -93,7 +94,8 @@ public class AgentMetrics {
         });
         long every = config.evictionInterval().toMillis();
         evictor.scheduleWithFixedDelay(this::evict, every, every, TimeUnit.MILLISECONDS);
-        LOG.infof("metrics store: tiers %s, at most %d series (%d per node)", config.tiers(), config.maxSeries(), config.maxSeriesPerNode());
+        LOG.infof("metrics store: tiers %s, at most %d series (%d per node; about %d bytes a series at full retention)", config.tiers(),
+                store.settings().maxSeries(), config.maxSeriesPerNode(), MetricsStore.seriesBytesAtFullRetention(store.tiers()));
     }
 
     private void evict() {

@@ -11,8 +11,11 @@ public interface MetricsConfig {
     @WithDefault("10s:1h,1m:24h,5m:7d")
     String tiers();
 
-    /** Series kept in all; a new series beyond it is refused and counted. */
-    @WithDefault("200000")
+    /**
+     * Series kept in all; a new series beyond it is refused and counted. 0: as many as fit in half the
+     * heap at full retention ({@link MetricsStore#defaultMaxSeries}: ~10 KB a series with the default tiers).
+     */
+    @WithDefault("0")
     int maxSeries();
 
     /** Series kept per node; a node's new series beyond it is refused and counted. */

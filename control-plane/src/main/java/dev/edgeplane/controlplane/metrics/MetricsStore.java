@@ -37,6 +37,28 @@ public final class MetricsStore {
         }
     }
 
+    /** Heap a series costs besides its points (key, indexes, per-tier state, open chunks' spare room), measured. */
+    static final int SERIES_OVERHEAD_BYTES = 1000;
+    /** Compressed bytes per point of realistic agent series (MetricsStoreBench: 2.2 in coarse tiers, 3.7 raw), rounded up. */
+    static final double BYTES_PER_POINT = 2.6;
+
+    /** What one series costs when every tier is full (a week with the default tiers: ~10 KB). */
+    public static long seriesBytesAtFullRetention(List<Tier> tiers) {
+        long points = 0;
+        for (Tier tier : tiers) {
+            points += tier.slots() + ChunkWriter.MAX_POINTS; // a tier keeps up to one chunk past its window
+        }
+        return SERIES_OVERHEAD_BYTES + (long) Math.ceil(points * BYTES_PER_POINT);
+    }
+
+    /**
+     * The series limit when none is configured: as many series as fit in half of {@code maxHeapBytes}
+     * at full retention (the other half is the rest of the control plane), at least 10,000.
+     */
+    public static int defaultMaxSeries(List<Tier> tiers, long maxHeapBytes) {
+        return (int) Math.max(10_000, Math.min(Integer.MAX_VALUE, maxHeapBytes / 2 / seriesBytesAtFullRetention(tiers)));
+    }
+
     private final Settings settings;
     private final TierSeries.Shape[] shapes;
     private final Map<SeriesKey, StoredSeries> series = new ConcurrentHashMap<>();
