@@ -1,10 +1,10 @@
 package dev.edgeplane.controlplane;
 
 import dev.edgeplane.controlplane.auth.AdminTokens;
+import dev.edgeplane.controlplane.controllers.app.AppController;
 import dev.edgeplane.controlplane.events.EventStore;
 import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
-import dev.edgeplane.controlplane.scheduler.SchedulerController;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.StateCaches;
 import dev.edgeplane.controlplane.sync.AgentEndpoint;
@@ -28,14 +28,14 @@ public class ControlPlane {
     private final AdminTokens adminTokens;
     private final AssignmentIndex index;
     private final NodeTracker tracker;
-    private final SchedulerController scheduler;
+    private final AppController apps;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
     private final int httpPort;
 
     public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
-                        SchedulerController scheduler, AgentEndpoint agentEndpoint, EventStore events,
+                        AppController apps, AgentEndpoint agentEndpoint, EventStore events,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.config = config;
         this.store = store;
@@ -44,7 +44,7 @@ public class ControlPlane {
         this.adminTokens = adminTokens;
         this.index = index;
         this.tracker = tracker;
-        this.scheduler = scheduler;
+        this.apps = apps;
         this.agentEndpoint = agentEndpoint;
         this.events = events;
         this.httpPort = httpPort;
@@ -58,14 +58,14 @@ public class ControlPlane {
         index.start();
         agentEndpoint.start();
         tracker.start();
-        scheduler.start();
+        apps.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
     }
 
     void onStop(@Observes ShutdownEvent event) {
         LOG.info("stopping the control plane");
-        scheduler.stop();
+        apps.stop();
         agentEndpoint.stop();
         tracker.stop();
         events.stop(); // after everything that records events

@@ -22,6 +22,8 @@ public interface ControlPlaneConfig {
 
     Limits limits();
 
+    Scheduler scheduler();
+
     interface Etcd {
         @WithDefault("http://127.0.0.1:2379")
         List<String> endpoints();
@@ -172,5 +174,32 @@ public interface ControlPlaneConfig {
         /** Public API unary calls in progress at once; over it: RESOURCE_EXHAUSTED with a retry hint. */
         @WithDefault("256")
         int maxConcurrentCalls();
+    }
+
+    /** The App controller (placement): edgeplane.scheduler.*. */
+    interface Scheduler {
+        /** Workers reconciling Apps in parallel (never two on one App). */
+        @WithDefault("3")
+        int workers();
+
+        /** Apps waiting in the queue at most (keys are de-duplicated; past it a wake is dropped and counted). */
+        @WithDefault("100000")
+        int queueCapacity();
+
+        /** Replicas newly placed (or moved) per App per reconcile; the rest after the other Apps waiting. */
+        @WithDefault("1000")
+        int maxPlacementsPerReconcile();
+
+        /** Assignment writes per App per reconcile. */
+        @WithDefault("2000")
+        int maxWritesPerReconcile();
+
+        /** etcd transactions in flight per plan being written. */
+        @WithDefault("4")
+        int writesInFlight();
+
+        /** Also copy the pod template into every assignment (agents that do not resolve templates by hash). */
+        @WithDefault("true")
+        boolean inlineTemplates();
     }
 }

@@ -14,7 +14,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.PriorityQueue;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.ToIntFunction;
 
 /**
  * Pure placement: given an App, the nodes, where the App's replicas are now and how loaded each node
@@ -49,59 +53,122 @@ public final class Placement {
      */
     public static Map<String, String> place(App app, List<Node> nodes, Map<String, String> current,
                                             Map<String, Integer> totalLoad, Instant now, Optional<String> pinnedTo) {
-        AppSpec spec = app.getSpec();
-        Map<String, Node> byName = new TreeMap<>();
-        for (Node node : nodes) {
-            if (pinnedTo.isEmpty() || pinnedTo.get().equals(node.getMetadata().getName())) {
-                byName.put(node.getMetadata().getName(), node);
-            }
+        return place(app, NodeIndex.of(nodes), current, n -> totalLoad.getOrDefault(n, 0), now, pinnedTo, Integer.MAX_VALUE)
+                .desired();
+    }
+
+    /**
+     * Where an App's replicas should be, at most {@code maxNewPlacements} of them newly placed (or
+     * moved) in one go.
+     *
+     * @param desired  replica -> node; replicas neither here nor in {@code deferred} have no feasible node (pending)
+     * @param deferred replicas not looked at because the budget ran out: leave them as they are, come back
+     * @param recheckAt when a replica kept on an UNREACHABLE node stops being tolerated there, if ever
+     */
+    public record Result(Map<String, String> desired, Set<String> deferred, Optional<Instant> recheckAt) {
+        /** Some replica has no node it may go to. */
+        public boolean pending(App app) {
+            return app.getSpec().getMode() != AppSpec.Mode.EVERY_NODE
+                    && desired.size() + deferred.size() < Math.max(0, app.getSpec().getReplicas());
         }
+    }
+
+    /**
+     * The cost follows the App, not the fleet: O(its replicas + the nodes its selector matches), new
+     * replicas taken from a heap ordered as the rule says (fewest of this App, fewest in total, name).
+     *
+     * @param otherLoad node -> replicas of OTHER apps assigned to it
+     */
+    public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+                               Instant now, Optional<String> pinnedTo, int maxNewPlacements) {
+        AppSpec spec = app.getSpec();
         String appName = app.getMetadata().getName();
         Map<String, String> desired = new TreeMap<>();
+        Set<String> deferred = new TreeSet<>();
+        Instant[] recheck = {null};
+        java.util.function.Function<String, Node> lookup = name -> name == null || pinnedTo.isPresent() && !pinnedTo.get().equals(name)
+                ? null : nodes.get(name);
+        java.util.function.BiPredicate<Node, Boolean> keep = (node, pinned) -> {
+            if (pinned) {
+                return true;
+            }
+            if (!canKeep(spec, node, now)) {
+                return false;
+            }
+            keptUntil(spec, node).ifPresent(t -> recheck[0] = recheck[0] == null || t.isBefore(recheck[0]) ? t : recheck[0]);
+            return true;
+        };
+        List<Node> selected = pinnedTo.isPresent()
+                ? java.util.stream.Stream.ofNullable(nodes.get(pinnedTo.get())).filter(n -> selects(spec.getNodeSelectorMap(), n)).toList()
+                : nodes.matching(spec.getNodeSelectorMap());
+        int budget = maxNewPlacements;
         if (spec.getMode() == AppSpec.Mode.EVERY_NODE) {
-            for (Node node : byName.values()) {
-                String replica = appName + "-" + node.getMetadata().getName();
-                boolean placedHere = node.getMetadata().getName().equals(current.get(replica));
-                if ((placedHere && canKeep(spec, node, now)) || canPlaceEveryNode(spec, node)) {
-                    desired.put(replica, node.getMetadata().getName());
+            Map<String, Node> byName = new TreeMap<>();
+            for (Node node : selected) {
+                byName.put(node.getMetadata().getName(), node);
+            }
+            for (String at : current.values()) { // where it runs now, even if no longer selected (it may have to go)
+                Node node = lookup.apply(at);
+                if (node != null) {
+                    byName.putIfAbsent(at, node);
                 }
             }
-            return desired;
+            for (Node node : byName.values()) {
+                String name = node.getMetadata().getName();
+                String replica = appName + "-" + name;
+                boolean placedHere = name.equals(current.get(replica));
+                if (placedHere && keep.test(node, false)) {
+                    desired.put(replica, name);
+                } else if (canPlaceEveryNode(spec, node)) {
+                    if (!placedHere && budget-- <= 0) {
+                        deferred.add(replica);
+                        continue;
+                    }
+                    desired.put(replica, name);
+                }
+            }
+            return new Result(desired, deferred, Optional.ofNullable(recheck[0]));
         }
 
         Map<String, Integer> appLoad = new HashMap<>();
-        Map<String, Integer> load = new HashMap<>(totalLoad);
         int replicas = Math.max(0, spec.getReplicas());
         // Keep what can stay first, so new placements see the real spread.
         for (int i = 0; i < replicas; i++) {
             String replica = appName + "-" + i;
             String at = current.get(replica);
-            Node node = at == null ? null : byName.get(at);
-            if (node != null && (canKeep(spec, node, now) || pinnedTo.isPresent())) {
+            Node node = lookup.apply(at);
+            if (node != null && keep.test(node, pinnedTo.isPresent())) {
                 desired.put(replica, at);
                 appLoad.merge(at, 1, Integer::sum);
-                load.merge(at, 1, Integer::sum);
             }
         }
-        List<Node> candidates = byName.values().stream().filter(n -> canPlace(spec, n)).toList();
+        if (desired.size() == replicas) {
+            return new Result(desired, deferred, Optional.ofNullable(recheck[0]));
+        }
+        record Slot(String name, int appLoad, int load) {}
+        PriorityQueue<Slot> candidates = new PriorityQueue<>(Comparator.comparingInt(Slot::appLoad)
+                .thenComparingInt(Slot::load).thenComparing(Slot::name));
+        for (Node node : selected) {
+            if (canPlace(spec, node)) {
+                String name = node.getMetadata().getName();
+                int mine = appLoad.getOrDefault(name, 0);
+                candidates.add(new Slot(name, mine, otherLoad.applyAsInt(name) + mine));
+            }
+        }
         for (int i = 0; i < replicas; i++) {
             String replica = appName + "-" + i;
-            if (desired.containsKey(replica)) {
+            if (desired.containsKey(replica) || candidates.isEmpty()) {
                 continue;
             }
-            Optional<Node> best = candidates.stream().min(Comparator
-                    .comparingInt((Node n) -> appLoad.getOrDefault(n.getMetadata().getName(), 0))
-                    .thenComparingInt(n -> load.getOrDefault(n.getMetadata().getName(), 0))
-                    .thenComparing(n -> n.getMetadata().getName()));
-            if (best.isEmpty()) {
+            if (budget-- <= 0) {
+                deferred.add(replica);
                 continue;
             }
-            String name = best.get().getMetadata().getName();
-            desired.put(replica, name);
-            appLoad.merge(name, 1, Integer::sum);
-            load.merge(name, 1, Integer::sum);
+            Slot best = candidates.poll();
+            desired.put(replica, best.name());
+            candidates.add(new Slot(best.name(), best.appLoad() + 1, best.load() + 1));
         }
-        return desired;
+        return new Result(desired, deferred, Optional.ofNullable(recheck[0]));
     }
 
     /** A new replica may go here. */
@@ -126,18 +193,25 @@ public final class Placement {
         if (!selects(spec.getNodeSelectorMap(), node) || !tolerates(spec.getTolerationsList(), node.getSpec().getTaintsList(), true)) {
             return false;
         }
+        return keptUntil(spec, node).map(until -> now.isBefore(until)).orElse(true);
+    }
+
+    /**
+     * Until when a replica may stay on this node if it is UNREACHABLE and that is tolerated only for a
+     * while: a node with autonomy off gives its replicas up at once (after the node grace that made
+     * it UNREACHABLE), unless the App states its own toleration. Empty: no time limit.
+     */
+    static Optional<Instant> keptUntil(AppSpec spec, Node node) {
         boolean autonomous = !node.getSpec().getAutonomyDisabled();
-        if (node.getStatus().getPhase() == NodeStatus.Phase.UNREACHABLE && (spec.hasRescheduleAfterUnreachable() || !autonomous)) {
-            // A node with autonomy off gives its replicas up once UNREACHABLE (itself after the node grace),
-            // unless the App states its own toleration.
-            Duration tolerance = spec.hasRescheduleAfterUnreachable()
-                    ? Duration.ofSeconds(spec.getRescheduleAfterUnreachable().getSeconds(), spec.getRescheduleAfterUnreachable().getNanos())
-                    : Duration.ZERO;
-            Instant since = node.getStatus().hasLastHeartbeat()
-                    ? Joiner.toInstant(node.getStatus().getLastHeartbeat()) : Instant.EPOCH;
-            return Duration.between(since, now).compareTo(tolerance) < 0;
+        if (node.getStatus().getPhase() != NodeStatus.Phase.UNREACHABLE || !(spec.hasRescheduleAfterUnreachable() || !autonomous)) {
+            return Optional.empty();
         }
-        return true;
+        Duration tolerance = spec.hasRescheduleAfterUnreachable()
+                ? Duration.ofSeconds(spec.getRescheduleAfterUnreachable().getSeconds(), spec.getRescheduleAfterUnreachable().getNanos())
+                : Duration.ZERO;
+        Instant since = node.getStatus().hasLastHeartbeat()
+                ? Joiner.toInstant(node.getStatus().getLastHeartbeat()) : Instant.EPOCH;
+        return Optional.of(since.plus(tolerance));
     }
 
     static boolean selects(Map<String, String> selector, Node node) {

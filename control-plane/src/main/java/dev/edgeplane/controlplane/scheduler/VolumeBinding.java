@@ -32,24 +32,24 @@ import java.util.Set;
  * only makes a volume AVAILABLE: nothing but a volume task ever deletes data on a node. Whether it
  * exists on its node comes from the agent's reports (VolumeStatus.node_status).
  */
-final class VolumeBinding {
+public final class VolumeBinding {
     private VolumeBinding() {}
 
     /**
      * A guarded write of one Volume key: put {@code value}, or delete when it is empty; with a
      * {@code task}, that entry of the node's desired state is put in the same transaction.
      */
-    record VolumeWrite(String key, long modRevision, Optional<Volume> value, String why, Optional<Assignment> task) {
+    public record VolumeWrite(String key, long modRevision, Optional<Volume> value, String why, Optional<Assignment> task) {
         VolumeWrite(String key, long modRevision, Optional<Volume> value, String why) {
             this(key, modRevision, value, why, Optional.empty());
         }
     }
 
     /** What an App's volumes mean for placing it. */
-    record Resolved(Map<String, VolumeClaim> claims, Optional<String> pinnedTo, List<Entry<Volume>> unbound) {}
+    public record Resolved(Map<String, VolumeClaim> claims, Optional<String> pinnedTo, List<Entry<Volume>> unbound) {}
 
     /** Empty when a volume the App names does not exist (its replicas wait). */
-    static Optional<Resolved> resolve(App app, Map<String, Entry<Volume>> volumes) {
+    public static Optional<Resolved> resolve(App app, Map<String, Entry<Volume>> volumes) {
         Map<String, VolumeClaim> claims = new LinkedHashMap<>();
         Optional<String> pinned = Optional.empty();
         List<Entry<Volume>> unbound = new ArrayList<>();
@@ -84,7 +84,7 @@ final class VolumeBinding {
     }
 
     /** Binds the App's unbound volumes to the node its replica was just placed on; marks bound ones BOUND. */
-    static List<VolumeWrite> bind(Resolved resolved, Map<String, Entry<Volume>> volumes, String namespace,
+    public static List<VolumeWrite> bind(Resolved resolved, Map<String, Entry<Volume>> volumes, String namespace,
                                   String replica, String node, Instant now) {
         List<VolumeWrite> writes = new ArrayList<>();
         for (VolumeClaim claim : resolved.claims().values()) {
@@ -114,7 +114,7 @@ final class VolumeBinding {
      * an App still names become AVAILABLE (created on their node) or PENDING; bound ones no App names
      * any more are RELEASED (Retain) or deleted (Delete).
      */
-    static List<VolumeWrite> settle(List<Entry<App>> apps, Set<String> used, Map<String, Entry<Volume>> volumes) {
+    public static List<VolumeWrite> settle(List<Entry<App>> apps, Set<String> used, Map<String, Entry<Volume>> volumes) {
         Set<String> named = new HashSet<>();
         for (Entry<App> app : apps) {
             for (PodVolume pv : app.value().getSpec().getTemplate().getVolumesList()) {

@@ -4,6 +4,7 @@ import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.Volume;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.List;
 import java.util.concurrent.Executors;
@@ -17,6 +18,7 @@ public class StateCaches {
     private final PrefixCache<Node> nodes;
     private final PrefixCache<Assignment> assignments;
     private final PrefixCache<ReplicaStatus> replicaStatuses;
+    private final PrefixCache<Volume> volumes;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -28,10 +30,11 @@ public class StateCaches {
         this.nodes = new PrefixCache<>(store, Keys.NODES, b -> EtcdStore.decode(Node.parser(), b), retries);
         this.assignments = new PrefixCache<>(store, Keys.ASSIGNMENTS, b -> EtcdStore.decode(Assignment.parser(), b), retries);
         this.replicaStatuses = new PrefixCache<>(store, Keys.REPLICA_STATUS, b -> EtcdStore.decode(ReplicaStatus.parser(), b), retries);
+        this.volumes = new PrefixCache<>(store, Keys.VOLUMES, b -> EtcdStore.decode(Volume.parser(), b), retries);
     }
 
     public void start() {
-        for (PrefixCache<?> cache : List.of(apps, nodes, assignments, replicaStatuses)) {
+        for (PrefixCache<?> cache : List.of(apps, nodes, assignments, replicaStatuses, volumes)) {
             cache.start();
         }
     }
@@ -52,8 +55,13 @@ public class StateCaches {
         return replicaStatuses;
     }
 
+    /** Volumes are few (one per stateful App): the App controller reads those an App names from here. */
+    public PrefixCache<Volume> volumes() {
+        return volumes;
+    }
+
     public void close() {
-        for (PrefixCache<?> cache : List.of(apps, nodes, assignments, replicaStatuses)) {
+        for (PrefixCache<?> cache : List.of(apps, nodes, assignments, replicaStatuses, volumes)) {
             cache.close();
         }
         retries.shutdownNow();

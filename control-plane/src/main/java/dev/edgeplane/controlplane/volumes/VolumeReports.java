@@ -13,7 +13,6 @@ import dev.edgeplane.api.v1.VolumeSnapshotStatus;
 import dev.edgeplane.api.v1.VolumeStatus;
 import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.join.Joiner;
-import dev.edgeplane.controlplane.scheduler.SchedulerController;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
@@ -48,7 +47,6 @@ public class VolumeReports {
     private static final int ATTEMPTS = 5;
 
     private final EtcdStore store;
-    private final SchedulerController scheduler;
     private final EventRecorder events;
     private final Clock clock = Clock.systemUTC();
     private final ExecutorService writer = Executors.newSingleThreadExecutor(r -> {
@@ -57,9 +55,8 @@ public class VolumeReports {
         return t;
     });
 
-    public VolumeReports(EtcdStore store, SchedulerController scheduler, EventRecorder events) {
+    public VolumeReports(EtcdStore store, EventRecorder events) {
         this.store = store;
-        this.scheduler = scheduler;
         this.events = events;
     }
 
@@ -82,7 +79,6 @@ public class VolumeReports {
     }
 
     void apply(String node, StatusReport report) {
-        boolean phaseMayChange = false;
         for (VolumeReport r : report.getVolumesList()) {
             String ns = r.getNamespace().isEmpty() ? "default" : r.getNamespace();
             if (r.getStatus().getState() == VolumeNodeStatus.State.DELETED && finishDeletion(node, ns, r)) {
@@ -90,7 +86,6 @@ public class VolumeReports {
             }
             Optional<Volume> written = update(Keys.volume(ns, r.getName()), Volume.parser(), v -> withReport(node, r, v, clock));
             if (written.isPresent()) {
-                phaseMayChange = true;
                 VolumeNodeStatus s = written.get().getStatus().getNodeStatus();
                 if (!s.getMessage().isEmpty()) {
                     events.warning(EventRecorder.volume(ns, r.getName()), "VolumeFailed", s.getMessage(), node);
@@ -112,9 +107,6 @@ public class VolumeReports {
                     events.warning(ref, "SnapshotFailed", r.getError(), node);
                 }
             }
-        }
-        if (phaseMayChange) {
-            scheduler.kick(); // AVAILABLE vs PENDING depends on what the node created
         }
     }
 

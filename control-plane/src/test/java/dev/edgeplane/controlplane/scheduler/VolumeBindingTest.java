@@ -12,12 +12,13 @@ import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeNodeStatus;
-import dev.edgeplane.api.v1.VolumeSnapshotTask;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
-import io.etcd.jetcd.op.Op;
+import dev.edgeplane.controlplane.store.Write;
+import dev.edgeplane.controlplane.controllers.app.AppPlanner;
+import dev.edgeplane.api.TemplateHashes;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,10 +26,9 @@ import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
-/** The scheduler's volume handling, through its pure plan(): resolve, bind on first use, pin, release. */
+/** Volume handling, through the App controller's pure plan: resolve, bind on first use, pin, release. */
 class VolumeBindingTest {
     private static final Instant NOW = Instant.parse("2026-01-01T00:00:00Z");
-    private final SchedulerController scheduler = new SchedulerController(null, null, null, dev.edgeplane.controlplane.events.EventRecorder.NONE);
 
     private static Entry<App> app() {
         App app = PlacementTest.app("cam", 1).toBuilder().setSpec(PlacementTest.app("cam", 1).getSpec().toBuilder()
@@ -44,15 +44,14 @@ class VolumeBindingTest {
         return new Entry<>(Keys.volume("default", "rec"), v, 7, 7);
     }
 
-    /** jetcd's Op keeps its key and value private: read them for the assertions. */
-    private static com.google.protobuf.ByteString field(Op op, Class<?> owner, String name) {
-        try {
-            java.lang.reflect.Field f = owner.getDeclaredField(name);
-            f.setAccessible(true);
-            return (com.google.protobuf.ByteString) f.get(op);
-        } catch (ReflectiveOperationException e) {
-            throw new AssertionError(e);
-        }
+    /** The assignment writes of one App's plan; its volume status changes go to {@code volumeWrites}. */
+    private static List<Write> plan(Entry<App> app, List<Node> nodes, List<Entry<Assignment>> assignments,
+                                    Map<String, Entry<Volume>> volumes, List<VolumeBinding.VolumeWrite> volumeWrites) {
+        AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs("default", app.value().getMetadata().getName(), app.value(),
+                assignments, NodeIndex.of(nodes), n -> 0, volumes, Set.of(TemplateHashes.of(app.value().getSpec().getTemplate())),
+                NOW, false), AppPlanner.Budget.UNLIMITED);
+        volumeWrites.addAll(plan.volumeWrites());
+        return plan.writes();
     }
 
     private static List<Node> nodes() {
@@ -63,10 +62,9 @@ class VolumeBindingTest {
     void firstPlacementBindsAndCarriesTheClaim() throws Exception {
         List<VolumeBinding.VolumeWrite> writes = new ArrayList<>();
         Entry<Volume> pending = volume("", VolumeStatus.Phase.PENDING, VolumeSpec.ReclaimPolicy.DELETE);
-        List<Op> ops = scheduler.plan(List.of(app()), nodes().stream().map(n -> new Entry<>(Keys.node(n.getMetadata().getName()), n, 1, 1)).toList(),
-                List.of(), NOW, Map.of(pending.key(), pending), writes);
+        List<Write> ops = plan(app(), nodes(), List.of(), Map.of(pending.key(), pending), writes);
         assertEquals(1, ops.size());
-        Assignment assignment = Assignment.parseFrom(field(ops.get(0), Op.PutOp.class, "value"));
+        Assignment assignment = Assignment.parseFrom(ops.get(0).value());
         assertEquals("a", assignment.getNode());
         var claim = assignment.getVolumesMap().get("rec");
         assertEquals(64L << 20, claim.getSizeBytes());
@@ -85,13 +83,12 @@ class VolumeBindingTest {
     void boundVolumePinsAndMissingOneHolds() throws Exception {
         List<VolumeBinding.VolumeWrite> writes = new ArrayList<>();
         Entry<Volume> onB = volume("b", VolumeStatus.Phase.RELEASED, VolumeSpec.ReclaimPolicy.RETAIN);
-        List<Entry<Node>> nodes = nodes().stream().map(n -> new Entry<>(Keys.node(n.getMetadata().getName()), n, 1, 1)).toList();
-        List<Op> ops = scheduler.plan(List.of(app()), nodes, List.of(), NOW, Map.of(onB.key(), onB), writes);
+        List<Write> ops = plan(app(), nodes(), List.of(), Map.of(onB.key(), onB), writes);
         assertEquals(1, ops.size());
-        assertTrue(field(ops.get(0), Op.class, "key").toStringUtf8().startsWith(Keys.assignmentsOf("b")), "pinned to b");
+        assertTrue(ops.get(0).key().startsWith(Keys.assignmentsOf("b")), "pinned to b");
         assertEquals(VolumeStatus.Phase.BOUND, writes.get(0).value().orElseThrow().getStatus().getPhase(), "re-bound");
 
-        assertEquals(List.of(), scheduler.plan(List.of(app()), nodes, List.of(), NOW, Map.of(), new ArrayList<>()),
+        assertEquals(List.of(), plan(app(), nodes(), List.of(), Map.of(), new ArrayList<>()),
                 "no volume, no placement");
     }
 
@@ -136,15 +133,10 @@ class VolumeBindingTest {
                 .setSourceSnapshotId("snap-1")).build(), 7, 7);
         assertEquals(List.of(), VolumeBinding.settle(List.of(), Set.of(), Map.of(restored.key(), restored)),
                 "never used: neither released nor deleted");
-        List<Entry<Node>> nodes = nodes().stream().map(n -> new Entry<>(Keys.node(n.getMetadata().getName()), n, 1, 1)).toList();
-        // A snapshot task in the node's prefix is not a replica: the scheduler leaves it alone.
-        Assignment task = Assignment.newBuilder().setNode("b").setNamespace("default").setReplica("snapshot.s1")
-                .setVolumeSnapshot(VolumeSnapshotTask.newBuilder().setName("s1").setUid("u9").setVolume("rec")).build();
-        List<Op> ops = scheduler.plan(List.of(app()), nodes, List.of(new Entry<>(Keys.assignment("b", "default", "snapshot.s1"), task, 3, 3)),
-                NOW, Map.of(restored.key(), restored), new ArrayList<>());
-        assertEquals(1, ops.size(), "one put, the task not removed");
-        assertTrue(field(ops.get(0), Op.class, "key").toStringUtf8().startsWith(Keys.assignmentsOf("b")), "pinned to the snapshot's node");
-        Assignment assignment = Assignment.parseFrom(field(ops.get(0), Op.PutOp.class, "value"));
+        List<Write> ops = plan(app(), nodes(), List.of(), Map.of(restored.key(), restored), new ArrayList<>());
+        assertEquals(1, ops.size(), "one put");
+        assertTrue(ops.get(0).key().startsWith(Keys.assignmentsOf("b")), "pinned to the snapshot's node");
+        Assignment assignment = Assignment.parseFrom(ops.get(0).value());
         assertEquals("snap-1", assignment.getVolumesMap().get("rec").getSourceSnapshotId());
     }
 

@@ -1,0 +1,515 @@
+package dev.edgeplane.controlplane.controllers.app;
+
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeStatus;
+import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.events.EventRecorder;
+import dev.edgeplane.controlplane.scheduler.LeaderLock;
+import dev.edgeplane.controlplane.scheduler.NodeIndex;
+import dev.edgeplane.controlplane.scheduler.VolumeBinding;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.PrefixCache;
+import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.store.TxnWriter;
+import dev.edgeplane.controlplane.store.Write;
+import dev.edgeplane.controlplane.workqueue.WorkQueue;
+import io.etcd.jetcd.KeyValue;
+import io.etcd.jetcd.op.Cmp;
+import io.etcd.jetcd.op.CmpTarget;
+import io.etcd.jetcd.options.GetOption;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import org.jboss.logging.Logger;
+
+/**
+ * Turns Apps into per-node assignments, one App per work item. Informers (apps, nodes, assignments,
+ * volumes) keep in-memory indexes ({@link NodeIndex}, {@link AssignmentsByApp}) and wake only the
+ * keys a change concerns:
+ * <ul>
+ *   <li>an App event: that App (and the volumes it names, to settle);</li>
+ *   <li>an assignment event: its App (a no-op when nothing changed);</li>
+ *   <li>a node event that changes what placement reads (existence, labels, taints, phase, cordon,
+ *   drain, autonomy, capacity): the EVERY_NODE Apps, the Apps with replicas there and the Apps with
+ *   pending replicas. Heartbeats and other status fields wake nothing;</li>
+ *   <li>a volume event: the Apps naming it, and the volume itself (settle).</li>
+ * </ul>
+ * A reconcile plans ONE App ({@link AppPlanner}) within a budget (past it: {@code Requeue}, behind
+ * the other Apps waiting), writes its template key first (an earlier, awaited commit), then its
+ * assignments, through {@link TxnWriter} fenced on leadership, and records its events once written.
+ * Time-based decisions come back with {@code RequeueAfter} when they fall due. Only the leader
+ * reconciles; gaining leadership wakes every App. The indexes are rebuilt from the informers, so
+ * nothing here is state another replica could not rebuild.
+ */
+@ApplicationScoped
+public class AppController {
+    private static final Logger LOG = Logger.getLogger(AppController.class);
+    /** How long a reconcile waits for the informer to show this App's own last writes (a no-op write never shows). */
+    private static final Duration OWN_WRITES_WAIT = Duration.ofSeconds(2);
+    private static final Duration OWN_WRITES_POLL = Duration.ofMillis(5);
+    private static final Duration VOLUME_RETRY = Duration.ofMillis(200);
+    private static final long COMMIT_TIMEOUT_SECONDS = 60;
+
+    private final EtcdStore store;
+    private final StateCaches caches;
+    private final LeaderLock leader;
+    private final EventRecorder events;
+    private final ControlPlaneConfig.Scheduler config;
+    private final NodeIndex nodes = new NodeIndex();
+    private final AssignmentsByApp assignments = new AssignmentsByApp(nodes);
+    private final Set<String> everyNodeApps = ConcurrentHashMap.newKeySet();
+    private final Set<String> pendingApps = ConcurrentHashMap.newKeySet();
+    /** volume key -> the Apps naming it; App key -> the volume keys it names. */
+    private final Map<String, Set<String>> appsByVolume = new HashMap<>();
+    private final Map<String, Set<String>> volumesByApp = new HashMap<>();
+    /** App -> hashes of its template keys in etcd (loaded at its first reconcile of a leadership term). */
+    private final Map<String, Set<String>> templates = new ConcurrentHashMap<>();
+    /** App -> its newest assignment write, so its next reconcile plans on a view that includes it. */
+    private final Map<String, Written> written = new ConcurrentHashMap<>();
+    private final Set<String> writing = ConcurrentHashMap.newKeySet();
+    private final Map<String, LongAdder> wakes = new ConcurrentHashMap<>();
+    private final Map<String, LongAdder> reconciles = new ConcurrentHashMap<>();
+    private volatile TxnWriter writer;
+    private volatile WorkQueue<String> appQueue;
+    private volatile WorkQueue<String> volumeQueue;
+
+    private record Written(long revision, long nanos) {}
+
+    public AppController(EtcdStore store, StateCaches caches, LeaderLock leader, EventRecorder events, ControlPlaneConfig config) {
+        this.store = store;
+        this.caches = caches;
+        this.leader = leader;
+        this.events = events;
+        this.config = config.scheduler();
+    }
+
+    public void start() {
+        writer = new TxnWriter(store, config.writesInFlight());
+        appQueue = new WorkQueue<>("edgeplane-apps", config.workers(), config.queueCapacity(), this::reconcileApp);
+        volumeQueue = new WorkQueue<>("edgeplane-volumes", 1, config.queueCapacity(), this::settleVolume);
+        caches.nodes().subscribe(new NodeListener(), (state, revision) -> {
+            state.values().forEach(e -> nodes.put(e.value()));
+            return null;
+        });
+        caches.assignments().subscribe(new AssignmentListener(), (state, revision) -> {
+            state.values().forEach(assignments::add);
+            return null;
+        });
+        caches.apps().subscribe(new AppListener(), (state, revision) -> {
+            state.values().forEach(e -> indexApp(appKey(e.key()), null, e.value()));
+            return null;
+        });
+        caches.volumes().subscribe(new VolumeListener(), (state, revision) -> null);
+        leader.start(this::onLeadershipChange);
+    }
+
+    public void stop() {
+        leader.stop();
+        if (appQueue != null) {
+            appQueue.close();
+            volumeQueue.close();
+        }
+    }
+
+    // ---- what wakes what ----
+
+    private void onLeadershipChange() {
+        if (!leader.isLeader()) {
+            return; // reconciles check leadership first; the queue drains on its own
+        }
+        templates.clear();
+        written.clear();
+        Set<String> all = new HashSet<>(assignments.apps());
+        caches.apps().all().forEach(e -> all.add(appKey(e.key())));
+        all.addAll(appsWithTemplates());
+        all.forEach(this::wakeApp);
+        caches.volumes().all().forEach(e -> volumeQueue.add(e.key()));
+        LOG.infof("leader: reconciling %d apps", all.size());
+    }
+
+    /** Apps that left template keys behind (e.g. deleted while no leader ran): keys only. */
+    private Set<String> appsWithTemplates() {
+        Set<String> apps = new HashSet<>();
+        try {
+            for (KeyValue kv : store.await(store.client().getKVClient().get(EtcdStore.bytes(Keys.TEMPLATES),
+                    GetOption.builder().isPrefix(true).withKeysOnly(true).build()), "list " + Keys.TEMPLATES).getKvs()) {
+                String rest = Keys.suffix(kv.getKey().toString(StandardCharsets.UTF_8), Keys.TEMPLATES);
+                int slash = rest.indexOf('/', rest.indexOf('/') + 1);
+                if (slash > 0) {
+                    apps.add(rest.substring(0, slash));
+                }
+            }
+        } catch (RuntimeException e) {
+            LOG.warnf("could not list template keys (%s); orphaned ones are collected when their App is next seen", e.getMessage());
+        }
+        return apps;
+    }
+
+    private void wakeApp(String app) {
+        wakes.computeIfAbsent(app, k -> new LongAdder()).increment();
+        WorkQueue<String> queue = appQueue;
+        if (queue != null && !queue.add(app)) {
+            LOG.warnf("app queue full: %s not queued", app);
+        }
+    }
+
+    private void wakeVolumesOf(String app) {
+        Set<String> volumes;
+        synchronized (appsByVolume) {
+            volumes = new HashSet<>(volumesByApp.getOrDefault(app, Set.of()));
+        }
+        volumes.forEach(volumeQueue::add);
+    }
+
+    private static String appKey(String etcdKey) {
+        return Keys.suffix(etcdKey, Keys.APPS);
+    }
+
+    private void indexApp(String app, App before, App after) {
+        if (after != null && after.getSpec().getMode() == AppSpec.Mode.EVERY_NODE) {
+            everyNodeApps.add(app);
+        } else {
+            everyNodeApps.remove(app);
+        }
+        Set<String> volumes = after == null ? Set.of() : AppPlanner.volumesOf(after);
+        synchronized (appsByVolume) {
+            for (String old : volumesByApp.getOrDefault(app, Set.of())) {
+                Set<String> apps = appsByVolume.get(old);
+                if (apps != null && apps.remove(app) && apps.isEmpty()) {
+                    appsByVolume.remove(old);
+                }
+            }
+            if (volumes.isEmpty()) {
+                volumesByApp.remove(app);
+            } else {
+                volumesByApp.put(app, volumes);
+                volumes.forEach(v -> appsByVolume.computeIfAbsent(v, k -> new HashSet<>()).add(app));
+            }
+        }
+    }
+
+    private final class AppListener implements PrefixCache.Listener<App> {
+        @Override
+        public void onEvents(List<PrefixCache.Event<App>> changes, long revision) {
+            for (PrefixCache.Event<App> change : changes) {
+                String app = appKey(change.key());
+                Set<String> volumes = new HashSet<>();
+                if (change.previous() != null) {
+                    volumes.addAll(AppPlanner.volumesOf(change.previous().value()));
+                }
+                App after = change instanceof PrefixCache.Put<App> put ? put.entry().value() : null;
+                if (after != null) {
+                    volumes.addAll(AppPlanner.volumesOf(after));
+                }
+                indexApp(app, change.previous() == null ? null : change.previous().value(), after);
+                wakeApp(app);
+                volumes.forEach(volumeQueue::add);
+            }
+        }
+
+        @Override
+        public void onReset(Map<String, Entry<App>> state, long revision) {
+            state.values().forEach(e -> indexApp(appKey(e.key()), null, e.value()));
+            state.keySet().forEach(k -> wakeApp(appKey(k)));
+            assignments.apps().forEach(AppController.this::wakeApp);
+        }
+    }
+
+    private final class AssignmentListener implements PrefixCache.Listener<Assignment> {
+        @Override
+        public void onEvents(List<PrefixCache.Event<Assignment>> changes, long revision) {
+            Set<String> touched = new HashSet<>();
+            for (PrefixCache.Event<Assignment> change : changes) {
+                if (change.previous() != null) {
+                    add(touched, assignments.remove(change.previous()));
+                }
+                if (change instanceof PrefixCache.Put<Assignment> put) {
+                    add(touched, assignments.add(put.entry()));
+                }
+            }
+            for (String app : touched) {
+                wakeApp(app);
+                wakeVolumesOf(app);
+            }
+        }
+
+        private static void add(Set<String> touched, String app) {
+            if (app != null) {
+                touched.add(app);
+            }
+        }
+
+        @Override
+        public void onReset(Map<String, Entry<Assignment>> state, long revision) {
+            Set<String> before = assignments.apps();
+            assignments.clear();
+            state.values().forEach(assignments::add);
+            before.addAll(assignments.apps());
+            before.forEach(AppController.this::wakeApp);
+        }
+    }
+
+    private final class NodeListener implements PrefixCache.Listener<Node> {
+        @Override
+        public void onEvents(List<PrefixCache.Event<Node>> changes, long revision) {
+            Set<String> changed = new HashSet<>();
+            for (PrefixCache.Event<Node> change : changes) {
+                String name = Keys.suffix(change.key(), Keys.NODES);
+                boolean relevant = change instanceof PrefixCache.Put<Node> put ? nodes.put(put.entry().value()) : nodes.remove(name);
+                if (relevant) {
+                    changed.add(name);
+                }
+            }
+            if (changed.isEmpty()) {
+                return; // heartbeats and status only: placement reads none of it
+            }
+            Set<String> apps = new HashSet<>(everyNodeApps);
+            apps.addAll(pendingApps);
+            changed.forEach(n -> apps.addAll(assignments.appsOn(n)));
+            apps.forEach(AppController.this::wakeApp);
+        }
+
+        @Override
+        public void onReset(Map<String, Entry<Node>> state, long revision) {
+            nodes.clear();
+            state.values().forEach(e -> nodes.put(e.value()));
+            caches.apps().all().forEach(e -> wakeApp(appKey(e.key())));
+        }
+    }
+
+    private final class VolumeListener implements PrefixCache.Listener<Volume> {
+        @Override
+        public void onEvents(List<PrefixCache.Event<Volume>> changes, long revision) {
+            for (PrefixCache.Event<Volume> change : changes) {
+                volumeQueue.add(change.key());
+                Set<String> apps;
+                synchronized (appsByVolume) {
+                    apps = new HashSet<>(appsByVolume.getOrDefault(change.key(), Set.of()));
+                }
+                apps.forEach(AppController.this::wakeApp);
+            }
+        }
+
+        @Override
+        public void onReset(Map<String, Entry<Volume>> state, long revision) {
+            state.keySet().forEach(volumeQueue::add);
+            caches.apps().all().forEach(e -> wakeApp(appKey(e.key())));
+        }
+    }
+
+    // ---- reconcile one App ----
+
+    WorkQueue.Outcome reconcileApp(String app) throws Exception {
+        reconciles.computeIfAbsent(app, k -> new LongAdder()).increment();
+        if (!leader.isLeader()) {
+            return new WorkQueue.Done();
+        }
+        if (behindOwnWrites(app)) {
+            return new WorkQueue.RequeueAfter(OWN_WRITES_POLL);
+        }
+        int slash = app.indexOf('/');
+        String namespace = app.substring(0, slash);
+        String name = app.substring(slash + 1);
+        Entry<App> entry = caches.apps().get(Keys.app(namespace, name));
+        App spec = entry == null ? null : entry.value();
+        Set<String> stored = templates.computeIfAbsent(app, k -> storedTemplates(namespace, name));
+        Map<String, Entry<Volume>> volumes = new HashMap<>();
+        if (spec != null) {
+            for (String key : AppPlanner.volumesOf(spec)) {
+                Entry<Volume> volume = caches.volumes().get(key);
+                if (volume != null) {
+                    volumes.put(key, volume);
+                }
+            }
+        }
+        Instant now = Instant.now();
+        AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs(namespace, name, spec, assignments.of(app), nodes,
+                        nodes::replicas, volumes, Set.copyOf(stored), now, config.inlineTemplates()),
+                new AppPlanner.Budget(config.maxPlacementsPerReconcile(), config.maxWritesPerReconcile()));
+        if (plan.pending()) {
+            pendingApps.add(app);
+        } else {
+            pendingApps.remove(app);
+        }
+        boolean volumeRetry = false;
+        writing.add(app);
+        try {
+            if (!plan.templates().isEmpty()) {
+                // The template key lands in an earlier commit than any assignment naming its hash.
+                commit(plan.templates(), List.of(leader.fence()));
+                plan.templates().forEach(w -> stored.add(hashOf(w.key())));
+            }
+            for (VolumeBinding.VolumeWrite write : plan.volumeWrites()) {
+                volumeRetry |= !commitVolume(write);
+            }
+            if (!plan.writes().isEmpty()) {
+                long revision = commit(plan.writes(), List.of(leader.fence()));
+                written.put(app, new Written(revision, System.nanoTime()));
+                plan.events().forEach(events::record); // only once the assignments are written
+                LOG.debugf("%s: %d assignment writes", app, plan.writes().size());
+            }
+            if (!plan.templateDeletes().isEmpty()) {
+                commit(plan.templateDeletes(), List.of(leader.fence()));
+                stored.removeAll(plan.templatesDeleted());
+            }
+        } catch (TxnWriter.GuardFailed e) {
+            LOG.warnf("%s: write refused: this process is no longer the leader", app);
+            return new WorkQueue.Done(); // gaining leadership again wakes every App
+        } finally {
+            writing.remove(app);
+        }
+        if (spec == null && plan.writes().isEmpty() && !plan.more()) {
+            forget(app); // gone, and now everything it left behind too
+        }
+        if (plan.more()) {
+            return new WorkQueue.Requeue();
+        }
+        if (volumeRetry) {
+            return new WorkQueue.RequeueAfter(VOLUME_RETRY);
+        }
+        if (plan.recheckAt().isPresent()) {
+            Duration until = Duration.between(Instant.now(), plan.recheckAt().get()).plusMillis(10);
+            return new WorkQueue.RequeueAfter(until.isNegative() ? Duration.ofMillis(10) : until);
+        }
+        return new WorkQueue.Done();
+    }
+
+    private void forget(String app) {
+        templates.remove(app);
+        written.remove(app);
+        pendingApps.remove(app);
+        wakes.remove(app);
+        reconciles.remove(app);
+    }
+
+    /** True while the informer has not shown this App's last assignment write yet (bounded: a no-op write never shows). */
+    private boolean behindOwnWrites(String app) {
+        Written w = written.get(app);
+        if (w == null || caches.assignments().revision() >= w.revision()) {
+            return false;
+        }
+        return System.nanoTime() - w.nanos() < OWN_WRITES_WAIT.toNanos();
+    }
+
+    private Set<String> storedTemplates(String namespace, String name) {
+        Set<String> hashes = ConcurrentHashMap.newKeySet();
+        String prefix = Keys.templatesOf(namespace, name);
+        for (KeyValue kv : store.await(store.client().getKVClient().get(EtcdStore.bytes(prefix),
+                GetOption.builder().isPrefix(true).withKeysOnly(true).build()), "list " + prefix).getKvs()) {
+            hashes.add(Keys.suffix(kv.getKey().toString(StandardCharsets.UTF_8), prefix));
+        }
+        return hashes;
+    }
+
+    private static String hashOf(String templateKey) {
+        return templateKey.substring(templateKey.lastIndexOf('/') + 1);
+    }
+
+    private long commit(List<Write> writes, List<Cmp> guards) throws Exception {
+        try {
+            return writer.commit(writes, guards).get(COMMIT_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof TxnWriter.GuardFailed failed) {
+                throw failed;
+            }
+            throw e;
+        }
+    }
+
+    /** One volume's status change (and its node's volume task), guarded on its revision; false if it changed meanwhile. */
+    private boolean commitVolume(VolumeBinding.VolumeWrite write) throws Exception {
+        List<Write> writes = new ArrayList<>();
+        writes.add(write.value().isPresent() ? Write.put(write.key(), write.value().get().toByteArray()) : Write.delete(write.key()));
+        // A volume task (its node deletes the data) appears with the phase that explains it, or not at all.
+        write.task().ifPresent(task -> writes.add(Write.put(Keys.assignment(task.getNode(), task.getNamespace(), task.getReplica()),
+                task.toByteArray())));
+        try {
+            commit(writes, List.of(leader.fence(), new Cmp(EtcdStore.bytes(write.key()), Cmp.Op.EQUAL,
+                    CmpTarget.modRevision(write.modRevision()))));
+        } catch (TxnWriter.GuardFailed e) {
+            if (!leader.isLeader()) {
+                throw e;
+            }
+            return false; // changed meanwhile: its event wakes us to look again
+        }
+        LOG.infof("volume %s: %s", Keys.suffix(write.key(), Keys.VOLUMES), write.why());
+        write.value().filter(v -> v.getStatus().getPhase() == VolumeStatus.Phase.BOUND)
+                .ifPresent(v -> events.info(EventRecorder.volume(v.getMetadata().getNamespace(), v.getMetadata().getName()),
+                        "VolumeBound", write.why(), v.getStatus().getNode()));
+        return true;
+    }
+
+    // ---- settle one volume ----
+
+    /**
+     * A volume no placed replica uses: AVAILABLE or PENDING while an App still names it, RELEASED or
+     * DELETING (with its node's volume task) once none does. Waits while an App naming it is being
+     * written, so a binding and its first assignment are never split by a release.
+     */
+    WorkQueue.Outcome settleVolume(String key) throws Exception {
+        if (!leader.isLeader()) {
+            return new WorkQueue.Done();
+        }
+        Entry<Volume> volume = caches.volumes().get(key);
+        if (volume == null) {
+            return new WorkQueue.Done();
+        }
+        Set<String> naming;
+        synchronized (appsByVolume) {
+            naming = new HashSet<>(appsByVolume.getOrDefault(key, Set.of()));
+        }
+        List<Entry<App>> apps = new ArrayList<>();
+        boolean used = false;
+        for (String app : naming) {
+            if (writing.contains(app) || behindOwnWrites(app)) {
+                return new WorkQueue.RequeueAfter(Duration.ofMillis(50));
+            }
+            Entry<App> entry = caches.apps().get(Keys.APPS + app);
+            if (entry != null) {
+                apps.add(entry);
+                used |= assignments.count(app) > 0;
+            }
+        }
+        boolean retry = false;
+        for (VolumeBinding.VolumeWrite write : VolumeBinding.settle(apps, used ? Set.of(key) : Set.of(), Map.of(key, volume))) {
+            retry |= !commitVolume(write);
+        }
+        return retry ? new WorkQueue.RequeueAfter(VOLUME_RETRY) : new WorkQueue.Done();
+    }
+
+    // ---- for tests and metrics ----
+
+    /** How often this App's key was queued (woken) since start. */
+    public long wakes(String namespace, String name) {
+        LongAdder n = wakes.get(namespace + "/" + name);
+        return n == null ? 0 : n.sum();
+    }
+
+    /** How often this App was reconciled since start. */
+    public long reconciles(String namespace, String name) {
+        LongAdder n = reconciles.get(namespace + "/" + name);
+        return n == null ? 0 : n.sum();
+    }
+
+    public int queueDepth() {
+        WorkQueue<String> queue = appQueue;
+        return queue == null ? 0 : queue.depth();
+    }
+}

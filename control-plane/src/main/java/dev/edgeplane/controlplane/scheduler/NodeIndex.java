@@ -1,0 +1,127 @@
+package dev.edgeplane.controlplane.scheduler;
+
+import dev.edgeplane.api.v1.Node;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The nodes as placement sees them: by name, by label (so a selector's candidates are found without
+ * scanning the fleet), and how many replicas each one holds. Fed by node and assignment events;
+ * thread-safe (the watch threads write, the controller's workers read).
+ */
+public final class NodeIndex {
+    private final Map<String, Node> byName = new HashMap<>();
+    /** "key=value" -> names of the nodes carrying that label. */
+    private final Map<String, Set<String>> byLabel = new HashMap<>();
+    /** node -> replicas assigned to it (all Apps); may name nodes not (or no longer) in the index. */
+    private final Map<String, Integer> replicas = new HashMap<>();
+
+    public NodeIndex() {}
+
+    public static NodeIndex of(Collection<Node> nodes) {
+        NodeIndex index = new NodeIndex();
+        nodes.forEach(index::put);
+        return index;
+    }
+
+    /** Adds or replaces a node; true when it is new or a field placement reads changed. */
+    public synchronized boolean put(Node node) {
+        String name = node.getMetadata().getName();
+        Node before = byName.put(name, node);
+        if (before != null) {
+            unlabel(before);
+        }
+        for (Map.Entry<String, String> label : node.getMetadata().getLabelsMap().entrySet()) {
+            byLabel.computeIfAbsent(label.getKey() + "=" + label.getValue(), k -> new HashSet<>()).add(name);
+        }
+        return before == null || placementChanged(before, node);
+    }
+
+    /** Removes a node; true if it was there. */
+    public synchronized boolean remove(String name) {
+        Node before = byName.remove(name);
+        if (before == null) {
+            return false;
+        }
+        unlabel(before);
+        return true;
+    }
+
+    private void unlabel(Node node) {
+        String name = node.getMetadata().getName();
+        for (Map.Entry<String, String> label : node.getMetadata().getLabelsMap().entrySet()) {
+            String key = label.getKey() + "=" + label.getValue();
+            Set<String> names = byLabel.get(key);
+            if (names != null && names.remove(name) && names.isEmpty()) {
+                byLabel.remove(key);
+            }
+        }
+    }
+
+    public synchronized Node get(String name) {
+        return byName.get(name);
+    }
+
+    public synchronized int size() {
+        return byName.size();
+    }
+
+    public synchronized void clear() {
+        byName.clear();
+        byLabel.clear();
+    }
+
+    /** The nodes carrying every label of {@code selector} (all nodes for an empty one), in no order. */
+    public synchronized List<Node> matching(Map<String, String> selector) {
+        if (selector.isEmpty()) {
+            return new ArrayList<>(byName.values());
+        }
+        Set<String> smallest = null;
+        for (Map.Entry<String, String> wanted : selector.entrySet()) {
+            Set<String> names = byLabel.get(wanted.getKey() + "=" + wanted.getValue());
+            if (names == null) {
+                return List.of();
+            }
+            if (smallest == null || names.size() < smallest.size()) {
+                smallest = names;
+            }
+        }
+        List<Node> out = new ArrayList<>(smallest.size());
+        for (String name : smallest) {
+            Node node = byName.get(name);
+            if (Placement.selects(selector, node)) {
+                out.add(node);
+            }
+        }
+        return out;
+    }
+
+    /** Adds {@code delta} to the replicas counted on {@code node}. */
+    public synchronized void addReplicas(String node, int delta) {
+        replicas.merge(node, delta, (a, b) -> a + b == 0 ? null : a + b);
+    }
+
+    public synchronized int replicas(String node) {
+        return replicas.getOrDefault(node, 0);
+    }
+
+    public synchronized void clearReplicas() {
+        replicas.clear();
+    }
+
+    /**
+     * True when a field placement reads differs: labels, taints, phase, cordon/drain, autonomy, capacity.
+     * Heartbeats, versions, applied revisions and replica counts do not wake placement.
+     */
+    public static boolean placementChanged(Node before, Node after) {
+        return !before.getMetadata().getLabelsMap().equals(after.getMetadata().getLabelsMap())
+                || !before.getSpec().equals(after.getSpec())
+                || before.getStatus().getPhase() != after.getStatus().getPhase()
+                || !before.getStatus().getCapacity().equals(after.getStatus().getCapacity());
+    }
+}

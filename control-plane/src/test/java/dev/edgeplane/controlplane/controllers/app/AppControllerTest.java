@@ -1,0 +1,209 @@
+package dev.edgeplane.controlplane.controllers.app;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.edgeplane.api.TemplateHashes;
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.controlplane.EtcdTestResource;
+import dev.edgeplane.controlplane.join.Joiner;
+import dev.edgeplane.controlplane.scheduler.LeaderLock;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.StateCaches;
+import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.PutOption;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.QuarkusTestProfile;
+import io.quarkus.test.junit.TestProfile;
+import jakarta.inject.Inject;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The App controller against a real etcd: fairness under a large App, what wakes it, templates by hash. */
+@QuarkusTest
+@TestProfile(AppControllerTest.OneWorker.class)
+@QuarkusTestResource(EtcdTestResource.class)
+class AppControllerTest {
+    private static final Duration WAIT = Duration.ofSeconds(120);
+    static final int BUDGET = 1000;
+
+    /** One worker makes the queue's interleaving exact; nodes without agents stay as written. */
+    public static class OneWorker implements QuarkusTestProfile {
+        @Override
+        public Map<String, String> getConfigOverrides() {
+            return Map.of("edgeplane.scheduler.workers", "1",
+                    "edgeplane.scheduler.max-placements-per-reconcile", String.valueOf(BUDGET),
+                    "edgeplane.scheduler.inline-templates", "false",
+                    "edgeplane.node.unreachable-after", "1h");
+        }
+    }
+
+    @Inject
+    AppController controller;
+    @Inject
+    StateCaches caches;
+    @Inject
+    EtcdStore store;
+    @Inject
+    LeaderLock leader;
+
+    @BeforeEach
+    void leading() {
+        await("leadership", () -> leader.isLeader());
+    }
+
+    static void await(String what, BooleanSupplier condition) {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    static Node node(String name, String pool) {
+        return Node.newBuilder().setMetadata(ObjectMeta.newBuilder().setName(name).putLabels("pool", pool))
+                .setStatus(NodeStatus.newBuilder().setPhase(NodeStatus.Phase.READY).setLastHeartbeat(Joiner.timestamp(Instant.now())))
+                .build();
+    }
+
+    static App app(String name, int replicas, String pool, String image) {
+        return App.newBuilder().setMetadata(ObjectMeta.newBuilder().setName(name).setNamespace("default").setUid(name + "-uid").setGeneration(1))
+                .setSpec(AppPlannerTest.app(name, replicas, image).getSpec().toBuilder().putNodeSelector("pool", pool))
+                .build();
+    }
+
+    /** Writes straight to etcd, up to 100 keys per transaction. */
+    private long putAll(Map<String, byte[]> values) {
+        long revision = 0;
+        List<Op> ops = new ArrayList<>();
+        for (Map.Entry<String, byte[]> e : values.entrySet()) {
+            ops.add(Op.put(EtcdStore.bytes(e.getKey()), EtcdStore.bytes(e.getValue()), PutOption.DEFAULT));
+            if (ops.size() == 100) {
+                revision = commit(ops);
+                ops.clear();
+            }
+        }
+        return ops.isEmpty() ? revision : commit(ops);
+    }
+
+    private long commit(List<Op> ops) {
+        return store.await(store.client().getKVClient().txn().Then(ops.toArray(Op[]::new)).commit(), "txn").getHeader().getRevision();
+    }
+
+    private List<Entry<Assignment>> assignmentsOf(String app) {
+        return caches.assignments().all().stream().filter(e -> e.value().getApp().equals(app)).toList();
+    }
+
+    private Set<String> templateKeys(String app) {
+        return store.listAll(Keys.templatesOf("default", app)).entries().stream().map(Entry::key).collect(Collectors.toSet());
+    }
+
+    private void deleteApp(String app) {
+        store.delete(Keys.app("default", app));
+        await(app + " gone", () -> assignmentsOf(app).isEmpty() && templateKeys(app).isEmpty());
+    }
+
+    @Test
+    void otherAppsKeepBeingScheduledWhileOneLargeAppIsPlaced() {
+        Map<String, byte[]> nodes = new java.util.TreeMap<>();
+        for (int i = 0; i < 300; i++) {
+            nodes.put(Keys.node("fleet-" + i), node("fleet-" + i, "fleet").toByteArray());
+        }
+        putAll(nodes);
+        await("nodes seen", () -> caches.nodes().all().size() >= 300);
+        int large = 20_000;
+        // Both in one transaction, the large one first: they are queued together, large ahead.
+        Map<String, byte[]> apps = new java.util.LinkedHashMap<>();
+        apps.put(Keys.app("default", "large"), app("large", large, "fleet", "img:1").toByteArray());
+        apps.put(Keys.app("default", "small"), app("small", 3, "fleet", "img:1").toByteArray());
+        putAll(apps);
+
+        await("small placed", () -> assignmentsOf("small").size() == 3);
+        long smallDone = assignmentsOf("small").stream().mapToLong(Entry::modRevision).max().orElseThrow();
+        await("large placed", () -> assignmentsOf("large").size() == large);
+        long largeWhenSmallDone = assignmentsOf("large").stream().filter(e -> e.createRevision() < smallDone).count();
+        System.out.printf("large app: %d of %d replicas placed when the small one was complete%n", largeWhenSmallDone, large);
+        assertTrue(largeWhenSmallDone < large, "the small App did not wait for the large one");
+        assertTrue(largeWhenSmallDone <= 2L * BUDGET, "at most a budget or two ahead of it: " + largeWhenSmallDone);
+
+        Map<String, Long> perNode = assignmentsOf("large").stream().collect(Collectors.groupingBy(e -> e.value().getNode(), Collectors.counting()));
+        assertEquals(300, perNode.size());
+        assertTrue(perNode.values().stream().allMatch(n -> n >= 66 && n <= 67), "spread evenly: " + perNode.values().stream().distinct().toList());
+        deleteApp("large");
+        deleteApp("small");
+    }
+
+    @Test
+    void aNodeStatusOnlyChangeWakesNoAppButAPlacementChangeDoes() {
+        Node quiet = node("quiet-1", "quiet");
+        long written = putAll(Map.of(Keys.node("quiet-1"), quiet.toByteArray(), Keys.app("default", "calm"),
+                app("calm", 2, "quiet", "img:1").toByteArray()));
+        await("calm placed", () -> assignmentsOf("calm").size() == 2 && caches.nodes().revision() >= written);
+        long wakes = controller.wakes("default", "calm");
+        long reconciles = controller.reconciles("default", "calm");
+
+        Node heartbeat = quiet.toBuilder().setStatus(quiet.getStatus().toBuilder().setLastHeartbeat(Joiner.timestamp(Instant.now().plusSeconds(30)))
+                .setAppliedRevision(written).setRunningReplicas(2).setDesiredReplicas(2)).build();
+        long status = store.put(Keys.node("quiet-1"), heartbeat.toByteArray());
+        await("status seen", () -> caches.nodes().revision() >= status);
+        assertEquals(wakes, controller.wakes("default", "calm"), "a heartbeat wakes nothing");
+        assertEquals(reconciles, controller.reconciles("default", "calm"), "so nothing is reconciled");
+
+        long labelled = store.put(Keys.node("quiet-1"), heartbeat.toBuilder().setMetadata(heartbeat.getMetadata().toBuilder()
+                .putLabels("zone", "x")).build().toByteArray());
+        await("label seen", () -> caches.nodes().revision() >= labelled);
+        assertTrue(controller.wakes("default", "calm") > wakes, "a label change wakes the Apps placed there");
+        await("reconciled", () -> controller.reconciles("default", "calm") > reconciles);
+        deleteApp("calm");
+    }
+
+    @Test
+    void anImageChangeWritesOneTemplateAndCollectsTheOldOne() throws Exception {
+        putAll(Map.of(Keys.node("img-1"), node("img-1", "img").toByteArray(), Keys.node("img-2"), node("img-2", "img").toByteArray()));
+        App v1 = app("web", 4, "img", "img:1");
+        String h1 = TemplateHashes.of(v1.getSpec().getTemplate());
+        store.put(Keys.app("default", "web"), v1.toByteArray());
+        await("v1 placed", () -> assignmentsOf("web").size() == 4);
+        assertEquals(Set.of(Keys.template("default", "web", h1)), templateKeys("web"));
+        for (Entry<Assignment> e : assignmentsOf("web")) {
+            assertEquals(h1, e.value().getTemplateHash());
+            assertFalse(e.value().hasTemplate(), "the template is stored once, not in each assignment");
+        }
+
+        App v2 = v1.toBuilder().setSpec(app("web", 4, "img", "img:2").getSpec()).setMetadata(v1.getMetadata().toBuilder().setGeneration(2)).build();
+        String h2 = TemplateHashes.of(v2.getSpec().getTemplate());
+        store.put(Keys.app("default", "web"), v2.toByteArray());
+        await("v2 everywhere", () -> assignmentsOf("web").stream().allMatch(e -> e.value().getTemplateHash().equals(h2)));
+        Entry<byte[]> template = store.get(Keys.template("default", "web", h2)).orElseThrow();
+        assertEquals(v2.getSpec().getTemplate(), PodTemplate.parseFrom(template.value()));
+        long firstAssignment = assignmentsOf("web").stream().mapToLong(Entry::modRevision).min().orElseThrow();
+        assertTrue(template.modRevision() < firstAssignment, "the template landed before any assignment naming it");
+        await("old template collected", () -> templateKeys("web").equals(Set.of(Keys.template("default", "web", h2))));
+        assertEquals(4, assignmentsOf("web").size(), "the same four replicas, rewritten in place");
+        deleteApp("web");
+    }
+}

@@ -1,0 +1,80 @@
+package dev.edgeplane.controlplane.scheduler;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.Resources;
+import dev.edgeplane.controlplane.join.Joiner;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+class NodeIndexTest {
+    private static Set<String> names(List<Node> nodes) {
+        return nodes.stream().map(n -> n.getMetadata().getName()).collect(Collectors.toSet());
+    }
+
+    @Test
+    void findsASelectorsNodesThroughTheLabelIndexAndFollowsLabelChanges() {
+        NodeIndex index = NodeIndex.of(List.of(
+                PlacementTest.node("a", NodeStatus.Phase.READY, Map.of("zone", "x", "gpu", "yes")),
+                PlacementTest.node("b", NodeStatus.Phase.READY, Map.of("zone", "x")),
+                PlacementTest.node("c", NodeStatus.Phase.READY, Map.of("zone", "y"))));
+        assertEquals(Set.of("a", "b", "c"), names(index.matching(Map.of())));
+        assertEquals(Set.of("a", "b"), names(index.matching(Map.of("zone", "x"))));
+        assertEquals(Set.of("a"), names(index.matching(Map.of("zone", "x", "gpu", "yes"))));
+        assertEquals(Set.of(), names(index.matching(Map.of("zone", "z"))));
+
+        assertTrue(index.put(PlacementTest.node("b", NodeStatus.Phase.READY, Map.of("zone", "y"))), "a label change matters");
+        assertEquals(Set.of("a"), names(index.matching(Map.of("zone", "x"))));
+        assertEquals(Set.of("b", "c"), names(index.matching(Map.of("zone", "y"))));
+        assertTrue(index.remove("c"));
+        assertFalse(index.remove("c"));
+        assertEquals(Set.of("b"), names(index.matching(Map.of("zone", "y"))));
+        assertEquals(2, index.size());
+    }
+
+    @Test
+    void heartbeatsAndStatusDetailsAreNotPlacementChanges() {
+        Node ready = PlacementTest.ready("a");
+        NodeIndex index = NodeIndex.of(List.of(ready));
+        Node heartbeat = ready.toBuilder().setStatus(ready.getStatus().toBuilder()
+                .setLastHeartbeat(Joiner.timestamp(Instant.parse("2026-01-02T00:00:00Z")))
+                .setAppliedRevision(42).setRunningReplicas(3).setAgentVersion("2.0")).build();
+        assertFalse(index.put(heartbeat), "heartbeat, applied revision, replica counts, version");
+
+        assertTrue(NodeIndex.placementChanged(ready, ready.toBuilder().setStatus(ready.getStatus().toBuilder()
+                .setPhase(NodeStatus.Phase.UNREACHABLE)).build()), "phase");
+        assertTrue(NodeIndex.placementChanged(ready, ready.toBuilder().setSpec(ready.getSpec().toBuilder()
+                .setUnschedulable(true)).build()), "cordon");
+        assertTrue(NodeIndex.placementChanged(ready, ready.toBuilder().setSpec(ready.getSpec().toBuilder()
+                .setDrained(true)).build()), "drain");
+        assertTrue(NodeIndex.placementChanged(ready, ready.toBuilder().setSpec(ready.getSpec().toBuilder()
+                .addTaints(PlacementTest.taint("k", dev.edgeplane.api.v1.Taint.Effect.NO_SCHEDULE))).build()), "taint");
+        assertTrue(NodeIndex.placementChanged(ready, ready.toBuilder().setStatus(ready.getStatus().toBuilder()
+                .setCapacity(Resources.newBuilder().setMemoryBytes(1 << 30))).build()), "capacity");
+        assertTrue(NodeIndex.placementChanged(ready, ready.toBuilder().setMetadata(ready.getMetadata().toBuilder()
+                .putLabels("zone", "x")).build()), "labels");
+        assertTrue(index.put(PlacementTest.ready("new")), "a new node");
+    }
+
+    @Test
+    void countsReplicasPerNode() {
+        NodeIndex index = new NodeIndex();
+        index.addReplicas("a", 1);
+        index.addReplicas("a", 1);
+        index.addReplicas("b", 1);
+        index.addReplicas("a", -1);
+        assertEquals(1, index.replicas("a"));
+        assertEquals(1, index.replicas("b"));
+        index.addReplicas("b", -1);
+        assertEquals(0, index.replicas("b"));
+        assertEquals(0, index.replicas("unknown"));
+    }
+}
