@@ -319,7 +319,7 @@ public class AppController {
     WorkQueue.Outcome reconcileApp(String app) throws Exception {
         reconciles.computeIfAbsent(app, k -> new LongAdder()).increment();
         if (!leader.isLeader()) {
-            return new WorkQueue.Done();
+            return WorkQueue.DONE;
         }
         if (behindOwnWrites(app)) {
             return new WorkQueue.RequeueAfter(OWN_WRITES_POLL);
@@ -371,7 +371,7 @@ public class AppController {
             }
         } catch (TxnWriter.GuardFailed e) {
             LOG.warnf("%s: write refused: this process is no longer the leader", app);
-            return new WorkQueue.Done(); // gaining leadership again wakes every App
+            return WorkQueue.DONE; // gaining leadership again wakes every App
         } finally {
             writing.remove(app);
         }
@@ -379,7 +379,7 @@ public class AppController {
             forget(app); // gone, and now everything it left behind too
         }
         if (plan.more()) {
-            return new WorkQueue.Requeue();
+            return WorkQueue.REQUEUE;
         }
         if (volumeRetry) {
             return new WorkQueue.RequeueAfter(VOLUME_RETRY);
@@ -388,7 +388,7 @@ public class AppController {
             Duration until = Duration.between(Instant.now(), plan.recheckAt().get()).plusMillis(10);
             return new WorkQueue.RequeueAfter(until.isNegative() ? Duration.ofMillis(10) : until);
         }
-        return new WorkQueue.Done();
+        return WorkQueue.DONE;
     }
 
     private void forget(String app) {
@@ -465,11 +465,11 @@ public class AppController {
      */
     WorkQueue.Outcome settleVolume(String key) throws Exception {
         if (!leader.isLeader()) {
-            return new WorkQueue.Done();
+            return WorkQueue.DONE;
         }
         Entry<Volume> volume = caches.volumes().get(key);
         if (volume == null) {
-            return new WorkQueue.Done();
+            return WorkQueue.DONE;
         }
         Set<String> naming;
         synchronized (appsByVolume) {
@@ -491,7 +491,7 @@ public class AppController {
         for (VolumeBinding.VolumeWrite write : VolumeBinding.settle(apps, used ? Set.of(key) : Set.of(), Map.of(key, volume))) {
             retry |= !commitVolume(write);
         }
-        return retry ? new WorkQueue.RequeueAfter(VOLUME_RETRY) : new WorkQueue.Done();
+        return retry ? new WorkQueue.RequeueAfter(VOLUME_RETRY) : WorkQueue.DONE;
     }
 
     // ---- for tests and metrics ----
