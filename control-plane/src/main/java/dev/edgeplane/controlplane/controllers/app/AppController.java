@@ -329,7 +329,12 @@ public class AppController {
         String name = app.substring(slash + 1);
         Entry<App> entry = caches.apps().get(Keys.app(namespace, name));
         App spec = entry == null ? null : entry.value();
-        Set<String> stored = templates.computeIfAbsent(app, k -> storedTemplates(namespace, name));
+        Set<String> loaded = templates.get(app);
+        if (loaded == null) { // read outside the map's lock: one worker per App, so no one else loads it meanwhile
+            loaded = storedTemplates(namespace, name);
+            templates.put(app, loaded);
+        }
+        Set<String> stored = loaded;
         Map<String, Entry<Volume>> volumes = new HashMap<>();
         if (spec != null) {
             for (String key : AppPlanner.volumesOf(spec)) {
