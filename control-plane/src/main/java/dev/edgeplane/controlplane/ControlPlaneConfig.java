@@ -24,6 +24,8 @@ public interface ControlPlaneConfig {
 
     Scheduler scheduler();
 
+    Fanout fanout();
+
     interface Etcd {
         @WithDefault("http://127.0.0.1:2379")
         List<String> endpoints();
@@ -201,5 +203,28 @@ public interface ControlPlaneConfig {
         /** Also copy the pod template into every assignment (agents that do not resolve templates by hash). */
         @WithDefault("true")
         boolean inlineTemplates();
+    }
+
+    /** Writing to agents' Sync streams and API watches: flow-controlled, bounded per stream. */
+    interface Fanout {
+        /** Threads that write Sync streams (and, apart, as many for API watches); never the etcd client's. */
+        @WithDefault("2")
+        int sendThreads();
+
+        /** Changed keys a Sync stream that is not ready may hold (latest per key); past it the agent gets one Snapshot. */
+        @WithDefault("1000")
+        int syncBacklogKeys();
+
+        /** Bytes of changes a Sync stream that is not ready may hold; past it the agent gets one Snapshot. */
+        @WithDefault("4194304")
+        long syncBacklogBytes();
+
+        /** Changed objects a WatchApps/WatchEvents stream that is not ready may hold; past it the watch ends (RESOURCE_EXHAUSTED). */
+        @WithDefault("1000")
+        int watchBacklog();
+
+        /** A template the informer has not seen yet is read from etcd within this. */
+        @WithDefault("2s")
+        Duration templateReadTimeout();
     }
 }

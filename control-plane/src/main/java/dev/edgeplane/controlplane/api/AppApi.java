@@ -18,6 +18,8 @@ import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.PrefixCache;
 import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.stream.ApiWatchSender;
+import dev.edgeplane.controlplane.stream.FlowControlledWatch;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
@@ -40,6 +42,7 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
     private final AppStatusComposer composer;
     private final ApiLimits limits;
     private final dev.edgeplane.controlplane.quotas.QuotaAdmission quotas;
+    private final ApiWatchSender watchSender;
     /** Status-driven watch events are composed here, off the watch threads and their locks. */
     private final java.util.concurrent.ExecutorService statusEvents = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "edgeplane-app-watch");
@@ -48,8 +51,9 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
     });
 
     public AppApi(EtcdStore store, StateCaches caches, AppStatusComposer composer, dev.edgeplane.controlplane.ControlPlaneConfig config,
-                  dev.edgeplane.controlplane.quotas.QuotaAdmission quotas) {
+                  dev.edgeplane.controlplane.quotas.QuotaAdmission quotas, ApiWatchSender watchSender) {
         this.quotas = quotas;
+        this.watchSender = watchSender;
         this.store = store;
         this.caches = caches;
         this.composer = composer;
@@ -181,13 +185,19 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
         });
     }
 
-    /** Current Apps as ADDED, then changes, from the in-memory apps watch (no etcd watch per caller). */
+    /**
+     * Current Apps as ADDED, then changes, from the in-memory apps watch (no etcd watch per caller).
+     * Flow-controlled: written on the API watch sender while the client reads; meanwhile the latest
+     * event per App waits, and a client that falls too far behind gets RESOURCE_EXHAUSTED.
+     */
     @Override
     public void watchApps(WatchAppsRequest request, StreamObserver<AppEvent> responseObserver) {
         String namespace = request.getNamespace();
         String prefix = namespace.isEmpty() ? Keys.APPS : Keys.APPS + namespace + "/";
         ServerCallStreamObserver<AppEvent> call = (ServerCallStreamObserver<AppEvent>) responseObserver;
-        Object lock = new Object();
+        List<Runnable> unsubscribe = new java.util.concurrent.CopyOnWriteArrayList<>();
+        FlowControlledWatch<String, AppEvent> watch = watchSender.watch(call, AppApi::coalesce,
+                () -> unsubscribe.forEach(Runnable::run));
         final class Watcher implements PrefixCache.Listener<App> {
             @Override
             public void onEvents(List<PrefixCache.Event<App>> events, long revision) {
@@ -204,27 +214,15 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
                         out = AppEvent.newBuilder().setType(AppEvent.Type.DELETED)
                                 .setApp(withVersion(new Entry<>(event.key(), event.previous().value(), event.revision(), 0))).build();
                     }
-                    send(out);
+                    watch.offer(event.key(), out);
                 }
             }
 
             @Override
             public void onReset(Map<String, Entry<App>> state, long revision) {
                 // Cannot tell what changed while the watch was down: resend everything as MODIFIED.
-                state.values().stream().filter(e -> e.key().startsWith(prefix)).forEach(e -> send(AppEvent.newBuilder()
+                state.values().stream().filter(e -> e.key().startsWith(prefix)).forEach(e -> watch.offer(e.key(), AppEvent.newBuilder()
                         .setType(AppEvent.Type.MODIFIED).setApp(composer.withStatus(withVersion(e))).build()));
-            }
-
-            void send(AppEvent event) {
-                synchronized (lock) {
-                    if (!call.isCancelled()) {
-                        try {
-                            call.onNext(event);
-                        } catch (RuntimeException e) {
-                            LOG.debugf("watch send failed: %s", e.toString());
-                        }
-                    }
-                }
             }
         }
         Watcher listener = new Watcher();
@@ -241,7 +239,7 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
                     for (String key : apps) {
                         Entry<App> app = caches.apps().get(key);
                         if (app != null && key.startsWith(prefix)) {
-                            listener.send(AppEvent.newBuilder().setType(AppEvent.Type.MODIFIED)
+                            watch.offer(key, AppEvent.newBuilder().setType(AppEvent.Type.MODIFIED)
                                     .setApp(composer.withStatus(withVersion(app))).build());
                         }
                     }
@@ -250,15 +248,25 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
                 // shutting down
             }
         };
-        call.setOnCancelHandler(() -> {
-            caches.apps().unsubscribe(listener);
-            caches.replicaStatuses().unsubscribe(statusListener);
-        });
+        unsubscribe.add(() -> caches.apps().unsubscribe(listener));
+        unsubscribe.add(() -> caches.replicaStatuses().unsubscribe(statusListener));
         caches.replicaStatuses().subscribe(statusListener);
         caches.apps().subscribe(listener, (state, revision) -> {
-            state.values().stream().filter(e -> e.key().startsWith(prefix)).forEach(e -> listener.send(AppEvent.newBuilder()
+            state.values().stream().filter(e -> e.key().startsWith(prefix)).forEach(e -> watch.offerListed(e.key(), AppEvent.newBuilder()
                     .setType(AppEvent.Type.ADDED).setApp(composer.withStatus(withVersion(e))).build()));
             return null;
         });
+        if (watch.ended()) {
+            // Cancelled (or ended) before the listeners were added: the end handler ran too early for them.
+            unsubscribe.forEach(Runnable::run);
+        }
+    }
+
+    /** Two events of one App not yet sent, as one: the client never saw an App added and deleted meanwhile. */
+    static AppEvent coalesce(AppEvent older, AppEvent newer) {
+        if (older.getType() == AppEvent.Type.ADDED) {
+            return newer.getType() == AppEvent.Type.DELETED ? null : newer.toBuilder().setType(AppEvent.Type.ADDED).build();
+        }
+        return newer;
     }
 }

@@ -11,6 +11,8 @@ import dev.edgeplane.api.v1.WatchEventsResponse;
 import dev.edgeplane.controlplane.events.EventStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.PrefixCache;
+import dev.edgeplane.controlplane.stream.ApiWatchSender;
+import dev.edgeplane.controlplane.stream.FlowControlledWatch;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
@@ -43,10 +45,12 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
 
     private final EventStore events;
     private final ApiLimits limits;
+    private final ApiWatchSender watchSender;
 
-    public EventApi(EventStore events, dev.edgeplane.controlplane.ControlPlaneConfig config) {
+    public EventApi(EventStore events, dev.edgeplane.controlplane.ControlPlaneConfig config, ApiWatchSender watchSender) {
         this.events = events;
         this.limits = ApiLimits.of(config.limits());
+        this.watchSender = watchSender;
     }
 
     static Event withVersion(Entry<Event> entry) {
@@ -141,7 +145,11 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
         }
     }
 
-    /** Current events matching the filter as ADDED (oldest first), then changes, from the one events watch. */
+    /**
+     * Current events matching the filter as ADDED (oldest first), then changes, from the one events
+     * watch. Flow-controlled like WatchApps: the latest per event waits while the client does not
+     * read, and a client that falls too far behind gets RESOURCE_EXHAUSTED.
+     */
     @Override
     public void watchEvents(WatchEventsRequest request, StreamObserver<WatchEventsResponse> responseObserver) {
         try {
@@ -152,18 +160,24 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
         }
         EventFilter filter = request.getFilter();
         ServerCallStreamObserver<WatchEventsResponse> call = (ServerCallStreamObserver<WatchEventsResponse>) responseObserver;
-        Object lock = new Object();
+        java.util.concurrent.atomic.AtomicReference<PrefixCache.Listener<Event>> subscribed = new java.util.concurrent.atomic.AtomicReference<>();
+        FlowControlledWatch<String, WatchEventsResponse> watch = watchSender.watch(call, EventApi::coalesce, () -> {
+            PrefixCache.Listener<Event> listener = subscribed.get();
+            if (listener != null) {
+                events.cache().unsubscribe(listener);
+            }
+        });
         final class Watcher implements PrefixCache.Listener<Event> {
             @Override
             public void onEvents(List<PrefixCache.Event<Event>> changes, long revision) {
                 for (PrefixCache.Event<Event> change : changes) {
                     if (change instanceof PrefixCache.Put<Event> put) {
                         if (matches(filter, put.entry().value())) {
-                            send(put.previous() == null ? WatchEventsResponse.Type.ADDED : WatchEventsResponse.Type.MODIFIED,
-                                    withVersion(put.entry()));
+                            offer(put.previous() == null ? WatchEventsResponse.Type.ADDED : WatchEventsResponse.Type.MODIFIED,
+                                    put.key(), withVersion(put.entry()));
                         }
                     } else if (matches(filter, change.previous().value())) {
-                        send(WatchEventsResponse.Type.DELETED,
+                        offer(WatchEventsResponse.Type.DELETED, change.key(),
                                 withVersion(new Entry<>(change.key(), change.previous().value(), change.revision(), 0)));
                     }
                 }
@@ -173,27 +187,32 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
             public void onReset(Map<String, Entry<Event>> state, long revision) {
                 // What changed while the watch was down is unknown: resend the matching ones as MODIFIED.
                 state.values().stream().filter(e -> matches(filter, e.value())).sorted(NEWEST_FIRST.reversed())
-                        .forEach(e -> send(WatchEventsResponse.Type.MODIFIED, withVersion(e)));
+                        .forEach(e -> offer(WatchEventsResponse.Type.MODIFIED, e.key(), withVersion(e)));
             }
 
-            void send(WatchEventsResponse.Type type, Event event) {
-                synchronized (lock) {
-                    if (!call.isCancelled()) {
-                        try {
-                            call.onNext(WatchEventsResponse.newBuilder().setType(type).setEvent(event).build());
-                        } catch (RuntimeException e) {
-                            LOG.debugf("event watch send failed: %s", e.toString());
-                        }
-                    }
-                }
+            void offer(WatchEventsResponse.Type type, String key, Event event) {
+                watch.offer(key, WatchEventsResponse.newBuilder().setType(type).setEvent(event).build());
             }
         }
         Watcher watcher = new Watcher();
-        call.setOnCancelHandler(() -> events.cache().unsubscribe(watcher));
+        subscribed.set(watcher);
         events.cache().subscribe(watcher, (state, revision) -> {
             state.values().stream().filter(e -> matches(filter, e.value())).sorted(NEWEST_FIRST.reversed())
-                    .forEach(e -> watcher.send(WatchEventsResponse.Type.ADDED, withVersion(e)));
+                    .forEach(e -> watch.offerListed(e.key(), WatchEventsResponse.newBuilder()
+                            .setType(WatchEventsResponse.Type.ADDED).setEvent(withVersion(e)).build()));
             return null;
         });
+        if (watch.ended()) {
+            events.cache().unsubscribe(watcher); // cancelled before it was subscribed
+        }
+    }
+
+    /** Two changes of one event not yet sent, as one: an event added and gone meanwhile is never shown. */
+    static WatchEventsResponse coalesce(WatchEventsResponse older, WatchEventsResponse newer) {
+        if (older.getType() == WatchEventsResponse.Type.ADDED) {
+            return newer.getType() == WatchEventsResponse.Type.DELETED ? null
+                    : newer.toBuilder().setType(WatchEventsResponse.Type.ADDED).build();
+        }
+        return newer;
     }
 }

@@ -3,6 +3,7 @@ package dev.edgeplane.controlplane.store;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.Volume;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -19,6 +20,8 @@ public class StateCaches {
     private final PrefixCache<Assignment> assignments;
     private final PrefixCache<ReplicaStatus> replicaStatuses;
     private final PrefixCache<Volume> volumes;
+    /** Pod templates stored once per App generation, by content hash (Keys.TEMPLATES). */
+    private final PrefixCache<PodTemplate> templates;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -31,10 +34,11 @@ public class StateCaches {
         this.assignments = new PrefixCache<>(store, Keys.ASSIGNMENTS, b -> EtcdStore.decode(Assignment.parser(), b), retries);
         this.replicaStatuses = new PrefixCache<>(store, Keys.REPLICA_STATUS, b -> EtcdStore.decode(ReplicaStatus.parser(), b), retries);
         this.volumes = new PrefixCache<>(store, Keys.VOLUMES, b -> EtcdStore.decode(Volume.parser(), b), retries);
+        this.templates = new PrefixCache<>(store, Keys.TEMPLATES, b -> EtcdStore.decode(PodTemplate.parser(), b), retries);
     }
 
     public void start() {
-        for (PrefixCache<?> cache : List.of(apps, nodes, assignments, replicaStatuses, volumes)) {
+        for (PrefixCache<?> cache : List.of(templates, apps, nodes, assignments, replicaStatuses, volumes)) {
             cache.start();
         }
     }
@@ -60,8 +64,12 @@ public class StateCaches {
         return volumes;
     }
 
+    public PrefixCache<PodTemplate> templates() {
+        return templates;
+    }
+
     public void close() {
-        for (PrefixCache<?> cache : List.of(apps, nodes, assignments, replicaStatuses, volumes)) {
+        for (PrefixCache<?> cache : List.of(templates, apps, nodes, assignments, replicaStatuses, volumes)) {
             cache.close();
         }
         retries.shutdownNow();

@@ -123,7 +123,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refusal.get()).asRuntimeException());
             return ignoring();
         }
-        SyncSession session = new SyncSession(node, hash, responseObserver);
+        SyncSession session = index.session(node, hash, responseObserver);
         if (responseObserver instanceof ServerCallStreamObserver<SyncResponse> call) {
             call.setOnCancelHandler(() -> {
                 permit.release();
@@ -138,6 +138,14 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         if (!session.markHello()) {
                             return;
                         }
+                        Optional<StatusRuntimeException> invalid = invalidTemplateHashes(request.getHello().getTemplateHashesList());
+                        if (invalid.isPresent()) {
+                            LOG.infof("refused the Hello of %s: %s", node, invalid.get().getStatus().getDescription());
+                            session.abort(invalid.get());
+                            end(session, false);
+                            return;
+                        }
+                        session.agentHolds(request.getHello().getTemplateHashesList());
                         for (SyncSession older : index.sessionsOf(node)) {
                             // The agent reconnected before its old stream was seen to die: one stream per node.
                             abort(older, Status.ABORTED.withDescription("replaced by a newer Sync stream of node " + node));
@@ -171,7 +179,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                     }
                     case HEARTBEAT -> {
                         tracker.heartbeat(node, request.getHeartbeat());
-                        session.send(SyncResponse.newBuilder()
+                        session.sendControl(SyncResponse.newBuilder()
                                 .setHeartbeatAck(HeartbeatAck.newBuilder().setTime(Joiner.timestamp(clock.instant())))
                                 .build());
                     }
@@ -194,6 +202,24 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                 AgentApi.this.end(s, complete, s.helloSeen());
             }
         };
+    }
+
+    /** At most this many template hashes in a Hello. */
+    static final int MAX_HELLO_TEMPLATE_HASHES = 1024;
+
+    /** INVALID_ARGUMENT naming hello.template_hashes when there are too many or one is not a template hash. */
+    static Optional<StatusRuntimeException> invalidTemplateHashes(List<String> hashes) {
+        if (hashes.size() > MAX_HELLO_TEMPLATE_HASHES) {
+            return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid("hello.template_hashes",
+                    hashes.size() + " hashes; at most " + MAX_HELLO_TEMPLATE_HASHES));
+        }
+        for (int i = 0; i < hashes.size(); i++) {
+            if (!dev.edgeplane.api.TemplateHashes.isWellFormed(hashes.get(i))) {
+                return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid("hello.template_hashes[" + i + "]",
+                        "is not a template hash (\"sha256:\" and 64 lower-case hex digits)"));
+            }
+        }
+        return Optional.empty();
     }
 
     /** Ends a stream from the server side; the call's own callbacks will not run, so clean up here. */

@@ -5,10 +5,14 @@ import dev.edgeplane.api.v1.Change;
 import dev.edgeplane.api.v1.Changes;
 import dev.edgeplane.api.v1.Snapshot;
 import dev.edgeplane.api.v1.SyncResponse;
+import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.PrefixCache;
 import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.stream.SendExecutor;
+import dev.edgeplane.controlplane.stream.Sender;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -29,9 +33,14 @@ import org.jboss.logging.Logger;
  *
  * <p>A node's entries come only from keys under /edgeplane/assignments/&lt;node&gt;/, so no session
  * can ever receive another node's assignments.
+ *
+ * <p>Fan-out: the watch thread only records (the state, and each change offered to the node's
+ * sessions, one Change object per event shared by them); the sessions write on the index's own
+ * {@link SendExecutor}, flow-controlled. Assignments are held as etcd has them: by template hash,
+ * without their templates (those are stored once and sent once per stream, see {@link SyncSession}).
  */
 @ApplicationScoped
-public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
+public class AssignmentIndex implements PrefixCache.Listener<Assignment>, SyncSession.StateSource {
     private static final Logger LOG = Logger.getLogger(AssignmentIndex.class);
     /** Tombstones kept per node; when exceeded the oldest half is dropped and the node's floor rises. */
     static final int MAX_TOMBSTONES = 1024;
@@ -60,17 +69,44 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
     }
 
     private final CursorCheckpoints checkpoints;
+    private final Sender sender;
+    private final SyncSession.Limits limits;
+    private final TemplateLookup templates;
 
     @jakarta.inject.Inject
-    public AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints) {
+    public AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints, EtcdStore store,
+                           ControlPlaneConfig config) {
+        this(caches, cursors, checkpoints,
+                new SendExecutor("edgeplane-sync-send", config.fanout().sendThreads()),
+                new SyncSession.Limits(config.fanout().syncBacklogKeys(), config.fanout().syncBacklogBytes(), SyncSession.Limits.DEFAULT.controlMessages()),
+                TemplateLookup.of(caches.templates(), store, config.fanout().templateReadTimeout()));
+    }
+
+    AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints, Sender sender,
+                    SyncSession.Limits limits, TemplateLookup templates) {
         this.caches = caches;
         this.cursors = cursors;
         this.checkpoints = checkpoints;
+        this.sender = sender;
+        this.limits = limits;
+        this.templates = templates;
     }
 
-    /** Without etcd, for tests of the index's own logic. */
-    AssignmentIndex(NodeCursors cursors) {
-        this(null, cursors, null);
+    /** Without etcd, for tests of the index's own logic: sessions write on {@code sender}. */
+    AssignmentIndex(NodeCursors cursors, Sender sender) {
+        this(null, cursors, null, sender, SyncSession.Limits.DEFAULT, TemplateLookup.none());
+    }
+
+    /** A session for a new Sync stream of {@code node}, writing on the index's sender. */
+    public SyncSession session(String node, String certificateHash, io.grpc.stub.StreamObserver<SyncResponse> out) {
+        return new SyncSession(node, certificateHash, out, sender, limits, templates);
+    }
+
+    @jakarta.annotation.PreDestroy
+    void closeSender() {
+        if (sender instanceof SendExecutor executor) {
+            executor.close();
+        }
     }
 
     public NodeCursors cursors() {
@@ -150,17 +186,9 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
         revision = Math.max(revision, newest);
         cursors.advance(revision);
         for (Map.Entry<String, List<Change>> e : perNode.entrySet()) {
-            Set<SyncSession> targets = sessions.get(e.getKey());
-            if (targets == null || targets.isEmpty()) {
-                continue;
-            }
-            long upTo = e.getValue().stream().mapToLong(Change::getModRevision).max().orElse(newest);
-            // Encoded once per node, the same message object goes to each of the node's streams.
-            SyncResponse message = SyncResponse.newBuilder()
-                    .setChanges(Changes.newBuilder().setRevision(upTo).addAllChanges(e.getValue()))
-                    .build();
-            for (SyncSession session : targets) {
-                session.send(message);
+            // Recorded only: each session coalesces and writes on the sender, never on this (the watch's) thread.
+            for (SyncSession session : sessions.getOrDefault(e.getKey(), Set.of())) {
+                session.offer(e.getValue());
             }
         }
     }
@@ -169,10 +197,9 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
     public synchronized void onReset(Map<String, Entry<Assignment>> state, long at) {
         LOG.infof("assignment watch restarted at revision %d: connected agents get a Snapshot", at);
         rebuild(state, at);
-        for (Map.Entry<String, Set<SyncSession>> e : sessions.entrySet()) {
-            SyncResponse snapshot = snapshot(e.getKey());
-            for (SyncSession session : e.getValue()) {
-                session.send(snapshot);
+        for (Set<SyncSession> set : sessions.values()) {
+            for (SyncSession session : set) {
+                session.startOver();
             }
         }
     }
@@ -265,17 +292,17 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
         String node = session.node();
         NodeState state = nodes.get(node);
         long nodeFloor = Math.max(floor, state == null ? 0 : state.prunedFloor);
-        SyncResponse first;
+        session.attach(this);
+        Optional<Changes> first;
         if (lastApplied <= 0 || lastApplied > revision) {
-            first = snapshot(node);
+            first = Optional.empty();
         } else if (lastApplied < nodeFloor) {
-            first = keysThen.map(keys -> SyncResponse.newBuilder()
-                    .setChanges(deltaFromHistory(state, lastApplied, keys, deletedAt)).build())
-                    .orElseGet(() -> snapshot(node));
+            first = keysThen.map(keys -> deltaFromHistory(state, lastApplied, keys, deletedAt));
         } else {
-            first = SyncResponse.newBuilder().setChanges(delta(state, lastApplied)).build();
+            first = Optional.of(delta(state, lastApplied));
         }
-        session.send(first);
+        // The Snapshot itself is built when the stream can take it, from the state then.
+        first.ifPresentOrElse(changes -> session.startWith(changes.getChangesList(), changes.getRevision()), session::startOver);
         sessions.computeIfAbsent(node, n -> new LinkedHashSet<>()).add(session);
     }
 
@@ -317,13 +344,15 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment> {
         return out;
     }
 
-    private SyncResponse snapshot(String node) {
-        NodeState state = nodes.get(node);
+    @Override
+    public synchronized Snapshot snapshotFor(SyncSession session) {
+        NodeState state = nodes.get(session.node());
         Snapshot.Builder snapshot = Snapshot.newBuilder().setRevision(revision);
         if (state != null) {
             state.live.values().forEach(e -> snapshot.addAssignments(e.value()));
         }
-        return SyncResponse.newBuilder().setSnapshot(snapshot).build();
+        session.coveredThrough(revision);
+        return snapshot.build();
     }
 
     private Changes delta(NodeState state, long after) {

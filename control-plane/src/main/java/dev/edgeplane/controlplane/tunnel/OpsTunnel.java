@@ -74,8 +74,8 @@ public class OpsTunnel {
             return false;
         }
         // The newest stream is the live one when an agent reconnects before the old stream is reaped.
-        sessions.get(sessions.size() - 1).send(SyncResponse.newBuilder().setOpenTunnel(open).build());
-        return true;
+        // A small control message: it goes before any data waiting on the stream (false: the agent reads nothing).
+        return sessions.get(sessions.size() - 1).sendControl(SyncResponse.newBuilder().setOpenTunnel(open).build());
     }
 
     /** The node a replica is assigned to, from the assignments cache. */

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 /** A Hello older than the process's memory (a restarted control plane), answered with etcd's keys at R. */
 class AssignmentIndexHistoryTest {
-    private final AssignmentIndex index = new AssignmentIndex(new NodeCursors());
+    private final AssignmentIndex index = new AssignmentIndex(new NodeCursors(), new InlineSender());
 
     private static Entry<Assignment> entry(String node, String replica, long rev) {
         Assignment a = Assignment.newBuilder().setNode(node).setNamespace("default").setReplica(replica).setApp("app").build();
@@ -31,7 +31,7 @@ class AssignmentIndexHistoryTest {
 
     private List<SyncResponse> hello(String node, long revision, Optional<List<String>> keysThen) {
         List<SyncResponse> received = new ArrayList<>();
-        SyncSession session = new SyncSession(node, "hash", new StreamObserver<>() {
+        SyncSession session = index.session(node, "hash", new StreamObserver<>() {
             public void onNext(SyncResponse value) {
                 received.add(value);
             }

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 
 /** The index's own logic (history, coalescing, floors, resets) with events fed by hand. */
 class AssignmentIndexTest {
-    private final AssignmentIndex index = new AssignmentIndex(new NodeCursors());
+    private final AssignmentIndex index = new AssignmentIndex(new NodeCursors(), new InlineSender());
 
     private static Entry<Assignment> entry(String node, String replica, String image, long rev) {
         Assignment a = Assignment.newBuilder().setNode(node).setNamespace("default").setReplica(replica).setApp("app")
@@ -50,7 +50,7 @@ class AssignmentIndexTest {
 
     private List<SyncResponse> hello(String node, long revision) {
         Recorder recorder = new Recorder();
-        SyncSession session = new SyncSession(node, "hash", recorder);
+        SyncSession session = index.session(node, "hash", recorder);
         index.open(session, revision);
         index.close(session);
         return recorder.received;
@@ -95,8 +95,8 @@ class AssignmentIndexTest {
         index.onReset(Map.of(), 5);
         Recorder n1 = new Recorder();
         Recorder n2 = new Recorder();
-        index.open(new SyncSession("n1", "h", n1), 5);
-        index.open(new SyncSession("n2", "h", n2), 5);
+        index.open(index.session("n1", "h", n1), 5);
+        index.open(index.session("n2", "h", n2), 5);
         put(entry("n1", "a-0", "v1", 6));
         assertEquals(2, n1.received.size());
         assertEquals(6, n1.received.get(1).getChanges().getRevision());

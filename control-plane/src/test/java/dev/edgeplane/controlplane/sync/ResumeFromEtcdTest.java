@@ -40,7 +40,8 @@ class ResumeFromEtcdTest {
         final StateCaches caches = new StateCaches(store);
         final NodeCursors cursors = new NodeCursors();
         final CursorCheckpoints checkpoints = new CursorCheckpoints(store, caches, cursors, config(etcd.endpoint()));
-        final AssignmentIndex index = new AssignmentIndex(caches, cursors, checkpoints);
+        final AssignmentIndex index = new AssignmentIndex(caches, cursors, checkpoints, new InlineSender(),
+                SyncSession.Limits.DEFAULT, TemplateLookup.none());
 
         Process() {
             caches.start();
@@ -51,7 +52,7 @@ class ResumeFromEtcdTest {
         /** What an agent saying it applied up to {@code revision} gets first. */
         SyncResponse hello(String node, long revision) {
             List<SyncResponse> received = new ArrayList<>();
-            SyncSession session = new SyncSession(node, "hash", new StreamObserver<>() {
+            SyncSession session = index.session(node, "hash", new StreamObserver<>() {
                 public void onNext(SyncResponse value) {
                     received.add(value);
                 }

@@ -96,6 +96,19 @@ public final class TestAgent implements AutoCloseable {
         return channel;
     }
 
+    /**
+     * A mutual-TLS channel whose HTTP/2 flow-control window is the protocol's minimum (64 KiB, no
+     * auto-tuning): a stream on it that reads nothing stops the server's writes soon.
+     */
+    public ManagedChannel smallWindowChannel(int port) throws Exception {
+        SslContextBuilder builder = GrpcSslContexts.forClient().trustManager(parse(joined.getCaBundlePem()))
+                .keyManager(key.getPrivate(), parse(joined.getCertificatePem()));
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).sslContext(builder.build())
+                .flowControlWindow(65535).build();
+        channels.add(channel);
+        return channel;
+    }
+
     public ManagedChannel syncChannel(int port) throws Exception {
         if (syncChannel == null) {
             syncChannel = syncChannel(port, true);

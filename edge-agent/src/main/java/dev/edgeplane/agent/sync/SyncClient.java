@@ -39,8 +39,9 @@ import java.util.logging.Logger;
 import java.util.random.RandomGenerator;
 
 /**
- * Keeps one Sync stream to the control plane open: Hello with the journal's revision, then applies
- * each Snapshot/Changes to the journal DURABLY before the cumulative Ack, reports replica statuses
+ * Keeps one Sync stream to the control plane open: Hello with the journal's revision (and the hashes
+ * of the templates it holds), then applies each Snapshot/Changes, its templates filled in by hash
+ * ({@link TemplateCache}), to the journal DURABLY before the cumulative Ack, reports replica statuses
  * (everything after connecting, then changes) and heartbeats. Reconnects with full-jitter back-off,
  * honouring a server's RESOURCE_EXHAUSTED retry delay. Never touches workloads itself: a lost link
  * only means no news.
@@ -82,6 +83,8 @@ public final class SyncClient implements AutoCloseable {
     private final ReconnectBackoff backoff;
     private final Thread loop;
     private final Object sendLock = new Object();
+    /** Templates by hash: what the journal's assignments hold plus what the current stream carried. */
+    private final TemplateCache templates = new TemplateCache();
     private volatile boolean running;
     private volatile ClientCallStreamObserver<SyncRequest> current;
     private volatile boolean connected;
@@ -193,6 +196,15 @@ public final class SyncClient implements AutoCloseable {
                     if (stream != null) {
                         stream.cancel("journal write failed", e);
                     }
+                } catch (TemplateCache.Refused e) {
+                    // Never a replica with a wrong or empty template: not applied, not acked; a new stream
+                    // resumes from the last ack, and its Hello tells which templates this agent really has.
+                    LOG.severe("sync: refusing a " + response.getKindCase() + " at revision " + revisionOf(response)
+                            + ": " + e.getMessage() + "; reconnecting");
+                    ClientCallStreamObserver<SyncRequest> stream = current;
+                    if (stream != null) {
+                        stream.cancel("refused a message: " + e.getMessage(), null);
+                    }
                 }
             }
 
@@ -215,8 +227,10 @@ public final class SyncClient implements AutoCloseable {
             AgentServiceGrpc.newStub(channel).sync(responses);
             requests = current;
             long revision = desired.helloRevision();
+            // The templates the journal's assignments hold: the control plane does not send these again.
+            List<String> heldTemplates = templates.startStream(desired.current());
             send(SyncRequest.newBuilder().setHello(Hello.newBuilder()
-                    .setLastAppliedRevision(revision).setInfo(info.get())).build());
+                    .setLastAppliedRevision(revision).setInfo(info.get()).addAllTemplateHashes(heldTemplates)).build());
             LOG.fine(() -> "sync: hello with revision " + revision);
             // Every replica, volume and snapshot the agent knows, after (re)connecting.
             send(SyncRequest.newBuilder().setStatus(status.takeFullReport()).build());
@@ -299,11 +313,17 @@ public final class SyncClient implements AutoCloseable {
         return new Outcome(established.get(), reason, retryDelay(error, grpcStatus));
     }
 
-    private void handle(SyncResponse response, java.util.concurrent.atomic.AtomicBoolean serverAcksHeartbeats) throws IOException {
+    private static long revisionOf(SyncResponse response) {
+        return response.hasSnapshot() ? response.getSnapshot().getRevision() : response.getChanges().getRevision();
+    }
+
+    private void handle(SyncResponse response, java.util.concurrent.atomic.AtomicBoolean serverAcksHeartbeats)
+            throws IOException, TemplateCache.Refused {
         switch (response.getKindCase()) {
             case SNAPSHOT -> {
                 toldRevisions.accept(response.getSnapshot().getRevision());
-                DesiredState state = desired.applySnapshot(response.getSnapshot());
+                // Templates filled in before the journal: it and the reconciler see full assignments.
+                DesiredState state = desired.applySnapshot(templates.resolve(response.getSnapshot()));
                 LOG.info(() -> "sync: snapshot at revision " + state.revision() + ", " + state.assignments().size() + " assignments ("
                         + response.getSerializedSize() + " bytes)");
                 ack(state.revision());
@@ -311,7 +331,7 @@ public final class SyncClient implements AutoCloseable {
             }
             case CHANGES -> {
                 toldRevisions.accept(response.getChanges().getRevision());
-                DesiredState state = desired.applyChanges(response.getChanges());
+                DesiredState state = desired.applyChanges(templates.resolve(response.getChanges()));
                 LOG.info(() -> "sync: " + response.getChanges().getChangesCount() + " changes up to revision " + state.revision()
                         + " (" + response.getSerializedSize() + " bytes)");
                 ack(state.revision());

@@ -161,6 +161,103 @@ class SyncClientTest {
         assertEquals(12, DesiredStateStore.open(new JournalStore(journalDir)).helloRevision());
     }
 
+    /** An assignment as the control plane sends it: by template hash, without its template. */
+    private static dev.edgeplane.api.v1.Assignment byHash(int ordinal, PodTemplate template) {
+        return Pods.assignment("default", "web", ordinal, template).toBuilder().clearTemplate()
+                .setTemplateHash(dev.edgeplane.api.TemplateHashes.of(template)).build();
+    }
+
+    @Test
+    void templatesByHashAreVerifiedAndFilledInBeforeTheJournalAndTheHelloListsThoseHeld() throws Exception {
+        TestPki pki = new TestPki("tmpl-ca");
+        TestPki.Issued serving = pki.server();
+        Path journalDir = tmp.resolve("tmpl/journal");
+        PodTemplate template = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("c", Pods.BUSYBOX, "sleep", "1"));
+        String hash = dev.edgeplane.api.TemplateHashes.of(template);
+        PodTemplate other = Pods.template(PodTemplate.RestartPolicy.NEVER, Pods.container("c", Pods.BUSYBOX, "sleep", "2"));
+        List<dev.edgeplane.api.v1.Hello> hellos = new CopyOnWriteArrayList<>();
+        List<Long> acks = new CopyOnWriteArrayList<>();
+        AtomicInteger connections = new AtomicInteger();
+        int port = FreePorts.next();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
+                .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
+                        .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build())
+                .addService(new AgentServiceGrpc.AgentServiceImplBase() {
+                    @Override
+                    public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
+                        int connection = connections.incrementAndGet();
+                        return new StreamObserver<>() {
+                            @Override
+                            public void onNext(SyncRequest request) {
+                                if (request.hasHello()) {
+                                    hellos.add(request.getHello());
+                                    if (connection == 1) {
+                                        // Two assignments, one template, carried once.
+                                        responses.onNext(SyncResponse.newBuilder().setSnapshot(Snapshot.newBuilder().setRevision(10)
+                                                .addAssignments(byHash(0, template)).addAssignments(byHash(1, template))
+                                                .addTemplates(dev.edgeplane.api.v1.HashedTemplate.newBuilder().setHash(hash).setTemplate(template)))
+                                                .build());
+                                        // Then one more by the same hash, no template: resolved from the agent's cache.
+                                        responses.onNext(SyncResponse.newBuilder().setChanges(Changes.newBuilder().setRevision(12)
+                                                .addChanges(Change.newBuilder().setType(Change.Type.PUT).setKey("default/web-2")
+                                                        .setAssignment(byHash(2, template)))).build());
+                                        // A template whose hash is a lie: refused, not acked, the stream dropped.
+                                        responses.onNext(SyncResponse.newBuilder().setChanges(Changes.newBuilder().setRevision(13)
+                                                .addChanges(Change.newBuilder().setType(Change.Type.PUT).setKey("default/web-3")
+                                                        .setAssignment(byHash(3, other)))
+                                                .addTemplates(dev.edgeplane.api.v1.HashedTemplate.newBuilder()
+                                                        .setHash(dev.edgeplane.api.TemplateHashes.of(other)).setTemplate(template))).build());
+                                    } else if (connection == 2) {
+                                        // A hash the agent has never been sent: refused, never an empty template.
+                                        responses.onNext(SyncResponse.newBuilder().setChanges(Changes.newBuilder().setRevision(14)
+                                                .addChanges(Change.newBuilder().setType(Change.Type.PUT).setKey("default/web-3")
+                                                        .setAssignment(byHash(3, other)))).build());
+                                    }
+                                } else if (request.hasAck()) {
+                                    acks.add(request.getAck().getRevision());
+                                }
+                            }
+
+                            @Override
+                            public void onError(Throwable t) { }
+
+                            @Override
+                            public void onCompleted() { }
+                        };
+                    }
+                })
+                .build()
+                .start();
+        StateDir state = new StateDir(tmp.resolve("tmpl"));
+        TestPki.Issued node = pki.node("edge-t");
+        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("edge-t", "", "127.0.0.1:" + port));
+        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
+        SyncClient.Settings settings = new SyncClient.Settings("localhost:" + port, Duration.ofSeconds(10), Duration.ofSeconds(20),
+                Duration.ofMillis(100), Duration.ofMillis(300), Duration.ofMillis(100));
+        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, new StatusManager(Clock.systemUTC()),
+                NodeInfo::getDefaultInstance, () -> 0, Clock.systemUTC())) {
+            client.start();
+            Await.until(Duration.ofSeconds(30), "refused twice, so a third Hello", () -> hellos.size() >= 3,
+                    () -> "hellos " + hellos.size() + " acks " + acks);
+        } finally {
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        }
+        assertEquals(List.of(10L, 12L), acks, "the refused messages were not acked");
+        assertEquals(List.of(), hellos.get(0).getTemplateHashesList(), "nothing held at first");
+        assertEquals(List.of(hash), hellos.get(1).getTemplateHashesList(), "the Hello lists the templates the journal holds");
+        assertEquals(12, hellos.get(1).getLastAppliedRevision());
+        assertEquals(12, desired.current().revision());
+        assertEquals(3, desired.current().assignments().size());
+        var journal = new JournalStore(journalDir).load().contents().orElseThrow().desired();
+        assertEquals(12, journal.getRevision());
+        assertEquals(3, journal.getAssignmentsCount());
+        for (var assignment : journal.getAssignmentsList()) {
+            assertEquals(template, assignment.getTemplate(), "the journal holds full assignments: " + assignment.getReplica());
+        }
+        assertEquals(0, journal.getTemplatesCount());
+    }
+
     @Test
     void connectsOnceTheControlPlaneComesUp() throws Exception {
         TestPki pki = new TestPki("late-ca");

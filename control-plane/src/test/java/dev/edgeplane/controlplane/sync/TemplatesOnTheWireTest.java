@@ -1,0 +1,244 @@
+package dev.edgeplane.controlplane.sync;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.edgeplane.api.TemplateHashes;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Change;
+import dev.edgeplane.api.v1.Container;
+import dev.edgeplane.api.v1.HashedTemplate;
+import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.SyncResponse;
+import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.PrefixCache;
+import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.stream.SendExecutor;
+import dev.edgeplane.testkit.EtcdServer;
+import io.grpc.stub.StreamObserver;
+import java.lang.reflect.Proxy;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Templates by hash on the Sync stream, against a real etcd: assignments carry template_hash, the
+ * template is stored once under /edgeplane/templates/ and each stream carries each template once
+ * (none that the agent's Hello listed); an inline template still travels as it is; an assignment
+ * whose template cannot be found is held back until it can.
+ */
+class TemplatesOnTheWireTest {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    private EtcdServer etcd;
+    private EtcdStore store;
+    private StateCaches caches;
+    private SendExecutor sender;
+    private AssignmentIndex index;
+
+    @BeforeEach
+    void start() {
+        etcd = EtcdServer.start();
+        ControlPlaneConfig config = config(etcd.endpoint());
+        store = new EtcdStore(config, new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+        caches = new StateCaches(store);
+        NodeCursors cursors = new NodeCursors();
+        sender = new SendExecutor("test-sync-send", 2);
+        index = new AssignmentIndex(caches, cursors, new CursorCheckpoints(store, caches, cursors, config), sender,
+                SyncSession.Limits.DEFAULT, TemplateLookup.of(caches.templates(), store, Duration.ofSeconds(2)));
+        caches.start();
+        index.start();
+    }
+
+    @AfterEach
+    void stop() {
+        sender.close();
+        caches.close();
+        store.client().close();
+        etcd.close();
+    }
+
+    private static PodTemplate template(String image) {
+        return PodTemplate.newBuilder().addContainers(Container.newBuilder().setName("main").setImage(image)
+                .addCommand("x".repeat(2048))).build();
+    }
+
+    /** Stores the template once, as the scheduler does; returns its hash. */
+    private String storeTemplate(String app, PodTemplate template) {
+        String hash = TemplateHashes.of(template);
+        store.put(Keys.template("default", app, hash), template.toByteArray());
+        return hash;
+    }
+
+    private void assign(String node, String app, String replica, String hash) {
+        store.put(Keys.assignment(node, "default", replica), Assignment.newBuilder().setNode(node).setNamespace("default")
+                .setApp(app).setReplica(replica).setTemplateHash(hash).build().toByteArray());
+    }
+
+    private final class Stream implements StreamObserver<SyncResponse> {
+        final LinkedBlockingQueue<SyncResponse> received = new LinkedBlockingQueue<>();
+        final SyncSession session;
+
+        Stream(String node, List<String> held, long lastApplied) {
+            session = index.session(node, "hash", this);
+            session.agentHolds(held);
+            new Resumer(index, store).open(session, lastApplied);
+        }
+
+        SyncResponse next() throws InterruptedException {
+            SyncResponse r = received.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+            if (r == null) {
+                throw new AssertionError("nothing received within " + WAIT);
+            }
+            return r;
+        }
+
+        public void onNext(SyncResponse value) {
+            received.add(value);
+        }
+
+        public void onError(Throwable t) {}
+
+        public void onCompleted() {}
+    }
+
+    private static List<String> hashes(List<HashedTemplate> templates) {
+        return templates.stream().map(HashedTemplate::getHash).toList();
+    }
+
+    @Test
+    void aTemplateSharedByAssignmentsIsSentOncePerStream() throws Exception {
+        PodTemplate v1 = template("web:1");
+        String h1 = storeTemplate("web", v1);
+        assign("n1", "web", "web-0", h1);
+        assign("n1", "web", "web-1", h1);
+        await("the index has both", () -> index.assignmentsOf("n1").size() == 2);
+
+        Stream stream = new Stream("n1", List.of(), 0);
+        SyncResponse snapshot = stream.next();
+        assertTrue(snapshot.hasSnapshot(), snapshot.toString());
+        assertEquals(2, snapshot.getSnapshot().getAssignmentsCount());
+        assertTrue(snapshot.getSnapshot().getAssignmentsList().stream().allMatch(a -> !a.hasTemplate() && a.getTemplateHash().equals(h1)),
+                "assignments travel by hash, without their template");
+        assertEquals(List.of(h1), hashes(snapshot.getSnapshot().getTemplatesList()), "the shared template once");
+        assertEquals(v1, snapshot.getSnapshot().getTemplates(0).getTemplate());
+
+        assign("n1", "web", "web-2", h1);
+        SyncResponse more = stream.next();
+        assertEquals(1, more.getChanges().getChangesCount());
+        assertEquals(List.of(), more.getChanges().getTemplatesList(), "already carried on this stream");
+
+        // An image change: the new template once, with the first PUT that needs it.
+        PodTemplate v2 = template("web:2");
+        String h2 = storeTemplate("web", v2);
+        assign("n1", "web", "web-0", h2);
+        assign("n1", "web", "web-1", h2);
+        List<Change> changes = new java.util.ArrayList<>();
+        List<String> carried = new java.util.ArrayList<>();
+        while (changes.size() < 2) {
+            SyncResponse r = stream.next();
+            changes.addAll(r.getChanges().getChangesList());
+            carried.addAll(hashes(r.getChanges().getTemplatesList()));
+        }
+        assertEquals(List.of(h2), carried);
+        index.close(stream.session);
+    }
+
+    @Test
+    void aHelloListingTheHashGetsAssignmentsWithoutTheTemplate() throws Exception {
+        String hash = storeTemplate("api", template("api:1"));
+        assign("n2", "api", "api-0", hash);
+        await("the index has it", () -> index.assignmentsOf("n2").size() == 1);
+
+        Stream stream = new Stream("n2", List.of(hash), 0);
+        SyncResponse snapshot = stream.next();
+        assertEquals(1, snapshot.getSnapshot().getAssignmentsCount());
+        assertEquals(List.of(), snapshot.getSnapshot().getTemplatesList(), "the agent said it has it");
+        index.close(stream.session);
+    }
+
+    @Test
+    void anInlineTemplateWrittenBeforeHashesTravelsAsItIs() throws Exception {
+        PodTemplate inline = template("old:1");
+        store.put(Keys.assignment("n3", "default", "old-0"), Assignment.newBuilder().setNode("n3").setNamespace("default")
+                .setApp("old").setReplica("old-0").setTemplate(inline).build().toByteArray());
+        await("the index has it", () -> index.assignmentsOf("n3").size() == 1);
+
+        Stream stream = new Stream("n3", List.of(), 0);
+        SyncResponse snapshot = stream.next();
+        assertEquals(inline, snapshot.getSnapshot().getAssignments(0).getTemplate());
+        assertEquals(List.of(), snapshot.getSnapshot().getTemplatesList());
+        index.close(stream.session);
+    }
+
+    @Test
+    void anAssignmentWhoseTemplateIsMissingIsHeldBackUntilItCanBeResolved() throws Exception {
+        Stream stream = new Stream("n4", List.of(), 0);
+        assertEquals(0, stream.next().getSnapshot().getAssignmentsCount());
+
+        PodTemplate late = template("late:1");
+        String hash = TemplateHashes.of(late);
+        assign("n4", "late", "late-0", hash); // a scheduler bug or a lost write: its template is not stored
+        await("the index has it", () -> index.assignmentsOf("n4").size() == 1);
+        assertNull(stream.received.poll(2, TimeUnit.SECONDS), "never sent without a template the agent could resolve");
+
+        storeTemplate("late", late);
+        SyncResponse changes = stream.next();
+        assertEquals(1, changes.getChanges().getChangesCount());
+        assertEquals(List.of(hash), hashes(changes.getChanges().getTemplatesList()));
+        index.close(stream.session);
+    }
+
+    @Test
+    void aTemplateTheInformerHasNotSeenIsReadFromEtcd() {
+        PodTemplate template = template("fresh:1");
+        String hash = storeTemplate("fresh", template);
+        var retries = Executors.newSingleThreadScheduledExecutor();
+        try {
+            // An informer that has not caught up (here: never started).
+            PrefixCache<PodTemplate> lagging = new PrefixCache<>(store, Keys.TEMPLATES,
+                    b -> EtcdStore.decode(PodTemplate.parser(), b), retries);
+            TemplateLookup lookup = TemplateLookup.of(lagging, store, Duration.ofSeconds(2));
+            assertEquals(template, lookup.find("default", "fresh", hash).orElseThrow().toBuilder().build());
+            assertFalse(lookup.find("default", "fresh", TemplateHashes.of(template("other:1"))).isPresent());
+        } finally {
+            retries.shutdownNow();
+        }
+    }
+
+    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    private static ControlPlaneConfig config(String endpoint) {
+        ControlPlaneConfig.Etcd etcdConfig = proxy(ControlPlaneConfig.Etcd.class, Map.of("endpoints", List.of(endpoint)));
+        ControlPlaneConfig.Agent agent = proxy(ControlPlaneConfig.Agent.class, Map.of("cursorCheckpointInterval", Duration.ZERO));
+        return proxy(ControlPlaneConfig.class, Map.of("etcd", etcdConfig, "agent", agent));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> T proxy(Class<T> type, Map<String, Object> answers) {
+        return (T) Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type}, (self, method, args) -> {
+            if (answers.containsKey(method.getName())) {
+                return answers.get(method.getName());
+            }
+            throw new UnsupportedOperationException(method.getName() + " is not configured in this test");
+        });
+    }
+}
