@@ -30,7 +30,7 @@ class AgentTimingsTest {
     void reconnectDelaysHaveTheAgentsFullJitterBounds() {
         ReconnectBackoff agent = new ReconnectBackoff(AgentTimings.AGENT.retryBase(), AgentTimings.AGENT.retryCap(), new Random(1));
         for (int attempt = 0; attempt < 12; attempt++) {
-            long ceiling = Math.min(30_000, 800L << attempt);
+            long ceiling = Math.min(30_000, AgentTimings.AGENT.retryBase().toMillis() << attempt);
             long sim = AgentTimings.AGENT.retryDelayMillis(attempt, new Random(attempt));
             long real = agent.next().toMillis();
             assertTrue(sim >= 0 && sim <= ceiling, "attempt " + attempt + ": " + sim + " ms outside [0, " + ceiling + "]");

@@ -6,7 +6,7 @@ import java.util.random.RandomGenerator;
 /**
  * Full-jitter exponential back-off (AWS architecture blog): the n-th retry waits a uniformly random
  * time in [0, min(cap, base * 2^n)], so a thousand agents that lost the same control plane do not
- * come back in lock step. The first retry is under the base (< 1 s).
+ * come back in lock step. The first retry is under the base.
  */
 public final class ReconnectBackoff {
     private final Duration base;
