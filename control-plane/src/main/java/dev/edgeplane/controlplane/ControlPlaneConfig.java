@@ -200,8 +200,11 @@ public interface ControlPlaneConfig {
         @WithDefault("4")
         int writesInFlight();
 
-        /** Also copy the pod template into every assignment (agents that do not resolve templates by hash). */
-        @WithDefault("true")
+        /**
+         * Also copy the pod template into every assignment, for agents older than templates by hash. Off:
+         * agents resolve Assignment.template_hash from the templates their Sync stream carries.
+         */
+        @WithDefault("false")
         boolean inlineTemplates();
     }
 
