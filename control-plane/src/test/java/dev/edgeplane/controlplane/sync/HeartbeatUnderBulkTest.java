@@ -37,8 +37,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 /**
- * Heartbeats are never queued behind bulk data: a Snapshot of a thousand assignments (about 4 MB) is
- * in flight on the node's Sync stream, held there by HTTP/2 flow control because the agent reads
+ * Heartbeats are never queued behind bulk data: a Snapshot of a thousand assignments of twenty Apps
+ * (their twenty templates, about 2.6 MB, well over the HTTP/2 flow-control window) is in flight on the node's Sync stream, held there by HTTP/2 flow control because the agent reads
  * slowly (here: not at all until told), and Heartbeats on the same connection are answered meanwhile.
  * The proof is ordering, not time: the control plane answers a Heartbeat only once the Sync stream is
  * registered, which happens after the Snapshot was handed to the stream; each ack arrives while the
@@ -50,6 +50,8 @@ class HeartbeatUnderBulkTest {
     private static final Duration WAIT = Duration.ofSeconds(120);
     private static final String NODE = "bulk-node";
     private static final int REPLICAS = 1000;
+    /** Templates travel once per stream by hash: the bulk is distinct templates, each near the template size limit. */
+    private static final int APPS = 20;
 
     @Test
     void heartbeatsAreAnsweredWhileALargeSnapshotIsStillInFlight() throws Exception {
@@ -59,18 +61,23 @@ class HeartbeatUnderBulkTest {
             agent.join(TestApi.agentPort(), token.getStatus().getToken(), token.getStatus().getCaHash());
             ManagedChannel channel = agent.syncChannel(TestApi.agentPort());
 
-            // A READY node gets its thousand assignments, each carrying a 4 KiB argument.
+            // A READY node gets its thousand assignments: 20 Apps, each template with 8 arguments of 16,000 bytes.
             try (TestAgent.Stream first = new TestAgent.Stream(channel)) {
                 first.send(SyncRequest.newBuilder().setHello(Hello.newBuilder().setLastAppliedRevision(0)).build());
                 assertTrue(first.next(Duration.ofSeconds(20)).hasSnapshot());
                 TestApi.await(NODE + " READY", WAIT, () -> api.nodes().getNode(GetNodeRequest.newBuilder().setName(NODE).build())
                         .getStatus().getPhase() == NodeStatus.Phase.READY);
-                api.apps().createApp(CreateAppRequest.newBuilder().setApp(App.newBuilder()
-                        .setMetadata(ObjectMeta.newBuilder().setName("bulk"))
-                        .setSpec(AppSpec.newBuilder().setReplicas(REPLICAS).putNodeSelector("pool", NODE)
-                                .setTemplate(PodTemplate.newBuilder().addContainers(Container.newBuilder().setName("main")
-                                        .setImage("example/bulk:1").addCommand("x".repeat(4096))))))
-                        .build());
+                for (int i = 0; i < APPS; i++) {
+                    Container.Builder main = Container.newBuilder().setName("main").setImage("example/bulk:" + i);
+                    for (int arg = 0; arg < 8; arg++) {
+                        main.addCommand(Character.toString('a' + arg).repeat(16_000));
+                    }
+                    api.apps().createApp(CreateAppRequest.newBuilder().setApp(App.newBuilder()
+                            .setMetadata(ObjectMeta.newBuilder().setName("bulk-" + i))
+                            .setSpec(AppSpec.newBuilder().setReplicas(REPLICAS / APPS).putNodeSelector("pool", NODE)
+                                    .setTemplate(PodTemplate.newBuilder().addContainers(main))))
+                            .build());
+                }
                 TestApi.await(REPLICAS + " assignments written", WAIT,
                         () -> api.etcdCount("/edgeplane/assignments/" + NODE + "/") == REPLICAS);
             }
@@ -123,10 +130,13 @@ class HeartbeatUnderBulkTest {
                 SyncResponse snapshot = received.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
                 assertTrue(snapshot != null && snapshot.hasSnapshot(), "the Snapshot arrives once read: " + snapshot);
                 assertEquals(REPLICAS, snapshot.getSnapshot().getAssignmentsCount());
-                assertTrue(snapshot.getSerializedSize() > 4_000_000, "bulk indeed: " + snapshot.getSerializedSize() + " bytes");
+                assertEquals(APPS, snapshot.getSnapshot().getTemplatesCount(), "each template once");
+                assertTrue(snapshot.getSerializedSize() > 2_000_000, "bulk indeed: " + snapshot.getSerializedSize() + " bytes");
             } finally {
                 context.cancel(null);
-                api.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("default").setName("bulk").build());
+                for (int i = 0; i < APPS; i++) {
+                    api.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("default").setName("bulk-" + i).build());
+                }
             }
         }
     }
