@@ -4,45 +4,36 @@ import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.StatusReport;
 import dev.edgeplane.controlplane.join.Joiner;
-import dev.edgeplane.controlplane.store.BatchGet;
+import dev.edgeplane.controlplane.store.BatchingWriter;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.PrefixCache;
-import dev.edgeplane.controlplane.store.RecentWrites;
 import dev.edgeplane.controlplane.store.TxnWriter;
 import dev.edgeplane.controlplane.store.Write;
-import io.etcd.jetcd.op.Cmp;
-import io.etcd.jetcd.op.CmpTarget;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import org.jboss.logging.Logger;
 
 /**
- * Writes replica statuses in batches. A report becomes one change per replica key ({@link #plan});
- * changes wait in a bounded queue that keeps the latest per key, and each flush writes what waits in
- * transactions of up to {@code perTxn} keys: puts unguarded (a status belongs to the node its
- * replica is assigned to, checked again when planned), deletes guarded by the mod_revision of the
- * status they remove, so another node's status is never removed. A full report finds the node's
- * statuses through {@link ReplicaStatusIndex}: O(that node's replicas).
+ * Writes replica statuses in batches, through a {@link BatchingWriter}. A report becomes one change
+ * per replica key ({@link #plan(String, StatusReport, Function, Collection, Instant)}); changes wait in
+ * a bounded queue that keeps the latest per key and are written in transactions of up to
+ * {@code perTxn} keys: puts unguarded (a status belongs to the node its replica is assigned to,
+ * checked again when planned), deletes guarded by the mod_revision of the status they remove, so
+ * another node's status is never removed. A full report finds the node's statuses through
+ * {@link ReplicaStatusIndex}: O(that node's replicas).
  */
-final class ReplicaStatusWriter {
+final class ReplicaStatusWriter implements BatchingWriter.Planner<ReplicaStatusWriter.StatusChange, ReplicaStatus> {
     private static final Logger LOG = Logger.getLogger(ReplicaStatusWriter.class);
     private static final int MAX_ATTEMPTS = 5;
-    /** Take-plan-send rounds per flush at most (each takes up to the room in flight). */
-    private static final int MAX_ROUNDS = 64;
-    private static final long REFUSAL_LOG_NANOS = 10_000_000_000L;
 
     /** What is to become of one replica-status key. */
     sealed interface StatusChange permits Put, Delete {
@@ -55,36 +46,19 @@ final class ReplicaStatusWriter {
     /** Remove the status, if it is still {@code node}'s. */
     record Delete(String node) implements StatusChange {}
 
-    private record Planned(String key, StatusChange change, Write write, long guard) {}
-
-    private final EtcdStore store;
     private final PrefixCache<ReplicaStatus> statuses;
     private final PrefixCache<Assignment> assignments;
-    private final TxnWriter writer;
     private final ReplicaStatusIndex index;
-    private final int perTxn;
-    private final int maxTxnsInFlight;
-    private final RecentWrites<ReplicaStatus> written;
-    private final PendingWrites<StatusChange> pending;
-    private final Backoff backoff = new Backoff();
-    private final AtomicLong txns = new AtomicLong();
-    private final AtomicLong writes = new AtomicLong();
-    private final AtomicLong conflicts = new AtomicLong();
-    private int txnsInFlight; // guarded by this
-    private long lastRefusalLog; // guarded by this
-    private long refusedSinceLog; // guarded by this
+    private final BatchingWriter<StatusChange, ReplicaStatus> batches;
 
     ReplicaStatusWriter(EtcdStore store, PrefixCache<ReplicaStatus> statuses, PrefixCache<Assignment> assignments,
                         TxnWriter writer, int perTxn, int maxTxnsInFlight, int capacity, Duration offerWait) {
-        this.store = store;
         this.statuses = statuses;
         this.assignments = assignments;
-        this.writer = writer;
-        this.perTxn = perTxn;
-        this.maxTxnsInFlight = maxTxnsInFlight;
         this.index = new ReplicaStatusIndex();
-        this.written = new RecentWrites<>(statuses);
-        this.pending = new PendingWrites<>(capacity, MAX_ATTEMPTS, offerWait, (older, newer) -> newer);
+        BatchingWriter.Limits limits = new BatchingWriter.Limits(perTxn, maxTxnsInFlight, capacity, offerWait, MAX_ATTEMPTS, false);
+        this.batches = new BatchingWriter<>("replica status", store, statuses, b -> EtcdStore.decode(ReplicaStatus.parser(), b),
+                writer, null, limits, (older, newer) -> newer, this);
     }
 
     /** Builds the node index from the cache and keeps it current (atomically: no event missed). */
@@ -148,175 +122,63 @@ final class ReplicaStatusWriter {
                 index.add(node, change.getKey()); // a full report right after this one must see it
             }
         }
-        List<String> refused = pending.offer(changes);
-        if (!refused.isEmpty()) {
-            refusedLog(node, refused.size());
-        }
-    }
-
-    private void refusedLog(String node, int count) {
-        long now = System.nanoTime();
-        synchronized (this) {
-            refusedSinceLog += count;
-            if (lastRefusalLog != 0 && now - lastRefusalLog < REFUSAL_LOG_NANOS) {
-                return;
-            }
-            lastRefusalLog = now;
-            LOG.warnf("replica status queue full: %d status changes refused since the last warning (latest from node %s); "
-                    + "the agent's next report of them is written", refusedSinceLog, node);
-            refusedSinceLog = 0;
-        }
+        // A full queue refuses (counted, logged by the writer): the agent's next report of those replicas is written.
+        batches.offer(changes);
     }
 
     boolean idle() {
-        return pending.idle();
+        return batches.idle();
     }
 
     int waiting() {
-        return pending.size();
+        return batches.waiting();
     }
 
     long refused() {
-        return pending.refused();
+        return batches.refused();
     }
 
     long txns() {
-        return txns.get();
+        return batches.txns();
     }
 
     long writes() {
-        return writes.get();
+        return batches.writes();
     }
 
     long conflicts() {
-        return conflicts.get();
+        return batches.conflicts();
     }
 
     /** Plans and sends what waits, as far as the transactions in flight allow. Runs on the flusher thread. */
     void flush() {
-        if (!backoff.ready()) {
-            return;
-        }
-        written.prune();
-        // Changes that turn out to need no write (most of a reconnect storm) take no room: go on taking.
-        for (int round = 0; round < MAX_ROUNDS; round++) {
-            if (!flushSome()) {
-                return;
-            }
-        }
+        batches.flush();
     }
 
-    /** Takes what the transactions in flight leave room for and sends it; false when nothing more can go now. */
-    private boolean flushSome() {
-        int room;
-        synchronized (this) {
-            room = (maxTxnsInFlight - txnsInFlight) * perTxn;
-        }
-        if (room <= 0 || !backoff.ready()) {
-            return false;
-        }
-        List<Map.Entry<String, StatusChange>> taken = pending.take(room);
-        if (taken.isEmpty()) {
-            return false;
-        }
-        List<String> stale = new ArrayList<>();
-        for (Map.Entry<String, StatusChange> item : taken) {
-            if (pending.isStale(item.getKey())) {
-                stale.add(item.getKey());
+    @Override
+    public BatchingWriter.Plan<ReplicaStatus> plan(String key, StatusChange change, Entry<ReplicaStatus> current, boolean reread) {
+        if (change instanceof Put put) {
+            ReplicaStatus status = put.status();
+            boolean stillAssigned = assignments.get(Keys.assignment(put.node(), status.getNamespace(), status.getName())) != null;
+            if (!stillAssigned || (current != null && sameIgnoringTime(current.value(), status))) {
+                return new BatchingWriter.Skip<>();
             }
+            return new BatchingWriter.Send<>(Write.put(key, status.toByteArray()), status, null, false);
         }
-        Map<String, Entry<ReplicaStatus>> reread = new HashMap<>();
-        if (!stale.isEmpty()) {
-            try {
-                BatchGet.read(store, stale).forEach((key, raw) -> reread.put(key, new Entry<>(key,
-                        EtcdStore.decode(ReplicaStatus.parser(), raw.value()), raw.modRevision(), raw.createRevision())));
-            } catch (RuntimeException e) {
-                LOG.warnf("could not re-read %d replica statuses (%s); retrying", stale.size(), e.getMessage());
-                backoff.failed();
-                taken.forEach(item -> pending.failed(item.getKey(), item.getValue()));
-                return false;
+        String node = change.node();
+        if (current == null || !node.equals(current.value().getNode())) {
+            if (current == null || reread) {
+                index.remove(node, key);
             }
+            return new BatchingWriter.Skip<>(); // gone already, or another node's now: not ours to remove
         }
-        List<Planned> puts = new ArrayList<>();
-        List<Planned> deletes = new ArrayList<>();
-        for (Map.Entry<String, StatusChange> item : taken) {
-            String key = item.getKey();
-            Entry<ReplicaStatus> current = pending.isStale(key) ? reread.get(key) : written.current(key);
-            if (item.getValue() instanceof Put put) {
-                ReplicaStatus status = put.status();
-                boolean stillAssigned = assignments.get(Keys.assignment(put.node(), status.getNamespace(), status.getName())) != null;
-                if (!stillAssigned || (current != null && sameIgnoringTime(current.value(), status))) {
-                    pending.done(key);
-                } else {
-                    puts.add(new Planned(key, put, Write.put(key, status.toByteArray()), 0));
-                }
-            } else {
-                String node = item.getValue().node();
-                if (current == null || !node.equals(current.value().getNode())) {
-                    if (current == null || pending.isStale(key)) {
-                        index.remove(node, key);
-                    }
-                    pending.done(key); // gone already, or another node's now: not ours to remove
-                } else {
-                    deletes.add(new Planned(key, item.getValue(), Write.delete(key), current.modRevision()));
-                }
-            }
-        }
-        send(puts);
-        send(deletes);
-        return true;
+        return new BatchingWriter.Send<>(Write.delete(key), null, BatchingWriter.unchangedSince(key, current.modRevision()), false);
     }
 
-    private void send(List<Planned> planned) {
-        for (int from = 0; from < planned.size(); from += perTxn) {
-            List<Planned> group = List.copyOf(planned.subList(from, Math.min(planned.size(), from + perTxn)));
-            List<Write> batch = new ArrayList<>(group.size());
-            List<Cmp> guards = new ArrayList<>();
-            for (Planned p : group) {
-                batch.add(p.write());
-                if (p.write().isDelete()) {
-                    guards.add(new Cmp(EtcdStore.bytes(p.key()), Cmp.Op.EQUAL, CmpTarget.modRevision(p.guard())));
-                }
-            }
-            synchronized (this) {
-                txnsInFlight++;
-            }
-            writer.commit(batch, guards).whenComplete((revision, error) -> landed(group, revision, error));
-        }
-    }
-
-    private void landed(List<Planned> group, Long revision, Throwable error) {
-        synchronized (this) {
-            txnsInFlight--;
-        }
-        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-        if (cause == null) {
-            backoff.succeeded();
-            txns.incrementAndGet();
-            writes.addAndGet(group.size());
-            for (Planned p : group) {
-                if (p.change() instanceof Put put) {
-                    written.put(p.key(), put.status(), revision, 0);
-                } else {
-                    written.deleted(p.key(), revision);
-                    index.remove(p.change().node(), p.key());
-                }
-                pending.done(p.key());
-            }
-        } else if (cause instanceof TxnWriter.GuardFailed) {
-            // A status to delete changed meanwhile (rewritten by its node, or moved to another): re-read, try again.
-            conflicts.incrementAndGet();
-            for (Planned p : group) {
-                if (!pending.conflicted(p.key(), p.change())) {
-                    LOG.warnf("gave up removing replica status %s: it kept changing", p.key());
-                }
-            }
-        } else {
-            LOG.warnf("writing %d replica statuses failed (%s); retrying", group.size(), cause.getMessage());
-            backoff.failed();
-            for (Planned p : group) {
-                pending.failed(p.key(), p.change());
-            }
+    @Override
+    public void landed(String key, StatusChange change, Entry<ReplicaStatus> before, BatchingWriter.Send<ReplicaStatus> sent) {
+        if (change instanceof Delete) {
+            index.remove(change.node(), key);
         }
     }
 

@@ -1,4 +1,4 @@
-package dev.edgeplane.controlplane.nodes;
+package dev.edgeplane.controlplane.store;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -12,7 +12,7 @@ import java.util.Set;
 import java.util.function.BinaryOperator;
 
 /**
- * Changes waiting to be written, one per key: a change to a key already waiting merges into it
+ * Changes waiting to be written by a {@link BatchingWriter}, one per key: a change to a key already waiting merges into it
  * ({@code then}: the later one wins), so the queue never holds more than one entry per key and a
  * burst costs one write per key. Bounded: past {@code capacity} keys, {@link #offer} waits (at most
  * {@code offerWait}, pushing back on the caller) and then refuses new keys, counting them.
@@ -68,11 +68,6 @@ final class PendingWrites<C> {
         }
         refused += refusedKeys.size();
         return refusedKeys;
-    }
-
-    synchronized void offer(String key, C change) {
-        // One key: always taken (callers of this form key by an existing object, bounded by their count).
-        waiting.merge(key, change, then);
     }
 
     private int newKeys(Map<String, C> changes) {

@@ -1,4 +1,4 @@
-package dev.edgeplane.controlplane.nodes;
+package dev.edgeplane.controlplane.store;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,4 +1,4 @@
-package dev.edgeplane.controlplane.nodes;
+package dev.edgeplane.controlplane.store;
 
 /** After etcd failed a write: wait 200 ms, doubling to 10 s, before the next try; reset on success. */
 final class Backoff {
