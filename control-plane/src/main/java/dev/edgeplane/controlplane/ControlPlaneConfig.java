@@ -121,9 +121,20 @@ public interface ControlPlaneConfig {
         @WithDefault("1s")
         Duration writeInterval();
 
-        /** At most this many event records are written per interval; the rest wait, still coalescing. */
-        @WithDefault("200")
+        /**
+         * At most this many event records are written per interval (in transactions of 100, all in
+         * flight together); the rest wait, still coalescing. A fleet-wide rollout makes a record per node.
+         */
+        @WithDefault("2000")
         int maxWritesPerInterval();
+
+        /**
+         * Records waiting for their write at most: past it, occurrences that would start new records are
+         * refused (an agent's report with RESOURCE_EXHAUSTED, to be re-sent; the control plane's own are
+         * dropped and counted in the log), while repeats of waiting records still fold.
+         */
+        @WithDefault("100000")
+        int maxPending();
     }
 
     /**

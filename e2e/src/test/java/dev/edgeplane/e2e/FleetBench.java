@@ -76,15 +76,15 @@ class FleetBench {
 
             // Idle: nothing changes; what still costs etcd writes and wire bytes is the fleet's standing cost.
             long rev0 = fleet.etcdRevision();
-            long io0 = ioBytes(fleet);
+            long io0 = fleet.agentWireBytes();
             long i0 = System.nanoTime();
             Thread.sleep(IDLE_SECONDS * 1000L);
             double idle = (System.nanoTime() - i0) / 1e9;
-            long io1 = ioBytes(fleet);
+            long io1 = fleet.agentWireBytes();
             long rev1 = fleet.etcdRevision();
             bench(n, "steady_etcd_writes_per_s", (rev1 - rev0) / idle);
             bench(n, "idle_bits_per_s_per_node", (io1 - io0) * 8 / idle / n);
-            progress("idle " + fmt(idle) + " s: " + (rev1 - rev0) + " etcd revisions, " + (io1 - io0) + " bytes read+written by the simulators");
+            progress("idle " + fmt(idle) + " s: " + (rev1 - rev0) + " etcd revisions, " + (io1 - io0) + " bytes on the agents' sockets");
 
             // Metrics on: each agent first uploads METRICS_HISTORY of the past (10 s frames), then a batch a minute.
             fleet.broadcast("metrics-history " + METRICS_HISTORY_SECONDS);
@@ -184,14 +184,6 @@ class FleetBench {
             return true;
         });
         return all[0];
-    }
-
-    private static long ioBytes(FleetCluster fleet) {
-        long total = 0;
-        for (FleetProcess s : fleet.simulators()) {
-            total += s.ioBytes();
-        }
-        return total;
     }
 
     private static final Pattern USED = Pattern.compile("used (\\d+)K");

@@ -30,6 +30,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.function.UnaryOperator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A fleet on this machine: a real etcd, the packaged control plane as its own process, and simulator
@@ -208,6 +210,30 @@ final class FleetCluster implements AutoCloseable {
 
     App setImage(String name, String image) {
         return updateApp(name, spec -> spec.toBuilder().setTemplate(template(image)).build());
+    }
+
+    // --------------------------------------------------------------------------------- wire
+
+    private static final Pattern SOCKET_BYTES = Pattern.compile("\\b(bytes_acked|bytes_received):(\\d+)");
+
+    /**
+     * Bytes on the wire between the agents and the control plane's agent endpoint, both directions, TLS
+     * and HTTP/2 framing included (TCP/IP headers not): the kernel's per-socket counters (tcp_info
+     * bytes_acked + bytes_received, as {@code ss -i} shows them) summed over the control plane's
+     * established agent sockets. Counted on the sockets themselves because /proc/PID/io misses most
+     * socket traffic (it counts read/write syscalls only, and undercounted ~16x when checked against
+     * these counters). A socket closed between two readings drops out: compare readings of a phase in
+     * which connections stay up.
+     */
+    long agentWireBytes() {
+        String out = Commands.run(List.of("ss", "-tinH", "state", "established", "( sport = :" + agentPort + " )"),
+                Duration.ofSeconds(60));
+        long total = 0;
+        Matcher m = SOCKET_BYTES.matcher(out);
+        while (m.find()) {
+            total += Long.parseLong(m.group(2));
+        }
+        return total;
     }
 
     // --------------------------------------------------------------------------------- etcd

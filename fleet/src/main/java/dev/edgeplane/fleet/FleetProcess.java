@@ -167,20 +167,6 @@ public final class FleetProcess implements AutoCloseable {
         return out;
     }
 
-    /** Bytes read and written by the simulator's system calls (/proc/PID/io rchar + wchar): when idle, only its sockets. */
-    public long ioBytes() {
-        try {
-            long total = 0;
-            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid()), "io"))) {
-                if (line.startsWith("rchar:") || line.startsWith("wchar:")) {
-                    total += Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
-                }
-            }
-            return total;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read /proc/" + pid() + "/io", e);
-        }
-    }
 
     public boolean isAlive() {
         return process.isAlive();

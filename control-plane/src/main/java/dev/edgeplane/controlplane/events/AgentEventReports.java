@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.events;
 
+import dev.edgeplane.controlplane.api.RetryLater;
 import dev.edgeplane.api.v1.AgentEventRecord;
 import dev.edgeplane.api.v1.EventLevel;
 import dev.edgeplane.api.v1.EventReport;
@@ -70,7 +71,17 @@ public class AgentEventReports {
                     }
                     return;
                 }
-                CompletableFuture<Void> written = accept(node, report);
+                CompletableFuture<Void> written;
+                try {
+                    written = accept(node, report);
+                } catch (EventStore.Full e) {
+                    // Not acked, so the agent keeps the report and sends it again on a new stream.
+                    refused = true;
+                    synchronized (sendLock) {
+                        acks.onError(RetryLater.resourceExhausted(e.getMessage(), java.time.Duration.ofSeconds(30)));
+                    }
+                    return;
+                }
                 long sequence = report.getSequence();
                 synchronized (this) {
                     previous = previous.thenCombine(written, (a, b) -> (Void) null).thenRun(() -> {

@@ -39,9 +39,9 @@ import org.jboss.logging.Logger;
  *
  * <p>Writes are bounded, whatever agents send: occurrences are folded in memory per record and a
  * single writer thread writes each dirty record at most once per {@code write-interval}, at most
- * {@code max-writes-per-interval} records per interval (the rest keep folding). Each write is a
- * transaction on the record's mod_revision (or its absence), so two control planes folding into the
- * same record never lose counts.
+ * {@code max-writes-per-interval} records per interval (the rest keep folding), in transactions of
+ * up to {@link #BATCH} records, all of a round in flight together. Each record's put is guarded by its
+ * mod_revision (or its absence), so two control planes folding into the same record never lose counts.
  *
  * <p>Leases are shared per time bucket, not one per event: every record written during one bucket
  * (a minute at the default TTL) is attached to that bucket's lease, granted with TTL + bucket
@@ -54,12 +54,16 @@ public class EventStore implements EventRecorder {
     private static final Logger LOG = Logger.getLogger(EventStore.class);
     private static final Duration MAX_BUCKET = Duration.ofMinutes(1);
     private static final int ATTEMPTS = 5;
+    /** Records per transaction: well under etcd's 128 operations (and compares) per transaction. */
+    static final int BATCH = 100;
 
     private final EtcdStore store;
     private final Duration ttl;
     private final Duration bucket;
     private final Duration interval;
     private final int maxWrites;
+    private final int maxPending;
+    private final java.util.concurrent.atomic.AtomicLong dropped = new java.util.concurrent.atomic.AtomicLong();
     private final Clock clock = Clock.systemUTC();
     private final PrefixCache<Event> cache;
     private final ScheduledExecutorService writer = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -102,6 +106,7 @@ public class EventStore implements EventRecorder {
         this.bucket = tenth.compareTo(MAX_BUCKET) > 0 ? MAX_BUCKET : tenth;
         this.interval = config.event().writeInterval();
         this.maxWrites = Math.max(1, config.event().maxWritesPerInterval());
+        this.maxPending = Math.max(1, config.event().maxPending());
         this.cache = new PrefixCache<>(store, Keys.EVENTS, b -> EtcdStore.decode(Event.parser(), b), watchRetries);
     }
 
@@ -154,13 +159,38 @@ public class EventStore implements EventRecorder {
 
     @Override
     public void record(Occurrence occurrence) {
-        recordAll(List.of(occurrence));
+        try {
+            recordAll(List.of(occurrence));
+        } catch (Full e) {
+            long n = dropped.incrementAndGet();
+            if (Long.bitCount(n) == 1) { // 1, 2, 4, 8, ...: the log says it without flooding
+                LOG.warnf("events: %s; %d events of the control plane dropped so far", e.getMessage(), n);
+            }
+        }
     }
 
-    /** Folds the occurrences into their records; the future completes once all of them are in etcd. */
+    /** Refusal of occurrences that would start new records while {@code max-pending} records wait already. */
+    public static final class Full extends RuntimeException {
+        Full(int limit) {
+            super(limit + " event records are waiting to be written (edgeplane.event.max-pending)", null, false, false);
+        }
+    }
+
+    /**
+     * Folds the occurrences into their records; the future completes once all of them are in etcd.
+     * Throws {@link Full} (and records none of them) when they would start new records beyond
+     * {@code max-pending}: folding into a waiting record costs nothing, a new one costs memory.
+     */
     public CompletableFuture<Void> recordAll(List<Occurrence> occurrences) {
         List<CompletableFuture<Void>> waits = new ArrayList<>(occurrences.size());
         synchronized (pending) {
+            if (pending.size() + occurrences.size() > maxPending) {
+                long fresh = occurrences.stream().map(o -> Keys.event(o.namespace(), o.name())).distinct()
+                        .filter(k -> !pending.containsKey(k)).count();
+                if (pending.size() + fresh > maxPending) {
+                    throw new Full(maxPending);
+                }
+            }
             for (Occurrence o : occurrences) {
                 String key = Keys.event(o.namespace(), o.name());
                 Pending p = pending.get(key);
@@ -183,7 +213,12 @@ public class EventStore implements EventRecorder {
         }
     }
 
-    /** One round: the oldest dirty records, each in its own transaction; on etcd trouble the rest wait. */
+    /**
+     * One round: the oldest dirty records, {@link #BATCH} to a transaction, every transaction of the
+     * round in flight at once (a fleet-wide change makes thousands of records; one round trip each
+     * would take minutes to drain). A batch whose guard failed (another writer moved one of its records)
+     * is written again record by record; on etcd trouble the rest wait.
+     */
     private void flush() {
         List<Map.Entry<String, Pending>> round = new ArrayList<>();
         synchronized (pending) {
@@ -193,25 +228,88 @@ public class EventStore implements EventRecorder {
                 it.remove();
             }
         }
-        for (int i = 0; i < round.size(); i++) {
-            Map.Entry<String, Pending> e = round.get(i);
+        if (round.isEmpty()) {
+            return;
+        }
+        List<List<Map.Entry<String, Pending>>> batches = new ArrayList<>();
+        List<CompletableFuture<TxnResponse>> commits = new ArrayList<>();
+        List<Map.Entry<String, Pending>> unwritten = new ArrayList<>();
+        RuntimeException trouble = null;
+        for (int from = 0; from < round.size(); from += BATCH) {
+            List<Map.Entry<String, Pending>> batch = round.subList(from, Math.min(round.size(), from + BATCH));
+            if (trouble == null) {
+                try {
+                    commits.add(commitFromCache(batch));
+                    batches.add(batch);
+                    continue;
+                } catch (RuntimeException e) {
+                    trouble = e; // no lease: nothing more is sent this round
+                }
+            }
+            unwritten.addAll(batch);
+        }
+        // Every transaction sent is awaited before anything is put back, so a record is never in two at once.
+        for (int b = 0; b < batches.size(); b++) {
+            List<Map.Entry<String, Pending>> batch = batches.get(b);
             try {
-                write(e.getKey(), e.getValue().occurrence);
-                e.getValue().written.complete(null);
-                if (failing) {
-                    failing = false;
-                    LOG.info("events: writing to etcd again");
+                TxnResponse response = store.await(commits.get(b), "write " + batch.size() + " event records");
+                if (response.isSucceeded()) {
+                    lastWrite.accumulateAndGet(response.getHeader().getRevision(), Math::max);
+                    batch.forEach(e -> e.getValue().written.complete(null));
+                    continue;
                 }
-            } catch (RuntimeException ex) {
-                if (!failing) {
-                    LOG.warnf("events: cannot write to etcd (%s); %d records wait and keep folding", ex.getMessage(),
-                            round.size() - i + pendingCount());
-                    failing = true;
+            } catch (RuntimeException e) {
+                trouble = trouble == null ? e : trouble;
+                unwritten.addAll(batch);
+                continue;
+            }
+            // Another writer moved one of the batch's records: each on its own, from etcd's copy.
+            for (int i = 0; i < batch.size(); i++) {
+                Map.Entry<String, Pending> e = batch.get(i);
+                try {
+                    write(e.getKey(), e.getValue().occurrence);
+                    e.getValue().written.complete(null);
+                } catch (RuntimeException ex) {
+                    trouble = trouble == null ? ex : trouble;
+                    unwritten.addAll(batch.subList(i, batch.size()));
+                    break;
                 }
-                requeue(round.subList(i, round.size()));
-                return;
             }
         }
+        if (trouble == null) {
+            if (failing) {
+                failing = false;
+                LOG.info("events: writing to etcd again");
+            }
+            return;
+        }
+        if (String.valueOf(trouble.getMessage()).contains("lease not found")) {
+            leases.clear(); // expired or revoked (etcd restored?): the next round grants a fresh one
+        }
+        if (!failing) {
+            LOG.warnf("events: cannot write to etcd (%s); %d records wait and keep folding", trouble.getMessage(),
+                    unwritten.size() + pendingCount());
+            failing = true;
+        }
+        requeue(unwritten);
+    }
+
+    /** One transaction for a batch of records, folded onto the watch's copies and guarded on their revisions. */
+    private CompletableFuture<TxnResponse> commitFromCache(List<Map.Entry<String, Pending>> batch) {
+        long lease = leaseFor(clock.instant());
+        PutOption withLease = PutOption.builder().withLeaseId(lease).build();
+        List<Cmp> guards = new ArrayList<>(batch.size());
+        List<Op> puts = new ArrayList<>(batch.size());
+        for (Map.Entry<String, Pending> e : batch) {
+            ByteSequence k = EtcdStore.bytes(e.getKey());
+            Entry<Event> current = cache.get(e.getKey());
+            guards.add(current == null
+                    ? new Cmp(k, Cmp.Op.EQUAL, CmpTarget.version(0))
+                    : new Cmp(k, Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())));
+            puts.add(Op.put(k, EtcdStore.bytes(fold(current == null ? null : current.value(), e.getValue().occurrence).toByteArray()),
+                    withLease));
+        }
+        return store.client().getKVClient().txn().If(guards.toArray(Cmp[]::new)).Then(puts.toArray(Op[]::new)).commit();
     }
 
     /** Puts records back in front, folding what arrived for them meanwhile. */

@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.sync;
 
+import dev.edgeplane.controlplane.api.RetryLater;
 import dev.edgeplane.api.v1.AgentServiceGrpc;
 import dev.edgeplane.api.v1.HeartbeatAck;
 import dev.edgeplane.api.v1.JoinRequest;

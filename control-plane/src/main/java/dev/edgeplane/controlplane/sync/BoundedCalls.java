@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.sync;
 
+import dev.edgeplane.controlplane.api.RetryLater;
 import io.grpc.Context;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;

@@ -7,12 +7,12 @@ import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Change;
 import dev.edgeplane.api.v1.SyncResponse;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.store.TestStores;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
 import dev.edgeplane.testkit.EtcdServer;
 import io.grpc.stub.StreamObserver;
-import java.lang.reflect.Proxy;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -178,18 +178,9 @@ class ResumeFromEtcdTest {
 
     /** Just what these parts read: the etcd endpoint, and no timed checkpoints (the test writes them). */
     private static ControlPlaneConfig config(String endpoint) {
-        ControlPlaneConfig.Etcd etcdConfig = proxy(ControlPlaneConfig.Etcd.class, Map.of("endpoints", List.of(endpoint)));
-        ControlPlaneConfig.Agent agent = proxy(ControlPlaneConfig.Agent.class, Map.of("cursorCheckpointInterval", Duration.ZERO));
-        return proxy(ControlPlaneConfig.class, Map.of("etcd", etcdConfig, "agent", agent));
+        ControlPlaneConfig.Etcd etcdConfig = TestStores.config(ControlPlaneConfig.Etcd.class, Map.of("endpoints", List.of(endpoint)));
+        ControlPlaneConfig.Agent agent = TestStores.config(ControlPlaneConfig.Agent.class, Map.of("cursorCheckpointInterval", Duration.ZERO));
+        return TestStores.config(ControlPlaneConfig.class, Map.of("etcd", etcdConfig, "agent", agent));
     }
 
-    @SuppressWarnings("unchecked")
-    private static <T> T proxy(Class<T> type, Map<String, Object> answers) {
-        return (T) Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type}, (self, method, args) -> {
-            if (answers.containsKey(method.getName())) {
-                return answers.get(method.getName());
-            }
-            throw new UnsupportedOperationException(method.getName() + " is not configured in this test");
-        });
-    }
 }

@@ -13,6 +13,7 @@ import dev.edgeplane.api.v1.HashedTemplate;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.SyncResponse;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.store.TestStores;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.PrefixCache;
@@ -20,7 +21,6 @@ import dev.edgeplane.controlplane.store.StateCaches;
 import dev.edgeplane.controlplane.stream.SendExecutor;
 import dev.edgeplane.testkit.EtcdServer;
 import io.grpc.stub.StreamObserver;
-import java.lang.reflect.Proxy;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -227,18 +227,9 @@ class TemplatesOnTheWireTest {
     }
 
     private static ControlPlaneConfig config(String endpoint) {
-        ControlPlaneConfig.Etcd etcdConfig = proxy(ControlPlaneConfig.Etcd.class, Map.of("endpoints", List.of(endpoint)));
-        ControlPlaneConfig.Agent agent = proxy(ControlPlaneConfig.Agent.class, Map.of("cursorCheckpointInterval", Duration.ZERO));
-        return proxy(ControlPlaneConfig.class, Map.of("etcd", etcdConfig, "agent", agent));
+        ControlPlaneConfig.Etcd etcdConfig = TestStores.config(ControlPlaneConfig.Etcd.class, Map.of("endpoints", List.of(endpoint)));
+        ControlPlaneConfig.Agent agent = TestStores.config(ControlPlaneConfig.Agent.class, Map.of("cursorCheckpointInterval", Duration.ZERO));
+        return TestStores.config(ControlPlaneConfig.class, Map.of("etcd", etcdConfig, "agent", agent));
     }
 
-    @SuppressWarnings("unchecked")
-    private static <T> T proxy(Class<T> type, Map<String, Object> answers) {
-        return (T) Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type}, (self, method, args) -> {
-            if (answers.containsKey(method.getName())) {
-                return answers.get(method.getName());
-            }
-            throw new UnsupportedOperationException(method.getName() + " is not configured in this test");
-        });
-    }
 }

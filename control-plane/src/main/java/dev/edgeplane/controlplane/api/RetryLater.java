@@ -1,4 +1,4 @@
-package dev.edgeplane.controlplane.sync;
+package dev.edgeplane.controlplane.api;
 
 import com.google.protobuf.Any;
 import com.google.rpc.Code;
@@ -8,10 +8,10 @@ import io.grpc.protobuf.StatusProto;
 import java.time.Duration;
 
 /** RESOURCE_EXHAUSTED with a google.rpc.RetryInfo: the agent waits that long (its own back-off otherwise). */
-final class RetryLater {
+public final class RetryLater {
     private RetryLater() {}
 
-    static StatusRuntimeException resourceExhausted(String message, Duration retryAfter) {
+    public static StatusRuntimeException resourceExhausted(String message, Duration retryAfter) {
         return StatusProto.toStatusRuntimeException(com.google.rpc.Status.newBuilder()
                 .setCode(Code.RESOURCE_EXHAUSTED_VALUE)
                 .setMessage(message + "; retry in " + retryAfter.toMillis() + " ms")
