@@ -78,6 +78,15 @@ public interface ControlPlaneConfig {
         @WithDefault("auto")
         String tlsProvider();
 
+        /**
+         * The agent endpoint pings a connection it has heard nothing on for this long (an unanswered ping
+         * ends it 10 s later: a silently dead link, e.g. a host that lost power, frees its node's stream).
+         * Past the agents' 60 s heartbeat, so a live idle agent is never pinged: idle traffic stays one
+         * heartbeat a minute.
+         */
+        @WithDefault("90s")
+        Duration keepaliveTime();
+
         /** How often the nodes' resume cursors are written to etcd (one write for all, only if changed); 0: never. */
         @WithDefault("30s")
         Duration cursorCheckpointInterval();

@@ -7,7 +7,8 @@ import java.time.Duration;
  * is the real one. {@link #AGENT} mirrors edge-agent's defaults (SyncClient.Settings.defaults,
  * MetricsSettings.defaults); AgentTimingsTest fails when those change and this does not.
  *
- * @param heartbeat        a unary Heartbeat RPC this often while Sync is up
+ * @param heartbeat        a unary Heartbeat RPC at least this often while Sync is up (at once when the
+ *                         replica counts change: the agent's HeartbeatSchedule)
  * @param keepAlive        HTTP/2 ping period (also without calls)
  * @param keepAliveTimeout an unanswered ping ends the connection after this
  * @param retryBase        the first reconnect waits at most this (full jitter)
@@ -18,7 +19,7 @@ import java.time.Duration;
  */
 public record AgentTimings(Duration heartbeat, Duration keepAlive, Duration keepAliveTimeout, Duration retryBase,
                            Duration retryCap, Duration metricsInterval, Duration metricsFlush, boolean metricsGzip) {
-    public static final AgentTimings AGENT = new AgentTimings(Duration.ofSeconds(10), Duration.ofSeconds(20),
+    public static final AgentTimings AGENT = new AgentTimings(Duration.ofSeconds(60), Duration.ofSeconds(75),
             Duration.ofSeconds(10), Duration.ofSeconds(2), Duration.ofSeconds(30), Duration.ofSeconds(10),
             Duration.ofSeconds(60), true);
 

@@ -13,6 +13,7 @@ import dev.edgeplane.api.v1.EventLevel;
 import dev.edgeplane.api.v1.EventReport;
 import dev.edgeplane.api.v1.EventReportAck;
 import dev.edgeplane.api.v1.HashedTemplate;
+import dev.edgeplane.agent.sync.HeartbeatSchedule;
 import dev.edgeplane.api.v1.Heartbeat;
 import dev.edgeplane.api.v1.HeartbeatAck;
 import dev.edgeplane.api.v1.Hello;
@@ -69,6 +70,8 @@ final class SimAgent {
     private long lastHeardNanos;
     private boolean serverAcksHeartbeats;
     private ScheduledFuture<?> heartbeatTask;
+    /** When this session's next heartbeat is due (the agent's own rule); guarded by this. */
+    private HeartbeatSchedule heartbeats;
     private int failures;
     private boolean partitioned;
     private boolean stopped;
@@ -155,8 +158,9 @@ final class SimAgent {
             lost(id, Status.fromThrowable(e), e);
             return;
         }
-        long period = fleet.timings().heartbeat().toMillis();
-        heartbeatTask = fleet.timer().scheduleWithFixedDelay(() -> heartbeat(id), period, period, TimeUnit.MILLISECONDS);
+        heartbeats = new HeartbeatSchedule(fleet.timings().heartbeat());
+        long check = HeartbeatSchedule.checkEvery(fleet.timings().heartbeat()).toMillis();
+        heartbeatTask = fleet.timer().scheduleWithFixedDelay(() -> heartbeat(id), check, check, TimeUnit.MILLISECONDS);
     }
 
     private final class SyncObserver implements ClientResponseObserver<SyncRequest, SyncResponse> {
@@ -411,12 +415,17 @@ final class SimAgent {
             }
         }
         int replicas;
+        Instant now = Instant.now();
         synchronized (this) {
             replicas = (int) desired.values().stream().filter(SimAgent::isReplica).count();
+            if (!heartbeats.due(now, replicas, replicas)) {
+                return;
+            }
+            heartbeats.sent(now, replicas, replicas);
         }
-        Heartbeat beat = Heartbeat.newBuilder().setTime(timestamp(Instant.now())).setRunningReplicas(replicas)
+        Heartbeat beat = Heartbeat.newBuilder().setTime(timestamp(now)).setRunningReplicas(replicas)
                 .setDesiredReplicas(replicas).build();
-        AgentServiceGrpc.newStub(channel).withDeadlineAfter(fleet.timings().heartbeat().toMillis(), TimeUnit.MILLISECONDS)
+        AgentServiceGrpc.newStub(channel).withDeadlineAfter(HeartbeatSchedule.checkEvery(fleet.timings().heartbeat()).toMillis(), TimeUnit.MILLISECONDS)
                 .heartbeat(beat, new StreamObserver<>() {
                     @Override
                     public void onNext(HeartbeatAck value) {

@@ -122,8 +122,9 @@ public class AgentEndpoint {
                     .maxConcurrentCallsPerConnection(64)
                     .permitKeepAliveTime(5, TimeUnit.SECONDS)
                     .permitKeepAliveWithoutCalls(true)
-                    // Our own pings: a silently dead agent link is found within 30 s and its node can go UNREACHABLE.
-                    .keepAliveTime(20, TimeUnit.SECONDS)
+                    // Our own pings, only after keepalive-time of silence: a silently dead agent link is found
+                    // and its node can go UNREACHABLE; a live agent's heartbeats keep them from being sent.
+                    .keepAliveTime(config.agent().keepaliveTime().toMillis(), TimeUnit.MILLISECONDS)
                     .keepAliveTimeout(10, TimeUnit.SECONDS)
                     // A connection with no call (a joined host that never synced, a refused agent gone) is closed.
                     .maxConnectionIdle(5, TimeUnit.MINUTES)

@@ -39,8 +39,9 @@ final class RunCommand implements Callable<Integer> {
             description = "The reconciler runs at least this often (default: ${DEFAULT-VALUE}).")
     Duration syncPeriod;
 
-    @Option(names = "--heartbeat", defaultValue = "10s", converter = DurationConverter.class,
-            description = "Heartbeat period (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--heartbeat", defaultValue = "60s", converter = DurationConverter.class,
+            description = "Longest gap between two heartbeats (live replica counts; a change is sent within 10 s) "
+                    + "(default: ${DEFAULT-VALUE}).")
     Duration heartbeat;
 
     @Option(names = "--backoff-initial", defaultValue = "10s", converter = DurationConverter.class,

@@ -52,8 +52,10 @@ public final class SyncClient implements AutoCloseable {
 
     /**
      * @param endpoint       host:port of the control plane's agent endpoint
-     * @param heartbeat      heartbeat period (10 s)
-     * @param keepAlive      HTTP/2 ping period; a ping unanswered for 10 s more ends the link
+     * @param heartbeat      longest gap between two heartbeats (60 s); a change of the replica counts is
+     *                       sent within {@link HeartbeatSchedule#checkEvery} (10 s)
+     * @param keepAlive      HTTP/2 ping after this long without hearing anything (75 s: past the heartbeat,
+     *                       so an answered heartbeat makes pings unneeded); unanswered for 10 s more ends the link
      * @param retryBase      first reconnect waits at most this (2 s)
      * @param retryCap       reconnect waits are capped here (30 s)
      * @param statusInterval how often status changes are batched into a report
@@ -67,7 +69,8 @@ public final class SyncClient implements AutoCloseable {
         public static Settings defaults(String endpoint) {
             // Reconnect: the first attempt within 2 s (a whole fleet that lost its control plane spreads
             // over that), then full-jitter windows of 4, 8, 16 s, capped at 30 s.
-            return new Settings(endpoint, Duration.ofSeconds(10), Duration.ofSeconds(20), Duration.ofSeconds(2),
+            // Idle cost: one heartbeat a minute and no pings (the heartbeat's answer resets the ping timer).
+            return new Settings(endpoint, Duration.ofSeconds(60), Duration.ofSeconds(75), Duration.ofSeconds(2),
                     Duration.ofSeconds(30), Duration.ofMillis(500));
         }
     }
@@ -247,6 +250,8 @@ public final class SyncClient implements AutoCloseable {
             }
             // Events travel on their own ReportEvents stream (events.EventUploader), acked.
         };
+        HeartbeatSchedule schedule = new HeartbeatSchedule(settings.heartbeat());
+        Duration check = HeartbeatSchedule.checkEvery(settings.heartbeat());
         Runnable heartbeat = () -> {
             // A server that answers heartbeats but has gone quiet for three periods is gone.
             if (serverAcksHeartbeats.get()
@@ -255,16 +260,22 @@ public final class SyncClient implements AutoCloseable {
                 return;
             }
             Instant now = clock.instant();
+            int running = status.running();
+            int desiredReplicas = desiredCount.getAsInt();
+            if (!schedule.due(now, running, desiredReplicas)) {
+                return;
+            }
+            schedule.sent(now, running, desiredReplicas);
             Heartbeat beat = Heartbeat.newBuilder()
                     .setTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
-                    .setRunningReplicas(status.running())
-                    .setDesiredReplicas(desiredCount.getAsInt()).build();
+                    .setRunningReplicas(running)
+                    .setDesiredReplicas(desiredReplicas).build();
             if (!unaryHeartbeats.get()) {
                 send(SyncRequest.newBuilder().setHeartbeat(beat).build());
                 return;
             }
             // Its own HTTP/2 stream: never queued behind a large Snapshot or status report.
-            AgentServiceGrpc.newStub(channel).withDeadlineAfter(settings.heartbeat().toMillis(), TimeUnit.MILLISECONDS)
+            AgentServiceGrpc.newStub(channel).withDeadlineAfter(check.toMillis(), TimeUnit.MILLISECONDS)
                     .heartbeat(beat, new io.grpc.stub.StreamObserver<>() {
                         @Override
                         public void onNext(dev.edgeplane.api.v1.HeartbeatAck ack) {
@@ -287,7 +298,7 @@ public final class SyncClient implements AutoCloseable {
         ScheduledFuture<?> statusTask = timer.scheduleWithFixedDelay(safely(statusChanges),
                 settings.statusInterval().toMillis(), settings.statusInterval().toMillis(), TimeUnit.MILLISECONDS);
         ScheduledFuture<?> heartbeatTask = timer.scheduleWithFixedDelay(safely(heartbeat),
-                settings.heartbeat().toMillis(), settings.heartbeat().toMillis(), TimeUnit.MILLISECONDS);
+                check.toMillis(), check.toMillis(), TimeUnit.MILLISECONDS);
         Throwable error;
         try {
             error = ended.get();

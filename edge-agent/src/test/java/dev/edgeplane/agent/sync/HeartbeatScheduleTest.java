@@ -1,0 +1,52 @@
+package dev.edgeplane.agent.sync;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.time.Instant;
+import org.junit.jupiter.api.Test;
+
+class HeartbeatScheduleTest {
+    private static final Instant T0 = Instant.parse("2026-12-04T12:00:00Z");
+
+    @Test
+    void theFirstCheckSendsAHeartbeat() {
+        assertTrue(new HeartbeatSchedule(Duration.ofSeconds(60)).due(T0, 0, 0));
+    }
+
+    @Test
+    void anIdleNodeSendsOneHeartbeatAPeriod() {
+        HeartbeatSchedule schedule = new HeartbeatSchedule(Duration.ofSeconds(60));
+        schedule.sent(T0, 3, 3);
+        int sent = 0;
+        // Checks every 10 s for ten minutes, counts unchanged.
+        for (int s = 10; s <= 600; s += 10) {
+            Instant now = T0.plusSeconds(s);
+            if (schedule.due(now, 3, 3)) {
+                schedule.sent(now, 3, 3);
+                sent++;
+            }
+        }
+        assertEquals(10, sent, "one heartbeat a minute");
+    }
+
+    @Test
+    void aChangeOfCountsIsSentAtTheNextCheck() {
+        HeartbeatSchedule schedule = new HeartbeatSchedule(Duration.ofSeconds(60));
+        schedule.sent(T0, 3, 3);
+        assertFalse(schedule.due(T0.plusSeconds(10), 3, 3));
+        assertTrue(schedule.due(T0.plusSeconds(10), 2, 3), "a replica stopped");
+        assertTrue(schedule.due(T0.plusSeconds(10), 3, 4), "a replica was assigned");
+    }
+
+    @Test
+    void aShortPeriodIsCheckedAtItsOwnPace() {
+        assertEquals(Duration.ofSeconds(2), HeartbeatSchedule.checkEvery(Duration.ofSeconds(2)));
+        assertEquals(Duration.ofSeconds(10), HeartbeatSchedule.checkEvery(Duration.ofMinutes(1)));
+        HeartbeatSchedule schedule = new HeartbeatSchedule(Duration.ofSeconds(2));
+        schedule.sent(T0, 1, 1);
+        assertTrue(schedule.due(T0.plusSeconds(2), 1, 1));
+    }
+}
