@@ -196,6 +196,15 @@ public interface ControlPlaneConfig {
         /** Public API unary calls in progress at once; over it: RESOURCE_EXHAUSTED with a retry hint. */
         @WithDefault("256")
         int maxConcurrentCalls();
+
+        /** Public API streams open at once (WatchApps, WatchEvents, Logs, Exec, PortForward, Ssh): each holds
+         *  a sender, a backlog and a socket while it lasts. Over it: RESOURCE_EXHAUSTED naming it. */
+        @WithDefault("1024")
+        int maxStreams();
+
+        /** Of those, open at once by one caller (one bearer token), so one client cannot take them all. */
+        @WithDefault("128")
+        int maxStreamsPerCaller();
     }
 
     /** The App controller (placement): edgeplane.scheduler.*. */
@@ -245,6 +254,10 @@ public interface ControlPlaneConfig {
         /** Changed objects a WatchApps/WatchEvents stream that is not ready may hold; past it the watch ends (RESOURCE_EXHAUSTED). */
         @WithDefault("1000")
         int watchBacklog();
+
+        /** A Sync stream must send its Hello within this; else it is closed (DEADLINE_EXCEEDED) and its admission slot freed. */
+        @WithDefault("10s")
+        Duration helloTimeout();
 
         /** A template the informer has not seen yet is read from etcd within this. */
         @WithDefault("2s")

@@ -23,9 +23,13 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
@@ -46,10 +50,15 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private final ConnectLimiter limiter;
     private final dev.edgeplane.controlplane.volumes.VolumeReports volumeReports;
     private final Clock clock = Clock.systemUTC();
+    private final Duration helloTimeout;
+    private final ScheduledExecutorService timers;
 
     public AgentApi(Joiner joiner, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
-                    ConnectLimiter limiter, dev.edgeplane.controlplane.volumes.VolumeReports volumeReports) {
+                    ConnectLimiter limiter, dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
+                    Duration helloTimeout, ScheduledExecutorService timers) {
         this.limiter = limiter;
+        this.helloTimeout = helloTimeout;
+        this.timers = timers;
         this.volumeReports = volumeReports;
         this.joiner = joiner;
         this.index = index;
@@ -125,8 +134,19 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             return ignoring();
         }
         SyncSession session = index.session(node, hash, responseObserver);
+        // A stream that never says Hello must not hold its admission slot (nor its session) forever.
+        ScheduledFuture<?> helloDeadline = timers.schedule(() -> {
+            if (session.markHello()) { // claims the Hello: one arriving after this is ignored
+                permit.abandon();
+                LOG.infof("closing the Sync stream of %s: no Hello within %s", node, helloTimeout);
+                session.abort(Status.DEADLINE_EXCEEDED.withDescription("no Hello within edgeplane.fanout.hello-timeout="
+                        + helloTimeout.toMillis() + "ms: a Sync stream must open with a Hello"));
+                end(session, false, false);
+            }
+        }, helloTimeout.toMillis(), TimeUnit.MILLISECONDS);
         if (responseObserver instanceof ServerCallStreamObserver<SyncResponse> call) {
             call.setOnCancelHandler(() -> {
+                helloDeadline.cancel(false);
                 permit.release();
                 end(session, false, session.helloSeen());
             });
@@ -139,6 +159,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         if (!session.markHello()) {
                             return;
                         }
+                        helloDeadline.cancel(false);
                         Optional<StatusRuntimeException> invalid = invalidTemplateHashes(request.getHello().getTemplateHashesList());
                         if (invalid.isPresent()) {
                             LOG.infof("refused the Hello of %s: %s", node, invalid.get().getStatus().getDescription());
@@ -199,6 +220,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             }
 
             private void end(SyncSession s, boolean complete) {
+                helloDeadline.cancel(false);
                 permit.release();
                 AgentApi.this.end(s, complete, s.helloSeen());
             }

@@ -27,6 +27,8 @@ import java.net.InetSocketAddress;
 import java.util.LinkedHashSet;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
 import org.jboss.logging.Logger;
@@ -47,6 +49,8 @@ public class AgentEndpoint {
     private final AgentApi api;
     private final AssignmentIndex index;
     private final ConnectLimiter limiter;
+    /** Hello deadlines of Sync streams; lives as long as the process (the API outlives endpoint restarts). */
+    private final ScheduledExecutorService helloTimers;
     private Server server;
     private BoundedCalls calls;
     private HandshakeGate gate;
@@ -65,7 +69,16 @@ public class AgentEndpoint {
                 Math.min(64, config.agent().maxSyncOpensInFlight()), config.agent().maxSyncOpensInFlight(),
                 config.agent().syncOpenTargetLatency(), config.agent().maxRetryDelay()),
                 System::nanoTime, () -> ThreadLocalRandom.current().nextDouble());
-        this.api = new AgentApi(joiner, index, tracker, caches, store, limiter, volumeReports);
+        ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, new DefaultThreadFactory("agent-hello-deadline", true));
+        timers.setRemoveOnCancelPolicy(true); // almost every deadline is cancelled by its Hello: do not keep them queued
+        this.helloTimers = timers;
+        this.api = new AgentApi(joiner, index, tracker, caches, store, limiter, volumeReports,
+                config.fanout().helloTimeout(), timers);
+    }
+
+    /** Sync streams admitted whose Hello is not served yet (what the connect limiter counts). */
+    public int syncOpensInFlight() {
+        return limiter.inFlight();
     }
 
     public synchronized void start() {

@@ -57,7 +57,13 @@ final class ConnectLimiter {
         }
 
         void release() {
-            ConnectLimiter.this.release(this);
+            ConnectLimiter.this.release(this, true);
+        }
+
+        /** Frees the slot without taking its time as an open's latency: a stream that never said Hello
+         *  says nothing about how fast this process serves opens (and must not shrink the limit). */
+        void abandon() {
+            ConnectLimiter.this.release(this, false);
         }
     }
 
@@ -108,12 +114,15 @@ final class ConnectLimiter {
         return new Refused(Duration.ofNanos(delay), backlog);
     }
 
-    private synchronized void release(Permit permit) {
+    private synchronized void release(Permit permit, boolean measured) {
         if (permit.released) {
             return;
         }
         permit.released = true;
         inFlight--;
+        if (!measured) {
+            return;
+        }
         long now = nanoClock.getAsLong();
         long latency = now - permit.started;
         latencyNanos = 0.8 * latencyNanos + 0.2 * latency;

@@ -122,4 +122,20 @@ class ConnectLimiterTest {
         p.release();
         assertEquals(0, limiter.inFlight());
     }
+
+    @Test
+    void anAbandonedOpenFreesItsSlotWithoutShrinkingTheLimit() {
+        ConnectLimiter limiter = limiter(8, 100);
+        ConnectLimiter.Permit mute = admitted(limiter.admit());
+        advance(Duration.ofSeconds(10)); // a stream that never said Hello, far past the target latency
+        mute.abandon();
+        mute.release(); // idempotent: the slot is freed once
+        assertEquals(0, limiter.inFlight());
+        assertEquals(8, limiter.limit(), "a silent stream says nothing about how fast opens are served");
+
+        ConnectLimiter.Permit slow = admitted(limiter.admit());
+        advance(Duration.ofSeconds(10));
+        slow.release();
+        assertTrue(limiter.limit() < 8, "whereas a slow served open does shrink it");
+    }
 }

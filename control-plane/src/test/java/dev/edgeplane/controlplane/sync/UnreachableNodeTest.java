@@ -40,7 +40,7 @@ public class UnreachableNodeTest {
     public static class ShortUnreachable implements QuarkusTestProfile {
         @Override
         public Map<String, String> getConfigOverrides() {
-            return Map.of("edgeplane.node.unreachable-after", "2s");
+            return Map.of("edgeplane.node.unreachable-after", "2s", "edgeplane.fanout.hello-timeout", "3s");
         }
     }
 
