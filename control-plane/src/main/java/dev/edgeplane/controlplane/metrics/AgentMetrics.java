@@ -40,7 +40,7 @@ public class AgentMetrics {
         this.caches = caches;
         List<Tier> tiers = Tier.parseAll(config.tiers());
         int maxSeries = config.maxSeries() > 0 ? config.maxSeries() : MetricsStore.defaultMaxSeries(tiers, Runtime.getRuntime().maxMemory());
-        this.store = new MetricsStore(new MetricsStore.Settings(tiers, maxSeries, config.maxSeriesPerNode()));
+        this.store = new MetricsStore(new MetricsStore.Settings(tiers, maxSeries, config.maxSeriesPerNode(), config.precisionBits()));
         this.receiver = new MetricsReceiver(store, clock, config.maxClockAhead(), receiverCounters);
     }
 

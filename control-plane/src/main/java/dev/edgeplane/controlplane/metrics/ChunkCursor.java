@@ -14,12 +14,22 @@ final class ChunkCursor {
     private long firstTime;
     private long lastTime;
     private int end;
+    private int flags;
+    private int dropped;
 
     private long time;
     private long delta;
-    private long valueBits;
-    private int leading;
-    private int trailing;
+    private long valueIndex;
+    private long indexDelta;
+    private int timeCode;
+    private int valueCode;
+    private int timeK0;
+    /** Bits of the stream (a head's written bits; a sealed chunk's to its end). */
+    private long bitLimit;
+    private int repeats;
+    /** Points of the current run still to emit; -1 when not in a run. */
+    private long runLeft;
+    private int valueK0;
 
     private byte[] backfillBytes;
     private int backfillAt;
@@ -35,7 +45,10 @@ final class ChunkCursor {
         points = (int) readVarint(data, pos);
         firstTime = readVarint(data, pos);
         lastTime = firstTime + readVarint(data, pos);
-        int flags = data[pos[0]++];
+        flags = data[pos[0]++];
+        dropped = data[pos[0]++];
+        timeK0 = data[pos[0]++];
+        valueK0 = data[pos[0]++];
         backfillBytes = null;
         if ((flags & ChunkWriter.FLAG_BACKFILL) != 0) {
             backfillBytes = data;
@@ -50,10 +63,12 @@ final class ChunkCursor {
         } else {
             uniformCount = (int) readVarint(data, pos);
         }
+        bitLimit = (long) end * 8;
         return start(data, pos[0] * 8);
     }
 
-    ChunkCursor onHead(byte[] bits, int points, long firstTime, int firstCount, byte[] counts, byte[] backfill) {
+    ChunkCursor onHead(byte[] bits, int bitCount, int points, long firstTime, int firstCount, byte[] counts, byte[] backfill, int flags, int dropped,
+            int timeK0, int valueK0) {
         this.points = points;
         this.firstTime = firstTime;
         this.lastTime = Long.MIN_VALUE; // unknown until decoded; a head is always decoded
@@ -63,6 +78,11 @@ final class ChunkCursor {
         this.countsAt = 0;
         this.backfillBytes = backfill;
         this.backfillAt = 0;
+        this.flags = flags;
+        this.dropped = dropped;
+        this.timeK0 = timeK0;
+        this.valueK0 = valueK0;
+        this.bitLimit = bitCount;
         return start(bits, 0);
     }
 
@@ -71,8 +91,11 @@ final class ChunkCursor {
         bitPos = bitOffset;
         index = -1;
         delta = 0;
-        leading = -1;
-        trailing = 0;
+        indexDelta = 0;
+        repeats = 0;
+        runLeft = -1;
+        timeCode = ChunkWriter.Rice.start(timeK0);
+        valueCode = ChunkWriter.Rice.start(valueK0);
         return this;
     }
 
@@ -102,33 +125,52 @@ final class ChunkCursor {
         index++;
         if (index == 0) {
             time = firstTime;
-            valueBits = readBits(64);
+            valueIndex = ChunkWriter.unzigzag(readBits((int) readBits(7)));
             return true;
         }
-        long dod;
-        if (readBits(1) == 0) {
-            dod = 0;
-        } else if (readBits(1) == 0) {
-            dod = signed(readBits(7), 7);
-        } else if (readBits(1) == 0) {
-            dod = signed(readBits(12), 12);
-        } else if (readBits(1) == 0) {
-            dod = signed(readBits(20), 20);
-        } else {
-            dod = readBits(64);
+        if (repeats >= ChunkWriter.RUN_AFTER && runLeft < 0) {
+            // A run starts here: its length is written, or, at a head's end, it is every point left.
+            runLeft = bitPos >= bitLimit ? points - index : readGamma() - 1;
         }
-        delta = (index == 1 ? 0 : delta) + dod;
+        if (runLeft > 0) {
+            runLeft--;
+            time += delta;
+            valueIndex += (flags & ChunkWriter.FLAG_DOD) != 0 ? indexDelta : 0;
+            return true;
+        }
+        if (runLeft == 0) {
+            runLeft = -1;
+            repeats = 0;
+        }
+        long timeU = read(timeCode);
+        timeCode = ChunkWriter.Rice.update(timeCode, timeU);
+        long valueU = read(valueCode);
+        valueCode = ChunkWriter.Rice.update(valueCode, valueU);
+        repeats = timeU == 0 && valueU == 0 ? repeats + 1 : 0;
+        delta += ChunkWriter.unzigzag(timeU);
         time += delta;
-        if (readBits(1) != 0) {
-            if (readBits(1) != 0) {
-                leading = (int) readBits(5);
-                int length = (int) readBits(6) + 1;
-                trailing = 64 - leading - length;
-            }
-            int length = 64 - leading - trailing;
-            valueBits ^= readBits(length) << trailing;
-        }
+        long d = ChunkWriter.unzigzag(valueU);
+        indexDelta = (flags & ChunkWriter.FLAG_DOD) != 0 ? indexDelta + d : d;
+        valueIndex += indexDelta;
         return true;
+    }
+
+    private long readGamma() {
+        int zeros = 0;
+        while (readBits(1) == 0) {
+            zeros++;
+        }
+        return zeros == 0 ? 1 : (1L << zeros) | readBits(zeros);
+    }
+
+    /** Reads a number Rice-coded with the code's current k. */
+    private long read(int code) {
+        int k = ChunkWriter.Rice.k(code);
+        int q = 0;
+        while (q < ChunkWriter.ESCAPE && readBits(1) == 1) {
+            q++;
+        }
+        return q < ChunkWriter.ESCAPE ? ((long) q << k) | readBits(k) : readBits((int) readBits(7));
     }
 
     long time() {
@@ -136,7 +178,7 @@ final class ChunkCursor {
     }
 
     double value() {
-        return Double.longBitsToDouble(valueBits);
+        return (flags & ChunkWriter.FLAG_INTEGERS) != 0 ? (double) valueIndex : ValuePrecision.value(valueIndex, dropped);
     }
 
     int count() {
@@ -145,10 +187,6 @@ final class ChunkCursor {
 
     boolean backfill() {
         return backfillBytes != null && (backfillBytes[backfillAt + (index >>> 3)] & (0x80 >>> (index & 7))) != 0;
-    }
-
-    private static long signed(long v, int width) {
-        return (v << (64 - width)) >> (64 - width);
     }
 
     private long readBits(int width) {

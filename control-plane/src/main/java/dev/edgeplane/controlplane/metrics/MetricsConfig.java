@@ -22,6 +22,15 @@ public interface MetricsConfig {
     @WithDefault("2000")
     int maxSeriesPerNode();
 
+    /**
+     * Significant bits kept of each gauge value (2..64): the store rounds a value v to nearest with an
+     * error of at most |v| * 2^-bits (12: 0.024%; integers below 2^bits stay exact); 53 or more keeps
+     * every bit. Counters are always kept exactly. Fewer bits, less memory: about a bit a point of a
+     * noisy series per bit dropped.
+     */
+    @WithDefault("12")
+    int precisionBits();
+
     /** Points stamped further than this ahead of the control plane's clock are refused (counted). */
     @WithDefault("5m")
     Duration maxClockAhead();

@@ -23,13 +23,21 @@ import java.util.function.Predicate;
 public final class MetricsStore {
     public static final String NODE_LABEL = "node";
 
-    /** Tiers finest first; limits on the number of series. */
-    public record Settings(List<Tier> tiers, int maxSeries, int maxSeriesPerNode) {
+    /** Significant bits a gauge keeps unless configured ({@link MetricsConfig#precisionBits}): error at most 2^-12 = 0.024%. */
+    public static final int DEFAULT_PRECISION_BITS = 12;
+
+    /** Tiers finest first; limits on the number of series; significant bits of gauges (53 or more: lossless). */
+    public record Settings(List<Tier> tiers, int maxSeries, int maxSeriesPerNode, int precisionBits) {
         public Settings {
             tiers = List.copyOf(tiers);
             if (tiers.isEmpty()) {
                 throw new IllegalArgumentException("at least one tier is needed");
             }
+            ValuePrecision.dropped(precisionBits); // checks the range
+        }
+
+        public Settings(List<Tier> tiers, int maxSeries, int maxSeriesPerNode) {
+            this(tiers, maxSeries, maxSeriesPerNode, DEFAULT_PRECISION_BITS);
         }
 
         public Duration longestRetention() {
@@ -37,16 +45,23 @@ public final class MetricsStore {
         }
     }
 
-    /** Heap a series costs besides its points (key, indexes, per-tier state, open chunks' spare room), measured. */
+    /**
+     * Heap a series costs besides its points (key, indexes, per-tier state, open chunks' spare room):
+     * MetricsStoreBench's fixed_bytes_per_series at a week, rounded up.
+     */
     static final int SERIES_OVERHEAD_BYTES = 1000;
-    /** Compressed bytes per point of realistic agent series (MetricsStoreBench: 2.2 in coarse tiers, 3.7 raw), rounded up. */
-    static final double BYTES_PER_POINT = 2.6;
+    /**
+     * Encoded bytes per point of realistic agent series at the default precision, all tiers of a week
+     * together (MetricsStoreBench: 1.6 raw 10 s, 0.72 at 1 min, 0.95 at 5 min), rounded up.
+     */
+    static final double BYTES_PER_POINT = 0.85;
 
-    /** What one series costs when every tier is full (a week with the default tiers: ~10 KB). */
+    /** What one series costs when every tier is full (a week with the default tiers: ~4.7 KB). */
     public static long seriesBytesAtFullRetention(List<Tier> tiers) {
         long points = 0;
         for (Tier tier : tiers) {
-            points += tier.slots() + ChunkWriter.MAX_POINTS; // a tier keeps up to one chunk past its window
+            // A tier keeps up to one chunk past its window.
+            points += tier.slots() + TierSeries.Shape.of(tier, false).chunkPoints();
         }
         return SERIES_OVERHEAD_BYTES + (long) Math.ceil(points * BYTES_PER_POINT);
     }
@@ -59,11 +74,17 @@ public final class MetricsStore {
         return (int) Math.max(10_000, Math.min(Integer.MAX_VALUE, maxHeapBytes / 2 / seriesBytesAtFullRetention(tiers)));
     }
 
+    private static final StoredSeries[] NONE = new StoredSeries[0];
+
     private final Settings settings;
     private final TierSeries.Shape[] shapes;
     private final Map<SeriesKey, StoredSeries> series = new ConcurrentHashMap<>();
     private final Map<String, Set<StoredSeries>> byName = new ConcurrentHashMap<>();
-    private final Map<String, Set<StoredSeries>> byNode = new ConcurrentHashMap<>();
+    /**
+     * A node's series as an array replaced on every change (under {@link #membership}; series come
+     * and go rarely): 4 bytes a series instead of a hash set's ~40.
+     */
+    private final Map<String, StoredSeries[]> byNode = new ConcurrentHashMap<>();
     private final Interner<String> strings = Interners.newWeakInterner();
     /** Creating and removing series (rare next to adding points) takes this lock so the limits hold exactly. */
     private final Object membership = new Object();
@@ -77,7 +98,7 @@ public final class MetricsStore {
         this.settings = settings;
         this.shapes = new TierSeries.Shape[settings.tiers().size()];
         for (int i = 0; i < shapes.length; i++) {
-            shapes[i] = TierSeries.Shape.of(settings.tiers().get(i), i == 0);
+            shapes[i] = TierSeries.Shape.of(settings.tiers().get(i), i == 0 && settings.tiers().get(i).keepsRawPoints(), settings.precisionBits());
         }
     }
 
@@ -107,15 +128,17 @@ public final class MetricsStore {
             if (existing != null) {
                 return existing;
             }
-            Set<StoredSeries> ofNode = byNode.get(key.node());
-            if (series.size() >= settings.maxSeries() || (ofNode != null && ofNode.size() >= settings.maxSeriesPerNode())) {
+            StoredSeries[] ofNode = byNode.get(key.node());
+            if (series.size() >= settings.maxSeries() || (ofNode != null && ofNode.length >= settings.maxSeriesPerNode())) {
                 seriesRefused.increment();
                 return null;
             }
             StoredSeries created = new StoredSeries(key, kind == MetricKind.COUNTER ? MetricKind.COUNTER : MetricKind.GAUGE, shapes);
             series.put(key, created);
             byName.computeIfAbsent(key.name(), n -> ConcurrentHashMap.newKeySet()).add(created);
-            byNode.computeIfAbsent(key.node(), n -> ConcurrentHashMap.newKeySet()).add(created);
+            StoredSeries[] grown = ofNode == null ? new StoredSeries[1] : java.util.Arrays.copyOf(ofNode, ofNode.length + 1);
+            grown[grown.length - 1] = created;
+            byNode.put(key.node(), grown);
             return created;
         }
     }
@@ -134,12 +157,14 @@ public final class MetricsStore {
     /** Forgets every series of a node (the node was deleted). */
     public int dropNode(String node) {
         synchronized (membership) {
-            Set<StoredSeries> gone = byNode.remove(node);
+            StoredSeries[] gone = byNode.remove(node);
             if (gone == null) {
                 return 0;
             }
-            gone.forEach(this::unindex);
-            return gone.size();
+            for (StoredSeries s : gone) {
+                unindex(s);
+            }
+            return gone.length;
         }
     }
 
@@ -162,13 +187,7 @@ public final class MetricsStore {
             if (s.newestMs() < cutoff) {
                 synchronized (membership) {
                     if (series.get(s.key()) == s && s.newestMs() < cutoff) {
-                        Set<StoredSeries> ofNode = byNode.get(s.key().node());
-                        if (ofNode != null) {
-                            ofNode.remove(s);
-                            if (ofNode.isEmpty()) {
-                                byNode.remove(s.key().node());
-                            }
-                        }
+                        removeFromNode(s);
                         unindex(s);
                         evicted++;
                     }
@@ -177,6 +196,25 @@ public final class MetricsStore {
         }
         seriesEvicted.add(evicted);
         return evicted;
+    }
+
+    private void removeFromNode(StoredSeries s) {
+        StoredSeries[] ofNode = byNode.get(s.key().node());
+        if (ofNode == null) {
+            return;
+        }
+        int at = java.util.Arrays.asList(ofNode).indexOf(s);
+        if (at < 0) {
+            return;
+        }
+        StoredSeries[] kept = new StoredSeries[ofNode.length - 1];
+        System.arraycopy(ofNode, 0, kept, 0, at);
+        System.arraycopy(ofNode, at + 1, kept, at, kept.length - at);
+        if (kept.length == 0) {
+            byNode.remove(s.key().node());
+        } else {
+            byNode.put(s.key().node(), kept);
+        }
     }
 
     private void unindex(StoredSeries s) {
@@ -202,7 +240,7 @@ public final class MetricsStore {
         }
         Set<String> wanted = Set.copyOf(names);
         List<StoredSeries> found = new ArrayList<>();
-        for (StoredSeries s : byNode.getOrDefault(node.get(), Set.of())) {
+        for (StoredSeries s : byNode.getOrDefault(node.get(), NONE)) {
             if ((wanted.isEmpty() || wanted.contains(s.key().name())) && matchers.test(s.key())) {
                 found.add(s);
             }
@@ -236,8 +274,8 @@ public final class MetricsStore {
     }
 
     public int seriesCount(String node) {
-        Set<StoredSeries> ofNode = byNode.get(node);
-        return ofNode == null ? 0 : ofNode.size();
+        StoredSeries[] ofNode = byNode.get(node);
+        return ofNode == null ? 0 : ofNode.length;
     }
 
     public int nodeCount() {

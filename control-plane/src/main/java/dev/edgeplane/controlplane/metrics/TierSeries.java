@@ -28,10 +28,35 @@ final class TierSeries {
         void point(long timeMs, double value, boolean backfill);
     }
 
-    /** What all series of one tier share. */
-    record Shape(long resolutionMs, int slots, boolean exact) {
+    /**
+     * What all series of one tier share: its slots, whether it keeps exact times and last values, and
+     * how its chunks encode gauges and counters. Gauges keep {@code precisionBits} significant bits
+     * (at most a float's 24 in coarse tiers, whose aggregates are floats); counters keep every bit
+     * they have (exact doubles, exact integers when integral, in the exact tier; floats in coarse
+     * ones), because a counter rounded to a few bits would stand still and then jump.
+     */
+    record Shape(long resolutionMs, int slots, boolean exact, ChunkWriter.Format gauges, ChunkWriter.Format counters) {
+        static Shape of(Tier tier, boolean exact, int precisionBits) {
+            // Chunks of about a sixth of the window: headers (~14 bytes) stay under half a bit a point,
+            // and what a tier keeps past its window (up to one chunk) stays small.
+            int chunkPoints = Math.max(32, Math.min(ChunkWriter.MAX_POINTS, tier.slots() / 6));
+            int dropped = ValuePrecision.dropped(precisionBits);
+            return new Shape(tier.resolution().toMillis(), tier.slots(), exact,
+                    new ChunkWriter.Format(chunkPoints, exact ? dropped : Math.max(dropped, ValuePrecision.FLOAT_DROPPED), false, false),
+                    new ChunkWriter.Format(chunkPoints, exact ? 0 : ValuePrecision.FLOAT_DROPPED, true, exact));
+        }
+
+        /** Every bit kept. */
         static Shape of(Tier tier, boolean exact) {
-            return new Shape(tier.resolution().toMillis(), tier.slots(), exact);
+            return of(tier, exact, ValuePrecision.LOSSLESS);
+        }
+
+        ChunkWriter.Format format(boolean counter) {
+            return counter ? counters : gauges;
+        }
+
+        int chunkPoints() {
+            return gauges.maxPoints();
         }
     }
 
@@ -53,6 +78,10 @@ final class TierSeries {
         this.shape = shape;
     }
 
+    Shape shape() {
+        return shape;
+    }
+
     /** Records a point; false if it is older than this tier keeps. */
     boolean add(long timeMs, double value, boolean isBackfill, boolean counter) {
         long slot = Math.floorDiv(timeMs, shape.resolutionMs());
@@ -65,7 +94,7 @@ final class TierSeries {
             return false;
         }
         if (slot > newest) {
-            flushPending();
+            flushPending(counter);
             startPending(timeMs, value, isBackfill);
             expireBefore(slot - shape.slots() + 1);
             if (backlog != null) {
@@ -106,20 +135,26 @@ final class TierSeries {
         pendingBackfill = isBackfill;
     }
 
-    private void flushPending() {
-        append(pendingTime, pendingValue, pendingCount, pendingBackfill);
+    private void flushPending(boolean counter) {
+        append(pendingTime, pendingValue, pendingCount, pendingBackfill, counter);
     }
 
-    private void append(long unit, double value, int count, boolean isBackfill) {
+    private void append(long unit, double value, int count, boolean isBackfill, boolean counter) {
         if (head == null) {
-            head = new ChunkWriter();
+            head = new ChunkWriter(shape.format(counter));
+        } else if (!head.accepts(value)) {
+            sealHead(); // an integer chunk met a fraction: the next chunk takes any value
         }
         head.append(unit, value, count, isBackfill);
         if (head.isFull()) {
-            int at = sealed.length;
-            sealed = Arrays.copyOf(sealed, at + head.sealedSize());
-            head.seal(sealed, at);
+            sealHead();
         }
+    }
+
+    private void sealHead() {
+        int at = sealed.length;
+        sealed = Arrays.copyOf(sealed, at + head.sealedSize());
+        head.seal(sealed, at);
     }
 
     /** Cuts off the sealed chunks (and the head) whose points are all older than {@code windowStart}. */
@@ -163,7 +198,8 @@ final class TierSeries {
         if (head != null && head.points() > 0 && !visit(head.cursor(c), first, last, fromMs, toMs, visitor)) {
             return;
         }
-        visit(pendingTime, pendingValue, pendingBackfill, first, last, fromMs, toMs, visitor);
+        // The newest point reads as it will once encoded (rounded to the tier's precision).
+        visit(pendingTime, ValuePrecision.round(pendingValue, shape.format(counter).dropped()), pendingBackfill, first, last, fromMs, toMs, visitor);
     }
 
     /** False once past {@code last}: nothing newer can be in range. */
@@ -257,7 +293,7 @@ final class TierSeries {
                 }
             }
             if (slot >= windowStart) {
-                append(unit, value, count, isBackfill);
+                append(unit, value, count, isBackfill, counter);
             }
         }
     }
@@ -351,10 +387,10 @@ final class TierSeries {
 
     /** Decoded points of the chunks a merge rewrites. */
     private static final class Slots {
-        long[] units = new long[ChunkWriter.MAX_POINTS];
-        double[] values = new double[ChunkWriter.MAX_POINTS];
-        int[] counts = new int[ChunkWriter.MAX_POINTS];
-        boolean[] backfill = new boolean[ChunkWriter.MAX_POINTS];
+        long[] units = new long[64];
+        double[] values = new double[64];
+        int[] counts = new int[64];
+        boolean[] backfill = new boolean[64];
         int size;
 
         void addAll(ChunkCursor c) {

@@ -18,7 +18,8 @@ import org.junit.jupiter.api.Test;
  * retention (a week: the 5-minute tier full too), and QueryMetrics latency. Prints BENCH lines; run
  * with {@code deploy/bench.sh cp-metrics}. Heap is measured after GC against a baseline taken before
  * the store exists, so it includes keys, indexes and per-series objects, not only the chunks; the
- * encoder's own byte count is printed beside it.
+ * encoder's own byte count is printed beside it ({@code fixed_bytes_per_series}: heap beyond it), and
+ * the encoded bytes a point of each tier. Keys: {@code kib_per_node_1h}, {@code _24h}, {@code _7d}.
  */
 class MetricsStoreBench {
     private static final int NODES = 200;
@@ -74,21 +75,41 @@ class MetricsStoreBench {
     private static void report(String at, MetricsStore store, Fleet fleet, long heap) {
         long encoded = 0;
         long allocated = 0;
+        int tiers = store.tiers().size();
+        long[] tierBytes = new long[tiers];
+        long[] tierPoints = new long[tiers];
         for (StoredSeries s : fleet.series()) {
             encoded += s.encodedBytes();
             allocated += s.allocatedBytes();
+            for (int i = 0; i < tiers; i++) {
+                tierBytes[i] += s.tierEncodedBytes(i);
+                tierPoints[i] += s.points(i);
+            }
+        }
+        StringBuilder perPoint = new StringBuilder();
+        for (int i = 0; i < tiers; i++) {
+            perPoint.append(String.format(" bytes_per_point_%s_%s=%.2f", label(store.tiers().get(i).resolution()), at,
+                    tierPoints[i] == 0 ? 0.0 : (double) tierBytes[i] / tierPoints[i]));
         }
         int series = fleet.series().size();
-        System.out.printf("BENCH cp-metrics nodes=%d series=%d at=%s bytes_per_series_%s=%d bytes_per_node_%s=%d encoded_bytes_per_series_%s=%d "
-                        + "data_bytes_per_series_%s=%d heap_mib_per_1000_nodes_%s=%.1f%n",
-                NODES, series, at, at, heap / series, at, heap / NODES, at, encoded / series, at, allocated / series, at,
-                heap / 1048576.0 * 1000 / NODES);
+        System.out.printf("BENCH cp-metrics nodes=%d series=%d at=%s kib_per_node_%s=%.1f bytes_per_series_%s=%d encoded_bytes_per_series_%s=%d "
+                        + "data_bytes_per_series_%s=%d fixed_bytes_per_series_%s=%d heap_mib_per_1000_nodes_%s=%.1f%s%n",
+                NODES, series, at, at, heap / 1024.0 / NODES, at, heap / series, at, encoded / series, at, allocated / series,
+                at, (heap - encoded) / series, at, heap / 1048576.0 * 1000 / NODES, perPoint);
+    }
+
+    private static String label(java.time.Duration d) {
+        return d.toMinutes() == 0 ? d.toSeconds() + "s" : d.toHours() == 0 ? d.toMinutes() + "m" : d.toHours() + "h";
     }
 
     @Test
     void memoryPerNodeAndQueryLatency() {
         long baseline = heapAfterGc();
-        MetricsStore store = new MetricsStore(new MetricsStore.Settings(Tier.parseAll("10s:1h,1m:24h,5m:7d"), 200_000, 2000));
+        // The production defaults unless given: -Dcp-metrics.tiers=1m:24h,5m:7d -Dcp-metrics.precision-bits=8
+        String tiers = System.getProperty("cp-metrics.tiers", "10s:1h,1m:24h,5m:7d");
+        int bits = Integer.getInteger("cp-metrics.precision-bits", MetricsStore.DEFAULT_PRECISION_BITS);
+        System.out.printf("BENCH cp-metrics tiers=%s precision_bits=%d%n", tiers, bits);
+        MetricsStore store = new MetricsStore(new MetricsStore.Settings(Tier.parseAll(tiers), 200_000, 2000, bits));
         Fleet fleet = fleet(store);
         long started = System.nanoTime();
         feed(store, fleet, START, START + HOUR, RealisticNode.SAMPLE_MS);
