@@ -205,6 +205,31 @@ public interface ControlPlaneConfig {
         /** Of those, open at once by one caller (one bearer token), so one client cannot take them all. */
         @WithDefault("128")
         int maxStreamsPerCaller();
+
+        /** Series names in one QueryMetrics/ListSeries request. */
+        @WithDefault("64")
+        int maxMetricsQueryNames();
+
+        /** Label matchers in one QueryMetrics/ListSeries request. */
+        @WithDefault("32")
+        int maxMetricsQueryMatchers();
+
+        /** Bytes of one matcher's regular expression (bounds its compile). */
+        @WithDefault("1024")
+        int maxMetricsRegexBytes();
+
+        /** Characters all of one query's regexes may read while matching (java.util.regex backtracks:
+         *  (.*a){12}b is exponential); past it: RESOURCE_EXHAUSTED naming this. */
+        @WithDefault("50000000")
+        long maxMetricsRegexSteps();
+
+        /** Series one QueryMetrics may match (each is sorted and may be read); past it: RESOURCE_EXHAUSTED. */
+        @WithDefault("100000")
+        int maxMetricsQuerySeries();
+
+        /** Points one QueryMetrics may return (~20 bytes each on the wire); past it: RESOURCE_EXHAUSTED. */
+        @WithDefault("1000000")
+        int maxMetricsQueryPoints();
     }
 
     /** The App controller (placement): edgeplane.scheduler.*. */

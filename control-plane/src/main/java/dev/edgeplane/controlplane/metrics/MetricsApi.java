@@ -5,6 +5,7 @@ import dev.edgeplane.api.v1.ListSeriesResponse;
 import dev.edgeplane.api.v1.MetricsServiceGrpc;
 import dev.edgeplane.api.v1.QueryMetricsRequest;
 import dev.edgeplane.api.v1.QueryMetricsResponse;
+import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.api.Calls;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
@@ -16,8 +17,11 @@ import io.smallrye.common.annotation.Blocking;
 public class MetricsApi extends MetricsServiceGrpc.MetricsServiceImplBase {
     private final MetricsQuery query;
 
-    public MetricsApi(AgentMetrics metrics) {
-        this.query = new MetricsQuery(metrics.store(), metrics.clock());
+    public MetricsApi(AgentMetrics metrics, ControlPlaneConfig config) {
+        ControlPlaneConfig.Limits limits = config.limits();
+        this.query = new MetricsQuery(metrics.store(), metrics.clock(), new MetricsQuery.Limits(limits.maxMetricsQueryNames(),
+                limits.maxMetricsQueryMatchers(), limits.maxMetricsRegexBytes(), limits.maxMetricsRegexSteps(),
+                limits.maxMetricsQuerySeries(), limits.maxMetricsQueryPoints()));
     }
 
     @Override
