@@ -86,6 +86,11 @@ final class BoundedCalls implements ServerInterceptor, AutoCloseable {
         return refused.get();
     }
 
+    /** Tasks waiting for a thread (what admission compares with maxBacklog). */
+    int backlog() {
+        return pool.getQueue().size();
+    }
+
     @Override
     public void close() {
         pool.shutdown();
