@@ -76,11 +76,16 @@ class FleetBench {
 
             // Idle: nothing changes; what still costs etcd writes and wire bytes is the fleet's standing cost.
             long rev0 = fleet.etcdRevision();
-            long io0 = fleet.agentWireBytes();
+            FleetCluster.Wire wire0 = fleet.agentWire();
             long i0 = System.nanoTime();
             Thread.sleep(IDLE_SECONDS * 1000L);
             double idle = (System.nanoTime() - i0) / 1e9;
-            long io1 = fleet.agentWireBytes();
+            FleetCluster.Wire wire1 = fleet.agentWire();
+            // Every agent's socket counted at both ends of the window, or the figure means nothing.
+            check(wire0.sockets() >= n && wire1.sockets() >= n, "agent sockets seen by ss: " + wire0.sockets() + " then "
+                    + wire1.sockets() + ", " + n + " agents connected", fleet);
+            long io0 = wire0.bytes();
+            long io1 = wire1.bytes();
             long rev1 = fleet.etcdRevision();
             bench(n, "steady_etcd_writes_per_s", (rev1 - rev0) / idle);
             bench(n, "idle_bits_per_s_per_node", (io1 - io0) * 8 / idle / n);

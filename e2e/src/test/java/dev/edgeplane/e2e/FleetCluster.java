@@ -216,24 +216,30 @@ final class FleetCluster implements AutoCloseable {
 
     private static final Pattern SOCKET_BYTES = Pattern.compile("\\b(bytes_acked|bytes_received):(\\d+)");
 
+    /** The control plane's established agent sockets and the bytes they carried, both directions. */
+    record Wire(int sockets, long bytes) {}
+
     /**
      * Bytes on the wire between the agents and the control plane's agent endpoint, both directions, TLS
      * and HTTP/2 framing included (TCP/IP headers not): the kernel's per-socket counters (tcp_info
      * bytes_acked + bytes_received, as {@code ss -i} shows them) summed over the control plane's
      * established agent sockets. Counted on the sockets themselves because /proc/PID/io misses most
-     * socket traffic (it counts read/write syscalls only, and undercounted ~16x when checked against
-     * these counters). A socket closed between two readings drops out: compare readings of a phase in
-     * which connections stay up.
+     * socket traffic (checked against these counters it saw ~1/16 of it). A socket closed between two
+     * readings drops out: compare readings of a phase in which connections stay up (the socket count says).
      */
-    long agentWireBytes() {
+    Wire agentWire() {
         String out = Commands.run(List.of("ss", "-tinH", "state", "established", "( sport = :" + agentPort + " )"),
                 Duration.ofSeconds(60));
+        int sockets = 0;
         long total = 0;
         Matcher m = SOCKET_BYTES.matcher(out);
         while (m.find()) {
             total += Long.parseLong(m.group(2));
+            if (m.group(1).equals("bytes_received")) {
+                sockets++;
+            }
         }
-        return total;
+        return new Wire(sockets, total);
     }
 
     // --------------------------------------------------------------------------------- etcd

@@ -150,6 +150,11 @@ public final class CertificateAuthority {
         return key;
     }
 
+    /** What the agent endpoint trusts: certificates this CA issued to nodes ({@link NodeCertificateTrust}). */
+    public javax.net.ssl.X509ExtendedTrustManager nodeTrustManager() {
+        return new NodeCertificateTrust(certificate, EC_PROVIDER);
+    }
+
     public String certificatePem() {
         return certificatePem;
     }

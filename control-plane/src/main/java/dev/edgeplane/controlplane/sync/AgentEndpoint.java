@@ -102,7 +102,7 @@ public class AgentEndpoint {
         SslContext ssl;
         try {
             ssl = GrpcSslContexts.configure(SslContextBuilder.forServer(identity.key(), identity.certificate(), authority.certificate()), provider)
-                    .trustManager(authority.certificate())
+                    .trustManager(authority.nodeTrustManager())
                     .clientAuth(ClientAuth.OPTIONAL)
                     .build();
         } catch (SSLException e) {
