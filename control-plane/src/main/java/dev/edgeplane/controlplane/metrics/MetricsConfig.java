@@ -13,7 +13,7 @@ public interface MetricsConfig {
 
     /**
      * Series kept in all; a new series beyond it is refused and counted. 0: as many as fit in half the
-     * heap at full retention ({@link MetricsStore#defaultMaxSeries}: ~10 KB a series with the default tiers).
+     * heap at full retention ({@link MetricsStore#defaultMaxSeries}: ~4.6 KB a series with the default tiers).
      */
     @WithDefault("0")
     int maxSeries();
