@@ -79,8 +79,10 @@ final class FleetCluster implements AutoCloseable {
                 int agents = Math.min(perJvm, options.agents() - offset);
                 FleetSettings settings = new FleetSettings(cluster.controlPlane.agentAddress(), token, agents, offset, "sim",
                         Optional.of("127.0.0." + (2 + j)), options.joinConcurrency(), options.metrics(), Duration.ZERO, true, 2, AgentTimings.AGENT);
-                // ~100 KiB per agent is plenty (measured: about half of that), plus the JVM's own.
-                int heapMb = 256 + agents / 10;
+                // An agent holds its assignments, templates, statuses and metrics history; a reconnect
+                // storm allocates channels for all of them at once. 256 KiB an agent plus the JVM's own
+                // (100 KiB an agent ran out of heap in a restart after 100,000 placements).
+                int heapMb = 512 + agents / 4;
                 cluster.simulators.add(FleetProcess.start(Binaries.fleetJar(), heapMb, settings, dir.resolve("simulator-" + j + ".log")));
             }
         } catch (Exception | AssertionError e) {

@@ -40,7 +40,13 @@ public final class FleetProcess implements AutoCloseable {
             try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = in.readLine()) != null) {
-                    answers.add(line);
+                    if (line.startsWith("ok") || line.startsWith("err") || line.startsWith("ready")) {
+                        answers.add(line);
+                    } else {
+                        // Not an answer: what the JVM itself prints on stdout (e.g. "Terminating due to
+                        // java.lang.OutOfMemoryError") goes to the log, where logTail() shows it.
+                        appendToLog("stdout: " + line);
+                    }
                 }
             } catch (IOException ignored) {
                 // the process ended
@@ -50,6 +56,15 @@ public final class FleetProcess implements AutoCloseable {
         }, "fleet-answers-" + process.pid());
         reader.setDaemon(true);
         reader.start();
+    }
+
+    private void appendToLog(String line) {
+        try {
+            Files.writeString(log, line + System.lineSeparator(), StandardCharsets.UTF_8,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException ignored) {
+            // the log is for diagnostics only
+        }
     }
 
     /**
