@@ -10,37 +10,27 @@ import dev.edgeplane.api.v1.ObjectReference;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.EtcdStoreExtension;
 import dev.edgeplane.controlplane.store.TestStores;
-import dev.edgeplane.testkit.EtcdServer;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The event writer against a real etcd: batched transactions, folding, and the bound on waiting records. */
 class EventStoreTest {
-    private static EtcdServer etcd;
+    @RegisterExtension
+    static final EtcdStoreExtension etcd = new EtcdStoreExtension();
     private static EtcdStore store;
 
     @BeforeAll
     static void start() {
-        etcd = EtcdServer.start();
-        store = TestStores.store(etcd.endpoint());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (store != null) {
-            store.client().close();
-        }
-        if (etcd != null) {
-            etcd.close();
-        }
+        store = etcd.store();
     }
 
     private static EventStore events(Duration writeInterval, int maxWrites, int maxPending) {

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.edgeplane.testkit.EtcdServer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -19,18 +18,19 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The shared batching writer behind the status writers, against a real etcd. */
 class BatchingWriterTest {
     private static final Duration WAIT = Duration.ofSeconds(30);
-    private static EtcdServer etcd;
+    @RegisterExtension
+    static final EtcdStoreExtension etcd = new EtcdStoreExtension();
     private static EtcdStore store;
     private static ScheduledExecutorService retries;
 
     @BeforeAll
     static void start() {
-        etcd = EtcdServer.start();
-        store = TestStores.store(etcd.endpoint());
+        store = etcd.store();
         retries = Executors.newSingleThreadScheduledExecutor();
     }
 
@@ -38,12 +38,6 @@ class BatchingWriterTest {
     static void stop() {
         if (retries != null) {
             retries.shutdownNow();
-        }
-        if (store != null) {
-            store.close();
-        }
-        if (etcd != null) {
-            etcd.close();
         }
     }
 

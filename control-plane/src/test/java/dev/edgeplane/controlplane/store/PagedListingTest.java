@@ -3,7 +3,6 @@ package dev.edgeplane.controlplane.store;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.edgeplane.testkit.EtcdServer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -15,32 +14,22 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Listing a prefix bigger than one etcd response may carry (jetcd accepts 4 MiB): pages, all read at
  * the first page's revision, so a concurrent writer's later changes are not mixed in.
  */
 class PagedListingTest {
-    private static EtcdServer etcd;
+    @RegisterExtension
+    static final EtcdStoreExtension etcd = new EtcdStoreExtension();
     private static EtcdStore store;
 
     @BeforeAll
     static void start() {
-        etcd = EtcdServer.start();
-        store = TestStores.store(etcd.endpoint());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (store != null) {
-            store.close();
-        }
-        if (etcd != null) {
-            etcd.close();
-        }
+        store = etcd.store();
     }
 
     private static void fill(String prefix, int count, int valueBytes) throws Exception {

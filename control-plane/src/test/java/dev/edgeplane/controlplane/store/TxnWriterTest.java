@@ -15,29 +15,19 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The writer against a real etcd with its default limits (--max-txn-ops 128, --max-request-bytes 1.5 MiB). */
 class TxnWriterTest {
-    private static EtcdServer etcd;
+    @RegisterExtension
+    static final EtcdStoreExtension etcd = new EtcdStoreExtension();
     private static EtcdStore store;
 
     @BeforeAll
     static void start() {
-        etcd = EtcdServer.start();
-        store = TestStores.store(etcd.endpoint());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (store != null) {
-            store.close();
-        }
-        if (etcd != null) {
-            etcd.close();
-        }
+        store = etcd.store();
     }
 
     private static byte[] utf8(String s) {
