@@ -18,4 +18,33 @@ public final class FreePorts {
             throw new UncheckedIOException("no free port on loopback", e);
         }
     }
+
+    /**
+     * A free port below the kernel's ephemeral range (ip_local_port_range), for a server that must be
+     * able to bind its port again while thousands of clients hold outgoing connections: a port picked
+     * by {@link #next()} is in that range, and a reconnect storm can take it as a source port while the
+     * server restarts (seen: a control plane restarted under 10,000 reconnecting agents could not bind).
+     */
+    public static int belowEphemeralRange() {
+        int low = 32768;
+        try {
+            String range = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+            low = Integer.parseInt(range.split("\\s+")[0]);
+        } catch (IOException | RuntimeException e) {
+            // not Linux or not readable: the usual default
+        }
+        int from = Math.max(1024, low - 12_000);
+        java.util.random.RandomGenerator random = java.util.concurrent.ThreadLocalRandom.current();
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int port = from + random.nextInt(Math.max(1, low - from));
+            try (ServerSocket socket = new ServerSocket()) {
+                socket.setReuseAddress(true);
+                socket.bind(new java.net.InetSocketAddress(port), 1);
+                return port;
+            } catch (IOException taken) {
+                // try another
+            }
+        }
+        throw new IllegalStateException("no free port in [" + from + ", " + low + ")");
+    }
 }
