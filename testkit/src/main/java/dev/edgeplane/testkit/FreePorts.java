@@ -28,8 +28,9 @@ public final class FreePorts {
     public static int belowEphemeralRange() {
         int low = 32768;
         try {
-            String range = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
-            low = Integer.parseInt(range.split("\\s+")[0]);
+            // Line by line: Files.readString trusts the size procfs reports and reads one byte of it.
+            String range = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).trim();
+            low = Math.max(2048, Integer.parseInt(range.split("\\s+")[0]));
         } catch (IOException | RuntimeException e) {
             // not Linux or not readable: the usual default
         }
