@@ -488,6 +488,9 @@ final class SimAgent {
         if (delay < 0) {
             delay = fleet.timings().retryDelayMillis(failures++, ThreadLocalRandom.current());
         }
+        if (status.getCode() == Status.Code.UNAVAILABLE && channel != null) {
+            channel.enterIdle(); // as the agent: no reconnects of the channel's own while we wait
+        }
         fleet.timer().schedule(this::connect, delay, TimeUnit.MILLISECONDS);
     }
 
