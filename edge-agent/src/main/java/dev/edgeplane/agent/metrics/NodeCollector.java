@@ -77,7 +77,8 @@ public final class NodeCollector implements Collector {
             out.counter("node_network_transmit_bytes_total", nic.transmitBytes(), "interface", nic.name());
         }
 
-        out.gauge("node_uptime_seconds", ProcFiles.uptime(read("uptime")));
+        // A counter: it only grows (and starts again at boot), so the control plane keeps it exact, not rounded.
+        out.counter("node_uptime_seconds", ProcFiles.uptime(read("uptime")));
     }
 
     private String read(String file) throws IOException {
