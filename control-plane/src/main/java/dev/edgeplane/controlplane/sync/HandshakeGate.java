@@ -6,8 +6,12 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.ssl.SslHandler;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
 
@@ -15,10 +19,22 @@ import org.jboss.logging.Logger;
  * Bounds the TLS handshakes in progress on the agent endpoint, at accept, before any of their work.
  * A handshake is the expensive part of a connection; a herd of thousands reconnecting at once would
  * otherwise all start theirs together, all finish late (or hit the handshake timeout and start
- * over). Here at most {@code maxInProgress} connections read their ClientHello at a time; the next
- * ones wait, first come first served, without reading (so they cost only a socket); past
- * {@code maxWaiting} a new connection is closed at once, before reading anything, and the agent
- * retries after its own jittered back-off.
+ * over).
+ *
+ * <p>At most {@code maxInProgress} connections read their ClientHello at a time; the next ones wait,
+ * first come first served, without reading (a socket each, no CPU). When that queue holds half of
+ * {@code maxWait} of work (as many connections as handshakes end in that time at the measured rate,
+ * at most {@code maxWaiting}; or its oldest waited that long), or the process holds
+ * {@code maxConnections} accepted connections (its file descriptors), the gate stops accepting: new connections wait in the kernel's listen backlog and,
+ * past it, their SYNs go unanswered and the clients' TCP retransmits them (1 s, 3 s, 7 s...). That
+ * is the cheapest refusal there is: no descriptor, no channel, no failed call for the agent to
+ * retry at once. (Closing at accept, as this gate first did, made every refused agent dial again
+ * after its short back-off: 19,000 agents made ~3,600 connections a second that cost more CPU than
+ * the handshakes they displaced.) Accepting resumes when the queue is half empty and young again.
+ *
+ * <p>A connection that waited longer than {@code maxWait} when its turn comes is closed instead of
+ * started: its client's own handshake timeout (10 s in Netty) would likely end it half-way, after
+ * the server had paid for the handshake. Waiting connections their clients closed are skipped.
  *
  * <p>grpc-java has no public hook into the accepted connection's pipeline, so the gate sits in the
  * server channel: {@link #channelFactory()} makes server sockets that put a {@link Gate} handler at
@@ -30,24 +46,52 @@ import org.jboss.logging.Logger;
 final class HandshakeGate {
     private static final Logger LOG = Logger.getLogger(HandshakeGate.class);
 
+    private record Waiting(Channel channel, long sinceNanos) {}
+
     private final int maxInProgress;
     private final int maxWaiting;
-    private final ArrayDeque<Channel> waiting = new ArrayDeque<>();
+    private final long maxWaitNanos;
+    private final int maxConnections;
+    private final ArrayDeque<Waiting> waiting = new ArrayDeque<>();
     private int inProgress;
-    private final AtomicLong closedAtAccept = new AtomicLong();
+    private boolean accepting = true;
+    private ServerChannel server;
+    private final AtomicInteger open = new AtomicInteger();
+    private final AtomicLong expired = new AtomicLong();
     private final AtomicLong completed = new AtomicLong();
+    private final AtomicLong acceptPauses = new AtomicLong();
+    /** Handshakes ended per second (moving average, updated by the sweep): what sizes the queue. */
+    private double rate;
+    private long rateCompleted;
+    private long rateNanos = System.nanoTime();
 
-    HandshakeGate(int maxInProgress, int maxWaiting) {
-        if (maxInProgress < 1 || maxWaiting < 0) {
-            throw new IllegalArgumentException("maxInProgress >= 1 and maxWaiting >= 0 required");
+    HandshakeGate(int maxInProgress, int maxWaiting, Duration maxWait, int maxConnections) {
+        if (maxInProgress < 1 || maxWaiting < 1 || maxConnections < 1 || maxWait.isNegative() || maxWait.isZero()) {
+            throw new IllegalArgumentException("maxInProgress, maxWaiting, maxConnections and maxWait must be positive");
         }
         this.maxInProgress = maxInProgress;
         this.maxWaiting = maxWaiting;
+        this.maxWaitNanos = maxWait.toNanos();
+        this.maxConnections = maxConnections;
+    }
+
+    /**
+     * Connections this process may hold when its limit on open files is {@code maxFiles}: all but
+     * {@code reserve} (etcd, the API, jars, logs), and at least one.
+     */
+    static int connectionsWithin(long maxFiles, int reserve) {
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, maxFiles - reserve));
     }
 
     /** For NettyServerBuilder.channelFactory (with boss and worker groups of NIO event loops). */
     io.netty.channel.ChannelFactory<ServerChannel> channelFactory() {
-        return GatedServerSocketChannel::new;
+        return () -> {
+            GatedServerSocketChannel channel = new GatedServerSocketChannel();
+            synchronized (this) {
+                server = channel;
+            }
+            return channel;
+        };
     }
 
     synchronized int inProgress() {
@@ -58,33 +102,38 @@ final class HandshakeGate {
         return waiting.size();
     }
 
-    long closedAtAccept() {
-        return closedAtAccept.get();
+    synchronized boolean accepting() {
+        return accepting;
+    }
+
+    int openConnections() {
+        return open.get();
+    }
+
+    long expired() {
+        return expired.get();
     }
 
     long completed() {
         return completed.get();
     }
 
-    /** On the connection's event loop, when it becomes active: true to read now, false when it waits (or was closed). */
+    long acceptPauses() {
+        return acceptPauses.get();
+    }
+
+    /** On the connection's event loop, when it becomes active: true to read now, false when it waits. */
     private boolean arrive(Channel channel) {
         synchronized (this) {
             if (inProgress < maxInProgress) {
                 inProgress++;
                 return true;
             }
-            if (waiting.size() < maxWaiting) {
-                channel.config().setAutoRead(false);
-                waiting.addLast(channel);
-                return false;
-            }
+            channel.config().setAutoRead(false);
+            waiting.addLast(new Waiting(channel, System.nanoTime()));
+            updateAccepting();
+            return false;
         }
-        if (closedAtAccept.incrementAndGet() % 1000 == 1) {
-            LOG.warnf("agent endpoint: %d TLS handshakes in progress and %d waiting: closing new connections at accept (%d so far)",
-                    maxInProgress, maxWaiting, closedAtAccept.get());
-        }
-        channel.close();
-        return false;
     }
 
     /** A handshake ended (done, failed, or its connection closed): the next waiting connection starts. */
@@ -92,13 +141,14 @@ final class HandshakeGate {
         completed.incrementAndGet();
         Channel next;
         synchronized (this) {
-            while ((next = waiting.pollFirst()) != null && !next.isActive()) {
-                // closed while it waited
-            }
+            next = nextToStart(System.nanoTime());
             if (next == null) {
                 inProgress--;
-                return;
             }
+            updateAccepting();
+        }
+        if (next == null) {
+            return;
         }
         Channel start = next;
         start.eventLoop().execute(() -> {
@@ -110,9 +160,96 @@ final class HandshakeGate {
         });
     }
 
-    private void forget(Channel channel) {
+    /** The oldest waiting connection still worth a handshake; closes the ones that waited too long. */
+    private Channel nextToStart(long now) {
+        Waiting w;
+        while ((w = waiting.pollFirst()) != null) {
+            if (!w.channel().isActive()) {
+                continue; // its client gave up
+            }
+            if (now - w.sinceNanos() > maxWaitNanos) {
+                expire(w.channel());
+                continue;
+            }
+            return w.channel();
+        }
+        return null;
+    }
+
+    /**
+     * Connections that may wait: as many as end their handshakes in half of {@code maxWait} at the
+     * measured rate (so that the last of them is still served in time), at least one round of slots,
+     * at most {@code maxWaiting}.
+     */
+    synchronized int waitingRoom() {
+        long room = (long) (rate * maxWaitNanos / 2e9);
+        return (int) Math.max(Math.min(maxInProgress, maxWaiting), Math.min(maxWaiting, room));
+    }
+
+    /** Four times a second: the rate, then gives up the waiting connections at the head that are closed or too old. */
+    private void sweep() {
+        long now = System.nanoTime();
         synchronized (this) {
-            waiting.remove(channel);
+            long done = completed.get();
+            double seconds = (now - rateNanos) / 1e9;
+            if (seconds > 0) {
+                rate = 0.75 * rate + 0.25 * ((done - rateCompleted) / seconds);
+            }
+            rateCompleted = done;
+            rateNanos = now;
+            updateAccepting(); // first: a connection about to expire waited long enough to pause accepting
+            Waiting w;
+            while ((w = waiting.peekFirst()) != null && (!w.channel().isActive() || now - w.sinceNanos() > maxWaitNanos)) {
+                waiting.pollFirst();
+                if (w.channel().isActive()) {
+                    expire(w.channel());
+                }
+            }
+            updateAccepting();
+        }
+    }
+
+    private void expire(Channel channel) {
+        if (expired.incrementAndGet() % 1000 == 1) {
+            LOG.warnf("agent endpoint: connections waited over %d ms for a TLS handshake slot and were closed (%d so far); "
+                    + "agents are connecting faster than handshakes complete", TimeUnit.NANOSECONDS.toMillis(maxWaitNanos), expired.get());
+        }
+        channel.close();
+    }
+
+    /**
+     * Pauses accepting while the queue is full, or holds half of {@code maxWait} of work (its oldest
+     * waited that long: the queue is as long as the handshake rate makes it, not a fixed count), or
+     * the descriptors are spent; resumes when the queue is half empty and its oldest is young again.
+     */
+    private void updateAccepting() {
+        assert Thread.holdsLock(this);
+        Waiting oldest = waiting.peekFirst();
+        long waited = oldest == null ? 0 : System.nanoTime() - oldest.sinceNanos();
+        int room = waitingRoom();
+        boolean full = waiting.size() >= room || open.get() >= maxConnections || waited >= maxWaitNanos / 2;
+        boolean roomy = waiting.size() <= room / 2 && open.get() < maxConnections && waited < maxWaitNanos / 4;
+        if (accepting && full) {
+            accepting = false;
+            if (acceptPauses.incrementAndGet() % 100 == 1) {
+                LOG.infof("agent endpoint: %d TLS handshakes in progress, %d waiting, %d connections open: accepting paused "
+                        + "(new connections wait in the listen backlog; %d pauses so far)", inProgress, waiting.size(), open.get(),
+                        acceptPauses.get());
+            }
+        } else if (!accepting && roomy) {
+            accepting = true;
+        } else {
+            return;
+        }
+        if (server != null) {
+            server.config().setAutoRead(accepting); // thread-safe: Netty hands the change to the channel's loop
+        }
+    }
+
+    private void closed() {
+        open.decrementAndGet();
+        synchronized (this) {
+            updateAccepting();
         }
     }
 
@@ -124,35 +261,53 @@ final class HandshakeGate {
             ctx.fireChannelActive();
             Channel channel = ctx.channel();
             SslHandler ssl = ctx.pipeline().get(SslHandler.class);
-            if (ssl == null) {
-                ctx.pipeline().remove(this);
+            ctx.pipeline().remove(this);
+            if (ssl == null || !channel.isActive()) {
                 return;
             }
             boolean started = arrive(channel);
-            if (!started && channel.isActive()) {
-                // Waiting: its slot is handed over by finished(); if it closes while waiting, forget it.
-                channel.closeFuture().addListener(f -> forget(channel));
-            }
-            if (started || channel.isActive()) {
-                ssl.handshakeFuture().addListener(f -> {
-                    if (started || channel.config().isAutoRead()) {
-                        finished();
-                    }
-                });
-            }
-            ctx.pipeline().remove(this);
+            ssl.handshakeFuture().addListener(f -> {
+                // A waiting connection's handshake future ends only after it was started (or it closed,
+                // and then the queue skips it): either way its slot, if it had one, is passed on.
+                if (started || channel.config().isAutoRead()) {
+                    finished();
+                }
+            });
         }
     }
 
-    /** A NIO server socket that puts a Gate at the head of every connection it accepts. */
+    /** A NIO server socket that counts its connections and puts a Gate at the head of each. */
     private final class GatedServerSocketChannel extends NioServerSocketChannel {
+        private ScheduledFuture<?> sweeping;
+
+        @Override
+        protected void doRegister() throws Exception {
+            super.doRegister();
+            sweeping = eventLoop().scheduleAtFixedRate(HandshakeGate.this::sweep, 250, 250, TimeUnit.MILLISECONDS);
+        }
+
+        @Override
+        protected void doClose() throws Exception {
+            if (sweeping != null) {
+                sweeping.cancel(false);
+            }
+            super.doClose();
+        }
+
         @Override
         protected int doReadMessages(List<Object> buf) throws Exception {
             int before = buf.size();
             int accepted = super.doReadMessages(buf);
             for (int i = before; i < buf.size(); i++) {
                 if (buf.get(i) instanceof Channel child) {
+                    open.incrementAndGet();
+                    child.closeFuture().addListener(f -> closed());
                     child.pipeline().addFirst(new Gate());
+                }
+            }
+            if (accepted > 0 && open.get() >= maxConnections) {
+                synchronized (HandshakeGate.this) {
+                    updateAccepting();
                 }
             }
             return accepted;

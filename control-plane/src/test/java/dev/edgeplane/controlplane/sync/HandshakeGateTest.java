@@ -15,6 +15,8 @@ import io.netty.handler.ssl.util.SelfSignedCertificate;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
@@ -32,9 +34,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The accept-time gate of TLS handshakes, saturated, on a real grpc-java TLS server: one handshake
- * in progress (a client that connected and says nothing), one waiting unread, the next closed at
- * accept before anything is read; when the first ends, the waiting one is let through and finishes
- * its handshake.
+ * in progress (a client that connected and says nothing), one waiting unread, the next left in the
+ * kernel's listen backlog (accepting paused, read from /proc/net/tcp); waiting connections that
+ * waited too long are closed; the open-connection limit pauses accepting too.
  */
 class HandshakeGateTest {
     private static final Duration WAIT = Duration.ofSeconds(20);
@@ -71,59 +73,161 @@ class HandshakeGateTest {
         }
     }
 
-    @Test
-    void pastTheHandshakesInProgressAndWaitingNewConnectionsAreClosedAtAcceptAndTheWaitingOneGoesNext() throws Exception {
-        SelfSignedCertificate certificate = new SelfSignedCertificate("localhost");
-        HandshakeGate gate = new HandshakeGate(1, 1);
-        EventLoopGroup boss = new NioEventLoopGroup(1, new DefaultThreadFactory("test-accept", true));
-        EventLoopGroup workers = new NioEventLoopGroup(2, new DefaultThreadFactory("test-io", true));
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .sslContext(GrpcSslContexts.forServer(certificate.certificate(), certificate.privateKey()).build())
-                .channelFactory(gate.channelFactory())
-                .bossEventLoopGroup(boss)
-                .workerEventLoopGroup(workers)
-                .handshakeTimeout(60, TimeUnit.SECONDS)
-                .addService(new AgentServiceGrpc.AgentServiceImplBase() {})
-                .build().start();
-        int port = server.getPort();
-        try (Socket silent = new Socket("127.0.0.1", port)) {
-            // Connected, never sends its ClientHello: it holds the one handshake slot.
-            await("the first connection's handshake in progress", () -> gate.inProgress() == 1);
+    /** A real TLS server behind {@code gate}; closed with everything it started. */
+    private record GatedServer(Server server, EventLoopGroup boss, EventLoopGroup workers, SelfSignedCertificate certificate)
+            implements AutoCloseable {
+        static GatedServer start(HandshakeGate gate) throws Exception {
+            SelfSignedCertificate certificate = new SelfSignedCertificate("localhost");
+            EventLoopGroup boss = new NioEventLoopGroup(1, new DefaultThreadFactory("test-accept", true));
+            EventLoopGroup workers = new NioEventLoopGroup(2, new DefaultThreadFactory("test-io", true));
+            Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                    .sslContext(GrpcSslContexts.forServer(certificate.certificate(), certificate.privateKey()).build())
+                    .channelFactory(gate.channelFactory())
+                    .bossEventLoopGroup(boss)
+                    .workerEventLoopGroup(workers)
+                    .withOption(io.netty.channel.ChannelOption.SO_BACKLOG, 16)
+                    .handshakeTimeout(60, TimeUnit.SECONDS)
+                    .addService(new AgentServiceGrpc.AgentServiceImplBase() {})
+                    .build().start();
+            return new GatedServer(server, boss, workers, certificate);
+        }
 
-            try (SSLSocket waiting = tlsClient(port)) {
-                CompletableFuture<Void> handshake = CompletableFuture.runAsync(() -> {
-                    try {
-                        waiting.startHandshake();
-                    } catch (IOException e) {
-                        throw new IllegalStateException(e);
-                    }
-                });
-                await("the second connection waits unread", () -> gate.waiting() == 1);
+        int port() {
+            return server.getPort();
+        }
 
-                try (Socket third = new Socket("127.0.0.1", port)) {
-                    assertTrue(closedByServer(third), "a connection past the waiting room is closed at once");
-                    assertEquals(1, gate.closedAtAccept());
-                }
-                assertFalse(handshake.isDone(), "the waiting handshake has not been read yet");
-
-                silent.close(); // its handshake ends (failed): the slot goes to the waiting connection
-                handshake.get(WAIT.toSeconds(), TimeUnit.SECONDS);
-                assertTrue(waiting.getSession().isValid(), "the waiting connection completed its TLS handshake");
-                await("the slots come back", () -> gate.inProgress() == 0 && gate.waiting() == 0);
-                assertTrue(gate.completed() >= 2, "both handshakes ended: " + gate.completed());
-            }
-
-            // Free again: a new connection starts its handshake at once.
-            try (SSLSocket again = tlsClient(port)) {
-                again.startHandshake();
-                assertEquals(1, gate.closedAtAccept(), "nothing more closed at accept");
-            }
-        } finally {
+        @Override
+        public void close() throws InterruptedException {
             server.shutdownNow();
             server.awaitTermination(5, TimeUnit.SECONDS);
             boss.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             certificate.delete();
         }
+    }
+
+    /** Connections in the kernel's accept queue of the socket listening on {@code port} (rx_queue in /proc/net/tcp*). */
+    private static int listenBacklog(int port) {
+        String local = String.format("%04X", port);
+        for (String table : new String[] {"/proc/net/tcp", "/proc/net/tcp6"}) { // Java listens on IPv6 sockets, mapped
+            try {
+                for (String line : Files.readAllLines(Path.of(table))) {
+                    String[] f = line.trim().split("\\s+");
+                    if (f.length > 4 && f[1].endsWith(":" + local) && f[3].equals("0A")) {
+                        return Integer.parseInt(f[4].substring(f[4].indexOf(':') + 1), 16);
+                    }
+                }
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot read " + table, e);
+            }
+        }
+        throw new IllegalStateException("nothing listens on port " + port);
+    }
+
+    private static CompletableFuture<Void> handshakeInBackground(SSLSocket socket) {
+        return CompletableFuture.runAsync(() -> {
+            try {
+                socket.startHandshake();
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
+    @Test
+    void pastTheWaitingRoomAcceptingPausesAndTheListenBacklogGoesNext() throws Exception {
+        HandshakeGate gate = new HandshakeGate(1, 1, Duration.ofMinutes(1), 100);
+        try (GatedServer server = GatedServer.start(gate); Socket silent = new Socket("127.0.0.1", server.port())) {
+            int port = server.port();
+            // Connected, never sends its ClientHello: it holds the one handshake slot.
+            await("the first connection's handshake in progress", () -> gate.inProgress() == 1);
+
+            try (SSLSocket waiting = tlsClient(port)) {
+                CompletableFuture<Void> second = handshakeInBackground(waiting);
+                await("the second connection waits unread", () -> gate.waiting() == 1);
+                assertFalse(gate.accepting(), "a full waiting room pauses accepting");
+
+                SSLSocket backlogged = tlsClient(port);
+                CompletableFuture<Void> third = handshakeInBackground(backlogged);
+                await("the third connection waits in the kernel's listen backlog", () -> listenBacklog(port) == 1);
+                assertEquals(2, gate.openConnections(), "the third connection was not accepted");
+                assertFalse(second.isDone() || third.isDone(), "no waiting handshake has been read yet");
+
+                silent.close(); // its handshake ends (failed): the slot goes to the waiting connection
+                second.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                third.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                assertTrue(waiting.getSession().isValid() && backlogged.getSession().isValid(), "both completed their TLS handshakes");
+                await("the slots come back and accepting resumes", () -> gate.inProgress() == 0 && gate.waiting() == 0 && gate.accepting());
+                assertTrue(gate.acceptPauses() >= 1, "accepting was paused");
+                assertEquals(0, gate.expired(), "nobody waited too long");
+                backlogged.close();
+            }
+        }
+    }
+
+    @Test
+    void aConnectionThatWaitedPastTheLimitIsClosedInsteadOfStarted() throws Exception {
+        HandshakeGate gate = new HandshakeGate(1, 10, Duration.ofMillis(600), 100);
+        try (GatedServer server = GatedServer.start(gate); Socket silent = new Socket("127.0.0.1", server.port())) {
+            await("the first connection's handshake in progress", () -> gate.inProgress() == 1);
+            try (Socket late = new Socket("127.0.0.1", server.port())) {
+                await("the second connection waits", () -> gate.waiting() == 1);
+                assertTrue(closedByServer(late), "a connection that waited past max-handshake-wait is closed");
+                assertEquals(1, gate.expired());
+                assertEquals(1, gate.acceptPauses(), "with no handshake rate measured yet, one waiting connection fills the room");
+                await("accepting resumes with nobody waiting", gate::accepting);
+            }
+            silent.close();
+            await("the slot comes back", () -> gate.inProgress() == 0);
+            try (SSLSocket fresh = tlsClient(server.port())) {
+                fresh.startHandshake();
+                assertTrue(fresh.getSession().isValid(), "a new connection is served at once");
+            }
+        }
+    }
+
+    @Test
+    void atTheConnectionLimitAcceptingPausesUntilOneCloses() throws Exception {
+        HandshakeGate gate = new HandshakeGate(4, 10, Duration.ofMinutes(1), 2);
+        try (GatedServer server = GatedServer.start(gate)) {
+            int port = server.port();
+            try (SSLSocket first = tlsClient(port); SSLSocket second = tlsClient(port)) {
+                first.startHandshake();
+                second.startHandshake();
+                await("accepting paused at two open connections", () -> gate.openConnections() == 2 && !gate.accepting());
+                try (SSLSocket third = tlsClient(port)) {
+                    CompletableFuture<Void> handshake = handshakeInBackground(third);
+                    await("the third connection waits in the listen backlog", () -> listenBacklog(port) == 1);
+                    first.close();
+                    handshake.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                    assertTrue(third.getSession().isValid(), "accepted and served once a connection closed");
+                    assertEquals(0, listenBacklog(port));
+                    await("two connections open again", () -> gate.openConnections() == 2);
+                }
+            }
+        }
+    }
+
+    @Test
+    void theWaitingRoomHoldsHalfOfTheWaitLimitOfHandshakesAtTheMeasuredRate() throws Exception {
+        HandshakeGate gate = new HandshakeGate(2, 1000, Duration.ofSeconds(10), 1000);
+        assertEquals(2, gate.waitingRoom(), "no rate measured: one round of slots");
+        try (GatedServer server = GatedServer.start(gate)) {
+            for (int i = 0; i < 40; i++) {
+                try (SSLSocket client = tlsClient(server.port())) {
+                    client.startHandshake();
+                }
+            }
+            // 40 handshakes in a few seconds: the room (the measured rate x 5 s) soon exceeds one round of slots.
+            await("the room grows with the measured rate", () -> gate.waitingRoom() > 2);
+            assertTrue(gate.waitingRoom() <= 1000, "never past max-waiting-handshakes");
+        }
+    }
+
+    @Test
+    void theConnectionLimitIsTheFileLimitLessTheReserve() {
+        assertEquals(19_488, HandshakeGate.connectionsWithin(20_000, 512));
+        assertEquals(1, HandshakeGate.connectionsWithin(100, 512));
+        assertEquals(Integer.MAX_VALUE, HandshakeGate.connectionsWithin(Long.MAX_VALUE, 512));
     }
 }
