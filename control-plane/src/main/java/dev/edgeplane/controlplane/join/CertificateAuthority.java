@@ -150,9 +150,13 @@ public final class CertificateAuthority {
         return key;
     }
 
-    /** What the agent endpoint trusts: certificates this CA issued to nodes ({@link NodeCertificateTrust}). */
-    public javax.net.ssl.X509ExtendedTrustManager nodeTrustManager() {
-        return new NodeCertificateTrust(certificate, EC_PROVIDER);
+    /**
+     * What the agent endpoint trusts: certificates this CA issued to nodes ({@link NodeCertificateTrust}).
+     *
+     * @param recordedHash node name -> the sha256 of the certificate Join recorded for it, or null
+     */
+    public javax.net.ssl.X509ExtendedTrustManager nodeTrustManager(java.util.function.Function<String, String> recordedHash) {
+        return new NodeCertificateTrust(certificate, EC_PROVIDER, recordedHash);
     }
 
     public String certificatePem() {

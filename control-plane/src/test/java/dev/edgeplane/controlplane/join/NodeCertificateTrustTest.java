@@ -14,6 +14,8 @@ import java.security.spec.ECGenParameterSpec;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Date;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Set;
 import javax.net.ssl.X509ExtendedTrustManager;
 import org.bouncycastle.asn1.x500.X500Name;
@@ -29,7 +31,9 @@ import org.junit.jupiter.api.Test;
 
 class NodeCertificateTrustTest {
     private final CertificateAuthority ca = CertificateAuthority.generate();
-    private final X509ExtendedTrustManager trust = ca.nodeTrustManager();
+    /** node name -> the certificate hash Join recorded for it (what the informer's Node cache says). */
+    private final Map<String, String> recorded = new HashMap<>();
+    private final X509ExtendedTrustManager trust = ca.nodeTrustManager(recorded::get);
 
     private static KeyPair keyPair() throws Exception {
         KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
@@ -70,6 +74,34 @@ class NodeCertificateTrustTest {
         CertificateException e = assertThrows(CertificateException.class,
                 () -> trust.checkClientTrusted(new X509Certificate[] {joined(other, "edge-1")}, "ECDHE_ECDSA"));
         assertTrue(e.getMessage().contains("signature"), e.getMessage());
+    }
+
+    @Test
+    void theCertificateRecordedForItsNodeIsTrustedByItsHashAndAnyOtherNeedsTheCasSignature() throws Exception {
+        // Signed by another cluster's CA of the same name: only the record can vouch for it.
+        X509Certificate foreign = joined(CertificateAuthority.generate(), "edge-2");
+        recorded.put("edge-2", CertificateAuthority.hashOf(foreign));
+        trust.checkClientTrusted(new X509Certificate[] {foreign}, "ECDHE_ECDSA");
+
+        recorded.put("edge-2", CertificateAuthority.hashOf(joined(ca, "edge-2"))); // a newer join replaced it
+        CertificateException e = assertThrows(CertificateException.class,
+                () -> trust.checkClientTrusted(new X509Certificate[] {foreign}, "ECDHE_ECDSA"));
+        assertTrue(e.getMessage().contains("signature"), e.getMessage());
+        // The record is per node: another node's name with this hash proves nothing.
+        recorded.clear();
+        recorded.put("edge-3", CertificateAuthority.hashOf(foreign));
+        assertThrows(CertificateException.class, () -> trust.checkClientTrusted(new X509Certificate[] {foreign}, "ECDHE_ECDSA"));
+    }
+
+    @Test
+    void aRecordedCertificateMustStillBeValidAndForClients() throws Exception {
+        Instant now = Instant.now();
+        X509Certificate expired = craft(now.minus(Duration.ofDays(2)), now.minus(Duration.ofDays(1)));
+        recorded.put("crafted", CertificateAuthority.hashOf(expired));
+        assertThrows(CertificateException.class, () -> trust.checkClientTrusted(new X509Certificate[] {expired}, "ECDHE_ECDSA"));
+        X509Certificate server = ca.issueServerCertificate(Set.of("localhost")).certificate();
+        recorded.put(CertificateAuthority.commonName(server), CertificateAuthority.hashOf(server));
+        assertThrows(CertificateException.class, () -> trust.checkClientTrusted(new X509Certificate[] {server}, "ECDHE_ECDSA"));
     }
 
     @Test
