@@ -4,6 +4,7 @@ import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import java.time.Duration;
 import java.util.List;
+import java.util.OptionalInt;
 
 /** Everything under {@code edgeplane.*}; each is also settable by env (EDGEPLANE_ETCD_ENDPOINTS, ...). */
 @ConfigMapping(prefix = "edgeplane")
@@ -46,9 +47,20 @@ public interface ControlPlaneConfig {
         @WithDefault("32")
         int maxConcurrentHandshakes();
 
-        /** Connections waiting for a handshake slot; past it a new connection is closed at accept (the agent backs off). */
+        /** Connections waiting, unread, for a handshake slot; while it is full (or slow) the endpoint stops accepting. */
         @WithDefault("1000")
         int maxWaitingHandshakes();
+
+        /** A connection that waited longer for its handshake slot is closed instead (its client would time out). */
+        @WithDefault("5s")
+        Duration maxHandshakeWait();
+
+        /** The listen backlog (capped by net.core.somaxconn): connections the kernel holds while accepting is paused. */
+        @WithDefault("128")
+        int acceptBacklog();
+
+        /** Agent connections held at once; unset: the process's limit on open files less 512 for everything else. */
+        OptionalInt maxConnections();
 
         /** The most Sync opens (admitted, Hello not yet served) in flight; the actual limit adapts below it. */
         @WithDefault("1024")
@@ -253,6 +265,14 @@ public interface ControlPlaneConfig {
         /** etcd transactions in flight per plan being written. */
         @WithDefault("4")
         int writesInFlight();
+
+        /**
+         * Node changes wake the Apps they concern at most once per this window: a fleet reconnecting
+         * after a restart turns thousands of phase changes into one plan a window for each EVERY_NODE
+         * App (each plan costs O(nodes)), not one per node. App and assignment changes are not delayed.
+         */
+        @WithDefault("1s")
+        Duration nodeChangeBatch();
 
         /**
          * Also copy the pod template into every assignment, for agents older than templates by hash. Off:

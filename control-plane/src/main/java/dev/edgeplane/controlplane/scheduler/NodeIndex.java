@@ -118,6 +118,14 @@ public final class NodeIndex {
      * True when a field placement reads differs: labels, taints, phase, cordon/drain, autonomy, capacity.
      * Heartbeats, versions, applied revisions and replica counts do not wake placement.
      */
+    /** A placement change that is the phase alone (READY, UNREACHABLE...): labels, spec and capacity as they were. */
+    public static boolean onlyPhaseChanged(Node before, Node after) {
+        return before.getStatus().getPhase() != after.getStatus().getPhase()
+                && before.getMetadata().getLabelsMap().equals(after.getMetadata().getLabelsMap())
+                && before.getSpec().equals(after.getSpec())
+                && before.getStatus().getCapacity().equals(after.getStatus().getCapacity());
+    }
+
     public static boolean placementChanged(Node before, Node after) {
         return !before.getMetadata().getLabelsMap().equals(after.getMetadata().getLabelsMap())
                 || !before.getSpec().equals(after.getSpec())

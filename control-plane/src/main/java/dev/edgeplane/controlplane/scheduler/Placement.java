@@ -197,13 +197,21 @@ public final class Placement {
     }
 
     /**
+     * Whether the node's phase can make a replica of this App leave it ({@link #keptUntil}): only
+     * with reschedule_after_unreachable, or on a node with autonomy disabled. Otherwise the App's
+     * placement on the node does not depend on READY or UNREACHABLE.
+     */
+    public static boolean mayGiveUpOn(AppSpec spec, Node node) {
+        return spec.hasRescheduleAfterUnreachable() || node.getSpec().getAutonomyDisabled();
+    }
+
+    /**
      * Until when a replica may stay on this node if it is UNREACHABLE and that is tolerated only for a
      * while: a node with autonomy off gives its replicas up at once (after the node grace that made
      * it UNREACHABLE), unless the App states its own toleration. Empty: no time limit.
      */
     static Optional<Instant> keptUntil(AppSpec spec, Node node) {
-        boolean autonomous = !node.getSpec().getAutonomyDisabled();
-        if (node.getStatus().getPhase() != NodeStatus.Phase.UNREACHABLE || !(spec.hasRescheduleAfterUnreachable() || !autonomous)) {
+        if (node.getStatus().getPhase() != NodeStatus.Phase.UNREACHABLE || !mayGiveUpOn(spec, node)) {
             return Optional.empty();
         }
         Duration tolerance = spec.hasRescheduleAfterUnreachable()

@@ -1,11 +1,15 @@
 package dev.edgeplane.controlplane.sync;
 
+import com.sun.management.UnixOperatingSystemMXBean;
+import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.join.CertificateAuthority;
 import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
+import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
@@ -23,6 +27,7 @@ import io.netty.handler.ssl.SslContextBuilder;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashSet;
 import java.util.Set;
@@ -49,6 +54,7 @@ public class AgentEndpoint {
     private final AgentApi api;
     private final AssignmentIndex index;
     private final ConnectLimiter limiter;
+    private final StateCaches caches;
     /** Hello deadlines of Sync streams; lives as long as the process (the API outlives endpoint restarts). */
     private final ScheduledExecutorService helloTimers;
     private Server server;
@@ -65,6 +71,7 @@ public class AgentEndpoint {
         this.config = config;
         this.ca = ca;
         this.index = index;
+        this.caches = caches;
         this.limiter = new ConnectLimiter(new ConnectLimiter.Settings(
                 Math.min(64, config.agent().maxSyncOpensInFlight()), config.agent().maxSyncOpensInFlight(),
                 config.agent().syncOpenTargetLatency(), config.agent().maxRetryDelay()),
@@ -102,7 +109,7 @@ public class AgentEndpoint {
         SslContext ssl;
         try {
             ssl = GrpcSslContexts.configure(SslContextBuilder.forServer(identity.key(), identity.certificate(), authority.certificate()), provider)
-                    .trustManager(authority.nodeTrustManager())
+                    .trustManager(authority.nodeTrustManager(this::recordedCertificateHash))
                     .clientAuth(ClientAuth.OPTIONAL)
                     .build();
         } catch (SSLException e) {
@@ -115,7 +122,8 @@ public class AgentEndpoint {
         InetSocketAddress address = new InetSocketAddress(config.agent().host(), config.agent().port());
         ControlPlaneConfig.Agent agent = config.agent();
         calls = new BoundedCalls(agent.callThreads(), agent.maxQueuedTasks());
-        gate = new HandshakeGate(agent.maxConcurrentHandshakes(), agent.maxWaitingHandshakes());
+        int maxConnections = agent.maxConnections().orElseGet(() -> HandshakeGate.connectionsWithin(maxOpenFiles(), 512));
+        gate = new HandshakeGate(agent.maxConcurrentHandshakes(), agent.maxWaitingHandshakes(), agent.maxHandshakeWait(), maxConnections);
         boss = new NioEventLoopGroup(1, new DefaultThreadFactory("agent-accept", true));
         workers = new NioEventLoopGroup(0, new DefaultThreadFactory("agent-io", true));
         try {
@@ -125,7 +133,7 @@ public class AgentEndpoint {
                     .channelFactory(gate.channelFactory())
                     .bossEventLoopGroup(boss)
                     .workerEventLoopGroup(workers)
-                    .withOption(ChannelOption.SO_BACKLOG, 4096)
+                    .withOption(ChannelOption.SO_BACKLOG, agent.acceptBacklog())
                     .withOption(ChannelOption.SO_REUSEADDR, true)
                     // Handlers may wait on etcd: they run on BoundedCalls' pool, which refuses new calls when saturated.
                     .directExecutor()
@@ -149,8 +157,22 @@ public class AgentEndpoint {
             shutdownResources();
             throw new UncheckedIOException("cannot listen for agents on " + address, e);
         }
-        LOG.infof("agent endpoint listening on %s (TLS by %s, certificate for %s; %d handshakes at once, %d call threads)",
-                address, provider, hosts, agent.maxConcurrentHandshakes(), agent.callThreads());
+        LOG.infof("agent endpoint listening on %s (TLS by %s, certificate for %s; %d handshakes at once, %d connections at most, %d call threads)",
+                address, provider, hosts, agent.maxConcurrentHandshakes(), maxConnections, agent.callThreads());
+    }
+
+    /** The sha256 of the certificate Join issued to {@code node}, as the informer has it; null if unknown. */
+    private String recordedCertificateHash(String node) {
+        Entry<Node> entry = caches.nodes().get(Keys.node(node));
+        return entry == null ? null : entry.value().getMetadata().getAnnotationsOrDefault(Joiner.CERT_HASH_ANNOTATION, null);
+    }
+
+    /** This process's limit on open files (RLIMIT_NOFILE), or a conservative guess where the JVM cannot tell. */
+    private static long maxOpenFiles() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof UnixOperatingSystemMXBean unix) {
+            return unix.getMaxFileDescriptorCount();
+        }
+        return 4096;
     }
 
     /** OpenSSL (BoringSSL, netty-tcnative) when asked or, for "auto", when its native library loads; else the JDK. */

@@ -10,6 +10,7 @@ import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.scheduler.LeaderLock;
 import dev.edgeplane.controlplane.scheduler.NodeIndex;
+import dev.edgeplane.controlplane.scheduler.Placement;
 import dev.edgeplane.controlplane.scheduler.VolumeBinding;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
@@ -163,10 +164,23 @@ public class AppController {
     }
 
     private void wakeApp(String app) {
-        wakes.computeIfAbsent(app, k -> new LongAdder()).increment();
+        countWake(app);
         WorkQueue<String> queue = appQueue;
         if (queue != null && !queue.add(app)) {
             LOG.warnf("app queue full: %s not queued", app);
+        }
+    }
+
+    private void countWake(String app) {
+        wakes.computeIfAbsent(app, k -> new LongAdder()).increment();
+    }
+
+    /** A node change concerns {@code app}: one reconcile per node-change-batch window, however many nodes change. */
+    private void wakeAppForNodes(String app) {
+        countWake(app);
+        WorkQueue<String> queue = appQueue;
+        if (queue != null) {
+            queue.addAfter(app, config.nodeChangeBatch());
         }
     }
 
@@ -270,20 +284,40 @@ public class AppController {
         @Override
         public void onEvents(List<PrefixCache.Event<Node>> changes, long revision) {
             Set<String> changed = new HashSet<>();
+            List<Node> phaseOnly = new ArrayList<>();
             for (PrefixCache.Event<Node> change : changes) {
                 String name = Keys.suffix(change.key(), Keys.NODES);
-                boolean relevant = change instanceof PrefixCache.Put<Node> put ? nodes.put(put.entry().value()) : nodes.remove(name);
-                if (relevant) {
+                Node after = change instanceof PrefixCache.Put<Node> put ? put.entry().value() : null;
+                boolean relevant = after != null ? nodes.put(after) : nodes.remove(name);
+                if (!relevant) {
+                    continue; // heartbeats and status only: placement reads none of it
+                }
+                if (after != null && change.previous() != null && NodeIndex.onlyPhaseChanged(change.previous().value(), after)) {
+                    phaseOnly.add(after);
+                } else {
                     changed.add(name);
                 }
             }
-            if (changed.isEmpty()) {
-                return; // heartbeats and status only: placement reads none of it
+            Set<String> apps = new HashSet<>();
+            if (!changed.isEmpty()) {
+                apps.addAll(everyNodeApps);
+                changed.forEach(n -> apps.addAll(assignments.appsOn(n)));
             }
-            Set<String> apps = new HashSet<>(everyNodeApps);
-            apps.addAll(pendingApps);
-            changed.forEach(n -> apps.addAll(assignments.appsOn(n)));
-            apps.forEach(AppController.this::wakeApp);
+            // READY <-> UNREACHABLE: new replicas may go to a READY node (pending Apps); placed ones
+            // only care where they may be given up (Placement.keptUntil). A fleet reconnecting after a
+            // restart is thousands of these: they must not replan every EVERY_NODE App each time.
+            for (Node node : phaseOnly) {
+                for (String app : assignments.appsOn(node.getMetadata().getName())) {
+                    Entry<App> entry = caches.apps().get(Keys.APPS + app);
+                    if (entry == null || Placement.mayGiveUpOn(entry.value().getSpec(), node)) {
+                        apps.add(app);
+                    }
+                }
+            }
+            if (!changed.isEmpty() || !phaseOnly.isEmpty()) {
+                apps.addAll(pendingApps);
+            }
+            apps.forEach(AppController.this::wakeAppForNodes);
         }
 
         @Override

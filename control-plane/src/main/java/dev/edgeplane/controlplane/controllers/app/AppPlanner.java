@@ -7,6 +7,7 @@ import dev.edgeplane.api.v1.EventLevel;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.api.v1.VolumeClaim;
 import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.events.Occurrence;
 import dev.edgeplane.controlplane.scheduler.NodeIndex;
@@ -129,6 +130,10 @@ public final class AppPlanner {
             String replica = d.getKey();
             String node = d.getValue();
             Entry<Assignment> existing = mine.get(replica);
+            if (existing != null && existing.value().getNode().equals(node)
+                    && sameWork(existing.value(), hash, in.inlineTemplates(), app.getMetadata().getLabelsMap(), resolved.get().claims())) {
+                continue; // unchanged: no write, so agents see no churn (and no Assignment built: an EVERY_NODE App replans often)
+            }
             Assignment.Builder wanted = Assignment.newBuilder()
                     .setNode(node)
                     .setNamespace(ns)
@@ -140,9 +145,6 @@ public final class AppPlanner {
                     .putAllVolumes(resolved.get().claims());
             if (in.inlineTemplates()) {
                 wanted.setTemplate(app.getSpec().getTemplate());
-            }
-            if (existing != null && existing.value().getNode().equals(node) && sameWork(existing.value(), wanted)) {
-                continue; // unchanged: no write, so agents see no churn
             }
             if (budgetLeft <= 0) {
                 more = true;
@@ -221,11 +223,12 @@ public final class AppPlanner {
     }
 
     /** Same template (by hash), labels and volumes: the generation alone changing (e.g. a scale) does not rewrite. */
-    private static boolean sameWork(Assignment existing, Assignment.Builder wanted) {
-        return existing.getTemplateHash().equals(wanted.getTemplateHash())
-                && existing.hasTemplate() == wanted.hasTemplate()
-                && existing.getAppLabelsMap().equals(wanted.getAppLabelsMap())
-                && existing.getVolumesMap().equals(wanted.getVolumesMap());
+    private static boolean sameWork(Assignment existing, String hash, boolean inlineTemplate, Map<String, String> appLabels,
+                                    Map<String, VolumeClaim> volumes) {
+        return existing.getTemplateHash().equals(hash)
+                && existing.hasTemplate() == inlineTemplate
+                && existing.getAppLabelsMap().equals(appLabels)
+                && existing.getVolumesMap().equals(volumes);
     }
 
     /** The volume keys an App names. */

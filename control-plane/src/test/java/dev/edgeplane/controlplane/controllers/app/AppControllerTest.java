@@ -182,6 +182,29 @@ class AppControllerTest {
     }
 
     @Test
+    void aPhaseChangeWakesOnlyTheAppsThatMayGiveTheNodeUp() {
+        Node node = node("phase-1", "phase");
+        App strict = app("strict", 1, "phase", "img:1");
+        strict = strict.toBuilder().setSpec(strict.getSpec().toBuilder()
+                .setRescheduleAfterUnreachable(com.google.protobuf.Duration.newBuilder().setSeconds(3600))).build();
+        long written = putAll(Map.of(Keys.node("phase-1"), node.toByteArray(),
+                Keys.app("default", "steady"), app("steady", 2, "phase", "img:1").toByteArray(),
+                Keys.app("default", "strict"), strict.toByteArray()));
+        await("both placed", () -> assignmentsOf("steady").size() == 2 && assignmentsOf("strict").size() == 1
+                && caches.nodes().revision() >= written);
+        long steadyWakes = controller.wakes("default", "steady");
+        long strictWakes = controller.wakes("default", "strict");
+
+        long unreachable = store.put(Keys.node("phase-1"), node.toBuilder()
+                .setStatus(node.getStatus().toBuilder().setPhase(NodeStatus.Phase.UNREACHABLE)).build().toByteArray());
+        await("the phase seen", () -> caches.nodes().revision() >= unreachable);
+        assertTrue(controller.wakes("default", "strict") > strictWakes, "reschedule_after_unreachable depends on the phase");
+        assertEquals(steadyWakes, controller.wakes("default", "steady"), "an autonomous App stays whatever the phase");
+        deleteApp("steady");
+        deleteApp("strict");
+    }
+
+    @Test
     void anImageChangeWritesOneTemplateAndCollectsTheOldOne() throws Exception {
         putAll(Map.of(Keys.node("img-1"), node("img-1", "img").toByteArray(), Keys.node("img-2"), node("img-2", "img").toByteArray()));
         App v1 = app("web", 4, "img", "img:1");
