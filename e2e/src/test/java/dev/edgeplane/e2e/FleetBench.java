@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -26,13 +27,16 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>System properties: {@code fleet.agents} (10000), {@code fleet.idleSeconds} (300: the idle window),
  * {@code fleet.metricsHistorySeconds} (3600: the simulated past each agent uploads when metrics start),
- * {@code fleet.agentsPerJvm} (9500).
+ * {@code fleet.agentsPerJvm} (9500), {@code fleet.phases} (all of idle,metrics,fanout,onenode,placements,restart:
+ * the phases run after join and connect), {@code fleet.jfr} (a file: the control plane records a JFR profile).
  */
 class FleetBench {
     static final int AGENTS = Integer.getInteger("fleet.agents", 10_000);
     static final int IDLE_SECONDS = Integer.getInteger("fleet.idleSeconds", 300);
     static final int METRICS_HISTORY_SECONDS = Integer.getInteger("fleet.metricsHistorySeconds", 3600);
     static final int PER_JVM = Integer.getInteger("fleet.agentsPerJvm", 9_500);
+    /** The phases after join and connect; a subset runs faster when working on one of them. */
+    static final Set<String> PHASES = Set.of(System.getProperty("fleet.phases", "idle,metrics,fanout,onenode,placements,restart").split(","));
     static final int PLACEMENTS = 100_000;
     static final int PLACEMENT_APPS = 20;
 
@@ -45,7 +49,7 @@ class FleetBench {
         int n = AGENTS;
         // The control plane's heap follows the fleet: ~40 KiB an agent, ~70 more with metrics, plus 1 GiB.
         String heap = Math.max(2048, 1024 + n * 128 / 1024) + "m";
-        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(n, PER_JVM, heap, 32, false, Map.of()))) {
+        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(n, PER_JVM, heap, 32, false, profiling()))) {
             progress("control plane pid " + fleet.controlPlane().process().pid() + ", " + fleet.simulators().size()
                     + " simulator JVMs, keys made");
             Duration long_ = Duration.ofSeconds(300 + n / 10);
@@ -74,89 +78,109 @@ class FleetBench {
             Thread.sleep(20_000); // status reports and phase writes of the connect settle
 
             long pid = fleet.controlPlane().process().pid();
-            bench(n, "heap_kib_per_agent", heapAfterGcKib(pid) / (double) n);
+            long rss = 0;
+            if (PHASES.contains("idle")) {
+                bench(n, "heap_kib_per_agent", heapAfterGcKib(pid) / (double) n);
 
-            // Idle: nothing changes; what still costs etcd writes and wire bytes is the fleet's standing cost.
-            long rev0 = fleet.etcdRevision();
-            FleetCluster.Wire wire0 = fleet.agentWire();
-            long i0 = System.nanoTime();
-            Thread.sleep(IDLE_SECONDS * 1000L);
-            double idle = (System.nanoTime() - i0) / 1e9;
-            FleetCluster.Wire wire1 = fleet.agentWire();
-            // Every agent's socket counted at both ends of the window, or the figure means nothing.
-            check(wire0.sockets() >= n && wire1.sockets() >= n, "agent sockets seen by ss: " + wire0.sockets() + " then "
-                    + wire1.sockets() + ", " + n + " agents connected", fleet);
-            long io0 = wire0.bytes();
-            long io1 = wire1.bytes();
-            long rev1 = fleet.etcdRevision();
-            bench(n, "steady_etcd_writes_per_s", (rev1 - rev0) / idle);
-            bench(n, "idle_bits_per_s_per_node", (io1 - io0) * 8 / idle / n);
-            progress("idle " + fmt(idle) + " s: " + (rev1 - rev0) + " etcd revisions, " + (io1 - io0) + " bytes on the agents' sockets");
+                // Idle: nothing changes; what still costs etcd writes and wire bytes is the fleet's standing cost.
+                long rev0 = fleet.etcdRevision();
+                FleetCluster.Wire wire0 = fleet.agentWire();
+                long i0 = System.nanoTime();
+                Thread.sleep(IDLE_SECONDS * 1000L);
+                double idle = (System.nanoTime() - i0) / 1e9;
+                FleetCluster.Wire wire1 = fleet.agentWire();
+                // Every agent's socket counted at both ends of the window, or the figure means nothing.
+                check(wire0.sockets() >= n && wire1.sockets() >= n, "agent sockets seen by ss: " + wire0.sockets() + " then "
+                        + wire1.sockets() + ", " + n + " agents connected", fleet);
+                long io0 = wire0.bytes();
+                long io1 = wire1.bytes();
+                long rev1 = fleet.etcdRevision();
+                bench(n, "steady_etcd_writes_per_s", (rev1 - rev0) / idle);
+                bench(n, "idle_bits_per_s_per_node", (io1 - io0) * 8 / idle / n);
+                progress("idle " + fmt(idle) + " s: " + (rev1 - rev0) + " etcd revisions, " + (io1 - io0) + " bytes on the agents' sockets");
+            }
 
-            // Metrics on: each agent first uploads METRICS_HISTORY of the past (10 s frames), then a batch a minute.
-            fleet.broadcast("metrics-history " + METRICS_HISTORY_SECONDS);
-            fleet.broadcast("metrics on");
-            long historyBatches = (METRICS_HISTORY_SECONDS / 10 + 1 + 59) / 60;
-            fleet.awaitSum("every agent's metrics history stored", "metrics_batches_acked", n * historyBatches, Duration.ofMinutes(20));
-            Thread.sleep(75_000); // every agent past one live flush
-            bench(n, "heap_kib_per_agent_metrics", heapAfterGcKib(pid) / (double) n);
-            long rss = rssMib(pid);
+            if (PHASES.contains("metrics")) {
+                // Metrics on: each agent first uploads METRICS_HISTORY of the past (10 s frames), then a batch a minute.
+                fleet.broadcast("metrics-history " + METRICS_HISTORY_SECONDS);
+                fleet.broadcast("metrics on");
+                long historyBatches = (METRICS_HISTORY_SECONDS / 10 + 1 + 59) / 60;
+                fleet.awaitSum("every agent's metrics history stored", "metrics_batches_acked", n * historyBatches, Duration.ofMinutes(20));
+                Thread.sleep(75_000); // every agent past one live flush
+                bench(n, "heap_kib_per_agent_metrics", heapAfterGcKib(pid) / (double) n);
+                rss = rssMib(pid);
+            }
 
-            // Fan-out: an image change of the EVERY_NODE App, from UpdateApp returning to each agent's ack.
-            List<Double> fanout = new ArrayList<>();
-            for (int r = 1; r <= 5; r++) {
-                String image = "example/app:" + r;
-                watchAll(fleet, "f" + r, "fanout", image);
-                long at = updateImage(fleet, "fanout", image);
-                for (long t : awaitWatch(fleet, "f" + r, n, Duration.ofMinutes(5))) {
-                    fanout.add((t - at) / 1000.0);
+            if (PHASES.contains("fanout")) {
+                // Fan-out: an image change of the EVERY_NODE App, from UpdateApp returning to each agent's ack.
+                List<Double> fanout = new ArrayList<>();
+                for (int r = 1; r <= 5; r++) {
+                    String image = "example/app:" + r;
+                    watchAll(fleet, "f" + r, "fanout", image);
+                    long at = updateImage(fleet, "fanout", image);
+                    for (long t : awaitWatch(fleet, "f" + r, n, Duration.ofMinutes(5))) {
+                        fanout.add((t - at) / 1000.0);
+                    }
+                    unwatchAll(fleet, "f" + r);
+                    progress("fan-out " + r + ": p99 " + fmt(percentile(fanout.subList(fanout.size() - n, fanout.size()), 99)) + " ms");
                 }
-                unwatchAll(fleet, "f" + r);
-                progress("fan-out " + r + ": p99 " + fmt(percentile(fanout.subList(fanout.size() - n, fanout.size()), 99)) + " ms");
+                bench(n, "fanout_p50_ms", percentile(fanout, 50), "fanout_p99_ms", percentile(fanout, 99));
             }
-            bench(n, "fanout_p50_ms", percentile(fanout, 50), "fanout_p99_ms", percentile(fanout, 99));
 
-            // One node: an App of one replica, its image changed 100 times while the fleet is connected.
-            watchAll(fleet, "o0", "single", "example/one:0");
-            fleet.createReplicatedApp("single", 1, "example/one:0");
-            awaitWatch(fleet, "o0", 1, Duration.ofMinutes(2));
-            unwatchAll(fleet, "o0");
-            List<Double> oneNode = new ArrayList<>();
-            for (int r = 1; r <= 100; r++) {
-                String image = "example/one:" + r;
-                watchAll(fleet, "o" + r, "single", image);
-                long at = updateImage(fleet, "single", image);
-                for (long t : awaitWatch(fleet, "o" + r, 1, Duration.ofSeconds(60))) {
-                    oneNode.add((t - at) / 1000.0);
+            if (PHASES.contains("onenode")) {
+                // One node: an App of one replica, its image changed 100 times while the fleet is connected.
+                watchAll(fleet, "o0", "single", "example/one:0");
+                fleet.createReplicatedApp("single", 1, "example/one:0");
+                awaitWatch(fleet, "o0", 1, Duration.ofMinutes(2));
+                unwatchAll(fleet, "o0");
+                List<Double> oneNode = new ArrayList<>();
+                for (int r = 1; r <= 100; r++) {
+                    String image = "example/one:" + r;
+                    watchAll(fleet, "o" + r, "single", image);
+                    long at = updateImage(fleet, "single", image);
+                    for (long t : awaitWatch(fleet, "o" + r, 1, Duration.ofSeconds(60))) {
+                        oneNode.add((t - at) / 1000.0);
+                    }
+                    unwatchAll(fleet, "o" + r);
                 }
-                unwatchAll(fleet, "o" + r);
+                bench(n, "one_node_p99_ms", percentile(oneNode, 99));
+                progress("one-node p50 " + fmt(percentile(oneNode, 50)) + " ms");
             }
-            bench(n, "one_node_p99_ms", percentile(oneNode, 99));
-            progress("one-node p50 " + fmt(percentile(oneNode, 50)) + " ms");
 
-            // Placements: Apps totalling 100,000 replicas, until every one is assigned in etcd.
-            long before = fleet.countKeys("/edgeplane/assignments/");
-            long p0 = System.nanoTime();
-            for (int a = 0; a < PLACEMENT_APPS; a++) {
-                fleet.createApp("place-" + a, AppSpec.newBuilder().setMode(AppSpec.Mode.REPLICATED)
-                        .setReplicas(PLACEMENTS / PLACEMENT_APPS).setTemplate(FleetCluster.template("example/placed:1")).build());
+            if (PHASES.contains("placements")) {
+                // Placements: Apps totalling 100,000 replicas, until every one is assigned in etcd.
+                long before = fleet.countKeys("/edgeplane/assignments/");
+                long p0 = System.nanoTime();
+                for (int a = 0; a < PLACEMENT_APPS; a++) {
+                    fleet.createApp("place-" + a, AppSpec.newBuilder().setMode(AppSpec.Mode.REPLICATED)
+                            .setReplicas(PLACEMENTS / PLACEMENT_APPS).setTemplate(FleetCluster.template("example/placed:1")).build());
+                }
+                Await.until(PLACEMENTS + " replicas assigned", Duration.ofMinutes(15), fleet::diagnostics,
+                        () -> fleet.countKeys("/edgeplane/assignments/") >= before + PLACEMENTS);
+                bench(n, "placements_per_s", PLACEMENTS / ((System.nanoTime() - p0) / 1e9));
+                rss = Math.max(rss, rssMib(pid));
+                bench(n, "cp_rss_mib", rss);
             }
-            Await.until(PLACEMENTS + " replicas assigned", Duration.ofMinutes(15), fleet::diagnostics,
-                    () -> fleet.countKeys("/edgeplane/assignments/") >= before + PLACEMENTS);
-            bench(n, "placements_per_s", PLACEMENTS / ((System.nanoTime() - p0) / 1e9));
-            rss = Math.max(rss, rssMib(pid));
-            bench(n, "cp_rss_mib", rss);
 
-            // kill -9 of the control plane and a restart: until every agent has resumed.
-            fleet.awaitConverged("the fleet settled before the restart", Duration.ofMinutes(10));
-            fleet.broadcast("mark");
-            long killedAt = fleet.killAndRestartControlPlane();
-            fleet.awaitSum("every agent resumed", "established_since_mark", n, Duration.ofMinutes(15));
-            bench(n, "restart_all_resumed_s", (fleet.max("last_established_since_mark_at_us") - killedAt) / 1e6,
-                    "resume_bytes_per_unchanged_node", fleet.sum("bytes_since_mark") / (double) n);
-            progress("resumed: " + fleet.sum("snapshots_since_mark") + " snapshots, " + fleet.sum("refused")
-                    + " RESOURCE_EXHAUSTED in all, new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
+            if (PHASES.contains("restart")) {
+                // kill -9 of the control plane and a restart: until every agent has resumed.
+                fleet.awaitConverged("the fleet settled before the restart", Duration.ofMinutes(10));
+                fleet.broadcast("mark");
+                long killedAt = fleet.killAndRestartControlPlane();
+                fleet.awaitSum("every agent resumed", "established_since_mark", n, Duration.ofMinutes(15));
+                bench(n, "restart_all_resumed_s", (fleet.max("last_established_since_mark_at_us") - killedAt) / 1e6,
+                        "resume_bytes_per_unchanged_node", fleet.sum("bytes_since_mark") / (double) n);
+                progress("resumed: " + fleet.sum("snapshots_since_mark") + " snapshots, " + fleet.sum("refused")
+                        + " RESOURCE_EXHAUSTED in all, new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
+            }
         }
+    }
+
+    /** With -Dfleet.jfr=FILE the control plane records a JFR profile there (written when it stops). */
+    private static Map<String, String> profiling() {
+        String file = System.getProperty("fleet.jfr");
+        return file == null ? Map.of()
+                : Map.of("JAVA_TOOL_OPTIONS", "-XX:StartFlightRecording=settings=profile,dumponexit=true,filename=" + file);
     }
 
     private static void watchAll(FleetCluster fleet, String id, String app, String image) {
