@@ -3,6 +3,7 @@ package dev.edgeplane.controlplane.join;
 import java.net.Socket;
 import java.security.GeneralSecurityException;
 import java.security.Provider;
+import java.security.PublicKey;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.List;
@@ -28,15 +29,18 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
     private static final int DIGITAL_SIGNATURE = 0;
 
     private final X509Certificate ca;
+    private final PublicKey caKey;
     private final Provider signatures;
     private final Function<String, String> recordedHash;
 
     /**
+     * @param caKey        the CA's public key, as a key of {@code signatures} (converted once, not per check)
      * @param recordedHash node name -> the sha256 ("sha256:hex") of the certificate Join issued it,
      *                     or null when unknown (then the CA's signature decides)
      */
-    NodeCertificateTrust(X509Certificate ca, Provider signatures, Function<String, String> recordedHash) {
+    NodeCertificateTrust(X509Certificate ca, PublicKey caKey, Provider signatures, Function<String, String> recordedHash) {
         this.ca = ca;
+        this.caKey = caKey;
         this.signatures = signatures;
         this.recordedHash = recordedHash;
     }
@@ -67,7 +71,7 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
             return; // the very certificate Join signed and recorded: its signature was good then
         }
         try {
-            leaf.verify(ca.getPublicKey(), signatures);
+            leaf.verify(caKey, signatures);
         } catch (GeneralSecurityException e) {
             throw new CertificateException("the certificate's signature is not this cluster's CA's", e);
         }

@@ -7,7 +7,11 @@ import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.Volume;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 
@@ -37,9 +41,26 @@ public class StateCaches {
         this.templates = new PrefixCache<>(store, Keys.TEMPLATES, b -> EtcdStore.decode(PodTemplate.parser(), b), retries);
     }
 
+    /**
+     * Lists every prefix and starts its watch, all at once: each list is etcd round trips plus
+     * decoding, and a restart over a fleet waits for the slowest, not for their sum.
+     */
     public void start() {
-        for (PrefixCache<?> cache : List.of(templates, apps, nodes, assignments, replicaStatuses, volumes)) {
-            cache.start();
+        List<CompletableFuture<Void>> lists = new ArrayList<>();
+        ExecutorService listing = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "edgeplane-cache-list");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            for (PrefixCache<?> cache : List.of(templates, apps, nodes, assignments, replicaStatuses, volumes)) {
+                lists.add(CompletableFuture.runAsync(cache::start, listing));
+            }
+            CompletableFuture.allOf(lists.toArray(CompletableFuture[]::new)).join();
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof RuntimeException cause ? cause : e;
+        } finally {
+            listing.shutdown();
         }
     }
 
