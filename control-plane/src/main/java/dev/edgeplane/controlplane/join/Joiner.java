@@ -181,4 +181,9 @@ public class Joiner {
     public static Instant toInstant(Timestamp t) {
         return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
     }
+
+    /** The sha256 ("sha256:hex") of the certificate Join issued to this node, or null if none is recorded. */
+    public static String recordedCertificateHash(Node node) {
+        return node.getMetadata().getAnnotationsOrDefault(CERT_HASH_ANNOTATION, null);
+    }
 }

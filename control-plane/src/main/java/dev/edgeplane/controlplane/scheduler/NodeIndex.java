@@ -114,22 +114,23 @@ public final class NodeIndex {
         replicas.clear();
     }
 
+    /** A placement change that is the phase alone (READY, UNREACHABLE...): labels, spec and capacity as they were. */
+    public static boolean onlyPhaseChanged(Node before, Node after) {
+        return before.getStatus().getPhase() != after.getStatus().getPhase() && samePlacementInputsButPhase(before, after);
+    }
+
     /**
      * True when a field placement reads differs: labels, taints, phase, cordon/drain, autonomy, capacity.
      * Heartbeats, versions, applied revisions and replica counts do not wake placement.
      */
-    /** A placement change that is the phase alone (READY, UNREACHABLE...): labels, spec and capacity as they were. */
-    public static boolean onlyPhaseChanged(Node before, Node after) {
-        return before.getStatus().getPhase() != after.getStatus().getPhase()
-                && before.getMetadata().getLabelsMap().equals(after.getMetadata().getLabelsMap())
-                && before.getSpec().equals(after.getSpec())
-                && before.getStatus().getCapacity().equals(after.getStatus().getCapacity());
+    public static boolean placementChanged(Node before, Node after) {
+        return before.getStatus().getPhase() != after.getStatus().getPhase() || !samePlacementInputsButPhase(before, after);
     }
 
-    public static boolean placementChanged(Node before, Node after) {
-        return !before.getMetadata().getLabelsMap().equals(after.getMetadata().getLabelsMap())
-                || !before.getSpec().equals(after.getSpec())
-                || before.getStatus().getPhase() != after.getStatus().getPhase()
-                || !before.getStatus().getCapacity().equals(after.getStatus().getCapacity());
+    /** Labels, spec and capacity: what placement reads of a node besides its phase. */
+    private static boolean samePlacementInputsButPhase(Node before, Node after) {
+        return before.getMetadata().getLabelsMap().equals(after.getMetadata().getLabelsMap())
+                && before.getSpec().equals(after.getSpec())
+                && before.getStatus().getCapacity().equals(after.getStatus().getCapacity());
     }
 }

@@ -305,7 +305,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
 
     private Optional<String> refusal(String node, String certHash) {
         Entry<Node> entry = caches.nodes().get(Keys.node(node));
-        if (entry == null || !certHash.equals(entry.value().getMetadata().getAnnotationsOrDefault(Joiner.CERT_HASH_ANNOTATION, ""))) {
+        if (entry == null || !certHash.equals(Joiner.recordedCertificateHash(entry.value()))) {
             // The cache may lag a Join that just happened: ask etcd.
             try {
                 entry = store.get(Keys.node(node), Node.parser()).orElse(null);
@@ -316,7 +316,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         if (entry == null) {
             return Optional.of("node " + node + " is not registered (deleted?); join it again");
         }
-        if (!certHash.equals(entry.value().getMetadata().getAnnotationsOrDefault(Joiner.CERT_HASH_ANNOTATION, ""))) {
+        if (!certHash.equals(Joiner.recordedCertificateHash(entry.value()))) {
             return Optional.of("this certificate of node " + node + " was replaced by a newer join");
         }
         return Optional.empty();

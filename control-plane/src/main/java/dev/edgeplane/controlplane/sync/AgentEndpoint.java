@@ -164,7 +164,7 @@ public class AgentEndpoint {
     /** The sha256 of the certificate Join issued to {@code node}, as the informer has it; null if unknown. */
     private String recordedCertificateHash(String node) {
         Entry<Node> entry = caches.nodes().get(Keys.node(node));
-        return entry == null ? null : entry.value().getMetadata().getAnnotationsOrDefault(Joiner.CERT_HASH_ANNOTATION, null);
+        return entry == null ? null : Joiner.recordedCertificateHash(entry.value());
     }
 
     /** This process's limit on open files (RLIMIT_NOFILE), or a conservative guess where the JVM cannot tell. */
