@@ -74,7 +74,10 @@ class BoundedCallsTest {
         try (BoundedCalls calls = new BoundedCalls(1, 2)) {
             Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                     .directExecutor().intercept(calls).addService(service).build().start();
-            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
+            // directExecutor: answers are observed in the order they arrive on the connection (on the
+            // default executor, two answers could be handed to two threads and overtake each other).
+            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext()
+                    .directExecutor().build();
             try {
                 AgentServiceGrpc.AgentServiceStub stub = AgentServiceGrpc.newStub(channel);
                 LinkedBlockingQueue<String> answered = new LinkedBlockingQueue<>();
