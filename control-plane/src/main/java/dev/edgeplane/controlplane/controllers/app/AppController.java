@@ -551,4 +551,10 @@ public class AppController {
         WorkQueue<String> queue = appQueue;
         return queue == null ? 0 : queue.depth();
     }
+
+    /** Nothing queued, waiting for a retry or being reconciled: every wake so far has been handled. */
+    public boolean quiet() {
+        WorkQueue<String> queue = appQueue;
+        return queue == null || queue.depth() + queue.delayed() + queue.inProgress() == 0;
+    }
 }
