@@ -389,7 +389,7 @@ final class SimAgent {
     private ReplicaStatus running(Assignment a) {
         Timestamp now = timestamp(Instant.now());
         ReplicaStatus.Builder status = ReplicaStatus.newBuilder().setName(a.getReplica()).setNamespace(a.getNamespace())
-                .setApp(a.getApp()).setNode(name).setPhase(ReplicaStatus.Phase.RUNNING).setGeneration(a.getGeneration())
+                .setApp(a.getApp()).setNode(name).setPhase(ReplicaStatus.Phase.RUNNING).setReady(true).setGeneration(a.getGeneration())
                 .setUpdateTime(now);
         PodTemplate template = templateOf(a);
         if (template != null) {

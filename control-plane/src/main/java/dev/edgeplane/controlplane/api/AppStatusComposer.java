@@ -63,7 +63,7 @@ public class AppStatusComposer {
             if (replica.getGeneration() != 0 && replica.getGeneration() < a.getGeneration()) {
                 allCurrent = false;
             }
-            if (replica.getPhase() == ReplicaStatus.Phase.RUNNING) {
+            if (replica.getPhase() == ReplicaStatus.Phase.RUNNING && replica.getReady()) { // probes passed, on the agent
                 ready++;
                 if (nodeReady) {
                     available++;

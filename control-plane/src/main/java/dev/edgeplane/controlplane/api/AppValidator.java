@@ -121,6 +121,7 @@ final class AppValidator {
                     }
                 }
             }
+            ProbeValidator.validate(v, field, c, limits);
             if (c.hasLimits()) {
                 if (c.getLimits().getCpuMillis() < 0) {
                     v.add(field + ".limits.cpu_millis", "must not be negative");

@@ -7,6 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.rpc.BadRequest;
+import dev.edgeplane.api.v1.ExecAction;
+import dev.edgeplane.api.v1.GRPCAction;
+import dev.edgeplane.api.v1.HTTPGetAction;
+import dev.edgeplane.api.v1.HTTPHeader;
+import dev.edgeplane.api.v1.Probe;
+import dev.edgeplane.api.v1.TCPSocketAction;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppEvent;
 import dev.edgeplane.api.v1.AppServiceGrpc;
@@ -199,6 +205,39 @@ class AppApiTest {
                 .setApp(valid.toBuilder().setSpec(valid.getSpec().toBuilder().setReplicas(-3))).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
         assertEquals(new String(before), new String(api.etcdGet("/edgeplane/apps/" + ns + "/valid")));
+    }
+
+    @Test
+    void probesAreCheckedByKubernetesRulesNamingTheField() {
+        String ns = "probes";
+        String c0 = "app.spec.template.containers[0]";
+        Probe http = Probe.newBuilder().setHttpGet(HTTPGetAction.newBuilder().setPath("/healthz").setPort(8080)).build();
+        assertInvalid(withContainer(app(ns, "nohandler", 1), c -> c.setLivenessProbe(Probe.newBuilder().setPeriodSeconds(5))),
+                c0 + ".liveness_probe");
+        assertInvalid(withContainer(app(ns, "port", 1), c -> c.setReadinessProbe(Probe.newBuilder()
+                .setTcpSocket(TCPSocketAction.newBuilder().setPort(65536)))), c0 + ".readiness_probe.tcp_socket.port");
+        assertInvalid(withContainer(app(ns, "success", 1), c -> c.setLivenessProbe(http.toBuilder().setSuccessThreshold(2))),
+                c0 + ".liveness_probe.success_threshold");
+        assertInvalid(withContainer(app(ns, "startup", 1), c -> c.setStartupProbe(http.toBuilder().setSuccessThreshold(3))),
+                c0 + ".startup_probe.success_threshold");
+        assertInvalid(withContainer(app(ns, "period", 1), c -> c.setReadinessProbe(http.toBuilder().setPeriodSeconds(-1))),
+                c0 + ".readiness_probe.period_seconds");
+        assertInvalid(withContainer(app(ns, "failures", 1), c -> c.setReadinessProbe(http.toBuilder().setFailureThreshold(1_000_000))),
+                c0 + ".readiness_probe.failure_threshold");
+        assertInvalid(withContainer(app(ns, "noexec", 1), c -> c.setLivenessProbe(Probe.newBuilder().setExec(ExecAction.getDefaultInstance()))),
+                c0 + ".liveness_probe.exec.command");
+        assertInvalid(withContainer(app(ns, "header", 1), c -> c.setReadinessProbe(http.toBuilder().setHttpGet(http.getHttpGet().toBuilder()
+                .addHttpHeaders(HTTPHeader.newBuilder().setName("Bad Header").setValue("x"))))),
+                c0 + ".readiness_probe.http_get.http_headers[0].name");
+        assertInvalid(withContainer(app(ns, "grpc", 1), c -> c.setReadinessProbe(Probe.newBuilder().setGrpc(GRPCAction.newBuilder()))),
+                c0 + ".readiness_probe.grpc.port");
+        assertEquals(0, api.etcdCount("/edgeplane/apps/" + ns + "/"), "an invalid request writes nothing to etcd");
+
+        App ok = withContainer(app(ns, "ok", 1), c -> c.setReadinessProbe(http.toBuilder().setSuccessThreshold(2))
+                .setLivenessProbe(http).setStartupProbe(http.toBuilder().setFailureThreshold(30).setPeriodSeconds(10)));
+        App created = api.apps().createApp(CreateAppRequest.newBuilder().setApp(ok).build());
+        assertEquals(ok.getSpec().getTemplate().getContainers(0).getReadinessProbe(),
+                created.getSpec().getTemplate().getContainers(0).getReadinessProbe(), "stored as given; the agent applies the defaults");
     }
 
     private static App withContainer(App app, UnaryOperator<Container.Builder> change) {

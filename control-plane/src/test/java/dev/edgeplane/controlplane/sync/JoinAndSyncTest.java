@@ -243,7 +243,7 @@ class JoinAndSyncTest {
         long acked = revisions.get(revisions.size() - 1);
         sa.send(SyncRequest.newBuilder().setAck(Ack.newBuilder().setRevision(acked)).build());
         sa.send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder().setFull(true).addReplicas(ReplicaStatus.newBuilder()
-                .setName("steady-0").setNamespace("sync").setApp("steady").setPhase(ReplicaStatus.Phase.RUNNING).setGeneration(1))).build());
+                .setName("steady-0").setNamespace("sync").setApp("steady").setPhase(ReplicaStatus.Phase.RUNNING).setReady(true).setGeneration(1))).build());
         sa.send(SyncRequest.newBuilder().setHeartbeat(Heartbeat.newBuilder().setRunningReplicas(1).setDesiredReplicas(2)).build());
         TestApi.await("replica status in App.status", WAIT, () -> api.apps().getApp(GetAppRequest.newBuilder()
                 .setNamespace("sync").setName("steady").build()).getStatus().getReadyReplicas() == 1);

@@ -73,7 +73,7 @@ public class UnreachableNodeTest {
                         .build());
                 assertTrue(stream.next(WAIT).hasChanges());
                 stream.send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder().addReplicas(ReplicaStatus.newBuilder()
-                        .setNamespace("default").setName("kept-0").setApp("kept").setPhase(ReplicaStatus.Phase.RUNNING))).build());
+                        .setNamespace("default").setName("kept-0").setApp("kept").setPhase(ReplicaStatus.Phase.RUNNING).setReady(true))).build());
                 TestApi.await("available", WAIT, () -> api.apps().getApp(GetAppRequest.newBuilder().setName("kept").build())
                         .getStatus().getAvailableReplicas() == 1);
                 // Connected and silent (no heartbeats) is still reachable: the stream is what counts.

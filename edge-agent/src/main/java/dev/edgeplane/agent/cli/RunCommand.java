@@ -56,6 +56,10 @@ final class RunCommand implements Callable<Integer> {
             description = "Running this long resets a container's back-off (default: ${DEFAULT-VALUE}).")
     Duration backoffReset;
 
+    @Option(names = "--probe-threads", defaultValue = "" + ReconcilerSettings.DEFAULT_PROBE_THREADS,
+            description = "Container probes checked at once; each takes at most its timeout (default: ${DEFAULT-VALUE}).")
+    int probeThreads;
+
     // The ops tunnel's local allowlist: the control plane's grants can narrow it, never widen it.
     @Option(names = "--tunnel-ports", defaultValue = "", description = "Host TCP ports (loopback) port-forward may reach, e.g. 8080,9100 (default: none).")
     String tunnelPorts;
@@ -141,7 +145,8 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ReconcilerSettings reconciler = new ReconcilerSettings("", logDir, syncPeriod, backoffInitial, backoffMax, backoffReset, 4);
+        ReconcilerSettings reconciler = new ReconcilerSettings("", logDir, syncPeriod, backoffInitial, backoffMax, backoffReset, 4,
+                Math.max(1, probeThreads));
         boolean anyPodPort = tunnelPodPorts.trim().equals("*");
         Allowlist allowlist = new Allowlist(Allowlist.ports(tunnelPorts), anyPodPort ? java.util.Set.of() : Allowlist.ports(tunnelPodPorts),
                 anyPodPort, Allowlist.ports(tunnelHttpPorts), tunnelExec, tunnelSsh, tunnelSshPort, tunnelLogs);

@@ -2,6 +2,7 @@ package dev.edgeplane.agent.pods;
 
 import com.google.protobuf.Timestamp;
 import dev.edgeplane.agent.events.EventRecorder;
+import dev.edgeplane.agent.probe.ProberManager;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.api.v1.Assignment;
@@ -67,8 +68,15 @@ final class PodWorker {
     // Sandboxes this process has created or already adopted: any other running one is adopted (logged once).
     private final java.util.Set<String> knownSandboxes = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    PodWorker(CriRuntime cri, ReconcilerSettings settings, Clock clock, PodVolumes volumes, EventRecorder events) {
+    private final ProberManager probes;
+    // Asks the sync loop for another pass soon (after a kill, so the restart does not wait a sync period).
+    private final Runnable resync;
+
+    PodWorker(CriRuntime cri, ReconcilerSettings settings, Clock clock, PodVolumes volumes, EventRecorder events,
+              ProberManager probes, Runnable resync) {
         this.cri = cri;
+        this.probes = probes;
+        this.resync = resync;
         this.events = events;
         this.volumes = volumes;
         this.settings = settings;
@@ -99,44 +107,47 @@ final class PodWorker {
     }
 
     private ReplicaStatus syncPod(String key, Assignment assignment, String hash, ReplicaStatus.Builder status) {
-        List<PodSandbox> sandboxes = new ArrayList<>(cri.listSandboxes(PodLabels.replica(assignment.getNamespace(), assignment.getReplica())));
+        PodTemplate template = assignment.getTemplate();
+        List<PodSandbox> sandboxes = cri.listSandboxes(PodLabels.replica(assignment.getNamespace(), assignment.getReplica()));
         List<Container> containers = cri.listContainers(PodLabels.replica(assignment.getNamespace(), assignment.getReplica()));
-        Map<String, Integer> nextAttempt = new HashMap<>();
+        Map<String, ContainerStatus> exited = new HashMap<>();
         for (Container container : containers) {
-            nextAttempt.merge(container.getMetadata().getName(), container.getMetadata().getAttempt() + 1, Math::max);
+            if (container.getState() != ContainerState.CONTAINER_RUNNING && container.getState() != ContainerState.CONTAINER_CREATED) {
+                ContainerStatus s = exitedStatus(container.getId());
+                if (s != null && s.getState() == ContainerState.CONTAINER_EXITED) {
+                    exited.put(container.getId(), s);
+                }
+            }
         }
-        int sandboxAttempt = sandboxes.stream().mapToInt(s -> s.getMetadata().getAttempt() + 1).max().orElse(0);
+        PodActions actions = PodActions.compute(hash, template, sandboxes, containers, exited, id -> probes.verdict(id).restart());
+        java.util.Set<String> pulled = new java.util.HashSet<>();
 
-        // 1. Pods from another template are replaced: kill them first.
-        boolean replaced = false;
-        for (PodSandbox sandbox : List.copyOf(sandboxes)) {
-            if (!hash.equals(sandbox.getLabelsMap().get(PodLabels.TEMPLATE_HASH))) {
+        // 1. A new template: its images first, so a bad tag leaves the old pod running; then the old pods go.
+        if (!actions.replaced().isEmpty()) {
+            PodSandboxConfig pullConfig = PodConfigs.sandbox(assignment, hash, actions.sandboxAttempt(), settings.logDir());
+            for (dev.edgeplane.api.v1.Container spec : template.getContainersList()) {
+                Optional<String> problem = ensureImage(assignment, spec, pullConfig, pulled);
+                if (problem.isPresent()) {
+                    return status.setPhase(ReplicaStatus.Phase.PENDING)
+                            .setMessage(problem.get() + "; the pod of the previous template keeps running").build();
+                }
+            }
+            for (PodSandbox sandbox : actions.replaced()) {
                 LOG.info(() -> key + ": template changed, replacing pod " + shortId(sandbox.getId()));
-                killSandbox(sandbox, containersIn(containers, sandbox.getId()), assignment.getTemplate());
-                sandboxes.remove(sandbox);
-                replaced = true;
+                killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), template);
             }
-        }
-        if (replaced) {
             backoff.resetPrefix(key + "/");
+            probes.removePod(key);
+        }
+        if (actions.finished()) {
+            return summarize(status, actions.steps().stream().map(step -> observed(step, null)).toList());
         }
 
-        // 2. Keep the newest ready sandbox of this template; anything else goes, unless the pod has finished.
-        sandboxes.sort(Comparator.comparingLong(PodSandbox::getCreatedAt).reversed());
-        PodSandbox keep = sandboxes.stream().filter(s -> s.getState() == PodSandboxState.SANDBOX_READY).findFirst().orElse(null);
-        if (keep == null && !sandboxes.isEmpty()) {
-            PodSandbox newest = sandboxes.get(0);
-            List<Observed> observed = observe(assignment, containersIn(containers, newest.getId()));
-            if (finished(assignment.getTemplate(), observed)) {
-                return summarize(status, observed, "");
-            }
-        }
-        for (PodSandbox sandbox : sandboxes) {
-            if (sandbox != keep) {
-                LOG.info(() -> key + ": removing " + (sandbox.getState() == PodSandboxState.SANDBOX_READY ? "duplicate" : "dead")
-                        + " pod " + shortId(sandbox.getId()));
-                killSandbox(sandbox, containersIn(containers, sandbox.getId()), assignment.getTemplate());
-            }
+        // 2. Duplicates and dead pods of this template go.
+        for (PodSandbox sandbox : actions.sandboxesToKill()) {
+            LOG.info(() -> key + ": removing " + (sandbox.getState() == PodSandboxState.SANDBOX_READY ? "duplicate" : "dead")
+                    + " pod " + shortId(sandbox.getId()));
+            killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), template);
         }
 
         // 3. Its volumes come first (like the kubelet's WaitForAttachAndMount): a pod without them stays pending.
@@ -150,11 +161,9 @@ final class PodWorker {
         }
 
         // 4. A pod needs a sandbox.
-        PodSandboxConfig sandboxConfig;
+        PodSandboxConfig sandboxConfig = PodConfigs.sandbox(assignment, hash, actions.sandboxAttempt(), settings.logDir());
         String sandboxId;
-        List<Container> podContainers;
-        if (keep == null) {
-            sandboxConfig = PodConfigs.sandbox(assignment, hash, sandboxAttempt, settings.logDir());
+        if (actions.sandbox() == null) {
             try {
                 Files.createDirectories(Path.of(sandboxConfig.getLogDirectory()));
                 sandboxId = cri.runSandbox(sandboxConfig);
@@ -169,133 +178,151 @@ final class PodWorker {
                 events.info(replicaOf(assignment), "VolumesReady", "volumes " + String.join(", ", new java.util.TreeSet<>(volumePaths.keySet()))
                         + " staged and published for pod " + shortId(sandboxId));
             }
-            podContainers = List.of();
         } else {
-            sandboxConfig = PodConfigs.sandbox(assignment, hash, keep.getMetadata().getAttempt(), settings.logDir());
-            sandboxId = keep.getId();
-            podContainers = containersIn(containers, keep.getId());
+            sandboxId = actions.sandbox().getId();
             if (knownSandboxes.add(sandboxId)) {
                 LOG.info(() -> key + ": adopted running pod " + shortId(sandboxId) + " with "
-                        + podContainers.stream().filter(c -> c.getState() == ContainerState.CONTAINER_RUNNING).count()
-                        + " running containers");
+                        + PodActions.containersIn(containers, sandboxId).stream()
+                                .filter(c -> c.getState() == ContainerState.CONTAINER_RUNNING).count() + " running containers");
             }
         }
+        for (Container old : actions.containersToRemove()) {
+            removeContainer(old, graceSeconds(template));
+        }
 
-        // 5. Each container of the template: create, start, restart as needed.
+        // 5. Each container of the template: start, restart, kill or leave as decided.
+        Pod pod = new Pod(key, assignment, hash, sandboxId, sandboxConfig, volumePaths, pulled);
         List<Observed> observed = new ArrayList<>();
-        for (dev.edgeplane.api.v1.Container spec : assignment.getTemplate().getContainersList()) {
-            observed.add(syncContainer(key, assignment, hash, spec, sandboxId, sandboxConfig, podContainers,
-                    nextAttempt.getOrDefault(spec.getName(), 0), volumePaths));
+        List<ProberManager.RunningContainer> running = new ArrayList<>();
+        for (PodActions.ContainerStep step : actions.steps()) {
+            Observed o = apply(pod, step);
+            observed.add(o);
+            if (o.running() && !o.status().getContainerId().isEmpty()) {
+                running.add(new ProberManager.RunningContainer(o.status().getContainerId(), step.spec(),
+                        o.status().hasStartedAt() ? instant(o.status().getStartedAt()) : clock.instant()));
+            }
         }
-        return summarize(status, observed, "");
+        probes.syncPod(key, replicaOf(assignment), running);
+        return summarize(status, observed.stream().map(this::withProbes).toList());
     }
 
-    private Observed syncContainer(String key, Assignment assignment, String hash, dev.edgeplane.api.v1.Container spec,
-                                   String sandboxId, PodSandboxConfig sandboxConfig, List<Container> podContainers,
-                                   int nextAttempt, Map<String, Path> volumePaths) {
-        String backoffKey = key + "/" + spec.getName();
-        List<Container> mine = podContainers.stream()
-                .filter(c -> spec.getName().equals(c.getMetadata().getName()))
-                .sorted(Comparator.comparingInt((Container c) -> c.getMetadata().getAttempt()).reversed())
-                .toList();
-        // Keep the latest and the one before it (its exit code is the "last exit code"); drop older ones.
-        for (Container old : mine.subList(Math.min(2, mine.size()), mine.size())) {
-            removeContainer(old, 0);
-        }
-        Container latest = mine.isEmpty() ? null : mine.get(0);
-        Container previous = mine.size() > 1 ? mine.get(1) : null;
+    /** Everything a container step needs to know about its pod. */
+    private record Pod(String key, Assignment assignment, String hash, String sandboxId, PodSandboxConfig sandboxConfig,
+                       Map<String, Path> volumePaths, java.util.Set<String> pulled) {}
+
+    private Observed apply(Pod pod, PodActions.ContainerStep step) {
+        dev.edgeplane.api.v1.Container spec = step.spec();
+        String backoffKey = pod.key() + "/" + spec.getName();
         Instant now = clock.instant();
-
-        if (latest == null) {
-            return start(key, assignment, hash, spec, sandboxId, sandboxConfig, nextAttempt, null, volumePaths);
+        if (step instanceof PodActions.ContainerStep.Running r) {
+            if (Duration.between(nanosToInstant(r.container().getCreatedAt()), now).compareTo(settings.backoffReset()) >= 0) {
+                backoff.reset(backoffKey);
+            }
+            return observed(step, r.lastExit());
         }
-        switch (latest.getState()) {
-            case CONTAINER_RUNNING -> {
-                Instant created = nanosToInstant(latest.getCreatedAt());
-                if (Duration.between(created, now).compareTo(settings.backoffReset()) >= 0) {
-                    backoff.reset(backoffKey);
-                }
-                if (previous != null && previous.getState() == ContainerState.CONTAINER_RUNNING) {
-                    removeContainer(previous, graceSeconds(assignment.getTemplate())); // a duplicate
-                    previous = null;
-                }
-                ContainerStatus last = previous == null ? null : exitedStatus(previous.getId());
-                return new Observed(apiStatus(spec, latest, ContainerStatusState.RUNNING, last, "", ""),
-                        true, false, false, last == null ? 0 : last.getExitCode(), null, "");
-            }
-            case CONTAINER_CREATED -> {
-                try {
-                    cri.startContainer(latest.getId());
-                    return new Observed(apiStatus(spec, latest, ContainerStatusState.RUNNING, null, "", ""),
-                            true, false, false, 0, null, "");
-                } catch (StatusRuntimeException e) {
-                    removeContainer(latest, 0);
-                    String message = "cannot start container " + spec.getName() + ": " + describe(e);
-                    return waiting(spec, latest, "StartError", message);
-                }
-            }
-            default -> {
-                ContainerStatus exited = exitedStatus(latest.getId());
-                if (exited == null) {
-                    return start(key, assignment, hash, spec, sandboxId, sandboxConfig, nextAttempt, null, volumePaths);
-                }
-                int exitCode = exited.getExitCode();
-                boolean firstLook = exitsRecorded.add(latest.getId());
-                if (firstLook) {
-                    String message = "container " + spec.getName() + " exited with code " + exitCode
-                            + (exited.getReason().isEmpty() ? "" : " (" + exited.getReason() + ")");
-                    events.record(exitCode == 0 ? dev.edgeplane.api.v1.EventLevel.INFO : dev.edgeplane.api.v1.EventLevel.WARNING,
-                            replicaOf(assignment), "Exited", message);
-                }
-                Instant finishedAt = exited.getFinishedAt() > 0 ? nanosToInstant(exited.getFinishedAt()) : now;
-                Instant startedAt = exited.getStartedAt() > 0 ? nanosToInstant(exited.getStartedAt()) : finishedAt;
-                PodTemplate.RestartPolicy policy = assignment.getTemplate().getRestartPolicy();
-                boolean restart = switch (policy) {
-                    case NEVER -> false;
-                    case ON_FAILURE -> exitCode != 0;
-                    default -> true;
-                };
-                if (!restart) {
-                    return new Observed(apiStatus(spec, latest, ContainerStatusState.EXITED, exited, exited.getReason(), exited.getMessage()),
-                            false, true, false, exitCode, finishedAt, "");
-                }
-                if (Duration.between(startedAt, finishedAt).compareTo(settings.backoffReset()) >= 0) {
-                    backoff.reset(backoffKey);
-                }
-                Duration wait = backoff.remaining(backoffKey, finishedAt, now);
-                if (!wait.isZero()) {
-                    String message = "back-off " + seconds(backoff.currentDelay(backoffKey)) + " restarting failed container "
-                            + spec.getName() + " (exit code " + exitCode + ")";
-                    if (firstLook) {
-                        events.warning(replicaOf(assignment), "BackOff", message);
-                    }
-                    return new Observed(apiStatus(spec, latest, ContainerStatusState.WAITING, exited, "CrashLoopBackOff", message),
-                            false, false, true, exitCode, finishedAt, message);
-                }
-                backoff.next(backoffKey, now);
-                LOG.info(() -> key + ": restarting container " + spec.getName() + " (exit code " + exitCode
-                        + ", restart " + (latest.getMetadata().getAttempt() + 1) + ")");
-                Observed started = start(key, assignment, hash, spec, sandboxId, sandboxConfig,
-                        Math.max(nextAttempt, latest.getMetadata().getAttempt() + 1), exited, volumePaths);
-                if (started.running() && previous != null) {
-                    removeContainer(previous, 0); // keep only the one that just exited
-                }
-                return started;
+        if (step instanceof PodActions.ContainerStep.StartCreated c) {
+            try {
+                cri.startContainer(c.created().getId());
+                return new Observed(apiStatus(spec, c.created(), ContainerStatusState.RUNNING, null, "", ""), true, false, false, 0, null, "");
+            } catch (StatusRuntimeException e) {
+                removeContainer(c.created(), 0);
+                return waiting(spec, c.created(), "StartError", "cannot start container " + spec.getName() + ": " + describe(e));
             }
         }
+        if (step instanceof PodActions.ContainerStep.Kill k) {
+            LOG.info(() -> pod.key() + ": killing container " + spec.getName() + ": " + k.reason());
+            events.warning(replicaOf(pod.assignment()), "Killing", "container " + spec.getName() + ": " + k.reason()
+                    + ", will be restarted");
+            quietly(() -> cri.stopContainer(k.container().getId(), graceSeconds(pod.assignment().getTemplate())));
+            resync.run(); // the next pass restarts it under the restart policy and the crash back-off
+            return waiting(spec, k.container(), "Unhealthy", k.reason());
+        }
+        if (step instanceof PodActions.ContainerStep.Start s) {
+            return s.lastExit() == null ? start(pod, spec, s.attempt(), null) : restart(pod, s, backoffKey, now);
+        }
+        return observed(step, null); // Terminated, Waiting: nothing to do
     }
 
-    private Observed start(String key, Assignment assignment, String hash, dev.edgeplane.api.v1.Container spec,
-                           String sandboxId, PodSandboxConfig sandboxConfig, int attempt, ContainerStatus lastExit,
-                           Map<String, Path> volumePaths) {
-        String pullKey = "pull:" + spec.getImage();
-        Optional<String> imageProblem = ensureImage(assignment, spec, sandboxConfig, pullKey);
+    /** A container that exited and restarts under its policy, after the crash back-off. */
+    private Observed restart(Pod pod, PodActions.ContainerStep.Start s, String backoffKey, Instant now) {
+        dev.edgeplane.api.v1.Container spec = s.spec();
+        ContainerStatus exited = s.lastExit();
+        int exitCode = exited.getExitCode();
+        boolean firstLook = exitsRecorded.add(s.exited().getId());
+        if (firstLook) {
+            String message = "container " + spec.getName() + " exited with code " + exitCode
+                    + (exited.getReason().isEmpty() ? "" : " (" + exited.getReason() + ")");
+            events.record(exitCode == 0 ? dev.edgeplane.api.v1.EventLevel.INFO : dev.edgeplane.api.v1.EventLevel.WARNING,
+                    replicaOf(pod.assignment()), "Exited", message);
+        }
+        Instant finishedAt = exited.getFinishedAt() > 0 ? nanosToInstant(exited.getFinishedAt()) : now;
+        Instant startedAt = exited.getStartedAt() > 0 ? nanosToInstant(exited.getStartedAt()) : finishedAt;
+        if (Duration.between(startedAt, finishedAt).compareTo(settings.backoffReset()) >= 0) {
+            backoff.reset(backoffKey);
+        }
+        Duration wait = backoff.remaining(backoffKey, finishedAt, now);
+        if (!wait.isZero()) {
+            String message = "back-off " + seconds(backoff.currentDelay(backoffKey)) + " restarting failed container "
+                    + spec.getName() + " (exit code " + exitCode + ")";
+            if (firstLook) {
+                events.warning(replicaOf(pod.assignment()), "BackOff", message);
+            }
+            return new Observed(apiStatus(spec, s.exited(), ContainerStatusState.WAITING, exited, "CrashLoopBackOff", message),
+                    false, false, true, exitCode, finishedAt, message);
+        }
+        backoff.next(backoffKey, now);
+        LOG.info(() -> pod.key() + ": restarting container " + spec.getName() + " (exit code " + exitCode
+                + ", restart " + s.attempt() + ")");
+        Observed started = start(pod, spec, s.attempt(), exited);
+        if (started.running() && s.previous() != null) {
+            removeContainer(s.previous(), 0); // keep only the one that just exited
+        }
+        return started;
+    }
+
+    /** How a container that is left as it is looks in the status. */
+    private Observed observed(PodActions.ContainerStep step, ContainerStatus lastExit) {
+        dev.edgeplane.api.v1.Container spec = step.spec();
+        if (step instanceof PodActions.ContainerStep.Running r) {
+            return new Observed(apiStatus(spec, r.container(), ContainerStatusState.RUNNING, lastExit, "", ""),
+                    true, false, false, lastExit == null ? 0 : lastExit.getExitCode(), null, "");
+        }
+        if (step instanceof PodActions.ContainerStep.Terminated t) {
+            return new Observed(apiStatus(spec, t.container(), ContainerStatusState.EXITED, t.exited(), t.exited().getReason(),
+                    t.exited().getMessage()), false, true, false, t.exited().getExitCode(), nanosToInstant(t.exited().getFinishedAt()), "");
+        }
+        if (step instanceof PodActions.ContainerStep.Waiting w && w.exited() != null) {
+            return new Observed(apiStatus(spec, w.container(), ContainerStatusState.EXITED, w.exited(), w.exited().getReason(),
+                    w.exited().getMessage()), false, false, true, w.exited().getExitCode(), nanosToInstant(w.exited().getFinishedAt()), "");
+        }
+        if (step instanceof PodActions.ContainerStep.Waiting w) {
+            return waiting(spec, w.container(), "", "");
+        }
+        throw new IllegalArgumentException("not a state to observe: " + step);
+    }
+
+    /** Readiness, startup and the last probe failure of a running container. */
+    private Observed withProbes(Observed o) {
+        if (!o.running()) {
+            return o;
+        }
+        ProberManager.Verdict verdict = probes.verdict(o.status().getContainerId());
+        return new Observed(o.status().toBuilder().setStarted(verdict.started()).setReady(verdict.ready())
+                .setProbeFailure(verdict.failure()).build(), o.running(), o.terminal(), o.waiting(), o.exitCode(), o.finishedAt(), o.problem());
+    }
+
+    private Observed start(Pod pod, dev.edgeplane.api.v1.Container spec, int attempt, ContainerStatus lastExit) {
+        String key = pod.key();
+        Assignment assignment = pod.assignment();
+        PodSandboxConfig sandboxConfig = pod.sandboxConfig();
+        Optional<String> imageProblem = ensureImage(assignment, spec, sandboxConfig, pod.pulled());
         if (imageProblem.isPresent()) {
             return waiting(spec, null, "ImagePullError", imageProblem.get());
         }
         try {
             Files.createDirectories(Path.of(sandboxConfig.getLogDirectory(), spec.getName()));
-            String id = cri.createContainer(sandboxId, PodConfigs.container(assignment, spec, hash, attempt, volumePaths), sandboxConfig);
+            String id = cri.createContainer(pod.sandboxId(), PodConfigs.container(assignment, spec, pod.hash(), attempt, pod.volumePaths()),
+                    sandboxConfig);
             events.info(replicaOf(assignment), "Created", "created container " + spec.getName() + " " + shortId(id));
             try {
                 cri.startContainer(id);
@@ -308,7 +335,7 @@ final class PodWorker {
                     + (attempt > 0 ? " (restart " + attempt + ")" : ""));
             dev.edgeplane.api.v1.ContainerStatus.Builder api = dev.edgeplane.api.v1.ContainerStatus.newBuilder()
                     .setName(spec.getName()).setState(dev.edgeplane.api.v1.ContainerStatus.State.RUNNING)
-                    .setContainerId(id).setImage(spec.getImage()).setRestartCount(attempt);
+                    .setContainerId(id).setImage(spec.getImage()).setRestartCount(attempt).setStartedAt(timestamp(clock.instant()));
             if (lastExit != null) {
                 api.setLastExitCode(lastExit.getExitCode()).setFinishedAt(timestamp(lastExit.getFinishedAt()));
             }
@@ -321,10 +348,14 @@ final class PodWorker {
         }
     }
 
-    /** Empty when the image is ready to use; otherwise why not. */
+    /** Empty when the image is ready to use; otherwise why not. {@code pulled}: images this pass pulled already. */
     private Optional<String> ensureImage(Assignment assignment, dev.edgeplane.api.v1.Container spec, PodSandboxConfig sandboxConfig,
-                                         String pullKey) {
+                                         java.util.Set<String> pulled) {
         String image = spec.getImage();
+        String pullKey = "pull:" + image;
+        if (pulled.contains(image)) {
+            return Optional.empty();
+        }
         PullPolicy policy = ImagePolicy.effective(spec);
         boolean present = cri.image(image).isPresent();
         if (policy == PullPolicy.NEVER) {
@@ -343,6 +374,7 @@ final class PodWorker {
         try {
             String ref = cri.pullImage(image, sandboxConfig);
             backoff.reset(pullKey);
+            pulled.add(image);
             LOG.info(() -> "pulled " + image + " (" + ref + ")");
             events.info(replicaOf(assignment), "Pulled", "pulled image " + image + (present ? " (policy Always)" : ""));
             return Optional.empty();
@@ -365,9 +397,10 @@ final class PodWorker {
         List<Container> containers = cri.listContainers(PodLabels.replica(namespace, replica));
         for (PodSandbox sandbox : sandboxes) {
             LOG.info(() -> key + ": no longer desired, removing pod " + shortId(sandbox.getId()));
-            killSandbox(sandbox, containersIn(containers, sandbox.getId()), null);
+            killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), null);
         }
         backoff.resetPrefix(key + "/");
+        probes.removePod(key);
     }
 
     private void killSandbox(PodSandbox sandbox, List<Container> containers, PodTemplate template) {
@@ -419,38 +452,11 @@ final class PodWorker {
         return status.orElse(null);
     }
 
-    /** The template's containers as seen in one (not ready) sandbox, without acting. */
-    private List<Observed> observe(Assignment assignment, List<Container> podContainers) {
-        List<Observed> observed = new ArrayList<>();
-        for (dev.edgeplane.api.v1.Container spec : assignment.getTemplate().getContainersList()) {
-            Container latest = podContainers.stream()
-                    .filter(c -> spec.getName().equals(c.getMetadata().getName()))
-                    .max(Comparator.comparingInt(c -> c.getMetadata().getAttempt())).orElse(null);
-            ContainerStatus exited = latest == null ? null : exitedStatus(latest.getId());
-            if (exited == null || exited.getState() != ContainerState.CONTAINER_EXITED) {
-                observed.add(waiting(spec, latest, "", ""));
-                continue;
-            }
-            PodTemplate.RestartPolicy policy = assignment.getTemplate().getRestartPolicy();
-            boolean terminal = policy == PodTemplate.RestartPolicy.NEVER
-                    || (policy == PodTemplate.RestartPolicy.ON_FAILURE && exited.getExitCode() == 0);
-            observed.add(new Observed(apiStatus(spec, latest, ContainerStatusState.EXITED, exited, exited.getReason(), exited.getMessage()),
-                    false, terminal, !terminal, exited.getExitCode(), nanosToInstant(exited.getFinishedAt()), ""));
-        }
-        return observed;
-    }
-
-    private static boolean finished(PodTemplate template, List<Observed> observed) {
-        return template.getRestartPolicy() != PodTemplate.RestartPolicy.ALWAYS
-                && template.getRestartPolicy() != PodTemplate.RestartPolicy.RESTART_POLICY_UNSPECIFIED
-                && !observed.isEmpty() && observed.stream().allMatch(Observed::terminal);
-    }
-
-    private static ReplicaStatus summarize(ReplicaStatus.Builder status, List<Observed> observed, String extra) {
+    private static ReplicaStatus summarize(ReplicaStatus.Builder status, List<Observed> observed) {
         int restarts = 0;
         Instant lastFinish = null;
         int lastExit = 0;
-        String message = extra;
+        String message = "";
         for (Observed o : observed) {
             status.addContainers(o.status());
             restarts += o.status().getRestartCount();
@@ -474,7 +480,8 @@ final class PodWorker {
         } else {
             phase = ReplicaStatus.Phase.RUNNING; // some running, the rest finished for good
         }
-        return status.setPhase(phase).setRestartCount(restarts).setLastExitCode(lastExit).setMessage(message).build();
+        boolean ready = phase == ReplicaStatus.Phase.RUNNING && observed.stream().allMatch(o -> o.status().getReady());
+        return status.setPhase(phase).setReady(ready).setRestartCount(restarts).setLastExitCode(lastExit).setMessage(message).build();
     }
 
     private enum ContainerStatusState { WAITING, RUNNING, EXITED }
@@ -512,10 +519,6 @@ final class PodWorker {
                 false, false, true, 0, null, nullToEmpty(message));
     }
 
-    private static List<Container> containersIn(List<Container> containers, String sandboxId) {
-        return containers.stream().filter(c -> sandboxId.equals(c.getPodSandboxId())).toList();
-    }
-
     /** The grace recorded on the sandbox when it was made (the assignment may be gone by now). */
     private static long graceSeconds(PodSandbox sandbox) {
         try {
@@ -535,6 +538,14 @@ final class PodWorker {
 
     private static Instant nanosToInstant(long nanos) {
         return Instant.ofEpochSecond(nanos / 1_000_000_000L, nanos % 1_000_000_000L);
+    }
+
+    private static Timestamp timestamp(Instant instant) {
+        return Timestamp.newBuilder().setSeconds(instant.getEpochSecond()).setNanos(instant.getNano()).build();
+    }
+
+    private static Instant instant(Timestamp timestamp) {
+        return Instant.ofEpochSecond(timestamp.getSeconds(), timestamp.getNanos());
     }
 
     private static Timestamp timestamp(long nanos) {

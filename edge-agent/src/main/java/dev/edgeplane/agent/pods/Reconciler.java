@@ -4,12 +4,15 @@ import dev.edgeplane.agent.events.EventRecorder;
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.agent.loop.PassLoop;
+import dev.edgeplane.agent.probe.Prober;
+import dev.edgeplane.agent.probe.ProberManager;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.status.StatusManager;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.cri.v1.PodSandbox;
+import dev.edgeplane.tunnel.edge.CriContainers;
 import io.grpc.StatusRuntimeException;
 import java.time.Clock;
 import java.time.Duration;
@@ -43,6 +46,7 @@ public final class Reconciler implements AutoCloseable {
     private final StatusManager status;
     private final ReconcilerSettings settings;
     private final PodWorker worker;
+    private final ProberManager probes;
     private final ExecutorService workers;
     private final Set<String> busy = ConcurrentHashMap.newKeySet();
     // Replicas a pass skipped because their worker was busy: they get another pass as soon as it is done.
@@ -66,7 +70,9 @@ public final class Reconciler implements AutoCloseable {
         this.desired = desired;
         this.status = status;
         this.settings = settings;
-        this.worker = new PodWorker(cri, settings, clock, volumes, events);
+        // Exec probes go through CRI ExecSync, as the tunnel's exec does.
+        this.probes = new ProberManager(new Prober(new CriContainers(cri.channel())::execSync), settings.probeThreads(), events, clock);
+        this.worker = new PodWorker(cri, settings, clock, volumes, events, probes, this::trigger);
         AtomicInteger n = new AtomicInteger();
         this.workers = Executors.newFixedThreadPool(settings.workers(), runnable -> {
             Thread thread = new Thread(runnable, "pod-worker-" + n.incrementAndGet());
@@ -75,6 +81,7 @@ public final class Reconciler implements AutoCloseable {
         });
         this.loop = new PassLoop("reconciler", settings.syncPeriod(), this::syncOnce);
         desired.addListener(this::trigger);
+        probes.addListener(this::trigger);
     }
 
     public void start() {
@@ -176,6 +183,12 @@ public final class Reconciler implements AutoCloseable {
             workers.shutdownNow();
             Thread.currentThread().interrupt();
         }
+        probes.close();
         desired.recordPods(status.all());
+    }
+
+    /** Probes running now. */
+    public int probes() {
+        return probes.probes();
     }
 }

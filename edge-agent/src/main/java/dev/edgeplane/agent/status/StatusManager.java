@@ -68,9 +68,11 @@ public final class StatusManager {
             changed = previous == null || !withoutTime(previous).equals(withoutTime(status));
             if (changed) {
                 Instant now = clock.instant();
-                statuses.put(key, status.toBuilder()
-                        .setUpdateTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
-                        .build());
+                Timestamp stamp = Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()).build();
+                // Kubernetes' lastTransitionTime of the Ready condition: kept until `ready` flips.
+                Timestamp readySince = previous != null && previous.getReady() == status.getReady() && previous.hasReadyTransitionTime()
+                        ? previous.getReadyTransitionTime() : stamp;
+                statuses.put(key, status.toBuilder().setUpdateTime(stamp).setReadyTransitionTime(readySince).build());
                 dirty.add(key);
                 removed.remove(key);
             }
@@ -193,6 +195,6 @@ public final class StatusManager {
     }
 
     private static ReplicaStatus withoutTime(ReplicaStatus status) {
-        return status.toBuilder().clearUpdateTime().build();
+        return status.toBuilder().clearUpdateTime().clearReadyTransitionTime().build();
     }
 }
