@@ -70,13 +70,53 @@ final class DescribeCommand implements Callable<Integer> {
         for (var c : app.getSpec().getTemplate().getContainersList()) {
             out.println("Container:   " + c.getName() + "  " + c.getImage() + "  "
                     + String.join(" ", c.getCommandList()) + " " + String.join(" ", c.getArgsList()));
+            probe(out, "Liveness", c.hasLivenessProbe(), c.getLivenessProbe());
+            probe(out, "Readiness", c.hasReadinessProbe(), c.getReadinessProbe());
+            probe(out, "Startup", c.hasStartupProbe(), c.getStartupProbe());
         }
         out.println();
-        Output.table(out, List.of("REPLICA", "NODE", "PHASE", "RESTARTS", "LAST-EXIT", "UPDATED", "MESSAGE"),
+        Output.table(out, List.of("REPLICA", "NODE", "PHASE", "READY", "RESTARTS", "LAST-EXIT", "UPDATED", "MESSAGE"),
                 s.getReplicasList().stream().map(r -> List.of(r.getName(), r.getNode(),
-                        r.getPhase().name(), Integer.toString(r.getRestartCount()),
+                        r.getPhase().name(), ready(r, now), Integer.toString(r.getRestartCount()),
                         Integer.toString(r.getLastExitCode()), Durations.age(r.getUpdateTime(), now),
-                        r.getMessage())).toList());
+                        message(r))).toList());
+    }
+
+    /** "true (2m)": the Ready condition and how long it has held. */
+    private static String ready(dev.edgeplane.api.v1.ReplicaStatus r, Instant now) {
+        return r.getReady() + (r.hasReadyTransitionTime() ? " (" + Durations.age(r.getReadyTransitionTime(), now) + ")" : "");
+    }
+
+    /** The replica's message, else its containers' failing probes. */
+    private static String message(dev.edgeplane.api.v1.ReplicaStatus r) {
+        if (!r.getMessage().isEmpty()) {
+            return r.getMessage();
+        }
+        return String.join("; ", r.getContainersList().stream().filter(c -> !c.getProbeFailure().isEmpty())
+                .map(c -> c.getName() + ": " + c.getProbeFailure()).toList());
+    }
+
+    /** One line per probe, as kubectl describe prints them: "Liveness: http-get :8080/healthz delay=0s timeout=1s period=10s #success=1 #failure=3". */
+    private static void probe(PrintWriter out, String kind, boolean set, dev.edgeplane.api.v1.Probe p) {
+        if (!set) {
+            return;
+        }
+        String handler = switch (p.getHandlerCase()) {
+            case HTTP_GET -> "http-get " + (p.getHttpGet().getScheme() == dev.edgeplane.api.v1.HTTPGetAction.Scheme.HTTPS ? "https" : "http")
+                    + "://" + (p.getHttpGet().getHost().isEmpty() ? "" : p.getHttpGet().getHost()) + ":" + p.getHttpGet().getPort()
+                    + (p.getHttpGet().getPath().isEmpty() ? "/" : p.getHttpGet().getPath());
+            case TCP_SOCKET -> "tcp-socket :" + p.getTcpSocket().getPort();
+            case EXEC -> "exec " + p.getExec().getCommandList();
+            case GRPC -> "grpc :" + p.getGrpc().getPort() + (p.getGrpc().getService().isEmpty() ? "" : " " + p.getGrpc().getService());
+            case HANDLER_NOT_SET -> "(no handler)";
+        };
+        out.println("  " + kind + ": " + handler + " delay=" + p.getInitialDelaySeconds() + "s timeout="
+                + orDefault(p.getTimeoutSeconds(), 1) + "s period=" + orDefault(p.getPeriodSeconds(), 10) + "s #success="
+                + orDefault(p.getSuccessThreshold(), 1) + " #failure=" + orDefault(p.getFailureThreshold(), 3));
+    }
+
+    private static int orDefault(int value, int fallback) {
+        return value <= 0 ? fallback : value;
     }
 
     /** The most recent events, newest first; a failing event call must not hide the rest of describe. */

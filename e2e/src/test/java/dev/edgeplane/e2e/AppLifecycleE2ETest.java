@@ -194,6 +194,9 @@ class AppLifecycleE2ETest {
                       image: %s
                       imagePullPolicy: ALWAYS
                       command: [sleep, "3600"]
+                      readinessProbe:
+                        exec: {command: ["true"]}
+                        periodSeconds: 1
                 """.formatted(image));
         assertEquals("app/default/hello created", edgectl("apply", "-f", manifest.toString()).trim());
         assertEquals("app/default/hello unchanged", edgectl("apply", "-f", manifest.toString()).trim());
@@ -202,8 +205,9 @@ class AppLifecycleE2ETest {
         assertTrue(table.lines().anyMatch(l -> l.matches("default\\s+hello\\s+REPLICATED\\s+1\\s+1\\s+1\\s+.*")),
                 table);
         String described = edgectl("describe", "app", "hello");
-        assertTrue(described.lines().anyMatch(l -> l.matches("hello-0\\s+" + NODE + "\\s+RUNNING\\s+0\\s+.*")),
+        assertTrue(described.lines().anyMatch(l -> l.matches("hello-0\\s+" + NODE + "\\s+RUNNING\\s+true \\(.*\\)\\s+0\\s+.*")),
                 described);
+        assertTrue(described.contains("  Readiness: exec [true] delay=0s timeout=1s period=1s #success=1 #failure=3"), described);
         assertEquals("app/default/hello deleted", edgectl("delete", "app", "hello").trim());
         Await.until("hello gone", CONVERGE, AppLifecycleE2ETest::diagnostics,
                 () -> cri.containers(labelsOf("hello")).isEmpty());

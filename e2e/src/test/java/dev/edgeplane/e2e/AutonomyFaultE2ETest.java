@@ -5,7 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.edgeplane.testkit.Commands;
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.Probe;
+import dev.edgeplane.api.v1.TCPSocketAction;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.testkit.FreePorts;
 import java.nio.file.Files;
@@ -106,6 +110,79 @@ class AutonomyFaultE2ETest {
         }
         System.out.println("resume after a control-plane restart: " + last(f.received()));
         f.delete("steady");
+    }
+
+    /**
+     * Probes through the whole stack, and on the agent alone while the cloud is down. Pods use host
+     * networking, so the ports the probes dial are sockets this test opens and closes: readiness and
+     * liveness change exactly when the test says.
+     */
+    @Test
+    void probesGateReadinessAndLivenessRestartsContainersWhileTheCloudIsDown() throws Exception {
+        int readyPort = FreePorts.next();
+        int livePort = FreePorts.next();
+        App app = f.app("probed", 1, "sleep", "3600");
+        Container main = app.getSpec().getTemplate().getContainers(0).toBuilder()
+                .setReadinessProbe(Probe.newBuilder().setTcpSocket(TCPSocketAction.newBuilder().setPort(readyPort))
+                        .setPeriodSeconds(1).setFailureThreshold(1))
+                .setLivenessProbe(Probe.newBuilder().setTcpSocket(TCPSocketAction.newBuilder().setPort(livePort))
+                        .setPeriodSeconds(1).setFailureThreshold(2))
+                .build();
+        app = app.toBuilder().setSpec(app.getSpec().toBuilder().setTemplate(app.getSpec().getTemplate().toBuilder().setContainers(0, main))).build();
+        java.net.ServerSocket live = listen(livePort);
+        java.net.ServerSocket ready = null;
+        try {
+            f.create(app);
+            Await.until("running, not ready, saying why", CONVERGE, f::diagnostics, () -> {
+                App a = f.get("probed");
+                return a.getStatus().getReplicasCount() == 1 && a.getStatus().getReplicas(0).getPhase() == ReplicaStatus.Phase.RUNNING
+                        && a.getStatus().getReplicas(0).getContainersCount() == 1
+                        && a.getStatus().getReplicas(0).getContainers(0).getProbeFailure().startsWith("Readiness probe failed: TCP 127.0.0.1:" + readyPort);
+            });
+            assertEquals(0, f.get("probed").getStatus().getReadyReplicas(), "running is not ready");
+            ready = listen(readyPort);
+            Await.until("ready once its port answers", CONVERGE, f::diagnostics, () -> f.get("probed").getStatus().getReadyReplicas() == 1);
+            String first = f.runningIds("probed").iterator().next();
+
+            // The cloud goes away; the liveness port closes: the agent alone restarts the container.
+            f.killCloud();
+            live.close();
+            Await.until("restarted by its liveness probe with the cloud down", CONVERGE, f::diagnostics,
+                    () -> !f.runningIds("probed").isEmpty() && !f.runningIds("probed").contains(first));
+            live = listen(livePort);
+            f.startCloud();
+            f.awaitPhase(NodeStatus.Phase.READY);
+            Await.until("the restart and readiness reported once the cloud is back", CONVERGE, f::diagnostics, () -> {
+                App a = f.get("probed");
+                return a.getStatus().getReadyReplicas() == 1 && a.getStatus().getReplicas(0).getRestartCount() >= 1;
+            });
+            assertTrue(f.agentLogCount("killing container main: Liveness probe failed") >= 1, f.diagnostics());
+        } finally {
+            live.close();
+            if (ready != null) {
+                ready.close();
+            }
+        }
+        f.delete("probed");
+    }
+
+    /** A port that accepts (and at once closes) every connection until closed: what a TCP probe sees as up. */
+    private static java.net.ServerSocket listen(int port) throws java.io.IOException {
+        java.net.ServerSocket socket = new java.net.ServerSocket();
+        socket.setReuseAddress(true);
+        socket.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+        Thread acceptor = new Thread(() -> {
+            while (!socket.isClosed()) {
+                try {
+                    socket.accept().close();
+                } catch (java.io.IOException closed) {
+                    return;
+                }
+            }
+        }, "probe-target-" + port);
+        acceptor.setDaemon(true);
+        acceptor.start();
+        return socket;
     }
 
     @Test

@@ -189,4 +189,27 @@ class ReconcilerTest {
             assertNotEquals("", running);
         }
     }
+
+    @Test
+    void aNewTemplateWhoseImageCannotBePulledLeavesTheOldPodRunning() throws Exception {
+        String ns = "badtag";
+        try (Registry registry = Registry.start()) {
+            desire(Pods.assignment(ns, "web", 0, Pods.template(PodTemplate.RestartPolicy.ALWAYS,
+                    Pods.container("main", Pods.BUSYBOX, "sleep", "3600"))));
+            Await.until(WAIT, "the first version running", () -> Pods.running(cri, ns).size() == 1);
+            List<String> before = Pods.running(cri, ns);
+
+            // A tag the registry does not have: the pull fails, and the running pod is not touched.
+            String missing = registry.address() + "/edgeplane/busybox:no-such-tag";
+            desire(Pods.assignment(ns, "web", 0, Pods.template(PodTemplate.RestartPolicy.ALWAYS,
+                    Pods.container("main", missing, "sleep", "3600"))));
+            Await.until(WAIT, "pending, saying the old pod keeps running", () -> {
+                ReplicaStatus s = status.get(ns + "/web-0");
+                return s != null && s.getPhase() == ReplicaStatus.Phase.PENDING && s.getMessage().contains("pulling image " + missing)
+                        && s.getMessage().contains("the pod of the previous template keeps running");
+            }, () -> String.valueOf(status.get(ns + "/web-0")));
+            assertEquals(before, Pods.running(cri, ns), "the old container still runs");
+            assertEquals(1, Pods.sandboxes(cri, ns).size());
+        }
+    }
 }
