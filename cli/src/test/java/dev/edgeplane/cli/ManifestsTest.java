@@ -19,6 +19,20 @@ import org.junit.jupiter.api.io.TempDir;
 class ManifestsTest {
 
     @Test
+    void theQuickStartExampleReadsWithItsProbes() throws Exception {
+        Path example = Path.of("").toAbsolutePath().getParent().resolve("deploy/examples/hello-web.yaml");
+        List<Manifests.Manifest> docs;
+        try (var reader = java.nio.file.Files.newBufferedReader(example)) {
+            docs = Manifests.read(reader, example.toString());
+        }
+        Container web = assertInstanceOf(Manifests.AppManifest.class, docs.get(0)).app().getSpec().getTemplate().getContainers(0);
+        assertEquals(8088, web.getReadinessProbe().getHttpGet().getPort());
+        assertEquals("/", web.getReadinessProbe().getHttpGet().getPath());
+        assertEquals(8088, web.getLivenessProbe().getTcpSocket().getPort());
+        assertEquals(3, web.getLivenessProbe().getFailureThreshold());
+    }
+
+    @Test
     void readsAnAppInTheApiJsonMappingWithEnumsByName() {
         var docs = Manifests.read(new StringReader("""
                 kind: App
