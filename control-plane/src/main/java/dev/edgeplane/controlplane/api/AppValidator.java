@@ -78,60 +78,87 @@ final class AppValidator {
             return v; // too many to walk
         }
         PodVolumeValidator.validate(v, spec);
+        v.atMost("app.spec.template.init_containers", spec.getTemplate().getInitContainersCount(), limits.maxContainers(), "max-containers");
+        if (spec.getTemplate().getInitContainersCount() > limits.maxContainers()) {
+            return v;
+        }
         Set<String> names = new HashSet<>();
         Set<String> hostPorts = new HashSet<>();
+        for (int i = 0; i < spec.getTemplate().getInitContainersCount(); i++) {
+            container(v, "app.spec.template.init_containers[" + i + "]", spec.getTemplate().getInitContainers(i), true, names, hostPorts, limits);
+        }
         for (int i = 0; i < spec.getTemplate().getContainersCount(); i++) {
-            Container c = spec.getTemplate().getContainers(i);
-            String field = "app.spec.template.containers[" + i + "]";
-            if (!containerWithinLimits(v, field, c, limits)) {
-                continue;
+            container(v, "app.spec.template.containers[" + i + "]", spec.getTemplate().getContainers(i), false, names, hostPorts, limits);
+        }
+        return v;
+    }
+
+    /** One container of the template; {@code names} and {@code hostPorts} are shared by all of them. */
+    private static void container(Validation v, String field, Container c, boolean init, Set<String> names, Set<String> hostPorts,
+                                  ApiLimits limits) {
+        if (!containerWithinLimits(v, field, c, limits)) {
+            return;
+        }
+        v.dnsLabel(field + ".name", c.getName());
+        if (!c.getName().isEmpty() && !names.add(c.getName())) {
+            v.add(field + ".name", "duplicate container name \"" + c.getName() + "\" (names are unique across init_containers and containers)");
+        }
+        if (c.getImage().isBlank()) {
+            v.add(field + ".image", "must not be empty");
+        } else if (c.getImage().chars().anyMatch(Character::isWhitespace)) {
+            v.add(field + ".image", "must not contain whitespace");
+        }
+        for (int e = 0; e < c.getEnvCount(); e++) {
+            EnvVar env = c.getEnv(e);
+            v.envName(field + ".env[" + e + "].name", env.getName());
+        }
+        for (int p = 0; p < c.getPortsCount(); p++) {
+            ContainerPort port = c.getPorts(p);
+            String pf = field + ".ports[" + p + "]";
+            if (port.getContainerPort() < 1 || port.getContainerPort() > 65535) {
+                v.add(pf + ".container_port", "must be 1-65535 (got " + port.getContainerPort() + ")");
             }
-            v.dnsLabel(field + ".name", c.getName());
-            if (!c.getName().isEmpty() && !names.add(c.getName())) {
-                v.add(field + ".name", "duplicate container name \"" + c.getName() + "\"");
+            if (port.getHostPort() != 0 && port.getHostPort() != port.getContainerPort()) {
+                v.add(pf + ".host_port", "must be 0 or equal to container_port (pods use host networking)");
             }
-            if (c.getImage().isBlank()) {
-                v.add(field + ".image", "must not be empty");
-            } else if (c.getImage().chars().anyMatch(Character::isWhitespace)) {
-                v.add(field + ".image", "must not contain whitespace");
+            if (!port.getName().isEmpty() && !Validation.isDnsLabel(port.getName())) {
+                v.add(pf + ".name", "must be a DNS-1123 label");
             }
-            for (int e = 0; e < c.getEnvCount(); e++) {
-                EnvVar env = c.getEnv(e);
-                v.envName(field + ".env[" + e + "].name", env.getName());
+            if (port.getProtocol() == ContainerPort.Protocol.UNRECOGNIZED) {
+                v.add(pf + ".protocol", "unknown protocol");
             }
-            for (int p = 0; p < c.getPortsCount(); p++) {
-                ContainerPort port = c.getPorts(p);
-                String pf = field + ".ports[" + p + "]";
-                if (port.getContainerPort() < 1 || port.getContainerPort() > 65535) {
-                    v.add(pf + ".container_port", "must be 1-65535 (got " + port.getContainerPort() + ")");
-                }
-                if (port.getHostPort() != 0 && port.getHostPort() != port.getContainerPort()) {
-                    v.add(pf + ".host_port", "must be 0 or equal to container_port (pods use host networking)");
-                }
-                if (!port.getName().isEmpty() && !Validation.isDnsLabel(port.getName())) {
-                    v.add(pf + ".name", "must be a DNS-1123 label");
-                }
-                if (port.getProtocol() == ContainerPort.Protocol.UNRECOGNIZED) {
-                    v.add(pf + ".protocol", "unknown protocol");
-                }
-                if (port.getHostPort() != 0) {
-                    String id = port.getHostPort() + "/" + (port.getProtocol() == ContainerPort.Protocol.UDP ? "udp" : "tcp");
-                    if (!hostPorts.add(id)) {
-                        v.add(pf + ".host_port", "host port " + id + " is used twice in this template");
-                    }
-                }
-            }
-            ProbeValidator.validate(v, field, c, limits);
-            if (c.hasLimits()) {
-                if (c.getLimits().getCpuMillis() < 0) {
-                    v.add(field + ".limits.cpu_millis", "must not be negative");
-                }
-                if (c.getLimits().getMemoryBytes() < 0) {
-                    v.add(field + ".limits.memory_bytes", "must not be negative");
+            if (port.getHostPort() != 0) {
+                String id = port.getHostPort() + "/" + (port.getProtocol() == ContainerPort.Protocol.UDP ? "udp" : "tcp");
+                if (!hostPorts.add(id)) {
+                    v.add(pf + ".host_port", "host port " + id + " is used twice in this template");
                 }
             }
         }
-        return v;
+        if (c.hasLimits()) {
+            if (c.getLimits().getCpuMillis() < 0) {
+                v.add(field + ".limits.cpu_millis", "must not be negative");
+            }
+            if (c.getLimits().getMemoryBytes() < 0) {
+                v.add(field + ".limits.memory_bytes", "must not be negative");
+            }
+        }
+        if (init) {
+            // As in Kubernetes: an init container runs to completion, so probes and hooks mean nothing there.
+            if (c.hasLivenessProbe()) {
+                v.add(field + ".liveness_probe", "must not be set for an init container");
+            }
+            if (c.hasReadinessProbe()) {
+                v.add(field + ".readiness_probe", "must not be set for an init container");
+            }
+            if (c.hasStartupProbe()) {
+                v.add(field + ".startup_probe", "must not be set for an init container");
+            }
+            if (c.hasLifecycle()) {
+                v.add(field + ".lifecycle", "must not be set for an init container");
+            }
+        } else {
+            ProbeValidator.validate(v, field, c, limits);
+        }
     }
 
     /** Counts and lengths of one container; false when a list is too long to walk. */

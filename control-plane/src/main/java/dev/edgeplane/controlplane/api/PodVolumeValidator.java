@@ -48,21 +48,27 @@ final class PodVolumeValidator {
                 v.add("app.spec.replicas", "must be 0 or 1 when the template uses named volumes (read-write-once)");
             }
         }
+        for (int c = 0; c < template.getInitContainersCount(); c++) {
+            mounts(v, "app.spec.template.init_containers[" + c + "]", template.getInitContainers(c), byName);
+        }
         for (int c = 0; c < template.getContainersCount(); c++) {
-            Container container = template.getContainers(c);
-            Set<String> paths = new HashSet<>();
-            for (int m = 0; m < container.getVolumeMountsCount(); m++) {
-                VolumeMount mount = container.getVolumeMounts(m);
-                String field = "app.spec.template.containers[" + c + "].volume_mounts[" + m + "]";
-                if (!byName.containsKey(mount.getName())) {
-                    v.add(field + ".name", "names no volume of the template (\"" + mount.getName() + "\")");
-                }
-                String reason = absolutePathProblem(mount.getMountPath());
-                if (reason != null) {
-                    v.add(field + ".mount_path", reason);
-                } else if (!paths.add(mount.getMountPath())) {
-                    v.add(field + ".mount_path", "mounted twice in this container");
-                }
+            mounts(v, "app.spec.template.containers[" + c + "]", template.getContainers(c), byName);
+        }
+    }
+
+    private static void mounts(Validation v, String containerField, Container container, Map<String, PodVolume> byName) {
+        Set<String> paths = new HashSet<>();
+        for (int m = 0; m < container.getVolumeMountsCount(); m++) {
+            VolumeMount mount = container.getVolumeMounts(m);
+            String field = containerField + ".volume_mounts[" + m + "]";
+            if (!byName.containsKey(mount.getName())) {
+                v.add(field + ".name", "names no volume of the template (\"" + mount.getName() + "\")");
+            }
+            String reason = absolutePathProblem(mount.getMountPath());
+            if (reason != null) {
+                v.add(field + ".mount_path", reason);
+            } else if (!paths.add(mount.getMountPath())) {
+                v.add(field + ".mount_path", "mounted twice in this container");
             }
         }
     }

@@ -2,10 +2,11 @@ package dev.edgeplane.controlplane.api;
 
 import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.HTTPGetAction;
+import dev.edgeplane.api.v1.LifecycleHandler;
 import dev.edgeplane.api.v1.Probe;
 
 /**
- * A container's liveness, readiness and startup probes, by Kubernetes' rules: exactly one handler,
+ * A container's liveness, readiness and startup probes and its lifecycle hooks, by Kubernetes' rules: exactly one handler,
  * ports 1-65535, no negative timing (0 takes the default), a success threshold of 1 for liveness
  * and startup; plus the bounds every input here has.
  */
@@ -27,6 +28,21 @@ final class ProbeValidator {
         if (c.hasStartupProbe()) {
             probe(v, field + ".startup_probe", c.getStartupProbe(), true, limits);
         }
+        if (c.getLifecycle().hasPostStart()) {
+            hook(v, field + ".lifecycle.post_start", c.getLifecycle().getPostStart(), limits);
+        }
+        if (c.getLifecycle().hasPreStop()) {
+            hook(v, field + ".lifecycle.pre_stop", c.getLifecycle().getPreStop(), limits);
+        }
+    }
+
+    /** A lifecycle hook: the probes' exec or http_get handler. */
+    private static void hook(Validation v, String field, LifecycleHandler hook, ApiLimits limits) {
+        switch (hook.getHandlerCase()) {
+            case EXEC -> handler(v, field, Probe.newBuilder().setExec(hook.getExec()).build(), limits);
+            case HTTP_GET -> handler(v, field, Probe.newBuilder().setHttpGet(hook.getHttpGet()).build(), limits);
+            case HANDLER_NOT_SET -> v.add(field, "one of exec or http_get is required");
+        }
     }
 
     private static void probe(Validation v, String field, Probe p, boolean restarts, ApiLimits limits) {
@@ -38,6 +54,10 @@ final class ProbeValidator {
         if (restarts && p.getSuccessThreshold() > 1) {
             v.add(field + ".success_threshold", "must be 1 for liveness and startup probes (got " + p.getSuccessThreshold() + ")");
         }
+        handler(v, field, p, limits);
+    }
+
+    private static void handler(Validation v, String field, Probe p, ApiLimits limits) {
         int bytes = limits.maxStringBytes();
         switch (p.getHandlerCase()) {
             case HTTP_GET -> {

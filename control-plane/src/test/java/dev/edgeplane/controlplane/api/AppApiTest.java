@@ -11,6 +11,8 @@ import dev.edgeplane.api.v1.ExecAction;
 import dev.edgeplane.api.v1.GRPCAction;
 import dev.edgeplane.api.v1.HTTPGetAction;
 import dev.edgeplane.api.v1.HTTPHeader;
+import dev.edgeplane.api.v1.Lifecycle;
+import dev.edgeplane.api.v1.LifecycleHandler;
 import dev.edgeplane.api.v1.Probe;
 import dev.edgeplane.api.v1.TCPSocketAction;
 import dev.edgeplane.api.v1.App;
@@ -208,7 +210,7 @@ class AppApiTest {
     }
 
     @Test
-    void probesAreCheckedByKubernetesRulesNamingTheField() {
+    void probesHooksAndInitContainersAreCheckedByKubernetesRulesNamingTheField() {
         String ns = "probes";
         String c0 = "app.spec.template.containers[0]";
         Probe http = Probe.newBuilder().setHttpGet(HTTPGetAction.newBuilder().setPath("/healthz").setPort(8080)).build();
@@ -231,6 +233,18 @@ class AppApiTest {
                 c0 + ".readiness_probe.http_get.http_headers[0].name");
         assertInvalid(withContainer(app(ns, "grpc", 1), c -> c.setReadinessProbe(Probe.newBuilder().setGrpc(GRPCAction.newBuilder()))),
                 c0 + ".readiness_probe.grpc.port");
+        assertInvalid(withContainer(app(ns, "hook", 1), c -> c.setLifecycle(Lifecycle.newBuilder().setPreStop(LifecycleHandler.getDefaultInstance()))),
+                c0 + ".lifecycle.pre_stop");
+        assertInvalid(withContainer(app(ns, "hookport", 1), c -> c.setLifecycle(Lifecycle.newBuilder().setPostStart(LifecycleHandler.newBuilder()
+                .setHttpGet(HTTPGetAction.newBuilder().setPort(0))))), c0 + ".lifecycle.post_start.http_get.port");
+        App init = app(ns, "init", 1);
+        Container initContainer = Container.newBuilder().setName("setup").setImage("img:1").setReadinessProbe(http).build();
+        init = init.toBuilder().setSpec(init.getSpec().toBuilder().setTemplate(init.getSpec().getTemplate().toBuilder()
+                .addInitContainers(initContainer))).build();
+        assertInvalid(init, "app.spec.template.init_containers[0].readiness_probe");
+        App sameName = init.toBuilder().setSpec(init.getSpec().toBuilder().setTemplate(init.getSpec().getTemplate().toBuilder()
+                .setInitContainers(0, initContainer.toBuilder().clearReadinessProbe().setName(init.getSpec().getTemplate().getContainers(0).getName())))).build();
+        assertInvalid(sameName, "app.spec.template.containers[0].name");
         assertEquals(0, api.etcdCount("/edgeplane/apps/" + ns + "/"), "an invalid request writes nothing to etcd");
 
         App ok = withContainer(app(ns, "ok", 1), c -> c.setReadinessProbe(http.toBuilder().setSuccessThreshold(2))

@@ -24,10 +24,15 @@ import java.util.function.Function;
  * @param sandbox         the pod to keep using; null: create one ({@code sandboxAttempt})
  * @param finished        the pod ran to completion under its restart policy: nothing starts again
  * @param containersToRemove attempts older than the previous one, and running duplicates
- * @param steps           one per container of the template, in template order
+ * @param initSteps       one per init container, in order: those done are Terminated, the one running or
+ *                        to (re)start is next, the rest wait
+ * @param initialized     every init container exited 0 in this sandbox: the containers may run
+ * @param initFailed      an init container failed under restart policy NEVER: the replica failed
+ * @param steps           one per container of the template, in template order (all Waiting until initialized)
  */
 record PodActions(List<PodSandbox> replaced, List<PodSandbox> sandboxesToKill, PodSandbox sandbox, int sandboxAttempt,
-                  boolean finished, List<Container> containersToRemove, List<ContainerStep> steps) {
+                  boolean finished, List<Container> containersToRemove, List<ContainerStep> initSteps, boolean initialized,
+                  boolean initFailed, List<ContainerStep> steps) {
 
     /** What happens to one container of the template. */
     sealed interface ContainerStep {
@@ -53,8 +58,9 @@ record PodActions(List<PodSandbox> replaced, List<PodSandbox> sandboxesToKill, P
         /** Exited and will not restart under the restart policy. */
         record Terminated(dev.edgeplane.api.v1.Container spec, Container container, ContainerStatus exited) implements ContainerStep {}
 
-        /** Not exited for good in a pod that is not running (reported as waiting). */
-        record Waiting(dev.edgeplane.api.v1.Container spec, Container container, ContainerStatus exited) implements ContainerStep {}
+        /** Not running and nothing to do now: in a pod that is not running, or behind init containers ({@code reason}). */
+        record Waiting(dev.edgeplane.api.v1.Container spec, Container container, ContainerStatus exited, String reason)
+                implements ContainerStep {}
     }
 
     /**
@@ -78,22 +84,36 @@ record PodActions(List<PodSandbox> replaced, List<PodSandbox> sandboxesToKill, P
         PodSandbox keep = same.stream().filter(s -> s.getState() == PodSandboxState.SANDBOX_READY).findFirst().orElse(null);
         if (keep == null && !same.isEmpty()) {
             PodSandbox newest = same.get(0);
-            List<ContainerStep> ended = ended(template, containersIn(containers, newest.getId()), exited);
-            if (finished(template, ended)) {
-                return new PodActions(replaced, List.of(), newest, newest.getMetadata().getAttempt(), true, List.of(), ended);
+            List<Container> inNewest = containersIn(containers, newest.getId());
+            Init init = init(template, inNewest, exited, nextAttempt, new ArrayList<>());
+            List<ContainerStep> ended = ended(template, inNewest, exited);
+            if (init.failed() || finished(template, ended)) {
+                return new PodActions(replaced, List.of(), newest, newest.getMetadata().getAttempt(), true, List.of(),
+                        init.steps(), init.done(), init.failed(), ended);
             }
         }
         List<PodSandbox> toKill = same.stream().filter(s -> s != keep).toList();
         List<ContainerStep> steps = new ArrayList<>();
         if (keep == null) {
+            // A new sandbox runs its init containers first, the first of them now.
+            Init init = init(template, List.of(), exited, nextAttempt, new ArrayList<>());
             for (dev.edgeplane.api.v1.Container spec : template.getContainersList()) {
-                steps.add(new ContainerStep.Start(spec, nextAttempt.getOrDefault(spec.getName(), 0), null, null, null));
+                steps.add(init.done() ? new ContainerStep.Start(spec, nextAttempt.getOrDefault(spec.getName(), 0), null, null, null)
+                        : new ContainerStep.Waiting(spec, null, null, "PodInitializing"));
             }
-            return new PodActions(replaced, toKill, null, sandboxAttempt, false, List.of(), steps);
+            return new PodActions(replaced, toKill, null, sandboxAttempt, false, List.of(), init.steps(), init.done(), false, steps);
         }
 
         List<Container> remove = new ArrayList<>();
         List<Container> inPod = containersIn(containers, keep.getId());
+        Init init = init(template, inPod, exited, nextAttempt, remove);
+        if (!init.done()) {
+            for (dev.edgeplane.api.v1.Container spec : template.getContainersList()) {
+                steps.add(new ContainerStep.Waiting(spec, null, null, "PodInitializing"));
+            }
+            return new PodActions(replaced, toKill, keep, keep.getMetadata().getAttempt(), false, remove, init.steps(), false,
+                    init.failed(), steps);
+        }
         for (dev.edgeplane.api.v1.Container spec : template.getContainersList()) {
             List<Container> mine = attemptsOf(spec, inPod);
             remove.addAll(mine.subList(Math.min(2, mine.size()), mine.size())); // keep the latest and its last exit
@@ -128,7 +148,52 @@ record PodActions(List<PodSandbox> replaced, List<PodSandbox> sandboxesToKill, P
                 }
             }
         }
-        return new PodActions(replaced, toKill, keep, keep.getMetadata().getAttempt(), false, remove, steps);
+        return new PodActions(replaced, toKill, keep, keep.getMetadata().getAttempt(), false, remove, init.steps(), true, false, steps);
+    }
+
+    /** Where a sandbox's init containers stand. */
+    private record Init(List<ContainerStep> steps, boolean done, boolean failed) {}
+
+    /**
+     * The init containers in order: those that exited 0 are done; the first that is not decides the
+     * step (start, restart after a failure, wait while it runs); the ones after it wait.
+     */
+    private static Init init(PodTemplate template, List<Container> inPod, Map<String, ContainerStatus> exited,
+                             Map<String, Integer> nextAttempt, List<Container> remove) {
+        List<ContainerStep> steps = new ArrayList<>();
+        boolean blocked = false;
+        boolean failed = false;
+        for (dev.edgeplane.api.v1.Container spec : template.getInitContainersList()) {
+            if (blocked) {
+                steps.add(new ContainerStep.Waiting(spec, null, null, "PodInitializing"));
+                continue;
+            }
+            List<Container> mine = attemptsOf(spec, inPod);
+            remove.addAll(mine.subList(Math.min(2, mine.size()), mine.size()));
+            Container latest = mine.isEmpty() ? null : mine.get(0);
+            Container previous = mine.size() > 1 ? mine.get(1) : null;
+            int next = nextAttempt.getOrDefault(spec.getName(), 0);
+            ContainerStatus status = latest == null ? null : exited.get(latest.getId());
+            if (status != null && status.getExitCode() == 0) {
+                steps.add(new ContainerStep.Terminated(spec, latest, status));
+                continue;
+            }
+            blocked = true;
+            if (latest == null || (status == null && latest.getState() != ContainerState.CONTAINER_RUNNING
+                    && latest.getState() != ContainerState.CONTAINER_CREATED)) {
+                steps.add(new ContainerStep.Start(spec, next, null, null, null));
+            } else if (latest.getState() == ContainerState.CONTAINER_RUNNING) {
+                steps.add(new ContainerStep.Running(spec, latest, null));
+            } else if (latest.getState() == ContainerState.CONTAINER_CREATED) {
+                steps.add(new ContainerStep.StartCreated(spec, latest));
+            } else if (template.getRestartPolicy() == PodTemplate.RestartPolicy.NEVER) {
+                steps.add(new ContainerStep.Terminated(spec, latest, status));
+                failed = true;
+            } else {
+                steps.add(new ContainerStep.Start(spec, Math.max(next, latest.getMetadata().getAttempt() + 1), latest, status, previous));
+            }
+        }
+        return new Init(steps, !blocked, failed);
     }
 
     /** Kubernetes' restart policies; unspecified is Always. */
@@ -148,7 +213,7 @@ record PodActions(List<PodSandbox> replaced, List<PodSandbox> sandboxesToKill, P
             Container latest = mine.isEmpty() ? null : mine.get(0);
             ContainerStatus status = latest == null ? null : exited.get(latest.getId());
             boolean terminal = status != null && !restarts(template, status.getExitCode());
-            steps.add(terminal ? new ContainerStep.Terminated(spec, latest, status) : new ContainerStep.Waiting(spec, latest, status));
+            steps.add(terminal ? new ContainerStep.Terminated(spec, latest, status) : new ContainerStep.Waiting(spec, latest, status, ""));
         }
         return steps;
     }

@@ -119,6 +119,8 @@ public final class PodConfigs {
                 .setWorkingDir(spec.getWorkingDir())
                 .putAllLabels(labels)
                 .putAnnotations(PodLabels.GENERATION, Long.toString(assignment.getGeneration()))
+                .putAllAnnotations(spec.getLifecycle().hasPreStop() ? java.util.Map.of(PodLabels.PRE_STOP,
+                        java.util.Base64.getEncoder().encodeToString(spec.getLifecycle().getPreStop().toByteArray())) : java.util.Map.of())
                 .setLogPath(logPath(spec.getName(), attempt))
                 .setLinux(LinuxContainerConfig.newBuilder()
                         .setResources(resources)

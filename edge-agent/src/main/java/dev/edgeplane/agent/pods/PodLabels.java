@@ -19,6 +19,8 @@ public final class PodLabels {
     public static final String GENERATION = "edgeplane.dev/generation";
     /** Annotation on a sandbox: its containers' stop grace, for when the assignment is already gone. */
     public static final String GRACE_SECONDS = "edgeplane.dev/termination-grace-seconds";
+    /** Annotation on a container: its pre_stop hook (a LifecycleHandler, base64), run before any stop of it. */
+    public static final String PRE_STOP = "edgeplane.dev/pre-stop";
 
     private PodLabels() {}
 

@@ -2,10 +2,12 @@ package dev.edgeplane.agent.pods;
 
 import com.google.protobuf.Timestamp;
 import dev.edgeplane.agent.events.EventRecorder;
+import dev.edgeplane.agent.probe.Prober;
 import dev.edgeplane.agent.probe.ProberManager;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.LifecycleHandler;
 import dev.edgeplane.api.v1.Container.PullPolicy;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
@@ -42,6 +44,10 @@ import java.util.stream.Stream;
 final class PodWorker {
     private static final Logger LOG = Logger.getLogger(PodWorker.class.getName());
     private static final long DEFAULT_GRACE_SECONDS = 10;
+    /** A post_start hook that runs longer has failed (Kubernetes has no bound; an agent needs one). */
+    static final Duration POST_START_TIMEOUT = Duration.ofSeconds(30);
+    /** What a container gets after its pre_stop hook, however long the hook took (the kubelet's minimum). */
+    private static final long MIN_GRACE_AFTER_PRE_STOP = 2;
 
     private final CriRuntime cri;
     private final ReconcilerSettings settings;
@@ -72,9 +78,13 @@ final class PodWorker {
     // Asks the sync loop for another pass soon (after a kill, so the restart does not wait a sync period).
     private final Runnable resync;
 
+    // Runs lifecycle hooks (the handlers are the probes' own).
+    private final Prober hooks;
+
     PodWorker(CriRuntime cri, ReconcilerSettings settings, Clock clock, PodVolumes volumes, EventRecorder events,
-              ProberManager probes, Runnable resync) {
+              ProberManager probes, Prober hooks, Runnable resync) {
         this.cri = cri;
+        this.hooks = hooks;
         this.probes = probes;
         this.resync = resync;
         this.events = events;
@@ -140,7 +150,8 @@ final class PodWorker {
             probes.removePod(key);
         }
         if (actions.finished()) {
-            return summarize(status, actions.steps().stream().map(step -> observed(step, null)).toList());
+            return summarize(status, actions.initSteps().stream().map(step -> observed(step, null)).toList(),
+                    actions.steps().stream().map(step -> observed(step, null)).toList());
         }
 
         // 2. Duplicates and dead pods of this template go.
@@ -190,8 +201,12 @@ final class PodWorker {
             removeContainer(old, graceSeconds(template));
         }
 
-        // 5. Each container of the template: start, restart, kill or leave as decided.
+        // 5. Init containers in order, then each container of the template: start, restart, kill or leave as decided.
         Pod pod = new Pod(key, assignment, hash, sandboxId, sandboxConfig, volumePaths, pulled);
+        List<Observed> init = new ArrayList<>();
+        for (PodActions.ContainerStep step : actions.initSteps()) {
+            init.add(apply(pod, step));
+        }
         List<Observed> observed = new ArrayList<>();
         List<ProberManager.RunningContainer> running = new ArrayList<>();
         for (PodActions.ContainerStep step : actions.steps()) {
@@ -203,7 +218,7 @@ final class PodWorker {
             }
         }
         probes.syncPod(key, replicaOf(assignment), running);
-        return summarize(status, observed.stream().map(this::withProbes).toList());
+        return summarize(status, init, observed.stream().map(this::withProbes).toList());
     }
 
     /** Everything a container step needs to know about its pod. */
@@ -233,7 +248,7 @@ final class PodWorker {
             LOG.info(() -> pod.key() + ": killing container " + spec.getName() + ": " + k.reason());
             events.warning(replicaOf(pod.assignment()), "Killing", "container " + spec.getName() + ": " + k.reason()
                     + ", will be restarted");
-            quietly(() -> cri.stopContainer(k.container().getId(), graceSeconds(pod.assignment().getTemplate())));
+            stopContainer(k.container(), graceSeconds(pod.assignment().getTemplate()));
             resync.run(); // the next pass restarts it under the restart policy and the crash back-off
             return waiting(spec, k.container(), "Unhealthy", k.reason());
         }
@@ -296,7 +311,7 @@ final class PodWorker {
                     w.exited().getMessage()), false, false, true, w.exited().getExitCode(), nanosToInstant(w.exited().getFinishedAt()), "");
         }
         if (step instanceof PodActions.ContainerStep.Waiting w) {
-            return waiting(spec, w.container(), "", "");
+            return waiting(spec, w.container(), w.reason(), "");
         }
         throw new IllegalArgumentException("not a state to observe: " + step);
     }
@@ -329,6 +344,18 @@ final class PodWorker {
             } catch (StatusRuntimeException e) {
                 quietly(() -> cri.removeContainer(id));
                 throw e;
+            }
+            if (spec.getLifecycle().hasPostStart()) {
+                Prober.Outcome hook = hooks.run(spec.getLifecycle().getPostStart(), id, POST_START_TIMEOUT);
+                if (!hook.success()) {
+                    String message = "post_start hook of container " + spec.getName() + " failed: " + hook.message();
+                    LOG.warning(key + ": " + message);
+                    events.warning(replicaOf(assignment), "FailedPostStartHook", message);
+                    // Killed without its pre_stop, as the kubelet does; the restart policy and back-off decide next.
+                    quietly(() -> cri.stopContainer(id, graceSeconds(assignment.getTemplate())));
+                    resync.run();
+                    return waiting(spec, null, "PostStartHookError", message);
+                }
             }
             LOG.info(() -> key + ": started container " + spec.getName() + " " + shortId(id) + " (attempt " + attempt + ")");
             events.info(replicaOf(assignment), "Started", "started container " + spec.getName() + " " + shortId(id)
@@ -407,7 +434,7 @@ final class PodWorker {
         long grace = template != null ? graceSeconds(template) : graceSeconds(sandbox);
         for (Container container : containers) {
             if (container.getState() == ContainerState.CONTAINER_RUNNING) {
-                quietly(() -> cri.stopContainer(container.getId(), grace));
+                stopContainer(container, grace);
             }
         }
         quietly(() -> cri.stopSandbox(sandbox.getId()));
@@ -434,9 +461,39 @@ final class PodWorker {
         }
     }
 
+    /**
+     * Stops a running container the kubelet's way: its pre_stop hook first (recorded on the container
+     * when it was created, so it is the hook of the template that made it), within the grace period,
+     * then SIGTERM with what is left of the grace (at least 2 s) and SIGKILL after it.
+     */
+    private void stopContainer(Container container, long graceSeconds) {
+        long grace = graceSeconds;
+        String recorded = container.getAnnotationsMap().get(PodLabels.PRE_STOP);
+        if (recorded != null) {
+            long started = System.nanoTime();
+            try {
+                LifecycleHandler hook = LifecycleHandler.parseFrom(java.util.Base64.getDecoder().decode(recorded));
+                Prober.Outcome outcome = hooks.run(hook, container.getId(), Duration.ofSeconds(graceSeconds));
+                if (!outcome.success()) {
+                    String message = "pre_stop hook of container " + container.getMetadata().getName() + " failed: " + outcome.message();
+                    LOG.warning(message);
+                    PodLabels.replicaKey(container.getLabelsMap()).ifPresent(key -> events.warning(
+                            EventRecorder.replica(key.substring(0, key.indexOf('/')), key.substring(key.indexOf('/') + 1)),
+                            "FailedPreStopHook", message));
+                }
+            } catch (IllegalArgumentException | com.google.protobuf.InvalidProtocolBufferException e) {
+                LOG.warning("container " + shortId(container.getId()) + ": unreadable pre_stop hook annotation: " + e.getMessage());
+            }
+            long spent = Duration.ofNanos(System.nanoTime() - started).toSeconds();
+            grace = Math.max(MIN_GRACE_AFTER_PRE_STOP, graceSeconds - spent);
+        }
+        long timeout = grace;
+        quietly(() -> cri.stopContainer(container.getId(), timeout));
+    }
+
     private void removeContainer(Container container, long graceSeconds) {
         if (container.getState() == ContainerState.CONTAINER_RUNNING) {
-            quietly(() -> cri.stopContainer(container.getId(), graceSeconds));
+            stopContainer(container, graceSeconds);
         }
         quietly(() -> cri.removeContainer(container.getId()));
         exitedCache.remove(container.getId());
@@ -452,11 +509,15 @@ final class PodWorker {
         return status.orElse(null);
     }
 
-    private static ReplicaStatus summarize(ReplicaStatus.Builder status, List<Observed> observed) {
+    private static ReplicaStatus summarize(ReplicaStatus.Builder status, List<Observed> init, List<Observed> observed) {
         int restarts = 0;
         Instant lastFinish = null;
         int lastExit = 0;
         String message = "";
+        for (Observed o : init) {
+            status.addInitContainers(o.status());
+            restarts += o.status().getRestartCount();
+        }
         for (Observed o : observed) {
             status.addContainers(o.status());
             restarts += o.status().getRestartCount();
@@ -469,6 +530,21 @@ final class PodWorker {
             if (message.isEmpty() && !o.problem().isEmpty()) {
                 message = o.problem();
             }
+        }
+        // Init containers first: the containers wait for them (Kubernetes' Init:N/M, Init:Error).
+        for (int i = 0; i < init.size(); i++) {
+            Observed o = init.get(i);
+            if (o.terminal() && o.exitCode() == 0) {
+                continue;
+            }
+            String name = o.status().getName();
+            if (o.terminal()) {
+                return status.setPhase(ReplicaStatus.Phase.FAILED).setReady(false).setRestartCount(restarts).setLastExitCode(o.exitCode())
+                        .setMessage("init container " + name + " failed with exit code " + o.exitCode()).build();
+            }
+            String why = !o.problem().isEmpty() ? ": " + o.problem() : o.running() ? " running" : "";
+            return status.setPhase(ReplicaStatus.Phase.PENDING).setReady(false).setRestartCount(restarts).setLastExitCode(o.exitCode())
+                    .setMessage("initializing " + (i + 1) + "/" + init.size() + ": init container " + name + why).build();
         }
         ReplicaStatus.Phase phase;
         if (observed.stream().allMatch(Observed::running)) {

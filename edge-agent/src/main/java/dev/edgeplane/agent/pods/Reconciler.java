@@ -71,8 +71,9 @@ public final class Reconciler implements AutoCloseable {
         this.status = status;
         this.settings = settings;
         // Exec probes go through CRI ExecSync, as the tunnel's exec does.
-        this.probes = new ProberManager(new Prober(new CriContainers(cri.channel())::execSync), settings.probeThreads(), events, clock);
-        this.worker = new PodWorker(cri, settings, clock, volumes, events, probes, this::trigger);
+        Prober prober = new Prober(new CriContainers(cri.channel())::execSync);
+        this.probes = new ProberManager(prober, settings.probeThreads(), events, clock);
+        this.worker = new PodWorker(cri, settings, clock, volumes, events, probes, prober, this::trigger);
         AtomicInteger n = new AtomicInteger();
         this.workers = Executors.newFixedThreadPool(settings.workers(), runnable -> {
             Thread thread = new Thread(runnable, "pod-worker-" + n.incrementAndGet());

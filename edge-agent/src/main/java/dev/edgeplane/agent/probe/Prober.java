@@ -2,6 +2,7 @@ package dev.edgeplane.agent.probe;
 
 import dev.edgeplane.api.v1.HTTPGetAction;
 import dev.edgeplane.api.v1.HTTPHeader;
+import dev.edgeplane.api.v1.LifecycleHandler;
 import dev.edgeplane.api.v1.Probe;
 import dev.edgeplane.cri.v1.ExecSyncResponse;
 import dev.edgeplane.grpchealth.v1.HealthCheckRequest;
@@ -65,6 +66,15 @@ public final class Prober {
     public Prober(Exec exec) {
         this.exec = exec;
         this.trustAll = trustAllSockets();
+    }
+
+    /** A lifecycle hook (post_start, pre_stop): the same handlers as probes, run once. */
+    public Outcome run(LifecycleHandler hook, String containerId, Duration timeout) {
+        return switch (hook.getHandlerCase()) {
+            case EXEC -> check(Probe.newBuilder().setExec(hook.getExec()).build(), containerId, timeout);
+            case HTTP_GET -> check(Probe.newBuilder().setHttpGet(hook.getHttpGet()).build(), containerId, timeout);
+            case HANDLER_NOT_SET -> Outcome.failed("the hook has no handler");
+        };
     }
 
     public Outcome check(Probe probe, String containerId, Duration timeout) {

@@ -146,4 +146,47 @@ class PodActionsTest {
         Container c = container("c1", "s1", "main", 0, ContainerState.CONTAINER_CREATED);
         assertInstanceOf(ContainerStep.StartCreated.class, compute(ALWAYS, List.of(s), List.of(c), Map.of(), Map.of()).steps().get(0));
     }
+
+    private static final PodTemplate WITH_INIT = ALWAYS.toBuilder()
+            .addInitContainers(Pods.container("first", "img:1")).addInitContainers(Pods.container("second", "img:1")).build();
+
+    @Test
+    void aNewSandboxStartsOnlyItsFirstInitContainer() {
+        PodActions actions = compute(WITH_INIT, List.of(), List.of(), Map.of(), Map.of());
+        assertEquals(false, actions.initialized());
+        assertEquals("first", assertInstanceOf(ContainerStep.Start.class, actions.initSteps().get(0)).spec().getName());
+        assertEquals("PodInitializing", assertInstanceOf(ContainerStep.Waiting.class, actions.initSteps().get(1)).reason());
+        assertEquals("PodInitializing", assertInstanceOf(ContainerStep.Waiting.class, actions.steps().get(0)).reason());
+    }
+
+    @Test
+    void theNextInitContainerStartsOnlyAfterThePreviousExitedZero() {
+        PodSandbox s = sandbox("s1", "h1", true, 1, 0);
+        Container first = container("i1", "s1", "first", 0, ContainerState.CONTAINER_EXITED);
+        PodActions actions = compute(WITH_INIT, List.of(s), List.of(first), Map.of("i1", exit("i1", 0)), Map.of());
+        assertInstanceOf(ContainerStep.Terminated.class, actions.initSteps().get(0));
+        assertEquals("second", assertInstanceOf(ContainerStep.Start.class, actions.initSteps().get(1)).spec().getName());
+        assertInstanceOf(ContainerStep.Waiting.class, actions.steps().get(0));
+
+        Container second = container("i2", "s1", "second", 0, ContainerState.CONTAINER_EXITED);
+        PodActions done = compute(WITH_INIT, List.of(s), List.of(first, second), Map.of("i1", exit("i1", 0), "i2", exit("i2", 0)), Map.of());
+        assertTrue(done.initialized());
+        assertInstanceOf(ContainerStep.Start.class, done.steps().get(0));
+    }
+
+    @Test
+    void aFailedInitContainerIsRetriedOrUnderNeverFailsThePod() {
+        PodSandbox s = sandbox("s1", "h1", true, 1, 0);
+        Container first = container("i1", "s1", "first", 0, ContainerState.CONTAINER_EXITED);
+        PodActions retried = compute(WITH_INIT, List.of(s), List.of(first), Map.of("i1", exit("i1", 1)), Map.of());
+        ContainerStep.Start again = assertInstanceOf(ContainerStep.Start.class, retried.initSteps().get(0));
+        assertEquals(1, again.attempt());
+        assertEquals(1, again.lastExit().getExitCode());
+
+        PodTemplate never = WITH_INIT.toBuilder().setRestartPolicy(PodTemplate.RestartPolicy.NEVER).build();
+        PodActions failed = compute(never, List.of(s), List.of(first), Map.of("i1", exit("i1", 1)), Map.of());
+        assertTrue(failed.initFailed());
+        assertInstanceOf(ContainerStep.Terminated.class, failed.initSteps().get(0));
+        assertTrue(failed.steps().stream().allMatch(step -> step instanceof ContainerStep.Waiting), "nothing else starts");
+    }
 }

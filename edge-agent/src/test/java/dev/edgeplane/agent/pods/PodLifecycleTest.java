@@ -1,0 +1,225 @@
+package dev.edgeplane.agent.pods;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.edgeplane.agent.Await;
+import dev.edgeplane.agent.events.EventRecorder;
+import dev.edgeplane.agent.journal.DesiredStateStore;
+import dev.edgeplane.agent.journal.JournalStore;
+import dev.edgeplane.agent.runtime.CriRuntime;
+import dev.edgeplane.agent.status.StatusManager;
+import dev.edgeplane.agent.volumes.PodVolumes;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.ContainerStatus;
+import dev.edgeplane.api.v1.ExecAction;
+import dev.edgeplane.api.v1.HostPathSource;
+import dev.edgeplane.api.v1.Lifecycle;
+import dev.edgeplane.api.v1.LifecycleHandler;
+import dev.edgeplane.api.v1.PodVolume;
+import dev.edgeplane.api.v1.VolumeMount;
+import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.Probe;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.Snapshot;
+import dev.edgeplane.testkit.Containerd;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Init containers, several containers in a pod, and lifecycle hooks against real containers (containerd, runc). */
+class PodLifecycleTest {
+    private static final Duration WAIT = Duration.ofSeconds(60);
+    private static Containerd containerd;
+    private static CriRuntime cri;
+
+    @TempDir
+    Path tmp;
+    private DesiredStateStore desired;
+    private StatusManager status;
+    private Reconciler reconciler;
+    private final List<String> events = new CopyOnWriteArrayList<>();
+    private final AtomicLong revision = new AtomicLong();
+
+    @BeforeAll
+    static void startContainerd() {
+        containerd = Containerd.start();
+        cri = CriRuntime.connect(containerd.endpoint());
+    }
+
+    @AfterAll
+    static void stopContainerd() {
+        if (cri != null) {
+            Pods.removeAll(cri);
+            cri.close();
+        }
+        if (containerd != null) {
+            containerd.close();
+        }
+    }
+
+    @BeforeEach
+    void startReconciler() {
+        desired = DesiredStateStore.open(new JournalStore(tmp.resolve("journal")));
+        status = new StatusManager(Clock.systemUTC());
+        ReconcilerSettings settings = ReconcilerSettings.defaults("node-1", tmp.resolve("logs"))
+                .withSyncPeriod(Duration.ofMillis(500))
+                .withBackoff(Duration.ofSeconds(1), Duration.ofSeconds(4), Duration.ofMinutes(10));
+        EventRecorder recorder = (level, object, reason, message) -> events.add(reason + ": " + message);
+        reconciler = new Reconciler(cri, desired, status, settings, Clock.systemUTC(),
+                PodVolumes.withoutDriver(tmp.resolve("volumes")), recorder);
+        reconciler.start();
+    }
+
+    @AfterEach
+    void stopReconciler() {
+        reconciler.close();
+        Pods.removeAll(cri);
+    }
+
+    private void desire(Assignment... assignments) throws Exception {
+        desired.applySnapshot(Snapshot.newBuilder().setRevision(revision.incrementAndGet()).addAllAssignments(List.of(assignments)).build());
+    }
+
+    private ReplicaStatus replica(String key) {
+        ReplicaStatus s = status.get(key);
+        return s == null ? ReplicaStatus.getDefaultInstance() : s;
+    }
+
+    private static PodVolume hostDir(String name, Path dir) {
+        return PodVolume.newBuilder().setName(name).setHostPath(HostPathSource.newBuilder().setPath(dir.toString())).build();
+    }
+
+    private static VolumeMount mount(String name, String path) {
+        return VolumeMount.newBuilder().setName(name).setMountPath(path).build();
+    }
+
+    private static LifecycleHandler exec(String script) {
+        return LifecycleHandler.newBuilder().setExec(ExecAction.newBuilder().addCommand("sh").addCommand("-c").addCommand(script)).build();
+    }
+
+    @Test
+    void initContainersRunInOrderToCompletionBeforeEveryContainerOfThePod() throws Exception {
+        String ns = "init";
+        Path out = Files.createDirectories(tmp.resolve("out"));
+        PodTemplate template = Pods.template(PodTemplate.RestartPolicy.ALWAYS,
+                        Pods.container("app", Pods.BUSYBOX, "sh", "-c", "cat /out/order > /out/app-saw; sleep 3600").toBuilder()
+                                .addVolumeMounts(mount("out", "/out")).build(),
+                        Pods.container("sidecar", Pods.BUSYBOX, "sh", "-c", "echo sidecar > /out/sidecar; sleep 3600").toBuilder()
+                                .addVolumeMounts(mount("out", "/out")).build())
+                .toBuilder()
+                .addVolumes(hostDir("out", out))
+                .addInitContainers(Pods.container("first", Pods.BUSYBOX, "sh", "-c", "sleep 1; echo first > /out/order").toBuilder()
+                        .addVolumeMounts(mount("out", "/out")))
+                .addInitContainers(Pods.container("second", Pods.BUSYBOX, "sh", "-c", "echo second >> /out/order").toBuilder()
+                        .addVolumeMounts(mount("out", "/out")))
+                .build();
+        desire(Pods.assignment(ns, "web", 0, template));
+        String key = ns + "/web-0";
+        Await.until(WAIT, "both containers running after both init containers", () -> replica(key).getPhase() == ReplicaStatus.Phase.RUNNING
+                && Pods.running(cri, ns).size() == 2, () -> replica(key).toString());
+        Await.until(WAIT, "the app saw what the init containers wrote", () -> Files.exists(out.resolve("app-saw"))
+                && Files.exists(out.resolve("sidecar")));
+        assertEquals("first\nsecond\n", Files.readString(out.resolve("app-saw")), "in order, each to completion first");
+        ReplicaStatus running = replica(key);
+        assertEquals(List.of("first", "second"), running.getInitContainersList().stream().map(c -> c.getName()).toList());
+        assertTrue(running.getInitContainersList().stream().allMatch(c -> c.getState() == ContainerStatus.State.EXITED
+                && c.getLastExitCode() == 0), running.toString());
+        assertEquals(List.of("app", "sidecar"), running.getContainersList().stream().map(c -> c.getName()).toList());
+        assertTrue(running.getReady(), "two containers without probes: ready");
+    }
+
+    @Test
+    void aFailingInitContainerIsRetriedWithBackOffAndNothingElseStarts() throws Exception {
+        String ns = "initfail";
+        PodTemplate template = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("app", Pods.BUSYBOX, "sleep", "3600"))
+                .toBuilder().addInitContainers(Pods.container("setup", Pods.BUSYBOX, "sh", "-c", "exit 7")).build();
+        desire(Pods.assignment(ns, "web", 0, template));
+        String key = ns + "/web-0";
+        Await.until(WAIT, "retried, backing off, saying which init container", () -> replica(key).getRestartCount() >= 2
+                && replica(key).getPhase() == ReplicaStatus.Phase.PENDING
+                && replica(key).getMessage().startsWith("initializing 1/1: init container setup: back-off"), () -> replica(key).toString());
+        assertTrue(Pods.containers(cri, ns).stream().noneMatch(c -> c.getMetadata().getName().equals("app")), "the app never started");
+        assertEquals(7, replica(key).getLastExitCode());
+    }
+
+    @Test
+    void underPolicyNeverAFailedInitContainerFailsTheReplica() throws Exception {
+        String ns = "initnever";
+        PodTemplate template = Pods.template(PodTemplate.RestartPolicy.NEVER, Pods.container("app", Pods.BUSYBOX, "sleep", "3600"))
+                .toBuilder().addInitContainers(Pods.container("setup", Pods.BUSYBOX, "sh", "-c", "exit 3")).build();
+        desire(Pods.assignment(ns, "job", 0, template));
+        String key = ns + "/job-0";
+        Await.until(WAIT, "FAILED", () -> replica(key).getPhase() == ReplicaStatus.Phase.FAILED, () -> replica(key).toString());
+        assertEquals("init container setup failed with exit code 3", replica(key).getMessage());
+        assertEquals(0, replica(key).getRestartCount(), "never retried");
+    }
+
+    @Test
+    void aPreStopHookRunsBeforeTheStopAndDelaysIt() throws Exception {
+        String ns = "prestop";
+        Path out = Files.createDirectories(tmp.resolve("prestop"));
+        // The container leaves on SIGTERM, noting it; the hook takes 3 s and notes when it ends.
+        PodTemplate template = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("app", Pods.BUSYBOX, "sh", "-c",
+                        "trap 'echo term >> /out/order; exit 0' TERM; while true; do sleep 0.2; done").toBuilder()
+                        .addVolumeMounts(mount("out", "/out"))
+                        .setLifecycle(Lifecycle.newBuilder()
+                                .setPostStart(exec("echo started > /out/post-start"))
+                                .setPreStop(exec("sleep 3; echo pre-stop >> /out/order"))).build())
+                .toBuilder().addVolumes(hostDir("out", out)).setTerminationGraceSeconds(30).build();
+        desire(Pods.assignment(ns, "web", 0, template));
+        Await.until(WAIT, "running, its post_start hook done", () -> Pods.running(cri, ns).size() == 1
+                && replica(ns + "/web-0").getPhase() == ReplicaStatus.Phase.RUNNING);
+        assertEquals("started\n", Files.readString(out.resolve("post-start")), "post_start ran in the container");
+
+        long removed = System.nanoTime();
+        desire(); // no longer desired: the pod goes, its hook first
+        Await.until(WAIT, "stopped and removed", () -> Pods.containers(cri, ns).isEmpty());
+        double took = (System.nanoTime() - removed) / 1e9;
+        assertEquals("pre-stop\nterm\n", Files.readString(out.resolve("order")), "the hook ended before SIGTERM came, which ended the container");
+        assertTrue(took >= 3, "the hook's 3 s delayed the removal: " + took + " s");
+    }
+
+    @Test
+    void aContainerThatIgnoresSigtermIsKilledAtTheGracePeriodAndAFailedPostStartRestartsIt() throws Exception {
+        String ns = "grace";
+        // sh as PID 1 of its namespace ignores SIGTERM; the liveness probe fails at once, so it is stopped.
+        PodTemplate template = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("app", Pods.BUSYBOX, "sh", "-c",
+                        "while true; do sleep 1; done").toBuilder()
+                        .setLivenessProbe(Probe.newBuilder().setExec(ExecAction.newBuilder().addCommand("false"))
+                                .setPeriodSeconds(1).setFailureThreshold(1))
+                        .setLifecycle(Lifecycle.newBuilder().setPostStart(exec("exit 0"))).build())
+                .toBuilder().setTerminationGraceSeconds(2).build();
+        desire(Pods.assignment(ns, "web", 0, template));
+        String key = ns + "/web-0";
+        Await.until(WAIT, "killed by SIGKILL after its grace and restarted", () -> replica(key).getRestartCount() >= 1
+                && replica(key).getContainers(0).getLastExitCode() == 137, () -> replica(key) + " " + events);
+        dev.edgeplane.cri.v1.ContainerStatus first = Pods.containers(cri, ns).stream()
+                .filter(c -> c.getMetadata().getAttempt() == 0).findFirst()
+                .flatMap(c -> cri.containerStatus(c.getId())).orElseThrow();
+        double ran = (first.getFinishedAt() - first.getStartedAt()) / 1e9;
+        assertTrue(ran >= 2, "SIGTERM was ignored, SIGKILL came after the 2 s grace: ran " + ran + " s");
+        assertTrue(events.stream().anyMatch(e -> e.startsWith("Killing: container app: Liveness probe failed: command exited with code 1")),
+                events.toString());
+
+        // A post_start hook that fails kills the container; it restarts under the policy.
+        String ns2 = "poststart";
+        desire(Pods.assignment(ns2, "bad", 0, Pods.template(PodTemplate.RestartPolicy.ALWAYS,
+                Pods.container("app", Pods.BUSYBOX, "sleep", "3600").toBuilder()
+                        .setLifecycle(Lifecycle.newBuilder().setPostStart(exec("exit 4"))).build())));
+        Await.until(WAIT, "restarted after its failed post_start", () -> replica(ns2 + "/bad-0").getRestartCount() >= 1,
+                () -> replica(ns2 + "/bad-0") + " " + events);
+        assertTrue(events.stream().anyMatch(e -> e.startsWith("FailedPostStartHook: post_start hook of container app failed: command exited with code 4")),
+                events.toString());
+    }
+}
