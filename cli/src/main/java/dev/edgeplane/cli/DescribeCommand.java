@@ -67,6 +67,9 @@ final class DescribeCommand implements Callable<Integer> {
         out.println("Mode:        " + app.getSpec().getMode().name().replace("MODE_UNSPECIFIED", "REPLICATED"));
         out.println("Replicas:    " + s.getDesiredReplicas() + " desired, " + s.getReadyReplicas() + " ready, "
                 + s.getAvailableReplicas() + " available");
+        if (!s.getMessage().isEmpty()) {
+            out.println("Scheduling:  " + s.getMessage());
+        }
         for (var c : app.getSpec().getTemplate().getContainersList()) {
             out.println("Container:   " + c.getName() + "  " + c.getImage() + "  "
                     + String.join(" ", c.getCommandList()) + " " + String.join(" ", c.getArgsList()));

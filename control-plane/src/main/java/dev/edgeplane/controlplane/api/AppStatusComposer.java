@@ -7,6 +7,7 @@ import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodeStatus;
 import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.controlplane.controllers.app.AppController;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
@@ -16,14 +17,17 @@ import java.util.Map;
 
 /**
  * App.status is not stored: it is composed on read from the App's assignments and the replica
- * statuses agents reported (both from the in-memory watches).
+ * statuses agents reported (both from the in-memory watches); its message is the App controller's
+ * last word on replicas it could not place.
  */
 @ApplicationScoped
 public class AppStatusComposer {
     private final StateCaches caches;
+    private final AppController controller;
 
-    public AppStatusComposer(StateCaches caches) {
+    public AppStatusComposer(StateCaches caches, AppController controller) {
         this.caches = caches;
+        this.controller = controller;
     }
 
     public App withStatus(App app) {
@@ -72,6 +76,7 @@ public class AppStatusComposer {
         }
         long generation = app.getMetadata().getGeneration();
         boolean scheduled = assigned.values().stream().allMatch(a -> a.getGeneration() > 0);
+        controller.unschedulable(ns, name).ifPresent(status::setMessage);
         status.setReadyReplicas(ready).setAvailableReplicas(available)
                 .setObservedGeneration(allCurrent && scheduled ? generation : Math.max(0, generation - 1));
         return app.toBuilder().setStatus(status).build();

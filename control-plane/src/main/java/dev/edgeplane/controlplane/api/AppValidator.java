@@ -134,6 +134,14 @@ final class AppValidator {
                 }
             }
         }
+        if (c.hasRequests()) {
+            if (c.getRequests().getCpuMillis() < 0) {
+                v.add(field + ".requests.cpu_millis", "must not be negative");
+            }
+            if (c.getRequests().getMemoryBytes() < 0) {
+                v.add(field + ".requests.memory_bytes", "must not be negative");
+            }
+        }
         if (c.hasLimits()) {
             if (c.getLimits().getCpuMillis() < 0) {
                 v.add(field + ".limits.cpu_millis", "must not be negative");

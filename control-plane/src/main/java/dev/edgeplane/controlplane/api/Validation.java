@@ -176,11 +176,16 @@ public final class Validation {
                 continue;
             }
             String value = label.getValue();
-            if (value.length() > 63 || (!value.isEmpty() && !LABEL_NAME.matcher(value).matches())) {
+            if (!isLabelValue(value)) {
                 add(field + "[" + key + "]", "label value must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric");
             }
         }
         return this;
+    }
+
+    /** A Kubernetes label value: at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric (or empty). */
+    public static boolean isLabelValue(String value) {
+        return value.length() <= 63 && (value.isEmpty() || LABEL_NAME.matcher(value).matches());
     }
 
     public Validation labelKey(String field, String key) {

@@ -152,6 +152,7 @@ public class Joiner {
         existing.ifPresent(n -> labels.putAll(n.getMetadata().getLabelsMap()));
         labels.putAll(request.getLabelsMap());
         labels.putAll(token.getSpec().getNodeLabelsMap()); // the admin's labels win over the host's
+        labels.putAll(wellKnownLabels(request.getInfo())); // facts the host reports, as the kubelet sets kubernetes.io/*
         ObjectMeta.Builder meta = existing.map(n -> n.getMetadata().toBuilder())
                 .orElseGet(() -> ObjectMeta.newBuilder()
                         .setName(name)
@@ -169,6 +170,22 @@ public class Joiner {
                 .setJoinTime(timestamp(now));
         return Node.newBuilder().setMetadata(meta).setSpec(spec).setStatus(status).build();
     }
+
+    /** Labels every node gets, so selectors can target them: edgeplane.dev/os, /arch and /hostname. */
+    static Map<String, String> wellKnownLabels(dev.edgeplane.api.v1.NodeInfo info) {
+        Map<String, String> labels = new HashMap<>();
+        for (Map.Entry<String, String> fact : Map.of(OS_LABEL, info.getOs(), ARCH_LABEL, info.getArch(),
+                HOSTNAME_LABEL, Validation.toDnsLabel(info.getHostname())).entrySet()) {
+            if (!fact.getValue().isEmpty() && Validation.isLabelValue(fact.getValue())) {
+                labels.put(fact.getKey(), fact.getValue());
+            }
+        }
+        return labels;
+    }
+
+    public static final String OS_LABEL = "edgeplane.dev/os";
+    public static final String ARCH_LABEL = "edgeplane.dev/arch";
+    public static final String HOSTNAME_LABEL = "edgeplane.dev/hostname";
 
     static StatusRuntimeException unauthenticated(String message) {
         return Status.UNAUTHENTICATED.withDescription(message).asRuntimeException();

@@ -18,8 +18,28 @@ public final class NodeIndex {
     private final Map<String, Node> byName = new HashMap<>();
     /** "key=value" -> names of the nodes carrying that label. */
     private final Map<String, Set<String>> byLabel = new HashMap<>();
-    /** node -> replicas assigned to it (all Apps); may name nodes not (or no longer) in the index. */
-    private final Map<String, Integer> replicas = new HashMap<>();
+    /** node -> what the replicas assigned to it (all Apps) use; may name nodes not (or no longer) in the index. */
+    private final Map<String, Usage> usage = new HashMap<>();
+
+    /** What the replicas assigned to a node reserve there. */
+    public record Usage(int replicas, long cpuMillis, long memoryBytes, Map<String, Integer> hostPorts) {
+        public static final Usage NONE = new Usage(0, 0, 0, Map.of());
+
+        Usage plus(PodRequests requests, int sign) {
+            Map<String, Integer> ports = hostPorts;
+            if (!requests.hostPorts().isEmpty()) {
+                ports = new HashMap<>(hostPorts);
+                for (String port : requests.hostPorts()) {
+                    ports.merge(port, sign, (a, b) -> a + b <= 0 ? null : a + b);
+                }
+            }
+            return new Usage(replicas + sign, cpuMillis + sign * requests.cpuMillis(), memoryBytes + sign * requests.memoryBytes(), ports);
+        }
+
+        public boolean portInUse(String port) {
+            return hostPorts.containsKey(port);
+        }
+    }
 
     public NodeIndex() {}
 
@@ -101,17 +121,26 @@ public final class NodeIndex {
         return out;
     }
 
-    /** Adds {@code delta} to the replicas counted on {@code node}. */
-    public synchronized void addReplicas(String node, int delta) {
-        replicas.merge(node, delta, (a, b) -> a + b == 0 ? null : a + b);
+    /** Counts a replica assigned to {@code node} (sign 1) or no longer (sign -1), with what it reserves. */
+    public synchronized void count(String node, PodRequests requests, int sign) {
+        Usage after = usage.getOrDefault(node, Usage.NONE).plus(requests, sign);
+        if (after.replicas() <= 0) {
+            usage.remove(node);
+        } else {
+            usage.put(node, after);
+        }
     }
 
     public synchronized int replicas(String node) {
-        return replicas.getOrDefault(node, 0);
+        return usage.getOrDefault(node, Usage.NONE).replicas();
+    }
+
+    public synchronized Usage usage(String node) {
+        return usage.getOrDefault(node, Usage.NONE);
     }
 
     public synchronized void clearReplicas() {
-        replicas.clear();
+        usage.clear();
     }
 
     /** A placement change that is the phase alone (READY, UNREACHABLE...): labels, spec and capacity as they were. */

@@ -64,8 +64,11 @@ public final class Placement {
      * @param desired  replica -> node; replicas neither here nor in {@code deferred} have no feasible node (pending)
      * @param deferred replicas not looked at because the budget ran out: leave them as they are, come back
      * @param recheckAt when a replica kept on an UNREACHABLE node stops being tolerated there, if ever
+     * @param unschedulable why replicas were left without a node, Kubernetes' FailedScheduling message
+     *                  ("0/3 nodes: 2 insufficient memory, 1 host port 8088/tcp in use"), if some were
      */
-    public record Result(Map<String, String> desired, Set<String> deferred, Optional<Instant> recheckAt) {
+    public record Result(Map<String, String> desired, Set<String> deferred, Optional<Instant> recheckAt,
+                         Optional<String> unschedulable) {
         /** Some replica has no node it may go to. */
         public boolean pending(App app) {
             return app.getSpec().getMode() != AppSpec.Mode.EVERY_NODE
@@ -102,6 +105,8 @@ public final class Placement {
                 ? java.util.stream.Stream.ofNullable(nodes.get(pinnedTo.get())).filter(n -> selects(spec.getNodeSelectorMap(), n)).toList()
                 : nodes.matching(spec.getNodeSelectorMap());
         int budget = maxNewPlacements;
+        PodRequests demand = PodRequests.of(spec.getTemplate());
+        Map<String, String> refused = new TreeMap<>(); // node -> why a new replica may not go there
         if (spec.getMode() == AppSpec.Mode.EVERY_NODE) {
             Map<String, Node> byName = new TreeMap<>();
             for (Node node : selected) {
@@ -120,6 +125,11 @@ public final class Placement {
                 if (placedHere && keep.test(node, false)) {
                     desired.put(replica, name);
                 } else if (canPlaceEveryNode(spec, node)) {
+                    String misfit = placedHere ? null : misfit(node, demand, nodes.usage(name), 0);
+                    if (misfit != null) {
+                        refused.put(name, misfit);
+                        continue;
+                    }
                     if (!placedHere && budget-- <= 0) {
                         deferred.add(replica);
                         continue;
@@ -127,7 +137,8 @@ public final class Placement {
                     desired.put(replica, name);
                 }
             }
-            return new Result(desired, deferred, Optional.ofNullable(recheck[0]));
+            return new Result(desired, deferred, Optional.ofNullable(recheck[0]),
+                    refused.isEmpty() ? Optional.empty() : Optional.of(unschedulable(nodes.size(), selected.size(), refused)));
         }
 
         Map<String, Integer> appLoad = new HashMap<>();
@@ -143,32 +154,99 @@ public final class Placement {
             }
         }
         if (desired.size() == replicas) {
-            return new Result(desired, deferred, Optional.ofNullable(recheck[0]));
+            return new Result(desired, deferred, Optional.ofNullable(recheck[0]), Optional.empty());
         }
         record Slot(String name, int appLoad, int load) {}
         PriorityQueue<Slot> candidates = new PriorityQueue<>(Comparator.comparingInt(Slot::appLoad)
                 .thenComparingInt(Slot::load).thenComparing(Slot::name));
         for (Node node : selected) {
+            String name = node.getMetadata().getName();
             if (canPlace(spec, node)) {
-                String name = node.getMetadata().getName();
                 int mine = appLoad.getOrDefault(name, 0);
                 candidates.add(new Slot(name, mine, otherLoad.applyAsInt(name) + mine));
+            } else {
+                refused.put(name, whyNot(spec, node));
             }
         }
+        Map<String, Integer> placedNow = new HashMap<>();
         for (int i = 0; i < replicas; i++) {
             String replica = appName + "-" + i;
-            if (desired.containsKey(replica) || candidates.isEmpty()) {
+            if (desired.containsKey(replica)) {
                 continue;
             }
-            if (budget-- <= 0) {
+            if (budget <= 0) {
                 deferred.add(replica);
                 continue;
             }
-            Slot best = candidates.poll();
+            Slot best = null;
+            while (best == null && !candidates.isEmpty()) {
+                Slot next = candidates.poll();
+                String misfit = misfit(nodes.get(next.name()), demand, nodes.usage(next.name()), placedNow.getOrDefault(next.name(), 0));
+                if (misfit == null) {
+                    best = next;
+                } else {
+                    refused.put(next.name(), misfit); // full for this App's replicas: it leaves the heap
+                }
+            }
+            if (best == null) {
+                continue; // pending: no node fits
+            }
+            budget--;
             desired.put(replica, best.name());
+            placedNow.merge(best.name(), 1, Integer::sum);
             candidates.add(new Slot(best.name(), best.appLoad() + 1, best.load() + 1));
         }
-        return new Result(desired, deferred, Optional.ofNullable(recheck[0]));
+        boolean unplaced = desired.size() + deferred.size() < replicas;
+        return new Result(desired, deferred, Optional.ofNullable(recheck[0]),
+                unplaced ? Optional.of(unschedulable(nodes.size(), selected.size(), refused)) : Optional.empty());
+    }
+
+    /**
+     * Why one more replica (after {@code more} placed in this pass) does not fit on the node, or null:
+     * the node's capacity less the requests of the replicas assigned there, and its host ports. A
+     * capacity the node has not reported (0) is not checked.
+     */
+    static String misfit(Node node, PodRequests demand, NodeIndex.Usage used, int more) {
+        long cpu = node.getStatus().getCapacity().getCpuMillis();
+        if (demand.cpuMillis() > 0 && cpu > 0 && used.cpuMillis() + (more + 1) * demand.cpuMillis() > cpu) {
+            return "insufficient cpu";
+        }
+        long memory = node.getStatus().getCapacity().getMemoryBytes();
+        if (demand.memoryBytes() > 0 && memory > 0 && used.memoryBytes() + (more + 1) * demand.memoryBytes() > memory) {
+            return "insufficient memory";
+        }
+        for (String port : demand.hostPorts()) {
+            if (more > 0 || used.portInUse(port)) {
+                return "host port " + port + " in use";
+            }
+        }
+        return null;
+    }
+
+    /** Why {@link #canPlace} refuses a node that the selector matched. */
+    private static String whyNot(AppSpec spec, Node node) {
+        if (node.getStatus().getPhase() != NodeStatus.Phase.READY) {
+            return "not ready";
+        }
+        if (node.getSpec().getUnschedulable()) {
+            return "cordoned";
+        }
+        if (!selects(spec.getNodeSelectorMap(), node)) {
+            return "not matching the node selector";
+        }
+        return "a taint not tolerated";
+    }
+
+    /** "0/5 nodes: 2 insufficient memory, 2 not matching the node selector, 1 host port 8088/tcp in use". */
+    static String unschedulable(int nodes, int selected, Map<String, String> refused) {
+        Map<String, Integer> byReason = new HashMap<>();
+        refused.values().forEach(reason -> byReason.merge(reason, 1, Integer::sum));
+        if (nodes > selected) {
+            byReason.merge("not matching the node selector", nodes - selected, Integer::sum);
+        }
+        return "0/" + nodes + " nodes: " + (byReason.isEmpty() ? "none to place on" : byReason.entrySet().stream()
+                .sorted(Map.Entry.<String, Integer>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
+                .map(e -> e.getValue() + " " + e.getKey()).collect(java.util.stream.Collectors.joining(", ")));
     }
 
     /** A new replica may go here. */

@@ -65,16 +65,19 @@ class NodeIndexTest {
     }
 
     @Test
-    void countsReplicasPerNode() {
+    void countsReplicasAndWhatTheyReservePerNode() {
         NodeIndex index = new NodeIndex();
-        index.addReplicas("a", 1);
-        index.addReplicas("a", 1);
-        index.addReplicas("b", 1);
-        index.addReplicas("a", -1);
+        PodRequests web = new PodRequests(250, 64L << 20, List.of("8088/tcp"));
+        index.count("a", web, 1);
+        index.count("a", PodRequests.NONE, 1);
+        index.count("b", web, 1);
+        assertEquals(new NodeIndex.Usage(2, 250, 64L << 20, Map.of("8088/tcp", 1)), index.usage("a"));
+        index.count("a", web, -1);
         assertEquals(1, index.replicas("a"));
-        assertEquals(1, index.replicas("b"));
-        index.addReplicas("b", -1);
+        assertEquals(NodeIndex.Usage.NONE.hostPorts(), index.usage("a").hostPorts(), "the port is free again");
+        assertEquals(0, index.usage("a").cpuMillis());
+        index.count("b", web, -1);
         assertEquals(0, index.replicas("b"));
-        assertEquals(0, index.replicas("unknown"));
+        assertEquals(NodeIndex.Usage.NONE, index.usage("unknown"));
     }
 }

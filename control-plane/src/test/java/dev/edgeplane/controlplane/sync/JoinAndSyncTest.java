@@ -99,6 +99,9 @@ class JoinAndSyncTest {
         assertEquals("berlin", node.getMetadata().getLabelsOrThrow("site"));
         assertEquals("yes", node.getMetadata().getLabelsOrThrow("from-agent"));
         assertEquals("join-good.example", node.getStatus().getHostname());
+        assertEquals("join-good", node.getMetadata().getLabelsOrThrow("edgeplane.dev/hostname"), "well-known labels from what the host reports");
+        assertEquals(node.getStatus().getArch(), node.getMetadata().getLabelsOrThrow("edgeplane.dev/arch"));
+        assertEquals(node.getStatus().getOs(), node.getMetadata().getLabelsOrThrow("edgeplane.dev/os"));
         assertEquals(1, api.tokens().getJoinToken(dev.edgeplane.api.v1.GetJoinTokenRequest.newBuilder()
                 .setName(token.getMetadata().getName()).build()).getStatus().getUses());
 

@@ -7,7 +7,9 @@ import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeStatus;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.api.v1.EventLevel;
 import dev.edgeplane.controlplane.events.EventRecorder;
+import dev.edgeplane.controlplane.events.Occurrence;
 import dev.edgeplane.controlplane.scheduler.LeaderLock;
 import dev.edgeplane.controlplane.scheduler.NodeIndex;
 import dev.edgeplane.controlplane.scheduler.Placement;
@@ -33,6 +35,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -77,6 +80,8 @@ public class AppController {
     private final AssignmentsByApp assignments = new AssignmentsByApp(nodes);
     private final Set<String> everyNodeApps = ConcurrentHashMap.newKeySet();
     private final Set<String> pendingApps = ConcurrentHashMap.newKeySet();
+    // App -> why some of its replicas have no node, as the last plan said (in memory: the leader's view).
+    private final Map<String, String> unschedulable = new ConcurrentHashMap<>();
     /** volume key -> the Apps naming it; App key -> the volume keys it names. */
     private final Map<String, Set<String>> appsByVolume = new HashMap<>();
     private final Map<String, Set<String>> volumesByApp = new HashMap<>();
@@ -253,6 +258,9 @@ public class AppController {
             for (PrefixCache.Event<Assignment> change : changes) {
                 if (change.previous() != null) {
                     add(touched, assignments.remove(change.previous()));
+                    if (!(change instanceof PrefixCache.Put<Assignment>)) {
+                        touched.addAll(pendingApps); // a replica left its node: what it reserved there is free
+                    }
                 }
                 if (change instanceof PrefixCache.Put<Assignment> put) {
                     add(touched, assignments.add(put.entry()));
@@ -387,6 +395,13 @@ public class AppController {
         } else {
             pendingApps.remove(app);
         }
+        String why = plan.unschedulable().orElse(null);
+        String before = why == null ? unschedulable.remove(app) : unschedulable.put(app, why);
+        if (why != null && !why.equals(before)) {
+            // Once per new reason, not per pass: Kubernetes' FailedScheduling.
+            events.record(Occurrence.of(EventLevel.WARNING, EventRecorder.app(namespace, name), "FailedScheduling", why, "",
+                    EventRecorder.SOURCE, now));
+        }
         boolean volumeRetry = false;
         writing.add(app);
         try {
@@ -432,6 +447,7 @@ public class AppController {
 
     private void forget(String app) {
         templates.remove(app);
+        unschedulable.remove(app);
         written.remove(app);
         pendingApps.remove(app);
         wakes.remove(app);
@@ -545,6 +561,11 @@ public class AppController {
     public long reconciles(String namespace, String name) {
         LongAdder n = reconciles.get(namespace + "/" + name);
         return n == null ? 0 : n.sum();
+    }
+
+    /** Why some of the App's replicas have no node, as this process's last plan said (the leader plans). */
+    public Optional<String> unschedulable(String namespace, String name) {
+        return Optional.ofNullable(unschedulable.get(namespace + "/" + name));
     }
 
     public int queueDepth() {

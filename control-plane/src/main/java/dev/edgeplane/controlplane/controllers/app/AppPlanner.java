@@ -12,6 +12,7 @@ import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.events.Occurrence;
 import dev.edgeplane.controlplane.scheduler.NodeIndex;
 import dev.edgeplane.controlplane.scheduler.Placement;
+import dev.edgeplane.controlplane.scheduler.PodRequests;
 import dev.edgeplane.controlplane.scheduler.VolumeBinding;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
@@ -66,10 +67,11 @@ public final class AppPlanner {
      * @param more        the budget ran out: plan again once these writes are seen
      * @param pending     some replica has no node it may go to (a node change may help)
      * @param recheckAt   when a time-based decision (reschedule_after_unreachable) falls due
+     * @param unschedulable why replicas have no node (Placement.Result.unschedulable), if some have none
      */
     public record Plan(List<Write> templates, List<Write> writes, List<Write> templateDeletes,
                        List<VolumeBinding.VolumeWrite> volumeWrites, List<Occurrence> events, Set<String> templatesDeleted,
-                       boolean more, boolean pending, Optional<Instant> recheckAt) {
+                       boolean more, boolean pending, Optional<Instant> recheckAt, Optional<String> unschedulable) {
         public boolean isEmpty() {
             return templates.isEmpty() && writes.isEmpty() && templateDeletes.isEmpty() && volumeWrites.isEmpty();
         }
@@ -108,7 +110,8 @@ public final class AppPlanner {
         if (resolved.isEmpty()) {
             // A volume it names does not exist (yet): keep what runs, place nothing new.
             gcTemplates(in, hash, mineByHash, templateDeletes, deleted);
-            return new Plan(templates, writes, templateDeletes, List.of(), events, deleted, false, true, Optional.empty());
+            return new Plan(templates, writes, templateDeletes, List.of(), events, deleted, false, true, Optional.empty(),
+                    Optional.of("waiting for a volume it names to exist"));
         }
         Map<String, String> current = new HashMap<>();
         for (Entry<Assignment> e : mine.values()) {
@@ -125,13 +128,15 @@ public final class AppPlanner {
             volumeWrites.addAll(VolumeBinding.bind(resolved.get(), in.volumes(), ns, first.getKey(), first.getValue(), in.now()));
         }
         boolean more = !placed.deferred().isEmpty();
+        PodRequests requests = PodRequests.of(app.getSpec().getTemplate());
         int budgetLeft = budget.maxWrites() - writes.size();
         for (Map.Entry<String, String> d : placed.desired().entrySet()) {
             String replica = d.getKey();
             String node = d.getValue();
             Entry<Assignment> existing = mine.get(replica);
             if (existing != null && existing.value().getNode().equals(node)
-                    && sameWork(existing.value(), hash, in.inlineTemplates(), app.getMetadata().getLabelsMap(), resolved.get().claims())) {
+                    && sameWork(existing.value(), hash, in.inlineTemplates(), app.getMetadata().getLabelsMap(), resolved.get().claims())
+                    && PodRequests.of(existing.value()).equals(requests)) {
                 continue; // unchanged: no write, so agents see no churn (and no Assignment built: an EVERY_NODE App replans often)
             }
             Assignment.Builder wanted = Assignment.newBuilder()
@@ -142,7 +147,9 @@ public final class AppPlanner {
                     .setTemplateHash(hash)
                     .setGeneration(app.getMetadata().getGeneration())
                     .putAllAppLabels(app.getMetadata().getLabelsMap())
-                    .putAllVolumes(resolved.get().claims());
+                    .putAllVolumes(resolved.get().claims())
+                    .setRequests(requests.resources())
+                    .addAllHostPorts(requests.hostPorts());
             if (in.inlineTemplates()) {
                 wanted.setTemplate(app.getSpec().getTemplate());
             }
@@ -184,7 +191,7 @@ public final class AppPlanner {
         }
         gcTemplates(in, hash, mineByHash, templateDeletes, deleted);
         return new Plan(templates, writes, templateDeletes, volumeWrites, events, deleted, more, placed.pending(app),
-                placed.recheckAt());
+                placed.recheckAt(), placed.unschedulable());
     }
 
     /** The App is gone: its assignments go, then (once none is left) its template keys. */
@@ -205,7 +212,7 @@ public final class AppPlanner {
                 deleted.add(hash);
             }
         }
-        return new Plan(List.of(), writes, templateDeletes, List.of(), List.of(), deleted, more, false, Optional.empty());
+        return new Plan(List.of(), writes, templateDeletes, List.of(), List.of(), deleted, more, false, Optional.empty(), Optional.empty());
     }
 
     /** Template keys no assignment references (as seen now) and that are not the current one's. */

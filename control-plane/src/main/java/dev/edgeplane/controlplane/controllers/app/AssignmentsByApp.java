@@ -2,6 +2,7 @@ package dev.edgeplane.controlplane.controllers.app;
 
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.controlplane.scheduler.NodeIndex;
+import dev.edgeplane.controlplane.scheduler.PodRequests;
 import dev.edgeplane.controlplane.store.Entry;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -41,9 +42,9 @@ final class AssignmentsByApp {
         String app = appKey(e.value());
         Entry<Assignment> before = byApp.computeIfAbsent(app, k -> new HashMap<>()).put(e.key(), e);
         if (before != null) {
-            uncount(app, before.value().getNode());
+            uncount(app, before.value());
         }
-        count(app, e.value().getNode());
+        count(app, e.value());
         return app;
     }
 
@@ -55,7 +56,7 @@ final class AssignmentsByApp {
         String app = appKey(e.value());
         Map<String, Entry<Assignment>> mine = byApp.get(app);
         if (mine != null && mine.remove(e.key()) != null) {
-            uncount(app, e.value().getNode());
+            uncount(app, e.value());
             if (mine.isEmpty()) {
                 byApp.remove(app);
             }
@@ -69,12 +70,13 @@ final class AssignmentsByApp {
         nodes.clearReplicas();
     }
 
-    private void count(String app, String node) {
-        appsByNode.computeIfAbsent(node, k -> new HashMap<>()).merge(app, 1, Integer::sum);
-        nodes.addReplicas(node, 1);
+    private void count(String app, Assignment a) {
+        appsByNode.computeIfAbsent(a.getNode(), k -> new HashMap<>()).merge(app, 1, Integer::sum);
+        nodes.count(a.getNode(), PodRequests.of(a), 1);
     }
 
-    private void uncount(String app, String node) {
+    private void uncount(String app, Assignment a) {
+        String node = a.getNode();
         Map<String, Integer> apps = appsByNode.get(node);
         if (apps != null) {
             apps.computeIfPresent(app, (k, n) -> n <= 1 ? null : n - 1);
@@ -82,7 +84,7 @@ final class AssignmentsByApp {
                 appsByNode.remove(node);
             }
         }
-        nodes.addReplicas(node, -1);
+        nodes.count(node, PodRequests.of(a), -1);
     }
 
     /** A copy of the App's entries. */

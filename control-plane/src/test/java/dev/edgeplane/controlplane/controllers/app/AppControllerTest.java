@@ -206,6 +206,36 @@ class AppControllerTest {
     }
 
     @Test
+    void replicasThatFitNowhereWaitSayingWhyAndAreCountedAgainstTheirNode() {
+        Node small = node("fit-1", "fit");
+        small = small.toBuilder().setStatus(small.getStatus().toBuilder()
+                .setCapacity(dev.edgeplane.api.v1.Resources.newBuilder().setCpuMillis(1000).setMemoryBytes(512L << 20))).build();
+        Node other = small.toBuilder().setMetadata(small.getMetadata().toBuilder().setName("fit-2")).build();
+        App ported = app("ported", 3, "fit", "img:1");
+        dev.edgeplane.api.v1.Container c = ported.getSpec().getTemplate().getContainers(0).toBuilder()
+                .setRequests(dev.edgeplane.api.v1.Resources.newBuilder().setMemoryBytes(128L << 20))
+                .addPorts(dev.edgeplane.api.v1.ContainerPort.newBuilder().setContainerPort(8088).setHostPort(8088)).build();
+        ported = ported.toBuilder().setSpec(ported.getSpec().toBuilder().setTemplate(ported.getSpec().getTemplate().toBuilder().setContainers(0, c))).build();
+        putAll(Map.of(Keys.node("fit-1"), small.toByteArray(), Keys.node("fit-2"), other.toByteArray(),
+                Keys.app("default", "ported"), ported.toByteArray()));
+        await("two placed, one per node", () -> assignmentsOf("ported").size() == 2
+                && controller.unschedulable("default", "ported").isPresent());
+        assertEquals(Set.of("fit-1", "fit-2"), assignmentsOf("ported").stream().map(e -> e.value().getNode()).collect(Collectors.toSet()));
+        String why = controller.unschedulable("default", "ported").get();
+        // Other tests' nodes share this etcd: they count as not matching the selector.
+        assertTrue(why.startsWith("0/") && why.contains("2 host port 8088/tcp in use"), why);
+        Assignment one = assignmentsOf("ported").get(0).value();
+        assertEquals(128L << 20, one.getRequests().getMemoryBytes(), "the assignment carries what it reserves");
+        assertEquals(List.of("8088/tcp"), one.getHostPortsList());
+
+        // Scaled to what fits: the reason goes.
+        store.put(Keys.app("default", "ported"), ported.toBuilder().setSpec(ported.getSpec().toBuilder().setReplicas(2))
+                .setMetadata(ported.getMetadata().toBuilder().setGeneration(2)).build().toByteArray());
+        await("nothing left to place", () -> controller.unschedulable("default", "ported").isEmpty());
+        deleteApp("ported");
+    }
+
+    @Test
     void anImageChangeWritesOneTemplateAndCollectsTheOldOne() throws Exception {
         putAll(Map.of(Keys.node("img-1"), node("img-1", "img").toByteArray(), Keys.node("img-2"), node("img-2", "img").toByteArray()));
         App v1 = app("web", 4, "img", "img:1");
