@@ -7,6 +7,7 @@ import dev.edgeplane.api.v1.ContainerPort;
 import dev.edgeplane.api.v1.EnvVar;
 import dev.edgeplane.api.v1.Toleration;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -134,6 +135,9 @@ final class AppValidator {
                 }
             }
         }
+        if (c.hasSecurityContext()) {
+            securityContext(v, field + ".security_context", c.getSecurityContext(), limits);
+        }
         if (c.hasRequests()) {
             if (c.getRequests().getCpuMillis() < 0) {
                 v.add(field + ".requests.cpu_millis", "must not be negative");
@@ -167,6 +171,34 @@ final class AppValidator {
         } else {
             ProbeValidator.validate(v, field, c, limits);
         }
+    }
+
+    /** Kubernetes' rules: ids not negative, run_as_non_root not with run_as_user 0, capability names. Privileged is the host's call. */
+    private static void securityContext(Validation v, String field, dev.edgeplane.api.v1.SecurityContext sc, ApiLimits limits) {
+        if (sc.hasRunAsUser() && (sc.getRunAsUser() < 0 || sc.getRunAsUser() > Integer.MAX_VALUE)) {
+            v.add(field + ".run_as_user", "must be 0-2147483647 (got " + sc.getRunAsUser() + ")");
+        }
+        if (sc.hasRunAsGroup() && (sc.getRunAsGroup() < 0 || sc.getRunAsGroup() > Integer.MAX_VALUE)) {
+            v.add(field + ".run_as_group", "must be 0-2147483647 (got " + sc.getRunAsGroup() + ")");
+        }
+        if (sc.getRunAsNonRoot() && sc.hasRunAsUser() && sc.getRunAsUser() == 0) {
+            v.add(field + ".run_as_user", "must be non-zero when run_as_non_root is true");
+        }
+        capabilities(v, field + ".capabilities.add", sc.getCapabilities().getAddList(), limits);
+        capabilities(v, field + ".capabilities.drop", sc.getCapabilities().getDropList(), limits);
+    }
+
+    private static void capabilities(Validation v, String field, List<String> names, ApiLimits limits) {
+        v.atMost(field, names.size(), limits.maxListItems(), "max-list-items");
+        for (int i = 0; i < Math.min(names.size(), limits.maxListItems()); i++) {
+            if (!names.get(i).matches("[A-Z][A-Z_]{0,63}")) {
+                v.add(field + "[" + i + "]", "must be a capability name such as NET_ADMIN or ALL (got \"" + abbreviate(names.get(i)) + "\")");
+            }
+        }
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() > 70 ? s.substring(0, 67) + "..." : s;
     }
 
     /** Counts and lengths of one container; false when a list is too long to walk. */

@@ -210,7 +210,7 @@ class AppApiTest {
     }
 
     @Test
-    void probesHooksAndInitContainersAreCheckedByKubernetesRulesNamingTheField() {
+    void podSpecFieldsAreCheckedByKubernetesRulesNamingTheField() {
         String ns = "probes";
         String c0 = "app.spec.template.containers[0]";
         Probe http = Probe.newBuilder().setHttpGet(HTTPGetAction.newBuilder().setPath("/healthz").setPort(8080)).build();
@@ -245,6 +245,13 @@ class AppApiTest {
         App sameName = init.toBuilder().setSpec(init.getSpec().toBuilder().setTemplate(init.getSpec().getTemplate().toBuilder()
                 .setInitContainers(0, initContainer.toBuilder().clearReadinessProbe().setName(init.getSpec().getTemplate().getContainers(0).getName())))).build();
         assertInvalid(sameName, "app.spec.template.containers[0].name");
+        assertInvalid(withContainer(app(ns, "rootuser", 1), c -> c.setSecurityContext(dev.edgeplane.api.v1.SecurityContext.newBuilder()
+                .setRunAsNonRoot(true).setRunAsUser(0))), c0 + ".security_context.run_as_user");
+        assertInvalid(withContainer(app(ns, "caps", 1), c -> c.setSecurityContext(dev.edgeplane.api.v1.SecurityContext.newBuilder()
+                .setCapabilities(dev.edgeplane.api.v1.Capabilities.newBuilder().addAdd("NET_ADMIN").addAdd("net admin")))),
+                c0 + ".security_context.capabilities.add[1]");
+        assertInvalid(withContainer(app(ns, "negreq", 1), c -> c.setRequests(dev.edgeplane.api.v1.Resources.newBuilder().setCpuMillis(-1))),
+                c0 + ".requests.cpu_millis");
         assertEquals(0, api.etcdCount("/edgeplane/apps/" + ns + "/"), "an invalid request writes nothing to etcd");
 
         App ok = withContainer(app(ns, "ok", 1), c -> c.setReadinessProbe(http.toBuilder().setSuccessThreshold(2))

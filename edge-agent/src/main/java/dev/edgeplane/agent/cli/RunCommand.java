@@ -60,6 +60,10 @@ final class RunCommand implements Callable<Integer> {
             description = "Container probes checked at once; each takes at most its timeout (default: ${DEFAULT-VALUE}).")
     int probeThreads;
 
+    @Option(names = "--allow-privileged", defaultValue = "false", arity = "1",
+            description = "Run containers that ask to be privileged; the control plane cannot widen this (default: ${DEFAULT-VALUE}).")
+    boolean allowPrivileged;
+
     // The ops tunnel's local allowlist: the control plane's grants can narrow it, never widen it.
     @Option(names = "--tunnel-ports", defaultValue = "", description = "Host TCP ports (loopback) port-forward may reach, e.g. 8080,9100 (default: none).")
     String tunnelPorts;
@@ -146,7 +150,7 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ReconcilerSettings reconciler = new ReconcilerSettings("", logDir, syncPeriod, backoffInitial, backoffMax, backoffReset, 4,
-                Math.max(1, probeThreads));
+                Math.max(1, probeThreads), allowPrivileged);
         boolean anyPodPort = tunnelPodPorts.trim().equals("*");
         Allowlist allowlist = new Allowlist(Allowlist.ports(tunnelPorts), anyPodPort ? java.util.Set.of() : Allowlist.ports(tunnelPodPorts),
                 anyPodPort, Allowlist.ports(tunnelHttpPorts), tunnelExec, tunnelSsh, tunnelSshPort, tunnelLogs);

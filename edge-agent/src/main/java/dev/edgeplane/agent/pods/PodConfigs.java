@@ -10,6 +10,8 @@ import dev.edgeplane.cri.v1.ImageSpec;
 import dev.edgeplane.cri.v1.KeyValue;
 import dev.edgeplane.cri.v1.LinuxContainerConfig;
 import dev.edgeplane.cri.v1.LinuxContainerResources;
+import dev.edgeplane.cri.v1.Capability;
+import dev.edgeplane.cri.v1.Int64Value;
 import dev.edgeplane.cri.v1.LinuxContainerSecurityContext;
 import dev.edgeplane.cri.v1.LinuxPodSandboxConfig;
 import dev.edgeplane.cri.v1.Mount;
@@ -54,6 +56,25 @@ public final class PodConfigs {
         return labels;
     }
 
+    /** Kubernetes' SecurityContext as CRI's; the agent's own policy (privileged, run_as_non_root) is checked before. */
+    static LinuxContainerSecurityContext securityContext(dev.edgeplane.api.v1.SecurityContext wanted) {
+        LinuxContainerSecurityContext.Builder context = LinuxContainerSecurityContext.newBuilder()
+                .setNamespaceOptions(hostNetwork())
+                .setPrivileged(wanted.getPrivileged())
+                .setReadonlyRootfs(wanted.getReadOnlyRootFilesystem());
+        if (wanted.hasRunAsUser()) {
+            context.setRunAsUser(Int64Value.newBuilder().setValue(wanted.getRunAsUser()));
+        }
+        if (wanted.hasRunAsGroup()) {
+            context.setRunAsGroup(Int64Value.newBuilder().setValue(wanted.getRunAsGroup()));
+        }
+        if (wanted.hasCapabilities()) {
+            context.setCapabilities(Capability.newBuilder().addAllAddCapabilities(wanted.getCapabilities().getAddList())
+                    .addAllDropCapabilities(wanted.getCapabilities().getDropList()));
+        }
+        return context.build();
+    }
+
     private static NamespaceOption hostNetwork() {
         // Host network and IPC shared in the pod, PID per container: what the kubelet sets for hostNetwork pods.
         return NamespaceOption.newBuilder().setNetwork(NamespaceMode.NODE).setPid(NamespaceMode.CONTAINER)
@@ -72,7 +93,10 @@ public final class PodConfigs {
                 .putAnnotations(PodLabels.GENERATION, Long.toString(assignment.getGeneration()))
                 .putAnnotations(PodLabels.GRACE_SECONDS, Integer.toString(assignment.getTemplate().getTerminationGraceSeconds()))
                 .setLinux(LinuxPodSandboxConfig.newBuilder()
-                        .setSecurityContext(LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(hostNetwork())));
+                        .setSecurityContext(LinuxSandboxSecurityContext.newBuilder().setNamespaceOptions(hostNetwork())
+                                // A privileged container needs a privileged sandbox (CRI refuses it otherwise).
+                                .setPrivileged(assignment.getTemplate().getContainersList().stream()
+                                        .anyMatch(c -> c.getSecurityContext().getPrivileged()))));
         for (var container : assignment.getTemplate().getContainersList()) {
             for (ContainerPort port : container.getPortsList()) {
                 if (port.getHostPort() > 0) {
@@ -124,7 +148,7 @@ public final class PodConfigs {
                 .setLogPath(logPath(spec.getName(), attempt))
                 .setLinux(LinuxContainerConfig.newBuilder()
                         .setResources(resources)
-                        .setSecurityContext(LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(hostNetwork())));
+                        .setSecurityContext(securityContext(spec.getSecurityContext())));
         for (EnvVar env : spec.getEnvList()) {
             config.addEnvs(KeyValue.newBuilder().setKey(env.getName()).setValue(env.getValue()));
         }

@@ -55,8 +55,8 @@ final class PodWorker {
     private final Clock clock;
     private final PodVolumes volumes;
     private final EventRecorder events;
-    // Containers whose exit has been recorded as an event (each exit once, not on every pass).
-    private final java.util.Set<String> exitsRecorded = Collections.newSetFromMap(Collections.synchronizedMap(
+    // Events recorded once, not on every pass: a container's exit (by id), a refusal to create one.
+    private final java.util.Set<String> recordedOnce = Collections.newSetFromMap(Collections.synchronizedMap(
             new LinkedHashMap<>(256, 0.75f, true) {
                 @Override
                 protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
@@ -263,7 +263,7 @@ final class PodWorker {
         dev.edgeplane.api.v1.Container spec = s.spec();
         ContainerStatus exited = s.lastExit();
         int exitCode = exited.getExitCode();
-        boolean firstLook = exitsRecorded.add(s.exited().getId());
+        boolean firstLook = recordedOnce.add(s.exited().getId());
         if (firstLook) {
             String message = "container " + spec.getName() + " exited with code " + exitCode
                     + (exited.getReason().isEmpty() ? "" : " (" + exited.getReason() + ")");
@@ -334,6 +334,13 @@ final class PodWorker {
         if (imageProblem.isPresent()) {
             return waiting(spec, null, "ImagePullError", imageProblem.get());
         }
+        Optional<String> refused = refusal(spec);
+        if (refused.isPresent()) {
+            if (recordedOnce.add("refused:" + key + "/" + spec.getName() + ":" + refused.get())) {
+                events.warning(replicaOf(assignment), "Failed", refused.get());
+            }
+            return waiting(spec, null, "CreateContainerConfigError", refused.get());
+        }
         try {
             Files.createDirectories(Path.of(sandboxConfig.getLogDirectory(), spec.getName()));
             String id = cri.createContainer(pod.sandboxId(), PodConfigs.container(assignment, spec, pod.hash(), attempt, pod.volumePaths()),
@@ -373,6 +380,35 @@ final class PodWorker {
             events.warning(replicaOf(assignment), "Failed", message);
             return waiting(spec, null, "CreateContainerError", message);
         }
+    }
+
+    /**
+     * Why this host will not create the container, if it will not: the agent's own policy (privileged
+     * only with --allow-privileged) and Kubernetes' run_as_non_root (by run_as_user, else the image's
+     * user: uid 0, no user, or a user name that is not a number cannot be shown not to be root).
+     */
+    private Optional<String> refusal(dev.edgeplane.api.v1.Container spec) {
+        dev.edgeplane.api.v1.SecurityContext security = spec.getSecurityContext();
+        String name = spec.getName();
+        if (security.getPrivileged() && !settings.allowPrivileged()) {
+            return Optional.of("container " + name + " asks to be privileged, which this node does not allow (edge-agent --allow-privileged)");
+        }
+        if (!security.getRunAsNonRoot()) {
+            return Optional.empty();
+        }
+        if (security.hasRunAsUser()) {
+            return security.getRunAsUser() == 0
+                    ? Optional.of("container " + name + " has run_as_non_root and run_as_user 0") : Optional.empty();
+        }
+        Optional<dev.edgeplane.cri.v1.Image> image = cri.image(spec.getImage());
+        if (image.isPresent() && image.get().hasUid()) {
+            return image.get().getUid().getValue() == 0
+                    ? Optional.of("container " + name + " has run_as_non_root and image " + spec.getImage() + " runs as root (uid 0)")
+                    : Optional.empty();
+        }
+        String user = image.map(dev.edgeplane.cri.v1.Image::getUsername).orElse("");
+        return Optional.of("container " + name + " has run_as_non_root and image " + spec.getImage()
+                + (user.isEmpty() ? " names no user (root)" : " runs as \"" + user + "\", which cannot be shown not to be root; set run_as_user"));
     }
 
     /** Empty when the image is ready to use; otherwise why not. {@code pulled}: images this pass pulled already. */

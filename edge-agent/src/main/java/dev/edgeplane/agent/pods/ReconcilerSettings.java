@@ -14,9 +14,11 @@ import java.time.Duration;
  * @param backoffReset  a container that ran this long resets its back-off (10 min)
  * @param workers       pod workers running at once
  * @param probeThreads  probe checks running at once (each takes at most its timeout)
+ * @param allowPrivileged whether this host runs containers that ask to be privileged (its own policy)
  */
 public record ReconcilerSettings(String nodeName, Path logDir, Duration syncPeriod, Duration initialBackoff,
-                                 Duration maxBackoff, Duration backoffReset, int workers, int probeThreads) {
+                                 Duration maxBackoff, Duration backoffReset, int workers, int probeThreads,
+                                 boolean allowPrivileged) {
     public static final int DEFAULT_PROBE_THREADS = 8;
     public static final Duration DEFAULT_SYNC_PERIOD = Duration.ofSeconds(3);
     public static final Duration DEFAULT_INITIAL_BACKOFF = Duration.ofSeconds(10);
@@ -25,14 +27,18 @@ public record ReconcilerSettings(String nodeName, Path logDir, Duration syncPeri
 
     public static ReconcilerSettings defaults(String nodeName, Path logDir) {
         return new ReconcilerSettings(nodeName, logDir, DEFAULT_SYNC_PERIOD, DEFAULT_INITIAL_BACKOFF,
-                DEFAULT_MAX_BACKOFF, DEFAULT_BACKOFF_RESET, 4, DEFAULT_PROBE_THREADS);
+                DEFAULT_MAX_BACKOFF, DEFAULT_BACKOFF_RESET, 4, DEFAULT_PROBE_THREADS, false);
     }
 
     public ReconcilerSettings withBackoff(Duration initial, Duration max, Duration reset) {
-        return new ReconcilerSettings(nodeName, logDir, syncPeriod, initial, max, reset, workers, probeThreads);
+        return new ReconcilerSettings(nodeName, logDir, syncPeriod, initial, max, reset, workers, probeThreads, allowPrivileged);
     }
 
     public ReconcilerSettings withSyncPeriod(Duration period) {
-        return new ReconcilerSettings(nodeName, logDir, period, initialBackoff, maxBackoff, backoffReset, workers, probeThreads);
+        return new ReconcilerSettings(nodeName, logDir, period, initialBackoff, maxBackoff, backoffReset, workers, probeThreads, allowPrivileged);
+    }
+
+    public ReconcilerSettings withAllowPrivileged(boolean allow) {
+        return new ReconcilerSettings(nodeName, logDir, syncPeriod, initialBackoff, maxBackoff, backoffReset, workers, probeThreads, allow);
     }
 }

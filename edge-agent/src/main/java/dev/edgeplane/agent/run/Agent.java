@@ -125,7 +125,8 @@ public final class Agent implements AutoCloseable {
         CriRuntime cri = CriRuntime.connect(settings.criEndpoint());
         ReconcilerSettings reconcilerSettings = new ReconcilerSettings(nodeName, settings.logDir(),
                 settings.reconciler().syncPeriod(), settings.reconciler().initialBackoff(), settings.reconciler().maxBackoff(),
-                settings.reconciler().backoffReset(), settings.reconciler().workers(), settings.reconciler().probeThreads());
+                settings.reconciler().backoffReset(), settings.reconciler().workers(), settings.reconciler().probeThreads(),
+                settings.reconciler().allowPrivileged());
         PodVolumes volumes = volumeSettings.open(nodeName);
         volumes.onVolumeReport(status::updateVolume);
         Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC(), volumes, events);

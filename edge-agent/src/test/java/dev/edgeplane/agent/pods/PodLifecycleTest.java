@@ -11,6 +11,7 @@ import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.status.StatusManager;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Capabilities;
 import dev.edgeplane.api.v1.ContainerStatus;
 import dev.edgeplane.api.v1.ExecAction;
 import dev.edgeplane.api.v1.HostPathSource;
@@ -21,6 +22,7 @@ import dev.edgeplane.api.v1.VolumeMount;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.Probe;
 import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.SecurityContext;
 import dev.edgeplane.api.v1.Snapshot;
 import dev.edgeplane.testkit.Containerd;
 import java.nio.file.Files;
@@ -221,5 +223,47 @@ class PodLifecycleTest {
                 () -> replica(ns2 + "/bad-0") + " " + events);
         assertTrue(events.stream().anyMatch(e -> e.startsWith("FailedPostStartHook: post_start hook of container app failed: command exited with code 4")),
                 events.toString());
+    }
+
+    @Test
+    void theSecurityContextReachesTheContainerAndTheHostsPolicyIsKept() throws Exception {
+        String ns = "security";
+        Path out = Files.createDirectories(tmp.resolve("security"));
+        Files.setPosixFilePermissions(out, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        // As uid 1000 / gid 2000, on a read-only root, without CAP_CHOWN: each shows in what the shell can do.
+        PodTemplate template = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("app", Pods.BUSYBOX, "sh", "-c",
+                        "id -u > /out/uid; id -g > /out/gid; (touch /rootfs-probe 2>/dev/null && echo writable || echo read-only) > /out/root;"
+                                + " sleep 3600").toBuilder()
+                        .addVolumeMounts(mount("out", "/out"))
+                        .setSecurityContext(SecurityContext.newBuilder().setRunAsUser(1000).setRunAsGroup(2000).setRunAsNonRoot(true)
+                                .setReadOnlyRootFilesystem(true)).build(),
+                Pods.container("chown", Pods.BUSYBOX, "sh", "-c",
+                        "touch /tmp/f; (chown 1:1 /tmp/f 2>/dev/null && echo allowed || echo denied) > /out/chown; sleep 3600").toBuilder()
+                        .addVolumeMounts(mount("out", "/out"))
+                        .setSecurityContext(SecurityContext.newBuilder().setCapabilities(Capabilities.newBuilder().addDrop("CHOWN"))).build())
+                .toBuilder().addVolumes(hostDir("out", out)).build();
+        desire(Pods.assignment(ns, "web", 0, template));
+        Await.until(WAIT, "both ran their checks", () -> Files.exists(out.resolve("root")) && Files.exists(out.resolve("chown")),
+                () -> replica(ns + "/web-0").toString());
+        assertEquals("1000", Files.readString(out.resolve("uid")).strip());
+        assertEquals("2000", Files.readString(out.resolve("gid")).strip());
+        assertEquals("read-only", Files.readString(out.resolve("root")).strip());
+        assertEquals("denied", Files.readString(out.resolve("chown")).strip(), "CAP_CHOWN dropped (root may chown otherwise)");
+
+        // The host's policy: no privileged containers unless the agent allows them; run_as_non_root on a root image.
+        desire(Pods.assignment(ns, "priv", 0, Pods.template(PodTemplate.RestartPolicy.ALWAYS,
+                        Pods.container("app", Pods.BUSYBOX, "sleep", "3600").toBuilder()
+                                .setSecurityContext(SecurityContext.newBuilder().setPrivileged(true)).build())),
+                Pods.assignment(ns, "rootimg", 0, Pods.template(PodTemplate.RestartPolicy.ALWAYS,
+                        Pods.container("app", Pods.BUSYBOX, "sleep", "3600").toBuilder()
+                                .setSecurityContext(SecurityContext.newBuilder().setRunAsNonRoot(true)).build())));
+        Await.until(WAIT, "both refused, saying why", () -> replica(ns + "/priv-0").getMessage()
+                        .equals("container app asks to be privileged, which this node does not allow (edge-agent --allow-privileged)")
+                        && replica(ns + "/rootimg-0").getMessage().startsWith("container app has run_as_non_root and image " + Pods.BUSYBOX + " runs as"),
+                () -> replica(ns + "/priv-0") + " " + replica(ns + "/rootimg-0"));
+        assertEquals(ReplicaStatus.Phase.PENDING, replica(ns + "/priv-0").getPhase());
+        assertEquals("CreateContainerConfigError", replica(ns + "/priv-0").getContainers(0).getReason());
+        assertTrue(Pods.containers(cri, ns).stream().noneMatch(c -> c.getLabelsMap().get(PodLabels.REPLICA).equals("priv-0")),
+                "nothing was created");
     }
 }
