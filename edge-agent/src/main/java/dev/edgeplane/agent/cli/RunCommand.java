@@ -64,6 +64,14 @@ final class RunCommand implements Callable<Integer> {
             description = "Run containers that ask to be privileged; the control plane cannot widen this (default: ${DEFAULT-VALUE}).")
     boolean allowPrivileged;
 
+    @Option(names = "--container-log-max-size", defaultValue = "10485760",
+            description = "Rotate a container's log file past this many bytes (default: ${DEFAULT-VALUE}, 10 MiB).")
+    long containerLogMaxSize;
+
+    @Option(names = "--container-log-max-files", defaultValue = "5",
+            description = "Log files kept per container, the live one included (default: ${DEFAULT-VALUE}).")
+    int containerLogMaxFiles;
+
     // The ops tunnel's local allowlist: the control plane's grants can narrow it, never widen it.
     @Option(names = "--tunnel-ports", defaultValue = "", description = "Host TCP ports (loopback) port-forward may reach, e.g. 8080,9100 (default: none).")
     String tunnelPorts;
@@ -150,7 +158,7 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ReconcilerSettings reconciler = new ReconcilerSettings("", logDir, syncPeriod, backoffInitial, backoffMax, backoffReset, 4,
-                Math.max(1, probeThreads), allowPrivileged);
+                Math.max(1, probeThreads), allowPrivileged, Math.max(4096, containerLogMaxSize), Math.max(2, containerLogMaxFiles));
         boolean anyPodPort = tunnelPodPorts.trim().equals("*");
         Allowlist allowlist = new Allowlist(Allowlist.ports(tunnelPorts), anyPodPort ? java.util.Set.of() : Allowlist.ports(tunnelPodPorts),
                 anyPodPort, Allowlist.ports(tunnelHttpPorts), tunnelExec, tunnelSsh, tunnelSshPort, tunnelLogs);

@@ -52,6 +52,9 @@ public final class Reconciler implements AutoCloseable {
     // Replicas a pass skipped because their worker was busy: they get another pass as soon as it is done.
     private final Set<String> skipped = ConcurrentHashMap.newKeySet();
     private final PassLoop loop;
+    private final PassLoop logRotation;
+    /** How often container log sizes are looked at (the kubelet's is 10 s). */
+    static final Duration LOG_ROTATION_PERIOD = Duration.ofSeconds(10);
     private volatile String lastListError = "";
     private final List<Consumer<Duration>> reconcileListeners = new CopyOnWriteArrayList<>();
 
@@ -81,12 +84,15 @@ public final class Reconciler implements AutoCloseable {
             return thread;
         });
         this.loop = new PassLoop("reconciler", settings.syncPeriod(), this::syncOnce);
+        LogRotator rotator = new LogRotator(cri, settings.logMaxBytes(), settings.logMaxFiles(), clock);
+        this.logRotation = new PassLoop("log-rotation", LOG_ROTATION_PERIOD, rotator::rotateOnce);
         desired.addListener(this::trigger);
         probes.addListener(this::trigger);
     }
 
     public void start() {
         loop.start();
+        logRotation.start();
     }
 
     /** Asks for a pass soon (desired state changed, a worker finished with more to do...). */
@@ -175,6 +181,7 @@ public final class Reconciler implements AutoCloseable {
     @Override
     public void close() {
         loop.close(Duration.ofSeconds(5));
+        logRotation.close(Duration.ofSeconds(5));
         workers.shutdown();
         try {
             if (!workers.awaitTermination(20, TimeUnit.SECONDS)) {

@@ -123,10 +123,7 @@ public final class Agent implements AutoCloseable {
 
         // 2. Workloads from the journal, independent of the cloud.
         CriRuntime cri = CriRuntime.connect(settings.criEndpoint());
-        ReconcilerSettings reconcilerSettings = new ReconcilerSettings(nodeName, settings.logDir(),
-                settings.reconciler().syncPeriod(), settings.reconciler().initialBackoff(), settings.reconciler().maxBackoff(),
-                settings.reconciler().backoffReset(), settings.reconciler().workers(), settings.reconciler().probeThreads(),
-                settings.reconciler().allowPrivileged());
+        ReconcilerSettings reconcilerSettings = settings.reconciler().withNodeName(nodeName);
         PodVolumes volumes = volumeSettings.open(nodeName);
         volumes.onVolumeReport(status::updateVolume);
         Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC(), volumes, events);

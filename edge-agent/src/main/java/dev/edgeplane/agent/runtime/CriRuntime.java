@@ -179,6 +179,11 @@ public final class CriRuntime implements AutoCloseable {
         runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
     }
 
+    /** Asks the runtime to open a new file at the container's log path (after the agent renamed the old one). */
+    public void reopenContainerLog(String id) {
+        runtime().reopenContainerLog(dev.edgeplane.cri.v1.ReopenContainerLogRequest.newBuilder().setContainerId(id).build());
+    }
+
     /** The container's status, or empty if the runtime no longer knows it. */
     public Optional<ContainerStatus> containerStatus(String id) {
         try {

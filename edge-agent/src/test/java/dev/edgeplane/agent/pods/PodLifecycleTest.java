@@ -266,4 +266,27 @@ class PodLifecycleTest {
         assertTrue(Pods.containers(cri, ns).stream().noneMatch(c -> c.getLabelsMap().get(PodLabels.REPLICA).equals("priv-0")),
                 "nothing was created");
     }
+
+    @Test
+    void aContainerLogPastItsSizeIsRotatedAndTheRuntimeWritesAFreshOne() throws Exception {
+        String ns = "logs";
+        desire(Pods.assignment(ns, "chatty", 0, Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("app", Pods.BUSYBOX, "sh", "-c",
+                "while true; do head -c 2000 /dev/zero | tr '\\0' x; echo; sleep 0.01; done"))));
+        Await.until(WAIT, "running", () -> Pods.running(cri, ns).size() == 1);
+        String id = Pods.running(cri, ns).get(0);
+        Path log = Path.of(cri.containerStatus(id).orElseThrow().getLogPath());
+        LogRotator rotator = new LogRotator(cri, 64 * 1024, 3, Clock.systemUTC());
+        int[] rotations = {0};
+        Await.until(WAIT, "rotated four times", () -> {
+            rotations[0] += rotator.rotateOnce();
+            return rotations[0] >= 4;
+        });
+        try (var files = Files.list(log.getParent())) {
+            List<String> names = files.map(p -> p.getFileName().toString()).sorted().toList();
+            assertEquals(3, names.size(), "the live log and the two newest rotated ones: " + names);
+            assertTrue(names.contains(log.getFileName().toString()), names.toString());
+        }
+        long before = Files.size(log);
+        Await.until(WAIT, "the runtime writes on to the reopened file", () -> log.toFile().length() > before + 4096);
+    }
 }
