@@ -149,6 +149,8 @@ final class DescribeCommand implements Callable<Integer> {
         out.println("Labels:      " + node.getMetadata().getLabelsMap());
         out.println("Phase:       " + s.getPhase() + (s.getMessage().isEmpty() ? "" : " (" + s.getMessage() + ")"));
         out.println("Heartbeat:   " + Durations.age(s.getLastHeartbeat(), now) + " ago");
+        out.println("Conditions:  " + (s.getConditionsCount() == 0 ? "<none>" : String.join("; ", s.getConditionsList().stream()
+                .map(c -> c.getType() + " (" + Durations.age(c.getLastTransitionTime(), now) + "): " + c.getMessage()).toList())));
         out.println("Replicas:    " + s.getRunningReplicas() + " running of " + s.getDesiredReplicas());
         out.println("Applied:     revision " + s.getAppliedRevision());
         out.println("Host:        " + s.getHostname() + "  " + s.getOs() + "/" + s.getArch() + "  kernel "

@@ -1,9 +1,11 @@
 package dev.edgeplane.controlplane.nodes;
 
+import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeInfo;
 import dev.edgeplane.api.v1.NodeStatus;
 import dev.edgeplane.controlplane.join.Joiner;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -15,18 +17,26 @@ import java.util.Optional;
  * @param lastSeen          when the agent was last seen (null: unknown)
  * @param persistLastSeen   a disconnect: record {@code lastSeen} even if nothing else changes
  * @param unreachableSince  the leader's verdict: READY becomes UNREACHABLE (null: none)
+ * @param conditions        the node's conditions as its agent last reported them (null: no news)
+ * @param conditionsAt      when it reported them
  */
-public record NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean persistLastSeen, Instant unreachableSince) {
+public record NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean persistLastSeen, Instant unreachableSince,
+                         List<NodeCondition> conditions, Instant conditionsAt) {
     public static NodeChange connected(NodeInfo info, Instant at) {
-        return new NodeChange(info, true, at, false, null);
+        return new NodeChange(info, true, at, false, null, info.getConditionsList(), at);
     }
 
     public static NodeChange disconnected(Instant at) {
-        return new NodeChange(null, false, at, true, null);
+        return new NodeChange(null, false, at, true, null, null, null);
     }
 
     public static NodeChange unreachable(Instant since) {
-        return new NodeChange(null, false, since, false, since);
+        return new NodeChange(null, false, since, false, since, null, null);
+    }
+
+    /** The agent reported other conditions (memory or disk pressure, the runtime not answering...). */
+    public static NodeChange conditions(List<NodeCondition> conditions, Instant at) {
+        return new NodeChange(null, false, null, false, null, List.copyOf(conditions), at);
     }
 
     /**
@@ -40,7 +50,9 @@ public record NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean
                 next.ready || (ready && next.unreachableSince == null),
                 seen,
                 !next.ready && (persistLastSeen || next.persistLastSeen), // back before it was written: nothing to record
-                next.ready ? null : (next.unreachableSince != null ? next.unreachableSince : unreachableSince));
+                next.ready ? null : (next.unreachableSince != null ? next.unreachableSince : unreachableSince),
+                next.conditions != null ? next.conditions : conditions,
+                next.conditions != null ? next.conditionsAt : conditionsAt);
     }
 
     /**
@@ -58,6 +70,9 @@ public record NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean
             next.setPhase(NodeStatus.Phase.READY).setMessage("");
         } else if (unreachableSince != null && !connectedNow && stored.getPhase() == NodeStatus.Phase.READY) {
             next.setPhase(NodeStatus.Phase.UNREACHABLE).setMessage("no connection from the agent since " + unreachableSince);
+        }
+        if (conditions != null) {
+            NodeStatuses.withConditions(next, conditions, conditionsAt);
         }
         if (persistLastSeen && lastSeen != null) {
             next.setLastHeartbeat(Joiner.timestamp(lastSeen));

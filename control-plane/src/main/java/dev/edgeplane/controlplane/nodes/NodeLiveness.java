@@ -1,11 +1,13 @@
 package dev.edgeplane.controlplane.nodes;
 
 import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeStatus;
 import dev.edgeplane.controlplane.join.Joiner;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Clock;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -32,6 +34,8 @@ public class NodeLiveness {
         int running;
         int desired;
         boolean countsKnown;
+        // Type and message of the conditions last reported (NodeStatuses.conditionKeys).
+        List<String> conditions = List.of();
 
         View view() {
             return new View(connections > 0, lastSeen, appliedRevision, running, desired, countsKnown);
@@ -80,6 +84,17 @@ public class NodeLiveness {
             l.running = running;
             l.desired = desired;
             l.countsKnown = true;
+        }
+    }
+
+    /** Records the node's reported conditions; true when they differ from the last ones recorded here. */
+    public boolean conditionsChanged(String node, List<NodeCondition> conditions) {
+        List<String> keys = NodeStatuses.conditionKeys(conditions);
+        Live l = live.computeIfAbsent(node, n -> new Live());
+        synchronized (l) {
+            boolean changed = !keys.equals(l.conditions);
+            l.conditions = keys;
+            return changed;
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.nodes;
 
+import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeInfo;
 import dev.edgeplane.api.v1.NodeStatus;
 
@@ -31,5 +32,26 @@ public final class NodeStatuses {
             status.setContainerRuntimeVersion(info.getContainerRuntimeVersion());
         }
         return status;
+    }
+
+    /**
+     * Sets the conditions that hold now to {@code reported}: a condition that held before keeps its
+     * transition time, a new one starts at {@code at}, one not reported any more is gone.
+     */
+    public static NodeStatus.Builder withConditions(NodeStatus.Builder status, java.util.List<NodeCondition> reported, java.time.Instant at) {
+        java.util.Map<String, NodeCondition> before = new java.util.HashMap<>();
+        status.getConditionsList().forEach(c -> before.put(c.getType(), c));
+        status.clearConditions();
+        for (NodeCondition c : reported) {
+            NodeCondition held = before.get(c.getType());
+            status.addConditions(c.toBuilder().setLastTransitionTime(held != null ? held.getLastTransitionTime()
+                    : dev.edgeplane.controlplane.join.Joiner.timestamp(at)));
+        }
+        return status;
+    }
+
+    /** Type and message of each condition, in order: what a change of conditions compares. */
+    public static java.util.List<String> conditionKeys(java.util.List<NodeCondition> conditions) {
+        return conditions.isEmpty() ? java.util.List.of() : conditions.stream().map(c -> c.getType() + ": " + c.getMessage()).toList();
     }
 }

@@ -164,6 +164,7 @@ public class NodeTracker {
 
     public void connected(String node, NodeInfo info, long lastApplied) {
         Instant at = liveness.connected(node, lastApplied);
+        liveness.conditionsChanged(node, info.getConditionsList());
         nodeWriter.enqueue(node, NodeChange.connected(info, at));
     }
 
@@ -175,9 +176,12 @@ public class NodeTracker {
         liveness.acked(node, revision);
     }
 
-    /** In memory only: never an etcd write. */
+    /** In memory only, unless the node's conditions changed: then one (batched) write, as for a phase. */
     public void heartbeat(String node, Heartbeat heartbeat) {
         liveness.heartbeat(node, heartbeat.getRunningReplicas(), heartbeat.getDesiredReplicas());
+        if (liveness.conditionsChanged(node, heartbeat.getConditionsList())) {
+            nodeWriter.enqueue(node, NodeChange.conditions(heartbeat.getConditionsList(), clock.instant()));
+        }
     }
 
     /** Queues the replica statuses that changed; ignores replicas not assigned to {@code node}. */

@@ -149,17 +149,18 @@ public final class NodeIndex {
     }
 
     /**
-     * True when a field placement reads differs: labels, taints, phase, cordon/drain, autonomy, capacity.
+     * True when a field placement reads differs: labels, taints, phase, cordon/drain, autonomy, capacity, conditions.
      * Heartbeats, versions, applied revisions and replica counts do not wake placement.
      */
     public static boolean placementChanged(Node before, Node after) {
         return before.getStatus().getPhase() != after.getStatus().getPhase() || !samePlacementInputsButPhase(before, after);
     }
 
-    /** Labels, spec and capacity: what placement reads of a node besides its phase. */
+    /** Labels, spec, capacity and conditions: what placement reads of a node besides its phase. */
     private static boolean samePlacementInputsButPhase(Node before, Node after) {
         return before.getMetadata().getLabelsMap().equals(after.getMetadata().getLabelsMap())
                 && before.getSpec().equals(after.getSpec())
-                && before.getStatus().getCapacity().equals(after.getStatus().getCapacity());
+                && before.getStatus().getCapacity().equals(after.getStatus().getCapacity())
+                && before.getStatus().getConditionsList().equals(after.getStatus().getConditionsList());
     }
 }

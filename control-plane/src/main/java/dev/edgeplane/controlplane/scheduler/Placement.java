@@ -228,6 +228,9 @@ public final class Placement {
         if (node.getStatus().getPhase() != NodeStatus.Phase.READY) {
             return "not ready";
         }
+        if (node.getStatus().getConditionsCount() > 0) {
+            return "under " + node.getStatus().getConditions(0).getType();
+        }
         if (node.getSpec().getUnschedulable()) {
             return "cordoned";
         }
@@ -249,9 +252,13 @@ public final class Placement {
                 .map(e -> e.getValue() + " " + e.getKey()).collect(java.util.stream.Collectors.joining(", ")));
     }
 
-    /** A new replica may go here. */
+    /**
+     * A new replica may go here. A node with a condition (pressure, runtime down) takes none, as
+     * Kubernetes' NoSchedule taints do; EVERY_NODE Apps place there anyway (DaemonSets tolerate them).
+     */
     static boolean canPlace(AppSpec spec, Node node) {
         return node.getStatus().getPhase() == NodeStatus.Phase.READY
+                && node.getStatus().getConditionsCount() == 0 // memory or disk pressure, the runtime not answering
                 && !node.getSpec().getUnschedulable()
                 && selects(spec.getNodeSelectorMap(), node)
                 && tolerates(spec.getTolerationsList(), node.getSpec().getTaintsList(), false);

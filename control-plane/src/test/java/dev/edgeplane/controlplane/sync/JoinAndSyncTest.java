@@ -23,6 +23,7 @@ import dev.edgeplane.api.v1.Hello;
 import dev.edgeplane.api.v1.JoinToken;
 import dev.edgeplane.api.v1.JoinTokenSpec;
 import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeStatus;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodTemplate;
@@ -206,6 +207,40 @@ class JoinAndSyncTest {
             revisions.add(r.getChanges().getRevision());
         }
         return seen;
+    }
+
+    @Test
+    void aNodeUnderPressureTakesNoNewReplicaUntilItRecovers() throws Exception {
+        int port = TestApi.agentPort();
+        JoinToken t = token(JoinTokenSpec.newBuilder().putNodeLabels("pool", "pressed"));
+        TestAgent a = agent("pressed-1");
+        a.join(port, t.getStatus().getToken(), t.getStatus().getCaHash());
+        TestAgent.Stream stream = stream(a);
+        stream.send(SyncRequest.newBuilder().setHello(Hello.newBuilder().setLastAppliedRevision(0)).build());
+        assertTrue(stream.next(WAIT).hasSnapshot());
+        awaitReady("pressed-1");
+
+        NodeCondition memory = NodeCondition.newBuilder().setType("MemoryPressure").setMessage("available memory below 100 MiB").build();
+        stream.send(SyncRequest.newBuilder().setHeartbeat(Heartbeat.newBuilder().addConditions(memory)).build());
+        TestApi.await("the condition on the Node", WAIT, () -> api.nodes().getNode(GetNodeRequest.newBuilder().setName("pressed-1").build())
+                .getStatus().getConditionsCount() == 1);
+        NodeCondition stored = api.nodes().getNode(GetNodeRequest.newBuilder().setName("pressed-1").build()).getStatus().getConditions(0);
+        assertEquals("MemoryPressure", stored.getType());
+        assertTrue(stored.hasLastTransitionTime());
+        long revision = api.nodes().getNode(GetNodeRequest.newBuilder().setName("pressed-1").build()).getMetadata().getResourceVersion();
+        stream.send(SyncRequest.newBuilder().setHeartbeat(Heartbeat.newBuilder().addConditions(memory)).build());
+
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("squeezed", "pressed", "img:1")).build());
+        TestApi.await("pending, saying why", WAIT, () -> api.apps().getApp(GetAppRequest.newBuilder().setNamespace("sync").setName("squeezed").build())
+                .getStatus().getMessage().contains("1 under MemoryPressure"));
+        assertEquals(null, api.etcdGet("/edgeplane/assignments/pressed-1/sync/squeezed-0"), "no replica on a node under pressure");
+        assertEquals(revision, api.nodes().getNode(GetNodeRequest.newBuilder().setName("pressed-1").build()).getMetadata().getResourceVersion(),
+                "the same condition again writes nothing");
+
+        stream.send(SyncRequest.newBuilder().setHeartbeat(Heartbeat.getDefaultInstance()).build());
+        TestApi.await("recovered: placed", WAIT, () -> api.etcdGet("/edgeplane/assignments/pressed-1/sync/squeezed-0") != null);
+        assertEquals(0, api.nodes().getNode(GetNodeRequest.newBuilder().setName("pressed-1").build()).getStatus().getConditionsCount());
+        api.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace("sync").setName("squeezed").build());
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.edgeplane.agent.cli;
 
 import dev.edgeplane.agent.identity.StateDir;
+import dev.edgeplane.agent.host.NodeConditions;
 import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.ReconcilerSettings;
 import dev.edgeplane.agent.run.Agent;
@@ -71,6 +72,17 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--container-log-max-files", defaultValue = "5",
             description = "Log files kept per container, the live one included (default: ${DEFAULT-VALUE}).")
     int containerLogMaxFiles;
+
+    @Option(names = "--eviction-memory-available", defaultValue = "104857600",
+            description = "Below this many bytes of available memory the node reports MemoryPressure and takes no new replicas; 0: never (default: ${DEFAULT-VALUE}, 100 MiB).")
+    long evictionMemoryAvailable;
+
+    @Option(names = "--eviction-disk-free-percent", defaultValue = "10",
+            description = "Below this share of free disk the node reports DiskPressure and takes no new replicas; 0: never (default: ${DEFAULT-VALUE}).")
+    int evictionDiskFreePercent;
+
+    @Option(names = "--eviction-disk-path", description = "A path on the container runtime's disk (default: /var/lib/containerd, else /).")
+    Path evictionDiskPath;
 
     // The ops tunnel's local allowlist: the control plane's grants can narrow it, never widen it.
     @Option(names = "--tunnel-ports", defaultValue = "", description = "Host TCP ports (loopback) port-forward may reach, e.g. 8080,9100 (default: none).")
@@ -163,7 +175,9 @@ final class RunCommand implements Callable<Integer> {
         Allowlist allowlist = new Allowlist(Allowlist.ports(tunnelPorts), anyPodPort ? java.util.Set.of() : Allowlist.ports(tunnelPodPorts),
                 anyPodPort, Allowlist.ports(tunnelHttpPorts), tunnelExec, tunnelSsh, tunnelSshPort, tunnelLogs);
         Agent agent = Agent.start(new Agent.Settings(stateDir, criEndpoint, logDir, reconciler, heartbeat,
-                Optional.ofNullable(syncEndpoint)), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
+                Optional.ofNullable(syncEndpoint), new NodeConditions.Thresholds(Math.max(0, evictionMemoryAvailable),
+                        Math.max(0, Math.min(100, evictionDiskFreePercent)),
+                        evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath())), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
                 volumeSettings(), new dev.edgeplane.agent.events.EventSettings(stateDir.resolve("events"), eventBuffer,
                         java.time.Duration.ofSeconds(1)),
                 new MetricsSettings(metricsEnabled, metricsInterval, metricsFlush, metricsDir != null ? metricsDir : stateDir.resolve("metrics"),

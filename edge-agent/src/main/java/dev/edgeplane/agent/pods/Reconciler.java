@@ -195,6 +195,11 @@ public final class Reconciler implements AutoCloseable {
         desired.recordPods(status.all());
     }
 
+    /** Whether the container runtime answered the last pass's listing (a node condition when not). */
+    public boolean runtimeAnswers() {
+        return lastListError.isEmpty();
+    }
+
     /** Probes running now. */
     public int probes() {
         return probes.probes();

@@ -5,6 +5,7 @@ import dev.edgeplane.agent.events.EventSettings;
 import dev.edgeplane.agent.events.EventSpool;
 import dev.edgeplane.agent.events.EventUploader;
 import dev.edgeplane.agent.host.HostInfo;
+import dev.edgeplane.agent.host.NodeConditions;
 import dev.edgeplane.agent.identity.Pem;
 import dev.edgeplane.agent.identity.StateDir;
 import dev.edgeplane.agent.journal.DesiredStateStore;
@@ -55,7 +56,7 @@ public final class Agent implements AutoCloseable {
 
     /** Everything `run` can be told. */
     public record Settings(Path stateDir, String criEndpoint, Path logDir, ReconcilerSettings reconciler,
-                           Duration heartbeat, Optional<String> syncEndpointOverride) {}
+                           Duration heartbeat, Optional<String> syncEndpointOverride, NodeConditions.Thresholds conditions) {}
 
     private final CriRuntime cri;
     private final Reconciler reconciler;
@@ -151,9 +152,11 @@ public final class Agent implements AutoCloseable {
                     .orElse(node.get().syncEndpoint().isBlank() ? node.get().server() : node.get().syncEndpoint());
             try {
                 AtomicReference<String> runtimeVersion = new AtomicReference<>("");
+                NodeConditions conditions = new NodeConditions(settings.conditions(), reconciler::runtimeAnswers);
                 sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(state),
                         desired, status,
-                        () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)),
+                        () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)).toBuilder()
+                                .addAllConditions(conditions.current()).build(),
                         reconciler::desiredCount, Clock.systemUTC());
                 sync.start();
                 LOG.info(() -> "syncing with " + endpoint);

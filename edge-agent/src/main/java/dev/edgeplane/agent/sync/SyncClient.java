@@ -9,6 +9,7 @@ import dev.edgeplane.api.v1.Ack;
 import dev.edgeplane.api.v1.AgentServiceGrpc;
 import dev.edgeplane.api.v1.Heartbeat;
 import dev.edgeplane.api.v1.Hello;
+import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeInfo;
 import dev.edgeplane.api.v1.StatusReport;
 import dev.edgeplane.api.v1.SyncRequest;
@@ -274,14 +275,16 @@ public final class SyncClient implements AutoCloseable {
             Instant now = clock.instant();
             int running = status.running();
             int desiredReplicas = desiredCount.getAsInt();
-            if (!schedule.due(now, running, desiredReplicas)) {
+            List<NodeCondition> conditions = info.get().getConditionsList();
+            if (!schedule.due(now, running, desiredReplicas, conditions)) {
                 return;
             }
-            schedule.sent(now, running, desiredReplicas);
+            schedule.sent(now, running, desiredReplicas, conditions);
             Heartbeat beat = Heartbeat.newBuilder()
                     .setTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
                     .setRunningReplicas(running)
-                    .setDesiredReplicas(desiredReplicas).build();
+                    .setDesiredReplicas(desiredReplicas)
+                    .addAllConditions(conditions).build();
             if (!unaryHeartbeats.get()) {
                 send(SyncRequest.newBuilder().setHeartbeat(beat).build());
                 return;
