@@ -112,6 +112,18 @@ final class AppValidator {
         for (int e = 0; e < c.getEnvCount(); e++) {
             EnvVar env = c.getEnv(e);
             v.envName(field + ".env[" + e + "].name", env.getName());
+            if (env.hasValueFrom()) {
+                String ef = field + ".env[" + e + "]";
+                if (!env.getValue().isEmpty()) {
+                    v.add(ef + ".value_from", "value and value_from are exclusive");
+                }
+                if (!env.getValueFrom().hasFieldRef()) {
+                    v.add(ef + ".value_from", "field_ref is required");
+                } else if (!DOWNWARD_FIELDS.contains(env.getValueFrom().getFieldRef().getFieldPath())) {
+                    v.add(ef + ".value_from.field_ref.field_path", "must be one of " + DOWNWARD_FIELDS + " (got \""
+                            + abbreviate(env.getValueFrom().getFieldRef().getFieldPath()) + "\")");
+                }
+            }
         }
         for (int p = 0; p < c.getPortsCount(); p++) {
             ContainerPort port = c.getPorts(p);
@@ -172,6 +184,9 @@ final class AppValidator {
             ProbeValidator.validate(v, field, c, limits);
         }
     }
+
+    /** The downward API's fields an env var may take (Kubernetes' names). */
+    static final List<String> DOWNWARD_FIELDS = List.of("metadata.name", "metadata.namespace", "spec.nodeName");
 
     /** Kubernetes' rules: ids not negative, run_as_non_root not with run_as_user 0, capability names. Privileged is the host's call. */
     private static void securityContext(Validation v, String field, dev.edgeplane.api.v1.SecurityContext sc, ApiLimits limits) {

@@ -250,6 +250,9 @@ class AppApiTest {
         assertInvalid(withContainer(app(ns, "caps", 1), c -> c.setSecurityContext(dev.edgeplane.api.v1.SecurityContext.newBuilder()
                 .setCapabilities(dev.edgeplane.api.v1.Capabilities.newBuilder().addAdd("NET_ADMIN").addAdd("net admin")))),
                 c0 + ".security_context.capabilities.add[1]");
+        assertInvalid(withContainer(app(ns, "downward", 1), c -> c.addEnv(dev.edgeplane.api.v1.EnvVar.newBuilder().setName("X")
+                .setValueFrom(dev.edgeplane.api.v1.EnvVarSource.newBuilder().setFieldRef(dev.edgeplane.api.v1.ObjectFieldSelector.newBuilder()
+                        .setFieldPath("status.podIP"))))), c0 + ".env[0].value_from.field_ref.field_path");
         assertInvalid(withContainer(app(ns, "negreq", 1), c -> c.setRequests(dev.edgeplane.api.v1.Resources.newBuilder().setCpuMillis(-1))),
                 c0 + ".requests.cpu_millis");
         assertEquals(0, api.etcdCount("/edgeplane/apps/" + ns + "/"), "an invalid request writes nothing to etcd");

@@ -56,6 +56,19 @@ public final class PodConfigs {
         return labels;
     }
 
+    /** An env var's value: as written, or from the downward API (field_ref). */
+    static String envValue(Assignment assignment, EnvVar env) {
+        if (!env.hasValueFrom() || !env.getValueFrom().hasFieldRef()) {
+            return env.getValue();
+        }
+        return switch (env.getValueFrom().getFieldRef().getFieldPath()) {
+            case "metadata.name" -> assignment.getReplica();
+            case "metadata.namespace" -> assignment.getNamespace();
+            case "spec.nodeName" -> assignment.getNode();
+            default -> ""; // refused by the control plane's validation
+        };
+    }
+
     /** Kubernetes' SecurityContext as CRI's; the agent's own policy (privileged, run_as_non_root) is checked before. */
     static LinuxContainerSecurityContext securityContext(dev.edgeplane.api.v1.SecurityContext wanted) {
         LinuxContainerSecurityContext.Builder context = LinuxContainerSecurityContext.newBuilder()
@@ -150,7 +163,7 @@ public final class PodConfigs {
                         .setResources(resources)
                         .setSecurityContext(securityContext(spec.getSecurityContext())));
         for (EnvVar env : spec.getEnvList()) {
-            config.addEnvs(KeyValue.newBuilder().setKey(env.getName()).setValue(env.getValue()));
+            config.addEnvs(KeyValue.newBuilder().setKey(env.getName()).setValue(envValue(assignment, env)));
         }
         for (VolumeMount mount : spec.getVolumeMountsList()) {
             Path host = volumePaths.get(mount.getName());
