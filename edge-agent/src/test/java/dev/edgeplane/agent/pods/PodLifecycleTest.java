@@ -4,13 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.edgeplane.agent.Await;
-import dev.edgeplane.agent.events.EventRecorder;
-import dev.edgeplane.agent.journal.DesiredStateStore;
-import dev.edgeplane.agent.journal.JournalStore;
-import dev.edgeplane.agent.runtime.CriRuntime;
-import dev.edgeplane.agent.status.StatusManager;
-import dev.edgeplane.agent.volumes.PodVolumes;
-import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Capabilities;
 import dev.edgeplane.api.v1.ContainerStatus;
 import dev.edgeplane.api.v1.ExecAction;
@@ -23,81 +16,14 @@ import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.Probe;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.SecurityContext;
-import dev.edgeplane.api.v1.Snapshot;
-import dev.edgeplane.testkit.Containerd;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
-import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Init containers, several containers in a pod, and lifecycle hooks against real containers (containerd, runc). */
-class PodLifecycleTest {
-    private static final Duration WAIT = Duration.ofSeconds(60);
-    private static Containerd containerd;
-    private static CriRuntime cri;
-
-    @TempDir
-    Path tmp;
-    private DesiredStateStore desired;
-    private StatusManager status;
-    private Reconciler reconciler;
-    private final List<String> events = new CopyOnWriteArrayList<>();
-    private final AtomicLong revision = new AtomicLong();
-
-    @BeforeAll
-    static void startContainerd() {
-        containerd = Containerd.start();
-        cri = CriRuntime.connect(containerd.endpoint());
-    }
-
-    @AfterAll
-    static void stopContainerd() {
-        if (cri != null) {
-            Pods.removeAll(cri);
-            cri.close();
-        }
-        if (containerd != null) {
-            containerd.close();
-        }
-    }
-
-    @BeforeEach
-    void startReconciler() {
-        desired = DesiredStateStore.open(new JournalStore(tmp.resolve("journal")));
-        status = new StatusManager(Clock.systemUTC());
-        ReconcilerSettings settings = ReconcilerSettings.defaults("node-1", tmp.resolve("logs"))
-                .withSyncPeriod(Duration.ofMillis(500))
-                .withBackoff(Duration.ofSeconds(1), Duration.ofSeconds(4), Duration.ofMinutes(10));
-        EventRecorder recorder = (level, object, reason, message) -> events.add(reason + ": " + message);
-        reconciler = new Reconciler(cri, desired, status, settings, Clock.systemUTC(),
-                PodVolumes.withoutDriver(tmp.resolve("volumes")), recorder);
-        reconciler.start();
-    }
-
-    @AfterEach
-    void stopReconciler() {
-        reconciler.close();
-        Pods.removeAll(cri);
-    }
-
-    private void desire(Assignment... assignments) throws Exception {
-        desired.applySnapshot(Snapshot.newBuilder().setRevision(revision.incrementAndGet()).addAllAssignments(List.of(assignments)).build());
-    }
-
-    private ReplicaStatus replica(String key) {
-        ReplicaStatus s = status.get(key);
-        return s == null ? ReplicaStatus.getDefaultInstance() : s;
-    }
-
+class PodLifecycleTest extends ReconcilerHarness {
     private static PodVolume hostDir(String name, Path dir) {
         return PodVolume.newBuilder().setName(name).setHostPath(HostPathSource.newBuilder().setPath(dir.toString())).build();
     }

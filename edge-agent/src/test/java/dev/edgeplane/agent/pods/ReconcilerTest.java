@@ -5,84 +5,21 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.edgeplane.agent.Await;
-import dev.edgeplane.agent.journal.DesiredStateStore;
-import dev.edgeplane.agent.journal.JournalStore;
-import dev.edgeplane.agent.runtime.CriRuntime;
-import dev.edgeplane.agent.status.StatusManager;
-import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.Resources;
-import dev.edgeplane.api.v1.Snapshot;
 import dev.edgeplane.cri.v1.ContainerStatus;
 import dev.edgeplane.testkit.Containerd;
 import dev.edgeplane.testkit.Registry;
 import dev.edgeplane.testkit.TestImages;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
-import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The reconciler against a real containerd (CRI, runc, overlayfs) and a real registry. */
-class ReconcilerTest {
-    private static final Duration WAIT = Duration.ofSeconds(60);
-    private static Containerd containerd;
-    private static CriRuntime cri;
-
-    @TempDir
-    Path tmp;
-    private DesiredStateStore desired;
-    private StatusManager status;
-    private Reconciler reconciler;
-    private final AtomicLong revision = new AtomicLong();
-
-    @BeforeAll
-    static void startContainerd() {
-        containerd = Containerd.start();
-        cri = CriRuntime.connect(containerd.endpoint());
-    }
-
-    @AfterAll
-    static void stopContainerd() {
-        if (cri != null) {
-            Pods.removeAll(cri);
-            cri.close();
-        }
-        if (containerd != null) {
-            containerd.close();
-        }
-    }
-
-    @BeforeEach
-    void startReconciler() {
-        desired = DesiredStateStore.open(new JournalStore(tmp.resolve("journal")));
-        status = new StatusManager(Clock.systemUTC());
-        ReconcilerSettings settings = ReconcilerSettings.defaults("node-1", tmp.resolve("logs"))
-                .withSyncPeriod(Duration.ofMillis(500))
-                .withBackoff(Duration.ofSeconds(1), Duration.ofSeconds(4), Duration.ofMinutes(10));
-        reconciler = new Reconciler(cri, desired, status, settings, Clock.systemUTC());
-        reconciler.start();
-    }
-
-    @AfterEach
-    void stopReconciler() {
-        reconciler.close();
-        Pods.removeAll(cri);
-    }
-
-    private void desire(Assignment... assignments) throws Exception {
-        desired.applySnapshot(Snapshot.newBuilder().setRevision(revision.incrementAndGet()).addAllAssignments(List.of(assignments)).build());
-    }
-
+class ReconcilerTest extends ReconcilerHarness {
     @Test
     void runsReplacesAndRemovesReplicas() throws Exception {
         String ns = "rrr";
