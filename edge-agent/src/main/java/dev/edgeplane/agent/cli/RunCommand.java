@@ -2,6 +2,7 @@ package dev.edgeplane.agent.cli;
 
 import dev.edgeplane.agent.identity.StateDir;
 import dev.edgeplane.agent.host.NodeConditions;
+import dev.edgeplane.agent.images.ImageGc;
 import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.ReconcilerSettings;
 import dev.edgeplane.agent.run.Agent;
@@ -80,6 +81,14 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--eviction-disk-free-percent", defaultValue = "10",
             description = "Below this share of free disk the node reports DiskPressure and takes no new replicas; 0: never (default: ${DEFAULT-VALUE}).")
     int evictionDiskFreePercent;
+
+    @Option(names = "--image-gc-high-threshold", defaultValue = "85",
+            description = "Disk use (percent) at which unused images are removed, least recently used first (default: ${DEFAULT-VALUE}).")
+    int imageGcHigh;
+
+    @Option(names = "--image-gc-low-threshold", defaultValue = "80",
+            description = "Disk use (percent) image garbage collection frees down to (default: ${DEFAULT-VALUE}).")
+    int imageGcLow;
 
     @Option(names = "--eviction-disk-path", description = "A path on the container runtime's disk (default: /var/lib/containerd, else /).")
     Path evictionDiskPath;
@@ -177,7 +186,9 @@ final class RunCommand implements Callable<Integer> {
         Agent agent = Agent.start(new Agent.Settings(stateDir, criEndpoint, logDir, reconciler, heartbeat,
                 Optional.ofNullable(syncEndpoint), new NodeConditions.Thresholds(Math.max(0, evictionMemoryAvailable),
                         Math.max(0, Math.min(100, evictionDiskFreePercent)),
-                        evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath())), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
+                        evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath()),
+                new ImageGc.Settings(Math.max(0, Math.min(100, imageGcHigh)), Math.max(0, Math.min(imageGcHigh, imageGcLow)),
+                        java.time.Duration.ofMinutes(2), evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath())), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
                 volumeSettings(), new dev.edgeplane.agent.events.EventSettings(stateDir.resolve("events"), eventBuffer,
                         java.time.Duration.ofSeconds(1)),
                 new MetricsSettings(metricsEnabled, metricsInterval, metricsFlush, metricsDir != null ? metricsDir : stateDir.resolve("metrics"),

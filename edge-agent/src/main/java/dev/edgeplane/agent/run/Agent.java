@@ -6,6 +6,8 @@ import dev.edgeplane.agent.events.EventSpool;
 import dev.edgeplane.agent.events.EventUploader;
 import dev.edgeplane.agent.host.HostInfo;
 import dev.edgeplane.agent.host.NodeConditions;
+import dev.edgeplane.agent.images.ImageGc;
+import dev.edgeplane.agent.loop.PassLoop;
 import dev.edgeplane.agent.identity.Pem;
 import dev.edgeplane.agent.identity.StateDir;
 import dev.edgeplane.agent.journal.DesiredStateStore;
@@ -56,7 +58,11 @@ public final class Agent implements AutoCloseable {
 
     /** Everything `run` can be told. */
     public record Settings(Path stateDir, String criEndpoint, Path logDir, ReconcilerSettings reconciler,
-                           Duration heartbeat, Optional<String> syncEndpointOverride, NodeConditions.Thresholds conditions) {}
+                           Duration heartbeat, Optional<String> syncEndpointOverride, NodeConditions.Thresholds conditions,
+                           ImageGc.Settings imageGc) {}
+
+    /** How often image garbage collection looks at the disk (the kubelet's period). */
+    static final Duration IMAGE_GC_PERIOD = Duration.ofMinutes(5);
 
     private final CriRuntime cri;
     private final Reconciler reconciler;
@@ -68,6 +74,7 @@ public final class Agent implements AutoCloseable {
     private EventSpool events;
     private EventUploader eventUploader;
     private MetricsAgent metrics;
+    private PassLoop imageGc;
 
     /**
      * The ops tunnel's edge end: what this host allows (the cloud cannot widen it) and where the
@@ -135,6 +142,9 @@ public final class Agent implements AutoCloseable {
         agentStats.queue("events", events::size);
         agentStats.droppedObserved("events", events::droppedNotReported);
         reconciler.start();
+        ImageGc imageGc = new ImageGc(cri, () -> imagesOf(desired), settings.imageGc(), Clock.systemUTC());
+        PassLoop imageGcLoop = new PassLoop("image-gc", IMAGE_GC_PERIOD, imageGc::collectOnce);
+        imageGcLoop.start();
         // Snapshot tasks of the desired state are taken (and deleted) through the same CSI driver.
         VolumeSnapshots snapshots = new VolumeSnapshots(volumes, desired, status::updateSnapshot, status::forgetSnapshot,
                 volumeSettings.volumesDir(), settings.reconciler().syncPeriod());
@@ -167,6 +177,7 @@ public final class Agent implements AutoCloseable {
             }
         }
         Agent agent = new Agent(cri, reconciler, sync);
+        agent.imageGc = imageGcLoop;
         agent.volumes = volumes;
         agent.snapshots = snapshots;
         agent.volumeTasks = volumeTasks;
@@ -233,6 +244,16 @@ public final class Agent implements AutoCloseable {
                 .build();
     }
 
+    /** The images the desired state names (its containers and init containers): image GC keeps them. */
+    static java.util.Set<String> imagesOf(DesiredStateStore desired) {
+        java.util.Set<String> images = new java.util.HashSet<>();
+        for (dev.edgeplane.api.v1.Assignment a : desired.current().assignments().values()) {
+            a.getTemplate().getContainersList().forEach(c -> images.add(c.getImage()));
+            a.getTemplate().getInitContainersList().forEach(c -> images.add(c.getImage()));
+        }
+        return images;
+    }
+
     public boolean connected() {
         return sync != null && sync.connected();
     }
@@ -250,6 +271,9 @@ public final class Agent implements AutoCloseable {
         }
         if (sync != null) {
             sync.close();
+        }
+        if (imageGc != null) {
+            imageGc.close(Duration.ofSeconds(5));
         }
         reconciler.close();
         if (snapshots != null) {

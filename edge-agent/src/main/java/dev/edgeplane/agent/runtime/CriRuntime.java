@@ -179,6 +179,24 @@ public final class CriRuntime implements AutoCloseable {
         runtime().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
     }
 
+    public List<Image> listImages() {
+        return images(CALL_TIMEOUT).listImages(dev.edgeplane.cri.v1.ListImagesRequest.getDefaultInstance()).getImagesList();
+    }
+
+    public void removeImage(String imageId) {
+        images(CALL_TIMEOUT).removeImage(dev.edgeplane.cri.v1.RemoveImageRequest.newBuilder()
+                .setImage(ImageSpec.newBuilder().setImage(imageId)).build());
+    }
+
+    /** The image the runtime runs pod sandboxes from (containerd's sandbox_image), if it says. */
+    public Optional<String> sandboxImage() {
+        java.util.Map<String, String> info = runtime().status(dev.edgeplane.cri.v1.StatusRequest.newBuilder().setVerbose(true).build())
+                .getInfoMap();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"sandboxImage\"\\s*:\\s*\"([^\"]+)\"")
+                .matcher(info.getOrDefault("config", ""));
+        return m.find() ? Optional.of(m.group(1)) : Optional.empty();
+    }
+
     /** Asks the runtime to open a new file at the container's log path (after the agent renamed the old one). */
     public void reopenContainerLog(String id) {
         runtime().reopenContainerLog(dev.edgeplane.cri.v1.ReopenContainerLogRequest.newBuilder().setContainerId(id).build());
