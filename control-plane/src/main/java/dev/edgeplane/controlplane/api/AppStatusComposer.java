@@ -33,12 +33,10 @@ public class AppStatusComposer {
     public App withStatus(App app) {
         String ns = app.getMetadata().getNamespace();
         String name = app.getMetadata().getName();
+        // From the controller's index and a prefix of the status cache: O(this App's replicas), not O(fleet).
         Map<String, Assignment> assigned = new HashMap<>();
-        for (Entry<Assignment> e : caches.assignments().all()) {
-            Assignment a = e.value();
-            if (a.getNamespace().equals(ns) && a.getApp().equals(name)) {
-                assigned.put(a.getReplica(), a);
-            }
+        for (Entry<Assignment> e : controller.assignmentsOf(ns, name)) {
+            assigned.put(e.value().getReplica(), e.value());
         }
         AppStatus.Builder status = AppStatus.newBuilder();
         status.setDesiredReplicas(app.getSpec().getMode() == AppSpec.Mode.EVERY_NODE
@@ -46,7 +44,8 @@ public class AppStatusComposer {
         int ready = 0;
         int available = 0;
         boolean allCurrent = true;
-        for (Entry<ReplicaStatus> e : caches.replicaStatuses().list(Keys.REPLICA_STATUS + ns + "/")) {
+        // Replica names start with "<app>-" ("<app>-<ordinal>", "<app>-<node>"); others sharing the prefix are skipped below.
+        for (Entry<ReplicaStatus> e : caches.replicaStatuses().list(Keys.REPLICA_STATUS + ns + "/" + name + "-")) {
             ReplicaStatus replica = e.value();
             if (!replica.getApp().equals(name)) {
                 continue;

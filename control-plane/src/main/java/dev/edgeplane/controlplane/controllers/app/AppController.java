@@ -563,6 +563,11 @@ public class AppController {
         return n == null ? 0 : n.sum();
     }
 
+    /** The App's assignment entries as the index holds them (kept on every replica, leader or not). */
+    public List<Entry<Assignment>> assignmentsOf(String namespace, String name) {
+        return assignments.of(namespace + "/" + name);
+    }
+
     /** Why some of the App's replicas have no node, as this process's last plan said (the leader plans). */
     public Optional<String> unschedulable(String namespace, String name) {
         return Optional.ofNullable(unschedulable.get(namespace + "/" + name));
