@@ -135,7 +135,9 @@ final class PodWorker {
         // 1. A new template: its images first, so a bad tag leaves the old pod running; then the old pods go.
         if (!actions.replaced().isEmpty()) {
             PodSandboxConfig pullConfig = PodConfigs.sandbox(assignment, hash, actions.sandboxAttempt(), settings.logDir());
-            for (dev.edgeplane.api.v1.Container spec : template.getContainersList()) {
+            List<dev.edgeplane.api.v1.Container> all = new ArrayList<>(template.getInitContainersList());
+            all.addAll(template.getContainersList());
+            for (dev.edgeplane.api.v1.Container spec : all) {
                 Optional<String> problem = ensureImage(assignment, spec, pullConfig, pulled);
                 if (problem.isPresent()) {
                     return status.setPhase(ReplicaStatus.Phase.PENDING)
@@ -144,7 +146,7 @@ final class PodWorker {
             }
             for (PodSandbox sandbox : actions.replaced()) {
                 LOG.info(() -> key + ": template changed, replacing pod " + shortId(sandbox.getId()));
-                killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), template);
+                killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), false);
             }
             backoff.resetPrefix(key + "/");
             probes.removePod(key);
@@ -158,7 +160,7 @@ final class PodWorker {
         for (PodSandbox sandbox : actions.sandboxesToKill()) {
             LOG.info(() -> key + ": removing " + (sandbox.getState() == PodSandboxState.SANDBOX_READY ? "duplicate" : "dead")
                     + " pod " + shortId(sandbox.getId()));
-            killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), template);
+            killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), false);
         }
 
         // 3. Its volumes come first (like the kubelet's WaitForAttachAndMount): a pod without them stays pending.
@@ -460,14 +462,19 @@ final class PodWorker {
         List<Container> containers = cri.listContainers(PodLabels.replica(namespace, replica));
         for (PodSandbox sandbox : sandboxes) {
             LOG.info(() -> key + ": no longer desired, removing pod " + shortId(sandbox.getId()));
-            killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), null);
+            killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), true);
         }
         backoff.resetPrefix(key + "/");
         probes.removePod(key);
     }
 
-    private void killSandbox(PodSandbox sandbox, List<Container> containers, PodTemplate template) {
-        long grace = template != null ? graceSeconds(template) : graceSeconds(sandbox);
+    /**
+     * Stops and removes a pod with the grace its own template gave it (recorded on the sandbox: a pod
+     * replaced by a new template keeps the old one's). {@code replicaRemoved}: the replica is no longer
+     * desired, so its volumes go too (released, or deleted by their policy).
+     */
+    private void killSandbox(PodSandbox sandbox, List<Container> containers, boolean replicaRemoved) {
+        long grace = graceSeconds(sandbox);
         for (Container container : containers) {
             if (container.getState() == ContainerState.CONTAINER_RUNNING) {
                 stopContainer(container, grace);
@@ -478,8 +485,7 @@ final class PodWorker {
         knownSandboxes.remove(sandbox.getId());
         containers.forEach(c -> exitedCache.remove(c.getId()));
         deleteLogs(sandbox);
-        // Without a template the replica is no longer desired: its volumes are released too (Retain) or deleted (Delete).
-        volumes.podRemoved(sandbox.getMetadata().getUid(), template == null);
+        volumes.podRemoved(sandbox.getMetadata().getUid(), replicaRemoved);
     }
 
     private void deleteLogs(PodSandbox sandbox) {
