@@ -25,6 +25,7 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ScheduledExecutorService;
@@ -160,7 +161,8 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                             return;
                         }
                         helloDeadline.cancel(false);
-                        Optional<StatusRuntimeException> invalid = invalidTemplateHashes(request.getHello().getTemplateHashesList());
+                        Optional<StatusRuntimeException> invalid = invalidTemplateHashes(request.getHello().getTemplateHashesList())
+                                .or(() -> invalidConditions("hello.info.conditions", request.getHello().getInfo().getConditionsList()));
                         if (invalid.isPresent()) {
                             LOG.infof("refused the Hello of %s: %s", node, invalid.get().getStatus().getDescription());
                             session.abort(invalid.get());
@@ -200,6 +202,14 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         }
                     }
                     case HEARTBEAT -> {
+                        Optional<StatusRuntimeException> invalid = invalidConditions("heartbeat.conditions",
+                                request.getHeartbeat().getConditionsList());
+                        if (invalid.isPresent()) {
+                            LOG.infof("refused a heartbeat of %s: %s", node, invalid.get().getStatus().getDescription());
+                            session.abort(invalid.get());
+                            end(session, false);
+                            return;
+                        }
                         tracker.heartbeat(node, request.getHeartbeat());
                         session.sendControl(SyncResponse.newBuilder()
                                 .setHeartbeatAck(HeartbeatAck.newBuilder().setTime(Joiner.timestamp(clock.instant())))
@@ -240,6 +250,31 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             if (!dev.edgeplane.api.TemplateHashes.isWellFormed(hashes.get(i))) {
                 return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid("hello.template_hashes[" + i + "]",
                         "is not a template hash (\"sha256:\" and 64 lower-case hex digits)"));
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The node conditions an agent may report; they are written on the Node, so they are bounded. */
+    static final Set<String> NODE_CONDITION_TYPES = Set.of("MemoryPressure", "DiskPressure", "RuntimeUnreachable");
+    static final int MAX_CONDITION_MESSAGE_BYTES = 256;
+
+    /** INVALID_ARGUMENT naming the field when a condition is unknown, repeated or its message too long. */
+    static Optional<StatusRuntimeException> invalidConditions(String field, List<dev.edgeplane.api.v1.NodeCondition> conditions) {
+        if (conditions.size() > NODE_CONDITION_TYPES.size()) {
+            return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field,
+                    conditions.size() + " conditions; at most " + NODE_CONDITION_TYPES.size()));
+        }
+        Set<String> seen = new java.util.HashSet<>();
+        for (int i = 0; i < conditions.size(); i++) {
+            dev.edgeplane.api.v1.NodeCondition c = conditions.get(i);
+            if (!NODE_CONDITION_TYPES.contains(c.getType()) || !seen.add(c.getType())) {
+                return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + "[" + i + "].type",
+                        "must be one of " + new java.util.TreeSet<>(NODE_CONDITION_TYPES) + ", each at most once"));
+            }
+            if (c.getMessage().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_CONDITION_MESSAGE_BYTES) {
+                return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + "[" + i + "].message",
+                        "at most " + MAX_CONDITION_MESSAGE_BYTES + " bytes"));
             }
         }
         return Optional.empty();
@@ -296,6 +331,11 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         if (index.sessionsOf(node).isEmpty()) {
             responseObserver.onError(Status.FAILED_PRECONDITION
                     .withDescription("node " + node + " has no Sync stream on this control plane").asRuntimeException());
+            return;
+        }
+        Optional<StatusRuntimeException> invalid = invalidConditions("conditions", request.getConditionsList());
+        if (invalid.isPresent()) {
+            responseObserver.onError(invalid.get());
             return;
         }
         tracker.heartbeat(node, request);

@@ -237,6 +237,13 @@ class JoinAndSyncTest {
         assertEquals(revision, api.nodes().getNode(GetNodeRequest.newBuilder().setName("pressed-1").build()).getMetadata().getResourceVersion(),
                 "the same condition again writes nothing");
 
+        // Conditions are written on the Node: an unknown one is refused, naming it, and nothing is written.
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> dev.edgeplane.api.v1.AgentServiceGrpc.newBlockingStub(a.syncChannel(port, true))
+                .heartbeat(Heartbeat.newBuilder().addConditions(memory).addConditions(NodeCondition.newBuilder().setType("Haunted")).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, refused.getStatus().getCode());
+        assertTrue(refused.getStatus().getDescription().contains("conditions[1].type"), refused.getStatus().getDescription());
+        assertEquals(revision, api.nodes().getNode(GetNodeRequest.newBuilder().setName("pressed-1").build()).getMetadata().getResourceVersion());
+
         stream.send(SyncRequest.newBuilder().setHeartbeat(Heartbeat.getDefaultInstance()).build());
         TestApi.await("recovered: placed", WAIT, () -> api.etcdGet("/edgeplane/assignments/pressed-1/sync/squeezed-0") != null);
         assertEquals(0, api.nodes().getNode(GetNodeRequest.newBuilder().setName("pressed-1").build()).getStatus().getConditionsCount());
