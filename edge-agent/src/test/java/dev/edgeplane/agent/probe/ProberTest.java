@@ -168,8 +168,9 @@ class ProberTest {
             assertEquals(2, manager.probes(), "the startup probe stops once it passed");
 
             httpStatus.set(500);
-            Await.until(WAIT, "liveness fails: restart", () -> manager.verdict("c2").restart().isPresent());
-            assertFalse(manager.verdict("c2").ready(), "readiness fails alongside");
+            // Two probes on their own timers: wait for both verdicts, not the first one in.
+            Await.until(WAIT, "liveness fails: restart; readiness fails alongside",
+                    () -> manager.verdict("c2").restart().isPresent() && !manager.verdict("c2").ready());
             assertTrue(changes.get() >= 3, "listeners heard every change: " + changes.get());
 
             manager.removePod("ns/web-0");
