@@ -13,6 +13,10 @@ public final class Keys {
     public static final String VOLUMES = ROOT + "volumes/";
     /** Pod templates stored once per App generation: /edgeplane/templates/&lt;namespace&gt;/&lt;app&gt;/&lt;hash&gt;. */
     public static final String TEMPLATES = ROOT + "templates/";
+    /** ConfigMaps: /edgeplane/configmaps/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String CONFIG_MAPS = ROOT + "configmaps/";
+    /** Secrets, sealed (SealedSecret): /edgeplane/secrets/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String SECRETS = ROOT + "secrets/";
     public static final String VOLUME_SNAPSHOTS = ROOT + "volumesnapshots/";
     /** Namespace quotas: /edgeplane/quotas/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String QUOTAS = ROOT + "quotas/";
@@ -30,6 +34,14 @@ public final class Keys {
 
     public static String volume(String namespace, String name) {
         return VOLUMES + namespace + "/" + name;
+    }
+
+    public static String configMap(String namespace, String name) {
+        return CONFIG_MAPS + namespace + "/" + name;
+    }
+
+    public static String secret(String namespace, String name) {
+        return SECRETS + namespace + "/" + name;
     }
 
     public static String quota(String namespace, String name) {

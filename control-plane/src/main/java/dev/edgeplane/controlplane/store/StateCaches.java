@@ -2,9 +2,11 @@ package dev.edgeplane.controlplane.store;
 
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.SealedSecret;
 import dev.edgeplane.api.v1.Volume;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.ArrayList;
@@ -26,6 +28,9 @@ public class StateCaches {
     private final PrefixCache<Volume> volumes;
     /** Pod templates stored once per App generation, by content hash (Keys.TEMPLATES). */
     private final PrefixCache<PodTemplate> templates;
+    private final PrefixCache<ConfigMap> configMaps;
+    /** Secrets as stored: sealed. */
+    private final PrefixCache<SealedSecret> secrets;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -39,6 +44,8 @@ public class StateCaches {
         this.replicaStatuses = new PrefixCache<>(store, Keys.REPLICA_STATUS, b -> EtcdStore.decode(ReplicaStatus.parser(), b), retries);
         this.volumes = new PrefixCache<>(store, Keys.VOLUMES, b -> EtcdStore.decode(Volume.parser(), b), retries);
         this.templates = new PrefixCache<>(store, Keys.TEMPLATES, b -> EtcdStore.decode(PodTemplate.parser(), b), retries);
+        this.configMaps = new PrefixCache<>(store, Keys.CONFIG_MAPS, b -> EtcdStore.decode(ConfigMap.parser(), b), retries);
+        this.secrets = new PrefixCache<>(store, Keys.SECRETS, b -> EtcdStore.decode(SealedSecret.parser(), b), retries);
     }
 
     /**
@@ -53,7 +60,7 @@ public class StateCaches {
             return t;
         });
         try {
-            for (PrefixCache<?> cache : List.of(templates, apps, nodes, assignments, replicaStatuses, volumes)) {
+            for (PrefixCache<?> cache : all()) {
                 lists.add(CompletableFuture.runAsync(cache::start, listing));
             }
             CompletableFuture.allOf(lists.toArray(CompletableFuture[]::new)).join();
@@ -89,8 +96,22 @@ public class StateCaches {
         return templates;
     }
 
+    /** ConfigMaps: the App controller resolves the versions an App uses, the Sync stream their contents. */
+    public PrefixCache<ConfigMap> configMaps() {
+        return configMaps;
+    }
+
+    /** Secrets as etcd holds them (sealed); opened only where a value must leave the control plane. */
+    public PrefixCache<SealedSecret> secrets() {
+        return secrets;
+    }
+
+    private List<PrefixCache<?>> all() {
+        return List.of(templates, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets);
+    }
+
     public void close() {
-        for (PrefixCache<?> cache : List.of(templates, apps, nodes, assignments, replicaStatuses, volumes)) {
+        for (PrefixCache<?> cache : all()) {
             cache.close();
         }
         retries.shutdownNow();
