@@ -4,7 +4,6 @@ import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.ContainerPort;
-import dev.edgeplane.api.v1.EnvVar;
 import dev.edgeplane.api.v1.Toleration;
 import java.util.HashSet;
 import java.util.List;
@@ -74,11 +73,15 @@ final class AppValidator {
         }
         v.atMost("app.spec.template.containers", spec.getTemplate().getContainersCount(), limits.maxContainers(), "max-containers");
         v.atMost("app.spec.template.volumes", spec.getTemplate().getVolumesCount(), limits.maxListItems(), "max-list-items");
+        v.atMost("app.spec.template.image_pull_secrets", spec.getTemplate().getImagePullSecretsCount(), limits.maxListItems(),
+                "max-list-items");
         if (spec.getTemplate().getContainersCount() > limits.maxContainers()
-                || spec.getTemplate().getVolumesCount() > limits.maxListItems()) {
+                || spec.getTemplate().getVolumesCount() > limits.maxListItems()
+                || spec.getTemplate().getImagePullSecretsCount() > limits.maxListItems()) {
             return v; // too many to walk
         }
         PodVolumeValidator.validate(v, spec);
+        ConfigUseValidator.template(v, "app.spec.template", spec.getTemplate());
         v.atMost("app.spec.template.init_containers", spec.getTemplate().getInitContainersCount(), limits.maxContainers(), "max-containers");
         if (spec.getTemplate().getInitContainersCount() > limits.maxContainers()) {
             return v;
@@ -110,21 +113,9 @@ final class AppValidator {
             v.add(field + ".image", "must not contain whitespace");
         }
         for (int e = 0; e < c.getEnvCount(); e++) {
-            EnvVar env = c.getEnv(e);
-            v.envName(field + ".env[" + e + "].name", env.getName());
-            if (env.hasValueFrom()) {
-                String ef = field + ".env[" + e + "]";
-                if (!env.getValue().isEmpty()) {
-                    v.add(ef + ".value_from", "value and value_from are exclusive");
-                }
-                if (!env.getValueFrom().hasFieldRef()) {
-                    v.add(ef + ".value_from", "field_ref is required");
-                } else if (!DOWNWARD_FIELDS.contains(env.getValueFrom().getFieldRef().getFieldPath())) {
-                    v.add(ef + ".value_from.field_ref.field_path", "must be one of " + DOWNWARD_FIELDS + " (got \""
-                            + abbreviate(env.getValueFrom().getFieldRef().getFieldPath()) + "\")");
-                }
-            }
+            v.envName(field + ".env[" + e + "].name", c.getEnv(e).getName());
         }
+        ConfigUseValidator.container(v, field, c);
         for (int p = 0; p < c.getPortsCount(); p++) {
             ContainerPort port = c.getPorts(p);
             String pf = field + ".ports[" + p + "]";
@@ -185,9 +176,6 @@ final class AppValidator {
         }
     }
 
-    /** The downward API's fields an env var may take (Kubernetes' names). */
-    static final List<String> DOWNWARD_FIELDS = List.of("metadata.name", "metadata.namespace", "spec.nodeName");
-
     /** Kubernetes' rules: ids not negative, run_as_non_root not with run_as_user 0, capability names. Privileged is the host's call. */
     private static void securityContext(Validation v, String field, dev.edgeplane.api.v1.SecurityContext sc, ApiLimits limits) {
         if (sc.hasRunAsUser() && (sc.getRunAsUser() < 0 || sc.getRunAsUser() > Integer.MAX_VALUE)) {
@@ -224,7 +212,8 @@ final class AppValidator {
         v.atMost(field + ".env", c.getEnvCount(), max, "max-list-items");
         v.atMost(field + ".ports", c.getPortsCount(), max, "max-list-items");
         v.atMost(field + ".volume_mounts", c.getVolumeMountsCount(), max, "max-list-items");
-        if (c.getCommandCount() > max || c.getArgsCount() > max || c.getEnvCount() > max || c.getPortsCount() > max
+        v.atMost(field + ".env_from", c.getEnvFromCount(), max, "max-list-items");
+        if (c.getEnvFromCount() > max || c.getCommandCount() > max || c.getArgsCount() > max || c.getEnvCount() > max || c.getPortsCount() > max
                 || c.getVolumeMountsCount() > max) {
             return false;
         }

@@ -37,7 +37,9 @@ final class PodVolumeValidator {
                     }
                 }
                 case EMPTY_DIR -> { }
-                default -> v.add(field, "one of volume, empty_dir or host_path is required");
+                case CONFIG_MAP -> ConfigUseValidator.configMapVolume(v, field + ".config_map", volume.getConfigMap());
+                case SECRET -> ConfigUseValidator.secretVolume(v, field + ".secret", volume.getSecret());
+                default -> v.add(field, "one of volume, empty_dir, host_path, config_map or secret is required");
             }
         }
         if (named > 0) {

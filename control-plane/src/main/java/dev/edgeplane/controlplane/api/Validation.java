@@ -18,6 +18,7 @@ public final class Validation {
     private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
     private static final Pattern DNS_SUBDOMAIN = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
     private static final Pattern LABEL_NAME = Pattern.compile("[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
+    private static final Pattern CONFIG_KEY = Pattern.compile("[-._a-zA-Z0-9]+");
     private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
 
     /**
@@ -195,6 +196,19 @@ public final class Validation {
         }
         if (!probe.ok()) {
             add(field, "\"" + key + "\" is not a valid label key");
+        }
+        return this;
+    }
+
+    /**
+     * A key of ConfigMap or Secret data, which becomes a file name in a volume: [-._a-zA-Z0-9]+, at
+     * most 253 bytes, not "." or ".." and not starting with ".." (the volume's own ..data entries).
+     */
+    public Validation configKey(String field, String key) {
+        if (key.isEmpty() || key.length() > 253 || !CONFIG_KEY.matcher(key).matches()) {
+            add(field, "\"" + clip(key) + "\" is not a valid key (1-253 of letters, digits, '-', '_' or '.')");
+        } else if (key.equals(".") || key.startsWith("..")) {
+            add(field, "\"" + key + "\" is not a valid key (must not be \".\" or start with \"..\")");
         }
         return this;
     }

@@ -28,6 +28,8 @@ import java.util.List;
 import java.util.Set;
 import java.util.Map;
 import java.util.Optional;
+import dev.edgeplane.api.v1.ConfigData;
+import dev.edgeplane.api.v1.ConfigRef;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -162,6 +164,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         }
                         helloDeadline.cancel(false);
                         Optional<StatusRuntimeException> invalid = invalidTemplateHashes(request.getHello().getTemplateHashesList())
+                                .or(() -> invalidHeldConfigs(request.getHello().getHeldConfigsList()))
                                 .or(() -> invalidConditions("hello.info.conditions", request.getHello().getInfo().getConditionsList()));
                         if (invalid.isPresent()) {
                             LOG.infof("refused the Hello of %s: %s", node, invalid.get().getStatus().getDescription());
@@ -170,6 +173,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                             return;
                         }
                         session.agentHolds(request.getHello().getTemplateHashesList());
+                        session.agentHoldsConfigs(request.getHello().getHeldConfigsList());
                         for (SyncSession older : index.sessionsOf(node)) {
                             // The agent reconnected before its old stream was seen to die: one stream per node.
                             abort(older, Status.ABORTED.withDescription("replaced by a newer Sync stream of node " + node));
@@ -250,6 +254,34 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             if (!dev.edgeplane.api.TemplateHashes.isWellFormed(hashes.get(i))) {
                 return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid("hello.template_hashes[" + i + "]",
                         "is not a template hash (\"sha256:\" and 64 lower-case hex digits)"));
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** At most this many ConfigMaps and Secrets in a Hello. */
+    static final int MAX_HELLO_CONFIGS = 1024;
+
+    /** INVALID_ARGUMENT naming hello.held_configs when there are too many, or one is not a reference without data. */
+    static Optional<StatusRuntimeException> invalidHeldConfigs(List<ConfigData> held) {
+        if (held.size() > MAX_HELLO_CONFIGS) {
+            return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid("hello.held_configs",
+                    held.size() + " objects; at most " + MAX_HELLO_CONFIGS));
+        }
+        for (int i = 0; i < held.size(); i++) {
+            ConfigData data = held.get(i);
+            String field = "hello.held_configs[" + i + "]";
+            if (!dev.edgeplane.controlplane.api.Validation.isDnsLabel(data.getNamespace())) {
+                return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + ".namespace", "must be a DNS-1123 label"));
+            }
+            if (data.getRef().getKind() != ConfigRef.Kind.CONFIG_MAP && data.getRef().getKind() != ConfigRef.Kind.SECRET) {
+                return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + ".ref.kind", "must be CONFIG_MAP or SECRET"));
+            }
+            if (!dev.edgeplane.controlplane.api.Validation.isDnsLabel(data.getRef().getName())) {
+                return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + ".ref.name", "must be a DNS-1123 label"));
+            }
+            if (data.getDataCount() > 0) {
+                return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + ".data", "a Hello names objects; it carries no data"));
             }
         }
         return Optional.empty();

@@ -72,6 +72,7 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment>, SyncSe
     private final Sender sender;
     private final SyncSession.Limits limits;
     private final TemplateLookup templates;
+    private final ConfigLookup configs;
 
     @jakarta.inject.Inject
     public AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints, EtcdStore store,
@@ -79,27 +80,31 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment>, SyncSe
         this(caches, cursors, checkpoints,
                 new SendExecutor("edgeplane-sync-send", config.fanout().sendThreads()),
                 new SyncSession.Limits(config.fanout().syncBacklogKeys(), config.fanout().syncBacklogBytes(), SyncSession.Limits.DEFAULT.controlMessages()),
-                TemplateLookup.of(caches.templates(), store, config.fanout().templateReadTimeout()));
+                TemplateLookup.of(caches.templates(), store, config.fanout().templateReadTimeout()),
+                ConfigLookup.of(caches.configMaps(), caches.secrets(), sealed -> {
+                    throw new IllegalStateException("secrets are not wired yet");
+                }));
     }
 
     AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints, Sender sender,
-                    SyncSession.Limits limits, TemplateLookup templates) {
+                    SyncSession.Limits limits, TemplateLookup templates, ConfigLookup configs) {
         this.caches = caches;
         this.cursors = cursors;
         this.checkpoints = checkpoints;
         this.sender = sender;
         this.limits = limits;
         this.templates = templates;
+        this.configs = configs;
     }
 
     /** Without etcd, for tests of the index's own logic: sessions write on {@code sender}. */
     AssignmentIndex(NodeCursors cursors, Sender sender) {
-        this(null, cursors, null, sender, SyncSession.Limits.DEFAULT, TemplateLookup.none());
+        this(null, cursors, null, sender, SyncSession.Limits.DEFAULT, TemplateLookup.none(), ConfigLookup.none());
     }
 
     /** A session for a new Sync stream of {@code node}, writing on the index's sender. */
     public SyncSession session(String node, String certificateHash, io.grpc.stub.StreamObserver<SyncResponse> out) {
-        return new SyncSession(node, certificateHash, out, sender, limits, templates);
+        return new SyncSession(node, certificateHash, out, sender, limits, templates, configs);
     }
 
     @jakarta.annotation.PreDestroy

@@ -3,6 +3,8 @@ package dev.edgeplane.controlplane.sync;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Change;
 import dev.edgeplane.api.v1.Changes;
+import dev.edgeplane.api.v1.ConfigData;
+import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.HashedTemplate;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.Snapshot;
@@ -45,7 +47,7 @@ public final class SyncSession {
     private static final Logger LOG = Logger.getLogger(SyncSession.class);
     /** How soon a message held back for a template not found yet is tried again. */
     static final Duration TEMPLATE_RETRY = Duration.ofMillis(500);
-    /** Template hashes remembered per stream; beyond it the oldest is forgotten (and sent again if needed). */
+    /** Template hashes (and config objects) remembered per stream; beyond it the oldest is forgotten (and sent again if needed). */
     static final int MAX_REMEMBERED_TEMPLATES = 1024;
 
     /** Bounds of one stream's outbox. */
@@ -70,6 +72,7 @@ public final class SyncSession {
     private final Sender sender;
     private final Limits limits;
     private final TemplateLookup templates;
+    private final ConfigLookup configs;
     private final AtomicLong acked = new AtomicLong();
     private final AtomicBoolean hello = new AtomicBoolean();
     private final AtomicBoolean ended = new AtomicBoolean();
@@ -91,15 +94,18 @@ public final class SyncSession {
     private long snapshotsForBacklog;
     /** Template hashes the agent has: told in its Hello or carried on this stream. Drain thread only. */
     private final LinkedHashSet<String> knownTemplates = new LinkedHashSet<>();
+    /** "namespace/kind/name" -> the newest version of that ConfigMap or Secret the agent has. Drain thread only. */
+    private final LinkedHashMap<String, Long> knownConfigs = new LinkedHashMap<>();
 
     public SyncSession(String node, String certificateHash, StreamObserver<SyncResponse> out, Sender sender,
-                       Limits limits, TemplateLookup templates) {
+                       Limits limits, TemplateLookup templates, ConfigLookup configs) {
         this.node = node;
         this.certificateHash = certificateHash;
         this.out = out;
         this.sender = sender;
         this.limits = limits;
         this.templates = templates;
+        this.configs = configs;
         this.call = out instanceof ServerCallStreamObserver<SyncResponse> server ? server : null;
         if (call != null) {
             call.setOnReadyHandler(this::scheduleDrain);
@@ -118,6 +124,13 @@ public final class SyncSession {
     synchronized void agentHolds(Collection<String> hashes) {
         for (String hash : hashes) {
             remember(hash);
+        }
+    }
+
+    /** The ConfigMaps and Secrets the agent says it holds (validated by the caller): not sent again at those versions. */
+    synchronized void agentHoldsConfigs(Collection<ConfigData> held) {
+        for (ConfigData data : held) {
+            rememberConfig(data);
         }
     }
 
@@ -294,8 +307,8 @@ public final class SyncSession {
         }
         if (work instanceof BuildSnapshot) {
             Snapshot snapshot = source.snapshotFor(this);
-            return templatesFor(snapshot.getAssignmentsList()).map(t -> SyncResponse.newBuilder()
-                    .setSnapshot(snapshot.toBuilder().addAllTemplates(t)).build());
+            return carried(snapshot.getAssignmentsList()).map(c -> SyncResponse.newBuilder()
+                    .setSnapshot(snapshot.toBuilder().addAllTemplates(c.templates()).addAllConfigs(c.configs())).build());
         }
         BuildChanges changes = (BuildChanges) work;
         List<Assignment> puts = new ArrayList<>();
@@ -304,15 +317,34 @@ public final class SyncSession {
                 puts.add(change.getAssignment());
             }
         }
-        return templatesFor(puts).map(t -> SyncResponse.newBuilder().setChanges(Changes.newBuilder()
-                .setRevision(changes.revision()).addAllChanges(changes.changes()).addAllTemplates(t)).build());
+        return carried(puts).map(c -> SyncResponse.newBuilder().setChanges(Changes.newBuilder()
+                .setRevision(changes.revision()).addAllChanges(changes.changes())
+                .addAllTemplates(c.templates()).addAllConfigs(c.configs())).build());
     }
 
+    /** What a message carries besides its assignments: templates and configs the agent does not have yet. */
+    private record Carried(List<HashedTemplate> templates, List<ConfigData> configs) {}
+
     /**
-     * The templates {@code assignments} reference by hash that the agent does not have yet, each once;
-     * empty when one cannot be found (then nothing is sent: the agent could not resolve it). Those
-     * returned are remembered as carried.
+     * The templates and the ConfigMaps/Secrets {@code assignments} use that the agent does not have yet,
+     * each once; empty when one cannot be resolved yet (then nothing is sent). Those returned are
+     * remembered as carried.
      */
+    private Optional<Carried> carried(List<Assignment> assignments) {
+        Optional<List<HashedTemplate>> templates = templatesFor(assignments);
+        if (templates.isEmpty()) {
+            return Optional.empty();
+        }
+        Optional<List<ConfigData>> configs = configsFor(assignments);
+        if (configs.isEmpty()) {
+            return Optional.empty();
+        }
+        templates.get().forEach(t -> remember(t.getHash()));
+        configs.get().forEach(this::rememberConfig);
+        return Optional.of(new Carried(templates.get(), configs.get()));
+    }
+
+    /** The templates {@code assignments} reference by hash that the agent does not have yet, each once; empty when one cannot be found. */
     private Optional<List<HashedTemplate>> templatesFor(List<Assignment> assignments) {
         Map<String, HashedTemplate> needed = new LinkedHashMap<>();
         for (Assignment assignment : assignments) {
@@ -329,8 +361,47 @@ public final class SyncSession {
             }
             needed.put(hash, HashedTemplate.newBuilder().setHash(hash).setTemplate(template.get()).build());
         }
-        needed.keySet().forEach(this::remember);
         return Optional.of(new ArrayList<>(needed.values()));
+    }
+
+    /**
+     * The ConfigMaps and Secrets {@code assignments} use, at their version or newer, that the agent does
+     * not have at that version yet: only what this node's assignments use ever goes to it.
+     */
+    private Optional<List<ConfigData>> configsFor(List<Assignment> assignments) {
+        Map<String, ConfigData> needed = new LinkedHashMap<>();
+        for (Assignment assignment : assignments) {
+            for (ConfigRef ref : assignment.getConfigsList()) {
+                String key = configKey(assignment.getNamespace(), ref);
+                Long known = knownConfigs.get(key);
+                ConfigData already = needed.get(key);
+                if ((known != null && known >= ref.getVersion()) || (already != null && already.getRef().getVersion() >= ref.getVersion())) {
+                    continue;
+                }
+                Optional<ConfigData> data = configs.find(assignment.getNamespace(), ref);
+                if (data.isEmpty()) {
+                    LOG.debugf("%s %s/%s at version %d not seen yet (node %s); holding the message back",
+                            ref.getKind(), assignment.getNamespace(), ref.getName(), ref.getVersion(), node);
+                    return Optional.empty();
+                }
+                needed.put(key, data.get());
+            }
+        }
+        return Optional.of(new ArrayList<>(needed.values()));
+    }
+
+    private static String configKey(String namespace, ConfigRef ref) {
+        return namespace + "/" + ref.getKind().getNumber() + "/" + ref.getName();
+    }
+
+    private void rememberConfig(ConfigData data) {
+        String key = configKey(data.getNamespace(), data.getRef());
+        long version = data.getMissing() ? 0 : data.getRef().getVersion();
+        knownConfigs.remove(key);
+        knownConfigs.put(key, version);
+        if (knownConfigs.size() > MAX_REMEMBERED_TEMPLATES) {
+            knownConfigs.remove(knownConfigs.keySet().iterator().next());
+        }
     }
 
     private void remember(String hash) {

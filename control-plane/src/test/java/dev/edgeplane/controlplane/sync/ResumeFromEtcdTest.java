@@ -41,7 +41,7 @@ class ResumeFromEtcdTest {
         final NodeCursors cursors = new NodeCursors();
         final CursorCheckpoints checkpoints = new CursorCheckpoints(store, caches, cursors, config(etcd.endpoint()));
         final AssignmentIndex index = new AssignmentIndex(caches, cursors, checkpoints, new InlineSender(),
-                SyncSession.Limits.DEFAULT, TemplateLookup.none());
+                SyncSession.Limits.DEFAULT, TemplateLookup.none(), ConfigLookup.none());
 
         Process() {
             caches.start();

@@ -8,7 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.edgeplane.api.TemplateHashes;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.Change;
+import dev.edgeplane.api.v1.ConfigData;
+import dev.edgeplane.api.v1.ConfigMap;
+import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.Container;
+import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.HashedTemplate;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.SyncResponse;
@@ -36,7 +40,8 @@ import org.junit.jupiter.api.Test;
  * Templates by hash on the Sync stream, against a real etcd: assignments carry template_hash, the
  * template is stored once under /edgeplane/templates/ and each stream carries each template once
  * (none that the agent's Hello listed); an inline template still travels as it is; an assignment
- * whose template cannot be found is held back until it can.
+ * whose template cannot be found is held back until it can. ConfigMaps and Secrets travel the same
+ * way: each to the nodes whose assignments use it, once per version per stream.
  */
 class TemplatesOnTheWireTest {
     private static final Duration WAIT = Duration.ofSeconds(20);
@@ -55,7 +60,10 @@ class TemplatesOnTheWireTest {
         NodeCursors cursors = new NodeCursors();
         sender = new SendExecutor("test-sync-send", 2);
         index = new AssignmentIndex(caches, cursors, new CursorCheckpoints(store, caches, cursors, config), sender,
-                SyncSession.Limits.DEFAULT, TemplateLookup.of(caches.templates(), store, Duration.ofSeconds(2)));
+                SyncSession.Limits.DEFAULT, TemplateLookup.of(caches.templates(), store, Duration.ofSeconds(2)),
+                ConfigLookup.of(caches.configMaps(), caches.secrets(), sealed -> {
+                    throw new IllegalStateException("no secrets in this test");
+                }));
         caches.start();
         index.start();
     }
@@ -80,6 +88,21 @@ class TemplatesOnTheWireTest {
         return hash;
     }
 
+    private long storeConfigMap(String name, Map<String, String> data) {
+        store.put(Keys.configMap("default", name), ConfigMap.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setNamespace("default").setName(name)).putAllData(data).build().toByteArray());
+        return store.get(Keys.configMap("default", name)).orElseThrow().modRevision();
+    }
+
+    private static ConfigRef configMapRef(String name, long version) {
+        return ConfigRef.newBuilder().setKind(ConfigRef.Kind.CONFIG_MAP).setName(name).setVersion(version).build();
+    }
+
+    private void assign(String node, String app, String replica, String hash, ConfigRef... configs) {
+        store.put(Keys.assignment(node, "default", replica), Assignment.newBuilder().setNode(node).setNamespace("default")
+                .setApp(app).setReplica(replica).setTemplateHash(hash).addAllConfigs(List.of(configs)).build().toByteArray());
+    }
+
     private void assign(String node, String app, String replica, String hash) {
         store.put(Keys.assignment(node, "default", replica), Assignment.newBuilder().setNode(node).setNamespace("default")
                 .setApp(app).setReplica(replica).setTemplateHash(hash).build().toByteArray());
@@ -90,8 +113,13 @@ class TemplatesOnTheWireTest {
         final SyncSession session;
 
         Stream(String node, List<String> held, long lastApplied) {
+            this(node, held, List.of(), lastApplied);
+        }
+
+        Stream(String node, List<String> held, List<ConfigData> heldConfigs, long lastApplied) {
             session = index.session(node, "hash", this);
             session.agentHolds(held);
+            session.agentHoldsConfigs(heldConfigs);
             new Resumer(index, store).open(session, lastApplied);
         }
 
@@ -110,6 +138,57 @@ class TemplatesOnTheWireTest {
         public void onError(Throwable t) {}
 
         public void onCompleted() {}
+    }
+
+    @Test
+    void aConfigMapGoesOnlyToTheNodesWhoseAssignmentsUseItOncePerVersion() throws Exception {
+        String hash = storeTemplate("web", template("web:1"));
+        long v1 = storeConfigMap("web-config", Map.of("app.conf", "colour=blue"));
+        await("the informer has it", () -> caches.configMaps().revision() >= v1);
+        assign("n1", "web", "web-0", hash, configMapRef("web-config", v1));
+        assign("n1", "web", "web-1", hash, configMapRef("web-config", v1));
+        assign("n2", "other", "other-0", storeTemplate("other", template("web:1")));
+        await("the index has all three", () -> index.assignmentsOf("n1").size() == 2 && index.assignmentsOf("n2").size() == 1);
+
+        SyncResponse first = new Stream("n1", List.of(), 0).next();
+        assertEquals(1, first.getSnapshot().getConfigsCount(), "once, though two assignments use it: " + first.getSnapshot().getConfigsList());
+        ConfigData sent = first.getSnapshot().getConfigs(0);
+        assertEquals("web-config", sent.getRef().getName());
+        assertEquals(v1, sent.getRef().getVersion());
+        assertEquals("colour=blue", sent.getDataOrThrow("app.conf").toStringUtf8());
+        assertFalse(sent.getMissing());
+
+        SyncResponse other = new Stream("n2", List.of(), 0).next();
+        assertEquals(List.of(), other.getSnapshot().getConfigsList(), "a node that does not use it never gets it");
+
+        Stream stream = new Stream("n1", List.of(), 0);
+        stream.next();
+        long v2 = storeConfigMap("web-config", Map.of("app.conf", "colour=green"));
+        await("the informer has v2", () -> caches.configMaps().revision() >= v2);
+        assign("n1", "web", "web-0", hash, configMapRef("web-config", v2));
+        SyncResponse changed = stream.next();
+        assertEquals(1, changed.getChanges().getConfigsCount());
+        assertEquals("colour=green", changed.getChanges().getConfigs(0).getDataOrThrow("app.conf").toStringUtf8());
+        assign("n1", "web", "web-1", hash, configMapRef("web-config", v2));
+        assertEquals(List.of(), stream.next().getChanges().getConfigsList(), "that version was carried already");
+    }
+
+    @Test
+    void aConfigMapTheAgentHoldsIsNotSentAgainAndAMissingOneGoesAsMissing() throws Exception {
+        String hash = storeTemplate("web", template("web:1"));
+        long v1 = storeConfigMap("web-config", Map.of("k", "v"));
+        await("the informer has it", () -> caches.configMaps().revision() >= v1);
+        assign("n1", "web", "web-0", hash, configMapRef("web-config", v1), configMapRef("not-there", 0));
+        await("the index has it", () -> index.assignmentsOf("n1").size() == 1);
+
+        Stream stream = new Stream("n1", List.of(hash), List.of(ConfigData.newBuilder().setNamespace("default")
+                .setRef(configMapRef("web-config", v1)).build()), 0);
+        SyncResponse snapshot = stream.next();
+        assertEquals(1, snapshot.getSnapshot().getConfigsCount(), snapshot.getSnapshot().getConfigsList().toString());
+        ConfigData missing = snapshot.getSnapshot().getConfigs(0);
+        assertEquals("not-there", missing.getRef().getName());
+        assertTrue(missing.getMissing(), "a reference to a ConfigMap that does not exist travels as missing");
+        assertEquals(0, missing.getDataCount());
     }
 
     private static List<String> hashes(List<HashedTemplate> templates) {

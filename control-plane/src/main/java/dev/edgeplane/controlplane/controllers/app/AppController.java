@@ -2,7 +2,9 @@ package dev.edgeplane.controlplane.controllers.app;
 
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.api.ConfigRefs;
 import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeStatus;
@@ -82,9 +84,9 @@ public class AppController {
     private final Set<String> pendingApps = ConcurrentHashMap.newKeySet();
     // App -> why some of its replicas have no node, as the last plan said (in memory: the leader's view).
     private final Map<String, String> unschedulable = new ConcurrentHashMap<>();
-    /** volume key -> the Apps naming it; App key -> the volume keys it names. */
-    private final Map<String, Set<String>> appsByVolume = new HashMap<>();
-    private final Map<String, Set<String>> volumesByApp = new HashMap<>();
+    /** The volume keys each App names, and the ConfigMap and Secret keys each App's template uses. */
+    private final UsageIndex volumeUsers = new UsageIndex();
+    private final UsageIndex configUsers = new UsageIndex();
     /** App -> hashes of its template keys in etcd (loaded at its first reconcile of a leadership term). */
     private final Map<String, Set<String>> templates = new ConcurrentHashMap<>();
     /** App -> its newest assignment write, so its next reconcile plans on a view that includes it. */
@@ -123,6 +125,8 @@ public class AppController {
             return null;
         });
         caches.volumes().subscribe(new VolumeListener(), (state, revision) -> null);
+        caches.configMaps().subscribe(new ConfigListener<>(), (state, revision) -> null);
+        caches.secrets().subscribe(new ConfigListener<>(), (state, revision) -> null);
         leader.start(this::onLeadershipChange);
     }
 
@@ -190,11 +194,7 @@ public class AppController {
     }
 
     private void wakeVolumesOf(String app) {
-        Set<String> volumes;
-        synchronized (appsByVolume) {
-            volumes = new HashSet<>(volumesByApp.getOrDefault(app, Set.of()));
-        }
-        volumes.forEach(volumeQueue::add);
+        volumeUsers.usedBy(app).forEach(volumeQueue::add);
     }
 
     private static String appKey(String etcdKey) {
@@ -207,21 +207,8 @@ public class AppController {
         } else {
             everyNodeApps.remove(app);
         }
-        Set<String> volumes = after == null ? Set.of() : AppPlanner.volumesOf(after);
-        synchronized (appsByVolume) {
-            for (String old : volumesByApp.getOrDefault(app, Set.of())) {
-                Set<String> apps = appsByVolume.get(old);
-                if (apps != null && apps.remove(app) && apps.isEmpty()) {
-                    appsByVolume.remove(old);
-                }
-            }
-            if (volumes.isEmpty()) {
-                volumesByApp.remove(app);
-            } else {
-                volumesByApp.put(app, volumes);
-                volumes.forEach(v -> appsByVolume.computeIfAbsent(v, k -> new HashSet<>()).add(app));
-            }
-        }
+        volumeUsers.set(app, after == null ? Set.of() : AppPlanner.volumesOf(after));
+        configUsers.set(app, after == null ? Set.of() : AppPlanner.configKeysOf(after));
     }
 
     private final class AppListener implements PrefixCache.Listener<App> {
@@ -341,17 +328,28 @@ public class AppController {
         public void onEvents(List<PrefixCache.Event<Volume>> changes, long revision) {
             for (PrefixCache.Event<Volume> change : changes) {
                 volumeQueue.add(change.key());
-                Set<String> apps;
-                synchronized (appsByVolume) {
-                    apps = new HashSet<>(appsByVolume.getOrDefault(change.key(), Set.of()));
-                }
-                apps.forEach(AppController.this::wakeApp);
+                volumeUsers.appsUsing(change.key()).forEach(AppController.this::wakeApp);
             }
         }
 
         @Override
         public void onReset(Map<String, Entry<Volume>> state, long revision) {
             state.keySet().forEach(volumeQueue::add);
+            caches.apps().all().forEach(e -> wakeApp(appKey(e.key())));
+        }
+    }
+
+    /** A ConfigMap or Secret changed: the Apps that use it write its new version into their assignments. */
+    private final class ConfigListener<T> implements PrefixCache.Listener<T> {
+        @Override
+        public void onEvents(List<PrefixCache.Event<T>> changes, long revision) {
+            for (PrefixCache.Event<T> change : changes) {
+                configUsers.appsUsing(change.key()).forEach(AppController.this::wakeApp);
+            }
+        }
+
+        @Override
+        public void onReset(Map<String, Entry<T>> state, long revision) {
             caches.apps().all().forEach(e -> wakeApp(appKey(e.key())));
         }
     }
@@ -388,7 +386,8 @@ public class AppController {
         }
         Instant now = Instant.now();
         AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs(namespace, name, spec, assignments.of(app), nodes,
-                        nodes::replicas, volumes, Set.copyOf(stored), now, config.inlineTemplates()),
+                        nodes::replicas, volumes, spec == null ? List.of() : configVersions(spec), Set.copyOf(stored), now,
+                        config.inlineTemplates()),
                 new AppPlanner.Budget(config.maxPlacementsPerReconcile(), config.maxWritesPerReconcile()));
         if (plan.pending()) {
             pendingApps.add(app);
@@ -443,6 +442,19 @@ public class AppController {
             return new WorkQueue.RequeueAfter(until.isNegative() ? Duration.ofMillis(10) : until);
         }
         return WorkQueue.DONE;
+    }
+
+    /** The ConfigMaps and Secrets the App's template uses, at the versions the informers hold now (0: missing). */
+    private List<ConfigRef> configVersions(App app) {
+        String namespace = app.getMetadata().getNamespace();
+        List<ConfigRef> refs = new ArrayList<>();
+        for (ConfigRefs.Name name : ConfigRefs.of(app.getSpec().getTemplate())) {
+            Entry<?> entry = name.kind() == ConfigRef.Kind.SECRET ? caches.secrets().get(Keys.secret(namespace, name.name()))
+                    : caches.configMaps().get(Keys.configMap(namespace, name.name()));
+            refs.add(ConfigRef.newBuilder().setKind(name.kind()).setName(name.name())
+                    .setVersion(entry == null ? 0 : entry.modRevision()).build());
+        }
+        return refs;
     }
 
     private void forget(String app) {
@@ -526,10 +538,7 @@ public class AppController {
         if (volume == null) {
             return WorkQueue.DONE;
         }
-        Set<String> naming;
-        synchronized (appsByVolume) {
-            naming = new HashSet<>(appsByVolume.getOrDefault(key, Set.of()));
-        }
+        Set<String> naming = volumeUsers.appsUsing(key);
         List<Entry<App>> apps = new ArrayList<>();
         boolean used = false;
         for (String app : naming) {

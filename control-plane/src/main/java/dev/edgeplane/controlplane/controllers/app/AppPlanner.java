@@ -1,6 +1,8 @@
 package dev.edgeplane.controlplane.controllers.app;
 
+import dev.edgeplane.api.ConfigRefs;
 import dev.edgeplane.api.TemplateHashes;
+import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.EventLevel;
@@ -50,11 +52,12 @@ public final class AppPlanner {
      * @param assignments this App's assignment entries now (duplicates included)
      * @param load        node -> replicas assigned to it, every App (this one included)
      * @param volumes     the volumes the App names (those that exist)
+     * @param configs     the ConfigMaps and Secrets its template uses, at their current versions (0: missing)
      * @param templates   the hashes of this App's template keys in etcd
      * @param inlineTemplates also copy the template into each assignment (for agents that do not resolve hashes)
      */
     public record Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
-                         ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, Set<String> templates,
+                         ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
                          Instant now, boolean inlineTemplates) {}
 
     /**
@@ -135,7 +138,8 @@ public final class AppPlanner {
             String node = d.getValue();
             Entry<Assignment> existing = mine.get(replica);
             if (existing != null && existing.value().getNode().equals(node)
-                    && sameWork(existing.value(), hash, in.inlineTemplates(), app.getMetadata().getLabelsMap(), resolved.get().claims())
+                    && sameWork(existing.value(), hash, in.inlineTemplates(), app.getMetadata().getLabelsMap(), resolved.get().claims(),
+                            in.configs())
                     && PodRequests.of(existing.value()).equals(requests)) {
                 continue; // unchanged: no write, so agents see no churn (and no Assignment built: an EVERY_NODE App replans often)
             }
@@ -149,7 +153,8 @@ public final class AppPlanner {
                     .putAllAppLabels(app.getMetadata().getLabelsMap())
                     .putAllVolumes(resolved.get().claims())
                     .setRequests(requests.resources())
-                    .addAllHostPorts(requests.hostPorts());
+                    .addAllHostPorts(requests.hostPorts())
+                    .addAllConfigs(in.configs());
             if (in.inlineTemplates()) {
                 wanted.setTemplate(app.getSpec().getTemplate());
             }
@@ -229,13 +234,27 @@ public final class AppPlanner {
         return List.of(Write.delete(e.key()), Write.delete(Keys.replicaStatus(e.value().getNamespace(), e.value().getReplica())));
     }
 
-    /** Same template (by hash), labels and volumes: the generation alone changing (e.g. a scale) does not rewrite. */
+    /**
+     * Same template (by hash), labels, volumes and config versions: the generation alone changing (e.g. a
+     * scale) does not rewrite; a ConfigMap or Secret changing does, so its new version reaches the node.
+     */
     private static boolean sameWork(Assignment existing, String hash, boolean inlineTemplate, Map<String, String> appLabels,
-                                    Map<String, VolumeClaim> volumes) {
+                                    Map<String, VolumeClaim> volumes, List<ConfigRef> configs) {
         return existing.getTemplateHash().equals(hash)
+                && existing.getConfigsList().equals(configs)
                 && existing.hasTemplate() == inlineTemplate
                 && existing.getAppLabelsMap().equals(appLabels)
                 && existing.getVolumesMap().equals(volumes);
+    }
+
+    /** The etcd keys of the ConfigMaps and Secrets an App's template uses. */
+    public static Set<String> configKeysOf(App app) {
+        String namespace = app.getMetadata().getNamespace();
+        Set<String> keys = new LinkedHashSet<>();
+        for (ConfigRefs.Name name : ConfigRefs.of(app.getSpec().getTemplate())) {
+            keys.add(name.kind() == ConfigRef.Kind.SECRET ? Keys.secret(namespace, name.name()) : Keys.configMap(namespace, name.name()));
+        }
+        return keys;
     }
 
     /** The volume keys an App names. */

@@ -56,6 +56,7 @@ class AppPlannerTest {
         final AssignmentsByApp index = new AssignmentsByApp(nodes);
         final Map<String, Entry<Assignment>> etcd = new HashMap<>();
         final Set<String> templates = new HashSet<>();
+        List<dev.edgeplane.api.v1.ConfigRef> configs = List.of();
         long revision = 10;
 
         World(Node... nodes) {
@@ -66,12 +67,12 @@ class AppPlannerTest {
 
         AppPlanner.Plan plan(App app, AppPlanner.Budget budget) {
             return AppPlanner.plan(new AppPlanner.Inputs("default", app.getMetadata().getName(), app, index.of("default/" + app.getMetadata().getName()),
-                    nodes, nodes::replicas, Map.of(), Set.copyOf(templates), NOW, false), budget);
+                    nodes, nodes::replicas, Map.of(), configs, Set.copyOf(templates), NOW, false), budget);
         }
 
         AppPlanner.Plan planDeleted(String name) {
             return AppPlanner.plan(new AppPlanner.Inputs("default", name, null, index.of("default/" + name),
-                    nodes, nodes::replicas, Map.of(), Set.copyOf(templates), NOW, false), AppPlanner.Budget.UNLIMITED);
+                    nodes, nodes::replicas, Map.of(), List.of(), Set.copyOf(templates), NOW, false), AppPlanner.Budget.UNLIMITED);
         }
 
         void apply(AppPlanner.Plan plan) {
@@ -144,11 +145,33 @@ class AppPlannerTest {
     }
 
     @Test
+    void aConfigMapChangeRewritesTheAssignmentsThatUseItAndNothingElseDoes() {
+        World world = new World(node("a", NodeStatus.Phase.READY), node("b", NodeStatus.Phase.READY));
+        App web = app("web", 3, "img:1");
+        var v1 = dev.edgeplane.api.v1.ConfigRef.newBuilder().setKind(dev.edgeplane.api.v1.ConfigRef.Kind.CONFIG_MAP)
+                .setName("web-config").setVersion(41).build();
+        world.configs = List.of(v1);
+        world.apply(world.plan(web, AppPlanner.Budget.UNLIMITED));
+        for (Entry<Assignment> e : world.index.of("default/web")) {
+            assertEquals(List.of(v1), e.value().getConfigsList(), "each assignment names the version it runs with");
+        }
+        assertTrue(world.plan(web, AppPlanner.Budget.UNLIMITED).isEmpty(), "same versions: nothing written");
+
+        var v2 = v1.toBuilder().setVersion(57).build();
+        world.configs = List.of(v2);
+        AppPlanner.Plan changed = world.plan(web, AppPlanner.Budget.UNLIMITED);
+        assertEquals(3, puts(changed).size(), "every replica learns the new version");
+        assertTrue(puts(changed).stream().allMatch(a -> a.getConfigsList().equals(List.of(v2))));
+        assertTrue(changed.templates().isEmpty(), "the template is the same: only the version moved");
+        assertTrue(changed.events().stream().noneMatch(e -> e.reason().equals("Rescheduled")), "nothing moves");
+    }
+
+    @Test
     void inlineTemplatesAreStillCopiedWhileAgentsNeedThem() {
         World world = new World(node("a", NodeStatus.Phase.READY));
         App web = app("web", 1, "img:1");
         AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs("default", "web", web, List.of(), world.nodes, n -> 0, Map.of(),
-                Set.of(), NOW, true), AppPlanner.Budget.UNLIMITED);
+                List.of(), Set.of(), NOW, true), AppPlanner.Budget.UNLIMITED);
         Assignment a = puts(plan).get(0);
         assertEquals(web.getSpec().getTemplate(), a.getTemplate());
         assertEquals(TemplateHashes.of(web.getSpec().getTemplate()), a.getTemplateHash());
