@@ -8,6 +8,7 @@ import dev.edgeplane.agent.status.StatusManager;
 import dev.edgeplane.api.v1.Ack;
 import dev.edgeplane.api.v1.AgentServiceGrpc;
 import dev.edgeplane.api.v1.Heartbeat;
+import dev.edgeplane.api.v1.ConfigData;
 import dev.edgeplane.api.v1.Hello;
 import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeInfo;
@@ -89,6 +90,7 @@ public final class SyncClient implements AutoCloseable {
     private final Object sendLock = new Object();
     /** Templates by hash: what the journal's assignments hold plus what the current stream carried. */
     private final TemplateCache templates = new TemplateCache();
+    private final ConfigCache configs = new ConfigCache();
     private volatile boolean running;
     private volatile ClientCallStreamObserver<SyncRequest> current;
     private volatile boolean connected;
@@ -212,9 +214,9 @@ public final class SyncClient implements AutoCloseable {
                     if (stream != null) {
                         stream.cancel("journal write failed", e);
                     }
-                } catch (TemplateCache.Refused e) {
-                    // Never a replica with a wrong or empty template: not applied, not acked; a new stream
-                    // resumes from the last ack, and its Hello tells which templates this agent really has.
+                } catch (RefusedMessage e) {
+                    // Never a replica with a wrong or empty template or config: not applied, not acked; a new
+                    // stream resumes from the last ack, and its Hello tells what this agent really has.
                     LOG.severe("sync: refusing a " + response.getKindCase() + " at revision " + revisionOf(response)
                             + ": " + e.getMessage() + "; reconnecting");
                     ClientCallStreamObserver<SyncRequest> stream = current;
@@ -245,8 +247,10 @@ public final class SyncClient implements AutoCloseable {
             long revision = desired.helloRevision();
             // The templates the journal's assignments hold: the control plane does not send these again.
             List<String> heldTemplates = templates.startStream(desired.current());
+            List<ConfigData> heldConfigs = configs.startStream(desired.current());
             send(SyncRequest.newBuilder().setHello(Hello.newBuilder()
-                    .setLastAppliedRevision(revision).setInfo(info.get()).addAllTemplateHashes(heldTemplates)).build());
+                    .setLastAppliedRevision(revision).setInfo(info.get()).addAllTemplateHashes(heldTemplates)
+                    .addAllHeldConfigs(heldConfigs)).build());
             LOG.fine(() -> "sync: hello with revision " + revision);
             // Every replica, volume and snapshot the agent knows, after (re)connecting.
             send(SyncRequest.newBuilder().setStatus(status.takeFullReport()).build());
@@ -344,12 +348,12 @@ public final class SyncClient implements AutoCloseable {
     }
 
     private void handle(SyncResponse response, java.util.concurrent.atomic.AtomicBoolean serverAcksHeartbeats)
-            throws IOException, TemplateCache.Refused {
+            throws IOException, RefusedMessage {
         switch (response.getKindCase()) {
             case SNAPSHOT -> {
                 toldRevisions.accept(response.getSnapshot().getRevision());
                 // Templates filled in before the journal: it and the reconciler see full assignments.
-                DesiredState state = desired.applySnapshot(templates.resolve(response.getSnapshot()));
+                DesiredState state = desired.applySnapshot(configs.resolve(templates.resolve(response.getSnapshot())));
                 LOG.info(() -> "sync: snapshot at revision " + state.revision() + ", " + state.assignments().size() + " assignments ("
                         + response.getSerializedSize() + " bytes)");
                 ack(state.revision());
@@ -357,7 +361,7 @@ public final class SyncClient implements AutoCloseable {
             }
             case CHANGES -> {
                 toldRevisions.accept(response.getChanges().getRevision());
-                DesiredState state = desired.applyChanges(templates.resolve(response.getChanges()));
+                DesiredState state = desired.applyChanges(configs.resolve(templates.resolve(response.getChanges())));
                 LOG.info(() -> "sync: " + response.getChanges().getChangesCount() + " changes up to revision " + state.revision()
                         + " (" + response.getSerializedSize() + " bytes)");
                 ack(state.revision());

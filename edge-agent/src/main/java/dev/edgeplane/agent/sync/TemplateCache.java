@@ -28,13 +28,6 @@ final class TemplateCache {
     /** Beyond this many templates, those no assignment uses are forgotten (sent again on the next stream if needed). */
     static final int MAX_TEMPLATES = 4096;
 
-    /** A message the agent must refuse: a template whose hash is wrong, or an assignment whose template it cannot find. */
-    static final class Refused extends Exception {
-        Refused(String message) {
-            super(message);
-        }
-    }
-
     private final Map<String, PodTemplate> byHash = new HashMap<>();
 
     /**
@@ -58,8 +51,8 @@ final class TemplateCache {
         return new ArrayList<>(hashes);
     }
 
-    /** The Snapshot with every assignment's template filled in (and no templates list), or Refused. */
-    synchronized Snapshot resolve(Snapshot snapshot) throws Refused {
+    /** The Snapshot with every assignment's template filled in (and no templates list), or refuses it. */
+    synchronized Snapshot resolve(Snapshot snapshot) throws RefusedMessage {
         learn(snapshot.getTemplatesList());
         Snapshot.Builder resolved = snapshot.toBuilder().clearTemplates().clearAssignments();
         for (Assignment assignment : snapshot.getAssignmentsList()) {
@@ -68,8 +61,8 @@ final class TemplateCache {
         return resolved.build();
     }
 
-    /** The Changes with every PUT's template filled in (and no templates list), or Refused. */
-    synchronized Changes resolve(Changes changes) throws Refused {
+    /** The Changes with every PUT's template filled in (and no templates list), or refuses it. */
+    synchronized Changes resolve(Changes changes) throws RefusedMessage {
         learn(changes.getTemplatesList());
         Changes.Builder resolved = changes.toBuilder().clearTemplates().clearChanges();
         for (Change change : changes.getChangesList()) {
@@ -84,11 +77,11 @@ final class TemplateCache {
     }
 
     /** Checks every template against its hash before any is used; one bad one refuses the whole message. */
-    private void learn(List<HashedTemplate> templates) throws Refused {
+    private void learn(List<HashedTemplate> templates) throws RefusedMessage {
         for (HashedTemplate template : templates) {
             String actual = TemplateHashes.of(template.getTemplate());
             if (!actual.equals(template.getHash())) {
-                throw new Refused("template sent as " + template.getHash() + " hashes to " + actual);
+                throw new RefusedMessage("template sent as " + template.getHash() + " hashes to " + actual);
             }
         }
         if (byHash.size() + templates.size() > MAX_TEMPLATES) {
@@ -99,14 +92,14 @@ final class TemplateCache {
         }
     }
 
-    private Assignment resolve(Assignment assignment) throws Refused {
+    private Assignment resolve(Assignment assignment) throws RefusedMessage {
         String hash = assignment.getTemplateHash();
         if (hash.isEmpty() || assignment.hasTemplate()) {
             return assignment; // inline template (or none: a volume or snapshot task)
         }
         PodTemplate template = byHash.get(hash);
         if (template == null) {
-            throw new Refused("assignment " + DesiredState.key(assignment) + " references template " + hash
+            throw new RefusedMessage("assignment " + DesiredState.key(assignment) + " references template " + hash
                     + " which this agent does not have and the message did not carry");
         }
         return assignment.toBuilder().setTemplate(template).build();
