@@ -2,7 +2,6 @@ package dev.edgeplane.agent.pods;
 
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ContainerPort;
-import dev.edgeplane.api.v1.EnvVar;
 import dev.edgeplane.api.v1.VolumeMount;
 import dev.edgeplane.cri.v1.ContainerConfig;
 import dev.edgeplane.cri.v1.ContainerMetadata;
@@ -54,19 +53,6 @@ public final class PodConfigs {
         labels.put(PodLabels.APP, assignment.getApp());
         labels.put(PodLabels.TEMPLATE_HASH, templateHash);
         return labels;
-    }
-
-    /** An env var's value: as written, or from the downward API (field_ref). */
-    static String envValue(Assignment assignment, EnvVar env) {
-        if (!env.hasValueFrom() || !env.getValueFrom().hasFieldRef()) {
-            return env.getValue();
-        }
-        return switch (env.getValueFrom().getFieldRef().getFieldPath()) {
-            case "metadata.name" -> assignment.getReplica();
-            case "metadata.namespace" -> assignment.getNamespace();
-            case "spec.nodeName" -> assignment.getNode();
-            default -> ""; // refused by the control plane's validation
-        };
     }
 
     /** Kubernetes' SecurityContext as CRI's; the agent's own policy (privileged, run_as_non_root) is checked before. */
@@ -162,9 +148,11 @@ public final class PodConfigs {
                 .setLinux(LinuxContainerConfig.newBuilder()
                         .setResources(resources)
                         .setSecurityContext(securityContext(spec.getSecurityContext())));
-        for (EnvVar env : spec.getEnvList()) {
-            config.addEnvs(KeyValue.newBuilder().setKey(env.getName()).setValue(envValue(assignment, env)));
+        ConfigEnv env = ConfigEnv.of(assignment, spec);
+        if (env.problem().isPresent()) {
+            throw new IllegalArgumentException(env.problem().get()); // the pod worker checks first (CreateContainerConfigError)
         }
+        env.env().forEach((name, value) -> config.addEnvs(KeyValue.newBuilder().setKey(name).setValue(value)));
         for (VolumeMount mount : spec.getVolumeMountsList()) {
             Path host = volumePaths.get(mount.getName());
             if (host == null) {

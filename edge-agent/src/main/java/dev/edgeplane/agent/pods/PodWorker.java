@@ -336,12 +336,17 @@ final class PodWorker {
         if (imageProblem.isPresent()) {
             return waiting(spec, null, "ImagePullError", imageProblem.get());
         }
-        Optional<String> refused = refusal(spec);
+        ConfigEnv env = ConfigEnv.of(assignment, spec);
+        Optional<String> refused = refusal(spec).or(env::problem);
         if (refused.isPresent()) {
             if (recordedOnce.add("refused:" + key + "/" + spec.getName() + ":" + refused.get())) {
                 events.warning(replicaOf(assignment), "Failed", refused.get());
             }
             return waiting(spec, null, "CreateContainerConfigError", refused.get());
+        }
+        if (!env.skipped().isEmpty() && recordedOnce.add("skipped-env:" + key + "/" + spec.getName())) {
+            events.warning(replicaOf(assignment), "InvalidEnvironmentVariableNames", "container " + spec.getName()
+                    + ": keys skipped from env_from, not valid env var names: " + String.join(", ", env.skipped()));
         }
         try {
             Files.createDirectories(Path.of(sandboxConfig.getLogDirectory(), spec.getName()));

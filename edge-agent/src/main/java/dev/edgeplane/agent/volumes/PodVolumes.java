@@ -60,6 +60,7 @@ public final class PodVolumes implements AutoCloseable {
             .build();
 
     private final Path root;
+    private final ConfigVolumes configVolumes = new ConfigVolumes();
     private final ManagedChannel csi; // null: named volumes are refused
     private final AutoCloseable driver;
     private volatile Consumer<VolumeReport> reports = report -> { };
@@ -110,6 +111,12 @@ public final class PodVolumes implements AutoCloseable {
                         paths.put(volume.getName(), dir);
                     }
                     case HOST_PATH -> paths.put(volume.getName(), Path.of(volume.getHostPath().getPath()));
+                    case CONFIG_MAP, SECRET -> {
+                        // Every pass: a changed ConfigMap or Secret reaches the running pod's files.
+                        Path dir = pod.resolve("config").resolve(volume.getName());
+                        configVolumes.prepare(assignment, volume, dir);
+                        paths.put(volume.getName(), dir);
+                    }
                     case VOLUME -> {
                         VolumeClaim claim = assignment.getVolumesMap().get(volume.getVolume());
                         if (claim == null) {
@@ -277,6 +284,7 @@ public final class PodVolumes implements AutoCloseable {
         }
         if (clean) {
             deleteTree(pod);
+            configVolumes.forget(pod);
         }
     }
 
@@ -410,7 +418,8 @@ public final class PodVolumes implements AutoCloseable {
         Files.move(tmp, pod.resolve("claims.properties"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
-    private static void deleteTree(Path dir) {
+    /** Removes a file, a symlink (not what it points to) or a directory tree; failures are logged. */
+    static void deleteTree(Path dir) {
         try (Stream<Path> paths = Files.walk(dir)) {
             for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(path);

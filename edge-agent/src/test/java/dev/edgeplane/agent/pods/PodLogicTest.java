@@ -62,16 +62,4 @@ class PodLogicTest {
         assertEquals("c/2.log", config.getLogPath());
         assertEquals("true", config.getLabelsOrThrow(PodLabels.MANAGED));
     }
-
-    @Test
-    void downwardApiEnvVarsTakeTheReplicasOwnValues() {
-        var assignment = Pods.assignment("shop", "web", 3, Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("c", "i:1")));
-        java.util.function.Function<String, String> field = path -> PodConfigs.envValue(assignment, dev.edgeplane.api.v1.EnvVar.newBuilder()
-                .setName("X").setValueFrom(dev.edgeplane.api.v1.EnvVarSource.newBuilder()
-                        .setFieldRef(dev.edgeplane.api.v1.ObjectFieldSelector.newBuilder().setFieldPath(path))).build());
-        assertEquals("web-3", field.apply("metadata.name"));
-        assertEquals("shop", field.apply("metadata.namespace"));
-        assertEquals("node-1", field.apply("spec.nodeName"));
-        assertEquals("plain", PodConfigs.envValue(assignment, dev.edgeplane.api.v1.EnvVar.newBuilder().setName("Y").setValue("plain").build()));
-    }
 }
