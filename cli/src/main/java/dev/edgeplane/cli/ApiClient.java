@@ -44,6 +44,16 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.ConfigMapServiceGrpc.ConfigMapServiceBlockingStub configMaps() {
+        return dev.edgeplane.api.v1.ConfigMapServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
+    dev.edgeplane.api.v1.SecretServiceGrpc.SecretServiceBlockingStub secrets() {
+        return dev.edgeplane.api.v1.SecretServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
     JoinTokenServiceGrpc.JoinTokenServiceBlockingStub tokens() {
         return JoinTokenServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);

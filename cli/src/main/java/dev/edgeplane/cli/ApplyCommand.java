@@ -40,6 +40,10 @@ final class ApplyCommand implements Callable<Integer> {
                     out.println(applyApp(api, a.app()));
                 } else if (m instanceof Manifests.VolumeManifest v) {
                     out.println(Volumes.apply(api, v.volume()));
+                } else if (m instanceof Manifests.ConfigMapManifest c) {
+                    out.println(Configs.apply(api, c.configMap()));
+                } else if (m instanceof Manifests.SecretManifest s) {
+                    out.println(Configs.apply(api, s.secret()));
                 } else if (m instanceof Manifests.QuotaManifest q) {
                     out.println(Quotas.apply(api, q.quota()));
                 } else if (m instanceof Manifests.VolumeSnapshotManifest s) {

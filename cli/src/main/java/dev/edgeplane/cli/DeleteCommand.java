@@ -40,11 +40,15 @@ final class DeleteCommand implements Callable<Integer> {
                 case VOLUME -> outcome = Volumes.deleteVolume(api, namespace, name);
                 case VOLUMESNAPSHOT -> Volumes.deleteSnapshot(api, namespace, name);
                 case QUOTA -> Quotas.delete(api, namespace, name);
+                case CONFIGMAP -> api.configMaps().deleteConfigMap(dev.edgeplane.api.v1.DeleteConfigMapRequest.newBuilder()
+                        .setNamespace(namespace).setName(name).build());
+                case SECRET -> api.secrets().deleteSecret(dev.edgeplane.api.v1.DeleteSecretRequest.newBuilder()
+                        .setNamespace(namespace).setName(name).build());
             }
         }
         spec.commandLine().getOut().println(
                 kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT
-                        || kind == ResourceKind.QUOTA ? namespace + "/" : "")
+                        || kind == ResourceKind.QUOTA || kind == ResourceKind.CONFIGMAP || kind == ResourceKind.SECRET ? namespace + "/" : "")
                         + name + " " + outcome);
         return 0;
     }

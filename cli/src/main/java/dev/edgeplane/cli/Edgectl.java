@@ -19,7 +19,7 @@ import picocli.CommandLine.ScopeType;
         versionProvider = Edgectl.Version.class,
         description = "Operate an Edgeplane fleet through the control plane's API.",
         subcommands = {
-                GetCommand.class, DescribeCommand.class, ApplyCommand.class, DeleteCommand.class, TokenCommand.class,
+                GetCommand.class, DescribeCommand.class, ApplyCommand.class, CreateCommand.class, DeleteCommand.class, TokenCommand.class,
                 WaitCommand.class, LogsCommand.class, ExecCommand.class, PortForwardCommand.class, SshCommand.class,
                 CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CordonCommand.Drain.class,
                 TopCommand.class, MetricsCommand.class,

@@ -24,7 +24,8 @@ import java.util.List;
 final class Manifests {
 
     /** One resource read from a manifest. */
-    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, QuotaManifest {}
+    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, QuotaManifest,
+            ConfigMapManifest, SecretManifest {}
 
     record AppManifest(App app) implements Manifest {}
 
@@ -35,6 +36,10 @@ final class Manifests {
     record VolumeSnapshotManifest(dev.edgeplane.api.v1.VolumeSnapshot snapshot) implements Manifest {}
 
     record QuotaManifest(dev.edgeplane.api.v1.Quota quota) implements Manifest {}
+
+    record ConfigMapManifest(dev.edgeplane.api.v1.ConfigMap configMap) implements Manifest {}
+
+    record SecretManifest(dev.edgeplane.api.v1.Secret secret) implements Manifest {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -61,7 +66,7 @@ final class Manifests {
 
     private static Manifest parse(JsonNode doc, String where) {
         if (!(doc instanceof ObjectNode object) || !object.hasNonNull("kind")) {
-            throw new UsageException(where + ": missing 'kind' (App, JoinToken, Volume, VolumeSnapshot or Quota)");
+            throw new UsageException(where + ": missing 'kind' (" + KINDS + ")");
         }
         String kind = object.remove("kind").asText();
         object.remove("apiVersion");
@@ -72,8 +77,30 @@ final class Manifests {
             case "VolumeSnapshot" -> new VolumeSnapshotManifest(
                     merge(object, dev.edgeplane.api.v1.VolumeSnapshot.newBuilder(), where).build());
             case "Quota" -> new QuotaManifest(merge(object, dev.edgeplane.api.v1.Quota.newBuilder(), where).build());
-            default -> throw new UsageException(where + ": unknown kind '" + kind + "' (App, JoinToken, Volume, VolumeSnapshot or Quota)");
+            case "ConfigMap" -> new ConfigMapManifest(merge(object, dev.edgeplane.api.v1.ConfigMap.newBuilder(), where).build());
+            case "Secret" -> new SecretManifest(merge(withStringData(object, where), dev.edgeplane.api.v1.Secret.newBuilder(), where).build());
+            default -> throw new UsageException(where + ": unknown kind '" + kind + "' (" + KINDS + ")");
         };
+    }
+
+    private static final String KINDS = "App, JoinToken, Volume, VolumeSnapshot, Quota, ConfigMap or Secret";
+
+    /**
+     * A Secret's {@code data} values are base64, as in the API's JSON and in Kubernetes; Kubernetes'
+     * {@code stringData} (plain text, winning over data) is accepted too and turned into data here.
+     */
+    private static ObjectNode withStringData(ObjectNode secret, String where) {
+        JsonNode plain = secret.remove("stringData");
+        if (plain == null || plain.isNull()) {
+            return secret;
+        }
+        if (!plain.isObject()) {
+            throw new UsageException(where + ": stringData must be a map of strings");
+        }
+        ObjectNode data = secret.has("data") && secret.get("data").isObject() ? (ObjectNode) secret.get("data") : secret.putObject("data");
+        plain.fields().forEachRemaining(e -> data.put(e.getKey(),
+                java.util.Base64.getEncoder().encodeToString(e.getValue().asText().getBytes(java.nio.charset.StandardCharsets.UTF_8))));
+        return secret;
     }
 
     private static <B extends Message.Builder> B merge(ObjectNode object, B builder, String where) {

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA;
+    APP, NODE, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA, CONFIGMAP, SECRET;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -15,8 +15,10 @@ enum ResourceKind {
             case "volume", "volumes", "vol" -> VOLUME;
             case "volumesnapshot", "volumesnapshots", "snapshot", "snapshots", "vs" -> VOLUMESNAPSHOT;
             case "quota", "quotas" -> QUOTA;
+            case "configmap", "configmaps", "cm" -> CONFIGMAP;
+            case "secret", "secrets" -> SECRET;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, tokens, events, volumes, volumesnapshots, quotas)");
+                    "unknown resource type '" + text + "' (apps, nodes, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets)");
         };
     }
 }
