@@ -61,6 +61,8 @@ final class ControlPlane implements AutoCloseable {
         Files.createDirectories(dir);
         Path tokenFile = dir.resolve("admin-token");
         Map<String, String> env = new java.util.HashMap<>(extraEnv);
+        // A fixed test key-encryption key for Secrets (what a real deployment keeps in a file of its own).
+        env.putIfAbsent("EDGEPLANE_SECRETS_KEYS", "e2e:" + java.util.Base64.getEncoder().encodeToString(new byte[32]));
         env.putAll(Map.of(
                 "EDGEPLANE_ETCD_ENDPOINTS", etcdEndpoint,
                 "QUARKUS_HTTP_PORT", Integer.toString(apiPort),
@@ -148,6 +150,16 @@ final class ControlPlane implements AutoCloseable {
 
     dev.edgeplane.api.v1.VolumeServiceGrpc.VolumeServiceBlockingStub volumes() {
         return dev.edgeplane.api.v1.VolumeServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
+    dev.edgeplane.api.v1.ConfigMapServiceGrpc.ConfigMapServiceBlockingStub configMaps() {
+        return dev.edgeplane.api.v1.ConfigMapServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
+    dev.edgeplane.api.v1.SecretServiceGrpc.SecretServiceBlockingStub secrets() {
+        return dev.edgeplane.api.v1.SecretServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
