@@ -19,13 +19,20 @@ import org.junit.jupiter.api.io.TempDir;
 class ManifestsTest {
 
     @Test
-    void theQuickStartExampleReadsWithItsProbes() throws Exception {
+    void theQuickStartExampleReadsWithItsProbesConfigAndSecret() throws Exception {
         Path example = Path.of("").toAbsolutePath().getParent().resolve("deploy/examples/hello-web.yaml");
         List<Manifests.Manifest> docs;
         try (var reader = java.nio.file.Files.newBufferedReader(example)) {
             docs = Manifests.read(reader, example.toString());
         }
-        Container web = assertInstanceOf(Manifests.AppManifest.class, docs.get(0)).app().getSpec().getTemplate().getContainers(0);
+        assertEquals("hello from edgeplane\n", assertInstanceOf(Manifests.ConfigMapManifest.class, docs.get(0)).configMap()
+                .getDataOrThrow("index.html"));
+        assertEquals("change-me", assertInstanceOf(Manifests.SecretManifest.class, docs.get(1)).secret()
+                .getDataOrThrow("token").toStringUtf8());
+        var template = assertInstanceOf(Manifests.AppManifest.class, docs.get(2)).app().getSpec().getTemplate();
+        assertEquals("hello-web-content", template.getVolumes(0).getConfigMap().getName());
+        Container web = template.getContainers(0);
+        assertEquals("hello-web-token", web.getEnv(0).getValueFrom().getSecretKeyRef().getName());
         assertEquals(8088, web.getReadinessProbe().getHttpGet().getPort());
         assertEquals("/", web.getReadinessProbe().getHttpGet().getPath());
         assertEquals(8088, web.getLivenessProbe().getTcpSocket().getPort());
