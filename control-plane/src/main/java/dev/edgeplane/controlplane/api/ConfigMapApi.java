@@ -19,7 +19,6 @@ import dev.edgeplane.controlplane.store.StateCaches;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
-import java.util.Map;
 import java.util.OptionalLong;
 import org.jboss.logging.Logger;
 
@@ -44,19 +43,13 @@ public class ConfigMapApi extends ConfigMapServiceGrpc.ConfigMapServiceImplBase 
     }
 
     static Validation validate(ConfigMap configMap, ApiLimits limits) {
-        Validation v = new Validation();
-        ConfigObjects.meta(v, "config_map", configMap.getMetadata(), limits);
-        long bytes = 0;
-        for (Map.Entry<String, String> e : configMap.getDataMap().entrySet()) {
-            ConfigObjects.key(v, "config_map.data", e.getKey());
-            bytes += ConfigObjects.bytes(e.getKey(), e.getValue());
-        }
-        for (Map.Entry<String, com.google.protobuf.ByteString> e : configMap.getBinaryDataMap().entrySet()) {
-            ConfigObjects.key(v, "config_map.binary_data", e.getKey());
-            if (configMap.getDataMap().containsKey(e.getKey())) {
-                v.add("config_map.binary_data[\"" + e.getKey() + "\"]", "is also a key of data: data and binary_data share one key space");
+        Validation v = ConfigObjects.meta("config_map", configMap.getMetadata(), limits);
+        long bytes = ConfigObjects.data(v, "config_map.data", configMap.getDataMap())
+                + ConfigObjects.data(v, "config_map.binary_data", configMap.getBinaryDataMap());
+        for (String key : configMap.getBinaryDataMap().keySet()) {
+            if (configMap.getDataMap().containsKey(key)) {
+                v.add("config_map.binary_data[\"" + key + "\"]", "is also a key of data: data and binary_data share one key space");
             }
-            bytes += ConfigObjects.bytes(e.getKey(), e.getValue());
         }
         ConfigObjects.total(v, "config_map.data", bytes);
         return v;

@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.api;
 
+import com.google.protobuf.ByteString;
 import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
 import dev.edgeplane.api.ConfigRefs;
@@ -14,6 +15,7 @@ import dev.edgeplane.controlplane.store.PrefixCache;
 import io.grpc.Status;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.OptionalLong;
 import java.util.UUID;
 import java.util.regex.Pattern;
@@ -34,12 +36,24 @@ final class ConfigObjects {
 
     private ConfigObjects() {}
 
-    /** Name, namespace, labels and annotations as every resource checks them; {@code field} is e.g. "secret". */
-    static void meta(Validation v, String field, ObjectMeta meta, ApiLimits limits) {
+    /** A validation of name, namespace, labels and annotations as every resource checks them; {@code field} is e.g. "secret". */
+    static Validation meta(String field, ObjectMeta meta, ApiLimits limits) {
+        Validation v = new Validation();
         v.dnsLabel(field + ".metadata.name", meta.getName());
         v.dnsLabel(field + ".metadata.namespace", meta.getNamespace());
         v.labels(field + ".metadata.labels", meta.getLabelsMap(), limits.maxLabels());
         v.annotations(field + ".metadata.annotations", meta.getAnnotationsMap(), limits.maxAnnotationsBytes());
+        return v;
+    }
+
+    /** Checks every key of {@code data} (String or ByteString values); returns the bytes of keys and values. */
+    static long data(Validation v, String field, Map<String, ?> data) {
+        long bytes = 0;
+        for (Map.Entry<String, ?> e : data.entrySet()) {
+            key(v, field, e.getKey());
+            bytes += utf8Length(e.getKey()) + (e.getValue() instanceof ByteString b ? b.size() : utf8Length((String) e.getValue()));
+        }
+        return bytes;
     }
 
     /** A data key is a file name: [-._a-zA-Z0-9]+, at most 253 bytes, not "." or "..", not starting with "..". */
@@ -50,14 +64,6 @@ final class ConfigObjects {
         } else if (key.equals(".") || key.startsWith("..")) {
             v.add(at, "key must not be \".\" or start with \"..\"");
         }
-    }
-
-    static long bytes(String key, String value) {
-        return utf8Length(key) + utf8Length(value);
-    }
-
-    static long bytes(String key, com.google.protobuf.ByteString value) {
-        return utf8Length(key) + value.size();
     }
 
     /** UTF-8 length without encoding (values may be near 1 MiB). */

@@ -27,7 +27,6 @@ import io.smallrye.common.annotation.Blocking;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import java.util.OptionalLong;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
@@ -60,14 +59,8 @@ public class SecretApi extends SecretServiceGrpc.SecretServiceImplBase {
     }
 
     static Validation validate(Secret secret, ApiLimits limits) {
-        Validation v = new Validation();
-        ConfigObjects.meta(v, "secret", secret.getMetadata(), limits);
-        long bytes = 0;
-        for (Map.Entry<String, ByteString> e : secret.getDataMap().entrySet()) {
-            ConfigObjects.key(v, "secret.data", e.getKey());
-            bytes += ConfigObjects.bytes(e.getKey(), e.getValue());
-        }
-        ConfigObjects.total(v, "secret.data", bytes);
+        Validation v = ConfigObjects.meta("secret", secret.getMetadata(), limits);
+        ConfigObjects.total(v, "secret.data", ConfigObjects.data(v, "secret.data", secret.getDataMap()));
         switch (secret.getType()) {
             case OPAQUE -> { }
             case REGISTRY_CREDENTIALS -> registryCredentials(v, secret.getDataMap().get(DOCKER_CONFIG));

@@ -9,7 +9,6 @@ import com.google.rpc.BadRequest;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.ConfigMapEnvSource;
-import dev.edgeplane.api.v1.ConfigMapServiceGrpc;
 import dev.edgeplane.api.v1.CreateAppRequest;
 import dev.edgeplane.api.v1.CreateConfigMapRequest;
 import dev.edgeplane.api.v1.DeleteAppRequest;
@@ -48,10 +47,6 @@ class ConfigMapApiTest {
         api.close();
     }
 
-    private ConfigMapServiceGrpc.ConfigMapServiceBlockingStub configMaps() {
-        return api.withToken(ConfigMapServiceGrpc.newBlockingStub(api.channel), api.adminToken);
-    }
-
     static ConfigMap configMap(String ns, String name) {
         return ConfigMap.newBuilder().setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName(name).putLabels("tier", "web"))
                 .putData("app.properties", "greeting=hello\n").putBinaryData("logo.png", ByteString.copyFrom(new byte[] {1, 2, 3}))
@@ -59,7 +54,7 @@ class ConfigMapApiTest {
     }
 
     private ConfigMap create(ConfigMap configMap) {
-        return configMaps().createConfigMap(CreateConfigMapRequest.newBuilder().setConfigMap(configMap).build());
+        return api.configMaps().createConfigMap(CreateConfigMapRequest.newBuilder().setConfigMap(configMap).build());
     }
 
     static StatusRuntimeException fails(Status.Code code, Executable call) {
@@ -92,27 +87,27 @@ class ConfigMapApiTest {
         assertEquals(1, created.getMetadata().getGeneration());
         fails(Status.Code.ABORTED, () -> create(configMap("default", "web-config")));
 
-        ConfigMap read = configMaps().getConfigMap(GetConfigMapRequest.newBuilder().setName("web-config").build());
+        ConfigMap read = api.configMaps().getConfigMap(GetConfigMapRequest.newBuilder().setName("web-config").build());
         assertEquals(created, read);
-        assertEquals(List.of(read), configMaps().listConfigMaps(ListConfigMapsRequest.newBuilder().setNamespace("default")
+        assertEquals(List.of(read), api.configMaps().listConfigMaps(ListConfigMapsRequest.newBuilder().setNamespace("default")
                 .setLabelSelector("tier=web").build()).getConfigMapsList().stream()
                 .filter(c -> c.getMetadata().getName().equals("web-config")).toList());
 
-        ConfigMap changed = configMaps().updateConfigMap(UpdateConfigMapRequest.newBuilder().setConfigMap(read.toBuilder()
+        ConfigMap changed = api.configMaps().updateConfigMap(UpdateConfigMapRequest.newBuilder().setConfigMap(read.toBuilder()
                 .putData("app.properties", "greeting=bye\n")).build());
         assertTrue(changed.getMetadata().getResourceVersion() > read.getMetadata().getResourceVersion());
         assertEquals(2, changed.getMetadata().getGeneration());
         assertEquals(read.getMetadata().getUid(), changed.getMetadata().getUid());
-        StatusRuntimeException stale = fails(Status.Code.ABORTED, () -> configMaps().updateConfigMap(
+        StatusRuntimeException stale = fails(Status.Code.ABORTED, () -> api.configMaps().updateConfigMap(
                 UpdateConfigMapRequest.newBuilder().setConfigMap(read.toBuilder().putData("x", "y")).build()));
         assertTrue(stale.getStatus().getDescription().contains("configmap \"default/web-config\""), stale.getStatus().getDescription());
-        fails(Status.Code.ABORTED, () -> configMaps().deleteConfigMap(DeleteConfigMapRequest.newBuilder().setName("web-config")
+        fails(Status.Code.ABORTED, () -> api.configMaps().deleteConfigMap(DeleteConfigMapRequest.newBuilder().setName("web-config")
                 .setResourceVersion(read.getMetadata().getResourceVersion()).build()));
 
-        configMaps().deleteConfigMap(DeleteConfigMapRequest.newBuilder().setName("web-config")
+        api.configMaps().deleteConfigMap(DeleteConfigMapRequest.newBuilder().setName("web-config")
                 .setResourceVersion(changed.getMetadata().getResourceVersion()).build());
-        fails(Status.Code.NOT_FOUND, () -> configMaps().getConfigMap(GetConfigMapRequest.newBuilder().setName("web-config").build()));
-        fails(Status.Code.NOT_FOUND, () -> configMaps().updateConfigMap(UpdateConfigMapRequest.newBuilder().setConfigMap(read).build()));
+        fails(Status.Code.NOT_FOUND, () -> api.configMaps().getConfigMap(GetConfigMapRequest.newBuilder().setName("web-config").build()));
+        fails(Status.Code.NOT_FOUND, () -> api.configMaps().updateConfigMap(UpdateConfigMapRequest.newBuilder().setConfigMap(read).build()));
     }
 
     @Test
@@ -158,13 +153,13 @@ class ConfigMapApiTest {
         DeleteConfigMapRequest delete = DeleteConfigMapRequest.newBuilder().setNamespace(ns).setName("web-config").build();
         TestApi.await("the informer to see all seven Apps", Duration.ofSeconds(10), () -> {
             try {
-                configMaps().deleteConfigMap(delete);
+                api.configMaps().deleteConfigMap(delete);
                 throw new AssertionError("deleted while used");
             } catch (StatusRuntimeException e) {
                 return e.getStatus().getDescription().contains("(and 2 more)");
             }
         });
-        StatusRuntimeException e = fails(Status.Code.FAILED_PRECONDITION, () -> configMaps().deleteConfigMap(delete));
+        StatusRuntimeException e = fails(Status.Code.FAILED_PRECONDITION, () -> api.configMaps().deleteConfigMap(delete));
         assertEquals("configmap \"web-config\" is used by app \"cm-used/web-0\", app \"cm-used/web-1\", app \"cm-used/web-2\", "
                 + "app \"cm-used/web-3\", app \"cm-used/web-4\" (and 2 more): remove it from their templates (or delete them) first",
                 e.getStatus().getDescription());
@@ -174,7 +169,7 @@ class ConfigMapApiTest {
         }
         TestApi.await("the delete to pass once no App uses it", Duration.ofSeconds(10), () -> {
             try {
-                configMaps().deleteConfigMap(delete);
+                api.configMaps().deleteConfigMap(delete);
                 return true;
             } catch (StatusRuntimeException refused) {
                 assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());

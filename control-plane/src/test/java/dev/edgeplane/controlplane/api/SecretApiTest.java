@@ -20,7 +20,6 @@ import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.SealedSecret;
 import dev.edgeplane.api.v1.Secret;
 import dev.edgeplane.api.v1.SecretEnvSource;
-import dev.edgeplane.api.v1.SecretServiceGrpc;
 import dev.edgeplane.api.v1.UpdateSecretRequest;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.EtcdTestResource;
@@ -65,10 +64,6 @@ class SecretApiTest {
         api.close();
     }
 
-    private SecretServiceGrpc.SecretServiceBlockingStub secrets() {
-        return api.withToken(SecretServiceGrpc.newBlockingStub(api.channel), api.adminToken);
-    }
-
     private static Secret secret(String ns, String name, Secret.Type type, Map<String, String> data) {
         Secret.Builder b = Secret.newBuilder().setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName(name).putLabels("tier", "db"))
                 .setType(type);
@@ -77,11 +72,11 @@ class SecretApiTest {
     }
 
     private Secret create(Secret secret) {
-        return secrets().createSecret(CreateSecretRequest.newBuilder().setSecret(secret).build());
+        return api.secrets().createSecret(CreateSecretRequest.newBuilder().setSecret(secret).build());
     }
 
     private Secret get(String ns, String name) {
-        return secrets().getSecret(GetSecretRequest.newBuilder().setNamespace(ns).setName(name).build());
+        return api.secrets().getSecret(GetSecretRequest.newBuilder().setNamespace(ns).setName(name).build());
     }
 
     @Test
@@ -95,22 +90,22 @@ class SecretApiTest {
         assertEquals(created, read);
         assertEquals("pw-1", read.getDataOrThrow("password").toStringUtf8());
 
-        List<Secret> listed = secrets().listSecrets(ListSecretsRequest.newBuilder().setNamespace("default").setLabelSelector("tier=db").build())
+        List<Secret> listed = api.secrets().listSecrets(ListSecretsRequest.newBuilder().setNamespace("default").setLabelSelector("tier=db").build())
                 .getSecretsList();
         Secret db = listed.stream().filter(s -> s.getMetadata().getName().equals("db")).findFirst().orElseThrow();
         assertEquals(Map.of("username", ByteString.EMPTY, "password", ByteString.EMPTY), db.getDataMap(), "keys, never values");
         assertEquals(read.getMetadata(), db.getMetadata());
 
-        Secret updated = secrets().updateSecret(UpdateSecretRequest.newBuilder().setSecret(read.toBuilder()
+        Secret updated = api.secrets().updateSecret(UpdateSecretRequest.newBuilder().setSecret(read.toBuilder()
                 .putData("password", ByteString.copyFromUtf8("pw-2"))).build());
         assertEquals("pw-2", get("default", "db").getDataOrThrow("password").toStringUtf8());
         assertEquals(2, updated.getMetadata().getGeneration());
         assertEquals(read.getMetadata().getUid(), updated.getMetadata().getUid());
-        fails(Status.Code.ABORTED, () -> secrets().updateSecret(UpdateSecretRequest.newBuilder().setSecret(read).build()));
-        fails(Status.Code.ABORTED, () -> secrets().deleteSecret(DeleteSecretRequest.newBuilder().setName("db")
+        fails(Status.Code.ABORTED, () -> api.secrets().updateSecret(UpdateSecretRequest.newBuilder().setSecret(read).build()));
+        fails(Status.Code.ABORTED, () -> api.secrets().deleteSecret(DeleteSecretRequest.newBuilder().setName("db")
                 .setResourceVersion(read.getMetadata().getResourceVersion()).build()));
 
-        secrets().deleteSecret(DeleteSecretRequest.newBuilder().setName("db").setResourceVersion(updated.getMetadata().getResourceVersion()).build());
+        api.secrets().deleteSecret(DeleteSecretRequest.newBuilder().setName("db").setResourceVersion(updated.getMetadata().getResourceVersion()).build());
         fails(Status.Code.NOT_FOUND, () -> get("default", "db"));
     }
 
@@ -163,7 +158,7 @@ class SecretApiTest {
         String ns = "sec-tls";
         invalid("secret.data[\"tls.key\"]", "is required for type TLS", () -> create(secret(ns, "a", Secret.Type.TLS, Map.of("tls.crt", "x"))));
         Secret tls = create(secret(ns, "cert", Secret.Type.TLS, Map.of("tls.crt", "CERT", "tls.key", "KEY")));
-        StatusRuntimeException e = fails(Status.Code.INVALID_ARGUMENT, () -> secrets().updateSecret(UpdateSecretRequest.newBuilder()
+        StatusRuntimeException e = fails(Status.Code.INVALID_ARGUMENT, () -> api.secrets().updateSecret(UpdateSecretRequest.newBuilder()
                 .setSecret(tls.toBuilder().setType(Secret.Type.OPAQUE)).build()));
         assertEquals("secret.type: is immutable (it is TLS)", e.getStatus().getDescription());
         assertEquals(Secret.Type.TLS, get(ns, "cert").getType());
@@ -191,7 +186,7 @@ class SecretApiTest {
         AtomicReference<String> refusal = new AtomicReference<>();
         TestApi.await("the delete to be refused", Duration.ofSeconds(10), () -> {
             try {
-                secrets().deleteSecret(delete);
+                api.secrets().deleteSecret(delete);
                 throw new AssertionError("deleted while used");
             } catch (StatusRuntimeException e) {
                 if (e.getStatus().getCode() != Status.Code.FAILED_PRECONDITION) {
@@ -205,7 +200,7 @@ class SecretApiTest {
         api.apps().deleteApp(DeleteAppRequest.newBuilder().setNamespace(ns).setName("web").build());
         TestApi.await("the delete to pass", Duration.ofSeconds(10), () -> {
             try {
-                secrets().deleteSecret(delete);
+                api.secrets().deleteSecret(delete);
                 return true;
             } catch (StatusRuntimeException e) {
                 return false;
@@ -228,7 +223,7 @@ class SecretApiTest {
         StatusRuntimeException e = fails(Status.Code.FAILED_PRECONDITION, () -> get("sec-gone", "old"));
         assertEquals("secret sec-gone/old is sealed under key 'gone', which is not configured", e.getStatus().getDescription());
         // Listing still works: that secret is shown without its keys.
-        Secret listed = secrets().listSecrets(ListSecretsRequest.newBuilder().setNamespace("sec-gone").build()).getSecrets(0);
+        Secret listed = api.secrets().listSecrets(ListSecretsRequest.newBuilder().setNamespace("sec-gone").build()).getSecrets(0);
         assertEquals("old", listed.getMetadata().getName());
         assertEquals(0, listed.getDataCount());
     }
