@@ -138,10 +138,19 @@ skopeo copy --quiet --dest-tls-verify=false "oci-archive:$home/images/busybox.ta
 
 say "Starting the control plane (API 127.0.0.1:$api_port, agents :$agent_port)"
 mkdir -p "$home/control-plane"
+# The key-encryption key that seals Secrets at rest: made once, kept with the admin token, never in etcd
+# (control-plane/README.md "Secrets and key rotation"). Losing it loses every Secret.
+secrets_keys=$home/control-plane/secrets-keys
+if [[ ! -s $secrets_keys ]]; then
+  (umask 077; printf 'k1:%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" > "$secrets_keys")
+  echo "    generated the secrets key-encryption key $secrets_keys (id k1)"
+fi
+chmod 600 "$secrets_keys"
 start control-plane env EDGEPLANE_ETCD_ENDPOINTS="http://127.0.0.1:$etcd_port" \
   QUARKUS_HTTP_PORT="$api_port" EDGEPLANE_AGENT_PORT="$agent_port" \
   EDGEPLANE_AGENT_ADVERTISE="127.0.0.1:$agent_port" \
   EDGEPLANE_ADMIN_TOKEN_FILE="$home/control-plane/admin-token" \
+  EDGEPLANE_SECRETS_KEY_FILE="$secrets_keys" \
   java -jar "$repo/control-plane/target/quarkus-app/quarkus-run.jar"
 wait_for control-plane 90 curl -fsS "http://127.0.0.1:$api_port/q/health/ready"
 

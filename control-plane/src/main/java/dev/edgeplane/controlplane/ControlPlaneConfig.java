@@ -4,6 +4,7 @@ import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /** Everything under {@code edgeplane.*}; each is also settable by env (EDGEPLANE_ETCD_ENDPOINTS, ...). */
@@ -26,6 +27,8 @@ public interface ControlPlaneConfig {
     Scheduler scheduler();
 
     Fanout fanout();
+
+    Secrets secrets();
 
     interface Etcd {
         @WithDefault("http://127.0.0.1:2379")
@@ -307,5 +310,22 @@ public interface ControlPlaneConfig {
         /** A template the informer has not seen yet is read from etcd within this. */
         @WithDefault("2s")
         Duration templateReadTimeout();
+    }
+
+    /**
+     * Secret encryption at rest (control-plane README "Secrets and key rotation"): key-encryption keys,
+     * one per line {@code <id>:<base64 of 32 bytes>}, the first the primary. Neither set: Secret calls
+     * fail with FAILED_PRECONDITION, everything else works.
+     */
+    interface Secrets {
+        /** A file of key lines (mode 0600); EDGEPLANE_SECRETS_KEY_FILE. */
+        Optional<String> keyFile();
+
+        /** The same lines inline, separated by ';' or newlines (for tests and containers); EDGEPLANE_SECRETS_KEYS. */
+        Optional<String> keys();
+
+        /** Secrets re-sealed per second at most after a rotation (each is one etcd write). */
+        @WithDefault("50")
+        int resealPerSecond();
     }
 }

@@ -11,8 +11,9 @@ import java.util.Comparator;
 import java.util.Map;
 import java.util.stream.Stream;
 
-/** A real etcd for the control plane under test, plus free ports and a temp admin-token file. */
+/** A real etcd for the control plane under test, plus free ports, a temp admin-token file and a secrets key. */
 public class EtcdTestResource implements QuarkusTestResourceLifecycleManager {
+    public static final String TEST_KEY_ID = "test-k1";
     private EtcdServer etcd;
     private Path dir;
 
@@ -31,7 +32,15 @@ public class EtcdTestResource implements QuarkusTestResourceLifecycleManager {
                 "edgeplane.agent.port", String.valueOf(agentPort),
                 "edgeplane.agent.host", "127.0.0.1",
                 "edgeplane.agent.advertise", "127.0.0.1:" + agentPort,
-                "quarkus.http.test-port", String.valueOf(FreePorts.next()));
+                "quarkus.http.test-port", String.valueOf(FreePorts.next()),
+                // A fresh key-encryption key per run, so the Secret API works (secrets.SecretSealer).
+                "edgeplane.secrets.keys", TEST_KEY_ID + ":" + randomKey());
+    }
+
+    private static String randomKey() {
+        byte[] key = new byte[32];
+        new java.security.SecureRandom().nextBytes(key);
+        return java.util.Base64.getEncoder().encodeToString(key);
     }
 
     @Override

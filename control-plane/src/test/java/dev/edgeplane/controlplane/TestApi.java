@@ -1,8 +1,10 @@
 package dev.edgeplane.controlplane;
 
 import dev.edgeplane.api.v1.AppServiceGrpc;
+import dev.edgeplane.api.v1.ConfigMapServiceGrpc;
 import dev.edgeplane.api.v1.JoinTokenServiceGrpc;
 import dev.edgeplane.api.v1.NodeServiceGrpc;
+import dev.edgeplane.api.v1.SecretServiceGrpc;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.options.GetOption;
@@ -55,6 +57,14 @@ public final class TestApi implements AutoCloseable {
 
     public NodeServiceGrpc.NodeServiceBlockingStub nodes() {
         return withToken(NodeServiceGrpc.newBlockingStub(channel), adminToken);
+    }
+
+    public ConfigMapServiceGrpc.ConfigMapServiceBlockingStub configMaps() {
+        return withToken(ConfigMapServiceGrpc.newBlockingStub(channel), adminToken);
+    }
+
+    public SecretServiceGrpc.SecretServiceBlockingStub secrets() {
+        return withToken(SecretServiceGrpc.newBlockingStub(channel), adminToken);
     }
 
     public JoinTokenServiceGrpc.JoinTokenServiceBlockingStub tokens() {

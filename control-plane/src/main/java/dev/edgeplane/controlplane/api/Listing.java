@@ -52,6 +52,15 @@ public final class Listing {
         return new Page<>(items, next);
     }
 
+    /** What a List with {@code namespace} reads under {@code root}: every namespace if it is empty, else that one's (checked). */
+    public static String prefix(String root, String namespace) {
+        if (namespace.isEmpty()) {
+            return root;
+        }
+        new Validation().dnsLabel("namespace", namespace).throwIfInvalid();
+        return root + namespace + "/";
+    }
+
     private static String decodeToken(String token, String prefix) {
         if (token == null || token.isEmpty()) {
             return "";

@@ -112,10 +112,12 @@ class PrometheusEndpointTest {
                 "edgeplane_fleet_node_cpu_usage_cores gauge", "edgeplane_fleet_node_memory_used_bytes gauge",
                 "edgeplane_fleet_node_gauges_omitted gauge", "edgeplane_api_calls_seconds summary", "edgeplane_etcd_requests_seconds summary",
                 "edgeplane_sync_fanout_seconds summary", "edgeplane_metrics_points_ingested counter", "edgeplane_metrics_points_refused counter",
-                "edgeplane_metrics_series_refused counter", "edgeplane_metrics_series gauge")) {
+                "edgeplane_metrics_series_refused counter", "edgeplane_metrics_series gauge", "edgeplane_secrets_sealed gauge")) {
             assertTrue(families.contains(family), "family " + family + " expected in " + families);
         }
         assertTrue(samples.contains("edgeplane_fleet_node_cpu_usage_cores{node=prom-node}"), samples.toString());
+        assertTrue(samples.contains("edgeplane_secrets_sealed{key_id=" + dev.edgeplane.controlplane.EtcdTestResource.TEST_KEY_ID + "}"),
+                "secrets by key-encryption key: " + samples);
         assertTrue(samples.stream().anyMatch(s -> s.startsWith("edgeplane_api_calls_seconds_count{code=OK,method=edgeplane.v1.NodeService/ListNodes")), "API calls by method and code");
         assertTrue(samples.stream().anyMatch(s -> s.startsWith("edgeplane_api_calls_seconds_count{code=UNAUTHENTICATED,method=edgeplane.v1.NodeService/ListNodes")),
                 "calls refused by the bearer check are counted");
