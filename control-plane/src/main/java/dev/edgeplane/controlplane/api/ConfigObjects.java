@@ -18,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.UUID;
-import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
 
 /**
@@ -29,8 +28,6 @@ final class ConfigObjects {
     private static final Logger LOG = Logger.getLogger(ConfigObjects.class);
     /** Keys and values of one ConfigMap or Secret together (Kubernetes' bound: one etcd value). */
     static final int MAX_DATA_BYTES = 1024 * 1024;
-    private static final Pattern KEY = Pattern.compile("[-._a-zA-Z0-9]+");
-    private static final int MAX_KEY_BYTES = 253;
     /** Users named in a refused delete; the rest are counted. */
     private static final int MAX_USERS_NAMED = 5;
 
@@ -58,12 +55,7 @@ final class ConfigObjects {
 
     /** A data key is a file name: [-._a-zA-Z0-9]+, at most 253 bytes, not "." or "..", not starting with "..". */
     static void key(Validation v, String field, String key) {
-        String at = field + "[\"" + key + "\"]";
-        if (key.isEmpty() || key.length() > MAX_KEY_BYTES || !KEY.matcher(key).matches()) {
-            v.add(at, "key must be 1-" + MAX_KEY_BYTES + " of a-z, A-Z, 0-9, '-', '_' and '.'");
-        } else if (key.equals(".") || key.startsWith("..")) {
-            v.add(at, "key must not be \".\" or start with \"..\"");
-        }
+        v.configKey(field + "[\"" + key + "\"]", key);
     }
 
     /** UTF-8 length without encoding (values may be near 1 MiB). */

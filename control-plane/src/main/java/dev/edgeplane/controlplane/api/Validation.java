@@ -206,9 +206,9 @@ public final class Validation {
      */
     public Validation configKey(String field, String key) {
         if (key.isEmpty() || key.length() > 253 || !CONFIG_KEY.matcher(key).matches()) {
-            add(field, "\"" + clip(key) + "\" is not a valid key (1-253 of letters, digits, '-', '_' or '.')");
+            add(field, "key must be 1-253 of a-z, A-Z, 0-9, '-', '_' and '.'");
         } else if (key.equals(".") || key.startsWith("..")) {
-            add(field, "\"" + key + "\" is not a valid key (must not be \".\" or start with \"..\")");
+            add(field, "key must not be \".\" or start with \"..\"");
         }
         return this;
     }

@@ -76,14 +76,12 @@ public class AssignmentIndex implements PrefixCache.Listener<Assignment>, SyncSe
 
     @jakarta.inject.Inject
     public AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints, EtcdStore store,
-                           ControlPlaneConfig config) {
+                           ControlPlaneConfig config, dev.edgeplane.controlplane.secrets.SecretSealer sealer) {
         this(caches, cursors, checkpoints,
                 new SendExecutor("edgeplane-sync-send", config.fanout().sendThreads()),
                 new SyncSession.Limits(config.fanout().syncBacklogKeys(), config.fanout().syncBacklogBytes(), SyncSession.Limits.DEFAULT.controlMessages()),
                 TemplateLookup.of(caches.templates(), store, config.fanout().templateReadTimeout()),
-                ConfigLookup.of(caches.configMaps(), caches.secrets(), sealed -> {
-                    throw new IllegalStateException("secrets are not wired yet");
-                }));
+                ConfigLookup.of(caches.configMaps(), caches.secrets(), sealed -> sealer.openStored(sealed.key(), sealed.value())));
     }
 
     AssignmentIndex(StateCaches caches, NodeCursors cursors, CursorCheckpoints checkpoints, Sender sender,

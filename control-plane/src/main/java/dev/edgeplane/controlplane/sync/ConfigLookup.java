@@ -33,7 +33,8 @@ interface ConfigLookup {
      * only place a value leaves the control plane besides GetSecret. One that cannot be opened (its key
      * is not configured) goes as missing, so the pod waits with a clear status instead of the whole stream.
      */
-    static ConfigLookup of(PrefixCache<ConfigMap> configMaps, PrefixCache<SealedSecret> secrets, Function<SealedSecret, Secret> opener) {
+    static ConfigLookup of(PrefixCache<ConfigMap> configMaps, PrefixCache<SealedSecret> secrets,
+                           Function<Entry<SealedSecret>, Secret> opener) {
         Logger log = Logger.getLogger(ConfigLookup.class);
         return (namespace, ref) -> {
             if (ref.getKind() == ConfigRef.Kind.SECRET) {
@@ -46,7 +47,7 @@ interface ConfigLookup {
                 }
                 Secret secret;
                 try {
-                    secret = opener.apply(seen.entry().value());
+                    secret = opener.apply(seen.entry());
                 } catch (RuntimeException e) {
                     log.errorf("secret %s/%s cannot be opened for a node (%s); sending it as missing", namespace, ref.getName(), e.getMessage());
                     return Optional.of(missing(namespace, ref));

@@ -13,6 +13,9 @@ import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.Secret;
+import dev.edgeplane.controlplane.secrets.KeyRing;
+import dev.edgeplane.controlplane.secrets.SecretSealer;
 import dev.edgeplane.api.v1.HashedTemplate;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.SyncResponse;
@@ -50,6 +53,7 @@ class TemplatesOnTheWireTest {
     private StateCaches caches;
     private SendExecutor sender;
     private AssignmentIndex index;
+    private final SecretSealer sealer = new SecretSealer(KeyRing.parse("k1:" + java.util.Base64.getEncoder().encodeToString(new byte[32]), "test"));
 
     @BeforeEach
     void start() {
@@ -61,9 +65,7 @@ class TemplatesOnTheWireTest {
         sender = new SendExecutor("test-sync-send", 2);
         index = new AssignmentIndex(caches, cursors, new CursorCheckpoints(store, caches, cursors, config), sender,
                 SyncSession.Limits.DEFAULT, TemplateLookup.of(caches.templates(), store, Duration.ofSeconds(2)),
-                ConfigLookup.of(caches.configMaps(), caches.secrets(), sealed -> {
-                    throw new IllegalStateException("no secrets in this test");
-                }));
+                ConfigLookup.of(caches.configMaps(), caches.secrets(), sealed -> sealer.openStored(sealed.key(), sealed.value())));
         caches.start();
         index.start();
     }
@@ -92,6 +94,13 @@ class TemplatesOnTheWireTest {
         store.put(Keys.configMap("default", name), ConfigMap.newBuilder()
                 .setMetadata(ObjectMeta.newBuilder().setNamespace("default").setName(name)).putAllData(data).build().toByteArray());
         return store.get(Keys.configMap("default", name)).orElseThrow().modRevision();
+    }
+
+    private long storeSecret(String name, String key, String value) {
+        store.put(Keys.secret("default", name), sealer.seal(Secret.newBuilder().setType(Secret.Type.OPAQUE)
+                .setMetadata(ObjectMeta.newBuilder().setNamespace("default").setName(name))
+                .putData(key, com.google.protobuf.ByteString.copyFromUtf8(value)).build()).toByteArray());
+        return store.get(Keys.secret("default", name)).orElseThrow().modRevision();
     }
 
     private static ConfigRef configMapRef(String name, long version) {
@@ -171,6 +180,23 @@ class TemplatesOnTheWireTest {
         assertEquals("colour=green", changed.getChanges().getConfigs(0).getDataOrThrow("app.conf").toStringUtf8());
         assign("n1", "web", "web-1", hash, configMapRef("web-config", v2));
         assertEquals(List.of(), stream.next().getChanges().getConfigsList(), "that version was carried already");
+    }
+
+    @Test
+    void aSecretIsOpenedOnlyForTheNodeThatUsesIt() throws Exception {
+        String hash = storeTemplate("web", template("web:1"));
+        long v = storeSecret("db", "password", "s3cret");
+        await("the informer has it", () -> caches.secrets().revision() >= v);
+        assign("n1", "web", "web-0", hash, ConfigRef.newBuilder().setKind(ConfigRef.Kind.SECRET).setName("db").setVersion(v).build());
+        assign("n2", "web", "web-1", hash);
+        await("the index has both", () -> index.assignmentsOf("n1").size() == 1 && index.assignmentsOf("n2").size() == 1);
+
+        ConfigData sent = new Stream("n1", List.of(), 0).next().getSnapshot().getConfigs(0);
+        assertEquals(Secret.Type.OPAQUE, sent.getSecretType());
+        assertEquals("s3cret", sent.getDataOrThrow("password").toStringUtf8(), "opened for the node that runs a pod using it");
+        SyncResponse other = new Stream("n2", List.of(), 0).next();
+        assertEquals(List.of(), other.getSnapshot().getConfigsList());
+        assertFalse(other.toString().contains("s3cret"));
     }
 
     @Test
