@@ -255,6 +255,21 @@ class AppApiTest {
                         .setFieldPath("status.podIP"))))), c0 + ".env[0].value_from.field_ref.field_path");
         assertInvalid(withContainer(app(ns, "negreq", 1), c -> c.setRequests(dev.edgeplane.api.v1.Resources.newBuilder().setCpuMillis(-1))),
                 c0 + ".requests.cpu_millis");
+        assertInvalid(withContainer(app(ns, "cmkey", 1), c -> c.addEnv(dev.edgeplane.api.v1.EnvVar.newBuilder().setName("X")
+                .setValueFrom(dev.edgeplane.api.v1.EnvVarSource.newBuilder().setConfigMapKeyRef(dev.edgeplane.api.v1.ConfigMapKeySelector.newBuilder()
+                        .setName("web").setKey("../etc"))))), c0 + ".env[0].value_from.config_map_key_ref.key");
+        assertInvalid(withContainer(app(ns, "envfrom", 1), c -> c.addEnvFrom(dev.edgeplane.api.v1.EnvFromSource.newBuilder().setPrefix("1 bad")
+                .setSecretRef(dev.edgeplane.api.v1.SecretEnvSource.newBuilder().setName("db")))), c0 + ".env_from[0].prefix");
+        App volumes = app(ns, "cmvolume", 1);
+        volumes = volumes.toBuilder().setSpec(volumes.getSpec().toBuilder().setTemplate(volumes.getSpec().getTemplate().toBuilder()
+                .addVolumes(dev.edgeplane.api.v1.PodVolume.newBuilder().setName("cfg").setConfigMap(dev.edgeplane.api.v1.ConfigMapVolumeSource
+                        .newBuilder().setName("web").addItems(dev.edgeplane.api.v1.KeyToPath.newBuilder().setKey("a").setPath("../../etc/passwd"))))
+                .addVolumes(dev.edgeplane.api.v1.PodVolume.newBuilder().setName("sec").setSecret(dev.edgeplane.api.v1.SecretVolumeSource
+                        .newBuilder().setSecretName("db").setDefaultMode(01000)))
+                .addImagePullSecrets(dev.edgeplane.api.v1.LocalObjectReference.newBuilder().setName("Not_A_Name")))).build();
+        assertInvalid(volumes, "app.spec.template.volumes[0].config_map.items[0].path");
+        assertInvalid(volumes, "app.spec.template.volumes[1].secret.default_mode");
+        assertInvalid(volumes, "app.spec.template.image_pull_secrets[0].name");
         assertEquals(0, api.etcdCount("/edgeplane/apps/" + ns + "/"), "an invalid request writes nothing to etcd");
 
         App ok = withContainer(app(ns, "ok", 1), c -> c.setReadinessProbe(http.toBuilder().setSuccessThreshold(2))
