@@ -158,6 +158,34 @@ class AppControllerTest {
     }
 
     @Test
+    void aConfigMapChangeRewritesTheAssignmentsOfTheAppsUsingItAndWakesNoOther() {
+        App uses = app("configured", 2, "cfg", "img:1");
+        uses = uses.toBuilder().setSpec(uses.getSpec().toBuilder().setTemplate(uses.getSpec().getTemplate().toBuilder()
+                .addVolumes(dev.edgeplane.api.v1.PodVolume.newBuilder().setName("cfg")
+                        .setConfigMap(dev.edgeplane.api.v1.ConfigMapVolumeSource.newBuilder().setName("site-config"))))).build();
+        long written = putAll(Map.of(Keys.node("cfg-1"), node("cfg-1", "cfg").toByteArray(), Keys.app("default", "configured"),
+                uses.toByteArray(), Keys.app("default", "bystander"), app("bystander", 1, "cfg", "img:1").toByteArray()));
+        await("both placed, the ConfigMap missing", () -> assignmentsOf("configured").size() == 2 && assignmentsOf("bystander").size() == 1
+                && controller.quiet() && caches.apps().revision() >= written);
+        for (Entry<Assignment> e : assignmentsOf("configured")) {
+            assertEquals(0, e.value().getConfigs(0).getVersion(), "missing when placed: version 0");
+        }
+        long bystanderWakes = controller.wakes("default", "bystander");
+
+        long created = store.put(Keys.configMap("default", "site-config"), dev.edgeplane.api.v1.ConfigMap.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setNamespace("default").setName("site-config")).putData("k", "v1").build().toByteArray());
+        await("the new version in every assignment of the App using it", () -> assignmentsOf("configured").stream()
+                .allMatch(e -> e.value().getConfigs(0).getVersion() == created));
+        long updated = store.put(Keys.configMap("default", "site-config"), dev.edgeplane.api.v1.ConfigMap.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setNamespace("default").setName("site-config")).putData("k", "v2").build().toByteArray());
+        await("and again", () -> assignmentsOf("configured").stream().allMatch(e -> e.value().getConfigs(0).getVersion() == updated));
+        await("quiet", controller::quiet);
+        assertEquals(bystanderWakes, controller.wakes("default", "bystander"), "an App not using it is not woken");
+        deleteApp("configured");
+        deleteApp("bystander");
+    }
+
+    @Test
     void aNodeStatusOnlyChangeWakesNoAppButAPlacementChangeDoes() {
         Node quiet = node("quiet-1", "quiet");
         long written = putAll(Map.of(Keys.node("quiet-1"), quiet.toByteArray(), Keys.app("default", "calm"),
