@@ -2,12 +2,14 @@ package dev.edgeplane.agent.pods;
 
 import com.google.protobuf.Timestamp;
 import dev.edgeplane.agent.events.EventRecorder;
+import dev.edgeplane.agent.images.RegistryCredentials;
 import dev.edgeplane.agent.probe.Prober;
 import dev.edgeplane.agent.probe.ProberManager;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.LifecycleHandler;
+import dev.edgeplane.api.v1.LocalObjectReference;
 import dev.edgeplane.api.v1.Container.PullPolicy;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
@@ -70,6 +72,9 @@ final class PodWorker {
             return size() > 2048;
         }
     });
+
+    // Why each image's last pull failed (until one succeeds): a pull in back-off still says why.
+    private final Map<String, String> pullFailures = new java.util.concurrent.ConcurrentHashMap<>();
 
     // Sandboxes this process has created or already adopted: any other running one is adopted (logged once).
     private final java.util.Set<String> knownSandboxes = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -334,7 +339,7 @@ final class PodWorker {
         PodSandboxConfig sandboxConfig = pod.sandboxConfig();
         Optional<String> imageProblem = ensureImage(assignment, spec, sandboxConfig, pod.pulled());
         if (imageProblem.isPresent()) {
-            return waiting(spec, null, "ImagePullError", imageProblem.get());
+            return waiting(spec, null, "ErrImagePull", imageProblem.get()); // Kubernetes' reason
         }
         ConfigEnv env = ConfigEnv.of(assignment, spec);
         Optional<String> refused = refusal(spec).or(env::problem);
@@ -439,25 +444,36 @@ final class PodWorker {
         Duration wait = backoff.remaining(pullKey, now);
         if (!wait.isZero()) {
             return present ? Optional.empty()
-                    : Optional.of("back-off " + seconds(wait) + " pulling image " + image);
+                    : Optional.of("back-off " + seconds(wait) + " pulling image " + image + ": "
+                            + pullFailures.getOrDefault(pullKey, "it failed"));
+        }
+        RegistryCredentials.Pull credentials = RegistryCredentials.forImage(image,
+                assignment.getTemplate().getImagePullSecretsList().stream().map(LocalObjectReference::getName).toList(),
+                assignment.getConfigDataList());
+        for (String problem : credentials.problems()) {
+            if (recordedOnce.add("pull-secret:" + assignment.getNamespace() + "/" + assignment.getReplica() + ":" + problem)) {
+                events.warning(replicaOf(assignment), "FailedToRetrieveImagePullSecret", problem);
+            }
         }
         try {
-            String ref = cri.pullImage(image, sandboxConfig);
+            String ref = cri.pullImage(image, sandboxConfig, credentials.auth()); // never log the credentials
             backoff.reset(pullKey);
+            pullFailures.remove(pullKey);
             pulled.add(image);
             LOG.info(() -> "pulled " + image + " (" + ref + ")");
             events.info(replicaOf(assignment), "Pulled", "pulled image " + image + (present ? " (policy Always)" : ""));
             return Optional.empty();
         } catch (StatusRuntimeException e) {
             backoff.next(pullKey, now);
-            events.warning(replicaOf(assignment), "PullFailed", "pulling image " + image + " failed: " + describe(e)
-                    + (present ? "; using the local copy" : ""));
+            pullFailures.put(pullKey, credentials.explain(describe(e)));
+            String failure = "pulling image " + image + " failed: " + pullFailures.get(pullKey);
+            events.warning(replicaOf(assignment), "PullFailed", failure + (present ? "; using the local copy" : ""));
             if (present) {
                 // Offline with pull policy Always: the local copy keeps the workload running.
                 LOG.warning("pulling " + image + " failed (" + describe(e) + "); using the local copy");
                 return Optional.empty();
             }
-            return Optional.of("pulling image " + image + " failed: " + describe(e));
+            return Optional.of(failure);
         }
     }
 

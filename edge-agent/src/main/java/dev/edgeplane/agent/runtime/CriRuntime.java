@@ -1,5 +1,6 @@
 package dev.edgeplane.agent.runtime;
 
+import dev.edgeplane.cri.v1.AuthConfig;
 import dev.edgeplane.cri.v1.Container;
 import dev.edgeplane.cri.v1.ContainerConfig;
 import dev.edgeplane.cri.v1.ContainerFilter;
@@ -221,12 +222,21 @@ public final class CriRuntime implements AutoCloseable {
         return response.hasImage() ? Optional.of(response.getImage()) : Optional.empty();
     }
 
-    /** Pulls the image; returns its reference (ID or digest). */
+    /** Pulls the image anonymously; returns its reference (ID or digest). */
     public String pullImage(String image, PodSandboxConfig sandboxConfig) {
+        return pullImage(image, sandboxConfig, Optional.empty());
+    }
+
+    /**
+     * Pulls the image with registry credentials if given; returns its reference (ID or digest). The
+     * request holds secrets: it is never logged.
+     */
+    public String pullImage(String image, PodSandboxConfig sandboxConfig, Optional<AuthConfig> auth) {
         PullImageRequest.Builder request = PullImageRequest.newBuilder().setImage(ImageSpec.newBuilder().setImage(image));
         if (sandboxConfig != null) {
             request.setSandboxConfig(sandboxConfig);
         }
+        auth.ifPresent(request::setAuth);
         return images(PULL_TIMEOUT).pullImage(request.build()).getImageRef();
     }
 

@@ -1,9 +1,14 @@
 package dev.edgeplane.agent.pods;
 
+import com.google.protobuf.ByteString;
+import dev.edgeplane.agent.images.RegistryCredentials;
 import dev.edgeplane.agent.runtime.CriRuntime;
 import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.ConfigData;
+import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.Secret;
 import dev.edgeplane.cri.v1.ContainerState;
 import dev.edgeplane.cri.v1.PodSandbox;
 import java.util.Arrays;
@@ -29,6 +34,23 @@ public final class Pods {
     public static PodTemplate template(PodTemplate.RestartPolicy policy, Container... containers) {
         return PodTemplate.newBuilder().addAllContainers(List.of(containers)).setRestartPolicy(policy)
                 .setTerminationGraceSeconds(1).build();
+    }
+
+    /** A Secret as the agent gets it in config_data, holding a dockerconfigjson. */
+    public static ConfigData secret(String name, Secret.Type type, String dockerConfigJson) {
+        return ConfigData.newBuilder().setNamespace("ns")
+                .setRef(ConfigRef.newBuilder().setKind(ConfigRef.Kind.SECRET).setName(name).setVersion(7))
+                .setSecretType(type)
+                .putData(RegistryCredentials.DOCKER_CONFIG_JSON, ByteString.copyFromUtf8(dockerConfigJson)).build();
+    }
+
+    public static ConfigData registrySecret(String name, String dockerConfigJson) {
+        return secret(name, Secret.Type.REGISTRY_CREDENTIALS, dockerConfigJson);
+    }
+
+    /** {"auths": {key: {"username": user, "password": password}}} */
+    public static String dockerConfigJson(String key, String user, String password) {
+        return "{\"auths\": {\"" + key + "\": {\"username\": \"" + user + "\", \"password\": \"" + password + "\"}}}";
     }
 
     /** IDs of running managed containers in a namespace, sorted. */
