@@ -6,6 +6,7 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import com.google.protobuf.ByteString;
+import dev.edgeplane.agent.configs.AssignedConfigs;
 import dev.edgeplane.api.v1.ConfigData;
 import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.Secret;
@@ -135,10 +136,8 @@ public final class RegistryCredentials {
         String bestSecret = "";
         int bestLength = -1;
         for (String secret : secretNames) {
-            Optional<ConfigData> data = configData.stream()
-                    .filter(d -> d.getRef().getKind() == ConfigRef.Kind.SECRET && d.getRef().getName().equals(secret))
-                    .findFirst();
-            if (data.isEmpty() || data.get().getMissing()) {
+            Optional<ConfigData> data = AssignedConfigs.find(configData, ConfigRef.Kind.SECRET, secret);
+            if (data.isEmpty()) {
                 problems.add("image pull secret \"" + secret + "\" does not exist; pulling without it");
                 continue;
             }
