@@ -16,6 +16,7 @@ import dev.edgeplane.api.v1.EnvVar;
 import dev.edgeplane.api.v1.EnvVarSource;
 import dev.edgeplane.api.v1.GetConfigMapRequest;
 import dev.edgeplane.api.v1.HostPathSource;
+import dev.edgeplane.api.v1.LocalObjectReference;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.Secret;
@@ -23,6 +24,8 @@ import dev.edgeplane.api.v1.SecretKeySelector;
 import dev.edgeplane.api.v1.SecretVolumeSource;
 import dev.edgeplane.api.v1.UpdateConfigMapRequest;
 import dev.edgeplane.api.v1.VolumeMount;
+import dev.edgeplane.testkit.Registry;
+import dev.edgeplane.testkit.TestImages;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
@@ -112,6 +115,31 @@ class ConfigE2ETest {
             for (EdgeHost h : cluster.hosts) {
                 assertFalse(h.agent().logText().contains(secretValue), "never logged by agent " + h.name());
             }
+        }
+    }
+
+    @Test
+    void aRegistrySecretMadeThroughTheApiPullsFromAPrivateRegistry() throws Exception {
+        try (EdgeCluster cluster = EdgeCluster.start(dir, java.util.Map.of(), EdgeCluster.FAST_AGENT, "edge-1");
+             Registry registry = Registry.withBasicAuth("ci", "pull-pass")) {
+            String image = registry.push(TestImages.BUSYBOX.archive(), "private/busybox:1");
+            App app = cluster.app("private", 1, "sleep", "3600");
+            App pulling = app.toBuilder().setSpec(app.getSpec().toBuilder().setTemplate(app.getSpec().getTemplate().toBuilder()
+                    .setContainers(0, app.getSpec().getTemplate().getContainers(0).toBuilder().setImage(image))
+                    .addImagePullSecrets(LocalObjectReference.newBuilder().setName("registry")))).build();
+            cluster.create(pulling);
+            Await.until("refused without credentials, saying so", EdgeCluster.CONVERGE, cluster::diagnostics,
+                    () -> cluster.get("private").getStatus().getReplicasList().stream().anyMatch(r -> r.getMessage().contains("401")
+                            || r.getContainersList().stream().anyMatch(c -> c.getMessage().contains("no image pull secret"))));
+            assertTrue(cluster.host.runningIds("private").isEmpty());
+
+            String dockerConfig = "{\"auths\":{\"" + registry.address() + "\":{\"username\":\"ci\",\"password\":\"pull-pass\"}}}";
+            cluster.cloud.secrets().createSecret(CreateSecretRequest.newBuilder().setSecret(Secret.newBuilder()
+                    .setMetadata(ObjectMeta.newBuilder().setName("registry")).setType(Secret.Type.REGISTRY_CREDENTIALS)
+                    .putData(".dockerconfigjson", ByteString.copyFromUtf8(dockerConfig))).build());
+            Await.until("pulled with the secret and running", EdgeCluster.CONVERGE, cluster::diagnostics,
+                    () -> cluster.host.runningIds("private").size() == 1);
+            assertFalse(cluster.host.agent().logText().contains("pull-pass"), "credentials are never logged");
         }
     }
 
