@@ -2,7 +2,7 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|cp-metrics|probes|fleet [N]|all]
+# Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|cp-metrics|probes|config|fleet [N]|all]
 #   fleet [N]  N simulated agents (default 10000) against the packaged control plane and a real etcd;
 #              FLEET_IDLE_SECONDS (300) shortens the idle window, FLEET_METRICS_HISTORY_SECONDS (3600)
 #              the simulated metrics history.
@@ -46,6 +46,7 @@ case $what in
   tunnel|all) run tunnel TunnelBench ;;&
   metrics|all) run edge-agent MetricsBench ;;&
   probes|all) run edge-agent ProbeBench ;;&
+  config|all) run "$e2e_modules" ConfigBench ;;&
   cp-metrics|metrics|all) run control-plane MetricsStoreBench ;;&
   storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java
     run "$e2e_modules" VolumeSnapshotBench ;;&

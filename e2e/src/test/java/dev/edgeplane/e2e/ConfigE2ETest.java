@@ -143,7 +143,7 @@ class ConfigE2ETest {
         }
     }
 
-    private static String read(Path file) {
+    static String read(Path file) {
         try {
             return Files.exists(file) ? Files.readString(file).trim() : "";
         } catch (IOException e) {
