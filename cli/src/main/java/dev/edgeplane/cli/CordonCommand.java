@@ -14,7 +14,7 @@ import picocli.CommandLine.Model.CommandSpec;
 final class CordonCommand {
     private CordonCommand() {}
 
-    private static int change(Edgectl root, CommandSpec spec, String name, String done,
+    static int change(Edgectl root, CommandSpec spec, String name, String done,
             java.util.function.Consumer<ApiClient> call) throws InterruptedException {
         try (ApiClient api = root.connect()) {
             call.accept(api);

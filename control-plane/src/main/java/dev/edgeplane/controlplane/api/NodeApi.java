@@ -9,6 +9,8 @@ import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodeServiceGrpc;
 import dev.edgeplane.api.v1.Taint;
 import dev.edgeplane.api.v1.UpdateNodeRequest;
+import dev.edgeplane.controlplane.events.EventRecorder;
+import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.nodes.NodeLiveness;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
@@ -16,6 +18,7 @@ import dev.edgeplane.controlplane.store.Keys;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
+import java.time.Instant;
 import java.util.OptionalLong;
 import org.jboss.logging.Logger;
 
@@ -28,8 +31,10 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
     private final EtcdStore store;
     private final ApiLimits limits;
     private final NodeLiveness liveness;
+    private final EventRecorder events;
 
-    public NodeApi(EtcdStore store, dev.edgeplane.controlplane.ControlPlaneConfig config, NodeLiveness liveness) {
+    public NodeApi(EtcdStore store, dev.edgeplane.controlplane.ControlPlaneConfig config, NodeLiveness liveness, EventRecorder events) {
+        this.events = events;
         this.store = store;
         this.limits = ApiLimits.of(config.limits());
         this.liveness = liveness;
@@ -135,18 +140,48 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
         Calls.unary(responseObserver, () -> changeSpec(request.getName(), spec -> spec.setUnschedulable(true).setDrained(true)));
     }
 
+    /**
+     * The node's certificate is no longer accepted (its streams end: AgentApi watches the recorded hash)
+     * and the next Join of this name may give it a new key (Joiner).
+     */
+    @Override
+    public void resetNodeIdentity(dev.edgeplane.api.v1.ResetNodeIdentityRequest request, StreamObserver<Node> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            Node node = changeNode(request.getName(), n -> {
+                n.getMetadataBuilder().removeAnnotations(Joiner.CERT_HASH_ANNOTATION)
+                        .putAnnotations(Joiner.IDENTITY_RESET_ANNOTATION, Instant.now().toString());
+                return n;
+            });
+            LOG.infof("reset the identity of %s: its certificate is no longer accepted; the next join of this name re-keys it",
+                    describe(request.getName()));
+            events.warning(EventRecorder.node(request.getName()), "NodeIdentityReset",
+                    "certificate revoked; the next join of this name with a valid token gives it a new key", request.getName());
+            return node;
+        });
+    }
+
     /** Read-modify-write of the node's spec, retried while status writes race with it. */
     private Node changeSpec(String name, java.util.function.UnaryOperator<dev.edgeplane.api.v1.NodeSpec.Builder> change) {
+        return changeNode(name, n -> {
+            var spec = change.apply(n.getSpec().toBuilder()).build();
+            if (!spec.equals(n.getSpec())) {
+                n.setSpec(spec).getMetadataBuilder().setGeneration(n.getMetadata().getGeneration() + 1);
+            }
+            return n;
+        });
+    }
+
+    /** Read-modify-write of the node, retried while status writes race with it; no write when nothing changes. */
+    private Node changeNode(String name, java.util.function.UnaryOperator<Node.Builder> change) {
         new Validation().dnsLabel("name", name).throwIfInvalid();
         String key = Keys.node(name);
         for (int attempt = 0; attempt < 5; attempt++) {
             Entry<Node> current = store.get(key, Node.parser()).orElseThrow(() -> Calls.notFound(describe(name)));
-            var spec = change.apply(current.value().getSpec().toBuilder()).build();
-            if (spec.equals(current.value().getSpec())) {
+            Node changed = change.apply(current.value().toBuilder()).build();
+            if (changed.equals(current.value())) {
                 return live(current);
             }
-            Node stored = current.value().toBuilder().setSpec(spec).setMetadata(current.value().getMetadata().toBuilder()
-                    .setResourceVersion(0).setGeneration(current.value().getMetadata().getGeneration() + 1)).build();
+            Node stored = changed.toBuilder().setMetadata(changed.getMetadata().toBuilder().setResourceVersion(0)).build();
             OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
             if (revision.isPresent()) {
                 return live(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));

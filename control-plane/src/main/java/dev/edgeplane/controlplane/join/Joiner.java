@@ -38,15 +38,18 @@ import org.jboss.logging.Logger;
  * that compares their revisions (and the token's), so a token of N uses admits exactly N nodes,
  * however they race.
  *
- * <p>Re-join policy: a name that is already taken is refused with ALREADY_EXISTS, unless the
- * existing Node reports the same hostname as the joining host (the same host re-joining, e.g. after
- * losing its state dir); then the Node is kept (labels merged) and gets the new certificate, and the
- * old certificate stops being accepted.
+ * <p>Re-join policy: Join never re-keys an existing node on the strength of a token alone (a token
+ * holder could otherwise take over any node by repeating its name and hostname): a name that is taken
+ * is refused with ALREADY_EXISTS unless an admin reset the node's identity (NodeService
+ * ResetNodeIdentity, which already revoked its certificate); then the Node is kept (labels merged),
+ * gets the new certificate, and the reset is used up in the same transaction.
  */
 @ApplicationScoped
 public class Joiner {
     /** Annotation on the Node: sha256 of the certificate Sync accepts for it. */
     public static final String CERT_HASH_ANNOTATION = "edgeplane.dev/certificate-sha256";
+    /** Annotation on the Node: set by ResetNodeIdentity, the next Join of its name may re-key it (and clears it). */
+    public static final String IDENTITY_RESET_ANNOTATION = "edgeplane.dev/identity-reset";
     private static final Logger LOG = Logger.getLogger(Joiner.class);
     /** Attempts before ABORTED; with the uses sharded, a retry means two joins picked the same counter. */
     private static final int ATTEMPTS = 16;
@@ -109,12 +112,11 @@ public class Joiner {
             }
             Optional<Entry<Node>> existing = store.get(nodeKey, Node.parser());
             String hostname = request.getInfo().getHostname();
-            if (existing.isPresent()) {
-                String existingHost = existing.get().value().getStatus().getHostname();
-                if (hostname.isEmpty() || !hostname.equals(existingHost)) {
-                    throw Status.ALREADY_EXISTS.withDescription("node \"" + nodeName + "\" already exists (joined from host \""
-                            + existingHost + "\"); choose another name (--name) or delete the node first").asRuntimeException();
-                }
+            if (existing.isPresent() && !existing.get().value().getMetadata().containsAnnotations(IDENTITY_RESET_ANNOTATION)) {
+                throw Status.ALREADY_EXISTS.withDescription("node \"" + nodeName + "\" already exists (joined from host \""
+                        + existing.get().value().getStatus().getHostname() + "\"); choose another name (--name), or, if this "
+                        + "is that node coming back without its key, reset its identity first (edgectl node reset-identity "
+                        + nodeName + ")").asRuntimeException();
             }
             Node node = buildNode(nodeName, request, joinToken, existing.map(Entry::value), certHash, now);
             // The token unchanged (not deleted), the chosen use counter unchanged, the node as read:
@@ -130,9 +132,9 @@ public class Joiner {
                             Op.put(EtcdStore.bytes(nodeKey), EtcdStore.bytes(node.toByteArray()), PutOption.DEFAULT))
                     .commit(), "join " + nodeName);
             if (response.isSucceeded()) {
-                LOG.infof("node %s joined with token %s%s", nodeName, token.id(), existing.isPresent() ? " (re-join from the same host)" : "");
+                LOG.infof("node %s joined with token %s%s", nodeName, token.id(), existing.isPresent() ? " (re-keyed after an identity reset)" : "");
                 events.info(dev.edgeplane.controlplane.events.EventRecorder.node(nodeName), "NodeJoined",
-                        "joined with token " + token.id() + (existing.isPresent() ? " (re-join from the same host " + hostname + ")" : "")
+                        "joined with token " + token.id() + (existing.isPresent() ? " (re-keyed after an identity reset, from host " + hostname + ")" : "")
                                 + "; waiting for the agent to connect", nodeName);
                 return JoinResponse.newBuilder()
                         .setNodeName(nodeName)
@@ -160,6 +162,7 @@ public class Joiner {
                         .setCreateTime(timestamp(now))
                         .setGeneration(1));
         meta.clearLabels().putAllLabels(labels).setResourceVersion(0)
+                .removeAnnotations(IDENTITY_RESET_ANNOTATION)
                 .putAnnotations(CERT_HASH_ANNOTATION, certHash)
                 .putAnnotations("edgeplane.dev/join-token", token.getMetadata().getName());
         NodeSpec spec = existing.map(Node::getSpec)

@@ -1,6 +1,8 @@
 package dev.edgeplane.controlplane.sync;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -373,6 +375,51 @@ class JoinAndSyncTest {
         assertNotNull(refused, "a deleted node's certificate is refused");
         assertEquals(Status.Code.UNAUTHENTICATED, Status.fromThrowable(refused).getCode());
     }
+    @Test
+    void aTokenHolderCannotReKeyAnExistingNodeOnlyAnIdentityResetLetsTheNextJoinDoIt() throws Exception {
+        int port = TestApi.agentPort();
+        JoinToken t = token(JoinTokenSpec.newBuilder().setMaxUses(5));
+        TestAgent real = agent("rekey");
+        real.join(port, t.getStatus().getToken(), t.getStatus().getCaHash());
+        TestAgent.Stream running = stream(real);
+        running.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
+        assertTrue(running.next(WAIT).hasSnapshot());
+        String before = api.nodes().getNode(GetNodeRequest.newBuilder().setName("rekey").build()).getMetadata()
+                .getAnnotationsOrThrow(dev.edgeplane.controlplane.join.Joiner.CERT_HASH_ANNOTATION);
+
+        // Same name, same self-reported hostname, a valid token: still not the node.
+        TestAgent thief = agent("rekey");
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
+                () -> thief.join(port, t.getStatus().getToken(), t.getStatus().getCaHash()));
+        assertEquals(Status.Code.ALREADY_EXISTS, refused.getStatus().getCode());
+        assertTrue(refused.getStatus().getDescription().contains("reset-identity"), refused.getStatus().getDescription());
+        Node unchanged = api.nodes().getNode(GetNodeRequest.newBuilder().setName("rekey").build());
+        assertEquals(before, unchanged.getMetadata().getAnnotationsOrThrow(dev.edgeplane.controlplane.join.Joiner.CERT_HASH_ANNOTATION),
+                "nothing changed");
+        running.send(SyncRequest.newBuilder().setHeartbeat(dev.edgeplane.api.v1.Heartbeat.newBuilder()).build());
+        assertNull(running.awaitError(java.time.Duration.ofMillis(500)), "the real node keeps its stream");
+
+        api.nodes().resetNodeIdentity(dev.edgeplane.api.v1.ResetNodeIdentityRequest.newBuilder().setName("rekey").build());
+        Throwable cut = running.awaitError(WAIT);
+        assertNotNull(cut, "a reset revokes the certificate at once");
+        assertEquals(Status.Code.UNAUTHENTICATED, Status.fromThrowable(cut).getCode());
+
+        TestAgent comingBack = agent("rekey");
+        comingBack.join(port, t.getStatus().getToken(), t.getStatus().getCaHash());
+        Node rekeyed = api.nodes().getNode(GetNodeRequest.newBuilder().setName("rekey").build());
+        assertFalse(rekeyed.getMetadata().containsAnnotations(dev.edgeplane.controlplane.join.Joiner.IDENTITY_RESET_ANNOTATION),
+                "the reset is used up by that join");
+        TestAgent.Stream fresh = stream(comingBack);
+        fresh.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
+        assertTrue(fresh.next(WAIT).hasSnapshot(), "the new key syncs");
+        TestAgent.Stream old = stream(real);
+        old.send(SyncRequest.newBuilder().setHello(Hello.newBuilder()).build());
+        assertEquals(Status.Code.UNAUTHENTICATED, Status.fromThrowable(old.awaitError(WAIT)).getCode(), "the old key does not");
+        StatusRuntimeException again = assertThrows(StatusRuntimeException.class,
+                () -> agent("rekey").join(port, t.getStatus().getToken(), t.getStatus().getCaHash()));
+        assertEquals(Status.Code.ALREADY_EXISTS, again.getStatus().getCode(), "one reset, one re-key");
+    }
+
     @Test
     void aSingleUseTokenAdmitsOneNodeHoweverJoinsRace() throws Exception {
         JoinToken token = token(JoinTokenSpec.newBuilder().setMaxUses(1));
