@@ -75,14 +75,28 @@ public final class TestPki {
     }
 
     private X509Certificate sign(X500Name subject, KeyPair keys, boolean server) {
+        return sign(subject, keys, server, java.util.List.of("localhost", "127.0.0.1"));
+    }
+
+    /** A server certificate for other names (a certificate of this CA the agent must not accept for 127.0.0.1). */
+    public Issued server(String... names) {
+        KeyPair keys = NodeKeys.generate();
+        return new Issued(keys, sign(new X500Name("CN=" + names[0]), keys, true, java.util.List.of(names)));
+    }
+
+    private X509Certificate sign(X500Name subject, KeyPair keys, boolean server, java.util.List<String> names) {
         try {
             X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(ca, BigInteger.valueOf(serial.incrementAndGet()),
                     Date.from(Instant.now().minus(Duration.ofHours(1))), Date.from(Instant.now().plus(Duration.ofDays(1))),
                     subject, keys.getPublic());
             if (server) {
-                builder.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(new GeneralName[] {
-                        new GeneralName(GeneralName.dNSName, "localhost"), new GeneralName(GeneralName.iPAddress, "127.0.0.1")}));
+                builder.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(names.stream()
+                        .map(n -> new GeneralName(n.matches("[0-9.]+") ? GeneralName.iPAddress : GeneralName.dNSName, n))
+                        .toArray(GeneralName[]::new)));
             }
+            // As the control plane's CA does: server certificates for serverAuth, node certificates for clientAuth.
+            builder.addExtension(Extension.extendedKeyUsage, false, new org.bouncycastle.asn1.x509.ExtendedKeyUsage(server
+                    ? org.bouncycastle.asn1.x509.KeyPurposeId.id_kp_serverAuth : org.bouncycastle.asn1.x509.KeyPurposeId.id_kp_clientAuth));
             return new JcaX509CertificateConverter().getCertificate(
                     builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate())));
         } catch (Exception e) {

@@ -85,7 +85,7 @@ public final class Joiner {
                 .setInfo(HostInfo.describe(""))
                 .build();
 
-        CaPin.PinningTrustManager trust = request.pin().trustManager();
+        CaPin.PinningTrustManager trust = request.pin().trustManager(hostOf(request.server()));
         ManagedChannel channel;
         try {
             channel = NettyChannelBuilder.forTarget(request.server())
@@ -118,7 +118,8 @@ public final class Joiner {
                 // A new identity starts from nothing: the old journal belongs to the old node.
                 deleteTree(state.journalDir());
             }
-            state.writeIdentity(Pem.pkcs8(keys.getPrivate()), response.getCertificatePem(), response.getCaBundlePem(),
+            // Only the pinned CA becomes a trust anchor, whatever else the bundle held.
+            state.writeIdentity(Pem.pkcs8(keys.getPrivate()), response.getCertificatePem(), pinnedCaPem(response, request.pin()),
                     new StateDir.NodeRecord(nodeName, request.server(), response.getSyncEndpoint()));
         } catch (IOException e) {
             throw new JoinFailure(JoinFailure.Reason.OTHER, "joined, but cannot write the state dir " + state.path() + ": " + e.getMessage(), e);
@@ -158,9 +159,12 @@ public final class Joiner {
             if (!certificates.get(0).getPublicKey().equals(keys.getPublic())) {
                 throw new JoinFailure(JoinFailure.Reason.OTHER, "the server returned a certificate for another key");
             }
-            List<X509Certificate> bundle = Pem.certificates(response.getCaBundlePem());
-            if (bundle.stream().noneMatch(pin::matches)) {
-                throw new JoinFailure(JoinFailure.Reason.CA_MISMATCH, "the CA bundle from the server does not contain the pinned CA " + pin.hash());
+            X509Certificate ca = pin.find(Pem.certificates(response.getCaBundlePem())).orElseThrow(() -> new JoinFailure(
+                    JoinFailure.Reason.CA_MISMATCH, "the CA bundle from the server does not contain the pinned CA " + pin.hash()));
+            try {
+                certificates.get(0).verify(ca.getPublicKey());
+            } catch (java.security.GeneralSecurityException e) {
+                throw new JoinFailure(JoinFailure.Reason.CA_MISMATCH, "the certificate the server returned is not signed by the pinned CA", e);
             }
         } catch (CertificateException e) {
             throw new JoinFailure(JoinFailure.Reason.OTHER, "the server returned unreadable certificates: " + e.getMessage(), e);
@@ -168,6 +172,24 @@ public final class Joiner {
         if (response.getSyncEndpoint().isEmpty()) {
             throw new JoinFailure(JoinFailure.Reason.OTHER, "the server returned no sync endpoint");
         }
+    }
+
+    private static String pinnedCaPem(JoinResponse response, CaPin pin) throws JoinFailure {
+        try {
+            return Pem.encode(pin.find(Pem.certificates(response.getCaBundlePem())).orElseThrow());
+        } catch (CertificateException e) {
+            throw new JoinFailure(JoinFailure.Reason.OTHER, "the server returned unreadable certificates: " + e.getMessage(), e);
+        }
+    }
+
+    /** The host of "host:port" or "[v6]:port" (a target without a port is all host). */
+    static String hostOf(String server) {
+        if (server.startsWith("[")) {
+            int end = server.indexOf(']');
+            return end > 0 ? server.substring(1, end) : server;
+        }
+        int colon = server.lastIndexOf(':');
+        return colon > 0 && server.indexOf(':') == colon ? server.substring(0, colon) : server;
     }
 
     private static void deleteTree(Path root) throws IOException {

@@ -146,6 +146,59 @@ class JoinCommandTest {
         assertFalse(new StateDir(state).joined());
     }
 
+    /** A control plane impostor: serves {@code presented} (chained to {@code bundle}), records any token it gets. */
+    private static Server impostor(int at, TestPki.Issued presented, Map<String, JoinRequest> seen, String bundlePem) throws Exception {
+        return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", at))
+                .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(presented.keys().getPrivate(), presented.certificate(),
+                        PKI.ca())).build())
+                .addService(new AgentServiceGrpc.AgentServiceImplBase() {
+                    @Override
+                    public void join(JoinRequest request, StreamObserver<JoinResponse> response) {
+                        seen.put(request.getNodeName(), request);
+                        response.onNext(JoinResponse.newBuilder().setNodeName(request.getNodeName())
+                                .setCertificatePem(Pem.encode(PKI.signCsr(request.getCsrPem()))).setCaBundlePem(bundlePem)
+                                .setSyncEndpoint("127.0.0.1:" + at).build());
+                        response.onCompleted();
+                    }
+                }).build().start();
+    }
+
+    @Test
+    void aStolenNodeCertificateOrOneForAnotherNameCannotPoseAsTheControlPlane() throws Exception {
+        Map<String, JoinRequest> seen = new ConcurrentHashMap<>();
+        for (TestPki.Issued presented : java.util.List.of(PKI.node("edge-9"), PKI.server("cp.example.com"))) {
+            int at = FreePorts.next();
+            Server fake = impostor(at, presented, seen, PKI.caPem());
+            try {
+                Run run = join("--server", "127.0.0.1:" + at, "--token", GOOD_TOKEN, "--ca-hash", caHash(),
+                        "--name", "edge-5", "--state-dir", tmp.resolve("state").toString());
+                assertEquals(4, run.code(), run.err());
+                assertTrue(run.err().contains("not for server authentication") || run.err().contains("is for [cp.example.com]"), run.err());
+            } finally {
+                fake.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+        assertTrue(seen.isEmpty(), "the token never reached either");
+        assertFalse(new StateDir(tmp.resolve("state")).joined());
+    }
+
+    @Test
+    void onlyThePinnedCaIsKeptAsATrustAnchor() throws Exception {
+        int at = FreePorts.next();
+        String extra = new TestPki("smuggled-ca").caPem();
+        Server server = impostor(at, PKI.server(), new ConcurrentHashMap<>(), extra + PKI.caPem());
+        try {
+            Path state = tmp.resolve("state");
+            Run run = join("--server", "127.0.0.1:" + at, "--token", GOOD_TOKEN, "--ca-hash", caHash(),
+                    "--name", "edge-6", "--state-dir", state.toString());
+            assertEquals(0, run.code(), run.err());
+            var anchors = Pem.certificates(Files.readString(new StateDir(state).caBundle()));
+            assertEquals(java.util.List.of(PKI.ca()), anchors, "the smuggled CA is not trusted");
+        } finally {
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void nothingListeningExits5() {
         Run run = join("--server", "127.0.0.1:" + FreePorts.next(), "--token", GOOD_TOKEN, "--ca-hash", caHash(),
