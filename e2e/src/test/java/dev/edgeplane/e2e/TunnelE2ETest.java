@@ -80,7 +80,9 @@ class TunnelE2ETest {
                 .setSpec(AppSpec.newBuilder().setReplicas(1).setTemplate(PodTemplate.newBuilder()
                         .setRestartPolicy(PodTemplate.RestartPolicy.ALWAYS).setTerminationGraceSeconds(1)
                         .addContainers(Container.newBuilder().setName("main").setImage(cluster.image)
-                                .addAllCommand(List.of("sh", "-c", "echo hello-from-web; exec nc -ll -p " + echoPort + " -e cat"))))))
+                                .addAllCommand(List.of("sh", "-c", "echo hello-from-web; exec nc -ll -p " + echoPort + " -e cat"))
+                                // A port-forward reaches only a port the replica declares.
+                                .addPorts(dev.edgeplane.api.v1.ContainerPort.newBuilder().setName("echo").setContainerPort(echoPort))))))
                 .build());
         Await.until("app web running", EdgeCluster.CONVERGE, cluster.host::logTail, () -> {
             App app = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setNamespace("default").setName("web").build());

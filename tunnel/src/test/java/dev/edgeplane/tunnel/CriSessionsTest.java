@@ -105,7 +105,7 @@ class CriSessionsTest {
                 + "while [ ! -e /go ]; do sleep 0.1; done; i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.2; done");
         container(pod, host, "static", 0, "echo one; echo two; echo three; sleep 1.2; echo four; exec sleep 3600");
         container(pod, host, "echo", 0, "exec nc -ll -p " + echoPort + " -e cat");
-        tunnel = new TunnelFixture(new Allowlist(Set.of(), Set.of(echoPort), false, Set.of(), true, false, 22, true),
+        tunnel = new TunnelFixture(new Allowlist(Set.of(), Set.of(), true, Set.of(), true, false, 22, true),
                 HubSettings.defaults(), Optional.of(new CriContainers(cri)), Map.of(NS + "/" + REPLICA, TunnelFixture.NODE));
     }
 
@@ -122,6 +122,8 @@ class CriSessionsTest {
                         .setLogPath(name + "/" + attempt + ".log")
                         .putLabels("edgeplane.dev/namespace", NS).putLabels("edgeplane.dev/replica", REPLICA)
                         .putLabels("edgeplane.dev/container", name)
+                        // As the agent declares a container's ports: the echo container declares the echo port.
+                        .putAnnotations(CriContainers.PORTS, name.equals("echo") ? Integer.toString(echoPort) : "")
                         .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(
                                 LinuxContainerSecurityContext.newBuilder().setNamespaceOptions(host))))
                 .build()).getContainerId();
@@ -264,6 +266,20 @@ class CriSessionsTest {
                 .setTarget(OpsTarget.newBuilder().setNamespace(NS).setReplica(REPLICA)).setPort(echoPort).build(),
                 new ByteArrayInputStream(payload), out);
         assertArrayEquals(payload, out.toByteArray());
+    }
+
+    @Test
+    void portForwardToAPortTheReplicaDoesNotDeclareIsRefused() throws Exception {
+        // The host's own services share the network namespace; a replica reaches only what it declares.
+        try (java.net.ServerSocket hostService = new java.net.ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class, () ->
+                    StreamPipe.run(tunnel.ops(), StreamPipe.Kind.PORT_FORWARD, PortForwardStart.newBuilder()
+                            .setTarget(OpsTarget.newBuilder().setNamespace(NS).setReplica(REPLICA)).setPort(hostService.getLocalPort()).build(),
+                            new ByteArrayInputStream(new byte[0]), new ByteArrayOutputStream()));
+            assertEquals(Status.Code.PERMISSION_DENIED, e.getStatus().getCode());
+            org.junit.jupiter.api.Assertions.assertTrue(e.getStatus().getDescription().contains("declares (" + "[" + echoPort + "])"),
+                    e.getStatus().getDescription());
+        }
     }
 
     private record Result(int exitCode, String stdout, String stderr) {}

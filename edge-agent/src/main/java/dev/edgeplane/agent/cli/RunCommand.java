@@ -97,7 +97,7 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--tunnel-ports", defaultValue = "", description = "Host TCP ports (loopback) port-forward may reach, e.g. 8080,9100 (default: none).")
     String tunnelPorts;
 
-    @Option(names = "--tunnel-pod-ports", defaultValue = "*", description = "Replica ports port-forward may reach: * or a list (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tunnel-pod-ports", defaultValue = "*", description = "Replica ports port-forward may reach, among those the replica declares: * or a list (default: ${DEFAULT-VALUE}).")
     String tunnelPodPorts;
 
     @Option(names = "--tunnel-http-ports", defaultValue = "", description = "Host ports the HTTP proxy may call, e.g. 9100 (default: none).")

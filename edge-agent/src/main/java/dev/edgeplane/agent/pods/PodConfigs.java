@@ -109,6 +109,12 @@ public final class PodConfigs {
         return config.build();
     }
 
+    /** "8080,9090": the TCP ports the container declares, the only ones a port-forward to its replica reaches. */
+    static String declaredTcpPorts(dev.edgeplane.api.v1.Container spec) {
+        return spec.getPortsList().stream().filter(p -> p.getProtocol() != ContainerPort.Protocol.UDP)
+                .map(p -> Integer.toString(p.getContainerPort())).distinct().collect(java.util.stream.Collectors.joining(","));
+    }
+
     /** The container's log file, relative to the pod's log directory: NAME/ATTEMPT.log. */
     public static String logPath(String containerName, int attempt) {
         return containerName + "/" + attempt + ".log";
@@ -142,6 +148,7 @@ public final class PodConfigs {
                 .setWorkingDir(spec.getWorkingDir())
                 .putAllLabels(labels)
                 .putAnnotations(PodLabels.GENERATION, Long.toString(assignment.getGeneration()))
+                .putAnnotations(PodLabels.PORTS, declaredTcpPorts(spec))
                 .putAllAnnotations(spec.getLifecycle().hasPreStop() ? java.util.Map.of(PodLabels.PRE_STOP,
                         java.util.Base64.getEncoder().encodeToString(spec.getLifecycle().getPreStop().toByteArray())) : java.util.Map.of())
                 .setLogPath(logPath(spec.getName(), attempt))

@@ -21,6 +21,8 @@ public final class PodLabels {
     public static final String GRACE_SECONDS = "edgeplane.dev/termination-grace-seconds";
     /** Annotation on a container: its pre_stop hook (a LifecycleHandler, base64), run before any stop of it. */
     public static final String PRE_STOP = "edgeplane.dev/pre-stop";
+    /** Annotation: the TCP ports the container declares (what a port-forward to its replica may reach). */
+    public static final String PORTS = dev.edgeplane.tunnel.edge.CriContainers.PORTS;
 
     private PodLabels() {}
 

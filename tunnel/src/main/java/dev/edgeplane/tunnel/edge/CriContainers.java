@@ -25,6 +25,8 @@ public final class CriContainers {
     static final String NAMESPACE = "edgeplane.dev/namespace";
     static final String REPLICA = "edgeplane.dev/replica";
     static final String CONTAINER = "edgeplane.dev/container";
+    /** Annotation on each container the agent creates: the TCP ports it declares ("8080,9090"), all a port-forward may reach. */
+    public static final String PORTS = "edgeplane.dev/ports";
 
     private final RuntimeServiceGrpc.RuntimeServiceBlockingStub runtime;
 
@@ -69,6 +71,26 @@ public final class CriContainers {
             return status(older.get(0).getId());
         }
         return status(instances.get(0).getId());
+    }
+
+    /**
+     * The TCP ports the replica's running containers declare (pods use host networking, so these are
+     * host ports): a port-forward to the replica reaches these and no other port of the host.
+     */
+    public java.util.Set<Integer> declaredPorts(OpsTarget target) {
+        java.util.Set<Integer> ports = new java.util.TreeSet<>();
+        for (Container c : call().listContainers(ListContainersRequest.newBuilder().setFilter(ContainerFilter.newBuilder()
+                        .setState(dev.edgeplane.cri.v1.ContainerStateValue.newBuilder().setState(ContainerState.CONTAINER_RUNNING))
+                        .putLabelSelector(NAMESPACE, target.getNamespace())
+                        .putLabelSelector(REPLICA, target.getReplica()))
+                .build()).getContainersList()) {
+            for (String port : c.getAnnotationsOrDefault(PORTS, "").split(",")) {
+                if (port.matches("[0-9]{1,5}")) {
+                    ports.add(Integer.parseInt(port));
+                }
+            }
+        }
+        return ports;
     }
 
     public ContainerStatus status(String containerId) {

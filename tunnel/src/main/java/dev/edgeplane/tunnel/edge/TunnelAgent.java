@@ -88,6 +88,12 @@ public final class TunnelAgent implements AutoCloseable {
             refuse(grant.getSessionId(), Status.PERMISSION_DENIED.withDescription(refusal.get()), grant);
             return;
         }
+        Optional<String> undeclared = undeclaredReplicaPort(request);
+        if (undeclared.isPresent()) {
+            LOG.warning("refused tunnel session " + grant.getSessionId() + " of " + grant.getSubject() + ": " + undeclared.get());
+            refuse(grant.getSessionId(), Status.PERMISSION_DENIED.withDescription(undeclared.get()), grant);
+            return;
+        }
         if (active.incrementAndGet() > settings.maxSessions()) {
             active.decrementAndGet();
             refuse(grant.getSessionId(), Status.RESOURCE_EXHAUSTED.withDescription("this node already serves "
@@ -106,6 +112,29 @@ public final class TunnelAgent implements AutoCloseable {
         Thread thread = new Thread(session::run, "tunnel-" + request.getVerb().name().toLowerCase() + "-" + grant.getSessionId().substring(0, 8));
         thread.setDaemon(true);
         thread.start();
+    }
+
+    /**
+     * A port-forward to a replica reaches only a port the replica declares (its containers' ports): pods
+     * share the host's network, so any other port would be the host's own (sshd, the agent, etcd...).
+     */
+    private Optional<String> undeclaredReplicaPort(SessionRequest request) {
+        if (request.getVerb() != dev.edgeplane.api.v1.SessionVerb.PORT_FORWARD || request.getTarget().getReplica().isEmpty()) {
+            return Optional.empty();
+        }
+        if (containers.isEmpty()) {
+            return Optional.of("this node has no container runtime to tell which ports replica "
+                    + request.getTarget().getReplica() + " declares");
+        }
+        java.util.Set<Integer> declared;
+        try {
+            declared = containers.get().declaredPorts(request.getTarget());
+        } catch (io.grpc.StatusRuntimeException e) {
+            return Optional.of("cannot tell which ports replica " + request.getTarget().getReplica() + " declares: " + e.getStatus());
+        }
+        return declared.contains(request.getPort()) ? Optional.empty()
+                : Optional.of("port " + request.getPort() + " is not a port replica " + request.getTarget().getNamespace() + "/"
+                        + request.getTarget().getReplica() + " declares (" + (declared.isEmpty() ? "none" : declared) + ")");
     }
 
     private EdgeSession session(Grant grant) {
