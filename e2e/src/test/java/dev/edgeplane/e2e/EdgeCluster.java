@@ -97,8 +97,11 @@ final class EdgeCluster implements AutoCloseable {
             Registry registry = add(started, Registry.start());
             String image = registry.push(TestImages.BUSYBOX.archive(), "edgeplane/busybox:1");
             List<EdgeHost> hosts = new ArrayList<>();
+            // The tests' hostPath volumes are under their own dir, and only there.
+            List<String> flags = new ArrayList<>(agentFlags);
+            flags.addAll(List.of("--allow-host-paths", dir.toString()));
             for (String name : nodeNames) {
-                hosts.add(add(started, EdgeHost.withOwnContainerd(name, dir.resolve(name), agentFlags)));
+                hosts.add(add(started, EdgeHost.withOwnContainerd(name, dir.resolve(name), flags)));
             }
             EdgeCluster cluster = new EdgeCluster(dir, etcd, registry, image, hosts, cloudEnv);
             started.add(cluster::stopCloud);

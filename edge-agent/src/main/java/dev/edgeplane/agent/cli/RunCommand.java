@@ -66,6 +66,11 @@ final class RunCommand implements Callable<Integer> {
             description = "Run containers that ask to be privileged; the control plane cannot widen this (default: ${DEFAULT-VALUE}).")
     boolean allowPrivileged;
 
+    @Option(names = "--allow-host-paths", split = ",", paramLabel = "PATH",
+            description = "Absolute paths under which hostPath volumes may be, comma-separated (default: none; a hostPath of / "
+                    + "would be root on this host); the control plane cannot widen this.")
+    java.util.List<java.nio.file.Path> allowHostPaths = new java.util.ArrayList<>();
+
     @Option(names = "--container-log-max-size", defaultValue = "10485760",
             description = "Rotate a container's log file past this many bytes (default: ${DEFAULT-VALUE}, 10 MiB).")
     long containerLogMaxSize;
@@ -176,10 +181,23 @@ final class RunCommand implements Callable<Integer> {
                 csiStateDir != null ? csiStateDir : defaults.csiStateDir(), Optional.ofNullable(csiBtrfsPool), volumesEnabled);
     }
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    private java.util.List<java.nio.file.Path> hostPaths() {
+        for (java.nio.file.Path path : allowHostPaths) {
+            if (!path.isAbsolute()) {
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--allow-host-paths: " + path + " is not an absolute path");
+            }
+        }
+        return allowHostPaths;
+    }
+
     @Override
     public Integer call() throws Exception {
         ReconcilerSettings reconciler = new ReconcilerSettings("", logDir, syncPeriod, backoffInitial, backoffMax, backoffReset, 4,
-                Math.max(1, probeThreads), allowPrivileged, Math.max(4096, containerLogMaxSize), Math.max(2, containerLogMaxFiles));
+                Math.max(1, probeThreads), new dev.edgeplane.agent.pods.HostPolicy(allowPrivileged, hostPaths()),
+                Math.max(4096, containerLogMaxSize), Math.max(2, containerLogMaxFiles));
         boolean anyPodPort = tunnelPodPorts.trim().equals("*");
         Allowlist allowlist = new Allowlist(Allowlist.ports(tunnelPorts), anyPodPort ? java.util.Set.of() : Allowlist.ports(tunnelPodPorts),
                 anyPodPort, Allowlist.ports(tunnelHttpPorts), tunnelExec, tunnelSsh, tunnelSshPort, tunnelLogs);

@@ -168,7 +168,19 @@ final class PodWorker {
             killSandbox(sandbox, PodActions.containersIn(containers, sandbox.getId()), false);
         }
 
-        // 3. Its volumes come first (like the kubelet's WaitForAttachAndMount): a pod without them stays pending.
+        // 3. Its volumes come first (like the kubelet's WaitForAttachAndMount): a pod without them stays pending,
+        // and a host path this host does not allow stops it here, before anything runs.
+        for (dev.edgeplane.api.v1.PodVolume volume : template.getVolumesList()) {
+            Optional<String> refused = volume.hasHostPath()
+                    ? settings.policy().hostPathRefusal(volume.getName(), volume.getHostPath().getPath()) : Optional.empty();
+            if (refused.isPresent()) {
+                if (recordedOnce.add("refused:" + key + ":" + refused.get())) {
+                    LOG.warning(key + ": " + refused.get());
+                    events.warning(replicaOf(assignment), "Failed", refused.get());
+                }
+                return status.setPhase(ReplicaStatus.Phase.PENDING).setMessage(refused.get()).build();
+            }
+        }
         Map<String, Path> volumePaths;
         try {
             volumePaths = volumes.prepare(assignment, PodConfigs.podUid(assignment, hash));
@@ -402,7 +414,7 @@ final class PodWorker {
     private Optional<String> refusal(dev.edgeplane.api.v1.Container spec) {
         dev.edgeplane.api.v1.SecurityContext security = spec.getSecurityContext();
         String name = spec.getName();
-        if (security.getPrivileged() && !settings.allowPrivileged()) {
+        if (security.getPrivileged() && !settings.policy().allowPrivileged()) {
             return Optional.of("container " + name + " asks to be privileged, which this node does not allow (edge-agent --allow-privileged)");
         }
         if (!security.getRunAsNonRoot()) {

@@ -191,6 +191,16 @@ class PodLifecycleTest extends ReconcilerHarness {
         assertEquals("CreateContainerConfigError", replica(ns + "/priv-0").getContainers(0).getReason());
         assertTrue(Pods.containers(cri, ns).stream().noneMatch(c -> c.getLabelsMap().get(PodLabels.REPLICA).equals("priv-0")),
                 "nothing was created");
+
+        // Host paths only under what this host allows (here: the test's temp dir): "/" would be root on the host.
+        desire(Pods.assignment(ns, "hostroot", 0, Pods.template(PodTemplate.RestartPolicy.ALWAYS,
+                        Pods.container("app", Pods.BUSYBOX, "sleep", "3600").toBuilder().addVolumeMounts(mount("root", "/host")).build())
+                .toBuilder().addVolumes(hostDir("root", Path.of("/"))).build()));
+        Await.until(WAIT, "refused, saying why", () -> replica(ns + "/hostroot-0").getMessage().startsWith("hostPath volume root (/) is not under"),
+                () -> replica(ns + "/hostroot-0").toString());
+        assertEquals(ReplicaStatus.Phase.PENDING, replica(ns + "/hostroot-0").getPhase());
+        assertTrue(Pods.sandboxes(cri, ns).stream().noneMatch(s -> s.getLabelsMap().get(PodLabels.REPLICA).equals("hostroot-0")),
+                "not even a sandbox");
     }
 
     @Test

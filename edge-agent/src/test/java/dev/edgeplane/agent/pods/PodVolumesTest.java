@@ -77,7 +77,8 @@ class PodVolumesTest {
         desired = DesiredStateStore.open(new JournalStore(tmp.resolve("journal")));
         ReconcilerSettings settings = ReconcilerSettings.defaults("node-1", tmp.resolve("logs"))
                 .withSyncPeriod(Duration.ofMillis(500))
-                .withBackoff(Duration.ofMillis(200), Duration.ofSeconds(1), Duration.ofMinutes(10));
+                .withBackoff(Duration.ofMillis(200), Duration.ofSeconds(1), Duration.ofMinutes(10))
+                .withPolicy(new HostPolicy(false, java.util.List.of(tmp)));
         volumes = StorageDrivers.inProcess(tmp.resolve("volumes"), StorageDriverConfig.of(tmp.resolve("csi"), "node-1"));
         reconciler = new Reconciler(cri, desired, new StatusManager(Clock.systemUTC()), settings, Clock.systemUTC(), volumes);
         reconciler.start();

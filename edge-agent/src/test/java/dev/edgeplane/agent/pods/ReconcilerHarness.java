@@ -64,7 +64,8 @@ abstract class ReconcilerHarness {
         status = new StatusManager(Clock.systemUTC());
         ReconcilerSettings settings = ReconcilerSettings.defaults("node-1", tmp.resolve("logs"))
                 .withSyncPeriod(Duration.ofMillis(500))
-                .withBackoff(Duration.ofSeconds(1), Duration.ofSeconds(4), Duration.ofMinutes(10));
+                .withBackoff(Duration.ofSeconds(1), Duration.ofSeconds(4), Duration.ofMinutes(10))
+                .withPolicy(new HostPolicy(false, List.of(tmp))); // host paths of this test's temp dir only
         EventRecorder recorder = (level, object, reason, message) -> events.add(reason + ": " + message);
         reconciler = new Reconciler(cri, desired, status, settings, Clock.systemUTC(), PodVolumes.withoutDriver(tmp.resolve("volumes")), recorder);
         reconciler.start();
