@@ -31,11 +31,13 @@ public class ControlPlane {
     private final AppController apps;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
+    private final dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
     private final int httpPort;
 
     public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
                         AppController apps, AgentEndpoint agentEndpoint, EventStore events,
+                        dev.edgeplane.controlplane.events.NodeObjects nodeObjects,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.config = config;
         this.store = store;
@@ -47,6 +49,7 @@ public class ControlPlane {
         this.apps = apps;
         this.agentEndpoint = agentEndpoint;
         this.events = events;
+        this.nodeObjects = nodeObjects;
         this.httpPort = httpPort;
     }
 
@@ -55,6 +58,7 @@ public class ControlPlane {
         adminTokens.bootstrap();
         caches.start();
         events.start();
+        nodeObjects.start(); // before agents connect: what each node may report events about
         index.start();
         agentEndpoint.start();
         tracker.start();

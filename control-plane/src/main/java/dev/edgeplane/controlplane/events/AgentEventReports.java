@@ -39,13 +39,15 @@ public class AgentEventReports {
     private static final Pattern REASON = Pattern.compile("[A-Za-z][A-Za-z0-9]{0,127}");
 
     private final EventStore store;
+    private final NodeObjects nodeObjects;
     /** Per node: the newest sequence accepted and when its records are in etcd. */
     private final Map<String, Accepted> accepted = new ConcurrentHashMap<>();
 
     private record Accepted(long sequence, CompletableFuture<Void> written) {}
 
-    public AgentEventReports(EventStore store) {
+    public AgentEventReports(EventStore store, NodeObjects nodeObjects) {
         this.store = store;
+        this.nodeObjects = nodeObjects;
     }
 
     /**
@@ -128,13 +130,20 @@ public class AgentEventReports {
                 LOG.debugf("node %s re-sent event report %d (accepted up to %d)", node, report.getSequence(), last.sequence());
                 return last;
             }
-            List<Occurrence> occurrences = occurrences(node, report, Instant.now());
+            List<Occurrence> occurrences = occurrences(node, report, Instant.now(), nodeObjects::owns);
             return new Accepted(report.getSequence(), store.recordAll(occurrences));
         }).written();
     }
 
-    static List<Occurrence> occurrences(String node, EventReport report, Instant now) {
-        List<Occurrence> out = new ArrayList<>(report.getEventsCount() + 1);
+    /** Who may speak about what: a node about its own Node and the objects bound to it ({@link NodeObjects}). */
+    @FunctionalInterface
+    interface Ownership {
+        boolean owns(String node, ObjectReference object);
+    }
+
+    static List<Occurrence> occurrences(String node, EventReport report, Instant now, Ownership ownership) {
+        List<Occurrence> out = new ArrayList<>(report.getEventsCount() + 2);
+        int notOwn = 0;
         for (AgentEventRecord r : report.getEventsList()) {
             ObjectReference object = r.getInvolvedObject();
             String problem = problem(r);
@@ -147,6 +156,10 @@ public class AgentEventReports {
             } else if (object.getNamespace().isEmpty()) {
                 object = object.toBuilder().setNamespace("default").build();
             }
+            if (!ownership.owns(node, object)) {
+                notOwn++; // another node's replica, or an object never bound here: not this node's to speak about
+                continue;
+            }
             EventLevel level = r.getLevel() == EventLevel.EVENT_LEVEL_UNSPECIFIED ? EventLevel.INFO : r.getLevel();
             Instant last = r.hasLastTime() ? Joiner.toInstant(r.getLastTime()) : now;
             Instant first = r.hasFirstTime() ? Joiner.toInstant(r.getFirstTime()) : last;
@@ -157,6 +170,11 @@ public class AgentEventReports {
                         object.getNamespace(), object.getName(), o.message(), o.count());
             }
             out.add(o);
+        }
+        if (notOwn > 0) {
+            LOG.warnf("node %s reported %d events about objects it does not run; refused", node, notOwn);
+            out.add(new Occurrence(EventLevel.WARNING, EventRecorder.node(node), "EventsRefused",
+                    "events about objects not bound to this node were refused", node, SOURCE, now, now, notOwn));
         }
         if (report.getDropped() > 0) {
             LOG.warnf("node %s dropped %d events while it could not send them", node, report.getDropped());

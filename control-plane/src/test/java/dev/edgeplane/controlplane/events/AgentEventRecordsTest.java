@@ -29,7 +29,7 @@ class AgentEventRecordsTest {
                 .addEvents(record("Replica", "default", "Bad/Name", "Started")) // not a DNS label: ignored
                 .addEvents(record("Replica", "default", "web-0", "not camel!"))  // bad reason: ignored
                 .build();
-        List<Occurrence> out = AgentEventReports.occurrences("edge-1", report, NOW);
+        List<Occurrence> out = AgentEventReports.occurrences("edge-1", report, NOW, (node, object) -> true);
         assertEquals(List.of("BackOff", "JournalCorrupt", "EventsDropped"), out.stream().map(Occurrence::reason).toList());
         Occurrence backOff = out.get(0);
         assertEquals("default", backOff.namespace(), "namespaced kinds default to \"default\"");
@@ -41,6 +41,34 @@ class AgentEventRecordsTest {
         assertEquals(EventLevel.INFO, out.get(1).level(), "unspecified level: Info");
         assertEquals(5, out.get(2).count());
         assertEquals(EventLevel.WARNING, out.get(2).level());
+    }
+
+    @Test
+    void aNodeSpeaksOnlyAboutObjectsBoundToItTheRestIsOneRefusalCount() {
+        EventReport report = EventReport.newBuilder().setSequence(1)
+                .addEvents(record("Replica", "default", "mine-0", "Started"))
+                .addEvents(record("Replica", "default", "theirs-0", "Killing").setLevel(EventLevel.WARNING))
+                .addEvents(record("App", "shop", "payments", "Failed"))
+                .build();
+        List<Occurrence> out = AgentEventReports.occurrences("edge-1", report, NOW,
+                (node, object) -> node.equals("edge-1") && object.getName().equals("mine-0"));
+        assertEquals(List.of("Started", "EventsRefused"), out.stream().map(Occurrence::reason).toList());
+        assertEquals(2, out.get(1).count(), "the two about others' objects, counted on the node");
+        assertEquals("edge-1", out.get(1).object().getName());
+    }
+
+    @Test
+    void nodeObjectsAreWhatTheNodesAssignmentsBindToItAndOutliveTheirRemoval() {
+        NodeObjects objects = new NodeObjects(null);
+        objects.remember(dev.edgeplane.api.v1.Assignment.newBuilder().setNode("edge-1").setNamespace("shop").setApp("web")
+                .setReplica("web-0").putVolumes("data", dev.edgeplane.api.v1.VolumeClaim.newBuilder().setName("data").build()).build());
+        assertEquals(true, objects.owns("edge-1", EventRecorder.replica("shop", "web-0")));
+        assertEquals(true, objects.owns("edge-1", EventRecorder.app("shop", "web")));
+        assertEquals(true, objects.owns("edge-1", EventRecorder.volume("shop", "data")));
+        assertEquals(false, objects.owns("edge-2", EventRecorder.replica("shop", "web-0")), "another node's replica");
+        assertEquals(false, objects.owns("edge-1", EventRecorder.replica("default", "web-0")), "same name, another namespace");
+        assertEquals(true, objects.owns("edge-1", EventRecorder.node("edge-1")));
+        assertEquals(false, objects.owns("edge-1", EventRecorder.node("edge-2")));
     }
 
     @Test

@@ -77,6 +77,21 @@ class ReportEventsTest {
                 .setFirstTime(at(last.minusSeconds(10))).setLastTime(at(last)).build();
     }
 
+    @jakarta.inject.Inject
+    dev.edgeplane.controlplane.store.EtcdStore store;
+    @jakarta.inject.Inject
+    dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
+
+    /** Binds {@code replicas} to {@code node} (as the scheduler would) and waits until events about them are its to report. */
+    private void assign(String node, String... replicas) {
+        for (String replica : replicas) {
+            store.put(dev.edgeplane.controlplane.store.Keys.assignment(node, "default", replica), dev.edgeplane.api.v1.Assignment.newBuilder()
+                    .setNode(node).setNamespace("default").setApp("web").setReplica(replica).build().toByteArray());
+        }
+        TestApi.await("the replicas bound to " + node, WAIT, () -> java.util.Arrays.stream(replicas)
+                .allMatch(r -> nodeObjects.owns(node, dev.edgeplane.controlplane.events.EventRecorder.replica("default", r))));
+    }
+
     /** The agent's end of ReportEvents: acks land in a queue. */
     private static final class Reporter implements AutoCloseable {
         final LinkedBlockingQueue<Long> acks = new LinkedBlockingQueue<>();
@@ -138,6 +153,7 @@ class ReportEventsTest {
             JoinToken token = api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder().setToken(JoinToken.newBuilder()
                     .setSpec(JoinTokenSpec.newBuilder())).build());
             agent.join(TestApi.agentPort(), token.getStatus().getToken(), token.getStatus().getCaHash());
+            assign(NODE, "web-0", "web-1");
 
             // The control plane's own events go through the same store.
             TestApi.await("NodeJoined recorded", WAIT, () -> list(events, EventFilter.newBuilder().setNode(NODE)
@@ -268,6 +284,7 @@ class ReportEventsTest {
             JoinToken token = api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder().setToken(JoinToken.newBuilder()
                     .setSpec(JoinTokenSpec.newBuilder())).build());
             agent.join(TestApi.agentPort(), token.getStatus().getToken(), token.getStatus().getCaHash());
+            assign("edge-storm", "storm-0");
             int reports = 200;
             try (Reporter reporter = new Reporter(agent.syncChannel(TestApi.agentPort()))) {
                 for (int i = 1; i <= reports; i++) {
