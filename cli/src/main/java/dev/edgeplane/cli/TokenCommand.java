@@ -37,6 +37,9 @@ final class TokenCommand {
         @Option(names = "--description")
         String description = "";
 
+        @Option(names = "--node", paramLabel = "NAME", description = "Only a node of this name may join with the token.")
+        String node = "";
+
         @Option(names = {"-o", "--output"}, description = "command (default: the join command), json or yaml")
         String format = "command";
 
@@ -44,7 +47,7 @@ final class TokenCommand {
         public Integer call() throws Exception {
             JoinTokenSpec.Builder s = JoinTokenSpec.newBuilder()
                     .setTtl(Duration.newBuilder().setSeconds(Durations.parse(ttl).toSeconds()))
-                    .setMaxUses(maxUses).putAllNodeLabels(nodeLabels).setDescription(description);
+                    .setMaxUses(maxUses).putAllNodeLabels(nodeLabels).setDescription(description).setNodeName(node);
             JoinToken created;
             try (ApiClient api = token.root.connect()) {
                 created = api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()

@@ -79,6 +79,11 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
                 .build();
     }
 
+    /** A bootstrap token lives at most this long (kubeadm's default is 24 h, which is ours too). */
+    static final java.time.Duration MAX_TTL = java.time.Duration.ofDays(30);
+    /** Uses of one token: enough to provision a fleet, not unbounded. */
+    static final int MAX_USES = 100_000;
+
     @Override
     public void createJoinToken(CreateJoinTokenRequest request, StreamObserver<JoinToken> responseObserver) {
         Calls.unary(responseObserver, () -> {
@@ -87,9 +92,14 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
             Validation v = new Validation();
             if (spec.hasTtl() && (spec.getTtl().getSeconds() < 0 || spec.getTtl().getNanos() < 0)) {
                 v.add("token.spec.ttl", "must not be negative");
+            } else if (spec.hasTtl() && spec.getTtl().getSeconds() > MAX_TTL.getSeconds()) {
+                v.add("token.spec.ttl", "must be at most " + MAX_TTL.toDays() + " days: a bootstrap token is short-lived");
             }
-            if (spec.getMaxUses() < 0) {
-                v.add("token.spec.max_uses", "must be 0 (default 1) or more");
+            if (spec.getMaxUses() < 0 || spec.getMaxUses() > MAX_USES) {
+                v.add("token.spec.max_uses", "must be 0 (default 1) to " + MAX_USES);
+            }
+            if (!spec.getNodeName().isEmpty()) {
+                v.dnsLabel("token.spec.node_name", spec.getNodeName());
             }
             v.labels("token.metadata.labels", given.getMetadata().getLabelsMap(), limits.maxLabels());
             v.labels("token.spec.node_labels", spec.getNodeLabelsMap(), limits.maxLabels());

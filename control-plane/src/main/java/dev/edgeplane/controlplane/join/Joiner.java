@@ -74,6 +74,13 @@ public class Joiner {
                 ? Validation.toDnsLabel(request.getInfo().getHostname())
                 : request.getNodeName();
         Validation validation = new Validation().dnsLabel("node_name", nodeName).labels("labels", request.getLabelsMap());
+        for (String key : request.getLabelsMap().keySet()) {
+            // The node restriction: what a host says about itself must not steer workloads (or their secrets) to it.
+            if (!key.startsWith(AGENT_LABEL_PREFIX)) {
+                validation.add("labels[" + key + "]", "an agent may set only labels under " + AGENT_LABEL_PREFIX
+                        + "; labels that place workloads come from the join token (node_labels) or UpdateNode");
+            }
+        }
         validation.throwIfInvalid();
 
         X509Certificate certificate = null;
@@ -88,6 +95,10 @@ public class Joiner {
             String secretHash = joinToken.getMetadata().getAnnotationsOrDefault(JoinTokens.SECRET_HASH_ANNOTATION, "");
             if (secretHash.isEmpty() || !JoinTokens.matches(token.secret(), secretHash)) {
                 throw unauthenticated("unknown token");
+            }
+            if (!joinToken.getSpec().getNodeName().isEmpty() && !joinToken.getSpec().getNodeName().equals(nodeName)) {
+                throw Status.PERMISSION_DENIED.withDescription("token " + token.id() + " is for node \""
+                        + joinToken.getSpec().getNodeName() + "\" only").asRuntimeException();
             }
             Instant now = clock.instant();
             if (joinToken.getStatus().hasExpireTime() && !now.isBefore(toInstant(joinToken.getStatus().getExpireTime()))) {
@@ -186,6 +197,8 @@ public class Joiner {
         return labels;
     }
 
+    /** The only labels an agent may ask for at join (Kubernetes' NodeRestriction keeps kubelets to theirs the same way). */
+    public static final String AGENT_LABEL_PREFIX = "agent.edgeplane.dev/";
     public static final String OS_LABEL = "edgeplane.dev/os";
     public static final String ARCH_LABEL = "edgeplane.dev/arch";
     public static final String HOSTNAME_LABEL = "edgeplane.dev/hostname";

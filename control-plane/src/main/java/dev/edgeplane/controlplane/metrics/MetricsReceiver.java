@@ -29,6 +29,11 @@ public final class MetricsReceiver {
     private static final Logger LOG = Logger.getLogger(MetricsReceiver.class);
     static final int MAX_LABELS = 32;
     static final int MAX_LABEL_VALUE = 1024;
+    /** Lengths of a series name and of a label name: what a hostile agent could otherwise make the store hold. */
+    static final int MAX_NAME = 200;
+    static final int MAX_LABEL_NAME = 128;
+    /** Series one stream may define (its id -> key maps live as long as the stream). An agent has a few hundred. */
+    static final int MAX_SERIES_PER_STREAM = 20_000;
     /** Batches a stream may have in flight towards us before we ask for more. */
     private static final int WINDOW = 2;
 
@@ -132,8 +137,8 @@ public final class MetricsReceiver {
             for (int i = 0; i < batch.getNewSeriesCount() && v.violations().size() < 10; i++) {
                 SeriesDefinition d = batch.getNewSeries(i);
                 String at = "new_series[" + i + "]";
-                if (!MetricsQuery.METRIC_NAME.matcher(d.getName()).matches()) {
-                    v.add(at + ".name", "\"" + d.getName() + "\" is not a series name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
+                if (d.getName().length() > MAX_NAME || !MetricsQuery.METRIC_NAME.matcher(d.getName()).matches()) {
+                    v.add(at + ".name", "\"" + d.getName() + "\" is not a series name ([a-zA-Z_:][a-zA-Z0-9_:]*, at most " + MAX_NAME + " characters)");
                     continue;
                 }
                 if (d.getLabelsCount() > MAX_LABELS) {
@@ -142,8 +147,11 @@ public final class MetricsReceiver {
                 }
                 boolean labelsOk = true;
                 for (Map.Entry<String, String> label : d.getLabelsMap().entrySet()) {
-                    if (!LabelMatchers.LABEL_NAME.matcher(label.getKey()).matches() || label.getValue().length() > MAX_LABEL_VALUE) {
-                        v.add(at + ".labels[" + label.getKey() + "]", "label names are [a-zA-Z_][a-zA-Z0-9_]*, values at most " + MAX_LABEL_VALUE + " characters");
+                    if (label.getKey().length() > MAX_LABEL_NAME || !LabelMatchers.LABEL_NAME.matcher(label.getKey()).matches()
+                            || label.getValue().length() > MAX_LABEL_VALUE) {
+                        v.add(at + ".labels[" + label.getKey().substring(0, Math.min(label.getKey().length(), MAX_LABEL_NAME)) + "]",
+                                "label names are [a-zA-Z_][a-zA-Z0-9_]*, at most " + MAX_LABEL_NAME + " characters, values at most "
+                                        + MAX_LABEL_VALUE + " characters");
                         labelsOk = false;
                     }
                 }
@@ -159,6 +167,11 @@ public final class MetricsReceiver {
                 }
                 newKeys.put(d.getId(), key);
                 newKinds.put(d.getId(), d.getKind());
+            }
+            long defined = keys.size() + newKeys.keySet().stream().filter(id -> !keys.containsKey(id)).count();
+            if (defined > MAX_SERIES_PER_STREAM) {
+                throw Validation.exhausted("series per stream", "this stream would define " + defined + " series; at most "
+                        + MAX_SERIES_PER_STREAM + " are kept per ReportMetrics stream");
             }
             List<Integer> ids = List.of();
             long limit = clock.millis() + maxAheadMs;

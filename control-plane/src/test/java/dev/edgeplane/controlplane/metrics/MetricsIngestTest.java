@@ -178,6 +178,31 @@ class MetricsIngestTest {
     }
 
     @Test
+    void aHostileAgentCannotMakeTheStoreHoldLongNamesOrUnboundedSeries() throws Exception {
+        TestAgent agent = joined("metrics-hostile");
+        MetricsReporter longName = reporter(agent);
+        longName.send(MetricsBatch.newBuilder().setSequence(1)
+                .addNewSeries(def(1, "n".repeat(MetricsReceiver.MAX_NAME + 1), MetricKind.GAUGE, Map.of()))
+                .addNewSeries(def(2, "node_load1", MetricKind.GAUGE, Map.of("l".repeat(MetricsReceiver.MAX_LABEL_NAME + 1), "v")))
+                .build());
+        StatusRuntimeException names = (StatusRuntimeException) longName.awaitError(WAIT);
+        assertEquals(Status.Code.INVALID_ARGUMENT, names.getStatus().getCode());
+        assertEquals(List.of("new_series[0].name", "new_series[1].labels[" + "l".repeat(MetricsReceiver.MAX_LABEL_NAME) + "]"),
+                badRequestFields(names));
+
+        MetricsReporter many = reporter(agent);
+        MetricsBatch.Builder batch = MetricsBatch.newBuilder().setSequence(1);
+        for (int id = 0; id <= MetricsReceiver.MAX_SERIES_PER_STREAM; id++) {
+            batch.addNewSeries(def(id, "s", MetricKind.GAUGE, Map.of()));
+        }
+        many.send(batch.build());
+        StatusRuntimeException tooMany = (StatusRuntimeException) many.awaitError(WAIT);
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, tooMany.getStatus().getCode());
+        assertTrue(tooMany.getStatus().getDescription().startsWith("series per stream"), tooMany.getStatus().getDescription());
+        assertTrue(many.acks.isEmpty());
+    }
+
+    @Test
     void reportMetricsNeedsTheNodeCertificate() throws Exception {
         TestAgent agent = joined("metrics-nocert");
         MetricsReporter reporter = new MetricsReporter(agent.syncChannel(TestApi.agentPort(), false));

@@ -100,7 +100,7 @@ class JoinAndSyncTest {
 
         Node node = api.nodes().getNode(GetNodeRequest.newBuilder().setName("join-good").build());
         assertEquals("berlin", node.getMetadata().getLabelsOrThrow("site"));
-        assertEquals("yes", node.getMetadata().getLabelsOrThrow("from-agent"));
+        assertEquals("yes", node.getMetadata().getLabelsOrThrow("agent.edgeplane.dev/from-agent"));
         assertEquals("join-good.example", node.getStatus().getHostname());
         assertEquals("join-good", node.getMetadata().getLabelsOrThrow("edgeplane.dev/hostname"), "well-known labels from what the host reports");
         assertEquals(node.getStatus().getArch(), node.getMetadata().getLabelsOrThrow("edgeplane.dev/arch"));
@@ -123,6 +123,39 @@ class JoinAndSyncTest {
             }
         });
         assertEquals(Status.Code.ALREADY_EXISTS, taken.getStatus().getCode());
+    }
+
+    @Test
+    void aTokenBoundToANodeAdmitsOnlyItAndAgentsSetOnlyTheirOwnLabels() throws Exception {
+        int port = TestApi.agentPort();
+        JoinToken bound = token(JoinTokenSpec.newBuilder().setMaxUses(3).setNodeName("bound-1"));
+        StatusRuntimeException other = assertThrows(StatusRuntimeException.class,
+                () -> agent("bound-2").join(port, bound.getStatus().getToken(), bound.getStatus().getCaHash()));
+        assertEquals(Status.Code.PERMISSION_DENIED, other.getStatus().getCode());
+        assertEquals(0, api.tokens().getJoinToken(dev.edgeplane.api.v1.GetJoinTokenRequest.newBuilder()
+                .setName(bound.getMetadata().getName()).build()).getStatus().getUses(), "a refused join uses nothing");
+        var joined = agent("bound-1").join(port, bound.getStatus().getToken(), bound.getStatus().getCaHash());
+
+        JoinToken open = token(JoinTokenSpec.newBuilder());
+        TestAgent steering = agent("steering");
+        StatusRuntimeException labelled = assertThrows(StatusRuntimeException.class, () -> {
+            var channel = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", port)
+                    .sslContext(io.grpc.netty.GrpcSslContexts.forClient().trustManager(TestAgent.parse(joined.getCaBundlePem())).build())
+                    .build();
+            try {
+                dev.edgeplane.api.v1.AgentServiceGrpc.newBlockingStub(channel).join(dev.edgeplane.api.v1.JoinRequest.newBuilder()
+                        .setToken(open.getStatus().getToken()).setCsrPem(steering.csrPem()).setNodeName("steering")
+                        .putLabels("pool", "payments").build());
+            } finally {
+                channel.shutdownNow();
+            }
+        });
+        assertEquals(Status.Code.INVALID_ARGUMENT, labelled.getStatus().getCode());
+        assertTrue(labelled.getStatus().getDescription().contains("labels[pool]"), labelled.getStatus().getDescription());
+
+        StatusRuntimeException longLived = assertThrows(StatusRuntimeException.class, () -> token(JoinTokenSpec.newBuilder()
+                .setTtl(com.google.protobuf.Duration.newBuilder().setSeconds(java.time.Duration.ofDays(365).toSeconds()))));
+        assertEquals(Status.Code.INVALID_ARGUMENT, longLived.getStatus().getCode());
     }
 
     @Test

@@ -69,7 +69,7 @@ public final class TestAgent implements AutoCloseable {
         channels.add(channel);
         JoinResponse response = AgentServiceGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS)
                 .join(JoinRequest.newBuilder().setToken(token).setCsrPem(csrPem()).setNodeName(name)
-                        .putLabels("from-agent", "yes")
+                        .putLabels("agent.edgeplane.dev/from-agent", "yes")
                         .setInfo(NodeInfo.newBuilder().setHostname(name + ".example").setOs("linux").setArch("amd64").setAgentVersion("test"))
                         .build());
         if (presented.get() == null || presented.get().length != 2) {

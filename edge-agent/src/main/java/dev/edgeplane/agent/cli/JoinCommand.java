@@ -36,7 +36,7 @@ final class JoinCommand implements Callable<Integer> {
     @Option(names = "--name", description = "The node name (default: the host name as a DNS-1123 label).")
     String name;
 
-    @Option(names = "--label", split = ",", description = "A label for the node, k=v (repeatable).")
+    @Option(names = "--label", split = ",", description = "A label for the node, k=v (repeatable); only keys under agent.edgeplane.dev/ (scheduling labels come from the token).")
     Map<String, String> labels = new LinkedHashMap<>();
 
     @Option(names = "--state-dir", defaultValue = StateDir.DEFAULT, description = "Where the identity and journal live (default: ${DEFAULT-VALUE}).")

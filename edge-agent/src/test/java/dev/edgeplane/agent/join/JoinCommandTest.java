@@ -99,7 +99,7 @@ class JoinCommandTest {
     void goodTokenWritesTheStateDir() throws Exception {
         Path state = tmp.resolve("state");
         Run run = join("--server", "127.0.0.1:" + port, "--token", GOOD_TOKEN, "--ca-hash", caHash(),
-                "--name", "edge-1", "--label", "site=shop-7", "--state-dir", state.toString());
+                "--name", "edge-1", "--label", "agent.edgeplane.dev/site=shop-7", "--state-dir", state.toString());
         assertEquals(0, run.code(), run.err());
         assertTrue(run.out().contains("joined as node edge-1"), run.out());
 
@@ -112,7 +112,7 @@ class JoinCommandTest {
         assertEquals(Pem.privateKey(Files.readString(dir.nodeKey())).getAlgorithm(), "EC");
         assertTrue(certificate.getSubjectX500Principal().getName().contains("CN=edge-1"));
         certificate.verify(PKI.ca().getPublicKey());
-        assertEquals("shop-7", JOINED.get("edge-1").getLabelsMap().get("site"));
+        assertEquals("shop-7", JOINED.get("edge-1").getLabelsMap().get("agent.edgeplane.dev/site"));
 
         // Joining again over an existing identity is refused without --force, allowed with it.
         Run again = join("--server", "127.0.0.1:" + port, "--token", GOOD_TOKEN, "--ca-hash", caHash(),
