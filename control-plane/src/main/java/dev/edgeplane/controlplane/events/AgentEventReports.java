@@ -40,14 +40,23 @@ public class AgentEventReports {
 
     private final EventStore store;
     private final NodeObjects nodeObjects;
+    /** Distinct records a node may have alive at once: a repeat folds, a made-up reason is a new record. */
+    static final int MAX_RECORDS_PER_NODE = 256;
+    private final DistinctRecordBudget budget;
     /** Per node: the newest sequence accepted and when its records are in etcd. */
     private final Map<String, Accepted> accepted = new ConcurrentHashMap<>();
 
     private record Accepted(long sequence, CompletableFuture<Void> written) {}
 
-    public AgentEventReports(EventStore store, NodeObjects nodeObjects) {
+    @jakarta.inject.Inject
+    public AgentEventReports(EventStore store, NodeObjects nodeObjects, dev.edgeplane.controlplane.ControlPlaneConfig config) {
+        this(store, nodeObjects, new DistinctRecordBudget(MAX_RECORDS_PER_NODE, config.event().ttl()));
+    }
+
+    AgentEventReports(EventStore store, NodeObjects nodeObjects, DistinctRecordBudget budget) {
         this.store = store;
         this.nodeObjects = nodeObjects;
+        this.budget = budget;
     }
 
     /**
@@ -130,9 +139,32 @@ public class AgentEventReports {
                 LOG.debugf("node %s re-sent event report %d (accepted up to %d)", node, report.getSequence(), last.sequence());
                 return last;
             }
-            List<Occurrence> occurrences = occurrences(node, report, Instant.now(), nodeObjects::owns);
+            Instant now = Instant.now();
+            List<Occurrence> occurrences = withinBudget(node, occurrences(node, report, now, nodeObjects::owns), now);
             return new Accepted(report.getSequence(), store.recordAll(occurrences));
         }).written();
+    }
+
+    /** The occurrences whose records the node has room for; the rest become one EventsRefused count. */
+    List<Occurrence> withinBudget(String node, List<Occurrence> occurrences, Instant now) {
+        List<Occurrence> kept = new ArrayList<>(occurrences.size() + 1);
+        long refused = 0;
+        for (Occurrence o : occurrences) {
+            // The node's own bookkeeping records (refusals, drops) always pass: they are few and fixed.
+            boolean bookkeeping = o.object().getKind().equals("Node") && (o.reason().equals("EventsRefused") || o.reason().equals("EventsDropped"));
+            if (bookkeeping || budget.admit(node, o.name(), now)) {
+                kept.add(o);
+            } else {
+                refused += o.count();
+            }
+        }
+        if (refused > 0) {
+            LOG.warnf("node %s has %d distinct event records alive; %d more refused", node, MAX_RECORDS_PER_NODE, refused);
+            kept.add(new Occurrence(EventLevel.WARNING, EventRecorder.node(node), "EventsRefused",
+                    "events refused: the node has " + MAX_RECORDS_PER_NODE + " distinct event records alive already", node, SOURCE,
+                    now, now, refused));
+        }
+        return kept;
     }
 
     /** Who may speak about what: a node about its own Node and the objects bound to it ({@link NodeObjects}). */

@@ -72,6 +72,22 @@ class AgentEventRecordsTest {
     }
 
     @Test
+    void aNodeHasABudgetOfDistinctRecordsRepeatsFoldAndOldOnesAgeOut() {
+        AgentEventReports reports = new AgentEventReports(null, null, new DistinctRecordBudget(2, java.time.Duration.ofMinutes(10)));
+        java.util.function.Function<String, Occurrence> about = reason -> Occurrence.of(EventLevel.WARNING,
+                EventRecorder.replica("default", "web-0"), reason, "m", "edge-1", AgentEventReports.SOURCE, NOW);
+        List<Occurrence> first = reports.withinBudget("edge-1", List.of(about.apply("A"), about.apply("B"), about.apply("C")), NOW);
+        assertEquals(List.of("A", "B", "EventsRefused"), first.stream().map(Occurrence::reason).toList(),
+                "two distinct records alive at most; the third is counted, not stored");
+        assertEquals(List.of("A"), reports.withinBudget("edge-1", List.of(about.apply("A")), NOW.plusSeconds(60)).stream()
+                .map(Occurrence::reason).toList(), "a repeat of a record it has always passes");
+        assertEquals(List.of("C"), reports.withinBudget("edge-2", List.of(about.apply("C")), NOW).stream().map(Occurrence::reason).toList(),
+                "another node has its own budget");
+        assertEquals(List.of("C"), reports.withinBudget("edge-1", List.of(about.apply("C")), NOW.plusSeconds(601)).stream()
+                .map(Occurrence::reason).toList(), "B aged out (A was repeated later, B was not)");
+    }
+
+    @Test
     void repeatsShareANameAndFoldWithTheLatestMessage() {
         ObjectReference web = EventRecorder.replica("default", "web-0");
         Occurrence first = new Occurrence(EventLevel.WARNING, web, "BackOff", "back-off 10s", "edge-1", "agent",
