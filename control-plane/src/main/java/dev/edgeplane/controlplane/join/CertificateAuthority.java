@@ -102,20 +102,9 @@ public final class CertificateAuthority {
         this.hash = hashOf(certificate);
     }
 
-    /** The CA stored in etcd, or a new one stored there if none exists yet. */
-    public static CertificateAuthority loadOrCreate(EtcdStore store) {
-        var existing = store.get(Keys.CA);
-        if (existing.isPresent()) {
-            return parse(new String(existing.get().value(), StandardCharsets.UTF_8));
-        }
-        CertificateAuthority created = generate();
-        String stored = created.certificatePem + pem(created.key);
-        if (store.create(Keys.CA, stored.getBytes(StandardCharsets.UTF_8)).isPresent()) {
-            LOG.infof("generated the cluster CA (%s)", created.hash);
-            return created;
-        }
-        // Another replica won the race: use its CA.
-        return parse(new String(store.get(Keys.CA).orElseThrow().value(), StandardCharsets.UTF_8));
+    /** The certificate and then the PKCS#8 key, PEM: how the CA is kept (sealed, see {@link ClusterCa}). */
+    String storedPem() {
+        return certificatePem + pem(key);
     }
 
     static CertificateAuthority generate() {
@@ -150,11 +139,11 @@ public final class CertificateAuthority {
                 }
             }
             if (cert == null || key == null) {
-                throw new IllegalStateException("/edgeplane/ca holds no certificate and key");
+                throw new IllegalStateException("the stored cluster CA holds no certificate and key");
             }
             return new CertificateAuthority(cert, key);
         } catch (IOException | GeneralSecurityException e) {
-            throw new IllegalStateException("cannot read the CA stored in etcd", e);
+            throw new IllegalStateException("cannot read the stored cluster CA", e);
         }
     }
 
