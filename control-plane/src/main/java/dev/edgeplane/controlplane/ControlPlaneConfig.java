@@ -28,6 +28,18 @@ public interface ControlPlaneConfig {
 
     Fanout fanout();
 
+    Audit audit();
+
+    interface Audit {
+        /** How long an audit record of a mutating API call is kept in etcd (EDGEPLANE_AUDIT_RETENTION). */
+        @WithDefault("168h")
+        Duration retention();
+
+        /** Records waiting for their etcd write; past it a record is only logged (and counted). */
+        @WithDefault("10000")
+        int maxPending();
+    }
+
     Secrets secrets();
 
     interface Etcd {

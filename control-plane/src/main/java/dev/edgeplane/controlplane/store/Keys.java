@@ -22,6 +22,8 @@ public final class Keys {
     public static final String QUOTAS = ROOT + "quotas/";
     /** Events, each under a lease: /edgeplane/events/&lt;namespace, "-" for cluster-scoped objects&gt;/&lt;name&gt;. */
     public static final String EVENTS = ROOT + "events/";
+    /** Audit records of mutating API calls, under a lease: /edgeplane/audit/&lt;epoch millis&gt;-&lt;random&gt;. */
+    public static final String AUDIT = ROOT + "audit/";
     public static final String CA = ROOT + "ca";
     public static final String ADMIN_TOKEN_HASH = ROOT + "auth/admin-token-sha256";
     public static final String SCHEDULER_LEADER = ROOT + "leader/scheduler";

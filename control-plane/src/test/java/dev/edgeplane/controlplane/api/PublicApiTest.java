@@ -105,7 +105,7 @@ class PublicApiTest {
         Set<String> services = new HashSet<>();
         response.getListServicesResponse().getServiceList().forEach(s -> services.add(s.getName()));
         assertTrue(services.containsAll(Set.of("edgeplane.v1.NodeService", "edgeplane.v1.JoinTokenService", "edgeplane.v1.AppService",
-                "edgeplane.v1.QuotaService")),
+                "edgeplane.v1.QuotaService", "edgeplane.v1.ConfigMapService", "edgeplane.v1.SecretService", "edgeplane.v1.AuditService")),
                 "reflection lists " + services);
         assertFalse(services.contains("edgeplane.v1.AgentService"), "AgentService is served on the agent endpoint only");
     }

@@ -18,7 +18,7 @@ class SessionAuditTest {
         assertFalse(line.contains("\n") || line.contains("\r") || line.contains("\u2028") || line.contains("\u0085"), line);
         assertTrue(line.endsWith(" outcome=\"refused\\naudit side=agent session=x subject=admin outcome=ok\\u2028\\u0085\""), line);
         assertTrue(line.contains(" target=\"default/web-0 \\\"x\\\"\""), line);
-        assertEquals("plain", SessionAudit.quote("plain"));
-        assertEquals("\"\"", SessionAudit.quote(""));
+        assertEquals("plain", Logfmt.quote("plain"));
+        assertEquals("\"\"", Logfmt.quote(""));
     }
 }
