@@ -18,11 +18,7 @@ import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.spi.Prioritized;
 import java.net.SocketAddress;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
-import java.util.HexFormat;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Pattern;
 
@@ -36,7 +32,6 @@ import java.util.regex.Pattern;
 @ApplicationScoped
 public class AuditInterceptor implements ServerInterceptor, Prioritized {
     static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback).*");
-    private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private static final int MAX_REASON = 512;
 
     private final AuditTrail trail;
@@ -58,7 +53,7 @@ public class AuditInterceptor implements ServerInterceptor, Prioritized {
             return next.startCall(call, headers);
         }
         AtomicReference<Object> request = new AtomicReference<>();
-        String subject = subject(headers);
+        String subject = dev.edgeplane.controlplane.auth.Subjects.of(headers);
         SocketAddress peer = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
         ServerCall<Q, R> audited = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
             @Override
@@ -83,20 +78,6 @@ public class AuditInterceptor implements ServerInterceptor, Prioritized {
                 super.onMessage(message);
             }
         };
-    }
-
-    /** "admin:" and the first 12 hex digits of the bearer token's sha256 (never the token), or "anonymous". */
-    static String subject(Metadata headers) {
-        String header = headers.get(AUTHORIZATION);
-        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            return "anonymous";
-        }
-        try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(header.substring(7).trim().getBytes(StandardCharsets.UTF_8));
-            return "admin:" + HexFormat.of().formatHex(digest, 0, 6);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JVM has SHA-256", e);
-        }
     }
 
     /**

@@ -6,10 +6,6 @@ import io.grpc.Metadata;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
 import io.quarkus.grpc.GrpcService;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 
 /**
  * OpsService on the public API port (bearer token checked by the global interceptor). The caller's
@@ -17,7 +13,6 @@ import java.util.HexFormat;
  */
 @GrpcService
 public class OpsApi implements BindableService {
-    private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
     private final OpsTunnel tunnel;
 
@@ -32,15 +27,6 @@ public class OpsApi implements BindableService {
     }
 
     static String subject(Metadata headers) {
-        String header = headers.get(AUTHORIZATION);
-        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            return "anonymous";
-        }
-        try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(header.substring(7).trim().getBytes(StandardCharsets.UTF_8));
-            return "admin:" + HexFormat.of().formatHex(digest, 0, 6);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return dev.edgeplane.controlplane.auth.Subjects.of(headers);
     }
 }
