@@ -33,6 +33,7 @@ import java.util.regex.Pattern;
 public class AuditInterceptor implements ServerInterceptor, Prioritized {
     static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback).*");
     private static final int MAX_REASON = 512;
+    private static final java.util.Set<String> CLUSTER_SCOPED = java.util.Set.of("Node", "JoinToken");
 
     private final AuditTrail trail;
 
@@ -104,6 +105,9 @@ public class AuditInterceptor implements ServerInterceptor, Prioritized {
                     }
                 }
             }
+        }
+        if (namespace.isEmpty() && !name.isEmpty() && !CLUSTER_SCOPED.contains(kind)) {
+            namespace = "default"; // what the API defaults it to
         }
         return object.setName(clip(name)).setNamespace(clip(namespace)).build();
     }

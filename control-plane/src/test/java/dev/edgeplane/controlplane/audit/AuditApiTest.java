@@ -98,6 +98,10 @@ class AuditApiTest {
         assertNotEquals(created.getSubject(), records.get(2).getSubject(), "another token, another subject");
         assertEquals("App", records.get(2).getObject().getKind(), "refused before its request was read: the kind only");
         assertTrue(records.stream().noneMatch(r -> r.getMethod().endsWith("GetApp")), "reads are not audited");
+        assertEquals("default", AuditInterceptor.objectOf("edgeplane.v1.ConfigMapService", dev.edgeplane.api.v1.DeleteConfigMapRequest
+                .newBuilder().setName("web").build()).getNamespace(), "the namespace the API defaults to");
+        assertEquals("", AuditInterceptor.objectOf("edgeplane.v1.NodeService", dev.edgeplane.api.v1.CordonNodeRequest
+                .newBuilder().setName("edge-1").build()).getNamespace(), "nodes have none");
 
         var stored = api.etcd.getKVClient().get(ByteSequence.from(Keys.AUDIT + created.getName(), StandardCharsets.UTF_8))
                 .get(10, TimeUnit.SECONDS).getKvs();
