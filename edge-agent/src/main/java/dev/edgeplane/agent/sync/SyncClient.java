@@ -6,6 +6,10 @@ import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.agent.status.StatusManager;
 import dev.edgeplane.api.v1.Ack;
+import dev.edgeplane.api.v1.Assignment;
+import dev.edgeplane.api.v1.Change;
+import dev.edgeplane.api.v1.Changes;
+import dev.edgeplane.api.v1.Snapshot;
 import dev.edgeplane.api.v1.AgentServiceGrpc;
 import dev.edgeplane.api.v1.Heartbeat;
 import dev.edgeplane.api.v1.ConfigData;
@@ -343,6 +347,16 @@ public final class SyncClient implements AutoCloseable {
         return new Outcome(established.get(), reason, retryDelay(error, grpcStatus), grpcStatus.getCode() == Status.Code.UNAVAILABLE);
     }
 
+    /** The host checks every name it will turn into a path before anything is journalled. */
+    private static void refuseBadNames(List<Assignment> assignments) throws RefusedMessage {
+        for (Assignment assignment : assignments) {
+            Optional<String> problem = AssignmentNames.problem(assignment);
+            if (problem.isPresent()) {
+                throw new RefusedMessage(problem.get());
+            }
+        }
+    }
+
     private static long revisionOf(SyncResponse response) {
         return response.hasSnapshot() ? response.getSnapshot().getRevision() : response.getChanges().getRevision();
     }
@@ -353,7 +367,9 @@ public final class SyncClient implements AutoCloseable {
             case SNAPSHOT -> {
                 toldRevisions.accept(response.getSnapshot().getRevision());
                 // Templates filled in before the journal: it and the reconciler see full assignments.
-                DesiredState state = desired.applySnapshot(configs.resolve(templates.resolve(response.getSnapshot())));
+                Snapshot resolved = configs.resolve(templates.resolve(response.getSnapshot()));
+                refuseBadNames(resolved.getAssignmentsList());
+                DesiredState state = desired.applySnapshot(resolved);
                 LOG.info(() -> "sync: snapshot at revision " + state.revision() + ", " + state.assignments().size() + " assignments ("
                         + response.getSerializedSize() + " bytes)");
                 ack(state.revision());
@@ -361,7 +377,10 @@ public final class SyncClient implements AutoCloseable {
             }
             case CHANGES -> {
                 toldRevisions.accept(response.getChanges().getRevision());
-                DesiredState state = desired.applyChanges(configs.resolve(templates.resolve(response.getChanges())));
+                Changes resolved = configs.resolve(templates.resolve(response.getChanges()));
+                refuseBadNames(resolved.getChangesList().stream().filter(c -> c.getType() == Change.Type.PUT && c.hasAssignment())
+                        .map(Change::getAssignment).toList());
+                DesiredState state = desired.applyChanges(resolved);
                 LOG.info(() -> "sync: " + response.getChanges().getChangesCount() + " changes up to revision " + state.revision()
                         + " (" + response.getSerializedSize() + " bytes)");
                 ack(state.revision());

@@ -119,7 +119,10 @@ final class ConfigVolumes {
         Files.setPosixFilePermissions(version, DIRECTORY);
         Set<String> visible = new TreeSet<>();
         for (File file : files) {
-            Path target = version.resolve(file.path());
+            Path target = version.resolve(file.path()).normalize();
+            if (!target.startsWith(version) || target.equals(version)) {
+                throw new IOException("config file path \"" + file.path() + "\" leaves its volume"); // checked before, kept as a guard
+            }
             Files.createDirectories(target.getParent());
             for (Path p = target.getParent(); !p.equals(version); p = p.getParent()) {
                 Files.setPosixFilePermissions(p, DIRECTORY);
