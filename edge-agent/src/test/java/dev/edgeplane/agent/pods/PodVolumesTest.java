@@ -180,7 +180,18 @@ class PodVolumesTest {
             assertEquals(1, records.count(), "the CSI volume stays: only the control plane's order deletes it");
         }
         // The order (VolumeTasks carries it out from the desired state: VolumeTasksTest): deleted.
-        volumes.deleteVolume(ns, app(ns, host, "v2").getVolumesMap().get("recordings"), "");
+        // The driver may still be finishing the unstage (ABORTED "in progress"): the caller asks again, as VolumeTasks does.
+        Await.until(WAIT, "the deletion is accepted", () -> {
+            try {
+                volumes.deleteVolume(ns, app(ns, host, "v2").getVolumesMap().get("recordings"), "");
+                return true;
+            } catch (io.grpc.StatusRuntimeException e) {
+                if (e.getStatus().getCode() != io.grpc.Status.Code.ABORTED) {
+                    throw e;
+                }
+                return false;
+            }
+        });
         Await.until(WAIT, "the CSI volume is deleted", () -> {
             try (Stream<Path> records = Files.list(tmp.resolve("csi/volumes"))) {
                 return records.findAny().isEmpty();
