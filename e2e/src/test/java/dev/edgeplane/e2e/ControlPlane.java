@@ -46,7 +46,7 @@ final class ControlPlane implements AutoCloseable {
     }
 
     static ControlPlane start(String etcdEndpoint, Path dir) throws IOException {
-        return start(etcdEndpoint, dir, FreePorts.next(), FreePorts.next(), Map.of());
+        return start(etcdEndpoint, dir, FreePorts.belowEphemeralRange(), FreePorts.belowEphemeralRange(), Map.of());
     }
 
     /** On given ports (a restart where agents expect it) with extra environment (e.g. shorter grace periods). */

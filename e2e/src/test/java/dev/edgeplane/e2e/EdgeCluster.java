@@ -73,8 +73,10 @@ final class EdgeCluster implements AutoCloseable {
         this.containerd = host.containerd();
         this.cri = host.cri();
         this.cloudEnv = cloudEnv;
-        this.apiPort = FreePorts.next();
-        this.agentPort = FreePorts.next();
+        // Below the ephemeral range: the control plane binds these again on every restart, and any outgoing
+        // connection on the host (to etcd, the registry...) could hold an ephemeral one as its source port.
+        this.apiPort = FreePorts.belowEphemeralRange();
+        this.agentPort = FreePorts.belowEphemeralRange();
     }
 
     /** One host named {@code nodeName}, the control plane with its default grace periods. */
