@@ -128,6 +128,16 @@ public final class PodConfigs {
     /** With the host paths of the pod's volumes (by PodVolume name) for the container's volume mounts. */
     public static ContainerConfig container(Assignment assignment, dev.edgeplane.api.v1.Container spec,
                                             String templateHash, int attempt, Map<String, Path> volumePaths) {
+        ConfigEnv env = ConfigEnv.of(assignment, spec);
+        if (env.problem().isPresent()) {
+            throw new IllegalArgumentException(env.problem().get()); // the pod worker checks first (CreateContainerConfigError)
+        }
+        return container(assignment, spec, templateHash, attempt, volumePaths, env.env());
+    }
+
+    /** With the environment already built (ConfigEnv): the pod worker checks it before creating the container. */
+    static ContainerConfig container(Assignment assignment, dev.edgeplane.api.v1.Container spec, String templateHash, int attempt,
+                                     Map<String, Path> volumePaths, Map<String, String> env) {
         Map<String, String> labels = labels(assignment, templateHash);
         labels.put(PodLabels.CONTAINER, spec.getName());
         LinuxContainerResources.Builder resources = LinuxContainerResources.newBuilder();
@@ -155,11 +165,7 @@ public final class PodConfigs {
                 .setLinux(LinuxContainerConfig.newBuilder()
                         .setResources(resources)
                         .setSecurityContext(securityContext(spec.getSecurityContext())));
-        ConfigEnv env = ConfigEnv.of(assignment, spec);
-        if (env.problem().isPresent()) {
-            throw new IllegalArgumentException(env.problem().get()); // the pod worker checks first (CreateContainerConfigError)
-        }
-        env.env().forEach((name, value) -> config.addEnvs(KeyValue.newBuilder().setKey(name).setValue(value)));
+        env.forEach((name, value) -> config.addEnvs(KeyValue.newBuilder().setKey(name).setValue(value)));
         for (VolumeMount mount : spec.getVolumeMountsList()) {
             Path host = volumePaths.get(mount.getName());
             if (host == null) {

@@ -367,7 +367,7 @@ final class PodWorker {
         }
         try {
             Files.createDirectories(Path.of(sandboxConfig.getLogDirectory(), spec.getName()));
-            String id = cri.createContainer(pod.sandboxId(), PodConfigs.container(assignment, spec, pod.hash(), attempt, pod.volumePaths()),
+            String id = cri.createContainer(pod.sandboxId(), PodConfigs.container(assignment, spec, pod.hash(), attempt, pod.volumePaths(), env.env()),
                     sandboxConfig);
             events.info(replicaOf(assignment), "Created", "created container " + spec.getName() + " " + shortId(id));
             try {
