@@ -101,6 +101,10 @@ public interface ControlPlaneConfig {
         @WithDefault("4194304")
         int maxInboundMessageBytes();
 
+        /** How long the agent endpoint's server certificate is valid; it is reissued (in place) at two thirds of it. */
+        @WithDefault("365d")
+        Duration serverCertificateValidity();
+
         /** TLS implementation of the agent endpoint: auto (OpenSSL/BoringSSL when available, else the JDK), openssl or jdk. */
         @WithDefault("auto")
         String tlsProvider();
@@ -120,6 +124,17 @@ public interface ControlPlaneConfig {
     }
 
     interface Node {
+        /** How long a node certificate (from Join or a renewal) is valid; agents renew at 70-90% of it. */
+        @WithDefault("365d")
+        Duration certificateValidity();
+
+        /**
+         * How long after its certificate expired an agent that was offline may still renew it by proving
+         * its key (no new join token needed). Past it the node must be reset and joined again.
+         */
+        @WithDefault("365d")
+        Duration offlineGrace();
+
         /** A node whose Sync stream has been gone this long becomes UNREACHABLE. */
         @WithDefault("40s")
         Duration unreachableAfter();

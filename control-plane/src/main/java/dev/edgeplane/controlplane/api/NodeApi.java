@@ -148,7 +148,7 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
     public void resetNodeIdentity(dev.edgeplane.api.v1.ResetNodeIdentityRequest request, StreamObserver<Node> responseObserver) {
         Calls.unary(responseObserver, () -> {
             Node node = changeNode(request.getName(), n -> {
-                n.getMetadataBuilder().removeAnnotations(Joiner.CERT_HASH_ANNOTATION)
+                n.getMetadataBuilder().removeAnnotations(Joiner.CERT_HASH_ANNOTATION).removeAnnotations(Joiner.PREVIOUS_CERT_HASH_ANNOTATION)
                         .putAnnotations(Joiner.IDENTITY_RESET_ANNOTATION, Instant.now().toString());
                 return n;
             });

@@ -111,7 +111,7 @@ public class AuditTrail {
 
     /** Gives the records still queued a few seconds to reach etcd (they are in the log anyway). */
     @PreDestroy
-    void stop() {
+    public void stop() {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
         while (!pending.isEmpty() && System.nanoTime() < deadline) {
             try {

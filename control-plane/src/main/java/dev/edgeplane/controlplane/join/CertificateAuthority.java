@@ -65,7 +65,11 @@ public final class CertificateAuthority {
     private static final Logger LOG = Logger.getLogger(CertificateAuthority.class);
     private static final String SIGNATURE = "SHA256withECDSA";
     private static final Duration CA_VALIDITY = Duration.ofDays(3650);
-    private static final Duration LEAF_VALIDITY = Duration.ofDays(365);
+    /**
+     * Certificates are dated this far back (a tenth of a short validity at most): a host whose clock
+     * runs a little slow still accepts a fresh one.
+     */
+    private static final Duration BACKDATE = Duration.ofHours(1);
 
     /**
      * ECDSA P-256 by Bouncy Castle, not the JDK 17 provider: a Join verifies a CSR and signs a
@@ -185,7 +189,7 @@ public final class CertificateAuthority {
     /** A leaf certificate and key for the agent endpoint, valid for {@code hosts} (names or IPs). */
     public record ServerIdentity(PrivateKey key, X509Certificate certificate) {}
 
-    public ServerIdentity issueServerCertificate(Set<String> hosts) {
+    public ServerIdentity issueServerCertificate(Set<String> hosts, Instant now, Duration validity) {
         try {
             KeyPair pair = newKeyPair();
             List<ASN1Encodable> names = new ArrayList<>();
@@ -196,7 +200,7 @@ public final class CertificateAuthority {
             }
             X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
                     .addRDN(BCStyle.O, "Edgeplane").addRDN(BCStyle.CN, "edgeplane-agent-endpoint").build();
-            JcaX509v3CertificateBuilder builder = leafBuilder(subject, pair.getPublic());
+            JcaX509v3CertificateBuilder builder = leafBuilder(subject, pair.getPublic(), now, validity);
             builder.addExtension(Extension.subjectAlternativeName, false, new DERSequence(names.toArray(ASN1Encodable[]::new)));
             builder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
             return new ServerIdentity(pair.getPrivate(), convert(builder.build(signer(signingKey))));
@@ -209,7 +213,7 @@ public final class CertificateAuthority {
      * Signs a node's CSR. The certificate's CN is {@code nodeName}, whatever the CSR asked for: the
      * Sync endpoint takes the node's identity from it.
      */
-    public X509Certificate signNodeCsr(String csrPem, String nodeName) throws InvalidCsrException {
+    public X509Certificate signNodeCsr(String csrPem, String nodeName, Instant now, Duration validity) throws InvalidCsrException {
         PKCS10CertificationRequest csr;
         try (PEMParser parser = new PEMParser(new StringReader(csrPem))) {
             Object object = parser.readObject();
@@ -228,11 +232,41 @@ public final class CertificateAuthority {
             }
             X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
                     .addRDN(BCStyle.O, "edgeplane:nodes").addRDN(BCStyle.CN, nodeName).build();
-            JcaX509v3CertificateBuilder builder = leafBuilder(subject, publicKey);
+            JcaX509v3CertificateBuilder builder = leafBuilder(subject, publicKey, now, validity);
             builder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth));
             return convert(builder.build(signer(signingKey)));
         } catch (OperatorCreationException | PKCSException | GeneralSecurityException | IOException e) {
             throw new InvalidCsrException("csr_pem cannot be signed: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Whether this CA issued {@code leaf} as a node certificate (its signature, not a CA, for client
+     * auth), whatever its validity dates: renewal decides about those itself.
+     */
+    public boolean issuedNodeCertificate(X509Certificate leaf) {
+        if (!leaf.getIssuerX500Principal().equals(certificate.getSubjectX500Principal()) || leaf.getBasicConstraints() != -1) {
+            return false;
+        }
+        try {
+            List<String> extended = leaf.getExtendedKeyUsage();
+            if (extended == null || !extended.contains(KeyPurposeId.id_kp_clientAuth.getId())) {
+                return false;
+            }
+            leaf.verify(verifyingKey, EC_PROVIDER);
+            return true;
+        } catch (GeneralSecurityException e) {
+            return false;
+        }
+    }
+
+    /** One PEM certificate; IllegalArgumentException says why it is not one. */
+    public static X509Certificate parseCertificate(String pem) {
+        try {
+            return (X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                    .generateCertificate(new java.io.ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII)));
+        } catch (GeneralSecurityException | ClassCastException e) {
+            throw new IllegalArgumentException("not a PEM X.509 certificate: " + e.getMessage());
         }
     }
 
@@ -249,10 +283,11 @@ public final class CertificateAuthority {
         }
     }
 
-    private JcaX509v3CertificateBuilder leafBuilder(X500Name subject, PublicKey publicKey) throws GeneralSecurityException, IOException {
-        Instant now = Instant.now();
+    private JcaX509v3CertificateBuilder leafBuilder(X500Name subject, PublicKey publicKey, Instant now, Duration validity)
+            throws GeneralSecurityException, IOException {
         JcaX509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(random),
-                Date.from(now.minus(Duration.ofHours(1))), Date.from(now.plus(LEAF_VALIDITY)), subject, publicKey);
+                Date.from(now.minus(BACKDATE.compareTo(validity.dividedBy(10)) < 0 ? BACKDATE : validity.dividedBy(10))),
+                Date.from(now.plus(validity)), subject, publicKey);
         JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
         builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
         builder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));

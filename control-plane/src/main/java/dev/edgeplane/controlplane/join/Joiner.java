@@ -48,6 +48,8 @@ import org.jboss.logging.Logger;
 public class Joiner {
     /** Annotation on the Node: sha256 of the certificate Sync accepts for it. */
     public static final String CERT_HASH_ANNOTATION = "edgeplane.dev/certificate-sha256";
+    /** Annotation on the Node: sha256 of the certificate the last renewal replaced, still accepted until it expires. */
+    public static final String PREVIOUS_CERT_HASH_ANNOTATION = "edgeplane.dev/previous-certificate-sha256";
     /** Annotation on the Node: set by ResetNodeIdentity, the next Join of its name may re-key it (and clears it). */
     public static final String IDENTITY_RESET_ANNOTATION = "edgeplane.dev/identity-reset";
     private static final Logger LOG = Logger.getLogger(Joiner.class);
@@ -57,6 +59,7 @@ public class Joiner {
     private final EtcdStore store;
     private final ClusterCa ca;
     private final String advertise;
+    private final java.time.Duration certificateValidity;
     private final Clock clock = Clock.systemUTC();
     private final dev.edgeplane.controlplane.events.EventRecorder events;
 
@@ -65,6 +68,7 @@ public class Joiner {
         this.events = events;
         this.ca = ca;
         this.advertise = config.agent().advertise();
+        this.certificateValidity = config.node().certificateValidity();
     }
 
     public JoinResponse join(JoinRequest request) {
@@ -115,7 +119,7 @@ public class Joiner {
             if (certificate == null) {
                 // Only once the token is known good: nothing is signed for an unauthenticated caller.
                 try {
-                    certificate = ca.get().signNodeCsr(request.getCsrPem(), nodeName);
+                    certificate = ca.get().signNodeCsr(request.getCsrPem(), nodeName, now, certificateValidity);
                 } catch (CertificateAuthority.InvalidCsrException e) {
                     throw Validation.invalid("csr_pem", e.getMessage());
                 }
@@ -174,6 +178,7 @@ public class Joiner {
                         .setGeneration(1));
         meta.clearLabels().putAllLabels(labels).setResourceVersion(0)
                 .removeAnnotations(IDENTITY_RESET_ANNOTATION)
+                .removeAnnotations(PREVIOUS_CERT_HASH_ANNOTATION)
                 .putAnnotations(CERT_HASH_ANNOTATION, certHash)
                 .putAnnotations("edgeplane.dev/join-token", token.getMetadata().getName());
         NodeSpec spec = existing.map(Node::getSpec)
@@ -213,6 +218,18 @@ public class Joiner {
 
     public static Instant toInstant(Timestamp t) {
         return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
+    }
+
+    /**
+     * Whether the agent endpoint accepts the certificate with sha256 {@code hash} for {@code node}: the
+     * one Join or the last renewal issued, or the one that renewal replaced (an agent that crashed
+     * before storing its renewed certificate, or a stream opened before it, goes on with it until it
+     * expires; the next renewal drops it).
+     */
+    public static boolean acceptsCertificate(Node node, String hash) {
+        var annotations = node.getMetadata().getAnnotationsMap();
+        return hash != null && (hash.equals(annotations.get(CERT_HASH_ANNOTATION))
+                || hash.equals(annotations.get(PREVIOUS_CERT_HASH_ANNOTATION)));
     }
 
     /** The sha256 ("sha256:hex") of the certificate Join issued to this node, or null if none is recorded. */

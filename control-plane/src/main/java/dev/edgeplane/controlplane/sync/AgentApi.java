@@ -45,6 +45,7 @@ import org.jboss.logging.Logger;
 public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private static final Logger LOG = Logger.getLogger(AgentApi.class);
 
+    private final dev.edgeplane.controlplane.join.CertificateRenewal renewal;
     private final Joiner joiner;
     private final AssignmentIndex index;
     private final NodeTracker tracker;
@@ -56,7 +57,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private final Duration helloTimeout;
     private final ScheduledExecutorService timers;
 
-    public AgentApi(Joiner joiner, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
+    public AgentApi(Joiner joiner, dev.edgeplane.controlplane.join.CertificateRenewal renewal, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
                     ConnectLimiter limiter, dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
                     Duration helloTimeout, ScheduledExecutorService timers) {
         this.limiter = limiter;
@@ -64,6 +65,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         this.timers = timers;
         this.volumeReports = volumeReports;
         this.joiner = joiner;
+        this.renewal = renewal;
         this.index = index;
         this.tracker = tracker;
         this.caches = caches;
@@ -77,11 +79,9 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             public void onEvents(List<PrefixCache.Event<Node>> events, long revision) {
                 for (PrefixCache.Event<Node> event : events) {
                     String name = Keys.suffix(event.key(), Keys.NODES);
-                    String hash = event instanceof PrefixCache.Put<Node> put
-                            ? put.entry().value().getMetadata().getAnnotationsOrDefault(Joiner.CERT_HASH_ANNOTATION, "")
-                            : "";
+                    Node node = event instanceof PrefixCache.Put<Node> put ? put.entry().value() : null;
                     for (SyncSession session : index.sessionsOf(name)) {
-                        if (!session.certificateHash().equals(hash)) {
+                        if (node == null || !Joiner.acceptsCertificate(node, session.certificateHash())) {
                             LOG.infof("closing the Sync stream of %s: its certificate is no longer accepted", name);
                             abort(session, Status.UNAUTHENTICATED.withDescription(
                                     "node " + name + " was deleted or re-joined; this certificate is no longer accepted"));
@@ -108,6 +108,23 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         } catch (RuntimeException e) {
             LOG.error("join failed", e);
             responseObserver.onError(Status.INTERNAL.withDescription("join failed: " + e.getMessage()).asRuntimeException());
+        }
+    }
+
+    @Override
+    public void renewNodeCertificate(dev.edgeplane.api.v1.RenewNodeCertificateRequest request,
+                                     StreamObserver<dev.edgeplane.api.v1.RenewNodeCertificateResponse> responseObserver) {
+        try {
+            responseObserver.onNext(renewal.renew(request, PeerCertificates.CLIENT_CERTIFICATE.get(),
+                    PeerCertificates.REMOTE_ADDRESS.get()));
+            responseObserver.onCompleted();
+        } catch (StatusRuntimeException e) {
+            responseObserver.onError(e);
+        } catch (StoreException e) {
+            responseObserver.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
+        } catch (RuntimeException e) {
+            LOG.error("certificate renewal failed", e);
+            responseObserver.onError(Status.INTERNAL.withDescription("certificate renewal failed: " + e.getMessage()).asRuntimeException());
         }
     }
 
@@ -377,7 +394,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
 
     private Optional<String> refusal(String node, String certHash) {
         Entry<Node> entry = caches.nodes().get(Keys.node(node));
-        if (entry == null || !certHash.equals(Joiner.recordedCertificateHash(entry.value()))) {
+        if (entry == null || !Joiner.acceptsCertificate(entry.value(), certHash)) {
             // The cache may lag a Join that just happened: ask etcd.
             try {
                 entry = store.get(Keys.node(node), Node.parser()).orElse(null);
@@ -388,7 +405,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         if (entry == null) {
             return Optional.of("node " + node + " is not registered (deleted?); join it again");
         }
-        if (!certHash.equals(Joiner.recordedCertificateHash(entry.value()))) {
+        if (!Joiner.acceptsCertificate(entry.value(), certHash)) {
             return Optional.of("this certificate of node " + node + " was replaced by a newer join");
         }
         return Optional.empty();

@@ -3,8 +3,10 @@ package dev.edgeplane.controlplane.sync;
 import com.sun.management.UnixOperatingSystemMXBean;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.api.SwappableKeyManager;
 import dev.edgeplane.controlplane.join.CertificateAuthority;
 import dev.edgeplane.controlplane.join.ClusterCa;
+import dev.edgeplane.controlplane.join.CertificateRenewal;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
 import dev.edgeplane.controlplane.store.Entry;
@@ -29,6 +31,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.LinkedHashSet;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
@@ -56,7 +61,10 @@ public class AgentEndpoint {
     private final ConnectLimiter limiter;
     private final StateCaches caches;
     /** Hello deadlines of Sync streams; lives as long as the process (the API outlives endpoint restarts). */
+    /** Hello deadlines and the server certificate's reissue. */
     private final ScheduledExecutorService helloTimers;
+    private volatile SwappableKeyManager serverIdentity;
+    private volatile java.util.concurrent.ScheduledFuture<?> reissue;
     private Server server;
     private BoundedCalls calls;
     private HandshakeGate gate;
@@ -65,7 +73,7 @@ public class AgentEndpoint {
     private SslProvider provider;
     private boolean apiStarted;
 
-    public AgentEndpoint(ControlPlaneConfig config, ClusterCa ca, Joiner joiner, AssignmentIndex index,
+    public AgentEndpoint(ControlPlaneConfig config, ClusterCa ca, Joiner joiner, CertificateRenewal renewal, AssignmentIndex index,
                          NodeTracker tracker, StateCaches caches, EtcdStore store,
                          dev.edgeplane.controlplane.volumes.VolumeReports volumeReports) {
         this.config = config;
@@ -76,10 +84,10 @@ public class AgentEndpoint {
                 Math.min(64, config.agent().maxSyncOpensInFlight()), config.agent().maxSyncOpensInFlight(),
                 config.agent().syncOpenTargetLatency(), config.agent().maxRetryDelay()),
                 System::nanoTime, () -> ThreadLocalRandom.current().nextDouble());
-        ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, new DefaultThreadFactory("agent-hello-deadline", true));
+        ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, new DefaultThreadFactory("agent-endpoint-timers", true));
         timers.setRemoveOnCancelPolicy(true); // almost every deadline is cancelled by its Hello: do not keep them queued
         this.helloTimers = timers;
-        this.api = new AgentApi(joiner, index, tracker, caches, store, limiter, volumeReports,
+        this.api = new AgentApi(joiner, renewal, index, tracker, caches, store, limiter, volumeReports,
                 config.fanout().helloTimeout(), timers);
     }
 
@@ -104,11 +112,16 @@ public class AgentEndpoint {
         hosts.add(hostOf(config.agent().advertise()));
         hosts.add("localhost");
         hosts.add("127.0.0.1");
-        CertificateAuthority.ServerIdentity identity = authority.issueServerCertificate(hosts);
+        serverIdentity = new SwappableKeyManager(issueServerIdentity(authority, hosts));
         provider = tls;
         SslContext ssl;
         try {
-            ssl = GrpcSslContexts.configure(SslContextBuilder.forServer(identity.key(), identity.certificate(), authority.certificate()), provider)
+            // Through a key manager, so the certificate can be reissued without a restart; for OpenSSL
+            // behind netty's cache keyed by alias (each identity has its own), so a handshake does not
+            // convert the key and chain again.
+            javax.net.ssl.KeyManagerFactory keys = provider == SslProvider.JDK ? serverIdentity.asFactory()
+                    : new io.netty.handler.ssl.OpenSslCachingX509KeyManagerFactory(serverIdentity.asFactory());
+            ssl = GrpcSslContexts.configure(SslContextBuilder.forServer(keys), provider)
                     .trustManager(authority.nodeTrustManager(this::recordedCertificateHash))
                     .clientAuth(ClientAuth.OPTIONAL)
                     .build();
@@ -157,8 +170,43 @@ public class AgentEndpoint {
             shutdownResources();
             throw new UncheckedIOException("cannot listen for agents on " + address, e);
         }
+        scheduleReissue(hosts);
         LOG.infof("agent endpoint listening on %s (TLS by %s, certificate for %s; %d handshakes at once, %d connections at most, %d call threads)",
                 address, provider, hosts, agent.maxConcurrentHandshakes(), maxConnections, agent.callThreads());
+    }
+
+    private SwappableKeyManager.Identity issueServerIdentity(CertificateAuthority authority, Set<String> hosts) {
+        CertificateAuthority.ServerIdentity issued = authority.issueServerCertificate(hosts, Instant.now(),
+                config.agent().serverCertificateValidity());
+        return new SwappableKeyManager.Identity(issued.key(), new X509Certificate[] {issued.certificate(), authority.certificate()});
+    }
+
+    /**
+     * Reissues the server certificate at two thirds of its validity, in place: new handshakes get the
+     * new one, connected agents keep their connections.
+     */
+    private void scheduleReissue(Set<String> hosts) {
+        X509Certificate current = serverIdentity.get().certificate();
+        Duration lifetime = Duration.between(current.getNotBefore().toInstant(), current.getNotAfter().toInstant());
+        Instant due = current.getNotBefore().toInstant().plus(lifetime.multipliedBy(2).dividedBy(3));
+        long delayMs = Math.max(1_000, Duration.between(Instant.now(), due).toMillis());
+        SwappableKeyManager identity = serverIdentity;
+        reissue = helloTimers.schedule(() -> {
+            try {
+                identity.set(issueServerIdentity(ca.get(), hosts));
+                LOG.infof("reissued the agent endpoint's server certificate; it expires at %s",
+                        identity.get().certificate().getNotAfter().toInstant());
+                scheduleReissue(hosts);
+            } catch (RuntimeException e) {
+                LOG.errorf(e, "cannot reissue the agent endpoint's server certificate; trying again in a minute");
+                reissue = helloTimers.schedule(() -> scheduleReissue(hosts), 1, TimeUnit.MINUTES);
+            }
+        }, delayMs, TimeUnit.MILLISECONDS);
+    }
+
+    /** The certificate new agent connections are offered now. */
+    X509Certificate serverCertificate() {
+        return serverIdentity.get().certificate();
     }
 
     /** The sha256 of the certificate Join issued to {@code node}, as the informer has it; null if unknown. */
@@ -231,6 +279,10 @@ public class AgentEndpoint {
     }
 
     private void shutdownResources() {
+        if (reissue != null) {
+            reissue.cancel(false);
+            reissue = null;
+        }
         if (calls != null) {
             calls.close();
             calls = null;

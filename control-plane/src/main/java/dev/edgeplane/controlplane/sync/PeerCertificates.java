@@ -18,6 +18,8 @@ import javax.net.ssl.SSLSession;
  */
 final class PeerCertificates {
     static final Context.Key<X509Certificate> CLIENT_CERTIFICATE = Context.key("edgeplane-client-certificate");
+    /** The caller's address as the server saw it (for audit records). */
+    static final Context.Key<String> REMOTE_ADDRESS = Context.key("edgeplane-remote-address");
 
     private PeerCertificates() {}
 
@@ -38,6 +40,8 @@ final class PeerCertificates {
                 // no client certificate: fine for Join, refused by Sync
             }
         }
-        return Contexts.interceptCall(Context.current().withValue(CLIENT_CERTIFICATE, certificate), call, headers, next);
+        java.net.SocketAddress remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+        return Contexts.interceptCall(Context.current().withValues(CLIENT_CERTIFICATE, certificate,
+                REMOTE_ADDRESS, remote == null ? "" : remote.toString()), call, headers, next);
     }
 }

@@ -49,7 +49,7 @@ class NodeCertificateTrustTest {
         try (JcaPEMWriter writer = new JcaPEMWriter(pem)) {
             writer.writeObject(csr);
         }
-        return ca.signNodeCsr(pem.toString(), node);
+        return ca.signNodeCsr(pem.toString(), node, java.time.Instant.now(), java.time.Duration.ofDays(365));
     }
 
     /** A client certificate in the CA's name, signed by the CA's key, valid in [from, to]. */
@@ -99,7 +99,7 @@ class NodeCertificateTrustTest {
         X509Certificate expired = craft(now.minus(Duration.ofDays(2)), now.minus(Duration.ofDays(1)));
         recorded.put("crafted", CertificateAuthority.hashOf(expired));
         assertThrows(CertificateException.class, () -> trust.checkClientTrusted(new X509Certificate[] {expired}, "ECDHE_ECDSA"));
-        X509Certificate server = ca.issueServerCertificate(Set.of("localhost")).certificate();
+        X509Certificate server = ca.issueServerCertificate(Set.of("localhost"), java.time.Instant.now(), java.time.Duration.ofDays(365)).certificate();
         recorded.put(CertificateAuthority.commonName(server), CertificateAuthority.hashOf(server));
         assertThrows(CertificateException.class, () -> trust.checkClientTrusted(new X509Certificate[] {server}, "ECDHE_ECDSA"));
     }
@@ -107,7 +107,7 @@ class NodeCertificateTrustTest {
     @Test
     void theCaItselfAndTheServersCertificateAreNotNodeCertificates() {
         assertThrows(CertificateException.class, () -> trust.checkClientTrusted(new X509Certificate[] {ca.certificate()}, "ECDHE_ECDSA"));
-        X509Certificate server = ca.issueServerCertificate(Set.of("localhost")).certificate();
+        X509Certificate server = ca.issueServerCertificate(Set.of("localhost"), java.time.Instant.now(), java.time.Duration.ofDays(365)).certificate();
         CertificateException e = assertThrows(CertificateException.class,
                 () -> trust.checkClientTrusted(new X509Certificate[] {server}, "ECDHE_ECDSA"));
         assertTrue(e.getMessage().contains("client authentication"), e.getMessage());

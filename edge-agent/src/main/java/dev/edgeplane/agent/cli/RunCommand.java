@@ -46,6 +46,11 @@ final class RunCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}).")
     Duration heartbeat;
 
+    @Option(names = "--certificate-check-period", defaultValue = "1m", converter = DurationConverter.class,
+            description = "How often the node certificate is checked; it is renewed at a random point between 70% and 90% "
+                    + "of its lifetime (default: ${DEFAULT-VALUE}).")
+    Duration certificateCheckPeriod;
+
     @Option(names = "--backoff-initial", defaultValue = "10s", converter = DurationConverter.class,
             description = "First crash-loop back-off (default: ${DEFAULT-VALUE}).")
     Duration backoffInitial;
@@ -206,7 +211,9 @@ final class RunCommand implements Callable<Integer> {
                         Math.max(0, Math.min(100, evictionDiskFreePercent)),
                         evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath()),
                 new ImageGc.Settings(Math.max(0, Math.min(100, imageGcHigh)), Math.max(0, Math.min(imageGcHigh, imageGcLow)),
-                        java.time.Duration.ofMinutes(2), evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath())), new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
+                        java.time.Duration.ofMinutes(2), evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath()),
+                dev.edgeplane.agent.identity.CertificateRotation.Settings.defaults().withCheckEvery(certificateCheckPeriod)),
+                new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
                 volumeSettings(), new dev.edgeplane.agent.events.EventSettings(stateDir.resolve("events"), eventBuffer,
                         java.time.Duration.ofSeconds(1)),
                 new MetricsSettings(metricsEnabled, metricsInterval, metricsFlush, metricsDir != null ? metricsDir : stateDir.resolve("metrics"),

@@ -44,6 +44,11 @@ public record StateDir(Path path) {
         return path.resolve("node.properties");
     }
 
+    /** A renewed key, certificate and CA bundle, written whole before they replace the current ones. */
+    public Path renewedIdentity() {
+        return path.resolve("node-renewed.pem");
+    }
+
     public Path journalDir() {
         return path.resolve("journal");
     }
@@ -80,6 +85,41 @@ public record StateDir(Path path) {
         props.store(text, "written by edge-agent join");
         // Last: its presence is what marks the dir as joined.
         writeAtomically(nodeFile(), text.toString().getBytes(StandardCharsets.UTF_8), READABLE);
+    }
+
+    /**
+     * Replaces the key, certificate and CA bundle with renewed ones. Crash-safe: all three are first
+     * written as one file, which {@link #completeRenewal()} installs at the next start if a crash came
+     * before the three files were replaced; the key and its certificate are never mismatched.
+     */
+    public void writeRenewedIdentity(String keyPem, String certificatePem, String caBundlePem) throws IOException {
+        writeAtomically(renewedIdentity(), (keyPem + certificatePem + caBundlePem).getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
+        install(keyPem, certificatePem, caBundlePem);
+    }
+
+    /** Installs a renewal a crash interrupted (see {@link #writeRenewedIdentity}); true if there was one. */
+    public boolean completeRenewal() throws IOException {
+        if (!Files.isRegularFile(renewedIdentity())) {
+            return false;
+        }
+        String pem = Files.readString(renewedIdentity(), StandardCharsets.US_ASCII);
+        int certificates = pem.indexOf("-----BEGIN CERTIFICATE-----");
+        int bundle = certificates < 0 ? -1 : pem.indexOf("-----BEGIN CERTIFICATE-----", certificates + 1);
+        if (certificates <= 0 || bundle < 0) {
+            // Torn files cannot exist (written atomically): this one was not ours. Keep the current identity.
+            Files.move(renewedIdentity(), renewedIdentity().resolveSibling("node-renewed.pem.invalid"), StandardCopyOption.REPLACE_EXISTING);
+            return false;
+        }
+        install(pem.substring(0, certificates), pem.substring(certificates, bundle), pem.substring(bundle));
+        return true;
+    }
+
+    private void install(String keyPem, String certificatePem, String caBundlePem) throws IOException {
+        writeAtomically(nodeKey(), keyPem.getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
+        writeAtomically(nodeCertificate(), certificatePem.getBytes(StandardCharsets.US_ASCII), READABLE);
+        writeAtomically(caBundle(), caBundlePem.getBytes(StandardCharsets.US_ASCII), READABLE);
+        Files.deleteIfExists(renewedIdentity());
+        fsyncDir(path);
     }
 
     public void createDir() throws IOException {

@@ -1,5 +1,7 @@
 package dev.edgeplane.agent.run;
 
+import dev.edgeplane.agent.identity.CertificateRotation;
+import dev.edgeplane.api.SwappableKeyManager;
 import dev.edgeplane.agent.events.EventRecorder;
 import dev.edgeplane.agent.events.EventSettings;
 import dev.edgeplane.agent.events.EventSpool;
@@ -31,6 +33,7 @@ import dev.edgeplane.tunnel.edge.TunnelAgent;
 import dev.edgeplane.tunnel.grant.GrantVerifier;
 import dev.edgeplane.tunnel.policy.Allowlist;
 import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettyChannelBuilder;
 import io.netty.handler.ssl.SslContext;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -59,7 +62,7 @@ public final class Agent implements AutoCloseable {
     /** Everything `run` can be told. */
     public record Settings(Path stateDir, String criEndpoint, Path logDir, ReconcilerSettings reconciler,
                            Duration heartbeat, Optional<String> syncEndpointOverride, NodeConditions.Thresholds conditions,
-                           ImageGc.Settings imageGc) {}
+                           ImageGc.Settings imageGc, CertificateRotation.Settings certificateRotation) {}
 
     /** How often image garbage collection looks at the disk (the kubelet's period). */
     static final Duration IMAGE_GC_PERIOD = Duration.ofMinutes(5);
@@ -75,6 +78,7 @@ public final class Agent implements AutoCloseable {
     private EventUploader eventUploader;
     private MetricsAgent metrics;
     private PassLoop imageGc;
+    private CertificateRotation rotation;
 
     /**
      * The ops tunnel's edge end: what this host allows (the cloud cannot widen it) and where the
@@ -114,6 +118,9 @@ public final class Agent implements AutoCloseable {
                               EventSettings eventSettings, MetricsSettings metricsSettings) throws IOException, GeneralSecurityException {
         StateDir state = new StateDir(settings.stateDir());
         state.createDir();
+        if (state.completeRenewal()) {
+            LOG.info("installed the renewed node certificate a restart interrupted");
+        }
         Optional<StateDir.NodeRecord> node = state.joined() ? Optional.of(state.readNode()) : Optional.empty();
         if (node.isEmpty()) {
             LOG.warning("not joined (no identity in " + state.path() + "): running the journal only, no sync; run `edge-agent join` first");
@@ -157,19 +164,26 @@ public final class Agent implements AutoCloseable {
 
         // 3. Then the cloud.
         SyncClient sync = null;
+        SwappableKeyManager identity = null;
+        CertificateRotation rotation = null;
         if (node.isPresent()) {
             String endpoint = settings.syncEndpointOverride().filter(s -> !s.isBlank())
                     .orElse(node.get().syncEndpoint().isBlank() ? node.get().server() : node.get().syncEndpoint());
             try {
                 AtomicReference<String> runtimeVersion = new AtomicReference<>("");
                 NodeConditions conditions = new NodeConditions(settings.conditions(), reconciler::runtimeAnswers);
-                sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(state),
+                identity = nodeIdentity(state);
+                sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(state, identity),
                         desired, status,
                         () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)).toBuilder()
                                 .addAllConditions(conditions.current()).build(),
                         reconciler::desiredCount, Clock.systemUTC());
                 sync.start();
                 LOG.info(() -> "syncing with " + endpoint);
+                rotation = new CertificateRotation(state, nodeName, identity, sync.channel(),
+                        () -> NettyChannelBuilder.forTarget(endpoint).sslContext(serverAuthenticatedTls(state)).build(),
+                        settings.certificateRotation(), Clock.systemUTC(), java.util.random.RandomGenerator.getDefault());
+                rotation.start();
             } catch (IOException | GeneralSecurityException | RuntimeException e) {
                 // The workloads from the journal keep running: a broken identity must not stop them.
                 LOG.severe("cannot set up sync with " + endpoint + " from the identity in " + state.path() + " (" + e
@@ -177,6 +191,7 @@ public final class Agent implements AutoCloseable {
             }
         }
         Agent agent = new Agent(cri, reconciler, sync);
+        agent.rotation = rotation;
         agent.imageGc = imageGcLoop;
         agent.volumes = volumes;
         agent.snapshots = snapshots;
@@ -228,8 +243,33 @@ public final class Agent implements AutoCloseable {
 
     /** The node key and certificate; trust = the CA bundle from join, nothing else. */
     public static SslContext mutualTls(StateDir state) throws IOException, GeneralSecurityException {
+        return mutualTls(state, nodeIdentity(state));
+    }
+
+    /** As {@link #mutualTls(StateDir)}, presenting whatever {@code identity} holds at each handshake (it is renewed in place). */
+    public static SslContext mutualTls(StateDir state, SwappableKeyManager identity) throws IOException, GeneralSecurityException {
+        return GrpcSslContexts.forClient()
+                .keyManager(identity.asFactory())
+                .trustManager(caBundleTrust(state))
+                .build();
+    }
+
+    /** Trust = the CA bundle, no client certificate: for renewing a certificate that expired while offline. */
+    static SslContext serverAuthenticatedTls(StateDir state) {
+        try {
+            return GrpcSslContexts.forClient().trustManager(caBundleTrust(state)).build();
+        } catch (IOException | GeneralSecurityException e) {
+            throw new IllegalStateException("cannot read the CA bundle in " + state.path(), e);
+        }
+    }
+
+    public static SwappableKeyManager nodeIdentity(StateDir state) throws IOException, GeneralSecurityException {
         PrivateKey key = Pem.privateKey(Files.readString(state.nodeKey(), StandardCharsets.US_ASCII));
         List<X509Certificate> chain = Pem.certificates(Files.readString(state.nodeCertificate(), StandardCharsets.US_ASCII));
+        return new SwappableKeyManager(new SwappableKeyManager.Identity(key, chain.toArray(X509Certificate[]::new)));
+    }
+
+    private static TrustManagerFactory caBundleTrust(StateDir state) throws IOException, GeneralSecurityException {
         List<X509Certificate> bundle = Pem.certificates(Files.readString(state.caBundle(), StandardCharsets.US_ASCII));
         KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
         trust.load(null, null);
@@ -238,10 +278,7 @@ public final class Agent implements AutoCloseable {
         }
         TrustManagerFactory trustManagers = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
         trustManagers.init(trust);
-        return GrpcSslContexts.forClient()
-                .keyManager(key, chain.toArray(X509Certificate[]::new))
-                .trustManager(trustManagers)
-                .build();
+        return trustManagers;
     }
 
     /** The images the desired state names (its containers and init containers): image GC keeps them. */
@@ -268,6 +305,9 @@ public final class Agent implements AutoCloseable {
         }
         if (eventUploader != null) {
             eventUploader.close();
+        }
+        if (rotation != null) {
+            rotation.close();
         }
         if (sync != null) {
             sync.close();
