@@ -168,6 +168,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.AuditServiceGrpc.AuditServiceBlockingStub audit() {
+        return dev.edgeplane.api.v1.AuditServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     JoinToken createJoinToken(Duration ttl, int maxUses) {
         return tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()
                 .setToken(JoinToken.newBuilder().setSpec(JoinTokenSpec.newBuilder()

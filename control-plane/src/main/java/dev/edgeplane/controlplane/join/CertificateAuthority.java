@@ -111,7 +111,7 @@ public final class CertificateAuthority {
         return certificatePem + pem(key);
     }
 
-    static CertificateAuthority generate() {
+    public static CertificateAuthority generate() {
         try {
             KeyPair pair = newKeyPair();
             X500Name name = new X500NameBuilder(BCStyle.INSTANCE)

@@ -116,15 +116,7 @@ public class AgentEndpoint {
         provider = tls;
         SslContext ssl;
         try {
-            // Through a key manager, so the certificate can be reissued without a restart; for OpenSSL
-            // behind netty's cache keyed by alias (each identity has its own), so a handshake does not
-            // convert the key and chain again.
-            javax.net.ssl.KeyManagerFactory keys = provider == SslProvider.JDK ? serverIdentity.asFactory()
-                    : new io.netty.handler.ssl.OpenSslCachingX509KeyManagerFactory(serverIdentity.asFactory());
-            ssl = GrpcSslContexts.configure(SslContextBuilder.forServer(keys), provider)
-                    .trustManager(authority.nodeTrustManager(this::recordedCertificateHash))
-                    .clientAuth(ClientAuth.OPTIONAL)
-                    .build();
+            ssl = serverTls(serverIdentity, provider, authority.nodeTrustManager(this::recordedCertificateHash));
         } catch (SSLException e) {
             throw new IllegalStateException("cannot set up TLS for the agent endpoint", e);
         }
@@ -173,6 +165,21 @@ public class AgentEndpoint {
         scheduleReissue(hosts);
         LOG.infof("agent endpoint listening on %s (TLS by %s, certificate for %s; %d handshakes at once, %d connections at most, %d call threads)",
                 address, provider, hosts, agent.maxConcurrentHandshakes(), maxConnections, agent.callThreads());
+    }
+
+    /**
+     * The endpoint's TLS: presents whatever {@code identity} holds at each handshake (so the certificate
+     * is reissued without a restart) and asks for a node certificate, optional because Join has none.
+     */
+    static SslContext serverTls(SwappableKeyManager identity, SslProvider provider, javax.net.ssl.TrustManager nodes) throws SSLException {
+        // For OpenSSL behind netty's key material cache, keyed by alias (each identity has its own), so a
+        // handshake does not convert the key and chain again.
+        javax.net.ssl.KeyManagerFactory keys = provider == SslProvider.JDK ? identity.asFactory()
+                : new io.netty.handler.ssl.OpenSslCachingX509KeyManagerFactory(identity.asFactory());
+        return GrpcSslContexts.configure(SslContextBuilder.forServer(keys), provider)
+                .trustManager(nodes)
+                .clientAuth(ClientAuth.OPTIONAL)
+                .build();
     }
 
     private SwappableKeyManager.Identity issueServerIdentity(CertificateAuthority authority, Set<String> hosts) {
