@@ -101,6 +101,21 @@ public interface ControlPlaneConfig {
         @WithDefault("4194304")
         int maxInboundMessageBytes();
 
+        /** Joins per second the agent endpoint serves in all (twice as many at once); past it a join is told when to retry. */
+        @WithDefault("500")
+        double joinRate();
+
+        /**
+         * Refused joins (bad token, name taken, invalid request) per second one address may make, 20 at
+         * once; past it every join from that address waits. Token guessing and join floods stay cheap.
+         */
+        @WithDefault("1")
+        double joinFailuresPerAddress();
+
+        /** Sync streams one node may open per minute (10 at once); a node reconnecting in a loop is told when to retry. */
+        @WithDefault("20")
+        int syncOpensPerNodePerMinute();
+
         /** How long the agent endpoint's server certificate is valid; it is reissued (in place) at two thirds of it. */
         @WithDefault("365d")
         Duration serverCertificateValidity();

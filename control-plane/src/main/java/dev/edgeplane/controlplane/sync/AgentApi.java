@@ -1,18 +1,22 @@
 package dev.edgeplane.controlplane.sync;
 
-import dev.edgeplane.controlplane.api.RetryLater;
 import dev.edgeplane.api.v1.AgentServiceGrpc;
+import dev.edgeplane.api.v1.ConfigData;
+import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.HeartbeatAck;
 import dev.edgeplane.api.v1.JoinRequest;
 import dev.edgeplane.api.v1.JoinResponse;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.SyncRequest;
 import dev.edgeplane.api.v1.SyncResponse;
+import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.api.RetryLater;
 import dev.edgeplane.controlplane.join.CertificateAuthority;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
-import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.ratelimit.KeyedTokenBuckets;
 import dev.edgeplane.controlplane.store.Entry;
+import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.PrefixCache;
 import dev.edgeplane.controlplane.store.StateCaches;
@@ -25,11 +29,9 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
-import java.util.Set;
 import java.util.Map;
 import java.util.Optional;
-import dev.edgeplane.api.v1.ConfigData;
-import dev.edgeplane.api.v1.ConfigRef;
+import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -46,6 +48,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private static final Logger LOG = Logger.getLogger(AgentApi.class);
 
     private final dev.edgeplane.controlplane.join.CertificateRenewal renewal;
+    private final Limits limits;
     private final Joiner joiner;
     private final AssignmentIndex index;
     private final NodeTracker tracker;
@@ -57,7 +60,17 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private final Duration helloTimeout;
     private final ScheduledExecutorService timers;
 
-    public AgentApi(Joiner joiner, dev.edgeplane.controlplane.join.CertificateRenewal renewal, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
+    /** Per-caller budgets: all joins (one key), refused joins by address, Sync opens by node. */
+    public record Limits(KeyedTokenBuckets joins, KeyedTokenBuckets joinFailures, KeyedTokenBuckets syncOpens) {
+        public static Limits of(ControlPlaneConfig.Agent config) {
+            return new Limits(
+                    new KeyedTokenBuckets(new KeyedTokenBuckets.Rate(config.joinRate(), (int) Math.max(1, 2 * config.joinRate())), 1, System::nanoTime),
+                    new KeyedTokenBuckets(new KeyedTokenBuckets.Rate(config.joinFailuresPerAddress(), 20), 100_000, System::nanoTime),
+                    new KeyedTokenBuckets(new KeyedTokenBuckets.Rate(config.syncOpensPerNodePerMinute() / 60.0, 10), 200_000, System::nanoTime));
+        }
+    }
+
+    public AgentApi(Joiner joiner, dev.edgeplane.controlplane.join.CertificateRenewal renewal, Limits limits, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
                     ConnectLimiter limiter, dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
                     Duration helloTimeout, ScheduledExecutorService timers) {
         this.limiter = limiter;
@@ -66,6 +79,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         this.volumeReports = volumeReports;
         this.joiner = joiner;
         this.renewal = renewal;
+        this.limits = limits;
         this.index = index;
         this.tracker = tracker;
         this.caches = caches;
@@ -80,6 +94,9 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                 for (PrefixCache.Event<Node> event : events) {
                     String name = Keys.suffix(event.key(), Keys.NODES);
                     Node node = event instanceof PrefixCache.Put<Node> put ? put.entry().value() : null;
+                    if (node == null) {
+                        limits.syncOpens().forget(name);
+                    }
                     for (SyncSession session : index.sessionsOf(name)) {
                         if (node == null || !Joiner.acceptsCertificate(node, session.certificateHash())) {
                             LOG.infof("closing the Sync stream of %s: its certificate is no longer accepted", name);
@@ -97,11 +114,26 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
 
     @Override
     public void join(JoinRequest request, StreamObserver<JoinResponse> responseObserver) {
+        String address = PeerCertificates.host(PeerCertificates.REMOTE_ADDRESS.get());
+        Duration wait = limits.joinFailures().wait(address);
+        if (!wait.isZero()) {
+            responseObserver.onError(RetryLater.resourceExhausted("too many refused joins from " + address
+                    + " (edgeplane.agent.join-failures-per-address)", wait));
+            return;
+        }
+        wait = limits.joins().take("");
+        if (!wait.isZero()) {
+            responseObserver.onError(RetryLater.resourceExhausted("too many joins at once (edgeplane.agent.join-rate)", wait));
+            return;
+        }
         try {
             responseObserver.onNext(joiner.join(request));
             responseObserver.onCompleted();
         } catch (StatusRuntimeException e) {
-            LOG.infof("join refused: %s", e.getStatus().getDescription());
+            LOG.infof("join from %s refused: %s", address, e.getStatus().getDescription());
+            if (e.getStatus().getCode() != Status.Code.ABORTED) {
+                limits.joinFailures().take(address); // a refusal of the caller's making
+            }
             responseObserver.onError(e);
         } catch (StoreException e) {
             responseObserver.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
@@ -115,8 +147,8 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     public void renewNodeCertificate(dev.edgeplane.api.v1.RenewNodeCertificateRequest request,
                                      StreamObserver<dev.edgeplane.api.v1.RenewNodeCertificateResponse> responseObserver) {
         try {
-            responseObserver.onNext(renewal.renew(request, PeerCertificates.CLIENT_CERTIFICATE.get(),
-                    PeerCertificates.REMOTE_ADDRESS.get()));
+            java.net.SocketAddress remote = PeerCertificates.REMOTE_ADDRESS.get();
+            responseObserver.onNext(renewal.renew(request, PeerCertificates.CLIENT_CERTIFICATE.get(), remote == null ? "" : remote.toString()));
             responseObserver.onCompleted();
         } catch (StatusRuntimeException e) {
             responseObserver.onError(e);
@@ -136,6 +168,15 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                     .withDescription("Sync requires mutual TLS with the node certificate issued by Join").asRuntimeException());
             return ignoring();
         }
+        // The per-node budget first: the certificate's CN is authentic (the handshake checked the CA's
+        // signature), so one node reconnecting in a loop cannot use up the fleet's admission slots.
+        String node = CertificateAuthority.commonName(certificate);
+        Duration nodeWait = limits.syncOpens().take(node);
+        if (!nodeWait.isZero()) {
+            responseObserver.onError(RetryLater.resourceExhausted("node " + node + " opens Sync streams too often "
+                    + "(edgeplane.agent.sync-opens-per-node-per-minute)", nodeWait));
+            return ignoring();
+        }
         ConnectLimiter.Decision decision = limiter.admit();
         if (decision instanceof ConnectLimiter.Refused refused) {
             responseObserver.onError(RetryLater.resourceExhausted("too many agents connecting at once ("
@@ -144,7 +185,6 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         }
         // Held until the Hello is served (or the stream ends first): what the admission limit counts.
         ConnectLimiter.Permit permit = ((ConnectLimiter.Admitted) decision).permit();
-        String node = CertificateAuthority.commonName(certificate);
         String hash = CertificateAuthority.hashOf(certificate);
         Optional<String> refusal = refusal(node, hash);
         if (refusal.isPresent()) {

@@ -87,7 +87,7 @@ public class AgentEndpoint {
         ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, new DefaultThreadFactory("agent-endpoint-timers", true));
         timers.setRemoveOnCancelPolicy(true); // almost every deadline is cancelled by its Hello: do not keep them queued
         this.helloTimers = timers;
-        this.api = new AgentApi(joiner, renewal, index, tracker, caches, store, limiter, volumeReports,
+        this.api = new AgentApi(joiner, renewal, AgentApi.Limits.of(config.agent()), index, tracker, caches, store, limiter, volumeReports,
                 config.fanout().helloTimeout(), timers);
     }
 

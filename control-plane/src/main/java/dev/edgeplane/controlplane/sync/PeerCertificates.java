@@ -18,13 +18,21 @@ import javax.net.ssl.SSLSession;
  */
 final class PeerCertificates {
     static final Context.Key<X509Certificate> CLIENT_CERTIFICATE = Context.key("edgeplane-client-certificate");
-    /** The caller's address as the server saw it (for audit records). */
-    static final Context.Key<String> REMOTE_ADDRESS = Context.key("edgeplane-remote-address");
+    /** The caller's address as the server saw it (audit records, per-address limits); null if unknown. */
+    static final Context.Key<java.net.SocketAddress> REMOTE_ADDRESS = Context.key("edgeplane-remote-address");
 
     private PeerCertificates() {}
 
     static ServerInterceptor interceptor() {
         return PeerCertificates::interceptCall;
+    }
+
+    /** The host part of a caller's address ("10.0.0.7"), or "unknown". */
+    static String host(java.net.SocketAddress address) {
+        if (address instanceof java.net.InetSocketAddress inet && inet.getAddress() != null) {
+            return inet.getAddress().getHostAddress();
+        }
+        return address == null ? "unknown" : address.toString();
     }
 
     private static <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
@@ -42,6 +50,6 @@ final class PeerCertificates {
         }
         java.net.SocketAddress remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
         return Contexts.interceptCall(Context.current().withValues(CLIENT_CERTIFICATE, certificate,
-                REMOTE_ADDRESS, remote == null ? "" : remote.toString()), call, headers, next);
+                REMOTE_ADDRESS, remote), call, headers, next);
     }
 }

@@ -158,6 +158,48 @@ class JoinAndSyncTest {
         assertEquals(Status.Code.INVALID_ARGUMENT, longLived.getStatus().getCode());
     }
 
+    /**
+     * A flood of refused joins from one address (a token guesser) is told to wait, naming the limit;
+     * other addresses are not. From 127.0.0.2/3, so the other tests' joins from 127.0.0.1 are untouched.
+     */
+    @Test
+    void refusedJoinsFromOneAddressAreThrottledWithoutTouchingOthers() throws Exception {
+        StatusRuntimeException last = null;
+        int refused = 0;
+        for (int i = 0; i < 40 && (last == null || last.getStatus().getCode() != Status.Code.RESOURCE_EXHAUSTED); i++) {
+            last = assertThrows(StatusRuntimeException.class, () -> joinFrom("127.0.0.2", "abcdef.0123456789abcdef"));
+            if (last.getStatus().getCode() == Status.Code.UNAUTHENTICATED) {
+                refused++;
+            }
+        }
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, last.getStatus().getCode(), "throttled after " + refused + " refusals");
+        assertTrue(refused >= 20, "a burst of refusals is allowed first: " + refused);
+        assertTrue(last.getStatus().getDescription().contains("edgeplane.agent.join-failures-per-address"), last.getStatus().getDescription());
+        assertEquals(Status.Code.UNAUTHENTICATED, assertThrows(StatusRuntimeException.class,
+                () -> joinFrom("127.0.0.3", "abcdef.0123456789abcdef")).getStatus().getCode(), "another address is not throttled");
+    }
+
+    private static void joinFrom(String localAddress, String token) throws Exception {
+        // The CA pin is not the point here (JoinE2ETest checks it): any server certificate will do.
+        io.grpc.ManagedChannel channel = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", TestApi.agentPort())
+                .localSocketPicker(new io.grpc.netty.NettyChannelBuilder.LocalSocketPicker() {
+                    @Override
+                    public java.net.SocketAddress createSocketAddress(java.net.SocketAddress remote, io.grpc.Attributes attrs) {
+                        return new java.net.InetSocketAddress(localAddress, 0);
+                    }
+                })
+                .sslContext(io.grpc.netty.GrpcSslContexts.forClient()
+                        .trustManager(io.netty.handler.ssl.util.InsecureTrustManagerFactory.INSTANCE).build())
+                .build();
+        try {
+            dev.edgeplane.api.v1.AgentServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, java.util.concurrent.TimeUnit.SECONDS)
+                    .join(dev.edgeplane.api.v1.JoinRequest.newBuilder().setToken(token).setNodeName("guesser")
+                            .setCsrPem("not a csr").build());
+        } finally {
+            channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void joinRefusesUnknownExpiredAndUsedUpTokens() throws Exception {
         JoinToken good = token(JoinTokenSpec.newBuilder());
@@ -378,6 +420,33 @@ class JoinAndSyncTest {
         assertEquals(List.of("added-0", "changing-0", "later-0", "steady-0"),
                 full.getSnapshot().getAssignmentsList().stream().map(x -> x.getReplica()).sorted().toList());
         assertTrue(full.getSnapshot().getAssignmentsList().stream().allMatch(x -> x.getNode().equals("sync-a")));
+    }
+
+    /** A node that reopens Sync in a loop is told to wait after its burst: it cannot crowd out the fleet's opens. */
+    @Test
+    void aNodeReopeningSyncInALoopIsThrottled() throws Exception {
+        int port = TestApi.agentPort();
+        JoinToken t = token(JoinTokenSpec.newBuilder());
+        TestAgent looping = agent("sync-looping");
+        looping.join(port, t.getStatus().getToken(), t.getStatus().getCaHash());
+        Throwable refused = null;
+        int opened = 0;
+        for (int i = 0; i < 20 && refused == null; i++) {
+            try (TestAgent.Stream s = new TestAgent.Stream(looping.syncChannel(port))) {
+                s.send(SyncRequest.newBuilder().setHello(Hello.newBuilder().setLastAppliedRevision(0)).build());
+                try {
+                    assertTrue(s.next(WAIT).hasSnapshot());
+                    opened++;
+                } catch (AssertionError e) {
+                    refused = s.awaitError(WAIT);
+                }
+            }
+        }
+        // 10 at once, one more every 3 s: a slow machine may get one or two extra.
+        assertTrue(opened >= 10 && opened < 20, "the burst of opens is served, then a refusal: " + opened);
+        Status status = Status.fromThrowable(refused);
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, status.getCode());
+        assertTrue(status.getDescription().contains("edgeplane.agent.sync-opens-per-node-per-minute"), status.getDescription());
     }
 
     @Test

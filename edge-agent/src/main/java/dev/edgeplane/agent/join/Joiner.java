@@ -62,6 +62,10 @@ public final class Joiner {
         }
     }
 
+    /** Joins refused with a "retry later" (RESOURCE_EXHAUSTED) are tried this often, each wait at most as long. */
+    private static final int MAX_THROTTLED_ATTEMPTS = 10;
+    private static final java.time.Duration MAX_THROTTLED_WAIT = java.time.Duration.ofSeconds(60);
+
     public Result join(Request request) throws JoinFailure {
         validate(request);
         StateDir state = request.stateDir();
@@ -97,11 +101,7 @@ public final class Joiner {
         }
         JoinResponse response;
         try {
-            response = AgentServiceGrpc.newBlockingStub(channel)
-                    .withDeadlineAfter(request.connectTimeout().toMillis() + 10_000, TimeUnit.MILLISECONDS)
-                    .join(call);
-        } catch (StatusRuntimeException e) {
-            throw classify(e, trust, request.server());
+            response = call(channel, call, trust, request);
         } finally {
             channel.shutdownNow();
             try {
@@ -126,6 +126,30 @@ public final class Joiner {
         }
         LOG.info(() -> "joined as " + nodeName + ", sync endpoint " + response.getSyncEndpoint());
         return new Result(nodeName, response.getSyncEndpoint(), state.path());
+    }
+
+    /** The Join call; a control plane under a join storm says when to come back: wait as told, a few times. */
+    private static JoinResponse call(ManagedChannel channel, JoinRequest call, CaPin.PinningTrustManager trust, Request request)
+            throws JoinFailure {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return AgentServiceGrpc.newBlockingStub(channel)
+                        .withDeadlineAfter(request.connectTimeout().toMillis() + 10_000, TimeUnit.MILLISECONDS)
+                        .join(call);
+            } catch (StatusRuntimeException e) {
+                java.util.Optional<java.time.Duration> retry = dev.edgeplane.agent.sync.SyncClient.retryDelay(e, e.getStatus());
+                if (retry.isEmpty() || attempt >= MAX_THROTTLED_ATTEMPTS || retry.get().compareTo(MAX_THROTTLED_WAIT) > 0) {
+                    throw classify(e, trust, request.server());
+                }
+                LOG.info(() -> "join: " + e.getStatus().getDescription() + "; waiting " + retry.get().toMillis() + " ms");
+                try {
+                    Thread.sleep(retry.get().toMillis());
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
+                    throw new JoinFailure(JoinFailure.Reason.OTHER, "interrupted while waiting to join", interrupted);
+                }
+            }
+        }
     }
 
     private static JoinFailure classify(StatusRuntimeException e, CaPin.PinningTrustManager trust, String server) {

@@ -407,7 +407,7 @@ public final class SyncClient implements AutoCloseable {
     }
 
     /** A server that is overloaded says when to come back: google.rpc.RetryInfo, or a retry-after trailer (seconds). */
-    static Optional<Duration> retryDelay(Throwable error, Status status) {
+    public static Optional<Duration> retryDelay(Throwable error, Status status) {
         if (status.getCode() != Status.Code.RESOURCE_EXHAUSTED) {
             return Optional.empty();
         }
