@@ -22,7 +22,7 @@ import picocli.CommandLine.ScopeType;
                 GetCommand.class, DescribeCommand.class, ApplyCommand.class, CreateCommand.class, DeleteCommand.class, TokenCommand.class,
                 WaitCommand.class, LogsCommand.class, ExecCommand.class, PortForwardCommand.class, SshCommand.class,
                 CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CordonCommand.Drain.class,
-                TopCommand.class, MetricsCommand.class, NodeCommand.class, AuditCommand.class,
+                TopCommand.class, MetricsCommand.class, NodeCommand.class, AuditCommand.class, CaCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Edgectl {
 

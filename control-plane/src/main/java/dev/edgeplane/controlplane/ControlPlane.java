@@ -55,6 +55,7 @@ public class ControlPlane {
 
     void onStart(@Observes StartupEvent event) {
         ca.load();
+        ca.startFollowing();
         adminTokens.bootstrap();
         caches.start();
         events.start();

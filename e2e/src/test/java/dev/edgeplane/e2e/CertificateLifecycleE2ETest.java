@@ -5,6 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.edgeplane.api.v1.AuditRecord;
+import dev.edgeplane.api.v1.ClusterCa;
+import dev.edgeplane.api.v1.FinishCaRolloverRequest;
+import dev.edgeplane.api.v1.GetClusterCaRequest;
+import dev.edgeplane.api.v1.LogsRequest;
+import dev.edgeplane.api.v1.OpsTarget;
+import dev.edgeplane.api.v1.StartCaRolloverRequest;
+import dev.edgeplane.api.v1.SwitchCaRolloverRequest;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import dev.edgeplane.api.v1.GetNodeRequest;
 import dev.edgeplane.api.v1.ListAuditRecordsRequest;
 import dev.edgeplane.api.v1.NodeStatus;
@@ -75,6 +84,79 @@ class CertificateLifecycleE2ETest {
             host.start();
             cluster.awaitPhase(NodeStatus.Phase.READY);
         }
+    }
+
+    /**
+     * A CA rollover with a running agent: it is given the new CA (nudged by its heartbeat), renews onto
+     * it after the switch, ops grants signed by the new CA work, and after finish a restarted agent
+     * connects to the endpoint's certificate of the new CA. Every step audited.
+     */
+    @Test
+    void aCaRolloverReachesARunningAgentWithoutCuttingItOff() throws Exception {
+        List<String> flags = new ArrayList<>(EdgeCluster.FAST_AGENT);
+        flags.addAll(List.of("--certificate-check-period", "1s"));
+        try (EdgeCluster cluster = EdgeCluster.start(dir, EdgeCluster.FAST_FAULTS, flags, "cert-node")) {
+            EdgeHost host = cluster.host;
+            cluster.create(cluster.app("echo", 1, "sh", "-c", "echo rollover-line; sleep 3600"));
+            Await.until("echo running", EdgeCluster.CONVERGE, cluster::diagnostics, () -> host.runningIds("echo").size() == 1);
+            String oldCa = cluster.cloud.clusterCa().getClusterCa(GetClusterCaRequest.getDefaultInstance()).getSigningCaHash();
+
+            ClusterCa started = cluster.cloud.clusterCa().startCaRollover(StartCaRolloverRequest.getDefaultInstance());
+            assertEquals(ClusterCa.Phase.PREPARED, started.getPhase());
+            String newCa = started.getRolloverCaHash();
+            StatusRuntimeException early = null;
+            try {
+                cluster.cloud.clusterCa().finishCaRollover(FinishCaRolloverRequest.getDefaultInstance());
+            } catch (StatusRuntimeException e) {
+                early = e;
+            }
+            assertEquals(Status.Code.FAILED_PRECONDITION, early == null ? Status.Code.OK : early.getStatus().getCode(),
+                    "finish before switch is refused");
+            awaitNoPendingNode(cluster, "the agent has the new CA");
+            assertEquals(2, certificates(host.stateDir().resolve("ca.crt")).size(), "the agent trusts both CAs");
+
+            ClusterCa switched = cluster.cloud.clusterCa().switchCaRollover(SwitchCaRolloverRequest.getDefaultInstance());
+            assertEquals(newCa, switched.getSigningCaHash());
+            awaitNoPendingNode(cluster, "the agent renewed onto the new CA");
+            X509Certificate renewed = certificate(host);
+            X509Certificate signer = certificates(host.stateDir().resolve("ca.crt")).stream()
+                    .filter(ca -> hash(ca).equals(newCa)).findFirst().orElseThrow();
+            renewed.verify(signer.getPublicKey());
+            assertEquals(NodeStatus.Phase.READY, cluster.phase());
+
+            // An ops session: its grant is signed by the new CA now, and the agent verifies it.
+            String replica = "echo-0";
+            String logs = new String(cluster.cloud.ops().logs(LogsRequest.newBuilder().setTarget(OpsTarget.newBuilder()
+                    .setNode("cert-node").setNamespace("default").setReplica(replica)).build()).next().getData().toByteArray(), java.nio.charset.StandardCharsets.UTF_8);
+            assertTrue(logs.contains("rollover-line"), logs);
+
+            ClusterCa finished = cluster.cloud.clusterCa().finishCaRollover(FinishCaRolloverRequest.getDefaultInstance());
+            assertEquals(ClusterCa.Phase.NONE, finished.getPhase());
+            assertEquals(1, certificates(finished.getBundlePem()).size());
+            host.stopAgent();
+            cluster.awaitPhase(NodeStatus.Phase.UNREACHABLE);
+            host.start();
+            cluster.awaitPhase(NodeStatus.Phase.READY);
+
+            List<String> steps = cluster.cloud.audit().listAuditRecords(ListAuditRecordsRequest.newBuilder().setMethod("CaRollover").build())
+                    .getRecordsList().stream().filter(r -> r.getCode().equals("OK")).map(r -> r.getMethod().replaceAll(".*/", "")).toList();
+            assertEquals(List.of("StartCaRollover", "SwitchCaRollover", "FinishCaRollover"), steps, "audited, refused finish aside");
+            assertNotEquals(oldCa, newCa);
+        }
+    }
+
+    private static void awaitNoPendingNode(EdgeCluster cluster, String what) {
+        Await.until(what, Duration.ofSeconds(90), cluster::diagnostics, () -> cluster.cloud.clusterCa()
+                .getClusterCa(GetClusterCaRequest.getDefaultInstance()).getPendingNodeCount() == 0);
+    }
+
+    private static List<X509Certificate> certificates(Path file) throws Exception {
+        return certificates(Files.readString(file));
+    }
+
+    private static List<X509Certificate> certificates(String pem) throws Exception {
+        return CertificateFactory.getInstance("X.509").generateCertificates(new ByteArrayInputStream(pem.getBytes(java.nio.charset.StandardCharsets.US_ASCII)))
+                .stream().map(c -> (X509Certificate) c).toList();
     }
 
     private static X509Certificate certificate(EdgeHost host) {

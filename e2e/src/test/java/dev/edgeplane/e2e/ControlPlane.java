@@ -173,6 +173,16 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.ClusterCaServiceGrpc.ClusterCaServiceBlockingStub clusterCa() {
+        return dev.edgeplane.api.v1.ClusterCaServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
+    dev.edgeplane.api.v1.OpsServiceGrpc.OpsServiceBlockingStub ops() {
+        return dev.edgeplane.api.v1.OpsServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     JoinToken createJoinToken(Duration ttl, int maxUses) {
         return tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()
                 .setToken(JoinToken.newBuilder().setSpec(JoinTokenSpec.newBuilder()

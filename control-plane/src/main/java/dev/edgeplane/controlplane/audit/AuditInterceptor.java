@@ -31,7 +31,7 @@ import java.util.regex.Pattern;
 @GlobalInterceptor
 @ApplicationScoped
 public class AuditInterceptor implements ServerInterceptor, Prioritized {
-    static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback).*");
+    static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback|Start|Switch|Finish|Cancel).*");
     private static final int MAX_REASON = 512;
     private static final java.util.Set<String> CLUSTER_SCOPED = java.util.Set.of("Node", "JoinToken");
 

@@ -166,7 +166,17 @@ public final class CertificateAuthority {
      * @param recordedHash node name -> the sha256 of the certificate Join recorded for it, or null
      */
     public javax.net.ssl.X509ExtendedTrustManager nodeTrustManager(java.util.function.Function<String, String> recordedHash) {
-        return new NodeCertificateTrust(certificate, verifyingKey, EC_PROVIDER, recordedHash);
+        return new NodeCertificateTrust(() -> List.of(this), recordedHash);
+    }
+
+    /** Whether this CA's key signed {@code certificate} (with Bouncy Castle, on the key converted once). */
+    boolean signed(X509Certificate certificate) {
+        try {
+            certificate.verify(verifyingKey, EC_PROVIDER);
+            return true;
+        } catch (GeneralSecurityException e) {
+            return false;
+        }
     }
 
     public String certificatePem() {
@@ -253,9 +263,8 @@ public final class CertificateAuthority {
             if (extended == null || !extended.contains(KeyPurposeId.id_kp_clientAuth.getId())) {
                 return false;
             }
-            leaf.verify(verifyingKey, EC_PROVIDER);
-            return true;
-        } catch (GeneralSecurityException e) {
+            return signed(leaf);
+        } catch (java.security.cert.CertificateParsingException e) {
             return false;
         }
     }

@@ -44,7 +44,8 @@ public class CertificateRenewal {
     static final String RENEWED_ANNOTATION = "edgeplane.dev/certificate-renewed";
     private static final Logger LOG = Logger.getLogger(CertificateRenewal.class);
     private static final Duration PROOF_SKEW = Duration.ofMinutes(5);
-    private static final Duration MIN_INTERVAL = Duration.ofMinutes(1);
+    /** Renewals of one node closer together are refused (a node renewing in a loop does bounded work). */
+    private static final Duration MIN_INTERVAL = Duration.ofSeconds(10);
     private static final int MAX_PEM_CHARS = 16 * 1024;
     private static final int MAX_PROOF_BYTES = 512;
     private static final int ATTEMPTS = 5;
@@ -132,7 +133,7 @@ public class CertificateRenewal {
         } catch (IllegalArgumentException e) {
             throw Validation.invalid("certificate_pem", e.getMessage());
         }
-        if (!ca.get().issuedNodeCertificate(certificate)) {
+        if (ca.trusted().stream().noneMatch(authority -> authority.issuedNodeCertificate(certificate))) {
             throw Status.UNAUTHENTICATED.withDescription("certificate_pem is not a node certificate of this cluster's CA").asRuntimeException();
         }
         Instant notAfter = certificate.getNotAfter().toInstant();
@@ -157,6 +158,9 @@ public class CertificateRenewal {
             throw Validation.invalid("csr_pem", "required, at most " + MAX_PEM_CHARS + " characters");
         }
         String presentedHash = CertificateAuthority.hashOf(presented);
+        CertificateAuthority signer = ca.get();
+        String bundle = ca.bundlePem();
+        String bundleHash = ca.bundleHash();
         X509Certificate issued = null;
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
             Entry<Node> entry = store.get(Keys.node(node), Node.parser()).orElseThrow(() -> Status.UNAUTHENTICATED
@@ -172,12 +176,13 @@ public class CertificateRenewal {
             }
             String last = current.getMetadata().getAnnotationsOrDefault(RENEWED_ANNOTATION, "");
             if (!last.isEmpty() && Duration.between(Instant.parse(last), now).compareTo(MIN_INTERVAL) < 0) {
-                throw Status.RESOURCE_EXHAUSTED.withDescription("node " + node + " renewed its certificate at " + last
-                        + "; at most one renewal per " + MIN_INTERVAL.toSeconds() + " s").asRuntimeException();
+                throw dev.edgeplane.controlplane.api.RetryLater.resourceExhausted("node " + node + " renewed its certificate at "
+                        + last + "; at most one renewal per " + MIN_INTERVAL.toSeconds() + " s",
+                        MIN_INTERVAL.minus(Duration.between(Instant.parse(last), now)));
             }
             if (issued == null) {
                 try {
-                    issued = ca.get().signNodeCsr(csrPem, node, now, validity);
+                    issued = signer.signNodeCsr(csrPem, node, now, validity);
                 } catch (CertificateAuthority.InvalidCsrException e) {
                     throw Validation.invalid("csr_pem", e.getMessage());
                 }
@@ -188,11 +193,13 @@ public class CertificateRenewal {
             Node renewed = current.toBuilder().setMetadata(current.getMetadata().toBuilder()
                     .putAnnotations(Joiner.CERT_HASH_ANNOTATION, CertificateAuthority.hashOf(issued))
                     .putAnnotations(Joiner.PREVIOUS_CERT_HASH_ANNOTATION, presentedHash)
-                    .putAnnotations(RENEWED_ANNOTATION, now.toString())).build();
+                    .putAnnotations(RENEWED_ANNOTATION, now.toString())
+                    .putAnnotations(Joiner.CERT_ISSUER_ANNOTATION, signer.hash())
+                    .putAnnotations(Joiner.CA_BUNDLE_ANNOTATION, bundleHash)).build();
             if (store.update(Keys.node(node), renewed.toByteArray(), entry.modRevision()).isPresent()) {
                 return RenewNodeCertificateResponse.newBuilder()
                         .setCertificatePem(CertificateAuthority.pem(issued))
-                        .setCaBundlePem(ca.get().certificatePem())
+                        .setCaBundlePem(bundle)
                         .build();
             }
             // The Node changed under us (status, labels): look again.

@@ -50,6 +50,10 @@ public class Joiner {
     public static final String CERT_HASH_ANNOTATION = "edgeplane.dev/certificate-sha256";
     /** Annotation on the Node: sha256 of the certificate the last renewal replaced, still accepted until it expires. */
     public static final String PREVIOUS_CERT_HASH_ANNOTATION = "edgeplane.dev/previous-certificate-sha256";
+    /** Annotation on the Node: the hash of the CA that signed its current certificate. */
+    public static final String CERT_ISSUER_ANNOTATION = "edgeplane.dev/certificate-issuer";
+    /** Annotation on the Node: the CA bundle the agent was last given (see {@link ClusterCa#bundleHash}). */
+    public static final String CA_BUNDLE_ANNOTATION = "edgeplane.dev/ca-bundle";
     /** Annotation on the Node: set by ResetNodeIdentity, the next Join of its name may re-key it (and clears it). */
     public static final String IDENTITY_RESET_ANNOTATION = "edgeplane.dev/identity-reset";
     private static final Logger LOG = Logger.getLogger(Joiner.class);
@@ -89,6 +93,7 @@ public class Joiner {
 
         X509Certificate certificate = null;
         String certHash = null;
+        CertificateAuthority signer = ca.get();
 
         String tokenKey = Keys.joinToken(token.id());
         String nodeKey = Keys.node(nodeName);
@@ -119,7 +124,7 @@ public class Joiner {
             if (certificate == null) {
                 // Only once the token is known good: nothing is signed for an unauthenticated caller.
                 try {
-                    certificate = ca.get().signNodeCsr(request.getCsrPem(), nodeName, now, certificateValidity);
+                    certificate = signer.signNodeCsr(request.getCsrPem(), nodeName, now, certificateValidity);
                 } catch (CertificateAuthority.InvalidCsrException e) {
                     throw Validation.invalid("csr_pem", e.getMessage());
                 }
@@ -133,7 +138,7 @@ public class Joiner {
                         + "is that node coming back without its key, reset its identity first (edgectl node reset-identity "
                         + nodeName + ")").asRuntimeException();
             }
-            Node node = buildNode(nodeName, request, joinToken, existing.map(Entry::value), certHash, now);
+            Node node = buildNode(nodeName, request, joinToken, existing.map(Entry::value), certHash, signer.hash(), now);
             // The token unchanged (not deleted), the chosen use counter unchanged, the node as read:
             // the counter's increment and the Node are written together or not at all.
             Cmp tokenCmp = new Cmp(EtcdStore.bytes(tokenKey), Cmp.Op.EQUAL, CmpTarget.modRevision(stored.modRevision()));
@@ -154,7 +159,7 @@ public class Joiner {
                 return JoinResponse.newBuilder()
                         .setNodeName(nodeName)
                         .setCertificatePem(CertificateAuthority.pem(certificate))
-                        .setCaBundlePem(ca.get().certificatePem())
+                        .setCaBundlePem(ca.bundlePem())
                         .setSyncEndpoint(advertise)
                         .build();
             }
@@ -164,7 +169,7 @@ public class Joiner {
     }
 
     private static Node buildNode(String name, JoinRequest request, JoinToken token, Optional<Node> existing,
-                                  String certHash, Instant now) {
+                                  String certHash, String issuerHash, Instant now) {
         Map<String, String> labels = new HashMap<>();
         existing.ifPresent(n -> labels.putAll(n.getMetadata().getLabelsMap()));
         labels.putAll(request.getLabelsMap());
@@ -180,6 +185,9 @@ public class Joiner {
                 .removeAnnotations(IDENTITY_RESET_ANNOTATION)
                 .removeAnnotations(PREVIOUS_CERT_HASH_ANNOTATION)
                 .putAnnotations(CERT_HASH_ANNOTATION, certHash)
+                .putAnnotations(CERT_ISSUER_ANNOTATION, issuerHash)
+                // The agent keeps only the CA it pinned (the signing one): during a rollover it is given the rest.
+                .putAnnotations(CA_BUNDLE_ANNOTATION, issuerHash)
                 .putAnnotations("edgeplane.dev/join-token", token.getMetadata().getName());
         NodeSpec spec = existing.map(Node::getSpec)
                 .orElseGet(() -> NodeSpec.newBuilder().addAllTaints(token.getSpec().getNodeTaintsList()).build());

@@ -1,13 +1,11 @@
 package dev.edgeplane.controlplane.join;
 
 import java.net.Socket;
-import java.security.GeneralSecurityException;
-import java.security.Provider;
-import java.security.PublicKey;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.X509ExtendedTrustManager;
 
@@ -28,20 +26,16 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
     private static final String CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
     private static final int DIGITAL_SIGNATURE = 0;
 
-    private final X509Certificate ca;
-    private final PublicKey caKey;
-    private final Provider signatures;
+    private final Supplier<List<CertificateAuthority>> cas;
     private final Function<String, String> recordedHash;
 
     /**
-     * @param caKey        the CA's public key, as a key of {@code signatures} (converted once, not per check)
+     * @param cas          the CAs trusted now (two during a CA rollover), read at each check
      * @param recordedHash node name -> the sha256 ("sha256:hex") of the certificate Join issued it,
-     *                     or null when unknown (then the CA's signature decides)
+     *                     or null when unknown (then a CA's signature decides)
      */
-    NodeCertificateTrust(X509Certificate ca, PublicKey caKey, Provider signatures, Function<String, String> recordedHash) {
-        this.ca = ca;
-        this.caKey = caKey;
-        this.signatures = signatures;
+    NodeCertificateTrust(Supplier<List<CertificateAuthority>> cas, Function<String, String> recordedHash) {
+        this.cas = cas;
         this.recordedHash = recordedHash;
     }
 
@@ -51,7 +45,9 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
             throw new CertificateException("no client certificate");
         }
         X509Certificate leaf = chain[0];
-        if (!leaf.getIssuerX500Principal().equals(ca.getSubjectX500Principal())) {
+        List<CertificateAuthority> issuers = cas.get().stream()
+                .filter(ca -> leaf.getIssuerX500Principal().equals(ca.certificate().getSubjectX500Principal())).toList();
+        if (issuers.isEmpty()) {
             throw new CertificateException("not issued by this cluster's CA: " + leaf.getIssuerX500Principal());
         }
         leaf.checkValidity();
@@ -70,11 +66,12 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
         if (recorded != null && recorded.equals(CertificateAuthority.hashOf(leaf))) {
             return; // the very certificate Join signed and recorded: its signature was good then
         }
-        try {
-            leaf.verify(caKey, signatures);
-        } catch (GeneralSecurityException e) {
-            throw new CertificateException("the certificate's signature is not this cluster's CA's", e);
+        for (CertificateAuthority ca : issuers) {
+            if (ca.signed(leaf)) {
+                return;
+            }
         }
+        throw new CertificateException("the certificate's signature is not this cluster's CA's");
     }
 
     @Override
@@ -104,6 +101,6 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
 
     @Override
     public X509Certificate[] getAcceptedIssuers() {
-        return new X509Certificate[] {ca};
+        return cas.get().stream().map(CertificateAuthority::certificate).toArray(X509Certificate[]::new);
     }
 }

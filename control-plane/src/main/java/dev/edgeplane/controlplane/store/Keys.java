@@ -25,6 +25,8 @@ public final class Keys {
     /** Audit records of mutating API calls, under a lease: /edgeplane/audit/&lt;epoch millis&gt;-&lt;random&gt;. */
     public static final String AUDIT = ROOT + "audit/";
     public static final String CA = ROOT + "ca";
+    /** The other CA of a CA rollover, with its phase (absent: no rollover). */
+    public static final String CA_ROLLOVER = ROOT + "ca-rollover";
     public static final String ADMIN_TOKEN_HASH = ROOT + "auth/admin-token-sha256";
     public static final String SCHEDULER_LEADER = ROOT + "leader/scheduler";
 

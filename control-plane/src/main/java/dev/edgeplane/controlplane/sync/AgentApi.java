@@ -12,6 +12,7 @@ import dev.edgeplane.api.v1.SyncResponse;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.api.RetryLater;
 import dev.edgeplane.controlplane.join.CertificateAuthority;
+import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
 import dev.edgeplane.controlplane.ratelimit.KeyedTokenBuckets;
@@ -49,6 +50,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
 
     private final dev.edgeplane.controlplane.join.CertificateRenewal renewal;
     private final Limits limits;
+    private final ClusterCa ca;
     private final Joiner joiner;
     private final AssignmentIndex index;
     private final NodeTracker tracker;
@@ -70,7 +72,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         }
     }
 
-    public AgentApi(Joiner joiner, dev.edgeplane.controlplane.join.CertificateRenewal renewal, Limits limits, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
+    public AgentApi(Joiner joiner, dev.edgeplane.controlplane.join.CertificateRenewal renewal, ClusterCa ca, Limits limits, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
                     ConnectLimiter limiter, dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
                     Duration helloTimeout, ScheduledExecutorService timers) {
         this.limiter = limiter;
@@ -79,6 +81,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         this.volumeReports = volumeReports;
         this.joiner = joiner;
         this.renewal = renewal;
+        this.ca = ca;
         this.limits = limits;
         this.index = index;
         this.tracker = tracker;
@@ -428,8 +431,27 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             return;
         }
         tracker.heartbeat(node, request);
-        responseObserver.onNext(HeartbeatAck.newBuilder().setTime(Joiner.timestamp(clock.instant())).build());
+        responseObserver.onNext(HeartbeatAck.newBuilder().setTime(Joiner.timestamp(clock.instant()))
+                .setRenewCertificate(shouldRenewNow(node)).build());
         responseObserver.onCompleted();
+    }
+
+    /**
+     * Whether the node should renew its certificate now: during a CA rollover (or after one) until it
+     * has the current CA bundle and a certificate of the signing CA. Nodes of an earlier version (no
+     * record of either) are asked only during a rollover, so an upgrade does not renew the whole fleet.
+     */
+    private boolean shouldRenewNow(String node) {
+        Entry<Node> entry = caches.nodes().get(Keys.node(node));
+        if (entry == null) {
+            return false;
+        }
+        Map<String, String> annotations = entry.value().getMetadata().getAnnotationsMap();
+        String bundle = annotations.get(Joiner.CA_BUNDLE_ANNOTATION);
+        if (ca.rollover().isEmpty() && bundle == null) {
+            return false;
+        }
+        return !ca.bundleHash().equals(bundle) || !ca.get().hash().equals(annotations.get(Joiner.CERT_ISSUER_ANNOTATION));
     }
 
     private Optional<String> refusal(String node, String certHash) {

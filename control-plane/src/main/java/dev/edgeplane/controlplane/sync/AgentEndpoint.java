@@ -64,6 +64,7 @@ public class AgentEndpoint {
     /** Hello deadlines and the server certificate's reissue. */
     private final ScheduledExecutorService helloTimers;
     private volatile SwappableKeyManager serverIdentity;
+    private boolean followingCa;
     private volatile java.util.concurrent.ScheduledFuture<?> reissue;
     private Server server;
     private BoundedCalls calls;
@@ -87,7 +88,7 @@ public class AgentEndpoint {
         ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, new DefaultThreadFactory("agent-endpoint-timers", true));
         timers.setRemoveOnCancelPolicy(true); // almost every deadline is cancelled by its Hello: do not keep them queued
         this.helloTimers = timers;
-        this.api = new AgentApi(joiner, renewal, AgentApi.Limits.of(config.agent()), index, tracker, caches, store, limiter, volumeReports,
+        this.api = new AgentApi(joiner, renewal, ca, AgentApi.Limits.of(config.agent()), index, tracker, caches, store, limiter, volumeReports,
                 config.fanout().helloTimeout(), timers);
     }
 
@@ -116,7 +117,7 @@ public class AgentEndpoint {
         provider = tls;
         SslContext ssl;
         try {
-            ssl = serverTls(serverIdentity, provider, authority.nodeTrustManager(this::recordedCertificateHash));
+            ssl = serverTls(serverIdentity, provider, ca.nodeTrustManager(this::recordedCertificateHash));
         } catch (SSLException e) {
             throw new IllegalStateException("cannot set up TLS for the agent endpoint", e);
         }
@@ -163,6 +164,17 @@ public class AgentEndpoint {
             throw new UncheckedIOException("cannot listen for agents on " + address, e);
         }
         scheduleReissue(hosts);
+        if (!followingCa) {
+            // A CA rollover's switch: the new signing CA issues the endpoint's certificate at once.
+            ca.onChange(() -> {
+                SwappableKeyManager identity = serverIdentity;
+                if (identity != null && !ca.get().certificate().equals(identity.get().chain()[1])) {
+                    identity.set(issueServerIdentity(ca.get(), hosts));
+                    LOG.infof("reissued the agent endpoint's server certificate by the new signing CA %s", ca.get().hash());
+                }
+            });
+            followingCa = true;
+        }
         LOG.infof("agent endpoint listening on %s (TLS by %s, certificate for %s; %d handshakes at once, %d connections at most, %d call threads)",
                 address, provider, hosts, agent.maxConcurrentHandshakes(), maxConnections, agent.callThreads());
     }

@@ -101,7 +101,7 @@ class CertificateRenewalTest {
         assertTrue(Joiner.acceptsCertificate(stored, CertificateAuthority.hashOf(node.certificate())),
                 "the replaced certificate still works: the agent may not have stored the new one yet");
 
-        // A minute later the agent renews again (say it crashed before storing the first renewal): the
+        // Minutes later the agent renews again (say it crashed before storing the first renewal): the
         // certificate it presents stays accepted, the one it never stored is dropped.
         clock.advance(Duration.ofMinutes(2));
         RenewNodeCertificateResponse again = renewal.renew(RenewNodeCertificateRequest.newBuilder()

@@ -41,7 +41,7 @@ class NodeCertificateTrustTest {
         return generator.generateKeyPair();
     }
 
-    private static X509Certificate joined(CertificateAuthority ca, String node) throws Exception {
+    static X509Certificate joined(CertificateAuthority ca, String node) throws Exception {
         KeyPair key = keyPair();
         var csr = new JcaPKCS10CertificationRequestBuilder(new X500Name("CN=" + node), key.getPublic())
                 .build(new JcaContentSignerBuilder("SHA256withECDSA").build(key.getPrivate()));

@@ -78,6 +78,8 @@ public final class CertificateRotation implements AutoCloseable {
     private final Clock clock;
     private final RandomGenerator random;
     private final PassLoop loop;
+    /** After a renewal is stored: the trust anchors may have changed with it (a CA rollover). */
+    private final Runnable onRenewed;
     private Instant renewAt;
     private Instant nextAttempt = Instant.MIN;
     private int failures;
@@ -88,7 +90,9 @@ public final class CertificateRotation implements AutoCloseable {
      *                            presents no certificate (for an expired one); closed after use
      */
     public CertificateRotation(StateDir state, String nodeName, SwappableKeyManager identity, Channel mutualTls,
-                               Supplier<ManagedChannel> serverAuthenticated, Settings settings, Clock clock, RandomGenerator random) {
+                               Supplier<ManagedChannel> serverAuthenticated, Runnable onRenewed, Settings settings, Clock clock,
+                               RandomGenerator random) {
+        this.onRenewed = onRenewed;
         this.state = state;
         this.nodeName = nodeName;
         this.identity = identity;
@@ -104,6 +108,17 @@ public final class CertificateRotation implements AutoCloseable {
     public void start() {
         LOG.info(() -> "node certificate expires at " + identity.get().certificate().getNotAfter().toInstant() + "; renewing at " + renewAt);
         loop.start();
+    }
+
+    /** Renew at the next look, not at the usual time (the control plane asked: a CA rollover). */
+    public void renewSoon() {
+        synchronized (this) {
+            if (renewAt.isAfter(clock.instant())) {
+                renewAt = clock.instant();
+                LOG.info("the control plane asks for the node certificate to be renewed now");
+            }
+        }
+        loop.trigger();
     }
 
     /** When the current certificate is due for renewal. */
@@ -129,7 +144,11 @@ public final class CertificateRotation implements AutoCloseable {
                     + ", renewing at " + renewAt);
         } catch (StatusRuntimeException | IOException | GeneralSecurityException | IllegalStateException e) {
             failures++;
-            Duration wait = backoff();
+            // A control plane that says when to come back (renewals too close together) is believed, within the cap.
+            Duration wait = e instanceof StatusRuntimeException s
+                    ? dev.edgeplane.agent.sync.SyncClient.retryDelay(s, s.getStatus()).filter(d -> d.compareTo(settings.retryCap()) <= 0)
+                            .orElseGet(this::backoff)
+                    : backoff();
             nextAttempt = now.plus(wait);
             String why = e instanceof StatusRuntimeException s ? s.getStatus().getCode() + ": " + s.getStatus().getDescription() : e.toString();
             if (e instanceof StatusRuntimeException s && s.getStatus().getCode() == Status.Code.PERMISSION_DENIED) {
@@ -168,6 +187,7 @@ public final class CertificateRotation implements AutoCloseable {
         check(certificate, keys.getPublic(), bundle);
         state.writeRenewedIdentity(Pem.pkcs8(keys.getPrivate()), Pem.encode(certificate), response.getCaBundlePem());
         identity.set(new SwappableKeyManager.Identity(keys.getPrivate(), new X509Certificate[] {certificate}));
+        onRenewed.run();
         return certificate;
     }
 

@@ -2,6 +2,7 @@ package dev.edgeplane.agent.run;
 
 import dev.edgeplane.agent.identity.CertificateRotation;
 import dev.edgeplane.api.SwappableKeyManager;
+import dev.edgeplane.api.SwappableTrustManager;
 import dev.edgeplane.agent.events.EventRecorder;
 import dev.edgeplane.agent.events.EventSettings;
 import dev.edgeplane.agent.events.EventSpool;
@@ -165,7 +166,10 @@ public final class Agent implements AutoCloseable {
         // 3. Then the cloud.
         SyncClient sync = null;
         SwappableKeyManager identity = null;
+        SwappableTrustManager trust = null;
         CertificateRotation rotation = null;
+        // The CA keys ops-tunnel grants are verified with: the CA bundle's, reloaded when a renewal changes it.
+        AtomicReference<List<java.security.PublicKey>> grantKeys = new AtomicReference<>(List.of());
         if (node.isPresent()) {
             String endpoint = settings.syncEndpointOverride().filter(s -> !s.isBlank())
                     .orElse(node.get().syncEndpoint().isBlank() ? node.get().server() : node.get().syncEndpoint());
@@ -173,16 +177,20 @@ public final class Agent implements AutoCloseable {
                 AtomicReference<String> runtimeVersion = new AtomicReference<>("");
                 NodeConditions conditions = new NodeConditions(settings.conditions(), reconciler::runtimeAnswers);
                 identity = nodeIdentity(state);
-                sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(state, identity),
+                trust = new SwappableTrustManager(caBundleTrust(state));
+                sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(identity, trust),
                         desired, status,
                         () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)).toBuilder()
                                 .addAllConditions(conditions.current()).build(),
                         reconciler::desiredCount, Clock.systemUTC());
                 sync.start();
                 LOG.info(() -> "syncing with " + endpoint);
+                SwappableTrustManager anchors = trust;
                 rotation = new CertificateRotation(state, nodeName, identity, sync.channel(),
                         () -> NettyChannelBuilder.forTarget(endpoint).sslContext(serverAuthenticatedTls(state)).build(),
-                        settings.certificateRotation(), Clock.systemUTC(), java.util.random.RandomGenerator.getDefault());
+                        () -> reloadTrust(state, anchors, grantKeys), settings.certificateRotation(), Clock.systemUTC(),
+                        java.util.random.RandomGenerator.getDefault());
+                sync.onRenewRequested(rotation::renewSoon);
                 rotation.start();
             } catch (IOException | GeneralSecurityException | RuntimeException e) {
                 // The workloads from the journal keep running: a broken identity must not stop them.
@@ -198,7 +206,7 @@ public final class Agent implements AutoCloseable {
         agent.volumeTasks = volumeTasks;
         agent.events = events;
         if (sync != null) {
-            agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings);
+            agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings, grantKeys);
             agent.eventUploader = new EventUploader(sync.channel(), sync::connected, events, eventSettings.uploadInterval());
             agent.eventUploader.start();
             if (metricsSettings.enabled()) {
@@ -216,11 +224,11 @@ public final class Agent implements AutoCloseable {
     }
 
     /** Serves the control plane's OpenTunnel requests, verifying grants with the CA pinned at join. */
-    private static TunnelAgent tunnel(StateDir state, String nodeName, SyncClient sync, CriRuntime cri, TunnelSettings settings) {
+    private static TunnelAgent tunnel(StateDir state, String nodeName, SyncClient sync, CriRuntime cri, TunnelSettings settings,
+                                      AtomicReference<List<java.security.PublicKey>> grantKeys) {
         try {
-            List<java.security.PublicKey> keys = Pem.certificates(Files.readString(state.caBundle(), StandardCharsets.US_ASCII))
-                    .stream().map(X509Certificate::getPublicKey).toList();
-            TunnelAgent tunnel = new TunnelAgent(sync.channel(), new GrantVerifier(keys, nodeName, Clock.systemUTC()),
+            grantKeys.set(caKeys(state));
+            TunnelAgent tunnel = new TunnelAgent(sync.channel(), new GrantVerifier(grantKeys::get, nodeName, Clock.systemUTC()),
                     new TunnelAgent.Settings(settings.allowlist(), settings.maxSessions(), Duration.ofSeconds(5)),
                     Optional.of(new CriContainers(cri.channel())), new AuditLog(settings.auditLog()), Clock.systemUTC());
             sync.onOpenTunnel(tunnel::open);
@@ -243,15 +251,30 @@ public final class Agent implements AutoCloseable {
 
     /** The node key and certificate; trust = the CA bundle from join, nothing else. */
     public static SslContext mutualTls(StateDir state) throws IOException, GeneralSecurityException {
-        return mutualTls(state, nodeIdentity(state));
+        return mutualTls(nodeIdentity(state), new SwappableTrustManager(caBundleTrust(state)));
     }
 
-    /** As {@link #mutualTls(StateDir)}, presenting whatever {@code identity} holds at each handshake (it is renewed in place). */
-    public static SslContext mutualTls(StateDir state, SwappableKeyManager identity) throws IOException, GeneralSecurityException {
+    /** Presents whatever {@code identity} holds and trusts whatever {@code trust} holds at each handshake (both renewed in place). */
+    static SslContext mutualTls(SwappableKeyManager identity, SwappableTrustManager trust) throws IOException {
         return GrpcSslContexts.forClient()
                 .keyManager(identity.asFactory())
-                .trustManager(caBundleTrust(state))
+                .trustManager(trust)
                 .build();
+    }
+
+    /** After a renewal: the CA bundle it stored becomes the trust anchors of new connections and of ops grants. */
+    private static void reloadTrust(StateDir state, SwappableTrustManager trust, AtomicReference<List<java.security.PublicKey>> grantKeys) {
+        try {
+            trust.set(caBundleTrust(state));
+            grantKeys.set(caKeys(state));
+        } catch (IOException | GeneralSecurityException e) {
+            LOG.severe("cannot reload the CA bundle in " + state.path() + " (" + e + "); keeping the previous one");
+        }
+    }
+
+    private static List<java.security.PublicKey> caKeys(StateDir state) throws IOException, GeneralSecurityException {
+        return Pem.certificates(Files.readString(state.caBundle(), StandardCharsets.US_ASCII)).stream()
+                .map(X509Certificate::getPublicKey).toList();
     }
 
     /** Trust = the CA bundle, no client certificate: for renewing a certificate that expired while offline. */
@@ -269,7 +292,7 @@ public final class Agent implements AutoCloseable {
         return new SwappableKeyManager(new SwappableKeyManager.Identity(key, chain.toArray(X509Certificate[]::new)));
     }
 
-    private static TrustManagerFactory caBundleTrust(StateDir state) throws IOException, GeneralSecurityException {
+    private static javax.net.ssl.X509ExtendedTrustManager caBundleTrust(StateDir state) throws IOException, GeneralSecurityException {
         List<X509Certificate> bundle = Pem.certificates(Files.readString(state.caBundle(), StandardCharsets.US_ASCII));
         KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
         trust.load(null, null);
@@ -278,7 +301,12 @@ public final class Agent implements AutoCloseable {
         }
         TrustManagerFactory trustManagers = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
         trustManagers.init(trust);
-        return trustManagers;
+        for (javax.net.ssl.TrustManager manager : trustManagers.getTrustManagers()) {
+            if (manager instanceof javax.net.ssl.X509ExtendedTrustManager x509) {
+                return x509;
+            }
+        }
+        throw new GeneralSecurityException("the JDK offers no X.509 trust manager");
     }
 
     /** The images the desired state names (its containers and init containers): image GC keeps them. */

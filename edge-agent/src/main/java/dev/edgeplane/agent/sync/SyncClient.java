@@ -101,6 +101,7 @@ public final class SyncClient implements AutoCloseable {
     /** Where an OpenTunnel from the control plane goes (the ops tunnel's edge end). */
     private volatile java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> tunnels =
             open -> LOG.warning("sync: no tunnel handler; ignoring session " + open.getSessionId());
+    private volatile Runnable renewRequests = () -> { };
     private volatile java.util.function.LongConsumer toldRevisions = revision -> { };
     private volatile java.util.function.LongConsumer appliedRevisions = revision -> { };
 
@@ -132,6 +133,11 @@ public final class SyncClient implements AutoCloseable {
     /** The channel to the control plane: tunnel sessions open their streams on it, next to Sync. */
     public io.grpc.Channel channel() {
         return channel;
+    }
+
+    /** Told when the control plane asks for the node certificate to be renewed now (a CA rollover). */
+    public void onRenewRequested(Runnable handler) {
+        renewRequests = handler;
     }
 
     public void onOpenTunnel(java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> handler) {
@@ -304,6 +310,9 @@ public final class SyncClient implements AutoCloseable {
                         public void onNext(dev.edgeplane.api.v1.HeartbeatAck ack) {
                             lastHeard.set(clock.instant());
                             serverAcksHeartbeats.set(true);
+                            if (ack.getRenewCertificate()) {
+                                renewRequests.run();
+                            }
                         }
 
                         @Override

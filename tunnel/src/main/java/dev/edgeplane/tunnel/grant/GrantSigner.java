@@ -17,11 +17,16 @@ import java.time.Instant;
  * agent pinned at join), so an agent opens nothing the control plane did not sign for.
  */
 public final class GrantSigner {
-    private final PrivateKey key;
+    private final java.util.function.Supplier<PrivateKey> key;
     private final Duration lifetime;
     private final Clock clock;
 
     public GrantSigner(PrivateKey key, Duration lifetime, Clock clock) {
+        this(() -> key, lifetime, clock);
+    }
+
+    /** @param key the signing key now, asked at each grant (a CA rollover changes it) */
+    public GrantSigner(java.util.function.Supplier<PrivateKey> key, Duration lifetime, Clock clock) {
         this.key = key;
         this.lifetime = lifetime;
         this.clock = clock;
@@ -37,7 +42,7 @@ public final class GrantSigner {
                 .setIssuedAt(timestamp(now))
                 .setExpiresAt(timestamp(now.plus(lifetime)))
                 .build();
-        return sign(grant, key);
+        return sign(grant, key.get());
     }
 
     /** Signs {@code grant} as it is (tests use it to make expired or foreign grants). */

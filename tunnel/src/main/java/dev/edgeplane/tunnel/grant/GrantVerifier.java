@@ -25,19 +25,29 @@ public final class GrantVerifier {
     private static final Duration SKEW = Duration.ofSeconds(30);
     private static final Duration MAX_LIFETIME = Duration.ofMinutes(10);
 
-    private final List<PublicKey> trusted;
+    private final java.util.function.Supplier<List<PublicKey>> trusted;
     private final String node;
     private final Clock clock;
     /** Session ids already used, until their grants expire. */
     private final Map<String, Instant> used = new LinkedHashMap<>();
 
     public GrantVerifier(List<PublicKey> trusted, String node, Clock clock) {
-        if (trusted.isEmpty()) {
-            throw new IllegalArgumentException("no key to verify session grants with");
-        }
-        this.trusted = List.copyOf(trusted);
+        this(fixed(trusted), node, clock);
+    }
+
+    /** @param trusted the keys trusted now, asked at each grant (a CA rollover changes them) */
+    public GrantVerifier(java.util.function.Supplier<List<PublicKey>> trusted, String node, Clock clock) {
+        this.trusted = trusted;
         this.node = node;
         this.clock = clock;
+    }
+
+    private static java.util.function.Supplier<List<PublicKey>> fixed(List<PublicKey> keys) {
+        if (keys.isEmpty()) {
+            throw new IllegalArgumentException("no key to verify session grants with");
+        }
+        List<PublicKey> copy = List.copyOf(keys);
+        return () -> copy;
     }
 
     public Grant verify(OpenTunnel open) throws GrantRefused {
@@ -87,7 +97,7 @@ public final class GrantVerifier {
     }
 
     private boolean signedByTrustedKey(byte[] bytes, byte[] signature) {
-        for (PublicKey key : trusted) {
+        for (PublicKey key : trusted.get()) {
             try {
                 Signature verifier = Signature.getInstance(GrantAlgorithms.signatureFor(key));
                 verifier.initVerify(key);
