@@ -24,6 +24,10 @@ public final class Keys {
     public static final String EVENTS = ROOT + "events/";
     /** Audit records of mutating API calls, under a lease: /edgeplane/audit/&lt;epoch millis&gt;-&lt;random&gt;. */
     public static final String AUDIT = ROOT + "audit/";
+    /** Named API tokens (StoredApiToken: metadata and the secret's sha256): /edgeplane/apitokens/&lt;name&gt;. */
+    public static final String API_TOKENS = ROOT + "apitokens/";
+    /** Role bindings (cluster-scoped objects): /edgeplane/rolebindings/&lt;name&gt;. */
+    public static final String ROLE_BINDINGS = ROOT + "rolebindings/";
     public static final String CA = ROOT + "ca";
     public static final String ADMIN_TOKEN_HASH = ROOT + "auth/admin-token-sha256";
     public static final String SCHEDULER_LEADER = ROOT + "leader/scheduler";
@@ -56,6 +60,14 @@ public final class Keys {
 
     public static String event(String namespace, String name) {
         return EVENTS + (namespace.isEmpty() ? "-" : namespace) + "/" + name;
+    }
+
+    public static String apiToken(String name) {
+        return API_TOKENS + name;
+    }
+
+    public static String roleBinding(String name) {
+        return ROLE_BINDINGS + name;
     }
 
     public static String node(String name) {
