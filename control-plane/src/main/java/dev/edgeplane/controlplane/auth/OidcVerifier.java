@@ -37,8 +37,11 @@ import org.jboss.logging.Logger;
 @ApplicationScoped
 public class OidcVerifier {
     private static final Logger LOG = Logger.getLogger(OidcVerifier.class);
-    /** A JWT longer than this is refused unparsed: IdP tokens are a few KiB at most. */
-    static final int MAX_TOKEN_CHARS = 16 * 1024;
+    /**
+     * A JWT longer than this is refused unparsed. IdP tokens are a few KiB at most, and gRPC's default
+     * 8 KiB metadata limit refuses much longer ones before they get here.
+     */
+    static final int MAX_TOKEN_CHARS = 6 * 1024;
     static final int MAX_GROUPS = 256;
     static final int MAX_CLAIM_CHARS = 256;
     private static final int CONNECT_TIMEOUT_MS = 2_000;
