@@ -21,6 +21,9 @@ import dev.edgeplane.api.v1.CreateAppRequest;
 import dev.edgeplane.api.v1.CreateRoleBindingRequest;
 import dev.edgeplane.api.v1.DeleteApiTokenRequest;
 import dev.edgeplane.api.v1.DeleteRoleBindingRequest;
+import dev.edgeplane.api.v1.ExecRequest;
+import dev.edgeplane.api.v1.ExecResponse;
+import dev.edgeplane.api.v1.ExecStart;
 import dev.edgeplane.api.v1.GetApiTokenRequest;
 import dev.edgeplane.api.v1.GetAppRequest;
 import dev.edgeplane.api.v1.ListApiTokensRequest;
@@ -156,6 +159,38 @@ class AccessApiTest {
         Iterator<LogsResponse> lines = api.withToken(OpsServiceGrpc.newBlockingStub(api.channel), token)
                 .logs(LogsRequest.newBuilder().setTarget(OpsTarget.newBuilder().setNamespace("ops-ns").setReplica("missing-0")).build());
         return code(lines::hasNext);
+    }
+
+    /** The status a bidi Exec ends with after {@code first} (null: half-close without any message). */
+    private Status.Code exec(String token, ExecRequest first) throws Exception {
+        CompletableFuture<Status.Code> end = new CompletableFuture<>();
+        StreamObserver<ExecRequest> requests = api.withToken(OpsServiceGrpc.newStub(api.channel), token).exec(new StreamObserver<>() {
+            public void onNext(ExecResponse value) {}
+
+            public void onError(Throwable t) {
+                end.complete(Status.fromThrowable(t).getCode());
+            }
+
+            public void onCompleted() {
+                end.complete(Status.Code.OK);
+            }
+        });
+        if (first != null) {
+            requests.onNext(first);
+        }
+        requests.onCompleted();
+        return end.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aBidiStreamIsCheckedOnItsFirstMessageBeforeTheServiceSeesIt() throws Exception {
+        String operator = tokenWithRole("operator-exec", Role.OPERATOR, "ops-ns");
+        String viewer = tokenWithRole("viewer-exec", Role.VIEWER, "ops-ns");
+        ExecRequest start = ExecRequest.newBuilder().setStart(ExecStart.newBuilder().addCommand("sh")
+                .setTarget(OpsTarget.newBuilder().setNamespace("ops-ns").setReplica("missing-0"))).build();
+        assertEquals(Status.Code.NOT_FOUND, exec(operator, start), "past authorisation: the replica is missing");
+        assertEquals(Status.Code.PERMISSION_DENIED, exec(viewer, start));
+        assertEquals(Status.Code.INVALID_ARGUMENT, exec(operator, null), "no first message, nothing to authorise");
     }
 
     @Test
