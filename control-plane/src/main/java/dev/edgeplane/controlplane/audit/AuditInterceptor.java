@@ -34,7 +34,7 @@ import java.util.regex.Pattern;
 public class AuditInterceptor implements ServerInterceptor, Prioritized {
     static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback|Revoke).*");
     private static final int MAX_REASON = 512;
-    private static final java.util.Set<String> CLUSTER_SCOPED = java.util.Set.of("Node", "JoinToken", "Access");
+    private static final java.util.Set<String> CLUSTER_SCOPED = java.util.Set.of("Node", "JoinToken", "Access", "ApiToken", "RoleBinding");
 
     private final AuditTrail trail;
     private final Subjects subjects;
@@ -67,7 +67,7 @@ public class AuditInterceptor implements ServerInterceptor, Prioritized {
                         .setTime(Joiner.timestamp(Instant.now()))
                         .setSubject(subject)
                         .setMethod(call.getMethodDescriptor().getFullMethodName())
-                        .setObject(objectOf(call.getMethodDescriptor().getServiceName(), request.get()))
+                        .setObject(objectOf(call.getMethodDescriptor().getServiceName(), method, request.get()))
                         .setCode(status.getCode().name())
                         .setReason(reason.length() > MAX_REASON ? reason.substring(0, MAX_REASON) + "..." : reason)
                         .setPeer(peer == null ? "" : peer.toString())
@@ -89,7 +89,15 @@ public class AuditInterceptor implements ServerInterceptor, Prioritized {
      * metadata of the resource it carries (Create/Update style). Kind: the service's resource.
      */
     static ObjectReference objectOf(String service, Object request) {
+        return objectOf(service, "", request);
+    }
+
+    /** As above; AccessService serves two kinds, so its kind is the method's noun (CreateApiToken: ApiToken). */
+    static ObjectReference objectOf(String service, String method, Object request) {
         String kind = service == null ? "" : service.substring(service.lastIndexOf('.') + 1).replaceFirst("Service$", "");
+        if (kind.equals("Access") && method != null) {
+            kind = MUTATING.matcher(method).matches() ? method.replaceFirst("^(Create|Update|Delete|Revoke)", "") : kind;
+        }
         ObjectReference.Builder object = ObjectReference.newBuilder().setKind(kind);
         if (!(request instanceof Message message)) {
             return object.build();

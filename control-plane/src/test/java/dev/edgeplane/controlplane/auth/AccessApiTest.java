@@ -282,10 +282,15 @@ class AccessApiTest {
             return records.stream().anyMatch(r -> r.getMethod().endsWith("AppService/CreateApp") && r.getCode().equals("OK")
                     && r.getSubject().equals("token:ci"))
                     && records.stream().anyMatch(r -> r.getMethod().endsWith("AccessService/CreateApiToken")
-                    && r.getSubject().equals("admin") && r.getObject().getName().equals("ci"))
+                    && r.getSubject().equals("admin") && r.getObject().getKind().equals("ApiToken") && r.getObject().getName().equals("ci")
+                    && r.getObject().getNamespace().isEmpty())
                     && records.stream().anyMatch(r -> r.getMethod().endsWith("AccessService/CreateRoleBinding")
-                    && r.getObject().getName().equals("ci-deployer"));
+                    && r.getObject().getKind().equals("RoleBinding") && r.getObject().getName().equals("ci-deployer"));
         });
+        access().revokeApiToken(RevokeApiTokenRequest.newBuilder().setName("ci").build());
+        TestApi.await("the revocation's audit record", WAIT, () -> audit.listAuditRecords(ListAuditRecordsRequest.newBuilder()
+                .setSince(Joiner.timestamp(start)).setMethod("RevokeApiToken").build()).getRecordsList().stream()
+                .anyMatch(r -> r.getCode().equals("OK") && r.getObject().getKind().equals("ApiToken") && r.getObject().getName().equals("ci")));
         assertFalse(audit.listAuditRecords(ListAuditRecordsRequest.newBuilder().setSince(Joiner.timestamp(start)).build())
                 .toString().contains(secret));
     }
