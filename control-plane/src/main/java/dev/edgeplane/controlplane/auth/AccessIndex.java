@@ -81,8 +81,4 @@ public class AccessIndex {
     public List<RoleBinding> bindingsOf(String subject) {
         return bindingsBySubject.getOrDefault(subject, List.of());
     }
-
-    public int tokenCount() {
-        return tokensByHash.size();
-    }
 }

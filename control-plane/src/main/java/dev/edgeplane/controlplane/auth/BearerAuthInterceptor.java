@@ -27,11 +27,11 @@ public class BearerAuthInterceptor implements ServerInterceptor {
             "grpc.health.v1.Health");
 
     private final Authenticator authenticator;
-    private final AccessIndex index;
+    private final Authorizer authorizer;
 
     public BearerAuthInterceptor(Authenticator authenticator, AccessIndex index) {
         this.authenticator = authenticator;
-        this.index = index;
+        this.authorizer = new Authorizer(index::bindingsOf);
     }
 
     @Override
@@ -45,7 +45,6 @@ public class BearerAuthInterceptor implements ServerInterceptor {
             return new ServerCall.Listener<>() {};
         }
         String method = call.getMethodDescriptor().getFullMethodName();
-        Authorizer authorizer = new Authorizer(index::bindingsOf);
         Optional<MethodRules.Rule> rule = MethodRules.of(method);
         if (rule.isEmpty() || rule.get().scope() == MethodRules.Scope.CLUSTER) {
             // Nothing to read from the request: decide now.

@@ -1,10 +1,12 @@
 package dev.edgeplane.controlplane.auth;
 
+import com.nimbusds.jose.JOSEObjectType;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.jwk.JWKSet;
 import com.nimbusds.jose.jwk.source.ImmutableJWKSet;
 import com.nimbusds.jose.jwk.source.JWKSource;
 import com.nimbusds.jose.jwk.source.JWKSourceBuilder;
+import com.nimbusds.jose.proc.DefaultJOSEObjectTypeVerifier;
 import com.nimbusds.jose.proc.JWSVerificationKeySelector;
 import com.nimbusds.jose.proc.SecurityContext;
 import com.nimbusds.jose.util.DefaultResourceRetriever;
@@ -153,6 +155,8 @@ public class OidcVerifier {
     private DefaultJWTProcessor<SecurityContext> build(JWKSource<SecurityContext> keys) {
         DefaultJWTProcessor<SecurityContext> p = new DefaultJWTProcessor<>();
         p.setJWSKeySelector(new JWSVerificationKeySelector<>(ALGORITHMS, keys));
+        // ID tokens say "JWT" or nothing; OAuth access tokens (RFC 9068) say "at+jwt".
+        p.setJWSTypeVerifier(new DefaultJOSEObjectTypeVerifier<>(JOSEObjectType.JWT, new JOSEObjectType("at+jwt"), null));
         DefaultJWTClaimsVerifier<SecurityContext> claims = new DefaultJWTClaimsVerifier<>(
                 config.audience().orElseThrow(),
                 new JWTClaimsSet.Builder().issuer(config.issuer().orElseThrow()).build(),
