@@ -72,7 +72,7 @@ class OidcAuthTest {
     }
 
     @Test
-    void aValidTokenOfABoundGroupIsAuthorisedAsItsUser() {
+    void aValidTokenOfABoundGroupIsAuthorisedAsItsUserSignedRs256OrEs256() {
         api.withToken(AccessServiceGrpc.newBlockingStub(api.channel), api.adminToken).createRoleBinding(CreateRoleBindingRequest.newBuilder()
                 .setRoleBinding(RoleBinding.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("platform-viewers"))
                         .setRole(Role.VIEWER).setSubject("group:platform").setNamespace("oidc-ns")).build());
@@ -90,6 +90,8 @@ class OidcAuthTest {
                 .setApp(App.newBuilder().setMetadata(ObjectMeta.newBuilder().setNamespace("oidc-ns").setName("x"))).build()));
         assertEquals(Status.Code.PERMISSION_DENIED, denied.getStatus().getCode());
         assertTrue(denied.getStatus().getDescription().startsWith("oidc:alice "), denied.getStatus().getDescription());
+
+        apps(issuer.signEs256(claims("alice").build())).listApps(ListAppsRequest.newBuilder().setNamespace("oidc-ns").build());
 
         String outsider = issuer.sign(claims("bob").claim("groups", List.of("elsewhere")).build());
         assertEquals(Status.Code.PERMISSION_DENIED, refused(outsider).getStatus().getCode(), "valid, but bound to nothing");

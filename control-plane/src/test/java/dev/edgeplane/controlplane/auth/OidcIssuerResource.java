@@ -3,9 +3,13 @@ package dev.edgeplane.controlplane.auth;
 import com.nimbusds.jose.JOSEException;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.crypto.ECDSASigner;
 import com.nimbusds.jose.crypto.RSASSASigner;
+import com.nimbusds.jose.jwk.Curve;
+import com.nimbusds.jose.jwk.ECKey;
 import com.nimbusds.jose.jwk.JWKSet;
 import com.nimbusds.jose.jwk.RSAKey;
+import com.nimbusds.jose.jwk.gen.ECKeyGenerator;
 import com.nimbusds.jose.jwk.gen.RSAKeyGenerator;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
@@ -16,6 +20,7 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -25,8 +30,18 @@ import java.util.Map;
 public class OidcIssuerResource implements QuarkusTestResourceLifecycleManager {
     public static final String AUDIENCE = "edgeplane-test";
 
-    /** Signs tokens as the issuer. */
-    public record Issuer(String url, RSAKey key) {
+    /** Signs tokens as the issuer: RS256 with {@code key}; its JWKS also holds {@code ecKey} for ES256. */
+    public record Issuer(String url, RSAKey key, ECKey ecKey) {
+        public String signEs256(JWTClaimsSet claims) {
+            try {
+                SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.ES256).keyID(ecKey.getKeyID()).build(), claims);
+                jwt.sign(new ECDSASigner(ecKey));
+                return jwt.serialize();
+            } catch (JOSEException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
         public String sign(JWTClaimsSet claims) {
             return sign(claims, key);
         }
@@ -49,12 +64,13 @@ public class OidcIssuerResource implements QuarkusTestResourceLifecycleManager {
     public Map<String, String> start() {
         try {
             RSAKey key = new RSAKeyGenerator(2048).keyID("test-key-1").generate();
+            ECKey ecKey = new ECKeyGenerator(Curve.P_256).keyID("test-ec-1").generate();
             server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
             String url = "http://127.0.0.1:" + server.getAddress().getPort();
             serve("/.well-known/openid-configuration", "{\"issuer\":\"" + url + "\",\"jwks_uri\":\"" + url + "/jwks\"}");
-            serve("/jwks", new JWKSet(key.toPublicJWK()).toString());
+            serve("/jwks", new JWKSet(List.of(key.toPublicJWK(), ecKey.toPublicJWK())).toString());
             server.start();
-            issuer = new Issuer(url, key);
+            issuer = new Issuer(url, key, ecKey);
             return Map.of("edgeplane.oidc.issuer", url, "edgeplane.oidc.audience", AUDIENCE);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
