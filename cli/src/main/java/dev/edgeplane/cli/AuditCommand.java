@@ -16,7 +16,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** The audit records of mutating API calls: who did what to which object, and how it ended. */
 @Command(name = "audit", description = "List audit records of mutating API calls, oldest first: "
-        + "edgectl audit [--since 1h] [--subject admin:...] [-n NS] [--method DeleteApp] [-o json|yaml]")
+        + "edgectl audit [--since 1h] [--subject token:ci] [-n NS] [--method DeleteApp] [-o json|yaml]")
 final class AuditCommand implements Callable<Integer> {
     static final List<String> HEADER = List.of("TIME", "SUBJECT", "METHOD", "OBJECT", "CODE", "REASON");
     /** Records printed at most, whatever the window holds (pages of 1,000). */

@@ -12,10 +12,10 @@ class AuditCommandTest {
     @Test
     void aRowNamesTheObjectAndKeepsTheReasonOnOneLine() {
         AuditRecord r = AuditRecord.newBuilder().setTime(Timestamp.newBuilder().setSeconds(1_796_400_000L))
-                .setSubject("admin:0123456789ab").setMethod("edgeplane.v1.AppService/DeleteApp")
+                .setSubject("token:ci").setMethod("edgeplane.v1.AppService/DeleteApp")
                 .setObject(ObjectReference.newBuilder().setKind("App").setNamespace("shop").setName("web"))
                 .setCode("FAILED_PRECONDITION").setReason("line one\nline two").build();
-        assertEquals(List.of("2026-12-04T16:00:00Z", "admin:0123456789ab", "DeleteApp", "App/shop/web", "FAILED_PRECONDITION",
+        assertEquals(List.of("2026-12-04T16:00:00Z", "token:ci", "DeleteApp", "App/shop/web", "FAILED_PRECONDITION",
                 "line one line two"), AuditCommand.row(r));
         assertEquals("Node/edge-1", AuditCommand.row(r.toBuilder().setObject(ObjectReference.newBuilder().setKind("Node")
                 .setName("edge-1")).build()).get(3));

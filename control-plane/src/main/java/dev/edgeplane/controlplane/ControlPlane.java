@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane;
 
+import dev.edgeplane.controlplane.auth.AccessIndex;
 import dev.edgeplane.controlplane.auth.AdminTokens;
 import dev.edgeplane.controlplane.controllers.app.AppController;
 import dev.edgeplane.controlplane.events.EventStore;
@@ -26,6 +27,7 @@ public class ControlPlane {
     private final StateCaches caches;
     private final ClusterCa ca;
     private final AdminTokens adminTokens;
+    private final AccessIndex access;
     private final AssignmentIndex index;
     private final NodeTracker tracker;
     private final AppController apps;
@@ -36,7 +38,7 @@ public class ControlPlane {
 
     public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
-                        AppController apps, AgentEndpoint agentEndpoint, EventStore events,
+                        AppController apps, AgentEndpoint agentEndpoint, EventStore events, AccessIndex access,
                         dev.edgeplane.controlplane.events.NodeObjects nodeObjects,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.config = config;
@@ -44,6 +46,7 @@ public class ControlPlane {
         this.caches = caches;
         this.ca = ca;
         this.adminTokens = adminTokens;
+        this.access = access;
         this.index = index;
         this.tracker = tracker;
         this.apps = apps;
@@ -58,6 +61,7 @@ public class ControlPlane {
         ca.startFollowing();
         adminTokens.bootstrap();
         caches.start();
+        access.start(); // API tokens and role bindings: until now only the admin token is accepted
         events.start();
         nodeObjects.start(); // before agents connect: what each node may report events about
         index.start();

@@ -42,6 +42,33 @@ public interface ControlPlaneConfig {
 
     Secrets secrets();
 
+    Oidc oidc();
+
+    /**
+     * OIDC bearer JWTs as a second way in (control-plane README "Identities and roles"); off while
+     * issuer is unset. Only RS256/ES256 signatures from the issuer's keys are accepted.
+     */
+    interface Oidc {
+        /** The exact "iss" expected; also where /.well-known/openid-configuration is read (EDGEPLANE_OIDC_ISSUER). */
+        Optional<String> issuer();
+
+        /** An "aud" the token must carry; required when issuer is set. */
+        Optional<String> audience();
+
+        /** A JWK set file to verify with instead of the issuer's jwks_uri (air-gapped sites). */
+        Optional<String> jwksFile();
+
+        @WithDefault("sub")
+        String usernameClaim();
+
+        @WithDefault("groups")
+        String groupsClaim();
+
+        /** How long fetched keys are used before they are fetched again (a token with an unknown kid refetches sooner, rate-limited). */
+        @WithDefault("5m")
+        Duration jwksRefresh();
+    }
+
     interface Etcd {
         @WithDefault("http://127.0.0.1:2379")
         List<String> endpoints();

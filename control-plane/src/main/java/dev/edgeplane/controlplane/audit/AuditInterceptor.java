@@ -5,6 +5,7 @@ import com.google.protobuf.Message;
 import dev.edgeplane.api.v1.AuditRecord;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.ObjectReference;
+import dev.edgeplane.controlplane.auth.Subjects;
 import dev.edgeplane.controlplane.join.Joiner;
 import io.grpc.ForwardingServerCall;
 import io.grpc.ForwardingServerCallListener;
@@ -24,21 +25,23 @@ import java.util.regex.Pattern;
 
 /**
  * Audits every mutating public API call (a method named Create..., Update..., Delete..., Cordon...,
- * Uncordon..., Drain..., Reset..., Pause..., Resume..., Abort..., Rollback...), refused ones included:
- * who (the bearer token's hash prefix), what, which object, the result, the peer, when. Reads go
+ * Uncordon..., Drain..., Reset..., Pause..., Resume..., Abort..., Rollback..., Revoke...), refused ones included:
+ * who (the authenticated subject: admin, token:&lt;name&gt;, oidc:&lt;user&gt;), what, which object, the result, the peer, when. Reads go
  * unaudited. Runs outside the bearer check, so an unauthenticated attempt is recorded too.
  */
 @GlobalInterceptor
 @ApplicationScoped
 public class AuditInterceptor implements ServerInterceptor, Prioritized {
-    static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback|Start|Switch|Finish|Cancel).*");
+    static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback|Revoke|Start|Switch|Finish|Cancel).*");
     private static final int MAX_REASON = 512;
-    private static final java.util.Set<String> CLUSTER_SCOPED = java.util.Set.of("Node", "JoinToken");
+    private static final java.util.Set<String> CLUSTER_SCOPED = java.util.Set.of("Node", "JoinToken", "Access", "ApiToken", "RoleBinding");
 
     private final AuditTrail trail;
+    private final Subjects subjects;
 
-    public AuditInterceptor(AuditTrail trail) {
+    public AuditInterceptor(AuditTrail trail, Subjects subjects) {
         this.trail = trail;
+        this.subjects = subjects;
     }
 
     /** Above the bearer check (0) and below the call meter (1000). */
@@ -54,7 +57,7 @@ public class AuditInterceptor implements ServerInterceptor, Prioritized {
             return next.startCall(call, headers);
         }
         AtomicReference<Object> request = new AtomicReference<>();
-        String subject = dev.edgeplane.controlplane.auth.Subjects.of(headers);
+        String subject = subjects.of(headers);
         SocketAddress peer = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
         ServerCall<Q, R> audited = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
             @Override
@@ -64,7 +67,7 @@ public class AuditInterceptor implements ServerInterceptor, Prioritized {
                         .setTime(Joiner.timestamp(Instant.now()))
                         .setSubject(subject)
                         .setMethod(call.getMethodDescriptor().getFullMethodName())
-                        .setObject(objectOf(call.getMethodDescriptor().getServiceName(), request.get()))
+                        .setObject(objectOf(call.getMethodDescriptor().getServiceName(), method, request.get()))
                         .setCode(status.getCode().name())
                         .setReason(reason.length() > MAX_REASON ? reason.substring(0, MAX_REASON) + "..." : reason)
                         .setPeer(peer == null ? "" : peer.toString())
@@ -86,7 +89,15 @@ public class AuditInterceptor implements ServerInterceptor, Prioritized {
      * metadata of the resource it carries (Create/Update style). Kind: the service's resource.
      */
     static ObjectReference objectOf(String service, Object request) {
+        return objectOf(service, "", request);
+    }
+
+    /** As above; AccessService serves two kinds, so its kind is the method's noun (CreateApiToken: ApiToken). */
+    static ObjectReference objectOf(String service, String method, Object request) {
         String kind = service == null ? "" : service.substring(service.lastIndexOf('.') + 1).replaceFirst("Service$", "");
+        if (kind.equals("Access") && method != null) {
+            kind = MUTATING.matcher(method).matches() ? method.replaceFirst("^(Create|Update|Delete|Revoke)", "") : kind;
+        }
         ObjectReference.Builder object = ObjectReference.newBuilder().setKind(kind);
         if (!(request instanceof Message message)) {
             return object.build();

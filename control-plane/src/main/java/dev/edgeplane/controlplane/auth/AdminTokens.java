@@ -164,7 +164,8 @@ public class AdminTokens {
         }
     }
 
-    static byte[] sha256(String s) {
+    /** sha256 of a token's UTF-8: what is stored and compared instead of the token. */
+    public static byte[] sha256(String s) {
         try {
             return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
         } catch (NoSuchAlgorithmException e) {

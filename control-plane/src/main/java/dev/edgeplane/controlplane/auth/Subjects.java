@@ -1,26 +1,26 @@
 package dev.edgeplane.controlplane.auth;
 
 import io.grpc.Metadata;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
+import jakarta.enterprise.context.ApplicationScoped;
 
-/** Who a public API caller is, as audit records name it: never the token itself. */
-public final class Subjects {
-    private Subjects() {}
+/**
+ * Who a public API caller is, as audit records and tunnel grants name it: "admin", "token:&lt;name&gt;",
+ * "oidc:&lt;user&gt;"; "anonymous" without a bearer token and "unauthenticated" with one that is not
+ * valid. Never the token itself, nor anything derived from a token that did not authenticate.
+ */
+@ApplicationScoped
+public class Subjects {
+    private final Authenticator authenticator;
 
-    /** "admin:" and the first 12 hex digits of the bearer token's sha256, or "anonymous" without one. */
-    public static String of(Metadata headers) {
-        String header = headers.get(BearerAuthInterceptor.AUTHORIZATION);
-        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+    public Subjects(Authenticator authenticator) {
+        this.authenticator = authenticator;
+    }
+
+    public String of(Metadata headers) {
+        if (headers.get(Authenticator.AUTHORIZATION) == null) {
             return "anonymous";
         }
-        try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(header.substring(7).trim().getBytes(StandardCharsets.UTF_8));
-            return "admin:" + HexFormat.of().formatHex(digest, 0, 6);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JVM has SHA-256", e);
-        }
+        Authenticator.Result result = authenticator.authenticate(headers);
+        return result.authenticated() ? result.identity().subject() : "unauthenticated";
     }
 }

@@ -24,6 +24,10 @@ public final class Keys {
     public static final String EVENTS = ROOT + "events/";
     /** Audit records of mutating API calls, under a lease: /edgeplane/audit/&lt;epoch millis&gt;-&lt;random&gt;. */
     public static final String AUDIT = ROOT + "audit/";
+    /** Named API tokens (StoredApiToken: metadata and the secret's sha256): /edgeplane/apitokens/&lt;name&gt;. */
+    public static final String API_TOKENS = ROOT + "apitokens/";
+    /** Role bindings (cluster-scoped objects): /edgeplane/rolebindings/&lt;name&gt;. */
+    public static final String ROLE_BINDINGS = ROOT + "rolebindings/";
     public static final String CA = ROOT + "ca";
     /** The other CA of a CA rollover, with its phase (absent: no rollover). */
     public static final String CA_ROLLOVER = ROOT + "ca-rollover";
@@ -58,6 +62,14 @@ public final class Keys {
 
     public static String event(String namespace, String name) {
         return EVENTS + (namespace.isEmpty() ? "-" : namespace) + "/" + name;
+    }
+
+    public static String apiToken(String name) {
+        return API_TOKENS + name;
+    }
+
+    public static String roleBinding(String name) {
+        return ROLE_BINDINGS + name;
     }
 
     public static String node(String name) {

@@ -6,7 +6,9 @@ import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.RoleBinding;
 import dev.edgeplane.api.v1.SealedSecret;
+import dev.edgeplane.api.v1.StoredApiToken;
 import dev.edgeplane.api.v1.Volume;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.ArrayList;
@@ -31,6 +33,9 @@ public class StateCaches {
     private final PrefixCache<ConfigMap> configMaps;
     /** Secrets as stored: sealed. */
     private final PrefixCache<SealedSecret> secrets;
+    /** API tokens and role bindings: every call is authenticated and authorised against them, so no etcd read per call. */
+    private final PrefixCache<StoredApiToken> apiTokens;
+    private final PrefixCache<RoleBinding> roleBindings;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -46,6 +51,8 @@ public class StateCaches {
         this.templates = new PrefixCache<>(store, Keys.TEMPLATES, b -> EtcdStore.decode(PodTemplate.parser(), b), retries);
         this.configMaps = new PrefixCache<>(store, Keys.CONFIG_MAPS, b -> EtcdStore.decode(ConfigMap.parser(), b), retries);
         this.secrets = new PrefixCache<>(store, Keys.SECRETS, b -> EtcdStore.decode(SealedSecret.parser(), b), retries);
+        this.apiTokens = new PrefixCache<>(store, Keys.API_TOKENS, b -> EtcdStore.decode(StoredApiToken.parser(), b), retries);
+        this.roleBindings = new PrefixCache<>(store, Keys.ROLE_BINDINGS, b -> EtcdStore.decode(RoleBinding.parser(), b), retries);
     }
 
     /**
@@ -106,8 +113,16 @@ public class StateCaches {
         return secrets;
     }
 
+    public PrefixCache<StoredApiToken> apiTokens() {
+        return apiTokens;
+    }
+
+    public PrefixCache<RoleBinding> roleBindings() {
+        return roleBindings;
+    }
+
     private List<PrefixCache<?>> all() {
-        return List.of(templates, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets);
+        return List.of(templates, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens, roleBindings);
     }
 
     public void close() {
