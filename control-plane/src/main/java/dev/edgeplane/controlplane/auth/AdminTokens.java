@@ -1,6 +1,11 @@
 package dev.edgeplane.controlplane.auth;
 
+import com.google.protobuf.ByteString;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.SealedSecret;
+import dev.edgeplane.api.v1.Secret;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.secrets.SecretSealer;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -23,7 +28,8 @@ import org.jboss.logging.Logger;
 
 /**
  * The admin bearer token. At first start one is generated, written once to
- * {@code edgeplane.admin-token-file} (mode 0600) and stored in etcd ONLY as its sha256. Callers are
+ * {@code edgeplane.admin-token-file} (mode 0600) and stored in etcd ONLY as its sha256, sealed under the
+ * secrets' key-encryption key when one is configured (so writing etcd does not make one admin). Callers are
  * checked against that hash. A token already in that file at first start (a mounted Secret) is adopted
  * instead of generating one.
  */
@@ -33,13 +39,19 @@ public class AdminTokens {
     private static final Duration REFRESH = Duration.ofSeconds(5);
     private static final int MIN_PROVIDED_TOKEN_LENGTH = 32;
 
+    /** Who the sealed hash is, for the seal's associated data: not a Secret any API call can name. */
+    private static final ObjectMeta SEALED_AS = ObjectMeta.newBuilder().setNamespace("edgeplane-system").setName("admin-token").build();
+    private static final String HASH_KEY = "sha256";
+
     private final EtcdStore store;
+    private final SecretSealer sealer;
     private final Path tokenFile;
     private volatile byte[] hash;
     private volatile Instant lastRefresh = Instant.EPOCH;
 
-    public AdminTokens(EtcdStore store, ControlPlaneConfig config) {
+    public AdminTokens(EtcdStore store, ControlPlaneConfig config, SecretSealer sealer) {
         this.store = store;
+        this.sealer = sealer;
         this.tokenFile = Path.of(config.adminTokenFile());
     }
 
@@ -51,7 +63,23 @@ public class AdminTokens {
     public void bootstrap() {
         var existing = store.get(Keys.ADMIN_TOKEN_HASH);
         if (existing.isPresent()) {
-            hash = HexFormat.of().parseHex(new String(existing.get().value(), StandardCharsets.US_ASCII).trim());
+            byte[] stored = existing.get().value();
+            if (sealer.configured() && isClear(stored)) {
+                // Written by an earlier version, or by whoever can write etcd: sealed only if it is the operator's own token.
+                byte[] clear = HexFormat.of().parseHex(new String(stored, StandardCharsets.US_ASCII).trim());
+                if (Files.exists(tokenFile) && matches(clear)) {
+                    store.update(Keys.ADMIN_TOKEN_HASH, sealed(clear), existing.get().modRevision());
+                    LOG.infof("sealed the admin token's hash under key '%s' (it was in etcd in the clear)", sealer.primaryKeyId());
+                } else {
+                    LOG.errorf("the admin token hash in etcd (%s) is not sealed and does not match %s: it is ignored. If the "
+                            + "token is lost, delete the key (etcdctl del %s) and restart; a fresh token is written to %s.",
+                            Keys.ADMIN_TOKEN_HASH, tokenFile, Keys.ADMIN_TOKEN_HASH, tokenFile);
+                    return;
+                }
+                hash = clear;
+                return;
+            }
+            hash = opened(stored);
             if (!Files.exists(tokenFile)) {
                 LOG.warnf("an admin token already exists (its hash is in etcd at %s) but %s is missing, so no new one was "
                         + "written. If the token is lost, mint a new one: delete the hash (etcdctl del %s) and restart "
@@ -68,7 +96,8 @@ public class AdminTokens {
         if (provided.isEmpty()) {
             writeTokenFile(token);
         }
-        if (store.create(Keys.ADMIN_TOKEN_HASH, HexFormat.of().formatHex(tokenHash).getBytes(StandardCharsets.US_ASCII)).isPresent()) {
+        if (store.create(Keys.ADMIN_TOKEN_HASH, sealer.configured() ? sealed(tokenHash)
+                : HexFormat.of().formatHex(tokenHash).getBytes(StandardCharsets.US_ASCII)).isPresent()) {
             hash = tokenHash;
             if (provided.isPresent()) {
                 LOG.infof("adopted the admin token provided in %s; only its hash is stored", tokenFile);
@@ -127,8 +156,7 @@ public class AdminTokens {
         if (Duration.between(lastRefresh, now).compareTo(REFRESH) >= 0) {
             lastRefresh = now;
             try {
-                store.get(Keys.ADMIN_TOKEN_HASH).ifPresent(e ->
-                        hash = HexFormat.of().parseHex(new String(e.value(), StandardCharsets.US_ASCII).trim()));
+                store.get(Keys.ADMIN_TOKEN_HASH).ifPresent(e -> hash = opened(e.value()));
             } catch (RuntimeException e) {
                 LOG.debugf("cannot refresh the admin token hash: %s", e.getMessage());
             }
@@ -139,11 +167,46 @@ public class AdminTokens {
     }
 
     private boolean matchesFile() {
+        return matches(hash);
+    }
+
+    private boolean matches(byte[] expected) {
         try {
-            return MessageDigest.isEqual(sha256(Files.readString(tokenFile).trim()), hash);
+            return MessageDigest.isEqual(sha256(Files.readString(tokenFile).trim()), expected);
         } catch (IOException e) {
             return false;
         }
+    }
+
+    /**
+     * The hash as stored: sealed under the secrets' key-encryption key when one is configured, so that
+     * writing etcd is not enough to make oneself admin (a hash in the clear is then refused), else hex.
+     */
+    private byte[] opened(byte[] stored) {
+        if (!sealer.configured()) {
+            if (!isClear(stored)) {
+                throw new IllegalStateException("the admin token hash in etcd is sealed: start the control plane with its "
+                        + "key-encryption key (edgeplane.secrets.key-file)");
+            }
+            return HexFormat.of().parseHex(new String(stored, StandardCharsets.US_ASCII).trim());
+        }
+        if (isClear(stored)) {
+            LOG.warnf("ignoring an unsealed admin token hash in etcd (%s): a key-encryption key is configured", Keys.ADMIN_TOKEN_HASH);
+            return hash;
+        }
+        SealedSecret sealed = EtcdStore.decode(SealedSecret.parser(), stored);
+        // Opened as the admin token whatever name it carries: another Secret's seal copied here fails authentication.
+        return sealer.open(sealed.toBuilder().setMetadata(sealed.getMetadata().toBuilder()
+                .setNamespace(SEALED_AS.getNamespace()).setName(SEALED_AS.getName())).build()).getDataOrThrow(HASH_KEY).toByteArray();
+    }
+
+    private byte[] sealed(byte[] tokenHash) {
+        return sealer.seal(Secret.newBuilder().setMetadata(SEALED_AS).setType(Secret.Type.OPAQUE)
+                .putData(HASH_KEY, ByteString.copyFrom(tokenHash)).build()).toByteArray();
+    }
+
+    private static boolean isClear(byte[] stored) {
+        return stored.length <= 80 && new String(stored, StandardCharsets.US_ASCII).trim().matches("[0-9a-f]{64}");
     }
 
     private void writeTokenFile(String token) {
