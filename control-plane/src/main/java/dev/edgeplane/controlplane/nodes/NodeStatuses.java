@@ -31,6 +31,9 @@ public final class NodeStatuses {
         if (!info.getContainerRuntimeVersion().isEmpty()) {
             status.setContainerRuntimeVersion(info.getContainerRuntimeVersion());
         }
+        if (info.hasWorkloadPolicy()) {
+            status.setWorkloadPolicy(info.getWorkloadPolicy());
+        }
         return status;
     }
 

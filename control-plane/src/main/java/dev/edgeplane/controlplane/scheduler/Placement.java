@@ -203,10 +203,17 @@ public final class Placement {
 
     /**
      * Why one more replica (after {@code more} placed in this pass) does not fit on the node, or null:
-     * the node's capacity less the requests of the replicas assigned there, and its host ports. A
-     * capacity the node has not reported (0) is not checked.
+     * what the node's agent allows pods (privileged, host paths), the node's capacity less the requests
+     * of the replicas assigned there, and its host ports. A capacity the node has not reported (0) is
+     * not checked.
      */
     static String misfit(Node node, PodRequests demand, NodeIndex.Usage used, int more) {
+        if (node.getStatus().hasWorkloadPolicy()) {
+            String refused = demand.refusedBy(node.getStatus().getWorkloadPolicy());
+            if (refused != null) {
+                return refused;
+            }
+        }
         long cpu = node.getStatus().getCapacity().getCpuMillis();
         if (demand.cpuMillis() > 0 && cpu > 0 && used.cpuMillis() + (more + 1) * demand.cpuMillis() > cpu) {
             return "insufficient cpu";

@@ -13,24 +13,51 @@ import java.util.TreeSet;
  * containers, or the largest init container's if that is more (init containers run one at a time,
  * before the others). Plus the host ports it binds ("8088/tcp").
  */
-public record PodRequests(long cpuMillis, long memoryBytes, List<String> hostPorts) {
+public record PodRequests(long cpuMillis, long memoryBytes, List<String> hostPorts, boolean privileged, List<String> hostPaths) {
     public static final PodRequests NONE = new PodRequests(0, 0, List.of());
+
+    /** Requests only (what an assignment carries, what a node's usage adds up). */
+    public PodRequests(long cpuMillis, long memoryBytes, List<String> hostPorts) {
+        this(cpuMillis, memoryBytes, hostPorts, false, List.of());
+    }
+
+    /**
+     * Why a host whose agent has {@code policy} would refuse this pod (privileged, a hostPath outside
+     * what it allows), or null. The agent checks again, through symlinks: this is the early, clear error.
+     */
+    public String refusedBy(dev.edgeplane.api.v1.WorkloadPolicy policy) {
+        if (privileged && !policy.getAllowPrivileged()) {
+            return "privileged containers not allowed";
+        }
+        for (String path : hostPaths) {
+            java.nio.file.Path wanted = java.nio.file.Path.of(path).normalize();
+            if (policy.getAllowedHostPathsList().stream().noneMatch(prefix -> wanted.startsWith(java.nio.file.Path.of(prefix).normalize()))) {
+                return "hostPath " + path + " not allowed";
+            }
+        }
+        return null;
+    }
 
     public static PodRequests of(PodTemplate template) {
         long cpu = 0;
         long memory = 0;
+        boolean privileged = false;
         TreeSet<String> ports = new TreeSet<>();
         for (Container c : template.getContainersList()) {
             cpu += cpu(c);
             memory += memory(c);
             ports.addAll(hostPorts(c));
+            privileged |= c.getSecurityContext().getPrivileged();
         }
         for (Container c : template.getInitContainersList()) {
             cpu = Math.max(cpu, cpu(c));
             memory = Math.max(memory, memory(c));
             ports.addAll(hostPorts(c));
+            privileged |= c.getSecurityContext().getPrivileged();
         }
-        return new PodRequests(cpu, memory, List.copyOf(ports));
+        List<String> hostPaths = template.getVolumesList().stream().filter(v -> v.hasHostPath()).map(v -> v.getHostPath().getPath())
+                .sorted().toList();
+        return new PodRequests(cpu, memory, List.copyOf(ports), privileged, hostPaths);
     }
 
     /** The same, as an assignment carries it. */

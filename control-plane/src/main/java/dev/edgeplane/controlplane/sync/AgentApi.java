@@ -225,7 +225,8 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         helloDeadline.cancel(false);
                         Optional<StatusRuntimeException> invalid = invalidTemplateHashes(request.getHello().getTemplateHashesList())
                                 .or(() -> invalidHeldConfigs(request.getHello().getHeldConfigsList()))
-                                .or(() -> invalidConditions("hello.info.conditions", request.getHello().getInfo().getConditionsList()));
+                                .or(() -> invalidConditions("hello.info.conditions", request.getHello().getInfo().getConditionsList()))
+                                .or(() -> invalidPolicy("hello.info.workload_policy", request.getHello().getInfo().getWorkloadPolicy()));
                         if (invalid.isPresent()) {
                             LOG.infof("refused the Hello of %s: %s", node, invalid.get().getStatus().getDescription());
                             session.abort(invalid.get());
@@ -367,6 +368,25 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             if (c.getMessage().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_CONDITION_MESSAGE_BYTES) {
                 return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + "[" + i + "].message",
                         "at most " + MAX_CONDITION_MESSAGE_BYTES + " bytes"));
+            }
+        }
+        return Optional.empty();
+    }
+
+    static final int MAX_POLICY_HOST_PATHS = 64;
+    static final int MAX_POLICY_HOST_PATH_CHARS = 1024;
+
+    /** INVALID_ARGUMENT naming the field when the agent's policy lists too many, too long or relative host paths. */
+    static Optional<StatusRuntimeException> invalidPolicy(String field, dev.edgeplane.api.v1.WorkloadPolicy policy) {
+        if (policy.getAllowedHostPathsCount() > MAX_POLICY_HOST_PATHS) {
+            return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + ".allowed_host_paths",
+                    policy.getAllowedHostPathsCount() + " paths; at most " + MAX_POLICY_HOST_PATHS));
+        }
+        for (int i = 0; i < policy.getAllowedHostPathsCount(); i++) {
+            String path = policy.getAllowedHostPaths(i);
+            if (!path.startsWith("/") || path.length() > MAX_POLICY_HOST_PATH_CHARS) {
+                return Optional.of(dev.edgeplane.controlplane.api.Validation.invalid(field + ".allowed_host_paths[" + i + "]",
+                        "must be an absolute path of at most " + MAX_POLICY_HOST_PATH_CHARS + " characters"));
             }
         }
         return Optional.empty();

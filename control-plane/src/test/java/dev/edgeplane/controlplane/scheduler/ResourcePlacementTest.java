@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane.scheduler;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
@@ -82,6 +83,36 @@ class ResourcePlacementTest {
         Placement.Result result = place(app("web", 1, both), nodes);
         assertEquals(Map.of(), result.desired());
         assertEquals(Optional.of("0/3 nodes: 2 insufficient memory, 1 host port 8088/tcp in use"), result.unschedulable());
+    }
+
+    private static Node allowing(String name, boolean privileged, String... hostPaths) {
+        Node n = node(name, 0, 0);
+        return n.toBuilder().setStatus(n.getStatus().toBuilder().setWorkloadPolicy(dev.edgeplane.api.v1.WorkloadPolicy.newBuilder()
+                .setAllowPrivileged(privileged).addAllAllowedHostPaths(List.of(hostPaths)))).build();
+    }
+
+    @Test
+    void podsAHostsOwnPolicyWouldRefuseAreKeptOffItSayingWhy() {
+        // c is an older agent that does not say: only the agent itself decides there.
+        NodeIndex nodes = NodeIndex.of(List.of(allowing("a", false, "/srv/data"), allowing("b", true), node("c", 0, 0)));
+        Container privileged = Container.newBuilder().setName("c").setImage("i:1")
+                .setSecurityContext(dev.edgeplane.api.v1.SecurityContext.newBuilder().setPrivileged(true)).build();
+        Placement.Result onlyB = place(app("priv", 3, privileged), nodes);
+        assertEquals(List.of("b", "c"), onlyB.desired().values().stream().distinct().sorted().toList());
+        assertFalse(onlyB.desired().containsValue("a"));
+
+        App hostPath = PlacementTest.with(app("logs", 1, requesting(0, 0)), s -> s.setTemplate(s.getTemplate().toBuilder()
+                .addVolumes(dev.edgeplane.api.v1.PodVolume.newBuilder().setName("etc")
+                        .setHostPath(dev.edgeplane.api.v1.HostPathSource.newBuilder().setPath("/etc")))));
+        NodeIndex strict = NodeIndex.of(List.of(allowing("a", false, "/srv/data"), allowing("b", true)));
+        Placement.Result refused = place(hostPath, strict);
+        assertEquals(Map.of(), refused.desired());
+        assertEquals(Optional.of("0/2 nodes: 2 hostPath /etc not allowed"), refused.unschedulable());
+
+        App underPrefix = PlacementTest.with(app("data", 1, requesting(0, 0)), s -> s.setTemplate(s.getTemplate().toBuilder()
+                .addVolumes(dev.edgeplane.api.v1.PodVolume.newBuilder().setName("d")
+                        .setHostPath(dev.edgeplane.api.v1.HostPathSource.newBuilder().setPath("/srv/data/../data/x")))));
+        assertEquals(Map.of("data-0", "a"), place(underPrefix, strict).desired(), "normalised, then under an allowed prefix");
     }
 
     @Test

@@ -39,6 +39,14 @@ public record HostPolicy(boolean allowPrivileged, List<Path> allowedHostPaths) {
         }
     }
 
+    /** As the agent tells the control plane (placement keeps pods this host would refuse off it). */
+    public dev.edgeplane.api.v1.WorkloadPolicy toProto() {
+        return dev.edgeplane.api.v1.WorkloadPolicy.newBuilder()
+                .setAllowPrivileged(allowPrivileged)
+                .addAllAllowedHostPaths(allowedHostPaths.stream().map(Path::toString).toList())
+                .build();
+    }
+
     /** Nothing privileged, no host paths. */
     public static HostPolicy strict() {
         return new HostPolicy(false, List.of());

@@ -181,7 +181,7 @@ public final class Agent implements AutoCloseable {
                 sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(identity, trust),
                         desired, status,
                         () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)).toBuilder()
-                                .addAllConditions(conditions.current()).build(),
+                                .addAllConditions(conditions.current()).setWorkloadPolicy(reconcilerSettings.policy().toProto()).build(),
                         reconciler::desiredCount, Clock.systemUTC());
                 sync.start();
                 LOG.info(() -> "syncing with " + endpoint);
