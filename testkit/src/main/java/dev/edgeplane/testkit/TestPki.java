@@ -128,6 +128,11 @@ public final class TestPki {
         return ca.writeCertificate(file);
     }
 
+    /** The CA's own key (PKCS#8), e.g. for {@code openssl x509 -req -CAkey} to sign with this CA. */
+    public Path writeKey(Path file) {
+        return ca.writeKey(file, KeyFormat.PKCS8);
+    }
+
     /**
      * A server certificate for {@code hosts} (DNS names or IP literals). It may also authenticate as a
      * client: etcd's own HTTP gateway dials etcd's gRPC port with it when client certificates are required.

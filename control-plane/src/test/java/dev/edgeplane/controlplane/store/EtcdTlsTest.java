@@ -4,8 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.testkit.Commands;
 import dev.edgeplane.testkit.EtcdServer;
 import dev.edgeplane.testkit.TestPki;
 import java.io.StringWriter;
@@ -121,6 +123,47 @@ class EtcdTlsTest {
                 store.close();
             }
         }
+    }
+
+    /**
+     * Keys as openssl writes them (an EC key from {@code ecparam -genkey}: an EC PARAMETERS block, then
+     * SEC1; an RSA key from {@code genrsa}: PKCS#1), certified by etcd's CA with {@code openssl x509 -req}.
+     */
+    @Test
+    void keysAndCertificatesMadeByOpensslWork() throws Exception {
+        assumeTrue(Files.isExecutable(Path.of("/usr/bin/openssl")), "openssl is not installed");
+        Path caKey = tls.ca().writeKey(dir.resolve("ca-key.pem"));
+        Path extensions = Files.writeString(dir.resolve("client.ext"), "extendedKeyUsage=clientAuth\n");
+        for (String type : List.of("ec", "rsa")) {
+            Path key = dir.resolve(type + "-key.pem");
+            if (type.equals("ec")) {
+                openssl("ecparam", "-name", "prime256v1", "-genkey", "-out", key.toString());
+                assertTrue(Files.readString(key).startsWith("-----BEGIN EC PARAMETERS-----"), Files.readString(key));
+            } else if (Commands.exec(List.of("openssl", "genrsa", "-traditional", "-out", key.toString(), "2048"), Map.of(),
+                    Duration.ofSeconds(60)).exitCode() != 0) {
+                openssl("genrsa", "-out", key.toString(), "2048"); // OpenSSL 1.1 has no -traditional: PKCS#1 is its default
+            }
+            assertTrue(Files.readString(key).contains(type.equals("ec") ? "-----BEGIN EC PRIVATE KEY-----" : "-----BEGIN RSA PRIVATE KEY-----"),
+                    Files.readString(key));
+            Path csr = dir.resolve(type + ".csr");
+            Path cert = dir.resolve(type + ".pem");
+            openssl("req", "-new", "-key", key.toString(), "-subj", "/CN=openssl-" + type, "-out", csr.toString());
+            openssl("x509", "-req", "-in", csr.toString(), "-CA", tls.caFile().toString(), "-CAkey", caKey.toString(),
+                    "-set_serial", "0x" + Long.toHexString(System.nanoTime()), "-days", "1", "-sha256",
+                    "-extfile", extensions.toString(), "-out", cert.toString());
+            EtcdStore store = store(https(tls.caFile(), cert, key));
+            try {
+                assertReadsAndWrites(store, "/test/tls/openssl-" + type);
+            } finally {
+                store.close();
+            }
+        }
+    }
+
+    private static void openssl(String... args) {
+        List<String> command = new java.util.ArrayList<>(List.of("openssl"));
+        command.addAll(List.of(args));
+        Commands.run(command, Duration.ofSeconds(60));
     }
 
     @Test
