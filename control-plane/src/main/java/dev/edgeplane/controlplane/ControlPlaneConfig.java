@@ -42,14 +42,13 @@ public interface ControlPlaneConfig {
 
     Secrets secrets();
 
-    /**
-     * Where etcd is and how to reach it. With https:// endpoints the client verifies etcd against
-     * {@code ca-file} and presents {@code cert-file}/{@code key-file} (etcd's --client-cert-auth);
-     * store/EtcdTls checks the combination at startup (control-plane README "etcd over TLS").
-     */
     interface Etcd {
         @WithDefault("http://127.0.0.1:2379")
         List<String> endpoints();
+
+        // With https:// endpoints the client verifies etcd against ca-file and presents cert-file/key-file
+        // (etcd's --client-cert-auth); store/EtcdTls checks the combination at startup (control-plane
+        // README "etcd over TLS").
 
         /** PEM CA certificate(s) that signed etcd's server certificates; required with https (EDGEPLANE_ETCD_CA_FILE). */
         Optional<String> caFile();
