@@ -95,6 +95,9 @@ say "Building (mvn package, tests skipped: run deploy/test.sh for those)"
 (cd "$repo" && mvn -q -B -DskipTests package)
 
 say "Starting etcd on 127.0.0.1:$etcd_port"
+# Plain http, no client certificates: both of etcd's ports listen on 127.0.0.1 only, so only processes
+# on this machine reach it (it runs as root here anyway). Anything beyond one machine uses mutual TLS:
+# deploy/kubernetes/README.md "etcd over TLS" and control-plane/README.md "etcd over TLS".
 start etcd etcd --name quickstart --data-dir "$home/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \

@@ -12,6 +12,7 @@ packages=(
   iproute2 openssh-server                  # network namespaces, ssh targets
   util-linux e2fsprogs xfsprogs btrfs-progs # loop devices and filesystems for volumes
   curl procps psmisc
+  openssl                                  # deploy/kubernetes/make-etcd-certs.sh; tests check what it makes
   python3-prometheus-client                # tests parse /metrics with Prometheus's own text parser
 )
 

@@ -72,6 +72,19 @@ public interface ControlPlaneConfig {
     interface Etcd {
         @WithDefault("http://127.0.0.1:2379")
         List<String> endpoints();
+
+        // With https:// endpoints the client verifies etcd against ca-file and presents cert-file/key-file
+        // (etcd's --client-cert-auth); store/EtcdTls checks the combination at startup (control-plane
+        // README "etcd over TLS").
+
+        /** PEM CA certificate(s) that signed etcd's server certificates; required with https (EDGEPLANE_ETCD_CA_FILE). */
+        Optional<String> caFile();
+
+        /** PEM client certificate (chain) presented to etcd (EDGEPLANE_ETCD_CERT_FILE); needs key-file. */
+        Optional<String> certFile();
+
+        /** PEM private key of cert-file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), unencrypted (EDGEPLANE_ETCD_KEY_FILE). */
+        Optional<String> keyFile();
     }
 
     interface Agent {

@@ -7,13 +7,21 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 import java.util.stream.Stream;
+import javax.net.ssl.HttpsURLConnection;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
 
 /**
  * A real etcd (/usr/bin/etcd) as a child process on free loopback ports with a temp data dir.
@@ -21,6 +29,10 @@ import java.util.stream.Stream;
  *
  * <p>For a multi-member cluster, make one {@link Member} per member with {@link #member(String)}, then
  * start each with {@link #start(Member, List)} naming all of them.
+ *
+ * <p>{@link #startTls()} starts one that serves clients only over TLS and only with a client
+ * certificate from its own throwaway CA ({@code --client-cert-auth}); {@link #tls()} names the files.
+ * Plain http stays the default for every other test.
  */
 public final class EtcdServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(EtcdServer.class.getName());
@@ -51,16 +63,30 @@ public final class EtcdServer implements AutoCloseable {
             "--quota-backend-bytes=4294967296",
             "--experimental-watch-progress-notify-interval=1m");
 
+    /**
+     * The PEM files of a TLS etcd, in its temp dir (gone after {@link #close()}): the CA that signed
+     * both certificates (and the only one etcd trusts for clients), etcd's server certificate (for
+     * 127.0.0.1 and localhost) and key, and a client certificate (CN {@code edgeplane-control-plane},
+     * EC key, PKCS#8) that etcd accepts. {@code ca} issues more client certificates etcd accepts.
+     */
+    public record Tls(TestPki ca, Path caFile, Path serverCertFile, Path serverKeyFile, Path clientCertFile, Path clientKeyFile) {}
+
     private final Member member;
     private final Path dataDir;
     private final Path logFile;
     private final Process process;
+    /** Null for a plain-http etcd. */
+    private final Tls tls;
+    /** How {@link #isHealthy()} reaches a TLS etcd: its CA and the client certificate; null for plain http. */
+    private final SSLContext healthTls;
 
-    private EtcdServer(Member member, Path dataDir, Path logFile, Process process) {
+    private EtcdServer(Member member, Path dataDir, Path logFile, Process process, Tls tls, SSLContext healthTls) {
         this.member = member;
         this.dataDir = dataDir;
         this.logFile = logFile;
         this.process = process;
+        this.tls = tls;
+        this.healthTls = healthTls;
     }
 
     /** A member named {@code name} on fresh free ports. */
@@ -80,7 +106,24 @@ public final class EtcdServer implements AutoCloseable {
      */
     public static EtcdServer start(List<String> extraFlags) {
         Member only = member("default");
-        EtcdServer server = start(only, List.of(only), extraFlags);
+        EtcdServer server = start(only, List.of(only), extraFlags, false);
+        server.awaitHealthy(START_TIMEOUT);
+        return server;
+    }
+
+    /**
+     * A single-member etcd that serves clients only on https and only with a client certificate signed
+     * by its own throwaway CA ({@code --client-cert-auth}); {@link #tls()} names the files. Healthy
+     * when this returns. (Its peer URL stays plain http on loopback: it has no peers.)
+     */
+    public static EtcdServer startTls() {
+        return startTls(List.of());
+    }
+
+    /** {@link #startTls()} with {@code extraFlags} after the production flags, as {@link #start(List)}. */
+    public static EtcdServer startTls(List<String> extraFlags) {
+        Member only = member("default");
+        EtcdServer server = start(only, List.of(only), extraFlags, true);
         server.awaitHealthy(START_TIMEOUT);
         return server;
     }
@@ -91,16 +134,25 @@ public final class EtcdServer implements AutoCloseable {
      * starting them all.
      */
     public static EtcdServer start(Member self, List<Member> all) {
-        return start(self, all, List.of());
+        return start(self, all, List.of(), false);
     }
 
-    private static EtcdServer start(Member self, List<Member> all, List<String> extraFlags) {
+    private static EtcdServer start(Member self, List<Member> all, List<String> extraFlags, boolean withTls) {
         String binary = System.getenv().getOrDefault("EDGEPLANE_ETCD_BINARY", "/usr/bin/etcd");
         Path dataDir;
         try {
             dataDir = Files.createTempDirectory("etcd-" + self.name() + "-");
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+        String clientUrl = withTls ? "https://127.0.0.1:" + self.clientPort() : self.clientUrl();
+        Tls tls = null;
+        SSLContext healthTls = null;
+        if (withTls) {
+            TestPki ca = TestPki.create("etcd-test-ca");
+            TestPki.Issued client = ca.client("edgeplane-control-plane", TestPki.KeyType.EC);
+            tls = writeTlsFiles(dataDir.resolve("tls"), ca, client);
+            healthTls = clientContext(ca, client);
         }
         StringBuilder cluster = new StringBuilder();
         for (Member m : all) {
@@ -112,8 +164,8 @@ public final class EtcdServer implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of(binary,
                 "--name", self.name(),
                 "--data-dir", dataDir.resolve("data").toString(),
-                "--listen-client-urls", self.clientUrl(),
-                "--advertise-client-urls", self.clientUrl(),
+                "--listen-client-urls", clientUrl,
+                "--advertise-client-urls", clientUrl,
                 "--listen-peer-urls", self.peerUrl(),
                 "--initial-advertise-peer-urls", self.peerUrl(),
                 "--initial-cluster", cluster.toString(),
@@ -121,6 +173,13 @@ public final class EtcdServer implements AutoCloseable {
                 // Every member must name the same token: derive it from the cluster's peer ports.
                 "--initial-cluster-token", "testkit-" + all.stream().map(m -> String.valueOf(m.peerPort()))
                         .reduce((a, b) -> a + "-" + b).orElse("")));
+        if (tls != null) {
+            command.addAll(List.of(
+                    "--cert-file", tls.serverCertFile().toString(),
+                    "--key-file", tls.serverKeyFile().toString(),
+                    "--trusted-ca-file", tls.caFile().toString(),
+                    "--client-cert-auth"));
+        }
         command.addAll(PRODUCTION_FLAGS);
         command.addAll(extraFlags); // etcd takes the last of a repeated flag: these override
 
@@ -135,11 +194,46 @@ public final class EtcdServer implements AutoCloseable {
         }
         try {
             Process process = builder.start();
-            LOG.info(() -> "started etcd " + self.name() + " pid " + process.pid() + " on " + self.clientUrl());
-            return new EtcdServer(self, dataDir, logFile, process);
+            LOG.info(() -> "started etcd " + self.name() + " pid " + process.pid() + " on " + clientUrl);
+            return new EtcdServer(self, dataDir, logFile, process, tls, healthTls);
         } catch (IOException e) {
             deleteTree(dataDir);
             throw new UncheckedIOException("cannot start " + binary, e);
+        }
+    }
+
+    /** A fresh CA, etcd's server certificate and a client certificate, as PEM files in {@code dir}. */
+    private static Tls writeTlsFiles(Path dir, TestPki ca, TestPki.Issued client) {
+        TestPki.Issued server = ca.server("etcd", List.of("127.0.0.1", "localhost"));
+        return new Tls(ca,
+                ca.writeCertificate(dir.resolve("ca.pem")),
+                server.writeCertificate(dir.resolve("server.pem")),
+                server.writeKey(dir.resolve("server-key.pem"), TestPki.KeyFormat.PKCS8),
+                client.writeCertificate(dir.resolve("client.pem")),
+                client.writeKey(dir.resolve("client-key.pem"), TestPki.KeyFormat.PKCS8));
+    }
+
+    /** The JDK's TLS trusting only {@code ca} and presenting {@code client}, for /health. */
+    private static SSLContext clientContext(TestPki ca, TestPki.Issued client) {
+        try {
+            char[] password = new char[0];
+            KeyStore keys = KeyStore.getInstance("PKCS12");
+            keys.load(null, null);
+            keys.setKeyEntry("client", client.key(), password, new Certificate[] {client.certificate()});
+            KeyManagerFactory keyManagers = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            keyManagers.init(keys, password);
+            KeyStore trusted = KeyStore.getInstance("PKCS12");
+            trusted.load(null, null);
+            trusted.setCertificateEntry("ca", ca.certificate());
+            TrustManagerFactory trustManagers = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            trustManagers.init(trusted);
+            SSLContext context = SSLContext.getInstance("TLS");
+            context.init(keyManagers.getKeyManagers(), trustManagers.getTrustManagers(), null);
+            return context;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot set up TLS for the test etcd's health checks", e);
         }
     }
 
@@ -172,6 +266,9 @@ public final class EtcdServer implements AutoCloseable {
     public boolean isHealthy() {
         try {
             HttpURLConnection connection = (HttpURLConnection) URI.create(endpoint() + "/health").toURL().openConnection();
+            if (healthTls != null) {
+                ((HttpsURLConnection) connection).setSSLSocketFactory(healthTls.getSocketFactory());
+            }
             connection.setConnectTimeout(500);
             connection.setReadTimeout(1000);
             try {
@@ -188,9 +285,14 @@ public final class EtcdServer implements AutoCloseable {
         }
     }
 
-    /** The client URL, e.g. "http://127.0.0.1:40123". */
+    /** The client URL, e.g. "http://127.0.0.1:40123" ("https://..." for {@link #startTls()}). */
     public String endpoint() {
-        return member.clientUrl();
+        return tls == null ? member.clientUrl() : "https://127.0.0.1:" + member.clientPort();
+    }
+
+    /** The CA, server and client files of an etcd from {@link #startTls()}; empty for plain http. */
+    public Optional<Tls> tls() {
+        return Optional.ofNullable(tls);
     }
 
     public Member member() {
@@ -203,6 +305,11 @@ public final class EtcdServer implements AutoCloseable {
 
     public boolean isRunning() {
         return process.isAlive();
+    }
+
+    /** etcd's own output (stdout and stderr), in its temp dir. */
+    public Path logFile() {
+        return logFile;
     }
 
     /** The end of etcd's own output so far (for failure messages). */

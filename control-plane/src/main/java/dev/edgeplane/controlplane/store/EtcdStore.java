@@ -51,7 +51,10 @@ public class EtcdStore {
     @jakarta.inject.Inject
     public EtcdStore(ControlPlaneConfig config, io.micrometer.core.instrument.MeterRegistry registry) {
         this.endpoints = config.etcd().endpoints();
-        this.client = Client.builder().endpoints(endpoints.toArray(String[]::new)).build();
+        io.etcd.jetcd.ClientBuilder builder = Client.builder().endpoints(endpoints.toArray(String[]::new));
+        // https:// endpoints: TLS from edgeplane.etcd.ca-file/cert-file/key-file; a bad combination stops startup here.
+        EtcdTls.clientContext(config.etcd()).ifPresent(builder::sslContext);
+        this.client = builder.build();
         this.registry = registry;
     }
 

@@ -178,7 +178,7 @@ class ResumeFromEtcdTest {
 
     /** Just what these parts read: the etcd endpoint, and no timed checkpoints (the test writes them). */
     private static ControlPlaneConfig config(String endpoint) {
-        ControlPlaneConfig.Etcd etcdConfig = TestStores.config(ControlPlaneConfig.Etcd.class, Map.of("endpoints", List.of(endpoint)));
+        ControlPlaneConfig.Etcd etcdConfig = TestStores.etcd(endpoint);
         ControlPlaneConfig.Agent agent = TestStores.config(ControlPlaneConfig.Agent.class, Map.of("cursorCheckpointInterval", Duration.ZERO));
         return TestStores.config(ControlPlaneConfig.class, Map.of("etcd", etcdConfig, "agent", agent));
     }

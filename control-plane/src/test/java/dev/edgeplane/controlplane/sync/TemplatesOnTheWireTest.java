@@ -332,7 +332,7 @@ class TemplatesOnTheWireTest {
     }
 
     private static ControlPlaneConfig config(String endpoint) {
-        ControlPlaneConfig.Etcd etcdConfig = TestStores.config(ControlPlaneConfig.Etcd.class, Map.of("endpoints", List.of(endpoint)));
+        ControlPlaneConfig.Etcd etcdConfig = TestStores.etcd(endpoint);
         ControlPlaneConfig.Agent agent = TestStores.config(ControlPlaneConfig.Agent.class, Map.of("cursorCheckpointInterval", Duration.ZERO));
         return TestStores.config(ControlPlaneConfig.class, Map.of("etcd", etcdConfig, "agent", agent));
     }
