@@ -40,6 +40,10 @@ final class TokenCommand {
         @Option(names = "--node", paramLabel = "NAME", description = "Only a node of this name may join with the token.")
         String node = "";
 
+        @Option(names = "--pool", paramLabel = "POOL", description = "Every node that joins with the token is in this pool "
+                + "(label edgeplane.dev/pool), whatever else asks.")
+        String pool = "";
+
         @Option(names = {"-o", "--output"}, description = "command (default: the join command), json or yaml")
         String format = "command";
 
@@ -47,7 +51,7 @@ final class TokenCommand {
         public Integer call() throws Exception {
             JoinTokenSpec.Builder s = JoinTokenSpec.newBuilder()
                     .setTtl(Duration.newBuilder().setSeconds(Durations.parse(ttl).toSeconds()))
-                    .setMaxUses(maxUses).putAllNodeLabels(nodeLabels).setDescription(description).setNodeName(node);
+                    .setMaxUses(maxUses).putAllNodeLabels(nodeLabels).setDescription(description).setNodeName(node).setPool(pool);
             JoinToken created;
             try (ApiClient api = token.root.connect()) {
                 created = api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()

@@ -101,6 +101,13 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
             if (!spec.getNodeName().isEmpty()) {
                 v.dnsLabel("token.spec.node_name", spec.getNodeName());
             }
+            if (!spec.getPool().isEmpty()) {
+                v.dnsLabel("token.spec.pool", spec.getPool());
+                String labelled = spec.getNodeLabelsMap().get(Joiner.POOL_LABEL);
+                if (labelled != null && !labelled.equals(spec.getPool())) {
+                    v.add("token.spec.node_labels[" + Joiner.POOL_LABEL + "]", "contradicts token.spec.pool \"" + spec.getPool() + "\"");
+                }
+            }
             v.labels("token.metadata.labels", given.getMetadata().getLabelsMap(), limits.maxLabels());
             v.labels("token.spec.node_labels", spec.getNodeLabelsMap(), limits.maxLabels());
             v.atMost("token.spec.node_taints", spec.getNodeTaintsCount(), limits.maxListItems(), "max-list-items");

@@ -174,6 +174,9 @@ public class Joiner {
         existing.ifPresent(n -> labels.putAll(n.getMetadata().getLabelsMap()));
         labels.putAll(request.getLabelsMap());
         labels.putAll(token.getSpec().getNodeLabelsMap()); // the admin's labels win over the host's
+        if (!token.getSpec().getPool().isEmpty()) {
+            labels.put(POOL_LABEL, token.getSpec().getPool()); // the token's pool, whatever else said
+        }
         labels.putAll(wellKnownLabels(request.getInfo())); // facts the host reports, as the kubelet sets kubernetes.io/*
         ObjectMeta.Builder meta = existing.map(n -> n.getMetadata().toBuilder())
                 .orElseGet(() -> ObjectMeta.newBuilder()
@@ -212,6 +215,8 @@ public class Joiner {
 
     /** The only labels an agent may ask for at join (Kubernetes' NodeRestriction keeps kubelets to theirs the same way). */
     public static final String AGENT_LABEL_PREFIX = "agent.edgeplane.dev/";
+    /** The pool (site) a node belongs to: set by its join token's pool, changed only by UpdateNode. */
+    public static final String POOL_LABEL = "edgeplane.dev/pool";
     public static final String OS_LABEL = "edgeplane.dev/os";
     public static final String ARCH_LABEL = "edgeplane.dev/arch";
     public static final String HOSTNAME_LABEL = "edgeplane.dev/hostname";

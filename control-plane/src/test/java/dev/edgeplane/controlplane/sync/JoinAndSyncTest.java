@@ -153,6 +153,18 @@ class JoinAndSyncTest {
         assertEquals(Status.Code.INVALID_ARGUMENT, labelled.getStatus().getCode());
         assertTrue(labelled.getStatus().getDescription().contains("labels[pool]"), labelled.getStatus().getDescription());
 
+        // A token bound to a pool puts its nodes there, whatever its other labels say; a contradiction is refused up front.
+        JoinToken pooled = token(JoinTokenSpec.newBuilder().setPool("berlin-store-7").putNodeLabels("tier", "edge"));
+        agent("pooled-1").join(port, pooled.getStatus().getToken(), pooled.getStatus().getCaHash());
+        Map<String, String> labels = api.nodes().getNode(dev.edgeplane.api.v1.GetNodeRequest.newBuilder().setName("pooled-1").build())
+                .getMetadata().getLabelsMap();
+        assertEquals("berlin-store-7", labels.get("edgeplane.dev/pool"));
+        assertEquals("edge", labels.get("tier"));
+        StatusRuntimeException contradicted = assertThrows(StatusRuntimeException.class, () -> token(JoinTokenSpec.newBuilder()
+                .setPool("berlin-store-7").putNodeLabels("edgeplane.dev/pool", "munich-store-1")));
+        assertEquals(Status.Code.INVALID_ARGUMENT, contradicted.getStatus().getCode());
+        assertTrue(contradicted.getStatus().getDescription().contains("token.spec.pool"), contradicted.getStatus().getDescription());
+
         StatusRuntimeException longLived = assertThrows(StatusRuntimeException.class, () -> token(JoinTokenSpec.newBuilder()
                 .setTtl(com.google.protobuf.Duration.newBuilder().setSeconds(java.time.Duration.ofDays(365).toSeconds()))));
         assertEquals(Status.Code.INVALID_ARGUMENT, longLived.getStatus().getCode());
