@@ -10,7 +10,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 home=${EDGEPLANE_HOME:-/var/lib/edgeplane-quickstart}
 run=${EDGEPLANE_RUN:-/run/edgeplane-quickstart}
-api_port=${EDGEPLANE_API_PORT:-8080}
+api_port=${EDGEPLANE_API_PORT:-8443}
 agent_port=${EDGEPLANE_AGENT_PORT:-7443}
 etcd_port=${EDGEPLANE_ETCD_PORT:-2379}
 registry_port=${EDGEPLANE_REGISTRY_PORT:-5000}
@@ -149,15 +149,34 @@ if [[ ! -s $secrets_keys ]]; then
   echo "    generated the secrets key-encryption key $secrets_keys (id k1)"
 fi
 chmod 600 "$secrets_keys"
+# The public API speaks TLS only, on loopback only, with a certificate of a CA made here once (an
+# operator's own certificate files go in the same two settings; control-plane/README.md "TLS").
+api_tls=$home/control-plane/api-tls
+if [[ ! -s $api_tls/server.crt ]]; then
+  mkdir -p "$api_tls"
+  (umask 077; cd "$api_tls"
+   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+     -subj "/CN=edgeplane-quickstart-api-ca" -keyout ca.key -out ca.crt 2>/dev/null
+   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+     -keyout server.key -out server.csr 2>/dev/null
+   printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > server.ext
+   openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+     -extfile server.ext -out server.crt 2>/dev/null
+   rm -f server.csr server.ext)
+  chmod 644 "$api_tls/ca.crt"
+  echo "    made the API's TLS certificate ($api_tls, CA $api_tls/ca.crt)"
+fi
 start control-plane env EDGEPLANE_ETCD_ENDPOINTS="http://127.0.0.1:$etcd_port" \
-  QUARKUS_HTTP_PORT="$api_port" EDGEPLANE_AGENT_PORT="$agent_port" \
+  QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_SSL_PORT="$api_port" QUARKUS_HTTP_INSECURE_REQUESTS=disabled \
+  QUARKUS_HTTP_SSL_CERTIFICATE_FILES="$api_tls/server.crt" QUARKUS_HTTP_SSL_CERTIFICATE_KEY_FILES="$api_tls/server.key" \
+  EDGEPLANE_AGENT_PORT="$agent_port" \
   EDGEPLANE_AGENT_ADVERTISE="127.0.0.1:$agent_port" \
   EDGEPLANE_ADMIN_TOKEN_FILE="$home/control-plane/admin-token" \
   EDGEPLANE_SECRETS_KEY_FILE="$secrets_keys" \
   java -jar "$repo/control-plane/target/quarkus-app/quarkus-run.jar"
-wait_for control-plane 90 curl -fsS "http://127.0.0.1:$api_port/q/health/ready"
+wait_for control-plane 90 curl -fsS --cacert "$api_tls/ca.crt" "https://127.0.0.1:$api_port/q/health/ready"
 
-edgectl() { "$repo/cli/target/bin/edgectl" --server "127.0.0.1:$api_port" \
+edgectl() { "$repo/cli/target/bin/edgectl" --server "127.0.0.1:$api_port" --ca-file "$api_tls/ca.crt" \
   --token-file "$home/control-plane/admin-token" "$@"; }
 
 agent_state=$home/agent
@@ -174,7 +193,7 @@ fi
 say "Starting the edge agent"
 start edge-agent "$repo/edge-agent/target/bin/edge-agent" run --state-dir "$agent_state" \
   --cri-endpoint "unix://$containerd_sock" --log-dir "$home/pod-logs"
-wait_for "node $node_name Ready" 60 sh -c "\"$repo/cli/target/bin/edgectl\" --server 127.0.0.1:$api_port --token-file $home/control-plane/admin-token get node $node_name | grep -q READY"
+wait_for "node $node_name Ready" 60 sh -c "\"$repo/cli/target/bin/edgectl\" --server 127.0.0.1:$api_port --ca-file $api_tls/ca.crt --token-file $home/control-plane/admin-token get node $node_name | grep -q READY"
 
 say "Deploying the sample app (deploy/examples/hello-web.yaml)"
 edgectl apply -f "$repo/deploy/examples/hello-web.yaml"
@@ -186,20 +205,20 @@ cat <<MSG
 $(tput bold 2>/dev/null)Edgeplane is running.$(tput sgr0 2>/dev/null)
   curl http://127.0.0.1:8088/          -> $(curl -fsS http://127.0.0.1:8088/)
 
-  export EDGECTL_SERVER=127.0.0.1:$api_port EDGECTL_TOKEN_FILE=$home/control-plane/admin-token
+  export EDGECTL_SERVER=127.0.0.1:$api_port EDGECTL_CA_FILE=$api_tls/ca.crt EDGECTL_TOKEN_FILE=$home/control-plane/admin-token
   $repo/cli/target/bin/edgectl get nodes
   $repo/cli/target/bin/edgectl get apps
   $repo/cli/target/bin/edgectl get app hello-web -o yaml
   $repo/cli/target/bin/edgectl get events                 # what happened, aggregated
   $repo/cli/target/bin/edgectl top nodes                  # metrics: the first upload comes after a minute
   $repo/cli/target/bin/edgectl logs hello-web
-  curl -s http://127.0.0.1:$api_port/metrics | head       # Prometheus text format
+  curl -s --cacert $api_tls/ca.crt https://127.0.0.1:$api_port/metrics | head   # Prometheus text format
 
   With grpcurl (server reflection is on; the admin token is in $home/control-plane/admin-token):
-  grpcurl -plaintext 127.0.0.1:$api_port list
-  grpcurl -plaintext -H "authorization: Bearer \$(cat $home/control-plane/admin-token)" \\
+  grpcurl -cacert $api_tls/ca.crt 127.0.0.1:$api_port list
+  grpcurl -cacert $api_tls/ca.crt -H "authorization: Bearer \$(cat $home/control-plane/admin-token)" \\
       127.0.0.1:$api_port edgeplane.v1.NodeService/ListNodes
-  grpcurl -plaintext -H "authorization: Bearer \$(cat $home/control-plane/admin-token)" \\
+  grpcurl -cacert $api_tls/ca.crt -H "authorization: Bearer \$(cat $home/control-plane/admin-token)" \\
       -d '{"namespace":"default","name":"hello-web"}' 127.0.0.1:$api_port edgeplane.v1.AppService/GetApp
 
   Containers, through containerd's own client: ctr --address $containerd_sock -n k8s.io containers ls

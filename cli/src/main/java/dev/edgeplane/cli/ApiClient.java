@@ -7,6 +7,7 @@ import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.netty.NettyChannelBuilder;
+import java.nio.file.Path;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 
@@ -20,8 +21,28 @@ final class ApiClient implements AutoCloseable {
     private final CallCredentials credentials;
 
     ApiClient(ClientConfig config) {
-        this.channel = NettyChannelBuilder.forTarget(config.server()).usePlaintext().build();
+        this.channel = channel(config);
         this.credentials = new BearerToken(config.token());
+    }
+
+    /** TLS unless told --insecure; trusting the --ca-file CAs, or else the system's. */
+    private static ManagedChannel channel(ClientConfig config) {
+        NettyChannelBuilder builder = NettyChannelBuilder.forTarget(config.server());
+        if (config.insecure()) {
+            return builder.usePlaintext().build();
+        }
+        try {
+            var tls = io.grpc.netty.GrpcSslContexts.forClient();
+            if (config.caFile().isPresent()) {
+                if (!java.nio.file.Files.isReadable(config.caFile().get())) {
+                    throw new UsageException("cannot read the CA file " + config.caFile().get());
+                }
+                tls.trustManager(config.caFile().get().toFile());
+            }
+            return builder.sslContext(tls.build()).build();
+        } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
+            throw new UsageException("cannot use the CA file " + config.caFile().map(Path::toString).orElse("") + ": " + e.getMessage());
+        }
     }
 
     AppServiceGrpc.AppServiceBlockingStub apps() {

@@ -13,12 +13,22 @@ import java.util.Map;
   * of: the flag, the environment, the config file ({@code ~/.config/edgectl/config.yaml} or
   * {@code $EDGECTL_CONFIG}), the default.
   */
-record ClientConfig(String server, String token) {
+record ClientConfig(String server, String token, java.util.Optional<Path> caFile, boolean insecure) {
 
     static final String DEFAULT_SERVER = "127.0.0.1:8080";
 
-    static ClientConfig resolve(
-            String serverFlag, String tokenFlag, Path tokenFileFlag, Map<String, String> env) {
+    /** TLS trusting the system's CAs. */
+    ClientConfig(String server, String token) {
+        this(server, token, java.util.Optional.empty(), false);
+    }
+
+    /** Without TLS settings (tests of what resolves from where). */
+    static ClientConfig resolve(String serverFlag, String tokenFlag, Path tokenFileFlag, Map<String, String> env) {
+        return resolve(serverFlag, tokenFlag, tokenFileFlag, null, false, env);
+    }
+
+    static ClientConfig resolve(String serverFlag, String tokenFlag, Path tokenFileFlag, Path caFileFlag, boolean insecureFlag,
+                                Map<String, String> env) {
         JsonNode file = readConfigFile(env);
         String server = first(serverFlag, env.get("EDGECTL_SERVER"), text(file, "server"), DEFAULT_SERVER);
         String token = first(tokenFlag, env.get("EDGECTL_TOKEN"), text(file, "token"), null);
@@ -30,7 +40,13 @@ record ClientConfig(String server, String token) {
                 token = readToken(Path.of(tokenFile));
             }
         }
-        return new ClientConfig(server, token);
+        String caFile = first(caFileFlag == null ? null : caFileFlag.toString(), env.get("EDGECTL_CA_FILE"), text(file, "caFile"), null);
+        boolean insecure = insecureFlag || "true".equalsIgnoreCase(env.get("EDGECTL_INSECURE"))
+                || "true".equalsIgnoreCase(text(file, "insecure"));
+        if (insecure && caFile != null) {
+            throw new UsageException("--insecure and --ca-file (or EDGECTL_INSECURE and EDGECTL_CA_FILE) exclude each other");
+        }
+        return new ClientConfig(server, token, java.util.Optional.ofNullable(caFile).map(Path::of), insecure);
     }
 
     private static String readToken(Path file) {

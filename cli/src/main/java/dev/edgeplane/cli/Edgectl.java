@@ -47,6 +47,16 @@ public final class Edgectl {
             description = "File holding the bearer token (env EDGECTL_TOKEN_FILE).")
     Path tokenFile;
 
+    @Option(names = "--ca-file", scope = ScopeType.INHERIT, paramLabel = "FILE",
+            description = "PEM CA certificate(s) the API's TLS certificate must chain to (env EDGECTL_CA_FILE; "
+                    + "default: the system's trusted CAs).")
+    Path caFile;
+
+    @Option(names = "--insecure", scope = ScopeType.INHERIT,
+            description = "Plaintext, no TLS: the token travels in the clear (env EDGECTL_INSECURE=true; "
+                    + "for a control plane without TLS on loopback or in tests).")
+    boolean insecure;
+
     private final Map<String, String> env;
 
     Edgectl(Map<String, String> env) {
@@ -54,7 +64,7 @@ public final class Edgectl {
     }
 
     ApiClient connect() {
-        return new ApiClient(ClientConfig.resolve(server, token, tokenFile, env));
+        return new ApiClient(ClientConfig.resolve(server, token, tokenFile, caFile, insecure, env));
     }
 
     public static void main(String[] args) {
@@ -83,11 +93,21 @@ public final class Edgectl {
         return cli.execute(args);
     }
 
+    /** A TLS failure says what to do about it: the usual causes are a private CA or a plaintext server. */
+    private static String tlsHint(StatusRuntimeException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof javax.net.ssl.SSLException || t instanceof io.netty.handler.ssl.NotSslRecordException) {
+                return "; TLS failed: " + t.getMessage() + ". A private CA: --ca-file FILE; a plaintext server: --insecure";
+            }
+        }
+        return "";
+    }
+
     /** "error: INVALID_ARGUMENT: ..." plus one line per field violation. */
     static String describe(StatusRuntimeException e) {
         StringBuilder sb = new StringBuilder("error: ").append(e.getStatus().getCode()).append(": ")
                 .append(e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE
-                        ? "cannot reach the control plane (" + e.getStatus().getDescription() + ")"
+                        ? "cannot reach the control plane (" + e.getStatus().getDescription() + tlsHint(e) + ")"
                         : e.getStatus().getDescription());
         com.google.rpc.Status detail = StatusProto.fromThrowable(e);
         if (detail != null) {

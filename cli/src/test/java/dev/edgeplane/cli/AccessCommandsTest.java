@@ -85,7 +85,7 @@ class AccessCommandsTest {
             StringWriter out = new StringWriter();
             StringWriter err = new StringWriter();
             Instant before = Instant.now();
-            assertEquals(0, Edgectl.run(new String[] {"--server", address, "--token", "t", "apitoken", "create", "ci",
+            assertEquals(0, Edgectl.run(new String[] {"--server", address, "--insecure", "--token", "t", "apitoken", "create", "ci",
                     "--expires-in", "720h", "--description", "CI"}, Map.of(), new PrintWriter(out), new PrintWriter(err)), err.toString());
             assertEquals("ept_s3cret\n", out.toString(), "the secret alone on stdout, for $(edgectl apitoken create ...)");
             assertTrue(err.toString().contains("shown only now"), err.toString());
@@ -94,7 +94,7 @@ class AccessCommandsTest {
             assertEquals("CI", tokenRequest.get().getApiToken().getDescription());
 
             out.getBuffer().setLength(0);
-            assertEquals(0, Edgectl.run(new String[] {"--server", address, "--token", "t", "rolebinding", "create", "ci-deploy",
+            assertEquals(0, Edgectl.run(new String[] {"--server", address, "--insecure", "--token", "t", "rolebinding", "create", "ci-deploy",
                     "--role", "deployer", "--subject", "token:ci", "--namespace", "shop"}, Map.of(), new PrintWriter(out), new PrintWriter(err)));
             RoleBinding sent = bindingRequest.get().getRoleBinding();
             assertEquals(List.of("ci-deploy", "DEPLOYER", "token:ci", "shop"),
@@ -102,7 +102,7 @@ class AccessCommandsTest {
             assertEquals("rolebinding/ci-deploy created: token:ci is deployer in namespace shop\n", out.toString());
 
             out.getBuffer().setLength(0);
-            assertEquals(0, Edgectl.run(new String[] {"--server", address, "--token", "t", "apitoken", "list"}, Map.of(),
+            assertEquals(0, Edgectl.run(new String[] {"--server", address, "--insecure", "--token", "t", "apitoken", "list"}, Map.of(),
                     new PrintWriter(out), new PrintWriter(err)));
             assertTrue(out.toString().startsWith("NAME"), out.toString());
             assertTrue(out.toString().contains("Active"), out.toString());

@@ -122,5 +122,15 @@ class ManifestsTest {
                 "EDGECTL_TOKEN_FILE", tokenFile.toString());
         assertEquals(new ClientConfig(ClientConfig.DEFAULT_SERVER, "from-token-file"),
                 ClientConfig.resolve(null, null, null, env3));
+
+        // TLS by default; a CA file or plaintext only when asked, never both.
+        assertEquals(new ClientConfig("env:2", "from-env", java.util.Optional.of(Path.of("/etc/edgeplane/ca.crt")), false),
+                ClientConfig.resolve(null, null, null, null, false, Map.of("EDGECTL_SERVER", "env:2", "EDGECTL_TOKEN", "from-env",
+                        "EDGECTL_CA_FILE", "/etc/edgeplane/ca.crt", "EDGECTL_CONFIG", "/nonexistent")));
+        assertEquals(true, ClientConfig.resolve(null, null, null, null, false, Map.of("EDGECTL_INSECURE", "true",
+                "EDGECTL_CONFIG", "/nonexistent")).insecure());
+        UsageException both = assertThrows(UsageException.class, () -> ClientConfig.resolve(null, null, null,
+                Path.of("/etc/edgeplane/ca.crt"), true, Map.of("EDGECTL_CONFIG", "/nonexistent")));
+        assertTrue(both.getMessage().contains("--insecure"), both.getMessage());
     }
 }
