@@ -146,6 +146,18 @@ public final class TestPki {
                 new GeneralNames(names.toArray(GeneralName[]::new)));
     }
 
+    /** A certificate whose extended key usages are {@code oids} (e.g. a grant signer's private usage). */
+    public Issued withUsages(String commonName, String... oids) {
+        KeyPurposeId[] purposes = java.util.Arrays.stream(oids)
+                .map(oid -> KeyPurposeId.getInstance(new org.bouncycastle.asn1.ASN1ObjectIdentifier(oid))).toArray(KeyPurposeId[]::new);
+        return issue(commonName, KeyType.EC, purposes, null);
+    }
+
+    /** The CA's own certificate and key (a test that signs as the CA itself). */
+    public Issued authority() {
+        return ca;
+    }
+
     /** A client certificate (CN {@code commonName}) with a key of {@code type}. */
     public Issued client(String commonName, KeyType type) {
         return issue(commonName, type, new KeyPurposeId[] {KeyPurposeId.id_kp_clientAuth}, null);

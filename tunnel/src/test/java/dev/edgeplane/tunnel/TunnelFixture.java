@@ -21,13 +21,12 @@ import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
 import java.net.InetSocketAddress;
 import java.security.KeyPair;
-import java.security.KeyPairGenerator;
-import java.security.spec.ECGenParameterSpec;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import dev.edgeplane.testkit.TestPki;
 import java.util.function.Consumer;
 
 /**
@@ -51,9 +50,10 @@ final class TunnelFixture implements AutoCloseable {
     volatile java.util.function.UnaryOperator<OpenTunnel> deliver = o -> o;
 
     TunnelFixture(Allowlist allowlist, HubSettings settings, Optional<CriContainers> containers, Map<String, String> replicas) throws Exception {
-        KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
-        generator.initialize(new ECGenParameterSpec("secp256r1"));
-        caKey = generator.generateKeyPair();
+        TestPki pki = TestPki.create("tunnel-test-ca");
+        caKey = new KeyPair(pki.certificate().getPublicKey(), pki.authority().key());
+        // The hub signs with a grant signer's key, certified by the CA for that only, as the control plane does.
+        TestPki.Issued signer = pki.withUsages("grant-signer", dev.edgeplane.tunnel.grant.GrantSigning.OID);
         Clock clock = Clock.systemUTC();
         TunnelAgent[] agentRef = new TunnelAgent[1];
         hub = new TunnelHub((node, open) -> {
@@ -62,7 +62,8 @@ final class TunnelFixture implements AutoCloseable {
             }
             agentRef[0].open(deliver.apply(open));
             return true;
-        }, new GrantSigner(caKey.getPrivate(), settings.grantLifetime(), clock), settings, hubAudit, clock);
+        }, new GrantSigner(() -> new dev.edgeplane.api.SwappableKeyManager.Identity(signer.key(),
+                new java.security.cert.X509Certificate[] {signer.certificate()}), settings.grantLifetime(), clock), settings, hubAudit, clock);
         AgentServiceGrpc.AgentServiceImplBase agentService = new AgentServiceGrpc.AgentServiceImplBase() {
             @Override
             public StreamObserver<TunnelFrame> tunnel(StreamObserver<TunnelFrame> responses) {

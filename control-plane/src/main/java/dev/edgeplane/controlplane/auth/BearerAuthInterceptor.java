@@ -59,76 +59,77 @@ public class BearerAuthInterceptor implements ServerInterceptor {
     }
 
     /**
-     * Holds a call until its first message, checks it, and only then starts the real handler and hands it
-     * that message. The one message requested here is the handler's first: a unary handler asks for two
-     * anyway, a streaming one gets at most one message ahead of its own flow control.
+     * Checks a call's first message before the handler sees it. The handler is started at once (as
+     * without this check: Quarkus' blocking dispatch and the handler's own flow control stay as they
+     * are) but receives no message until the first one passed; a refused call is closed and the handler
+     * is told it was cancelled. A service that does anything before its first message must not rely on
+     * this check, and none does: the ops calls act on their first (start) message.
      */
     private static final class FirstMessageCheck<Q, R> extends ServerCall.Listener<Q> {
         private final ServerCall<Q, R> call;
-        private final Metadata headers;
-        private final ServerCallHandler<Q, R> next;
         private final java.util.function.Function<Q, Optional<Status>> check;
-        private ServerCall.Listener<Q> delegate;
+        private final ServerCall.Listener<Q> delegate;
+        private boolean checked;
         private boolean closed;
 
         FirstMessageCheck(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next,
                           java.util.function.Function<Q, Optional<Status>> check) {
             this.call = call;
-            this.headers = headers;
-            this.next = next;
             this.check = check;
-            call.request(1);
+            this.delegate = next.startCall(call, headers);
         }
 
         @Override
         public void onMessage(Q message) {
-            if (delegate != null) {
-                delegate.onMessage(message);
-                return;
-            }
             if (closed) {
                 return;
             }
-            Optional<Status> denied = check.apply(message);
-            if (denied.isPresent()) {
-                closed = true;
-                call.close(denied.get(), new Metadata());
-                return;
+            if (!checked) {
+                Optional<Status> denied = check.apply(message);
+                if (denied.isPresent()) {
+                    refuse(denied.get());
+                    return;
+                }
+                checked = true;
             }
-            delegate = next.startCall(call, headers);
             delegate.onMessage(message);
-            if (call.isReady()) {
-                delegate.onReady(); // the transport's first onReady came before the handler existed
-            }
         }
 
         @Override
         public void onHalfClose() {
-            if (delegate != null) {
-                delegate.onHalfClose();
-            } else if (!closed) {
-                closed = true;
-                call.close(Status.INVALID_ARGUMENT.withDescription("the call ended before its first request message"), new Metadata());
+            if (closed) {
+                return;
             }
+            if (!checked) {
+                refuse(Status.INVALID_ARGUMENT.withDescription("the call ended before its first request message"));
+                return;
+            }
+            delegate.onHalfClose();
+        }
+
+        private void refuse(Status status) {
+            closed = true;
+            call.close(status, new Metadata());
+            delegate.onCancel(); // the handler started: it learns the call is over
         }
 
         @Override
         public void onCancel() {
-            if (delegate != null) {
+            if (!closed) {
                 delegate.onCancel();
             }
         }
 
         @Override
         public void onComplete() {
-            if (delegate != null) {
+            if (!closed) {
                 delegate.onComplete();
             }
         }
 
         @Override
         public void onReady() {
-            if (delegate != null) {
+            if (!closed) {
                 delegate.onReady();
             }
         }

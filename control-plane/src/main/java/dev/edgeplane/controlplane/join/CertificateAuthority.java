@@ -106,6 +106,11 @@ public final class CertificateAuthority {
         this.hash = hashOf(certificate);
     }
 
+    /** The CA's private key, within this package (tests craft certificates in the CA's name with it). */
+    PrivateKey privateKey() {
+        return key;
+    }
+
     /** The certificate and then the PKCS#8 key, PEM: how the CA is kept (sealed, see {@link ClusterCa}). */
     String storedPem() {
         return certificatePem + pem(key);
@@ -155,9 +160,31 @@ public final class CertificateAuthority {
         return certificate;
     }
 
-    /** The CA key also signs ops tunnel grants: agents verify them with the CA they pinned at join. */
-    public PrivateKey grantSigningKey() {
-        return key;
+    /**
+     * A certificate for a replica's grant-signing key: for signing ops-tunnel grants only (the extended
+     * key usage GrantSigning.OID, which no node or server certificate carries), so the CA's own key
+     * signs certificates and nothing else.
+     */
+    public X509Certificate issueGrantSigner(PublicKey signerKey, Instant now, Duration validity) {
+        try {
+            X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
+                    .addRDN(BCStyle.O, "Edgeplane").addRDN(BCStyle.CN, "edgeplane-grant-signer").build();
+            JcaX509v3CertificateBuilder builder = leafBuilder(subject, signerKey, now, validity);
+            builder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.getInstance(
+                    new org.bouncycastle.asn1.ASN1ObjectIdentifier(dev.edgeplane.tunnel.grant.GrantSigning.OID))));
+            return convert(builder.build(signer(signingKey)));
+        } catch (GeneralSecurityException | IOException e) {
+            throw new IllegalStateException("cannot issue the grant signer's certificate", e);
+        }
+    }
+
+    /** A fresh EC P-256 key pair (a grant signer's). */
+    public static KeyPair newSigningKeyPair() {
+        try {
+            return newKeyPair();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("EC P-256 unavailable", e);
+        }
     }
 
     /**

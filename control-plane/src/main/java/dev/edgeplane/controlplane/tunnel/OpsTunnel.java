@@ -58,7 +58,7 @@ public class OpsTunnel {
         if (current == null) {
             synchronized (this) {
                 if (hub == null) {
-                    hub = new TunnelHub(this::deliver, new GrantSigner(() -> ca.get().grantSigningKey(), settings.grantLifetime(), Clock.systemUTC()),
+                    hub = new TunnelHub(this::deliver, new GrantSigner(new GrantSigningKey(ca, Clock.systemUTC())::current, settings.grantLifetime(), Clock.systemUTC()),
                             settings, new AuditLog(auditFile), Clock.systemUTC());
                     LOG.infof("ops tunnel hub ready: %s", settings);
                 }

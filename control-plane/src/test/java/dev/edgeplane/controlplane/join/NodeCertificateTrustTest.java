@@ -59,7 +59,7 @@ class NodeCertificateTrustTest {
                 new X500Name("CN=crafted"), key.getPublic());
         builder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth));
         return new JcaX509CertificateConverter().getCertificate(
-                builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(ca.grantSigningKey())));
+                builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(ca.privateKey())));
     }
 
     @Test

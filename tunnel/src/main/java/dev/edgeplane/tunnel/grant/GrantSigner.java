@@ -13,21 +13,21 @@ import java.time.Duration;
 import java.time.Instant;
 
 /**
- * Issues the short-lived grant of one session, signed with the control plane's CA key (the key the
- * agent pinned at join), so an agent opens nothing the control plane did not sign for.
+ * Issues the short-lived grant of one session, signed with the replica's grant-signing key and carrying
+ * that key's certificate (issued by the CA the agent pinned, for grant signing only), so an agent opens
+ * nothing the control plane did not sign for, and the CA's key signs certificates only.
  */
 public final class GrantSigner {
-    private final java.util.function.Supplier<PrivateKey> key;
+    private final java.util.function.Supplier<dev.edgeplane.api.SwappableKeyManager.Identity> signer;
     private final Duration lifetime;
     private final Clock clock;
 
-    public GrantSigner(PrivateKey key, Duration lifetime, Clock clock) {
-        this(() -> key, lifetime, clock);
-    }
-
-    /** @param key the signing key now, asked at each grant (a CA rollover changes it) */
-    public GrantSigner(java.util.function.Supplier<PrivateKey> key, Duration lifetime, Clock clock) {
-        this.key = key;
+    /**
+     * @param signer the grant-signing key and its certificate (issued by the CA for grant signing only),
+     *               asked at each grant: it is renewed, and reissued by a new CA after a rollover
+     */
+    public GrantSigner(java.util.function.Supplier<dev.edgeplane.api.SwappableKeyManager.Identity> signer, Duration lifetime, Clock clock) {
+        this.signer = signer;
         this.lifetime = lifetime;
         this.clock = clock;
     }
@@ -42,7 +42,12 @@ public final class GrantSigner {
                 .setIssuedAt(timestamp(now))
                 .setExpiresAt(timestamp(now.plus(lifetime)))
                 .build();
-        return sign(grant, key.get());
+        dev.edgeplane.api.v1.SignedGrant.Builder signed = sign(grant, signer.get().key()).toBuilder();
+        try {
+            return signed.setSignerCertificate(ByteString.copyFrom(signer.get().certificate().getEncoded())).build();
+        } catch (java.security.cert.CertificateEncodingException e) {
+            throw new IllegalStateException("cannot encode the grant signer's certificate", e);
+        }
     }
 
     /** Signs {@code grant} as it is (tests use it to make expired or foreign grants). */

@@ -56,7 +56,7 @@ public final class GrantVerifier {
         }
         byte[] bytes = open.getGrant().getGrant().toByteArray();
         byte[] signature = open.getGrant().getSignature().toByteArray();
-        if (!signedByTrustedKey(bytes, signature)) {
+        if (!signedByTrustedSigner(open.getGrant(), bytes, signature)) {
             throw new GrantRefused(Status.Code.UNAUTHENTICATED, "the grant of session " + open.getSessionId()
                     + " is not signed by the control plane this node joined");
         }
@@ -94,6 +94,49 @@ public final class GrantVerifier {
             }
         }
         return grant;
+    }
+
+    /**
+     * With a signer certificate: it is a grant signer's (GrantSigning.OID), valid now, signed by a trusted
+     * CA, and its key made the signature. Without one (an older control plane): a trusted CA key made it.
+     */
+    private boolean signedByTrustedSigner(dev.edgeplane.api.v1.SignedGrant grant, byte[] bytes, byte[] signature) {
+        if (grant.getSignerCertificate().isEmpty()) {
+            return signedByTrustedKey(bytes, signature);
+        }
+        java.security.cert.X509Certificate signer;
+        try {
+            signer = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                    .generateCertificate(grant.getSignerCertificate().newInput());
+            java.util.List<String> usages = signer.getExtendedKeyUsage();
+            if (usages == null || !usages.contains(GrantSigning.OID) || signer.getBasicConstraints() != -1) {
+                return false;
+            }
+            signer.checkValidity(java.util.Date.from(clock.instant()));
+        } catch (GeneralSecurityException | ClassCastException e) {
+            return false;
+        }
+        boolean issuedByTrustedCa = false;
+        for (PublicKey ca : trusted.get()) {
+            try {
+                signer.verify(ca);
+                issuedByTrustedCa = true;
+                break;
+            } catch (GeneralSecurityException | IllegalArgumentException e) {
+                // another CA of the bundle, perhaps
+            }
+        }
+        if (!issuedByTrustedCa) {
+            return false;
+        }
+        try {
+            Signature verifier = Signature.getInstance(GrantAlgorithms.signatureFor(signer.getPublicKey()));
+            verifier.initVerify(signer.getPublicKey());
+            verifier.update(bytes);
+            return verifier.verify(signature);
+        } catch (GeneralSecurityException | IllegalArgumentException e) {
+            return false;
+        }
     }
 
     private boolean signedByTrustedKey(byte[] bytes, byte[] signature) {
