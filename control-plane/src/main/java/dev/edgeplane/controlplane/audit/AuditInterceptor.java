@@ -25,7 +25,8 @@ import java.util.regex.Pattern;
 
 /**
  * Audits every mutating public API call (a method named Create..., Update..., Delete..., Cordon...,
- * Uncordon..., Drain..., Reset..., Pause..., Resume..., Abort..., Rollback..., Revoke...), refused ones included:
+ * Uncordon..., Drain..., Reset..., Pause..., Resume..., Abort..., Rollback..., Revoke..., and the CA rollover's
+ * Start..., Switch..., Finish..., Cancel...), refused ones included:
  * who (the authenticated subject: admin, token:&lt;name&gt;, oidc:&lt;user&gt;), what, which object, the result, the peer, when. Reads go
  * unaudited. Runs outside the bearer check, so an unauthenticated attempt is recorded too.
  */
