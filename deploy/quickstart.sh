@@ -139,7 +139,7 @@ wait_for registry 30 curl -fsS "http://127.0.0.1:$registry_port/v2/"
 skopeo copy --quiet --dest-tls-verify=false "oci-archive:$home/images/busybox.tar" \
   "docker://127.0.0.1:$registry_port/edgeplane/busybox:1"
 
-say "Starting the control plane (API 127.0.0.1:$api_port, agents :$agent_port)"
+say "Starting the control plane (API https://127.0.0.1:$api_port, agents 127.0.0.1:$agent_port)"
 mkdir -p "$home/control-plane"
 # The key-encryption key that seals Secrets at rest: made once, kept with the admin token, never in etcd
 # (control-plane/README.md "Secrets and key rotation"). Losing it loses every Secret.
@@ -149,8 +149,10 @@ if [[ ! -s $secrets_keys ]]; then
   echo "    generated the secrets key-encryption key $secrets_keys (id k1)"
 fi
 chmod 600 "$secrets_keys"
-# The public API speaks TLS only, on loopback only, with a certificate of a CA made here once (an
-# operator's own certificate files go in the same two settings; control-plane/README.md "TLS").
+# Everything listens on loopback only (one machine). The public API speaks TLS only, with a certificate
+# of a CA made here once (an operator's own certificate files go in the same two settings;
+# control-plane/README.md "TLS on the public API"). To join other hosts, set EDGEPLANE_AGENT_HOST and
+# EDGEPLANE_AGENT_ADVERTISE to this host's reachable address.
 api_tls=$home/control-plane/api-tls
 if [[ ! -s $api_tls/server.crt ]]; then
   mkdir -p "$api_tls"
@@ -169,8 +171,8 @@ fi
 start control-plane env EDGEPLANE_ETCD_ENDPOINTS="http://127.0.0.1:$etcd_port" \
   QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_SSL_PORT="$api_port" QUARKUS_HTTP_INSECURE_REQUESTS=disabled \
   QUARKUS_HTTP_SSL_CERTIFICATE_FILES="$api_tls/server.crt" QUARKUS_HTTP_SSL_CERTIFICATE_KEY_FILES="$api_tls/server.key" \
-  EDGEPLANE_AGENT_PORT="$agent_port" \
-  EDGEPLANE_AGENT_ADVERTISE="127.0.0.1:$agent_port" \
+  EDGEPLANE_AGENT_HOST="${EDGEPLANE_AGENT_HOST:-127.0.0.1}" EDGEPLANE_AGENT_PORT="$agent_port" \
+  EDGEPLANE_AGENT_ADVERTISE="${EDGEPLANE_AGENT_ADVERTISE:-127.0.0.1:$agent_port}" \
   EDGEPLANE_ADMIN_TOKEN_FILE="$home/control-plane/admin-token" \
   EDGEPLANE_SECRETS_KEY_FILE="$secrets_keys" \
   java -jar "$repo/control-plane/target/quarkus-app/quarkus-run.jar"
