@@ -268,7 +268,7 @@ class AppLifecycleE2ETest {
 
     static String edgectl(String... args) {
         List<String> cmd = new ArrayList<>(Binaries.edgectl());
-        cmd.addAll(List.of("--server", cloud.apiAddress(), "--token-file", cloud.adminTokenFile().toString()));
+        cmd.addAll(List.of("--insecure", "--server", cloud.apiAddress(), "--token-file", cloud.adminTokenFile().toString()));
         cmd.addAll(List.of(args));
         Commands.Result r = Commands.exec(cmd, Map.of(), Duration.ofSeconds(120));
         assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());

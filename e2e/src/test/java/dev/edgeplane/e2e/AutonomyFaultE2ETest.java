@@ -348,7 +348,7 @@ class AutonomyFaultE2ETest {
         f.awaitPhase(NodeStatus.Phase.READY);
 
         List<String> cmd = new java.util.ArrayList<>(Binaries.edgectl());
-        cmd.addAll(List.of("--server", f.cloud.apiAddress(), "--token", f.cloud.adminToken(),
+        cmd.addAll(List.of("--insecure", "--server", f.cloud.apiAddress(), "--token", f.cloud.adminToken(),
                 "logs", "--timestamps", "ticker"));
         Commands.Result[] last = new Commands.Result[1];
         Await.until("edgectl logs answering", CONVERGE, () -> last[0] == null ? "" : last[0].output(), () -> {

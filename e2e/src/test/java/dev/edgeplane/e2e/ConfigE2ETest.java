@@ -37,7 +37,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.UUID;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -153,15 +152,29 @@ class ConfigE2ETest {
 
     /** Regular files under {@code root} (symlinks not followed) whose bytes contain {@code needle}. */
     private static List<Path> filesContaining(Path root, byte[] needle) throws IOException {
-        try (Stream<Path> files = Files.walk(root)) {
-            return files.filter(p -> Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)).filter(p -> {
-                try {
-                    return indexOf(Files.readAllBytes(p), needle) >= 0;
-                } catch (IOException e) {
-                    return false;
+        List<Path> found = new java.util.ArrayList<>();
+        // A running agent writes and renames temp files meanwhile (the journal's): one gone mid-walk is skipped.
+        Files.walkFileTree(root, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes attrs) {
+                if (attrs.isRegularFile()) {
+                    try {
+                        if (indexOf(Files.readAllBytes(file), needle) >= 0) {
+                            found.add(file);
+                        }
+                    } catch (IOException e) {
+                        // gone since it was listed
+                    }
                 }
-            }).toList();
-        }
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFileFailed(Path file, IOException e) {
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
+        return found;
     }
 
     private static int indexOf(byte[] haystack, byte[] needle) {

@@ -58,7 +58,7 @@ class EventsE2ETest {
 
     static String edgectl(String... args) {
         List<String> cmd = new ArrayList<>(Binaries.edgectl());
-        cmd.addAll(List.of("--server", cluster.cloud.apiAddress(), "--token-file", cluster.cloud.adminTokenFile().toString()));
+        cmd.addAll(List.of("--insecure", "--server", cluster.cloud.apiAddress(), "--token-file", cluster.cloud.adminTokenFile().toString()));
         cmd.addAll(List.of(args));
         Commands.Result r = Commands.exec(cmd, Map.of(), Duration.ofSeconds(120));
         assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());

@@ -153,7 +153,7 @@ class MetricsE2ETest {
 
     private static String edgectl(EdgeCluster cluster, String... args) {
         List<String> cmd = new java.util.ArrayList<>(Binaries.edgectl());
-        cmd.addAll(List.of("--server", cluster.cloud.apiAddress(), "--token-file", cluster.cloud.adminTokenFile().toString()));
+        cmd.addAll(List.of("--insecure", "--server", cluster.cloud.apiAddress(), "--token-file", cluster.cloud.adminTokenFile().toString()));
         cmd.addAll(List.of(args));
         dev.edgeplane.testkit.Commands.Result r = dev.edgeplane.testkit.Commands.exec(cmd, Map.of(), Duration.ofSeconds(60));
         assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());

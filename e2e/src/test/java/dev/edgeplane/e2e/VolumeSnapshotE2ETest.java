@@ -146,7 +146,7 @@ class VolumeSnapshotE2ETest {
     /** edgectl, as operators run it, against this cluster; fails the test on a non-zero exit. */
     static String edgectl(String... args) {
         List<String> cmd = new java.util.ArrayList<>(Binaries.edgectl());
-        cmd.addAll(List.of("--server", cluster.cloud.apiAddress(), "--token-file", cluster.cloud.adminTokenFile().toString()));
+        cmd.addAll(List.of("--insecure", "--server", cluster.cloud.apiAddress(), "--token-file", cluster.cloud.adminTokenFile().toString()));
         cmd.addAll(List.of(args));
         Commands.Result r = Commands.exec(cmd, java.util.Map.of(), Duration.ofSeconds(120));
         assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());
