@@ -102,14 +102,11 @@ class ConfigE2ETest {
             assertTrue(refused.getStatus().getDescription().contains("default/web"), refused.getStatus().getDescription());
 
             byte[] value = secretValue.getBytes(StandardCharsets.UTF_8);
-            assertEquals(List.of(), filesContaining(other.stateDir(), value), "a node that runs no pod using it never gets it");
-            List<Path> holding = filesContaining(runs.stateDir(), value);
+            assertEquals(java.util.Map.of(), filesContaining(other.stateDir(), value), "a node that runs no pod using it never gets it");
+            java.util.Map<Path, Set<PosixFilePermission>> holding = filesContaining(runs.stateDir(), value);
             assertFalse(holding.isEmpty(), "the node running the pod holds it (journal and volume)");
-            for (Path file : holding) {
-                Set<PosixFilePermission> mode = Files.getPosixFilePermissions(file);
-                assertTrue(mode.stream().noneMatch(p -> p.name().startsWith("GROUP") || p.name().startsWith("OTHERS")),
-                        file + " is " + java.nio.file.attribute.PosixFilePermissions.toString(mode));
-            }
+            holding.forEach((file, mode) -> assertTrue(mode.stream().noneMatch(p -> p.name().startsWith("GROUP") || p.name().startsWith("OTHERS")),
+                    file + " is " + java.nio.file.attribute.PosixFilePermissions.toString(mode)));
             assertFalse(cluster.cloud.process().logText().contains(secretValue), "never logged by the control plane");
             for (EdgeHost h : cluster.hosts) {
                 assertFalse(h.agent().logText().contains(secretValue), "never logged by agent " + h.name());
@@ -150,17 +147,21 @@ class ConfigE2ETest {
         }
     }
 
-    /** Regular files under {@code root} (symlinks not followed) whose bytes contain {@code needle}. */
-    private static List<Path> filesContaining(Path root, byte[] needle) throws IOException {
-        List<Path> found = new java.util.ArrayList<>();
+    /**
+     * Regular files under {@code root} (symlinks not followed) whose bytes contain {@code needle}, with
+     * their permissions as they were when read (the agent replaces its journal file meanwhile).
+     */
+    private static java.util.Map<Path, Set<PosixFilePermission>> filesContaining(Path root, byte[] needle) throws IOException {
+        java.util.Map<Path, Set<PosixFilePermission>> found = new java.util.TreeMap<>();
         // A running agent writes and renames temp files meanwhile (the journal's): one gone mid-walk is skipped.
         Files.walkFileTree(root, new java.nio.file.SimpleFileVisitor<>() {
             @Override
             public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes attrs) {
                 if (attrs.isRegularFile()) {
                     try {
+                        Set<PosixFilePermission> mode = Files.getPosixFilePermissions(file, java.nio.file.LinkOption.NOFOLLOW_LINKS);
                         if (indexOf(Files.readAllBytes(file), needle) >= 0) {
-                            found.add(file);
+                            found.put(file, mode);
                         }
                     } catch (IOException e) {
                         // gone since it was listed
