@@ -81,6 +81,8 @@ public final class CertificateRotation implements AutoCloseable {
     /** After a renewal is stored: the trust anchors may have changed with it (a CA rollover). */
     private final Runnable onRenewed;
     private Instant renewAt;
+    /** Set by {@link #renewSoon} (any thread), taken by the next {@link #checkOnce}. */
+    private volatile boolean renewRequested;
     private Instant nextAttempt = Instant.MIN;
     private int failures;
 
@@ -110,14 +112,12 @@ public final class CertificateRotation implements AutoCloseable {
         loop.start();
     }
 
-    /** Renew at the next look, not at the usual time (the control plane asked: a CA rollover). */
+    /**
+     * Renew at the next look, not at the usual time (the control plane asked: a CA rollover). Called from
+     * a heartbeat's callback: it only flags, never waits for a renewal in progress.
+     */
     public void renewSoon() {
-        synchronized (this) {
-            if (renewAt.isAfter(clock.instant())) {
-                renewAt = clock.instant();
-                LOG.info("the control plane asks for the node certificate to be renewed now");
-            }
-        }
+        renewRequested = true;
         loop.trigger();
     }
 
@@ -129,6 +129,13 @@ public final class CertificateRotation implements AutoCloseable {
     /** One look at the clock; renews when due (and not backing off after a failure). */
     public synchronized void checkOnce() {
         Instant now = clock.instant();
+        if (renewRequested) {
+            renewRequested = false;
+            if (renewAt.isAfter(now)) {
+                renewAt = now;
+                LOG.info("the control plane asks for the node certificate to be renewed now");
+            }
+        }
         if (now.isBefore(renewAt) || now.isBefore(nextAttempt)) {
             return;
         }
