@@ -45,6 +45,11 @@ public final class MethodRules {
         }
         namespaced(t, "edgeplane.v1.AppService/", "App", Permission.WRITE);
         t.put("edgeplane.v1.AppService/WatchApps", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
+        // Steering a rollout changes what runs, as an update does.
+        for (String m : new String[] {"PauseAppRollout", "ResumeAppRollout", "AbortAppRollout", "RollbackApp"}) {
+            t.put("edgeplane.v1.AppService/" + m, new Rule(Permission.WRITE, Scope.NAMESPACE));
+        }
+        t.put("edgeplane.v1.AppService/ListAppRevisions", new Rule(Permission.READ, Scope.NAMESPACE));
         namespaced(t, "edgeplane.v1.ConfigMapService/", "ConfigMap", Permission.WRITE);
         namespaced(t, "edgeplane.v1.SecretService/", "Secret", Permission.WRITE);
         // GetSecret returns the values; ListSecrets never does.
