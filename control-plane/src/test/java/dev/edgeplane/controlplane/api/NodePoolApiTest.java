@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.rpc.BadRequest;
+import dev.edgeplane.api.v1.CreateJoinTokenRequest;
 import dev.edgeplane.api.v1.CreateNodePoolRequest;
+import dev.edgeplane.api.v1.JoinToken;
+import dev.edgeplane.api.v1.JoinTokenSpec;
 import dev.edgeplane.api.v1.DeleteNodePoolRequest;
 import dev.edgeplane.api.v1.GetNodePoolRequest;
 import dev.edgeplane.api.v1.GetNodeRequest;
@@ -25,6 +28,7 @@ import dev.edgeplane.controlplane.pools.PoolMembership;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.sync.TestAgent;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.QuarkusTestResource;
@@ -164,6 +168,23 @@ class NodePoolApiTest {
         assertEquals(Status.Code.FAILED_PRECONDITION, update.getStatus().getCode());
         pools().deleteNodePool(DeleteNodePoolRequest.newBuilder().setName("ovl-a").build());
         pools().deleteNodePool(DeleteNodePoolRequest.newBuilder().setName("ovl-b").build());
+    }
+
+    @Test
+    void aHostJoinedWithAPoolsTokenGetsWhatThePoolPuts() throws Exception {
+        create(pool("join-site", NodePoolSpec.newBuilder().putLabels("tier", "store")
+                .addTaints(Taint.newBuilder().setKey("dedicated").setValue("store").setEffect(Taint.Effect.NO_SCHEDULE))));
+        JoinToken token = api.tokens().createJoinToken(CreateJoinTokenRequest.newBuilder()
+                .setToken(JoinToken.newBuilder().setSpec(JoinTokenSpec.newBuilder().setPool("join-site"))).build());
+        try (TestAgent agent = new TestAgent("join-site-1")) {
+            agent.join(TestApi.agentPort(), token.getStatus().getToken(), token.getStatus().getCaHash());
+        }
+        TestApi.await("the pool's labels on the joined node", WAIT, () -> "store".equals(labels("join-site-1").get("tier")));
+        Node joined = api.nodes().getNode(GetNodeRequest.newBuilder().setName("join-site-1").build());
+        assertEquals("join-site", joined.getStatus().getPool());
+        assertEquals("dedicated", joined.getSpec().getTaints(0).getKey());
+        TestApi.await("counted", WAIT, () -> pools().getNodePool(GetNodePoolRequest.newBuilder().setName("join-site").build())
+                .getStatus().getNodesList().equals(List.of("join-site-1")));
     }
 
     @Test
