@@ -360,7 +360,7 @@ public class NodePoolController {
             synchronized (NodePoolController.this) {
                 pools.clear();
                 state.values().forEach(e -> pools.put(e.value()));
-                for (String node : new HashSet<>(nodesByName())) {
+                for (String node : new HashSet<>(nodesAnyPoolConcerns())) {
                     resolve(node, PoolMembership.ownLabels(nodes.get(node)));
                 }
             }
@@ -368,7 +368,8 @@ public class NodePoolController {
         }
     }
 
-    private Set<String> nodesByName() {
+    /** Every indexed node that is, was or may be in a pool. */
+    private Set<String> nodesAnyPoolConcerns() {
         Set<String> names = new HashSet<>(poolOfNode.keySet());
         appliedBy.values().forEach(names::addAll);
         for (String pool : pools.names()) {

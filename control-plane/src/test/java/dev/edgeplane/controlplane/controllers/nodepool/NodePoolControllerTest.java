@@ -212,14 +212,12 @@ class NodePoolControllerTest {
         long statusWrites = controller.statusWrites();
         long poolRevision = store.get(Keys.nodePool("beat"), NodePool.parser()).orElseThrow().modRevision();
 
-        long last = 0;
         for (int i = 1; i <= 5; i++) {
             int beat = i;
             change("beat-1", n -> n.toBuilder().setStatus(n.getStatus().toBuilder().setLastHeartbeat(Joiner.timestamp(Instant.now()))
                     .setRunningReplicas(beat).setDesiredReplicas(beat).setAppliedRevision(beat)).build());
         }
-        last = store.get(Keys.node("beat-1")).orElseThrow().modRevision();
-        long seen = last;
+        long seen = store.get(Keys.node("beat-1")).orElseThrow().modRevision();
         await("the informer saw the heartbeats", () -> caches.nodes().revision() >= seen);
         Thread.sleep(STATUS_BATCH.toMillis() * 3);
         assertEquals(reconciles, controller.nodeReconciles("beat-1"), "no node reconcile for a heartbeat");
