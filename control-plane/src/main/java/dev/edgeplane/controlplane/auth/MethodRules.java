@@ -39,6 +39,13 @@ public final class MethodRules {
         for (String m : new String[] {"UpdateNode", "DeleteNode", "CordonNode", "UncordonNode", "DrainNode", "ResetNodeIdentity"}) {
             t.put(nodes + m, new Rule(Permission.ADMIN, Scope.CLUSTER));
         }
+        // Node pools: read like nodes (cluster-wide viewers); changing one relabels and taints nodes, as UpdateNode does.
+        String pools = "edgeplane.v1.NodePoolService/";
+        t.put(pools + "GetNodePool", new Rule(Permission.READ, Scope.CLUSTER));
+        t.put(pools + "ListNodePools", new Rule(Permission.READ, Scope.CLUSTER));
+        for (String m : new String[] {"CreateNodePool", "UpdateNodePool", "DeleteNodePool"}) {
+            t.put(pools + m, new Rule(Permission.ADMIN, Scope.CLUSTER));
+        }
         // Join tokens admit machines into the fleet: admin only, reads included.
         for (String m : new String[] {"CreateJoinToken", "GetJoinToken", "ListJoinTokens", "DeleteJoinToken"}) {
             t.put("edgeplane.v1.JoinTokenService/" + m, new Rule(Permission.ADMIN, Scope.CLUSTER));

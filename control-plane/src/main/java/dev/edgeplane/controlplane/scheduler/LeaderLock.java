@@ -38,7 +38,8 @@ public class LeaderLock {
     private volatile boolean leader;
     private volatile long leaseId;
     private volatile CloseableClient keepAlive;
-    private volatile Runnable onChange = () -> {};
+    /** Told of every gain and loss of leadership (the App controller, the NodePool controller), on the leader thread. */
+    private final java.util.List<Runnable> listeners = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public LeaderLock(EtcdStore store) {
         this.store = store;
@@ -57,9 +58,25 @@ public class LeaderLock {
         return new Cmp(EtcdStore.bytes(Keys.SCHEDULER_LEADER), Cmp.Op.EQUAL, CmpTarget.value(EtcdStore.bytes(id)));
     }
 
+    /** Adds {@code onLeadershipChange} to the listeners and starts competing for the leader key. */
     public void start(Runnable onLeadershipChange) {
-        this.onChange = onLeadershipChange;
+        listeners.add(onLeadershipChange);
         timer.scheduleWithFixedDelay(this::tryAcquire, 0, 2, TimeUnit.SECONDS);
+    }
+
+    /** Another controller's listener; add it before {@link #start} so that it sees the first gain. */
+    public void addListener(Runnable onLeadershipChange) {
+        listeners.add(onLeadershipChange);
+    }
+
+    private void changed() {
+        for (Runnable listener : listeners) {
+            try {
+                listener.run();
+            } catch (RuntimeException e) {
+                LOG.error("leadership listener failed", e);
+            }
+        }
     }
 
     private void tryAcquire() {
@@ -113,7 +130,7 @@ public class LeaderLock {
         });
         leader = true;
         LOG.infof("this control plane (%s) is now the scheduler leader", id);
-        onChange.run();
+        changed();
     }
 
     private void later(Runnable task) {
@@ -131,7 +148,7 @@ public class LeaderLock {
         leader = false;
         LOG.warnf("no longer the scheduler leader: %s", why);
         closeKeepAlive();
-        onChange.run();
+        changed();
     }
 
     private void closeKeepAlive() {

@@ -32,6 +32,8 @@ public final class Keys {
     public static final String API_TOKENS = ROOT + "apitokens/";
     /** Role bindings (cluster-scoped objects): /edgeplane/rolebindings/&lt;name&gt;. */
     public static final String ROLE_BINDINGS = ROOT + "rolebindings/";
+    /** Node pools (sites; cluster-scoped): /edgeplane/nodepools/&lt;name&gt;. */
+    public static final String NODE_POOLS = ROOT + "nodepools/";
     public static final String CA = ROOT + "ca";
     /** The other CA of a CA rollover, with its phase (absent: no rollover). */
     public static final String CA_ROLLOVER = ROOT + "ca-rollover";
@@ -87,6 +89,10 @@ public final class Keys {
 
     public static String roleBinding(String name) {
         return ROLE_BINDINGS + name;
+    }
+
+    public static String nodePool(String name) {
+        return NODE_POOLS + name;
     }
 
     public static String node(String name) {

@@ -5,6 +5,7 @@ import dev.edgeplane.api.v1.AppRevision;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodePool;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.RoleBinding;
@@ -40,6 +41,8 @@ public class StateCaches {
     /** API tokens and role bindings: every call is authenticated and authorised against them, so no etcd read per call. */
     private final PrefixCache<StoredApiToken> apiTokens;
     private final PrefixCache<RoleBinding> roleBindings;
+    /** Node pools: the NodePool controller and the pool API's overlap check read them. */
+    private final PrefixCache<NodePool> nodePools;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -59,6 +62,7 @@ public class StateCaches {
         this.secrets = new PrefixCache<>(store, Keys.SECRETS, b -> EtcdStore.decode(SealedSecret.parser(), b), retries);
         this.apiTokens = new PrefixCache<>(store, Keys.API_TOKENS, b -> EtcdStore.decode(StoredApiToken.parser(), b), retries);
         this.roleBindings = new PrefixCache<>(store, Keys.ROLE_BINDINGS, b -> EtcdStore.decode(RoleBinding.parser(), b), retries);
+        this.nodePools = new PrefixCache<>(store, Keys.NODE_POOLS, b -> EtcdStore.decode(NodePool.parser(), b), retries);
     }
 
     /**
@@ -137,8 +141,13 @@ public class StateCaches {
         return roleBindings;
     }
 
+    public PrefixCache<NodePool> nodePools() {
+        return nodePools;
+    }
+
     private List<PrefixCache<?>> all() {
-        return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens, roleBindings);
+        return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
+                roleBindings, nodePools);
     }
 
     public void close() {
