@@ -128,6 +128,44 @@ class ReleaseE2ETest {
     }
 
     @Test
+    void aBatchedReleaseWaitsAtItsManualPauseAndResumesAfterAKill9OfTheControlPlane() throws Exception {
+        try (EdgeCluster cluster = EdgeCluster.start(dir, Map.of(), EdgeCluster.FAST_AGENT, "edge-1", "edge-2")) {
+            App base = cluster.app("fleet", 0, "sh", "-c", "echo v1; exec sleep 3600");
+            cluster.create(base.toBuilder().setSpec(base.getSpec().toBuilder().setMode(dev.edgeplane.api.v1.AppSpec.Mode.EVERY_NODE)
+                    .setStrategy(RolloutStrategy.newBuilder().setType(RolloutStrategy.Type.BATCHED)
+                            .setBatched(dev.edgeplane.api.v1.BatchedRelease.newBuilder().setMaxBatchPercent(50).setManualPause(true))))
+                    .build());
+            Await.until("revision 1 on both nodes", EdgeCluster.CONVERGE, cluster::diagnostics, () -> complete(cluster.get("fleet"), 1)
+                    && cluster.get("fleet").getStatus().getDesiredReplicas() == 2);
+
+            cluster.setCommand("fleet", "sh", "-c", "echo v2; exec sleep 3600");
+            Await.until("batch 1 done, paused", EdgeCluster.CONVERGE, cluster::diagnostics, () -> {
+                App a = cluster.get("fleet");
+                return a.getStatus().getRollout().getPhase() == RolloutStatus.Phase.PAUSED && a.getStatus().getUpdatedReplicas() == 1
+                        && a.getStatus().getReadyReplicas() == 2;
+            });
+            assertEquals(1, cluster.get("fleet").getStatus().getRollout().getBatch());
+            assertEquals(2, cluster.get("fleet").getStatus().getRollout().getBatchesTotal());
+
+            cluster.restartCloud(); // kill -9 and start again: the rollout's state is in etcd
+            Await.until("the restarted control plane shows the same pause", EdgeCluster.CONVERGE, cluster::diagnostics, () -> {
+                App a = cluster.get("fleet");
+                return a.getStatus().getRollout().getPhase() == RolloutStatus.Phase.PAUSED && a.getStatus().getUpdatedReplicas() == 1
+                        && a.getStatus().getReadyReplicas() == 2;
+            });
+            Thread.sleep(2000);
+            assertEquals(1, cluster.get("fleet").getStatus().getUpdatedReplicas(), "still paused after the restart");
+
+            Commands.Result resumed = edgectl(cluster, "rollout", "resume", "fleet");
+            assertEquals(0, resumed.exitCode(), resumed.output());
+            Commands.Result status = edgectl(cluster, "rollout", "status", "fleet", "--timeout", "90s");
+            assertEquals(0, status.exitCode(), status.output());
+            assertTrue(status.output().contains("successfully rolled out (revision 2)"), status.output());
+            assertTrue(status.output().contains("batch 2/2"), status.output());
+        }
+    }
+
+    @Test
     void oneReplicaIsReplacedWithoutAMomentWithNoneReady() throws Exception {
         try (EdgeCluster cluster = EdgeCluster.start(dir, Map.of(), EdgeCluster.FAST_AGENT, "edge-1")) {
             cluster.create(withStrategy(cluster.app("solo", 1, "sh", "-c", "echo v1; exec sleep 3600"),
