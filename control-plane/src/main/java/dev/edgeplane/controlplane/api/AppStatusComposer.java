@@ -32,6 +32,14 @@ public class AppStatusComposer {
         this.controller = controller;
     }
 
+    /** Kubernetes' availableReplicas: ready for at least min_ready_seconds. */
+    private static boolean readyLongEnough(ReplicaStatus replica, int minReadySeconds, java.time.Instant now) {
+        if (minReadySeconds == 0 || !replica.hasReadyTransitionTime()) {
+            return true;
+        }
+        return !java.time.Instant.ofEpochSecond(replica.getReadyTransitionTime().getSeconds()).plusSeconds(minReadySeconds).isAfter(now);
+    }
+
     public App withStatus(App app) {
         String ns = app.getMetadata().getNamespace();
         String name = app.getMetadata().getName();
@@ -45,6 +53,8 @@ public class AppStatusComposer {
                 ? assigned.size() : app.getSpec().getReplicas());
         int ready = 0;
         int available = 0;
+        int minReady = Math.max(0, app.getSpec().getMinReadySeconds());
+        java.time.Instant now = java.time.Instant.now();
         boolean allCurrent = true;
         // Replica names start with "<app>-" ("<app>-<ordinal>", "<app>-<node>"); others sharing the prefix are skipped below.
         for (Entry<ReplicaStatus> e : caches.replicaStatuses().list(Keys.REPLICA_STATUS + ns + "/" + name + "-")) {
@@ -70,7 +80,7 @@ public class AppStatusComposer {
             }
             if (replica.getPhase() == ReplicaStatus.Phase.RUNNING && replica.getReady()) { // probes passed, on the agent
                 ready++;
-                if (nodeReady) {
+                if (nodeReady && readyLongEnough(replica, minReady, now)) {
                     available++;
                 }
             }
