@@ -3,6 +3,7 @@ package dev.edgeplane.controlplane;
 import dev.edgeplane.controlplane.auth.AccessIndex;
 import dev.edgeplane.controlplane.auth.AdminTokens;
 import dev.edgeplane.controlplane.controllers.app.AppController;
+import dev.edgeplane.controlplane.controllers.prefetch.ImagePrefetchController;
 import dev.edgeplane.controlplane.events.EventStore;
 import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
@@ -31,6 +32,7 @@ public class ControlPlane {
     private final AssignmentIndex index;
     private final NodeTracker tracker;
     private final AppController apps;
+    private final ImagePrefetchController prefetches;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
     private final dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
@@ -39,7 +41,7 @@ public class ControlPlane {
     public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
                         AppController apps, AgentEndpoint agentEndpoint, EventStore events, AccessIndex access,
-                        dev.edgeplane.controlplane.events.NodeObjects nodeObjects,
+                        dev.edgeplane.controlplane.events.NodeObjects nodeObjects, ImagePrefetchController prefetches,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.config = config;
         this.store = store;
@@ -53,6 +55,7 @@ public class ControlPlane {
         this.agentEndpoint = agentEndpoint;
         this.events = events;
         this.nodeObjects = nodeObjects;
+        this.prefetches = prefetches;
         this.httpPort = httpPort;
     }
 
@@ -68,12 +71,14 @@ public class ControlPlane {
         agentEndpoint.start();
         tracker.start();
         apps.start();
+        prefetches.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
     }
 
     void onStop(@Observes ShutdownEvent event) {
         LOG.info("stopping the control plane");
+        prefetches.stop();
         apps.stop();
         agentEndpoint.stop();
         tracker.stop();

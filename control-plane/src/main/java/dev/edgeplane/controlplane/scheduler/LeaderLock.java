@@ -38,7 +38,9 @@ public class LeaderLock {
     private volatile boolean leader;
     private volatile long leaseId;
     private volatile CloseableClient keepAlive;
-    private volatile Runnable onChange = () -> {};
+    /** Told (on the leader thread) whenever this process gains or loses leadership: each leader-only controller. */
+    private final java.util.List<Runnable> listeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final java.util.concurrent.atomic.AtomicBoolean started = new java.util.concurrent.atomic.AtomicBoolean();
 
     public LeaderLock(EtcdStore store) {
         this.store = store;
@@ -57,9 +59,22 @@ public class LeaderLock {
         return new Cmp(EtcdStore.bytes(Keys.SCHEDULER_LEADER), Cmp.Op.EQUAL, CmpTarget.value(EtcdStore.bytes(id)));
     }
 
+    /**
+     * Adds {@code onLeadershipChange} to the listeners and starts campaigning (once, whoever calls first):
+     * several controllers share one leadership.
+     */
     public void start(Runnable onLeadershipChange) {
-        this.onChange = onLeadershipChange;
-        timer.scheduleWithFixedDelay(this::tryAcquire, 0, 2, TimeUnit.SECONDS);
+        listeners.add(onLeadershipChange);
+        if (leader) {
+            onLeadershipChange.run(); // leadership came before this listener did
+        }
+        if (started.compareAndSet(false, true)) {
+            timer.scheduleWithFixedDelay(this::tryAcquire, 0, 2, TimeUnit.SECONDS);
+        }
+    }
+
+    private void changed() {
+        listeners.forEach(Runnable::run);
     }
 
     private void tryAcquire() {
@@ -113,7 +128,7 @@ public class LeaderLock {
         });
         leader = true;
         LOG.infof("this control plane (%s) is now the scheduler leader", id);
-        onChange.run();
+        changed();
     }
 
     private void later(Runnable task) {
@@ -131,7 +146,7 @@ public class LeaderLock {
         leader = false;
         LOG.warnf("no longer the scheduler leader: %s", why);
         closeKeepAlive();
-        onChange.run();
+        changed();
     }
 
     private void closeKeepAlive() {

@@ -3,6 +3,7 @@ package dev.edgeplane.controlplane.store;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ConfigMap;
+import dev.edgeplane.api.v1.ImagePrefetch;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
@@ -36,6 +37,7 @@ public class StateCaches {
     /** API tokens and role bindings: every call is authenticated and authorised against them, so no etcd read per call. */
     private final PrefixCache<StoredApiToken> apiTokens;
     private final PrefixCache<RoleBinding> roleBindings;
+    private final PrefixCache<ImagePrefetch> imagePrefetches;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -53,6 +55,7 @@ public class StateCaches {
         this.secrets = new PrefixCache<>(store, Keys.SECRETS, b -> EtcdStore.decode(SealedSecret.parser(), b), retries);
         this.apiTokens = new PrefixCache<>(store, Keys.API_TOKENS, b -> EtcdStore.decode(StoredApiToken.parser(), b), retries);
         this.roleBindings = new PrefixCache<>(store, Keys.ROLE_BINDINGS, b -> EtcdStore.decode(RoleBinding.parser(), b), retries);
+        this.imagePrefetches = new PrefixCache<>(store, Keys.IMAGE_PREFETCHES, b -> EtcdStore.decode(ImagePrefetch.parser(), b), retries);
     }
 
     /**
@@ -121,8 +124,14 @@ public class StateCaches {
         return roleBindings;
     }
 
+    /** Image prefetches: the prefetch controller and the agents' progress reports read them here. */
+    public PrefixCache<ImagePrefetch> imagePrefetches() {
+        return imagePrefetches;
+    }
+
     private List<PrefixCache<?>> all() {
-        return List.of(templates, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens, roleBindings);
+        return List.of(templates, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens, roleBindings,
+                imagePrefetches);
     }
 
     public void close() {
