@@ -40,7 +40,7 @@ public final class PrefetchStatuses {
                 .setStartTime(Joiner.timestamp(now));
         targets.stream().sorted().distinct().forEach(node -> status.addNodes(NodeImagePrefetchStatus.newBuilder()
                 .setNode(node).setPhase(NodeImagePrefetchStatus.Phase.PENDING)));
-        return status.build();
+        return status.setNodesTotal(status.getNodesCount()).build();
     }
 
     public static boolean terminal(ImagePrefetchStatus status) {
