@@ -7,6 +7,7 @@ import dev.edgeplane.api.v1.StatusReport;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.StateCaches;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -37,6 +38,7 @@ public class PrefetchReports {
     private static final int MAX_PENDING_PREFETCHES = 10_000;
 
     private final EtcdStore store;
+    private final StateCaches caches;
     private final Clock clock = Clock.systemUTC();
     /** "namespace/name" -> node -> the latest report not yet written. */
     private final Map<String, Map<String, ImagePullReport>> pending = new HashMap<>();
@@ -46,12 +48,16 @@ public class PrefetchReports {
         return t;
     });
 
-    public PrefetchReports(EtcdStore store) {
+    public PrefetchReports(EtcdStore store, StateCaches caches) {
         this.store = store;
+        this.caches = caches;
         flusher.scheduleWithFixedDelay(this::flushQuietly, FLUSH_PERIOD.toMillis(), FLUSH_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
     }
 
-    /** Keeps the report's image pull part (the rest is NodeTracker's and VolumeReports'). */
+    /**
+     * Keeps the report's image pull part (the rest is NodeTracker's and VolumeReports'): only about the
+     * prefetches the node has an entry for (a node reports on its own orders, nothing else).
+     */
     public void report(String node, StatusReport report) {
         if (report.getImagePullsCount() == 0) {
             return;
@@ -59,6 +65,10 @@ public class PrefetchReports {
         synchronized (pending) {
             for (ImagePullReport r : report.getImagePullsList()) {
                 String ns = r.getNamespace().isEmpty() ? "default" : r.getNamespace();
+                if (caches.assignments().get(PrefetchTasks.key(node, ns, r.getName())) == null) {
+                    LOG.debugf("image pull report of node %s about %s/%s ignored: no such entry of the node", node, ns, r.getName());
+                    continue;
+                }
                 String key = ns + "/" + r.getName();
                 Map<String, ImagePullReport> byNode = pending.get(key);
                 if (byNode == null) {

@@ -142,6 +142,7 @@ class ImagePrefetchControllerTest {
         ImagePrefetch created = create("folding", ImagePrefetchSpec.newBuilder().addImages("app:1").addImages("app:2")
                 .putNodeSelector("pool", "pf-c").build());
         TestApi.await("PULLING", WAIT, () -> get("folding").getStatus().getPhase() == ImagePrefetchStatus.Phase.PULLING);
+        TestApi.await("entries in the informer", WAIT, () -> taskNodes("folding").size() == 2);
         long before = store.get(Keys.imagePrefetch("default", "folding")).orElseThrow().modRevision();
         reports.report("pf-c1", report(created, ImagePullReport.State.PULLING, 1));
         reports.report("pf-c1", report(created, ImagePullReport.State.DONE, 2));
