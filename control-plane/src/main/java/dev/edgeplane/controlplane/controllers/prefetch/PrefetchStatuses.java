@@ -54,7 +54,9 @@ public final class PrefetchStatuses {
     /**
      * The nodes' reports (node -> its latest report) applied to the prefetch's status: only target
      * nodes, only reports about this prefetch's uid, nothing after it is COMPLETE or FAILED, and a
-     * node's DONE or FAILED is not undone by an older PULLING report.
+     * node's DONE is not undone by a PULLING report (its entry changed, e.g. a pull Secret's new
+     * version, and the node checks again: its images are there). A node's FAILED before the deadline
+     * is its own report: a newer one (after the entry changed) replaces it.
      */
     public static ImagePrefetchStatus withReports(ImagePrefetch prefetch, Map<String, ImagePullReport> reports, Instant now) {
         ImagePrefetchStatus status = prefetch.getStatus();
@@ -67,7 +69,7 @@ public final class PrefetchStatuses {
         for (int i = 0; i < next.getNodesCount(); i++) {
             NodeImagePrefetchStatus node = next.getNodes(i);
             ImagePullReport report = reports.get(node.getNode());
-            if (report == null || !report.getUid().equals(uid) || node.getPhase() == NodeImagePrefetchStatus.Phase.FAILED) {
+            if (report == null || !report.getUid().equals(uid)) {
                 continue;
             }
             NodeImagePrefetchStatus.Phase phase = switch (report.getState()) {
@@ -126,8 +128,9 @@ public final class PrefetchStatuses {
                 done++;
             } else if (node.getPhase() == NodeImagePrefetchStatus.Phase.FAILED) {
                 failed++;
-                if (failures.size() < 3) {
-                    failures.add(node.getNode() + (node.getMessage().isEmpty() ? "" : ": " + node.getMessage()));
+                if (failures.size() < 3) { // the first with its message, two more by name
+                    failures.add(failures.isEmpty() && !node.getMessage().isEmpty() ? node.getNode() + ": " + clip(node.getMessage(), 120)
+                            : node.getNode());
                 }
             }
         }
@@ -137,9 +140,6 @@ public final class PrefetchStatuses {
         ImagePrefetchStatus.Phase phase = allFinished ? (failed == 0 ? ImagePrefetchStatus.Phase.COMPLETE : ImagePrefetchStatus.Phase.FAILED)
                 : told || status.getPhase() == ImagePrefetchStatus.Phase.PULLING ? ImagePrefetchStatus.Phase.PULLING
                 : ImagePrefetchStatus.Phase.PENDING;
-        if (allFinished && !told && total > 0 && failed == 0) {
-            phase = ImagePrefetchStatus.Phase.PULLING; // never COMPLETE before the nodes were told
-        }
         next.setPhase(phase);
         if (terminal(next.build()) && !next.hasCompletionTime()) {
             next.setCompletionTime(Joiner.timestamp(now));
@@ -147,7 +147,7 @@ public final class PrefetchStatuses {
         StringBuilder message = new StringBuilder().append(done).append(" of ").append(total).append(" nodes done");
         if (failed > 0) {
             message.append(", ").append(failed).append(" failed (").append(String.join("; ", failures))
-                    .append(failed > failures.size() ? "; ..." : "").append(")");
+                    .append(failed > failures.size() ? "; and " + (failed - failures.size()) + " more" : "").append(")");
         }
         if (messagesDropped > 0) {
             message.append("; messages of ").append(messagesDropped).append(" more nodes left out");
@@ -162,7 +162,11 @@ public final class PrefetchStatuses {
     }
 
     static String clip(String text) {
-        return text.length() <= MAX_MESSAGE_CHARS ? text : text.substring(0, MAX_MESSAGE_CHARS - 3) + "...";
+        return clip(text, MAX_MESSAGE_CHARS);
+    }
+
+    private static String clip(String text, int max) {
+        return text.length() <= max ? text : text.substring(0, max - 3) + "...";
     }
 
     /** The per-node entry of {@code node}, if it is a target. */

@@ -154,8 +154,8 @@ class ImagePrefetchControllerTest {
         reports.report("pf-c2", report(created, ImagePullReport.State.PULLING, 1));
         TestApi.await("pf-c1 done", WAIT, () -> get("folding").getStatus().getNodesDone() == 1);
         ImagePrefetch status = get("folding");
-        // Four reports in one flush period: one write.
-        assertEquals(before + 1, status.getMetadata().getResourceVersion(), status.toString());
+        // Five reports, folded per flush (once a second): one write, two if they straddled a flush; never one per report.
+        assertTrue(status.getMetadata().getResourceVersion() - before <= 2, status.toString());
         assertEquals(ImagePrefetchStatus.Phase.PULLING, status.getStatus().getPhase());
         NodeImagePrefetchStatus c2 = PrefetchStatuses.node(status.getStatus(), "pf-c2").orElseThrow();
         assertEquals(NodeImagePrefetchStatus.Phase.PULLING, c2.getPhase());
