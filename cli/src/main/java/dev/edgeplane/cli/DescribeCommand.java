@@ -16,12 +16,12 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** A readable account of one app (with its replicas) or one node: what an operator checks first. */
-@Command(name = "describe", description = "Show one app, node, configmap or secret in detail: edgectl describe app|node|configmap|secret|prefetch NAME")
+@Command(name = "describe", description = "Show one app, node, pool, configmap, secret or image prefetch in detail: edgectl describe app|node|pool|configmap|secret|prefetch NAME")
 final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, configmap, secret (its values are not shown) or prefetch (per-node progress)")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, configmap, secret (its values are not shown) or prefetch (per-node progress)")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")
@@ -48,12 +48,13 @@ final class DescribeCommand implements Callable<Integer> {
                     // Everything that happened on the node: its own events and its replicas'.
                     events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNode(name).build(), e -> true, now);
                 }
+                case POOL -> NodePools.describe(api, out, name, now);
                 case CONFIGMAP -> Configs.describe(out, api.configMaps().getConfigMap(dev.edgeplane.api.v1.GetConfigMapRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build()), now);
                 case SECRET -> Configs.describe(out, api.secrets().getSecret(dev.edgeplane.api.v1.GetSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build()), now);
                 case IMAGEPREFETCH -> Prefetches.describe(out, Prefetches.get(api, namespace, name), now);
-                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, configmaps and secrets (use: edgectl get "
+                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets and prefetches (use: edgectl get "
                         + "token|volume|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }
@@ -152,6 +153,8 @@ final class DescribeCommand implements Callable<Integer> {
         var s = node.getStatus();
         out.println("Name:        " + node.getMetadata().getName());
         out.println("Labels:      " + node.getMetadata().getLabelsMap());
+        out.println("Pool:        " + (node.getStatus().getPool().isEmpty()
+                ? node.getMetadata().getLabelsOrDefault(NodePools.POOL_LABEL, "<none>") : node.getStatus().getPool()));
         out.println("Phase:       " + s.getPhase() + (s.getMessage().isEmpty() ? "" : " (" + s.getMessage() + ")"));
         out.println("Heartbeat:   " + Durations.age(s.getLastHeartbeat(), now) + " ago");
         out.println("Conditions:  " + (s.getConditionsCount() == 0 ? "<none>" : String.join("; ", s.getConditionsList().stream()

@@ -23,13 +23,13 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|tokens|volumes|volumesnapshots|quotas|configmaps|secrets|prefetches [NAME]; "
+@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|quotas|configmaps|secrets|prefetches [NAME]; "
         + "edgectl get events [-n NS] [--for KIND/NAME] [--node N] [-w]")
 final class GetCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets or prefetches")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets or prefetches")
     String type;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
@@ -68,6 +68,7 @@ final class GetCommand implements Callable<Integer> {
                 case VOLUME -> Volumes.printVolumes(api, out, format, namespace, name, selector, now);
                 case VOLUMESNAPSHOT -> Volumes.printSnapshots(api, out, format, namespace, name, now);
                 case QUOTA -> Quotas.print(api, out, format, namespace, name, selector);
+                case POOL -> NodePools.print(api, out, format, name, selector, now);
                 case CONFIGMAP -> Configs.printConfigMaps(api, out, format, namespace, name, selector, now);
                 case SECRET -> Configs.printSecrets(api, out, format, namespace, name, selector, now);
                 case IMAGEPREFETCH -> Prefetches.print(api, out, format, namespace, name, selector, now);
@@ -81,16 +82,7 @@ final class GetCommand implements Callable<Integer> {
                                     Durations.age(a.getMetadata().getCreateTime(), now));
                         });
                 case NODE -> Output.print(out, format, nodes(api),
-                        List.of("NAME", "PHASE", "REPLICAS", "VERSION", "OS/ARCH", "HEARTBEAT", "AGE"), m -> {
-                            Node n = (Node) m;
-                            var s = n.getStatus();
-                            String phase = s.getPhase().name().replace("PHASE_UNSPECIFIED", "UNKNOWN")
-                                    + (n.getSpec().getUnschedulable() ? ",SCHEDULING-DISABLED" : "");
-                            return List.of(n.getMetadata().getName(), phase,
-                                    s.getRunningReplicas() + "/" + s.getDesiredReplicas(), s.getAgentVersion(),
-                                    s.getOs() + "/" + s.getArch(), Durations.age(s.getLastHeartbeat(), now),
-                                    Durations.age(n.getMetadata().getCreateTime(), now));
-                        });
+                        NODE_HEADER, m -> nodeRow((Node) m, now));
                 case TOKEN -> Output.print(out, format, tokens(api),
                         List.of("NAME", "USES", "EXPIRES", "DESCRIPTION"), m -> {
                             JoinToken t = (JoinToken) m;
@@ -183,6 +175,20 @@ final class GetCommand implements Callable<Integer> {
             page = r.getNextPageToken();
         } while (!page.isEmpty());
         return all;
+    }
+
+    static final List<String> NODE_HEADER = List.of("NAME", "PHASE", "POOL", "REPLICAS", "VERSION", "OS/ARCH", "HEARTBEAT", "AGE");
+
+    static List<String> nodeRow(Node n, Instant now) {
+        var s = n.getStatus();
+        String phase = s.getPhase().name().replace("PHASE_UNSPECIFIED", "UNKNOWN")
+                + (n.getSpec().getUnschedulable() ? ",SCHEDULING-DISABLED" : "");
+        // status.pool from a control plane that fills it, else the label itself (an older one).
+        String pool = !s.getPool().isEmpty() ? s.getPool() : n.getMetadata().getLabelsOrDefault(NodePools.POOL_LABEL, "");
+        return List.of(n.getMetadata().getName(), phase, pool.isEmpty() ? "-" : pool,
+                s.getRunningReplicas() + "/" + s.getDesiredReplicas(), s.getAgentVersion(),
+                s.getOs() + "/" + s.getArch(), Durations.age(s.getLastHeartbeat(), now),
+                Durations.age(n.getMetadata().getCreateTime(), now));
     }
 
     private static String str(int n) {

@@ -25,7 +25,7 @@ final class Manifests {
 
     /** One resource read from a manifest. */
     sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, QuotaManifest,
-            ConfigMapManifest, SecretManifest, ImagePrefetchManifest {}
+            ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest {}
 
     record AppManifest(App app) implements Manifest {}
 
@@ -40,6 +40,8 @@ final class Manifests {
     record ConfigMapManifest(dev.edgeplane.api.v1.ConfigMap configMap) implements Manifest {}
 
     record SecretManifest(dev.edgeplane.api.v1.Secret secret) implements Manifest {}
+
+    record NodePoolManifest(dev.edgeplane.api.v1.NodePool nodePool) implements Manifest {}
 
     record ImagePrefetchManifest(dev.edgeplane.api.v1.ImagePrefetch prefetch) implements Manifest {}
 
@@ -78,6 +80,7 @@ final class Manifests {
             case "Volume" -> new VolumeManifest(merge(object, dev.edgeplane.api.v1.Volume.newBuilder(), where).build());
             case "VolumeSnapshot" -> new VolumeSnapshotManifest(
                     merge(object, dev.edgeplane.api.v1.VolumeSnapshot.newBuilder(), where).build());
+            case "NodePool" -> new NodePoolManifest(merge(object, dev.edgeplane.api.v1.NodePool.newBuilder(), where).build());
             case "Quota" -> new QuotaManifest(merge(object, dev.edgeplane.api.v1.Quota.newBuilder(), where).build());
             case "ConfigMap" -> new ConfigMapManifest(merge(object, dev.edgeplane.api.v1.ConfigMap.newBuilder(), where).build());
             case "Secret" -> new SecretManifest(merge(withStringData(object, where), dev.edgeplane.api.v1.Secret.newBuilder(), where).build());
@@ -86,7 +89,7 @@ final class Manifests {
         };
     }
 
-    private static final String KINDS = "App, JoinToken, Volume, VolumeSnapshot, Quota, ConfigMap, Secret or ImagePrefetch";
+    private static final String KINDS = "App, JoinToken, NodePool, Volume, VolumeSnapshot, Quota, ConfigMap, Secret or ImagePrefetch";
 
     /**
      * A Secret's {@code data} values are base64, as in the API's JSON and in Kubernetes; Kubernetes'

@@ -4,12 +4,13 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH;
+    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
             case "app", "apps" -> APP;
             case "node", "nodes", "no" -> NODE;
+            case "pool", "pools", "nodepool", "nodepools", "np" -> POOL;
             case "token", "tokens", "jointoken", "jointokens" -> TOKEN;
             case "event", "events", "ev" -> EVENT;
             case "volume", "volumes", "vol" -> VOLUME;
@@ -19,7 +20,7 @@ enum ResourceKind {
             case "secret", "secrets" -> SECRET;
             case "prefetch", "prefetches", "imageprefetch", "imageprefetches" -> IMAGEPREFETCH;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets, prefetches)");
+                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets, prefetches)");
         };
     }
 }

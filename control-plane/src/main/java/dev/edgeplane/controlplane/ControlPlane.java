@@ -3,6 +3,7 @@ package dev.edgeplane.controlplane;
 import dev.edgeplane.controlplane.auth.AccessIndex;
 import dev.edgeplane.controlplane.auth.AdminTokens;
 import dev.edgeplane.controlplane.controllers.app.AppController;
+import dev.edgeplane.controlplane.controllers.nodepool.NodePoolController;
 import dev.edgeplane.controlplane.controllers.prefetch.ImagePrefetchController;
 import dev.edgeplane.controlplane.events.EventStore;
 import dev.edgeplane.controlplane.join.ClusterCa;
@@ -32,6 +33,7 @@ public class ControlPlane {
     private final AssignmentIndex index;
     private final NodeTracker tracker;
     private final AppController apps;
+    private final NodePoolController pools;
     private final ImagePrefetchController prefetches;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
@@ -40,7 +42,7 @@ public class ControlPlane {
 
     public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
-                        AppController apps, AgentEndpoint agentEndpoint, EventStore events, AccessIndex access,
+                        AppController apps, NodePoolController pools, AgentEndpoint agentEndpoint, EventStore events, AccessIndex access,
                         dev.edgeplane.controlplane.events.NodeObjects nodeObjects, ImagePrefetchController prefetches,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.config = config;
@@ -52,6 +54,7 @@ public class ControlPlane {
         this.index = index;
         this.tracker = tracker;
         this.apps = apps;
+        this.pools = pools;
         this.agentEndpoint = agentEndpoint;
         this.events = events;
         this.nodeObjects = nodeObjects;
@@ -70,8 +73,9 @@ public class ControlPlane {
         index.start();
         agentEndpoint.start();
         tracker.start();
+        pools.start(); // before the App controller starts the leader lock: it listens for the first gain
+        prefetches.start(); // like pools: before the App controller starts the leader lock
         apps.start();
-        prefetches.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
     }
@@ -80,6 +84,7 @@ public class ControlPlane {
         LOG.info("stopping the control plane");
         prefetches.stop();
         apps.stop();
+        pools.stop();
         agentEndpoint.stop();
         tracker.stop();
         events.stop(); // after everything that records events

@@ -1,6 +1,16 @@
 package dev.edgeplane.controlplane.api;
 
+import dev.edgeplane.api.TemplateHashes;
 import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppRevision;
+import dev.edgeplane.api.v1.AppRolloutRequest;
+import dev.edgeplane.api.v1.ListAppRevisionsRequest;
+import dev.edgeplane.api.v1.ListAppRevisionsResponse;
+import dev.edgeplane.api.v1.RollbackAppRequest;
+import dev.edgeplane.api.v1.RolloutStatus;
+import dev.edgeplane.controlplane.controllers.app.Revisions;
+import dev.edgeplane.controlplane.controllers.app.RolloutPlanner;
+import io.grpc.Status;
 import dev.edgeplane.api.v1.AppEvent;
 import dev.edgeplane.api.v1.AppServiceGrpc;
 import dev.edgeplane.api.v1.CreateAppRequest;
@@ -27,6 +37,7 @@ import io.smallrye.common.annotation.Blocking;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.UUID;
 import org.jboss.logging.Logger;
@@ -183,6 +194,148 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
             LOG.infof("deleted %s", describe(ns, request.getName()));
             return DeleteResponse.getDefaultInstance();
         });
+    }
+
+    @Override
+    public void pauseAppRollout(AppRolloutRequest request, StreamObserver<App> responseObserver) {
+        Calls.unary(responseObserver, () -> changeRollout(request.getNamespace(), request.getName(), "pause", rollout -> {
+            if (rollout.getPaused()) {
+                return Optional.empty(); // already paused: nothing to write
+            }
+            return Optional.of(rollout.toBuilder().setPaused(true).setMessage(RolloutPlanner.PAUSED_BY_API).build());
+        }));
+    }
+
+    @Override
+    public void resumeAppRollout(AppRolloutRequest request, StreamObserver<App> responseObserver) {
+        Calls.unary(responseObserver, () -> changeRollout(request.getNamespace(), request.getName(), "resume", rollout -> {
+            if (!rollout.getPaused() && rollout.getPhase() != RolloutStatus.Phase.PAUSED) {
+                throw Status.FAILED_PRECONDITION.withDescription("the rollout of " + describe(Calls.orDefault(request.getNamespace()),
+                        request.getName()) + " is not paused (" + rollout.getPhase() + ")").asRuntimeException();
+            }
+            return Optional.of(rollout.toBuilder().setPaused(false).build());
+        }));
+    }
+
+    @Override
+    public void abortAppRollout(AppRolloutRequest request, StreamObserver<App> responseObserver) {
+        Calls.unary(responseObserver, () -> changeRollout(request.getNamespace(), request.getName(), "abort", rollout ->
+                Optional.of(rollout.toBuilder().setPhase(RolloutStatus.Phase.ABORTED).setPaused(false)
+                        .setAbortReason("aborted by AbortAppRollout").setMessage("aborted by AbortAppRollout")
+                        .setCompletionTime(Joiner.timestamp(Instant.now())).build())));
+    }
+
+    /**
+     * Applies {@code change} to the App's rollout record, which must be in progress (PROGRESSING,
+     * ROLLING_BACK or PAUSED), guarded on the record as read; the App controller acts on it.
+     */
+    private App changeRollout(String namespace, String name, String verb,
+                              java.util.function.Function<RolloutStatus, Optional<RolloutStatus>> change) {
+        String ns = Calls.orDefault(namespace);
+        new Validation().dnsLabel("name", name).dnsLabel("namespace", ns).throwIfInvalid();
+        Entry<App> app = store.get(Keys.app(ns, name), App.parser()).orElseThrow(() -> Calls.notFound(describe(ns, name)));
+        String key = Keys.rollout(ns, name);
+        for (int attempt = 0; attempt < 5; attempt++) { // the controller writes the record as replicas move: read again on a race
+            Optional<Entry<RolloutStatus>> current = store.get(key, RolloutStatus.parser());
+            RolloutStatus.Phase phase = current.map(e -> e.value().getPhase()).orElse(RolloutStatus.Phase.PHASE_UNSPECIFIED);
+            // A template the controller has not picked up yet is a rollout about to start: it may be paused before it moves.
+            boolean pending = current.isEmpty()
+                    || !current.get().value().getTemplateHash().equals(TemplateHashes.of(app.value().getSpec().getTemplate()));
+            if (pending && verb.equals("pause")) {
+                RolloutStatus base = current.map(Entry::value).orElse(RolloutStatus.getDefaultInstance());
+                RolloutStatus paused = base.toBuilder().setPaused(true).setMessage(RolloutPlanner.PAUSED_BY_API).build();
+                boolean written = current.isEmpty() ? store.create(key, paused.toByteArray()).isPresent()
+                        : store.update(key, paused.toByteArray(), current.get().modRevision()).isPresent();
+                if (written) {
+                    LOG.infof("%s: rollout paused before it started", describe(ns, name));
+                    return composer.withStatus(withVersion(app));
+                }
+                continue;
+            }
+            if (phase != RolloutStatus.Phase.PROGRESSING && phase != RolloutStatus.Phase.ROLLING_BACK && phase != RolloutStatus.Phase.PAUSED) {
+                throw Status.FAILED_PRECONDITION.withDescription("cannot " + verb + ": " + describe(ns, name) + " has no rollout in progress"
+                        + (current.isEmpty() ? "" : " (revision " + current.get().value().getRevision() + " is " + phase + ")"))
+                        .asRuntimeException();
+            }
+            Optional<RolloutStatus> changed = change.apply(current.get().value());
+            if (changed.isEmpty() || store.update(key, changed.get().toByteArray(), current.get().modRevision()).isPresent()) {
+                LOG.infof("%s: rollout %s (revision %d)", describe(ns, name), verb, current.get().value().getRevision());
+                return composer.withStatus(withVersion(app));
+            }
+        }
+        throw Calls.conflict("the rollout of " + describe(ns, name));
+    }
+
+    @Override
+    public void rollbackApp(RollbackAppRequest request, StreamObserver<App> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String ns = Calls.orDefault(request.getNamespace());
+            String name = request.getName();
+            Validation v = new Validation().dnsLabel("name", name).dnsLabel("namespace", ns);
+            if (request.getToRevision() < 0) {
+                v.add("to_revision", "must be 0 (the previous revision) or a revision number (got " + request.getToRevision() + ")");
+            }
+            v.throwIfInvalid();
+            String key = Keys.app(ns, name);
+            Entry<App> current = store.get(key, App.parser()).orElseThrow(() -> Calls.notFound(describe(ns, name)));
+            List<AppRevision> revisions = revisionsOf(ns, name);
+            String hash = TemplateHashes.of(current.value().getSpec().getTemplate());
+            AppRevision to = null;
+            if (request.getToRevision() == 0) {
+                for (AppRevision r : revisions) { // newest first: the newest whose template is not the current one
+                    if (!r.getTemplateHash().equals(hash)) {
+                        to = r;
+                        break;
+                    }
+                }
+                if (to == null) {
+                    throw Status.FAILED_PRECONDITION.withDescription(describe(ns, name) + " has no earlier revision to roll back to")
+                            .asRuntimeException();
+                }
+            } else {
+                to = revisions.stream().filter(r -> r.getRevision() == request.getToRevision()).findFirst()
+                        .orElseThrow(() -> Calls.notFound("revision " + request.getToRevision() + " of " + describe(ns, name)));
+                if (to.getTemplateHash().equals(hash)) {
+                    throw Status.FAILED_PRECONDITION.withDescription("revision " + request.getToRevision() + " is the current template of "
+                            + describe(ns, name)).asRuntimeException();
+                }
+            }
+            App stored = Revisions.rolledBack(current.value(), to);
+            OptionalLong revision = quotas.update(key, stored, current);
+            if (revision.isEmpty()) {
+                throw Calls.conflict(describe(ns, name));
+            }
+            LOG.infof("%s: rolled back to revision %d (generation %d)", describe(ns, name), to.getRevision(),
+                    stored.getMetadata().getGeneration());
+            return composer.withStatus(withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision())));
+        });
+    }
+
+    @Override
+    public void listAppRevisions(ListAppRevisionsRequest request, StreamObserver<ListAppRevisionsResponse> responseObserver) {
+        Calls.unary(responseObserver, () -> {
+            String ns = Calls.orDefault(request.getNamespace());
+            new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
+            Entry<App> app = store.get(Keys.app(ns, request.getName()), App.parser())
+                    .orElseThrow(() -> Calls.notFound(describe(ns, request.getName())));
+            String hash = TemplateHashes.of(app.value().getSpec().getTemplate());
+            ListAppRevisionsResponse.Builder response = ListAppRevisionsResponse.newBuilder();
+            for (AppRevision r : revisionsOf(ns, request.getName())) {
+                response.addRevisions(r);
+                if (r.getTemplateHash().equals(hash) && response.getCurrentRevision() == 0) {
+                    response.setCurrentRevision(r.getRevision());
+                }
+            }
+            return response.build();
+        });
+    }
+
+    /** The App's revisions, newest first (at most its history limit + 1, from the informer). */
+    private List<AppRevision> revisionsOf(String ns, String name) {
+        List<AppRevision> revisions = new java.util.ArrayList<>();
+        caches.revisions().list(Keys.revisionsOf(ns, name)).forEach(e -> revisions.add(e.value()));
+        revisions.sort(java.util.Comparator.comparingLong(AppRevision::getRevision).reversed());
+        return revisions;
     }
 
     /**

@@ -1,6 +1,8 @@
 package dev.edgeplane.controlplane.api;
 
+import dev.edgeplane.api.TemplateHashes;
 import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.AppStatus;
 import dev.edgeplane.api.v1.Assignment;
@@ -72,6 +74,12 @@ public class AppStatusComposer {
                     available++;
                 }
             }
+        }
+        String hash = TemplateHashes.of(app.getSpec().getTemplate());
+        status.setUpdatedReplicas((int) assigned.values().stream().filter(a -> a.getTemplateHash().equals(hash)).count());
+        Entry<RolloutStatus> rollout = caches.rollouts().get(Keys.rollout(ns, name));
+        if (rollout != null) {
+            status.setRollout(rollout.value());
         }
         long generation = app.getMetadata().getGeneration();
         boolean scheduled = assigned.values().stream().allMatch(a -> a.getGeneration() > 0);

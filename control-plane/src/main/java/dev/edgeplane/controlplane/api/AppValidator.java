@@ -64,6 +64,7 @@ final class AppValidator {
                 || spec.getRescheduleAfterUnreachable().getNanos() < 0)) {
             v.add("app.spec.reschedule_after_unreachable", "must not be negative");
         }
+        RolloutValidator.validate(spec, v);
         v.labels("app.spec.template.labels", spec.getTemplate().getLabelsMap(), limits.maxLabels());
         if (spec.getTemplate().getTerminationGraceSeconds() < 0) {
             v.add("app.spec.template.termination_grace_seconds", "must not be negative");

@@ -12,7 +12,6 @@ import dev.edgeplane.api.v1.JoinTokenStatus;
 import dev.edgeplane.api.v1.ListJoinTokensRequest;
 import dev.edgeplane.api.v1.ListJoinTokensResponse;
 import dev.edgeplane.api.v1.ObjectMeta;
-import dev.edgeplane.api.v1.Taint;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.join.Joiner;
@@ -112,11 +111,7 @@ public class JoinTokenApi extends JoinTokenServiceGrpc.JoinTokenServiceImplBase 
             v.labels("token.spec.node_labels", spec.getNodeLabelsMap(), limits.maxLabels());
             v.atMost("token.spec.node_taints", spec.getNodeTaintsCount(), limits.maxListItems(), "max-list-items");
             for (int i = 0; i < Math.min(spec.getNodeTaintsCount(), limits.maxListItems()); i++) {
-                Taint taint = spec.getNodeTaints(i);
-                v.labelKey("token.spec.node_taints[" + i + "].key", taint.getKey());
-                if (taint.getEffect() == Taint.Effect.EFFECT_UNSPECIFIED || taint.getEffect() == Taint.Effect.UNRECOGNIZED) {
-                    v.add("token.spec.node_taints[" + i + "].effect", "must be NO_SCHEDULE, PREFER_NO_SCHEDULE or NO_EXECUTE");
-                }
+                v.taint("token.spec.node_taints[" + i + "]", spec.getNodeTaints(i));
             }
             if (spec.getDescription().length() > 1024) {
                 v.add("token.spec.description", "must be at most 1024 characters");

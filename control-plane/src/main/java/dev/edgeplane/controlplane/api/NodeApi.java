@@ -7,7 +7,6 @@ import dev.edgeplane.api.v1.ListNodesRequest;
 import dev.edgeplane.api.v1.ListNodesResponse;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodeServiceGrpc;
-import dev.edgeplane.api.v1.Taint;
 import dev.edgeplane.api.v1.UpdateNodeRequest;
 import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.join.Joiner;
@@ -42,7 +41,13 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
 
     /** What etcd holds, with this process's live values (last heartbeat, replica counts, applied revision) laid over it. */
     private Node live(Entry<Node> entry) {
-        return liveness.overlay(withVersion(entry));
+        return withPool(liveness.overlay(withVersion(entry)));
+    }
+
+    /** status.pool: read from the node's label edgeplane.dev/pool (its join token's, an operator's or its pool's), never stored. */
+    static Node withPool(Node node) {
+        String pool = node.getMetadata().getLabelsOrDefault(Joiner.POOL_LABEL, "");
+        return pool.isEmpty() ? node : node.toBuilder().setStatus(node.getStatus().toBuilder().setPool(pool)).build();
     }
 
     private static String describe(String name) {
@@ -85,11 +90,7 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
                     .annotations("node.metadata.annotations", node.getMetadata().getAnnotationsMap(), limits.maxAnnotationsBytes())
                     .atMost("node.spec.taints", node.getSpec().getTaintsCount(), limits.maxListItems(), "max-list-items");
             for (int i = 0; i < Math.min(node.getSpec().getTaintsCount(), limits.maxListItems()); i++) {
-                Taint taint = node.getSpec().getTaints(i);
-                v.labelKey("node.spec.taints[" + i + "].key", taint.getKey());
-                if (taint.getEffect() == Taint.Effect.EFFECT_UNSPECIFIED || taint.getEffect() == Taint.Effect.UNRECOGNIZED) {
-                    v.add("node.spec.taints[" + i + "].effect", "must be NO_SCHEDULE, PREFER_NO_SCHEDULE or NO_EXECUTE");
-                }
+                v.taint("node.spec.taints[" + i + "]", node.getSpec().getTaints(i));
             }
             v.throwIfInvalid();
             String key = Keys.node(name);

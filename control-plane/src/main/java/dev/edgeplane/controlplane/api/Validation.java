@@ -217,6 +217,16 @@ public final class Validation {
         return this;
     }
 
+    /** A taint as Kubernetes has it: a label key, an effect; its value checked by the caller where it must be a label value. */
+    public Validation taint(String field, dev.edgeplane.api.v1.Taint taint) {
+        labelKey(field + ".key", taint.getKey());
+        if (taint.getEffect() == dev.edgeplane.api.v1.Taint.Effect.EFFECT_UNSPECIFIED
+                || taint.getEffect() == dev.edgeplane.api.v1.Taint.Effect.UNRECOGNIZED) {
+            add(field + ".effect", "must be NO_SCHEDULE, PREFER_NO_SCHEDULE or NO_EXECUTE");
+        }
+        return this;
+    }
+
     /**
      * A key of ConfigMap or Secret data, which becomes a file name in a volume: [-._a-zA-Z0-9]+, at
      * most 253 bytes, not "." or ".." and not starting with ".." (the volume's own ..data entries).

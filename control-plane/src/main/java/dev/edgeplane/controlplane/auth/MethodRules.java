@@ -39,12 +39,24 @@ public final class MethodRules {
         for (String m : new String[] {"UpdateNode", "DeleteNode", "CordonNode", "UncordonNode", "DrainNode", "ResetNodeIdentity"}) {
             t.put(nodes + m, new Rule(Permission.ADMIN, Scope.CLUSTER));
         }
+        // Node pools: read like nodes (cluster-wide viewers); changing one relabels and taints nodes, as UpdateNode does.
+        String pools = "edgeplane.v1.NodePoolService/";
+        t.put(pools + "GetNodePool", new Rule(Permission.READ, Scope.CLUSTER));
+        t.put(pools + "ListNodePools", new Rule(Permission.READ, Scope.CLUSTER));
+        for (String m : new String[] {"CreateNodePool", "UpdateNodePool", "DeleteNodePool"}) {
+            t.put(pools + m, new Rule(Permission.ADMIN, Scope.CLUSTER));
+        }
         // Join tokens admit machines into the fleet: admin only, reads included.
         for (String m : new String[] {"CreateJoinToken", "GetJoinToken", "ListJoinTokens", "DeleteJoinToken"}) {
             t.put("edgeplane.v1.JoinTokenService/" + m, new Rule(Permission.ADMIN, Scope.CLUSTER));
         }
         namespaced(t, "edgeplane.v1.AppService/", "App", Permission.WRITE);
         t.put("edgeplane.v1.AppService/WatchApps", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
+        // Steering a rollout changes what runs, as an update does.
+        for (String m : new String[] {"PauseAppRollout", "ResumeAppRollout", "AbortAppRollout", "RollbackApp"}) {
+            t.put("edgeplane.v1.AppService/" + m, new Rule(Permission.WRITE, Scope.NAMESPACE));
+        }
+        t.put("edgeplane.v1.AppService/ListAppRevisions", new Rule(Permission.READ, Scope.NAMESPACE));
         namespaced(t, "edgeplane.v1.ConfigMapService/", "ConfigMap", Permission.WRITE);
         namespaced(t, "edgeplane.v1.SecretService/", "Secret", Permission.WRITE);
         // GetSecret returns the values; ListSecrets never does.

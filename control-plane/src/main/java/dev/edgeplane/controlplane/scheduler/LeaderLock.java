@@ -38,9 +38,8 @@ public class LeaderLock {
     private volatile boolean leader;
     private volatile long leaseId;
     private volatile CloseableClient keepAlive;
-    /** Told (on the leader thread) whenever this process gains or loses leadership: each leader-only controller. */
+    /** Told of every gain and loss of leadership (the App controller, the NodePool controller), on the leader thread. */
     private final java.util.List<Runnable> listeners = new java.util.concurrent.CopyOnWriteArrayList<>();
-    private final java.util.concurrent.atomic.AtomicBoolean started = new java.util.concurrent.atomic.AtomicBoolean();
 
     public LeaderLock(EtcdStore store) {
         this.store = store;
@@ -59,22 +58,25 @@ public class LeaderLock {
         return new Cmp(EtcdStore.bytes(Keys.SCHEDULER_LEADER), Cmp.Op.EQUAL, CmpTarget.value(EtcdStore.bytes(id)));
     }
 
-    /**
-     * Adds {@code onLeadershipChange} to the listeners and starts campaigning (once, whoever calls first):
-     * several controllers share one leadership.
-     */
+    /** Adds {@code onLeadershipChange} to the listeners and starts competing for the leader key. */
     public void start(Runnable onLeadershipChange) {
         listeners.add(onLeadershipChange);
-        if (leader) {
-            onLeadershipChange.run(); // leadership came before this listener did
-        }
-        if (started.compareAndSet(false, true)) {
-            timer.scheduleWithFixedDelay(this::tryAcquire, 0, 2, TimeUnit.SECONDS);
-        }
+        timer.scheduleWithFixedDelay(this::tryAcquire, 0, 2, TimeUnit.SECONDS);
+    }
+
+    /** Another controller's listener; add it before {@link #start} so that it sees the first gain. */
+    public void addListener(Runnable onLeadershipChange) {
+        listeners.add(onLeadershipChange);
     }
 
     private void changed() {
-        listeners.forEach(Runnable::run);
+        for (Runnable listener : listeners) {
+            try {
+                listener.run();
+            } catch (RuntimeException e) {
+                LOG.error("leadership listener failed", e);
+            }
+        }
     }
 
     private void tryAcquire() {

@@ -66,13 +66,13 @@ public final class Placement {
      * @param recheckAt when a replica kept on an UNREACHABLE node stops being tolerated there, if ever
      * @param unschedulable why replicas were left without a node, Kubernetes' FailedScheduling message
      *                  ("0/3 nodes: 2 insufficient memory, 1 host port 8088/tcp in use"), if some were
+     * @param wanted    REPLICATED: how many replicas there are to be
      */
     public record Result(Map<String, String> desired, Set<String> deferred, Optional<Instant> recheckAt,
-                         Optional<String> unschedulable) {
+                         Optional<String> unschedulable, int wanted) {
         /** Some replica has no node it may go to. */
         public boolean pending(App app) {
-            return app.getSpec().getMode() != AppSpec.Mode.EVERY_NODE
-                    && desired.size() + deferred.size() < Math.max(0, app.getSpec().getReplicas());
+            return app.getSpec().getMode() != AppSpec.Mode.EVERY_NODE && desired.size() + deferred.size() < wanted;
         }
     }
 
@@ -84,6 +84,25 @@ public final class Placement {
      */
     public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
                                Instant now, Optional<String> pinnedTo, int maxNewPlacements) {
+        return place(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, ordinals(app));
+    }
+
+    /** REPLICATED's names when nothing else says: "&lt;app&gt;-0" .. "&lt;app&gt;-(replicas-1)". */
+    public static List<String> ordinals(App app) {
+        int replicas = Math.max(0, app.getSpec().getReplicas());
+        List<String> names = new java.util.ArrayList<>(replicas);
+        for (int i = 0; i < replicas; i++) {
+            names.add(app.getMetadata().getName() + "-" + i);
+        }
+        return names;
+    }
+
+    /**
+     * @param names REPLICATED: the replicas there are to be (a rollout's surge replicas included, in
+     *              the order they are placed); ignored for EVERY_NODE, one per node
+     */
+    public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+                               Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names) {
         AppSpec spec = app.getSpec();
         String appName = app.getMetadata().getName();
         Map<String, String> desired = new TreeMap<>();
@@ -138,14 +157,13 @@ public final class Placement {
                 }
             }
             return new Result(desired, deferred, Optional.ofNullable(recheck[0]),
-                    refused.isEmpty() ? Optional.empty() : Optional.of(unschedulable(nodes.size(), selected.size(), refused)));
+                    refused.isEmpty() ? Optional.empty() : Optional.of(unschedulable(nodes.size(), selected.size(), refused)), 0);
         }
 
         Map<String, Integer> appLoad = new HashMap<>();
-        int replicas = Math.max(0, spec.getReplicas());
+        int replicas = names.size();
         // Keep what can stay first, so new placements see the real spread.
-        for (int i = 0; i < replicas; i++) {
-            String replica = appName + "-" + i;
+        for (String replica : names) {
             String at = current.get(replica);
             Node node = lookup.apply(at);
             if (node != null && keep.test(node, pinnedTo.isPresent())) {
@@ -154,7 +172,7 @@ public final class Placement {
             }
         }
         if (desired.size() == replicas) {
-            return new Result(desired, deferred, Optional.ofNullable(recheck[0]), Optional.empty());
+            return new Result(desired, deferred, Optional.ofNullable(recheck[0]), Optional.empty(), replicas);
         }
         record Slot(String name, int appLoad, int load) {}
         PriorityQueue<Slot> candidates = new PriorityQueue<>(Comparator.comparingInt(Slot::appLoad)
@@ -169,8 +187,7 @@ public final class Placement {
             }
         }
         Map<String, Integer> placedNow = new HashMap<>();
-        for (int i = 0; i < replicas; i++) {
-            String replica = appName + "-" + i;
+        for (String replica : names) {
             if (desired.containsKey(replica)) {
                 continue;
             }
@@ -198,7 +215,7 @@ public final class Placement {
         }
         boolean unplaced = desired.size() + deferred.size() < replicas;
         return new Result(desired, deferred, Optional.ofNullable(recheck[0]),
-                unplaced ? Optional.of(unschedulable(nodes.size(), selected.size(), refused)) : Optional.empty());
+                unplaced ? Optional.of(unschedulable(nodes.size(), selected.size(), refused)) : Optional.empty(), replicas);
     }
 
     /**

@@ -13,6 +13,10 @@ public final class Keys {
     public static final String VOLUMES = ROOT + "volumes/";
     /** Pod templates stored once per App generation: /edgeplane/templates/&lt;namespace&gt;/&lt;app&gt;/&lt;hash&gt;. */
     public static final String TEMPLATES = ROOT + "templates/";
+    /** The newest rollout of an App (RolloutStatus), kept by the App controller: /edgeplane/rollouts/&lt;namespace&gt;/&lt;app&gt;. */
+    public static final String ROLLOUTS = ROOT + "rollouts/";
+    /** An App's template revisions (AppRevision): /edgeplane/revisions/&lt;namespace&gt;/&lt;app&gt;/&lt;revision, 12 digits&gt;. */
+    public static final String REVISIONS = ROOT + "revisions/";
     /** ConfigMaps: /edgeplane/configmaps/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String CONFIG_MAPS = ROOT + "configmaps/";
     /** Secrets, sealed (SealedSecret): /edgeplane/secrets/&lt;namespace&gt;/&lt;name&gt;. */
@@ -30,6 +34,8 @@ public final class Keys {
     public static final String API_TOKENS = ROOT + "apitokens/";
     /** Role bindings (cluster-scoped objects): /edgeplane/rolebindings/&lt;name&gt;. */
     public static final String ROLE_BINDINGS = ROOT + "rolebindings/";
+    /** Node pools (sites; cluster-scoped): /edgeplane/nodepools/&lt;name&gt;. */
+    public static final String NODE_POOLS = ROOT + "nodepools/";
     public static final String CA = ROOT + "ca";
     /** The other CA of a CA rollover, with its phase (absent: no rollover). */
     public static final String CA_ROLLOVER = ROOT + "ca-rollover";
@@ -40,6 +46,19 @@ public final class Keys {
 
     public static String app(String namespace, String name) {
         return APPS + namespace + "/" + name;
+    }
+
+    public static String rollout(String namespace, String app) {
+        return ROLLOUTS + namespace + "/" + app;
+    }
+
+    /** Zero-padded, so the keys of an App's revisions list in revision order. */
+    public static String revision(String namespace, String app, long revision) {
+        return revisionsOf(namespace, app) + String.format("%012d", revision);
+    }
+
+    public static String revisionsOf(String namespace, String app) {
+        return REVISIONS + namespace + "/" + app + "/";
     }
 
     public static String volume(String namespace, String name) {
@@ -76,6 +95,10 @@ public final class Keys {
 
     public static String roleBinding(String name) {
         return ROLE_BINDINGS + name;
+    }
+
+    public static String nodePool(String name) {
+        return NODE_POOLS + name;
     }
 
     public static String node(String name) {

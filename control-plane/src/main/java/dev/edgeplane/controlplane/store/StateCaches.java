@@ -1,13 +1,16 @@
 package dev.edgeplane.controlplane.store;
 
 import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppRevision;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.ImagePrefetch;
 import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodePool;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.RoleBinding;
+import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.SealedSecret;
 import dev.edgeplane.api.v1.StoredApiToken;
 import dev.edgeplane.api.v1.Volume;
@@ -31,12 +34,16 @@ public class StateCaches {
     private final PrefixCache<Volume> volumes;
     /** Pod templates stored once per App generation, by content hash (Keys.TEMPLATES). */
     private final PrefixCache<PodTemplate> templates;
+    private final PrefixCache<RolloutStatus> rollouts;
+    private final PrefixCache<AppRevision> revisions;
     private final PrefixCache<ConfigMap> configMaps;
     /** Secrets as stored: sealed. */
     private final PrefixCache<SealedSecret> secrets;
     /** API tokens and role bindings: every call is authenticated and authorised against them, so no etcd read per call. */
     private final PrefixCache<StoredApiToken> apiTokens;
     private final PrefixCache<RoleBinding> roleBindings;
+    /** Node pools: the NodePool controller and the pool API's overlap check read them. */
+    private final PrefixCache<NodePool> nodePools;
     private final PrefixCache<ImagePrefetch> imagePrefetches;
 
     public StateCaches(EtcdStore store) {
@@ -51,10 +58,13 @@ public class StateCaches {
         this.replicaStatuses = new PrefixCache<>(store, Keys.REPLICA_STATUS, b -> EtcdStore.decode(ReplicaStatus.parser(), b), retries);
         this.volumes = new PrefixCache<>(store, Keys.VOLUMES, b -> EtcdStore.decode(Volume.parser(), b), retries);
         this.templates = new PrefixCache<>(store, Keys.TEMPLATES, b -> EtcdStore.decode(PodTemplate.parser(), b), retries);
+        this.rollouts = new PrefixCache<>(store, Keys.ROLLOUTS, b -> EtcdStore.decode(RolloutStatus.parser(), b), retries);
+        this.revisions = new PrefixCache<>(store, Keys.REVISIONS, b -> EtcdStore.decode(AppRevision.parser(), b), retries);
         this.configMaps = new PrefixCache<>(store, Keys.CONFIG_MAPS, b -> EtcdStore.decode(ConfigMap.parser(), b), retries);
         this.secrets = new PrefixCache<>(store, Keys.SECRETS, b -> EtcdStore.decode(SealedSecret.parser(), b), retries);
         this.apiTokens = new PrefixCache<>(store, Keys.API_TOKENS, b -> EtcdStore.decode(StoredApiToken.parser(), b), retries);
         this.roleBindings = new PrefixCache<>(store, Keys.ROLE_BINDINGS, b -> EtcdStore.decode(RoleBinding.parser(), b), retries);
+        this.nodePools = new PrefixCache<>(store, Keys.NODE_POOLS, b -> EtcdStore.decode(NodePool.parser(), b), retries);
         this.imagePrefetches = new PrefixCache<>(store, Keys.IMAGE_PREFETCHES, b -> EtcdStore.decode(ImagePrefetch.parser(), b), retries);
     }
 
@@ -106,6 +116,16 @@ public class StateCaches {
         return templates;
     }
 
+    /** Each App's newest rollout: the App controller resumes it from here, the API pauses and resumes it. */
+    public PrefixCache<RolloutStatus> rollouts() {
+        return rollouts;
+    }
+
+    /** Each App's template revisions (at most its revision_history_limit + 1). */
+    public PrefixCache<AppRevision> revisions() {
+        return revisions;
+    }
+
     /** ConfigMaps: the App controller resolves the versions an App uses, the Sync stream their contents. */
     public PrefixCache<ConfigMap> configMaps() {
         return configMaps;
@@ -124,14 +144,18 @@ public class StateCaches {
         return roleBindings;
     }
 
+    public PrefixCache<NodePool> nodePools() {
+        return nodePools;
+    }
+
     /** Image prefetches: the prefetch controller and the agents' progress reports read them here. */
     public PrefixCache<ImagePrefetch> imagePrefetches() {
         return imagePrefetches;
     }
 
     private List<PrefixCache<?>> all() {
-        return List.of(templates, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens, roleBindings,
-                imagePrefetches);
+        return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
+                roleBindings, nodePools, imagePrefetches);
     }
 
     public void close() {

@@ -145,7 +145,7 @@ final class PodWorker {
             for (dev.edgeplane.api.v1.Container spec : all) {
                 Optional<String> problem = ensureImage(assignment, spec, pullConfig, pulled);
                 if (problem.isPresent()) {
-                    return status.setPhase(ReplicaStatus.Phase.PENDING)
+                    return status.setPhase(ReplicaStatus.Phase.PENDING).setReason("ErrImagePull")
                             .setMessage(problem.get() + "; the pod of the previous template keeps running").build();
                 }
             }
@@ -178,7 +178,7 @@ final class PodWorker {
                     LOG.warning(key + ": " + refused.get());
                     events.warning(replicaOf(assignment), "Failed", refused.get());
                 }
-                return status.setPhase(ReplicaStatus.Phase.PENDING).setMessage(refused.get()).build();
+                return status.setPhase(ReplicaStatus.Phase.PENDING).setReason("CreateContainerConfigError").setMessage(refused.get()).build();
             }
         }
         Map<String, Path> volumePaths;
@@ -618,6 +618,9 @@ final class PodWorker {
                         .setMessage("init container " + name + " failed with exit code " + o.exitCode()).build();
             }
             String why = !o.problem().isEmpty() ? ": " + o.problem() : o.running() ? " running" : "";
+            if (o.waiting() && !o.status().getReason().isEmpty()) {
+                status.setReason(o.status().getReason());
+            }
             return status.setPhase(ReplicaStatus.Phase.PENDING).setReady(false).setRestartCount(restarts).setLastExitCode(o.exitCode())
                     .setMessage("initializing " + (i + 1) + "/" + init.size() + ": init container " + name + why).build();
         }
@@ -630,6 +633,11 @@ final class PodWorker {
             phase = ReplicaStatus.Phase.PENDING;
         } else {
             phase = ReplicaStatus.Phase.RUNNING; // some running, the rest finished for good
+        }
+        if (phase == ReplicaStatus.Phase.PENDING) {
+            // Why it does not run, in Kubernetes' words (ErrImagePull, CrashLoopBackOff...): a rollout counts these as failures.
+            observed.stream().filter(o -> o.waiting() && !o.status().getReason().isEmpty()).findFirst()
+                    .ifPresent(o -> status.setReason(o.status().getReason()));
         }
         boolean ready = phase == ReplicaStatus.Phase.RUNNING && observed.stream().allMatch(o -> o.status().getReady());
         return status.setPhase(phase).setReady(ready).setRestartCount(restarts).setLastExitCode(lastExit).setMessage(message).build();

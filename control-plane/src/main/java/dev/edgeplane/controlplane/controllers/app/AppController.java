@@ -1,6 +1,9 @@
 package dev.edgeplane.controlplane.controllers.app;
 
 import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppRevision;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.ConfigRefs;
 import dev.edgeplane.api.v1.Assignment;
@@ -82,6 +85,10 @@ public class AppController {
     private final AssignmentsByApp assignments = new AssignmentsByApp(nodes);
     private final Set<String> everyNodeApps = ConcurrentHashMap.newKeySet();
     private final Set<String> pendingApps = ConcurrentHashMap.newKeySet();
+    /** Apps whose rollout is under way: their replicas' status changes wake them. */
+    private final Set<String> rollingApps = ConcurrentHashMap.newKeySet();
+    /** App -> what we last wrote as its rollout record (set before the write: its watch event wakes nothing). */
+    private final Map<String, RolloutStatus> rolloutWrites = new ConcurrentHashMap<>();
     // App -> why some of its replicas have no node, as the last plan said (in memory: the leader's view).
     private final Map<String, String> unschedulable = new ConcurrentHashMap<>();
     /** The volume keys each App names, and the ConfigMap and Secret keys each App's template uses. */
@@ -125,6 +132,8 @@ public class AppController {
             return null;
         });
         caches.volumes().subscribe(new VolumeListener(), (state, revision) -> null);
+        caches.replicaStatuses().subscribe(new ReplicaStatusListener(), (state, revision) -> null);
+        caches.rollouts().subscribe(new RolloutListener(), (state, revision) -> null);
         caches.configMaps().subscribe(new ConfigListener<>(), (state, revision) -> null);
         caches.secrets().subscribe(new ConfigListener<>(), (state, revision) -> null);
         leader.start(this::onLeadershipChange);
@@ -339,6 +348,49 @@ public class AppController {
         }
     }
 
+    /** A replica's status changed: an App with a rollout under way looks again (readiness moves it on). */
+    private final class ReplicaStatusListener implements PrefixCache.Listener<ReplicaStatus> {
+        @Override
+        public void onEvents(List<PrefixCache.Event<ReplicaStatus>> changes, long revision) {
+            Set<String> apps = new HashSet<>();
+            for (PrefixCache.Event<ReplicaStatus> change : changes) {
+                Entry<ReplicaStatus> entry = change instanceof PrefixCache.Put<ReplicaStatus> put ? put.entry() : change.previous();
+                if (entry != null) {
+                    String app = entry.value().getNamespace() + "/" + entry.value().getApp();
+                    if (rollingApps.contains(app)) {
+                        apps.add(app);
+                    }
+                }
+            }
+            apps.forEach(AppController.this::wakeAppForNodes);
+        }
+
+        @Override
+        public void onReset(Map<String, Entry<ReplicaStatus>> state, long revision) {
+            rollingApps.forEach(AppController.this::wakeApp);
+        }
+    }
+
+    /** A rollout record changed (PauseAppRollout, ResumeAppRollout, AbortAppRollout, or our own write). */
+    private final class RolloutListener implements PrefixCache.Listener<RolloutStatus> {
+        @Override
+        public void onEvents(List<PrefixCache.Event<RolloutStatus>> changes, long revision) {
+            for (PrefixCache.Event<RolloutStatus> change : changes) {
+                String app = Keys.suffix(change.key(), Keys.ROLLOUTS);
+                RolloutStatus own = rolloutWrites.get(app);
+                if (change instanceof PrefixCache.Put<RolloutStatus> put && put.entry().value().equals(own)) {
+                    continue; // our own write: nothing new to act on
+                }
+                wakeApp(app);
+            }
+        }
+
+        @Override
+        public void onReset(Map<String, Entry<RolloutStatus>> state, long revision) {
+            state.keySet().forEach(k -> wakeApp(Keys.suffix(k, Keys.ROLLOUTS)));
+        }
+    }
+
     /** A ConfigMap or Secret changed: the Apps that use it write its new version into their assignments. */
     private final class ConfigListener<T> implements PrefixCache.Listener<T> {
         @Override
@@ -385,9 +437,15 @@ public class AppController {
             }
         }
         Instant now = Instant.now();
+        Entry<RolloutStatus> rolloutEntry = caches.rollouts().get(Keys.rollout(namespace, name));
+        Revisions.Step revisionStep = spec == null ? null
+                : Revisions.step(spec, caches.revisions().list(Keys.revisionsOf(namespace, name)), now);
+        AppPlanner.Release release = spec == null ? AppPlanner.Release.NONE
+                : new AppPlanner.Release(replica -> statusOf(namespace, replica), rolloutEntry == null ? null : rolloutEntry.value(),
+                        revisionStep.number(), revisionStep.rollingBack());
         AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs(namespace, name, spec, assignments.of(app), nodes,
                         nodes::replicas, volumes, spec == null ? List.of() : configVersions(spec), Set.copyOf(stored), now,
-                        config.inlineTemplates()),
+                        config.inlineTemplates(), release),
                 new AppPlanner.Budget(config.maxPlacementsPerReconcile(), config.maxWritesPerReconcile()));
         if (plan.pending()) {
             pendingApps.add(app);
@@ -404,9 +462,13 @@ public class AppController {
         boolean volumeRetry = false;
         writing.add(app);
         try {
-            if (!plan.templates().isEmpty()) {
-                // The template key lands in an earlier commit than any assignment naming its hash.
-                commit(plan.templates(), List.of(leader.fence()));
+            List<Write> early = new ArrayList<>(plan.templates());
+            if (revisionStep != null) {
+                early.addAll(revisionStep.writes());
+            }
+            if (!early.isEmpty()) {
+                // The template key (and its revision) lands in an earlier commit than any assignment naming its hash.
+                commit(early, List.of(leader.fence()));
                 plan.templates().forEach(w -> stored.add(hashOf(w.key())));
             }
             for (VolumeBinding.VolumeWrite write : plan.volumeWrites()) {
@@ -422,6 +484,9 @@ public class AppController {
                 commit(plan.templateDeletes(), List.of(leader.fence()));
                 stored.removeAll(plan.templatesDeleted());
             }
+            if (plan.rollout().isPresent() && !keepRollout(namespace, name, entry, rolloutEntry, plan.rollout().get(), now)) {
+                return new WorkQueue.RequeueAfter(OWN_WRITES_POLL); // changed meanwhile (an API call): decide again on the new one
+            }
         } catch (TxnWriter.GuardFailed e) {
             LOG.warnf("%s: write refused: this process is no longer the leader", app);
             return WorkQueue.DONE; // gaining leadership again wakes every App
@@ -429,6 +494,18 @@ public class AppController {
             writing.remove(app);
         }
         if (spec == null && plan.writes().isEmpty() && !plan.more()) {
+            List<Write> history = new ArrayList<>();
+            if (rolloutEntry != null) {
+                history.add(Write.delete(rolloutEntry.key()));
+            }
+            caches.revisions().list(Keys.revisionsOf(namespace, name)).forEach(e -> history.add(Write.delete(e.key())));
+            if (!history.isEmpty()) {
+                try {
+                    commit(history, List.of(leader.fence()));
+                } catch (TxnWriter.GuardFailed e) {
+                    return WorkQueue.DONE;
+                }
+            }
             forget(app); // gone, and now everything it left behind too
         }
         if (plan.more()) {
@@ -442,6 +519,60 @@ public class AppController {
             return new WorkQueue.RequeueAfter(until.isNegative() ? Duration.ofMillis(10) : until);
         }
         return WorkQueue.DONE;
+    }
+
+    private ReplicaStatus statusOf(String namespace, String replica) {
+        Entry<ReplicaStatus> e = caches.replicaStatuses().get(Keys.replicaStatus(namespace, replica));
+        return e == null ? null : e.value();
+    }
+
+    /**
+     * Writes the rollout's status when it changed, guarded on the record as read (the API writes it
+     * too), with the App put back to an earlier revision's template when the abort criteria say so.
+     * Records the rollout's events once written. False when the record or the App changed meanwhile.
+     */
+    private boolean keepRollout(String namespace, String name, Entry<App> app, Entry<RolloutStatus> previous,
+                                RolloutPlanner.Decision decision, Instant now) throws Exception {
+        String key = namespace + "/" + name;
+        if (decision.active()) {
+            rollingApps.add(key);
+        } else {
+            rollingApps.remove(key);
+        }
+        if (previous != null && previous.value().equals(decision.status()) && decision.rollbackTo().isEmpty()) {
+            return true;
+        }
+        List<Write> writes = new ArrayList<>();
+        List<Cmp> guards = new ArrayList<>();
+        guards.add(leader.fence());
+        String rolloutKey = Keys.rollout(namespace, name);
+        writes.add(Write.put(rolloutKey, decision.status().toByteArray()));
+        guards.add(previous == null ? new Cmp(EtcdStore.bytes(rolloutKey), Cmp.Op.EQUAL, CmpTarget.version(0))
+                : new Cmp(EtcdStore.bytes(rolloutKey), Cmp.Op.EQUAL, CmpTarget.modRevision(previous.modRevision())));
+        if (decision.rollbackTo().isPresent()) {
+            long to = decision.rollbackTo().getAsLong();
+            Entry<AppRevision> target = caches.revisions().get(Keys.revision(namespace, name, to));
+            if (target == null) {
+                LOG.warnf("app %s: revision %d to roll back to is gone; the rollout pauses instead", key, to);
+                RolloutStatus paused = decision.status().toBuilder().setPhase(RolloutStatus.Phase.PAUSED).setPaused(true)
+                        .setMessage(decision.status().getAbortReason() + "; revision " + to + " is no longer kept").build();
+                writes.set(0, Write.put(rolloutKey, paused.toByteArray()));
+            } else {
+                writes.add(Write.put(app.key(), Revisions.rolledBack(app.value(), target.value()).toByteArray()));
+                guards.add(new Cmp(EtcdStore.bytes(app.key()), Cmp.Op.EQUAL, CmpTarget.modRevision(app.modRevision())));
+            }
+        }
+        try {
+            rolloutWrites.put(key, RolloutStatus.parseFrom(writes.get(0).value()));
+            commit(writes, guards);
+        } catch (TxnWriter.GuardFailed e) {
+            if (!leader.isLeader()) {
+                throw e;
+            }
+            return false;
+        }
+        decision.events().forEach(events::record);
+        return true;
     }
 
     /** The ConfigMaps and Secrets the App's template uses, at the versions the informers hold now (0: missing). */
@@ -459,6 +590,8 @@ public class AppController {
 
     private void forget(String app) {
         templates.remove(app);
+        rollingApps.remove(app);
+        rolloutWrites.remove(app);
         unschedulable.remove(app);
         written.remove(app);
         pendingApps.remove(app);

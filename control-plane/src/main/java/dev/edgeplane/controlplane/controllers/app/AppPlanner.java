@@ -7,6 +7,9 @@ import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.EventLevel;
 import dev.edgeplane.api.v1.Node;
+import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeClaim;
@@ -29,6 +32,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Function;
 import java.util.function.ToIntFunction;
 
 /**
@@ -58,7 +62,26 @@ public final class AppPlanner {
      */
     public record Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
                          ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
-                         Instant now, boolean inlineTemplates) {}
+                         Instant now, boolean inlineTemplates, Release release) {
+        public Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
+                      ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
+                      Instant now, boolean inlineTemplates) {
+            this(namespace, name, app, assignments, nodes, load, volumes, configs, templates, now, inlineTemplates, Release.NONE);
+        }
+    }
+
+    /**
+     * What the rollout of the App's template is decided from (see {@link RolloutPlanner}).
+     *
+     * @param statuses    replica name -> what its agent last reported (null: nothing)
+     * @param previous    the rollout as last written, or null
+     * @param revision    the revision number of the App's current template
+     * @param rollingBack that template is an earlier revision come back
+     */
+    public record Release(Function<String, ReplicaStatus> statuses, RolloutStatus previous, long revision, boolean rollingBack) {
+        /** Nothing known of the replicas: every replica of an older template is unavailable, so all may switch. */
+        public static final Release NONE = new Release(r -> null, null, 0, false);
+    }
 
     /**
      * @param templates   template puts, to commit (and wait for) BEFORE {@code writes} that reference them
@@ -71,10 +94,12 @@ public final class AppPlanner {
      * @param pending     some replica has no node it may go to (a node change may help)
      * @param recheckAt   when a time-based decision (reschedule_after_unreachable) falls due
      * @param unschedulable why replicas have no node (Placement.Result.unschedulable), if some have none
+     * @param rollout     how far the current template may reach the replicas, and the rollout's status
      */
     public record Plan(List<Write> templates, List<Write> writes, List<Write> templateDeletes,
                        List<VolumeBinding.VolumeWrite> volumeWrites, List<Occurrence> events, Set<String> templatesDeleted,
-                       boolean more, boolean pending, Optional<Instant> recheckAt, Optional<String> unschedulable) {
+                       boolean more, boolean pending, Optional<Instant> recheckAt, Optional<String> unschedulable,
+                       Optional<RolloutPlanner.Decision> rollout) {
         public boolean isEmpty() {
             return templates.isEmpty() && writes.isEmpty() && templateDeletes.isEmpty() && volumeWrites.isEmpty();
         }
@@ -114,7 +139,7 @@ public final class AppPlanner {
             // A volume it names does not exist (yet): keep what runs, place nothing new.
             gcTemplates(in, hash, mineByHash, templateDeletes, deleted);
             return new Plan(templates, writes, templateDeletes, List.of(), events, deleted, false, true, Optional.empty(),
-                    Optional.of("waiting for a volume it names to exist"));
+                    Optional.of("waiting for a volume it names to exist"), Optional.empty());
         }
         Map<String, String> current = new HashMap<>();
         for (Entry<Assignment> e : mine.values()) {
@@ -122,8 +147,11 @@ public final class AppPlanner {
         }
         Map<String, Integer> ownLoad = new HashMap<>();
         current.values().forEach(n -> ownLoad.merge(n, 1, Integer::sum));
+        RolloutPlanner.Decision rollout = RolloutPlanner.decide(new RolloutPlanner.Inputs(app, hash, in.release().revision(),
+                in.release().rollingBack(), replicas(in, mine), in.release().previous(), in.now()));
         Placement.Result placed = Placement.place(app, in.nodes(), current,
-                n -> in.load().applyAsInt(n) - ownLoad.getOrDefault(n, 0), in.now(), resolved.get().pinnedTo(), budget.maxPlacements());
+                n -> in.load().applyAsInt(n) - ownLoad.getOrDefault(n, 0), in.now(), resolved.get().pinnedTo(), budget.maxPlacements(),
+                rollout.names().orElseGet(() -> Placement.ordinals(app)));
         List<VolumeBinding.VolumeWrite> volumeWrites = new ArrayList<>();
         if (!placed.desired().isEmpty()) {
             // The first replica (in name order) is the one its volumes are bound for: one write, stable.
@@ -137,6 +165,10 @@ public final class AppPlanner {
             String replica = d.getKey();
             String node = d.getValue();
             Entry<Assignment> existing = mine.get(replica);
+            if (existing != null && existing.value().getNode().equals(node) && !existing.value().getTemplateHash().equals(hash)
+                    && !rollout.switchable().contains(replica)) {
+                continue; // an older template's replica the rollout does not replace yet: left as it is
+            }
             if (existing != null && existing.value().getNode().equals(node)
                     && sameWork(existing.value(), hash, in.inlineTemplates(), app.getMetadata().getLabelsMap(), resolved.get().claims(),
                             in.configs())
@@ -195,8 +227,24 @@ public final class AppPlanner {
             budgetLeft -= 2;
         }
         gcTemplates(in, hash, mineByHash, templateDeletes, deleted);
+        Optional<Instant> recheckAt = placed.recheckAt();
+        if (in.release() != Release.NONE && rollout.recheckAt().isPresent() && (recheckAt.isEmpty() || rollout.recheckAt().get().isBefore(recheckAt.get()))) {
+            recheckAt = rollout.recheckAt();
+        }
         return new Plan(templates, writes, templateDeletes, volumeWrites, events, deleted, more, placed.pending(app),
-                placed.recheckAt(), placed.unschedulable());
+                recheckAt, placed.unschedulable(), Optional.of(rollout));
+    }
+
+    /** The App's replicas as the rollout sees them: template, generation, last report, node readiness. */
+    private static List<RolloutPlanner.Replica> replicas(Inputs in, Map<String, Entry<Assignment>> mine) {
+        List<RolloutPlanner.Replica> replicas = new ArrayList<>(mine.size());
+        for (Entry<Assignment> e : mine.values()) {
+            Assignment a = e.value();
+            Node node = in.nodes().get(a.getNode());
+            replicas.add(new RolloutPlanner.Replica(a.getReplica(), a.getNode(), a.getTemplateHash(), a.getGeneration(),
+                    in.release().statuses().apply(a.getReplica()), node != null && node.getStatus().getPhase() == NodeStatus.Phase.READY));
+        }
+        return replicas;
     }
 
     /** The App is gone: its assignments go, then (once none is left) its template keys. */
@@ -217,7 +265,8 @@ public final class AppPlanner {
                 deleted.add(hash);
             }
         }
-        return new Plan(List.of(), writes, templateDeletes, List.of(), List.of(), deleted, more, false, Optional.empty(), Optional.empty());
+        return new Plan(List.of(), writes, templateDeletes, List.of(), List.of(), deleted, more, false, Optional.empty(), Optional.empty(),
+                Optional.empty());
     }
 
     /** Template keys no assignment references (as seen now) and that are not the current one's. */

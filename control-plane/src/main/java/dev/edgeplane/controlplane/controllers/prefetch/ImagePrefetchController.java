@@ -81,7 +81,7 @@ public class ImagePrefetchController {
         });
         caches.imagePrefetches().subscribe(new PrefetchListener(), (state, revision) -> null);
         caches.secrets().subscribe(new SecretListener(), (state, revision) -> null);
-        leader.start(this::onLeadershipChange);
+        leader.addListener(this::onLeadershipChange); // the App controller starts the lock
     }
 
     public void stop() {

@@ -1,0 +1,563 @@
+package dev.edgeplane.controlplane.controllers.app;
+
+import com.google.protobuf.Timestamp;
+import dev.edgeplane.api.RolloutStrategies;
+import dev.edgeplane.api.v1.AbortCriteria;
+import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.api.v1.EventLevel;
+import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.RolloutStatus;
+import dev.edgeplane.api.v1.RolloutStrategy;
+import dev.edgeplane.controlplane.events.EventRecorder;
+import dev.edgeplane.controlplane.events.Occurrence;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Decides, for ONE App, how far its current template may reach its replicas now (pure, no I/O):
+ * which replicas of an older template may switch to it, which replica names exist (surge replicas
+ * included), and the rollout's new status, events and timers. Kubernetes' Deployment rules for
+ * ROLLING (max_surge rounded up, max_unavailable rounded down) and RECREATE; BATCHED releases the
+ * App's nodes in growing batches. A replica counts as done only when it runs the new template and
+ * has been ready for min_ready_seconds on a READY node.
+ */
+public final class RolloutPlanner {
+    /** Waiting reasons (ReplicaStatus.reason) that make a replica of the new template a failure. */
+    static final Set<String> FAILURE_REASONS = Set.of("ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+            "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "RunContainerError");
+    private static final int MAX_FAILURES_LISTED = 10;
+    /** The message PauseAppRollout leaves: a pause the operator asked for, kept by the next rollout too. */
+    public static final String PAUSED_BY_API = "paused by PauseAppRollout";
+
+    private RolloutPlanner() {}
+
+    /**
+     * One replica of the App as it is now.
+     *
+     * @param hash       the template hash its assignment carries
+     * @param generation the App generation its assignment was written for
+     * @param status     what its agent last reported, or null
+     * @param nodeReady  its node is READY (not UNREACHABLE)
+     */
+    public record Replica(String name, String node, String hash, long generation, ReplicaStatus status, boolean nodeReady) {
+        /** The agent reported on this assignment (not on the template before it). */
+        boolean reported() {
+            return status != null && status.getGeneration() >= generation && status.getNode().equals(node);
+        }
+
+        boolean ready() {
+            return reported() && nodeReady && status.getPhase() == ReplicaStatus.Phase.RUNNING && status.getReady();
+        }
+
+        /** When it has been ready long enough to count as available (empty: not ready). */
+        Optional<Instant> availableAt(int minReadySeconds) {
+            if (!ready()) {
+                return Optional.empty();
+            }
+            Instant since = status.hasReadyTransitionTime() ? toInstant(status.getReadyTransitionTime()) : Instant.EPOCH;
+            return Optional.of(since.plusSeconds(minReadySeconds));
+        }
+
+        Optional<String> failure() {
+            if (!reported()) {
+                return Optional.empty();
+            }
+            if (status.getPhase() == ReplicaStatus.Phase.FAILED) {
+                return Optional.of("Failed");
+            }
+            return FAILURE_REASONS.contains(status.getReason()) ? Optional.of(status.getReason()) : Optional.empty();
+        }
+    }
+
+    /**
+     * @param app            the App (its spec says the strategy)
+     * @param targetHash     the hash of its current template
+     * @param targetRevision the revision number of that template
+     * @param rollingBack    that template is an earlier revision come back (RollbackApp)
+     * @param replicas       its replicas now (one entry per replica name)
+     * @param previous       the rollout as last written, or null
+     */
+    public record Inputs(App app, String targetHash, long targetRevision, boolean rollingBack, List<Replica> replicas,
+                         RolloutStatus previous, Instant now) {}
+
+    /**
+     * @param switchable replicas of an older template that may take the current one now
+     * @param names      REPLICATED: the replica names there should be (surge ones included, removed ones
+     *                   left out); empty for EVERY_NODE, whose names follow its nodes
+     * @param status     the rollout's status to keep (written when it differs from the previous one)
+     * @param rollbackTo the abort criteria tripped with action ROLLBACK: put this revision's template back
+     * @param recheckAt  when a timer falls due (min_ready_seconds, a pause, the progress deadline)
+     */
+    public record Decision(Set<String> switchable, Optional<List<String>> names, RolloutStatus status, List<Occurrence> events,
+                           OptionalLong rollbackTo, Optional<Instant> recheckAt) {
+        /** The rollout still has work to do (replica status changes matter to it). */
+        public boolean active() {
+            return status.getPhase() == RolloutStatus.Phase.PROGRESSING || status.getPhase() == RolloutStatus.Phase.ROLLING_BACK
+                    || status.getPhase() == RolloutStatus.Phase.PAUSED;
+        }
+    }
+
+    public static Decision decide(Inputs in) {
+        return new Run(in).decide();
+    }
+
+    /** One decision's working state. */
+    private static final class Run {
+        final Inputs in;
+        final AppSpec spec;
+        final boolean everyNode;
+        final int minReady;
+        final List<Occurrence> events = new ArrayList<>();
+        Instant recheck;
+        int nextOrdinal;
+        /** When replicas still coming up time out (the progress deadline), if some are. */
+        Instant deadlineAt;
+        final RolloutStatus.Builder status;
+
+        Run(Inputs in) {
+            this.in = in;
+            this.spec = in.app().getSpec();
+            this.everyNode = spec.getMode() == AppSpec.Mode.EVERY_NODE;
+            this.minReady = Math.max(0, spec.getMinReadySeconds());
+            RolloutStatus previous = in.previous();
+            if (previous == null || !previous.getTemplateHash().equals(in.targetHash())) {
+                status = start(previous);
+            } else {
+                status = previous.toBuilder();
+            }
+            status.setRevision(in.targetRevision());
+        }
+
+        private RolloutStatus.Builder start(RolloutStatus previous) {
+            Timestamp now = timestamp(in.now());
+            Set<String> nodes = new TreeSet<>();
+            in.replicas().forEach(r -> nodes.add(r.node()));
+            RolloutStatus.Builder b = RolloutStatus.newBuilder()
+                    .setTemplateHash(in.targetHash())
+                    .setFromRevision(previous == null ? 0 : previous.getRevision())
+                    .setPhase(in.rollingBack() ? RolloutStatus.Phase.ROLLING_BACK : RolloutStatus.Phase.PROGRESSING)
+                    .setStartTime(now)
+                    .setProgressTime(now)
+                    .setNodesTotal(nodes.size());
+            if (RolloutStrategies.type(spec) == RolloutStrategy.Type.BATCHED) {
+                RolloutStrategies.Batches batches = RolloutStrategies.Batches.of(spec);
+                b.setBatch(1).setBatchesTotal(batches.count(nodes.size())).setNodesReleased(batches.released(1, nodes.size()));
+            }
+            if (previous != null && previous.getPhase() == RolloutStatus.Phase.ROLLING_BACK && !previous.getAbortReason().isEmpty()) {
+                // The abort criteria put the previous template back: this rollout is that rollback, ending ABORTED.
+                b.setPhase(RolloutStatus.Phase.ROLLING_BACK).setAbortReason(previous.getAbortReason())
+                        .setMessage("rolling back after " + previous.getAbortReason());
+            }
+            if (previous != null && previous.getPaused() && PAUSED_BY_API.equals(previous.getMessage())) {
+                b.setPaused(true).setMessage(PAUSED_BY_API); // paused by the operator before this template came: it waits to be resumed
+            }
+            boolean update = in.replicas().stream().anyMatch(r -> !r.hash().equals(in.targetHash()));
+            if (update) {
+                event(EventLevel.INFO, in.rollingBack() ? "RollbackStarted" : "RolloutStarted",
+                        (in.rollingBack() ? "rolling back to revision " : "rolling out revision ") + in.targetRevision()
+                                + (previous == null ? "" : " (from revision " + previous.getRevision() + ")") + describeStrategy(b));
+            }
+            return b;
+        }
+
+        private String describeStrategy(RolloutStatus.Builder b) {
+            RolloutStrategy.Type type = RolloutStrategies.type(spec);
+            if (type == RolloutStrategy.Type.BATCHED) {
+                return ": batched, " + b.getBatchesTotal() + " batches over " + b.getNodesTotal() + " nodes";
+            }
+            if (type == RolloutStrategy.Type.RECREATE) {
+                return ": recreate";
+            }
+            return ": rolling, max unavailable " + RolloutStrategies.maxUnavailableText(spec) + ", max surge "
+                    + RolloutStrategies.maxSurgeText(spec);
+        }
+
+        Decision decide() {
+            List<Replica> fresh = new ArrayList<>();
+            List<Replica> old = new ArrayList<>();
+            for (Replica r : in.replicas()) {
+                (r.hash().equals(in.targetHash()) ? fresh : old).add(r);
+            }
+            Counts counts = count(fresh);
+            if (counts.succeeded() > status.getSucceeded()) {
+                status.setProgressTime(timestamp(in.now()));
+            }
+            status.setSucceeded(counts.succeeded()).setFailed(counts.failed()).setTimedOut(counts.timedOut())
+                    .clearFailures().addAllFailures(counts.failures());
+
+            RolloutStatus.Phase phase = status.getPhase();
+            boolean running = phase == RolloutStatus.Phase.PROGRESSING || phase == RolloutStatus.Phase.ROLLING_BACK
+                    || phase == RolloutStatus.Phase.PAUSED;
+            if (running && status.getPaused() && phase != RolloutStatus.Phase.PAUSED) {
+                status.setPhase(RolloutStatus.Phase.PAUSED);
+                event(EventLevel.INFO, "RolloutPaused", "paused at revision " + in.targetRevision()
+                        + (status.getMessage().isEmpty() ? "" : ": " + status.getMessage()));
+            } else if (phase == RolloutStatus.Phase.PAUSED && !status.getPaused()) {
+                // The progress deadline runs afresh from a resume.
+                status.setPhase(in.rollingBack() ? RolloutStatus.Phase.ROLLING_BACK : RolloutStatus.Phase.PROGRESSING).setMessage("")
+                        .setProgressTime(timestamp(in.now()));
+                event(EventLevel.INFO, "RolloutResumed", "resumed revision " + in.targetRevision());
+            }
+            OptionalLong rollbackTo = OptionalLong.empty();
+            if (status.getPhase() == RolloutStatus.Phase.PROGRESSING) {
+                rollbackTo = checkAbortCriteria(counts);
+            }
+
+            Set<String> switchable = new LinkedHashSet<>();
+            Optional<List<String>> names;
+            boolean advancing = rollbackTo.isEmpty() && (status.getPhase() == RolloutStatus.Phase.PROGRESSING
+                    || status.getPhase() == RolloutStatus.Phase.ROLLING_BACK);
+            if (!advancing || old.isEmpty()) {
+                names = everyNode ? Optional.empty() : Optional.of(steadyNames(fresh, old));
+            } else {
+                // An automatic rollback puts the known-good template back everywhere at once (its images are on the nodes).
+                RolloutStrategy.Type type = automaticRollback() ? RolloutStrategy.Type.RECREATE : RolloutStrategies.type(spec);
+                names = switch (type) {
+                    case RECREATE -> {
+                        old.forEach(r -> switchable.add(r.name()));
+                        yield everyNode ? Optional.empty() : Optional.of(steadyNames(fresh, old));
+                    }
+                    case BATCHED -> batched(fresh, old, switchable);
+                    default -> rolling(fresh, old, switchable);
+                };
+            }
+            complete(fresh, old, counts);
+            if (deadlineAt != null && !old.isEmpty() && (status.getPhase() == RolloutStatus.Phase.PROGRESSING
+                    || status.getPhase() == RolloutStatus.Phase.ROLLING_BACK)) {
+                later(deadlineAt); // timing out is what moves a stuck rollout on; with nothing left to replace it only colours the status
+            }
+            return new Decision(switchable, names, status.build(), events, rollbackTo, Optional.ofNullable(recheck));
+        }
+
+        private boolean automaticRollback() {
+            return status.getPhase() == RolloutStatus.Phase.ROLLING_BACK && !status.getAbortReason().isEmpty();
+        }
+
+        // ---- counting ----
+
+        record Counts(int succeeded, int failed, int timedOut, int available, List<String> failures) {}
+
+        private Counts count(List<Replica> fresh) {
+            int succeeded = 0;
+            int failed = 0;
+            int timedOut = 0;
+            List<String> failures = new ArrayList<>();
+            Instant deadline = toInstant(status.getProgressTime()).plusSeconds(RolloutStrategies.progressDeadlineSeconds(spec));
+            for (Replica r : sorted(fresh)) {
+                if (available(r)) {
+                    succeeded++;
+                    continue;
+                }
+                Optional<String> failure = r.failure();
+                if (failure.isPresent()) {
+                    failed++;
+                    if (failures.size() < MAX_FAILURES_LISTED) {
+                        failures.add(r.name() + ": " + failure.get());
+                    }
+                } else if (!in.now().isBefore(deadline)) {
+                    timedOut++;
+                    if (failures.size() < MAX_FAILURES_LISTED) {
+                        failures.add(r.name() + ": not available within " + RolloutStrategies.progressDeadlineSeconds(spec) + " s"
+                                + (r.nodeReady() ? "" : " (node " + r.node() + " unreachable)"));
+                    }
+                } else {
+                    deadlineAt = deadline;
+                }
+            }
+            return new Counts(succeeded, failed, timedOut, succeeded, failures);
+        }
+
+        /** Ready for min_ready_seconds on a READY node; a replica ready but not yet long enough sets a timer. */
+        private boolean available(Replica r) {
+            Optional<Instant> at = r.availableAt(minReady);
+            if (at.isEmpty()) {
+                return false;
+            }
+            if (in.now().isBefore(at.get())) {
+                later(at.get());
+                return false;
+            }
+            return true;
+        }
+
+        private OptionalLong checkAbortCriteria(Counts counts) {
+            Optional<AbortCriteria> criteria = RolloutStrategies.abortCriteria(spec);
+            if (criteria.isEmpty()) {
+                return OptionalLong.empty();
+            }
+            int bad = counts.failed() + counts.timedOut();
+            int completed = counts.succeeded() + bad;
+            AbortCriteria c = criteria.get();
+            if (completed < RolloutStrategies.minCompleted(c) || (long) bad * 100 < (long) c.getFailureThresholdPercent() * completed) {
+                return OptionalLong.empty();
+            }
+            String why = "abort criteria: " + bad + " of " + completed + " finished replicas failed or timed out (threshold "
+                    + c.getFailureThresholdPercent() + "%)" + (status.getFailuresCount() > 0 ? ": " + status.getFailures(0) : "");
+            if (RolloutStrategies.abortAction(c) == AbortCriteria.Action.ROLLBACK && status.getFromRevision() > 0
+                    && status.getFromRevision() != in.targetRevision()) {
+                status.setPhase(RolloutStatus.Phase.ROLLING_BACK).setAbortReason(why)
+                        .setMessage("rolling back to revision " + status.getFromRevision() + ": " + why);
+                event(EventLevel.WARNING, "RolloutAborted", "revision " + in.targetRevision() + ": " + why
+                        + "; rolling back to revision " + status.getFromRevision());
+                return OptionalLong.of(status.getFromRevision());
+            }
+            status.setPhase(RolloutStatus.Phase.PAUSED).setPaused(true).setMessage(why
+                    + (RolloutStrategies.abortAction(c) == AbortCriteria.Action.ROLLBACK ? "; no earlier revision to roll back to" : ""));
+            event(EventLevel.WARNING, "RolloutPaused", "revision " + in.targetRevision() + ": " + status.getMessage());
+            return OptionalLong.empty();
+        }
+
+        // ---- strategies ----
+
+        /**
+         * Kubernetes' Deployment arithmetic, in place where it can: a new replica name (surge) while
+         * the total is under desired + max_surge, then old replicas switch (or go, once enough are new)
+         * while the available ones stay at or above desired - max_unavailable; unavailable old ones first.
+         */
+        private Optional<List<String>> rolling(List<Replica> fresh, List<Replica> old, Set<String> switchable) {
+            int desired = everyNode ? in.replicas().size() : Math.max(0, spec.getReplicas());
+            RolloutStrategies.Limits limits = RolloutStrategies.limits(spec, desired);
+            int available = 0;
+            for (Replica r : in.replicas()) {
+                if (available(r)) {
+                    available++;
+                }
+            }
+            List<String> names = new ArrayList<>();
+            fresh.forEach(r -> names.add(r.name()));
+            int freshCount = fresh.size();
+            int total = fresh.size() + old.size();
+            // Old replicas that are not available switch in place first: it costs no availability and no capacity.
+            List<Replica> serving = new ArrayList<>();
+            for (Replica r : sorted(old)) {
+                if (available(r)) {
+                    serving.add(r);
+                } else if (freshCount < desired || everyNode) {
+                    switchable.add(r.name());
+                    names.add(r.name());
+                    freshCount++;
+                } else {
+                    total--; // enough new ones: this one goes
+                }
+            }
+            if (!everyNode) {
+                Set<String> taken = new java.util.HashSet<>();
+                in.replicas().forEach(r -> taken.add(r.name()));
+                while (freshCount < desired && total < desired + limits.maxSurge()) {
+                    String name = freeName(taken);
+                    taken.add(name);
+                    names.add(name);
+                    freshCount++;
+                    total++;
+                }
+            }
+            int budget = available - (desired - limits.maxUnavailable());
+            for (Replica r : serving) {
+                if (budget <= 0) {
+                    names.add(r.name()); // stays as it is for now
+                    continue;
+                }
+                budget--;
+                if (freshCount < desired || everyNode) {
+                    switchable.add(r.name());
+                    names.add(r.name());
+                    freshCount++;
+                }
+                // else: enough new ones, this one goes
+            }
+            return everyNode ? Optional.empty() : Optional.of(sortedNames(names));
+        }
+
+        /** The replicas on the released nodes switch; the next batch starts once these are finished (and any pause is over). */
+        private Optional<List<String>> batched(List<Replica> fresh, List<Replica> old, Set<String> switchable) {
+            RolloutStrategies.Batches batches = RolloutStrategies.Batches.of(spec);
+            int nodes = Math.max(status.getNodesTotal(), 1);
+            Set<String> released = releasedNodes(fresh, old, status.getNodesReleased());
+            boolean finished = true;
+            for (Replica r : old) {
+                if (released.contains(r.node())) {
+                    switchable.add(r.name());
+                    finished = false;
+                }
+            }
+            for (Replica r : fresh) {
+                if (!available(r) && r.failure().isEmpty() && !timedOut()) {
+                    finished = false; // a batch waits for its new replicas to be available, to fail or to time out
+                }
+            }
+            boolean more = old.stream().anyMatch(r -> !released.contains(r.node()));
+            if (finished && more) {
+                if (!status.hasBatchCompleteTime()) {
+                    status.setBatchCompleteTime(timestamp(in.now()));
+                    event(EventLevel.INFO, "BatchCompleted", "batch " + status.getBatch() + " of " + status.getBatchesTotal()
+                            + " done: " + released.size() + " of " + nodes + " nodes released");
+                    if (batches.manualPause()) {
+                        status.setPaused(true).setPhase(RolloutStatus.Phase.PAUSED)
+                                .setMessage("batch " + status.getBatch() + " of " + status.getBatchesTotal() + " done; resume to go on");
+                        event(EventLevel.INFO, "RolloutPaused", status.getMessage());
+                    }
+                }
+                Instant next = toInstant(status.getBatchCompleteTime()).plus(batches.pause().orElse(Duration.ZERO));
+                if (status.getPhase() != RolloutStatus.Phase.PAUSED && in.now().isBefore(next)) {
+                    later(next);
+                    status.setMessage("batch " + status.getBatch() + " of " + status.getBatchesTotal() + " done; next batch at " + next);
+                } else if (status.getPhase() != RolloutStatus.Phase.PAUSED) {
+                    int batch = status.getBatch() + 1;
+                    status.setBatch(batch).setNodesReleased(batches.released(batch, nodes)).clearBatchCompleteTime().setMessage("");
+                    Set<String> more2 = releasedNodes(fresh, old, status.getNodesReleased());
+                    for (Replica r : old) {
+                        if (more2.contains(r.node())) {
+                            switchable.add(r.name());
+                        }
+                    }
+                    event(EventLevel.INFO, "BatchStarted", "batch " + batch + " of " + status.getBatchesTotal() + ": "
+                            + (more2.size() - released.size()) + " more nodes (" + more2.size() + " of " + nodes + ")");
+                }
+            }
+            List<String> names = new ArrayList<>();
+            in.replicas().forEach(r -> names.add(r.name()));
+            return everyNode ? Optional.empty() : Optional.of(fitTo(names, fresh, old));
+        }
+
+        private boolean timedOut() {
+            Instant deadline = toInstant(status.getProgressTime()).plusSeconds(RolloutStrategies.progressDeadlineSeconds(spec));
+            return !in.now().isBefore(deadline);
+        }
+
+        /**
+         * The nodes whose old replicas may switch: those already part way through first, then the
+         * others in name order, up to the released count less the nodes already done (only new
+         * replicas). Nothing but the count is stored, so the choice survives a restart.
+         */
+        private Set<String> releasedNodes(List<Replica> fresh, List<Replica> old, int count) {
+            Set<String> oldNodes = new TreeSet<>();
+            old.forEach(r -> oldNodes.add(r.node()));
+            Set<String> done = new TreeSet<>();
+            Set<String> released = new TreeSet<>();
+            for (Replica r : fresh) {
+                (oldNodes.contains(r.node()) ? released : done).add(r.node());
+            }
+            int slots = count - done.size();
+            for (String node : oldNodes) {
+                if (released.size() >= slots) {
+                    break;
+                }
+                released.add(node);
+            }
+            return released;
+        }
+
+        /** The rollout is done when no old replica is left and every new one is finished. */
+        private void complete(List<Replica> fresh, List<Replica> old, Counts counts) {
+            RolloutStatus.Phase phase = status.getPhase();
+            if (phase != RolloutStatus.Phase.PROGRESSING && phase != RolloutStatus.Phase.ROLLING_BACK) {
+                return;
+            }
+            int desired = everyNode ? in.replicas().size() : Math.max(0, spec.getReplicas());
+            if (!old.isEmpty() || fresh.size() != desired || counts.succeeded() + counts.failed() + counts.timedOut() < desired) {
+                return; // some replica still has to switch or to finish (be available, fail or time out)
+            }
+            status.setCompletionTime(timestamp(in.now())).setPaused(false).clearBatchCompleteTime();
+            int bad = counts.failed() + counts.timedOut();
+            if (!status.getAbortReason().isEmpty()) {
+                status.setPhase(RolloutStatus.Phase.ABORTED).setMessage("rolled back to revision " + in.targetRevision()
+                        + " after " + status.getAbortReason());
+                event(EventLevel.WARNING, "RollbackCompleted", status.getMessage());
+            } else {
+                status.setPhase(RolloutStatus.Phase.COMPLETE).setMessage(bad == 0 ? "" : bad + " of " + desired + " replicas not available");
+                event(bad == 0 ? EventLevel.INFO : EventLevel.WARNING, phase == RolloutStatus.Phase.ROLLING_BACK
+                        ? "RollbackCompleted" : "RolloutCompleted", "revision " + in.targetRevision() + ": " + counts.succeeded()
+                        + " of " + desired + " replicas available");
+            }
+        }
+
+        // ---- names ----
+
+        /** No rollout moving: keep the names there are, new ones first, fitted to the desired count. */
+        private List<String> steadyNames(List<Replica> fresh, List<Replica> old) {
+            List<String> names = new ArrayList<>();
+            in.replicas().forEach(r -> names.add(r.name()));
+            return fitTo(names, fresh, old);
+        }
+
+        /** Trims to the desired count (old replicas first, then the highest ordinals) or adds the lowest free names. */
+        private List<String> fitTo(List<String> names, List<Replica> fresh, List<Replica> old) {
+            int desired = Math.max(0, spec.getReplicas());
+            List<String> kept = new ArrayList<>(sortedNames(names));
+            if (kept.size() > desired) {
+                Set<String> oldNames = new TreeSet<>();
+                old.forEach(r -> oldNames.add(r.name()));
+                kept.sort(Comparator.comparing((String n) -> oldNames.contains(n)).thenComparing(RolloutPlanner::ordinal));
+                kept = new ArrayList<>(kept.subList(0, desired));
+            }
+            Set<String> taken = new java.util.HashSet<>(names);
+            while (kept.size() < desired) {
+                String name = freeName(taken);
+                taken.add(name);
+                kept.add(name);
+            }
+            return sortedNames(kept);
+        }
+
+        /** The lowest free "&lt;app&gt;-&lt;ordinal&gt;"; names are only ever added, so the search goes on from the last one. */
+        private String freeName(Set<String> taken) {
+            String app = in.app().getMetadata().getName();
+            while (true) {
+                String name = app + "-" + nextOrdinal++;
+                if (!taken.contains(name)) {
+                    return name;
+                }
+            }
+        }
+
+        private void later(Instant at) {
+            if (recheck == null || at.isBefore(recheck)) {
+                recheck = at;
+            }
+        }
+
+        private void event(EventLevel level, String reason, String message) {
+            events.add(Occurrence.of(level, EventRecorder.app(in.app().getMetadata().getNamespace(), in.app().getMetadata().getName()),
+                    reason, message, "", EventRecorder.SOURCE, in.now()));
+        }
+    }
+
+    private static List<Replica> sorted(List<Replica> replicas) {
+        List<Replica> copy = new ArrayList<>(replicas);
+        copy.sort(Comparator.comparing(r -> ordinal(r.name())));
+        return copy;
+    }
+
+    private static List<String> sortedNames(List<String> names) {
+        List<String> copy = new ArrayList<>(new LinkedHashSet<>(names));
+        copy.sort(Comparator.comparing(RolloutPlanner::ordinal).thenComparing(Comparator.naturalOrder()));
+        return copy;
+    }
+
+    /** "web-12" -> 12; names without an ordinal sort last. */
+    static long ordinal(String name) {
+        int dash = name.lastIndexOf('-');
+        try {
+            return dash < 0 ? Long.MAX_VALUE : Long.parseLong(name.substring(dash + 1));
+        } catch (NumberFormatException e) {
+            return Long.MAX_VALUE;
+        }
+    }
+
+    static Timestamp timestamp(Instant at) {
+        return Timestamp.newBuilder().setSeconds(at.getEpochSecond()).setNanos(at.getNano()).build();
+    }
+
+    static Instant toInstant(Timestamp t) {
+        return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
+    }
+}
