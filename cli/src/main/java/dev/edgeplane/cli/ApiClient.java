@@ -75,6 +75,11 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.ImagePrefetchServiceGrpc.ImagePrefetchServiceBlockingStub imagePrefetches() {
+        return dev.edgeplane.api.v1.ImagePrefetchServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.SecretServiceGrpc.SecretServiceBlockingStub secrets() {
         return dev.edgeplane.api.v1.SecretServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);

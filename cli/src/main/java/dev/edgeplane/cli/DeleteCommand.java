@@ -11,7 +11,7 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|pool|token|volume|volumesnapshot|quota NAME")
+@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|pool|token|volume|volumesnapshot|quota|configmap|secret|prefetch NAME")
 final class DeleteCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
@@ -43,13 +43,15 @@ final class DeleteCommand implements Callable<Integer> {
                 case QUOTA -> Quotas.delete(api, namespace, name);
                 case CONFIGMAP -> api.configMaps().deleteConfigMap(dev.edgeplane.api.v1.DeleteConfigMapRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
+                case IMAGEPREFETCH -> Prefetches.delete(api, namespace, name);
                 case SECRET -> api.secrets().deleteSecret(dev.edgeplane.api.v1.DeleteSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
             }
         }
         spec.commandLine().getOut().println(
                 kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT
-                        || kind == ResourceKind.QUOTA || kind == ResourceKind.CONFIGMAP || kind == ResourceKind.SECRET ? namespace + "/" : "")
+                        || kind == ResourceKind.QUOTA || kind == ResourceKind.CONFIGMAP || kind == ResourceKind.SECRET
+                        || kind == ResourceKind.IMAGEPREFETCH ? namespace + "/" : "")
                         + name + " " + outcome);
         return 0;
     }

@@ -16,12 +16,12 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** A readable account of one app (with its replicas) or one node: what an operator checks first. */
-@Command(name = "describe", description = "Show one app, node, configmap or secret in detail: edgectl describe app|node|pool|configmap|secret NAME")
+@Command(name = "describe", description = "Show one app, node, pool, configmap, secret or image prefetch in detail: edgectl describe app|node|pool|configmap|secret|prefetch NAME")
 final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, configmap or secret (a secret's values are not shown)")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, configmap, secret (its values are not shown) or prefetch (per-node progress)")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")
@@ -53,7 +53,8 @@ final class DescribeCommand implements Callable<Integer> {
                         .setNamespace(namespace).setName(name).build()), now);
                 case SECRET -> Configs.describe(out, api.secrets().getSecret(dev.edgeplane.api.v1.GetSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build()), now);
-                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps and secrets (use: edgectl get "
+                case IMAGEPREFETCH -> Prefetches.describe(out, Prefetches.get(api, namespace, name), now);
+                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets and prefetches (use: edgectl get "
                         + "token|volume|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }

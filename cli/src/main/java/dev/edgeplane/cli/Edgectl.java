@@ -23,7 +23,7 @@ import picocli.CommandLine.ScopeType;
                 WaitCommand.class, LogsCommand.class, ExecCommand.class, PortForwardCommand.class, SshCommand.class,
                 CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CordonCommand.Drain.class,
                 TopCommand.class, MetricsCommand.class, NodeCommand.class, AuditCommand.class, CaCommand.class,
-                ApiTokenCommand.class, RoleBindingCommand.class, RolloutCommand.class,
+                ApiTokenCommand.class, RoleBindingCommand.class, RolloutCommand.class, PrefetchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Edgectl {
 

@@ -23,13 +23,13 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|quotas|configmaps|secrets [NAME]; "
+@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|quotas|configmaps|secrets|prefetches [NAME]; "
         + "edgectl get events [-n NS] [--for KIND/NAME] [--node N] [-w]")
 final class GetCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, quotas, configmaps or secrets")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets or prefetches")
     String type;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
@@ -71,6 +71,7 @@ final class GetCommand implements Callable<Integer> {
                 case POOL -> NodePools.print(api, out, format, name, selector, now);
                 case CONFIGMAP -> Configs.printConfigMaps(api, out, format, namespace, name, selector, now);
                 case SECRET -> Configs.printSecrets(api, out, format, namespace, name, selector, now);
+                case IMAGEPREFETCH -> Prefetches.print(api, out, format, namespace, name, selector, now);
                 case APP -> Output.print(out, format, apps(api),
                         List.of("NAMESPACE", "NAME", "MODE", "DESIRED", "READY", "AVAILABLE", "AGE"), m -> {
                             App a = (App) m;

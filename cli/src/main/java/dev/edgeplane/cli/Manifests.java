@@ -25,7 +25,7 @@ final class Manifests {
 
     /** One resource read from a manifest. */
     sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, QuotaManifest,
-            ConfigMapManifest, SecretManifest, NodePoolManifest {}
+            ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest {}
 
     record AppManifest(App app) implements Manifest {}
 
@@ -42,6 +42,8 @@ final class Manifests {
     record SecretManifest(dev.edgeplane.api.v1.Secret secret) implements Manifest {}
 
     record NodePoolManifest(dev.edgeplane.api.v1.NodePool nodePool) implements Manifest {}
+
+    record ImagePrefetchManifest(dev.edgeplane.api.v1.ImagePrefetch prefetch) implements Manifest {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -82,11 +84,12 @@ final class Manifests {
             case "Quota" -> new QuotaManifest(merge(object, dev.edgeplane.api.v1.Quota.newBuilder(), where).build());
             case "ConfigMap" -> new ConfigMapManifest(merge(object, dev.edgeplane.api.v1.ConfigMap.newBuilder(), where).build());
             case "Secret" -> new SecretManifest(merge(withStringData(object, where), dev.edgeplane.api.v1.Secret.newBuilder(), where).build());
+            case "ImagePrefetch" -> new ImagePrefetchManifest(merge(object, dev.edgeplane.api.v1.ImagePrefetch.newBuilder(), where).build());
             default -> throw new UsageException(where + ": unknown kind '" + kind + "' (" + KINDS + ")");
         };
     }
 
-    private static final String KINDS = "App, JoinToken, NodePool, Volume, VolumeSnapshot, Quota, ConfigMap or Secret";
+    private static final String KINDS = "App, JoinToken, NodePool, Volume, VolumeSnapshot, Quota, ConfigMap, Secret or ImagePrefetch";
 
     /**
      * A Secret's {@code data} values are base64, as in the API's JSON and in Kubernetes; Kubernetes'

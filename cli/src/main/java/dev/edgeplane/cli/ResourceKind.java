@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA, CONFIGMAP, SECRET;
+    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -18,8 +18,9 @@ enum ResourceKind {
             case "quota", "quotas" -> QUOTA;
             case "configmap", "configmaps", "cm" -> CONFIGMAP;
             case "secret", "secrets" -> SECRET;
+            case "prefetch", "prefetches", "imageprefetch", "imageprefetches" -> IMAGEPREFETCH;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets)");
+                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets, prefetches)");
         };
     }
 }

@@ -57,6 +57,27 @@ class ManifestsTest {
     }
 
     @Test
+    void readsAnImagePrefetch() {
+        var docs = Manifests.read(new StringReader("""
+                kind: ImagePrefetch
+                metadata: {name: web-v2, namespace: shop}
+                spec:
+                  images: [127.0.0.1:5000/web:2, busybox]
+                  nodeSelector: {site: shop}
+                  nodes: [edge-1]
+                  imagePullSecrets: [{name: regcred}]
+                  deadlineSeconds: 300
+                """), "test");
+        var prefetch = assertInstanceOf(Manifests.ImagePrefetchManifest.class, docs.get(0)).prefetch();
+        assertEquals("shop", prefetch.getMetadata().getNamespace());
+        assertEquals(List.of("127.0.0.1:5000/web:2", "busybox"), prefetch.getSpec().getImagesList());
+        assertEquals(Map.of("site", "shop"), prefetch.getSpec().getNodeSelectorMap());
+        assertEquals(List.of("edge-1"), prefetch.getSpec().getNodesList());
+        assertEquals("regcred", prefetch.getSpec().getImagePullSecrets(0).getName());
+        assertEquals(300, prefetch.getSpec().getDeadlineSeconds());
+    }
+
+    @Test
     void readsAnAppInTheApiJsonMappingWithEnumsByName() {
         var docs = Manifests.read(new StringReader("""
                 kind: App

@@ -4,6 +4,7 @@ import dev.edgeplane.controlplane.auth.AccessIndex;
 import dev.edgeplane.controlplane.auth.AdminTokens;
 import dev.edgeplane.controlplane.controllers.app.AppController;
 import dev.edgeplane.controlplane.controllers.nodepool.NodePoolController;
+import dev.edgeplane.controlplane.controllers.prefetch.ImagePrefetchController;
 import dev.edgeplane.controlplane.events.EventStore;
 import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
@@ -33,6 +34,7 @@ public class ControlPlane {
     private final NodeTracker tracker;
     private final AppController apps;
     private final NodePoolController pools;
+    private final ImagePrefetchController prefetches;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
     private final dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
@@ -41,7 +43,7 @@ public class ControlPlane {
     public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
                         AppController apps, NodePoolController pools, AgentEndpoint agentEndpoint, EventStore events, AccessIndex access,
-                        dev.edgeplane.controlplane.events.NodeObjects nodeObjects,
+                        dev.edgeplane.controlplane.events.NodeObjects nodeObjects, ImagePrefetchController prefetches,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.config = config;
         this.store = store;
@@ -56,6 +58,7 @@ public class ControlPlane {
         this.agentEndpoint = agentEndpoint;
         this.events = events;
         this.nodeObjects = nodeObjects;
+        this.prefetches = prefetches;
         this.httpPort = httpPort;
     }
 
@@ -71,6 +74,7 @@ public class ControlPlane {
         agentEndpoint.start();
         tracker.start();
         pools.start(); // before the App controller starts the leader lock: it listens for the first gain
+        prefetches.start(); // like pools: before the App controller starts the leader lock
         apps.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
@@ -78,6 +82,7 @@ public class ControlPlane {
 
     void onStop(@Observes ShutdownEvent event) {
         LOG.info("stopping the control plane");
+        prefetches.stop();
         apps.stop();
         pools.stop();
         agentEndpoint.stop();

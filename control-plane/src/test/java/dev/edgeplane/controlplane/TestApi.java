@@ -2,6 +2,7 @@ package dev.edgeplane.controlplane;
 
 import dev.edgeplane.api.v1.AppServiceGrpc;
 import dev.edgeplane.api.v1.ConfigMapServiceGrpc;
+import dev.edgeplane.api.v1.ImagePrefetchServiceGrpc;
 import dev.edgeplane.api.v1.JoinTokenServiceGrpc;
 import dev.edgeplane.api.v1.NodeServiceGrpc;
 import dev.edgeplane.api.v1.SecretServiceGrpc;
@@ -53,6 +54,10 @@ public final class TestApi implements AutoCloseable {
 
     public AppServiceGrpc.AppServiceBlockingStub apps() {
         return withToken(AppServiceGrpc.newBlockingStub(channel), adminToken);
+    }
+
+    public ImagePrefetchServiceGrpc.ImagePrefetchServiceBlockingStub imagePrefetches() {
+        return withToken(ImagePrefetchServiceGrpc.newBlockingStub(channel), adminToken);
     }
 
     public NodeServiceGrpc.NodeServiceBlockingStub nodes() {

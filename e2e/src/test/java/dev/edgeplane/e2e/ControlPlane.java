@@ -158,6 +158,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.ImagePrefetchServiceGrpc.ImagePrefetchServiceBlockingStub imagePrefetches() {
+        return dev.edgeplane.api.v1.ImagePrefetchServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.SecretServiceGrpc.SecretServiceBlockingStub secrets() {
         return dev.edgeplane.api.v1.SecretServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);

@@ -48,6 +48,14 @@ final class Cri implements AutoCloseable {
                 .getContainersList();
     }
 
+    /** True when containerd holds the image (CRI ImageStatus). */
+    boolean hasImage(String image) {
+        return dev.edgeplane.cri.v1.ImageServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+                .imageStatus(dev.edgeplane.cri.v1.ImageStatusRequest.newBuilder()
+                        .setImage(dev.edgeplane.cri.v1.ImageSpec.newBuilder().setImage(image)).build())
+                .hasImage();
+    }
+
     @Override
     public void close() throws InterruptedException {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);

@@ -240,6 +240,16 @@ final class EdgeCluster implements AutoCloseable {
                 () -> hosts.stream().allMatch(h -> h.allIds(name).isEmpty()));
     }
 
+    /** Runs the packaged edgectl against the running control plane as admin; its output (exit code 0 asserted). */
+    String edgectl(String... args) {
+        List<String> cmd = new ArrayList<>(Binaries.edgectl());
+        cmd.addAll(List.of("--insecure", "--server", cloud.apiAddress(), "--token-file", cloud.adminTokenFile().toString()));
+        cmd.addAll(List.of(args));
+        Commands.Result r = Commands.exec(cmd, Map.of(), Duration.ofSeconds(120));
+        assertEquals(0, r.exitCode(), String.join(" ", args) + ": " + r.output());
+        return r.output();
+    }
+
     static Map<String, String> labelsOf(String app) {
         return EdgeHost.labelsOf(app);
     }

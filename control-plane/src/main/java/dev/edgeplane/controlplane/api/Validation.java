@@ -20,6 +20,11 @@ public final class Validation {
     private static final Pattern LABEL_NAME = Pattern.compile("[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
     private static final Pattern CONFIG_KEY = Pattern.compile("[-._a-zA-Z0-9]+");
     private static final Pattern ENV_NAME = Pattern.compile("[-._a-zA-Z][-._a-zA-Z0-9]*");
+    /** A container image reference (the distribution project's grammar): [domain[:port]/]path[:tag][@digest]. */
+    private static final Pattern IMAGE_REFERENCE = Pattern.compile(
+            "(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?"
+                    + "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+                    + "(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?");
 
     /**
      * Violations reported in one error, and characters per field or description: the status travels in
@@ -154,6 +159,18 @@ public final class Validation {
         }
         if (!isDnsLabel(value)) {
             return add(field, "\"" + (value.length() > 70 ? value.substring(0, 67) + "..." : value) + "\" is not a DNS-1123 label (1-63 lower-case alphanumerics or '-', starting and ending alphanumeric)");
+        }
+        return this;
+    }
+
+    /** Checks a container image reference ("busybox", "registry:5000/team/app:1.2", "app@sha256:..."), at most 512 bytes. */
+    public Validation imageReference(String field, String value) {
+        if (value == null || value.isEmpty()) {
+            return add(field, "must not be empty");
+        }
+        if (value.length() > 512 || !IMAGE_REFERENCE.matcher(value).matches()) {
+            return add(field, "\"" + (value.length() > 70 ? value.substring(0, 67) + "..." : value)
+                    + "\" is not an image reference ([registry[:port]/]path[:tag][@digest], lower-case path)");
         }
         return this;
     }

@@ -66,6 +66,12 @@ public final class MethodRules {
         t.remove("edgeplane.v1.VolumeService/UpdateVolumeSnapshot"); // snapshots are immutable: no such method
         // A quota limits what deployers may use: setting it is the namespace's admin's.
         namespaced(t, "edgeplane.v1.QuotaService/", "Quota", Permission.ADMIN);
+        // Image prefetches: create, read and delete (no Update); pulling images is deploying.
+        String prefetch = "edgeplane.v1.ImagePrefetchService/";
+        t.put(prefetch + "CreateImagePrefetch", new Rule(Permission.WRITE, Scope.NAMESPACE));
+        t.put(prefetch + "DeleteImagePrefetch", new Rule(Permission.WRITE, Scope.NAMESPACE));
+        t.put(prefetch + "GetImagePrefetch", new Rule(Permission.READ, Scope.NAMESPACE));
+        t.put(prefetch + "ListImagePrefetches", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
         t.put("edgeplane.v1.EventService/ListEvents", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
         t.put("edgeplane.v1.EventService/WatchEvents", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
         // Series are per node (and labelled across namespaces): cluster-wide readers only.

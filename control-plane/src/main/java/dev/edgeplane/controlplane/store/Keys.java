@@ -22,6 +22,8 @@ public final class Keys {
     /** Secrets, sealed (SealedSecret): /edgeplane/secrets/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String SECRETS = ROOT + "secrets/";
     public static final String VOLUME_SNAPSHOTS = ROOT + "volumesnapshots/";
+    /** Image prefetches: /edgeplane/imageprefetches/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String IMAGE_PREFETCHES = ROOT + "imageprefetches/";
     /** Namespace quotas: /edgeplane/quotas/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String QUOTAS = ROOT + "quotas/";
     /** Events, each under a lease: /edgeplane/events/&lt;namespace, "-" for cluster-scoped objects&gt;/&lt;name&gt;. */
@@ -77,6 +79,10 @@ public final class Keys {
 
     public static String volumeSnapshot(String namespace, String name) {
         return VOLUME_SNAPSHOTS + namespace + "/" + name;
+    }
+
+    public static String imagePrefetch(String namespace, String name) {
+        return IMAGE_PREFETCHES + namespace + "/" + name;
     }
 
     public static String event(String namespace, String name) {

@@ -4,6 +4,7 @@ import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppRevision;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ConfigMap;
+import dev.edgeplane.api.v1.ImagePrefetch;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodePool;
 import dev.edgeplane.api.v1.PodTemplate;
@@ -43,6 +44,7 @@ public class StateCaches {
     private final PrefixCache<RoleBinding> roleBindings;
     /** Node pools: the NodePool controller and the pool API's overlap check read them. */
     private final PrefixCache<NodePool> nodePools;
+    private final PrefixCache<ImagePrefetch> imagePrefetches;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -63,6 +65,7 @@ public class StateCaches {
         this.apiTokens = new PrefixCache<>(store, Keys.API_TOKENS, b -> EtcdStore.decode(StoredApiToken.parser(), b), retries);
         this.roleBindings = new PrefixCache<>(store, Keys.ROLE_BINDINGS, b -> EtcdStore.decode(RoleBinding.parser(), b), retries);
         this.nodePools = new PrefixCache<>(store, Keys.NODE_POOLS, b -> EtcdStore.decode(NodePool.parser(), b), retries);
+        this.imagePrefetches = new PrefixCache<>(store, Keys.IMAGE_PREFETCHES, b -> EtcdStore.decode(ImagePrefetch.parser(), b), retries);
     }
 
     /**
@@ -145,9 +148,14 @@ public class StateCaches {
         return nodePools;
     }
 
+    /** Image prefetches: the prefetch controller and the agents' progress reports read them here. */
+    public PrefixCache<ImagePrefetch> imagePrefetches() {
+        return imagePrefetches;
+    }
+
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools);
+                roleBindings, nodePools, imagePrefetches);
     }
 
     public void close() {

@@ -58,6 +58,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private final EtcdStore store;
     private final ConnectLimiter limiter;
     private final dev.edgeplane.controlplane.volumes.VolumeReports volumeReports;
+    private final dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports;
     private final Clock clock = Clock.systemUTC();
     private final Duration helloTimeout;
     private final ScheduledExecutorService timers;
@@ -74,11 +75,12 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
 
     public AgentApi(Joiner joiner, dev.edgeplane.controlplane.join.CertificateRenewal renewal, ClusterCa ca, Limits limits, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
                     ConnectLimiter limiter, dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
-                    Duration helloTimeout, ScheduledExecutorService timers) {
+                    dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports, Duration helloTimeout, ScheduledExecutorService timers) {
         this.limiter = limiter;
         this.helloTimeout = helloTimeout;
         this.timers = timers;
         this.volumeReports = volumeReports;
+        this.prefetchReports = prefetchReports;
         this.joiner = joiner;
         this.renewal = renewal;
         this.ca = ca;
@@ -255,6 +257,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                     case STATUS -> {
                         tracker.report(node, request.getStatus());
                         volumeReports.report(node, request.getStatus());
+                        prefetchReports.report(node, request.getStatus());
                     }
                     // Deprecated (agents now use ReportEvents): still logged for older agents.
                     case EVENTS -> {

@@ -100,6 +100,10 @@ final class RunCommand implements Callable<Integer> {
             description = "Disk use (percent) image garbage collection frees down to (default: ${DEFAULT-VALUE}).")
     int imageGcLow;
 
+    @Option(names = "--prefetch-pulls", defaultValue = "2",
+            description = "At most this many image prefetch entries (ImagePrefetch) pull at once; pods' own pulls are not limited by it (default: ${DEFAULT-VALUE}).")
+    int prefetchPulls;
+
     @Option(names = "--eviction-disk-path", description = "A path on the container runtime's disk (default: /var/lib/containerd, else /).")
     Path evictionDiskPath;
 
@@ -212,7 +216,8 @@ final class RunCommand implements Callable<Integer> {
                         evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath()),
                 new ImageGc.Settings(Math.max(0, Math.min(100, imageGcHigh)), Math.max(0, Math.min(imageGcHigh, imageGcLow)),
                         java.time.Duration.ofMinutes(2), evictionDiskPath != null ? evictionDiskPath : NodeConditions.Thresholds.defaultDiskPath()),
-                dev.edgeplane.agent.identity.CertificateRotation.Settings.defaults().withCheckEvery(certificateCheckPeriod)),
+                dev.edgeplane.agent.identity.CertificateRotation.Settings.defaults().withCheckEvery(certificateCheckPeriod),
+                Math.max(1, prefetchPulls)),
                 new Agent.TunnelSettings(allowlist, tunnelMaxSessions, Optional.ofNullable(auditLog)),
                 volumeSettings(), new dev.edgeplane.agent.events.EventSettings(stateDir.resolve("events"), eventBuffer,
                         java.time.Duration.ofSeconds(1)),

@@ -7,43 +7,48 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The node's desired state at a revision: replicas to run, volume snapshots to hold and orders about
- * volumes, each by its key "namespace/replica" (a snapshot's "replica" is "snapshot.&lt;name&gt;", a
- * volume task's "volume.&lt;name&gt;").
+ * The node's desired state at a revision: replicas to run, volume snapshots to hold, orders about
+ * volumes and images to pull ahead of need, each by its key "namespace/replica" (a snapshot's
+ * "replica" is "snapshot.&lt;name&gt;", a volume task's "volume.&lt;name&gt;", an image pull's
+ * "prefetch.&lt;name&gt;").
  *
  * @param assignments     the replicas
  * @param volumeSnapshots the entries carrying a VolumeSnapshotTask
  * @param volumeTasks     the entries carrying a VolumeTask (e.g. delete a volume)
+ * @param imagePulls      the entries carrying an ImagePullTask (an ImagePrefetch's images)
  * @param complete        false until a whole desired state is known (from a good journal or a Snapshot);
  *                        nothing is ever removed on the strength of an incomplete one
  */
 public record DesiredState(long revision, Map<String, Assignment> assignments, Map<String, Assignment> volumeSnapshots,
-                           Map<String, Assignment> volumeTasks, boolean complete) {
+                           Map<String, Assignment> volumeTasks, Map<String, Assignment> imagePulls, boolean complete) {
     public DesiredState {
         assignments = Collections.unmodifiableMap(new TreeMap<>(assignments));
         volumeSnapshots = Collections.unmodifiableMap(new TreeMap<>(volumeSnapshots));
         volumeTasks = Collections.unmodifiableMap(new TreeMap<>(volumeTasks));
+        imagePulls = Collections.unmodifiableMap(new TreeMap<>(imagePulls));
     }
 
-    /** Sorts the entries of a node's desired state (by key) into replicas, snapshot tasks and volume tasks. */
+    /** Sorts the entries of a node's desired state (by key) into replicas, snapshot tasks, volume tasks and image pulls. */
     public static DesiredState of(long revision, Map<String, Assignment> entries, boolean complete) {
         Map<String, Assignment> replicas = new TreeMap<>();
         Map<String, Assignment> snapshots = new TreeMap<>();
         Map<String, Assignment> volumeTasks = new TreeMap<>();
-        entries.forEach((key, entry) -> (entry.hasVolumeSnapshot() ? snapshots : entry.hasVolumeTask() ? volumeTasks : replicas)
-                .put(key, entry));
-        return new DesiredState(revision, replicas, snapshots, volumeTasks, complete);
+        Map<String, Assignment> imagePulls = new TreeMap<>();
+        entries.forEach((key, entry) -> (entry.hasVolumeSnapshot() ? snapshots : entry.hasVolumeTask() ? volumeTasks
+                : entry.hasImagePull() ? imagePulls : replicas).put(key, entry));
+        return new DesiredState(revision, replicas, snapshots, volumeTasks, imagePulls, complete);
     }
 
     public static DesiredState unknown() {
-        return new DesiredState(0, Map.of(), Map.of(), Map.of(), false);
+        return new DesiredState(0, Map.of(), Map.of(), Map.of(), Map.of(), false);
     }
 
-    /** Every entry, replicas, snapshot and volume tasks, as the journal keeps them. */
+    /** Every entry, replicas, snapshot and volume tasks, image pulls, as the journal keeps them. */
     public Collection<Assignment> entries() {
         Map<String, Assignment> all = new TreeMap<>(assignments);
         all.putAll(volumeSnapshots);
         all.putAll(volumeTasks);
+        all.putAll(imagePulls);
         return all.values();
     }
 

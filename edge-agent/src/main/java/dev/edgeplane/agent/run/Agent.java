@@ -10,6 +10,7 @@ import dev.edgeplane.agent.events.EventUploader;
 import dev.edgeplane.agent.host.HostInfo;
 import dev.edgeplane.agent.host.NodeConditions;
 import dev.edgeplane.agent.images.ImageGc;
+import dev.edgeplane.agent.images.ImagePrefetcher;
 import dev.edgeplane.agent.loop.PassLoop;
 import dev.edgeplane.agent.identity.Pem;
 import dev.edgeplane.agent.identity.StateDir;
@@ -63,7 +64,7 @@ public final class Agent implements AutoCloseable {
     /** Everything `run` can be told. */
     public record Settings(Path stateDir, String criEndpoint, Path logDir, ReconcilerSettings reconciler,
                            Duration heartbeat, Optional<String> syncEndpointOverride, NodeConditions.Thresholds conditions,
-                           ImageGc.Settings imageGc, CertificateRotation.Settings certificateRotation) {}
+                           ImageGc.Settings imageGc, CertificateRotation.Settings certificateRotation, int prefetchPulls) {}
 
     /** How often image garbage collection looks at the disk (the kubelet's period). */
     static final Duration IMAGE_GC_PERIOD = Duration.ofMinutes(5);
@@ -75,6 +76,7 @@ public final class Agent implements AutoCloseable {
     private PodVolumes volumes;
     private VolumeSnapshots snapshots;
     private VolumeTasks volumeTasks;
+    private ImagePrefetcher prefetcher;
     private EventSpool events;
     private EventUploader eventUploader;
     private MetricsAgent metrics;
@@ -160,6 +162,10 @@ public final class Agent implements AutoCloseable {
         // The control plane's orders about volumes (delete): the only way a volume's data goes.
         VolumeTasks volumeTasks = new VolumeTasks(volumes, desired, status::forgetVolume, settings.reconciler().syncPeriod());
         volumeTasks.start();
+        // Images pulled ahead of need (ImagePrefetch), reported like the rest of the node's status.
+        ImagePrefetcher prefetcher = new ImagePrefetcher(cri, desired, status::updateImagePull, status::forgetImagePull,
+                settings.prefetchPulls(), settings.reconciler().syncPeriod());
+        prefetcher.start();
         LOG.info(() -> "agent " + HostInfo.agentVersion() + " for node " + nodeName + ": " + desired.current().assignments().size()
                 + " assignments from the journal at revision " + desired.current().revision() + ", CRI " + settings.criEndpoint());
 
@@ -204,6 +210,7 @@ public final class Agent implements AutoCloseable {
         agent.volumes = volumes;
         agent.snapshots = snapshots;
         agent.volumeTasks = volumeTasks;
+        agent.prefetcher = prefetcher;
         agent.events = events;
         if (sync != null) {
             agent.tunnel = tunnel(state, nodeName, sync, cri, tunnelSettings, grantKeys);
@@ -309,9 +316,9 @@ public final class Agent implements AutoCloseable {
         throw new GeneralSecurityException("the JDK offers no X.509 trust manager");
     }
 
-    /** The images the desired state names (its containers and init containers): image GC keeps them. */
+    /** The images the desired state names (its containers and init containers, its image pull entries): image GC keeps them. */
     static java.util.Set<String> imagesOf(DesiredStateStore desired) {
-        java.util.Set<String> images = new java.util.HashSet<>();
+        java.util.Set<String> images = new java.util.HashSet<>(ImagePrefetcher.images(desired.current()));
         for (dev.edgeplane.api.v1.Assignment a : desired.current().assignments().values()) {
             a.getTemplate().getContainersList().forEach(c -> images.add(c.getImage()));
             a.getTemplate().getInitContainersList().forEach(c -> images.add(c.getImage()));
@@ -349,6 +356,9 @@ public final class Agent implements AutoCloseable {
         }
         if (volumeTasks != null) {
             volumeTasks.close();
+        }
+        if (prefetcher != null) {
+            prefetcher.close();
         }
         if (volumes != null) {
             volumes.close();

@@ -2,6 +2,7 @@ package dev.edgeplane.agent.status;
 
 import com.google.protobuf.Timestamp;
 import dev.edgeplane.agent.journal.DesiredState;
+import dev.edgeplane.api.v1.ImagePullReport;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.StatusReport;
 import dev.edgeplane.api.v1.VolumeReport;
@@ -21,18 +22,18 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * yet. Pod workers {@link #update} it; the sync client takes changes (or everything after a
  * reconnect). A status only counts as changed when something other than its update time changed.
  * The state of the node's volumes and snapshots ({@link #updateVolume}, {@link #updateSnapshot})
- * travels in the same reports.
+ * travels in the same reports, and so does the progress of image pull entries ({@link #updateImagePull}).
  */
 public final class StatusManager {
     /** What changed since the last take. */
     public record Changes(List<ReplicaStatus> changed, List<String> removed, List<VolumeReport> volumes,
-                          List<VolumeSnapshotReport> snapshots) {
+                          List<VolumeSnapshotReport> snapshots, List<ImagePullReport> imagePulls) {
         public Changes(List<ReplicaStatus> changed, List<String> removed) {
-            this(changed, removed, List.of(), List.of());
+            this(changed, removed, List.of(), List.of(), List.of());
         }
 
         public boolean isEmpty() {
-            return changed.isEmpty() && removed.isEmpty() && volumes.isEmpty() && snapshots.isEmpty();
+            return changed.isEmpty() && removed.isEmpty() && volumes.isEmpty() && snapshots.isEmpty() && imagePulls.isEmpty();
         }
     }
 
@@ -45,6 +46,8 @@ public final class StatusManager {
     private final Set<String> dirtyVolumes = new LinkedHashSet<>();
     private final Map<String, VolumeSnapshotReport> snapshots = new TreeMap<>();
     private final Set<String> dirtySnapshots = new LinkedHashSet<>();
+    private final Map<String, ImagePullReport> imagePulls = new TreeMap<>();
+    private final Set<String> dirtyImagePulls = new LinkedHashSet<>();
 
     public StatusManager(Clock clock) {
         this.clock = clock;
@@ -126,8 +129,9 @@ public final class StatusManager {
     public synchronized StatusReport takeFullReport() {
         dirtyVolumes.clear();
         dirtySnapshots.clear();
+        dirtyImagePulls.clear();
         return StatusReport.newBuilder().addAllReplicas(takeAll()).setFull(true)
-                .addAllVolumes(volumes.values()).addAllSnapshots(snapshots.values()).build();
+                .addAllVolumes(volumes.values()).addAllSnapshots(snapshots.values()).addAllImagePulls(imagePulls.values()).build();
     }
 
     /** What the node's storage driver did with a Volume (keyed by namespace/name; changes only). */
@@ -147,6 +151,29 @@ public final class StatusManager {
             snapshots.put(key, report);
             dirtySnapshots.add(key);
         }
+    }
+
+    /** How an image pull entry (namespace/name of its ImagePrefetch) is getting on (changes only). */
+    public void updateImagePull(ImagePullReport report) {
+        boolean changed;
+        synchronized (this) {
+            String key = DesiredState.key(report.getNamespace(), report.getName());
+            changed = !report.equals(imagePulls.get(key));
+            if (changed) {
+                imagePulls.put(key, report);
+                dirtyImagePulls.add(key);
+            }
+        }
+        if (changed) {
+            listeners.forEach(Runnable::run);
+        }
+    }
+
+    /** An image pull entry gone from the desired state: nothing more to say about it. */
+    public synchronized void forgetImagePull(String namespace, String name) {
+        String key = DesiredState.key(namespace, name);
+        imagePulls.remove(key);
+        dirtyImagePulls.remove(key);
     }
 
     /** A snapshot deleted on the node: nothing more to say about it. */
@@ -177,8 +204,10 @@ public final class StatusManager {
         }
         Changes changes = new Changes(changed, List.copyOf(removed),
                 dirtyVolumes.stream().map(volumes::get).filter(java.util.Objects::nonNull).toList(),
-                dirtySnapshots.stream().map(snapshots::get).filter(java.util.Objects::nonNull).toList());
+                dirtySnapshots.stream().map(snapshots::get).filter(java.util.Objects::nonNull).toList(),
+                dirtyImagePulls.stream().map(imagePulls::get).filter(java.util.Objects::nonNull).toList());
         dirty.clear();
+        dirtyImagePulls.clear();
         removed.clear();
         dirtyVolumes.clear();
         dirtySnapshots.clear();

@@ -29,12 +29,13 @@ final class ConfigCache {
     private final Map<String, ConfigData> byKey = new HashMap<>();
 
     /**
-     * A new stream starts: the cache holds what the journal's assignments hold (nothing else); returns
+     * A new stream starts: the cache holds what the journal's entries hold (replicas' config objects,
+     * image pull entries' pull Secrets; nothing else); returns
      * those objects without their data, for the Hello (at most {@link #MAX_HELLO_CONFIGS}).
      */
     synchronized List<ConfigData> startStream(DesiredState state) {
         byKey.clear();
-        for (Assignment assignment : state.assignments().values()) {
+        for (Assignment assignment : state.entries()) {
             for (ConfigData data : assignment.getConfigDataList()) {
                 keep(data);
             }

@@ -273,7 +273,8 @@ public final class SyncClient implements AutoCloseable {
             if (!changes.isEmpty()) {
                 send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder()
                         .addAllReplicas(changes.changed()).addAllRemoved(changes.removed())
-                        .addAllVolumes(changes.volumes()).addAllSnapshots(changes.snapshots())).build());
+                        .addAllVolumes(changes.volumes()).addAllSnapshots(changes.snapshots())
+                        .addAllImagePulls(changes.imagePulls())).build());
             }
             // Events travel on their own ReportEvents stream (events.EventUploader), acked.
         };

@@ -14,8 +14,8 @@ import java.util.Set;
 /**
  * The replicas' assignments indexed by App ("namespace/app" -> assignment key -> entry) and by node
  * (node -> App -> replicas there), kept from the assignment watch; replica counts per node go to the
- * {@link NodeIndex}. Volume snapshots and volume tasks in a node's prefix are not replicas and are
- * left out. Thread-safe: the watch thread writes, the workers read copies.
+ * {@link NodeIndex}. Volume snapshots, volume tasks and image pull tasks in a node's prefix are not
+ * replicas and are left out. Thread-safe: the watch thread writes, the workers read copies.
  */
 final class AssignmentsByApp {
     private final NodeIndex nodes;
@@ -27,7 +27,7 @@ final class AssignmentsByApp {
     }
 
     static boolean isReplica(Assignment a) {
-        return !a.hasVolumeSnapshot() && !a.hasVolumeTask();
+        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasImagePull();
     }
 
     static String appKey(Assignment a) {
