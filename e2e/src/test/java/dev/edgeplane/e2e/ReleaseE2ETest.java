@@ -166,6 +166,39 @@ class ReleaseE2ETest {
     }
 
     @Test
+    void aRolloutWithPrefetchPullsTheNewImageOnTheNodesBeforeItReplacesAnything() throws Exception {
+        try (EdgeCluster cluster = EdgeCluster.start(dir, Map.of(), EdgeCluster.FAST_AGENT, "edge-1")) {
+            App base = cluster.app("pf", 1, "sh", "-c", "exec sleep 3600");
+            cluster.create(withStrategy(base, RolloutStrategy.newBuilder().setPrefetchImages(true).build(), 0));
+            Await.until("revision 1 rolled out", EdgeCluster.CONVERGE, cluster::diagnostics, () -> complete(cluster.get("pf"), 1));
+            String image2 = cluster.registry.push(dev.edgeplane.testkit.TestImages.BUSYBOX.archive(), "edgeplane/busybox:2");
+
+            App current = cluster.get("pf");
+            cluster.update(current.toBuilder().clearStatus().setSpec(current.getSpec().toBuilder().setTemplate(current.getSpec()
+                    .getTemplate().toBuilder().setContainers(0, current.getSpec().getTemplate().getContainers(0).toBuilder()
+                            .setImage(image2)))).build());
+            Await.until("revision 2 rolled out", EdgeCluster.CONVERGE, cluster::diagnostics, () -> complete(cluster.get("pf"), 2));
+
+            String agentLog = cluster.hosts.get(0).agent().logText();
+            assertTrue(agentLog.contains("image prefetch: pulled " + image2), "the prefetch pulled it:\n" + cluster.diagnostics());
+            assertEquals(1, count(agentLog, "pulled " + image2), "pulled once, by the prefetch: the pod found it there");
+            AppStatus status = cluster.get("pf").getStatus();
+            assertEquals(1, status.getReadyReplicas());
+            Await.until("the rollout's prefetch removed once it is done", EdgeCluster.CONVERGE, cluster::diagnostics,
+                    () -> cluster.cloud.process().logText().contains("pulling the images of revision 2")
+                            && edgectl(cluster, "get", "prefetches").output().lines().noneMatch(l -> l.startsWith("pf-r2")));
+        }
+    }
+
+    private static int count(String text, String needle) {
+        int n = 0;
+        for (int i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + 1)) {
+            n++;
+        }
+        return n;
+    }
+
+    @Test
     void oneReplicaIsReplacedWithoutAMomentWithNoneReady() throws Exception {
         try (EdgeCluster cluster = EdgeCluster.start(dir, Map.of(), EdgeCluster.FAST_AGENT, "edge-1")) {
             cluster.create(withStrategy(cluster.app("solo", 1, "sh", "-c", "echo v1; exec sleep 3600"),

@@ -2,6 +2,10 @@ package dev.edgeplane.controlplane.controllers.app;
 
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppRevision;
+import dev.edgeplane.api.v1.ImagePrefetch;
+import dev.edgeplane.api.v1.ImagePrefetchStatus;
+import dev.edgeplane.controlplane.api.ImagePrefetches;
+import dev.edgeplane.controlplane.controllers.prefetch.PrefetchStatuses;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.AppSpec;
@@ -81,6 +85,7 @@ public class AppController {
     private final LeaderLock leader;
     private final EventRecorder events;
     private final ControlPlaneConfig.Scheduler config;
+    private final ImagePrefetches prefetches;
     private final NodeIndex nodes = new NodeIndex();
     private final AssignmentsByApp assignments = new AssignmentsByApp(nodes);
     private final Set<String> everyNodeApps = ConcurrentHashMap.newKeySet();
@@ -107,7 +112,9 @@ public class AppController {
 
     private record Written(long revision, long nanos) {}
 
-    public AppController(EtcdStore store, StateCaches caches, LeaderLock leader, EventRecorder events, ControlPlaneConfig config) {
+    public AppController(EtcdStore store, StateCaches caches, LeaderLock leader, EventRecorder events, ControlPlaneConfig config,
+                         ImagePrefetches prefetches) {
+        this.prefetches = prefetches;
         this.store = store;
         this.caches = caches;
         this.leader = leader;
@@ -134,6 +141,7 @@ public class AppController {
         caches.volumes().subscribe(new VolumeListener(), (state, revision) -> null);
         caches.replicaStatuses().subscribe(new ReplicaStatusListener(), (state, revision) -> null);
         caches.rollouts().subscribe(new RolloutListener(), (state, revision) -> null);
+        caches.imagePrefetches().subscribe(new PrefetchListener(), (state, revision) -> null);
         caches.configMaps().subscribe(new ConfigListener<>(), (state, revision) -> null);
         caches.secrets().subscribe(new ConfigListener<>(), (state, revision) -> null);
         leader.start(this::onLeadershipChange);
@@ -371,6 +379,25 @@ public class AppController {
         }
     }
 
+    /** A rollout's ImagePrefetch moved: its App looks again (the rollout waits for it). */
+    private final class PrefetchListener implements PrefixCache.Listener<ImagePrefetch> {
+        @Override
+        public void onEvents(List<PrefixCache.Event<ImagePrefetch>> changes, long revision) {
+            for (PrefixCache.Event<ImagePrefetch> change : changes) {
+                Entry<ImagePrefetch> e = change instanceof PrefixCache.Put<ImagePrefetch> put ? put.entry() : change.previous();
+                String app = e == null ? "" : e.value().getMetadata().getLabelsOrDefault(RolloutPrefetch.APP_LABEL, "");
+                if (!app.isEmpty()) {
+                    wakeApp(e.value().getMetadata().getNamespace() + "/" + app);
+                }
+            }
+        }
+
+        @Override
+        public void onReset(Map<String, Entry<ImagePrefetch>> state, long revision) {
+            rollingApps.forEach(AppController.this::wakeApp);
+        }
+    }
+
     /** A rollout record changed (PauseAppRollout, ResumeAppRollout, AbortAppRollout, or our own write). */
     private final class RolloutListener implements PrefixCache.Listener<RolloutStatus> {
         @Override
@@ -442,7 +469,7 @@ public class AppController {
                 : Revisions.step(spec, caches.revisions().list(Keys.revisionsOf(namespace, name)), now);
         AppPlanner.Release release = spec == null ? AppPlanner.Release.NONE
                 : new AppPlanner.Release(replica -> statusOf(namespace, replica), rolloutEntry == null ? null : rolloutEntry.value(),
-                        revisionStep.number(), revisionStep.rollingBack());
+                        revisionStep.number(), revisionStep.rollingBack(), prefetchOf(namespace, name, revisionStep.number()));
         AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs(namespace, name, spec, assignments.of(app), nodes,
                         nodes::replicas, volumes, spec == null ? List.of() : configVersions(spec), Set.copyOf(stored), now,
                         config.inlineTemplates(), release),
@@ -487,6 +514,11 @@ public class AppController {
             if (plan.rollout().isPresent() && !keepRollout(namespace, name, entry, rolloutEntry, plan.rollout().get(), now)) {
                 return new WorkQueue.RequeueAfter(OWN_WRITES_POLL); // changed meanwhile (an API call): decide again on the new one
             }
+            if (plan.rollout().isPresent() && spec.getSpec().getStrategy().getPrefetchImages()) {
+                Map<String, String> nodesByReplica = new HashMap<>();
+                assignments.of(app).forEach(e -> nodesByReplica.put(e.value().getReplica(), e.value().getNode()));
+                keepPrefetch(spec, revisionStep.number(), nodesByReplica, plan.rollout().get());
+            }
         } catch (TxnWriter.GuardFailed e) {
             LOG.warnf("%s: write refused: this process is no longer the leader", app);
             return WorkQueue.DONE; // gaining leadership again wakes every App
@@ -519,6 +551,39 @@ public class AppController {
             return new WorkQueue.RequeueAfter(until.isNegative() ? Duration.ofMillis(10) : until);
         }
         return WorkQueue.DONE;
+    }
+
+    /** The ImagePrefetch a rollout of this revision made (strategy.prefetch_images), as far as it got. */
+    private Optional<RolloutPlanner.Prefetch> prefetchOf(String namespace, String app, long revision) {
+        Entry<ImagePrefetch> e = caches.imagePrefetches().get(Keys.imagePrefetch(namespace, RolloutPrefetch.name(app, revision)));
+        if (e == null) {
+            return Optional.empty();
+        }
+        ImagePrefetchStatus s = e.value().getStatus();
+        return Optional.of(new RolloutPlanner.Prefetch(PrefetchStatuses.terminal(s), s.getNodesDone() + s.getNodesFailed(), s.getNodesTotal()));
+    }
+
+    /**
+     * Makes the ImagePrefetch a rollout waits for, or removes those of this App's finished rollouts.
+     * Errors are logged: the rollout asks again on its next pass.
+     */
+    private void keepPrefetch(App app, long revision, Map<String, String> nodesByReplica, RolloutPlanner.Decision decision) {
+        String ns = app.getMetadata().getNamespace();
+        String name = app.getMetadata().getName();
+        try {
+            if (decision.prefetchWanted()) {
+                prefetches.create(RolloutPrefetch.of(app, revision, new java.util.TreeSet<>(nodesByReplica.values())));
+                LOG.infof("app %s/%s: pulling the images of revision %d on its nodes before the rollout", ns, name, revision);
+            } else if (!decision.active()) {
+                for (Entry<ImagePrefetch> e : caches.imagePrefetches().list(Keys.imagePrefetch(ns, ""))) {
+                    if (name.equals(e.value().getMetadata().getLabelsOrDefault(RolloutPrefetch.APP_LABEL, ""))) {
+                        prefetches.delete(ns, e.value().getMetadata().getName(), 0);
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            LOG.warnf("app %s/%s: image prefetch for revision %d: %s", ns, name, revision, e.getMessage());
+        }
     }
 
     private ReplicaStatus statusOf(String namespace, String replica) {

@@ -77,10 +77,12 @@ public final class AppPlanner {
      * @param previous    the rollout as last written, or null
      * @param revision    the revision number of the App's current template
      * @param rollingBack that template is an earlier revision come back
+     * @param prefetch    the ImagePrefetch of this revision's images, if there is one
      */
-    public record Release(Function<String, ReplicaStatus> statuses, RolloutStatus previous, long revision, boolean rollingBack) {
+    public record Release(Function<String, ReplicaStatus> statuses, RolloutStatus previous, long revision, boolean rollingBack,
+                          Optional<RolloutPlanner.Prefetch> prefetch) {
         /** Nothing known of the replicas: every replica of an older template is unavailable, so all may switch. */
-        public static final Release NONE = new Release(r -> null, null, 0, false);
+        public static final Release NONE = new Release(r -> null, null, 0, false, Optional.empty());
     }
 
     /**
@@ -148,7 +150,7 @@ public final class AppPlanner {
         Map<String, Integer> ownLoad = new HashMap<>();
         current.values().forEach(n -> ownLoad.merge(n, 1, Integer::sum));
         RolloutPlanner.Decision rollout = RolloutPlanner.decide(new RolloutPlanner.Inputs(app, hash, in.release().revision(),
-                in.release().rollingBack(), replicas(in, mine), in.release().previous(), in.now()));
+                in.release().rollingBack(), replicas(in, mine), in.release().previous(), in.now(), in.release().prefetch()));
         Placement.Result placed = Placement.place(app, in.nodes(), current,
                 n -> in.load().applyAsInt(n) - ownLoad.getOrDefault(n, 0), in.now(), resolved.get().pinnedTo(), budget.maxPlacements(),
                 rollout.names().orElseGet(() -> Placement.ordinals(app)));

@@ -87,7 +87,15 @@ public final class RolloutPlanner {
      * @param previous       the rollout as last written, or null
      */
     public record Inputs(App app, String targetHash, long targetRevision, boolean rollingBack, List<Replica> replicas,
-                         RolloutStatus previous, Instant now) {}
+                         RolloutStatus previous, Instant now, Optional<Prefetch> prefetch) {
+        public Inputs(App app, String targetHash, long targetRevision, boolean rollingBack, List<Replica> replicas,
+                      RolloutStatus previous, Instant now) {
+            this(app, targetHash, targetRevision, rollingBack, replicas, previous, now, Optional.empty());
+        }
+    }
+
+    /** The ImagePrefetch of this rollout's images (strategy.prefetch_images), as far as it got. */
+    public record Prefetch(boolean finished, int nodesDone, int nodesTotal) {}
 
     /**
      * @param switchable replicas of an older template that may take the current one now
@@ -96,9 +104,11 @@ public final class RolloutPlanner {
      * @param status     the rollout's status to keep (written when it differs from the previous one)
      * @param rollbackTo the abort criteria tripped with action ROLLBACK: put this revision's template back
      * @param recheckAt  when a timer falls due (min_ready_seconds, a pause, the progress deadline)
+     * @param prefetchWanted the rollout waits for its images to be pulled on the App's nodes, and no
+     *                   ImagePrefetch for them exists yet: make one
      */
     public record Decision(Set<String> switchable, Optional<List<String>> names, RolloutStatus status, List<Occurrence> events,
-                           OptionalLong rollbackTo, Optional<Instant> recheckAt) {
+                           OptionalLong rollbackTo, Optional<Instant> recheckAt, boolean prefetchWanted) {
         /** The rollout still has work to do (replica status changes matter to it). */
         public boolean active() {
             return status.getPhase() == RolloutStatus.Phase.PROGRESSING || status.getPhase() == RolloutStatus.Phase.ROLLING_BACK
@@ -216,9 +226,21 @@ public final class RolloutPlanner {
             Optional<List<String>> names;
             boolean advancing = rollbackTo.isEmpty() && (status.getPhase() == RolloutStatus.Phase.PROGRESSING
                     || status.getPhase() == RolloutStatus.Phase.ROLLING_BACK);
-            if (!advancing || old.isEmpty()) {
+            boolean prefetchWanted = false;
+            if (advancing && !old.isEmpty() && spec.getStrategy().getPrefetchImages() && !automaticRollback()
+                    && in.prefetch().map(p -> !p.finished()).orElse(true)) {
+                // Nothing switches until the new images are on the nodes; the deadline runs from when they are.
+                prefetchWanted = in.prefetch().isEmpty();
+                status.setProgressTime(timestamp(in.now())).setMessage(in.prefetch()
+                        .map(p -> "pulling the new images: " + p.nodesDone() + "/" + p.nodesTotal() + " nodes done")
+                        .orElse("pulling the new images"));
+                names = everyNode ? Optional.empty() : Optional.of(steadyNames(fresh, old));
+            } else if (!advancing || old.isEmpty()) {
                 names = everyNode ? Optional.empty() : Optional.of(steadyNames(fresh, old));
             } else {
+                if (status.getMessage().startsWith("pulling the new images")) {
+                    status.setMessage("");
+                }
                 // An automatic rollback puts the known-good template back everywhere at once (its images are on the nodes).
                 RolloutStrategy.Type type = automaticRollback() ? RolloutStrategy.Type.RECREATE : RolloutStrategies.type(spec);
                 names = switch (type) {
@@ -235,7 +257,7 @@ public final class RolloutPlanner {
                     || status.getPhase() == RolloutStatus.Phase.ROLLING_BACK)) {
                 later(deadlineAt); // timing out is what moves a stuck rollout on; with nothing left to replace it only colours the status
             }
-            return new Decision(switchable, names, status.build(), events, rollbackTo, Optional.ofNullable(recheck));
+            return new Decision(switchable, names, status.build(), events, rollbackTo, Optional.ofNullable(recheck), prefetchWanted);
         }
 
         private boolean automaticRollback() {

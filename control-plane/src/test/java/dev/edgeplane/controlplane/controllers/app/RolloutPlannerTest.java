@@ -287,6 +287,26 @@ class RolloutPlannerTest {
     }
 
     @Test
+    void withPrefetchNothingSwitchesUntilTheNewImagesAreOnTheNodes() {
+        Fleet fleet = running(app(4, RolloutStrategy.newBuilder().setPrefetchImages(true).build()), 4, 4);
+        java.util.function.Function<java.util.Optional<RolloutPlanner.Prefetch>, RolloutPlanner.Decision> decide = prefetch ->
+                RolloutPlanner.decide(new RolloutPlanner.Inputs(fleet.app, NEW, 2, false, fleet.view(), fleet.rollout, fleet.now, prefetch));
+        RolloutPlanner.Decision none = decide.apply(java.util.Optional.empty());
+        assertTrue(none.prefetchWanted(), "no prefetch yet: make one");
+        assertTrue(none.switchable().isEmpty());
+        assertEquals(List.of("web-0", "web-1", "web-2", "web-3"), none.names().orElseThrow(), "no surge either");
+        fleet.rollout = none.status();
+        RolloutPlanner.Decision pulling = decide.apply(java.util.Optional.of(new RolloutPlanner.Prefetch(false, 1, 4)));
+        assertFalse(pulling.prefetchWanted());
+        assertTrue(pulling.switchable().isEmpty());
+        assertEquals("pulling the new images: 1/4 nodes done", pulling.status().getMessage());
+        fleet.rollout = pulling.status();
+        RolloutPlanner.Decision pulled = decide.apply(java.util.Optional.of(new RolloutPlanner.Prefetch(true, 4, 4)));
+        assertEquals(1, pulled.switchable().size(), "then the rolling update goes on as usual");
+        assertEquals("", pulled.status().getMessage());
+    }
+
+    @Test
     void batchSizesDoubleUpToTheirShareOfTheFleet() {
         RolloutStrategies.Batches defaults = RolloutStrategies.Batches.of(AppSpec.getDefaultInstance());
         List<Integer> sizes = new ArrayList<>();
