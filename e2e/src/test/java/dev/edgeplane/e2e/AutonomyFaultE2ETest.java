@@ -264,7 +264,7 @@ class AutonomyFaultE2ETest {
         });
         List<EdgeCluster.Received> got = f.received();
         assertEquals("snapshot", got.get(receivedBefore).kind(), "snapshot path\n" + f.diagnostics());
-        assertEquals(1, f.allIds("compacted").size(), "the old container removed");
+        Await.until("the old container removed", CONVERGE, f::diagnostics, () -> f.allIds("compacted").size() == 1);
         f.delete("compacted");
         f.delete("born-offline");
     }
@@ -285,6 +285,8 @@ class AutonomyFaultE2ETest {
             Set<String> now = f.runningIds("once");
             return now.size() == 1 && now.stream().noneMatch(before::contains);
         });
+        // A rolling update removes the old replica once the new one runs: its container goes a moment later.
+        Await.until("the old container removed", CONVERGE, f::diagnostics, () -> f.allIds("once").size() == 1);
         Set<String> after = f.allIds("once");
         Await.until("the agent acked and reported", CONVERGE, f::diagnostics,
                 () -> f.get("once").getStatus().getReadyReplicas() == 1);
