@@ -2,7 +2,9 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|cp-metrics|probes|config|fleet [N]|all]
+# Usage: deploy/bench.sh [core|autonomy|storage|tunnel|metrics|cp-metrics|probes|config|release [N]|fleet [N]|all]
+#   release [N] an image update rolled over N simulated nodes (default 1000) in the default batches, and
+#              the serving gap of a rolling update of one replica on one real host
 #   fleet [N]  N simulated agents (default 10000) against the packaged control plane and a real etcd;
 #              FLEET_IDLE_SECONDS (300) shortens the idle window, FLEET_METRICS_HISTORY_SECONDS (3600)
 #              the simulated metrics history.
@@ -47,6 +49,12 @@ case $what in
   metrics|all) run edge-agent MetricsBench ;;&
   probes|all) run edge-agent ProbeBench ;;&
   config|all) run "$e2e_modules" ConfigBench ;;&
+  release|all)
+    ulimit -n "$(ulimit -Hn)"
+    nodes=${2:-1000}
+    [[ $what == all ]] && nodes=1000
+    [[ $nodes =~ ^[0-9]+$ ]] || { echo "bench.sh release: N must be a number of nodes, not $nodes" >&2; exit 2; }
+    run "$e2e_modules" 'ReleaseBench,ReleaseE2ETest#oneReplica*' -Dfleet.agents="$nodes" ;;&
   cp-metrics|metrics|all) run control-plane MetricsStoreBench ;;&
   storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java
     run "$e2e_modules" VolumeSnapshotBench ;;&

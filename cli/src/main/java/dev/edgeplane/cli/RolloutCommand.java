@@ -44,6 +44,15 @@ final class RolloutCommand {
         PrintWriter out() {
             return spec.commandLine().getOut();
         }
+
+        /** One steering call, then "app/NS/NAME rollout DONE". */
+        int steer(String done, java.util.function.Consumer<ApiClient> call) throws InterruptedException {
+            try (ApiClient api = parent.root.connect()) {
+                call.accept(api);
+            }
+            out().println("app/" + namespace + "/" + name + " rollout " + done);
+            return 0;
+        }
     }
 
     @Command(name = "status", description = "Show the rollout's progress until it is complete; exits 4 when it is aborted "
@@ -127,11 +136,7 @@ final class RolloutCommand {
     static final class Pause extends AppArgs implements Callable<Integer> {
         @Override
         public Integer call() throws InterruptedException {
-            try (ApiClient api = parent.root.connect()) {
-                api.apps().pauseAppRollout(request());
-            }
-            out().println("app/" + namespace + "/" + name + " rollout paused");
-            return 0;
+            return steer("paused", api -> api.apps().pauseAppRollout(request()));
         }
     }
 
@@ -139,11 +144,7 @@ final class RolloutCommand {
     static final class Resume extends AppArgs implements Callable<Integer> {
         @Override
         public Integer call() throws InterruptedException {
-            try (ApiClient api = parent.root.connect()) {
-                api.apps().resumeAppRollout(request());
-            }
-            out().println("app/" + namespace + "/" + name + " rollout resumed");
-            return 0;
+            return steer("resumed", api -> api.apps().resumeAppRollout(request()));
         }
     }
 
@@ -151,11 +152,7 @@ final class RolloutCommand {
     static final class Abort extends AppArgs implements Callable<Integer> {
         @Override
         public Integer call() throws InterruptedException {
-            try (ApiClient api = parent.root.connect()) {
-                api.apps().abortAppRollout(request());
-            }
-            out().println("app/" + namespace + "/" + name + " rollout aborted");
-            return 0;
+            return steer("aborted", api -> api.apps().abortAppRollout(request()));
         }
     }
 

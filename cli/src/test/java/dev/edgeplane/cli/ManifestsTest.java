@@ -40,6 +40,23 @@ class ManifestsTest {
     }
 
     @Test
+    void theBatchedReleaseExampleReadsWithItsStrategy() throws Exception {
+        Path example = Path.of("").toAbsolutePath().getParent().resolve("deploy/examples/batched-release.yaml");
+        List<Manifests.Manifest> docs;
+        try (var reader = java.nio.file.Files.newBufferedReader(example)) {
+            docs = Manifests.read(reader, example.toString());
+        }
+        var spec = assertInstanceOf(Manifests.AppManifest.class, docs.get(0)).app().getSpec();
+        assertEquals(dev.edgeplane.api.v1.RolloutStrategy.Type.BATCHED, spec.getStrategy().getType());
+        assertEquals(300, spec.getStrategy().getBatched().getPauseBetweenBatches().getSeconds());
+        assertEquals(10, spec.getStrategy().getBatched().getMaxBatchPercent());
+        assertEquals(25, spec.getStrategy().getAbortCriteria().getFailureThresholdPercent());
+        assertEquals(dev.edgeplane.api.v1.AbortCriteria.Action.ROLLBACK, spec.getStrategy().getAbortCriteria().getAction());
+        assertEquals(30, spec.getMinReadySeconds());
+        assertEquals(5, spec.getRevisionHistoryLimit());
+    }
+
+    @Test
     void readsAnAppInTheApiJsonMappingWithEnumsByName() {
         var docs = Manifests.read(new StringReader("""
                 kind: App

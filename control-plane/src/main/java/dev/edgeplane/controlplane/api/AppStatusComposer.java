@@ -36,6 +36,14 @@ public class AppStatusComposer {
         this.controller = controller;
     }
 
+    /** Kubernetes' availableReplicas: ready for at least min_ready_seconds. */
+    private static boolean readyLongEnough(ReplicaStatus replica, int minReadySeconds, java.time.Instant now) {
+        if (minReadySeconds == 0 || !replica.hasReadyTransitionTime()) {
+            return true;
+        }
+        return !java.time.Instant.ofEpochSecond(replica.getReadyTransitionTime().getSeconds()).plusSeconds(minReadySeconds).isAfter(now);
+    }
+
     public App withStatus(App app) {
         String ns = app.getMetadata().getNamespace();
         String name = app.getMetadata().getName();
@@ -64,6 +72,8 @@ public class AppStatusComposer {
         }
         int ready = 0;
         int available = 0;
+        int minReady = Math.max(0, app.getSpec().getMinReadySeconds());
+        java.time.Instant now = java.time.Instant.now();
         boolean allCurrent = true;
         // Replica names start with "<app>-" ("<app>-<ordinal>", "<app>-<node>"); others sharing the prefix are skipped below.
         for (Entry<ReplicaStatus> e : caches.replicaStatuses().list(Keys.REPLICA_STATUS + ns + "/" + name + "-")) {
@@ -89,13 +99,14 @@ public class AppStatusComposer {
             }
             if (replica.getPhase() == ReplicaStatus.Phase.RUNNING && replica.getReady()) { // probes passed, on the agent
                 ready++;
-                if (nodeReady) {
+                boolean isAvailable = nodeReady && readyLongEnough(replica, minReady, now);
+                if (isAvailable) {
                     available++;
                 }
                 AppPoolStatus.Builder pool = AppPools.groupOf(groups, replica.getName()).map(pools::get).orElse(null);
                 if (pool != null) {
                     pool.setReadyReplicas(pool.getReadyReplicas() + 1)
-                            .setAvailableReplicas(pool.getAvailableReplicas() + (nodeReady ? 1 : 0));
+                            .setAvailableReplicas(pool.getAvailableReplicas() + (isAvailable ? 1 : 0));
                 }
             }
         }

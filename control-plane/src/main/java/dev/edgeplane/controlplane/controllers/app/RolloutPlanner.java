@@ -673,11 +673,19 @@ public final class RolloutPlanner {
     /** "web-12" -> 12; names without an ordinal sort last. */
     static long ordinal(String name) {
         int dash = name.lastIndexOf('-');
-        try {
-            return dash < 0 ? Long.MAX_VALUE : Long.parseLong(name.substring(dash + 1));
-        } catch (NumberFormatException e) {
+        int digits = name.length() - dash - 1;
+        if (dash < 0 || digits < 1 || digits > 18) {
             return Long.MAX_VALUE;
         }
+        long value = 0;
+        for (int i = dash + 1; i < name.length(); i++) { // no exceptions: EVERY_NODE names ("<app>-<node>") mostly have none
+            char c = name.charAt(i);
+            if (c < '0' || c > '9') {
+                return Long.MAX_VALUE;
+            }
+            value = value * 10 + (c - '0');
+        }
+        return value;
     }
 
     static Timestamp timestamp(Instant at) {
