@@ -76,6 +76,12 @@ final class DescribeCommand implements Callable<Integer> {
         if (!s.getMessage().isEmpty()) {
             out.println("Scheduling:  " + s.getMessage());
         }
+        if (app.getSpec().getPoolsCount() > 0) {
+            out.println("Pools:" + (app.getSpec().getStrategy().getPoolByPool() ? "       (rolled out pool by pool, in this order)" : ""));
+            Output.table(out, List.of("  POOL", "DESIRED", "READY", "UPDATED", "AVAILABLE"), s.getPoolsList().stream()
+                    .map(p -> List.of("  " + p.getName(), Integer.toString(p.getDesiredReplicas()), Integer.toString(p.getReadyReplicas()),
+                            Integer.toString(p.getUpdatedReplicas()), Integer.toString(p.getAvailableReplicas()))).toList());
+        }
         for (var c : app.getSpec().getTemplate().getContainersList()) {
             out.println("Container:   " + c.getName() + "  " + c.getImage() + "  "
                     + String.join(" ", c.getCommandList()) + " " + String.join(" ", c.getArgsList()));

@@ -83,7 +83,7 @@ final class EventsView {
     /** Streams matching events until the server ends the stream or the operator interrupts. */
     static void watch(ApiClient api, EventFilter filter, Predicate<Event> keep, Output.Format format, PrintWriter out) {
         Iterator<WatchEventsResponse> stream = api.eventsWatch().watchEvents(WatchEventsRequest.newBuilder().setFilter(filter).build());
-        if (format == Output.Format.table) {
+        if (format.isTable()) {
             out.println(fixed(HEADER));
             out.flush();
         }
@@ -93,7 +93,7 @@ final class EventsView {
                 continue; // an expired event is not news
             }
             switch (format) {
-                case table -> out.println(fixed(row(change.getEvent(), Instant.now())));
+                case table, wide -> out.println(fixed(row(change.getEvent(), Instant.now())));
                 case json -> out.println(Output.json(change.getEvent()).replaceAll("\\s*\\n\\s*", " "));
                 case yaml -> out.print("---\n" + Output.yaml(change.getEvent()));
             }

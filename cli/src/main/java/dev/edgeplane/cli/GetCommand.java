@@ -42,7 +42,7 @@ final class GetCommand implements Callable<Integer> {
     @Option(names = {"-l", "--selector"}, description = "Label selector, e.g. tier=web,!canary")
     String selector = "";
 
-    @Option(names = {"-o", "--output"}, description = "table (default), json or yaml")
+    @Option(names = {"-o", "--output"}, description = "table (default), wide (apps: UPDATED, AVAILABLE and POOLS too), json or yaml")
     Output.Format format = Output.Format.table;
 
     @Option(names = "--for", paramLabel = "KIND/NAME", description = "Events of one object: app/NAME (with its replicas), replica/NAME, node/NAME, volume/NAME.")
@@ -72,15 +72,11 @@ final class GetCommand implements Callable<Integer> {
                 case CONFIGMAP -> Configs.printConfigMaps(api, out, format, namespace, name, selector, now);
                 case SECRET -> Configs.printSecrets(api, out, format, namespace, name, selector, now);
                 case IMAGEPREFETCH -> Prefetches.print(api, out, format, namespace, name, selector, now);
-                case APP -> Output.print(out, format, apps(api),
-                        List.of("NAMESPACE", "NAME", "MODE", "DESIRED", "READY", "AVAILABLE", "AGE"), m -> {
-                            App a = (App) m;
-                            return List.of(a.getMetadata().getNamespace(), a.getMetadata().getName(),
-                                    a.getSpec().getMode().name().replace("MODE_UNSPECIFIED", "REPLICATED"),
-                                    str(a.getStatus().getDesiredReplicas()), str(a.getStatus().getReadyReplicas()),
-                                    str(a.getStatus().getAvailableReplicas()),
-                                    Durations.age(a.getMetadata().getCreateTime(), now));
-                        });
+                case APP -> {
+                    List<App> apps = apps(api);
+                    boolean wide = format == Output.Format.wide;
+                    Output.print(out, format, apps, AppRows.header(wide, apps), m -> AppRows.row((App) m, wide, apps, now));
+                }
                 case NODE -> Output.print(out, format, nodes(api),
                         NODE_HEADER, m -> nodeRow((Node) m, now));
                 case TOKEN -> Output.print(out, format, tokens(api),
@@ -121,7 +117,7 @@ final class GetCommand implements Callable<Integer> {
             return;
         }
         List<dev.edgeplane.api.v1.Event> events = EventsView.list(api, filter.build(), keep);
-        if (format == Output.Format.table) {
+        if (format.isTable()) {
             EventsView.table(out, events, now);
         } else {
             Output.print(out, format, events, EventsView.HEADER, m -> EventsView.row((dev.edgeplane.api.v1.Event) m, now));
@@ -189,9 +185,5 @@ final class GetCommand implements Callable<Integer> {
                 s.getRunningReplicas() + "/" + s.getDesiredReplicas(), s.getAgentVersion(),
                 s.getOs() + "/" + s.getArch(), Durations.age(s.getLastHeartbeat(), now),
                 Durations.age(n.getMetadata().getCreateTime(), now));
-    }
-
-    private static String str(int n) {
-        return Integer.toString(n);
     }
 }

@@ -59,7 +59,7 @@ final class MetricsCommand implements Callable<Integer> {
         try (ApiClient api = root.connect()) {
             response = api.metrics().queryMetrics(request.build());
         }
-        if (format != Output.Format.table) {
+        if (!format.isTable()) {
             Output.print(out, format, List.of(response), List.of(), m -> List.of());
         } else {
             List<List<String>> rows = new ArrayList<>();

@@ -15,7 +15,14 @@ import java.util.List;
 /** Prints resources as an aligned table (the default), JSON or YAML. */
 final class Output {
 
-    enum Format { table, json, yaml }
+    /** wide: the table with more columns where a command has them (get apps), else the table. */
+    enum Format {
+        table, wide, json, yaml;
+
+        boolean isTable() {
+            return this == table || this == wide;
+        }
+    }
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final ObjectMapper YAML = new ObjectMapper(
@@ -35,7 +42,7 @@ final class Output {
     static void print(PrintWriter out, Format format, List<? extends MessageOrBuilder> items,
             List<String> header, java.util.function.Function<MessageOrBuilder, List<String>> row) {
         switch (format) {
-            case table -> table(out, header, items.stream().map(row).toList());
+            case table, wide -> table(out, header, items.stream().map(row).toList());
             case json -> {
                 if (items.size() == 1) {
                     out.println(json(items.get(0)));

@@ -116,6 +116,9 @@ final class RolloutCommand {
                 .append(" [").append("#".repeat(filled)).append(".".repeat(BAR_WIDTH - filled)).append("] ")
                 .append(s.getUpdatedReplicas()).append('/').append(s.getDesiredReplicas()).append(" updated, ")
                 .append(s.getReadyReplicas()).append(" ready, ").append(s.getAvailableReplicas()).append(" available");
+        if (!r.getPool().isEmpty()) {
+            line.append("; pool ").append(r.getPool()); // pool by pool: the pool being released (its batches follow)
+        }
         if (r.getBatchesTotal() > 0) {
             line.append("; batch ").append(r.getBatch()).append('/').append(r.getBatchesTotal()).append(" (")
                     .append(r.getNodesReleased()).append('/').append(r.getNodesTotal()).append(" nodes)");

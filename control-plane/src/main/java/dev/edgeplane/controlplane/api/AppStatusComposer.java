@@ -1,6 +1,8 @@
 package dev.edgeplane.controlplane.api;
 
+import dev.edgeplane.api.AppPools;
 import dev.edgeplane.api.TemplateHashes;
+import dev.edgeplane.api.v1.AppPoolStatus;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.AppSpec;
@@ -15,6 +17,8 @@ import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -50,7 +54,22 @@ public class AppStatusComposer {
         }
         AppStatus.Builder status = AppStatus.newBuilder();
         status.setDesiredReplicas(app.getSpec().getMode() == AppSpec.Mode.EVERY_NODE
-                ? assigned.size() : app.getSpec().getReplicas());
+                ? assigned.size() : (int) AppPools.desiredReplicas(app.getSpec()));
+        String hash = TemplateHashes.of(app.getSpec().getTemplate());
+        // With pools, one count per pool (ready and available tallied below, updated from the assignments).
+        List<AppPools.Group> groups = AppPools.has(app.getSpec()) ? AppPools.groups(app) : List.of();
+        Map<AppPools.Group, AppPoolStatus.Builder> pools = new LinkedHashMap<>();
+        for (AppPools.Group g : groups) {
+            pools.put(g, AppPoolStatus.newBuilder().setName(g.pool()).setDesiredReplicas(g.desired()));
+        }
+        for (Assignment a : assigned.values()) {
+            if (a.getTemplateHash().equals(hash)) {
+                AppPools.groupOf(groups, a.getReplica()).ifPresent(g -> {
+                    AppPoolStatus.Builder p = pools.get(g);
+                    p.setUpdatedReplicas(p.getUpdatedReplicas() + 1);
+                });
+            }
+        }
         int ready = 0;
         int available = 0;
         int minReady = Math.max(0, app.getSpec().getMinReadySeconds());
@@ -80,12 +99,18 @@ public class AppStatusComposer {
             }
             if (replica.getPhase() == ReplicaStatus.Phase.RUNNING && replica.getReady()) { // probes passed, on the agent
                 ready++;
-                if (nodeReady && readyLongEnough(replica, minReady, now)) {
+                boolean isAvailable = nodeReady && readyLongEnough(replica, minReady, now);
+                if (isAvailable) {
                     available++;
+                }
+                AppPoolStatus.Builder pool = AppPools.groupOf(groups, replica.getName()).map(pools::get).orElse(null);
+                if (pool != null) {
+                    pool.setReadyReplicas(pool.getReadyReplicas() + 1)
+                            .setAvailableReplicas(pool.getAvailableReplicas() + (isAvailable ? 1 : 0));
                 }
             }
         }
-        String hash = TemplateHashes.of(app.getSpec().getTemplate());
+        pools.values().forEach(status::addPools);
         status.setUpdatedReplicas((int) assigned.values().stream().filter(a -> a.getTemplateHash().equals(hash)).count());
         Entry<RolloutStatus> rollout = caches.rollouts().get(Keys.rollout(ns, name));
         if (rollout != null) {

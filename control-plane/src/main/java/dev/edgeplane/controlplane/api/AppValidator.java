@@ -15,7 +15,46 @@ import java.util.Set;
  * costs O(the request), which the server's inbound message size bounds.
  */
 final class AppValidator {
+    /** Pools an App may spread over. */
+    static final int MAX_POOLS = 64;
+
     private AppValidator() {}
+
+    /**
+     * AppSpec.pools: REPLICATED only, names DNS labels (a pool need not exist yet), unique, at most
+     * {@link #MAX_POOLS}; each count 0 or more, the total within edgeplane.limits.max-replicas.
+     */
+    private static void pools(AppSpec spec, Validation v, ApiLimits limits) {
+        if (spec.getPoolsCount() == 0) {
+            return;
+        }
+        if (spec.getMode() == AppSpec.Mode.EVERY_NODE) {
+            v.add("app.spec.pools", "only for REPLICATED apps (an EVERY_NODE app selects a pool with node_selector "
+                    + dev.edgeplane.api.AppPools.POOL_LABEL + ")");
+            return;
+        }
+        if (spec.getPoolsCount() > MAX_POOLS) {
+            v.add("app.spec.pools", "at most " + MAX_POOLS + " pools (got " + spec.getPoolsCount() + ")");
+            return;
+        }
+        Set<String> seen = new HashSet<>();
+        for (int i = 0; i < spec.getPoolsCount(); i++) {
+            dev.edgeplane.api.v1.PoolReplicas pool = spec.getPools(i);
+            String field = "app.spec.pools[" + i + "]";
+            v.dnsLabel(field + ".name", pool.getName());
+            if (!seen.add(pool.getName())) {
+                v.add(field + ".name", "pool \"" + pool.getName() + "\" is listed twice");
+            }
+            if (pool.hasReplicas() && pool.getReplicas() < 0) {
+                v.add(field + ".replicas", "must be 0 or more (got " + pool.getReplicas() + ")");
+            }
+        }
+        long total = dev.edgeplane.api.AppPools.desiredReplicas(spec);
+        if (total > limits.maxReplicas()) {
+            v.add("app.spec.pools", "replicas over all pools must be at most " + limits.maxReplicas() + " (got " + total
+                    + "; edgeplane.limits.max-replicas)");
+        }
+    }
 
     /**
      * The App's problems as INVALID_ARGUMENT field violations; a template over
@@ -42,6 +81,7 @@ final class AppValidator {
             v.add("app.spec.replicas", "must be at most " + limits.maxReplicas() + " (got " + spec.getReplicas()
                     + "; edgeplane.limits.max-replicas)");
         }
+        pools(spec, v, limits);
         v.labels("app.spec.node_selector", spec.getNodeSelectorMap(), limits.maxLabels());
         v.atMost("app.spec.tolerations", spec.getTolerationsCount(), limits.maxListItems(), "max-list-items");
         for (int i = 0; i < Math.min(spec.getTolerationsCount(), limits.maxListItems()); i++) {

@@ -46,8 +46,9 @@ final class PodVolumeValidator {
             // A volume is read-write-once and lives on one node: one replica, placed like a Replicated App.
             if (spec.getMode() == AppSpec.Mode.EVERY_NODE) {
                 v.add("app.spec.mode", "EVERY_NODE cannot use named volumes (a volume lives on one node)");
-            } else if (spec.getReplicas() > 1) {
-                v.add("app.spec.replicas", "must be 0 or 1 when the template uses named volumes (read-write-once)");
+            } else if (dev.edgeplane.api.AppPools.desiredReplicas(spec) > 1) {
+                v.add(spec.getPoolsCount() > 0 ? "app.spec.pools" : "app.spec.replicas",
+                        "must be 0 or 1 replica in all when the template uses named volumes (read-write-once)");
             }
         }
         for (int c = 0; c < template.getInitContainersCount(); c++) {

@@ -23,6 +23,9 @@ final class RolloutValidator {
             v.add(field + ".type", "unknown strategy type");
         }
         RolloutStrategy.Type type = RolloutStrategies.type(spec);
+        if (strategy.getPoolByPool() && spec.getPoolsCount() == 0) {
+            v.add(field + ".pool_by_pool", "only for apps with spec.pools");
+        }
         if (strategy.hasRollingUpdate() && type != RolloutStrategy.Type.ROLLING) {
             v.add(field + ".rolling_update", "only for type ROLLING (type is " + type + ")");
         }

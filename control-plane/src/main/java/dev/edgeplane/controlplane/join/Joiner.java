@@ -216,7 +216,7 @@ public class Joiner {
     /** The only labels an agent may ask for at join (Kubernetes' NodeRestriction keeps kubelets to theirs the same way). */
     public static final String AGENT_LABEL_PREFIX = "agent.edgeplane.dev/";
     /** The pool (site) a node belongs to: set by its join token's pool, changed only by UpdateNode. */
-    public static final String POOL_LABEL = "edgeplane.dev/pool";
+    public static final String POOL_LABEL = dev.edgeplane.api.AppPools.POOL_LABEL;
     public static final String OS_LABEL = "edgeplane.dev/os";
     public static final String ARCH_LABEL = "edgeplane.dev/arch";
     public static final String HOSTNAME_LABEL = "edgeplane.dev/hostname";

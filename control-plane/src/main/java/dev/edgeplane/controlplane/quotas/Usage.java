@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.quotas;
 
+import dev.edgeplane.api.AppPools;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.Container;
@@ -18,7 +19,7 @@ public record Usage(long apps, long replicas, long cpuMillis, long memoryBytes) 
         if (spec.getMode() == AppSpec.Mode.EVERY_NODE) {
             return new Usage(1, 0, 0, 0);
         }
-        long replicas = Math.max(spec.getReplicas(), 0);
+        long replicas = AppPools.desiredReplicas(spec); // with pools, the sum over them
         long cpu = 0;
         long memory = 0;
         for (Container c : spec.getTemplate().getContainersList()) {

@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.scheduler;
 
+import dev.edgeplane.api.AppPools;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.Node;
@@ -9,6 +10,7 @@ import dev.edgeplane.api.v1.Toleration;
 import dev.edgeplane.controlplane.join.Joiner;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -32,6 +34,9 @@ import java.util.function.ToIntFunction;
  *   NoExecute taints: fewest replicas of this App first, then fewest replicas in total, then name.</li>
  *   <li>EVERY_NODE: one replica "&lt;app&gt;-&lt;node&gt;" on every schedulable node that matches and
  *   tolerates (kept on cordoned nodes where it already runs).</li>
+ *   <li>REPLICATED with pools: replicas "&lt;app&gt;-&lt;pool&gt;-&lt;ordinal&gt;", each pool's placed by the
+ *   rules above on that pool's nodes only, as if the App's node_selector also said
+ *   edgeplane.dev/pool=&lt;pool&gt;; a replica on a node that left the pool moves.</li>
  * </ul>
  */
 public final class Placement {
@@ -87,12 +92,13 @@ public final class Placement {
         return place(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, ordinals(app));
     }
 
-    /** REPLICATED's names when nothing else says: "&lt;app&gt;-0" .. "&lt;app&gt;-(replicas-1)". */
+    /** REPLICATED's names when nothing else says: "&lt;app&gt;-0" .. "&lt;app&gt;-(replicas-1)", with pools per pool. */
     public static List<String> ordinals(App app) {
-        int replicas = Math.max(0, app.getSpec().getReplicas());
-        List<String> names = new java.util.ArrayList<>(replicas);
-        for (int i = 0; i < replicas; i++) {
-            names.add(app.getMetadata().getName() + "-" + i);
+        List<String> names = new java.util.ArrayList<>();
+        for (AppPools.Group g : AppPools.groups(app)) {
+            for (int i = 0; i < g.desired(); i++) {
+                names.add(g.name(i));
+            }
         }
         return names;
     }
@@ -103,6 +109,57 @@ public final class Placement {
      */
     public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
                                Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names) {
+        if (AppPools.has(app.getSpec()) && app.getSpec().getMode() != AppSpec.Mode.EVERY_NODE) {
+            return placeByPool(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names);
+        }
+        return placeInOne(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names);
+    }
+
+    /**
+     * Places the replicas named; with pools, each pool's replicas on that pool's nodes only (as if the
+     * App's node_selector also said edgeplane.dev/pool=&lt;pool&gt;), the budget shared, the reasons
+     * prefixed with the pool ("pool site-b: 0 nodes").
+     */
+    private static Result placeByPool(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+                                      Instant now, Optional<String> pinnedTo, int maxPlacements, List<String> names) {
+        List<AppPools.Group> groups = AppPools.groups(app);
+        Map<AppPools.Group, List<String>> byGroup = new java.util.LinkedHashMap<>();
+        groups.forEach(g -> byGroup.put(g, new ArrayList<>()));
+        for (String name : names) {
+            AppPools.groupOf(groups, name).ifPresent(g -> byGroup.get(g).add(name)); // names come from the groups
+        }
+        Map<String, String> desired = new TreeMap<>();
+        Set<String> deferred = new TreeSet<>();
+        Instant recheck = null;
+        List<String> reasons = new ArrayList<>();
+        int wanted = 0;
+        int budget = maxPlacements;
+        for (Map.Entry<AppPools.Group, List<String>> e : byGroup.entrySet()) {
+            String pool = e.getKey().pool();
+            App inPool = app.toBuilder().setSpec(app.getSpec().toBuilder().putNodeSelector(AppPools.POOL_LABEL, pool)).build();
+            Result r = placeInOne(inPool, nodes, current, otherLoad, now, pinnedTo, budget, e.getValue());
+            for (Map.Entry<String, String> d : r.desired().entrySet()) {
+                if (!d.getValue().equals(current.get(d.getKey()))) {
+                    budget--; // newly placed or moved
+                }
+            }
+            desired.putAll(r.desired());
+            deferred.addAll(r.deferred());
+            if (r.recheckAt().isPresent() && (recheck == null || r.recheckAt().get().isBefore(recheck))) {
+                recheck = r.recheckAt().get();
+            }
+            if (r.unschedulable().isPresent()) {
+                reasons.add("pool " + pool + ": " + (nodes.matching(Map.of(AppPools.POOL_LABEL, pool)).isEmpty()
+                        ? "0 nodes" : r.unschedulable().get()));
+            }
+            wanted += r.wanted();
+        }
+        return new Result(desired, deferred, Optional.ofNullable(recheck),
+                reasons.isEmpty() ? Optional.empty() : Optional.of(String.join("; ", reasons)), wanted);
+    }
+
+    private static Result placeInOne(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+                                     Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names) {
         AppSpec spec = app.getSpec();
         String appName = app.getMetadata().getName();
         Map<String, String> desired = new TreeMap<>();

@@ -38,6 +38,15 @@ class QuotaCheckTest {
     }
 
     @Test
+    void anAppWithPoolsCountsTheReplicasOfAllItsPools() {
+        App app = app(AppSpec.Mode.REPLICATED, 2, 250, 100, 1);
+        App spread = app.toBuilder().setSpec(app.getSpec().toBuilder()
+                .addPools(dev.edgeplane.api.v1.PoolReplicas.newBuilder().setName("site-a").setReplicas(5))
+                .addPools(dev.edgeplane.api.v1.PoolReplicas.newBuilder().setName("site-b"))).build(); // the App's 2
+        assertEquals(new Usage(1, 7, 7 * 250, 7 * 100), Usage.of(spread));
+    }
+
+    @Test
     void anEveryNodeAppCountsAsAnAppOnly() {
         assertEquals(new Usage(1, 0, 0, 0), Usage.of(app(AppSpec.Mode.EVERY_NODE, 7, 250, 100, 1)));
     }

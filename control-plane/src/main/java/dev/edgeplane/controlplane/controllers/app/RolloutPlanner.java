@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane.controllers.app;
 
 import com.google.protobuf.Timestamp;
+import dev.edgeplane.api.AppPools;
 import dev.edgeplane.api.RolloutStrategies;
 import dev.edgeplane.api.v1.AbortCriteria;
 import dev.edgeplane.api.v1.App;
@@ -29,6 +30,12 @@ import java.util.TreeSet;
  * ROLLING (max_surge rounded up, max_unavailable rounded down) and RECREATE; BATCHED releases the
  * App's nodes in growing batches. A replica counts as done only when it runs the new template and
  * has been ready for min_ready_seconds on a READY node.
+ *
+ * <p>An App with pools ({@link AppPools}) is sized and named per pool: ROLLING's limits count within
+ * each pool (as OpenYurt's YurtAppSet, one Deployment per pool), BATCHED's nodes are the App's nodes.
+ * With {@code pool_by_pool} only one pool moves at a time, in the order of AppSpec.pools, the next
+ * once every replica of the one before is updated and finished (available, failed or timed out);
+ * BATCHED then batches that pool's nodes. Replica names that no pool owns (the pools changed) go.
  */
 public final class RolloutPlanner {
     /** Waiting reasons (ReplicaStatus.reason) that make a replica of the new template a failure. */
@@ -125,10 +132,12 @@ public final class RolloutPlanner {
         final Inputs in;
         final AppSpec spec;
         final boolean everyNode;
+        /** The replica groups the names are fitted to: the App, or one per pool (EVERY_NODE: one, all of them). */
+        final List<AppPools.Group> groups;
+        final boolean poolByPool;
         final int minReady;
         final List<Occurrence> events = new ArrayList<>();
         Instant recheck;
-        int nextOrdinal;
         /** When replicas still coming up time out (the progress deadline), if some are. */
         Instant deadlineAt;
         final RolloutStatus.Builder status;
@@ -137,6 +146,9 @@ public final class RolloutPlanner {
             this.in = in;
             this.spec = in.app().getSpec();
             this.everyNode = spec.getMode() == AppSpec.Mode.EVERY_NODE;
+            this.groups = everyNode ? List.of(new AppPools.Group("", in.app().getMetadata().getName(), in.replicas().size()))
+                    : AppPools.groups(in.app());
+            this.poolByPool = !everyNode && AppPools.has(spec) && spec.getStrategy().getPoolByPool();
             this.minReady = Math.max(0, spec.getMinReadySeconds());
             RolloutStatus previous = in.previous();
             if (previous == null || !previous.getTemplateHash().equals(in.targetHash())) {
@@ -182,13 +194,14 @@ public final class RolloutPlanner {
         private String describeStrategy(RolloutStatus.Builder b) {
             RolloutStrategy.Type type = RolloutStrategies.type(spec);
             if (type == RolloutStrategy.Type.BATCHED) {
-                return ": batched, " + b.getBatchesTotal() + " batches over " + b.getNodesTotal() + " nodes";
+                return poolByPool ? ": batched, pool by pool" : ": batched, " + b.getBatchesTotal() + " batches over " + b.getNodesTotal() + " nodes";
             }
             if (type == RolloutStrategy.Type.RECREATE) {
-                return ": recreate";
+                return ": recreate" + (poolByPool ? ", pool by pool" : "");
             }
             return ": rolling, max unavailable " + RolloutStrategies.maxUnavailableText(spec) + ", max surge "
-                    + RolloutStrategies.maxSurgeText(spec);
+                    + RolloutStrategies.maxSurgeText(spec) + (AppPools.has(spec) ? " (per pool)" : "")
+                    + (poolByPool ? ", pool by pool" : "");
         }
 
         Decision decide() {
@@ -234,23 +247,17 @@ public final class RolloutPlanner {
                 status.setProgressTime(timestamp(in.now())).setMessage(in.prefetch()
                         .map(p -> "pulling the new images: " + p.nodesDone() + "/" + p.nodesTotal() + " nodes done")
                         .orElse("pulling the new images"));
-                names = everyNode ? Optional.empty() : Optional.of(steadyNames(fresh, old));
+                names = steadyNames(groups, fresh, old);
             } else if (!advancing || old.isEmpty()) {
-                names = everyNode ? Optional.empty() : Optional.of(steadyNames(fresh, old));
+                names = steadyNames(groups, fresh, old);
+            } else if (poolByPool && !automaticRollback()) {
+                clearPrefetchMessage();
+                names = poolByPool(fresh, old, switchable);
             } else {
-                if (status.getMessage().startsWith("pulling the new images")) {
-                    status.setMessage("");
-                }
+                clearPrefetchMessage();
                 // An automatic rollback puts the known-good template back everywhere at once (its images are on the nodes).
                 RolloutStrategy.Type type = automaticRollback() ? RolloutStrategy.Type.RECREATE : RolloutStrategies.type(spec);
-                names = switch (type) {
-                    case RECREATE -> {
-                        old.forEach(r -> switchable.add(r.name()));
-                        yield everyNode ? Optional.empty() : Optional.of(steadyNames(fresh, old));
-                    }
-                    case BATCHED -> batched(fresh, old, switchable);
-                    default -> rolling(fresh, old, switchable);
-                };
+                names = release(type, groups, fresh, old, switchable);
             }
             complete(fresh, old, counts);
             if (deadlineAt != null && !old.isEmpty() && (status.getPhase() == RolloutStatus.Phase.PROGRESSING
@@ -258,6 +265,105 @@ public final class RolloutPlanner {
                 later(deadlineAt); // timing out is what moves a stuck rollout on; with nothing left to replace it only colours the status
             }
             return new Decision(switchable, names, status.build(), events, rollbackTo, Optional.ofNullable(recheck), prefetchWanted);
+        }
+
+        /** Releases the groups' old replicas by the strategy; the names there should be (EVERY_NODE: none). */
+        private Optional<List<String>> release(RolloutStrategy.Type type, List<AppPools.Group> scope, List<Replica> fresh,
+                                               List<Replica> old, Set<String> switchable) {
+            switch (type) {
+                case RECREATE -> {
+                    for (AppPools.Group g : scope) {
+                        members(g, old).forEach(r -> switchable.add(r.name()));
+                    }
+                    return steadyNames(scope, fresh, old);
+                }
+                case BATCHED -> {
+                    batched(members(scope, fresh), members(scope, old), switchable);
+                    return steadyNames(scope, fresh, old);
+                }
+                default -> {
+                    if (everyNode) {
+                        rolling(groups.get(0), fresh, old, switchable);
+                        return Optional.empty();
+                    }
+                    List<String> names = new ArrayList<>();
+                    for (AppPools.Group g : scope) {
+                        names.addAll(rolling(g, members(g, fresh), members(g, old), switchable));
+                    }
+                    return Optional.of(names);
+                }
+            }
+        }
+
+        /**
+         * pool_by_pool: the first pool not yet done is released by the strategy; the pools after it
+         * keep their replicas as they are (scaled to their counts). Entering a pool starts its batches.
+         */
+        private Optional<List<String>> poolByPool(List<Replica> fresh, List<Replica> old, Set<String> switchable) {
+            AppPools.Group current = null;
+            int index = 0;
+            for (AppPools.Group g : groups) {
+                index++;
+                if (!poolDone(g, fresh, old)) {
+                    current = g;
+                    break;
+                }
+            }
+            if (current == null) {
+                return steadyNames(groups, fresh, old); // every pool done (what is left is not owned by any pool: it goes)
+            }
+            if (!current.pool().equals(status.getPool())) {
+                Set<String> nodes = new TreeSet<>();
+                members(current, in.replicas()).forEach(r -> nodes.add(r.node()));
+                status.setPool(current.pool()).setNodesTotal(nodes.size()).clearBatchCompleteTime();
+                if (RolloutStrategies.type(spec) == RolloutStrategy.Type.BATCHED) {
+                    RolloutStrategies.Batches batches = RolloutStrategies.Batches.of(spec);
+                    status.setBatch(1).setBatchesTotal(batches.count(nodes.size())).setNodesReleased(batches.released(1, nodes.size()));
+                }
+                event(EventLevel.INFO, "PoolRolloutStarted", "pool " + current.pool() + " (" + index + " of " + groups.size()
+                        + "): " + members(current, old).size() + " replicas to update on " + nodes.size() + " nodes");
+            }
+            List<String> names = new ArrayList<>();
+            for (AppPools.Group g : groups) {
+                if (g == current) {
+                    names.addAll(release(RolloutStrategies.type(spec), List.of(g), fresh, old, switchable).orElseThrow());
+                } else {
+                    names.addAll(steadyNames(List.of(g), fresh, old).orElseThrow());
+                }
+            }
+            return Optional.of(names);
+        }
+
+        /** Every replica of the pool runs the new template and is finished: available, failed or timed out. */
+        private boolean poolDone(AppPools.Group g, List<Replica> fresh, List<Replica> old) {
+            if (!members(g, old).isEmpty()) {
+                return false;
+            }
+            List<Replica> mine = members(g, fresh);
+            if (mine.size() < g.desired()) {
+                return false;
+            }
+            for (Replica r : mine) {
+                if (!available(r) && r.failure().isEmpty() && !timedOut()) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        private List<Replica> members(AppPools.Group g, List<Replica> replicas) {
+            return everyNode ? replicas : replicas.stream().filter(r -> g.owns(r.name())).toList();
+        }
+
+        private List<Replica> members(List<AppPools.Group> scope, List<Replica> replicas) {
+            return everyNode || scope.size() == groups.size() ? replicas
+                    : replicas.stream().filter(r -> scope.stream().anyMatch(g -> g.owns(r.name()))).toList();
+        }
+
+        private void clearPrefetchMessage() {
+            if (status.getMessage().startsWith("pulling the new images")) {
+                status.setMessage("");
+            }
         }
 
         private boolean automaticRollback() {
@@ -345,11 +451,16 @@ public final class RolloutPlanner {
          * the total is under desired + max_surge, then old replicas switch (or go, once enough are new)
          * while the available ones stay at or above desired - max_unavailable; unavailable old ones first.
          */
-        private Optional<List<String>> rolling(List<Replica> fresh, List<Replica> old, Set<String> switchable) {
-            int desired = everyNode ? in.replicas().size() : Math.max(0, spec.getReplicas());
+        private List<String> rolling(AppPools.Group group, List<Replica> fresh, List<Replica> old, Set<String> switchable) {
+            int desired = group.desired();
             RolloutStrategies.Limits limits = RolloutStrategies.limits(spec, desired);
             int available = 0;
-            for (Replica r : in.replicas()) {
+            for (Replica r : fresh) {
+                if (available(r)) {
+                    available++;
+                }
+            }
+            for (Replica r : old) {
                 if (available(r)) {
                     available++;
                 }
@@ -374,10 +485,9 @@ public final class RolloutPlanner {
             if (!everyNode) {
                 Set<String> taken = new java.util.HashSet<>();
                 in.replicas().forEach(r -> taken.add(r.name()));
+                FreeNames free = new FreeNames(group, taken);
                 while (freshCount < desired && total < desired + limits.maxSurge()) {
-                    String name = freeName(taken);
-                    taken.add(name);
-                    names.add(name);
+                    names.add(free.next());
                     freshCount++;
                     total++;
                 }
@@ -396,11 +506,11 @@ public final class RolloutPlanner {
                 }
                 // else: enough new ones, this one goes
             }
-            return everyNode ? Optional.empty() : Optional.of(sortedNames(names));
+            return sortedNames(names);
         }
 
         /** The replicas on the released nodes switch; the next batch starts once these are finished (and any pause is over). */
-        private Optional<List<String>> batched(List<Replica> fresh, List<Replica> old, Set<String> switchable) {
+        private void batched(List<Replica> fresh, List<Replica> old, Set<String> switchable) {
             RolloutStrategies.Batches batches = RolloutStrategies.Batches.of(spec);
             int nodes = Math.max(status.getNodesTotal(), 1);
             Set<String> released = releasedNodes(fresh, old, status.getNodesReleased());
@@ -445,9 +555,6 @@ public final class RolloutPlanner {
                             + (more2.size() - released.size()) + " more nodes (" + more2.size() + " of " + nodes + ")");
                 }
             }
-            List<String> names = new ArrayList<>();
-            in.replicas().forEach(r -> names.add(r.name()));
-            return everyNode ? Optional.empty() : Optional.of(fitTo(names, fresh, old));
         }
 
         private boolean timedOut() {
@@ -484,11 +591,14 @@ public final class RolloutPlanner {
             if (phase != RolloutStatus.Phase.PROGRESSING && phase != RolloutStatus.Phase.ROLLING_BACK) {
                 return;
             }
-            int desired = everyNode ? in.replicas().size() : Math.max(0, spec.getReplicas());
+            int desired = 0;
+            for (AppPools.Group g : groups) {
+                desired += g.desired();
+            }
             if (!old.isEmpty() || fresh.size() != desired || counts.succeeded() + counts.failed() + counts.timedOut() < desired) {
                 return; // some replica still has to switch or to finish (be available, fail or time out)
             }
-            status.setCompletionTime(timestamp(in.now())).setPaused(false).clearBatchCompleteTime();
+            status.setCompletionTime(timestamp(in.now())).setPaused(false).clearBatchCompleteTime().clearPool();
             int bad = counts.failed() + counts.timedOut();
             if (!status.getAbortReason().isEmpty()) {
                 status.setPhase(RolloutStatus.Phase.ABORTED).setMessage("rolled back to revision " + in.targetRevision()
@@ -504,16 +614,30 @@ public final class RolloutPlanner {
 
         // ---- names ----
 
-        /** No rollout moving: keep the names there are, new ones first, fitted to the desired count. */
-        private List<String> steadyNames(List<Replica> fresh, List<Replica> old) {
+        /**
+         * Each group keeps the names it has, fitted to its desired count (REPLICATED; EVERY_NODE's
+         * names follow its nodes: empty). Names no group owns are left out: they go.
+         */
+        private Optional<List<String>> steadyNames(List<AppPools.Group> scope, List<Replica> fresh, List<Replica> old) {
+            if (everyNode) {
+                return Optional.empty();
+            }
             List<String> names = new ArrayList<>();
-            in.replicas().forEach(r -> names.add(r.name()));
-            return fitTo(names, fresh, old);
+            for (AppPools.Group g : scope) {
+                List<String> own = new ArrayList<>();
+                in.replicas().forEach(r -> {
+                    if (g.owns(r.name())) {
+                        own.add(r.name());
+                    }
+                });
+                names.addAll(fitTo(g, own, old));
+            }
+            return Optional.of(names);
         }
 
-        /** Trims to the desired count (old replicas first, then the highest ordinals) or adds the lowest free names. */
-        private List<String> fitTo(List<String> names, List<Replica> fresh, List<Replica> old) {
-            int desired = Math.max(0, spec.getReplicas());
+        /** Trims to the group's count (old replicas first, then the highest ordinals) or adds the lowest free names. */
+        private List<String> fitTo(AppPools.Group group, List<String> names, List<Replica> old) {
+            int desired = group.desired();
             List<String> kept = new ArrayList<>(sortedNames(names));
             if (kept.size() > desired) {
                 Set<String> oldNames = new TreeSet<>();
@@ -521,24 +645,11 @@ public final class RolloutPlanner {
                 kept.sort(Comparator.comparing((String n) -> oldNames.contains(n)).thenComparing(RolloutPlanner::ordinal));
                 kept = new ArrayList<>(kept.subList(0, desired));
             }
-            Set<String> taken = new java.util.HashSet<>(names);
+            FreeNames free = new FreeNames(group, new java.util.HashSet<>(names));
             while (kept.size() < desired) {
-                String name = freeName(taken);
-                taken.add(name);
-                kept.add(name);
+                kept.add(free.next());
             }
             return sortedNames(kept);
-        }
-
-        /** The lowest free "&lt;app&gt;-&lt;ordinal&gt;"; names are only ever added, so the search goes on from the last one. */
-        private String freeName(Set<String> taken) {
-            String app = in.app().getMetadata().getName();
-            while (true) {
-                String name = app + "-" + nextOrdinal++;
-                if (!taken.contains(name)) {
-                    return name;
-                }
-            }
         }
 
         private void later(Instant at) {
@@ -550,6 +661,27 @@ public final class RolloutPlanner {
         private void event(EventLevel level, String reason, String message) {
             events.add(Occurrence.of(level, EventRecorder.app(in.app().getMetadata().getNamespace(), in.app().getMetadata().getName()),
                     reason, message, "", EventRecorder.SOURCE, in.now()));
+        }
+    }
+
+    /** The lowest free names of a group, in order; the search goes on from the last one given. */
+    private static final class FreeNames {
+        private final AppPools.Group group;
+        private final Set<String> taken;
+        private long next;
+
+        FreeNames(AppPools.Group group, Set<String> taken) {
+            this.group = group;
+            this.taken = taken;
+        }
+
+        String next() {
+            while (true) {
+                String name = group.name(next++);
+                if (taken.add(name)) {
+                    return name;
+                }
+            }
         }
     }
 

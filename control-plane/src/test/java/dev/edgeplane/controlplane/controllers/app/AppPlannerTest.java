@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.edgeplane.api.AppPools;
 import dev.edgeplane.api.TemplateHashes;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
@@ -15,6 +16,7 @@ import dev.edgeplane.api.v1.NodeSpec;
 import dev.edgeplane.api.v1.NodeStatus;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodTemplate;
+import dev.edgeplane.api.v1.PoolReplicas;
 import dev.edgeplane.api.v1.VolumeSnapshotTask;
 import dev.edgeplane.controlplane.events.Occurrence;
 import dev.edgeplane.controlplane.join.Joiner;
@@ -323,5 +325,86 @@ class AppPlannerTest {
         assertEquals(0, nodes.replicas("b"));
         assertEquals(Set.of(), index.appsOn("b"));
         assertTrue(new ArrayList<>(index.apps()).isEmpty());
+    }
+
+    // ---- pools (AppSpec.pools) ----
+
+    static Node inPool(String name, String pool) {
+        Node n = node(name, NodeStatus.Phase.READY);
+        return n.toBuilder().setMetadata(n.getMetadata().toBuilder().putLabels(AppPools.POOL_LABEL, pool)).build();
+    }
+
+    /** web over pools, each entry "pool" (the App's count) or "pool=N". */
+    static App spread(int replicas, String... pools) {
+        App web = app("web", replicas, "img:1");
+        AppSpec.Builder spec = web.getSpec().toBuilder();
+        for (String p : pools) {
+            String[] parts = p.split("=");
+            PoolReplicas.Builder pool = PoolReplicas.newBuilder().setName(parts[0]);
+            if (parts.length > 1) {
+                pool.setReplicas(Integer.parseInt(parts[1]));
+            }
+            spec.addPools(pool);
+        }
+        return web.toBuilder().setSpec(spec).build();
+    }
+
+    @Test
+    void eachPoolGetsItsOwnReplicasOnItsOwnNodesOnly() {
+        World world = new World(inPool("a1", "site-a"), inPool("a2", "site-a"), inPool("b1", "site-b"),
+                node("x1", NodeStatus.Phase.READY));
+        App web = spread(2, "site-a=3", "site-b"); // site-b: 2, the App's count
+        AppPlanner.Plan plan = world.plan(web, AppPlanner.Budget.UNLIMITED);
+        assertTrue(plan.unschedulable().isEmpty(), plan.unschedulable().toString());
+        assertFalse(plan.pending());
+        world.apply(plan);
+        Map<String, String> placed = world.placed("web");
+        assertEquals(Set.of("web-site-a-0", "web-site-a-1", "web-site-a-2", "web-site-b-0", "web-site-b-1"), placed.keySet());
+        placed.forEach((replica, node) -> assertEquals(replica.startsWith("web-site-a-") ? "a" : "b", node.substring(0, 1),
+                replica + " on " + node + ": a pool's replicas stay on its nodes"));
+        assertEquals(2, placed.values().stream().distinct().filter(n -> n.startsWith("a")).count(), "spread over the pool's nodes");
+        assertTrue(world.plan(web, AppPlanner.Budget.UNLIMITED).isEmpty(), "settled: nothing to write");
+    }
+
+    @Test
+    void aPoolWithoutNodesKeepsItsReplicasPendingAndSaysSo() {
+        World world = new World(inPool("a1", "site-a"));
+        App web = spread(1, "site-a", "site-b");
+        AppPlanner.Plan plan = world.plan(web, AppPlanner.Budget.UNLIMITED);
+        world.apply(plan);
+        assertEquals(Map.of("web-site-a-0", "a1"), world.placed("web"));
+        assertTrue(plan.pending());
+        assertEquals("pool site-b: 0 nodes", plan.unschedulable().orElseThrow());
+
+        world.nodes.put(inPool("b1", "site-b")); // the pool's first node joins
+        AppPlanner.Plan later = world.plan(web, AppPlanner.Budget.UNLIMITED);
+        world.apply(later);
+        assertEquals("b1", world.placed("web").get("web-site-b-0"));
+        assertFalse(later.pending());
+    }
+
+    @Test
+    void scalingOnePoolLeavesTheOthersAlone() {
+        World world = new World(inPool("a1", "site-a"), inPool("b1", "site-b"));
+        world.apply(world.plan(spread(2, "site-a", "site-b"), AppPlanner.Budget.UNLIMITED));
+        AppPlanner.Plan scaled = world.plan(spread(2, "site-a=3", "site-b=1"), AppPlanner.Budget.UNLIMITED);
+        assertTrue(scaled.writes().stream().noneMatch(w -> w.key().contains("web-site-a-0") || w.key().contains("web-site-a-1")
+                || w.key().contains("web-site-b-0")), "replicas that stay are not rewritten: " + scaled.writes());
+        world.apply(scaled);
+        assertEquals(Map.of("web-site-a-0", "a1", "web-site-a-1", "a1", "web-site-a-2", "a1", "web-site-b-0", "b1"), world.placed("web"));
+    }
+
+    @Test
+    void aReplicaOnANodeThatLeftItsPoolMovesAndNamesNoPoolOwnsGo() {
+        World world = new World(node("x1", NodeStatus.Phase.READY), inPool("a1", "site-a"), inPool("a2", "site-a"));
+        world.apply(world.plan(app("web", 1, "img:1"), AppPlanner.Budget.UNLIMITED));
+        assertEquals(Set.of("web-0"), world.placed("web").keySet());
+        world.apply(world.plan(spread(2, "site-a"), AppPlanner.Budget.UNLIMITED));
+        Map<String, String> placed = world.placed("web");
+        assertEquals(Set.of("web-site-a-0", "web-site-a-1"), placed.keySet(), "web-0 is no pool's replica: it goes");
+        String moved = placed.get("web-site-a-0");
+        world.nodes.put(inPool(moved, "site-z")); // its node is now in another pool
+        world.apply(world.plan(spread(2, "site-a"), AppPlanner.Budget.UNLIMITED));
+        assertFalse(world.placed("web").containsValue(moved), "nothing of site-a stays on a node of site-z: " + world.placed("web"));
     }
 }

@@ -11,6 +11,7 @@ import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.BatchedRelease;
 import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PoolReplicas;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.RollingUpdate;
 import dev.edgeplane.api.v1.RolloutStatus;
@@ -19,6 +20,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 
@@ -51,6 +53,8 @@ class RolloutPlannerTest {
         Instant now = T0;
         boolean newImageBroken;
         final List<String> events = new ArrayList<>();
+        /** Where the scheduler puts a replica newly named (with pools: a node of its pool). */
+        java.util.function.Function<String, String> nodeFor = name -> "n" + (replicas.size() % 4);
 
         Fleet(App app) {
             this.app = app;
@@ -88,7 +92,7 @@ class RolloutPlannerTest {
             d.names().ifPresent(names -> {
                 replicas.keySet().retainAll(names);
                 for (String name : names) {
-                    replicas.computeIfAbsent(name, n -> new Sim(NEW, "n" + (replicas.size() % 4), false, 2));
+                    replicas.computeIfAbsent(name, n -> new Sim(NEW, nodeFor.apply(n), false, 2));
                 }
             });
             return d;
@@ -315,5 +319,107 @@ class RolloutPlannerTest {
         }
         assertEquals(List.of(1, 2, 4, 8, 16, 32, 64, 100, 100, 100, 100, 100, 100, 100, 100, 73), sizes);
         assertEquals(1, defaults.released(5, 1), "one node: one batch");
+    }
+
+    // ---- pools ----
+
+    /** web over pools "a" and "b" ({@code perPool} replicas each, on {@code nodesPerPool} nodes each: a0, a1, b0, ...). */
+    private static Fleet spread(RolloutStrategy strategy, int perPool, int nodesPerPool) {
+        App app = app(perPool, strategy);
+        app = app.toBuilder().setSpec(app.getSpec().toBuilder().addPools(PoolReplicas.newBuilder().setName("a"))
+                .addPools(PoolReplicas.newBuilder().setName("b"))).build();
+        Fleet fleet = new Fleet(app);
+        for (String pool : List.of("a", "b")) {
+            for (int i = 0; i < perPool; i++) {
+                fleet.replicas.put("web-" + pool + "-" + i, new Sim(OLD, pool + (i % nodesPerPool), true, 1));
+            }
+        }
+        // A new replica goes to the first node of its pool ("web-b-2" -> "b0").
+        fleet.nodeFor = name -> name.substring(4, 5) + "0";
+        fleet.rollout = RolloutStatus.newBuilder().setRevision(1).setTemplateHash(OLD).setPhase(RolloutStatus.Phase.COMPLETE).build();
+        return fleet;
+    }
+
+    private static long updated(Fleet fleet, String pool) {
+        return fleet.replicas.entrySet().stream().filter(e -> e.getKey().startsWith("web-" + pool + "-") && e.getValue().hash.equals(NEW))
+                .count();
+    }
+
+    private static boolean poolFinished(Fleet fleet, String pool) {
+        return fleet.replicas.entrySet().stream().filter(e -> e.getKey().startsWith("web-" + pool + "-"))
+                .allMatch(e -> e.getValue().hash.equals(NEW) && (e.getValue().ready || !e.getValue().reason.isEmpty()));
+    }
+
+    @Test
+    void poolByPoolRollsPoolAToTheEndBeforePoolBMoves() {
+        Fleet fleet = spread(RolloutStrategy.newBuilder().setPoolByPool(true).build(), 4, 4);
+        List<String> pools = new ArrayList<>();
+        for (int i = 0; i < 40 && !fleet.done(); i++) {
+            fleet.step();
+            if (!fleet.rollout.getPool().isEmpty() && (pools.isEmpty() || !pools.get(pools.size() - 1).equals(fleet.rollout.getPool()))) {
+                pools.add(fleet.rollout.getPool());
+            }
+            if (updated(fleet, "b") > 0) {
+                assertTrue(poolFinished(fleet, "a"), "pool b moves only once pool a is done: " + fleet.replicas.keySet());
+            }
+            assertTrue(fleet.replicas.keySet().stream().filter(n -> n.startsWith("web-a-")).count() <= 5,
+                    "ROLLING's surge counts within the pool: 25% of 4");
+            fleet.settle();
+        }
+        assertEquals(RolloutStatus.Phase.COMPLETE, fleet.rollout.getPhase());
+        assertEquals(List.of("a", "b"), pools);
+        assertEquals("", fleet.rollout.getPool(), "a complete rollout is in no pool");
+        assertEquals(4, updated(fleet, "a"));
+        assertEquals(4, updated(fleet, "b"));
+        assertEquals(8, fleet.replicas.size());
+        assertEquals(2, fleet.events.stream().filter(e -> e.equals("PoolRolloutStarted")).count(), fleet.events.toString());
+    }
+
+    @Test
+    void poolByPoolBatchesEachPoolsNodesInTurn() {
+        RolloutStrategy batched = RolloutStrategy.newBuilder().setType(RolloutStrategy.Type.BATCHED).setPoolByPool(true)
+                .setBatched(BatchedRelease.newBuilder().setMaxBatchPercent(50)).build();
+        Fleet fleet = spread(batched, 4, 4);
+        List<String> steps = new ArrayList<>();
+        long a = 0;
+        long b = 0;
+        for (int i = 0; i < 40 && !fleet.done(); i++) {
+            fleet.step();
+            long a2 = updated(fleet, "a");
+            long b2 = updated(fleet, "b");
+            if (a2 > a) {
+                steps.add("a+" + (a2 - a) + " (" + fleet.rollout.getBatch() + "/" + fleet.rollout.getBatchesTotal() + ")");
+            }
+            if (b2 > b) {
+                assertTrue(poolFinished(fleet, "a"), "pool b waits for pool a");
+                steps.add("b+" + (b2 - b) + " (" + fleet.rollout.getBatch() + "/" + fleet.rollout.getBatchesTotal() + ")");
+            }
+            a = a2;
+            b = b2;
+            fleet.settle();
+        }
+        assertEquals(RolloutStatus.Phase.COMPLETE, fleet.rollout.getPhase());
+        assertEquals(List.of("a+1 (1/3)", "a+2 (2/3)", "a+1 (3/3)", "b+1 (1/3)", "b+2 (2/3)", "b+1 (3/3)"), steps,
+                "each pool's 4 nodes in batches 1, 2, 1 (at most 50% of the pool's nodes)");
+    }
+
+    @Test
+    void aPoolWhoseReplicasFailedIsDoneAndTheNextPoolGoes() {
+        Fleet fleet = spread(RolloutStrategy.newBuilder().setType(RolloutStrategy.Type.RECREATE).setPoolByPool(true).build(), 2, 2);
+        fleet.newImageBroken = true;
+        assertEquals(Set.of("web-a-0", "web-a-1"), fleet.step().switchable(), "RECREATE within pool a only");
+        fleet.settle(); // pool a's new replicas fail to pull
+        assertEquals(Set.of("web-b-0", "web-b-1"), fleet.step().switchable(), "pool a finished (failed): pool b goes");
+        assertEquals("b", fleet.rollout.getPool());
+        assertEquals(2, fleet.rollout.getFailed());
+    }
+
+    @Test
+    void withoutPoolByPoolEveryPoolRollsAtOnceWithinItsOwnLimits() {
+        Fleet fleet = spread(RolloutStrategy.newBuilder().setRollingUpdate(RollingUpdate.newBuilder().setMaxSurge("0")
+                .setMaxUnavailable("1")).build(), 4, 4);
+        RolloutPlanner.Decision d = fleet.step();
+        assertEquals(Set.of("web-a-0", "web-b-0"), d.switchable(), "max_unavailable 1 in each pool");
+        assertEquals("", d.status().getPool());
     }
 }
