@@ -128,41 +128,43 @@ class ReleaseE2ETest {
     }
 
     @Test
-    void aBatchedReleaseWaitsAtItsManualPauseAndResumesAfterAKill9OfTheControlPlane() throws Exception {
-        try (EdgeCluster cluster = EdgeCluster.start(dir, Map.of(), EdgeCluster.FAST_AGENT, "edge-1", "edge-2")) {
+    void aBatchedReleaseOverFourHostsGoesOneTwoOneWithPausesAndResumesAfterAKill9OfTheControlPlane() throws Exception {
+        try (EdgeCluster cluster = EdgeCluster.start(dir, Map.of(), EdgeCluster.FAST_AGENT, "edge-1", "edge-2", "edge-3", "edge-4")) {
             App base = cluster.app("fleet", 0, "sh", "-c", "echo v1; exec sleep 3600");
             cluster.create(base.toBuilder().setSpec(base.getSpec().toBuilder().setMode(dev.edgeplane.api.v1.AppSpec.Mode.EVERY_NODE)
                     .setStrategy(RolloutStrategy.newBuilder().setType(RolloutStrategy.Type.BATCHED)
                             .setBatched(dev.edgeplane.api.v1.BatchedRelease.newBuilder().setMaxBatchPercent(50).setManualPause(true))))
                     .build());
-            Await.until("revision 1 on both nodes", EdgeCluster.CONVERGE, cluster::diagnostics, () -> complete(cluster.get("fleet"), 1)
-                    && cluster.get("fleet").getStatus().getDesiredReplicas() == 2);
+            Await.until("revision 1 on the four nodes", EdgeCluster.CONVERGE, cluster::diagnostics,
+                    () -> complete(cluster.get("fleet"), 1) && cluster.get("fleet").getStatus().getDesiredReplicas() == 4);
 
             cluster.setCommand("fleet", "sh", "-c", "echo v2; exec sleep 3600");
-            Await.until("batch 1 done, paused", EdgeCluster.CONVERGE, cluster::diagnostics, () -> {
-                App a = cluster.get("fleet");
-                return a.getStatus().getRollout().getPhase() == RolloutStatus.Phase.PAUSED && a.getStatus().getUpdatedReplicas() == 1
-                        && a.getStatus().getReadyReplicas() == 2;
-            });
-            assertEquals(1, cluster.get("fleet").getStatus().getRollout().getBatch());
-            assertEquals(2, cluster.get("fleet").getStatus().getRollout().getBatchesTotal());
+            awaitPausedAfter(cluster, 1, 1);
+            assertEquals(3, cluster.get("fleet").getStatus().getRollout().getBatchesTotal());
 
             cluster.restartCloud(); // kill -9 and start again: the rollout's state is in etcd
-            Await.until("the restarted control plane shows the same pause", EdgeCluster.CONVERGE, cluster::diagnostics, () -> {
-                App a = cluster.get("fleet");
-                return a.getStatus().getRollout().getPhase() == RolloutStatus.Phase.PAUSED && a.getStatus().getUpdatedReplicas() == 1
-                        && a.getStatus().getReadyReplicas() == 2;
-            });
+            awaitPausedAfter(cluster, 1, 1);
             Thread.sleep(2000);
             assertEquals(1, cluster.get("fleet").getStatus().getUpdatedReplicas(), "still paused after the restart");
 
             Commands.Result resumed = edgectl(cluster, "rollout", "resume", "fleet");
             assertEquals(0, resumed.exitCode(), resumed.output());
+            awaitPausedAfter(cluster, 2, 3); // the second batch: two more nodes
+            assertEquals(0, edgectl(cluster, "rollout", "resume", "fleet").exitCode());
             Commands.Result status = edgectl(cluster, "rollout", "status", "fleet", "--timeout", "90s");
             assertEquals(0, status.exitCode(), status.output());
             assertTrue(status.output().contains("successfully rolled out (revision 2)"), status.output());
-            assertTrue(status.output().contains("batch 2/2"), status.output());
+            assertTrue(status.output().contains("batch 3/3"), status.output());
         }
+    }
+
+    /** Paused after batch {@code batch} with {@code updated} replicas on the new template, every replica ready. */
+    private static void awaitPausedAfter(EdgeCluster cluster, int batch, int updated) {
+        Await.until("paused after batch " + batch, EdgeCluster.CONVERGE, cluster::diagnostics, () -> {
+            App a = cluster.get("fleet");
+            return a.getStatus().getRollout().getPhase() == RolloutStatus.Phase.PAUSED && a.getStatus().getRollout().getBatch() == batch
+                    && a.getStatus().getUpdatedReplicas() == updated && a.getStatus().getReadyReplicas() == 4;
+        });
     }
 
     @Test
