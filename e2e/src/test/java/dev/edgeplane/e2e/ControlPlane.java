@@ -138,6 +138,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.NodePoolServiceGrpc.NodePoolServiceBlockingStub nodePools() {
+        return dev.edgeplane.api.v1.NodePoolServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     NodeServiceGrpc.NodeServiceBlockingStub nodes() {
         return NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
