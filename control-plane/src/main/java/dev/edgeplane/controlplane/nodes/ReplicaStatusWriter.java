@@ -78,6 +78,9 @@ final class ReplicaStatusWriter implements BatchingWriter.Planner<ReplicaStatusW
      * app from the assignment; stamped {@code now} if the agent gave no time), {@code removed} ones
      * deleted, and for a {@code full} report every other status of the node ({@code nodeKeys}) deleted.
      */
+    static final int MAX_REASON = 64;
+    private static final java.util.regex.Pattern REASON = java.util.regex.Pattern.compile("([A-Za-z][A-Za-z0-9]{0," + (MAX_REASON - 1) + "})?");
+
     static Map<String, StatusChange> plan(String node, StatusReport report, Function<String, Entry<Assignment>> assignmentAt,
                                           Collection<String> nodeKeys, Instant now) {
         Map<String, StatusChange> changes = new LinkedHashMap<>();
@@ -88,6 +91,12 @@ final class ReplicaStatusWriter implements BatchingWriter.Planner<ReplicaStatusW
             Entry<Assignment> assignment = assignmentAt.apply(Keys.assignment(node, namespace, status.getName()));
             if (assignment == null) {
                 LOG.debugf("ignoring status of %s/%s from %s: not assigned there", namespace, status.getName(), node);
+                continue;
+            }
+            if (!REASON.matcher(status.getReason()).matches()) {
+                // A rollout reads the reason (failures): only a short word, as Kubernetes' waiting reasons are, is kept.
+                LOG.infof("refused the status of %s/%s from %s: replicas[].reason must be a word of at most %d letters or digits",
+                        namespace, status.getName(), node, MAX_REASON);
                 continue;
             }
             // Node, namespace and app come from the assignment, not from what the agent says.

@@ -93,6 +93,18 @@ class ReplicaStatusIndexTest {
     }
 
     @Test
+    void aStatusWhoseReasonIsNotAShortWordIsRefusedAndChangesNothing() {
+        Function<String, Entry<Assignment>> assignments = key -> new Entry<>(key, Assignment.newBuilder().setApp("web").build(), 1, 1);
+        StatusReport report = StatusReport.newBuilder()
+                .addReplicas(ReplicaStatus.newBuilder().setName("web-0").setPhase(ReplicaStatus.Phase.PENDING).setReason("ErrImagePull"))
+                .addReplicas(ReplicaStatus.newBuilder().setName("web-1").setPhase(ReplicaStatus.Phase.PENDING).setReason("x".repeat(65)))
+                .addReplicas(ReplicaStatus.newBuilder().setName("web-2").setPhase(ReplicaStatus.Phase.PENDING).setReason("two words"))
+                .build();
+        Map<String, ReplicaStatusWriter.StatusChange> plan = ReplicaStatusWriter.plan("n", report, assignments, Set.of(), NOW);
+        assertEquals(Set.of(Keys.replicaStatus("default", "web-0")), plan.keySet());
+    }
+
+    @Test
     void removedDeletesAndAPartialReportLeavesTheOthers() {
         Function<String, Entry<Assignment>> assignments = key -> new Entry<>(key, Assignment.newBuilder().setApp("web").build(), 1, 1);
         StatusReport report = StatusReport.newBuilder()
