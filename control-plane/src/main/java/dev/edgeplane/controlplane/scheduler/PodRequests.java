@@ -66,6 +66,14 @@ public record PodRequests(long cpuMillis, long memoryBytes, List<String> hostPor
                 assignment.getHostPortsList());
     }
 
+    /**
+     * What an assignment carries of this (requests and host ports; not the policy facts): compare an
+     * assignment's {@link #of(dev.edgeplane.api.v1.Assignment)} with this, never with the whole.
+     */
+    public PodRequests reservation() {
+        return new PodRequests(cpuMillis, memoryBytes, hostPorts);
+    }
+
     public Resources resources() {
         return Resources.newBuilder().setCpuMillis(cpuMillis).setMemoryBytes(memoryBytes).build();
     }

@@ -174,7 +174,7 @@ public final class AppPlanner {
             if (existing != null && existing.value().getNode().equals(node)
                     && sameWork(existing.value(), hash, in.inlineTemplates(), app.getMetadata().getLabelsMap(), resolved.get().claims(),
                             in.configs())
-                    && PodRequests.of(existing.value()).equals(requests)) {
+                    && PodRequests.of(existing.value()).equals(requests.reservation())) {
                 continue; // unchanged: no write, so agents see no churn (and no Assignment built: an EVERY_NODE App replans often)
             }
             Assignment.Builder wanted = Assignment.newBuilder()

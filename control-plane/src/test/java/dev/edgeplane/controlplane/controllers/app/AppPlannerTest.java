@@ -147,6 +147,25 @@ class AppPlannerTest {
     }
 
     @Test
+    void aSettledAppWithAHostPathAndAPrivilegedContainerRewritesNothing() {
+        // The policy facts of a template (privileged, host paths) are not in its assignments: comparing
+        // them once made every pass rewrite the same assignment, and each write woke the App again.
+        World world = new World(node("a", NodeStatus.Phase.READY));
+        App base = app("agentish", 1, "img:1");
+        PodTemplate template = base.getSpec().getTemplate().toBuilder()
+                .setContainers(0, base.getSpec().getTemplate().getContainers(0).toBuilder()
+                        .setSecurityContext(dev.edgeplane.api.v1.SecurityContext.newBuilder().setPrivileged(true)))
+                .addVolumes(dev.edgeplane.api.v1.PodVolume.newBuilder().setName("logs")
+                        .setHostPath(dev.edgeplane.api.v1.HostPathSource.newBuilder().setPath("/var/log")))
+                .build();
+        App app = base.toBuilder().setSpec(base.getSpec().toBuilder().setTemplate(template)).build();
+        world.apply(world.plan(app, AppPlanner.Budget.UNLIMITED));
+        assertEquals(Map.of("agentish-0", "a"), world.placed("agentish"));
+        AppPlanner.Plan again = world.plan(app, AppPlanner.Budget.UNLIMITED);
+        assertTrue(again.isEmpty(), "nothing changed, nothing written: " + again);
+    }
+
+    @Test
     void aConfigMapChangeRewritesTheAssignmentsThatUseItAndNothingElseDoes() {
         World world = new World(node("a", NodeStatus.Phase.READY), node("b", NodeStatus.Phase.READY));
         App web = app("web", 3, "img:1");
