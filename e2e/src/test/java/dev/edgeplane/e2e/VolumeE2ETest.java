@@ -128,7 +128,11 @@ class VolumeE2ETest {
         Path agentVolumes = cluster.host.stateDir().resolve("volumes");
         assertTrue(mountsUnder(agentVolumes).stream().anyMatch(l -> l.startsWith("/dev/loop")), "a loop device under the agent's volume dir");
 
-        // A new template replaces the pod (and its container): the data is still there.
+        // A new template replaces the pod (and its container): the data is still there. The pod being available,
+        // the rollout surges: a second replica publishes the same volume on this node before the first goes, and
+        // scaling to 0 right after removes both pods at once.
+        Await.until("the replica is available", CONVERGE, cluster.host::logTail,
+                () -> cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("recorder").build()).getStatus().getAvailableReplicas() == 1);
         App current = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("recorder").build());
         cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(app(out, "v2").toBuilder()
                 .setMetadata(current.getMetadata())).build());

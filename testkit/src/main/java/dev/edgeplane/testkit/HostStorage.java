@@ -22,6 +22,18 @@ public final class HostStorage {
 
     /** Unmounts everything mounted under {@code root} (deepest first), then detaches its loop devices. */
     public static void releaseUnder(Path root) {
+        List<String> mounts = new ArrayList<>(mountsUnder(root));
+        mounts.sort(Comparator.comparingInt(String::length).reversed());
+        for (String target : mounts) {
+            Commands.exec(List.of("umount", "-l", target), Map.of(), TIMEOUT);
+        }
+        for (String device : loopDevicesUnder(root)) {
+            Commands.exec(List.of("losetup", "-d", device), Map.of(), TIMEOUT);
+        }
+    }
+
+    /** The mount points under {@code root}, as /proc/self/mounts lists them. */
+    public static List<String> mountsUnder(Path root) {
         String prefix = root.toAbsolutePath().toString();
         List<String> mounts = new ArrayList<>();
         try {
@@ -34,13 +46,7 @@ public final class HostStorage {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read /proc/self/mounts", e);
         }
-        mounts.sort(Comparator.comparingInt(String::length).reversed());
-        for (String target : mounts) {
-            Commands.exec(List.of("umount", "-l", target), Map.of(), TIMEOUT);
-        }
-        for (String device : loopDevicesUnder(root)) {
-            Commands.exec(List.of("losetup", "-d", device), Map.of(), TIMEOUT);
-        }
+        return mounts;
     }
 
     /** Loop devices whose backing file is under {@code root}, e.g. "/dev/loop3". */

@@ -507,6 +507,7 @@ final class PodWorker {
      * desired, so its volumes go too (released, or deleted by their policy).
      */
     private void killSandbox(PodSandbox sandbox, List<Container> containers, boolean replicaRemoved) {
+        volumes.podRemoving(sandbox.getMetadata().getUid(), replicaRemoved); // finished later if cut short here
         long grace = graceSeconds(sandbox);
         for (Container container : containers) {
             if (container.getState() == ContainerState.CONTAINER_RUNNING) {

@@ -53,6 +53,8 @@ public final class Reconciler implements AutoCloseable {
     private final Set<String> skipped = ConcurrentHashMap.newKeySet();
     private final PassLoop loop;
     private final PassLoop logRotation;
+    private final PassLoop volumeCleanup;
+    private final PodVolumes volumes;
     /** How often container log sizes are looked at (the kubelet's is 10 s). */
     static final Duration LOG_ROTATION_PERIOD = Duration.ofSeconds(10);
     private volatile String lastListError = "";
@@ -86,6 +88,8 @@ public final class Reconciler implements AutoCloseable {
         this.loop = new PassLoop("reconciler", settings.syncPeriod(), this::syncOnce);
         LogRotator rotator = new LogRotator(cri, settings.logMaxBytes(), settings.logMaxFiles(), clock);
         this.logRotation = new PassLoop("log-rotation", LOG_ROTATION_PERIOD, rotator::rotateOnce);
+        this.volumes = volumes;
+        this.volumeCleanup = new PassLoop("volume-cleanup", PodVolumes.RETRY_PERIOD, this::cleanupVolumes);
         desired.addListener(this::trigger);
         probes.addListener(this::trigger);
     }
@@ -93,6 +97,7 @@ public final class Reconciler implements AutoCloseable {
     public void start() {
         loop.start();
         logRotation.start();
+        volumeCleanup.start();
     }
 
     /** Asks for a pass soon (desired state changed, a worker finished with more to do...). */
@@ -148,6 +153,19 @@ public final class Reconciler implements AutoCloseable {
         desired.recordPods(status.all());
     }
 
+    /** Finishes pod volume removals that failed or a crash cut short (the kubelet's orphaned pod volume cleanup). */
+    void cleanupVolumes() {
+        Set<String> live = new java.util.HashSet<>();
+        try {
+            for (PodSandbox sandbox : cri.listSandboxes(PodLabels.managed())) {
+                live.add(sandbox.getMetadata().getUid());
+            }
+        } catch (StatusRuntimeException e) {
+            return; // the runtime is not answering: which pods are gone is unknown (the sync loop says so)
+        }
+        volumes.retryRemovals(live);
+    }
+
     private void work(String key) {
         if (!loop.isRunning()) {
             return;
@@ -182,6 +200,7 @@ public final class Reconciler implements AutoCloseable {
     public void close() {
         loop.close(Duration.ofSeconds(5));
         logRotation.close(Duration.ofSeconds(5));
+        volumeCleanup.close(Duration.ofSeconds(5));
         workers.shutdown();
         try {
             if (!workers.awaitTermination(20, TimeUnit.SECONDS)) {

@@ -29,8 +29,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
@@ -53,6 +55,13 @@ import java.util.stream.Stream;
 public final class PodVolumes implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(PodVolumes.class.getName());
     private static final long RPC_SECONDS = 120;
+    /** Marks a pod directory whose removal is not finished ("release" or "keep"). */
+    private static final String REMOVAL_FILE = "removing";
+    /** How often {@link #retryRemovals} is meant to run (the reconciler's volume cleanup). */
+    public static final java.time.Duration RETRY_PERIOD = java.time.Duration.ofSeconds(10);
+    private static final int MAX_RETRIES_PER_PASS = 64;
+    private static final int BUSY_ATTEMPTS = 40;
+    private static final java.time.Duration BUSY_WAIT = java.time.Duration.ofMillis(250);
     private static final VolumeCapability CAPABILITY = VolumeCapability.newBuilder()
             .setMount(VolumeCapability.MountVolume.getDefaultInstance())
             .setAccessMode(VolumeCapability.AccessMode.newBuilder()
@@ -67,6 +76,8 @@ public final class PodVolumes implements AutoCloseable {
     /** The last state each volume (namespace/name/uid) reached on this node since the agent started. */
     private final Map<String, VolumeNodeStatus> lastKnown = new java.util.concurrent.ConcurrentHashMap<>();
     private final Path createdFile;
+    /** Serialise preparing, removing and retrying the removal of one pod (by UID stripe). */
+    private final Object[] podLocks = new Object[32];
 
     /**
      * @param root   the agent's volume dir (emptyDirs, publish and staging targets)
@@ -78,6 +89,9 @@ public final class PodVolumes implements AutoCloseable {
         this.createdFile = this.root.resolve("volumes.properties");
         this.csi = csi;
         this.driver = driver;
+        for (int i = 0; i < podLocks.length; i++) {
+            podLocks[i] = new Object();
+        }
     }
 
     /** Where volume state changes go (the agent's status reports). */
@@ -99,8 +113,19 @@ public final class PodVolumes implements AutoCloseable {
 
     /** Makes every volume of the pod ready and returns its host path, by PodVolume name. */
     public Map<String, Path> prepare(Assignment assignment, String podUid) throws VolumeException {
+        synchronized (lockOf(podUid)) {
+            Path pod = podDir(podUid);
+            try {
+                Files.deleteIfExists(pod.resolve(REMOVAL_FILE)); // wanted again (a dead pod recreated): no longer being removed
+            } catch (IOException e) {
+                throw new VolumeException("pod " + podUid + ": " + e.getMessage(), e);
+            }
+            return prepareLocked(assignment, pod);
+        }
+    }
+
+    private Map<String, Path> prepareLocked(Assignment assignment, Path pod) throws VolumeException {
         Map<String, Path> paths = new LinkedHashMap<>();
-        Path pod = podDir(podUid);
         Properties claims = readClaims(pod);
         for (PodVolume volume : assignment.getTemplate().getVolumesList()) {
             try {
@@ -249,13 +274,41 @@ public final class PodVolumes implements AutoCloseable {
     }
 
     /**
+     * The pod is about to go: its directory records that (with {@code release}) before anything is
+     * stopped, so a removal that fails or is cut short by a crash is finished by {@link #retryRemovals}.
+     */
+    public void podRemoving(String podUid, boolean release) {
+        Path pod = podDir(podUid);
+        if (!Files.isDirectory(pod)) {
+            return;
+        }
+        synchronized (lockOf(podUid)) {
+            try {
+                Path tmp = pod.resolve(REMOVAL_FILE + ".tmp");
+                Files.writeString(tmp, release ? "release" : "keep");
+                Files.move(tmp, pod.resolve(REMOVAL_FILE), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException e) {
+                LOG.warning("cannot record the removal of pod " + podUid + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /**
      * The pod is gone: unpublish its named volumes and remove its emptyDirs. With {@code release}
-     * (the replica is no longer desired, e.g. scaled to 0) its volumes are also unstaged; they and
-     * their data stay whatever their reclaim policy (the control plane orders a deletion through a
-     * volume task: {@link #deleteVolume}). Failures are logged and retried by the next removal.
+     * (the replica is no longer desired, e.g. scaled to 0) its volumes are also unstaged, unless
+     * another pod on this node still publishes one (it unstages it when it goes); they and their
+     * data stay whatever their reclaim policy (the control plane orders a deletion through a volume
+     * task: {@link #deleteVolume}). The driver busy with a volume (another pod's call) is waited for,
+     * briefly; other failures are logged and left to {@link #retryRemovals}.
      */
     public void podRemoved(String podUid, boolean release) {
         Path pod = podDir(podUid);
+        synchronized (lockOf(podUid)) {
+            removeLocked(podUid, pod, release);
+        }
+    }
+
+    private void removeLocked(String podUid, Path pod, boolean release) {
         if (!Files.isDirectory(pod)) {
             return;
         }
@@ -265,12 +318,21 @@ public final class PodVolumes implements AutoCloseable {
             String[] record = claims.getProperty(name).split(",", 3);
             String id = record[0];
             try {
-                node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId(id)
-                        .setTargetPath(pod.resolve("volumes").resolve(name).toString()).build());
+                whenNotBusy(() -> node().nodeUnpublishVolume(NodeUnpublishVolumeRequest.newBuilder().setVolumeId(id)
+                        .setTargetPath(pod.resolve("volumes").resolve(name).toString()).build()));
                 if (release) {
                     Path staging = root.resolve("staging").resolve(id);
-                    node().nodeUnstageVolume(NodeUnstageVolumeRequest.newBuilder().setVolumeId(id)
-                            .setStagingTargetPath(staging.toString()).build());
+                    try {
+                        whenNotBusy(() -> node().nodeUnstageVolume(NodeUnstageVolumeRequest.newBuilder().setVolumeId(id)
+                                .setStagingTargetPath(staging.toString()).build()));
+                    } catch (StatusRuntimeException e) {
+                        if (e.getStatus().getCode() == io.grpc.Status.Code.FAILED_PRECONDITION) {
+                            // Another pod of this node still publishes it (a surge replica, say): it unstages it when it goes.
+                            LOG.info(() -> "volume " + id + " stays staged for another pod: " + e.getStatus().getDescription());
+                            continue;
+                        }
+                        throw e;
+                    }
                     Files.deleteIfExists(staging);
                     LOG.info(() -> "released volume " + id + " (unstaged; the data stays until the control plane orders a deletion)");
                     reportReleased(record, VolumeNodeStatus.State.CREATED);
@@ -279,13 +341,78 @@ public final class PodVolumes implements AutoCloseable {
                 }
             } catch (StatusRuntimeException | IOException | IllegalStateException e) {
                 clean = false;
-                LOG.warning("cannot release volume " + id + " of pod " + podUid + ": " + e.getMessage());
+                LOG.warning("cannot release volume " + id + " of pod " + podUid + " (retried every "
+                        + RETRY_PERIOD.toSeconds() + "s): " + e.getMessage());
             }
         }
         if (clean) {
             deleteTree(pod);
             configVolumes.forget(pod);
         }
+    }
+
+    /**
+     * Finishes the removals that failed or were cut short (a crash, the driver refusing): every pod
+     * directory marked by {@link #podRemoving} whose pod has no sandbox left ({@code liveUids}: the
+     * UIDs of the sandboxes the runtime lists, whatever their state).
+     *
+     * @return how many pod directories were retried
+     */
+    public int retryRemovals(Set<String> liveUids) {
+        Path pods = root.resolve("pods");
+        if (!Files.isDirectory(pods)) {
+            return 0;
+        }
+        List<Path> marked;
+        try (Stream<Path> dirs = Files.list(pods)) {
+            marked = dirs.filter(dir -> Files.exists(dir.resolve(REMOVAL_FILE))).limit(MAX_RETRIES_PER_PASS).toList();
+        } catch (IOException e) {
+            LOG.warning("cannot list " + pods + ": " + e.getMessage());
+            return 0;
+        }
+        int retried = 0;
+        for (Path dir : marked) {
+            String uid = dir.getFileName().toString();
+            if (liveUids.contains(uid)) {
+                continue; // its sandbox is back (adopted after a restart): not orphaned
+            }
+            synchronized (lockOf(uid)) {
+                boolean release;
+                try {
+                    release = Files.readString(dir.resolve(REMOVAL_FILE)).trim().equals("release");
+                } catch (IOException e) {
+                    continue; // prepared again meanwhile (a pod with this UID is wanted again), or finished
+                }
+                retried++;
+                LOG.info(() -> "finishing the removal of pod " + uid + "'s volumes");
+                removeLocked(uid, dir, release);
+            }
+        }
+        return retried;
+    }
+
+    /** Runs a CSI call, waiting while the driver answers ABORTED (another operation on the volume is in progress), boundedly. */
+    private static void whenNotBusy(Runnable call) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                call.run();
+                return;
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != io.grpc.Status.Code.ABORTED || attempt >= BUSY_ATTEMPTS) {
+                    throw e;
+                }
+            }
+            try {
+                Thread.sleep(BUSY_WAIT.toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted");
+            }
+        }
+    }
+
+    private Object lockOf(String podUid) {
+        return podLocks[Math.floorMod(podUid.hashCode(), podLocks.length)];
     }
 
     /**
