@@ -239,8 +239,14 @@ public final class PodVolumes implements AutoCloseable {
                     .setVolumeCapability(CAPABILITY).build());
             state.setState(VolumeNodeStatus.State.PUBLISHED);
             if (grown != Expansion.NOT_FOUND) {
-                Expansion after = grown.filesystemPending() && grown.error().isEmpty()
-                        ? expandNode(id, staging, grown.capacityBytes()) : grown;
+                Expansion after = grown;
+                if (grown.filesystemPending() && grown.error().isEmpty()) {
+                    after = expandController(id, claim.getSizeBytes()); // the stage just now may have grown it
+                    after = after == Expansion.NOT_FOUND ? grown : after;
+                    if (after.filesystemPending() && after.error().isEmpty()) {
+                        after = expandNode(id, staging, after.capacityBytes());
+                    }
+                }
                 state.setCapacityBytes(Math.max(after.capacityBytes(), created.getCapacityBytes()))
                         .setFilesystemResizePending(after.filesystemPending()).setResizeError(after.error());
             } else {
