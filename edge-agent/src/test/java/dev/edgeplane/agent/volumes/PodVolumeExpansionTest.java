@@ -45,31 +45,10 @@ class PodVolumeExpansionTest {
     private void openDriver(boolean btrfs) throws Exception {
         StorageDriverConfig config = StorageDriverConfig.of(tmp.resolve("csi"), "node-1");
         if (btrfs) {
-            config = config.withBtrfsPool(btrfsPool());
+            config = config.withBtrfsPool(BtrfsPools.create(tmp, 1024 * MIB));
         }
         volumes = StorageDrivers.inProcess(tmp.resolve("volumes"), config);
         volumes.onVolumeReport(reports::add);
-    }
-
-    /** A loop-mounted btrfs under the test's dir (released by HostStorage.releaseUnder). */
-    private Path btrfsPool() throws Exception {
-        Path image = tmp.resolve("btrfs.img");
-        Path mount = tmp.resolve("btrfs");
-        Files.createDirectories(mount);
-        try (RandomAccessFile raf = new RandomAccessFile(image.toFile(), "rw")) {
-            raf.setLength(1024 * MIB);
-        }
-        run("mkfs.btrfs", "-q", "-f", image.toString());
-        run("mount", "-o", "loop", image.toString(), mount.toString());
-        Path pool = mount.resolve("pool");
-        Files.createDirectories(pool);
-        return pool;
-    }
-
-    private static void run(String... command) throws Exception {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertEquals(0, p.waitFor(), String.join(" ", command) + ": " + out);
     }
 
     @AfterEach
