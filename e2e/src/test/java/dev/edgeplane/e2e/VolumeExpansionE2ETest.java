@@ -44,7 +44,9 @@ import org.junit.jupiter.api.io.TempDir;
  * a doubled size reaches the agent in the replica's claim; the agent grows the backing and the
  * mounted filesystem; the container's own `df` sees the new size without a restart, and the replica
  * stays RUNNING and ready throughout (sampled all along). A shrink is refused with INVALID_ARGUMENT
- * naming volume.spec.size_bytes and changes nothing.
+ * naming volume.spec.size_bytes and changes nothing. The quick start's case (the default class,
+ * ext4): where the driver cannot grow a mounted ext4 (no CAP_SYS_RESOURCE), the backing grows, the
+ * volume says FILESYSTEM_RESIZE_PENDING and the replica keeps running, with no VolumeFailed event.
  */
 class VolumeExpansionE2ETest {
     static final Duration CONVERGE = EdgeCluster.CONVERGE;
@@ -74,12 +76,16 @@ class VolumeExpansionE2ETest {
 
     /** Every second: append to the volume, and write what `df -k /data` says inside the container to the host. */
     static App app(Path out) {
+        return app(out, "grower", "growing");
+    }
+
+    static App app(Path out, String name, String volume) {
         String script = "while true; do echo tick >> /data/ticks; wc -l < /data/ticks > /out/ticks.tmp; mv /out/ticks.tmp /out/ticks;"
                 + " df -k /data | tail -1 > /out/df.tmp; mv /out/df.tmp /out/df; sleep 1; done";
-        return App.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("grower"))
+        return App.newBuilder().setMetadata(ObjectMeta.newBuilder().setName(name))
                 .setSpec(AppSpec.newBuilder().setReplicas(1).setTemplate(PodTemplate.newBuilder()
                         .setTerminationGraceSeconds(1)
-                        .addVolumes(PodVolume.newBuilder().setName("data").setVolume("growing"))
+                        .addVolumes(PodVolume.newBuilder().setName("data").setVolume(volume))
                         .addVolumes(PodVolume.newBuilder().setName("out").setHostPath(HostPathSource.newBuilder().setPath(out.toString())))
                         .addContainers(Container.newBuilder().setName("main").setImage(cluster.image)
                                 .addAllCommand(List.of("sh", "-c", script))
@@ -108,13 +114,82 @@ class VolumeExpansionE2ETest {
     }
 
     static Volume volume() {
-        return cluster.cloud.volumes().getVolume(GetVolumeRequest.newBuilder().setName("growing").build());
+        return volume("growing");
+    }
+
+    static Volume volume(String name) {
+        return cluster.cloud.volumes().getVolume(GetVolumeRequest.newBuilder().setName(name).build());
     }
 
     static Optional<ReplicaStatus> replica() {
-        List<ReplicaStatus> replicas = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName("grower").build())
+        return replica("grower");
+    }
+
+    static Optional<ReplicaStatus> replica(String app) {
+        List<ReplicaStatus> replicas = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName(app).build())
                 .getStatus().getReplicasList();
         return replicas.size() == 1 ? Optional.of(replicas.get(0)) : Optional.empty();
+    }
+
+    /** Whether this process (and so the agent it starts) may grow a mounted ext4 (CAP_SYS_RESOURCE, bit 24 of CapEff). */
+    static boolean hasCapSysResource() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("CapEff:")) {
+                return (Long.parseUnsignedLong(line.substring(7).strip(), 16) & (1L << 24)) != 0;
+            }
+        }
+        return false;
+    }
+
+    @Test
+    void theQuickStartCaseAnExt4VolumeDoubledKeepsItsReplicaRunning() throws Exception {
+        Path out = Files.createDirectories(dir.resolve("out-ext4"));
+        cluster.cloud.volumes().createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("quick"))
+                .setSpec(VolumeSpec.newBuilder().setSizeBytes(64 * MIB).setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE))).build());
+        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(app(out, "quick-app", "quick")).build());
+        Await.until("the replica is running and ready", CONVERGE, cluster.host::logTail, () -> dfKib(out).isPresent()
+                && replica("quick-app").filter(r -> r.getPhase() == ReplicaStatus.Phase.RUNNING && r.getReady()).isPresent());
+        Await.until("the volume's capacity is reported", CONVERGE, cluster.host::logTail,
+                () -> volume("quick").getStatus().getCapacityBytes() == 64 * MIB);
+        String containerId = replica("quick-app").orElseThrow().getContainers(0).getContainerId();
+        long ticksBefore = ticks(out);
+
+        Volume current = volume("quick");
+        cluster.cloud.volumes().updateVolume(UpdateVolumeRequest.newBuilder().setVolume(current.toBuilder()
+                .setSpec(current.getSpec().toBuilder().setSizeBytes(128 * MIB))).build());
+        boolean ext4GrowsMounted = hasCapSysResource();
+        Await.until("the node grew the volume's backing", CONVERGE, cluster.host::logTail, () -> {
+            VolumeStatus s = volume("quick").getStatus();
+            return s.getAllocatedBytes() == 128 * MIB && s.getResizeState() == (ext4GrowsMounted
+                    ? VolumeStatus.ResizeState.NONE : VolumeStatus.ResizeState.FILESYSTEM_RESIZE_PENDING);
+        });
+        Await.until("the container keeps writing to the volume", CONVERGE, cluster.host::logTail, () -> ticks(out) > ticksBefore + 3);
+        VolumeStatus s = volume("quick").getStatus();
+        if (!ext4GrowsMounted) {
+            assertTrue(s.getResizeMessage().contains("next staged"), s.getResizeMessage());
+            assertEquals(64 * MIB, s.getCapacityBytes(), "pods see the old size until the next stage");
+        }
+        ReplicaStatus after = replica("quick-app").orElseThrow();
+        assertEquals(ReplicaStatus.Phase.RUNNING, after.getPhase());
+        assertTrue(after.getReady());
+        assertEquals(containerId, after.getContainers(0).getContainerId(), "the same container: never restarted");
+        assertEquals("", s.getNodeStatus().getMessage());
+        // neither on the volume nor on the replica (the other test's volume may have its own)
+        assertEquals(List.of(), cluster.cloud.events().listEvents(dev.edgeplane.api.v1.ListEventsRequest.newBuilder()
+                .setFilter(dev.edgeplane.api.v1.EventFilter.newBuilder().setReason("VolumeFailed")).build()).getEventsList().stream()
+                .filter(e -> e.getInvolvedObject().getName().equals("quick") || e.getInvolvedObject().getName().startsWith("quick-app"))
+                .toList(), "no VolumeFailed event (issue 17: ALREADY_EXISTS every few seconds)");
+
+        cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("quick-app").build());
+        Await.until("the volume goes with its app", CONVERGE, cluster.host::logTail, () -> {
+            try {
+                volume("quick");
+                return false;
+            } catch (StatusRuntimeException e) {
+                return e.getStatus().getCode() == Status.Code.NOT_FOUND;
+            }
+        });
     }
 
     @Test
