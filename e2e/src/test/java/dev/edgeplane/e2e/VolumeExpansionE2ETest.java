@@ -17,6 +17,7 @@ import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.ReplicaStatus;
+import dev.edgeplane.api.v1.UpdateAppRequest;
 import dev.edgeplane.api.v1.UpdateVolumeRequest;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeMount;
@@ -47,6 +48,8 @@ import org.junit.jupiter.api.io.TempDir;
  * naming volume.spec.size_bytes and changes nothing. The quick start's case (the default class,
  * ext4): where the driver cannot grow a mounted ext4 (no CAP_SYS_RESOURCE), the backing grows, the
  * volume says FILESYSTEM_RESIZE_PENDING and the replica keeps running, with no VolumeFailed event.
+ * A volume no pod uses (its App scaled to 0) grows on the node's EXPAND order, its filesystem when a
+ * pod mounts it again.
  */
 class VolumeExpansionE2ETest {
     static final Duration CONVERGE = EdgeCluster.CONVERGE;
@@ -271,6 +274,58 @@ class VolumeExpansionE2ETest {
         Await.until("the volume goes with its app (reclaim policy Delete)", CONVERGE, cluster.host::logTail, () -> {
             try {
                 volume();
+                return false;
+            } catch (StatusRuntimeException e) {
+                return e.getStatus().getCode() == Status.Code.NOT_FOUND;
+            }
+        });
+    }
+
+    static void scale(String app, int replicas) {
+        App current = cluster.cloud.apps().getApp(GetAppRequest.newBuilder().setName(app).build());
+        cluster.cloud.apps().updateApp(UpdateAppRequest.newBuilder().setApp(current.toBuilder()
+                .setSpec(current.getSpec().toBuilder().setReplicas(replicas))).build());
+    }
+
+    @Test
+    void aVolumeNoPodUsesGrowsOnItsNodesOrderAndItsFilesystemWhenMountedAgain() throws Exception {
+        Path out = Files.createDirectories(dir.resolve("out-idle"));
+        cluster.cloud.volumes().createVolume(CreateVolumeRequest.newBuilder().setVolume(Volume.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("idle"))
+                .setSpec(VolumeSpec.newBuilder().setSizeBytes(SMALL).setStorageClass("loopfs-xfs")
+                        .setReclaimPolicy(VolumeSpec.ReclaimPolicy.DELETE))).build());
+        cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(app(out, "idle-app", "idle")).build());
+        Await.until("the container reports its volume's size", CONVERGE, cluster.host::logTail, () -> dfKib(out).isPresent());
+        long before = dfKib(out).orElseThrow();
+        scale("idle-app", 0);
+        Await.until("the volume is AVAILABLE (no pod uses it) and unstaged", CONVERGE, cluster.host::logTail, () -> {
+            Volume v = volume("idle");
+            return v.getStatus().getPhase() == VolumeStatus.Phase.AVAILABLE
+                    && v.getStatus().getNodeStatus().getState() == dev.edgeplane.api.v1.VolumeNodeStatus.State.CREATED;
+        });
+
+        Volume current = volume("idle");
+        cluster.cloud.volumes().updateVolume(UpdateVolumeRequest.newBuilder().setVolume(current.toBuilder()
+                .setSpec(current.getSpec().toBuilder().setSizeBytes(2 * SMALL))).build());
+        Await.until("the node grew the backing on its order; the filesystem waits for a mount", CONVERGE, cluster.host::logTail, () -> {
+            VolumeStatus s = volume("idle").getStatus();
+            return s.getAllocatedBytes() == 2 * SMALL && s.getResizeState() == VolumeStatus.ResizeState.FILESYSTEM_RESIZE_PENDING;
+        });
+        assertTrue(volume("idle").getStatus().getResizeMessage().contains("not mounted"), volume("idle").getStatus().getResizeMessage());
+
+        Files.deleteIfExists(out.resolve("df"));
+        scale("idle-app", 1);
+        Await.until("the new pod sees the grown filesystem", CONVERGE, cluster.host::logTail,
+                () -> dfKib(out).orElse(0L) > before + SMALL / 1024 / 2);
+        Await.until("no resize left", CONVERGE, cluster.host::logTail, () -> {
+            VolumeStatus s = volume("idle").getStatus();
+            return s.getResizeState() == VolumeStatus.ResizeState.NONE && s.getCapacityBytes() == 2 * SMALL;
+        });
+
+        cluster.cloud.apps().deleteApp(DeleteAppRequest.newBuilder().setName("idle-app").build());
+        Await.until("the volume goes with its app", CONVERGE, cluster.host::logTail, () -> {
+            try {
+                volume("idle");
                 return false;
             } catch (StatusRuntimeException e) {
                 return e.getStatus().getCode() == Status.Code.NOT_FOUND;

@@ -22,16 +22,16 @@ public final class VolumeResize {
     public static VolumeStatus derive(long requestedBytes, VolumeStatus status) {
         VolumeNodeStatus node = status.getNodeStatus();
         VolumeStatus.Builder next = status.toBuilder();
-        boolean exists = switch (node.getState()) {
-            case CREATED, STAGED, PUBLISHED -> true;
-            default -> false;
-        };
-        if (!exists || node.getCapacityBytes() == 0) {
+        if (!onNode(node)) {
             // on no node yet: it is created at the requested size, nothing to resize
             return next.clearCapacityBytes().clearAllocatedBytes().setResizeState(VolumeStatus.ResizeState.NONE)
                     .clearResizeMessage().build();
         }
-        long allocated = node.getCapacityBytes();
+        // a report without a size (an agent restarted since it last saw the volume) keeps the last known one
+        long allocated = node.getCapacityBytes() > 0 ? node.getCapacityBytes() : status.getAllocatedBytes();
+        if (allocated == 0) {
+            return next.setResizeState(VolumeStatus.ResizeState.NONE).clearResizeMessage().build(); // size not known yet
+        }
         next.setAllocatedBytes(allocated);
         if (!node.getFilesystemResizePending()) {
             next.setCapacityBytes(allocated);
@@ -56,18 +56,27 @@ public final class VolumeResize {
         return next.setResizeState(VolumeStatus.ResizeState.NONE).clearResizeMessage().build();
     }
 
+    /** The node's agent reported it created (and not deleted since). */
+    private static boolean onNode(VolumeNodeStatus node) {
+        return switch (node.getState()) {
+            case CREATED, STAGED, PUBLISHED -> true;
+            default -> false;
+        };
+    }
+
     public static Volume derive(Volume volume) {
         return volume.toBuilder().setStatus(derive(volume.getSpec().getSizeBytes(), volume.getStatus())).build();
     }
 
     /**
      * Whether the volume's node must be ordered to grow it (VolumeTask EXPAND): it exists there at
-     * less than its spec asks, and is not being deleted.
+     * less than its spec asks (or at a size not known), and is not being deleted.
      */
     public static boolean needsOrder(Volume volume) {
         VolumeStatus status = volume.getStatus();
-        return !status.getNode().isEmpty() && status.getPhase() != VolumeStatus.Phase.DELETING
-                && status.getAllocatedBytes() > 0 && status.getAllocatedBytes() < volume.getSpec().getSizeBytes();
+        // a size not known (0) is ordered too: growing a volume that has the size already is a no-op
+        return onNode(status.getNodeStatus()) && !status.getNode().isEmpty() && status.getPhase() != VolumeStatus.Phase.DELETING
+                && status.getAllocatedBytes() < volume.getSpec().getSizeBytes();
     }
 
     /** Whether an EXPAND order of {@code task} is carried out by the volume as it now is. */

@@ -87,4 +87,19 @@ class VolumeResizeTest {
                 .setStatus(VolumeStatus.newBuilder().setNode("n1").setPhase(VolumeStatus.Phase.PENDING)).build();
         assertFalse(VolumeResize.needsOrder(VolumeResize.derive(unseen)), "not created on its node yet: created at the new size");
     }
+
+    @Test
+    void aReportWithoutASizeKeepsTheLastKnownOneAndAnUnknownSizeIsOrderedAnyway() {
+        VolumeStatus known = VolumeResize.derive(64 * MIB, status(VolumeNodeStatus.State.PUBLISHED, 64 * MIB, false, ""));
+        VolumeStatus released = VolumeResize.derive(64 * MIB, known.toBuilder()
+                .setNodeStatus(VolumeNodeStatus.newBuilder().setState(VolumeNodeStatus.State.CREATED)).build());
+        assertEquals(64 * MIB, released.getAllocatedBytes());
+        assertEquals(64 * MIB, released.getCapacityBytes());
+        Volume unknown = Volume.newBuilder().setSpec(VolumeSpec.newBuilder().setSizeBytes(128 * MIB))
+                .setStatus(VolumeStatus.newBuilder().setNode("n1").setPhase(VolumeStatus.Phase.AVAILABLE)
+                        .setNodeStatus(VolumeNodeStatus.newBuilder().setState(VolumeNodeStatus.State.CREATED))).build();
+        unknown = VolumeResize.derive(unknown);
+        assertEquals(VolumeStatus.ResizeState.NONE, unknown.getStatus().getResizeState());
+        assertTrue(VolumeResize.needsOrder(unknown), "growing a volume that has the size already is a no-op");
+    }
 }

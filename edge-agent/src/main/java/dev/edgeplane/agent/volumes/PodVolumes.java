@@ -389,8 +389,15 @@ public final class PodVolumes implements AutoCloseable {
         }
         String[] who = record[2].split("/", 3);
         if (who.length == 3) {
-            lastKnown.remove(record[2]);
-            report(who[0], who[1], who[2], VolumeNodeStatus.newBuilder().setState(state).setVolumeId(record[0]));
+            VolumeNodeStatus last = lastKnown.remove(record[2]);
+            VolumeNodeStatus.Builder released = VolumeNodeStatus.newBuilder().setState(state).setVolumeId(record[0]);
+            if (last != null) {
+                // its size goes on being known: a growth ordered while no pod uses it starts from it
+                released.setCapacityBytes(last.getCapacityBytes()).setFilesystemResizePending(last.getFilesystemResizePending())
+                        .setResizeError(last.getResizeError());
+                lastKnown.put(record[2], released.build());
+            }
+            report(who[0], who[1], who[2], released);
         }
     }
 
