@@ -604,6 +604,7 @@ public final class PodVolumes implements AutoCloseable {
         }
         forgetCreated(name);
         lastKnown.remove(key);
+        nodeExpandRefused.remove(id);
         report(namespace, volume.getName(), volume.getUid(), VolumeNodeStatus.newBuilder()
                 .setState(VolumeNodeStatus.State.DELETED).setVolumeId(id));
         return id;
