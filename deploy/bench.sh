@@ -57,6 +57,8 @@ case $what in
     run "$e2e_modules" 'ReleaseBench,ReleaseE2ETest#oneReplica*' -Dfleet.agents="$nodes" ;;&
   cp-metrics|metrics|all) run control-plane MetricsStoreBench ;;&
   storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java
+    # growth of a published volume per filesystem (ext4, xfs, btrfs): BENCH storage fs=... expand_online_ms=...
+    run edge-agent VolumeExpansionBench
     run "$e2e_modules" VolumeSnapshotBench ;;&
   fleet)
     agents=${2:-10000}

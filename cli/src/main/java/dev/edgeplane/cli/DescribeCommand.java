@@ -16,12 +16,12 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** A readable account of one app (with its replicas) or one node: what an operator checks first. */
-@Command(name = "describe", description = "Show one app, node, pool, configmap, secret or image prefetch in detail: edgectl describe app|node|pool|configmap|secret|prefetch NAME")
+@Command(name = "describe", description = "Show one app, node, pool, configmap, secret, volume or image prefetch in detail: edgectl describe app|node|pool|configmap|secret|volume|prefetch NAME")
 final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, configmap, secret (its values are not shown) or prefetch (per-node progress)")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, configmap, secret (its values are not shown), volume (sizes and resize state) or prefetch (per-node progress)")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")
@@ -54,8 +54,14 @@ final class DescribeCommand implements Callable<Integer> {
                 case SECRET -> Configs.describe(out, api.secrets().getSecret(dev.edgeplane.api.v1.GetSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build()), now);
                 case IMAGEPREFETCH -> Prefetches.describe(out, Prefetches.get(api, namespace, name), now);
-                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets and prefetches (use: edgectl get "
-                        + "token|volume|volumesnapshot|quota NAME -o yaml, edgectl get events)");
+                case VOLUME -> {
+                    Volumes.describe(out, api.volumes().getVolume(dev.edgeplane.api.v1.GetVolumeRequest.newBuilder()
+                            .setNamespace(namespace).setName(name).build()), now);
+                    events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNamespace(namespace).build(),
+                            e -> e.getInvolvedObject().getKind().equals("Volume") && e.getInvolvedObject().getName().equals(name), now);
+                }
+                case TOKEN, EVENT, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets, "
+                        + "volumes and prefetches (use: edgectl get token|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }
         out.flush();

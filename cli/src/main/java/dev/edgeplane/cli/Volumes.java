@@ -22,10 +22,14 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 
-/** edgectl's Volume and VolumeSnapshot views: get (tables show phase, node and readiness), apply, delete. */
+/**
+ * edgectl's Volume and VolumeSnapshot views: get (tables show phase, node, capacity against the size
+ * requested, a resize under way, and readiness), describe, apply, delete.
+ */
 final class Volumes {
     static final List<String> VOLUME_HEADER =
-            List.of("NAMESPACE", "NAME", "PHASE", "NODE", "ON-NODE", "SIZE", "CLASS", "RECLAIM", "SOURCE", "MESSAGE", "AGE");
+            List.of("NAMESPACE", "NAME", "PHASE", "NODE", "ON-NODE", "CAPACITY", "REQUESTED", "CLASS", "RECLAIM", "SOURCE", "RESIZE",
+                    "MESSAGE", "AGE");
     static final List<String> SNAPSHOT_HEADER =
             List.of("NAMESPACE", "NAME", "VOLUME", "READY", "SIZE", "NODE", "SNAPSHOT-ID", "MESSAGE", "AGE");
 
@@ -56,9 +60,34 @@ final class Volumes {
         return List.of(v.getMetadata().getNamespace(), v.getMetadata().getName(),
                 s.getPhase().name().replace("PHASE_UNSPECIFIED", "UNKNOWN"), dash(s.getNode()),
                 onNode.getState() == VolumeNodeStatus.State.STATE_UNSPECIFIED ? "-" : onNode.getState().name(),
-                bytes(v.getSpec().getSizeBytes()), v.getSpec().getStorageClass(),
-                v.getSpec().getReclaimPolicy().name().replace("RECLAIM_POLICY_UNSPECIFIED", "RETAIN"),
-                dash(v.getSpec().getSourceSnapshot()), dash(message), Durations.age(v.getMetadata().getCreateTime(), now));
+                s.getCapacityBytes() == 0 ? "-" : bytes(s.getCapacityBytes()), bytes(v.getSpec().getSizeBytes()),
+                v.getSpec().getStorageClass(), v.getSpec().getReclaimPolicy().name().replace("RECLAIM_POLICY_UNSPECIFIED", "RETAIN"),
+                dash(v.getSpec().getSourceSnapshot()),
+                s.getResizeState() == VolumeStatus.ResizeState.NONE ? "-" : s.getResizeState().name(),
+                dash(message), Durations.age(v.getMetadata().getCreateTime(), now));
+    }
+
+    /** edgectl describe volume: where it is, its sizes, and where a resize stands (Kubernetes' conditions). */
+    static void describe(PrintWriter out, Volume v, Instant now) {
+        var m = v.getMetadata();
+        var s = v.getStatus();
+        VolumeNodeStatus onNode = s.getNodeStatus();
+        out.println("Name:          " + m.getName());
+        out.println("Namespace:     " + m.getNamespace());
+        out.println("Labels:        " + m.getLabelsMap());
+        out.println("Created:       " + Durations.age(m.getCreateTime(), now) + " ago (generation " + m.getGeneration() + ")");
+        out.println("Class:         " + v.getSpec().getStorageClass() + ", reclaim "
+                + v.getSpec().getReclaimPolicy().name().replace("RECLAIM_POLICY_UNSPECIFIED", "RETAIN")
+                + (v.getSpec().getSourceSnapshot().isEmpty() ? "" : ", restored from " + v.getSpec().getSourceSnapshot()));
+        out.println("Phase:         " + s.getPhase().name().replace("PHASE_UNSPECIFIED", "UNKNOWN")
+                + (s.getMessage().isEmpty() ? "" : " (" + s.getMessage() + ")"));
+        out.println("Node:          " + dash(s.getNode()) + (s.getReplica().isEmpty() ? "" : ", used by replica " + s.getReplica()));
+        out.println("On node:       " + (onNode.getState() == VolumeNodeStatus.State.STATE_UNSPECIFIED ? "-"
+                : onNode.getState().name() + " " + onNode.getVolumeId()) + (onNode.getMessage().isEmpty() ? "" : " (" + onNode.getMessage() + ")"));
+        out.println("Requested:     " + bytes(v.getSpec().getSizeBytes()));
+        out.println("Allocated:     " + (s.getAllocatedBytes() == 0 ? "-" : bytes(s.getAllocatedBytes())));
+        out.println("Capacity:      " + (s.getCapacityBytes() == 0 ? "-" : bytes(s.getCapacityBytes())));
+        out.println("Resize:        " + s.getResizeState().name() + (s.getResizeMessage().isEmpty() ? "" : ": " + s.getResizeMessage()));
     }
 
     static void printSnapshots(ApiClient api, PrintWriter out, Output.Format format, String namespace, String name, Instant now) {

@@ -2,6 +2,7 @@ package dev.edgeplane.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.Volume;
@@ -44,8 +45,18 @@ class VolumesTest {
                 .setStatus(VolumeStatus.newBuilder().setPhase(VolumeStatus.Phase.BOUND).setNode("edge-1")
                         .setNodeStatus(VolumeNodeStatus.newBuilder().setState(VolumeNodeStatus.State.PUBLISHED)))
                 .build();
-        assertEquals(List.of("default", "data", "BOUND", "edge-1", "PUBLISHED", "1.5Gi", "loopfs", "RETAIN", "-", "-"),
-                Volumes.volumeRow(v, now).subList(0, 10));
+        assertEquals(List.of("default", "data", "BOUND", "edge-1", "PUBLISHED", "-", "1.5Gi", "loopfs", "RETAIN", "-", "-", "-"),
+                Volumes.volumeRow(v, now).subList(0, 12));
+        Volume growing = v.toBuilder().setSpec(v.getSpec().toBuilder().setSizeBytes(3L << 30))
+                .setStatus(v.getStatus().toBuilder().setCapacityBytes(1536L << 20).setAllocatedBytes(3L << 30)
+                        .setResizeState(VolumeStatus.ResizeState.FILESYSTEM_RESIZE_PENDING)
+                        .setResizeMessage("the filesystem grows when the volume is next staged")).build();
+        assertEquals(List.of("1.5Gi", "3Gi", "loopfs", "RETAIN", "-", "FILESYSTEM_RESIZE_PENDING"),
+                Volumes.volumeRow(growing, now).subList(5, 11));
+        java.io.StringWriter text = new java.io.StringWriter();
+        Volumes.describe(new java.io.PrintWriter(text, true), growing, now);
+        assertTrue(text.toString().contains("Resize:        FILESYSTEM_RESIZE_PENDING: the filesystem grows"), text.toString());
+        assertTrue(text.toString().contains("Capacity:      1.5Gi"), text.toString());
         VolumeSnapshot s = VolumeSnapshot.newBuilder().setMetadata(ObjectMeta.newBuilder().setNamespace("default").setName("s1"))
                 .setSpec(VolumeSnapshotSpec.newBuilder().setVolume("data"))
                 .setStatus(VolumeSnapshotStatus.newBuilder().setReadyToUse(true).setSizeBytes(32L << 20).setNode("edge-1")

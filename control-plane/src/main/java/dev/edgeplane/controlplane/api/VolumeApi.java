@@ -29,6 +29,7 @@ import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
 import dev.edgeplane.controlplane.volumes.SnapshotTasks;
 import dev.edgeplane.controlplane.volumes.StorageClasses;
+import dev.edgeplane.controlplane.volumes.VolumeResize;
 import dev.edgeplane.controlplane.volumes.VolumeTasks;
 import io.etcd.jetcd.kv.TxnResponse;
 import io.etcd.jetcd.op.Cmp;
@@ -93,6 +94,8 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         VolumeSpec spec = volume.getSpec();
         if (spec.getSizeBytes() < StorageClasses.MIN_BYTES) {
             v.add("volume.spec.size_bytes", "must be at least " + StorageClasses.MIN_BYTES + " (16 MiB), got " + spec.getSizeBytes());
+        } else if (spec.getSizeBytes() > VolumeResize.MAX_BYTES) {
+            v.add("volume.spec.size_bytes", "must be at most " + VolumeResize.MAX_BYTES + " (16 TiB), got " + spec.getSizeBytes());
         }
         if (StorageClasses.parameters(spec.getStorageClass()).isEmpty()) {
             v.add("volume.spec.storage_class", "unknown storage class \"" + spec.getStorageClass() + "\" (known: "
@@ -209,22 +212,52 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                 v.add("volume.spec.source_snapshot", "cannot change (was \"" + old.getSourceSnapshot() + "\")");
             }
             if (volume.getSpec().getSizeBytes() < old.getSizeBytes()) {
-                v.add("volume.spec.size_bytes", "can only grow (is " + old.getSizeBytes() + ")");
+                v.add("volume.spec.size_bytes", "can only grow: shrinking a volume is not supported (is "
+                        + old.getSizeBytes() + ", got " + volume.getSpec().getSizeBytes() + ")");
             }
             v.throwIfInvalid();
+            boolean grows = volume.getSpec().getSizeBytes() > old.getSizeBytes();
+            if (grows) {
+                // The one place that decides whether this volume may grow. The storage class's
+                // allow_volume_expansion (the StorageClass resource) is checked here, FAILED_PRECONDITION
+                // when it forbids it; every built-in class can grow.
+                if (current.value().getStatus().getPhase() == VolumeStatus.Phase.DELETING) {
+                    throw Status.FAILED_PRECONDITION.withDescription(describe(ns, name)
+                            + " is being deleted: it cannot grow").asRuntimeException();
+                }
+            }
             boolean specChanged = !old.equals(volume.getSpec());
             ObjectMeta meta = current.value().getMetadata().toBuilder()
                     .clearLabels().putAllLabels(volume.getMetadata().getLabelsMap())
                     .clearAnnotations().putAllAnnotations(volume.getMetadata().getAnnotationsMap())
                     .setGeneration(current.value().getMetadata().getGeneration() + (specChanged ? 1 : 0))
                     .setResourceVersion(0).build();
-            Volume stored = current.value().toBuilder().setMetadata(meta).setSpec(volume.getSpec()).build();
-            OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
+            Volume stored = VolumeResize.derive(current.value().toBuilder().setMetadata(meta).setSpec(volume.getSpec()).build());
+            // A volume that exists on its node grows there: an EXPAND order in the node's desired state, in
+            // the same transaction (a replica using it also grows it from its claim's size).
+            OptionalLong revision = grows && VolumeResize.needsOrder(stored)
+                    ? updateWithOrder(key, stored, current.modRevision(), VolumeTasks.expand(stored))
+                    : store.update(key, stored.toByteArray(), current.modRevision());
             if (revision.isEmpty()) {
                 throw given != 0 ? Calls.stale(describe(ns, name), given, -1) : Calls.conflict(describe(ns, name));
             }
+            if (grows) {
+                LOG.infof("%s grows from %d to %d bytes (%s)", describe(ns, name), old.getSizeBytes(),
+                        stored.getSpec().getSizeBytes(), stored.getStatus().getResizeState());
+            }
             return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
         });
+    }
+
+    /** Puts the volume (if unchanged since {@code modRevision}) and the node's order about it together. */
+    private OptionalLong updateWithOrder(String key, Volume volume, long modRevision, dev.edgeplane.api.v1.Assignment order) {
+        String orderKey = VolumeTasks.key(volume);
+        TxnResponse response = store.await(store.client().getKVClient().txn()
+                .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(modRevision)))
+                .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(volume.toByteArray()), PutOption.DEFAULT),
+                        Op.put(EtcdStore.bytes(orderKey), EtcdStore.bytes(order.toByteArray()), PutOption.DEFAULT))
+                .commit(), "update " + key);
+        return response.isSucceeded() ? OptionalLong.of(response.getHeader().getRevision()) : OptionalLong.empty();
     }
 
     /** The ready snapshot a new volume is restored from, if it names one. */

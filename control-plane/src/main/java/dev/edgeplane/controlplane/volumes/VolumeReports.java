@@ -84,12 +84,16 @@ public class VolumeReports {
             if (r.getStatus().getState() == VolumeNodeStatus.State.DELETED && finishDeletion(node, ns, r)) {
                 continue;
             }
+            Optional<Volume> before = store.get(Keys.volume(ns, r.getName()), Volume.parser()).map(Entry::value);
             Optional<Volume> written = update(Keys.volume(ns, r.getName()), Volume.parser(), v -> withReport(node, r, v, clock));
             if (written.isPresent()) {
                 VolumeNodeStatus s = written.get().getStatus().getNodeStatus();
                 if (!s.getMessage().isEmpty()) {
                     events.warning(EventRecorder.volume(ns, r.getName()), "VolumeFailed", s.getMessage(), node);
                 }
+                resizeEvent(ns, r.getName(), node, before.map(Volume::getStatus).orElse(VolumeStatus.getDefaultInstance()),
+                        written.get().getStatus());
+                removeExpandOrderIfDone(written.get());
             }
         }
         for (VolumeSnapshotReport r : report.getSnapshotsList()) {
@@ -107,6 +111,47 @@ public class VolumeReports {
                     events.warning(ref, "SnapshotFailed", r.getError(), node);
                 }
             }
+        }
+    }
+
+    /** Kubernetes' resize events: VolumeResizeFailed, FileSystemResizePending, VolumeResizeSuccessful. */
+    private void resizeEvent(String ns, String name, String node, VolumeStatus before, VolumeStatus after) {
+        if (before.getResizeState() == after.getResizeState() && before.getResizeMessage().equals(after.getResizeMessage())) {
+            return;
+        }
+        ObjectReference ref = EventRecorder.volume(ns, name);
+        switch (after.getResizeState()) {
+            case FAILED -> events.warning(ref, "VolumeResizeFailed", after.getResizeMessage(), node);
+            case FILESYSTEM_RESIZE_PENDING -> events.info(ref, "FileSystemResizePending", after.getResizeMessage(), node);
+            case NONE -> {
+                if (before.getResizeState() != VolumeStatus.ResizeState.NONE) {
+                    events.info(ref, "VolumeResizeSuccessful", "grown to " + after.getCapacityBytes() + " bytes", node);
+                }
+            }
+            default -> { }
+        }
+    }
+
+    /**
+     * The node has grown the volume as far as its EXPAND order asked: the order goes, compared on its own
+     * mod_revision (a newer order of a larger size, or a deletion, written meanwhile stays).
+     */
+    private void removeExpandOrderIfDone(Volume volume) {
+        if (volume.getStatus().getNode().isEmpty()) {
+            return;
+        }
+        String key = VolumeTasks.key(volume);
+        Optional<Entry<dev.edgeplane.api.v1.Assignment>> order = store.get(key, dev.edgeplane.api.v1.Assignment.parser());
+        if (order.isEmpty() || !order.get().value().getVolumeTask().getUid().equals(volume.getMetadata().getUid())
+                || !VolumeResize.done(order.get().value().getVolumeTask(), volume)) {
+            return;
+        }
+        TxnResponse response = store.await(store.client().getKVClient().txn()
+                .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(order.get().modRevision())))
+                .Then(Op.delete(EtcdStore.bytes(key), DeleteOption.DEFAULT)).commit(), "delete " + key);
+        if (response.isSucceeded()) {
+            LOG.infof("volume %s/%s grown to %d bytes on node %s: its order is done", volume.getMetadata().getNamespace(),
+                    volume.getMetadata().getName(), volume.getStatus().getAllocatedBytes(), volume.getStatus().getNode());
         }
     }
 
@@ -155,7 +200,8 @@ public class VolumeReports {
         if (!reported.hasUpdateTime()) {
             reported = reported.toBuilder().setUpdateTime(Joiner.timestamp(clock.instant())).build();
         }
-        return Optional.of(current.toBuilder().setStatus(current.getStatus().toBuilder().setNodeStatus(reported)).build());
+        return Optional.of(current.toBuilder().setStatus(VolumeResize.derive(current.getSpec().getSizeBytes(),
+                current.getStatus().toBuilder().setNodeStatus(reported).build())).build());
     }
 
     /** The snapshot with the node's report applied, or empty when the report does not apply or changes nothing. */

@@ -11,7 +11,9 @@ import dev.edgeplane.controlplane.store.Keys;
  * at /edgeplane/assignments/&lt;node&gt;/&lt;ns&gt;/volume.&lt;name&gt;, written together with the Volume's
  * DELETING phase (by the scheduler for reclaim policy Delete, by DeleteVolume for a released one).
  * It travels, is journalled and acked like a replica; the node reports the volume DELETED, and
- * {@link VolumeReports} then removes the Volume and this key in one transaction.
+ * {@link VolumeReports} then removes the Volume and this key in one transaction. The same key
+ * carries an EXPAND order while a grown volume's node has not grown it yet ({@link VolumeResize});
+ * a deletion overwrites it, and {@link VolumeReports} removes it once the node reports the size.
  */
 public final class VolumeTasks {
     /** Replica names are DNS labels (no dots): this prefix can never collide with one. */
@@ -38,6 +40,21 @@ public final class VolumeTasks {
                         .setUid(volume.getMetadata().getUid())
                         .setVolumeId(volume.getStatus().getNodeStatus().getVolumeId())
                         .setAction(VolumeTask.Action.DELETE))
+                .build();
+    }
+
+    /** The order to grow a volume no pod of its node may be using to its spec's size (same key as a deletion). */
+    public static Assignment expand(Volume volume) {
+        return Assignment.newBuilder()
+                .setNode(volume.getStatus().getNode())
+                .setNamespace(volume.getMetadata().getNamespace())
+                .setReplica(REPLICA_PREFIX + volume.getMetadata().getName())
+                .setVolumeTask(VolumeTask.newBuilder()
+                        .setName(volume.getMetadata().getName())
+                        .setUid(volume.getMetadata().getUid())
+                        .setVolumeId(volume.getStatus().getNodeStatus().getVolumeId())
+                        .setAction(VolumeTask.Action.EXPAND)
+                        .setSizeBytes(volume.getSpec().getSizeBytes()))
                 .build();
     }
 

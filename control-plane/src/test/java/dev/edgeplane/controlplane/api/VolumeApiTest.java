@@ -170,6 +170,75 @@ class VolumeApiTest {
         assertTrue(store.get(dev.edgeplane.controlplane.volumes.VolumeTasks.key(stuck)).isEmpty(), "with its order");
     }
 
+    @Inject
+    dev.edgeplane.controlplane.volumes.VolumeReports reports;
+
+    private static dev.edgeplane.api.v1.StatusReport nodeReport(Volume v, long capacity, boolean fsPending) {
+        return dev.edgeplane.api.v1.StatusReport.newBuilder().addVolumes(dev.edgeplane.api.v1.VolumeReport.newBuilder()
+                .setNamespace("default").setName(v.getMetadata().getName()).setUid(v.getMetadata().getUid())
+                .setStatus(dev.edgeplane.api.v1.VolumeNodeStatus.newBuilder().setState(dev.edgeplane.api.v1.VolumeNodeStatus.State.CREATED)
+                        .setVolumeId("vol-grow").setCapacityBytes(capacity).setFilesystemResizePending(fsPending))).build();
+    }
+
+    @Test
+    void growingAVolumeOnItsNodeOrdersTheNodeAndFollowsItsReports() {
+        Volume released = volume("grow", 64L << 20).toBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setName("grow").setNamespace("default").setUid("u-grow"))
+                .setStatus(VolumeStatus.newBuilder().setPhase(VolumeStatus.Phase.RELEASED).setNode("grow-node")
+                        .setNodeStatus(dev.edgeplane.api.v1.VolumeNodeStatus.newBuilder()
+                                .setState(dev.edgeplane.api.v1.VolumeNodeStatus.State.CREATED).setVolumeId("vol-grow")
+                                .setCapacityBytes(64L << 20))).build();
+        released = released.toBuilder().setSpec(released.getSpec().toBuilder().setStorageClass("loopfs")
+                .setReclaimPolicy(VolumeSpec.ReclaimPolicy.RETAIN).setAccessMode(VolumeSpec.AccessMode.READ_WRITE_ONCE)).build();
+        store.put(Keys.volume("default", "grow"), released.toByteArray());
+        String orderKey = dev.edgeplane.controlplane.volumes.VolumeTasks.key(released);
+        Volume current = volumes.getVolume(GetVolumeRequest.newBuilder().setName("grow").build());
+
+        // Shrinking, or beyond 16 TiB: INVALID_ARGUMENT naming the field, and nothing changes.
+        Volume before = current;
+        assertInvalid(() -> volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(before.toBuilder()
+                .setSpec(before.getSpec().toBuilder().setSizeBytes(32L << 20))).build()), "volume.spec.size_bytes");
+        assertInvalid(() -> volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(before.toBuilder()
+                .setSpec(before.getSpec().toBuilder().setSizeBytes(1L << 50))).build()), "volume.spec.size_bytes");
+        assertEquals(before, volumes.getVolume(GetVolumeRequest.newBuilder().setName("grow").build()));
+        assertTrue(store.get(orderKey).isEmpty());
+
+        Volume grown = volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(current.toBuilder()
+                .setSpec(current.getSpec().toBuilder().setSizeBytes(128L << 20))).build());
+        assertEquals(VolumeStatus.ResizeState.CONTROLLER_RESIZE_IN_PROGRESS, grown.getStatus().getResizeState());
+        assertEquals(64L << 20, grown.getStatus().getCapacityBytes(), "what pods see, until the node grows it");
+        assertEquals(64L << 20, grown.getStatus().getAllocatedBytes());
+        dev.edgeplane.api.v1.Assignment order = store.get(orderKey, dev.edgeplane.api.v1.Assignment.parser()).orElseThrow().value();
+        assertEquals(dev.edgeplane.api.v1.VolumeTask.Action.EXPAND, order.getVolumeTask().getAction());
+        assertEquals(128L << 20, order.getVolumeTask().getSizeBytes());
+        assertEquals("vol-grow", order.getVolumeTask().getVolumeId());
+
+        // The node grew the backing; not mounted, so its filesystem waits for the next stage. The order is done.
+        reports.report("grow-node", nodeReport(released, 128L << 20, true));
+        TestApi.await("the order is removed", Duration.ofSeconds(10), () -> store.get(orderKey).isEmpty());
+        Volume pending = volumes.getVolume(GetVolumeRequest.newBuilder().setName("grow").build());
+        assertEquals(VolumeStatus.ResizeState.FILESYSTEM_RESIZE_PENDING, pending.getStatus().getResizeState());
+        assertTrue(pending.getStatus().getResizeMessage().contains("next staged"), pending.getStatus().getResizeMessage());
+        assertEquals(128L << 20, pending.getStatus().getAllocatedBytes());
+        assertEquals(64L << 20, pending.getStatus().getCapacityBytes());
+
+        reports.report("grow-node", nodeReport(released, 128L << 20, false));
+        TestApi.await("resized", Duration.ofSeconds(10), () -> volumes.getVolume(GetVolumeRequest.newBuilder().setName("grow").build())
+                .getStatus().getResizeState() == VolumeStatus.ResizeState.NONE);
+        assertEquals(128L << 20, volumes.getVolume(GetVolumeRequest.newBuilder().setName("grow").build()).getStatus().getCapacityBytes());
+
+        // Being deleted: it cannot grow (FAILED_PRECONDITION), and nothing changes.
+        Volume deleting = volumes.getVolume(GetVolumeRequest.newBuilder().setName("grow").build());
+        store.put(Keys.volume("default", "grow"), deleting.toBuilder().setMetadata(deleting.getMetadata().toBuilder().setResourceVersion(0))
+                .setStatus(deleting.getStatus().toBuilder().setPhase(VolumeStatus.Phase.DELETING)).build().toByteArray());
+        Volume marked = volumes.getVolume(GetVolumeRequest.newBuilder().setName("grow").build());
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> volumes.updateVolume(UpdateVolumeRequest.newBuilder()
+                .setVolume(marked.toBuilder().setSpec(marked.getSpec().toBuilder().setSizeBytes(256L << 20))).build())));
+        assertEquals(marked, volumes.getVolume(GetVolumeRequest.newBuilder().setName("grow").build()));
+        assertTrue(store.get(orderKey).isEmpty());
+        store.delete(Keys.volume("default", "grow"));
+    }
+
     @Test
     void badVolumesAreRefusedWithFieldPaths() {
         assertInvalid(() -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(volume("tiny", 1024)).build()),

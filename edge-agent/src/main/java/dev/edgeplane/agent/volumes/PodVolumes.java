@@ -5,12 +5,15 @@ import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.VolumeClaim;
 import dev.edgeplane.api.v1.VolumeNodeStatus;
 import dev.edgeplane.api.v1.VolumeReport;
+import dev.edgeplane.csi.v1.ControllerExpandVolumeRequest;
+import dev.edgeplane.csi.v1.ControllerExpandVolumeResponse;
 import dev.edgeplane.csi.v1.ControllerGrpc;
 import dev.edgeplane.csi.v1.CreateSnapshotRequest;
 import dev.edgeplane.csi.v1.CreateVolumeRequest;
 import dev.edgeplane.csi.v1.CapacityRange;
 import dev.edgeplane.csi.v1.DeleteSnapshotRequest;
 import dev.edgeplane.csi.v1.DeleteVolumeRequest;
+import dev.edgeplane.csi.v1.NodeExpandVolumeRequest;
 import dev.edgeplane.csi.v1.NodeGrpc;
 import dev.edgeplane.csi.v1.NodePublishVolumeRequest;
 import dev.edgeplane.csi.v1.NodeStageVolumeRequest;
@@ -51,6 +54,11 @@ import java.util.stream.Stream;
  * agent restarted) never deletes a volume: only {@link #deleteVolume}, on the control plane's
  * order, does. {@code <root>/volumes.properties} records the CSI id of every volume this agent
  * created (CSI name = id), so an order that comes without an id still finds it.
+ * <p>A claim asking more than its existing volume has is grown, never created again (CSI
+ * CreateVolume is idempotent only for the same size): ControllerExpandVolume first, then
+ * NodeExpandVolume on the mounted volume, while the pod keeps running. A volume this pod already
+ * published stays in use whatever the driver says on a later pass (a failed resize, a busy driver):
+ * the error is reported on the volume, the running pod is left alone.
  */
 public final class PodVolumes implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(PodVolumes.class.getName());
@@ -75,6 +83,11 @@ public final class PodVolumes implements AutoCloseable {
     private volatile Consumer<VolumeReport> reports = report -> { };
     /** The last state each volume (namespace/name/uid) reached on this node since the agent started. */
     private final Map<String, VolumeNodeStatus> lastKnown = new java.util.concurrent.ConcurrentHashMap<>();
+    /**
+     * Volume id -> the capacity at which its mounted filesystem could not be grown (ext4 without
+     * CAP_SYS_RESOURCE): not asked again for that size on every pass; it grows at the next stage.
+     */
+    private final Map<String, Long> nodeExpandRefused = new java.util.concurrent.ConcurrentHashMap<>();
     private final Path createdFile;
     /** Serialise preparing, removing and retrying the removal of one pod (by UID stripe). */
     private final Object[] podLocks = new Object[32];
@@ -154,9 +167,13 @@ public final class PodVolumes implements AutoCloseable {
                             id = publish(assignment.getNamespace(), claim, target);
                         } catch (VolumeException e) {
                             String published = claims.getProperty(volume.getName(), "");
-                            if (busy(e) && published.endsWith("," + who)) {
-                                // Published for this pod before; the driver is busy with the volume (e.g. taking a
-                                // snapshot of it): the pod keeps what it has, the next pass asks again.
+                            if (published.endsWith("," + who) && Files.isDirectory(target)) {
+                                // Published for this pod before: whatever the driver says now (busy taking a snapshot,
+                                // a resize refused), the pod keeps what it has; the error is on the volume's report,
+                                // and the next pass asks again.
+                                if (!busy(e)) {
+                                    LOG.warning("volume " + who + " stays published for pod " + pod.getFileName() + ": " + e.getMessage());
+                                }
                                 paths.put(volume.getName(), target);
                                 continue;
                             }
@@ -192,9 +209,15 @@ public final class PodVolumes implements AutoCloseable {
         VolumeNodeStatus.Builder state = lastKnown.getOrDefault(key, VolumeNodeStatus.getDefaultInstance()).toBuilder().clearMessage();
         try {
             long started = System.nanoTime();
+            String knownId = created().getProperty(csiName(namespace, claim), "");
+            // An existing volume is grown to the claim's size, never created again with another size.
+            Expansion grown = knownId.isEmpty() ? Expansion.NOT_FOUND : expandController(knownId, claim.getSizeBytes());
+            long required = grown == Expansion.NOT_FOUND || grown.error().isEmpty() ? claim.getSizeBytes()
+                    // the growth failed: take the volume as it is (it exists: the driver did not say NOT_FOUND)
+                    : Math.max(1, Math.min(claim.getSizeBytes(), state.getCapacityBytes()));
             CreateVolumeRequest.Builder create = CreateVolumeRequest.newBuilder()
                     .setName(csiName(namespace, claim))
-                    .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(claim.getSizeBytes()))
+                    .setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(required))
                     .addVolumeCapabilities(CAPABILITY)
                     .putAllParameters(claim.getParametersMap());
             if (!claim.getSourceSnapshotId().isEmpty()) {
@@ -215,6 +238,20 @@ public final class PodVolumes implements AutoCloseable {
                     .setStagingTargetPath(staging.toString()).setTargetPath(target.toString())
                     .setVolumeCapability(CAPABILITY).build());
             state.setState(VolumeNodeStatus.State.PUBLISHED);
+            if (grown != Expansion.NOT_FOUND) {
+                Expansion after = grown;
+                if (grown.filesystemPending() && grown.error().isEmpty()) {
+                    after = expandController(id, claim.getSizeBytes()); // the stage just now may have grown it
+                    after = after == Expansion.NOT_FOUND ? grown : after;
+                    if (after.filesystemPending() && after.error().isEmpty()) {
+                        after = expandNode(id, staging, after.capacityBytes());
+                    }
+                }
+                state.setCapacityBytes(Math.max(after.capacityBytes(), created.getCapacityBytes()))
+                        .setFilesystemResizePending(after.filesystemPending()).setResizeError(after.error());
+            } else {
+                state.setFilesystemResizePending(false).clearResizeError();
+            }
             lastKnown.put(key, state.build());
             report(namespace, claim.getName(), claim.getUid(), state);
             LOG.fine(() -> "volume " + namespace + "/" + claim.getName() + " (" + id + ") ready at " + target + " in "
@@ -233,6 +270,109 @@ public final class PodVolumes implements AutoCloseable {
         }
     }
 
+    /**
+     * What growing a volume came to: its backing's size, whether its filesystem still has to grow,
+     * and the driver's error ("" when none). {@link #NOT_FOUND}: the driver has no such volume.
+     */
+    record Expansion(long capacityBytes, boolean filesystemPending, String error) {
+        static final Expansion NOT_FOUND = new Expansion(0, false, "");
+    }
+
+    /**
+     * ControllerExpandVolume to at least {@code bytes} (a no-op when the volume has that already; it
+     * then says whether its filesystem still lags). ABORTED (busy) is thrown; other refusals (no room
+     * in the pool, say) come back as the expansion's error: the volume stays usable at its old size.
+     */
+    private Expansion expandController(String id, long bytes) {
+        try {
+            ControllerExpandVolumeResponse r = controller().controllerExpandVolume(ControllerExpandVolumeRequest.newBuilder()
+                    .setVolumeId(id).setCapacityRange(CapacityRange.newBuilder().setRequiredBytes(bytes))
+                    .setVolumeCapability(CAPABILITY).build());
+            return new Expansion(r.getCapacityBytes(), r.getNodeExpansionRequired(), "");
+        } catch (StatusRuntimeException e) {
+            io.grpc.Status.Code code = e.getStatus().getCode();
+            if (code == io.grpc.Status.Code.NOT_FOUND) {
+                return Expansion.NOT_FOUND;
+            }
+            if (code == io.grpc.Status.Code.ABORTED) {
+                throw e;
+            }
+            return new Expansion(0, false, "cannot grow to " + bytes + " bytes: storage driver: " + code + " "
+                    + (e.getStatus().getDescription() == null ? "" : e.getStatus().getDescription()));
+        }
+    }
+
+    /**
+     * NodeExpandVolume on the staged volume: grows its filesystem while it stays mounted. A driver
+     * that cannot (ext4 without CAP_SYS_RESOURCE) is asked once per size; the filesystem then grows
+     * when the volume is next staged, and the expansion says so.
+     */
+    private Expansion expandNode(String id, Path staging, long capacity) {
+        Long refusedAt = nodeExpandRefused.get(id);
+        if (refusedAt != null && refusedAt == capacity) {
+            return new Expansion(capacity, true, "");
+        }
+        try {
+            long grown = node().nodeExpandVolume(NodeExpandVolumeRequest.newBuilder().setVolumeId(id)
+                    .setVolumePath(staging.toString()).setVolumeCapability(CAPABILITY).build()).getCapacityBytes();
+            nodeExpandRefused.remove(id);
+            LOG.info(() -> "volume " + id + " grown to " + grown + " bytes while mounted");
+            return new Expansion(Math.max(grown, capacity), false, "");
+        } catch (StatusRuntimeException e) {
+            io.grpc.Status.Code code = e.getStatus().getCode();
+            if (code == io.grpc.Status.Code.ABORTED) {
+                throw e;
+            }
+            String why = e.getStatus().getDescription() == null ? code.toString() : e.getStatus().getDescription();
+            if (code == io.grpc.Status.Code.FAILED_PRECONDITION) {
+                // Cannot grow mounted (or not staged): not an error, the next stage grows it.
+                nodeExpandRefused.put(id, capacity);
+                LOG.info(() -> "volume " + id + ": filesystem grows at its next stage (" + why + ")");
+                return new Expansion(capacity, true, "");
+            }
+            return new Expansion(capacity, true, "cannot grow the filesystem: storage driver: " + code + " " + why);
+        }
+    }
+
+    /**
+     * Grows a volume of this node that no pod here uses, on the control plane's order (VolumeTask
+     * EXPAND): its backing at once, its filesystem too when it is staged, else at its next stage.
+     * Reports what it came to. {@code volumeId} is the id the control plane last heard of, or "".
+     *
+     * @return false when this node never had the volume (nothing to grow: it is created at the new size)
+     * @throws StatusRuntimeException ABORTED when the driver is busy with the volume: ask again later
+     */
+    public boolean expandVolume(String namespace, VolumeClaim volume, String volumeId) {
+        String key = namespace + "/" + volume.getName() + "/" + volume.getUid();
+        String id = !volumeId.isEmpty() ? volumeId : created().getProperty(csiName(namespace, volume), "");
+        if (id.isEmpty()) {
+            return false;
+        }
+        Expansion grown = expandController(id, volume.getSizeBytes());
+        if (grown == Expansion.NOT_FOUND) {
+            return false;
+        }
+        Path staging = root.resolve("staging").resolve(id);
+        if (grown.filesystemPending() && grown.error().isEmpty() && Files.isDirectory(staging)) {
+            grown = expandNode(id, staging, grown.capacityBytes());
+        }
+        VolumeNodeStatus.Builder state = lastKnown.getOrDefault(key, VolumeNodeStatus.newBuilder()
+                .setState(VolumeNodeStatus.State.CREATED).setVolumeId(id).build()).toBuilder()
+                .setFilesystemResizePending(grown.filesystemPending()).setResizeError(grown.error());
+        if (grown.capacityBytes() > 0) {
+            state.setCapacityBytes(grown.capacityBytes());
+        }
+        lastKnown.put(key, state.build());
+        report(namespace, volume.getName(), volume.getUid(), state);
+        return true;
+    }
+
+    /** Whether the last growth of this volume on this node failed (VolumeNodeStatus.resize_error). */
+    public boolean lastResizeFailed(String namespace, VolumeClaim volume) {
+        VolumeNodeStatus last = lastKnown.get(namespace + "/" + volume.getName() + "/" + volume.getUid());
+        return last != null && !last.getResizeError().isEmpty();
+    }
+
     /** The driver refused because another operation on the volume is in progress (CSI's ABORTED). */
     private static boolean busy(VolumeException e) {
         return e.getCause() instanceof StatusRuntimeException sre && sre.getStatus().getCode() == io.grpc.Status.Code.ABORTED;
@@ -249,8 +389,15 @@ public final class PodVolumes implements AutoCloseable {
         }
         String[] who = record[2].split("/", 3);
         if (who.length == 3) {
-            lastKnown.remove(record[2]);
-            report(who[0], who[1], who[2], VolumeNodeStatus.newBuilder().setState(state).setVolumeId(record[0]));
+            VolumeNodeStatus last = lastKnown.remove(record[2]);
+            VolumeNodeStatus.Builder released = VolumeNodeStatus.newBuilder().setState(state).setVolumeId(record[0]);
+            if (last != null) {
+                // its size goes on being known: a growth ordered while no pod uses it starts from it
+                released.setCapacityBytes(last.getCapacityBytes()).setFilesystemResizePending(last.getFilesystemResizePending())
+                        .setResizeError(last.getResizeError());
+                lastKnown.put(record[2], released.build());
+            }
+            report(who[0], who[1], who[2], released);
         }
     }
 
@@ -457,6 +604,7 @@ public final class PodVolumes implements AutoCloseable {
         }
         forgetCreated(name);
         lastKnown.remove(key);
+        nodeExpandRefused.remove(id);
         report(namespace, volume.getName(), volume.getUid(), VolumeNodeStatus.newBuilder()
                 .setState(VolumeNodeStatus.State.DELETED).setVolumeId(id));
         return id;

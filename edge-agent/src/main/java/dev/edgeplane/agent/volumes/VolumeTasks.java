@@ -23,7 +23,9 @@ import java.util.logging.Logger;
  * reported through the volume's state (DELETED). The only way this agent deletes a volume: scaling
  * to 0, a pod replacement or a restart never do. A volume a desired replica still names is left
  * alone until that replica is gone (the order may arrive before the replica's removal does), and
- * the driver refuses one a pod still publishes, so the order is retried soon.
+ * the driver refuses one a pod still publishes, so the order is retried soon. An EXPAND order grows
+ * a volume no desired replica of this node uses (one that does grows from its claim's size); it is
+ * carried out once per size and uid, and again whenever it failed.
  */
 public final class VolumeTasks implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(VolumeTasks.class.getName());
@@ -35,6 +37,8 @@ public final class VolumeTasks implements AutoCloseable {
     /** Orders carried out since the agent started (namespace/name/uid -> namespace/name). */
     private final Map<String, String> done = new HashMap<>();
     private final Map<String, String> lastError = new HashMap<>();
+    /** EXPAND orders carried out since the agent started: namespace/name/uid -> the size grown to. */
+    private final Map<String, Long> expanded = new HashMap<>();
     private volatile boolean closed;
     private volatile boolean retrySoon;
 
@@ -80,6 +84,13 @@ public final class VolumeTasks implements AutoCloseable {
             if (done.containsKey(key)) {
                 continue;
             }
+            if (task.getAction() == VolumeTask.Action.EXPAND) {
+                if (!claimed.contains(entry.getNamespace() + "/" + task.getUid()) && volumes.hasDriver()
+                        && !Long.valueOf(task.getSizeBytes()).equals(expanded.get(key))) {
+                    expand(entry.getNamespace(), task, key);
+                }
+                continue;
+            }
             if (task.getAction() != VolumeTask.Action.DELETE) {
                 warnOnce(key, "volume " + key + ": unknown order " + task.getAction() + " (a newer control plane?); ignored");
                 continue;
@@ -94,6 +105,7 @@ public final class VolumeTasks implements AutoCloseable {
             delete(entry.getNamespace(), task, key);
         }
         if (state.complete()) {
+            expanded.keySet().retainAll(ordered);
             done.entrySet().removeIf(e -> {
                 if (ordered.contains(e.getKey())) {
                     return false;
@@ -120,6 +132,25 @@ public final class VolumeTasks implements AutoCloseable {
             warnOnce(key, "cannot delete volume " + key + ": " + code + " " + e.getStatus().getDescription() + "; retrying");
         } catch (IllegalStateException e) {
             warnOnce(key, "cannot delete volume " + key + ": " + e.getMessage());
+        }
+    }
+
+    private void expand(String namespace, VolumeTask task, String key) {
+        VolumeClaim volume = VolumeClaim.newBuilder().setName(task.getName()).setUid(task.getUid())
+                .setSizeBytes(task.getSizeBytes()).build();
+        try {
+            boolean exists = volumes.expandVolume(namespace, volume, task.getVolumeId());
+            // A failed growth is reported on the volume (resize_error) and retried on the next pass.
+            if (!exists || !volumes.lastResizeFailed(namespace, volume)) {
+                expanded.put(key, task.getSizeBytes());
+                lastError.remove(key);
+            }
+        } catch (StatusRuntimeException e) {
+            retrySoon |= e.getStatus().getCode() == Status.Code.ABORTED;
+            warnOnce(key, "cannot expand volume " + key + ": " + e.getStatus().getCode() + " " + e.getStatus().getDescription()
+                    + "; retrying");
+        } catch (IllegalStateException e) {
+            warnOnce(key, "cannot expand volume " + key + ": " + e.getMessage());
         }
     }
 

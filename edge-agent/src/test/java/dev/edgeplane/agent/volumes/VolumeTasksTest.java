@@ -144,4 +144,35 @@ class VolumeTasksTest {
         restarted.close();
         assertEquals(VolumeNodeStatus.State.DELETED, reports.get(reports.size() - 1).getStatus().getState());
     }
+
+    private static Assignment expandOrder(long bytes) {
+        return Assignment.newBuilder().setNode("node-1").setNamespace("default").setReplica("volume.rec")
+                .setVolumeTask(VolumeTask.newBuilder().setName("rec").setUid("u1").setAction(VolumeTask.Action.EXPAND)
+                        .setSizeBytes(bytes)).build();
+    }
+
+    @Test
+    void anExpandOrderGrowsAnUnusedVolumeOnceAndLeavesOneAReplicaNamesToIt() throws Exception {
+        volumes.prepare(pod(), "pod-a");
+        volumes.podRemoved("pod-a", true); // released: created, not staged
+
+        // a desired replica names it: its pod grows it from the claim, the order waits
+        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(tmp.resolve("journal")));
+        desired.applySnapshot(Snapshot.newBuilder().setRevision(5).addAssignments(pod()).addAssignments(expandOrder(64L << 20)).build());
+        tasks = new VolumeTasks(volumes, desired, (ns, name) -> forgotten.add(ns + "/" + name), Duration.ofMinutes(10));
+        int reported = reports.size();
+        tasks.syncOnce();
+        assertEquals(reported, reports.size(), "left to the replica's pod");
+
+        desired.applyChanges(Changes.newBuilder().setRevision(6).addChanges(Change.newBuilder().setType(Change.Type.DELETE)
+                .setKey("default/cam-0")).build());
+        tasks.syncOnce();
+        VolumeNodeStatus grown = reports.get(reports.size() - 1).getStatus();
+        assertEquals(64L << 20, grown.getCapacityBytes());
+        assertTrue(grown.getFilesystemResizePending(), "not staged: its filesystem grows at the next stage");
+        assertEquals(VolumeNodeStatus.State.CREATED, grown.getState());
+        reported = reports.size();
+        tasks.syncOnce();
+        assertEquals(reported, reports.size(), "done once per size");
+    }
 }
