@@ -54,7 +54,8 @@ final class DescribeCommand implements Callable<Integer> {
                 case SECRET -> Configs.describe(out, api.secrets().getSecret(dev.edgeplane.api.v1.GetSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build()), now);
                 case IMAGEPREFETCH -> Prefetches.describe(out, Prefetches.get(api, namespace, name), now);
-                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets and prefetches (use: edgectl get "
+                case VOLUMESNAPSHOTPOLICY -> SnapshotPolicies.describe(out, SnapshotPolicies.get(api, namespace, name), now);
+                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets, prefetches and volumesnapshotpolicies (use: edgectl get "
                         + "token|volume|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }

@@ -64,8 +64,11 @@ public final class VolumeSnapshotPolicies implements AutoCloseable {
     private static final Duration IDLE = Duration.ofSeconds(30);
     private static final Duration BUSY_RETRY = Duration.ofMillis(500);
 
-    /** One firing, for the jitter benchmark: the slot and when the snapshot was actually taken. */
-    public record Firing(String namespace, String policy, String volume, Instant scheduled, Instant taken) {}
+    /**
+     * One firing, for the jitter benchmark and tests: the slot, when the node started taking the
+     * snapshot (CSI CreateSnapshot called) and when it had it.
+     */
+    public record Firing(String namespace, String policy, String volume, Instant scheduled, Instant started, Instant taken) {}
 
     private final PodVolumes volumes;
     private final DesiredStateStore desired;
@@ -155,6 +158,8 @@ public final class VolumeSnapshotPolicies implements AutoCloseable {
         Set<String> targets = new HashSet<>();
         for (Assignment entry : state.snapshotPolicies().values()) {
             VolumeSnapshotPolicyTask task = entry.getVolumeSnapshotPolicy();
+            // Listed volumes stay this policy's even when it cannot fire: only the control plane's word removes them.
+            task.getVolumesList().forEach(v -> targets.add(cursorKey(entry.getNamespace(), task.getUid(), v.getName())));
             CronSchedule schedule;
             try {
                 schedule = CronSchedule.parse(task.getSchedule(), task.getTimeZone());
@@ -166,7 +171,6 @@ public final class VolumeSnapshotPolicies implements AutoCloseable {
                 if (closed) {
                     return Duration.ZERO;
                 }
-                targets.add(cursorKey(entry.getNamespace(), task.getUid(), volume.getName()));
                 Instant next = handle(entry.getNamespace(), task, volume, schedule);
                 if (next == null) {
                     wake = now.plus(BUSY_RETRY);
@@ -244,6 +248,7 @@ public final class VolumeSnapshotPolicies implements AutoCloseable {
             return false;
         }
         try {
+            Instant started = clock.instant();
             Snapshot snapshot = volumes.createSnapshot(csiName, volume.getVolumeId());
             Instant taken = clock.instant();
             VolumeSnapshotReport.Builder report = VolumeSnapshotReport.newBuilder().setNamespace(namespace).setName(name).setUid(uid)
@@ -256,7 +261,7 @@ public final class VolumeSnapshotPolicies implements AutoCloseable {
             record(report.build());
             LOG.info(() -> "snapshot policy " + namespace + "/" + task.getName() + " took " + name + " of volume " + volume.getName()
                     + " as " + snapshot.getSnapshotId() + " (slot " + slot + ", " + Duration.between(slot, taken).toMillis() + " ms late)");
-            Firing firing = new Firing(namespace, task.getName(), volume.getName(), slot, taken);
+            Firing firing = new Firing(namespace, task.getName(), volume.getName(), slot, started, taken);
             firingListeners.forEach(l -> l.accept(firing));
             return true;
         } catch (StatusRuntimeException e) {

@@ -24,11 +24,15 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Firing jitter of a snapshot policy on the node: a policy firing every second ("* * * * * *") over a
  * published ext4 volume on a real loop device, through the in-process CSI driver; jitter is the time the
- * snapshot was taken minus its scheduled slot (the CSI CreateSnapshot included), p50 and p99 over N
- * firings (-Dpolicy.firings, default 60). Run by deploy/bench.sh snapshot-policy.
+ * node started taking the snapshot minus its scheduled slot, and the time it held it (the CSI CreateSnapshot
+ * of a mounted volume included), p50 and p99 over N firings (-Dpolicy.firings, default 60). Run by deploy/bench.sh snapshot-policy.
  */
 class SnapshotPolicyBench {
     @TempDir Path tmp;
+
+    private static long percentile(long[] sorted, double p) {
+        return sorted[(int) Math.ceil(p * sorted.length) - 1];
+    }
 
     @Test
     void firingJitter() throws Exception {
@@ -65,10 +69,12 @@ class SnapshotPolicyBench {
             volumes.close();
             HostStorage.releaseUnder(tmp);
         }
-        long[] jitter = firings.stream().limit(n).mapToLong(f -> Duration.between(f.scheduled(), f.taken()).toMillis()).sorted().toArray();
-        long p50 = jitter[(int) Math.ceil(0.50 * jitter.length) - 1];
-        long p99 = jitter[(int) Math.ceil(0.99 * jitter.length) - 1];
-        System.out.println("BENCH storage policy_jitter_ms=p50:" + p50 + ",p99:" + p99 + ",max:" + jitter[jitter.length - 1]
-                + " firings=" + jitter.length + " (every 1 s, ext4 loop volume, CSI snapshot included)");
+        long[] started = firings.stream().limit(n).mapToLong(f -> Duration.between(f.scheduled(), f.started()).toMillis()).sorted().toArray();
+        long[] taken = firings.stream().limit(n).mapToLong(f -> Duration.between(f.scheduled(), f.taken()).toMillis()).sorted().toArray();
+        System.out.println("BENCH storage policy_jitter_ms=p50:" + percentile(started, 0.50) + ",p99:" + percentile(started, 0.99)
+                + ",max:" + started[started.length - 1] + " firings=" + started.length
+                + " (CSI CreateSnapshot called minus scheduled slot; every 1 s, ext4 loop volume)");
+        System.out.println("BENCH storage policy_taken_ms=p50:" + percentile(taken, 0.50) + ",p99:" + percentile(taken, 0.99)
+                + ",max:" + taken[taken.length - 1] + " (snapshot held minus scheduled slot: the CSI snapshot of a mounted 32 MiB volume included)");
     }
 }
