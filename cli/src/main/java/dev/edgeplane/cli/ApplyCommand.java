@@ -46,6 +46,8 @@ final class ApplyCommand implements Callable<Integer> {
                     out.println(Configs.apply(api, s.secret()));
                 } else if (m instanceof Manifests.NodePoolManifest p) {
                     out.println(NodePools.apply(api, p.nodePool()));
+                } else if (m instanceof Manifests.VolumeSnapshotPolicyManifest p) {
+                    out.println(SnapshotPolicies.apply(api, p.policy()));
                 } else if (m instanceof Manifests.QuotaManifest q) {
                     out.println(Quotas.apply(api, q.quota()));
                 } else if (m instanceof Manifests.VolumeSnapshotManifest s) {

@@ -60,8 +60,9 @@ final class DescribeCommand implements Callable<Integer> {
                     events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNamespace(namespace).build(),
                             e -> e.getInvolvedObject().getKind().equals("Volume") && e.getInvolvedObject().getName().equals(name), now);
                 }
+                case VOLUMESNAPSHOTPOLICY -> SnapshotPolicies.describe(out, SnapshotPolicies.get(api, namespace, name), now);
                 case TOKEN, EVENT, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets, "
-                        + "volumes and prefetches (use: edgectl get token|volumesnapshot|quota NAME -o yaml, edgectl get events)");
+                        + "volumes, prefetches and volumesnapshotpolicies (use: edgectl get token|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }
         out.flush();

@@ -24,7 +24,7 @@ import java.util.List;
 final class Manifests {
 
     /** One resource read from a manifest. */
-    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, QuotaManifest,
+    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, VolumeSnapshotPolicyManifest, QuotaManifest,
             ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest {}
 
     record AppManifest(App app) implements Manifest {}
@@ -34,6 +34,8 @@ final class Manifests {
     record VolumeManifest(dev.edgeplane.api.v1.Volume volume) implements Manifest {}
 
     record VolumeSnapshotManifest(dev.edgeplane.api.v1.VolumeSnapshot snapshot) implements Manifest {}
+
+    record VolumeSnapshotPolicyManifest(dev.edgeplane.api.v1.VolumeSnapshotPolicy policy) implements Manifest {}
 
     record QuotaManifest(dev.edgeplane.api.v1.Quota quota) implements Manifest {}
 
@@ -81,6 +83,8 @@ final class Manifests {
             case "VolumeSnapshot" -> new VolumeSnapshotManifest(
                     merge(object, dev.edgeplane.api.v1.VolumeSnapshot.newBuilder(), where).build());
             case "NodePool" -> new NodePoolManifest(merge(object, dev.edgeplane.api.v1.NodePool.newBuilder(), where).build());
+            case "VolumeSnapshotPolicy" -> new VolumeSnapshotPolicyManifest(
+                    merge(object, dev.edgeplane.api.v1.VolumeSnapshotPolicy.newBuilder(), where).build());
             case "Quota" -> new QuotaManifest(merge(object, dev.edgeplane.api.v1.Quota.newBuilder(), where).build());
             case "ConfigMap" -> new ConfigMapManifest(merge(object, dev.edgeplane.api.v1.ConfigMap.newBuilder(), where).build());
             case "Secret" -> new SecretManifest(merge(withStringData(object, where), dev.edgeplane.api.v1.Secret.newBuilder(), where).build());
@@ -89,7 +93,7 @@ final class Manifests {
         };
     }
 
-    private static final String KINDS = "App, JoinToken, NodePool, Volume, VolumeSnapshot, Quota, ConfigMap, Secret or ImagePrefetch";
+    private static final String KINDS = "App, JoinToken, NodePool, Volume, VolumeSnapshot, VolumeSnapshotPolicy, Quota, ConfigMap, Secret or ImagePrefetch";
 
     /**
      * A Secret's {@code data} values are base64, as in the API's JSON and in Kubernetes; Kubernetes'

@@ -16,7 +16,8 @@ import java.util.List;
 
 /** edgectl's Quota view: get (used/hard per amount), apply, delete. */
 final class Quotas {
-    static final List<String> HEADER = List.of("NAMESPACE", "NAME", "APPS", "REPLICAS", "CPU", "MEMORY");
+    static final List<String> HEADER = List.of("NAMESPACE", "NAME", "APPS", "REPLICAS", "CPU", "MEMORY", "STORAGE", "VOLUMES",
+            "SNAPSHOTS");
 
     private Quotas() {}
 
@@ -45,7 +46,10 @@ final class Quotas {
                 used.getApps() + "/" + (hard.hasApps() ? Long.toString(hard.getApps()) : "-"),
                 used.getReplicas() + "/" + (hard.hasReplicas() ? Long.toString(hard.getReplicas()) : "-"),
                 used.getCpuMillis() + "m/" + (hard.hasCpuMillis() ? hard.getCpuMillis() + "m" : "-"),
-                Volumes.bytes(used.getMemoryBytes()) + "/" + (hard.hasMemoryBytes() ? Volumes.bytes(hard.getMemoryBytes()) : "-"));
+                Volumes.bytes(used.getMemoryBytes()) + "/" + (hard.hasMemoryBytes() ? Volumes.bytes(hard.getMemoryBytes()) : "-"),
+                Volumes.bytes(used.getStorageBytes()) + "/" + (hard.hasStorageBytes() ? Volumes.bytes(hard.getStorageBytes()) : "-"),
+                used.getVolumes() + "/" + (hard.hasVolumes() ? Long.toString(hard.getVolumes()) : "-"),
+                used.getVolumeSnapshots() + "/" + (hard.hasVolumeSnapshots() ? Long.toString(hard.getVolumeSnapshots()) : "-"));
     }
 
     /** Create if absent, else update labels and hard limits from the current resource_version. */

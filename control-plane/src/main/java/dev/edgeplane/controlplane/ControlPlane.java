@@ -35,6 +35,7 @@ public class ControlPlane {
     private final AppController apps;
     private final NodePoolController pools;
     private final ImagePrefetchController prefetches;
+    private final dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
     private final dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
@@ -44,6 +45,7 @@ public class ControlPlane {
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
                         AppController apps, NodePoolController pools, AgentEndpoint agentEndpoint, EventStore events, AccessIndex access,
                         dev.edgeplane.controlplane.events.NodeObjects nodeObjects, ImagePrefetchController prefetches,
+                        dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.config = config;
         this.store = store;
@@ -59,6 +61,7 @@ public class ControlPlane {
         this.events = events;
         this.nodeObjects = nodeObjects;
         this.prefetches = prefetches;
+        this.snapshotPolicies = snapshotPolicies;
         this.httpPort = httpPort;
     }
 
@@ -75,6 +78,7 @@ public class ControlPlane {
         tracker.start();
         pools.start(); // before the App controller starts the leader lock: it listens for the first gain
         prefetches.start(); // like pools: before the App controller starts the leader lock
+        snapshotPolicies.start(); // likewise
         apps.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
@@ -83,6 +87,7 @@ public class ControlPlane {
     void onStop(@Observes ShutdownEvent event) {
         LOG.info("stopping the control plane");
         prefetches.stop();
+        snapshotPolicies.stop();
         apps.stop();
         pools.stop();
         agentEndpoint.stop();

@@ -158,6 +158,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.VolumeSnapshotPolicyServiceGrpc.VolumeSnapshotPolicyServiceBlockingStub snapshotPolicies() {
+        return dev.edgeplane.api.v1.VolumeSnapshotPolicyServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.ConfigMapServiceGrpc.ConfigMapServiceBlockingStub configMaps() {
         return dev.edgeplane.api.v1.ConfigMapServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);

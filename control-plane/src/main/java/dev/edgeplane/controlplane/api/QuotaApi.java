@@ -8,14 +8,14 @@ import dev.edgeplane.api.v1.ListQuotasRequest;
 import dev.edgeplane.api.v1.ListQuotasResponse;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.Quota;
-import dev.edgeplane.api.v1.QuotaAmounts;
 import dev.edgeplane.api.v1.QuotaServiceGrpc;
 import dev.edgeplane.api.v1.QuotaStatus;
 import dev.edgeplane.api.v1.UpdateQuotaRequest;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.quotas.QuotaAdmission;
-import dev.edgeplane.controlplane.quotas.Usage;
+import dev.edgeplane.controlplane.quotas.StorageQuotas;
+import dev.edgeplane.api.v1.QuotaAmounts;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
@@ -31,7 +31,8 @@ import org.jboss.logging.Logger;
 
 /**
  * QuotaService: namespace quotas at /edgeplane/quotas/&lt;ns&gt;/&lt;name&gt;, enforced on App writes by
- * {@link QuotaAdmission}. The status (what is used) is computed from the namespace's Apps when read.
+ * {@link QuotaAdmission}. The status (what is used) is computed from the namespace's Apps and storage objects when read;
+ * storage writes are checked by {@link StorageQuotas}.
  */
 @GrpcService
 @Blocking
@@ -43,11 +44,18 @@ public class QuotaApi extends QuotaServiceGrpc.QuotaServiceImplBase {
     private final EtcdStore store;
     private final QuotaAdmission admission;
     private final ApiLimits limits;
+    private final StorageQuotas storage;
 
-    public QuotaApi(EtcdStore store, QuotaAdmission admission, ControlPlaneConfig config) {
+    public QuotaApi(EtcdStore store, QuotaAdmission admission, ControlPlaneConfig config, StorageQuotas storage) {
         this.store = store;
         this.admission = admission;
         this.limits = ApiLimits.of(config.limits());
+        this.storage = storage;
+    }
+
+    /** What the namespace's Apps and storage objects use now. */
+    private QuotaAmounts used(String namespace) {
+        return storage.usage(namespace).into(admission.usage(namespace).toAmounts().toBuilder()).build();
     }
 
     private static String describe(String namespace, String name) {
@@ -67,6 +75,15 @@ public class QuotaApi extends QuotaServiceGrpc.QuotaServiceImplBase {
         if (hard.getReplicas() < 0) {
             v.add("quota.spec.hard.replicas", "must not be negative");
         }
+        if (hard.getStorageBytes() < 0) {
+            v.add("quota.spec.hard.storage_bytes", "must not be negative");
+        }
+        if (hard.getVolumes() < 0) {
+            v.add("quota.spec.hard.volumes", "must not be negative");
+        }
+        if (hard.getVolumeSnapshots() < 0) {
+            v.add("quota.spec.hard.volume_snapshots", "must not be negative");
+        }
         if (hard.getCpuMillis() < 0) {
             v.add("quota.spec.hard.cpu_millis", "must not be negative");
         }
@@ -82,10 +99,10 @@ public class QuotaApi extends QuotaServiceGrpc.QuotaServiceImplBase {
     }
 
     /** The quota as stored, with its resource_version and what its namespace uses now. */
-    private static Quota shown(Entry<Quota> entry, Usage used) {
+    private static Quota shown(Entry<Quota> entry, QuotaAmounts used) {
         return entry.value().toBuilder()
                 .setMetadata(entry.value().getMetadata().toBuilder().setResourceVersion(entry.modRevision()))
-                .setStatus(QuotaStatus.newBuilder().setUsed(used.toAmounts())).build();
+                .setStatus(QuotaStatus.newBuilder().setUsed(used)).build();
     }
 
     @Override
@@ -103,7 +120,7 @@ public class QuotaApi extends QuotaServiceGrpc.QuotaServiceImplBase {
             }
             LOG.infof("created %s (hard %s)", describe(meta.getNamespace(), meta.getName()),
                     stored.getSpec().getHard().toString().replace('\n', ' ').trim());
-            return shown(new Entry<>(key, stored, revision.getAsLong(), revision.getAsLong()), admission.usage(meta.getNamespace()));
+            return shown(new Entry<>(key, stored, revision.getAsLong(), revision.getAsLong()), used(meta.getNamespace()));
         });
     }
 
@@ -114,7 +131,7 @@ public class QuotaApi extends QuotaServiceGrpc.QuotaServiceImplBase {
             new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
             Entry<Quota> entry = store.get(Keys.quota(ns, request.getName()), Quota.parser())
                     .orElseThrow(() -> Calls.notFound(describe(ns, request.getName())));
-            return shown(entry, admission.usage(ns));
+            return shown(entry, used(ns));
         });
     }
 
@@ -129,9 +146,9 @@ public class QuotaApi extends QuotaServiceGrpc.QuotaServiceImplBase {
             Listing.Page<Quota> page = Listing.list(store, limits, prefix, request.getPageSize(), request.getPageToken(),
                     request.getLabelSelector(), Quota.parser(), q -> q.getMetadata().getLabelsMap());
             ListQuotasResponse.Builder response = ListQuotasResponse.newBuilder().setNextPageToken(page.nextPageToken());
-            Map<String, Usage> byNamespace = new HashMap<>();
+            Map<String, QuotaAmounts> byNamespace = new HashMap<>();
             page.items().forEach(e -> response.addQuotas(shown(e,
-                    byNamespace.computeIfAbsent(e.value().getMetadata().getNamespace(), admission::usage))));
+                    byNamespace.computeIfAbsent(e.value().getMetadata().getNamespace(), this::used))));
             return response.build();
         });
     }
@@ -161,7 +178,7 @@ public class QuotaApi extends QuotaServiceGrpc.QuotaServiceImplBase {
                 OptionalLong revision = store.update(key, stored.toByteArray(), current.modRevision());
                 if (revision.isPresent()) {
                     LOG.infof("updated %s", describe(ns, name));
-                    return shown(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()), admission.usage(ns));
+                    return shown(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()), used(ns));
                 }
                 if (given != 0) {
                     throw Calls.stale(describe(ns, name), given, -1);

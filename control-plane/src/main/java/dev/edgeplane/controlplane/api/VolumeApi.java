@@ -23,6 +23,7 @@ import dev.edgeplane.api.v1.VolumeSnapshotStatus;
 import dev.edgeplane.api.v1.VolumeSpec;
 import dev.edgeplane.api.v1.VolumeStatus;
 import dev.edgeplane.controlplane.join.Joiner;
+import dev.edgeplane.controlplane.quotas.StorageQuotas;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
@@ -69,11 +70,24 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     private final EtcdStore store;
     private final StateCaches caches;
     private final ApiLimits limits;
+    private final StorageQuotas quotas;
 
-    public VolumeApi(EtcdStore store, StateCaches caches, dev.edgeplane.controlplane.ControlPlaneConfig config) {
+    public VolumeApi(EtcdStore store, StateCaches caches, dev.edgeplane.controlplane.ControlPlaneConfig config, StorageQuotas quotas) {
         this.store = store;
         this.caches = caches;
         this.limits = ApiLimits.of(config.limits());
+        this.quotas = quotas;
+    }
+
+    /**
+     * Writes a Volume change (create or growth) within the namespace's storage quotas: RESOURCE_EXHAUSTED
+     * naming the quota and its limit when it would take storage_bytes, volumes or (through the snapshot
+     * policies selecting it) volume_snapshots over. {@code guards} are the write's own compares, e.g.
+     * the volume's mod_revision as read; empty when they fail (nothing written).
+     */
+    OptionalLong writeVolumeWithinQuota(Volume volume, List<Cmp> guards, List<Op> ops) {
+        TxnResponse response = quotas.commit(volume.getMetadata().getNamespace(), s -> s.withVolume(volume), guards, ops);
+        return response.isSucceeded() ? OptionalLong.of(response.getHeader().getRevision()) : OptionalLong.empty();
     }
 
     private static String describe(String namespace, String name) {
@@ -150,8 +164,10 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                             + snapshot.value().getStatus().getNode() + " when first used"));
             Volume stored = volume.toBuilder().setMetadata(meta).setStatus(status).build();
             String key = Keys.volume(meta.getNamespace(), meta.getName());
-            OptionalLong revision = source.isEmpty() ? store.create(key, stored.toByteArray())
-                    : createGuarded(key, stored.toByteArray(), source.get());
+            OptionalLong revision = source.isEmpty()
+                    ? writeVolumeWithinQuota(stored, List.of(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0))),
+                            List.of(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT)))
+                    : createGuarded(stored, key, stored.toByteArray(), source.get());
             if (revision.isEmpty()) {
                 throw Calls.exists(describe(meta.getNamespace(), meta.getName()));
             }
@@ -305,15 +321,14 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
      * rewrites the snapshot's key in the same transaction: its mod_revision moves, so a
      * DeleteVolumeSnapshot that checked for dependents before this restore fails its compare.
      */
-    private OptionalLong createGuarded(String key, byte[] value, Entry<VolumeSnapshot> snapshot) {
-        TxnResponse response = store.await(store.client().getKVClient().txn()
-                .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)),
-                        new Cmp(EtcdStore.bytes(snapshot.key()), Cmp.Op.EQUAL, CmpTarget.modRevision(snapshot.modRevision())))
-                .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(value), PutOption.DEFAULT),
-                        Op.put(EtcdStore.bytes(snapshot.key()), EtcdStore.bytes(snapshot.value().toByteArray()), PutOption.DEFAULT))
-                .commit(), "create " + key);
-        if (response.isSucceeded()) {
-            return OptionalLong.of(response.getHeader().getRevision());
+    private OptionalLong createGuarded(Volume volume, String key, byte[] value, Entry<VolumeSnapshot> snapshot) {
+        OptionalLong revision = writeVolumeWithinQuota(volume,
+                List.of(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)),
+                        new Cmp(EtcdStore.bytes(snapshot.key()), Cmp.Op.EQUAL, CmpTarget.modRevision(snapshot.modRevision()))),
+                List.of(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(value), PutOption.DEFAULT),
+                        Op.put(EtcdStore.bytes(snapshot.key()), EtcdStore.bytes(snapshot.value().toByteArray()), PutOption.DEFAULT)));
+        if (revision.isPresent()) {
+            return revision;
         }
         if (store.get(key).isEmpty()) {
             throw Calls.conflict(describeSnapshot(snapshot.value().getMetadata().getNamespace(), snapshot.value().getMetadata().getName()));
@@ -442,19 +457,19 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                         + " but not created there yet" + (onNode.getMessage().isEmpty() ? "" : " (" + onNode.getMessage() + ")")
                         + "; retry once it is").asRuntimeException();
             }
+            snapshot = snapshot.toBuilder().setSpec(snapshot.getSpec().toBuilder().clearPolicy()).build(); // set by the platform only
             ObjectMeta meta = snapshot.getMetadata().toBuilder().setNamespace(ns).setUid(UUID.randomUUID().toString())
                     .setCreateTime(Joiner.timestamp(Instant.now())).setGeneration(1).setResourceVersion(0).build();
             VolumeSnapshot stored = snapshot.toBuilder().setMetadata(meta).setStatus(VolumeSnapshotStatus.newBuilder()
                     .setNode(node).setStorageClass(volume.getSpec().getStorageClass())
                     .setMessage("waiting for node " + node + " to take it")).build();
             String key = Keys.volumeSnapshot(ns, name);
-            // The snapshot and the node's task appear together, or neither does.
-            TxnResponse response = store.await(store.client().getKVClient().txn()
-                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)))
-                    .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT),
+            // The snapshot and the node's task appear together, or neither does; within the volume_snapshots quota.
+            TxnResponse response = quotas.commit(ns, s -> s.withSnapshot(stored),
+                    List.of(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0))),
+                    List.of(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT),
                             Op.put(EtcdStore.bytes(SnapshotTasks.key(node, ns, name)),
-                                    EtcdStore.bytes(SnapshotTasks.task(stored, node, onNode.getVolumeId()).toByteArray()), PutOption.DEFAULT))
-                    .commit(), "create " + key);
+                                    EtcdStore.bytes(SnapshotTasks.task(stored, node, onNode.getVolumeId()).toByteArray()), PutOption.DEFAULT)));
             if (!response.isSucceeded()) {
                 throw Calls.exists(describeSnapshot(ns, name));
             }
@@ -516,6 +531,12 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         String key = Keys.volumeSnapshot(ns, name);
         Entry<VolumeSnapshot> current = store.get(key, VolumeSnapshot.parser())
                 .orElseThrow(() -> Calls.notFound(describeSnapshot(ns, name)));
+        String policy = current.value().getSpec().getPolicy();
+        if (!policy.isEmpty() && store.get(Keys.volumeSnapshotPolicy(ns, policy)).isPresent()) {
+            throw Status.FAILED_PRECONDITION.withDescription(describeSnapshot(ns, name) + " belongs to volume snapshot policy \""
+                    + ns + "/" + policy + "\": its node prunes it under the policy's retention (lower keep_count or "
+                    + "keep_age_seconds, or delete the policy, which deletes its snapshots)").asRuntimeException();
+        }
         Optional<String> dependent = restoreWaitingFor(ns, name);
         if (dependent.isPresent()) {
             throw Status.FAILED_PRECONDITION.withDescription(describe(ns, dependent.get()) + " is restored from "

@@ -66,6 +66,12 @@ public final class MethodRules {
         t.remove("edgeplane.v1.VolumeService/UpdateVolumeSnapshot"); // snapshots are immutable: no such method
         // A quota limits what deployers may use: setting it is the namespace's admin's.
         namespaced(t, "edgeplane.v1.QuotaService/", "Quota", Permission.ADMIN);
+        String policies = "edgeplane.v1.VolumeSnapshotPolicyService/";
+        for (String m : new String[] {"CreateVolumeSnapshotPolicy", "UpdateVolumeSnapshotPolicy", "DeleteVolumeSnapshotPolicy"}) {
+            t.put(policies + m, new Rule(Permission.WRITE, Scope.NAMESPACE));
+        }
+        t.put(policies + "GetVolumeSnapshotPolicy", new Rule(Permission.READ, Scope.NAMESPACE));
+        t.put(policies + "ListVolumeSnapshotPolicies", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
         // Image prefetches: create, read and delete (no Update); pulling images is deploying.
         String prefetch = "edgeplane.v1.ImagePrefetchService/";
         t.put(prefetch + "CreateImagePrefetch", new Rule(Permission.WRITE, Scope.NAMESPACE));

@@ -86,6 +86,8 @@ public class NodeObjects {
                 add(objects, key("VolumeSnapshot", ns, a.getVolumeSnapshot().getName()));
             } else if (a.hasVolumeTask()) {
                 add(objects, key("Volume", ns, a.getVolumeTask().getName()));
+            } else if (a.hasVolumeSnapshotPolicy()) {
+                add(objects, key("VolumeSnapshotPolicy", ns, a.getVolumeSnapshotPolicy().getName()));
             } else if (a.hasImagePull()) {
                 add(objects, key("ImagePrefetch", ns, a.getImagePull().getName()));
             } else {

@@ -22,6 +22,8 @@ public final class Keys {
     /** Secrets, sealed (SealedSecret): /edgeplane/secrets/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String SECRETS = ROOT + "secrets/";
     public static final String VOLUME_SNAPSHOTS = ROOT + "volumesnapshots/";
+    /** Volume snapshot policies: /edgeplane/volumesnapshotpolicies/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String VOLUME_SNAPSHOT_POLICIES = ROOT + "volumesnapshotpolicies/";
     /** Image prefetches: /edgeplane/imageprefetches/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String IMAGE_PREFETCHES = ROOT + "imageprefetches/";
     /** Namespace quotas: /edgeplane/quotas/&lt;namespace&gt;/&lt;name&gt;. */
@@ -79,6 +81,10 @@ public final class Keys {
 
     public static String volumeSnapshot(String namespace, String name) {
         return VOLUME_SNAPSHOTS + namespace + "/" + name;
+    }
+
+    public static String volumeSnapshotPolicy(String namespace, String name) {
+        return VOLUME_SNAPSHOT_POLICIES + namespace + "/" + name;
     }
 
     public static String imagePrefetch(String namespace, String name) {

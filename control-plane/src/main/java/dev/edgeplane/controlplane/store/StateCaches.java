@@ -45,6 +45,7 @@ public class StateCaches {
     /** Node pools: the NodePool controller and the pool API's overlap check read them. */
     private final PrefixCache<NodePool> nodePools;
     private final PrefixCache<ImagePrefetch> imagePrefetches;
+    private final PrefixCache<dev.edgeplane.api.v1.VolumeSnapshotPolicy> snapshotPolicies;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -66,6 +67,8 @@ public class StateCaches {
         this.roleBindings = new PrefixCache<>(store, Keys.ROLE_BINDINGS, b -> EtcdStore.decode(RoleBinding.parser(), b), retries);
         this.nodePools = new PrefixCache<>(store, Keys.NODE_POOLS, b -> EtcdStore.decode(NodePool.parser(), b), retries);
         this.imagePrefetches = new PrefixCache<>(store, Keys.IMAGE_PREFETCHES, b -> EtcdStore.decode(ImagePrefetch.parser(), b), retries);
+        this.snapshotPolicies = new PrefixCache<>(store, Keys.VOLUME_SNAPSHOT_POLICIES,
+                b -> EtcdStore.decode(dev.edgeplane.api.v1.VolumeSnapshotPolicy.parser(), b), retries);
     }
 
     /**
@@ -153,9 +156,14 @@ public class StateCaches {
         return imagePrefetches;
     }
 
+    /** Volume snapshot policies: the SnapshotPolicyController hands them to the nodes. */
+    public PrefixCache<dev.edgeplane.api.v1.VolumeSnapshotPolicy> snapshotPolicies() {
+        return snapshotPolicies;
+    }
+
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools, imagePrefetches);
+                roleBindings, nodePools, imagePrefetches, snapshotPolicies);
     }
 
     public void close() {

@@ -1,5 +1,11 @@
 package dev.edgeplane.controlplane.volumes;
 
+import dev.edgeplane.api.PolicySnapshots;
+import dev.edgeplane.api.v1.ObjectMeta;
+import dev.edgeplane.api.v1.PolicySnapshotOrigin;
+import dev.edgeplane.api.v1.VolumeSnapshotSpec;
+import dev.edgeplane.controlplane.api.Validation;
+
 import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
 import dev.edgeplane.api.v1.ObjectReference;
@@ -98,6 +104,9 @@ public class VolumeReports {
         }
         for (VolumeSnapshotReport r : report.getSnapshotsList()) {
             String ns = r.getNamespace().isEmpty() ? "default" : r.getNamespace();
+            if (r.hasPolicy() && !filePolicySnapshot(node, ns, r)) {
+                continue;
+            }
             Optional<VolumeSnapshot> before = store.get(Keys.volumeSnapshot(ns, r.getName()), VolumeSnapshot.parser()).map(Entry::value);
             Optional<VolumeSnapshot> written = update(Keys.volumeSnapshot(ns, r.getName()), VolumeSnapshot.parser(),
                     s -> withReport(node, r, s));
@@ -153,6 +162,69 @@ public class VolumeReports {
             LOG.infof("volume %s/%s grown to %d bytes on node %s: its order is done", volume.getMetadata().getNamespace(),
                     volume.getMetadata().getName(), volume.getStatus().getAllocatedBytes(), volume.getStatus().getNode());
         }
+    }
+
+    /**
+     * A snapshot a policy took (or pruned) on the node: creates its VolumeSnapshot the first time it is
+     * reported, removes it once reported deleted; true when the report should then be applied to the
+     * resource's status as any snapshot report. Idempotent: name and uid derive from policy, volume and
+     * slot ({@link PolicySnapshots}), so a report repeated after a reconnect finds its resource. Only
+     * the node holding the volume may file one.
+     */
+    private boolean filePolicySnapshot(String node, String ns, VolumeSnapshotReport r) {
+        PolicySnapshotOrigin origin = r.getPolicy();
+        if (!Validation.isDnsLabel(ns) || !Validation.isDnsLabel(origin.getPolicy()) || !Validation.isDnsLabel(origin.getVolume())
+                || !origin.hasScheduledTime()) {
+            LOG.warnf("node %s reported a malformed policy snapshot %s/%s: ignored", node, ns, r.getName());
+            return false;
+        }
+        java.time.Instant slot = Joiner.toInstant(origin.getScheduledTime());
+        if (!r.getName().equals(PolicySnapshots.name(origin.getPolicy(), origin.getVolume(), slot))
+                || !r.getUid().equals(PolicySnapshots.uid(origin.getPolicyUid(), origin.getVolume(), slot))) {
+            LOG.warnf("node %s reported policy snapshot %s/%s under a name or uid not derived from its policy: ignored", node, ns, r.getName());
+            return false;
+        }
+        String key = Keys.volumeSnapshot(ns, r.getName());
+        Optional<Entry<VolumeSnapshot>> current = store.get(key, VolumeSnapshot.parser());
+        ObjectReference ref = ObjectReference.newBuilder().setKind("VolumeSnapshot").setNamespace(ns).setName(r.getName()).build();
+        if (r.getDeleted()) {
+            if (current.isPresent() && current.get().value().getMetadata().getUid().equals(r.getUid())
+                    && node.equals(current.get().value().getStatus().getNode())) {
+                TxnResponse response = store.await(store.client().getKVClient().txn()
+                        .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.get().modRevision())))
+                        .Then(Op.delete(EtcdStore.bytes(key), DeleteOption.DEFAULT)).commit(), "delete " + key);
+                if (response.isSucceeded()) {
+                    LOG.infof("volume snapshot %s/%s pruned on node %s by policy %s; resource removed", ns, r.getName(), node,
+                            origin.getPolicy());
+                    events.info(ref, "SnapshotPruned", "deleted on node " + node + " under policy " + origin.getPolicy(), node);
+                }
+            }
+            return false;
+        }
+        if (current.isPresent()) {
+            return true; // filed before: its status follows the report
+        }
+        Optional<Volume> volume = store.get(Keys.volume(ns, origin.getVolume()), Volume.parser()).map(Entry::value);
+        if (volume.isEmpty() || !node.equals(volume.get().getStatus().getNode())) {
+            LOG.warnf("node %s reported policy snapshot %s/%s of volume %s, which is not on that node: ignored", node, ns, r.getName(),
+                    origin.getVolume());
+            return false;
+        }
+        VolumeSnapshot created = VolumeSnapshot.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName(r.getName()).setUid(r.getUid())
+                        .setCreateTime(Joiner.timestamp(clock.instant())).setGeneration(1)
+                        .putLabels(PolicySnapshots.POLICY_LABEL, origin.getPolicy())
+                        .putLabels(PolicySnapshots.VOLUME_LABEL, origin.getVolume()))
+                .setSpec(VolumeSnapshotSpec.newBuilder().setVolume(origin.getVolume()).setPolicy(origin.getPolicy()))
+                .setStatus(VolumeSnapshotStatus.newBuilder().setNode(node).setScheduledTime(origin.getScheduledTime())
+                        .setStorageClass(origin.getStorageClass().isEmpty() ? volume.get().getSpec().getStorageClass()
+                                : origin.getStorageClass())
+                        .setMessage("being taken on node " + node))
+                .build();
+        if (store.create(key, created.toByteArray()).isPresent()) {
+            LOG.infof("volume snapshot %s/%s taken on node %s by policy %s for %s", ns, r.getName(), node, origin.getPolicy(), slot);
+        }
+        return true;
     }
 
     /**

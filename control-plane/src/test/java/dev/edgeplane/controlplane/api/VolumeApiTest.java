@@ -61,6 +61,8 @@ class VolumeApiTest {
     StateCaches caches;
     @Inject
     dev.edgeplane.controlplane.ControlPlaneConfig config;
+    @Inject
+    dev.edgeplane.controlplane.quotas.StorageQuotas storageQuotas;
     private TestApi api;
     private VolumeServiceGrpc.VolumeServiceBlockingStub volumes;
 
@@ -141,7 +143,7 @@ class VolumeApiTest {
                 .setSpec(VolumeSpec.newBuilder().setSourceSnapshot("race-s")).build();
 
         // A restore lands between the delete's dependency check and its delete: the delete's compare fails.
-        VolumeApi api = new VolumeApi(store, caches, config);
+        VolumeApi api = new VolumeApi(store, caches, config, storageQuotas);
         assertFalse(api.deleteSnapshotOnce("default", "race-s",
                 () -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(restore).build())));
         assertTrue(store.get(Keys.volumeSnapshot("default", "race-s")).isPresent(), "the snapshot stays");

@@ -10,22 +10,25 @@ import java.util.TreeMap;
  * The node's desired state at a revision: replicas to run, volume snapshots to hold, orders about
  * volumes and images to pull ahead of need, each by its key "namespace/replica" (a snapshot's
  * "replica" is "snapshot.&lt;name&gt;", a volume task's "volume.&lt;name&gt;", an image pull's
- * "prefetch.&lt;name&gt;").
+ * "prefetch.&lt;name&gt;", a snapshot policy's "snapshotpolicy.&lt;name&gt;").
  *
  * @param assignments     the replicas
  * @param volumeSnapshots the entries carrying a VolumeSnapshotTask
  * @param volumeTasks     the entries carrying a VolumeTask (e.g. delete a volume)
  * @param imagePulls      the entries carrying an ImagePullTask (an ImagePrefetch's images)
+ * @param snapshotPolicies the entries carrying a VolumeSnapshotPolicyTask (fired by the node on schedule)
  * @param complete        false until a whole desired state is known (from a good journal or a Snapshot);
  *                        nothing is ever removed on the strength of an incomplete one
  */
 public record DesiredState(long revision, Map<String, Assignment> assignments, Map<String, Assignment> volumeSnapshots,
-                           Map<String, Assignment> volumeTasks, Map<String, Assignment> imagePulls, boolean complete) {
+                           Map<String, Assignment> volumeTasks, Map<String, Assignment> imagePulls, Map<String, Assignment> snapshotPolicies,
+                           boolean complete) {
     public DesiredState {
         assignments = Collections.unmodifiableMap(new TreeMap<>(assignments));
         volumeSnapshots = Collections.unmodifiableMap(new TreeMap<>(volumeSnapshots));
         volumeTasks = Collections.unmodifiableMap(new TreeMap<>(volumeTasks));
         imagePulls = Collections.unmodifiableMap(new TreeMap<>(imagePulls));
+        snapshotPolicies = Collections.unmodifiableMap(new TreeMap<>(snapshotPolicies));
     }
 
     /** Sorts the entries of a node's desired state (by key) into replicas, snapshot tasks, volume tasks and image pulls. */
@@ -34,13 +37,14 @@ public record DesiredState(long revision, Map<String, Assignment> assignments, M
         Map<String, Assignment> snapshots = new TreeMap<>();
         Map<String, Assignment> volumeTasks = new TreeMap<>();
         Map<String, Assignment> imagePulls = new TreeMap<>();
+        Map<String, Assignment> policies = new TreeMap<>();
         entries.forEach((key, entry) -> (entry.hasVolumeSnapshot() ? snapshots : entry.hasVolumeTask() ? volumeTasks
-                : entry.hasImagePull() ? imagePulls : replicas).put(key, entry));
-        return new DesiredState(revision, replicas, snapshots, volumeTasks, imagePulls, complete);
+                : entry.hasImagePull() ? imagePulls : entry.hasVolumeSnapshotPolicy() ? policies : replicas).put(key, entry));
+        return new DesiredState(revision, replicas, snapshots, volumeTasks, imagePulls, policies, complete);
     }
 
     public static DesiredState unknown() {
-        return new DesiredState(0, Map.of(), Map.of(), Map.of(), Map.of(), false);
+        return new DesiredState(0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), false);
     }
 
     /** Every entry, replicas, snapshot and volume tasks, image pulls, as the journal keeps them. */
@@ -49,6 +53,7 @@ public record DesiredState(long revision, Map<String, Assignment> assignments, M
         all.putAll(volumeSnapshots);
         all.putAll(volumeTasks);
         all.putAll(imagePulls);
+        all.putAll(snapshotPolicies);
         return all.values();
     }
 

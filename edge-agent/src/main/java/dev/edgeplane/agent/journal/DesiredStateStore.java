@@ -102,9 +102,8 @@ public final class DesiredStateStore {
         if (changes.getRevision() <= base.revision() && base.complete()) {
             return base; // already applied (a replay after reconnect)
         }
-        Map<String, Assignment> assignments = new HashMap<>(base.assignments());
-        assignments.putAll(base.volumeSnapshots());
-        assignments.putAll(base.volumeTasks());
+        Map<String, Assignment> assignments = new HashMap<>();
+        base.entries().forEach(e -> assignments.put(DesiredState.key(e), e)); // every kind of entry, not only replicas
         for (Change change : changes.getChangesList()) {
             switch (change.getType()) {
                 case PUT -> assignments.put(change.getKey(), change.getAssignment());

@@ -21,6 +21,7 @@ import dev.edgeplane.agent.metrics.MetricsAgent;
 import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.Reconciler;
 import dev.edgeplane.agent.volumes.PodVolumes;
+import dev.edgeplane.agent.volumes.VolumeSnapshotPolicies;
 import dev.edgeplane.agent.volumes.VolumeSnapshots;
 import dev.edgeplane.agent.volumes.VolumeTasks;
 import dev.edgeplane.agent.volumes.VolumeSettings;
@@ -75,6 +76,7 @@ public final class Agent implements AutoCloseable {
     private TunnelAgent tunnel;
     private PodVolumes volumes;
     private VolumeSnapshots snapshots;
+    private VolumeSnapshotPolicies snapshotPolicies;
     private VolumeTasks volumeTasks;
     private ImagePrefetcher prefetcher;
     private EventSpool events;
@@ -159,6 +161,10 @@ public final class Agent implements AutoCloseable {
         VolumeSnapshots snapshots = new VolumeSnapshots(volumes, desired, status::updateSnapshot, status::forgetSnapshot,
                 volumeSettings.volumesDir(), settings.reconciler().syncPeriod());
         snapshots.start();
+        // Snapshot policies fire on this node from its journal, connected or not; what they take is reported when connected.
+        VolumeSnapshotPolicies snapshotPolicies = new VolumeSnapshotPolicies(volumes, desired, status::updateSnapshot,
+                volumeSettings.volumesDir(), Clock.systemUTC());
+        snapshotPolicies.start();
         // The control plane's orders about volumes (delete): the only way a volume's data goes.
         VolumeTasks volumeTasks = new VolumeTasks(volumes, desired, status::forgetVolume, settings.reconciler().syncPeriod());
         volumeTasks.start();
@@ -209,6 +215,7 @@ public final class Agent implements AutoCloseable {
         agent.imageGc = imageGcLoop;
         agent.volumes = volumes;
         agent.snapshots = snapshots;
+        agent.snapshotPolicies = snapshotPolicies;
         agent.volumeTasks = volumeTasks;
         agent.prefetcher = prefetcher;
         agent.events = events;
@@ -353,6 +360,9 @@ public final class Agent implements AutoCloseable {
         reconciler.close();
         if (snapshots != null) {
             snapshots.close();
+        }
+        if (snapshotPolicies != null) {
+            snapshotPolicies.close();
         }
         if (volumeTasks != null) {
             volumeTasks.close();

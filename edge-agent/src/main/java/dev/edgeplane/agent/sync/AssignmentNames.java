@@ -18,8 +18,8 @@ import java.util.regex.Pattern;
  */
 final class AssignmentNames {
     private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
-    /** A snapshot's, volume task's or image pull's entry: "snapshot.<name>" / "volume.<name>" / "prefetch.<name>". */
-    private static final Pattern TASK = Pattern.compile("(snapshot|volume|prefetch)\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+    /** A snapshot's, volume task's, image pull's or snapshot policy's entry: "snapshot.<name>" / "volume.<name>" / "prefetch.<name>" / "snapshotpolicy.<name>". */
+    private static final Pattern TASK = Pattern.compile("(snapshot|volume|prefetch|snapshotpolicy)\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     private static final Pattern CONFIG_KEY = Pattern.compile("[-._a-zA-Z0-9]{1,253}");
 
     private AssignmentNames() {}
@@ -28,7 +28,14 @@ final class AssignmentNames {
     static Optional<String> problem(Assignment a) {
         List<String> bad = new ArrayList<>();
         check(bad, "namespace", a.getNamespace(), DNS_LABEL);
-        check(bad, "replica", a.getReplica(), a.hasVolumeSnapshot() || a.hasVolumeTask() || a.hasImagePull() ? TASK : DNS_LABEL);
+        check(bad, "replica", a.getReplica(), a.hasVolumeSnapshot() || a.hasVolumeTask() || a.hasImagePull()
+                || a.hasVolumeSnapshotPolicy() ? TASK : DNS_LABEL);
+        for (dev.edgeplane.api.v1.PolicyVolume v : a.getVolumeSnapshotPolicy().getVolumesList()) {
+            check(bad, "policy volume", v.getName(), DNS_LABEL);
+        }
+        if (a.hasVolumeSnapshotPolicy()) {
+            check(bad, "policy", a.getVolumeSnapshotPolicy().getName(), DNS_LABEL);
+        }
         if (!a.getApp().isEmpty()) {
             check(bad, "app", a.getApp(), DNS_LABEL);
         }

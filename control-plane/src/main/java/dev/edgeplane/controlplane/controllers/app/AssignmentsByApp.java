@@ -27,7 +27,7 @@ final class AssignmentsByApp {
     }
 
     static boolean isReplica(Assignment a) {
-        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasImagePull();
+        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasImagePull() && !a.hasVolumeSnapshotPolicy();
     }
 
     static String appKey(Assignment a) {
