@@ -14,6 +14,8 @@ import dev.edgeplane.api.v1.ListVolumesRequest;
 import dev.edgeplane.api.v1.ListVolumesResponse;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodVolume;
+import dev.edgeplane.api.v1.StorageClass;
+import dev.edgeplane.api.v1.StorageClassSpec;
 import dev.edgeplane.api.v1.UpdateVolumeRequest;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeServiceGrpc;
@@ -27,6 +29,7 @@ import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.scheduler.StorageFit;
 import dev.edgeplane.controlplane.volumes.SnapshotTasks;
 import dev.edgeplane.controlplane.volumes.StorageClasses;
 import dev.edgeplane.controlplane.volumes.VolumeTasks;
@@ -68,11 +71,14 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     private final EtcdStore store;
     private final StateCaches caches;
     private final ApiLimits limits;
+    private final StorageClasses storageClasses;
 
-    public VolumeApi(EtcdStore store, StateCaches caches, dev.edgeplane.controlplane.ControlPlaneConfig config) {
+    public VolumeApi(EtcdStore store, StateCaches caches, dev.edgeplane.controlplane.ControlPlaneConfig config,
+                     StorageClasses storageClasses) {
         this.store = store;
         this.caches = caches;
         this.limits = ApiLimits.of(config.limits());
+        this.storageClasses = storageClasses;
     }
 
     private static String describe(String namespace, String name) {
@@ -94,10 +100,6 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         if (spec.getSizeBytes() < StorageClasses.MIN_BYTES) {
             v.add("volume.spec.size_bytes", "must be at least " + StorageClasses.MIN_BYTES + " (16 MiB), got " + spec.getSizeBytes());
         }
-        if (StorageClasses.parameters(spec.getStorageClass()).isEmpty()) {
-            v.add("volume.spec.storage_class", "unknown storage class \"" + spec.getStorageClass() + "\" (known: "
-                    + StorageClasses.names() + ")");
-        }
         if (spec.getAccessMode() == VolumeSpec.AccessMode.UNRECOGNIZED) {
             v.add("volume.spec.access_mode", "unknown access mode");
         }
@@ -107,17 +109,32 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         return v;
     }
 
-    /** Defaults filled in, status cleared: what a caller may set. */
-    private static Volume normalise(Volume volume) {
-        VolumeSpec.Builder spec = volume.getSpec().toBuilder();
-        if (spec.getStorageClass().isEmpty()) {
-            spec.setStorageClass(StorageClasses.DEFAULT);
-        }
-        if (spec.getAccessMode() == VolumeSpec.AccessMode.ACCESS_MODE_UNSPECIFIED) {
-            spec.setAccessMode(VolumeSpec.AccessMode.READ_WRITE_ONCE);
+    /**
+     * The Volume's storage class as stored now; an unknown one is a violation of spec.storage_class
+     * (the caller throws). A known class fills in the reclaim policy the Volume leaves unspecified.
+     */
+    private Optional<StorageClass> storageClassOf(VolumeSpec.Builder spec, Validation v) {
+        Optional<StorageClass> storageClass = storageClasses.read(spec.getStorageClass());
+        if (storageClass.isEmpty()) {
+            v.add("volume.spec.storage_class", "unknown storage class \"" + spec.getStorageClass() + "\" (known: "
+                    + storageClasses.names() + ")");
+        } else if (spec.getReclaimPolicy() == VolumeSpec.ReclaimPolicy.RECLAIM_POLICY_UNSPECIFIED) {
+            spec.setReclaimPolicy(storageClass.get().getSpec().getReclaimPolicy());
         }
         if (spec.getReclaimPolicy() == VolumeSpec.ReclaimPolicy.RECLAIM_POLICY_UNSPECIFIED) {
             spec.setReclaimPolicy(VolumeSpec.ReclaimPolicy.RETAIN);
+        }
+        return storageClass;
+    }
+
+    /** Defaults filled in (the class left for {@link #storageClassOf}), status cleared: what a caller may set. */
+    private static Volume normalise(Volume volume, String defaultClass) {
+        VolumeSpec.Builder spec = volume.getSpec().toBuilder();
+        if (spec.getStorageClass().isEmpty()) {
+            spec.setStorageClass(defaultClass);
+        }
+        if (spec.getAccessMode() == VolumeSpec.AccessMode.ACCESS_MODE_UNSPECIFIED) {
+            spec.setAccessMode(VolumeSpec.AccessMode.READ_WRITE_ONCE);
         }
         return volume.toBuilder()
                 .setMetadata(volume.getMetadata().toBuilder().setNamespace(Calls.orDefault(volume.getMetadata().getNamespace())))
@@ -133,8 +150,11 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             if (source.isPresent()) {
                 requested = withSnapshotDefaults(requested, source.get().value());
             }
-            Volume volume = normalise(requested);
-            Validation v = validate(volume, limits);
+            Volume normalised = normalise(requested, storageClasses.defaultName());
+            Validation v = validate(normalised, limits);
+            VolumeSpec.Builder withClass = normalised.getSpec().toBuilder();
+            Optional<StorageClass> storageClass = storageClassOf(withClass, v);
+            Volume volume = normalised.toBuilder().setSpec(withClass).build();
             source.ifPresent(snapshot -> validateRestore(v, volume, snapshot.value()));
             v.throwIfInvalid();
             ObjectMeta meta = volume.getMetadata().toBuilder().setUid(UUID.randomUUID().toString())
@@ -145,6 +165,9 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                     .setSourceSnapshotId(snapshot.value().getStatus().getSnapshotId())
                     .setMessage("restored from snapshot " + snapshot.value().getMetadata().getName() + " on node "
                             + snapshot.value().getStatus().getNode() + " when first used"));
+            if (source.isEmpty() && storageClass.get().getSpec().getVolumeBindingMode() == StorageClassSpec.VolumeBindingMode.IMMEDIATE) {
+                bindAtCreation(volume, storageClass.get(), status);
+            }
             Volume stored = volume.toBuilder().setMetadata(meta).setStatus(status).build();
             String key = Keys.volume(meta.getNamespace(), meta.getName());
             OptionalLong revision = source.isEmpty() ? store.create(key, stored.toByteArray())
@@ -187,8 +210,11 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     @Override
     public void updateVolume(UpdateVolumeRequest request, StreamObserver<Volume> responseObserver) {
         Calls.unary(responseObserver, () -> {
-            Volume volume = normalise(request.getVolume());
-            Validation v = validate(volume, limits);
+            Volume normalised = normalise(request.getVolume(), storageClasses.defaultName());
+            Validation v = validate(normalised, limits);
+            VolumeSpec.Builder withClass = normalised.getSpec().toBuilder();
+            storageClassOf(withClass, v);
+            Volume volume = normalised.toBuilder().setSpec(withClass).build();
             String ns = volume.getMetadata().getNamespace();
             String name = volume.getMetadata().getName();
             v.throwIfInvalid();
@@ -210,6 +236,9 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             }
             if (volume.getSpec().getSizeBytes() < old.getSizeBytes()) {
                 v.add("volume.spec.size_bytes", "can only grow (is " + old.getSizeBytes() + ")");
+            } else if (volume.getSpec().getSizeBytes() > old.getSizeBytes() && !storageClasses.allowsExpansion(old.getStorageClass())) {
+                v.add("volume.spec.size_bytes", "cannot grow: storage class \"" + old.getStorageClass()
+                        + "\" does not allow volume expansion (allow_volume_expansion)");
             }
             v.throwIfInvalid();
             boolean specChanged = !old.equals(volume.getSpec());
@@ -225,6 +254,26 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             }
             return withVersion(new Entry<>(key, stored, revision.getAsLong(), current.createRevision()));
         });
+    }
+
+    /**
+     * Binding mode IMMEDIATE: binds the new volume to the node that serves its class with the most free
+     * bytes ({@link StorageFit#immediateNode}); with none, it stays unbound saying why, and binds with
+     * its first consumer.
+     */
+    private void bindAtCreation(Volume volume, StorageClass storageClass, VolumeStatus.Builder status) {
+        StorageFit.Need need = new StorageFit.Need(volume.getMetadata().getName(), storageClass.getSpec().getBackend(),
+                storageClass.getSpec().getFsType(), volume.getSpec().getSizeBytes());
+        StringBuilder why = new StringBuilder();
+        List<dev.edgeplane.api.v1.Node> nodes = caches.nodes().all().stream().map(Entry::value).toList();
+        Optional<String> node = StorageFit.immediateNode(need, nodes, why);
+        if (node.isPresent()) {
+            status.setNode(node.get()).setBindTime(Joiner.timestamp(Instant.now()))
+                    .setMessage("bound to " + node.get() + " at creation (binding mode Immediate); created there when first used");
+        } else {
+            status.setMessage("binding mode Immediate: no node can hold it now (" + why
+                    + "); it binds with its first consumer instead");
+        }
     }
 
     /** The ready snapshot a new volume is restored from, if it names one. */

@@ -3,6 +3,8 @@ package dev.edgeplane.controlplane.nodes;
 import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeInfo;
 import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.NodeStorage;
+import dev.edgeplane.api.v1.StorageBackend;
 
 /** Small helpers for NodeStatus. */
 public final class NodeStatuses {
@@ -56,5 +58,55 @@ public final class NodeStatuses {
     /** Type and message of each condition, in order: what a change of conditions compares. */
     public static java.util.List<String> conditionKeys(java.util.List<NodeCondition> conditions) {
         return conditions.isEmpty() ? java.util.List.of() : conditions.stream().map(c -> c.getType() + ": " + c.getMessage()).toList();
+    }
+
+    /** Free bytes move this much (or 1% of the pool, if more) before a report is written again. */
+    static final long STORAGE_STEP_BYTES = 16L << 20;
+
+    /**
+     * Whether newly reported storage is worth a write over what was recorded: a backend or fs type came
+     * or went, a pool's size changed, or its free bytes moved by 1% of the pool (at least 16 MiB). Free
+     * bytes change with every volume; the step keeps a busy node to a few writes, and placement to a
+     * view at most a step stale (the driver refuses what does not fit anyway).
+     */
+    public static boolean storageMoved(NodeStorage recorded, NodeStorage reported) {
+        if (recorded == null) {
+            return true;
+        }
+        if (recorded.getBackendsCount() != reported.getBackendsCount()) {
+            return true;
+        }
+        for (int i = 0; i < reported.getBackendsCount(); i++) {
+            StorageBackend before = recorded.getBackends(i);
+            StorageBackend after = reported.getBackends(i);
+            if (!before.getName().equals(after.getName()) || !before.getFsTypesList().equals(after.getFsTypesList())
+                    || before.getTotalBytes() != after.getTotalBytes()) {
+                return true;
+            }
+            long step = Math.max(STORAGE_STEP_BYTES, after.getTotalBytes() / 100);
+            if (Math.abs(before.getFreeBytes() - after.getFreeBytes()) >= step) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static final int MAX_STORAGE_BACKENDS = 8;
+    static final int MAX_FS_TYPES = 8;
+    static final int MAX_STORAGE_NAME = 32;
+
+    /** Storage an agent may report: at most 8 backends of at most 8 fs types, short names, no negative bytes. */
+    public static boolean storageWellFormed(NodeStorage storage) {
+        if (storage.getBackendsCount() > MAX_STORAGE_BACKENDS) {
+            return false;
+        }
+        for (StorageBackend b : storage.getBackendsList()) {
+            if (b.getName().isEmpty() || b.getName().length() > MAX_STORAGE_NAME || b.getFsTypesCount() > MAX_FS_TYPES
+                    || b.getTotalBytes() < 0 || b.getFreeBytes() < 0
+                    || b.getFsTypesList().stream().anyMatch(f -> f.isEmpty() || f.length() > MAX_STORAGE_NAME)) {
+                return false;
+            }
+        }
+        return true;
     }
 }

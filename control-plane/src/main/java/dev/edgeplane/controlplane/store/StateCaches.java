@@ -7,6 +7,7 @@ import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.ImagePrefetch;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodePool;
+import dev.edgeplane.api.v1.StorageClass;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.RoleBinding;
@@ -45,6 +46,8 @@ public class StateCaches {
     /** Node pools: the NodePool controller and the pool API's overlap check read them. */
     private final PrefixCache<NodePool> nodePools;
     private final PrefixCache<ImagePrefetch> imagePrefetches;
+    /** Storage classes: the scheduler resolves a Volume's class (CSI parameters, backend) for every placement. */
+    private final PrefixCache<StorageClass> storageClasses;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -66,6 +69,7 @@ public class StateCaches {
         this.roleBindings = new PrefixCache<>(store, Keys.ROLE_BINDINGS, b -> EtcdStore.decode(RoleBinding.parser(), b), retries);
         this.nodePools = new PrefixCache<>(store, Keys.NODE_POOLS, b -> EtcdStore.decode(NodePool.parser(), b), retries);
         this.imagePrefetches = new PrefixCache<>(store, Keys.IMAGE_PREFETCHES, b -> EtcdStore.decode(ImagePrefetch.parser(), b), retries);
+        this.storageClasses = new PrefixCache<>(store, Keys.STORAGE_CLASSES, b -> EtcdStore.decode(StorageClass.parser(), b), retries);
     }
 
     /**
@@ -153,9 +157,13 @@ public class StateCaches {
         return imagePrefetches;
     }
 
+    public PrefixCache<StorageClass> storageClasses() {
+        return storageClasses;
+    }
+
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools, imagePrefetches);
+                roleBindings, nodePools, imagePrefetches, storageClasses);
     }
 
     public void close() {

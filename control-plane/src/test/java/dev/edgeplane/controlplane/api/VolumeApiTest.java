@@ -60,6 +60,8 @@ class VolumeApiTest {
     @Inject
     StateCaches caches;
     @Inject
+    dev.edgeplane.controlplane.volumes.StorageClasses storageClasses;
+    @Inject
     dev.edgeplane.controlplane.ControlPlaneConfig config;
     private TestApi api;
     private VolumeServiceGrpc.VolumeServiceBlockingStub volumes;
@@ -141,7 +143,7 @@ class VolumeApiTest {
                 .setSpec(VolumeSpec.newBuilder().setSourceSnapshot("race-s")).build();
 
         // A restore lands between the delete's dependency check and its delete: the delete's compare fails.
-        VolumeApi api = new VolumeApi(store, caches, config);
+        VolumeApi api = new VolumeApi(store, caches, config, storageClasses);
         assertFalse(api.deleteSnapshotOnce("default", "race-s",
                 () -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(restore).build())));
         assertTrue(store.get(Keys.volumeSnapshot("default", "race-s")).isPresent(), "the snapshot stays");
