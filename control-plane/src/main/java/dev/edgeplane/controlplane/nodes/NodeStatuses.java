@@ -60,35 +60,9 @@ public final class NodeStatuses {
         return conditions.isEmpty() ? java.util.List.of() : conditions.stream().map(c -> c.getType() + ": " + c.getMessage()).toList();
     }
 
-    /** Free bytes move this much (or 1% of the pool, if more) before a report is written again. */
-    static final long STORAGE_STEP_BYTES = 16L << 20;
-
-    /**
-     * Whether newly reported storage is worth a write over what was recorded: a backend or fs type came
-     * or went, a pool's size changed, or its free bytes moved by 1% of the pool (at least 16 MiB). Free
-     * bytes change with every volume; the step keeps a busy node to a few writes, and placement to a
-     * view at most a step stale (the driver refuses what does not fit anyway).
-     */
+    /** Whether reported storage is worth a write over what was recorded: {@link dev.edgeplane.api.StorageReports#moved}. */
     public static boolean storageMoved(NodeStorage recorded, NodeStorage reported) {
-        if (recorded == null) {
-            return true;
-        }
-        if (recorded.getBackendsCount() != reported.getBackendsCount()) {
-            return true;
-        }
-        for (int i = 0; i < reported.getBackendsCount(); i++) {
-            StorageBackend before = recorded.getBackends(i);
-            StorageBackend after = reported.getBackends(i);
-            if (!before.getName().equals(after.getName()) || !before.getFsTypesList().equals(after.getFsTypesList())
-                    || before.getTotalBytes() != after.getTotalBytes()) {
-                return true;
-            }
-            long step = Math.max(STORAGE_STEP_BYTES, after.getTotalBytes() / 100);
-            if (Math.abs(before.getFreeBytes() - after.getFreeBytes()) >= step) {
-                return true;
-            }
-        }
-        return false;
+        return dev.edgeplane.api.StorageReports.moved(recorded, reported);
     }
 
     static final int MAX_STORAGE_BACKENDS = 8;
