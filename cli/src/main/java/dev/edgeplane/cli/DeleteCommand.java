@@ -35,6 +35,7 @@ final class DeleteCommand implements Callable<Integer> {
                         DeleteAppRequest.newBuilder().setNamespace(namespace).setName(name).build());
                 case NODE -> api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName(name).build());
                 case POOL -> NodePools.delete(api, name);
+                case STORAGECLASS -> StorageClasses.delete(api, name);
                 case TOKEN -> api.tokens().deleteJoinToken(
                         DeleteJoinTokenRequest.newBuilder().setName(name).build());
                 case EVENT -> throw new UsageException("events are not deleted: they expire on their own");

@@ -49,12 +49,13 @@ final class DescribeCommand implements Callable<Integer> {
                     events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNode(name).build(), e -> true, now);
                 }
                 case POOL -> NodePools.describe(api, out, name, now);
+                case STORAGECLASS -> StorageClasses.describe(api, out, name, now);
                 case CONFIGMAP -> Configs.describe(out, api.configMaps().getConfigMap(dev.edgeplane.api.v1.GetConfigMapRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build()), now);
                 case SECRET -> Configs.describe(out, api.secrets().getSecret(dev.edgeplane.api.v1.GetSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build()), now);
                 case IMAGEPREFETCH -> Prefetches.describe(out, Prefetches.get(api, namespace, name), now);
-                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets and prefetches (use: edgectl get "
+                case TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, storageclasses, configmaps, secrets and prefetches (use: edgectl get "
                         + "token|volume|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }
@@ -172,6 +173,9 @@ final class DescribeCommand implements Callable<Integer> {
         out.println("Capacity:    " + s.getCapacity().getCpuMillis() + "m cpu, "
                 + s.getCapacity().getMemoryBytes() / (1 << 20) + " MiB memory");
         out.println("Agent:       " + s.getAgentVersion() + ", runtime " + s.getContainerRuntimeVersion());
+        out.println("Storage:     " + (!s.hasStorage() ? "<not reported>" : s.getStorage().getBackendsCount() == 0 ? "<none>"
+                : String.join("; ", s.getStorage().getBackendsList().stream().map(b -> b.getName() + " (" + String.join(",", b.getFsTypesList())
+                        + "): " + (b.getFreeBytes() >> 20) + " MiB free of " + (b.getTotalBytes() >> 20)).toList())));
         out.println("Scheduling:  " + (node.getSpec().getDrained() ? "drained"
                 : node.getSpec().getUnschedulable() ? "cordoned" : "enabled")
                 + (node.getSpec().getAutonomyDisabled() ? ", autonomy off" : ", autonomy on"));

@@ -69,6 +69,7 @@ final class GetCommand implements Callable<Integer> {
                 case VOLUMESNAPSHOT -> Volumes.printSnapshots(api, out, format, namespace, name, now);
                 case QUOTA -> Quotas.print(api, out, format, namespace, name, selector);
                 case POOL -> NodePools.print(api, out, format, name, selector, now);
+                case STORAGECLASS -> StorageClasses.print(api, out, format, name, selector, now);
                 case CONFIGMAP -> Configs.printConfigMaps(api, out, format, namespace, name, selector, now);
                 case SECRET -> Configs.printSecrets(api, out, format, namespace, name, selector, now);
                 case IMAGEPREFETCH -> Prefetches.print(api, out, format, namespace, name, selector, now);

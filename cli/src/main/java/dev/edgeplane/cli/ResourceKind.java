@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH;
+    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, STORAGECLASS, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -15,12 +15,13 @@ enum ResourceKind {
             case "event", "events", "ev" -> EVENT;
             case "volume", "volumes", "vol" -> VOLUME;
             case "volumesnapshot", "volumesnapshots", "snapshot", "snapshots", "vs" -> VOLUMESNAPSHOT;
+            case "storageclass", "storageclasses", "sc" -> STORAGECLASS;
             case "quota", "quotas" -> QUOTA;
             case "configmap", "configmaps", "cm" -> CONFIGMAP;
             case "secret", "secrets" -> SECRET;
             case "prefetch", "prefetches", "imageprefetch", "imageprefetches" -> IMAGEPREFETCH;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets, prefetches)");
+                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, storageclasses, quotas, configmaps, secrets, prefetches)");
         };
     }
 }
