@@ -268,7 +268,9 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         List<dev.edgeplane.api.v1.Node> nodes = caches.nodes().all().stream().map(Entry::value).toList();
         Optional<String> node = StorageFit.immediateNode(need, nodes, why);
         if (node.isPresent()) {
-            status.setNode(node.get()).setBindTime(Joiner.timestamp(Instant.now()))
+            // No bind_time yet: that marks its first consumer, and a volume no consumer ever used is not
+            // released or deleted for want of an App (as a restored one, also pinned at creation).
+            status.setNode(node.get())
                     .setMessage("bound to " + node.get() + " at creation (binding mode Immediate); created there when first used");
         } else {
             status.setMessage("binding mode Immediate: no node can hold it now (" + why
