@@ -11,7 +11,7 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|pool|token|volume|volumesnapshot|quota|configmap|secret|prefetch NAME")
+@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|pool|storageclass|token|volume|volumesnapshot|quota|configmap|secret|prefetch NAME")
 final class DeleteCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;

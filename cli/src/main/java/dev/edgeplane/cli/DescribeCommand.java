@@ -16,12 +16,12 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** A readable account of one app (with its replicas) or one node: what an operator checks first. */
-@Command(name = "describe", description = "Show one app, node, pool, configmap, secret or image prefetch in detail: edgectl describe app|node|pool|configmap|secret|prefetch NAME")
+@Command(name = "describe", description = "Show one app, node, pool, storage class, configmap, secret or image prefetch in detail: edgectl describe app|node|pool|storageclass|configmap|secret|prefetch NAME")
 final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, configmap, secret (its values are not shown) or prefetch (per-node progress)")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, storageclass (with the nodes that serve it), configmap, secret (its values are not shown) or prefetch (per-node progress)")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")

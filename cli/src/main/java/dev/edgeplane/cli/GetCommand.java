@@ -23,13 +23,13 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|quotas|configmaps|secrets|prefetches [NAME]; "
+@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|storageclasses|quotas|configmaps|secrets|prefetches [NAME]; "
         + "edgectl get events [-n NS] [--for KIND/NAME] [--node N] [-w]")
 final class GetCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, quotas, configmaps, secrets or prefetches")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, storageclasses, quotas, configmaps, secrets or prefetches")
     String type;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")

@@ -185,4 +185,34 @@ class StorageClassE2ETest {
         }
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> createVolume("nowhere", "no-such-class", 32 * MIB)));
     }
+
+    @Test
+    void edgectlAppliesListsAndDescribesStorageClasses() throws Exception {
+        Await.until("the btrfs host reports its pool", EdgeCluster.CONVERGE, cluster::diagnostics, () -> has(storageOf(BTRFS), "btrfs"));
+        Path manifest = dir.resolve("gold.yaml");
+        Files.writeString(manifest, String.join("\n",
+                "kind: StorageClass",
+                "metadata:",
+                "  name: gold",
+                "spec:",
+                "  backend: loopfs",
+                "  fsType: xfs",
+                "  reclaimPolicy: DELETE",
+                "  allowVolumeExpansion: true",
+                "  volumeBindingMode: IMMEDIATE",
+                ""));
+        assertTrue(cluster.edgectl("apply", "-f", manifest.toString()).contains("storageclass/gold created"));
+        assertTrue(cluster.edgectl("apply", "-f", manifest.toString()).contains("storageclass/gold unchanged"));
+        String table = cluster.edgectl("get", "storageclasses");
+        String gold = table.lines().filter(l -> l.startsWith("gold ")).findFirst().orElse("");
+        assertTrue(gold.contains("loopfs") && gold.contains("xfs") && gold.contains("Delete") && gold.contains("Immediate")
+                && gold.contains("true"), table);
+        assertTrue(table.lines().anyMatch(l -> l.startsWith("loopfs (default) ")), table);
+        String described = cluster.edgectl("describe", "storageclass", "btrfs");
+        assertTrue(described.contains(BTRFS) && !described.contains(PLAIN), described);
+        assertTrue(cluster.edgectl("describe", "node", BTRFS).contains("btrfs (btrfs): "));
+        cluster.edgectl("delete", "storageclass", "gold");
+        assertEquals(Status.Code.NOT_FOUND, code(() -> cluster.cloud.storageClasses().getStorageClass(
+                dev.edgeplane.api.v1.GetStorageClassRequest.newBuilder().setName("gold").build())));
+    }
 }
