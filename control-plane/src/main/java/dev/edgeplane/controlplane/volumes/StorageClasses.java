@@ -62,7 +62,7 @@ public class StorageClasses {
     public void ensureBuiltIns() {
         for (StorageClass c : BUILT_IN) {
             StorageClass stored = c.toBuilder().setMetadata(c.getMetadata().toBuilder().setUid(UUID.randomUUID().toString())
-                    .setCreateTime(Joiner.timestamp(Instant.EPOCH)).setGeneration(1)).build();
+                    .setCreateTime(Joiner.timestamp(Instant.now())).setGeneration(1)).build();
             if (store.create(Keys.storageClass(c.getMetadata().getName()), stored.toByteArray()).isPresent()) {
                 LOG.infof("created the built-in storage class \"%s\"", c.getMetadata().getName());
             }
