@@ -100,6 +100,11 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.StorageClassServiceGrpc.StorageClassServiceBlockingStub storageClasses() {
+        return dev.edgeplane.api.v1.StorageClassServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.NodePoolServiceGrpc.NodePoolServiceBlockingStub nodePools() {
         return dev.edgeplane.api.v1.NodePoolServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);

@@ -44,6 +44,8 @@ final class ApplyCommand implements Callable<Integer> {
                     out.println(Configs.apply(api, c.configMap()));
                 } else if (m instanceof Manifests.SecretManifest s) {
                     out.println(Configs.apply(api, s.secret()));
+                } else if (m instanceof Manifests.StorageClassManifest c) {
+                    out.println(StorageClasses.apply(api, c.storageClass()));
                 } else if (m instanceof Manifests.NodePoolManifest p) {
                     out.println(NodePools.apply(api, p.nodePool()));
                 } else if (m instanceof Manifests.VolumeSnapshotPolicyManifest p) {

@@ -11,7 +11,7 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|pool|token|volume|volumesnapshot|quota|configmap|secret|prefetch NAME")
+@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|pool|storageclass|token|volume|volumesnapshot|quota|configmap|secret|prefetch NAME")
 final class DeleteCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
@@ -35,6 +35,7 @@ final class DeleteCommand implements Callable<Integer> {
                         DeleteAppRequest.newBuilder().setNamespace(namespace).setName(name).build());
                 case NODE -> api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName(name).build());
                 case POOL -> NodePools.delete(api, name);
+                case STORAGECLASS -> StorageClasses.delete(api, name);
                 case TOKEN -> api.tokens().deleteJoinToken(
                         DeleteJoinTokenRequest.newBuilder().setName(name).build());
                 case EVENT -> throw new UsageException("events are not deleted: they expire on their own");

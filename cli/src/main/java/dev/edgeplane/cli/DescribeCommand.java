@@ -16,12 +16,12 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** A readable account of one app (with its replicas) or one node: what an operator checks first. */
-@Command(name = "describe", description = "Show one app, node, pool, configmap, secret, volume or image prefetch in detail: edgectl describe app|node|pool|configmap|secret|volume|prefetch NAME")
+@Command(name = "describe", description = "Show one app, node, pool, storage class, configmap, secret, volume, volume snapshot policy or image prefetch in detail: edgectl describe app|node|pool|storageclass|configmap|secret|volume|volumesnapshotpolicy|prefetch NAME")
 final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, configmap, secret (its values are not shown), volume (sizes and resize state) or prefetch (per-node progress)")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, storageclass (with the nodes that serve it), configmap, secret (its values are not shown), volume (sizes and resize state), volumesnapshotpolicy (its next slots) or prefetch (per-node progress)")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")
@@ -49,6 +49,7 @@ final class DescribeCommand implements Callable<Integer> {
                     events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNode(name).build(), e -> true, now);
                 }
                 case POOL -> NodePools.describe(api, out, name, now);
+                case STORAGECLASS -> StorageClasses.describe(api, out, name, now);
                 case CONFIGMAP -> Configs.describe(out, api.configMaps().getConfigMap(dev.edgeplane.api.v1.GetConfigMapRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build()), now);
                 case SECRET -> Configs.describe(out, api.secrets().getSecret(dev.edgeplane.api.v1.GetSecretRequest.newBuilder()
@@ -61,7 +62,7 @@ final class DescribeCommand implements Callable<Integer> {
                             e -> e.getInvolvedObject().getKind().equals("Volume") && e.getInvolvedObject().getName().equals(name), now);
                 }
                 case VOLUMESNAPSHOTPOLICY -> SnapshotPolicies.describe(out, SnapshotPolicies.get(api, namespace, name), now);
-                case TOKEN, EVENT, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, configmaps, secrets, "
+                case TOKEN, EVENT, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, storageclasses, configmaps, secrets, "
                         + "volumes, prefetches and volumesnapshotpolicies (use: edgectl get token|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }
@@ -179,6 +180,9 @@ final class DescribeCommand implements Callable<Integer> {
         out.println("Capacity:    " + s.getCapacity().getCpuMillis() + "m cpu, "
                 + s.getCapacity().getMemoryBytes() / (1 << 20) + " MiB memory");
         out.println("Agent:       " + s.getAgentVersion() + ", runtime " + s.getContainerRuntimeVersion());
+        out.println("Storage:     " + (!s.hasStorage() ? "<not reported>" : s.getStorage().getBackendsCount() == 0 ? "<none>"
+                : String.join("; ", s.getStorage().getBackendsList().stream().map(b -> b.getName() + " (" + String.join(",", b.getFsTypesList())
+                        + "): " + (b.getFreeBytes() >> 20) + " MiB free of " + (b.getTotalBytes() >> 20)).toList())));
         out.println("Scheduling:  " + (node.getSpec().getDrained() ? "drained"
                 : node.getSpec().getUnschedulable() ? "cordoned" : "enabled")
                 + (node.getSpec().getAutonomyDisabled() ? ", autonomy off" : ", autonomy on"));

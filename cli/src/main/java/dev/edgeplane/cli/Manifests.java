@@ -25,7 +25,7 @@ final class Manifests {
 
     /** One resource read from a manifest. */
     sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, VolumeSnapshotPolicyManifest, QuotaManifest,
-            ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest {}
+            ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest, StorageClassManifest {}
 
     record AppManifest(App app) implements Manifest {}
 
@@ -46,6 +46,8 @@ final class Manifests {
     record NodePoolManifest(dev.edgeplane.api.v1.NodePool nodePool) implements Manifest {}
 
     record ImagePrefetchManifest(dev.edgeplane.api.v1.ImagePrefetch prefetch) implements Manifest {}
+
+    record StorageClassManifest(dev.edgeplane.api.v1.StorageClass storageClass) implements Manifest {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -82,6 +84,7 @@ final class Manifests {
             case "Volume" -> new VolumeManifest(merge(object, dev.edgeplane.api.v1.Volume.newBuilder(), where).build());
             case "VolumeSnapshot" -> new VolumeSnapshotManifest(
                     merge(object, dev.edgeplane.api.v1.VolumeSnapshot.newBuilder(), where).build());
+            case "StorageClass" -> new StorageClassManifest(merge(object, dev.edgeplane.api.v1.StorageClass.newBuilder(), where).build());
             case "NodePool" -> new NodePoolManifest(merge(object, dev.edgeplane.api.v1.NodePool.newBuilder(), where).build());
             case "VolumeSnapshotPolicy" -> new VolumeSnapshotPolicyManifest(
                     merge(object, dev.edgeplane.api.v1.VolumeSnapshotPolicy.newBuilder(), where).build());
@@ -93,7 +96,7 @@ final class Manifests {
         };
     }
 
-    private static final String KINDS = "App, JoinToken, NodePool, Volume, VolumeSnapshot, VolumeSnapshotPolicy, Quota, ConfigMap, Secret or ImagePrefetch";
+    private static final String KINDS = "App, JoinToken, NodePool, StorageClass, Volume, VolumeSnapshot, VolumeSnapshotPolicy, Quota, ConfigMap, Secret or ImagePrefetch";
 
     /**
      * A Secret's {@code data} values are base64, as in the API's JSON and in Kubernetes; Kubernetes'

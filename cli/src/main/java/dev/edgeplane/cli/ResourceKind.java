@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, VOLUMESNAPSHOTPOLICY, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH;
+    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, VOLUMESNAPSHOTPOLICY, STORAGECLASS, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -16,12 +16,13 @@ enum ResourceKind {
             case "volume", "volumes", "vol" -> VOLUME;
             case "volumesnapshot", "volumesnapshots", "snapshot", "snapshots", "vs" -> VOLUMESNAPSHOT;
             case "volumesnapshotpolicy", "volumesnapshotpolicies", "snapshotpolicy", "snapshotpolicies", "vsp" -> VOLUMESNAPSHOTPOLICY;
+            case "storageclass", "storageclasses", "sc" -> STORAGECLASS;
             case "quota", "quotas" -> QUOTA;
             case "configmap", "configmaps", "cm" -> CONFIGMAP;
             case "secret", "secrets" -> SECRET;
             case "prefetch", "prefetches", "imageprefetch", "imageprefetches" -> IMAGEPREFETCH;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, quotas, configmaps, secrets, prefetches)");
+                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches)");
         };
     }
 }

@@ -40,13 +40,16 @@ public class ControlPlane {
     private final EventStore events;
     private final dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
     private final int httpPort;
+    private final dev.edgeplane.controlplane.volumes.StorageClasses storageClasses;
 
     public ControlPlane(ControlPlaneConfig config, EtcdStore store, StateCaches caches, ClusterCa ca,
                         AdminTokens adminTokens, AssignmentIndex index, NodeTracker tracker,
                         AppController apps, NodePoolController pools, AgentEndpoint agentEndpoint, EventStore events, AccessIndex access,
                         dev.edgeplane.controlplane.events.NodeObjects nodeObjects, ImagePrefetchController prefetches,
                         dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies,
+                        dev.edgeplane.controlplane.volumes.StorageClasses storageClasses,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
+        this.storageClasses = storageClasses;
         this.config = config;
         this.store = store;
         this.caches = caches;
@@ -69,6 +72,7 @@ public class ControlPlane {
         ca.load();
         ca.startFollowing();
         adminTokens.bootstrap();
+        storageClasses.ensureBuiltIns(); // before the caches list them
         caches.start();
         access.start(); // API tokens and role bindings: until now only the admin token is accepted
         events.start();

@@ -143,6 +143,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.StorageClassServiceGrpc.StorageClassServiceBlockingStub storageClasses() {
+        return dev.edgeplane.api.v1.StorageClassServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     NodeServiceGrpc.NodeServiceBlockingStub nodes() {
         return NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);

@@ -90,6 +90,12 @@ final class EdgeCluster implements AutoCloseable {
      */
     static EdgeCluster start(Path dir, Map<String, String> cloudEnv, List<String> agentFlags, String... nodeNames)
             throws Exception {
+        return start(dir, cloudEnv, agentFlags, Map.of(), nodeNames);
+    }
+
+    /** As above; a host named in {@code hostFlags} also gets those agent flags (e.g. a btrfs pool of its own). */
+    static EdgeCluster start(Path dir, Map<String, String> cloudEnv, List<String> agentFlags, Map<String, List<String>> hostFlags,
+                             String... nodeNames) throws Exception {
         if (nodeNames.length == 0) {
             throw new IllegalArgumentException("an EdgeCluster needs at least one host");
         }
@@ -103,7 +109,9 @@ final class EdgeCluster implements AutoCloseable {
             List<String> flags = new ArrayList<>(agentFlags);
             flags.addAll(List.of("--allow-host-paths", dir.toString()));
             for (String name : nodeNames) {
-                hosts.add(add(started, EdgeHost.withOwnContainerd(name, dir.resolve(name), flags)));
+                List<String> own = new ArrayList<>(flags);
+                own.addAll(hostFlags.getOrDefault(name, List.of()));
+                hosts.add(add(started, EdgeHost.withOwnContainerd(name, dir.resolve(name), own)));
             }
             EdgeCluster cluster = new EdgeCluster(dir, etcd, registry, image, hosts, cloudEnv);
             started.add(cluster::stopCloud);

@@ -14,6 +14,8 @@ import dev.edgeplane.api.v1.ListVolumesRequest;
 import dev.edgeplane.api.v1.ListVolumesResponse;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.PodVolume;
+import dev.edgeplane.api.v1.StorageClass;
+import dev.edgeplane.api.v1.StorageClassSpec;
 import dev.edgeplane.api.v1.UpdateVolumeRequest;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeServiceGrpc;
@@ -28,6 +30,7 @@ import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.scheduler.StorageFit;
 import dev.edgeplane.controlplane.volumes.SnapshotTasks;
 import dev.edgeplane.controlplane.volumes.StorageClasses;
 import dev.edgeplane.controlplane.volumes.VolumeResize;
@@ -71,12 +74,15 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     private final StateCaches caches;
     private final ApiLimits limits;
     private final StorageQuotas quotas;
+    private final StorageClasses storageClasses;
 
-    public VolumeApi(EtcdStore store, StateCaches caches, dev.edgeplane.controlplane.ControlPlaneConfig config, StorageQuotas quotas) {
+    public VolumeApi(EtcdStore store, StateCaches caches, dev.edgeplane.controlplane.ControlPlaneConfig config, StorageQuotas quotas,
+                     StorageClasses storageClasses) {
         this.store = store;
         this.caches = caches;
         this.limits = ApiLimits.of(config.limits());
         this.quotas = quotas;
+        this.storageClasses = storageClasses;
     }
 
     /**
@@ -111,10 +117,6 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         } else if (spec.getSizeBytes() > VolumeResize.MAX_BYTES) {
             v.add("volume.spec.size_bytes", "must be at most " + VolumeResize.MAX_BYTES + " (16 TiB), got " + spec.getSizeBytes());
         }
-        if (StorageClasses.parameters(spec.getStorageClass()).isEmpty()) {
-            v.add("volume.spec.storage_class", "unknown storage class \"" + spec.getStorageClass() + "\" (known: "
-                    + StorageClasses.names() + ")");
-        }
         if (spec.getAccessMode() == VolumeSpec.AccessMode.UNRECOGNIZED) {
             v.add("volume.spec.access_mode", "unknown access mode");
         }
@@ -124,17 +126,32 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         return v;
     }
 
-    /** Defaults filled in, status cleared: what a caller may set. */
-    private static Volume normalise(Volume volume) {
-        VolumeSpec.Builder spec = volume.getSpec().toBuilder();
-        if (spec.getStorageClass().isEmpty()) {
-            spec.setStorageClass(StorageClasses.DEFAULT);
-        }
-        if (spec.getAccessMode() == VolumeSpec.AccessMode.ACCESS_MODE_UNSPECIFIED) {
-            spec.setAccessMode(VolumeSpec.AccessMode.READ_WRITE_ONCE);
+    /**
+     * The Volume's storage class as stored now; an unknown one is a violation of spec.storage_class
+     * (the caller throws). A known class fills in the reclaim policy the Volume leaves unspecified.
+     */
+    private Optional<StorageClass> storageClassOf(VolumeSpec.Builder spec, Validation v) {
+        Optional<StorageClass> storageClass = storageClasses.read(spec.getStorageClass());
+        if (storageClass.isEmpty()) {
+            v.add("volume.spec.storage_class", "unknown storage class \"" + spec.getStorageClass() + "\" (known: "
+                    + storageClasses.names() + ")");
+        } else if (spec.getReclaimPolicy() == VolumeSpec.ReclaimPolicy.RECLAIM_POLICY_UNSPECIFIED) {
+            spec.setReclaimPolicy(storageClass.get().getSpec().getReclaimPolicy());
         }
         if (spec.getReclaimPolicy() == VolumeSpec.ReclaimPolicy.RECLAIM_POLICY_UNSPECIFIED) {
             spec.setReclaimPolicy(VolumeSpec.ReclaimPolicy.RETAIN);
+        }
+        return storageClass;
+    }
+
+    /** Defaults filled in (the class left for {@link #storageClassOf}), status cleared: what a caller may set. */
+    private static Volume normalise(Volume volume, String defaultClass) {
+        VolumeSpec.Builder spec = volume.getSpec().toBuilder();
+        if (spec.getStorageClass().isEmpty()) {
+            spec.setStorageClass(defaultClass);
+        }
+        if (spec.getAccessMode() == VolumeSpec.AccessMode.ACCESS_MODE_UNSPECIFIED) {
+            spec.setAccessMode(VolumeSpec.AccessMode.READ_WRITE_ONCE);
         }
         return volume.toBuilder()
                 .setMetadata(volume.getMetadata().toBuilder().setNamespace(Calls.orDefault(volume.getMetadata().getNamespace())))
@@ -150,8 +167,11 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             if (source.isPresent()) {
                 requested = withSnapshotDefaults(requested, source.get().value());
             }
-            Volume volume = normalise(requested);
-            Validation v = validate(volume, limits);
+            Volume normalised = normalise(requested, storageClasses.defaultName());
+            Validation v = validate(normalised, limits);
+            VolumeSpec.Builder withClass = normalised.getSpec().toBuilder();
+            Optional<StorageClass> storageClass = storageClassOf(withClass, v);
+            Volume volume = normalised.toBuilder().setSpec(withClass).build();
             source.ifPresent(snapshot -> validateRestore(v, volume, snapshot.value()));
             v.throwIfInvalid();
             ObjectMeta meta = volume.getMetadata().toBuilder().setUid(UUID.randomUUID().toString())
@@ -162,6 +182,9 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
                     .setSourceSnapshotId(snapshot.value().getStatus().getSnapshotId())
                     .setMessage("restored from snapshot " + snapshot.value().getMetadata().getName() + " on node "
                             + snapshot.value().getStatus().getNode() + " when first used"));
+            if (source.isEmpty() && storageClass.get().getSpec().getVolumeBindingMode() == StorageClassSpec.VolumeBindingMode.IMMEDIATE) {
+                bindAtCreation(volume, storageClass.get(), status);
+            }
             Volume stored = volume.toBuilder().setMetadata(meta).setStatus(status).build();
             String key = Keys.volume(meta.getNamespace(), meta.getName());
             OptionalLong revision = source.isEmpty()
@@ -206,8 +229,11 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
     @Override
     public void updateVolume(UpdateVolumeRequest request, StreamObserver<Volume> responseObserver) {
         Calls.unary(responseObserver, () -> {
-            Volume volume = normalise(request.getVolume());
-            Validation v = validate(volume, limits);
+            Volume normalised = normalise(request.getVolume(), storageClasses.defaultName());
+            Validation v = validate(normalised, limits);
+            VolumeSpec.Builder withClass = normalised.getSpec().toBuilder();
+            storageClassOf(withClass, v);
+            Volume volume = normalised.toBuilder().setSpec(withClass).build();
             String ns = volume.getMetadata().getNamespace();
             String name = volume.getMetadata().getName();
             v.throwIfInvalid();
@@ -230,13 +256,15 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             if (volume.getSpec().getSizeBytes() < old.getSizeBytes()) {
                 v.add("volume.spec.size_bytes", "can only grow: shrinking a volume is not supported (is "
                         + old.getSizeBytes() + ", got " + volume.getSpec().getSizeBytes() + ")");
+            } else if (volume.getSpec().getSizeBytes() > old.getSizeBytes() && !storageClasses.allowsExpansion(old.getStorageClass())) {
+                v.add("volume.spec.size_bytes", "cannot grow: storage class \"" + old.getStorageClass()
+                        + "\" does not allow volume expansion (allow_volume_expansion)");
             }
             v.throwIfInvalid();
             boolean grows = volume.getSpec().getSizeBytes() > old.getSizeBytes();
             if (grows) {
-                // The one place that decides whether this volume may grow. The storage class's
-                // allow_volume_expansion (the StorageClass resource) is checked here, FAILED_PRECONDITION
-                // when it forbids it; every built-in class can grow.
+                // Its class allowing it (allow_volume_expansion) is checked with the fields above; what blocks a
+                // growth the spec allows is the volume's own state.
                 if (current.value().getStatus().getPhase() == VolumeStatus.Phase.DELETING) {
                     throw Status.FAILED_PRECONDITION.withDescription(describe(ns, name)
                             + " is being deleted: it cannot grow").asRuntimeException();
@@ -251,9 +279,15 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
             Volume stored = VolumeResize.derive(current.value().toBuilder().setMetadata(meta).setSpec(volume.getSpec()).build());
             // A volume that exists on its node grows there: an EXPAND order in the node's desired state, in
             // the same transaction (a replica using it also grows it from its claim's size).
-            OptionalLong revision = grows && VolumeResize.needsOrder(stored)
-                    ? updateWithOrder(key, stored, current.modRevision(), VolumeTasks.expand(stored))
-                    : store.update(key, stored.toByteArray(), current.modRevision());
+            // Within the namespace's storage quotas (a growth adds bytes; new labels may bring it under more snapshot policies).
+            List<Op> ops = new java.util.ArrayList<>();
+            ops.add(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT));
+            if (grows && VolumeResize.needsOrder(stored)) {
+                ops.add(Op.put(EtcdStore.bytes(VolumeTasks.key(stored)), EtcdStore.bytes(VolumeTasks.expand(stored).toByteArray()),
+                        PutOption.DEFAULT));
+            }
+            OptionalLong revision = writeVolumeWithinQuota(stored,
+                    List.of(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision()))), ops);
             if (revision.isEmpty()) {
                 throw given != 0 ? Calls.stale(describe(ns, name), given, -1) : Calls.conflict(describe(ns, name));
             }
@@ -265,15 +299,26 @@ public class VolumeApi extends VolumeServiceGrpc.VolumeServiceImplBase {
         });
     }
 
-    /** Puts the volume (if unchanged since {@code modRevision}) and the node's order about it together. */
-    private OptionalLong updateWithOrder(String key, Volume volume, long modRevision, dev.edgeplane.api.v1.Assignment order) {
-        String orderKey = VolumeTasks.key(volume);
-        TxnResponse response = store.await(store.client().getKVClient().txn()
-                .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(modRevision)))
-                .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(volume.toByteArray()), PutOption.DEFAULT),
-                        Op.put(EtcdStore.bytes(orderKey), EtcdStore.bytes(order.toByteArray()), PutOption.DEFAULT))
-                .commit(), "update " + key);
-        return response.isSucceeded() ? OptionalLong.of(response.getHeader().getRevision()) : OptionalLong.empty();
+    /**
+     * Binding mode IMMEDIATE: binds the new volume to the node that serves its class with the most free
+     * bytes ({@link StorageFit#immediateNode}); with none, it stays unbound saying why, and binds with
+     * its first consumer.
+     */
+    private void bindAtCreation(Volume volume, StorageClass storageClass, VolumeStatus.Builder status) {
+        StorageFit.Need need = new StorageFit.Need(volume.getMetadata().getName(), storageClass.getSpec().getBackend(),
+                storageClass.getSpec().getFsType(), volume.getSpec().getSizeBytes());
+        StringBuilder why = new StringBuilder();
+        List<dev.edgeplane.api.v1.Node> nodes = caches.nodes().all().stream().map(Entry::value).toList();
+        Optional<String> node = StorageFit.immediateNode(need, nodes, why);
+        if (node.isPresent()) {
+            // No bind_time yet: that marks its first consumer, and a volume no consumer ever used is not
+            // released or deleted for want of an App (as a restored one, also pinned at creation).
+            status.setNode(node.get())
+                    .setMessage("bound to " + node.get() + " at creation (binding mode Immediate); created there when first used");
+        } else {
+            status.setMessage("binding mode Immediate: no node can hold it now (" + why
+                    + "); it binds with its first consumer instead");
+        }
     }
 
     /** The ready snapshot a new volume is restored from, if it names one. */

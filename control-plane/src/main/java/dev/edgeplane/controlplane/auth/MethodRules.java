@@ -46,6 +46,13 @@ public final class MethodRules {
         for (String m : new String[] {"CreateNodePool", "UpdateNodePool", "DeleteNodePool"}) {
             t.put(pools + m, new Rule(Permission.ADMIN, Scope.CLUSTER));
         }
+        // Storage classes: anyone who reads cluster objects may see them; making one decides what volumes become, as pools do for nodes.
+        String classes = "edgeplane.v1.StorageClassService/";
+        t.put(classes + "GetStorageClass", new Rule(Permission.READ, Scope.CLUSTER));
+        t.put(classes + "ListStorageClasses", new Rule(Permission.READ, Scope.CLUSTER));
+        for (String m : new String[] {"CreateStorageClass", "UpdateStorageClass", "DeleteStorageClass"}) {
+            t.put(classes + m, new Rule(Permission.ADMIN, Scope.CLUSTER));
+        }
         // Join tokens admit machines into the fleet: admin only, reads included.
         for (String m : new String[] {"CreateJoinToken", "GetJoinToken", "ListJoinTokens", "DeleteJoinToken"}) {
             t.put("edgeplane.v1.JoinTokenService/" + m, new Rule(Permission.ADMIN, Scope.CLUSTER));

@@ -3,6 +3,7 @@ package dev.edgeplane.controlplane.nodes;
 import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeInfo;
 import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.NodeStorage;
 import dev.edgeplane.controlplane.join.Joiner;
 import java.time.Instant;
 import java.util.List;
@@ -19,9 +20,15 @@ import java.util.Optional;
  * @param unreachableSince  the leader's verdict: READY becomes UNREACHABLE (null: none)
  * @param conditions        the node's conditions as its agent last reported them (null: no news)
  * @param conditionsAt      when it reported them
+ * @param storage           what the node's storage driver can serve, as its agent last reported it (null: no news)
  */
 public record NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean persistLastSeen, Instant unreachableSince,
-                         List<NodeCondition> conditions, Instant conditionsAt) {
+                         List<NodeCondition> conditions, Instant conditionsAt, NodeStorage storage) {
+    public NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean persistLastSeen, Instant unreachableSince,
+                      List<NodeCondition> conditions, Instant conditionsAt) {
+        this(info, ready, lastSeen, persistLastSeen, unreachableSince, conditions, conditionsAt, null);
+    }
+
     public static NodeChange connected(NodeInfo info, Instant at) {
         return new NodeChange(info, true, at, false, null, info.getConditionsList(), at);
     }
@@ -39,6 +46,11 @@ public record NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean
         return new NodeChange(null, false, null, false, null, List.copyOf(conditions), at);
     }
 
+    /** The agent reported storage that moved enough to record ({@link NodeStatuses#storageMoved}). */
+    public static NodeChange storage(NodeStorage storage) {
+        return new NodeChange(null, false, null, false, null, null, null, storage);
+    }
+
     /**
      * This change followed by {@code next}: the later connect or verdict wins, last seen is the latest;
      * a stream that ended and a new one that connected before the end was written leave no record of the end.
@@ -52,7 +64,8 @@ public record NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean
                 !next.ready && (persistLastSeen || next.persistLastSeen), // back before it was written: nothing to record
                 next.ready ? null : (next.unreachableSince != null ? next.unreachableSince : unreachableSince),
                 next.conditions != null ? next.conditions : conditions,
-                next.conditions != null ? next.conditionsAt : conditionsAt);
+                next.conditions != null ? next.conditionsAt : conditionsAt,
+                next.storage != null ? next.storage : storage);
     }
 
     /**
@@ -73,6 +86,9 @@ public record NodeChange(NodeInfo info, boolean ready, Instant lastSeen, boolean
         }
         if (conditions != null) {
             NodeStatuses.withConditions(next, conditions, conditionsAt);
+        }
+        if (storage != null) {
+            next.setStorage(storage);
         }
         if (persistLastSeen && lastSeen != null) {
             next.setLastHeartbeat(Joiner.timestamp(lastSeen));

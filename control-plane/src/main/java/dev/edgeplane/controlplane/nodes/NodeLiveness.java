@@ -36,6 +36,8 @@ public class NodeLiveness {
         boolean countsKnown;
         // Type and message of the conditions last reported (NodeStatuses.conditionKeys).
         List<String> conditions = List.of();
+        // The storage last recorded for the node (null: none since this process started).
+        dev.edgeplane.api.v1.NodeStorage storage;
 
         View view() {
             return new View(connections > 0, lastSeen, appliedRevision, running, desired, countsKnown);
@@ -95,6 +97,21 @@ public class NodeLiveness {
             boolean changed = !keys.equals(l.conditions);
             l.conditions = keys;
             return changed;
+        }
+    }
+
+    /**
+     * Records the node's reported storage when it moved enough to be written ({@link NodeStatuses#storageMoved});
+     * true then. Small drifts are not recorded, so they add up to a step before a write.
+     */
+    public boolean storageMoved(String node, dev.edgeplane.api.v1.NodeStorage storage) {
+        Live l = live.computeIfAbsent(node, n -> new Live());
+        synchronized (l) {
+            if (!NodeStatuses.storageMoved(l.storage, storage)) {
+                return false;
+            }
+            l.storage = storage;
+            return true;
         }
     }
 

@@ -93,7 +93,7 @@ final class NodeStatusWriter implements BatchingWriter.Planner<NodeChange, Node>
         String name = Keys.suffix(key, Keys.NODES);
         if (change.unreachableSince() != null && !leader.isLeader()) {
             change = new NodeChange(change.info(), change.ready(), change.lastSeen(), change.persistLastSeen(), null,
-                    change.conditions(), change.conditionsAt());
+                    change.conditions(), change.conditionsAt(), change.storage());
         }
         Optional<NodeStatus> next = change.apply(base.value().getStatus(), liveness.view(name).orElse(null),
                 liveness.isConnected(name));

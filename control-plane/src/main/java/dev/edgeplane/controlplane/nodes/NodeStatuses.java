@@ -3,6 +3,8 @@ package dev.edgeplane.controlplane.nodes;
 import dev.edgeplane.api.v1.NodeCondition;
 import dev.edgeplane.api.v1.NodeInfo;
 import dev.edgeplane.api.v1.NodeStatus;
+import dev.edgeplane.api.v1.NodeStorage;
+import dev.edgeplane.api.v1.StorageBackend;
 
 /** Small helpers for NodeStatus. */
 public final class NodeStatuses {
@@ -56,5 +58,29 @@ public final class NodeStatuses {
     /** Type and message of each condition, in order: what a change of conditions compares. */
     public static java.util.List<String> conditionKeys(java.util.List<NodeCondition> conditions) {
         return conditions.isEmpty() ? java.util.List.of() : conditions.stream().map(c -> c.getType() + ": " + c.getMessage()).toList();
+    }
+
+    /** Whether reported storage is worth a write over what was recorded: {@link dev.edgeplane.api.StorageReports#moved}. */
+    public static boolean storageMoved(NodeStorage recorded, NodeStorage reported) {
+        return dev.edgeplane.api.StorageReports.moved(recorded, reported);
+    }
+
+    static final int MAX_STORAGE_BACKENDS = 8;
+    static final int MAX_FS_TYPES = 8;
+    static final int MAX_STORAGE_NAME = 32;
+
+    /** Storage an agent may report: at most 8 backends of at most 8 fs types, short names, no negative bytes. */
+    public static boolean storageWellFormed(NodeStorage storage) {
+        if (storage.getBackendsCount() > MAX_STORAGE_BACKENDS) {
+            return false;
+        }
+        for (StorageBackend b : storage.getBackendsList()) {
+            if (b.getName().isEmpty() || b.getName().length() > MAX_STORAGE_NAME || b.getFsTypesCount() > MAX_FS_TYPES
+                    || b.getTotalBytes() < 0 || b.getFreeBytes() < 0
+                    || b.getFsTypesList().stream().anyMatch(f -> f.isEmpty() || f.length() > MAX_STORAGE_NAME)) {
+                return false;
+            }
+        }
+        return true;
     }
 }

@@ -176,11 +176,16 @@ public class NodeTracker {
         liveness.acked(node, revision);
     }
 
-    /** In memory only, unless the node's conditions changed: then one (batched) write, as for a phase. */
+    /** In memory only, unless the node's conditions changed or its storage moved: then one (batched) write, as for a phase. */
     public void heartbeat(String node, Heartbeat heartbeat) {
         liveness.heartbeat(node, heartbeat.getRunningReplicas(), heartbeat.getDesiredReplicas());
         if (liveness.conditionsChanged(node, heartbeat.getConditionsList())) {
             nodeWriter.enqueue(node, NodeChange.conditions(heartbeat.getConditionsList(), clock.instant()));
+        }
+        // Malformed storage (too many backends, long names) is ignored: what was recorded stays.
+        if (heartbeat.hasStorage() && NodeStatuses.storageWellFormed(heartbeat.getStorage())
+                && liveness.storageMoved(node, heartbeat.getStorage())) {
+            nodeWriter.enqueue(node, NodeChange.storage(heartbeat.getStorage()));
         }
     }
 

@@ -156,11 +156,12 @@ public final class NodeIndex {
         return before.getStatus().getPhase() != after.getStatus().getPhase() || !samePlacementInputsButPhase(before, after);
     }
 
-    /** Labels, spec, capacity and conditions: what placement reads of a node besides its phase. */
+    /** Labels, spec, capacity, conditions and storage: what placement reads of a node besides its phase. */
     private static boolean samePlacementInputsButPhase(Node before, Node after) {
         return before.getMetadata().getLabelsMap().equals(after.getMetadata().getLabelsMap())
                 && before.getSpec().equals(after.getSpec())
                 && before.getStatus().getCapacity().equals(after.getStatus().getCapacity())
-                && before.getStatus().getConditionsList().equals(after.getStatus().getConditionsList());
+                && before.getStatus().getConditionsList().equals(after.getStatus().getConditionsList())
+                && before.getStatus().getStorage().equals(after.getStatus().getStorage());
     }
 }

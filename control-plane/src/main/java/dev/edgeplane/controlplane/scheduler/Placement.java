@@ -109,10 +109,19 @@ public final class Placement {
      */
     public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
                                Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names) {
+        return place(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names, StorageFit.NONE);
+    }
+
+    /**
+     * @param storage the App's volumes not bound to a node yet: a new replica goes only to a node whose
+     *                storage can hold them (their first consumer binds them there)
+     */
+    public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+                               Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names, StorageFit storage) {
         if (AppPools.has(app.getSpec()) && app.getSpec().getMode() != AppSpec.Mode.EVERY_NODE) {
-            return placeByPool(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names);
+            return placeByPool(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names, storage);
         }
-        return placeInOne(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names);
+        return placeInOne(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names, storage);
     }
 
     /**
@@ -121,7 +130,8 @@ public final class Placement {
      * prefixed with the pool ("pool site-b: 0 nodes").
      */
     private static Result placeByPool(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
-                                      Instant now, Optional<String> pinnedTo, int maxPlacements, List<String> names) {
+                                      Instant now, Optional<String> pinnedTo, int maxPlacements, List<String> names,
+                                      StorageFit storage) {
         List<AppPools.Group> groups = AppPools.groups(app);
         Map<AppPools.Group, List<String>> byGroup = new java.util.LinkedHashMap<>();
         groups.forEach(g -> byGroup.put(g, new ArrayList<>()));
@@ -137,7 +147,7 @@ public final class Placement {
         for (Map.Entry<AppPools.Group, List<String>> e : byGroup.entrySet()) {
             String pool = e.getKey().pool();
             App inPool = app.toBuilder().setSpec(app.getSpec().toBuilder().putNodeSelector(AppPools.POOL_LABEL, pool)).build();
-            Result r = placeInOne(inPool, nodes, current, otherLoad, now, pinnedTo, budget, e.getValue());
+            Result r = placeInOne(inPool, nodes, current, otherLoad, now, pinnedTo, budget, e.getValue(), storage);
             for (Map.Entry<String, String> d : r.desired().entrySet()) {
                 if (!d.getValue().equals(current.get(d.getKey()))) {
                     budget--; // newly placed or moved
@@ -159,7 +169,8 @@ public final class Placement {
     }
 
     private static Result placeInOne(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
-                                     Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names) {
+                                     Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names,
+                                     StorageFit storage) {
         AppSpec spec = app.getSpec();
         String appName = app.getMetadata().getName();
         Map<String, String> desired = new TreeMap<>();
@@ -202,6 +213,9 @@ public final class Placement {
                     desired.put(replica, name);
                 } else if (canPlaceEveryNode(spec, node)) {
                     String misfit = placedHere ? null : misfit(node, demand, nodes.usage(name), 0);
+                    if (misfit == null && !placedHere) {
+                        misfit = storage.misfit(node);
+                    }
                     if (misfit != null) {
                         refused.put(name, misfit);
                         continue;
@@ -236,7 +250,10 @@ public final class Placement {
                 .thenComparingInt(Slot::load).thenComparing(Slot::name));
         for (Node node : selected) {
             String name = node.getMetadata().getName();
-            if (canPlace(spec, node)) {
+            String noRoom = canPlace(spec, node) ? storage.misfit(node) : null;
+            if (noRoom != null) {
+                refused.put(name, noRoom); // its storage cannot hold the volumes this replica would bind
+            } else if (canPlace(spec, node)) {
                 int mine = appLoad.getOrDefault(name, 0);
                 candidates.add(new Slot(name, mine, otherLoad.applyAsInt(name) + mine));
             } else {

@@ -3,6 +3,7 @@ package dev.edgeplane.controlplane.scheduler;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.PodVolume;
+import dev.edgeplane.api.v1.StorageClass;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeClaim;
 import dev.edgeplane.api.v1.VolumeSpec;
@@ -20,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * Wait-for-first-consumer binding of Volumes (pure, no I/O). An App's named volumes are resolved
@@ -48,8 +50,17 @@ public final class VolumeBinding {
     /** What an App's volumes mean for placing it. */
     public record Resolved(Map<String, VolumeClaim> claims, Optional<String> pinnedTo, List<Entry<Volume>> unbound) {}
 
-    /** Empty when a volume the App names does not exist (its replicas wait). */
+    /** As below, with the built-in storage classes only. */
     public static Optional<Resolved> resolve(App app, Map<String, Entry<Volume>> volumes) {
+        return resolve(app, volumes, StorageClasses::builtIn);
+    }
+
+    /**
+     * Empty when a volume the App names does not exist (its replicas wait). A claim carries its
+     * class's CSI parameters ({@code classes}: the stored StorageClasses).
+     */
+    public static Optional<Resolved> resolve(App app, Map<String, Entry<Volume>> volumes,
+                                             Function<String, Optional<StorageClass>> classes) {
         Map<String, VolumeClaim> claims = new LinkedHashMap<>();
         Optional<String> pinned = Optional.empty();
         List<Entry<Volume>> unbound = new ArrayList<>();
@@ -70,7 +81,7 @@ public final class VolumeBinding {
                     .setName(volume.getMetadata().getName())
                     .setUid(volume.getMetadata().getUid())
                     .setSizeBytes(volume.getSpec().getSizeBytes())
-                    .putAllParameters(StorageClasses.parameters(volume.getSpec().getStorageClass()).orElse(Map.of()))
+                    .putAllParameters(classes.apply(volume.getSpec().getStorageClass()).map(StorageClasses::parameters).orElse(Map.of()))
                     .setDeleteOnRelease(volume.getSpec().getReclaimPolicy() == VolumeSpec.ReclaimPolicy.DELETE)
                     .setSourceSnapshotId(volume.getStatus().getSourceSnapshotId())
                     .build());

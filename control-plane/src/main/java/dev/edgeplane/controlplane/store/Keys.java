@@ -38,6 +38,7 @@ public final class Keys {
     public static final String ROLE_BINDINGS = ROOT + "rolebindings/";
     /** Node pools (sites; cluster-scoped): /edgeplane/nodepools/&lt;name&gt;. */
     public static final String NODE_POOLS = ROOT + "nodepools/";
+    public static final String STORAGE_CLASSES = ROOT + "storageclasses/";
     public static final String CA = ROOT + "ca";
     /** The other CA of a CA rollover, with its phase (absent: no rollover). */
     public static final String CA_ROLLOVER = ROOT + "ca-rollover";
@@ -105,6 +106,10 @@ public final class Keys {
 
     public static String nodePool(String name) {
         return NODE_POOLS + name;
+    }
+
+    public static String storageClass(String name) {
+        return STORAGE_CLASSES + name;
     }
 
     public static String node(String name) {

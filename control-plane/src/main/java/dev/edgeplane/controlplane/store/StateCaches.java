@@ -7,6 +7,7 @@ import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.ImagePrefetch;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodePool;
+import dev.edgeplane.api.v1.StorageClass;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.RoleBinding;
@@ -46,6 +47,8 @@ public class StateCaches {
     private final PrefixCache<NodePool> nodePools;
     private final PrefixCache<ImagePrefetch> imagePrefetches;
     private final PrefixCache<dev.edgeplane.api.v1.VolumeSnapshotPolicy> snapshotPolicies;
+    /** Storage classes: the scheduler resolves a Volume's class (CSI parameters, backend) for every placement. */
+    private final PrefixCache<StorageClass> storageClasses;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -69,6 +72,7 @@ public class StateCaches {
         this.imagePrefetches = new PrefixCache<>(store, Keys.IMAGE_PREFETCHES, b -> EtcdStore.decode(ImagePrefetch.parser(), b), retries);
         this.snapshotPolicies = new PrefixCache<>(store, Keys.VOLUME_SNAPSHOT_POLICIES,
                 b -> EtcdStore.decode(dev.edgeplane.api.v1.VolumeSnapshotPolicy.parser(), b), retries);
+        this.storageClasses = new PrefixCache<>(store, Keys.STORAGE_CLASSES, b -> EtcdStore.decode(StorageClass.parser(), b), retries);
     }
 
     /**
@@ -161,9 +165,13 @@ public class StateCaches {
         return snapshotPolicies;
     }
 
+    public PrefixCache<StorageClass> storageClasses() {
+        return storageClasses;
+    }
+
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools, imagePrefetches, snapshotPolicies);
+                roleBindings, nodePools, imagePrefetches, snapshotPolicies, storageClasses);
     }
 
     public void close() {

@@ -60,6 +60,8 @@ class VolumeApiTest {
     @Inject
     StateCaches caches;
     @Inject
+    dev.edgeplane.controlplane.volumes.StorageClasses storageClasses;
+    @Inject
     dev.edgeplane.controlplane.ControlPlaneConfig config;
     @Inject
     dev.edgeplane.controlplane.quotas.StorageQuotas storageQuotas;
@@ -143,7 +145,7 @@ class VolumeApiTest {
                 .setSpec(VolumeSpec.newBuilder().setSourceSnapshot("race-s")).build();
 
         // A restore lands between the delete's dependency check and its delete: the delete's compare fails.
-        VolumeApi api = new VolumeApi(store, caches, config, storageQuotas);
+        VolumeApi api = new VolumeApi(store, caches, config, storageQuotas, storageClasses);
         assertFalse(api.deleteSnapshotOnce("default", "race-s",
                 () -> volumes.createVolume(CreateVolumeRequest.newBuilder().setVolume(restore).build())));
         assertTrue(store.get(Keys.volumeSnapshot("default", "race-s")).isPresent(), "the snapshot stays");

@@ -22,6 +22,7 @@ import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.Reconciler;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.agent.volumes.VolumeSnapshotPolicies;
+import dev.edgeplane.agent.volumes.StorageProbe;
 import dev.edgeplane.agent.volumes.VolumeSnapshots;
 import dev.edgeplane.agent.volumes.VolumeTasks;
 import dev.edgeplane.agent.volumes.VolumeSettings;
@@ -75,6 +76,7 @@ public final class Agent implements AutoCloseable {
     private final SyncClient sync;
     private TunnelAgent tunnel;
     private PodVolumes volumes;
+    private StorageProbe storageProbe;
     private VolumeSnapshots snapshots;
     private VolumeSnapshotPolicies snapshotPolicies;
     private VolumeTasks volumeTasks;
@@ -146,6 +148,9 @@ public final class Agent implements AutoCloseable {
         ReconcilerSettings reconcilerSettings = settings.reconciler().withNodeName(nodeName);
         PodVolumes volumes = volumeSettings.open(nodeName);
         volumes.onVolumeReport(status::updateVolume);
+        // What storage the driver can serve, for the heartbeats (placement of unbound volumes reads it).
+        StorageProbe storageProbe = new StorageProbe(volumes);
+        storageProbe.start();
         Reconciler reconciler = new Reconciler(cri, desired, status, reconcilerSettings, Clock.systemUTC(), volumes, events);
         // What the agent's own parts tell its metrics (agent_* series).
         AgentStats agentStats = AgentStats.system();
@@ -195,6 +200,7 @@ public final class Agent implements AutoCloseable {
                         () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)).toBuilder()
                                 .addAllConditions(conditions.current()).setWorkloadPolicy(reconcilerSettings.policy().toProto()).build(),
                         reconciler::desiredCount, Clock.systemUTC());
+                sync.reportStorage(storageProbe::latest);
                 sync.start();
                 LOG.info(() -> "syncing with " + endpoint);
                 SwappableTrustManager anchors = trust;
@@ -214,6 +220,7 @@ public final class Agent implements AutoCloseable {
         agent.rotation = rotation;
         agent.imageGc = imageGcLoop;
         agent.volumes = volumes;
+        agent.storageProbe = storageProbe;
         agent.snapshots = snapshots;
         agent.snapshotPolicies = snapshotPolicies;
         agent.volumeTasks = volumeTasks;
@@ -358,6 +365,9 @@ public final class Agent implements AutoCloseable {
             imageGc.close(Duration.ofSeconds(5));
         }
         reconciler.close();
+        if (storageProbe != null) {
+            storageProbe.close();
+        }
         if (snapshots != null) {
             snapshots.close();
         }

@@ -102,6 +102,7 @@ public final class SyncClient implements AutoCloseable {
     private volatile java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> tunnels =
             open -> LOG.warning("sync: no tunnel handler; ignoring session " + open.getSessionId());
     private volatile Runnable renewRequests = () -> { };
+    private volatile Supplier<dev.edgeplane.api.v1.NodeStorage> storage = () -> null;
     private volatile java.util.function.LongConsumer toldRevisions = revision -> { };
     private volatile java.util.function.LongConsumer appliedRevisions = revision -> { };
 
@@ -136,6 +137,11 @@ public final class SyncClient implements AutoCloseable {
     }
 
     /** Told when the control plane asks for the node certificate to be renewed now (a CA rollover). */
+    /** Where heartbeats get the node's storage from (null from it: nothing to say). */
+    public void reportStorage(Supplier<dev.edgeplane.api.v1.NodeStorage> source) {
+        storage = source;
+    }
+
     public void onRenewRequested(Runnable handler) {
         renewRequests = handler;
     }
@@ -200,6 +206,8 @@ public final class SyncClient implements AutoCloseable {
         java.util.concurrent.atomic.AtomicBoolean established = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicReference<Instant> lastHeard = new java.util.concurrent.atomic.AtomicReference<>(clock.instant());
         java.util.concurrent.atomic.AtomicBoolean serverAcksHeartbeats = new java.util.concurrent.atomic.AtomicBoolean();
+        // The storage last sent on this stream: a new stream (maybe another replica) hears it with its first heartbeat.
+        java.util.concurrent.atomic.AtomicReference<dev.edgeplane.api.v1.NodeStorage> storageSent = new java.util.concurrent.atomic.AtomicReference<>();
         java.util.concurrent.atomic.AtomicBoolean unaryHeartbeats = new java.util.concurrent.atomic.AtomicBoolean(true);
 
         ClientResponseObserver<SyncRequest, SyncResponse> responses = new ClientResponseObserver<>() {
@@ -291,15 +299,25 @@ public final class SyncClient implements AutoCloseable {
             int running = status.running();
             int desiredReplicas = desiredCount.getAsInt();
             List<NodeCondition> conditions = info.get().getConditionsList();
-            if (!schedule.due(now, running, desiredReplicas, conditions)) {
+            dev.edgeplane.api.v1.NodeStorage nodeStorage = storage.get();
+            // Storage that moved a step is news too (placement reads it): told within a check, not a period.
+            boolean storageNews = nodeStorage != null && dev.edgeplane.api.StorageReports.moved(storageSent.get(), nodeStorage);
+            if (!schedule.due(now, running, desiredReplicas, conditions) && !storageNews) {
                 return;
             }
             schedule.sent(now, running, desiredReplicas, conditions);
-            Heartbeat beat = Heartbeat.newBuilder()
+            Heartbeat.Builder beatBuilder = Heartbeat.newBuilder()
                     .setTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
                     .setRunningReplicas(running)
                     .setDesiredReplicas(desiredReplicas)
-                    .addAllConditions(conditions).build();
+                    .addAllConditions(conditions);
+            if (nodeStorage != null) {
+                beatBuilder.setStorage(nodeStorage);
+                if (storageNews) {
+                    storageSent.set(nodeStorage);
+                }
+            }
+            Heartbeat beat = beatBuilder.build();
             if (!unaryHeartbeats.get()) {
                 send(SyncRequest.newBuilder().setHeartbeat(beat).build());
                 return;

@@ -415,6 +415,31 @@ public final class PodVolumes implements AutoCloseable {
         controller().deleteSnapshot(DeleteSnapshotRequest.newBuilder().setSnapshotId(snapshotId).build());
     }
 
+    /** CSI GetCapacity of the driver for these parameters (backend, fsType). */
+    public dev.edgeplane.csi.v1.GetCapacityResponse capacity(java.util.Map<String, String> parameters) {
+        return controller().getCapacity(dev.edgeplane.csi.v1.GetCapacityRequest.newBuilder().putAllParameters(parameters).build());
+    }
+
+    /**
+     * Bytes the driver's volumes hold, per backend (CSI ListVolumes, their volume_context "backend"),
+     * reading at most {@code maxPages} pages of 500.
+     */
+    public java.util.Map<String, Long> volumeBytesByBackend(int maxPages) {
+        java.util.Map<String, Long> bytes = new java.util.HashMap<>();
+        String token = "";
+        for (int page = 0; page < maxPages; page++) {
+            var response = controller().listVolumes(dev.edgeplane.csi.v1.ListVolumesRequest.newBuilder()
+                    .setMaxEntries(500).setStartingToken(token).build());
+            response.getEntriesList().forEach(e -> bytes.merge(e.getVolume().getVolumeContextOrDefault("backend", ""),
+                    e.getVolume().getCapacityBytes(), Long::sum));
+            token = response.getNextToken();
+            if (token.isEmpty()) {
+                break;
+            }
+        }
+        return bytes;
+    }
+
     /** False when named volumes (and so snapshots) are refused: no storage driver. */
     public boolean hasDriver() {
         return csi != null;

@@ -30,6 +30,7 @@ import dev.edgeplane.csi.v1.Volume;
 import dev.edgeplane.csi.v1.VolumeCapability;
 import dev.edgeplane.csi.v1.VolumeContentSource;
 import dev.edgeplane.storage.backend.Backend;
+import dev.edgeplane.storage.host.HostTools;
 import dev.edgeplane.storage.metadata.BackendKind;
 import dev.edgeplane.storage.metadata.Phase;
 import dev.edgeplane.storage.metadata.SnapshotRecord;
@@ -79,7 +80,8 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase {
                         () -> Errors.invalid("parameters.backend", "must be loopfs or btrfs, got '" + p.getValue() + "'"));
                 case PARAM_FS_TYPE -> fsType = p.getValue();
                 default -> {
-                    if (!p.getKey().startsWith(Validation.PROVISIONER_PREFIX)) {
+                    // Prefixed keys (a StorageClass's own, e.g. example.com/tier) are kept with the volume.
+                    if (!p.getKey().contains("/")) {
                         throw Errors.invalid("parameters." + p.getKey(), "unknown parameter");
                     }
                 }
@@ -230,6 +232,14 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase {
         }
     }
 
+    /** loopfs needs loop devices and mkfs.&lt;fs&gt;; btrfs needs the btrfs program (its pool was checked at start). */
+    private static boolean hostCanMake(BackendKind kind, String fsType) {
+        return switch (kind) {
+            case LOOPFS -> HostTools.hasLoopDevices() && HostTools.onPath("mkfs." + fsType);
+            case BTRFS -> HostTools.onPath("btrfs");
+        };
+    }
+
     @Override
     public void deleteVolume(DeleteVolumeRequest req, StreamObserver<DeleteVolumeResponse> out) {
         Errors.unary("DeleteVolume", out, () -> {
@@ -340,24 +350,43 @@ public final class ControllerService extends ControllerGrpc.ControllerImplBase {
         });
     }
 
+    /**
+     * What one backend and filesystem can still take (parameters "backend" and "fsType", as CreateVolume's;
+     * no backend: the default one). A backend that is off here, a filesystem it does not make, or a host
+     * that lacks loop devices or the mkfs program answers 0 with no maximum_volume_size: CSI's "cannot
+     * serve". The agent reports this per backend in its heartbeats (NodeStatus.storage).
+     */
     @Override
     public void getCapacity(GetCapacityRequest req, StreamObserver<GetCapacityResponse> out) {
         Errors.unary("GetCapacity", out, () -> {
             BackendKind kind = state.config.defaultBackend();
+            String fsType = "";
             for (Map.Entry<String, String> p : req.getParametersMap().entrySet()) {
                 if (p.getKey().equals(PARAM_BACKEND)) {
                     kind = BackendKind.fromParameter(p.getValue()).orElseThrow(() -> Errors.invalid(
                             "parameters.backend", "must be loopfs or btrfs, got '" + p.getValue() + "'"));
-                } else if (!p.getKey().equals(PARAM_FS_TYPE) && !p.getKey().startsWith(Validation.PROVISIONER_PREFIX)) {
+                } else if (p.getKey().equals(PARAM_FS_TYPE)) {
+                    fsType = p.getValue();
+                } else if (!p.getKey().contains("/")) {
                     throw Errors.invalid("parameters." + p.getKey(), "unknown parameter");
                 }
             }
-            Backend backend = state.backend(kind);
-            long allocated = state.allocatedBytes(kind);
-            long available = Math.max(0, backend.poolCapacityBytes(allocated) - allocated);
+            Backend backend = state.backends.get(kind);
+            if (backend == null) {
+                return GetCapacityResponse.getDefaultInstance();
+            }
+            String fs = fsType.isEmpty() ? backend.fsTypes().get(0) : fsType;
+            if (!backend.fsTypes().contains(fs) || !hostCanMake(kind, fs)) {
+                return GetCapacityResponse.getDefaultInstance();
+            }
+            long available;
+            synchronized (state.capacityLock) {
+                long allocated = state.allocatedBytes(kind);
+                available = Math.max(0, backend.poolCapacityBytes(allocated) - allocated);
+            }
             return GetCapacityResponse.newBuilder().setAvailableCapacity(available)
                     .setMaximumVolumeSize(Int64Value.of(available))
-                    .setMinimumVolumeSize(Int64Value.of(backend.minimumVolumeBytes(backend.fsTypes().get(0))))
+                    .setMinimumVolumeSize(Int64Value.of(backend.minimumVolumeBytes(fs)))
                     .build();
         });
     }

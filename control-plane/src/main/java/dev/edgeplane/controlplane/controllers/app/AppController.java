@@ -112,9 +112,13 @@ public class AppController {
 
     private record Written(long revision, long nanos) {}
 
+    /** The Volumes' classes: CSI parameters of the claims, and what storage a node needs to take an unbound volume. */
+    private final dev.edgeplane.controlplane.volumes.StorageClasses storageClasses;
+
     public AppController(EtcdStore store, StateCaches caches, LeaderLock leader, EventRecorder events, ControlPlaneConfig config,
-                         ImagePrefetches prefetches) {
+                         ImagePrefetches prefetches, dev.edgeplane.controlplane.volumes.StorageClasses storageClasses) {
         this.prefetches = prefetches;
+        this.storageClasses = storageClasses;
         this.store = store;
         this.caches = caches;
         this.leader = leader;
@@ -472,7 +476,7 @@ public class AppController {
                         revisionStep.number(), revisionStep.rollingBack(), prefetchOf(namespace, name, revisionStep.number()));
         AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs(namespace, name, spec, assignments.of(app), nodes,
                         nodes::replicas, volumes, spec == null ? List.of() : configVersions(spec), Set.copyOf(stored), now,
-                        config.inlineTemplates(), release),
+                        config.inlineTemplates(), release, storageClasses.lookup()),
                 new AppPlanner.Budget(config.maxPlacementsPerReconcile(), config.maxWritesPerReconcile()));
         if (plan.pending()) {
             pendingApps.add(app);

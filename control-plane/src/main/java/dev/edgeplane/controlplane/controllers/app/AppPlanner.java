@@ -17,6 +17,8 @@ import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.events.Occurrence;
 import dev.edgeplane.controlplane.scheduler.NodeIndex;
 import dev.edgeplane.controlplane.scheduler.Placement;
+import dev.edgeplane.controlplane.scheduler.StorageFit;
+import dev.edgeplane.controlplane.volumes.StorageClasses;
 import dev.edgeplane.controlplane.scheduler.PodRequests;
 import dev.edgeplane.controlplane.scheduler.VolumeBinding;
 import dev.edgeplane.controlplane.store.Entry;
@@ -62,11 +64,20 @@ public final class AppPlanner {
      */
     public record Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
                          ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
-                         Instant now, boolean inlineTemplates, Release release) {
+                         Instant now, boolean inlineTemplates, Release release,
+                         Function<String, Optional<dev.edgeplane.api.v1.StorageClass>> storageClasses) {
         public Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
                       ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
                       Instant now, boolean inlineTemplates) {
             this(namespace, name, app, assignments, nodes, load, volumes, configs, templates, now, inlineTemplates, Release.NONE);
+        }
+
+        /** With the built-in storage classes only. */
+        public Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
+                      ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
+                      Instant now, boolean inlineTemplates, Release release) {
+            this(namespace, name, app, assignments, nodes, load, volumes, configs, templates, now, inlineTemplates, release,
+                    StorageClasses::builtIn);
         }
     }
 
@@ -136,7 +147,7 @@ public final class AppPlanner {
                 : List.of(Write.put(Keys.template(ns, in.name(), hash), app.getSpec().getTemplate().toByteArray()));
         Set<String> deleted = new LinkedHashSet<>();
         List<Write> templateDeletes = new ArrayList<>();
-        Optional<VolumeBinding.Resolved> resolved = VolumeBinding.resolve(app, in.volumes());
+        Optional<VolumeBinding.Resolved> resolved = VolumeBinding.resolve(app, in.volumes(), in.storageClasses());
         if (resolved.isEmpty()) {
             // A volume it names does not exist (yet): keep what runs, place nothing new.
             gcTemplates(in, hash, mineByHash, templateDeletes, deleted);
@@ -153,7 +164,8 @@ public final class AppPlanner {
                 in.release().rollingBack(), replicas(in, mine), in.release().previous(), in.now(), in.release().prefetch()));
         Placement.Result placed = Placement.place(app, in.nodes(), current,
                 n -> in.load().applyAsInt(n) - ownLoad.getOrDefault(n, 0), in.now(), resolved.get().pinnedTo(), budget.maxPlacements(),
-                rollout.names().orElseGet(() -> Placement.ordinals(app)));
+                rollout.names().orElseGet(() -> Placement.ordinals(app)),
+                StorageFit.of(resolved.get().unbound(), in.storageClasses()));
         List<VolumeBinding.VolumeWrite> volumeWrites = new ArrayList<>();
         if (!placed.desired().isEmpty()) {
             // The first replica (in name order) is the one its volumes are bound for: one write, stable.
