@@ -145,7 +145,14 @@ class PodVolumesTest {
                 (System.nanoTime() - started) / 1_000_000);
         List<String> loopMounts = mountsUnder(tmp.resolve("volumes")).stream().filter(l -> l.startsWith("/dev/loop")).toList();
         assertFalse(loopMounts.isEmpty(), "the volume is a loop device mounted under the agent's volume dir");
-        assertEquals("1", Files.readString(host.resolve("fs")).trim(), "the container sees its volume as an ext4 mount on /data");
+        // The script writes this file last: wait for it rather than read it half-written.
+        Await.until(WAIT, "the container sees its volume as an ext4 mount on /data", () -> {
+            try {
+                return Files.exists(host.resolve("fs")) && Files.readString(host.resolve("fs")).trim().equals("1");
+            } catch (IOException e) {
+                return false;
+            }
+        });
 
         // The container dies: its replacement sees the same volume (and the same emptyDir: same pod).
         String first = Pods.running(cri, ns).get(0);
