@@ -12,11 +12,13 @@ import dev.edgeplane.api.v1.CreateVolumeRequest;
 import dev.edgeplane.api.v1.CreateVolumeSnapshotPolicyRequest;
 import dev.edgeplane.api.v1.CreateVolumeSnapshotRequest;
 import dev.edgeplane.api.v1.GetQuotaRequest;
+import dev.edgeplane.api.v1.GetVolumeRequest;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.Quota;
 import dev.edgeplane.api.v1.QuotaAmounts;
 import dev.edgeplane.api.v1.QuotaServiceGrpc;
 import dev.edgeplane.api.v1.QuotaSpec;
+import dev.edgeplane.api.v1.UpdateVolumeRequest;
 import dev.edgeplane.api.v1.UpdateVolumeSnapshotPolicyRequest;
 import dev.edgeplane.api.v1.Volume;
 import dev.edgeplane.api.v1.VolumeNodeStatus;
@@ -143,6 +145,29 @@ class StorageQuotaApiTest {
         assertEquals(96 * MIB, used.getStorageBytes());
         assertEquals(2, used.getVolumes());
         assertEquals(5, used.getVolumeSnapshots());
+    }
+
+    @Test
+    void growingAVolumeOverTheQuotaIsRefusedAndChangesNothing() {
+        String ns = "storage-quota-growth";
+        quotas.createQuota(CreateQuotaRequest.newBuilder().setQuota(Quota.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName("disk"))
+                .setSpec(QuotaSpec.newBuilder().setHard(QuotaAmounts.newBuilder().setStorageBytes(120 * MIB)))).build());
+        volume(ns, "a", 64 * MIB, "db");
+        Volume b = volume(ns, "b", 32 * MIB, "db");
+
+        exhausted(() -> volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(b.toBuilder()
+                        .setSpec(b.getSpec().toBuilder().setSizeBytes(64 * MIB))).build()),
+                "quota storage-quota-growth/disk", "storage_bytes " + 128 * MIB + " would exceed the limit " + 120 * MIB);
+        Volume kept = volumes.getVolume(GetVolumeRequest.newBuilder().setNamespace(ns).setName("b").build());
+        assertEquals(32 * MIB, kept.getSpec().getSizeBytes(), "a refused growth changes nothing");
+        assertEquals(b.getMetadata().getResourceVersion(), kept.getMetadata().getResourceVersion());
+
+        Volume grown = volumes.updateVolume(UpdateVolumeRequest.newBuilder().setVolume(kept.toBuilder()
+                .setSpec(kept.getSpec().toBuilder().setSizeBytes(56 * MIB))).build());
+        assertEquals(56 * MIB, grown.getSpec().getSizeBytes(), "up to the limit exactly");
+        assertEquals(120 * MIB, quotas.getQuota(GetQuotaRequest.newBuilder().setNamespace(ns).setName("disk").build())
+                .getStatus().getUsed().getStorageBytes());
     }
 
     @Test
