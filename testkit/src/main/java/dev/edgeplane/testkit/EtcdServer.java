@@ -89,9 +89,18 @@ public final class EtcdServer implements AutoCloseable {
         this.healthTls = healthTls;
     }
 
-    /** A member named {@code name} on fresh free ports. */
+    /**
+     * A member named {@code name} on fresh free ports, below the ephemeral range: a port the OS hands
+     * out for bind(0) can be taken as a source port by any outgoing connection before etcd binds it
+     * (seen: "bind: address already in use" while agents and clients of an earlier test connected).
+     */
     public static Member member(String name) {
-        return new Member(name, FreePorts.next(), FreePorts.next());
+        int client = FreePorts.belowEphemeralRange();
+        int peer = FreePorts.belowEphemeralRange();
+        while (peer == client) {
+            peer = FreePorts.belowEphemeralRange();
+        }
+        return new Member(name, client, peer);
     }
 
     /** A single-member etcd, healthy when this returns. */

@@ -142,7 +142,11 @@ public final class VolumeBinding {
                 continue;
             }
             if (named.contains(entry.key())) {
-                if (status.getPhase() != VolumeStatus.Phase.BOUND) {
+                // A bound volume its replica left; or one left PENDING that way before its node had reported it
+                // created (a replica removed right after it was placed), which its node's report now makes AVAILABLE.
+                boolean createdSincePending = status.getPhase() == VolumeStatus.Phase.PENDING && !status.getNode().isEmpty()
+                        && created(status);
+                if (status.getPhase() != VolumeStatus.Phase.BOUND && !createdSincePending) {
                     continue;
                 }
                 VolumeStatus.Builder idle = status.toBuilder().clearReplica();

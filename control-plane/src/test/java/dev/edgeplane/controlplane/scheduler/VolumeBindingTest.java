@@ -127,6 +127,19 @@ class VolumeBindingTest {
     }
 
     @Test
+    void aVolumeLeftPendingBeforeItsNodeReportedItIsAvailableOnceTheReportComes() {
+        // Its replica went (scaled to 0) before the node's first report: settled PENDING then, not stuck there.
+        Entry<Volume> pending = volume("a", VolumeStatus.Phase.PENDING, VolumeSpec.ReclaimPolicy.DELETE);
+        assertEquals(List.of(), VolumeBinding.settle(List.of(app()), Set.of(), Map.of(pending.key(), pending)), "nothing new to say");
+        Entry<Volume> reported = withNodeState(pending, VolumeNodeStatus.State.CREATED);
+        Volume idle = VolumeBinding.settle(List.of(app()), Set.of(), Map.of(reported.key(), reported)).get(0).value().orElseThrow();
+        assertEquals(VolumeStatus.Phase.AVAILABLE, idle.getStatus().getPhase());
+        Entry<Volume> unbound = withNodeState(volume("", VolumeStatus.Phase.PENDING, VolumeSpec.ReclaimPolicy.DELETE),
+                VolumeNodeStatus.State.CREATED);
+        assertEquals(List.of(), VolumeBinding.settle(List.of(app()), Set.of(), Map.of(unbound.key(), unbound)), "on no node: stays");
+    }
+
+    @Test
     void restoredVolumeWaitsPinnedAndItsClaimNamesTheSnapshot() throws Exception {
         Entry<Volume> restored = volume("b", VolumeStatus.Phase.PENDING, VolumeSpec.ReclaimPolicy.RETAIN);
         restored = new Entry<>(restored.key(), restored.value().toBuilder().setStatus(restored.value().getStatus().toBuilder()
