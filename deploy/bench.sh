@@ -59,7 +59,10 @@ case $what in
     run "$e2e_modules" 'ReleaseBench,ReleaseE2ETest#oneReplica*' -Dfleet.agents="$nodes" ;;&
   cp-metrics|metrics|all) run control-plane MetricsStoreBench ;;&
   snapshot-policy|all) run edge-agent SnapshotPolicyBench -Dpolicy.firings="${POLICY_FIRINGS:-60}" ;;&
-  storage|all) mvn -B -q -ntp -o -pl storage-driver test-compile exec:java
+  storage|all)
+    # The driver's own bench (a main on its test classpath): its modules installed first, so a fresh
+    # clone resolves them, and the exec plugin fetched if this machine never had it.
+    mvn -B -q -ntp -pl storage-driver -am install -DskipTests && mvn -B -q -ntp -pl storage-driver test-compile exec:java
     # growth of a published volume per filesystem (ext4, xfs, btrfs): BENCH storage fs=... expand_online_ms=...
     run edge-agent VolumeExpansionBench
     run "$e2e_modules" VolumeSnapshotBench ;;&
