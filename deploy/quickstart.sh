@@ -79,7 +79,12 @@ down() {
 
 case ${1:-up} in
   down) down; exit 0 ;;
-  purge) down; rm -rf "$home" "$run"; echo "    data removed"; exit 0 ;;
+  purge)
+    down
+    # Volumes' loop devices (their backing files are about to go): detached, or they outlive the files.
+    { losetup -a 2>/dev/null | grep -F "($home/" || true; } | cut -d: -f1 \
+      | while read -r d; do losetup -d "$d" 2>/dev/null || true; done
+    rm -rf "$home" "$run"; echo "    data removed"; exit 0 ;;
   up) ;;
   *) die "usage: $0 [up|down|purge]" ;;
 esac
