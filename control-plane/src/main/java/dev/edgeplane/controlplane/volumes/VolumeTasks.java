@@ -31,30 +31,29 @@ public final class VolumeTasks {
     }
 
     public static Assignment delete(Volume volume) {
-        return Assignment.newBuilder()
-                .setNode(volume.getStatus().getNode())
-                .setNamespace(volume.getMetadata().getNamespace())
-                .setReplica(REPLICA_PREFIX + volume.getMetadata().getName())
-                .setVolumeTask(VolumeTask.newBuilder()
-                        .setName(volume.getMetadata().getName())
-                        .setUid(volume.getMetadata().getUid())
-                        .setVolumeId(volume.getStatus().getNodeStatus().getVolumeId())
-                        .setAction(VolumeTask.Action.DELETE))
-                .build();
+        return order(volume, task(volume).setAction(VolumeTask.Action.DELETE));
     }
 
     /** The order to grow a volume no pod of its node may be using to its spec's size (same key as a deletion). */
     public static Assignment expand(Volume volume) {
+        return order(volume, task(volume).setAction(VolumeTask.Action.EXPAND).setSizeBytes(volume.getSpec().getSizeBytes()));
+    }
+
+    /** The task about this volume as its node knows it (name, uid, the CSI id it last reported). */
+    private static VolumeTask.Builder task(Volume volume) {
+        return VolumeTask.newBuilder()
+                .setName(volume.getMetadata().getName())
+                .setUid(volume.getMetadata().getUid())
+                .setVolumeId(volume.getStatus().getNodeStatus().getVolumeId());
+    }
+
+    /** The entry of the volume's node's desired state that carries the task (at {@link #key(Volume)}). */
+    private static Assignment order(Volume volume, VolumeTask.Builder task) {
         return Assignment.newBuilder()
                 .setNode(volume.getStatus().getNode())
                 .setNamespace(volume.getMetadata().getNamespace())
                 .setReplica(REPLICA_PREFIX + volume.getMetadata().getName())
-                .setVolumeTask(VolumeTask.newBuilder()
-                        .setName(volume.getMetadata().getName())
-                        .setUid(volume.getMetadata().getUid())
-                        .setVolumeId(volume.getStatus().getNodeStatus().getVolumeId())
-                        .setAction(VolumeTask.Action.EXPAND)
-                        .setSizeBytes(volume.getSpec().getSizeBytes()))
+                .setVolumeTask(task)
                 .build();
     }
 
