@@ -285,9 +285,10 @@ class JoinAndSyncTest {
     }
 
     /** Reads Changes until {@code key} appears; returns every change seen on the way, by key. */
-    private static Map<String, Change> changesUntil(TestAgent.Stream stream, String key, List<Long> revisions) throws Exception {
+    /** Reads Changes until every key has been seen: the scheduler places Apps in no promised order. */
+    private static Map<String, Change> changesUntil(TestAgent.Stream stream, List<String> keys, List<Long> revisions) throws Exception {
         Map<String, Change> seen = new TreeMap<>();
-        while (!seen.containsKey(key)) {
+        while (!seen.keySet().containsAll(keys)) {
             SyncResponse r = stream.next(WAIT);
             assertTrue(r.hasChanges(), "expected Changes, got " + r);
             for (Change c : r.getChanges().getChangesList()) {
@@ -365,12 +366,11 @@ class JoinAndSyncTest {
         api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("changing", "sync-a", "img:1")).build());
         api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("other", "sync-b", "img:1")).build());
         List<Long> revisions = new ArrayList<>();
-        Map<String, Change> forA = changesUntil(sa, "sync/changing-0", revisions);
-        assertTrue(forA.containsKey("sync/steady-0"));
+        Map<String, Change> forA = changesUntil(sa, List.of("sync/steady-0", "sync/changing-0"), revisions);
         assertEquals(Change.Type.PUT, forA.get("sync/changing-0").getType());
         assertEquals("sync-a", forA.get("sync/changing-0").getAssignment().getNode());
         assertEquals("img:1", imageOf(forA.get("sync/changing-0").getAssignment()));
-        Map<String, Change> forB = changesUntil(sb, "sync/other-0", new ArrayList<>());
+        Map<String, Change> forB = changesUntil(sb, List.of("sync/other-0"), new ArrayList<>());
         assertEquals(1, forB.size(), "node b sees only its own: " + forB.keySet());
 
         // The agent acks, reports status and heartbeats, then goes away.
@@ -419,7 +419,7 @@ class JoinAndSyncTest {
         // Live changes keep flowing on the resumed stream.
         long started = System.nanoTime();
         api.apps().createApp(CreateAppRequest.newBuilder().setApp(app("later", "sync-a", "img:1")).build());
-        Map<String, Change> live = changesUntil(resumed, "sync/later-0", new ArrayList<>());
+        Map<String, Change> live = changesUntil(resumed, List.of("sync/later-0"), new ArrayList<>());
         // A figure, not an assertion: CreateApp -> scheduled -> assignment on the agent's stream.
         System.out.printf("FIGURE control-plane CreateApp to assignment on the Sync stream: %.1f ms%n", (System.nanoTime() - started) / 1e6);
         assertTrue(live.keySet().stream().allMatch(k -> !k.contains("other")), "never another node's: " + live.keySet());
