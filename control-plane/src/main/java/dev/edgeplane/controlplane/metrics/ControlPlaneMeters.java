@@ -35,7 +35,8 @@ import org.jboss.logging.Logger;
  * the Sync fan-out time, the metrics store's counts, and the fleet gauges (nodes and replicas by phase,
  * per-node CPU and memory as latest values). Per-node gauges are capped at
  * {@code edgeplane.metrics.prometheus-max-nodes} nodes (the first by name, so the set is stable); the
- * rest are left out and counted in {@code edgeplane_fleet_node_gauges_omitted}.
+ * rest are left out and counted in {@code edgeplane_fleet_node_gauges_omitted}. The per-object gauges
+ * the alerting rules read are {@link FleetObjectGauges}, refreshed on the same thread.
  */
 @ApplicationScoped
 public class ControlPlaneMeters {
@@ -47,6 +48,7 @@ public class ControlPlaneMeters {
     private final StateCaches caches;
     private final NodeTracker tracker;
     private final AgentMetrics metrics;
+    private final FleetObjectGauges objects;
     private final int maxNodes;
     private final MultiGauge nodeCpu;
     private final MultiGauge nodeMemory;
@@ -56,8 +58,10 @@ public class ControlPlaneMeters {
     private volatile int omittedNodes;
     private ScheduledExecutorService refresher;
 
-    public ControlPlaneMeters(MeterRegistry registry, StateCaches caches, NodeTracker tracker, AgentMetrics metrics) {
+    public ControlPlaneMeters(MeterRegistry registry, StateCaches caches, NodeTracker tracker, AgentMetrics metrics,
+                              FleetObjectGauges objects) {
         this.registry = registry;
+        this.objects = objects;
         this.caches = caches;
         this.tracker = tracker;
         this.metrics = metrics;
@@ -104,6 +108,7 @@ public class ControlPlaneMeters {
         });
         long every = metrics.config().prometheusRefreshInterval().toMillis();
         refresher.scheduleWithFixedDelay(this::refreshNodeGauges, 0, every, TimeUnit.MILLISECONDS);
+        refresher.scheduleWithFixedDelay(this::refreshObjectGauges, 0, every, TimeUnit.MILLISECONDS);
     }
 
     private void register() {
@@ -187,6 +192,14 @@ public class ControlPlaneMeters {
             omittedNodes = nodes.size() - shown.size();
         } catch (RuntimeException e) {
             LOG.warn("refreshing the per-node gauges failed", e);
+        }
+    }
+
+    private void refreshObjectGauges() {
+        try {
+            objects.refresh();
+        } catch (RuntimeException e) {
+            LOG.warn("refreshing the per-object gauges failed", e);
         }
     }
 

@@ -43,6 +43,13 @@ public interface MetricsConfig {
     @WithDefault("500")
     int prometheusMaxNodes();
 
+    /**
+     * Apps, and waiting replicas, with per-object gauges on /metrics (the alerting rules' inputs, see
+     * deploy/prometheus/); beyond it they are left out (counted in edgeplane_fleet_object_gauges_omitted).
+     */
+    @WithDefault("500")
+    int prometheusMaxObjects();
+
     /** How often the per-node gauges on /metrics are refreshed from the store. */
     @WithDefault("10s")
     Duration prometheusRefreshInterval();

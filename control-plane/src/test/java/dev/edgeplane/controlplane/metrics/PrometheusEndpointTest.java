@@ -112,7 +112,8 @@ class PrometheusEndpointTest {
                 "edgeplane_fleet_node_cpu_usage_cores gauge", "edgeplane_fleet_node_memory_used_bytes gauge",
                 "edgeplane_fleet_node_gauges_omitted gauge", "edgeplane_api_calls_seconds summary", "edgeplane_etcd_requests_seconds summary",
                 "edgeplane_sync_fanout_seconds summary", "edgeplane_metrics_points_ingested counter", "edgeplane_metrics_points_refused counter",
-                "edgeplane_metrics_series_refused counter", "edgeplane_metrics_series gauge", "edgeplane_secrets_sealed gauge")) {
+                "edgeplane_metrics_series_refused counter", "edgeplane_metrics_series gauge", "edgeplane_secrets_sealed gauge",
+                "edgeplane_fleet_object_gauges_omitted gauge")) {
             assertTrue(families.contains(family), "family " + family + " expected in " + families);
         }
         assertTrue(samples.contains("edgeplane_fleet_node_cpu_usage_cores{node=prom-node}"), samples.toString());

@@ -117,13 +117,13 @@ public final class TestAgent implements AutoCloseable {
     }
 
     /** One Sync stream: what the server sends lands in a queue. */
-    static final class Stream implements AutoCloseable {
+    public static final class Stream implements AutoCloseable {
         final LinkedBlockingQueue<SyncResponse> received = new LinkedBlockingQueue<>();
         final AtomicReference<Throwable> error = new AtomicReference<>();
         final StreamObserver<SyncRequest> requests;
         private final io.grpc.Context.CancellableContext context = io.grpc.Context.current().withCancellation();
 
-        Stream(ManagedChannel channel) {
+        public Stream(ManagedChannel channel) {
             var stub = AgentServiceGrpc.newStub(channel);
             AtomicReference<StreamObserver<SyncRequest>> out = new AtomicReference<>();
             context.run(() -> out.set(stub.sync(new StreamObserver<>() {
@@ -140,12 +140,12 @@ public final class TestAgent implements AutoCloseable {
             requests = out.get();
         }
 
-        synchronized void send(SyncRequest request) {
+        public synchronized void send(SyncRequest request) {
             requests.onNext(request);
         }
 
         /** The next Snapshot or Changes (heartbeat acks skipped). */
-        SyncResponse next(Duration timeout) throws InterruptedException {
+        public SyncResponse next(Duration timeout) throws InterruptedException {
             long deadline = System.nanoTime() + timeout.toNanos();
             while (true) {
                 long left = deadline - System.nanoTime();
@@ -160,7 +160,7 @@ public final class TestAgent implements AutoCloseable {
         }
 
         /** Waits until the stream has failed and returns the error. */
-        Throwable awaitError(Duration timeout) throws InterruptedException {
+        public Throwable awaitError(Duration timeout) throws InterruptedException {
             long deadline = System.nanoTime() + timeout.toNanos();
             while (error.get() == null && System.nanoTime() < deadline) {
                 Thread.sleep(20);
