@@ -4,6 +4,8 @@
 #                               registry, the control plane and one joined agent, deploy a sample app
 #   deploy/quickstart.sh down   stop everything it started (containers included); data is kept
 #   deploy/quickstart.sh purge  down, then delete all its data
+#   deploy/quickstart.sh --with-prometheus   also run Debian's Prometheus and Alertmanager with the
+#                               fleet's alerting rules (deploy/prometheus; EDGEPLANE_PROMETHEUS=1 too)
 # Safe to run twice: what already runs is left alone.
 set -euo pipefail
 
@@ -15,6 +17,9 @@ agent_port=${EDGEPLANE_AGENT_PORT:-7443}
 etcd_port=${EDGEPLANE_ETCD_PORT:-2379}
 registry_port=${EDGEPLANE_REGISTRY_PORT:-5000}
 node_name=${EDGEPLANE_NODE_NAME:-edge-1}
+with_prometheus=${EDGEPLANE_PROMETHEUS:-0}
+prometheus_port=${EDGEPLANE_PROMETHEUS_PORT:-9090}
+alertmanager_port=${EDGEPLANE_ALERTMANAGER_PORT:-9093}
 logs=$home/logs
 containerd_sock=$run/containerd.sock
 
@@ -56,6 +61,8 @@ stop() {
 
 down() {
   say "Stopping the quick start"
+  stop prometheus
+  stop alertmanager
   stop edge-agent
   stop control-plane
   if alive containerd; then
@@ -77,7 +84,14 @@ down() {
     | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
-case ${1:-up} in
+command=up
+for arg in "$@"; do
+  case $arg in
+    --with-prometheus) with_prometheus=1 ;;
+    *) command=$arg ;;
+  esac
+done
+case $command in
   down) down; exit 0 ;;
   purge)
     down
@@ -86,7 +100,7 @@ case ${1:-up} in
       | while read -r d; do losetup -d "$d" 2>/dev/null || true; done
     rm -rf "$home" "$run"; echo "    data removed"; exit 0 ;;
   up) ;;
-  *) die "usage: $0 [up|down|purge]" ;;
+  *) die "usage: $0 [up|down|purge] [--with-prometheus]" ;;
 esac
 
 [[ $(id -u) == 0 ]] || die "run as root (containerd, etcd and the agent need it)"
@@ -202,6 +216,23 @@ start edge-agent "$repo/edge-agent/target/bin/edge-agent" run --state-dir "$agen
   --cri-endpoint "unix://$containerd_sock" --log-dir "$home/pod-logs"
 wait_for "node $node_name Ready" 60 sh -c "\"$repo/cli/target/bin/edgectl\" --server 127.0.0.1:$api_port --ca-file $api_tls/ca.crt --token-file $home/control-plane/admin-token get node $node_name | grep -q READY"
 
+if [[ $with_prometheus == 1 ]]; then
+  say "Starting Prometheus (127.0.0.1:$prometheus_port) and Alertmanager (127.0.0.1:$alertmanager_port) with deploy/prometheus"
+  mkdir -p "$home/prometheus"
+  cp "$repo/deploy/prometheus/edgeplane-rules.yml" "$repo/deploy/prometheus/alertmanager.yml" "$home/prometheus/"
+  sed -e "s#/var/lib/edgeplane-quickstart/control-plane/api-tls/ca.crt#$api_tls/ca.crt#" \
+      -e "s#127.0.0.1:8443#127.0.0.1:$api_port#" -e "s#127.0.0.1:9093#127.0.0.1:$alertmanager_port#" \
+      "$repo/deploy/prometheus/prometheus.yml" > "$home/prometheus/prometheus.yml"
+  start alertmanager prometheus-alertmanager --config.file="$home/prometheus/alertmanager.yml" \
+    --storage.path="$home/prometheus/alertmanager-data" --web.listen-address="127.0.0.1:$alertmanager_port" \
+    --cluster.listen-address=
+  start prometheus prometheus --config.file="$home/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$home/prometheus/data" --web.listen-address="127.0.0.1:$prometheus_port" \
+    --web.enable-remote-write-receiver
+  wait_for alertmanager 30 curl -fsS "http://127.0.0.1:$alertmanager_port/-/ready"
+  wait_for prometheus 30 curl -fsS "http://127.0.0.1:$prometheus_port/-/ready"
+fi
+
 say "Deploying the sample app (deploy/examples/hello-web.yaml)"
 edgectl apply -f "$repo/deploy/examples/hello-web.yaml"
 edgectl wait app hello-web --timeout 120s
@@ -227,6 +258,11 @@ $(tput bold 2>/dev/null)Edgeplane is running.$(tput sgr0 2>/dev/null)
       127.0.0.1:$api_port edgeplane.v1.NodeService/ListNodes
   grpcurl -cacert $api_tls/ca.crt -H "authorization: Bearer \$(cat $home/control-plane/admin-token)" \\
       -d '{"namespace":"default","name":"hello-web"}' 127.0.0.1:$api_port edgeplane.v1.AppService/GetApp
+
+$(if [[ $with_prometheus == 1 ]]; then
+  echo "  Prometheus: http://127.0.0.1:$prometheus_port/alerts   Alertmanager: http://127.0.0.1:$alertmanager_port/"
+  echo "  (rules and routing: $repo/deploy/prometheus, docs/alerting.md)"
+fi)
 
   Containers, through containerd's own client: ctr --address $containerd_sock -n k8s.io containers ls
   Logs: $logs    Stop everything: $repo/deploy/quickstart.sh down
