@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * The alerting in deploy/prometheus/ against Debian's real Prometheus and Alertmanager: the shipped
  * files pass their own tools (promtool check and unit tests, amtool), and a real control plane scraped
  * by Prometheus with the shipped rules and Alertmanager configuration fires NodeUnreachable in
- * Alertmanager when an agent stops.
+ * Alertmanager when an agent stops; the Grafana dashboard's queries are valid to that Prometheus.
  */
 class AlertingE2ETest {
     static final Path DIR = Path.of("..", "deploy", "prometheus").toAbsolutePath().normalize();
@@ -98,6 +98,15 @@ class AlertingE2ETest {
                 assertEquals("active", alert.path("status").path("state").asText());
                 assertTrue(alert.path("annotations").path("summary").asText().contains(NODE), alert.toString());
                 assertTrue(alert.path("receivers").toString().contains("fleet-team"), "routed by the shipped route: " + alert);
+
+                // Every query of the shipped Grafana dashboard is valid PromQL to this Prometheus.
+                List<JsonNode> exprs = JSON.readTree(DIR.resolveSibling("grafana").resolve("edgeplane.json").toFile()).findValues("expr");
+                assertTrue(exprs.size() > 15, "the dashboard's queries");
+                for (JsonNode expr : exprs) {
+                    String q = expr.asText().replace("$job", ".*").replace("$__rate_interval", "1m");
+                    JsonNode answer = query(prom, q);
+                    assertEquals("success", answer.path("status").asText(), q + " -> " + answer);
+                }
             }
         }
     }
