@@ -15,6 +15,7 @@ packages=(
   openssl                                  # deploy/kubernetes/make-etcd-certs.sh; tests check what it makes
   python3-prometheus-client                # tests parse /metrics with Prometheus's own text parser
   prometheus prometheus-alertmanager       # alerting rules and routing (deploy/prometheus), remote-write
+  victoria-metrics                         # a second remote-write receiver
 )
 
 missing=()
@@ -28,7 +29,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The packaged services must not hold the default ports or sockets we use; we run our own copies.
-for svc in etcd containerd docker-registry prometheus prometheus-alertmanager; do
+for svc in etcd containerd docker-registry prometheus prometheus-alertmanager victoria-metrics; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

@@ -35,13 +35,13 @@ public class AgentMetrics {
     private final Clock clock = Clock.systemUTC();
     private ScheduledExecutorService evictor;
 
-    public AgentMetrics(MetricsConfig config, StateCaches caches) {
+    public AgentMetrics(MetricsConfig config, StateCaches caches, RemoteWriter remoteWriter) {
         this.config = config;
         this.caches = caches;
         List<Tier> tiers = Tier.parseAll(config.tiers());
         int maxSeries = config.maxSeries() > 0 ? config.maxSeries() : MetricsStore.defaultMaxSeries(tiers, Runtime.getRuntime().maxMemory());
         this.store = new MetricsStore(new MetricsStore.Settings(tiers, maxSeries, config.maxSeriesPerNode(), config.precisionBits()));
-        this.receiver = new MetricsReceiver(store, clock, config.maxClockAhead(), receiverCounters);
+        this.receiver = new MetricsReceiver(store, clock, config.maxClockAhead(), receiverCounters, remoteWriter);
     }
 
     /** Serves AgentService.ReportMetrics streams into the store. */

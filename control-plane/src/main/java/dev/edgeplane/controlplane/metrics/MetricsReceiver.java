@@ -37,6 +37,7 @@ public final class MetricsReceiver {
     /** Batches a stream may have in flight towards us before we ask for more. */
     private static final int WINDOW = 2;
 
+    private final SampleSink sink;
     private final MetricsStore store;
     private final Clock clock;
     private final long maxAheadMs;
@@ -66,7 +67,13 @@ public final class MetricsReceiver {
         }
     }
 
-    public MetricsReceiver(MetricsStore store, Clock clock, java.time.Duration maxAhead, ReceiverCounters counters) {
+    /** Where every sample stored is also handed (remote-write), on the stream's thread: must not block. */
+    public interface SampleSink {
+        void accept(SeriesKey key, long timeMs, double value);
+    }
+
+    public MetricsReceiver(MetricsStore store, Clock clock, java.time.Duration maxAhead, ReceiverCounters counters, SampleSink sink) {
+        this.sink = sink;
         this.store = store;
         this.clock = clock;
         this.maxAheadMs = maxAhead.toMillis();
@@ -218,6 +225,7 @@ public final class MetricsReceiver {
                 }
                 for (int j = 0; j < frame.getValuesCount(); j++) {
                     store.add(target(ids.get(j)), time, frame.getValues(j), backfill);
+                    sink.accept(keys.get(ids.get(j)), time, frame.getValues(j));
                 }
             }
         }
