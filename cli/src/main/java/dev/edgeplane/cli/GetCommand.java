@@ -29,7 +29,7 @@ final class GetCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets or prefetches")
+    @Parameters(index = "0", paramLabel = "TYPE", completionCandidates = CompletionCommand.ResourceKinds.class, description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets or prefetches")
     String type;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
