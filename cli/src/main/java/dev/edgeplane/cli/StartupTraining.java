@@ -36,7 +36,8 @@ import javax.net.ssl.KeyManagerFactory;
  * operator runs most, over TLS, against stand-in Node and App services in this JVM, so the classes
  * they load (picocli, gRPC, Netty, JDK TLS, protobuf) are archived. Not a command of edgectl.
  * Arguments: a PKCS12 key store (password "training") with a self-signed certificate for 127.0.0.1,
- * and that certificate in PEM.
+ * and that certificate in PEM; with a third, {@code --serve=PORTFILE}, it only serves (writing its port
+ * there) until killed: the stand-in control plane of {@code deploy/bench.sh edgectl} when no quick start runs.
  */
 final class StartupTraining {
     private StartupTraining() {}
@@ -55,6 +56,14 @@ final class StartupTraining {
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                 .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(keys)).build())
                 .addService(new Nodes()).addService(new Apps()).build().start();
+        if (args.length > 2 && args[2].startsWith("--serve=")) {
+            Path portFile = Path.of(args[2].substring("--serve=".length()));
+            Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
+            Files.writeString(tmp, Integer.toString(server.getPort()));
+            Files.move(tmp, portFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            server.awaitTermination();
+            return;
+        }
         try {
             Map<String, String> env = Map.of("EDGECTL_SERVER", "127.0.0.1:" + server.getPort(), "EDGECTL_CA_FILE", ca.toString(),
                     "EDGECTL_TOKEN", "training", "EDGECTL_CONFIG", keyStore.resolveSibling("absent-config.yaml").toString());
