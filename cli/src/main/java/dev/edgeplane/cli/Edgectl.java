@@ -118,19 +118,22 @@ public final class Edgectl {
     /** The root with the subcommand that args name, or with all of them when none is named or known (or help, completion). */
     static CommandLine commandLine(Edgectl root, String[] args) {
         String named = subcommandName(args);
-        boolean all = named == null || named.equals("help") || named.equals("completion");
-        List<Class<?>> chosen = new ArrayList<>();
-        for (Class<?> c : SUBCOMMANDS) {
-            Command command = c.getAnnotation(Command.class);
-            if (all || command.name().equals(named) || Arrays.asList(command.aliases()).contains(named)) {
-                chosen.add(c);
+        CommandLine cli = new CommandLine(root);
+        if (named == null && (Arrays.asList(args).contains("--version") || Arrays.asList(args).contains("-V"))) {
+            return cli;
+        }
+        if (named != null && !named.equals("help") && !named.equals("completion")) {
+            // reading a class's annotation costs too (a proxy each): stop at the one named
+            for (Class<?> c : SUBCOMMANDS) {
+                Command command = c.getAnnotation(Command.class);
+                if (command.name().equals(named) || Arrays.asList(command.aliases()).contains(named)) {
+                    cli.addSubcommand(c);
+                    return cli;
+                }
             }
         }
-        if (chosen.isEmpty()) {
-            chosen = SUBCOMMANDS; // an unknown name: picocli's own error, with its suggestions
-        }
-        CommandLine cli = new CommandLine(root);
-        for (Class<?> c : chosen) {
+        // help, completion, no command or an unknown one (picocli's suggestions need them all)
+        for (Class<?> c : SUBCOMMANDS) {
             cli.addSubcommand(c);
         }
         return cli;

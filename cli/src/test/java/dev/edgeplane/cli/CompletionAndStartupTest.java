@@ -55,5 +55,7 @@ class CompletionAndStartupTest {
         // an unknown command gets picocli's suggestions, which need all of them
         assertTrue(run(Edgectl.EXIT_USAGE, "lable", "edge-1", "a=b").contains("Did you mean"));
         assertTrue(run(0, "--help").contains("taint"));
+        assertTrue(run(0, "--version").startsWith("edgectl "));
+        assertEquals(0, Edgectl.commandLine(new Edgectl(Map.of()), new String[] {"--version"}).getSubcommands().size());
     }
 }
