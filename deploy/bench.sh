@@ -2,7 +2,10 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|release [N]|fleet [N]|all]
+# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|release [N]|fleet [N]|edgectl|all]
+#   edgectl    start-up of `edgectl get nodes` (EDGECTL_BENCH_RUNS, default 30, with and without the start-up
+#              archive): against the quick start when it runs, else against StartupTraining's stand-in TLS
+#              server (the client's own cost either way: a list of one or two nodes)
 #   snapshot-policy  firing jitter of a snapshot policy on the node (p50/p99 over POLICY_FIRINGS, default 60,
 #              firings every second on a loop-device volume)
 #   release [N] an image update rolled over N simulated nodes (default 1000) in the default batches, and
@@ -44,7 +47,53 @@ run() {
   group=
 }
 
+# edgectl_bench: wall (p50, p90), CPU (user+sys) and peak RSS of RUNS `edgectl get nodes`, with and without its archive.
+edgectl_bench() {
+  [[ -x /usr/bin/time ]] || { echo "bench.sh edgectl: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+  mvn -B -q -ntp -pl cli -am package -DskipTests
+  local runs=${EDGECTL_BENCH_RUNS:-30} bin=$repo/cli/target/bin/edgectl target qs=/var/lib/edgeplane-quickstart/control-plane
+  if [[ -r $qs/admin-token ]] && (exec 3<>/dev/tcp/127.0.0.1/8443) 2>/dev/null; then
+    target=quickstart
+    export EDGECTL_SERVER=127.0.0.1:8443 EDGECTL_CA_FILE=$qs/api-tls/ca.crt EDGECTL_TOKEN_FILE=$qs/admin-token
+  else
+    target=stand-in
+    local training=$repo/cli/target/startup-training
+    setsid java -cp "$repo/cli/target/edgectl.jar" dev.edgeplane.cli.StartupTraining "$training/server.p12" "$training/ca.crt" \
+      --serve="$tmp/port" >"$tmp/stand-in.log" 2>&1 &
+    group=$!
+    for _ in $(seq 300); do [[ -s $tmp/port ]] && break; sleep 0.1; done
+    [[ -s $tmp/port ]] || { echo "bench.sh edgectl: the stand-in server did not start" >&2; cat "$tmp/stand-in.log" >&2; exit 1; }
+    export EDGECTL_SERVER=127.0.0.1:$(cat "$tmp/port") EDGECTL_CA_FILE=$training/ca.crt EDGECTL_TOKEN=bench EDGECTL_CONFIG=$tmp/none.yaml
+  fi
+  local archive=none
+  [[ -f $repo/cli/target/edgectl.jsa ]] && archive=cds
+  [[ $archive == none && -f $repo/cli/target/edgectl.aot ]] && archive=aot
+  for mode in "$archive" none; do
+    : >"$tmp/runs"
+    for _ in $(seq "$runs"); do
+      local start end
+      start=$(date +%s%N)
+      if [[ $mode == none ]]; then
+        EDGECTL_NO_ARCHIVE=1 /usr/bin/time -f "%U %S %M" -o "$tmp/time" "$bin" get nodes >/dev/null
+      else
+        /usr/bin/time -f "%U %S %M" -o "$tmp/time" "$bin" get nodes >/dev/null
+      fi
+      end=$(date +%s%N)
+      echo "$(( (end - start) / 1000000 )) $(tail -1 "$tmp/time")" >>"$tmp/runs"
+    done
+    # nearest-rank percentiles of wall ms; medians of CPU ms and peak RSS
+    awk -v n="$runs" -v mode="$mode" -v target="$target" '
+      { wall[NR] = $1; cpu[NR] = ($2 + $3) * 1000; rss[NR] = $4 / 1024 }
+      function sort(a,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
+      END { sort(wall); sort(cpu); sort(rss)
+            printf "BENCH edgectl archive=%s target=%s get_nodes_ms_p50=%d get_nodes_ms_p90=%d cpu_ms_p50=%d rss_mib=%d runs=%d load=%s\n",
+              mode, target, wall[int((n+1)/2)], wall[int(n*0.9+0.999)], cpu[int((n+1)/2)], rss[int((n+1)/2)], n, load }
+    ' load="$(cut -d' ' -f1 /proc/loadavg)" "$tmp/runs"
+  done
+}
+
 case $what in
+  edgectl) edgectl_bench ;;
   core|all) run "$e2e_modules" CoreBench ;;&
   autonomy|all) run "$e2e_modules" AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&

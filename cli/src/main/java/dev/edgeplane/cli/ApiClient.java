@@ -125,6 +125,11 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    /** For WatchApps: no deadline, it lasts as long as the operator watches. */
+    AppServiceGrpc.AppServiceBlockingStub appsWatch() {
+        return AppServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials);
+    }
+
     /** For WatchEvents: no deadline, it lasts as long as the operator watches. */
     dev.edgeplane.api.v1.EventServiceGrpc.EventServiceBlockingStub eventsWatch() {
         return dev.edgeplane.api.v1.EventServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials);

@@ -1,8 +1,5 @@
 package dev.edgeplane.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -10,8 +7,8 @@ import java.util.Map;
 
 /**
   * Where edgectl finds the control plane and its credentials. Each setting comes from the first
-  * of: the flag, the environment, the config file ({@code ~/.config/edgectl/config.yaml} or
-  * {@code $EDGECTL_CONFIG}), the default.
+  * of: the flag, the environment, the config file's context, its top level ({@link ConfigFile}),
+  * the default.
   */
 record ClientConfig(String server, String token, java.util.Optional<Path> caFile, boolean insecure) {
 
@@ -29,20 +26,37 @@ record ClientConfig(String server, String token, java.util.Optional<Path> caFile
 
     static ClientConfig resolve(String serverFlag, String tokenFlag, Path tokenFileFlag, Path caFileFlag, boolean insecureFlag,
                                 Map<String, String> env) {
-        JsonNode file = readConfigFile(env);
-        String server = first(serverFlag, env.get("EDGECTL_SERVER"), text(file, "server"), DEFAULT_SERVER);
-        String token = first(tokenFlag, env.get("EDGECTL_TOKEN"), text(file, "token"), null);
-        if (token == null) {
-            String tokenFile = first(
-                    tokenFileFlag == null ? null : tokenFileFlag.toString(),
-                    env.get("EDGECTL_TOKEN_FILE"), text(file, "tokenFile"), null);
-            if (tokenFile != null) {
+        return resolve(serverFlag, tokenFlag, tokenFileFlag, caFileFlag, insecureFlag, null, env);
+    }
+
+    /**
+     * contextFlag (else EDGECTL_CONTEXT, else the file's current-context) picks the file's context,
+     * whose settings then replace the file's top-level ones (as a kubeconfig context is whole).
+     */
+    static ClientConfig resolve(String serverFlag, String tokenFlag, Path tokenFileFlag, Path caFileFlag, boolean insecureFlag,
+                                String contextFlag, Map<String, String> env) {
+        ConfigFile file = ConfigFile.read(ConfigFile.path(env));
+        String contextName = first(contextFlag, env.get("EDGECTL_CONTEXT"), file.currentContext());
+        Map<String, Object> settings = contextName == null ? file.topLevel() : file.context(contextName).orElseThrow(() -> new UsageException(
+                "no context \"" + contextName + "\" in " + file.path() + " (edgectl config get-contexts)"));
+        String server = first(serverFlag, env.get("EDGECTL_SERVER"), ConfigFile.text(settings, "server"), DEFAULT_SERVER);
+        // A token and a token file from the same place: the token; from different places: the nearer.
+        String token;
+        if (tokenFlag != null || tokenFileFlag != null) {
+            token = tokenFlag != null ? tokenFlag : readToken(tokenFileFlag);
+        } else if (first(env.get("EDGECTL_TOKEN"), env.get("EDGECTL_TOKEN_FILE")) != null) {
+            token = first(env.get("EDGECTL_TOKEN")) != null ? env.get("EDGECTL_TOKEN") : readToken(Path.of(env.get("EDGECTL_TOKEN_FILE")));
+        } else {
+            String tokenFile = first(ConfigFile.text(settings, "tokenFile"));
+            token = first(ConfigFile.text(settings, "token"));
+            if (token == null && tokenFile != null) {
                 token = readToken(Path.of(tokenFile));
             }
         }
-        String caFile = first(caFileFlag == null ? null : caFileFlag.toString(), env.get("EDGECTL_CA_FILE"), text(file, "caFile"), null);
+        String caFile = first(caFileFlag == null ? null : caFileFlag.toString(), env.get("EDGECTL_CA_FILE"),
+                ConfigFile.text(settings, "caFile"), null);
         boolean insecure = insecureFlag || "true".equalsIgnoreCase(env.get("EDGECTL_INSECURE"))
-                || "true".equalsIgnoreCase(text(file, "insecure"));
+                || "true".equalsIgnoreCase(ConfigFile.text(settings, "insecure"));
         if (insecure && caFile != null) {
             throw new UsageException("--insecure and --ca-file (or EDGECTL_INSECURE and EDGECTL_CA_FILE) exclude each other");
         }
@@ -55,24 +69,6 @@ record ClientConfig(String server, String token, java.util.Optional<Path> caFile
         } catch (IOException e) {
             throw new UsageException("cannot read token file " + file + ": " + e.getMessage());
         }
-    }
-
-    private static JsonNode readConfigFile(Map<String, String> env) {
-        Path path = env.containsKey("EDGECTL_CONFIG")
-                ? Path.of(env.get("EDGECTL_CONFIG"))
-                : Path.of(System.getProperty("user.home"), ".config", "edgectl", "config.yaml");
-        if (!Files.isRegularFile(path)) {
-            return null;
-        }
-        try {
-            return new ObjectMapper(new YAMLFactory()).readTree(path.toFile());
-        } catch (IOException e) {
-            throw new UsageException("cannot read config file " + path + ": " + e.getMessage());
-        }
-    }
-
-    private static String text(JsonNode node, String field) {
-        return node != null && node.hasNonNull(field) ? node.get(field).asText() : null;
     }
 
     private static String first(String... candidates) {

@@ -21,7 +21,7 @@ final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, storageclass (with the nodes that serve it), configmap, secret (its values are not shown), volume (sizes and resize state), volumesnapshotpolicy (its next slots) or prefetch (per-node progress)")
+    @Parameters(index = "0", paramLabel = "TYPE", completionCandidates = CompletionCommand.ResourceKinds.class, description = "app, node, pool, storageclass (with the nodes that serve it), configmap, secret (its values are not shown), volume (sizes and resize state), volumesnapshotpolicy (its next slots) or prefetch (per-node progress)")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")

@@ -6,7 +6,11 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -17,15 +21,25 @@ import picocli.CommandLine.ScopeType;
         name = "edgectl",
         mixinStandardHelpOptions = true,
         versionProvider = Edgectl.Version.class,
-        description = "Operate an Edgeplane fleet through the control plane's API.",
-        subcommands = {
-                GetCommand.class, DescribeCommand.class, ApplyCommand.class, CreateCommand.class, DeleteCommand.class, TokenCommand.class,
-                WaitCommand.class, LogsCommand.class, ExecCommand.class, PortForwardCommand.class, SshCommand.class,
-                CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CordonCommand.Drain.class,
-                TopCommand.class, MetricsCommand.class, NodeCommand.class, AuditCommand.class, CaCommand.class,
-                ApiTokenCommand.class, RoleBindingCommand.class, RolloutCommand.class, PrefetchCommand.class,
-                CommandLine.HelpCommand.class})
+        description = "Operate an Edgeplane fleet through the control plane's API.")
 public final class Edgectl {
+
+    /**
+     * The subcommands, registered in {@link #commandLine}: picocli builds a command's model by
+     * reflection when it is added, so only the one being run is (plus all of them for help and
+     * completion), a tenth of the start-up of a plain get.
+     */
+    static final List<Class<?>> SUBCOMMANDS = List.of(
+            GetCommand.class, DescribeCommand.class, ApplyCommand.class, CreateCommand.class, DeleteCommand.class, TokenCommand.class,
+            WaitCommand.class, LogsCommand.class, ExecCommand.class, PortForwardCommand.class, SshCommand.class,
+            CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CordonCommand.Drain.class,
+            LabelCommand.Label.class, LabelCommand.Taint.class, ConfigCommand.class, CompletionCommand.class,
+            TopCommand.class, MetricsCommand.class, NodeCommand.class, AuditCommand.class, CaCommand.class,
+            ApiTokenCommand.class, RoleBindingCommand.class, RolloutCommand.class, PrefetchCommand.class,
+            CommandLine.HelpCommand.class);
+
+    /** Root options that take a value: what follows them is not the subcommand's name. */
+    private static final Set<String> VALUE_OPTIONS = Set.of("--server", "--token", "--token-file", "--ca-file", "--context");
 
     // grpc-java logs transport details at INFO; a CLI shows only its own output and errors. Held
     // here because java.util.logging keeps loggers weakly and would forget the level.
@@ -52,6 +66,10 @@ public final class Edgectl {
                     + "default: the system's trusted CAs).")
     Path caFile;
 
+    @Option(names = "--context", scope = ScopeType.INHERIT, paramLabel = "NAME",
+            description = "Context of the config file to use instead of its current-context (env EDGECTL_CONTEXT).")
+    String context;
+
     @Option(names = "--insecure", scope = ScopeType.INHERIT,
             description = "Plaintext, no TLS: the token travels in the clear (env EDGECTL_INSECURE=true; "
                     + "for a control plane without TLS on loopback or in tests).")
@@ -63,8 +81,12 @@ public final class Edgectl {
         this.env = env;
     }
 
+    Map<String, String> env() {
+        return env;
+    }
+
     ApiClient connect() {
-        return new ApiClient(ClientConfig.resolve(server, token, tokenFile, caFile, insecure, env));
+        return new ApiClient(ClientConfig.resolve(server, token, tokenFile, caFile, insecure, context, env));
     }
 
     public static void main(String[] args) {
@@ -75,7 +97,7 @@ public final class Edgectl {
     }
 
     static int run(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err) {
-        CommandLine cli = new CommandLine(new Edgectl(env));
+        CommandLine cli = commandLine(new Edgectl(env), args);
         cli.setOut(out);
         cli.setErr(err);
         cli.setCaseInsensitiveEnumValuesAllowed(true);
@@ -91,6 +113,43 @@ public final class Edgectl {
             throw e;
         });
         return cli.execute(args);
+    }
+
+    /** The root with the subcommand that args name, or with all of them when none is named or known (or help, completion). */
+    static CommandLine commandLine(Edgectl root, String[] args) {
+        String named = subcommandName(args);
+        CommandLine cli = new CommandLine(root);
+        if (named == null && (Arrays.asList(args).contains("--version") || Arrays.asList(args).contains("-V"))) {
+            return cli;
+        }
+        if (named != null && !named.equals("help") && !named.equals("completion")) {
+            // reading a class's annotation costs too (a proxy each): stop at the one named
+            for (Class<?> c : SUBCOMMANDS) {
+                Command command = c.getAnnotation(Command.class);
+                if (command.name().equals(named) || Arrays.asList(command.aliases()).contains(named)) {
+                    cli.addSubcommand(c);
+                    return cli;
+                }
+            }
+        }
+        // help, completion, no command or an unknown one (picocli's suggestions need them all)
+        for (Class<?> c : SUBCOMMANDS) {
+            cli.addSubcommand(c);
+        }
+        return cli;
+    }
+
+    /** The first argument that is neither a root option nor its value. */
+    static String subcommandName(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (VALUE_OPTIONS.contains(a)) {
+                i++;
+            } else if (!a.startsWith("-")) {
+                return a;
+            }
+        }
+        return null;
     }
 
     /** A TLS failure says what to do about it: the usual causes are a private CA or a plaintext server. */

@@ -29,7 +29,7 @@ final class GetCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets or prefetches")
+    @Parameters(index = "0", paramLabel = "TYPE", completionCandidates = CompletionCommand.ResourceKinds.class, description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets or prefetches")
     String type;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
@@ -42,7 +42,8 @@ final class GetCommand implements Callable<Integer> {
     @Option(names = {"-l", "--selector"}, description = "Label selector, e.g. tier=web,!canary")
     String selector = "";
 
-    @Option(names = {"-o", "--output"}, description = "table (default), wide (apps: UPDATED, AVAILABLE and POOLS too), json or yaml")
+    @Option(names = {"-o", "--output"}, description = "table (default), wide (apps: UPDATED, AVAILABLE and POOLS too; nodes: HOSTNAME, KERNEL-VERSION, "
+            + "CONTAINER-RUNTIME and LABELS too), json or yaml")
     Output.Format format = Output.Format.table;
 
     @Option(names = "--for", paramLabel = "KIND/NAME", description = "Events of one object: app/NAME (with its replicas), replica/NAME, node/NAME, volume/NAME.")
@@ -51,18 +52,36 @@ final class GetCommand implements Callable<Integer> {
     @Option(names = "--node", paramLabel = "NODE", description = "Events that happened on this node.")
     String node;
 
-    @Option(names = {"-w", "--watch"}, description = "Events: after the current ones, print new and updated ones as they happen.")
+    @Option(names = {"-w", "--watch"}, description = "After the current state, print what changes: events and apps as "
+            + "the control plane streams them, other kinds by asking every --watch-interval. Ctrl-C ends it.")
     boolean watch;
+
+    @Option(names = "--watch-interval", paramLabel = "DURATION", description = "How often -w asks for kinds the API does "
+            + "not stream (default 2s, 1s to 5m).")
+    String watchInterval = "2s";
 
     @Override
     public Integer call() throws Exception {
         var out = spec.commandLine().getOut();
         Instant now = Instant.now();
         ResourceKind kind = ResourceKind.parse(type);
-        if (kind != ResourceKind.EVENT && (forObject != null || node != null || watch)) {
-            throw new UsageException("--for, --node and --watch are for events");
+        if (kind != ResourceKind.EVENT && (forObject != null || node != null)) {
+            throw new UsageException("--for and --node are for events");
         }
         try (ApiClient api = root.connect()) {
+            if (watch && kind == ResourceKind.APP && selector.isEmpty()) {
+                return WatchView.apps(api, out, namespace, name, format);
+            }
+            if (watch && kind != ResourceKind.EVENT) {
+                return WatchView.poll(out, format, WatchView.interval(watchInterval), (o, t) -> print(api, kind, o, t));
+            }
+            print(api, kind, out, now);
+        }
+        return 0;
+    }
+
+    private void print(ApiClient api, ResourceKind kind, java.io.PrintWriter out, Instant now) {
+        { // a block, so the per-kind switch keeps its indentation
             switch (kind) {
                 case EVENT -> events(api, out, now);
                 case VOLUME -> Volumes.printVolumes(api, out, format, namespace, name, selector, now);
@@ -79,8 +98,8 @@ final class GetCommand implements Callable<Integer> {
                     boolean wide = format == Output.Format.wide;
                     Output.print(out, format, apps, AppRows.header(wide, apps), m -> AppRows.row((App) m, wide, apps, now));
                 }
-                case NODE -> Output.print(out, format, nodes(api),
-                        NODE_HEADER, m -> nodeRow((Node) m, now));
+                case NODE -> Output.print(out, format, nodes(api), format == Output.Format.wide ? NODE_WIDE_HEADER : NODE_HEADER,
+                        m -> format == Output.Format.wide ? nodeWideRow((Node) m, now) : nodeRow((Node) m, now));
                 case TOKEN -> Output.print(out, format, tokens(api),
                         List.of("NAME", "USES", "EXPIRES", "DESCRIPTION"), m -> {
                             JoinToken t = (JoinToken) m;
@@ -91,7 +110,6 @@ final class GetCommand implements Callable<Integer> {
                         });
             }
         }
-        return 0;
     }
 
     /** Newest first; --for app/NAME also takes the events of the app's replicas. */
@@ -176,6 +194,24 @@ final class GetCommand implements Callable<Integer> {
     }
 
     static final List<String> NODE_HEADER = List.of("NAME", "PHASE", "POOL", "REPLICAS", "VERSION", "OS/ARCH", "HEARTBEAT", "AGE");
+
+    static final List<String> NODE_WIDE_HEADER = List.of("NAME", "PHASE", "POOL", "REPLICAS", "VERSION", "OS/ARCH", "HEARTBEAT", "AGE",
+            "HOSTNAME", "KERNEL-VERSION", "CONTAINER-RUNTIME", "LABELS");
+
+    /** -o wide: what kubectl's wide node columns have a counterpart for (the API has no node addresses), and the labels. */
+    static List<String> nodeWideRow(Node n, Instant now) {
+        var s = n.getStatus();
+        List<String> row = new ArrayList<>(nodeRow(n, now));
+        row.add(orDash(s.getHostname()));
+        row.add(orDash(s.getKernelVersion()));
+        row.add(orDash(s.getContainerRuntimeVersion()));
+        row.add(orDash(NodePools.labels(n.getMetadata().getLabelsMap())));
+        return row;
+    }
+
+    private static String orDash(String s) {
+        return s.isEmpty() ? "-" : s;
+    }
 
     static List<String> nodeRow(Node n, Instant now) {
         var s = n.getStatus();

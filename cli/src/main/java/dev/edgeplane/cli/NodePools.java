@@ -62,7 +62,8 @@ final class NodePools {
         return String.join(",", taints.stream().map(t -> t.getKey() + (t.getValue().isEmpty() ? "" : "=" + t.getValue()) + ":" + effect(t.getEffect())).toList());
     }
 
-    private static String effect(Taint.Effect effect) {
+    /** Kubernetes' spelling of an effect. */
+    static String effect(Taint.Effect effect) {
         return switch (effect) {
             case NO_SCHEDULE -> "NoSchedule";
             case PREFER_NO_SCHEDULE -> "PreferNoSchedule";

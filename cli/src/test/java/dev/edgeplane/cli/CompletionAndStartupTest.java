@@ -1,0 +1,61 @@
+package dev.edgeplane.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** Completion scripts, and that only the command being run is built (the rest of edgectl's start-up is measured by CliStartupBench). */
+class CompletionAndStartupTest {
+
+    private static String run(int exit, String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        assertEquals(exit, Edgectl.run(args, Map.of("EDGECTL_CONFIG", "/nonexistent"), new PrintWriter(out), new PrintWriter(err)), err.toString());
+        return out + err.toString();
+    }
+
+    @Test
+    void bashCompletionHasCommandsOptionsAndResourceKinds() {
+        String bash = run(0, "completion", "bash");
+        assertTrue(bash.startsWith("#!/usr/bin/env bash"), bash.substring(0, 40));
+        for (String word : List.of("label", "taint", "get-contexts", "--watch", "--context", "nodes", "apps", "volumesnapshotpolicies",
+                "storageclasses", "prefetches")) {
+            assertTrue(bash.contains(word), word);
+        }
+        String zsh = run(0, "completion", "zsh");
+        assertTrue(zsh.contains("bashcompinit") && zsh.contains("complete -F"), "zsh runs the bash script");
+        assertTrue(run(Edgectl.EXIT_USAGE, "completion", "fish").contains("bash or zsh"));
+    }
+
+    @Test
+    void everyKindsPluralParsesBackToIt() {
+        List<String> names = new java.util.ArrayList<>();
+        new CompletionCommand.ResourceKinds().forEach(names::add);
+        assertEquals(ResourceKind.values().length, names.size(), names.toString());
+        assertEquals("volumesnapshotpolicies", CompletionCommand.ResourceKinds.plural("volumesnapshotpolicy"));
+        assertEquals("prefetches", CompletionCommand.ResourceKinds.plural("prefetch"));
+        assertEquals("storageclasses", CompletionCommand.ResourceKinds.plural("storageclass"));
+    }
+
+    @Test
+    void onlyTheCommandRunIsBuilt() {
+        assertEquals("get", Edgectl.subcommandName(new String[] {"--server", "x:1", "--insecure", "--context", "c", "get", "nodes"}));
+        assertNull(Edgectl.subcommandName(new String[] {"--token", "t"}));
+        CommandLine get = Edgectl.commandLine(new Edgectl(Map.of()), new String[] {"--server", "x:1", "get", "nodes"});
+        assertEquals(List.of("get"), List.copyOf(get.getSubcommands().keySet()));
+        CommandLine help = Edgectl.commandLine(new Edgectl(Map.of()), new String[] {"help"});
+        assertEquals(Edgectl.SUBCOMMANDS.size(), help.getSubcommands().size());
+        // an unknown command gets picocli's suggestions, which need all of them
+        assertTrue(run(Edgectl.EXIT_USAGE, "lable", "edge-1", "a=b").contains("Did you mean"));
+        assertTrue(run(0, "--help").contains("taint"));
+        assertTrue(run(0, "--version").startsWith("edgectl "));
+        assertEquals(0, Edgectl.commandLine(new Edgectl(Map.of()), new String[] {"--version"}).getSubcommands().size());
+    }
+}
