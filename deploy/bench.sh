@@ -2,7 +2,7 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|release [N]|fleet [N]|edgectl|all]
+# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|release [N]|fleet [N]|remote-write [N]|edgectl|all]
 #   edgectl    start-up of `edgectl get nodes` (EDGECTL_BENCH_RUNS, default 30, with and without the start-up
 #              archive): against the quick start when it runs, else against StartupTraining's stand-in TLS
 #              server (the client's own cost either way: a list of one or two nodes)
@@ -10,6 +10,8 @@
 #              firings every second on a loop-device volume)
 #   release [N] an image update rolled over N simulated nodes (default 1000) in the default batches, and
 #              the serving gap of a rolling update of one replica on one real host
+#   remote-write [N]  remote-write throughput to VictoriaMetrics with N simulated agents (default 1000)
+#              uploading REMOTE_WRITE_HISTORY_SECONDS (600) of past metrics each
 #   fleet [N]  N simulated agents (default 10000) against the packaged control plane and a real etcd;
 #              FLEET_IDLE_SECONDS (300) shortens the idle window, FLEET_METRICS_HISTORY_SECONDS (3600)
 #              the simulated metrics history.
@@ -115,6 +117,12 @@ case $what in
     # growth of a published volume per filesystem (ext4, xfs, btrfs): BENCH storage fs=... expand_online_ms=...
     run edge-agent VolumeExpansionBench
     run "$e2e_modules" VolumeSnapshotBench ;;&
+  remote-write)
+    ulimit -n "$(ulimit -Hn)"
+    agents=${2:-1000}
+    [[ $agents =~ ^[0-9]+$ ]] || { echo "bench.sh remote-write: N must be a number of agents, not $agents" >&2; exit 2; }
+    run "$e2e_modules" RemoteWriteBench -DremoteWrite.agents="$agents" \
+      -DremoteWrite.historySeconds="${REMOTE_WRITE_HISTORY_SECONDS:-600}" ;;
   fleet)
     agents=${2:-10000}
     [[ $agents =~ ^[0-9]+$ ]] || { echo "bench.sh fleet: N must be a number of agents, not $agents" >&2; exit 2; }

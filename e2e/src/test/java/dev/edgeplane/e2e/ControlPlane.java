@@ -86,6 +86,19 @@ final class ControlPlane implements AutoCloseable {
         return new ControlPlane(p, apiPort, agentPort, tokenFile);
     }
 
+    /** The value of a sample on /metrics ({@code name} with its labels as printed, e.g. {@code x_total{a="b"}}), or NaN. */
+    double scrape(String sample) throws IOException, InterruptedException {
+        String text = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build().send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + apiPort + "/metrics")).timeout(Duration.ofSeconds(10)).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        for (String line : text.split("\n")) {
+            if (line.startsWith(sample + " ")) {
+                return Double.parseDouble(line.substring(sample.length() + 1).trim());
+            }
+        }
+        return Double.NaN;
+    }
+
     private static boolean ready(int port) {
         try {
             HttpResponse<Void> r = HttpClient.newHttpClient().send(
