@@ -91,7 +91,17 @@ public class JobController {
                 Math.max(1, Math.min(60, config.job().maxPodChangesPerReconcile())));
     }
 
+    /** Starts from the informers alone (a restart after {@link #stop} rebuilds everything, as a new process would). */
     public void start() {
+        nodes.clear();
+        nodes.clearReplicas();
+        synchronized (podsByJob) {
+            podsByJob.clear();
+            jobsByNode.clear();
+        }
+        pending.clear();
+        written.clear();
+        unschedulable.clear();
         writer = new TxnWriter(store, schedulerConfig.writesInFlight());
         queue = new WorkQueue<>("edgeplane-jobs", 1, schedulerConfig.queueCapacity(), this::reconcile);
         NodeListener nodeListener = new NodeListener();
