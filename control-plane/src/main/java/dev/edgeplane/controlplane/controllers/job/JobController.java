@@ -310,6 +310,9 @@ public class JobController {
         String namespace = jobKey.substring(0, slash);
         String name = jobKey.substring(slash + 1);
         Entry<Job> job = caches.jobs().get(Keys.job(namespace, name));
+        if (job != null && !job.value().getSpec().getEdgeNode().isEmpty()) {
+            return WorkQueue.DONE; // a run_on_edge CronJob's run: its node ran it, its reports fill the status
+        }
         Written last = written.get(jobKey);
         if (last != null && System.nanoTime() - last.nanos() < OWN_WRITES_WAIT.toNanos()
                 && (caches.jobs().revision() < last.revision() || last.assignments() && caches.assignments().revision() < last.revision())) {
