@@ -111,6 +111,24 @@ class JobE2ETest {
         }
         System.out.printf("BENCH job_complete completions=3 parallelism=2 seconds=%.1f%n", seconds);
 
+        // The agent killed and restarted: the finished pods are adopted, not run again, and their
+        // statuses, reported again after the reconnect, are not counted again.
+        cluster.host.kill9();
+        cluster.host.start();
+        cluster.awaitNodeReady();
+        try {
+            Thread.sleep(5_000); // several reconcile periods and the full status report after the reconnect
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (String pod : pods) {
+            assertEquals(1, cluster.cri.containers(Map.of("edgeplane.dev/replica", pod)).size(), "not run again: " + pod);
+            assertTrue(cluster.cri.running(Map.of("edgeplane.dev/replica", pod)).isEmpty(), pod);
+        }
+        Job after = get("count");
+        assertEquals(3, after.getStatus().getSucceeded(), after.getStatus().toString());
+        assertEquals(3, after.getStatus().getPodsCount());
+
         String table = edgectl("get", "jobs");
         assertTrue(table.lines().anyMatch(l -> l.contains("count") && l.contains("Complete") && l.contains("3/3")), table);
         String described = edgectl("describe", "job", "count");

@@ -190,39 +190,55 @@ public class JobApi extends JobServiceGrpc.JobServiceImplBase {
         });
     }
 
+    /** An unconditional update (resource_version 0) races the controller's status writes: it is tried this often. */
+    private static final int UNCONDITIONAL_ATTEMPTS = 5;
+
     @Override
     public void updateJob(UpdateJobRequest request, StreamObserver<Job> responseObserver) {
         Calls.unary(responseObserver, () -> {
-            Job job = normalise(request.getJob());
-            String ns = job.getMetadata().getNamespace();
-            String name = job.getMetadata().getName();
-            new Validation().dnsLabel("job.metadata.name", name).dnsLabel("job.metadata.namespace", ns).throwIfInvalid();
-            String key = Keys.job(ns, name);
-            Entry<Job> current = store.get(key, Job.parser()).orElseThrow(() -> Calls.notFound(describe(ns, name)));
-            long given = job.getMetadata().getResourceVersion();
-            if (given != 0 && given != current.modRevision()) {
-                throw Calls.stale(describe(ns, name), given, current.modRevision());
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    return update(request);
+                } catch (io.grpc.StatusRuntimeException e) {
+                    if (request.getJob().getMetadata().getResourceVersion() != 0 || attempt == UNCONDITIONAL_ATTEMPTS
+                            || e.getStatus().getCode() != io.grpc.Status.Code.ABORTED) {
+                        throw e;
+                    }
+                }
             }
-            JobSpec spec = job.getSpec().toBuilder().setEdgeNode(current.value().getSpec().getEdgeNode()).build();
-            Job merged = job.toBuilder().setSpec(spec).build();
-            validate(merged, limits).throwIfInvalid();
-            immutable(current.value().getSpec(), spec).throwIfInvalid();
-            boolean specChanged = !current.value().getSpec().equals(spec);
-            ObjectMeta meta = current.value().getMetadata().toBuilder()
-                    .clearLabels().putAllLabels(job.getMetadata().getLabelsMap())
-                    .clearAnnotations().putAllAnnotations(job.getMetadata().getAnnotationsMap())
-                    .setGeneration(current.value().getMetadata().getGeneration() + (specChanged ? 1 : 0))
-                    .setResourceVersion(0).build();
-            Job stored = current.value().toBuilder().setMetadata(meta).setSpec(spec).build(); // the status stays the controller's
-            TxnResponse response = store.await(store.client().getKVClient().txn()
-                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())))
-                    .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT)).commit(), "update " + key);
-            if (!response.isSucceeded()) {
-                throw given != 0 ? Calls.stale(describe(ns, name), given, -1) : Calls.conflict(describe(ns, name));
-            }
-            long revision = response.getHeader().getRevision();
-            return shown(new Entry<>(key, stored, revision, current.createRevision()));
         });
+    }
+
+    private Job update(UpdateJobRequest request) {
+        Job job = normalise(request.getJob());
+        String ns = job.getMetadata().getNamespace();
+        String name = job.getMetadata().getName();
+        new Validation().dnsLabel("job.metadata.name", name).dnsLabel("job.metadata.namespace", ns).throwIfInvalid();
+        String key = Keys.job(ns, name);
+        Entry<Job> current = store.get(key, Job.parser()).orElseThrow(() -> Calls.notFound(describe(ns, name)));
+        long given = job.getMetadata().getResourceVersion();
+        if (given != 0 && given != current.modRevision()) {
+            throw Calls.stale(describe(ns, name), given, current.modRevision());
+        }
+        JobSpec spec = job.getSpec().toBuilder().setEdgeNode(current.value().getSpec().getEdgeNode()).build();
+        Job merged = job.toBuilder().setSpec(spec).build();
+        validate(merged, limits).throwIfInvalid();
+        immutable(current.value().getSpec(), spec).throwIfInvalid();
+        boolean specChanged = !current.value().getSpec().equals(spec);
+        ObjectMeta meta = current.value().getMetadata().toBuilder()
+                .clearLabels().putAllLabels(job.getMetadata().getLabelsMap())
+                .clearAnnotations().putAllAnnotations(job.getMetadata().getAnnotationsMap())
+                .setGeneration(current.value().getMetadata().getGeneration() + (specChanged ? 1 : 0))
+                .setResourceVersion(0).build();
+        Job stored = current.value().toBuilder().setMetadata(meta).setSpec(spec).build(); // the status stays the controller's
+        TxnResponse response = store.await(store.client().getKVClient().txn()
+                .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())))
+                .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT)).commit(), "update " + key);
+        if (!response.isSucceeded()) {
+            throw given != 0 ? Calls.stale(describe(ns, name), given, -1) : Calls.conflict(describe(ns, name));
+        }
+        long revision = response.getHeader().getRevision();
+        return shown(new Entry<>(key, stored, revision, current.createRevision()));
     }
 
     @Override
