@@ -217,6 +217,48 @@ class JobFlowTest {
                 && caches.templates().list(Keys.templatesOf("default", "job.count")).isEmpty());
     }
 
+    /**
+     * 200 completions at parallelism 50 over 5 nodes, each pod reported SUCCEEDED as soon as it is seen
+     * (some twice): exactly 200 counted, never more than 50 active, status.pods and the kept
+     * assignments bounded at 100. Prints the time to Complete and the Job's writes.
+     */
+    @Test
+    void aLargeJobCountsExactlyItsCompletionsWithBoundedPodsAndStatus() {
+        for (int i = 0; i < 5; i++) {
+            node("big" + i, "big", NodeStatus.Phase.READY, Instant.now());
+        }
+        long started = System.nanoTime();
+        create("big", spec("big", 200, 50));
+        Set<String> reported = new HashSet<>();
+        int[] maxActive = {0};
+        TestApi.await("big Complete", Duration.ofSeconds(120), () -> {
+            List<Entry<Assignment>> active = active("big");
+            maxActive[0] = Math.max(maxActive[0], active.size());
+            for (Entry<Assignment> e : active) {
+                if (reported.add(e.value().getReplica())) {
+                    report(e.value(), ReplicaStatus.Phase.SUCCEEDED, 0);
+                    if (reported.size() % 7 == 0) {
+                        report(e.value(), ReplicaStatus.Phase.SUCCEEDED, 0); // a duplicate
+                    }
+                }
+            }
+            return condition(get("big"), "Complete", "");
+        });
+        double seconds = (System.nanoTime() - started) / 1e9;
+        Job done = get("big");
+        assertEquals(200, done.getStatus().getSucceeded(), done.getStatus().toString());
+        assertEquals(200, reported.size(), "each pod started once");
+        assertTrue(maxActive[0] <= 50, "at most parallelism active: " + maxActive[0]);
+        assertEquals(JobPlanner.MAX_SHOWN_PODS, done.getStatus().getPodsCount());
+        TestApi.await("kept pods bounded", WAIT, () -> pods("big").size() <= JobPlanner.MAX_SHOWN_PODS);
+        long jobWrites = store.await(api.etcd.getKVClient().get(EtcdStore.bytes(Keys.job("default", "big"))), "get").getKvs()
+                .get(0).getVersion(); // the create, then one per reconcile that changed the status
+        System.out.printf("BENCH job_controller completions=200 parallelism=50 nodes=5 seconds=%.2f job_key_writes=%d%n",
+                seconds, jobWrites);
+        jobs.deleteJob(DeleteJobRequest.newBuilder().setNamespace("default").setName("big").build());
+        TestApi.await("big's pods gone", WAIT, () -> pods("big").isEmpty());
+    }
+
     @Test
     void failingPodsStopAtTheBackoffLimitWithExactlyLimitPlusOneFailures() {
         node("f1", "fail", NodeStatus.Phase.READY, Instant.now());
