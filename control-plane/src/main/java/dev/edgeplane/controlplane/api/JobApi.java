@@ -18,6 +18,7 @@ import dev.edgeplane.api.v1.PodVolume;
 import dev.edgeplane.api.v1.UpdateJobRequest;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.join.Joiner;
+import dev.edgeplane.controlplane.quotas.QuotaAdmission;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
@@ -26,7 +27,6 @@ import io.etcd.jetcd.op.Cmp;
 import io.etcd.jetcd.op.CmpTarget;
 import io.etcd.jetcd.op.Op;
 import io.etcd.jetcd.options.DeleteOption;
-import io.etcd.jetcd.options.PutOption;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
@@ -51,9 +51,12 @@ public class JobApi extends JobServiceGrpc.JobServiceImplBase {
 
     private final EtcdStore store;
     private final ApiLimits limits;
+    /** A running Job's pods count against the namespace's Quotas (replicas, cpu, memory), as an App's replicas do. */
+    private final QuotaAdmission quotas;
 
-    public JobApi(EtcdStore store, ControlPlaneConfig config) {
+    public JobApi(EtcdStore store, ControlPlaneConfig config, QuotaAdmission quotas) {
         this.store = store;
+        this.quotas = quotas;
         this.limits = ApiLimits.of(config.limits());
     }
 
@@ -154,13 +157,8 @@ public class JobApi extends JobServiceGrpc.JobServiceImplBase {
                     .setCreateTime(Joiner.timestamp(Instant.now())).setGeneration(1).setResourceVersion(0).build();
             Job stored = job.toBuilder().setMetadata(meta).build();
             String key = Keys.job(meta.getNamespace(), meta.getName());
-            TxnResponse response = store.await(store.client().getKVClient().txn()
-                    .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0)))
-                    .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT)).commit(), "create " + key);
-            if (!response.isSucceeded()) {
-                throw Calls.exists(describe(meta.getNamespace(), meta.getName()));
-            }
-            long revision = response.getHeader().getRevision();
+            long revision = quotas.createJob(key, stored)
+                    .orElseThrow(() -> Calls.exists(describe(meta.getNamespace(), meta.getName())));
             LOG.infof("created %s (%d completions, parallelism %d)", describe(meta.getNamespace(), meta.getName()),
                     stored.getSpec().hasCompletions() ? stored.getSpec().getCompletions() : 1,
                     stored.getSpec().hasParallelism() ? stored.getSpec().getParallelism() : 1);
@@ -231,13 +229,11 @@ public class JobApi extends JobServiceGrpc.JobServiceImplBase {
                 .setGeneration(current.value().getMetadata().getGeneration() + (specChanged ? 1 : 0))
                 .setResourceVersion(0).build();
         Job stored = current.value().toBuilder().setMetadata(meta).setSpec(spec).build(); // the status stays the controller's
-        TxnResponse response = store.await(store.client().getKVClient().txn()
-                .If(new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision())))
-                .Then(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(stored.toByteArray()), PutOption.DEFAULT)).commit(), "update " + key);
-        if (!response.isSucceeded()) {
+        java.util.OptionalLong written = quotas.updateJob(key, stored, current);
+        if (written.isEmpty()) {
             throw given != 0 ? Calls.stale(describe(ns, name), given, -1) : Calls.conflict(describe(ns, name));
         }
-        long revision = response.getHeader().getRevision();
+        long revision = written.getAsLong();
         return shown(new Entry<>(key, stored, revision, current.createRevision()));
     }
 

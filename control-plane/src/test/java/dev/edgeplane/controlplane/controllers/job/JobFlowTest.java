@@ -259,6 +259,36 @@ class JobFlowTest {
         TestApi.await("big's pods gone", WAIT, () -> pods("big").isEmpty());
     }
 
+    /** A running Job reserves min(parallelism, completions) pods against the Quota, shared with Apps; suspending frees them. */
+    @Test
+    void aRunningJobsPodsCountAgainstTheNamespaceQuota() {
+        String ns = "jobquota";
+        var quotas = api.withToken(dev.edgeplane.api.v1.QuotaServiceGrpc.newBlockingStub(api.channel), api.adminToken);
+        quotas.createQuota(dev.edgeplane.api.v1.CreateQuotaRequest.newBuilder().setQuota(dev.edgeplane.api.v1.Quota.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName("small"))
+                .setSpec(dev.edgeplane.api.v1.QuotaSpec.newBuilder().setHard(dev.edgeplane.api.v1.QuotaAmounts.newBuilder().setReplicas(3))))
+                .build());
+        java.util.function.BiFunction<String, Integer, CreateJobRequest> job = (name, parallelism) -> CreateJobRequest.newBuilder()
+                .setJob(Job.newBuilder().setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName(name))
+                        .setSpec(spec("none", 5, parallelism))).build();
+        Job first = jobs.createJob(job.apply("first", 2));
+        StatusRuntimeException over = refused(Status.Code.RESOURCE_EXHAUSTED, () -> jobs.createJob(job.apply("second", 2)));
+        assertTrue(over.getStatus().getDescription().contains("quota " + ns + "/small"), over.getStatus().toString());
+        // Apps see the Job's pods too.
+        var apps = api.withToken(dev.edgeplane.api.v1.AppServiceGrpc.newBlockingStub(api.channel), api.adminToken);
+        refused(Status.Code.RESOURCE_EXHAUSTED, () -> apps.createApp(dev.edgeplane.api.v1.CreateAppRequest.newBuilder()
+                .setApp(dev.edgeplane.api.v1.App.newBuilder().setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName("web"))
+                        .setSpec(dev.edgeplane.api.v1.AppSpec.newBuilder().setReplicas(2).setTemplate(spec("none", 1, 1).getTemplate()
+                                .toBuilder().setRestartPolicy(PodTemplate.RestartPolicy.ALWAYS)))).build()));
+        // Suspended, it reserves nothing.
+        Job current = jobs.getJob(GetJobRequest.newBuilder().setNamespace(ns).setName("first").build());
+        jobs.updateJob(UpdateJobRequest.newBuilder().setJob(current.toBuilder().setMetadata(current.getMetadata().toBuilder().setResourceVersion(0))
+                .setSpec(first.getSpec().toBuilder().setSuspend(true))).build());
+        jobs.createJob(job.apply("second", 2));
+        jobs.deleteJob(DeleteJobRequest.newBuilder().setNamespace(ns).setName("first").build());
+        jobs.deleteJob(DeleteJobRequest.newBuilder().setNamespace(ns).setName("second").build());
+    }
+
     @Test
     void failingPodsStopAtTheBackoffLimitWithExactlyLimitPlusOneFailures() {
         node("f1", "fail", NodeStatus.Phase.READY, Instant.now());
