@@ -236,8 +236,7 @@ public final class JobPlanner {
                 active.add(pod);
             }
         }
-        boolean more = pods.stream().anyMatch(p -> !p.assignment().value().getJobPodCounted() && p.ended())
-                && active.stream().anyMatch(Pod::ended); // ended pods past the budget: counted in the next round
+        boolean more = active.stream().anyMatch(Pod::ended); // ended pods past the budget: counted in the next round
 
         // 2. Pods whose node may no longer hold them (reschedule_after_unreachable ran out, node gone): given up, not counted.
         App asApp = asApp(job);
