@@ -39,6 +39,8 @@ public final class Keys {
     /** Node pools (sites; cluster-scoped): /edgeplane/nodepools/&lt;name&gt;. */
     public static final String NODE_POOLS = ROOT + "nodepools/";
     public static final String STORAGE_CLASSES = ROOT + "storageclasses/";
+    /** Jobs (issue 15): /edgeplane/jobs/&lt;namespace&gt;/&lt;name&gt;. Their pods are assignments with app "job.&lt;name&gt;". */
+    public static final String JOBS = "/edgeplane/jobs/";
     public static final String CA = ROOT + "ca";
     /** The other CA of a CA rollover, with its phase (absent: no rollover). */
     public static final String CA_ROLLOVER = ROOT + "ca-rollover";
@@ -86,6 +88,10 @@ public final class Keys {
 
     public static String volumeSnapshotPolicy(String namespace, String name) {
         return VOLUME_SNAPSHOT_POLICIES + namespace + "/" + name;
+    }
+
+    public static String job(String namespace, String name) {
+        return JOBS + namespace + "/" + name;
     }
 
     public static String imagePrefetch(String namespace, String name) {

@@ -49,6 +49,8 @@ public class StateCaches {
     private final PrefixCache<dev.edgeplane.api.v1.VolumeSnapshotPolicy> snapshotPolicies;
     /** Storage classes: the scheduler resolves a Volume's class (CSI parameters, backend) for every placement. */
     private final PrefixCache<StorageClass> storageClasses;
+    /** Jobs: the Job controller reconciles them; their pods are assignments like an App's replicas. */
+    private final PrefixCache<dev.edgeplane.api.v1.Job> jobs;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -73,6 +75,7 @@ public class StateCaches {
         this.snapshotPolicies = new PrefixCache<>(store, Keys.VOLUME_SNAPSHOT_POLICIES,
                 b -> EtcdStore.decode(dev.edgeplane.api.v1.VolumeSnapshotPolicy.parser(), b), retries);
         this.storageClasses = new PrefixCache<>(store, Keys.STORAGE_CLASSES, b -> EtcdStore.decode(StorageClass.parser(), b), retries);
+        this.jobs = new PrefixCache<>(store, Keys.JOBS, b -> EtcdStore.decode(dev.edgeplane.api.v1.Job.parser(), b), retries);
     }
 
     /**
@@ -169,9 +172,13 @@ public class StateCaches {
         return storageClasses;
     }
 
+    public PrefixCache<dev.edgeplane.api.v1.Job> jobs() {
+        return jobs;
+    }
+
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools, imagePrefetches, snapshotPolicies, storageClasses);
+                roleBindings, nodePools, imagePrefetches, snapshotPolicies, storageClasses, jobs);
     }
 
     public void close() {
