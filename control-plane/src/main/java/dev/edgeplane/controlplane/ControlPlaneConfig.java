@@ -26,6 +26,8 @@ public interface ControlPlaneConfig {
 
     Scheduler scheduler();
 
+    Autoscaler autoscaler();
+
     Fanout fanout();
 
     Audit audit();
@@ -327,6 +329,24 @@ public interface ControlPlaneConfig {
         /** Points one QueryMetrics may return (~20 bytes each on the wire); past it: RESOURCE_EXHAUSTED. */
         @WithDefault("1000000")
         int maxMetricsQueryPoints();
+    }
+
+    /** Autoscalers (docs/autoscaling.md): edgeplane.autoscaler.*. */
+    interface Autoscaler {
+        /** Each Autoscaler is evaluated this often (the HPA's --horizontal-pod-autoscaler-sync-period). */
+        @WithDefault("15s")
+        Duration syncPeriod();
+
+        /** A usage this close to the target (as a ratio) changes nothing (HPA's tolerance). */
+        @WithDefault("0.1")
+        double tolerance();
+
+        /**
+         * A replica's metrics count only when the newest point of each of its containers is at most this
+         * old; older is no metrics (agents send every 10 s by default, and keep them while offline).
+         */
+        @WithDefault("60s")
+        Duration metricsMaxAge();
     }
 
     /** The App controller (placement): edgeplane.scheduler.*. */

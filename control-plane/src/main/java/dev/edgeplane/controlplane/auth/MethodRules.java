@@ -79,6 +79,8 @@ public final class MethodRules {
         }
         t.put(policies + "GetVolumeSnapshotPolicy", new Rule(Permission.READ, Scope.NAMESPACE));
         t.put(policies + "ListVolumeSnapshotPolicies", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
+        // An Autoscaler sets an App's replicas, as deployers do.
+        namespaced(t, "edgeplane.v1.AutoscalerService/", "Autoscaler", Permission.WRITE);
         // Image prefetches: create, read and delete (no Update); pulling images is deploying.
         String prefetch = "edgeplane.v1.ImagePrefetchService/";
         t.put(prefetch + "CreateImagePrefetch", new Rule(Permission.WRITE, Scope.NAMESPACE));

@@ -59,7 +59,20 @@ public class QuotaAdmission {
         return write(key, app, current);
     }
 
+    /**
+     * As {@link #update(String, App, Entry)}, in a transaction also guarded by {@code guards} (a
+     * controller's leader fence, the revision of the object it acts for) that also writes {@code puts}
+     * (that object's status): empty when the App or one of those guards changed.
+     */
+    public OptionalLong update(String key, App app, Entry<App> current, List<Cmp> guards, List<Op> puts) {
+        return write(key, app, current, guards, puts);
+    }
+
     private OptionalLong write(String key, App app, Entry<App> current) {
+        return write(key, app, current, List.of(), List.of());
+    }
+
+    private OptionalLong write(String key, App app, Entry<App> current, List<Cmp> extraGuards, List<Op> extraPuts) {
         String ns = app.getMetadata().getNamespace();
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
             List<Entry<Quota>> quotas = quotas(ns);
@@ -68,6 +81,8 @@ public class QuotaAdmission {
                     : new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision()));
             List<Cmp> guards = new ArrayList<>(List.of(own));
             List<Op> puts = new ArrayList<>(List.of(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(app.toByteArray()), PutOption.DEFAULT)));
+            guards.addAll(extraGuards);
+            puts.addAll(extraPuts);
             if (!quotas.isEmpty()) {
                 Usage before = usage(ns, key).plus(current == null ? Usage.NONE : Usage.of(current.value()));
                 Usage after = before.minus(current == null ? Usage.NONE : Usage.of(current.value())).plus(Usage.of(app));
@@ -96,13 +111,18 @@ public class QuotaAdmission {
             if (response.isSucceeded()) {
                 return OptionalLong.of(response.getHeader().getRevision());
             }
-            if (!ownGuardHolds(key, current)) {
-                return OptionalLong.empty();
+            if (!ownGuardHolds(key, current) || (!extraGuards.isEmpty() && sameRevisions(quotas, quotas(ns)))) {
+                return OptionalLong.empty(); // the App, or (quotas unmoved) one of the caller's guards, changed
             }
             // A quota key moved: another App write of this namespace (or a quota change) won; look again.
         }
         throw Status.ABORTED.withDescription("the quotas of namespace " + ns + " kept changing during this write; retry")
                 .asRuntimeException();
+    }
+
+    private static boolean sameRevisions(List<Entry<Quota>> before, List<Entry<Quota>> now) {
+        return before.stream().map(e -> e.key() + "@" + e.modRevision()).toList()
+                .equals(now.stream().map(e -> e.key() + "@" + e.modRevision()).toList());
     }
 
     private boolean ownGuardHolds(String key, Entry<App> current) {
