@@ -279,6 +279,10 @@ public class AutoscalerController {
                     config.tolerance(), history));
         }
         live.put(key, live(decisions));
+        if (LOG.isDebugEnabled()) {
+            decisions.forEach((g, d) -> LOG.debugf("autoscaler %s pool '%s': %d -> %d %s %s", key, g.pool(), d.current(), d.desired(),
+                    d.proposals(), d.conditions()));
+        }
         int current = 0;
         int desired = 0;
         for (Map.Entry<AppPools.Group, HpaCalculation.Decision> d : decisions.entrySet()) {
