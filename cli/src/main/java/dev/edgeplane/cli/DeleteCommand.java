@@ -46,6 +46,7 @@ final class DeleteCommand implements Callable<Integer> {
                 case CONFIGMAP -> api.configMaps().deleteConfigMap(dev.edgeplane.api.v1.DeleteConfigMapRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
                 case IMAGEPREFETCH -> Prefetches.delete(api, namespace, name);
+                case AUTOSCALER -> Autoscalers.delete(api, namespace, name);
                 case SECRET -> api.secrets().deleteSecret(dev.edgeplane.api.v1.DeleteSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
             }
@@ -53,7 +54,7 @@ final class DeleteCommand implements Callable<Integer> {
         spec.commandLine().getOut().println(
                 kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT
                         || kind == ResourceKind.VOLUMESNAPSHOTPOLICY || kind == ResourceKind.QUOTA || kind == ResourceKind.CONFIGMAP || kind == ResourceKind.SECRET
-                        || kind == ResourceKind.IMAGEPREFETCH ? namespace + "/" : "")
+                        || kind == ResourceKind.IMAGEPREFETCH || kind == ResourceKind.AUTOSCALER ? namespace + "/" : "")
                         + name + " " + outcome);
         return 0;
     }
