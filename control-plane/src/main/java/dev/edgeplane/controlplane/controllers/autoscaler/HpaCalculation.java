@@ -75,6 +75,8 @@ public final class HpaCalculation {
         private final List<Recommendation> recommendations = new ArrayList<>();
         private final List<ScaleEvent> scaleUps = new ArrayList<>();
         private final List<ScaleEvent> scaleDowns = new ArrayList<>();
+        /** The last evaluation had no usable metrics: the next valid one restarts the scale-down window. */
+        private boolean gap;
 
         public synchronized void recordScale(Instant at, int from, int to) {
             if (to > from) {
@@ -243,18 +245,26 @@ public final class HpaCalculation {
             conditions.add(new Condition("AbleToScale", true, "SucceededGetScale", "the autoscaler was able to get the target's current scale"));
             conditions.add(new Condition("ScalingActive", false, unreachable.isEmpty() ? "FailedGetResourceMetric" : "MetricsGap",
                     String.join("; ", errors) + (unreachable.isEmpty() ? "" : "; replicas on unreachable nodes: " + unreachable)));
+            markGap(history);
             return new Decision(current, current, "", proposals, conditions);
         }
         if (!unreachable.isEmpty() && proposal <= current) {
             conditions.add(new Condition("AbleToScale", true, "SucceededGetScale", "the autoscaler was able to get the target's current scale"));
             conditions.add(new Condition("ScalingActive", false, "MetricsGap", "no scale-down while replicas " + unreachable
                     + " are on unreachable nodes (their metrics cannot come)"));
+            markGap(history);
             return new Decision(current, current, "", proposals, conditions);
         }
         conditions.add(new Condition("ScalingActive", true, "ValidMetricFound",
                 "the autoscaler was able to successfully calculate a replica count from " + proposals.stream()
                         .filter(Proposal::valid).map(p -> name(p.resource()) + " resource utilization (percentage of request)").toList()));
         synchronized (history) {
+            if (history.gap) {
+                // After a gap the window starts again with the count kept through it: fresh metrics must say
+                // "scale down" for a whole window, as after a leader change; a gap never shortens it.
+                history.recommendations.add(new Recommendation(now, current));
+                history.gap = false;
+            }
             Stabilized stabilized = stabilize(now, current, proposal, up, down, history);
             conditions.add(stabilized.recommendation() != proposal
                     ? new Condition("AbleToScale", true, stabilized.reason(), stabilized.message())
@@ -271,6 +281,12 @@ public final class HpaCalculation {
             }
             history.trim(now, Duration.ofSeconds(longest + 1L));
             return new Decision(current, limited.replicas(), metricReason, proposals, conditions);
+        }
+    }
+
+    private static void markGap(History history) {
+        synchronized (history) {
+            history.gap = true;
         }
     }
 

@@ -161,6 +161,13 @@ class HpaCalculationTest {
         Decision d = decide(T0.plusSeconds(915), 3, 1, 10, gap, history);
         assertFalse(condition(d, "ScalingActive").status());
         assertEquals("MetricsGap", condition(d, "ScalingActive").reason());
+        // Fresh, idle metrics again: the window starts over from the end of the gap.
+        List<Replica> back = List.of(new Replica("web-0", true, false, Map.of(MetricTarget.Resource.CPU, 0.0)),
+                new Replica("web-1", true, false, Map.of(MetricTarget.Resource.CPU, 0.0)),
+                new Replica("web-2", true, false, Map.of(MetricTarget.Resource.CPU, 0.0)));
+        assertEquals(3, decide(T0.plusSeconds(930), 3, 1, 10, back, history).desired());
+        assertEquals(3, decide(T0.plusSeconds(930 + 299), 3, 1, 10, back, history).desired(), "a full window of fresh metrics first");
+        assertEquals(1, decide(T0.plusSeconds(930 + 301), 3, 1, 10, back, history).desired());
         // No metrics at all: no decision either way.
         List<Replica> silent = List.of(new Replica("web-0", true, true, Map.of()), new Replica("web-1", true, true, Map.of()));
         Decision none = decide(T0, 2, 1, 10, silent, new History());
