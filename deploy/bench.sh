@@ -2,9 +2,11 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|release [N]|fleet [N]|all]
+# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|all]
 #   snapshot-policy  firing jitter of a snapshot policy on the node (p50/p99 over POLICY_FIRINGS, default 60,
 #              firings every second on a loop-device volume)
+#   scale      an Autoscaler on a CPU burner on one real host, default periods: seconds from load to the
+#              autoscaler's decision (detect_s) and to the new replica running (running_s); SCALE_RUNS (3)
 #   release [N] an image update rolled over N simulated nodes (default 1000) in the default batches, and
 #              the serving gap of a rolling update of one replica on one real host
 #   fleet [N]  N simulated agents (default 10000) against the packaged control plane and a real etcd;
@@ -51,6 +53,7 @@ case $what in
   metrics|all) run edge-agent MetricsBench ;;&
   probes|all) run edge-agent ProbeBench ;;&
   config|all) run "$e2e_modules" ConfigBench ;;&
+  scale|all) run "$e2e_modules" AutoscaleBench -Dscale.runs="${SCALE_RUNS:-3}" ;;&
   release|all)
     ulimit -n "$(ulimit -Hn)"
     nodes=${2:-1000}
