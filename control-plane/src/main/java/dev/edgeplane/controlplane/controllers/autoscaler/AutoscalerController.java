@@ -203,6 +203,9 @@ public class AutoscalerController {
         @Override
         public void onEvents(List<PrefixCache.Event<App>> changes, long revision) {
             for (PrefixCache.Event<App> change : changes) {
+                if (change instanceof PrefixCache.Delete<App>) {
+                    ownAppWrites.remove(change.key());
+                }
                 Long own = ownAppWrites.get(change.key());
                 if (change instanceof PrefixCache.Put<App> put && own != null && own == put.entry().modRevision()) {
                     continue; // our own scaling write
