@@ -6,7 +6,8 @@
 #   snapshot-policy  firing jitter of a snapshot policy on the node (p50/p99 over POLICY_FIRINGS, default 60,
 #              firings every second on a loop-device volume)
 #   scale      an Autoscaler on a CPU burner on one real host, default periods: seconds from load to the
-#              autoscaler's decision (detect_s) and to the new replica running (running_s); SCALE_RUNS (3)
+#              autoscaler's decision (detect_s) and to the new replica running (running_s); SCALE_RUNS (3),
+#              SCALE_METRICS_FLUSH (the agent's --metrics-flush, default 60s)
 #   release [N] an image update rolled over N simulated nodes (default 1000) in the default batches, and
 #              the serving gap of a rolling update of one replica on one real host
 #   fleet [N]  N simulated agents (default 10000) against the packaged control plane and a real etcd;
@@ -53,7 +54,7 @@ case $what in
   metrics|all) run edge-agent MetricsBench ;;&
   probes|all) run edge-agent ProbeBench ;;&
   config|all) run "$e2e_modules" ConfigBench ;;&
-  scale|all) run "$e2e_modules" AutoscaleBench -Dscale.runs="${SCALE_RUNS:-3}" ;;&
+  scale|all) run "$e2e_modules" AutoscaleBench -Dscale.runs="${SCALE_RUNS:-3}" -Dscale.flush="${SCALE_METRICS_FLUSH:-60s}" ;;&
   release|all)
     ulimit -n "$(ulimit -Hn)"
     nodes=${2:-1000}

@@ -343,9 +343,10 @@ public interface ControlPlaneConfig {
 
         /**
          * A replica's metrics count only when the newest point of each of its containers is at most this
-         * old; older is no metrics (agents send every 10 s by default, and keep them while offline).
+         * old; older is no metrics. Above the agents' upload period (--metrics-flush, 60 s by default) plus
+         * their sampling interval (10 s), or metrics would look missing just before every upload.
          */
-        @WithDefault("60s")
+        @WithDefault("2m")
         Duration metricsMaxAge();
     }
 
