@@ -356,9 +356,12 @@ public class AutoscalerController {
             List<HpaCalculation.Condition> failed = new ArrayList<>(conditions);
             failed.removeIf(c -> c.type().equals("AbleToScale"));
             failed.add(new HpaCalculation.Condition("AbleToScale", false, "FailedUpdateScale", "the App could not be scaled: " + why));
-            writeStatus(entry, status.clearHistory().addAllHistory(autoscaler.getStatus().getHistoryList())
-                    .setLastScaleTime(autoscaler.getStatus().getLastScaleTime())
-                    .setDesiredReplicas(status.getCurrentReplicas()), failed, autoscaler.getStatus(), now);
+            status.clearHistory().addAllHistory(autoscaler.getStatus().getHistoryList()).clearLastScaleTime()
+                    .setDesiredReplicas(status.getCurrentReplicas());
+            if (autoscaler.getStatus().hasLastScaleTime()) {
+                status.setLastScaleTime(autoscaler.getStatus().getLastScaleTime()); // nothing was scaled
+            }
+            writeStatus(entry, status, failed, autoscaler.getStatus(), now);
             return new WorkQueue.RequeueAfter(config.syncPeriod());
         }
         for (Map.Entry<AppPools.Group, HpaCalculation.Decision> d : decisions.entrySet()) {

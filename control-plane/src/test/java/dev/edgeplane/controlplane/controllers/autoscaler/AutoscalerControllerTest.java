@@ -111,17 +111,18 @@ class AutoscalerControllerTest {
             for (Entry<Assignment> e : caches.assignments().all()) {
                 Assignment a = e.value();
                 Double cores = load.get(a.getApp());
-                if (!a.getNamespace().equals(NS) || cores == null || a.getReplica().isEmpty() || silent.contains(a.getNode())) {
+                String ns = a.getNamespace();
+                if (!ns.startsWith(NS) || cores == null || a.getReplica().isEmpty() || silent.contains(a.getNode())) {
                     continue;
                 }
-                Entry<ReplicaStatus> current = caches.replicaStatuses().get(Keys.replicaStatus(NS, a.getReplica()));
+                Entry<ReplicaStatus> current = caches.replicaStatuses().get(Keys.replicaStatus(ns, a.getReplica()));
                 if (current == null || current.value().getGeneration() != a.getGeneration() || !current.value().getNode().equals(a.getNode())) {
-                    store.put(Keys.replicaStatus(NS, a.getReplica()), ReplicaStatus.newBuilder().setName(a.getReplica()).setNamespace(NS)
+                    store.put(Keys.replicaStatus(ns, a.getReplica()), ReplicaStatus.newBuilder().setName(a.getReplica()).setNamespace(ns)
                             .setApp(a.getApp()).setNode(a.getNode()).setGeneration(a.getGeneration()).setPhase(ReplicaStatus.Phase.RUNNING)
                             .setReady(true).setReadyTransitionTime(Joiner.timestamp(Instant.now())).build().toByteArray());
                 }
                 MetricsStore m = metrics.store();
-                m.add(m.seriesFor(m.key(AutoscalerController.CPU_SERIES, Map.of("namespace", NS, "app", a.getApp(), "replica", a.getReplica(),
+                m.add(m.seriesFor(m.key(AutoscalerController.CPU_SERIES, Map.of("namespace", ns, "app", a.getApp(), "replica", a.getReplica(),
                         "container", "main"), a.getNode()), MetricKind.GAUGE), now, cores, false);
             }
         } catch (RuntimeException e) {
@@ -264,6 +265,34 @@ class AutoscalerControllerTest {
         } finally {
             busyA.shutdownNow();
         }
+    }
+
+    @Test
+    void aQuotaStopsTheScaleUpAndTheStatusSaysWhy() {
+        String ns = NS + "-quota";
+        api.withToken(dev.edgeplane.api.v1.QuotaServiceGrpc.newBlockingStub(api.channel), api.adminToken)
+                .createQuota(dev.edgeplane.api.v1.CreateQuotaRequest.newBuilder().setQuota(dev.edgeplane.api.v1.Quota.newBuilder()
+                        .setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName("small"))
+                        .setSpec(dev.edgeplane.api.v1.QuotaSpec.newBuilder().setHard(dev.edgeplane.api.v1.QuotaAmounts.newBuilder()
+                                .setReplicas(3)))).build());
+        node("quota-1", "quota", NodeStatus.Phase.READY);
+        api.apps().createApp(CreateAppRequest.newBuilder().setApp(App.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName("capped"))
+                .setSpec(AppSpec.newBuilder().setReplicas(1).putNodeSelector("group", "quota")
+                        .setTemplate(PodTemplate.newBuilder().addContainers(Container.newBuilder().setName("main").setImage("busybox:1")
+                                .setRequests(Resources.newBuilder().setCpuMillis(500)))))).build());
+        load.put("capped", 0.5);
+        autoscalers.createAutoscaler(CreateAutoscalerRequest.newBuilder().setAutoscaler(Autoscaler.newBuilder()
+                .setMetadata(ObjectMeta.newBuilder().setNamespace(ns).setName("capped-hpa"))
+                .setSpec(AutoscalerSpec.newBuilder().setTargetApp("capped").setMaxReplicas(8)
+                        .addMetrics(MetricTarget.newBuilder().setResource(MetricTarget.Resource.CPU).setTargetAverageUtilization(50))))
+                .build());
+        TestApi.await("AbleToScale False (FailedUpdateScale)", WAIT, () -> condition(autoscalers.getAutoscaler(GetAutoscalerRequest
+                .newBuilder().setNamespace(ns).setName("capped-hpa").build()), "AbleToScale").getReason().equals("FailedUpdateScale"));
+        Autoscaler a = autoscalers.getAutoscaler(GetAutoscalerRequest.newBuilder().setNamespace(ns).setName("capped-hpa").build());
+        assertTrue(condition(a, "AbleToScale").getMessage().contains("quota " + ns + "/small"), condition(a, "AbleToScale").getMessage());
+        int replicas = api.apps().getApp(GetAppRequest.newBuilder().setNamespace(ns).setName("capped").build()).getSpec().getReplicas();
+        assertTrue(replicas <= 3, "within the quota: " + replicas);
     }
 
     @Test
