@@ -2,12 +2,15 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
 #   edgectl    start-up of `edgectl get nodes` (EDGECTL_BENCH_RUNS, default 30, with and without the start-up
 #              archive): against the quick start when it runs, else against StartupTraining's stand-in TLS
 #              server (the client's own cost either way: a list of one or two nodes)
 #   snapshot-policy  firing jitter of a snapshot policy on the node (p50/p99 over POLICY_FIRINGS, default 60,
 #              firings every second on a loop-device volume)
+#   scale      an Autoscaler on a CPU burner on one real host, default periods: seconds from load to the
+#              autoscaler's decision (detect_s) and to the new replica running (running_s); SCALE_RUNS (3),
+#              SCALE_METRICS_FLUSH (the agent's --metrics-flush, default 60s)
 #   release [N] an image update rolled over N simulated nodes (default 1000) in the default batches, and
 #              the serving gap of a rolling update of one replica on one real host
 #   remote-write [N]  remote-write throughput to VictoriaMetrics with N simulated agents (default 1000)
@@ -102,6 +105,7 @@ case $what in
   metrics|all) run edge-agent MetricsBench ;;&
   probes|all) run edge-agent ProbeBench ;;&
   config|all) run "$e2e_modules" ConfigBench ;;&
+  scale|all) run "$e2e_modules" AutoscaleBench -Dscale.runs="${SCALE_RUNS:-3}" -Dscale.flush="${SCALE_METRICS_FLUSH:-60s}" ;;&
   release|all)
     ulimit -n "$(ulimit -Hn)"
     nodes=${2:-1000}

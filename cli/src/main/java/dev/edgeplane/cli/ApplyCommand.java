@@ -50,6 +50,8 @@ final class ApplyCommand implements Callable<Integer> {
                     out.println(NodePools.apply(api, p.nodePool()));
                 } else if (m instanceof Manifests.VolumeSnapshotPolicyManifest p) {
                     out.println(SnapshotPolicies.apply(api, p.policy()));
+                } else if (m instanceof Manifests.AutoscalerManifest a) {
+                    out.println(Autoscalers.apply(api, a.autoscaler()));
                 } else if (m instanceof Manifests.QuotaManifest q) {
                     out.println(Quotas.apply(api, q.quota()));
                 } else if (m instanceof Manifests.VolumeSnapshotManifest s) {

@@ -47,6 +47,7 @@ final class DeleteCommand implements Callable<Integer> {
                         .setNamespace(namespace).setName(name).build());
                 case IMAGEPREFETCH -> Prefetches.delete(api, namespace, name);
                 case JOB -> Jobs.delete(api, namespace, name);
+                case AUTOSCALER -> Autoscalers.delete(api, namespace, name);
                 case SECRET -> api.secrets().deleteSecret(dev.edgeplane.api.v1.DeleteSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
             }
@@ -54,7 +55,7 @@ final class DeleteCommand implements Callable<Integer> {
         spec.commandLine().getOut().println(
                 kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT
                         || kind == ResourceKind.VOLUMESNAPSHOTPOLICY || kind == ResourceKind.QUOTA || kind == ResourceKind.CONFIGMAP || kind == ResourceKind.SECRET
-                        || kind == ResourceKind.IMAGEPREFETCH || kind == ResourceKind.JOB ? namespace + "/" : "")
+                        || kind == ResourceKind.IMAGEPREFETCH || kind == ResourceKind.JOB || kind == ResourceKind.AUTOSCALER ? namespace + "/" : "")
                         + name + " " + outcome);
         return 0;
     }

@@ -16,12 +16,12 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** A readable account of one app (with its replicas) or one node: what an operator checks first. */
-@Command(name = "describe", description = "Show one app, node, pool, storage class, configmap, secret, volume, volume snapshot policy, image prefetch or job in detail: edgectl describe app|node|pool|storageclass|configmap|secret|volume|volumesnapshotpolicy|prefetch|job NAME")
+@Command(name = "describe", description = "Show one app, node, pool, storage class, configmap, secret, volume, volume snapshot policy, image prefetch, job or autoscaler in detail: edgectl describe app|node|pool|storageclass|configmap|secret|volume|volumesnapshotpolicy|prefetch|job|autoscaler NAME")
 final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", completionCandidates = CompletionCommand.ResourceKinds.class, description = "app, node, pool, storageclass (with the nodes that serve it), configmap, secret (its values are not shown), volume (sizes and resize state), volumesnapshotpolicy (its next slots), prefetch (per-node progress) or job (conditions, pods, events)")
+    @Parameters(index = "0", paramLabel = "TYPE", completionCandidates = CompletionCommand.ResourceKinds.class, description = "app, node, pool, storageclass (with the nodes that serve it), configmap, secret (its values are not shown), volume (sizes and resize state), volumesnapshotpolicy (its next slots), prefetch (per-node progress), job (conditions, pods, events) or autoscaler (conditions, scaling history, events)")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")
@@ -71,8 +71,13 @@ final class DescribeCommand implements Callable<Integer> {
                             e -> e.getInvolvedObject().getKind().equals("Job") && e.getInvolvedObject().getName().equals(name)
                                     || e.getInvolvedObject().getKind().equals("Replica") && pods.contains(e.getInvolvedObject().getName()), now);
                 }
+                case AUTOSCALER -> {
+                    Autoscalers.describe(out, Autoscalers.get(api, namespace, name), now);
+                    events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNamespace(namespace).build(),
+                            e -> e.getInvolvedObject().getKind().equals("Autoscaler") && e.getInvolvedObject().getName().equals(name), now);
+                }
                 case TOKEN, EVENT, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, storageclasses, configmaps, secrets, "
-                        + "volumes, prefetches and volumesnapshotpolicies (use: edgectl get token|volumesnapshot|quota NAME -o yaml, edgectl get events)");
+                        + "volumes, prefetches, volumesnapshotpolicies, jobs and autoscalers (use: edgectl get token|volumesnapshot|quota NAME -o yaml, edgectl get events)");
             }
         }
         out.flush();

@@ -25,7 +25,7 @@ final class Manifests {
 
     /** One resource read from a manifest. */
     sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, VolumeSnapshotPolicyManifest, JobManifest, QuotaManifest,
-            ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest, StorageClassManifest {}
+            ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest, StorageClassManifest, AutoscalerManifest {}
 
     record AppManifest(App app) implements Manifest {}
 
@@ -49,6 +49,8 @@ final class Manifests {
     record ImagePrefetchManifest(dev.edgeplane.api.v1.ImagePrefetch prefetch) implements Manifest {}
 
     record StorageClassManifest(dev.edgeplane.api.v1.StorageClass storageClass) implements Manifest {}
+
+    record AutoscalerManifest(dev.edgeplane.api.v1.Autoscaler autoscaler) implements Manifest {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -93,12 +95,13 @@ final class Manifests {
             case "ConfigMap" -> new ConfigMapManifest(merge(object, dev.edgeplane.api.v1.ConfigMap.newBuilder(), where).build());
             case "Secret" -> new SecretManifest(merge(withStringData(object, where), dev.edgeplane.api.v1.Secret.newBuilder(), where).build());
             case "Job" -> new JobManifest(merge(object, dev.edgeplane.api.v1.Job.newBuilder(), where).build());
+            case "Autoscaler" -> new AutoscalerManifest(merge(object, dev.edgeplane.api.v1.Autoscaler.newBuilder(), where).build());
             case "ImagePrefetch" -> new ImagePrefetchManifest(merge(object, dev.edgeplane.api.v1.ImagePrefetch.newBuilder(), where).build());
             default -> throw new UsageException(where + ": unknown kind '" + kind + "' (" + KINDS + ")");
         };
     }
 
-    private static final String KINDS = "App, JoinToken, NodePool, StorageClass, Volume, VolumeSnapshot, VolumeSnapshotPolicy, Quota, ConfigMap, Secret, ImagePrefetch or Job";
+    private static final String KINDS = "App, JoinToken, NodePool, StorageClass, Volume, VolumeSnapshot, VolumeSnapshotPolicy, Quota, ConfigMap, Secret, ImagePrefetch, Job or Autoscaler";
 
     /**
      * A Secret's {@code data} values are base64, as in the API's JSON and in Kubernetes; Kubernetes'

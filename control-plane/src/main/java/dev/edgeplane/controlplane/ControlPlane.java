@@ -37,6 +37,7 @@ public class ControlPlane {
     private final ImagePrefetchController prefetches;
     private final dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies;
     private final dev.edgeplane.controlplane.controllers.job.JobController jobs;
+    private final dev.edgeplane.controlplane.controllers.autoscaler.AutoscalerController autoscalers;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
     private final dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
@@ -50,6 +51,7 @@ public class ControlPlane {
                         dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies,
                         dev.edgeplane.controlplane.volumes.StorageClasses storageClasses,
                         dev.edgeplane.controlplane.controllers.job.JobController jobs,
+                        dev.edgeplane.controlplane.controllers.autoscaler.AutoscalerController autoscalers,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.storageClasses = storageClasses;
         this.config = config;
@@ -68,6 +70,7 @@ public class ControlPlane {
         this.prefetches = prefetches;
         this.snapshotPolicies = snapshotPolicies;
         this.jobs = jobs;
+        this.autoscalers = autoscalers;
         this.httpPort = httpPort;
     }
 
@@ -87,6 +90,7 @@ public class ControlPlane {
         prefetches.start(); // like pools: before the App controller starts the leader lock
         snapshotPolicies.start(); // likewise
         jobs.start(); // likewise
+        autoscalers.start(); // likewise
         apps.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
@@ -97,6 +101,7 @@ public class ControlPlane {
         prefetches.stop();
         snapshotPolicies.stop();
         jobs.stop();
+        autoscalers.stop();
         apps.stop();
         pools.stop();
         agentEndpoint.stop();

@@ -27,6 +27,7 @@ public interface ControlPlaneConfig {
     Scheduler scheduler();
 
     Job job();
+    Autoscaler autoscaler();
 
     Fanout fanout();
 
@@ -329,6 +330,25 @@ public interface ControlPlaneConfig {
         /** Points one QueryMetrics may return (~20 bytes each on the wire); past it: RESOURCE_EXHAUSTED. */
         @WithDefault("1000000")
         int maxMetricsQueryPoints();
+    }
+
+    /** Autoscalers (docs/autoscaling.md): edgeplane.autoscaler.*. */
+    interface Autoscaler {
+        /** Each Autoscaler is evaluated this often (the HPA's --horizontal-pod-autoscaler-sync-period). */
+        @WithDefault("15s")
+        Duration syncPeriod();
+
+        /** A usage this close to the target (as a ratio) changes nothing (HPA's tolerance). */
+        @WithDefault("0.1")
+        double tolerance();
+
+        /**
+         * A replica's metrics count only when the newest point of each of its containers is at most this
+         * old; older is no metrics. Above the agents' upload period (--metrics-flush, 60 s by default) plus
+         * their sampling interval (10 s), or metrics would look missing just before every upload.
+         */
+        @WithDefault("2m")
+        Duration metricsMaxAge();
     }
 
     /** The App controller (placement): edgeplane.scheduler.*. */

@@ -181,6 +181,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.AutoscalerServiceGrpc.AutoscalerServiceBlockingStub autoscalers() {
+        return dev.edgeplane.api.v1.AutoscalerServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.VolumeSnapshotPolicyServiceGrpc.VolumeSnapshotPolicyServiceBlockingStub snapshotPolicies() {
         return dev.edgeplane.api.v1.VolumeSnapshotPolicyServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);

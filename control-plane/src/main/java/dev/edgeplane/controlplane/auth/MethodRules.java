@@ -81,6 +81,8 @@ public final class MethodRules {
         t.put(policies + "ListVolumeSnapshotPolicies", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
         // Jobs run workloads as Apps do: deployers make them, viewers read them.
         namespaced(t, "edgeplane.v1.JobService/", "Job", Permission.WRITE);
+        // An Autoscaler sets an App's replicas, as deployers do.
+        namespaced(t, "edgeplane.v1.AutoscalerService/", "Autoscaler", Permission.WRITE);
         // Image prefetches: create, read and delete (no Update); pulling images is deploying.
         String prefetch = "edgeplane.v1.ImagePrefetchService/";
         t.put(prefetch + "CreateImagePrefetch", new Rule(Permission.WRITE, Scope.NAMESPACE));

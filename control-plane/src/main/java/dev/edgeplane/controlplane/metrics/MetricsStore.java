@@ -255,6 +255,17 @@ public final class MetricsStore {
         return found;
     }
 
+    /** One node's series whose name is in {@code names}: what a reader of a few replicas needs, without a pass over the fleet. */
+    public List<StoredSeries> ofNode(String node, Collection<String> names) {
+        List<StoredSeries> found = new ArrayList<>();
+        for (StoredSeries s : byNode.getOrDefault(node, NONE)) {
+            if (names.contains(s.key().name())) {
+                found.add(s);
+            }
+        }
+        return found;
+    }
+
     /** Series whose name is in {@code names} (empty: any name) and whose key passes {@code filter}. */
     public List<StoredSeries> select(Collection<String> names, Predicate<SeriesKey> filter) {
         Set<String> wanted = Set.copyOf(names);

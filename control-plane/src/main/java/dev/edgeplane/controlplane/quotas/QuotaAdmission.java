@@ -60,33 +60,49 @@ public class QuotaAdmission {
         return write(key, app, current);
     }
 
+    /**
+     * As {@link #update(String, App, Entry)}, in a transaction also guarded by {@code guards} (a
+     * controller's leader fence, the revision of the object it acts for) that also writes {@code puts}
+     * (that object's status): empty when the App or one of those guards changed.
+     */
+    public OptionalLong update(String key, App app, Entry<App> current, List<Cmp> guards, List<Op> puts) {
+        return write(key, app, current, guards, puts);
+    }
+
     private OptionalLong write(String key, App app, Entry<App> current) {
+        return write(key, app, current, List.of(), List.of());
+    }
+
+    private OptionalLong write(String key, App app, Entry<App> current, List<Cmp> extraGuards, List<Op> extraPuts) {
         boolean adds = current == null || !current.value().getSpec().getTemplate().equals(app.getSpec().getTemplate());
         return admit(app.getMetadata().getNamespace(), key, app.toByteArray(), current == null ? -1 : current.modRevision(),
-                current == null ? Usage.NONE : Usage.of(current.value()), Usage.of(app), adds, quota -> QuotaCheck.missingLimits(quota, app));
+                current == null ? Usage.NONE : Usage.of(current.value()), Usage.of(app), adds, quota -> QuotaCheck.missingLimits(quota, app),
+                extraGuards, extraPuts);
     }
 
     /** A Job, as {@link #create(String, App)}: its pods' reservation ({@link Usage#of(Job)}) counts against the quotas. */
     public OptionalLong createJob(String key, Job job) {
         return admit(job.getMetadata().getNamespace(), key, job.toByteArray(), -1, Usage.NONE, Usage.of(job), true,
-                quota -> QuotaCheck.missingLimits(quota, job));
+                quota -> QuotaCheck.missingLimits(quota, job), List.of(), List.of());
     }
 
     /** A Job, as {@link #update(String, App, Entry)}. */
     public OptionalLong updateJob(String key, Job job, Entry<Job> current) {
         return admit(job.getMetadata().getNamespace(), key, job.toByteArray(), current.modRevision(), Usage.of(current.value()),
-                Usage.of(job), false, quota -> QuotaCheck.missingLimits(quota, job));
+                Usage.of(job), false, quota -> QuotaCheck.missingLimits(quota, job), List.of(), List.of());
     }
 
     /**
      * Writes {@code value} at {@code key} (absent when {@code currentRevision} is -1, else unchanged
-     * since that revision) with every quota of the namespace rewritten in the same transaction.
+     * since that revision) with every quota of the namespace rewritten in the same transaction, also
+     * guarded by {@code extraGuards} and also writing {@code extraPuts}.
      *
      * @param adds the write brings something new to count (a create, a new template): the limits the
      *             quotas count must be set, even when the amounts do not grow
      */
     private OptionalLong admit(String ns, String key, byte[] value, long currentRevision, Usage oldUse, Usage newUse, boolean adds,
-                               java.util.function.Function<Quota, List<String>> missingLimits) {
+                               java.util.function.Function<Quota, List<String>> missingLimits, List<Cmp> extraGuards,
+                               List<Op> extraPuts) {
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
             List<Entry<Quota>> quotas = quotas(ns);
             Cmp own = currentRevision < 0
@@ -94,6 +110,8 @@ public class QuotaAdmission {
                     : new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(currentRevision));
             List<Cmp> guards = new ArrayList<>(List.of(own));
             List<Op> puts = new ArrayList<>(List.of(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(value), PutOption.DEFAULT)));
+            guards.addAll(extraGuards);
+            puts.addAll(extraPuts);
             if (!quotas.isEmpty()) {
                 Usage before = usage(ns, key).plus(oldUse);
                 Usage after = before.minus(oldUse).plus(newUse);
@@ -121,13 +139,18 @@ public class QuotaAdmission {
             if (response.isSucceeded()) {
                 return OptionalLong.of(response.getHeader().getRevision());
             }
-            if (!ownGuardHolds(key, currentRevision)) {
-                return OptionalLong.empty();
+            if (!ownGuardHolds(key, currentRevision) || (!extraGuards.isEmpty() && sameRevisions(quotas, quotas(ns)))) {
+                return OptionalLong.empty(); // the object, or (quotas unmoved) one of the caller's guards, changed
             }
             // A quota key moved: another write of this namespace (or a quota change) won; look again.
         }
         throw Status.ABORTED.withDescription("the quotas of namespace " + ns + " kept changing during this write; retry")
                 .asRuntimeException();
+    }
+
+    private static boolean sameRevisions(List<Entry<Quota>> before, List<Entry<Quota>> now) {
+        return before.stream().map(e -> e.key() + "@" + e.modRevision()).toList()
+                .equals(now.stream().map(e -> e.key() + "@" + e.modRevision()).toList());
     }
 
     private boolean ownGuardHolds(String key, long currentRevision) {

@@ -26,6 +26,13 @@ public final class Keys {
     public static final String VOLUME_SNAPSHOT_POLICIES = ROOT + "volumesnapshotpolicies/";
     /** Image prefetches: /edgeplane/imageprefetches/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String IMAGE_PREFETCHES = ROOT + "imageprefetches/";
+    /** Autoscalers: /edgeplane/autoscalers/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String AUTOSCALERS = ROOT + "autoscalers/";
+    /**
+     * Which Autoscaler targets an App (its name as the value): /edgeplane/autoscaler-targets/&lt;namespace&gt;/&lt;app&gt;,
+     * written in the Autoscaler's own transaction, so two on one App cannot both be created.
+     */
+    public static final String AUTOSCALER_TARGETS = ROOT + "autoscaler-targets/";
     /** Namespace quotas: /edgeplane/quotas/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String QUOTAS = ROOT + "quotas/";
     /** Events, each under a lease: /edgeplane/events/&lt;namespace, "-" for cluster-scoped objects&gt;/&lt;name&gt;. */
@@ -64,6 +71,14 @@ public final class Keys {
 
     public static String revisionsOf(String namespace, String app) {
         return REVISIONS + namespace + "/" + app + "/";
+    }
+
+    public static String autoscaler(String namespace, String name) {
+        return AUTOSCALERS + namespace + "/" + name;
+    }
+
+    public static String autoscalerTarget(String namespace, String app) {
+        return AUTOSCALER_TARGETS + namespace + "/" + app;
     }
 
     public static String volume(String namespace, String name) {

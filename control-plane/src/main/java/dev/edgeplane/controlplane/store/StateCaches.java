@@ -47,6 +47,8 @@ public class StateCaches {
     private final PrefixCache<NodePool> nodePools;
     private final PrefixCache<ImagePrefetch> imagePrefetches;
     private final PrefixCache<dev.edgeplane.api.v1.VolumeSnapshotPolicy> snapshotPolicies;
+    /** Autoscalers: the AutoscalerController evaluates them. */
+    private final PrefixCache<dev.edgeplane.api.v1.Autoscaler> autoscalers;
     /** Storage classes: the scheduler resolves a Volume's class (CSI parameters, backend) for every placement. */
     private final PrefixCache<StorageClass> storageClasses;
     /** Jobs: the Job controller reconciles them; their pods are assignments like an App's replicas. */
@@ -74,6 +76,8 @@ public class StateCaches {
         this.imagePrefetches = new PrefixCache<>(store, Keys.IMAGE_PREFETCHES, b -> EtcdStore.decode(ImagePrefetch.parser(), b), retries);
         this.snapshotPolicies = new PrefixCache<>(store, Keys.VOLUME_SNAPSHOT_POLICIES,
                 b -> EtcdStore.decode(dev.edgeplane.api.v1.VolumeSnapshotPolicy.parser(), b), retries);
+        this.autoscalers = new PrefixCache<>(store, Keys.AUTOSCALERS,
+                b -> EtcdStore.decode(dev.edgeplane.api.v1.Autoscaler.parser(), b), retries);
         this.storageClasses = new PrefixCache<>(store, Keys.STORAGE_CLASSES, b -> EtcdStore.decode(StorageClass.parser(), b), retries);
         this.jobs = new PrefixCache<>(store, Keys.JOBS, b -> EtcdStore.decode(dev.edgeplane.api.v1.Job.parser(), b), retries);
     }
@@ -168,6 +172,11 @@ public class StateCaches {
         return snapshotPolicies;
     }
 
+    /** Autoscalers: the AutoscalerController evaluates each every sync period. */
+    public PrefixCache<dev.edgeplane.api.v1.Autoscaler> autoscalers() {
+        return autoscalers;
+    }
+
     public PrefixCache<StorageClass> storageClasses() {
         return storageClasses;
     }
@@ -178,7 +187,7 @@ public class StateCaches {
 
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools, imagePrefetches, snapshotPolicies, storageClasses, jobs);
+                roleBindings, nodePools, imagePrefetches, snapshotPolicies, autoscalers, storageClasses, jobs);
     }
 
     public void close() {
