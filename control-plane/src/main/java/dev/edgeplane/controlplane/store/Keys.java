@@ -26,6 +26,10 @@ public final class Keys {
     public static final String VOLUME_SNAPSHOT_POLICIES = ROOT + "volumesnapshotpolicies/";
     /** Image prefetches: /edgeplane/imageprefetches/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String IMAGE_PREFETCHES = ROOT + "imageprefetches/";
+    /** Jobs: /edgeplane/jobs/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String JOBS = "/edgeplane/jobs/";
+    /** CronJobs: /edgeplane/cronjobs/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String CRON_JOBS = "/edgeplane/cronjobs/";
     /** Namespace quotas: /edgeplane/quotas/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String QUOTAS = ROOT + "quotas/";
     /** Events, each under a lease: /edgeplane/events/&lt;namespace, "-" for cluster-scoped objects&gt;/&lt;name&gt;. */
@@ -90,6 +94,14 @@ public final class Keys {
 
     public static String imagePrefetch(String namespace, String name) {
         return IMAGE_PREFETCHES + namespace + "/" + name;
+    }
+
+    public static String job(String namespace, String name) {
+        return JOBS + namespace + "/" + name;
+    }
+
+    public static String cronJob(String namespace, String name) {
+        return CRON_JOBS + namespace + "/" + name;
     }
 
     public static String event(String namespace, String name) {

@@ -47,6 +47,8 @@ public class StateCaches {
     private final PrefixCache<NodePool> nodePools;
     private final PrefixCache<ImagePrefetch> imagePrefetches;
     private final PrefixCache<dev.edgeplane.api.v1.VolumeSnapshotPolicy> snapshotPolicies;
+    private final PrefixCache<dev.edgeplane.api.v1.Job> jobs;
+    private final PrefixCache<dev.edgeplane.api.v1.CronJob> cronJobs;
     /** Storage classes: the scheduler resolves a Volume's class (CSI parameters, backend) for every placement. */
     private final PrefixCache<StorageClass> storageClasses;
 
@@ -72,6 +74,8 @@ public class StateCaches {
         this.imagePrefetches = new PrefixCache<>(store, Keys.IMAGE_PREFETCHES, b -> EtcdStore.decode(ImagePrefetch.parser(), b), retries);
         this.snapshotPolicies = new PrefixCache<>(store, Keys.VOLUME_SNAPSHOT_POLICIES,
                 b -> EtcdStore.decode(dev.edgeplane.api.v1.VolumeSnapshotPolicy.parser(), b), retries);
+        this.jobs = new PrefixCache<>(store, Keys.JOBS, b -> EtcdStore.decode(dev.edgeplane.api.v1.Job.parser(), b), retries);
+        this.cronJobs = new PrefixCache<>(store, Keys.CRON_JOBS, b -> EtcdStore.decode(dev.edgeplane.api.v1.CronJob.parser(), b), retries);
         this.storageClasses = new PrefixCache<>(store, Keys.STORAGE_CLASSES, b -> EtcdStore.decode(StorageClass.parser(), b), retries);
     }
 
@@ -165,13 +169,23 @@ public class StateCaches {
         return snapshotPolicies;
     }
 
+    /** Jobs: the CronJob controller reads its Jobs' status here (the Job controller runs them). */
+    public PrefixCache<dev.edgeplane.api.v1.Job> jobs() {
+        return jobs;
+    }
+
+    /** CronJobs: the CronJobController schedules them. */
+    public PrefixCache<dev.edgeplane.api.v1.CronJob> cronJobs() {
+        return cronJobs;
+    }
+
     public PrefixCache<StorageClass> storageClasses() {
         return storageClasses;
     }
 
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools, imagePrefetches, snapshotPolicies, storageClasses);
+                roleBindings, nodePools, imagePrefetches, snapshotPolicies, storageClasses, jobs, cronJobs);
     }
 
     public void close() {
