@@ -36,6 +36,7 @@ public class ControlPlane {
     private final NodePoolController pools;
     private final ImagePrefetchController prefetches;
     private final dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies;
+    private final dev.edgeplane.controlplane.controllers.cronjob.CronJobController cronJobs;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
     private final dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
@@ -48,6 +49,7 @@ public class ControlPlane {
                         dev.edgeplane.controlplane.events.NodeObjects nodeObjects, ImagePrefetchController prefetches,
                         dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies,
                         dev.edgeplane.controlplane.volumes.StorageClasses storageClasses,
+                        dev.edgeplane.controlplane.controllers.cronjob.CronJobController cronJobs,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.storageClasses = storageClasses;
         this.config = config;
@@ -65,6 +67,7 @@ public class ControlPlane {
         this.nodeObjects = nodeObjects;
         this.prefetches = prefetches;
         this.snapshotPolicies = snapshotPolicies;
+        this.cronJobs = cronJobs;
         this.httpPort = httpPort;
     }
 
@@ -83,6 +86,7 @@ public class ControlPlane {
         pools.start(); // before the App controller starts the leader lock: it listens for the first gain
         prefetches.start(); // like pools: before the App controller starts the leader lock
         snapshotPolicies.start(); // likewise
+        cronJobs.start(); // likewise
         apps.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
@@ -92,6 +96,7 @@ public class ControlPlane {
         LOG.info("stopping the control plane");
         prefetches.stop();
         snapshotPolicies.stop();
+        cronJobs.stop();
         apps.stop();
         pools.stop();
         agentEndpoint.stop();

@@ -79,6 +79,9 @@ public final class MethodRules {
         }
         t.put(policies + "GetVolumeSnapshotPolicy", new Rule(Permission.READ, Scope.NAMESPACE));
         t.put(policies + "ListVolumeSnapshotPolicies", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
+        // CronJobs make Jobs: writing one, or triggering it, is deploying.
+        namespaced(t, "edgeplane.v1.CronJobService/", "CronJob", Permission.WRITE);
+        t.put("edgeplane.v1.CronJobService/TriggerCronJob", new Rule(Permission.WRITE, Scope.NAMESPACE));
         // Image prefetches: create, read and delete (no Update); pulling images is deploying.
         String prefetch = "edgeplane.v1.ImagePrefetchService/";
         t.put(prefetch + "CreateImagePrefetch", new Rule(Permission.WRITE, Scope.NAMESPACE));
