@@ -27,7 +27,7 @@ final class AssignmentsByApp {
     }
 
     static boolean isReplica(Assignment a) {
-        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasImagePull() && !a.hasVolumeSnapshotPolicy();
+        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasImagePull() && !a.hasVolumeSnapshotPolicy() && !a.hasCronJob();
     }
 
     static String appKey(Assignment a) {

@@ -79,6 +79,7 @@ public class CronJobController {
     private volatile TxnWriter writer;
     private volatile WorkQueue<String> queue;
 
+    @jakarta.inject.Inject
     public CronJobController(EtcdStore store, StateCaches caches, LeaderLock leader, ControlPlaneConfig config, EventRecorder events) {
         this(store, caches, leader, config, events, Clock.systemUTC());
     }
@@ -93,20 +94,26 @@ public class CronJobController {
     }
 
     public void start() {
-        writer = new TxnWriter(store, config.writesInFlight());
+        startIndex();
         queue = new WorkQueue<>("edgeplane-cronjobs", 1, config.queueCapacity(), this::reconcile);
-        caches.assignments().subscribe(new EntryListener(), (state, revision) -> {
-            state.values().forEach(this::index);
-            return null;
-        });
         caches.cronJobs().subscribe(new CronJobListener(), (state, revision) -> null);
         caches.jobs().subscribe(new JobListener(), (state, revision) -> null);
         caches.nodes().subscribe(new NodeListener(), (state, revision) -> null);
         leader.addListener(this::wakeAll); // the App controller starts the lock
     }
 
+    /** The writer and the index of node entries, without the work queue (tests reconcile by hand). */
+    void startIndex() {
+        writer = new TxnWriter(store, config.writesInFlight());
+        caches.assignments().subscribe(new EntryListener(), (state, revision) -> {
+            state.values().forEach(this::index);
+            return null;
+        });
+    }
+
     public void stop() {
         WorkQueue<String> q = queue;
+        queue = null;
         if (q != null) {
             q.close();
         }
@@ -378,8 +385,7 @@ public class CronJobController {
         Instant since = cronJob.getStatus().hasLastScheduleTime() ? CronJobJobs.instant(cronJob.getStatus().getLastScheduleTime())
                 : CronJobJobs.instant(cronJob.getMetadata().getCreateTime());
         Long deadline = spec.hasStartingDeadlineSeconds() ? spec.getStartingDeadlineSeconds() : null;
-        Instant earliest = deadline != null && since.isBefore(now.minusSeconds(deadline)) ? now.minusSeconds(deadline) : since;
-        CronJobSlots.Plan plan = CronJobSlots.plan(schedule, earliest, now, deadline, false);
+        CronJobSlots.Plan plan = CronJobSlots.plan(schedule, since, now, deadline, false);
         if (plan.missed() >= CronJobSlots.TOO_MANY_MISSED) {
             events.warning(ref(namespace, name), "TooManyMissedTimes", "too many missed start times (" + plan.missed()
                     + " or more): only the most recent is started", "");
