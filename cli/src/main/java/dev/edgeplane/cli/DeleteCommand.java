@@ -43,6 +43,7 @@ final class DeleteCommand implements Callable<Integer> {
                 case VOLUMESNAPSHOT -> Volumes.deleteSnapshot(api, namespace, name);
                 case QUOTA -> Quotas.delete(api, namespace, name);
                 case VOLUMESNAPSHOTPOLICY -> SnapshotPolicies.delete(api, namespace, name);
+                case CRONJOB -> CronJobs.delete(api, namespace, name);
                 case CONFIGMAP -> api.configMaps().deleteConfigMap(dev.edgeplane.api.v1.DeleteConfigMapRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
                 case IMAGEPREFETCH -> Prefetches.delete(api, namespace, name);
@@ -53,7 +54,7 @@ final class DeleteCommand implements Callable<Integer> {
         spec.commandLine().getOut().println(
                 kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT
                         || kind == ResourceKind.VOLUMESNAPSHOTPOLICY || kind == ResourceKind.QUOTA || kind == ResourceKind.CONFIGMAP || kind == ResourceKind.SECRET
-                        || kind == ResourceKind.IMAGEPREFETCH ? namespace + "/" : "")
+                        || kind == ResourceKind.IMAGEPREFETCH || kind == ResourceKind.CRONJOB ? namespace + "/" : "")
                         + name + " " + outcome);
         return 0;
     }

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, VOLUMESNAPSHOTPOLICY, STORAGECLASS, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH;
+    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, VOLUMESNAPSHOTPOLICY, STORAGECLASS, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH, CRONJOB;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -21,8 +21,9 @@ enum ResourceKind {
             case "configmap", "configmaps", "cm" -> CONFIGMAP;
             case "secret", "secrets" -> SECRET;
             case "prefetch", "prefetches", "imageprefetch", "imageprefetches" -> IMAGEPREFETCH;
+            case "cronjob", "cronjobs", "cj" -> CRONJOB;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches)");
+                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches, cronjobs)");
         };
     }
 }
