@@ -75,6 +75,11 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.JobServiceGrpc.JobServiceBlockingStub jobs() {
+        return dev.edgeplane.api.v1.JobServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.QuotaServiceGrpc.QuotaServiceBlockingStub quotas() {
         return dev.edgeplane.api.v1.QuotaServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);

@@ -56,6 +56,8 @@ final class ApplyCommand implements Callable<Integer> {
                     out.println(Quotas.apply(api, q.quota()));
                 } else if (m instanceof Manifests.VolumeSnapshotManifest s) {
                     out.println(Volumes.apply(api, s.snapshot()));
+                } else if (m instanceof Manifests.JobManifest j) {
+                    out.println(Jobs.apply(api, j.job()));
                 } else if (m instanceof Manifests.ImagePrefetchManifest p) {
                     out.println(Prefetches.apply(api, p.prefetch()));
                 } else if (m instanceof Manifests.JoinTokenManifest t) {

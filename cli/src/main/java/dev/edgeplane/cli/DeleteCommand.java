@@ -11,7 +11,7 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|pool|storageclass|token|volume|volumesnapshot|quota|configmap|secret|prefetch NAME")
+@Command(name = "delete", description = "Delete a resource: edgectl delete app|node|pool|storageclass|token|volume|volumesnapshot|quota|configmap|secret|prefetch|job NAME")
 final class DeleteCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
@@ -47,6 +47,7 @@ final class DeleteCommand implements Callable<Integer> {
                 case CONFIGMAP -> api.configMaps().deleteConfigMap(dev.edgeplane.api.v1.DeleteConfigMapRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
                 case IMAGEPREFETCH -> Prefetches.delete(api, namespace, name);
+                case JOB -> Jobs.delete(api, namespace, name);
                 case SECRET -> api.secrets().deleteSecret(dev.edgeplane.api.v1.DeleteSecretRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
             }
@@ -54,7 +55,7 @@ final class DeleteCommand implements Callable<Integer> {
         spec.commandLine().getOut().println(
                 kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT
                         || kind == ResourceKind.VOLUMESNAPSHOTPOLICY || kind == ResourceKind.QUOTA || kind == ResourceKind.CONFIGMAP || kind == ResourceKind.SECRET
-                        || kind == ResourceKind.IMAGEPREFETCH || kind == ResourceKind.CRONJOB ? namespace + "/" : "")
+                        || kind == ResourceKind.IMAGEPREFETCH || kind == ResourceKind.CRONJOB || kind == ResourceKind.JOB ? namespace + "/" : "")
                         + name + " " + outcome);
         return 0;
     }

@@ -16,12 +16,12 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** A readable account of one app (with its replicas) or one node: what an operator checks first. */
-@Command(name = "describe", description = "Show one app, node, pool, storage class, configmap, secret, volume, volume snapshot policy or image prefetch in detail: edgectl describe app|node|pool|storageclass|configmap|secret|volume|volumesnapshotpolicy|prefetch|cronjob NAME")
+@Command(name = "describe", description = "Show one app, node, pool, storage class, configmap, secret, volume, volume snapshot policy, image prefetch, job or cron job in detail: edgectl describe app|node|pool|storageclass|configmap|secret|volume|volumesnapshotpolicy|prefetch|job|cronjob NAME")
 final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, storageclass (with the nodes that serve it), configmap, secret (its values are not shown), volume (sizes and resize state), volumesnapshotpolicy (its next slots) or prefetch (per-node progress)")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "app, node, pool, storageclass (with the nodes that serve it), configmap, secret (its values are not shown), volume (sizes and resize state), volumesnapshotpolicy (its next slots) prefetch (per-node progress) or job (conditions, pods, events)")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")
@@ -66,6 +66,15 @@ final class DescribeCommand implements Callable<Integer> {
                     CronJobs.describe(out, CronJobs.get(api, namespace, name), now);
                     events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNamespace(namespace).build(),
                             e -> e.getInvolvedObject().getKind().equals("CronJob") && e.getInvolvedObject().getName().equals(name), now);
+                }
+                case JOB -> {
+                    dev.edgeplane.api.v1.Job job = Jobs.get(api, namespace, name);
+                    Jobs.describe(out, job, now);
+                    java.util.Set<String> pods = job.getStatus().getPodsList().stream().map(p -> p.getName())
+                            .collect(java.util.stream.Collectors.toSet());
+                    events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNamespace(namespace).build(),
+                            e -> e.getInvolvedObject().getKind().equals("Job") && e.getInvolvedObject().getName().equals(name)
+                                    || e.getInvolvedObject().getKind().equals("Replica") && pods.contains(e.getInvolvedObject().getName()), now);
                 }
                 case TOKEN, EVENT, VOLUMESNAPSHOT, QUOTA -> throw new UsageException("describe supports apps, nodes, pools, storageclasses, configmaps, secrets, "
                         + "volumes, prefetches and volumesnapshotpolicies (use: edgectl get token|volumesnapshot|quota NAME -o yaml, edgectl get events)");

@@ -23,13 +23,13 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|volumesnapshotpolicies|storageclasses|quotas|configmaps|secrets|prefetches|cronjobs [NAME]; "
+@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|volumesnapshotpolicies|storageclasses|quotas|configmaps|secrets|prefetches|jobs|cronjobs [NAME]; "
         + "edgectl get events [-n NS] [--for KIND/NAME] [--node N] [-w]")
 final class GetCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches or cronjobs")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches, jobs or cronjobs")
     String type;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
@@ -75,6 +75,7 @@ final class GetCommand implements Callable<Integer> {
                 case CONFIGMAP -> Configs.printConfigMaps(api, out, format, namespace, name, selector, now);
                 case SECRET -> Configs.printSecrets(api, out, format, namespace, name, selector, now);
                 case IMAGEPREFETCH -> Prefetches.print(api, out, format, namespace, name, selector, now);
+                case JOB -> Jobs.print(api, out, format, namespace, name, selector, now);
                 case APP -> {
                     List<App> apps = apps(api);
                     boolean wide = format == Output.Format.wide;

@@ -18,7 +18,7 @@ import picocli.CommandLine.ParentCommand;
 final class LogsCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
 
-    @Parameters(paramLabel = "APP|REPLICA", description = "An App (its first replica) or a replica.")
+    @Parameters(paramLabel = "APP|REPLICA|job/NAME", description = "An App (its first replica), a replica, or job/NAME (its most recent pod).")
     String name;
 
     @Option(names = {"-n", "--namespace"}, defaultValue = "default")

@@ -24,7 +24,7 @@ import java.util.List;
 final class Manifests {
 
     /** One resource read from a manifest. */
-    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, VolumeSnapshotPolicyManifest, QuotaManifest, CronJobManifest,
+    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, VolumeSnapshotPolicyManifest, QuotaManifest, CronJobManifest, JobManifest,
             ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest, StorageClassManifest {}
 
     record AppManifest(App app) implements Manifest {}
@@ -36,6 +36,7 @@ final class Manifests {
     record VolumeSnapshotManifest(dev.edgeplane.api.v1.VolumeSnapshot snapshot) implements Manifest {}
 
     record VolumeSnapshotPolicyManifest(dev.edgeplane.api.v1.VolumeSnapshotPolicy policy) implements Manifest {}
+    record JobManifest(dev.edgeplane.api.v1.Job job) implements Manifest {}
 
     record CronJobManifest(dev.edgeplane.api.v1.CronJob cronJob) implements Manifest {}
 
@@ -94,12 +95,13 @@ final class Manifests {
             case "Quota" -> new QuotaManifest(merge(object, dev.edgeplane.api.v1.Quota.newBuilder(), where).build());
             case "ConfigMap" -> new ConfigMapManifest(merge(object, dev.edgeplane.api.v1.ConfigMap.newBuilder(), where).build());
             case "Secret" -> new SecretManifest(merge(withStringData(object, where), dev.edgeplane.api.v1.Secret.newBuilder(), where).build());
+            case "Job" -> new JobManifest(merge(object, dev.edgeplane.api.v1.Job.newBuilder(), where).build());
             case "ImagePrefetch" -> new ImagePrefetchManifest(merge(object, dev.edgeplane.api.v1.ImagePrefetch.newBuilder(), where).build());
             default -> throw new UsageException(where + ": unknown kind '" + kind + "' (" + KINDS + ")");
         };
     }
 
-    private static final String KINDS = "App, JoinToken, NodePool, StorageClass, Volume, VolumeSnapshot, VolumeSnapshotPolicy, CronJob, Quota, ConfigMap, Secret or ImagePrefetch";
+    private static final String KINDS = "App, JoinToken, NodePool, StorageClass, Volume, VolumeSnapshot, VolumeSnapshotPolicy, Job, CronJob, Quota, ConfigMap, Secret or ImagePrefetch";
 
     /**
      * A Secret's {@code data} values are base64, as in the API's JSON and in Kubernetes; Kubernetes'

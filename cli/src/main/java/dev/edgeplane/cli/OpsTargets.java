@@ -8,13 +8,18 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.Comparator;
 
-/** Turns "APP", "REPLICA" or "node/NAME" into the target of an Ops session. */
+/** Turns "APP", "REPLICA", "job/NAME" or "node/NAME" into the target of an Ops session. */
 final class OpsTargets {
     private OpsTargets() {}
 
     static OpsTarget resolve(ApiClient api, String namespace, String name, String container) {
         if (name.startsWith("node/")) {
             return OpsTarget.newBuilder().setNode(name.substring("node/".length())).build();
+        }
+        if (name.startsWith("job/")) {
+            // A Job: its most recently started pod (finished pods keep their logs until the Job is deleted).
+            return OpsTarget.newBuilder().setNamespace(namespace).setReplica(Jobs.logsPod(api, namespace, name.substring("job/".length())))
+                    .setContainer(container == null ? "" : container).build();
         }
         String replica = name;
         try {

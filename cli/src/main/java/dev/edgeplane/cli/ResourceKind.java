@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, VOLUMESNAPSHOTPOLICY, STORAGECLASS, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH, CRONJOB;
+    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, VOLUMESNAPSHOTPOLICY, STORAGECLASS, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH, JOB, CRONJOB;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -21,9 +21,10 @@ enum ResourceKind {
             case "configmap", "configmaps", "cm" -> CONFIGMAP;
             case "secret", "secrets" -> SECRET;
             case "prefetch", "prefetches", "imageprefetch", "imageprefetches" -> IMAGEPREFETCH;
+            case "job", "jobs" -> JOB;
             case "cronjob", "cronjobs", "cj" -> CRONJOB;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches, cronjobs)");
+                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches, jobs, cronjobs)");
         };
     }
 }

@@ -36,6 +36,7 @@ public class ControlPlane {
     private final NodePoolController pools;
     private final ImagePrefetchController prefetches;
     private final dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies;
+    private final dev.edgeplane.controlplane.controllers.job.JobController jobs;
     private final dev.edgeplane.controlplane.controllers.cronjob.CronJobController cronJobs;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
@@ -49,6 +50,7 @@ public class ControlPlane {
                         dev.edgeplane.controlplane.events.NodeObjects nodeObjects, ImagePrefetchController prefetches,
                         dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies,
                         dev.edgeplane.controlplane.volumes.StorageClasses storageClasses,
+                        dev.edgeplane.controlplane.controllers.job.JobController jobs,
                         dev.edgeplane.controlplane.controllers.cronjob.CronJobController cronJobs,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.storageClasses = storageClasses;
@@ -67,6 +69,7 @@ public class ControlPlane {
         this.nodeObjects = nodeObjects;
         this.prefetches = prefetches;
         this.snapshotPolicies = snapshotPolicies;
+        this.jobs = jobs;
         this.cronJobs = cronJobs;
         this.httpPort = httpPort;
     }
@@ -86,6 +89,7 @@ public class ControlPlane {
         pools.start(); // before the App controller starts the leader lock: it listens for the first gain
         prefetches.start(); // like pools: before the App controller starts the leader lock
         snapshotPolicies.start(); // likewise
+        jobs.start(); // likewise
         cronJobs.start(); // likewise
         apps.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
@@ -96,6 +100,7 @@ public class ControlPlane {
         LOG.info("stopping the control plane");
         prefetches.stop();
         snapshotPolicies.stop();
+        jobs.stop();
         cronJobs.stop();
         apps.stop();
         pools.stop();

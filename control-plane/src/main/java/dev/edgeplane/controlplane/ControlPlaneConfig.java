@@ -26,6 +26,8 @@ public interface ControlPlaneConfig {
 
     Scheduler scheduler();
 
+    Job job();
+
     Fanout fanout();
 
     Audit audit();
@@ -330,6 +332,20 @@ public interface ControlPlaneConfig {
     }
 
     /** The App controller (placement): edgeplane.scheduler.*. */
+    /** The Job controller: edgeplane.job.*. */
+    interface Job {
+        /** Back-off before a failed pod's replacement: this, doubled per failure, at most {@link #backoffMax} (Kubernetes: 10 s to 6 min). */
+        @WithDefault("10s")
+        Duration backoffBase();
+
+        @WithDefault("6m")
+        Duration backoffMax();
+
+        /** Pods counted, given up, created or removed in one reconcile (one guarded transaction: etcd takes 128 operations). */
+        @WithDefault("50")
+        int maxPodChangesPerReconcile();
+    }
+
     interface Scheduler {
         /** Workers reconciling Apps in parallel (never two on one App). */
         @WithDefault("3")

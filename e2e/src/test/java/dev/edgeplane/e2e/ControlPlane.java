@@ -148,6 +148,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.JobServiceGrpc.JobServiceBlockingStub jobs() {
+        return dev.edgeplane.api.v1.JobServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(30, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
     NodeServiceGrpc.NodeServiceBlockingStub nodes() {
         return NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);

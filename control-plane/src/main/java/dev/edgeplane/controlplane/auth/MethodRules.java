@@ -79,6 +79,8 @@ public final class MethodRules {
         }
         t.put(policies + "GetVolumeSnapshotPolicy", new Rule(Permission.READ, Scope.NAMESPACE));
         t.put(policies + "ListVolumeSnapshotPolicies", new Rule(Permission.READ, Scope.NAMESPACE_OR_ALL));
+        // Jobs run workloads as Apps do: deployers make them, viewers read them.
+        namespaced(t, "edgeplane.v1.JobService/", "Job", Permission.WRITE);
         // CronJobs make Jobs: writing one, or triggering it, is deploying.
         namespaced(t, "edgeplane.v1.CronJobService/", "CronJob", Permission.WRITE);
         t.put("edgeplane.v1.CronJobService/TriggerCronJob", new Rule(Permission.WRITE, Scope.NAMESPACE));

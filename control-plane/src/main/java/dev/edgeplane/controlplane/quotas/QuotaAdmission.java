@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane.quotas;
 
 import dev.edgeplane.api.v1.App;
+import dev.edgeplane.api.v1.Job;
 import dev.edgeplane.api.v1.Quota;
 import dev.edgeplane.api.v1.QuotaStatus;
 import dev.edgeplane.controlplane.api.Validation;
@@ -24,7 +25,7 @@ import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
- * Writes Apps within their namespace's quotas.
+ * Writes Apps and Jobs within their namespace's quotas.
  *
  * <p>Why two concurrent creates cannot both take the last slot: every App write in a namespace that
  * has quotas also rewrites each of its quota keys (with the usage it leads to), in one transaction that
@@ -60,24 +61,48 @@ public class QuotaAdmission {
     }
 
     private OptionalLong write(String key, App app, Entry<App> current) {
-        String ns = app.getMetadata().getNamespace();
+        boolean adds = current == null || !current.value().getSpec().getTemplate().equals(app.getSpec().getTemplate());
+        return admit(app.getMetadata().getNamespace(), key, app.toByteArray(), current == null ? -1 : current.modRevision(),
+                current == null ? Usage.NONE : Usage.of(current.value()), Usage.of(app), adds, quota -> QuotaCheck.missingLimits(quota, app));
+    }
+
+    /** A Job, as {@link #create(String, App)}: its pods' reservation ({@link Usage#of(Job)}) counts against the quotas. */
+    public OptionalLong createJob(String key, Job job) {
+        return admit(job.getMetadata().getNamespace(), key, job.toByteArray(), -1, Usage.NONE, Usage.of(job), true,
+                quota -> QuotaCheck.missingLimits(quota, job));
+    }
+
+    /** A Job, as {@link #update(String, App, Entry)}. */
+    public OptionalLong updateJob(String key, Job job, Entry<Job> current) {
+        return admit(job.getMetadata().getNamespace(), key, job.toByteArray(), current.modRevision(), Usage.of(current.value()),
+                Usage.of(job), false, quota -> QuotaCheck.missingLimits(quota, job));
+    }
+
+    /**
+     * Writes {@code value} at {@code key} (absent when {@code currentRevision} is -1, else unchanged
+     * since that revision) with every quota of the namespace rewritten in the same transaction.
+     *
+     * @param adds the write brings something new to count (a create, a new template): the limits the
+     *             quotas count must be set, even when the amounts do not grow
+     */
+    private OptionalLong admit(String ns, String key, byte[] value, long currentRevision, Usage oldUse, Usage newUse, boolean adds,
+                               java.util.function.Function<Quota, List<String>> missingLimits) {
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
             List<Entry<Quota>> quotas = quotas(ns);
-            Cmp own = current == null
+            Cmp own = currentRevision < 0
                     ? new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0))
-                    : new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(current.modRevision()));
+                    : new Cmp(EtcdStore.bytes(key), Cmp.Op.EQUAL, CmpTarget.modRevision(currentRevision));
             List<Cmp> guards = new ArrayList<>(List.of(own));
-            List<Op> puts = new ArrayList<>(List.of(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(app.toByteArray()), PutOption.DEFAULT)));
+            List<Op> puts = new ArrayList<>(List.of(Op.put(EtcdStore.bytes(key), EtcdStore.bytes(value), PutOption.DEFAULT)));
             if (!quotas.isEmpty()) {
-                Usage before = usage(ns, key).plus(current == null ? Usage.NONE : Usage.of(current.value()));
-                Usage after = before.minus(current == null ? Usage.NONE : Usage.of(current.value())).plus(Usage.of(app));
-                boolean adds = current == null || after.replicas() > before.replicas()
-                        || !current.value().getSpec().getTemplate().equals(app.getSpec().getTemplate());
+                Usage before = usage(ns, key).plus(oldUse);
+                Usage after = before.minus(oldUse).plus(newUse);
+                boolean grows = adds || after.replicas() > before.replicas();
                 for (Entry<Quota> quota : quotas) {
                     String name = describe(quota.value());
-                    if (adds) {
+                    if (grows) {
                         Validation missing = new Validation();
-                        QuotaCheck.missingLimits(quota.value(), app).forEach(field ->
+                        missingLimits.apply(quota.value()).forEach(field ->
                                 missing.add(field, "must be set: " + name + " limits " + field.substring(field.lastIndexOf('.') + 1)));
                         missing.throwIfInvalid();
                     }
@@ -96,18 +121,18 @@ public class QuotaAdmission {
             if (response.isSucceeded()) {
                 return OptionalLong.of(response.getHeader().getRevision());
             }
-            if (!ownGuardHolds(key, current)) {
+            if (!ownGuardHolds(key, currentRevision)) {
                 return OptionalLong.empty();
             }
-            // A quota key moved: another App write of this namespace (or a quota change) won; look again.
+            // A quota key moved: another write of this namespace (or a quota change) won; look again.
         }
         throw Status.ABORTED.withDescription("the quotas of namespace " + ns + " kept changing during this write; retry")
                 .asRuntimeException();
     }
 
-    private boolean ownGuardHolds(String key, Entry<App> current) {
+    private boolean ownGuardHolds(String key, long currentRevision) {
         Optional<Entry<byte[]>> now = store.get(key);
-        return current == null ? now.isEmpty() : now.isPresent() && now.get().modRevision() == current.modRevision();
+        return currentRevision < 0 ? now.isEmpty() : now.isPresent() && now.get().modRevision() == currentRevision;
     }
 
     public static String describe(Quota quota) {
@@ -136,33 +161,39 @@ public class QuotaAdmission {
     }
 
     /**
-     * What the namespace's Apps use, leaving out {@code except}. The keys and their revisions come from
-     * etcd (keys only: cheap, and current); each value from the apps watch's cache when it holds that
-     * revision, else from etcd (an App written a moment ago that the watch has not delivered yet).
+     * What the namespace's Apps and Jobs use, leaving out {@code except}. The keys and their revisions
+     * come from etcd (keys only: cheap, and current); each value from the watch's cache when it holds
+     * that revision, else from etcd (one written a moment ago that the watch has not delivered yet).
      */
     private Usage usage(String namespace, String except) {
-        String prefix = Keys.APPS + namespace + "/";
+        Usage total = Usage.NONE;
+        for (App app : current(Keys.APPS + namespace + "/", except, caches.apps(), App.parser())) {
+            total = total.plus(Usage.of(app));
+        }
+        for (Job job : current(Keys.JOBS + namespace + "/", except, caches.jobs(), Job.parser())) {
+            total = total.plus(Usage.of(job));
+        }
+        return total;
+    }
+
+    private <T extends com.google.protobuf.Message> List<T> current(String prefix, String except,
+                                                                   dev.edgeplane.controlplane.store.PrefixCache<T> cache,
+                                                                   com.google.protobuf.Parser<T> parser) {
         var response = store.await(store.client().getKVClient().get(EtcdStore.bytes(prefix),
                 GetOption.builder().isPrefix(true).withKeysOnly(true).build()), "list " + prefix);
-        Usage total = Usage.NONE;
+        List<T> out = new ArrayList<>();
         for (KeyValue kv : response.getKvs()) {
             String key = kv.getKey().toString(StandardCharsets.UTF_8);
             if (key.equals(except)) {
                 continue;
             }
-            Entry<App> cached = caches.apps().get(key);
-            App app;
+            Entry<T> cached = cache.get(key);
             if (cached != null && cached.modRevision() == kv.getModRevision()) {
-                app = cached.value();
+                out.add(cached.value());
             } else {
-                Optional<Entry<App>> read = store.get(key, App.parser());
-                if (read.isEmpty()) {
-                    continue; // deleted meanwhile: frees, never harms
-                }
-                app = read.get().value();
+                store.get(key, parser).ifPresent(e -> out.add(e.value())); // deleted meanwhile: frees, never harms
             }
-            total = total.plus(Usage.of(app));
         }
-        return total;
+        return out;
     }
 }

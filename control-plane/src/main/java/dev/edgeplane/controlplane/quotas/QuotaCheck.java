@@ -40,14 +40,23 @@ public final class QuotaCheck {
      * Kubernetes asks for limits.cpu under a quota on it): otherwise its use could not be counted.
      */
     public static List<String> missingLimits(Quota quota, App app) {
+        if (app.getSpec().getMode() == AppSpec.Mode.EVERY_NODE) {
+            return new ArrayList<>();
+        }
+        return missingLimits(quota, app.getSpec().getTemplate(), "app");
+    }
+
+    /** As for an App: a Job's pods count against cpu and memory quotas by their limits. */
+    public static List<String> missingLimits(Quota quota, dev.edgeplane.api.v1.Job job) {
+        return missingLimits(quota, job.getSpec().getTemplate(), "job");
+    }
+
+    private static List<String> missingLimits(Quota quota, dev.edgeplane.api.v1.PodTemplate template, String kind) {
         QuotaAmounts hard = quota.getSpec().getHard();
         List<String> fields = new ArrayList<>();
-        if (app.getSpec().getMode() == AppSpec.Mode.EVERY_NODE) {
-            return fields;
-        }
-        for (int i = 0; i < app.getSpec().getTemplate().getContainersCount(); i++) {
-            Container c = app.getSpec().getTemplate().getContainers(i);
-            String field = "app.spec.template.containers[" + i + "].limits";
+        for (int i = 0; i < template.getContainersCount(); i++) {
+            Container c = template.getContainers(i);
+            String field = kind + ".spec.template.containers[" + i + "].limits";
             if (hard.hasCpuMillis() && c.getLimits().getCpuMillis() <= 0) {
                 fields.add(field + ".cpu_millis");
             }

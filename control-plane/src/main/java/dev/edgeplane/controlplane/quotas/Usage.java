@@ -4,11 +4,13 @@ import dev.edgeplane.api.AppPools;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.v1.Container;
+import dev.edgeplane.api.v1.Job;
+import dev.edgeplane.api.v1.JobSpec;
 import dev.edgeplane.api.v1.QuotaAmounts;
 
 /**
- * What Apps use of a namespace: apps (every mode), replicas of REPLICATED Apps, and their containers'
- * limits x replicas. An EVERY_NODE App counts as one app and nothing else: its replica count follows the
+ * What Apps and Jobs use of a namespace: apps (every mode), replicas of REPLICATED Apps and the pods a
+ * running Job may have at once, and their containers' limits x replicas. An EVERY_NODE App counts as one app and nothing else: its replica count follows the
  * fleet, not the request, so a quota could not promise anything about it. Sums saturate at Long.MAX_VALUE.
  */
 public record Usage(long apps, long replicas, long cpuMillis, long memoryBytes) {
@@ -27,6 +29,28 @@ public record Usage(long apps, long replicas, long cpuMillis, long memoryBytes) 
             memory = add(memory, Math.max(c.getLimits().getMemoryBytes(), 0));
         }
         return new Usage(1, replicas, times(cpu, replicas), times(memory, replicas));
+    }
+
+    /**
+     * What a Job reserves while it may run pods: min(parallelism, completions) pods (Kubernetes'
+     * defaults: 1 and 1) with their containers' limits, and no app. A finished (Complete or Failed)
+     * or suspended Job reserves nothing: those are the controller's status writes, and they only free.
+     */
+    public static Usage of(Job job) {
+        JobSpec spec = job.getSpec();
+        boolean finished = job.getStatus().getConditionsList().stream()
+                .anyMatch(c -> c.getStatus() && (c.getType().equals("Complete") || c.getType().equals("Failed")));
+        long pods = Math.min(spec.hasParallelism() ? spec.getParallelism() : 1, spec.hasCompletions() ? spec.getCompletions() : 1);
+        if (finished || spec.getSuspend() || pods <= 0) {
+            return NONE;
+        }
+        long cpu = 0;
+        long memory = 0;
+        for (Container c : spec.getTemplate().getContainersList()) {
+            cpu = add(cpu, Math.max(c.getLimits().getCpuMillis(), 0));
+            memory = add(memory, Math.max(c.getLimits().getMemoryBytes(), 0));
+        }
+        return new Usage(0, pods, times(cpu, pods), times(memory, pods));
     }
 
     public Usage plus(Usage o) {

@@ -26,8 +26,6 @@ public final class Keys {
     public static final String VOLUME_SNAPSHOT_POLICIES = ROOT + "volumesnapshotpolicies/";
     /** Image prefetches: /edgeplane/imageprefetches/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String IMAGE_PREFETCHES = ROOT + "imageprefetches/";
-    /** Jobs: /edgeplane/jobs/&lt;namespace&gt;/&lt;name&gt;. */
-    public static final String JOBS = "/edgeplane/jobs/";
     /** CronJobs: /edgeplane/cronjobs/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String CRON_JOBS = "/edgeplane/cronjobs/";
     /** Namespace quotas: /edgeplane/quotas/&lt;namespace&gt;/&lt;name&gt;. */
@@ -43,6 +41,8 @@ public final class Keys {
     /** Node pools (sites; cluster-scoped): /edgeplane/nodepools/&lt;name&gt;. */
     public static final String NODE_POOLS = ROOT + "nodepools/";
     public static final String STORAGE_CLASSES = ROOT + "storageclasses/";
+    /** Jobs (issue 15): /edgeplane/jobs/&lt;namespace&gt;/&lt;name&gt;. Their pods are assignments with app "job.&lt;name&gt;". */
+    public static final String JOBS = "/edgeplane/jobs/";
     public static final String CA = ROOT + "ca";
     /** The other CA of a CA rollover, with its phase (absent: no rollover). */
     public static final String CA_ROLLOVER = ROOT + "ca-rollover";
@@ -92,12 +92,12 @@ public final class Keys {
         return VOLUME_SNAPSHOT_POLICIES + namespace + "/" + name;
     }
 
-    public static String imagePrefetch(String namespace, String name) {
-        return IMAGE_PREFETCHES + namespace + "/" + name;
-    }
-
     public static String job(String namespace, String name) {
         return JOBS + namespace + "/" + name;
+    }
+
+    public static String imagePrefetch(String namespace, String name) {
+        return IMAGE_PREFETCHES + namespace + "/" + name;
     }
 
     public static String cronJob(String namespace, String name) {

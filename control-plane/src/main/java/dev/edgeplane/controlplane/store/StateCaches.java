@@ -169,7 +169,7 @@ public class StateCaches {
         return snapshotPolicies;
     }
 
-    /** Jobs: the CronJob controller reads its Jobs' status here (the Job controller runs them). */
+    /** Jobs: the Job controller reconciles them (their pods are assignments like an App's replicas); the CronJob controller reads their status. */
     public PrefixCache<dev.edgeplane.api.v1.Job> jobs() {
         return jobs;
     }

@@ -20,6 +20,8 @@ final class AssignmentNames {
     private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     /** A snapshot's, volume task's, image pull's or snapshot policy's entry: "snapshot.<name>" / "volume.<name>" / "prefetch.<name>" / "snapshotpolicy.<name>". */
     private static final Pattern TASK = Pattern.compile("(snapshot|volume|prefetch|snapshotpolicy|cronjob)\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+    /** A Job's pods' app: "job.<job name>" (dev.edgeplane.api.JobPods); only a label value on the host, never a path. */
+    private static final Pattern JOB_APP = Pattern.compile("job\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     private static final Pattern CONFIG_KEY = Pattern.compile("[-._a-zA-Z0-9]{1,253}");
 
     private AssignmentNames() {}
@@ -45,7 +47,7 @@ final class AssignmentNames {
             check(bad, "policy", a.getVolumeSnapshotPolicy().getName(), DNS_LABEL);
         }
         if (!a.getApp().isEmpty()) {
-            check(bad, "app", a.getApp(), DNS_LABEL);
+            check(bad, "app", a.getApp(), dev.edgeplane.api.JobPods.isJobApp(a.getApp()) ? JOB_APP : DNS_LABEL);
         }
         List<Container> containers = new ArrayList<>(a.getTemplate().getInitContainersList());
         containers.addAll(a.getTemplate().getContainersList());

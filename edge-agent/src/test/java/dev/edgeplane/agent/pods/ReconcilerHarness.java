@@ -61,6 +61,19 @@ abstract class ReconcilerHarness {
     @BeforeEach
     void startReconciler() {
         desired = DesiredStateStore.open(new JournalStore(tmp.resolve("journal")));
+        runReconciler();
+    }
+
+    /**
+     * As an agent restart leaves things: a new reconciler and status manager (pod workers, caches and
+     * statuses in memory start empty) on the same journal, with what containerd runs untouched.
+     */
+    void restartReconciler() {
+        reconciler.close();
+        runReconciler();
+    }
+
+    private void runReconciler() {
         status = new StatusManager(Clock.systemUTC());
         ReconcilerSettings settings = ReconcilerSettings.defaults("node-1", tmp.resolve("logs"))
                 .withSyncPeriod(Duration.ofMillis(500))

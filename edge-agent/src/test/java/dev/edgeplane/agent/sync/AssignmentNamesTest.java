@@ -26,6 +26,10 @@ class AssignmentNamesTest {
         assertEquals(Optional.empty(), AssignmentNames.problem(good()));
         assertEquals(Optional.empty(), AssignmentNames.problem(Assignment.newBuilder().setNamespace("shop").setReplica("snapshot.daily")
                 .setVolumeSnapshot(VolumeSnapshotTask.newBuilder().setName("daily")).build()), "a snapshot task's entry");
+        assertEquals(Optional.empty(), AssignmentNames.problem(good().toBuilder().setApp("job.pi").setReplica("pi-b2x4k").build()),
+                "a Job's pod");
+        assertTrue(AssignmentNames.problem(good().toBuilder().setApp("job.../etc").build()).orElseThrow().contains("app"));
+        assertTrue(AssignmentNames.problem(good().toBuilder().setApp("web.pi").build()).orElseThrow().contains("app"));
         assertTrue(AssignmentNames.problem(good().toBuilder().setReplica("../../etc").build()).orElseThrow().contains("replica"));
         assertTrue(AssignmentNames.problem(good().toBuilder().setNamespace("a/b").build()).isPresent());
         Assignment escaping = good().toBuilder().setTemplate(good().getTemplate().toBuilder().setVolumes(0, good().getTemplate()

@@ -10,6 +10,7 @@ import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.api.ConfigRefs;
+import dev.edgeplane.api.JobPods;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ConfigRef;
 import dev.edgeplane.api.v1.Node;
@@ -194,6 +195,9 @@ public class AppController {
     }
 
     private void wakeApp(String app) {
+        if (JobPods.isJobAppKey(app)) {
+            return; // a Job's pods: the Job controller's (they count on their nodes here, nothing more)
+        }
         countWake(app);
         WorkQueue<String> queue = appQueue;
         if (queue != null && !queue.add(app)) {
@@ -207,6 +211,9 @@ public class AppController {
 
     /** A node change concerns {@code app}: one reconcile per node-change-batch window, however many nodes change. */
     private void wakeAppForNodes(String app) {
+        if (JobPods.isJobAppKey(app)) {
+            return;
+        }
         countWake(app);
         WorkQueue<String> queue = appQueue;
         if (queue != null) {
@@ -441,7 +448,7 @@ public class AppController {
 
     WorkQueue.Outcome reconcileApp(String app) throws Exception {
         reconciles.computeIfAbsent(app, k -> new LongAdder()).increment();
-        if (!leader.isLeader()) {
+        if (!leader.isLeader() || JobPods.isJobAppKey(app)) { // a Job's pods and templates are never an App's orphans
             return WorkQueue.DONE;
         }
         if (behindOwnWrites(app)) {

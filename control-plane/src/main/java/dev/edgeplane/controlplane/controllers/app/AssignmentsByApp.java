@@ -26,8 +26,9 @@ final class AssignmentsByApp {
         this.nodes = nodes;
     }
 
+    /** A pod that holds its node's resources; a Job's pods are in (their App key "ns/job.NAME" is never reconciled here). */
     static boolean isReplica(Assignment a) {
-        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasImagePull() && !a.hasVolumeSnapshotPolicy() && !a.hasCronJob();
+        return dev.edgeplane.api.JobPods.occupiesNode(a);
     }
 
     static String appKey(Assignment a) {
