@@ -154,14 +154,17 @@ class CronJobControllerTest {
                 .filter(j -> cronJob.equals(j.getMetadata().getLabelsOrDefault(CronJobNames.CRON_JOB_LABEL, ""))).toList();
     }
 
+    /** Plays the Job controller: the Job finished (retried over the real Job controller's own status writes). */
     private void finish(String ns, String job, boolean ok, Instant at) {
         String key = Keys.job(ns, job);
-        Entry<Job> current = store.get(key, Job.parser()).orElseThrow();
         Timestamp t = Timestamp.newBuilder().setSeconds(at.getEpochSecond()).build();
-        Job done = current.value().toBuilder().setStatus(current.value().getStatus().toBuilder()
-                .addConditions(JobCondition.newBuilder().setType(ok ? "Complete" : "Failed").setStatus(true).setLastTransitionTime(t))
-                .setCompletionTime(t)).build();
-        assertTrue(store.update(key, done.toByteArray(), current.modRevision()).isPresent());
+        TestApi.await("job " + job + " marked finished", WAIT, () -> {
+            Entry<Job> current = store.get(key, Job.parser()).orElseThrow();
+            Job done = current.value().toBuilder().setStatus(current.value().getStatus().toBuilder().setActive(0)
+                    .addConditions(JobCondition.newBuilder().setType(ok ? "Complete" : "Failed").setStatus(true).setLastTransitionTime(t))
+                    .setCompletionTime(t)).build();
+            return store.update(key, done.toByteArray(), current.modRevision()).isPresent();
+        });
         TestApi.await("the jobs informer sees " + job + " finished", WAIT,
                 () -> caches.jobs().get(key) != null && CronJobJobs.finished(caches.jobs().get(key).value()));
     }
