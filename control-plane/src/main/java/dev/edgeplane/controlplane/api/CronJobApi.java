@@ -112,6 +112,10 @@ public class CronJobApi extends CronJobServiceGrpc.CronJobServiceImplBase {
             v.add("cron_job.spec.job_template.spec", "required");
         } else {
             JobSpecValidation.validate(v, "cron_job.spec.job_template.spec", spec.getJobTemplate().getSpec(), limits);
+            // A node's entry carries the template inline, without the ConfigMaps and Secrets an App's assignment brings along.
+            if (spec.getRunOnEdge() && !dev.edgeplane.api.ConfigRefs.of(spec.getJobTemplate().getSpec().getTemplate()).isEmpty()) {
+                v.add("cron_job.spec.job_template.spec.template", "a run_on_edge CronJob's pods cannot use ConfigMaps or Secrets yet");
+            }
         }
         return v;
     }
