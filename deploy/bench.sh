@@ -2,12 +2,14 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|cronjob|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
 #   edgectl    start-up of `edgectl get nodes` (EDGECTL_BENCH_RUNS, default 30, with and without the start-up
 #              archive): against the quick start when it runs, else against StartupTraining's stand-in TLS
 #              server (the client's own cost either way: a list of one or two nodes)
 #   snapshot-policy  firing jitter of a snapshot policy on the node (p50/p99 over POLICY_FIRINGS, default 60,
 #              firings every second on a loop-device volume)
+#   cronjob    firing jitter of a run_on_edge CronJob on a real edge host (p50/p99 over CRONJOB_FIRINGS,
+#              default 30, firings every 2 s; container start minus scheduled time)
 #   scale      an Autoscaler on a CPU burner on one real host, default periods: seconds from load to the
 #              autoscaler's decision (detect_s) and to the new replica running (running_s); SCALE_RUNS (3),
 #              SCALE_METRICS_FLUSH (the agent's --metrics-flush, default 60s)
@@ -113,6 +115,7 @@ case $what in
     [[ $nodes =~ ^[0-9]+$ ]] || { echo "bench.sh release: N must be a number of nodes, not $nodes" >&2; exit 2; }
     run "$e2e_modules" 'ReleaseBench,ReleaseE2ETest#oneReplica*' -Dfleet.agents="$nodes" ;;&
   cp-metrics|metrics|all) run control-plane MetricsStoreBench ;;&
+  cronjob|all) run "$e2e_modules" CronJobBench -Dcronjob.firings="${CRONJOB_FIRINGS:-30}" ;;&
   snapshot-policy|all) run edge-agent SnapshotPolicyBench -Dpolicy.firings="${POLICY_FIRINGS:-60}" ;;&
   storage|all)
     # The driver's own bench (a main on its test classpath): its modules installed first, so a fresh

@@ -70,6 +70,11 @@ final class ApiClient implements AutoCloseable {
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.CronJobServiceGrpc.CronJobServiceBlockingStub cronJobs() {
+        return dev.edgeplane.api.v1.CronJobServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.JobServiceGrpc.JobServiceBlockingStub jobs() {
         return dev.edgeplane.api.v1.JobServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
                 .withDeadlineAfter(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);

@@ -48,6 +48,8 @@ final class ApplyCommand implements Callable<Integer> {
                     out.println(StorageClasses.apply(api, c.storageClass()));
                 } else if (m instanceof Manifests.NodePoolManifest p) {
                     out.println(NodePools.apply(api, p.nodePool()));
+                } else if (m instanceof Manifests.CronJobManifest c) {
+                    out.println(CronJobs.apply(api, c.cronJob()));
                 } else if (m instanceof Manifests.VolumeSnapshotPolicyManifest p) {
                     out.println(SnapshotPolicies.apply(api, p.policy()));
                 } else if (m instanceof Manifests.AutoscalerManifest a) {

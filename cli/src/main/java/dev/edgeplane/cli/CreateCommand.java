@@ -24,14 +24,15 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** kubectl's `create configmap` and `create secret`: an object from literals, files and registry credentials. */
-@Command(name = "create", description = "Create a configmap or secret from literals and files: "
+@Command(name = "create", description = "Create a configmap or secret from literals and files, or a job from a cronjob: "
+        + "edgectl create job NAME --from=cronjob/CRONJOB; "
         + "edgectl create configmap|secret NAME [--from-literal KEY=VALUE]... [--from-file [KEY=]PATH]... "
         + "[--type opaque|registry-credentials|tls] [--docker-server S --docker-username U --docker-password P]")
 final class CreateCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "configmap or secret")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "configmap, secret or job")
     String type;
 
     @Parameters(index = "1", paramLabel = "NAME")
@@ -49,6 +50,9 @@ final class CreateCommand implements Callable<Integer> {
     @Option(names = "--type", description = "Secret type: opaque (default), registry-credentials or tls.")
     String secretType = "opaque";
 
+    @Option(names = "--from", paramLabel = "cronjob/NAME", description = "A job: made now from this CronJob's job_template (kubectl create job --from).")
+    String from;
+
     @Option(names = "--docker-server", description = "Registry credentials: the registry host[:port].")
     String dockerServer;
 
@@ -60,6 +64,16 @@ final class CreateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (type.equals("job") || type.equals("jobs")) {
+            if (from == null || !from.startsWith("cronjob/") && !from.startsWith("cronjobs/") && !from.startsWith("cj/")) {
+                throw new UsageException("create job needs --from=cronjob/NAME");
+            }
+            try (ApiClient api = root.connect()) {
+                var job = CronJobs.trigger(api, namespace, from.substring(from.indexOf('/') + 1), name);
+                spec.commandLine().getOut().println("job/" + namespace + "/" + job.getMetadata().getName() + " created");
+            }
+            return 0;
+        }
         ResourceKind kind = ResourceKind.parse(type);
         Map<String, ByteString> data = data();
         ObjectMeta meta = ObjectMeta.newBuilder().setNamespace(namespace).setName(name).build();

@@ -43,6 +43,7 @@ final class DeleteCommand implements Callable<Integer> {
                 case VOLUMESNAPSHOT -> Volumes.deleteSnapshot(api, namespace, name);
                 case QUOTA -> Quotas.delete(api, namespace, name);
                 case VOLUMESNAPSHOTPOLICY -> SnapshotPolicies.delete(api, namespace, name);
+                case CRONJOB -> CronJobs.delete(api, namespace, name);
                 case CONFIGMAP -> api.configMaps().deleteConfigMap(dev.edgeplane.api.v1.DeleteConfigMapRequest.newBuilder()
                         .setNamespace(namespace).setName(name).build());
                 case IMAGEPREFETCH -> Prefetches.delete(api, namespace, name);
@@ -55,7 +56,8 @@ final class DeleteCommand implements Callable<Integer> {
         spec.commandLine().getOut().println(
                 kind.name().toLowerCase() + "/" + (kind == ResourceKind.APP || kind == ResourceKind.VOLUME || kind == ResourceKind.VOLUMESNAPSHOT
                         || kind == ResourceKind.VOLUMESNAPSHOTPOLICY || kind == ResourceKind.QUOTA || kind == ResourceKind.CONFIGMAP || kind == ResourceKind.SECRET
-                        || kind == ResourceKind.IMAGEPREFETCH || kind == ResourceKind.JOB || kind == ResourceKind.AUTOSCALER ? namespace + "/" : "")
+                        || kind == ResourceKind.IMAGEPREFETCH || kind == ResourceKind.JOB || kind == ResourceKind.CRONJOB
+                        || kind == ResourceKind.AUTOSCALER ? namespace + "/" : "")
                         + name + " " + outcome);
         return 0;
     }

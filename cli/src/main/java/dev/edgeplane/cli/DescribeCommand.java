@@ -16,7 +16,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** A readable account of one app (with its replicas) or one node: what an operator checks first. */
-@Command(name = "describe", description = "Show one app, node, pool, storage class, configmap, secret, volume, volume snapshot policy, image prefetch, job or autoscaler in detail: edgectl describe app|node|pool|storageclass|configmap|secret|volume|volumesnapshotpolicy|prefetch|job|autoscaler NAME")
+@Command(name = "describe", description = "Show one app, node, pool, storage class, configmap, secret, volume, volume snapshot policy, image prefetch, job, cron job or autoscaler in detail: edgectl describe app|node|pool|storageclass|configmap|secret|volume|volumesnapshotpolicy|prefetch|job|cronjob|autoscaler NAME")
 final class DescribeCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
@@ -62,6 +62,11 @@ final class DescribeCommand implements Callable<Integer> {
                             e -> e.getInvolvedObject().getKind().equals("Volume") && e.getInvolvedObject().getName().equals(name), now);
                 }
                 case VOLUMESNAPSHOTPOLICY -> SnapshotPolicies.describe(out, SnapshotPolicies.get(api, namespace, name), now);
+                case CRONJOB -> {
+                    CronJobs.describe(out, CronJobs.get(api, namespace, name), now);
+                    events(out, api, dev.edgeplane.api.v1.EventFilter.newBuilder().setNamespace(namespace).build(),
+                            e -> e.getInvolvedObject().getKind().equals("CronJob") && e.getInvolvedObject().getName().equals(name), now);
+                }
                 case JOB -> {
                     dev.edgeplane.api.v1.Job job = Jobs.get(api, namespace, name);
                     Jobs.describe(out, job, now);

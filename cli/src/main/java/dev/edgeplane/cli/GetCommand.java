@@ -23,13 +23,13 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|volumesnapshotpolicies|storageclasses|quotas|configmaps|secrets|prefetches|jobs|autoscalers [NAME]; "
+@Command(name = "get", description = "List resources, or show one: edgectl get apps|nodes|pools|tokens|volumes|volumesnapshots|volumesnapshotpolicies|storageclasses|quotas|configmaps|secrets|prefetches|jobs|cronjobs|autoscalers [NAME]; "
         + "edgectl get events [-n NS] [--for KIND/NAME] [--node N] [-w]")
 final class GetCommand implements Callable<Integer> {
     @ParentCommand Edgectl root;
     @Spec CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "TYPE", completionCandidates = CompletionCommand.ResourceKinds.class, description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches, jobs or autoscalers")
+    @Parameters(index = "0", paramLabel = "TYPE", completionCandidates = CompletionCommand.ResourceKinds.class, description = "apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches, jobs, cronjobs or autoscalers")
     String type;
 
     @Parameters(index = "1", arity = "0..1", paramLabel = "NAME")
@@ -87,6 +87,7 @@ final class GetCommand implements Callable<Integer> {
                 case VOLUME -> Volumes.printVolumes(api, out, format, namespace, name, selector, now);
                 case VOLUMESNAPSHOT -> Volumes.printSnapshots(api, out, format, namespace, name, now);
                 case VOLUMESNAPSHOTPOLICY -> SnapshotPolicies.print(api, out, format, namespace, name, selector, now);
+                case CRONJOB -> CronJobs.print(api, out, format, namespace, name, selector, now);
                 case QUOTA -> Quotas.print(api, out, format, namespace, name, selector);
                 case POOL -> NodePools.print(api, out, format, name, selector, now);
                 case STORAGECLASS -> StorageClasses.print(api, out, format, name, selector, now);

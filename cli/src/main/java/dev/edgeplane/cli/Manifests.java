@@ -24,7 +24,7 @@ import java.util.List;
 final class Manifests {
 
     /** One resource read from a manifest. */
-    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, VolumeSnapshotPolicyManifest, JobManifest, QuotaManifest,
+    sealed interface Manifest permits AppManifest, JoinTokenManifest, VolumeManifest, VolumeSnapshotManifest, VolumeSnapshotPolicyManifest, QuotaManifest, CronJobManifest, JobManifest,
             ConfigMapManifest, SecretManifest, NodePoolManifest, ImagePrefetchManifest, StorageClassManifest, AutoscalerManifest {}
 
     record AppManifest(App app) implements Manifest {}
@@ -37,6 +37,8 @@ final class Manifests {
 
     record VolumeSnapshotPolicyManifest(dev.edgeplane.api.v1.VolumeSnapshotPolicy policy) implements Manifest {}
     record JobManifest(dev.edgeplane.api.v1.Job job) implements Manifest {}
+
+    record CronJobManifest(dev.edgeplane.api.v1.CronJob cronJob) implements Manifest {}
 
     record QuotaManifest(dev.edgeplane.api.v1.Quota quota) implements Manifest {}
 
@@ -89,6 +91,7 @@ final class Manifests {
                     merge(object, dev.edgeplane.api.v1.VolumeSnapshot.newBuilder(), where).build());
             case "StorageClass" -> new StorageClassManifest(merge(object, dev.edgeplane.api.v1.StorageClass.newBuilder(), where).build());
             case "NodePool" -> new NodePoolManifest(merge(object, dev.edgeplane.api.v1.NodePool.newBuilder(), where).build());
+            case "CronJob" -> new CronJobManifest(merge(object, dev.edgeplane.api.v1.CronJob.newBuilder(), where).build());
             case "VolumeSnapshotPolicy" -> new VolumeSnapshotPolicyManifest(
                     merge(object, dev.edgeplane.api.v1.VolumeSnapshotPolicy.newBuilder(), where).build());
             case "Quota" -> new QuotaManifest(merge(object, dev.edgeplane.api.v1.Quota.newBuilder(), where).build());
@@ -101,7 +104,7 @@ final class Manifests {
         };
     }
 
-    private static final String KINDS = "App, JoinToken, NodePool, StorageClass, Volume, VolumeSnapshot, VolumeSnapshotPolicy, Quota, ConfigMap, Secret, ImagePrefetch, Job or Autoscaler";
+    private static final String KINDS = "App, JoinToken, NodePool, StorageClass, Volume, VolumeSnapshot, VolumeSnapshotPolicy, Job, CronJob, Autoscaler, Quota, ConfigMap, Secret or ImagePrefetch";
 
     /**
      * A Secret's {@code data} values are base64, as in the API's JSON and in Kubernetes; Kubernetes'

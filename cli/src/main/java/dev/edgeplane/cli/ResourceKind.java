@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** The resource kinds edgectl knows, by any of the names an operator would type. */
 enum ResourceKind {
-    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, VOLUMESNAPSHOTPOLICY, STORAGECLASS, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH, JOB, AUTOSCALER;
+    APP, NODE, POOL, TOKEN, EVENT, VOLUME, VOLUMESNAPSHOT, VOLUMESNAPSHOTPOLICY, STORAGECLASS, QUOTA, CONFIGMAP, SECRET, IMAGEPREFETCH, JOB, CRONJOB, AUTOSCALER;
 
     static ResourceKind parse(String text) {
         return switch (text.toLowerCase(Locale.ROOT)) {
@@ -22,9 +22,10 @@ enum ResourceKind {
             case "secret", "secrets" -> SECRET;
             case "prefetch", "prefetches", "imageprefetch", "imageprefetches" -> IMAGEPREFETCH;
             case "job", "jobs" -> JOB;
+            case "cronjob", "cronjobs", "cj" -> CRONJOB;
             case "autoscaler", "autoscalers", "hpa", "hpas" -> AUTOSCALER;
             default -> throw new UsageException(
-                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches, jobs, autoscalers)");
+                    "unknown resource type '" + text + "' (apps, nodes, pools, tokens, events, volumes, volumesnapshots, volumesnapshotpolicies, storageclasses, quotas, configmaps, secrets, prefetches, jobs, cronjobs, autoscalers)");
         };
     }
 }

@@ -38,6 +38,7 @@ public class ControlPlane {
     private final dev.edgeplane.controlplane.controllers.snapshotpolicy.SnapshotPolicyController snapshotPolicies;
     private final dev.edgeplane.controlplane.controllers.job.JobController jobs;
     private final dev.edgeplane.controlplane.controllers.autoscaler.AutoscalerController autoscalers;
+    private final dev.edgeplane.controlplane.controllers.cronjob.CronJobController cronJobs;
     private final AgentEndpoint agentEndpoint;
     private final EventStore events;
     private final dev.edgeplane.controlplane.events.NodeObjects nodeObjects;
@@ -52,6 +53,7 @@ public class ControlPlane {
                         dev.edgeplane.controlplane.volumes.StorageClasses storageClasses,
                         dev.edgeplane.controlplane.controllers.job.JobController jobs,
                         dev.edgeplane.controlplane.controllers.autoscaler.AutoscalerController autoscalers,
+                        dev.edgeplane.controlplane.controllers.cronjob.CronJobController cronJobs,
                         @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080") int httpPort) {
         this.storageClasses = storageClasses;
         this.config = config;
@@ -71,6 +73,7 @@ public class ControlPlane {
         this.snapshotPolicies = snapshotPolicies;
         this.jobs = jobs;
         this.autoscalers = autoscalers;
+        this.cronJobs = cronJobs;
         this.httpPort = httpPort;
     }
 
@@ -91,6 +94,7 @@ public class ControlPlane {
         snapshotPolicies.start(); // likewise
         jobs.start(); // likewise
         autoscalers.start(); // likewise
+        cronJobs.start(); // likewise
         apps.start();
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
@@ -102,6 +106,7 @@ public class ControlPlane {
         snapshotPolicies.stop();
         jobs.stop();
         autoscalers.stop();
+        cronJobs.stop();
         apps.stop();
         pools.stop();
         agentEndpoint.stop();

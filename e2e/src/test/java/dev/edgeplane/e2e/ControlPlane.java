@@ -186,6 +186,11 @@ final class ControlPlane implements AutoCloseable {
                 .withDeadlineAfter(20, TimeUnit.SECONDS);
     }
 
+    dev.edgeplane.api.v1.CronJobServiceGrpc.CronJobServiceBlockingStub cronJobs() {
+        return dev.edgeplane.api.v1.CronJobServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
+                .withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
     dev.edgeplane.api.v1.VolumeSnapshotPolicyServiceGrpc.VolumeSnapshotPolicyServiceBlockingStub snapshotPolicies() {
         return dev.edgeplane.api.v1.VolumeSnapshotPolicyServiceGrpc.newBlockingStub(channel).withCallCredentials(admin)
                 .withDeadlineAfter(20, TimeUnit.SECONDS);

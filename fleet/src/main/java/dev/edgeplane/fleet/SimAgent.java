@@ -338,7 +338,7 @@ final class SimAgent {
     }
 
     private static boolean isReplica(Assignment a) {
-        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasVolumeSnapshotPolicy() && !a.getApp().isEmpty();
+        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasVolumeSnapshotPolicy() && !a.hasCronJob() && !a.getApp().isEmpty();
     }
 
     private StatusReport fullStatus() {

@@ -36,7 +36,7 @@ public final class JobPods {
 
     /** A pod (an App's replica or a Job's pod), not a volume, snapshot, prefetch or policy entry. */
     public static boolean isPod(Assignment a) {
-        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasImagePull() && !a.hasVolumeSnapshotPolicy();
+        return !a.hasVolumeSnapshot() && !a.hasVolumeTask() && !a.hasImagePull() && !a.hasVolumeSnapshotPolicy() && !a.hasCronJob();
     }
 
     /** A pod that reserves its requests and host ports on its node: every pod but a Job's counted (finished) one. */

@@ -33,7 +33,7 @@ import java.util.regex.Pattern;
 @GlobalInterceptor
 @ApplicationScoped
 public class AuditInterceptor implements ServerInterceptor, Prioritized {
-    static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback|Revoke|Start|Switch|Finish|Cancel).*");
+    static final Pattern MUTATING = Pattern.compile("(Create|Update|Delete|Cordon|Uncordon|Drain|Reset|Pause|Resume|Abort|Rollback|Revoke|Start|Switch|Finish|Cancel|Trigger).*");
     private static final int MAX_REASON = 512;
     private static final java.util.Set<String> CLUSTER_SCOPED = java.util.Set.of("Node", "NodePool", "StorageClass", "JoinToken", "Access", "ApiToken", "RoleBinding");
 

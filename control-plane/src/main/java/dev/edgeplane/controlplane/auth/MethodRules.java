@@ -83,6 +83,9 @@ public final class MethodRules {
         namespaced(t, "edgeplane.v1.JobService/", "Job", Permission.WRITE);
         // An Autoscaler sets an App's replicas, as deployers do.
         namespaced(t, "edgeplane.v1.AutoscalerService/", "Autoscaler", Permission.WRITE);
+        // CronJobs make Jobs: writing one, or triggering it, is deploying.
+        namespaced(t, "edgeplane.v1.CronJobService/", "CronJob", Permission.WRITE);
+        t.put("edgeplane.v1.CronJobService/TriggerCronJob", new Rule(Permission.WRITE, Scope.NAMESPACE));
         // Image prefetches: create, read and delete (no Update); pulling images is deploying.
         String prefetch = "edgeplane.v1.ImagePrefetchService/";
         t.put(prefetch + "CreateImagePrefetch", new Rule(Permission.WRITE, Scope.NAMESPACE));

@@ -88,6 +88,8 @@ public class NodeObjects {
                 add(objects, key("Volume", ns, a.getVolumeTask().getName()));
             } else if (a.hasVolumeSnapshotPolicy()) {
                 add(objects, key("VolumeSnapshotPolicy", ns, a.getVolumeSnapshotPolicy().getName()));
+            } else if (a.hasCronJob()) {
+                add(objects, key("CronJob", ns, a.getCronJob().getName()));
             } else if (a.hasImagePull()) {
                 add(objects, key("ImagePrefetch", ns, a.getImagePull().getName()));
             } else {

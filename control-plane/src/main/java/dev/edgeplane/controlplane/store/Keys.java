@@ -33,6 +33,8 @@ public final class Keys {
      * written in the Autoscaler's own transaction, so two on one App cannot both be created.
      */
     public static final String AUTOSCALER_TARGETS = ROOT + "autoscaler-targets/";
+    /** CronJobs: /edgeplane/cronjobs/&lt;namespace&gt;/&lt;name&gt;. */
+    public static final String CRON_JOBS = "/edgeplane/cronjobs/";
     /** Namespace quotas: /edgeplane/quotas/&lt;namespace&gt;/&lt;name&gt;. */
     public static final String QUOTAS = ROOT + "quotas/";
     /** Events, each under a lease: /edgeplane/events/&lt;namespace, "-" for cluster-scoped objects&gt;/&lt;name&gt;. */
@@ -111,6 +113,10 @@ public final class Keys {
 
     public static String imagePrefetch(String namespace, String name) {
         return IMAGE_PREFETCHES + namespace + "/" + name;
+    }
+
+    public static String cronJob(String namespace, String name) {
+        return CRON_JOBS + namespace + "/" + name;
     }
 
     public static String event(String namespace, String name) {

@@ -49,10 +49,10 @@ public class StateCaches {
     private final PrefixCache<dev.edgeplane.api.v1.VolumeSnapshotPolicy> snapshotPolicies;
     /** Autoscalers: the AutoscalerController evaluates them. */
     private final PrefixCache<dev.edgeplane.api.v1.Autoscaler> autoscalers;
+    private final PrefixCache<dev.edgeplane.api.v1.Job> jobs;
+    private final PrefixCache<dev.edgeplane.api.v1.CronJob> cronJobs;
     /** Storage classes: the scheduler resolves a Volume's class (CSI parameters, backend) for every placement. */
     private final PrefixCache<StorageClass> storageClasses;
-    /** Jobs: the Job controller reconciles them; their pods are assignments like an App's replicas. */
-    private final PrefixCache<dev.edgeplane.api.v1.Job> jobs;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -78,8 +78,9 @@ public class StateCaches {
                 b -> EtcdStore.decode(dev.edgeplane.api.v1.VolumeSnapshotPolicy.parser(), b), retries);
         this.autoscalers = new PrefixCache<>(store, Keys.AUTOSCALERS,
                 b -> EtcdStore.decode(dev.edgeplane.api.v1.Autoscaler.parser(), b), retries);
-        this.storageClasses = new PrefixCache<>(store, Keys.STORAGE_CLASSES, b -> EtcdStore.decode(StorageClass.parser(), b), retries);
         this.jobs = new PrefixCache<>(store, Keys.JOBS, b -> EtcdStore.decode(dev.edgeplane.api.v1.Job.parser(), b), retries);
+        this.cronJobs = new PrefixCache<>(store, Keys.CRON_JOBS, b -> EtcdStore.decode(dev.edgeplane.api.v1.CronJob.parser(), b), retries);
+        this.storageClasses = new PrefixCache<>(store, Keys.STORAGE_CLASSES, b -> EtcdStore.decode(StorageClass.parser(), b), retries);
     }
 
     /**
@@ -177,17 +178,23 @@ public class StateCaches {
         return autoscalers;
     }
 
-    public PrefixCache<StorageClass> storageClasses() {
-        return storageClasses;
-    }
-
+    /** Jobs: the Job controller reconciles them (their pods are assignments like an App's replicas); the CronJob controller reads their status. */
     public PrefixCache<dev.edgeplane.api.v1.Job> jobs() {
         return jobs;
     }
 
+    /** CronJobs: the CronJobController schedules them. */
+    public PrefixCache<dev.edgeplane.api.v1.CronJob> cronJobs() {
+        return cronJobs;
+    }
+
+    public PrefixCache<StorageClass> storageClasses() {
+        return storageClasses;
+    }
+
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools, imagePrefetches, snapshotPolicies, autoscalers, storageClasses, jobs);
+                roleBindings, nodePools, imagePrefetches, snapshotPolicies, autoscalers, storageClasses, jobs, cronJobs);
     }
 
     public void close() {

@@ -59,6 +59,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private final ConnectLimiter limiter;
     private final dev.edgeplane.controlplane.volumes.VolumeReports volumeReports;
     private final dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports;
+    private final dev.edgeplane.controlplane.controllers.cronjob.EdgeCronJobRuns cronJobRuns;
     private final Clock clock = Clock.systemUTC();
     private final Duration helloTimeout;
     private final ScheduledExecutorService timers;
@@ -75,12 +76,14 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
 
     public AgentApi(Joiner joiner, dev.edgeplane.controlplane.join.CertificateRenewal renewal, ClusterCa ca, Limits limits, AssignmentIndex index, NodeTracker tracker, StateCaches caches, EtcdStore store,
                     ConnectLimiter limiter, dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
-                    dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports, Duration helloTimeout, ScheduledExecutorService timers) {
+                    dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports,
+                    dev.edgeplane.controlplane.controllers.cronjob.EdgeCronJobRuns cronJobRuns, Duration helloTimeout, ScheduledExecutorService timers) {
         this.limiter = limiter;
         this.helloTimeout = helloTimeout;
         this.timers = timers;
         this.volumeReports = volumeReports;
         this.prefetchReports = prefetchReports;
+        this.cronJobRuns = cronJobRuns;
         this.joiner = joiner;
         this.renewal = renewal;
         this.ca = ca;
@@ -258,6 +261,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         tracker.report(node, request.getStatus());
                         volumeReports.report(node, request.getStatus());
                         prefetchReports.report(node, request.getStatus());
+                        cronJobRuns.report(node, request.getStatus());
                     }
                     // Deprecated (agents now use ReportEvents): still logged for older agents.
                     case EVENTS -> {

@@ -77,7 +77,8 @@ public class AgentEndpoint {
     public AgentEndpoint(ControlPlaneConfig config, ClusterCa ca, Joiner joiner, CertificateRenewal renewal, AssignmentIndex index,
                          NodeTracker tracker, StateCaches caches, EtcdStore store,
                          dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
-                         dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports) {
+                         dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports,
+                         dev.edgeplane.controlplane.controllers.cronjob.EdgeCronJobRuns cronJobRuns) {
         this.config = config;
         this.ca = ca;
         this.index = index;
@@ -90,7 +91,7 @@ public class AgentEndpoint {
         timers.setRemoveOnCancelPolicy(true); // almost every deadline is cancelled by its Hello: do not keep them queued
         this.helloTimers = timers;
         this.api = new AgentApi(joiner, renewal, ca, AgentApi.Limits.of(config.agent()), index, tracker, caches, store, limiter, volumeReports,
-                prefetchReports, config.fanout().helloTimeout(), timers);
+                prefetchReports, cronJobRuns, config.fanout().helloTimeout(), timers);
     }
 
     /** Sync streams admitted whose Hello is not served yet (what the connect limiter counts). */

@@ -17,18 +17,20 @@ import java.util.TreeMap;
  * @param volumeTasks     the entries carrying a VolumeTask (e.g. delete a volume)
  * @param imagePulls      the entries carrying an ImagePullTask (an ImagePrefetch's images)
  * @param snapshotPolicies the entries carrying a VolumeSnapshotPolicyTask (fired by the node on schedule)
+ * @param cronJobs        the entries carrying an EdgeCronJobTask (run_on_edge CronJobs, fired by the node)
  * @param complete        false until a whole desired state is known (from a good journal or a Snapshot);
  *                        nothing is ever removed on the strength of an incomplete one
  */
 public record DesiredState(long revision, Map<String, Assignment> assignments, Map<String, Assignment> volumeSnapshots,
                            Map<String, Assignment> volumeTasks, Map<String, Assignment> imagePulls, Map<String, Assignment> snapshotPolicies,
-                           boolean complete) {
+                           Map<String, Assignment> cronJobs, boolean complete) {
     public DesiredState {
         assignments = Collections.unmodifiableMap(new TreeMap<>(assignments));
         volumeSnapshots = Collections.unmodifiableMap(new TreeMap<>(volumeSnapshots));
         volumeTasks = Collections.unmodifiableMap(new TreeMap<>(volumeTasks));
         imagePulls = Collections.unmodifiableMap(new TreeMap<>(imagePulls));
         snapshotPolicies = Collections.unmodifiableMap(new TreeMap<>(snapshotPolicies));
+        cronJobs = Collections.unmodifiableMap(new TreeMap<>(cronJobs));
     }
 
     /** Sorts the entries of a node's desired state (by key) into replicas, snapshot tasks, volume tasks and image pulls. */
@@ -38,13 +40,15 @@ public record DesiredState(long revision, Map<String, Assignment> assignments, M
         Map<String, Assignment> volumeTasks = new TreeMap<>();
         Map<String, Assignment> imagePulls = new TreeMap<>();
         Map<String, Assignment> policies = new TreeMap<>();
+        Map<String, Assignment> cronJobs = new TreeMap<>();
         entries.forEach((key, entry) -> (entry.hasVolumeSnapshot() ? snapshots : entry.hasVolumeTask() ? volumeTasks
-                : entry.hasImagePull() ? imagePulls : entry.hasVolumeSnapshotPolicy() ? policies : replicas).put(key, entry));
-        return new DesiredState(revision, replicas, snapshots, volumeTasks, imagePulls, policies, complete);
+                : entry.hasImagePull() ? imagePulls : entry.hasVolumeSnapshotPolicy() ? policies
+                : entry.hasCronJob() ? cronJobs : replicas).put(key, entry));
+        return new DesiredState(revision, replicas, snapshots, volumeTasks, imagePulls, policies, cronJobs, complete);
     }
 
     public static DesiredState unknown() {
-        return new DesiredState(0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), false);
+        return new DesiredState(0, Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), false);
     }
 
     /** Every entry, replicas, snapshot and volume tasks, image pulls, as the journal keeps them. */
@@ -54,6 +58,7 @@ public record DesiredState(long revision, Map<String, Assignment> assignments, M
         all.putAll(volumeTasks);
         all.putAll(imagePulls);
         all.putAll(snapshotPolicies);
+        all.putAll(cronJobs);
         return all.values();
     }
 

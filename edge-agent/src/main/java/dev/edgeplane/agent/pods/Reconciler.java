@@ -59,6 +59,34 @@ public final class Reconciler implements AutoCloseable {
     static final Duration LOG_ROTATION_PERIOD = Duration.ofSeconds(10);
     private volatile String lastListError = "";
     private final List<Consumer<Duration>> reconcileListeners = new CopyOnWriteArrayList<>();
+    private volatile LocalPods localPods = LocalPods.NONE;
+
+    /**
+     * Pods the node decides on itself, beside the control plane's replicas (run_on_edge CronJob runs):
+     * run by the same pod workers, but their status goes back to their owner, not into the node's
+     * replica reports (the control plane would not know them).
+     */
+    public interface LocalPods {
+        LocalPods NONE = new LocalPods() {
+            @Override
+            public java.util.Map<String, Assignment> pods() {
+                return java.util.Map.of();
+            }
+
+            @Override
+            public void observed(String key, ReplicaStatus status) {}
+        };
+
+        /** "namespace/replica" -> the pod; keys never collide with the control plane's replicas. */
+        java.util.Map<String, Assignment> pods();
+
+        void observed(String key, ReplicaStatus status);
+    }
+
+    /** Runs {@code pods} too (set before {@link #start}). */
+    public void setLocalPods(LocalPods pods) {
+        this.localPods = pods;
+    }
 
     public Reconciler(CriRuntime cri, DesiredStateStore desired, StatusManager status, ReconcilerSettings settings, Clock clock) {
         this(cri, desired, status, settings, clock, PodVolumes.withoutDriver(settings.logDir().resolveSibling("volumes")));
@@ -109,6 +137,7 @@ public final class Reconciler implements AutoCloseable {
     void syncOnce() {
         DesiredState state = desired.current();
         Set<String> keys = new TreeSet<>(state.assignments().keySet());
+        keys.addAll(localPods.pods().keySet());
         try {
             for (PodSandbox sandbox : cri.listSandboxes(PodLabels.managed())) {
                 PodLabels.replicaKey(sandbox.getLabelsMap()).ifPresent(keys::add);
@@ -178,6 +207,11 @@ public final class Reconciler implements AutoCloseable {
             Duration took = Duration.ofNanos(System.nanoTime() - started);
             reconcileListeners.forEach(listener -> listener.accept(took));
             status.update(key, replica);
+            return;
+        }
+        Assignment local = localPods.pods().get(key);
+        if (local != null) {
+            localPods.observed(key, worker.sync(key, local));
         } else if (state.complete()) {
             int slash = key.indexOf('/');
             worker.remove(key, key.substring(0, slash), key.substring(slash + 1));

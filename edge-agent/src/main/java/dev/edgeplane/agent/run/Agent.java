@@ -22,6 +22,7 @@ import dev.edgeplane.agent.metrics.MetricsSettings;
 import dev.edgeplane.agent.pods.Reconciler;
 import dev.edgeplane.agent.volumes.PodVolumes;
 import dev.edgeplane.agent.volumes.VolumeSnapshotPolicies;
+import dev.edgeplane.agent.cronjobs.EdgeCronJobs;
 import dev.edgeplane.agent.volumes.StorageProbe;
 import dev.edgeplane.agent.volumes.VolumeSnapshots;
 import dev.edgeplane.agent.volumes.VolumeTasks;
@@ -79,6 +80,7 @@ public final class Agent implements AutoCloseable {
     private StorageProbe storageProbe;
     private VolumeSnapshots snapshots;
     private VolumeSnapshotPolicies snapshotPolicies;
+    private EdgeCronJobs cronJobs;
     private VolumeTasks volumeTasks;
     private ImagePrefetcher prefetcher;
     private EventSpool events;
@@ -158,7 +160,13 @@ public final class Agent implements AutoCloseable {
         agentStats.queue("status", status::pending);
         agentStats.queue("events", events::size);
         agentStats.droppedObserved("events", events::droppedNotReported);
+        // run_on_edge CronJobs fire here from the journal, connected or not; their runs are local pods of the reconciler.
+        EdgeCronJobs cronJobs = new EdgeCronJobs(desired, status::updateCronJobRun,
+                r -> status.forgetCronJobRun(r.getNamespace(), r.getReplica()), reconciler::trigger, nodeName,
+                state.path().resolve("cronjobs"), Clock.systemUTC());
+        reconciler.setLocalPods(cronJobs);
         reconciler.start();
+        cronJobs.start();
         ImageGc imageGc = new ImageGc(cri, () -> imagesOf(desired), settings.imageGc(), Clock.systemUTC());
         PassLoop imageGcLoop = new PassLoop("image-gc", IMAGE_GC_PERIOD, imageGc::collectOnce);
         imageGcLoop.start();
@@ -223,6 +231,7 @@ public final class Agent implements AutoCloseable {
         agent.storageProbe = storageProbe;
         agent.snapshots = snapshots;
         agent.snapshotPolicies = snapshotPolicies;
+        agent.cronJobs = cronJobs;
         agent.volumeTasks = volumeTasks;
         agent.prefetcher = prefetcher;
         agent.events = events;
@@ -337,6 +346,11 @@ public final class Agent implements AutoCloseable {
             a.getTemplate().getContainersList().forEach(c -> images.add(c.getImage()));
             a.getTemplate().getInitContainersList().forEach(c -> images.add(c.getImage()));
         }
+        // A run_on_edge CronJob's images stay between its runs: the next may fire offline.
+        for (dev.edgeplane.api.v1.Assignment a : desired.current().cronJobs().values()) {
+            a.getCronJob().getTemplate().getContainersList().forEach(c -> images.add(c.getImage()));
+            a.getCronJob().getTemplate().getInitContainersList().forEach(c -> images.add(c.getImage()));
+        }
         return images;
     }
 
@@ -363,6 +377,9 @@ public final class Agent implements AutoCloseable {
         }
         if (imageGc != null) {
             imageGc.close(Duration.ofSeconds(5));
+        }
+        if (cronJobs != null) {
+            cronJobs.close(); // before the reconciler: no run starts while it stops
         }
         reconciler.close();
         if (storageProbe != null) {

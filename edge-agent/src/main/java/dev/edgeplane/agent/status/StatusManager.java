@@ -27,13 +27,15 @@ import java.util.concurrent.CopyOnWriteArrayList;
 public final class StatusManager {
     /** What changed since the last take. */
     public record Changes(List<ReplicaStatus> changed, List<String> removed, List<VolumeReport> volumes,
-                          List<VolumeSnapshotReport> snapshots, List<ImagePullReport> imagePulls) {
+                          List<VolumeSnapshotReport> snapshots, List<ImagePullReport> imagePulls,
+                          List<dev.edgeplane.api.v1.CronJobRunReport> cronJobRuns) {
         public Changes(List<ReplicaStatus> changed, List<String> removed) {
-            this(changed, removed, List.of(), List.of(), List.of());
+            this(changed, removed, List.of(), List.of(), List.of(), List.of());
         }
 
         public boolean isEmpty() {
-            return changed.isEmpty() && removed.isEmpty() && volumes.isEmpty() && snapshots.isEmpty() && imagePulls.isEmpty();
+            return changed.isEmpty() && removed.isEmpty() && volumes.isEmpty() && snapshots.isEmpty() && imagePulls.isEmpty()
+                    && cronJobRuns.isEmpty();
         }
     }
 
@@ -48,6 +50,9 @@ public final class StatusManager {
     private final Set<String> dirtySnapshots = new LinkedHashSet<>();
     private final Map<String, ImagePullReport> imagePulls = new TreeMap<>();
     private final Set<String> dirtyImagePulls = new LinkedHashSet<>();
+    /** run_on_edge CronJob runs the node keeps (by namespace/replica), reported until forgotten. */
+    private final Map<String, dev.edgeplane.api.v1.CronJobRunReport> cronJobRuns = new TreeMap<>();
+    private final Set<String> dirtyCronJobRuns = new LinkedHashSet<>();
 
     public StatusManager(Clock clock) {
         this.clock = clock;
@@ -130,8 +135,10 @@ public final class StatusManager {
         dirtyVolumes.clear();
         dirtySnapshots.clear();
         dirtyImagePulls.clear();
+        dirtyCronJobRuns.clear();
         return StatusReport.newBuilder().addAllReplicas(takeAll()).setFull(true)
-                .addAllVolumes(volumes.values()).addAllSnapshots(snapshots.values()).addAllImagePulls(imagePulls.values()).build();
+                .addAllVolumes(volumes.values()).addAllSnapshots(snapshots.values()).addAllImagePulls(imagePulls.values())
+                .addAllCronJobRuns(cronJobRuns.values()).build();
     }
 
     /** What the node's storage driver did with a Volume (keyed by namespace/name; changes only). */
@@ -167,6 +174,29 @@ public final class StatusManager {
         if (changed) {
             listeners.forEach(Runnable::run);
         }
+    }
+
+    /** A run_on_edge CronJob run that started or changed (changes only). */
+    public void updateCronJobRun(dev.edgeplane.api.v1.CronJobRunReport report) {
+        boolean changed;
+        synchronized (this) {
+            String key = DesiredState.key(report.getNamespace(), report.getReplica());
+            changed = !report.equals(cronJobRuns.get(key));
+            if (changed) {
+                cronJobRuns.put(key, report);
+                dirtyCronJobRuns.add(key);
+            }
+        }
+        if (changed) {
+            listeners.forEach(Runnable::run);
+        }
+    }
+
+    /** A run the node no longer keeps (beyond the history limits, or its CronJob gone): nothing more to say. */
+    public synchronized void forgetCronJobRun(String namespace, String replica) {
+        String key = DesiredState.key(namespace, replica);
+        cronJobRuns.remove(key);
+        dirtyCronJobRuns.remove(key);
     }
 
     /** An image pull entry gone from the desired state: nothing more to say about it. */
@@ -205,7 +235,9 @@ public final class StatusManager {
         Changes changes = new Changes(changed, List.copyOf(removed),
                 dirtyVolumes.stream().map(volumes::get).filter(java.util.Objects::nonNull).toList(),
                 dirtySnapshots.stream().map(snapshots::get).filter(java.util.Objects::nonNull).toList(),
-                dirtyImagePulls.stream().map(imagePulls::get).filter(java.util.Objects::nonNull).toList());
+                dirtyImagePulls.stream().map(imagePulls::get).filter(java.util.Objects::nonNull).toList(),
+                dirtyCronJobRuns.stream().map(cronJobRuns::get).filter(java.util.Objects::nonNull).toList());
+        dirtyCronJobRuns.clear();
         dirty.clear();
         dirtyImagePulls.clear();
         removed.clear();

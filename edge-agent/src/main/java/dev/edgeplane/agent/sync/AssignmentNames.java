@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
 final class AssignmentNames {
     private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     /** A snapshot's, volume task's, image pull's or snapshot policy's entry: "snapshot.<name>" / "volume.<name>" / "prefetch.<name>" / "snapshotpolicy.<name>". */
-    private static final Pattern TASK = Pattern.compile("(snapshot|volume|prefetch|snapshotpolicy)\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+    private static final Pattern TASK = Pattern.compile("(snapshot|volume|prefetch|snapshotpolicy|cronjob)\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     /** A Job's pods' app: "job.<job name>" (dev.edgeplane.api.JobPods); only a label value on the host, never a path. */
     private static final Pattern JOB_APP = Pattern.compile("job\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     private static final Pattern CONFIG_KEY = Pattern.compile("[-._a-zA-Z0-9]{1,253}");
@@ -31,7 +31,15 @@ final class AssignmentNames {
         List<String> bad = new ArrayList<>();
         check(bad, "namespace", a.getNamespace(), DNS_LABEL);
         check(bad, "replica", a.getReplica(), a.hasVolumeSnapshot() || a.hasVolumeTask() || a.hasImagePull()
-                || a.hasVolumeSnapshotPolicy() ? TASK : DNS_LABEL);
+                || a.hasVolumeSnapshotPolicy() || a.hasCronJob() ? TASK : DNS_LABEL);
+        if (a.hasCronJob()) {
+            check(bad, "cron job", a.getCronJob().getName(), DNS_LABEL);
+            List<Container> cronContainers = new ArrayList<>(a.getCronJob().getTemplate().getInitContainersList());
+            cronContainers.addAll(a.getCronJob().getTemplate().getContainersList());
+            for (Container c : cronContainers) {
+                check(bad, "cron job container", c.getName(), DNS_LABEL);
+            }
+        }
         for (dev.edgeplane.api.v1.PolicyVolume v : a.getVolumeSnapshotPolicy().getVolumesList()) {
             check(bad, "policy volume", v.getName(), DNS_LABEL);
         }

@@ -282,7 +282,8 @@ public final class SyncClient implements AutoCloseable {
                 send(SyncRequest.newBuilder().setStatus(StatusReport.newBuilder()
                         .addAllReplicas(changes.changed()).addAllRemoved(changes.removed())
                         .addAllVolumes(changes.volumes()).addAllSnapshots(changes.snapshots())
-                        .addAllImagePulls(changes.imagePulls())).build());
+                        .addAllImagePulls(changes.imagePulls())
+                        .addAllCronJobRuns(changes.cronJobRuns())).build());
             }
             // Events travel on their own ReportEvents stream (events.EventUploader), acked.
         };
