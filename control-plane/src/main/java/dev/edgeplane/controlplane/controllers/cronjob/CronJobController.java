@@ -11,6 +11,7 @@ import dev.edgeplane.api.v1.Job;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.ObjectReference;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.controllers.NodeEntryIndex;
 import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.scheduler.LeaderLock;
 import dev.edgeplane.controlplane.store.Entry;
@@ -74,7 +75,7 @@ public class CronJobController {
     private final EventRecorder events;
     private final Clock clock;
     /** "namespace/cronjob" -> node -> its entry, from the assignments informer. */
-    private final Map<String, Map<String, Entry<Assignment>>> entries = new HashMap<>();
+    private final NodeEntryIndex entries = new NodeEntryIndex(EdgeCronJobTasks::cronJobOf);
     private final Map<String, Written> written = new ConcurrentHashMap<>();
     private volatile TxnWriter writer;
     private volatile WorkQueue<String> queue;
@@ -105,8 +106,8 @@ public class CronJobController {
     /** The writer and the index of node entries, without the work queue (tests reconcile by hand). */
     void startIndex() {
         writer = new TxnWriter(store, config.writesInFlight());
-        caches.assignments().subscribe(new EntryListener(), (state, revision) -> {
-            state.values().forEach(this::index);
+        caches.assignments().subscribe(entries.listener(this::wake, this::wakeAll), (state, revision) -> {
+            entries.reset(state.values());
             return null;
         });
     }
@@ -125,9 +126,7 @@ public class CronJobController {
         }
         Set<String> all = new HashSet<>();
         caches.cronJobs().all().forEach(e -> all.add(Keys.suffix(e.key(), Keys.CRON_JOBS)));
-        synchronized (entries) {
-            all.addAll(entries.keySet()); // entries of CronJobs deleted while no leader ran
-        }
+        all.addAll(entries.owners()); // entries of CronJobs deleted while no leader ran
         caches.jobs().all().forEach(e -> {
             String owner = e.value().getMetadata().getLabelsOrDefault(CronJobNames.CRON_JOB_LABEL, "");
             if (!owner.isEmpty()) {
@@ -145,39 +144,9 @@ public class CronJobController {
         }
     }
 
-    private String index(Entry<Assignment> entry) {
-        String cronJob = EdgeCronJobTasks.cronJobOf(entry.value());
-        if (cronJob != null) {
-            synchronized (entries) {
-                entries.computeIfAbsent(cronJob, k -> new HashMap<>()).put(entry.value().getNode(), entry);
-            }
-        }
-        return cronJob;
-    }
-
-    private String unindex(Entry<Assignment> entry) {
-        String cronJob = EdgeCronJobTasks.cronJobOf(entry.value());
-        if (cronJob != null) {
-            synchronized (entries) {
-                Map<String, Entry<Assignment>> nodes = entries.get(cronJob);
-                Entry<Assignment> held = nodes == null ? null : nodes.get(entry.value().getNode());
-                if (held != null && held.key().equals(entry.key())) {
-                    nodes.remove(entry.value().getNode());
-                    if (nodes.isEmpty()) {
-                        entries.remove(cronJob);
-                    }
-                }
-            }
-        }
-        return cronJob;
-    }
-
     /** The node's entry for the CronJob, if it holds one (the run reports check this). */
     public Optional<Assignment> entry(String namespace, String cronJob, String node) {
-        synchronized (entries) {
-            Entry<Assignment> e = entries.getOrDefault(namespace + "/" + cronJob, Map.of()).get(node);
-            return Optional.ofNullable(e).map(Entry::value);
-        }
+        return Optional.ofNullable(entries.entries(namespace + "/" + cronJob).get(node)).map(Entry::value);
     }
 
     private final class CronJobListener implements PrefixCache.Listener<CronJob> {
@@ -239,32 +208,6 @@ public class CronJobController {
         }
     }
 
-    private final class EntryListener implements PrefixCache.Listener<Assignment> {
-        @Override
-        public void onEvents(List<PrefixCache.Event<Assignment>> changes, long revision) {
-            Set<String> touched = new HashSet<>();
-            for (PrefixCache.Event<Assignment> change : changes) {
-                if (change.previous() != null) {
-                    touched.add(unindex(change.previous()));
-                }
-                if (change instanceof PrefixCache.Put<Assignment> put) {
-                    touched.add(index(put.entry()));
-                }
-            }
-            touched.remove(null);
-            touched.forEach(CronJobController.this::wake);
-        }
-
-        @Override
-        public void onReset(Map<String, Entry<Assignment>> state, long revision) {
-            synchronized (entries) {
-                entries.clear();
-            }
-            state.values().forEach(CronJobController.this::index);
-            wakeAll();
-        }
-    }
-
     private static ObjectReference ref(String namespace, String name) {
         return ObjectReference.newBuilder().setKind("CronJob").setNamespace(namespace).setName(name).build();
     }
@@ -285,10 +228,7 @@ public class CronJobController {
         Entry<CronJob> entry = caches.cronJobs().get(Keys.cronJob(namespace, name));
         List<Entry<Job>> labelled = caches.jobs().list(Keys.JOBS + namespace + "/").stream()
                 .filter(e -> name.equals(e.value().getMetadata().getLabelsOrDefault(CronJobNames.CRON_JOB_LABEL, ""))).toList();
-        Map<String, Entry<Assignment>> existing;
-        synchronized (entries) {
-            existing = new HashMap<>(entries.getOrDefault(key, Map.of()));
-        }
+        Map<String, Entry<Assignment>> existing = entries.entries(key);
         List<Write> writes = new ArrayList<>();
         // Node entries: exactly those wanted.
         Map<String, Assignment> wanted = entry == null ? Map.of()
