@@ -56,7 +56,7 @@ public class ClusterCaApi extends ClusterCaServiceGrpc.ClusterCaServiceImplBase 
         Calls.unary(responseObserver, () -> {
             ca.refresh();
             if (phase() == ClusterCaPhase.PREPARED && !request.getForce()) {
-                refuseWhilePending(pending(), "have not received the new CA yet (they renew within a heartbeat while "
+                refuseWhilePending(pending(), "have not installed the new CA yet (they renew and confirm it within a heartbeat while "
                         + "connected); switching now would cut them off");
             }
             ca.switchSigner();
@@ -108,9 +108,11 @@ public class ClusterCaApi extends ClusterCaServiceGrpc.ClusterCaServiceImplBase 
         }
         String bundle = ca.bundleHash();
         String signing = ca.get().hash();
+        // What a renewal recorded was sent, not yet held: a node counts once it said it installed that certificate.
+        Predicate<Map<String, String>> installed = a -> a.get(Joiner.CERT_HASH_ANNOTATION).equals(a.get(Joiner.INSTALLED_CERT_ANNOTATION));
         Predicate<Map<String, String>> blocks = phase == ClusterCaPhase.PREPARED
-                ? a -> !bundle.equals(a.get(Joiner.CA_BUNDLE_ANNOTATION))
-                : a -> !signing.equals(a.get(Joiner.CERT_ISSUER_ANNOTATION));
+                ? a -> !bundle.equals(a.get(Joiner.CA_BUNDLE_ANNOTATION)) || !installed.test(a)
+                : a -> !signing.equals(a.get(Joiner.CERT_ISSUER_ANNOTATION)) || !installed.test(a);
         return caches.nodes().all().stream()
                 .map(Entry::value)
                 .filter(n -> n.getMetadata().containsAnnotations(Joiner.CERT_HASH_ANNOTATION)) // reset nodes have none

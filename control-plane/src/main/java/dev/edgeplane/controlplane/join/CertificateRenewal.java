@@ -13,6 +13,7 @@ import dev.edgeplane.controlplane.events.EventRecorder;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.StoreException;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -24,6 +25,8 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
+import java.util.Map;
+import java.util.Optional;
 import org.jboss.logging.Logger;
 
 /**
@@ -206,6 +209,37 @@ public class CertificateRenewal {
         }
         throw Status.ABORTED.withDescription("the certificate renewal of " + node + " kept conflicting with other writes to the node; retry")
                 .asRuntimeException();
+    }
+
+    /**
+     * What a heartbeat says the agent has installed ({@code installed}, "sha256:hex"): the renewal's
+     * certificate is recorded as installed (one guarded write per renewal: the evidence a CA rollover
+     * waits for), and true is returned when the agent still holds the certificate its last renewal
+     * replaced, i.e. it lost that renewal's answer or crashed before storing it, and must renew again.
+     *
+     * @throws StoreException when etcd does not take the write; the agent reports again at its next heartbeat
+     */
+    public boolean installedCertificate(String node, String installed) {
+        for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+            Optional<Entry<Node>> entry = store.get(Keys.node(node), Node.parser());
+            if (entry.isEmpty()) {
+                return false;
+            }
+            Map<String, String> annotations = entry.get().value().getMetadata().getAnnotationsMap();
+            if (!installed.equals(annotations.get(Joiner.CERT_HASH_ANNOTATION))) {
+                return installed.equals(annotations.get(Joiner.PREVIOUS_CERT_HASH_ANNOTATION));
+            }
+            if (installed.equals(annotations.get(Joiner.INSTALLED_CERT_ANNOTATION))) {
+                return false;
+            }
+            Node confirmed = entry.get().value().toBuilder().setMetadata(entry.get().value().getMetadata().toBuilder()
+                    .putAnnotations(Joiner.INSTALLED_CERT_ANNOTATION, installed)).build();
+            if (store.update(Keys.node(node), confirmed.toByteArray(), entry.get().modRevision()).isPresent()) {
+                LOG.debugf("node %s has installed its certificate %s", node, installed);
+                return false;
+            }
+        }
+        throw new StoreException("node " + node + " kept changing while its installed certificate was recorded", null);
     }
 
     private static boolean proofVerifies(X509Certificate certificate, String csrPem, long epochSeconds, byte[] proof) {

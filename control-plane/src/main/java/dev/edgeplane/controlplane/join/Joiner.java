@@ -54,6 +54,12 @@ public class Joiner {
     public static final String CERT_ISSUER_ANNOTATION = "edgeplane.dev/certificate-issuer";
     /** Annotation on the Node: the CA bundle the agent was last given (see {@link ClusterCa#bundleHash}). */
     public static final String CA_BUNDLE_ANNOTATION = "edgeplane.dev/ca-bundle";
+    /**
+     * The certificate the agent said it has installed (Heartbeat.installed_certificate). Until it equals
+     * {@link #CERT_HASH_ANNOTATION}, the CA bundle and issuer recorded with that certificate are what the
+     * control plane SENT, not what the node holds: a CA rollover waits for it.
+     */
+    public static final String INSTALLED_CERT_ANNOTATION = "edgeplane.dev/installed-certificate-sha256";
     /** Annotation on the Node: set by ResetNodeIdentity, the next Join of its name may re-key it (and clears it). */
     public static final String IDENTITY_RESET_ANNOTATION = "edgeplane.dev/identity-reset";
     private static final Logger LOG = Logger.getLogger(Joiner.class);

@@ -47,6 +47,7 @@ import org.jboss.logging.Logger;
  */
 public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private static final Logger LOG = Logger.getLogger(AgentApi.class);
+    private static final java.util.regex.Pattern CERTIFICATE_HASH = java.util.regex.Pattern.compile("sha256:[0-9a-f]{64}");
 
     private final dev.edgeplane.controlplane.join.CertificateRenewal renewal;
     private final Limits limits;
@@ -457,9 +458,23 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             responseObserver.onError(invalid.get());
             return;
         }
+        String installed = request.getInstalledCertificate();
+        if (!installed.isEmpty() && !CERTIFICATE_HASH.matcher(installed).matches()) {
+            responseObserver.onError(dev.edgeplane.controlplane.api.Validation.invalid("installed_certificate", "must be sha256:<64 hex digits>"));
+            return;
+        }
         tracker.heartbeat(node, request);
+        boolean lostRenewal;
+        try {
+            lostRenewal = !installed.isEmpty() && renewal.installedCertificate(node, installed);
+        } catch (StoreException e) {
+            // Not acknowledged: the agent says it again at its next heartbeat.
+            responseObserver.onError(Status.UNAVAILABLE.withDescription("cannot record the installed certificate now; say it again")
+                    .asRuntimeException());
+            return;
+        }
         responseObserver.onNext(HeartbeatAck.newBuilder().setTime(Joiner.timestamp(clock.instant()))
-                .setRenewCertificate(shouldRenewNow(node)).build());
+                .setRenewCertificate(lostRenewal || shouldRenewNow(node)).build());
         responseObserver.onCompleted();
     }
 

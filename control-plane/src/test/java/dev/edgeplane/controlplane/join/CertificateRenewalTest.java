@@ -118,6 +118,33 @@ class CertificateRenewalTest {
     }
 
     @Test
+    void aRenewalCountsAsInstalledOnlyOnceTheAgentSaysSoAndALostOneIsAskedForAgain() throws Exception {
+        Joined node = join("installed-" + suffix());
+        String joined = CertificateAuthority.hashOf(node.certificate());
+        assertFalse(renewal.installedCertificate(node.name(), joined), "the joined certificate is current: nothing to renew");
+        assertEquals(joined, node(node.name()).getMetadata().getAnnotationsOrThrow(Joiner.INSTALLED_CERT_ANNOTATION));
+
+        clock.advance(Duration.ofDays(24));
+        X509Certificate renewed = CertificateAuthority.parseCertificate(renewal.renew(RenewNodeCertificateRequest.newBuilder()
+                .setCsrPem(csr(keyPair(), node.name())).build(), node.certificate(), "10.0.0.7:5555").getCertificatePem());
+        assertEquals(joined, node(node.name()).getMetadata().getAnnotationsOrThrow(Joiner.INSTALLED_CERT_ANNOTATION),
+                "answered is not installed: the agent may crash before storing it");
+
+        // The agent restarted with the certificate the renewal replaced: it lost the renewal.
+        long revision = store.get(Keys.node(node.name()), Node.parser()).orElseThrow().modRevision();
+        assertTrue(renewal.installedCertificate(node.name(), joined), "asked to renew again");
+        assertEquals(revision, store.get(Keys.node(node.name()), Node.parser()).orElseThrow().modRevision(), "and nothing written");
+
+        assertFalse(renewal.installedCertificate(node.name(), CertificateAuthority.hashOf(renewed)));
+        assertEquals(CertificateAuthority.hashOf(renewed), node(node.name()).getMetadata().getAnnotationsOrThrow(Joiner.INSTALLED_CERT_ANNOTATION));
+        long confirmed = store.get(Keys.node(node.name()), Node.parser()).orElseThrow().modRevision();
+        assertFalse(renewal.installedCertificate(node.name(), CertificateAuthority.hashOf(renewed)));
+        assertEquals(confirmed, store.get(Keys.node(node.name()), Node.parser()).orElseThrow().modRevision(), "said again: no second write");
+        assertFalse(renewal.installedCertificate(node.name(), "sha256:" + "0".repeat(64)), "a certificate the node never had: no renewal, no write");
+        assertEquals(confirmed, store.get(Keys.node(node.name()), Node.parser()).orElseThrow().modRevision());
+    }
+
+    @Test
     void renewalsAreRefusedForAReusedKeyAReplacedCertificateAResetNodeAndTooOften() throws Exception {
         Joined node = join("refused-" + suffix());
         clock.advance(Duration.ofDays(20));

@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane.sync;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +15,9 @@ import dev.edgeplane.api.v1.CreateApiTokenRequest;
 import dev.edgeplane.api.v1.CreateJoinTokenRequest;
 import dev.edgeplane.api.v1.CreateRoleBindingRequest;
 import dev.edgeplane.api.v1.GetJoinTokenRequest;
+import dev.edgeplane.api.v1.Heartbeat;
+import dev.edgeplane.api.v1.HeartbeatAck;
+import dev.edgeplane.api.v1.Hello;
 import dev.edgeplane.api.v1.JoinToken;
 import dev.edgeplane.api.v1.JoinTokenSpec;
 import dev.edgeplane.api.v1.ListNodesRequest;
@@ -25,11 +29,13 @@ import dev.edgeplane.api.v1.ResetNodeIdentityRequest;
 import dev.edgeplane.api.v1.Role;
 import dev.edgeplane.api.v1.RoleBinding;
 import dev.edgeplane.api.v1.StartCaRolloverRequest;
+import dev.edgeplane.api.v1.SyncRequest;
 import dev.edgeplane.controlplane.EtcdTestResource;
 import dev.edgeplane.controlplane.TestApi;
 import dev.edgeplane.controlplane.store.Keys;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.options.GetOption;
+import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.QuarkusTestResource;
@@ -133,6 +139,44 @@ class HostilePartiesTest {
                         .build()));
         assertEquals(Status.Code.UNAUTHENTICATED, claimed.getStatus().getCode());
         assertEquals(before, etcd(Keys.node(victimName)), "the victim's Node is untouched");
+    }
+
+    /**
+     * Heartbeat.installed_certificate speaks for the caller's own node only: naming another node's
+     * certificate confirms nothing anywhere, and a malformed value is refused unchanged.
+     */
+    @Test
+    void aNodeCannotConfirmAnotherNodesCertificateAsInstalled() throws Exception {
+        JoinToken token = token(2);
+        String victimName = unique("victim");
+        TestAgent victim = joined(victimName, token);
+        TestAgent mallory = joined(unique("mallory"), token);
+        String victimCertificate = dev.edgeplane.api.CertificateHashes.sha256(TestAgent.parse(victim.joined.getCertificatePem()));
+        String malloryCertificate = dev.edgeplane.api.CertificateHashes.sha256(TestAgent.parse(mallory.joined.getCertificatePem()));
+        ManagedChannel channel = mallory.syncChannel(TestApi.agentPort());
+        try (TestAgent.Stream stream = new TestAgent.Stream(channel)) {
+            stream.send(SyncRequest.newBuilder().setHello(Hello.newBuilder().setLastAppliedRevision(0)).build());
+            assertTrue(stream.next(Duration.ofSeconds(20)).hasSnapshot());
+            Map<String, String> before = etcd(Keys.node(victimName));
+            var heartbeats = AgentServiceGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS);
+
+            HeartbeatAck ack = heartbeats.heartbeat(Heartbeat.newBuilder().setInstalledCertificate(victimCertificate).build());
+            assertFalse(ack.getRenewCertificate(), "a certificate Mallory never had is no lost renewal of hers");
+            StatusRuntimeException malformed = assertThrows(StatusRuntimeException.class, () -> heartbeats
+                    .heartbeat(Heartbeat.newBuilder().setInstalledCertificate("sha256:<script>").build()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, malformed.getStatus().getCode());
+            assertTrue(malformed.getStatus().getDescription().contains("installed_certificate"), malformed.getStatus().getDescription());
+            assertEquals(before, etcd(Keys.node(victimName)), "the victim's Node is untouched");
+            assertEquals("", api.nodes().getNode(dev.edgeplane.api.v1.GetNodeRequest.newBuilder().setName(mallory.name).build())
+                    .getMetadata().getAnnotationsOrDefault(dev.edgeplane.controlplane.join.Joiner.INSTALLED_CERT_ANNOTATION, ""),
+                    "nor is anything recorded for Mallory");
+
+            heartbeats.heartbeat(Heartbeat.newBuilder().setInstalledCertificate(malloryCertificate).build());
+            TestApi.await("Mallory's own certificate recorded as installed", Duration.ofSeconds(10), () -> api.nodes()
+                    .getNode(dev.edgeplane.api.v1.GetNodeRequest.newBuilder().setName(mallory.name).build()).getMetadata()
+                    .getAnnotationsOrDefault(dev.edgeplane.controlplane.join.Joiner.INSTALLED_CERT_ANNOTATION, "").equals(malloryCertificate));
+            assertEquals(before, etcd(Keys.node(victimName)), "the victim's Node is still untouched");
+        }
     }
 
     @Test

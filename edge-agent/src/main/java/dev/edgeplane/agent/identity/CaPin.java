@@ -2,12 +2,8 @@ package dev.edgeplane.agent.identity;
 
 import java.net.Socket;
 import java.security.GeneralSecurityException;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.security.cert.CertificateEncodingException;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
-import java.util.HexFormat;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Pattern;
@@ -48,12 +44,7 @@ public final class CaPin {
 
     /** "sha256:" + hex(sha256(DER)). */
     public static String hashOf(X509Certificate certificate) {
-        try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(certificate.getEncoded());
-            return "sha256:" + HexFormat.of().formatHex(digest);
-        } catch (NoSuchAlgorithmException | CertificateEncodingException e) {
-            throw new IllegalStateException("cannot hash a certificate", e);
-        }
+        return dev.edgeplane.api.CertificateHashes.sha256(certificate);
     }
 
     public boolean matches(X509Certificate certificate) {

@@ -12,6 +12,7 @@ import dev.edgeplane.agent.host.NodeConditions;
 import dev.edgeplane.agent.images.ImageGc;
 import dev.edgeplane.agent.images.ImagePrefetcher;
 import dev.edgeplane.agent.loop.PassLoop;
+import dev.edgeplane.agent.identity.CaPin;
 import dev.edgeplane.agent.identity.Pem;
 import dev.edgeplane.agent.identity.StateDir;
 import dev.edgeplane.agent.journal.DesiredStateStore;
@@ -209,6 +210,8 @@ public final class Agent implements AutoCloseable {
                                 .addAllConditions(conditions.current()).setWorkloadPolicy(reconcilerSettings.policy().toProto()).build(),
                         reconciler::desiredCount, Clock.systemUTC());
                 sync.reportStorage(storageProbe::latest);
+                SwappableKeyManager presented = identity;
+                sync.reportInstalledCertificate(() -> CaPin.hashOf(presented.get().certificate()));
                 sync.start();
                 LOG.info(() -> "syncing with " + endpoint);
                 SwappableTrustManager anchors = trust;

@@ -103,6 +103,9 @@ public final class SyncClient implements AutoCloseable {
             open -> LOG.warning("sync: no tunnel handler; ignoring session " + open.getSessionId());
     private volatile Runnable renewRequests = () -> { };
     private volatile Supplier<dev.edgeplane.api.v1.NodeStorage> storage = () -> null;
+    private volatile Supplier<String> installedCertificate = () -> "";
+    /** The installed certificate a heartbeat answer has acknowledged (per process: the first heartbeat says it). */
+    private final java.util.concurrent.atomic.AtomicReference<String> acknowledgedCertificate = new java.util.concurrent.atomic.AtomicReference<>("");
     private volatile java.util.function.LongConsumer toldRevisions = revision -> { };
     private volatile java.util.function.LongConsumer appliedRevisions = revision -> { };
 
@@ -136,12 +139,20 @@ public final class SyncClient implements AutoCloseable {
         return channel;
     }
 
-    /** Told when the control plane asks for the node certificate to be renewed now (a CA rollover). */
     /** Where heartbeats get the node's storage from (null from it: nothing to say). */
     public void reportStorage(Supplier<dev.edgeplane.api.v1.NodeStorage> source) {
         storage = source;
     }
 
+    /**
+     * Where heartbeats get the hash of the node certificate installed on disk: said once per process and
+     * after each renewal, until answered (the control plane's evidence that a renewal reached the node).
+     */
+    public void reportInstalledCertificate(Supplier<String> source) {
+        installedCertificate = source;
+    }
+
+    /** Told when the control plane asks for the node certificate to be renewed now (a CA rollover, a lost renewal). */
     public void onRenewRequested(Runnable handler) {
         renewRequests = handler;
     }
@@ -303,7 +314,9 @@ public final class SyncClient implements AutoCloseable {
             dev.edgeplane.api.v1.NodeStorage nodeStorage = storage.get();
             // Storage that moved a step is news too (placement reads it): told within a check, not a period.
             boolean storageNews = nodeStorage != null && dev.edgeplane.api.StorageReports.moved(storageSent.get(), nodeStorage);
-            if (!schedule.due(now, running, desiredReplicas, conditions) && !storageNews) {
+            String installed = installedCertificate.get();
+            boolean certificateNews = !installed.equals(acknowledgedCertificate.get());
+            if (!schedule.due(now, running, desiredReplicas, conditions) && !storageNews && !certificateNews) {
                 return;
             }
             schedule.sent(now, running, desiredReplicas, conditions);
@@ -318,6 +331,9 @@ public final class SyncClient implements AutoCloseable {
                     storageSent.set(nodeStorage);
                 }
             }
+            if (certificateNews) {
+                beatBuilder.setInstalledCertificate(installed);
+            }
             Heartbeat beat = beatBuilder.build();
             if (!unaryHeartbeats.get()) {
                 send(SyncRequest.newBuilder().setHeartbeat(beat).build());
@@ -330,6 +346,9 @@ public final class SyncClient implements AutoCloseable {
                         public void onNext(dev.edgeplane.api.v1.HeartbeatAck ack) {
                             lastHeard.set(clock.instant());
                             serverAcksHeartbeats.set(true);
+                            if (certificateNews) {
+                                acknowledgedCertificate.set(installed);
+                            }
                             if (ack.getRenewCertificate()) {
                                 renewRequests.run();
                             }

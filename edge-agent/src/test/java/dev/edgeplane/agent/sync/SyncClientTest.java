@@ -258,6 +258,77 @@ class SyncClientTest {
         assertEquals(0, journal.getTemplatesCount());
     }
 
+    /**
+     * The installed certificate rides on the first heartbeat and on the first after it changes, again
+     * until a heartbeat carrying it is answered, and never otherwise (idle heartbeats stay small).
+     */
+    @Test
+    void heartbeatsSayTheInstalledCertificateOnceAfterEachChangeUntilAnswered() throws Exception {
+        TestPki pki = new TestPki("installed-ca");
+        TestPki.Issued serving = pki.server();
+        int port = FreePorts.next();
+        StateDir state = new StateDir(tmp.resolve("installed"));
+        TestPki.Issued node = pki.node("edge-i");
+        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("edge-i", "", "127.0.0.1:" + port));
+        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
+        List<String> said = new CopyOnWriteArrayList<>();
+        AtomicInteger refusals = new AtomicInteger();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
+                .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
+                        .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build())
+                .addService(new AgentServiceGrpc.AgentServiceImplBase() {
+                    @Override
+                    public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
+                        return new StreamObserver<>() {
+                            @Override
+                            public void onNext(SyncRequest request) {
+                                if (request.hasHello()) {
+                                    responses.onNext(SyncResponse.newBuilder().setSnapshot(Snapshot.newBuilder().setRevision(1)).build());
+                                }
+                            }
+
+                            @Override
+                            public void onError(Throwable t) { }
+
+                            @Override
+                            public void onCompleted() { }
+                        };
+                    }
+
+                    @Override
+                    public void heartbeat(dev.edgeplane.api.v1.Heartbeat request, StreamObserver<dev.edgeplane.api.v1.HeartbeatAck> responses) {
+                        said.add(request.getInstalledCertificate());
+                        if (request.getInstalledCertificate().equals("sha256:b") && refusals.getAndIncrement() == 0) {
+                            responses.onError(Status.UNAVAILABLE.withDescription("etcd is away").asRuntimeException());
+                            return;
+                        }
+                        responses.onNext(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance());
+                        responses.onCompleted();
+                    }
+                })
+                .build().start();
+        SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofMillis(200), Duration.ofSeconds(20),
+                Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(100));
+        java.util.concurrent.atomic.AtomicReference<String> installed = new java.util.concurrent.atomic.AtomicReference<>("sha256:a");
+        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, new StatusManager(Clock.systemUTC()),
+                NodeInfo::getDefaultInstance, () -> 0, Clock.systemUTC())) {
+            client.reportInstalledCertificate(installed::get);
+            client.start();
+            Await.until(Duration.ofSeconds(10), "a few heartbeats", () -> said.size() >= 4, said::toString);
+            installed.set("sha256:b"); // a renewal stored a new certificate
+            Await.until(Duration.ofSeconds(10), "the new certificate said, refused, said again and answered, then quiet",
+                    () -> said.lastIndexOf("sha256:b") >= 0 && said.size() > said.lastIndexOf("sha256:b") + 2, said::toString);
+        } finally {
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        }
+        List<String> carried = said.stream().filter(h -> !h.isEmpty()).toList();
+        assertEquals(List.of("sha256:a", "sha256:b", "sha256:b"), carried, "in order: " + said);
+        assertEquals("sha256:a", said.get(0), "the first heartbeat says it");
+        int answered = said.lastIndexOf("sha256:b");
+        assertEquals(answered - 1, said.indexOf("sha256:b"), "said again at the very next heartbeat after the refusal: " + said);
+    }
+
     @Test
     void connectsOnceTheControlPlaneComesUp() throws Exception {
         TestPki pki = new TestPki("late-ca");
