@@ -162,19 +162,12 @@ public class QuotaAdmission {
         return "quota " + quota.getMetadata().getNamespace() + "/" + quota.getMetadata().getName();
     }
 
-    /** The namespace's quotas, read from etcd (few per namespace; read in pages all the same). */
+    /** The namespace's quotas, read from etcd (few per namespace; read in pages at one revision all the same). */
     public List<Entry<Quota>> quotas(String namespace) {
-        String prefix = Keys.QUOTAS + namespace + "/";
         List<Entry<Quota>> quotas = new ArrayList<>();
-        String after = "";
-        EtcdStore.Page page;
-        do {
-            page = store.list(prefix, after, 100);
-            for (Entry<byte[]> e : page.entries()) {
-                quotas.add(new Entry<>(e.key(), EtcdStore.decode(Quota.parser(), e.value()), e.modRevision(), e.createRevision()));
-                after = e.key();
-            }
-        } while (page.more());
+        for (Entry<byte[]> e : store.listAll(Keys.QUOTAS + namespace + "/").entries()) {
+            quotas.add(new Entry<>(e.key(), EtcdStore.decode(Quota.parser(), e.value()), e.modRevision(), e.createRevision()));
+        }
         return quotas;
     }
 

@@ -172,19 +172,29 @@ public class EtcdStore {
      * (empty: from the start).
      */
     public Page list(String prefix, String afterKey, int limit) {
-        ByteSequence end = OptionsUtil.prefixEndOf(bytes(prefix));
+        return list(prefix, afterKey, limit, 0);
+    }
+
+    /**
+     * {@link #list(String, String, int)} as the prefix was at {@code revision} (0: now; the page's
+     * revision says which). A revision etcd has compacted away fails with a StoreException for which
+     * {@link #isCompacted} is true.
+     */
+    public Page list(String prefix, String afterKey, int limit, long revision) {
         ByteSequence start = afterKey.isEmpty() ? bytes(prefix) : bytes(afterKey + "\0");
-        // No sort option: etcd returns a range in key order anyway, and ANY sort order makes it read the
-        // whole rest of the range for every page (it sorts, then truncates to the limit).
-        GetResponse response = await(client.getKVClient().get(start, GetOption.builder()
-                .withRange(end)
-                .withLimit(limit)
-                .build()), "list " + prefix);
+        GetResponse response = await(client.getKVClient().get(start, pageOption(prefix, limit, revision, false)), "list " + prefix);
+        if (revision > 0) {
+            return page(response, revision);
+        }
+        return page(response, response.getHeader().getRevision());
+    }
+
+    private Page page(GetResponse response, long revision) {
         List<Entry<byte[]>> entries = new ArrayList<>(response.getKvs().size());
         for (KeyValue kv : response.getKvs()) {
             entries.add(entry(kv, kv.getValue().getBytes()));
         }
-        return new Page(entries, response.isMore(), response.getHeader().getRevision());
+        return new Page(entries, response.isMore(), revision);
     }
 
     /**
@@ -260,7 +270,8 @@ public class EtcdStore {
         return kv.getKey().concat(ByteSequence.from(new byte[] {0}));
     }
 
-    private static boolean isCompacted(Throwable e) {
+    /** True when {@code e} says the revision asked for is older than etcd's compaction. */
+    public static boolean isCompacted(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof io.etcd.jetcd.common.exception.CompactedException
                     || (t.getMessage() != null && t.getMessage().contains("required revision has been compacted"))) {
