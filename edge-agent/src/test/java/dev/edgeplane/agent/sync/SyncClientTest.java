@@ -64,9 +64,7 @@ class SyncClientTest {
         PodTemplate template = Pods.template(PodTemplate.RestartPolicy.ALWAYS, Pods.container("c", Pods.BUSYBOX, "sleep", "1"));
 
         int port = FreePorts.next();
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
-                .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
-                        .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build())
+        Server server = mutualTlsServer(pki, serving, port)
                 .addService(new AgentServiceGrpc.AgentServiceImplBase() {
                     @Override
                     public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
@@ -161,6 +159,13 @@ class SyncClientTest {
         assertEquals(12, DesiredStateStore.open(new JournalStore(journalDir)).helloRevision());
     }
 
+    /** A builder of the in-test AgentService's server: mutual TLS with {@code serving}, clients of {@code pki}'s CA. */
+    private static NettyServerBuilder mutualTlsServer(TestPki pki, TestPki.Issued serving, int port) throws javax.net.ssl.SSLException {
+        return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
+                .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
+                        .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build());
+    }
+
     /** An assignment as the control plane sends it: by template hash, without its template. */
     private static dev.edgeplane.api.v1.Assignment byHash(int ordinal, PodTemplate template) {
         return Pods.assignment("default", "web", ordinal, template).toBuilder().clearTemplate()
@@ -179,9 +184,7 @@ class SyncClientTest {
         List<Long> acks = new CopyOnWriteArrayList<>();
         AtomicInteger connections = new AtomicInteger();
         int port = FreePorts.next();
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
-                .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
-                        .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build())
+        Server server = mutualTlsServer(pki, serving, port)
                 .addService(new AgentServiceGrpc.AgentServiceImplBase() {
                     @Override
                     public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
@@ -273,9 +276,7 @@ class SyncClientTest {
         DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
         List<String> said = new CopyOnWriteArrayList<>();
         AtomicInteger refusals = new AtomicInteger();
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
-                .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
-                        .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build())
+        Server server = mutualTlsServer(pki, serving, port)
                 .addService(new AgentServiceGrpc.AgentServiceImplBase() {
                     @Override
                     public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
@@ -345,9 +346,7 @@ class SyncClientTest {
                 NodeInfo::getDefaultInstance, () -> 0, Clock.systemUTC())) {
             client.start();
             Thread.sleep(4000); // the control plane is down for a while: several failed attempts
-            Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
-                    .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
-                            .trustManager(pki.ca()).clientAuth(ClientAuth.REQUIRE)).build())
+            Server server = mutualTlsServer(pki, serving, port)
                     .addService(new AgentServiceGrpc.AgentServiceImplBase() {
                         @Override
                         public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
