@@ -48,4 +48,55 @@ public interface RemoteWriteConfig {
     /** On shutdown, keep sending what is queued for at most this long. */
     @WithDefault("5s")
     Duration flushOnShutdown();
+
+    /** The queue's bound: 100 million samples (~2.4 GB) is more than any heap here should give it. */
+    int MAX_QUEUE_CAPACITY = 100_000_000;
+    /** A request's bound (Prometheus accepts far larger; VictoriaMetrics' default limit is 32 MiB). */
+    int MAX_SAMPLES_PER_SEND = 100_000;
+
+    /**
+     * What is wrong with these settings, each naming its property, or nothing (checked when remote-write
+     * is on, at start: a bad value stops the control plane with the list, instead of failing later).
+     */
+    static java.util.List<String> problems(RemoteWriteConfig config) {
+        java.util.List<String> problems = new java.util.ArrayList<>();
+        String prefix = "edgeplane.remote-write.";
+        config.url().ifPresent(url -> {
+            java.net.URI uri;
+            try {
+                uri = new java.net.URI(url);
+            } catch (java.net.URISyntaxException e) {
+                problems.add(prefix + "url: not a URI (" + e.getMessage() + ")");
+                return;
+            }
+            if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null) {
+                problems.add(prefix + "url: must be an http:// or https:// URL with a host, e.g. http://prometheus:9090/api/v1/write; got " + url);
+            }
+        });
+        if (config.queueCapacity() < 1 || config.queueCapacity() > MAX_QUEUE_CAPACITY) {
+            problems.add(prefix + "queue-capacity: must be 1 to " + MAX_QUEUE_CAPACITY + " samples; got " + config.queueCapacity());
+        }
+        if (config.maxSamplesPerSend() < 1 || config.maxSamplesPerSend() > MAX_SAMPLES_PER_SEND) {
+            problems.add(prefix + "max-samples-per-send: must be 1 to " + MAX_SAMPLES_PER_SEND + "; got " + config.maxSamplesPerSend());
+        }
+        positive(problems, prefix + "batch-send-deadline", config.batchSendDeadline());
+        positive(problems, prefix + "timeout", config.timeout());
+        positive(problems, prefix + "min-backoff", config.minBackoff());
+        positive(problems, prefix + "max-backoff", config.maxBackoff());
+        if (config.minBackoff().compareTo(config.maxBackoff()) > 0) {
+            problems.add(prefix + "min-backoff: must not exceed max-backoff (" + config.maxBackoff() + "); got " + config.minBackoff());
+        }
+        if (config.flushOnShutdown().isNegative()) {
+            problems.add(prefix + "flush-on-shutdown: must not be negative; got " + config.flushOnShutdown());
+        }
+        config.bearerTokenFile().filter(file -> !java.nio.file.Files.isReadable(file))
+                .ifPresent(file -> problems.add(prefix + "bearer-token-file: cannot read " + file));
+        return problems;
+    }
+
+    private static void positive(java.util.List<String> problems, String property, Duration value) {
+        if (value.isNegative() || value.isZero()) {
+            problems.add(property + ": must be positive; got " + value);
+        }
+    }
 }

@@ -58,6 +58,10 @@ public class RemoteWriter implements MetricsReceiver.SampleSink {
     private Optional<String> authorization = Optional.empty();
 
     public RemoteWriter(RemoteWriteConfig config, MeterRegistry registry) {
+        java.util.List<String> problems = config.url().isPresent() ? RemoteWriteConfig.problems(config) : java.util.List.of();
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("remote-write is misconfigured: " + String.join("; ", problems));
+        }
         this.config = config;
         this.registry = registry;
         this.queue = config.url().isPresent() ? new RemoteWriteQueue(config.queueCapacity()) : null;
