@@ -1,6 +1,7 @@
 package dev.edgeplane.agent.cronjobs;
 
 import com.google.protobuf.Timestamp;
+import dev.edgeplane.agent.io.DurableFiles;
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.agent.pods.Reconciler;
@@ -17,10 +18,8 @@ import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -465,18 +464,11 @@ public final class EdgeCronJobs implements Reconciler.LocalPods, AutoCloseable {
         return EdgeCronJobLedger.newBuilder();
     }
 
-    /** Writes the ledger atomically (temp file, fsync, rename): a crash leaves the old or the new one. */
+    /** Writes the ledger durably: a crash leaves the old or the new one. */
     private void persist() {
         try {
             Files.createDirectories(ledgerFile.getParent());
-            Path tmp = ledgerFile.resolveSibling(ledgerFile.getFileName() + ".tmp");
-            try (OutputStream out = Files.newOutputStream(tmp)) {
-                ledger.build().writeTo(out);
-            }
-            try (var channel = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
-                channel.force(true);
-            }
-            Files.move(tmp, ledgerFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            DurableFiles.writeAtomically(ledgerFile, ledger.build().toByteArray(), DurableFiles.OWNER_ONLY);
         } catch (IOException e) {
             throw new java.io.UncheckedIOException("cannot write " + ledgerFile, e);
         }

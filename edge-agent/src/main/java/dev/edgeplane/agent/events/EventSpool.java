@@ -244,7 +244,7 @@ public final class EventSpool implements EventRecorder, AutoCloseable {
                 persistQueued = false;
                 bytes = encode();
             }
-            StateDir.writeAtomically(file, bytes, PosixFilePermissions.fromString("rw-------"));
+            dev.edgeplane.agent.io.DurableFiles.writeAtomically(file, bytes, PosixFilePermissions.fromString("rw-------"));
         }
     }
 

@@ -1,16 +1,13 @@
 package dev.edgeplane.agent.identity;
 
+import dev.edgeplane.agent.io.DurableFiles;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.Reader;
 import java.io.StringWriter;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Properties;
@@ -74,9 +71,9 @@ public record StateDir(Path path) {
     /** Writes the identity from a successful join; the key is readable by its owner only. */
     public void writeIdentity(String keyPem, String certificatePem, String caBundlePem, NodeRecord node) throws IOException {
         createDir();
-        writeAtomically(nodeKey(), keyPem.getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
-        writeAtomically(nodeCertificate(), certificatePem.getBytes(StandardCharsets.US_ASCII), READABLE);
-        writeAtomically(caBundle(), caBundlePem.getBytes(StandardCharsets.US_ASCII), READABLE);
+        DurableFiles.writeAtomically(nodeKey(), keyPem.getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
+        DurableFiles.writeAtomically(nodeCertificate(), certificatePem.getBytes(StandardCharsets.US_ASCII), READABLE);
+        DurableFiles.writeAtomically(caBundle(), caBundlePem.getBytes(StandardCharsets.US_ASCII), READABLE);
         Properties props = new Properties();
         props.setProperty("name", node.name());
         props.setProperty("server", node.server());
@@ -84,7 +81,7 @@ public record StateDir(Path path) {
         StringWriter text = new StringWriter();
         props.store(text, "written by edge-agent join");
         // Last: its presence is what marks the dir as joined.
-        writeAtomically(nodeFile(), text.toString().getBytes(StandardCharsets.UTF_8), READABLE);
+        DurableFiles.writeAtomically(nodeFile(), text.toString().getBytes(StandardCharsets.UTF_8), READABLE);
     }
 
     /**
@@ -93,7 +90,7 @@ public record StateDir(Path path) {
      * before the three files were replaced; the key and its certificate are never mismatched.
      */
     public void writeRenewedIdentity(String keyPem, String certificatePem, String caBundlePem) throws IOException {
-        writeAtomically(renewedIdentity(), (keyPem + certificatePem + caBundlePem).getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
+        DurableFiles.writeAtomically(renewedIdentity(), (keyPem + certificatePem + caBundlePem).getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
         install(keyPem, certificatePem, caBundlePem);
     }
 
@@ -115,42 +112,17 @@ public record StateDir(Path path) {
     }
 
     private void install(String keyPem, String certificatePem, String caBundlePem) throws IOException {
-        writeAtomically(nodeKey(), keyPem.getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
-        writeAtomically(nodeCertificate(), certificatePem.getBytes(StandardCharsets.US_ASCII), READABLE);
-        writeAtomically(caBundle(), caBundlePem.getBytes(StandardCharsets.US_ASCII), READABLE);
+        DurableFiles.writeAtomically(nodeKey(), keyPem.getBytes(StandardCharsets.US_ASCII), OWNER_ONLY);
+        DurableFiles.writeAtomically(nodeCertificate(), certificatePem.getBytes(StandardCharsets.US_ASCII), READABLE);
+        DurableFiles.writeAtomically(caBundle(), caBundlePem.getBytes(StandardCharsets.US_ASCII), READABLE);
         Files.deleteIfExists(renewedIdentity());
-        fsyncDir(path);
+        DurableFiles.fsyncDir(path);
     }
 
     public void createDir() throws IOException {
         if (!Files.isDirectory(path)) {
             Files.createDirectories(path);
             Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rwx------"));
-        }
-    }
-
-    /** tmp file + fsync + rename + fsync of the dir: the file is either old or new, never torn. */
-    public static void writeAtomically(Path target, byte[] content, Set<PosixFilePermission> permissions) throws IOException {
-        Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
-        try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            Files.setPosixFilePermissions(tmp, permissions);
-            OutputStream out = java.nio.channels.Channels.newOutputStream(channel);
-            out.write(content);
-            out.flush();
-            channel.force(true);
-        }
-        try {
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-        }
-        fsyncDir(target.toAbsolutePath().getParent());
-    }
-
-    public static void fsyncDir(Path dir) throws IOException {
-        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
-            channel.force(true);
         }
     }
 }

@@ -101,14 +101,14 @@ public final class JournalStore {
         }
         byte[] bytes = encode(contents);
         Path tmp = dir.resolve("journal.tmp");
-        StateDir.writeAtomically(tmp, bytes, PosixFilePermissions.fromString("rw-------"));
+        dev.edgeplane.agent.io.DurableFiles.writeAtomically(tmp, bytes, PosixFilePermissions.fromString("rw-------"));
         // Keep the current file as the previous generation only if it is good: a corrupt current must
         // never push out the last good copy.
         if (Files.exists(current) && isGood(current)) {
             move(current, previous);
         }
         move(tmp, current);
-        StateDir.fsyncDir(dir);
+        dev.edgeplane.agent.io.DurableFiles.fsyncDir(dir);
     }
 
     private static boolean isGood(Path file) {

@@ -1,13 +1,11 @@
 package dev.edgeplane.agent.metrics;
 
+import dev.edgeplane.agent.io.DurableFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 
 /**
  * Batch sequences that only grow for the life of the state dir, across restarts: the file holds the
@@ -44,12 +42,7 @@ final class SequenceFile {
 
     private void reserve(long upTo) {
         try {
-            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-            Files.writeString(tmp, Long.toString(upTo), StandardCharsets.US_ASCII);
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.force(true);
-            }
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            DurableFiles.writeAtomically(file, Long.toString(upTo).getBytes(StandardCharsets.US_ASCII), DurableFiles.OWNER_ONLY);
             reservedUpTo = upTo;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot record metrics batch sequences in " + file, e);

@@ -1,6 +1,7 @@
 package dev.edgeplane.agent.volumes;
 
 import com.google.protobuf.Timestamp;
+import dev.edgeplane.agent.io.DurableFiles;
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.api.PolicySnapshots;
@@ -15,10 +16,8 @@ import dev.edgeplane.csi.v1.Snapshot;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -362,18 +361,11 @@ public final class VolumeSnapshotPolicies implements AutoCloseable {
         return PolicySnapshotLedger.newBuilder();
     }
 
-    /** Writes the ledger atomically (temp file, fsync, rename): a crash leaves the old or the new one. */
+    /** Writes the ledger durably: a crash leaves the old or the new one. */
     private void persist() {
         try {
             Files.createDirectories(ledgerFile.getParent());
-            Path tmp = ledgerFile.resolveSibling(ledgerFile.getFileName() + ".tmp");
-            try (OutputStream out = Files.newOutputStream(tmp)) {
-                ledger.build().writeTo(out);
-            }
-            try (var channel = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
-                channel.force(true);
-            }
-            Files.move(tmp, ledgerFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            DurableFiles.writeAtomically(ledgerFile, ledger.build().toByteArray(), DurableFiles.OWNER_ONLY);
         } catch (IOException e) {
             throw new java.io.UncheckedIOException("cannot write " + ledgerFile, e);
         }

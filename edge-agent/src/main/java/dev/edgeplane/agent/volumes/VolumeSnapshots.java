@@ -1,5 +1,6 @@
 package dev.edgeplane.agent.volumes;
 
+import dev.edgeplane.agent.io.DurableFiles;
 import dev.edgeplane.agent.journal.DesiredState;
 import dev.edgeplane.agent.journal.DesiredStateStore;
 import dev.edgeplane.agent.loop.PassLoop;
@@ -10,10 +11,8 @@ import dev.edgeplane.csi.v1.Snapshot;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
@@ -167,11 +166,10 @@ public final class VolumeSnapshots implements AutoCloseable {
 
     private void writeRecords(Properties records) throws IOException {
         Files.createDirectories(recordFile.getParent());
-        Path tmp = recordFile.resolveSibling(recordFile.getFileName() + ".tmp");
-        try (OutputStream out = Files.newOutputStream(tmp)) {
-            records.store(out, "CSI snapshots this agent took: csi-name=snapshot-id,namespace/name");
-        }
-        Files.move(tmp, recordFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        records.store(out, "CSI snapshots this agent took: csi-name=snapshot-id,namespace/name");
+        // Durable: a snapshot the agent took but forgot after a power cut would be leaked on the storage.
+        DurableFiles.writeAtomically(recordFile, out.toByteArray(), DurableFiles.OWNER_ONLY);
     }
 
     @Override

@@ -25,7 +25,7 @@ class StateDirRenewalTest {
         StateDir state = new StateDir(tmp.resolve("state"));
         state.writeIdentity("old-key", "old-cert", "old-ca", new StateDir.NodeRecord("n1", "s:1", "s:2"));
         // What writeRenewedIdentity wrote before a crash: the pending file only.
-        StateDir.writeAtomically(state.renewedIdentity(), (KEY + CERT + BUNDLE).getBytes(StandardCharsets.US_ASCII),
+        dev.edgeplane.agent.io.DurableFiles.writeAtomically(state.renewedIdentity(), (KEY + CERT + BUNDLE).getBytes(StandardCharsets.US_ASCII),
                 PosixFilePermissions.fromString("rw-------"));
 
         assertTrue(state.completeRenewal());
@@ -42,7 +42,7 @@ class StateDirRenewalTest {
     void aPendingFileWithoutKeyAndCertificateIsSetAsideAndTheIdentityKept() throws Exception {
         StateDir state = new StateDir(tmp.resolve("state"));
         state.writeIdentity("old-key", "old-cert", "old-ca", new StateDir.NodeRecord("n1", "s:1", "s:2"));
-        StateDir.writeAtomically(state.renewedIdentity(), CERT.getBytes(StandardCharsets.US_ASCII), PosixFilePermissions.fromString("rw-------"));
+        dev.edgeplane.agent.io.DurableFiles.writeAtomically(state.renewedIdentity(), CERT.getBytes(StandardCharsets.US_ASCII), PosixFilePermissions.fromString("rw-------"));
 
         assertFalse(state.completeRenewal());
         assertEquals("old-key", Files.readString(state.nodeKey()));
