@@ -179,18 +179,7 @@ public class AppApi extends AppServiceGrpc.AppServiceImplBase {
         Calls.unary(responseObserver, () -> {
             String ns = Calls.orDefault(request.getNamespace());
             new Validation().dnsLabel("name", request.getName()).dnsLabel("namespace", ns).throwIfInvalid();
-            String key = Keys.app(ns, request.getName());
-            long given = request.getResourceVersion();
-            if (given == 0) {
-                if (!store.delete(key)) {
-                    throw Calls.notFound(describe(ns, request.getName()));
-                }
-            } else {
-                Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(ns, request.getName())));
-                if (given != current.modRevision() || !store.delete(key, given)) {
-                    throw Calls.stale(describe(ns, request.getName()), given, current.modRevision());
-                }
-            }
+            Calls.delete(store, Keys.app(ns, request.getName()), request.getResourceVersion(), describe(ns, request.getName()));
             LOG.infof("deleted %s", describe(ns, request.getName()));
             return DeleteResponse.getDefaultInstance();
         });

@@ -33,6 +33,23 @@ public final class Calls {
         observer.onCompleted();
     }
 
+    /**
+     * Deletes {@code key}; with a {@code resourceVersion} (not 0) only while the object is still at it,
+     * as Kubernetes' delete preconditions: NOT_FOUND when it is gone, ABORTED when it changed.
+     */
+    static void delete(dev.edgeplane.controlplane.store.EtcdStore store, String key, long resourceVersion, String what) {
+        if (resourceVersion == 0) {
+            if (!store.delete(key)) {
+                throw notFound(what);
+            }
+            return;
+        }
+        var current = store.get(key).orElseThrow(() -> notFound(what));
+        if (resourceVersion != current.modRevision() || !store.delete(key, resourceVersion)) {
+            throw stale(what, resourceVersion, current.modRevision());
+        }
+    }
+
     static StatusRuntimeException notFound(String what) {
         return Status.NOT_FOUND.withDescription(what + " not found").asRuntimeException();
     }

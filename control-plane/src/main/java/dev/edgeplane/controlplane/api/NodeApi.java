@@ -195,18 +195,7 @@ public class NodeApi extends NodeServiceGrpc.NodeServiceImplBase {
     public void deleteNode(DeleteNodeRequest request, StreamObserver<DeleteResponse> responseObserver) {
         Calls.unary(responseObserver, () -> {
             new Validation().dnsLabel("name", request.getName()).throwIfInvalid();
-            String key = Keys.node(request.getName());
-            long given = request.getResourceVersion();
-            if (given == 0) {
-                if (!store.delete(key)) {
-                    throw Calls.notFound(describe(request.getName()));
-                }
-            } else {
-                Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(request.getName())));
-                if (given != current.modRevision() || !store.delete(key, given)) {
-                    throw Calls.stale(describe(request.getName()), given, current.modRevision());
-                }
-            }
+            Calls.delete(store, Keys.node(request.getName()), request.getResourceVersion(), describe(request.getName()));
             LOG.infof("deleted %s: its certificate is no longer accepted", describe(request.getName()));
             return DeleteResponse.getDefaultInstance();
         });

@@ -218,18 +218,7 @@ public class NodePoolApi extends NodePoolServiceGrpc.NodePoolServiceImplBase {
     public void deleteNodePool(DeleteNodePoolRequest request, StreamObserver<DeleteResponse> responseObserver) {
         Calls.unary(responseObserver, () -> {
             new Validation().dnsLabel("name", request.getName()).throwIfInvalid();
-            String key = Keys.nodePool(request.getName());
-            long given = request.getResourceVersion();
-            if (given == 0) {
-                if (!store.delete(key)) {
-                    throw Calls.notFound(describe(request.getName()));
-                }
-            } else {
-                Entry<byte[]> current = store.get(key).orElseThrow(() -> Calls.notFound(describe(request.getName())));
-                if (given != current.modRevision() || !store.delete(key, given)) {
-                    throw Calls.stale(describe(request.getName()), given, current.modRevision());
-                }
-            }
+            Calls.delete(store, Keys.nodePool(request.getName()), request.getResourceVersion(), describe(request.getName()));
             LOG.infof("deleted %s: its members lose what it put on them", describe(request.getName()));
             return DeleteResponse.getDefaultInstance();
         });
