@@ -64,6 +64,24 @@ public final class PrefixCache<T> implements AutoCloseable {
          * delivered, and there were none since the last events.
          */
         default void onProgress(long revision) {}
+
+        /**
+         * The usual handler of a controller's own kind: each changed object's key (under {@code prefix})
+         * is woken, and after a reset every key is.
+         */
+        static <T> Listener<T> waking(String prefix, java.util.function.Consumer<String> wake, Runnable wakeAll) {
+            return new Listener<>() {
+                @Override
+                public void onEvents(List<Event<T>> events, long revision) {
+                    events.forEach(e -> wake.accept(Keys.suffix(e.key(), prefix)));
+                }
+
+                @Override
+                public void onReset(Map<String, Entry<T>> state, long revision) {
+                    wakeAll.run();
+                }
+            };
+        }
     }
 
     private final EtcdStore store;

@@ -97,7 +97,7 @@ public class CronJobController {
     public void start() {
         startIndex();
         queue = new WorkQueue<>("edgeplane-cronjobs", 1, config.queueCapacity(), this::reconcile);
-        caches.cronJobs().subscribe(new CronJobListener(), (state, revision) -> null);
+        caches.cronJobs().subscribe(PrefixCache.Listener.waking(Keys.CRON_JOBS, this::wake, this::wakeAll), (state, revision) -> null);
         caches.jobs().subscribe(new JobListener(), (state, revision) -> null);
         caches.nodes().subscribe(new NodeListener(), (state, revision) -> null);
         leader.addListener(this::wakeAll); // the App controller starts the lock
@@ -147,18 +147,6 @@ public class CronJobController {
     /** The node's entry for the CronJob, if it holds one (the run reports check this). */
     public Optional<Assignment> entry(String namespace, String cronJob, String node) {
         return Optional.ofNullable(entries.entries(namespace + "/" + cronJob).get(node)).map(Entry::value);
-    }
-
-    private final class CronJobListener implements PrefixCache.Listener<CronJob> {
-        @Override
-        public void onEvents(List<PrefixCache.Event<CronJob>> changes, long revision) {
-            changes.forEach(c -> wake(Keys.suffix(c.key(), Keys.CRON_JOBS)));
-        }
-
-        @Override
-        public void onReset(Map<String, Entry<CronJob>> state, long revision) {
-            wakeAll();
-        }
     }
 
     private final class JobListener implements PrefixCache.Listener<Job> {

@@ -114,7 +114,7 @@ public class JobController {
             state.values().forEach(this::index);
             return null;
         });
-        JobListener jobListener = new JobListener();
+        PrefixCache.Listener<Job> jobListener = PrefixCache.Listener.waking(Keys.JOBS, this::wake, this::wakeAll);
         caches.jobs().subscribe(jobListener, (state, revision) -> null);
         StatusListener statusListener = new StatusListener();
         caches.replicaStatuses().subscribe(statusListener, (state, revision) -> null);
@@ -202,18 +202,6 @@ public class JobController {
             }
         }
         return job;
-    }
-
-    private final class JobListener implements PrefixCache.Listener<Job> {
-        @Override
-        public void onEvents(List<PrefixCache.Event<Job>> changes, long revision) {
-            changes.forEach(c -> wake(Keys.suffix(c.key(), Keys.JOBS)));
-        }
-
-        @Override
-        public void onReset(Map<String, Entry<Job>> state, long revision) {
-            wakeAll();
-        }
     }
 
     private final class PodListener implements PrefixCache.Listener<Assignment> {

@@ -65,7 +65,7 @@ public class ImagePrefetchController {
             tasks.reset(state.values());
             return null;
         });
-        caches.imagePrefetches().subscribe(new PrefetchListener(), (state, revision) -> null);
+        caches.imagePrefetches().subscribe(PrefixCache.Listener.waking(Keys.IMAGE_PREFETCHES, loop::wake, this::onLeadershipChange), (state, revision) -> null);
         caches.secrets().subscribe(new SecretListener(), (state, revision) -> null);
         leader.addListener(this::onLeadershipChange); // the App controller starts the lock
     }
@@ -83,18 +83,6 @@ public class ImagePrefetchController {
         Set<String> all = tasks.owners(); // with the entries of prefetches deleted while no leader ran
         caches.imagePrefetches().all().forEach(e -> all.add(Keys.suffix(e.key(), Keys.IMAGE_PREFETCHES)));
         all.forEach(loop::wake);
-    }
-
-    private final class PrefetchListener implements PrefixCache.Listener<ImagePrefetch> {
-        @Override
-        public void onEvents(List<PrefixCache.Event<ImagePrefetch>> changes, long revision) {
-            changes.forEach(c -> loop.wake(Keys.suffix(c.key(), Keys.IMAGE_PREFETCHES)));
-        }
-
-        @Override
-        public void onReset(Map<String, Entry<ImagePrefetch>> state, long revision) {
-            onLeadershipChange();
-        }
     }
 
     /** A pull Secret changed: the prefetches of its namespace naming it write its new version into their entries. */

@@ -53,7 +53,7 @@ public class SnapshotPolicyController {
             tasks.reset(state.values());
             return null;
         });
-        caches.snapshotPolicies().subscribe(new PolicyListener(), (state, revision) -> null);
+        caches.snapshotPolicies().subscribe(PrefixCache.Listener.waking(Keys.VOLUME_SNAPSHOT_POLICIES, loop::wake, this::wakeAll), (state, revision) -> null);
         caches.volumes().subscribe(new VolumeListener(), (state, revision) -> null);
         leader.addListener(this::wakeAll); // the App controller starts the lock
     }
@@ -75,18 +75,6 @@ public class SnapshotPolicyController {
         caches.snapshotPolicies().list(Keys.VOLUME_SNAPSHOT_POLICIES + namespace + "/")
                 .forEach(e -> loop.wake(Keys.suffix(e.key(), Keys.VOLUME_SNAPSHOT_POLICIES)));
         tasks.owners().stream().filter(k -> k.startsWith(namespace + "/")).forEach(loop::wake);
-    }
-
-    private final class PolicyListener implements PrefixCache.Listener<VolumeSnapshotPolicy> {
-        @Override
-        public void onEvents(List<PrefixCache.Event<VolumeSnapshotPolicy>> changes, long revision) {
-            changes.forEach(c -> loop.wake(Keys.suffix(c.key(), Keys.VOLUME_SNAPSHOT_POLICIES)));
-        }
-
-        @Override
-        public void onReset(Map<String, Entry<VolumeSnapshotPolicy>> state, long revision) {
-            wakeAll();
-        }
     }
 
     private final class VolumeListener implements PrefixCache.Listener<Volume> {
