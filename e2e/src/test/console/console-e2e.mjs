@@ -60,6 +60,7 @@ try {
   // Page load: a fresh navigation (token in this tab's sessionStorage) until the overview shows data.
   const loads = [];
   for (let i = 0; i < 5; i++) {
+    await page.goto("about:blank"); // a full load each time, not a same-document hash change
     const t0 = performance.now();
     await page.goto(URL_ + "#/", { waitUntil: "commit" });
     await page.waitForSelector('[data-loaded="overview"]');

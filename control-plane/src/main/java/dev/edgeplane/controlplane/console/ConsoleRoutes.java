@@ -1,6 +1,9 @@
 package dev.edgeplane.controlplane.console;
 
+import com.google.protobuf.DescriptorProtos.DescriptorProto;
+import com.google.protobuf.DescriptorProtos.FileDescriptorProto;
 import com.google.protobuf.DescriptorProtos.FileDescriptorSet;
+import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.FileDescriptor;
 import io.grpc.BindableService;
 import io.grpc.protobuf.ProtoFileDescriptorSupplier;
@@ -79,10 +82,31 @@ public class ConsoleRoutes {
                 }
             }
             FileDescriptorSet.Builder set = FileDescriptorSet.newBuilder();
-            files.values().forEach(f -> set.addFile(f.toProto()));
+            files.values().forEach(f -> set.addFile(withJsonNames(f)));
             cached = descriptors = set.build().toByteArray();
         }
         return cached;
+    }
+
+    /**
+     * The file as protoc hands it to plugins: with each field's json_name filled in (the descriptors compiled
+     * into Java leave it out unless set in the .proto), so the browser maps JSON names (pageSize) as Java does.
+     */
+    private static FileDescriptorProto withJsonNames(FileDescriptor file) {
+        FileDescriptorProto.Builder proto = file.toProto().toBuilder();
+        for (int i = 0; i < proto.getMessageTypeCount(); i++) {
+            fill(proto.getMessageTypeBuilder(i), file.getMessageTypes().get(i));
+        }
+        return proto.build();
+    }
+
+    private static void fill(DescriptorProto.Builder proto, Descriptor message) {
+        for (int i = 0; i < proto.getFieldCount(); i++) {
+            proto.getFieldBuilder(i).setJsonName(message.getFields().get(i).getJsonName());
+        }
+        for (int i = 0; i < proto.getNestedTypeCount(); i++) {
+            fill(proto.getNestedTypeBuilder(i), message.getNestedTypes().get(i));
+        }
     }
 
     private static void add(FileDescriptor file, Map<String, FileDescriptor> files) {

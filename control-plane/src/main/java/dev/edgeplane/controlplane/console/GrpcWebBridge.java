@@ -52,6 +52,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
 
 /**
  * gRPC-Web (the protocol browsers can speak: HTTP/1.1 or HTTP/2, trailers in the body) on the API port, for
@@ -66,6 +67,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
  */
 @ApplicationScoped
 public class GrpcWebBridge {
+    private static final Logger LOG = Logger.getLogger(GrpcWebBridge.class);
     static final String GRPC_WEB = "application/grpc-web";
     static final String GRPC_WEB_TEXT = "application/grpc-web-text";
     private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
@@ -116,6 +118,8 @@ public class GrpcWebBridge {
                 methods.put(method.getMethodDescriptor().getFullMethodName(), method.getMethodDescriptor());
             }
         }
+        LOG.infof("gRPC-Web for the console: %d services behind the interceptors %s", services.stream().count(),
+                global.stream().map(i -> ClientProxy.unwrap(i).getClass().getSimpleName()).toList());
         String name = "console-grpc-web-" + UUID.randomUUID();
         AtomicInteger threads = new AtomicInteger();
         // Calls block (etcd reads and writes) as they do on Quarkus' worker pool; the API's own admission

@@ -140,7 +140,10 @@ class ConsoleServingTest {
         HttpResponse<byte[]> schema = http.send(HttpRequest.newBuilder(URI.create(base + ConsoleRoutes.DESCRIPTORS)).GET().build(),
                 HttpResponse.BodyHandlers.ofByteArray());
         assertEquals(200, schema.statusCode());
-        assertTrue(FileDescriptorSet.parseFrom(schema.body()).getFileList().stream().anyMatch(f -> f.getName().equals("edgeplane/v1/api.proto")));
+        var api = FileDescriptorSet.parseFrom(schema.body()).getFileList().stream().filter(f -> f.getName().equals("edgeplane/v1/api.proto"))
+                .findFirst().orElseThrow();
+        var listNodes = api.getMessageTypeList().stream().filter(m -> m.getName().equals("ListNodesRequest")).findFirst().orElseThrow();
+        assertEquals("pageSize", listNodes.getField(0).getJsonName(), "JSON names filled in, as protoc gives plugins");
         // Elsewhere (the API port's other paths) nothing changes.
         assertTrue(get("/metrics").headers().firstValue("content-security-policy").isEmpty());
     }
@@ -198,6 +201,32 @@ class ConsoleServingTest {
         Reply allowed = grpcWeb("edgeplane.v1.AppService/UpdateApp", UpdateAppRequest.newBuilder().setApp(scaled).build(), api.adminToken, false);
         assertEquals(0, allowed.status(), allowed.message());
         assertEquals(3, api.apps().getApp(get).getSpec().getReplicas());
+    }
+
+    /** Browsers speak HTTP/2 to a TLS API port: the bridge must take gRPC-Web there too (before Quarkus' gRPC route). */
+    @Test
+    void grpcWebOverHttp2() throws Exception {
+        java.nio.file.Path body = java.nio.file.Files.createTempFile("grpc-web", ".bin");
+        try {
+            byte[] request = ListAppsRequest.newBuilder().setNamespace("console").build().toByteArray();
+            ByteArrayOutputStream framed = new ByteArrayOutputStream();
+            framed.write(0);
+            framed.write(ByteBuffer.allocate(4).putInt(request.length).array());
+            framed.write(request);
+            java.nio.file.Files.write(body, framed.toByteArray());
+            for (var token : new String[] {"", api.adminToken}) {
+                Process curl = new ProcessBuilder("curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-D", "-",
+                        "-H", "content-type: application/grpc-web+proto", "-H", "authorization: Bearer " + token,
+                        "--data-binary", "@" + body, base + "/edgeplane.v1.AppService/ListApps").redirectErrorStream(true).start();
+                String headers = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertTrue(curl.waitFor(30, java.util.concurrent.TimeUnit.SECONDS));
+                assertTrue(headers.startsWith("HTTP/2 200"), headers);
+                assertTrue(headers.contains("grpc-status: " + (token.isEmpty() ? 16 : 0)), headers);
+                assertTrue(headers.contains("content-type: application/grpc-web+proto"), headers);
+            }
+        } finally {
+            java.nio.file.Files.deleteIfExists(body);
+        }
     }
 
     @Test
