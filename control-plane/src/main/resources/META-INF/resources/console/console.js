@@ -3,7 +3,6 @@
 // Names, labels and messages come from edge hosts and are untrusted: the DOM is built with createElement and
 // text nodes only (never innerHTML), and links are only this page's own "#/..." routes.
 import { Api, GrpcError, loadSchema } from "./grpcweb.js";
-import { parseAllDocuments } from "./vendor/yaml/index.js";
 
 const TOKEN_KEY = "edgeplane.console.token";
 const REFRESH_MS = 5000;
@@ -445,6 +444,8 @@ function applyPage() {
 }
 
 async function applyManifests(source) {
+  // The YAML parser is loaded when first needed: it is not part of every page load.
+  const { parseAllDocuments } = await import("./vendor/yaml/index.js");
   const results = [];
   for (const doc of parseAllDocuments(source)) {
     if (doc.errors && doc.errors.length) throw new Error(doc.errors[0].message);
@@ -532,6 +533,10 @@ function chart(spec, series, t0, t1) {
   series.forEach((s, i) => {
     const pts = (s.points || []).map((p) => x(Number(p.timeUnixMs)).toFixed(1) + "," + y(p.value || 0).toFixed(1)).join(" ");
     if (pts) root.append(svg("polyline", { points: pts, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 1.5 }));
+    if ((s.points || []).length <= 60) {
+      // Sparse data (a new node, a long range): mark each point so a single sample still shows.
+      for (const p of s.points) root.append(svg("circle", { cx: x(Number(p.timeUnixMs)).toFixed(1), cy: y(p.value || 0).toFixed(1), r: 2.5, fill: COLORS[i % COLORS.length] }));
+    }
     const l = s.labels || {};
     legend.append(h("span", { class: "key" }, h("span", { class: "swatch", "data-color": i % COLORS.length }), l.replica ? l.replica + (l.container ? "/" + l.container : "") : l.node || s.name));
   });

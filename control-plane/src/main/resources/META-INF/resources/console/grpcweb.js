@@ -2,8 +2,13 @@
 // calls, with the same bearer token and the same permissions). Requests and replies are the API's protobuf
 // messages, encoded with @bufbuild/protobuf from the schema the control plane serves; the code works on their
 // JSON form (the API's JSON mapping, as in manifests).
-import { createFileRegistry, fromBinary, fromJson, toBinary, toJson } from "./vendor/protobuf/index.js";
-import { FileDescriptorSetSchema } from "./vendor/protobuf/wkt/index.js";
+// Only the modules used, not the packages' index files: each module is one request at page load.
+import { createFileRegistry } from "./vendor/protobuf/registry.js";
+import { fromBinary } from "./vendor/protobuf/from-binary.js";
+import { toBinary } from "./vendor/protobuf/to-binary.js";
+import { fromJson } from "./vendor/protobuf/from-json.js";
+import { toJson } from "./vendor/protobuf/to-json.js";
+import { FileDescriptorSetSchema } from "./vendor/protobuf/wkt/google/protobuf/descriptor_pb.js";
 
 export const CODES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
   "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",

@@ -1,6 +1,7 @@
 package dev.edgeplane.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.edgeplane.api.v1.AccessServiceGrpc;
@@ -11,6 +12,7 @@ import dev.edgeplane.api.v1.CreateApiTokenRequest;
 import dev.edgeplane.api.v1.CreateRoleBindingRequest;
 import dev.edgeplane.api.v1.EventFilter;
 import dev.edgeplane.api.v1.ExecAction;
+import dev.edgeplane.api.v1.GetNodeRequest;
 import dev.edgeplane.api.v1.ListEventsRequest;
 import dev.edgeplane.api.v1.ObjectMeta;
 import dev.edgeplane.api.v1.Probe;
@@ -38,8 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The web console (issue 16) end to end: the real control plane, agent and containerd as the quick start runs
  * them, and Debian's headless Chromium driven by playwright-core (src/test/console/console-e2e.mjs). It signs in,
- * sees the node and the app, scales the app and sees the change (checked here through the API too), shows a
- * workload's hostile probe output as text, refuses a viewer's scale with PERMISSION_DENIED, and writes screenshots
+ * sees the node and the app, scales the app and sees the change (checked here through the API too), cordons and
+ * uncordons the node, applies an App manifest, shows a workload's hostile probe output as text, refuses a viewer's
+ * scale with PERMISSION_DENIED, and writes screenshots
  * to e2e/target/console-*.png. Prints {@code BENCH console page_load_ms=...} (navigation to the overview's data).
  */
 class ConsoleE2ETest {
@@ -134,6 +137,7 @@ class ConsoleE2ETest {
                 "NODE", NODE,
                 "APP", APP,
                 "HOSTILE_APP", HOSTILE,
+                "IMAGE", cluster.image,
                 "SCREENSHOT_DIR", out.toString(),
                 "USER_DATA_DIR", profile.toString()), Duration.ofMinutes(6));
         System.out.println(run.output());
@@ -145,6 +149,9 @@ class ConsoleE2ETest {
         assertEquals(2, cluster.get(APP).getSpec().getReplicas());
         cluster.awaitRunning(APP, 2);
         assertTrue(Files.size(out.resolve("console-apps.png")) > 10_000, "a screenshot a person can look at");
+        assertEquals(1, cluster.get("applied").getSpec().getReplicas(), "the applied manifest, created then configured");
+        assertFalse(cluster.cloud.nodes().getNode(GetNodeRequest.newBuilder().setName(NODE).build()).getSpec().getUnschedulable(),
+                "cordoned and uncordoned from the console");
 
         Matcher loads = Pattern.compile("\"pageLoadMs\":\\[([0-9,]+)]").matcher(result.group(1));
         assertTrue(loads.find(), result.group(1));
