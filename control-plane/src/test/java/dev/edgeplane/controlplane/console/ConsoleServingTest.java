@@ -6,12 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.DescriptorProtos.FileDescriptorSet;
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import dev.edgeplane.api.v1.AccessServiceGrpc;
 import dev.edgeplane.api.v1.ApiToken;
 import dev.edgeplane.api.v1.App;
 import dev.edgeplane.api.v1.AppSpec;
+import dev.edgeplane.api.v1.AuditServiceGrpc;
+import dev.edgeplane.api.v1.ListAuditRecordsRequest;
 import dev.edgeplane.api.v1.Container;
 import dev.edgeplane.api.v1.CreateApiTokenRequest;
 import dev.edgeplane.api.v1.CreateAppRequest;
@@ -201,6 +202,14 @@ class ConsoleServingTest {
         Reply allowed = grpcWeb("edgeplane.v1.AppService/UpdateApp", UpdateAppRequest.newBuilder().setApp(scaled).build(), api.adminToken, false);
         assertEquals(0, allowed.status(), allowed.message());
         assertEquals(3, api.apps().getApp(get).getSpec().getReplicas());
+
+        // Audited like any API call, the refused one too, under the caller's own subject.
+        var audit = api.withToken(AuditServiceGrpc.newBlockingStub(api.channel), api.adminToken);
+        TestApi.await("the console's calls in the audit log", Duration.ofSeconds(10), () -> {
+            var records = audit.listAuditRecords(ListAuditRecordsRequest.newBuilder().setMethod("UpdateApp").build()).getRecordsList();
+            return records.stream().anyMatch(r -> r.getSubject().equals("token:console-viewer") && r.getCode().equals("PERMISSION_DENIED"))
+                    && records.stream().anyMatch(r -> r.getSubject().equals("admin") && r.getCode().equals("OK"));
+        });
     }
 
     /** Browsers speak HTTP/2 to a TLS API port: the bridge must take gRPC-Web there too (before Quarkus' gRPC route). */
@@ -235,9 +244,5 @@ class ConsoleServingTest {
                 .header("content-type", "application/grpc-web+proto").header("authorization", "Bearer " + api.adminToken)
                 .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[] {0, 0, 0, 0, 9, 1})).build(), HttpResponse.BodyHandlers.ofByteArray());
         assertEquals("3", response.headers().firstValue("grpc-status").orElseThrow(), "INVALID_ARGUMENT for a frame that lies about its length");
-    }
-
-    static <T extends Message> T parse(com.google.protobuf.Parser<T> parser, byte[] bytes) throws InvalidProtocolBufferException {
-        return parser.parseFrom(bytes);
     }
 }
