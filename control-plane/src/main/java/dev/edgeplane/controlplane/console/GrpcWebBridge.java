@@ -1,6 +1,11 @@
 package dev.edgeplane.controlplane.console;
 
+import io.grpc.Attributes;
 import io.grpc.BindableService;
+import io.grpc.ForwardingServerCall;
+import io.grpc.Grpc;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
 import io.grpc.ManagedChannel;
@@ -37,6 +42,8 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -112,6 +119,7 @@ public class GrpcWebBridge {
             List<ServerInterceptor> chain = new ArrayList<>(global);
             chain.addAll(sorted(interceptorStorage.getInterceptors(implementationClass(service).getName())));
             chain.sort(BY_PRIORITY);
+            chain.add(PEER_FROM_BRIDGE); // last: runs first, so audit and limits see the browser's address
             ServerServiceDefinition intercepted = ServerInterceptors.intercept(definition, chain);
             registry.addService(intercepted);
             for (ServerMethodDefinition<?, ?> method : intercepted.getMethods()) {
@@ -150,6 +158,33 @@ public class GrpcWebBridge {
             executor.shutdownNow();
         }
     }
+
+    /**
+     * The browser's address, which the in-process transport cannot carry: the bridge passes it in a header that
+     * only it can set (it forwards no other header than authorization and grpc-timeout, and the in-process
+     * server has a random name, unreachable from outside the JVM), and this puts it back as the call's remote
+     * address, as the public port's transport would.
+     */
+    private static final Metadata.Key<String> PEER = Metadata.Key.of("x-edgeplane-grpc-web-peer", Metadata.ASCII_STRING_MARSHALLER);
+    private static final ServerInterceptor PEER_FROM_BRIDGE = new ServerInterceptor() {
+        @Override
+        public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+            String peer = headers.get(PEER);
+            headers.removeAll(PEER);
+            if (peer == null) {
+                return next.startCall(call, headers);
+            }
+            int colon = peer.lastIndexOf(':');
+            SocketAddress address = new InetSocketAddress(peer.substring(0, colon), Integer.parseInt(peer.substring(colon + 1)));
+            Attributes attributes = call.getAttributes().toBuilder().set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, address).build();
+            return next.startCall(new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+                @Override
+                public Attributes getAttributes() {
+                    return attributes;
+                }
+            }, headers);
+        }
+    };
 
     /** Quarkus' own order: ascending priority, so that the highest priority runs first (it is applied last). */
     private static final Comparator<ServerInterceptor> BY_PRIORITY = Comparator.comparingInt(
@@ -241,6 +276,10 @@ public class GrpcWebBridge {
             return;
         }
         Metadata headers = new Metadata();
+        io.vertx.core.net.SocketAddress remote = ctx.request().remoteAddress();
+        if (remote != null && remote.hostAddress() != null) {
+            headers.put(PEER, remote.hostAddress() + ":" + remote.port());
+        }
         String authorization = ctx.request().getHeader("authorization");
         if (authorization != null) {
             headers.put(AUTHORIZATION, authorization);
