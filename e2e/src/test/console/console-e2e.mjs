@@ -154,6 +154,7 @@ try {
   await page.waitForSelector('[data-loaded="overview"]');
   await page.waitForFunction((marker) => document.querySelector("main").textContent.includes(marker), MARKER, { timeout: 60000 });
   check(await page.locator("main img").count() === 0, "the event message's <img> is text, not an element");
+  await page.screenshot({ path: path.join(OUT, "console-overview.png"), fullPage: true });
   await page.goto(URL_ + "#/apps/default/" + HOSTILE);
   await page.waitForSelector('[data-loaded="app"]');
   await page.waitForFunction((marker) => document.querySelector("main").textContent.includes(marker), MARKER, { timeout: 60000 });
