@@ -2,10 +2,12 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|cronjob|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+# Usage: deploy/bench.sh [core|autonomy|console|storage|snapshot-policy|cronjob|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
 #   edgectl    start-up of `edgectl get nodes` (EDGECTL_BENCH_RUNS, default 30, with and without the start-up
 #              archive): against the quick start when it runs, else against StartupTraining's stand-in TLS
 #              server (the client's own cost either way: a list of one or two nodes)
+#   console    the web console's page load in headless Chromium (navigation to the overview's data drawn,
+#              median of 5), from ConsoleE2ETest (needs chromium: deploy/lib/install-deps.sh)
 #   snapshot-policy  firing jitter of a snapshot policy on the node (p50/p99 over POLICY_FIRINGS, default 60,
 #              firings every second on a loop-device volume)
 #   cronjob    firing jitter of a run_on_edge CronJob on a real edge host (p50/p99 over CRONJOB_FIRINGS,
@@ -107,6 +109,7 @@ case $what in
   metrics|all) run edge-agent MetricsBench ;;&
   probes|all) run edge-agent ProbeBench ;;&
   config|all) run "$e2e_modules" ConfigBench ;;&
+  console|all) run "$e2e_modules" ConsoleE2ETest ;;&
   scale|all) run "$e2e_modules" AutoscaleBench -Dscale.runs="${SCALE_RUNS:-3}" -Dscale.flush="${SCALE_METRICS_FLUSH:-60s}" ;;&
   release|all)
     ulimit -n "$(ulimit -Hn)"

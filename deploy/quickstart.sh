@@ -243,6 +243,10 @@ cat <<MSG
 $(tput bold 2>/dev/null)Edgeplane is running.$(tput sgr0 2>/dev/null)
   curl http://127.0.0.1:8088/          -> $(curl -fsS http://127.0.0.1:8088/)
 
+  Web console: https://127.0.0.1:$api_port/console/   (docs/console.md)
+    sign in with the admin token in $home/control-plane/admin-token; the certificate is signed by
+    $api_tls/ca.crt (trust it in the browser, or accept the warning once)
+
   export EDGECTL_SERVER=127.0.0.1:$api_port EDGECTL_CA_FILE=$api_tls/ca.crt EDGECTL_TOKEN_FILE=$home/control-plane/admin-token
   $repo/cli/target/bin/edgectl get nodes
   $repo/cli/target/bin/edgectl get apps

@@ -17,6 +17,10 @@ packages=(
   prometheus prometheus-alertmanager       # alerting rules and routing (deploy/prometheus), remote-write
   victoria-metrics                         # a second remote-write receiver
 )
+# The web console: its build runs `npm ci` (control-plane/src/main/console), its e2e test drives Debian's
+# headless chromium with playwright-core (e2e/src/test/console). Node.js from Debian unless one is there.
+command -v npm >/dev/null || packages+=(nodejs npm)
+packages+=(chromium)
 
 missing=()
 for p in "${packages[@]}"; do
