@@ -19,8 +19,6 @@ import dev.edgeplane.api.v1.Probe;
 import dev.edgeplane.api.v1.Role;
 import dev.edgeplane.api.v1.RoleBinding;
 import dev.edgeplane.testkit.Commands;
-import io.grpc.CallCredentials;
-import io.grpc.Metadata;
 import io.grpc.netty.NettyChannelBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +26,6 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -83,7 +80,7 @@ class ConsoleE2ETest {
     static String viewerToken() {
         var channel = NettyChannelBuilder.forAddress("127.0.0.1", cluster.cloud.apiPort()).usePlaintext().build();
         try {
-            var access = AccessServiceGrpc.newBlockingStub(channel).withCallCredentials(bearer(cluster.cloud.adminToken()))
+            var access = AccessServiceGrpc.newBlockingStub(channel).withCallCredentials(ControlPlane.bearer(cluster.cloud.adminToken()))
                     .withDeadlineAfter(20, TimeUnit.SECONDS);
             String secret = access.createApiToken(CreateApiTokenRequest.newBuilder().setApiToken(ApiToken.newBuilder()
                     .setMetadata(ObjectMeta.newBuilder().setName("console-viewer")).setDescription("console e2e")).build()).getSecret();
@@ -96,16 +93,6 @@ class ConsoleE2ETest {
         }
     }
 
-    static CallCredentials bearer(String token) {
-        return new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata headers = new Metadata();
-                headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-                applier.apply(headers);
-            }
-        };
-    }
 
     @Test
     void anOperatorSignsInSeesTheFleetAndScalesAnAppInChromium() throws Exception {

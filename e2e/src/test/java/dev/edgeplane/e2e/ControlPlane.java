@@ -245,7 +245,8 @@ final class ControlPlane implements AutoCloseable {
         process.close();
     }
 
-    private static CallCredentials bearer(String token) {
+    /** Call credentials that send {@code token} as the bearer token (as edgectl does). */
+    static CallCredentials bearer(String token) {
         return new CallCredentials() {
             @Override
             public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {

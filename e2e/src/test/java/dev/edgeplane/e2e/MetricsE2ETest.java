@@ -12,9 +12,7 @@ import dev.edgeplane.api.v1.QueryMetricsResponse;
 import dev.edgeplane.api.v1.Resources;
 import dev.edgeplane.api.v1.Series;
 import com.google.protobuf.Timestamp;
-import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.netty.NettyChannelBuilder;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -22,7 +20,6 @@ import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -164,7 +161,7 @@ class MetricsE2ETest {
         Instant now = Instant.now();
         ManagedChannel channel = NettyChannelBuilder.forTarget(cluster.cloud.apiAddress()).usePlaintext().build();
         try {
-            return MetricsServiceGrpc.newBlockingStub(channel).withCallCredentials(bearer(cluster.cloud.adminToken()))
+            return MetricsServiceGrpc.newBlockingStub(channel).withCallCredentials(ControlPlane.bearer(cluster.cloud.adminToken()))
                     .withDeadlineAfter(20, TimeUnit.SECONDS)
                     .queryMetrics(QueryMetricsRequest.newBuilder().addAllNames(names)
                             .addMatchers(LabelMatcher.newBuilder().setName("node").setOp(LabelMatcher.Op.EQUAL).setValue(NODE))
@@ -201,14 +198,4 @@ class MetricsE2ETest {
                 .flatMap(s -> s.getPointsList().stream()).mapToDouble(Point::getValue).average().orElse(-1);
     }
 
-    private static CallCredentials bearer(String token) {
-        return new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata headers = new Metadata();
-                headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-                applier.apply(headers);
-            }
-        };
-    }
 }

@@ -19,9 +19,7 @@ import dev.edgeplane.api.v1.OpsServiceGrpc;
 import dev.edgeplane.api.v1.OpsTarget;
 import dev.edgeplane.api.v1.PodTemplate;
 import dev.edgeplane.api.v1.ReplicaStatus;
-import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
@@ -34,7 +32,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -74,7 +71,7 @@ class TunnelE2ETest {
                 "--tunnel-http-ports", String.valueOf(metrics.getAddress().getPort()),
                 "--audit-log", dir.resolve("agent-audit.log").toString()));
         channel = NettyChannelBuilder.forTarget(cluster.cloud.apiAddress()).usePlaintext().build();
-        ops = OpsServiceGrpc.newBlockingStub(channel).withCallCredentials(bearer(cluster.cloud.adminToken()));
+        ops = OpsServiceGrpc.newBlockingStub(channel).withCallCredentials(ControlPlane.bearer(cluster.cloud.adminToken()));
         cluster.cloud.apps().createApp(CreateAppRequest.newBuilder().setApp(App.newBuilder()
                 .setMetadata(ObjectMeta.newBuilder().setName("web"))
                 .setSpec(AppSpec.newBuilder().setReplicas(1).setTemplate(PodTemplate.newBuilder()
@@ -181,17 +178,6 @@ class TunnelE2ETest {
         assertEquals(Status.Code.UNAUTHENTICATED, unauthenticated.getStatus().getCode());
     }
 
-    private static CallCredentials bearer(String token) {
-        Metadata.Key<String> authorization = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
-        return new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata headers = new Metadata();
-                headers.put(authorization, "Bearer " + token);
-                applier.apply(headers);
-            }
-        };
-    }
 
     /** The e2e control plane serves its API in plaintext (ApiTlsTest covers TLS): edgectl is told so. */
     private static Map<String, String> edgectlEnv() {
