@@ -1,13 +1,13 @@
 package dev.edgeplane.cli;
 
+import com.google.common.net.HostAndPort;
+import com.google.common.net.InetAddresses;
 import dev.edgeplane.api.v1.AppServiceGrpc;
 import dev.edgeplane.api.v1.JoinTokenServiceGrpc;
 import dev.edgeplane.api.v1.NodeServiceGrpc;
 import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
-import com.google.common.net.HostAndPort;
-import com.google.common.net.InetAddresses;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.handler.codec.http2.Http2SecurityUtil;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
@@ -75,7 +75,7 @@ final class ApiClient implements AutoCloseable {
                 return java.util.Optional.of(new InetSocketAddress(InetAddresses.forString(hostAndPort.getHost()), hostAndPort.getPort()));
             }
         } catch (IllegalArgumentException notHostAndPort) {
-            // e.g. dns:///name:443: a target for gRPC's own parsing
+            // not host:port at all (e.g. "[::1"): gRPC's own parsing says what is wrong with it
         }
         return java.util.Optional.empty();
     }
