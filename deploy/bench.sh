@@ -5,7 +5,11 @@
 # Usage: deploy/bench.sh [core|autonomy|console|storage|snapshot-policy|cronjob|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
 #   edgectl    start-up of `edgectl get nodes` (EDGECTL_BENCH_RUNS, default 30, with and without the start-up
 #              archive): against the quick start when it runs, else against StartupTraining's stand-in TLS
-#              server (the client's own cost either way: a list of one or two nodes)
+#              server (the client's own cost either way: a list of one or two nodes). The archive is the
+#              JDK 17 class-data sharing one `mvn package` trains (cds), or JDK 25's AOT cache (aot) when only
+#              that was made (-Dedgectl.aot.jdk); the launcher's JVM flags as shipped (C1 only,
+#              CompileThresholdScaling=3, Serial GC). Wall times move with the load average printed on each
+#              line (2 shared cores); cpu_ms_p50 (user+sys) is the steadier figure (cli/README.md, "Start-up").
 #   console    the web console's page load in headless Chromium (navigation to the overview's data drawn,
 #              median of 5), from ConsoleE2ETest (needs chromium: deploy/lib/install-deps.sh)
 #   snapshot-policy  firing jitter of a snapshot policy on the node (p50/p99 over POLICY_FIRINGS, default 60,

@@ -1,5 +1,7 @@
 package dev.edgeplane.cli;
 
+import com.google.common.net.HostAndPort;
+import com.google.common.net.InetAddresses;
 import dev.edgeplane.api.v1.AppServiceGrpc;
 import dev.edgeplane.api.v1.JoinTokenServiceGrpc;
 import dev.edgeplane.api.v1.NodeServiceGrpc;
@@ -7,6 +9,13 @@ import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.netty.NettyChannelBuilder;
+import io.netty.handler.codec.http2.Http2SecurityUtil;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.handler.ssl.SupportedCipherSuiteFilter;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -16,6 +25,10 @@ final class ApiClient implements AutoCloseable {
     private static final Metadata.Key<String> AUTHORIZATION =
             Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private static final long CALL_TIMEOUT_SECONDS = 30;
+    /** gRPC's ALPN offer: h2 only (the server's choice is checked by gRPC's protocol negotiator). */
+    private static final ApplicationProtocolConfig ALPN_H2 = new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
+            ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+            ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, ApplicationProtocolNames.HTTP_2);
 
     private final ManagedChannel channel;
     private final CallCredentials credentials;
@@ -27,12 +40,21 @@ final class ApiClient implements AutoCloseable {
 
     /** TLS unless told --insecure; trusting the --ca-file CAs, or else the system's. */
     private static ManagedChannel channel(ClientConfig config) {
-        NettyChannelBuilder builder = NettyChannelBuilder.forTarget(config.server());
+        // An IP literal needs no name resolution: gRPC's DNS resolver would start a thread pool to look it up.
+        NettyChannelBuilder builder = ipLiteral(config.server())
+                .map(NettyChannelBuilder::forAddress)
+                .orElseGet(() -> NettyChannelBuilder.forTarget(config.server()));
         if (config.insecure()) {
             return builder.usePlaintext().build();
         }
         try {
-            var tls = io.grpc.netty.GrpcSslContexts.forClient();
+            // What GrpcSslContexts.forClient() selects on a JDK without netty-tcnative (the JDK's TLS, ALPN h2,
+            // HTTP/2's ciphers), without its probing for other providers: that probe initialises an SSLContext
+            // and an SSLEngine of its own before Netty makes the ones it uses.
+            SslContextBuilder tls = SslContextBuilder.forClient()
+                    .sslProvider(SslProvider.JDK)
+                    .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
+                    .applicationProtocolConfig(ALPN_H2);
             if (config.caFile().isPresent()) {
                 if (!java.nio.file.Files.isReadable(config.caFile().get())) {
                     throw new UsageException("cannot read the CA file " + config.caFile().get());
@@ -43,6 +65,19 @@ final class ApiClient implements AutoCloseable {
         } catch (javax.net.ssl.SSLException | IllegalArgumentException e) {
             throw new UsageException("cannot use the CA file " + config.caFile().map(Path::toString).orElse("") + ": " + e.getMessage());
         }
+    }
+
+    /** "1.2.3.4:443" or "[::1]:443" as an address; a name or any other target form is left to gRPC's resolvers. */
+    static java.util.Optional<InetSocketAddress> ipLiteral(String target) {
+        try {
+            HostAndPort hostAndPort = HostAndPort.fromString(target);
+            if (hostAndPort.hasPort() && InetAddresses.isInetAddress(hostAndPort.getHost())) {
+                return java.util.Optional.of(new InetSocketAddress(InetAddresses.forString(hostAndPort.getHost()), hostAndPort.getPort()));
+            }
+        } catch (IllegalArgumentException notHostAndPort) {
+            // not host:port at all (e.g. "[::1"): gRPC's own parsing says what is wrong with it
+        }
+        return java.util.Optional.empty();
     }
 
     AppServiceGrpc.AppServiceBlockingStub apps() {

@@ -11,7 +11,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** Completion scripts, and that only the command being run is built (the rest of edgectl's start-up is measured by CliStartupBench). */
+/** Completion scripts, that only the command being run is built, and that an IP address is dialled directly (start-up itself is measured by deploy/bench.sh edgectl). */
 class CompletionAndStartupTest {
 
     private static String run(int exit, String... args) {
@@ -57,5 +57,16 @@ class CompletionAndStartupTest {
         assertTrue(run(0, "--help").contains("taint"));
         assertTrue(run(0, "--version").startsWith("edgectl "));
         assertEquals(0, Edgectl.commandLine(new Edgectl(Map.of()), new String[] {"--version"}).getSubcommands().size());
+    }
+
+    @Test
+    void anIpLiteralIsDialledWithoutNameResolution() {
+        assertEquals(java.util.Optional.of(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 8443)), ApiClient.ipLiteral("127.0.0.1:8443"));
+        assertEquals(8443, ApiClient.ipLiteral("[::1]:8443").orElseThrow().getPort());
+        assertTrue(ApiClient.ipLiteral("[::1]:8443").orElseThrow().getAddress() instanceof java.net.Inet6Address);
+        // names, targets in gRPC's URI forms and addresses without a port stay with gRPC's resolvers
+        for (String target : List.of("localhost:8443", "cp.example.com:443", "dns:///cp.example.com:443", "127.0.0.1", "not a target")) {
+            assertTrue(ApiClient.ipLiteral(target).isEmpty(), target);
+        }
     }
 }
