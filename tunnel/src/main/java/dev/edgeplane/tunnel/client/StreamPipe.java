@@ -21,7 +21,7 @@ import java.util.concurrent.ExecutionException;
  * be ready, so a fast local reader never buffers more than HTTP/2's window.
  */
 public final class StreamPipe {
-    private static final int CHUNK = 128 * 1024;
+    private static final int CHUNK = dev.edgeplane.tunnel.hub.Frames.CHUNK_BYTES;
 
     private StreamPipe() {}
 

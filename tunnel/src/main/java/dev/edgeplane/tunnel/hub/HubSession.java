@@ -18,12 +18,6 @@ import java.util.function.Consumer;
 final class HubSession {
     enum State { PENDING, ATTACHED, CLOSED }
 
-    /**
-     * Messages asked for ahead from each side, so the next one is already decoded when the last
-     * is passed on; readiness still stops the flow (at most this many more are in flight).
-     */
-    private static final int PREFETCH = 4;
-
     final String id;
     final String subject;
     final String node;
@@ -75,11 +69,11 @@ final class HubSession {
             closeWriteSent = true;
             send(TunnelFrame.newBuilder().setCloseWrite(true).build());
         } else {
-            for (int i = 0; i < PREFETCH; i++) {
+            for (int i = 0; i < Frames.PREFETCH; i++) {
                 pullFromOperator();
             }
         }
-        for (int i = 0; i < PREFETCH; i++) {
+        for (int i = 0; i < Frames.PREFETCH; i++) {
             pullFromAgent();
         }
         return true;
