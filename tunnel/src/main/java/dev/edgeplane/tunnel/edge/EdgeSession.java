@@ -19,7 +19,9 @@ import java.util.function.Consumer;
 /**
  * The agent's end of one session: a Tunnel call on the agent's own outbound channel. Sending blocks
  * the session's thread until the stream is ready (HTTP/2 flow control is the back-pressure);
- * incoming frames are asked for one at a time, after the previous one was handled.
+ * incoming frames are asked for a few ahead, then one per frame handled. A session without a thread
+ * of its own ({@link TcpSession}) overrides {@link #begin}, sends only when {@link #streamReady}, and
+ * asks for frames itself.
  */
 abstract class EdgeSession implements ClientResponseObserver<TunnelFrame, TunnelFrame> {
     /** Raised to a session's thread when the session is over. */

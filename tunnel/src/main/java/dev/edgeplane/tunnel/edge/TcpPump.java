@@ -76,7 +76,7 @@ final class TcpPump implements AutoCloseable {
 
     private void loop() {
         long lastTick = System.nanoTime();
-        while (!(closing && selector.keys().isEmpty())) {
+        while (!(closing && selector.keys().isEmpty() && tasks.isEmpty())) {
             try {
                 selector.select(TICK_MS);
             } catch (IOException e) {
