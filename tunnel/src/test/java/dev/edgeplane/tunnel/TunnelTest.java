@@ -143,6 +143,14 @@ class TunnelTest {
         long socketThreads = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("edge-tunnel-io")).count();
         assertEquals(0, sessionThreads);
         assertEquals(1, socketThreads);
+        // Idle sessions leave the socket thread asleep (it once spun on a connected socket's OP_CONNECT):
+        // a spinning thread gets hundreds of ms of CPU in 2 s even on a busy host, a sleeping one next to none.
+        Thread io = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("edge-tunnel-io")).findFirst().orElseThrow();
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long cpu = threads.getThreadCpuTime(io.getId());
+        Thread.sleep(2_000);
+        long idleCpuMs = (threads.getThreadCpuTime(io.getId()) - cpu) / 1_000_000;
+        assertTrue(idleCpuMs < 50, "the socket thread used " + idleCpuMs + " ms of CPU in 2 s with idle sessions");
         for (java.io.PipedOutputStream feed : feeds) {
             feed.close();
         }

@@ -86,8 +86,14 @@ final class TcpSession extends EdgeSession implements TcpPump.Handler {
 
     @Override
     public void connectable() {
+        if (state != State.CONNECTING) {
+            return;
+        }
         try {
             if (socket.finishConnect()) {
+                // A connected socket is always "connectable": left in the interest set, it would wake the
+                // pump forever (and open the session again each time).
+                interest(SelectionKey.OP_CONNECT, false);
                 opened();
             }
         } catch (IOException e) {
