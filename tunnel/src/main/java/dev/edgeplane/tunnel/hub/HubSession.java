@@ -31,8 +31,13 @@ final class HubSession {
     private ServerCallStreamObserver<TunnelFrame> agent;
     private boolean operatorHalfClosed;
     private boolean closeWriteSent;
-    private boolean operatorWantsToSend;
-    private boolean agentWantsToSend;
+    /**
+     * Requests held back while the other side's stream was not ready, owed once it is: each is one of
+     * the Frames.PREFETCH frames in flight, so forgetting one (a flag instead of a count) shrank the
+     * pipeline for good each time a stream stopped being ready, down to one frame per round trip.
+     */
+    private int owedToOperator;
+    private int owedToAgent;
     private long bytesIn;
     private long bytesOut;
     private volatile Instant lastActivity;
@@ -111,8 +116,11 @@ final class HubSession {
     }
 
     synchronized void agentReady() {
-        if (state == State.ATTACHED && operatorWantsToSend && agent.isReady()) {
-            operatorWantsToSend = false;
+        if (state != State.ATTACHED) {
+            return;
+        }
+        while (owedToOperator > 0 && agent.isReady()) {
+            owedToOperator--;
             operator.request();
         }
     }
@@ -121,10 +129,10 @@ final class HubSession {
         if (operatorHalfClosed) {
             return;
         }
-        if (agent.isReady()) {
+        if (owedToOperator == 0 && agent.isReady()) {
             operator.request();
         } else {
-            operatorWantsToSend = true;
+            owedToOperator++;
         }
     }
 
@@ -154,17 +162,17 @@ final class HubSession {
     }
 
     synchronized void operatorReady() {
-        if (state == State.ATTACHED && agentWantsToSend && operator.isReady()) {
-            agentWantsToSend = false;
-            agent.request(1);
+        if (state == State.ATTACHED && owedToAgent > 0 && operator.isReady()) {
+            agent.request(owedToAgent);
+            owedToAgent = 0;
         }
     }
 
     private void pullFromAgent() {
-        if (operator.isReady()) {
+        if (owedToAgent == 0 && operator.isReady()) {
             agent.request(1);
         } else {
-            agentWantsToSend = true;
+            owedToAgent++;
         }
     }
 
