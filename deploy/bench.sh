@@ -2,7 +2,11 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|console|storage|snapshot-policy|cronjob|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+# Usage: deploy/bench.sh [core|autonomy|console|storage|snapshot-policy|cronjob|tunnel|tunnel-path|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+#   tunnel     the tunnel module's TunnelBench: operator client, hub and agent in one JVM over loopback
+#              (BENCH tunnel.* lines and the summary `BENCH tunnel port_forward_ratio_1=...`)
+#   tunnel-path  port-forward through the real processes (public API, control plane, agent over mutual
+#              TLS) against direct loopback TCP: BENCH tunnel.real_path
 #   edgectl    start-up of `edgectl get nodes` (EDGECTL_BENCH_RUNS, default 30, with and without the start-up
 #              archive): against the quick start when it runs, else against StartupTraining's stand-in TLS
 #              server (the client's own cost either way: a list of one or two nodes). The archive is the
@@ -110,6 +114,7 @@ case $what in
   core|all) run "$e2e_modules" CoreBench ;;&
   autonomy|all) run "$e2e_modules" AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&
+  tunnel-path|all) run "$e2e_modules" TunnelPathBench ;;&
   metrics|all) run edge-agent MetricsBench ;;&
   probes|all) run edge-agent ProbeBench ;;&
   config|all) run "$e2e_modules" ConfigBench ;;&

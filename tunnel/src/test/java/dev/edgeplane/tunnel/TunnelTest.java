@@ -86,6 +86,78 @@ class TunnelTest {
     }
 
     @Test
+    void aSlowOperatorAndABusyTargetLoseNothing() throws Exception {
+        // The operator drains its side slowly: the hub stops asking the agent, the agent's stream stops
+        // being ready and its socket thread stops reading the target (then resumes on onReady); the
+        // target's socket buffers fill on the way in, so writes to it complete in parts.
+        byte[] payload = new byte[8 * 1024 * 1024 + 5];
+        new Random(11).nextBytes(payload);
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        java.io.OutputStream slow = new java.io.OutputStream() {
+            @Override
+            public void write(int b) {
+                received.write(b);
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                try {
+                    Thread.sleep(3);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                received.write(b, off, len);
+            }
+        };
+        StreamPipe.run(tunnel.ops(), StreamPipe.Kind.PORT_FORWARD, PortForwardStart.newBuilder()
+                .setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE)).setPort(echo.port()).build(),
+                new ByteArrayInputStream(payload), slow);
+        assertArrayEquals(payload, received.toByteArray());
+    }
+
+    @Test
+    void aPortNobodyListensOnIsUnavailable() throws Exception {
+        int closed;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort();
+        }
+        tunnel.close();
+        tunnel = new TunnelFixture(new Allowlist(Set.of(closed), Set.of(), false, Set.of(), false, false, 22, true),
+                HubSettings.defaults(), Optional.empty(), Map.of());
+        int port = closed;
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> forward(port, new byte[] {1}));
+        assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("cannot connect"), e.getStatus().toString());
+        Poll.until(() -> tunnel.agent.activeSessions() == 0 && tunnel.hub.openSessions() == 0, "both ends closed");
+    }
+
+    @Test
+    void tcpSessionsTakeNoThreadOfTheirOwn() throws Exception {
+        java.util.List<java.io.PipedOutputStream> feeds = new java.util.ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            java.io.PipedOutputStream feed = new java.io.PipedOutputStream();
+            feeds.add(feed);
+            openSession(feed, i + 1);
+        }
+        long sessionThreads = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("tunnel-port_forward")).count();
+        long socketThreads = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("edge-tunnel-io")).count();
+        assertEquals(0, sessionThreads);
+        assertEquals(1, socketThreads);
+        // Idle sessions leave the socket thread asleep (it once spun on a connected socket's OP_CONNECT):
+        // a spinning thread gets hundreds of ms of CPU in 2 s even on a busy host, a sleeping one next to none.
+        Thread io = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("edge-tunnel-io")).findFirst().orElseThrow();
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long cpu = threads.getThreadCpuTime(io.getId());
+        Thread.sleep(2_000);
+        long idleCpuMs = (threads.getThreadCpuTime(io.getId()) - cpu) / 1_000_000;
+        assertTrue(idleCpuMs < 50, "the socket thread used " + idleCpuMs + " ms of CPU in 2 s with idle sessions");
+        for (java.io.PipedOutputStream feed : feeds) {
+            feed.close();
+        }
+        Poll.until(() -> tunnel.agent.activeSessions() == 0 && tunnel.hub.openSessions() == 0, "all sessions closed");
+    }
+
+    @Test
     void httpProxyReachesAnAllowlistedPort() {
         HttpProxyResponse response = tunnel.opsBlocking().httpProxy(HttpProxyRequest.newBuilder()
                 .setTarget(OpsTarget.newBuilder().setNode(TunnelFixture.NODE)).setPort(metrics.getAddress().getPort())
@@ -191,6 +263,11 @@ class TunnelTest {
 
     /** A port-forward session whose local side stays open (and silent) until the test ends it. */
     private java.util.concurrent.CompletableFuture<Status> openSession(java.io.PipedOutputStream feed) throws Exception {
+        return openSession(feed, 1);
+    }
+
+    /** The same, waiting until the agent serves {@code open} sessions. */
+    private java.util.concurrent.CompletableFuture<Status> openSession(java.io.PipedOutputStream feed, int open) throws Exception {
         java.io.PipedInputStream in = new java.io.PipedInputStream(feed);
         java.util.concurrent.CompletableFuture<Status> result = new java.util.concurrent.CompletableFuture<>();
         Thread t = new Thread(() -> {
@@ -207,7 +284,7 @@ class TunnelTest {
         });
         t.setDaemon(true);
         t.start();
-        Poll.until(() -> tunnel.agent.activeSessions() == 1, "the session open on the agent");
+        Poll.until(() -> tunnel.agent.activeSessions() == open, open + " sessions open on the agent");
         return result;
     }
 

@@ -21,11 +21,51 @@ import java.util.concurrent.ExecutionException;
  * be ready, so a fast local reader never buffers more than HTTP/2's window.
  */
 public final class StreamPipe {
-    private static final int CHUNK = 128 * 1024;
+    private static final int CHUNK = dev.edgeplane.tunnel.hub.Frames.CHUNK_BYTES;
 
     private StreamPipe() {}
 
     public enum Kind { PORT_FORWARD, SSH }
+
+    /**
+     * Writes a frame's bytes from their own array: {@code ByteString.writeTo(OutputStream)} copies them
+     * first, to keep a foreign stream from changing them; this stream is the caller's own sink.
+     */
+    private static void write(ByteString bytes, OutputStream out) throws IOException {
+        com.google.protobuf.UnsafeByteOperations.unsafeWriteTo(bytes, new com.google.protobuf.ByteOutput() {
+            @Override
+            public void write(byte value) throws IOException {
+                out.write(value);
+            }
+
+            @Override
+            public void write(byte[] value, int offset, int length) throws IOException {
+                out.write(value, offset, length);
+            }
+
+            @Override
+            public void writeLazy(byte[] value, int offset, int length) throws IOException {
+                out.write(value, offset, length);
+            }
+
+            @Override
+            public void write(java.nio.ByteBuffer value) throws IOException {
+                if (value.hasArray()) {
+                    out.write(value.array(), value.arrayOffset() + value.position(), value.remaining());
+                    value.position(value.limit());
+                } else {
+                    byte[] copy = new byte[value.remaining()];
+                    value.get(copy);
+                    out.write(copy);
+                }
+            }
+
+            @Override
+            public void writeLazy(java.nio.ByteBuffer value) throws IOException {
+                write(value);
+            }
+        });
+    }
 
     /** Runs the session until the remote end closes; throws the session's status on failure. */
     public static void run(OpsServiceGrpc.OpsServiceStub stub, Kind kind, PortForwardStart start, InputStream in, OutputStream out)
@@ -45,7 +85,7 @@ public final class StreamPipe {
             @Override
             public void onNext(PortForwardResponse value) {
                 try {
-                    value.getData().writeTo(out);
+                    write(value.getData(), out);
                     out.flush();
                 } catch (IOException e) {
                     done.completeExceptionally(Status.CANCELLED.withDescription("local write failed: " + e.getMessage()).asRuntimeException());

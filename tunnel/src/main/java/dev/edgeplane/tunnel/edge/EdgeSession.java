@@ -19,7 +19,9 @@ import java.util.function.Consumer;
 /**
  * The agent's end of one session: a Tunnel call on the agent's own outbound channel. Sending blocks
  * the session's thread until the stream is ready (HTTP/2 flow control is the back-pressure);
- * incoming frames are asked for one at a time, after the previous one was handled.
+ * incoming frames are asked for a few ahead, then one per frame handled. A session without a thread
+ * of its own ({@link TcpSession}) overrides {@link #begin}, sends only when {@link #streamReady}, and
+ * asks for frames itself.
  */
 abstract class EdgeSession implements ClientResponseObserver<TunnelFrame, TunnelFrame> {
     /** Raised to a session's thread when the session is over. */
@@ -51,11 +53,25 @@ abstract class EdgeSession implements ClientResponseObserver<TunnelFrame, Tunnel
     public final void beforeStart(ClientCallStreamObserver<TunnelFrame> requestStream) {
         out = requestStream;
         requestStream.disableAutoRequestWithInitial(0);
-        requestStream.setOnReadyHandler(this::signal);
+        requestStream.setOnReadyHandler(() -> {
+            signal();
+            onStreamReady();
+        });
     }
 
     private synchronized void signal() {
         notifyAll();
+    }
+
+    /** The stream became ready for more frames (on a gRPC thread). */
+    protected void onStreamReady() {
+    }
+
+    /** Starts the session: by default its work ({@link #run}) gets a thread of its own. */
+    void begin(String threadName) {
+        Thread thread = new Thread(this::run, threadName);
+        thread.setDaemon(true);
+        thread.start();
     }
 
     /** Sends the first frame and starts the session's work (on the caller's thread). */
@@ -84,9 +100,25 @@ abstract class EdgeSession implements ClientResponseObserver<TunnelFrame, Tunnel
     /** Frees what the session holds (sockets, files); called once, whichever way the session ends. */
     protected abstract void release();
 
-    /** Lets frames from the operator flow (a few asked for ahead, then one per frame handled). */
+    /** Lets frames from the operator flow (Frames.PREFETCH asked for ahead, then one per frame handled). */
     protected final void startReceiving() {
-        request(4);
+        request(Frames.PREFETCH);
+    }
+
+    /**
+     * True when the session asks for each next frame itself ({@link #requestFrames}), once it is done
+     * with an earlier one; false: the next is asked for when {@link #onFrame} returns.
+     */
+    protected boolean asksForFramesItself() {
+        return false;
+    }
+
+    protected final void requestFrames(int n) {
+        request(n);
+    }
+
+    protected final boolean streamReady() {
+        return out.isReady();
     }
 
     private void request(int n) {
@@ -100,6 +132,19 @@ abstract class EdgeSession implements ClientResponseObserver<TunnelFrame, Tunnel
 
     protected final void sendData(byte[] bytes, int length) throws Closed, InterruptedException {
         sendFrame(TunnelFrame.newBuilder().setData(ByteString.copyFrom(bytes, 0, length)).build());
+    }
+
+    /**
+     * Sends without waiting for readiness (the caller checked {@link #streamReady}, or the frame is
+     * the small first one); false when the session is over.
+     */
+    protected final synchronized boolean sendNow(TunnelFrame frame) {
+        if (closed || halfClosed) {
+            return false;
+        }
+        out.onNext(frame);
+        bytesOut += Frames.payloadSize(frame);
+        return true;
     }
 
     protected final synchronized void sendFrame(TunnelFrame frame) throws Closed, InterruptedException {
@@ -154,7 +199,9 @@ abstract class EdgeSession implements ClientResponseObserver<TunnelFrame, Tunnel
             fail(Status.UNAVAILABLE.withDescription("session " + grant.getSessionId() + ": " + e.getMessage()));
             return;
         }
-        request(1);
+        if (!asksForFramesItself()) {
+            request(1);
+        }
     }
 
     @Override

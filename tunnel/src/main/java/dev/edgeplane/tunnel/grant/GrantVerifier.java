@@ -28,6 +28,17 @@ public final class GrantVerifier {
     private final java.util.function.Supplier<List<PublicKey>> trusted;
     private final String node;
     private final Clock clock;
+    /**
+     * Signer certificates whose issuer was checked, with the CA key that issued them: a replica signs
+     * every grant with the same certificate, so a session costs one signature check, not two (and no
+     * certificate parsing). Whether that CA is still trusted, and the certificate valid, is checked each time.
+     */
+    private final Map<com.google.protobuf.ByteString, CheckedSigner> checkedSigners = new java.util.concurrent.ConcurrentHashMap<>();
+    /** A few replicas, a rollover or two: more than this many signers means something odd; start over. */
+    private static final int MAX_CHECKED_SIGNERS = 16;
+
+    private record CheckedSigner(java.security.cert.X509Certificate certificate, PublicKey issuer) {}
+
     /** Session ids already used, until their grants expire. */
     private final Map<String, Instant> used = new LinkedHashMap<>();
 
@@ -104,29 +115,8 @@ public final class GrantVerifier {
         if (grant.getSignerCertificate().isEmpty()) {
             return signedByTrustedKey(bytes, signature);
         }
-        java.security.cert.X509Certificate signer;
-        try {
-            signer = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
-                    .generateCertificate(grant.getSignerCertificate().newInput());
-            java.util.List<String> usages = signer.getExtendedKeyUsage();
-            if (usages == null || !usages.contains(GrantSigning.OID) || signer.getBasicConstraints() != -1) {
-                return false;
-            }
-            signer.checkValidity(java.util.Date.from(clock.instant()));
-        } catch (GeneralSecurityException | ClassCastException e) {
-            return false;
-        }
-        boolean issuedByTrustedCa = false;
-        for (PublicKey ca : trusted.get()) {
-            try {
-                signer.verify(ca);
-                issuedByTrustedCa = true;
-                break;
-            } catch (GeneralSecurityException | IllegalArgumentException e) {
-                // another CA of the bundle, perhaps
-            }
-        }
-        if (!issuedByTrustedCa) {
+        java.security.cert.X509Certificate signer = checkedSigner(grant.getSignerCertificate());
+        if (signer == null) {
             return false;
         }
         try {
@@ -137,6 +127,52 @@ public final class GrantVerifier {
         } catch (GeneralSecurityException | IllegalArgumentException e) {
             return false;
         }
+    }
+
+    /** The grant signer's certificate if it may sign grants now, else null. */
+    private java.security.cert.X509Certificate checkedSigner(com.google.protobuf.ByteString encoded) {
+        List<PublicKey> cas = trusted.get();
+        CheckedSigner checked = checkedSigners.get(encoded);
+        if (checked == null || !cas.contains(checked.issuer())) {
+            checked = check(encoded, cas);
+            if (checked == null) {
+                return null;
+            }
+            if (checkedSigners.size() >= MAX_CHECKED_SIGNERS) {
+                checkedSigners.clear();
+            }
+            checkedSigners.put(encoded, checked);
+        }
+        try {
+            checked.certificate().checkValidity(java.util.Date.from(clock.instant()));
+        } catch (GeneralSecurityException e) {
+            return null;
+        }
+        return checked.certificate();
+    }
+
+    /** A grant signer's certificate (GrantSigning.OID, not a CA) issued by one of {@code cas}, or null. */
+    private static CheckedSigner check(com.google.protobuf.ByteString encoded, List<PublicKey> cas) {
+        java.security.cert.X509Certificate signer;
+        try {
+            signer = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                    .generateCertificate(encoded.newInput());
+            java.util.List<String> usages = signer.getExtendedKeyUsage();
+            if (usages == null || !usages.contains(GrantSigning.OID) || signer.getBasicConstraints() != -1) {
+                return null;
+            }
+        } catch (GeneralSecurityException | ClassCastException e) {
+            return null;
+        }
+        for (PublicKey ca : cas) {
+            try {
+                signer.verify(ca);
+                return new CheckedSigner(signer, ca);
+            } catch (GeneralSecurityException | IllegalArgumentException e) {
+                // another CA of the bundle, perhaps
+            }
+        }
+        return null;
     }
 
     private boolean signedByTrustedKey(byte[] bytes, byte[] signature) {

@@ -18,12 +18,6 @@ import java.util.function.Consumer;
 final class HubSession {
     enum State { PENDING, ATTACHED, CLOSED }
 
-    /**
-     * Messages asked for ahead from each side, so the next one is already decoded when the last
-     * is passed on; readiness still stops the flow (at most this many more are in flight).
-     */
-    private static final int PREFETCH = 4;
-
     final String id;
     final String subject;
     final String node;
@@ -37,8 +31,13 @@ final class HubSession {
     private ServerCallStreamObserver<TunnelFrame> agent;
     private boolean operatorHalfClosed;
     private boolean closeWriteSent;
-    private boolean operatorWantsToSend;
-    private boolean agentWantsToSend;
+    /**
+     * Requests held back while the other side's stream was not ready, owed once it is: each is one of
+     * the Frames.PREFETCH frames in flight, so forgetting one (a flag instead of a count) shrank the
+     * pipeline for good each time a stream stopped being ready, down to one frame per round trip.
+     */
+    private int owedToOperator;
+    private int owedToAgent;
     private long bytesIn;
     private long bytesOut;
     private volatile Instant lastActivity;
@@ -75,11 +74,11 @@ final class HubSession {
             closeWriteSent = true;
             send(TunnelFrame.newBuilder().setCloseWrite(true).build());
         } else {
-            for (int i = 0; i < PREFETCH; i++) {
+            for (int i = 0; i < Frames.PREFETCH; i++) {
                 pullFromOperator();
             }
         }
-        for (int i = 0; i < PREFETCH; i++) {
+        for (int i = 0; i < Frames.PREFETCH; i++) {
             pullFromAgent();
         }
         return true;
@@ -117,8 +116,11 @@ final class HubSession {
     }
 
     synchronized void agentReady() {
-        if (state == State.ATTACHED && operatorWantsToSend && agent.isReady()) {
-            operatorWantsToSend = false;
+        if (state != State.ATTACHED) {
+            return;
+        }
+        while (owedToOperator > 0 && agent.isReady()) {
+            owedToOperator--;
             operator.request();
         }
     }
@@ -127,10 +129,10 @@ final class HubSession {
         if (operatorHalfClosed) {
             return;
         }
-        if (agent.isReady()) {
+        if (owedToOperator == 0 && agent.isReady()) {
             operator.request();
         } else {
-            operatorWantsToSend = true;
+            owedToOperator++;
         }
     }
 
@@ -160,17 +162,17 @@ final class HubSession {
     }
 
     synchronized void operatorReady() {
-        if (state == State.ATTACHED && agentWantsToSend && operator.isReady()) {
-            agentWantsToSend = false;
-            agent.request(1);
+        if (state == State.ATTACHED && owedToAgent > 0 && operator.isReady()) {
+            agent.request(owedToAgent);
+            owedToAgent = 0;
         }
     }
 
     private void pullFromAgent() {
-        if (operator.isReady()) {
+        if (owedToAgent == 0 && operator.isReady()) {
             agent.request(1);
         } else {
-            agentWantsToSend = true;
+            owedToAgent++;
         }
     }
 

@@ -63,6 +63,21 @@ class GrantVerifierTest {
     }
 
     @Test
+    void aSignerCheckedBeforeIsRefusedOnceItsCaIsNoLongerTrusted() throws Exception {
+        // The verifier remembers signers it checked; a CA rollover that drops their CA must still refuse them.
+        TestPki next = TestPki.create("next-ca");
+        java.util.concurrent.atomic.AtomicReference<List<java.security.PublicKey>> cas = new java.util.concurrent.atomic.AtomicReference<>(
+                List.of(ca.certificate().getPublicKey(), next.certificate().getPublicKey()));
+        GrantVerifier rolling = new GrantVerifier(cas::get, NODE, Clock.systemUTC());
+        TestPki.Issued signer = ca.withUsages("signer", GrantSigning.OID);
+        assertEquals(NODE, rolling.verify(open(signer)).getNode());
+        assertEquals(NODE, rolling.verify(open(signer)).getNode()); // the remembered check
+        cas.set(List.of(next.certificate().getPublicKey()));
+        assertEquals(Status.Code.UNAUTHENTICATED, assertThrows(GrantRefused.class, () -> rolling.verify(open(signer))).status().getCode());
+        assertEquals(NODE, rolling.verify(open(next.withUsages("signer", GrantSigning.OID))).getNode());
+    }
+
+    @Test
     void aGrantSignedByTheCaKeyItselfStillPasses() throws Exception {
         // Control planes before the grant key signed with the CA key: an upgraded agent still serves them.
         String session = UUID.randomUUID().toString();
