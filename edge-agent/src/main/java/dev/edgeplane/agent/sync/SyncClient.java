@@ -105,6 +105,12 @@ public final class SyncClient implements AutoCloseable {
     private volatile Supplier<dev.edgeplane.api.v1.NodeStorage> storage = () -> null;
     private volatile java.util.function.LongConsumer toldRevisions = revision -> { };
     private volatile java.util.function.LongConsumer appliedRevisions = revision -> { };
+    /** The current stream's status report (a no-op between streams). */
+    private volatile Runnable reportStatus = () -> { };
+    /** A report is scheduled on the timer (set by the first change, cleared when it runs). */
+    private final java.util.concurrent.atomic.AtomicBoolean reportScheduled = new java.util.concurrent.atomic.AtomicBoolean();
+    /** When the last change-driven report went (nanoTime). */
+    private volatile long lastReportNanos = System.nanoTime() - Duration.ofDays(1).toNanos();
 
     public SyncClient(Settings settings, SslContext tls, DesiredStateStore desired, StatusManager status,
                       Supplier<NodeInfo> info, IntSupplier desiredCount, Clock clock) {
@@ -129,6 +135,28 @@ public final class SyncClient implements AutoCloseable {
         this.backoff = new ReconnectBackoff(settings.retryBase(), settings.retryCap(), RandomGenerator.getDefault());
         this.loop = new Thread(this::run, "sync");
         this.loop.setDaemon(true);
+        status.addListener(this::statusChanged);
+    }
+
+    /**
+     * A replica status changed: reported at once when no report went within the status interval (an
+     * idle node's RUNNING is not held back), else at the end of that interval, together with whatever
+     * changed meanwhile (a busy node still sends one report per interval at most).
+     */
+    private void statusChanged() {
+        if (!reportScheduled.compareAndSet(false, true)) {
+            return;
+        }
+        long wait = Math.max(0, settings.statusInterval().toNanos() - (System.nanoTime() - lastReportNanos));
+        try {
+            timer.schedule(() -> {
+                reportScheduled.set(false);
+                lastReportNanos = System.nanoTime();
+                reportStatus.run();
+            }, wait, TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException stopping) {
+            reportScheduled.set(false);
+        }
     }
 
     /** The channel to the control plane: tunnel sessions open their streams on it, next to Sync. */
@@ -347,6 +375,7 @@ public final class SyncClient implements AutoCloseable {
                         public void onCompleted() {}
                     });
         };
+        reportStatus = safely(statusChanges);
         ScheduledFuture<?> statusTask = timer.scheduleWithFixedDelay(safely(statusChanges),
                 settings.statusInterval().toMillis(), settings.statusInterval().toMillis(), TimeUnit.MILLISECONDS);
         ScheduledFuture<?> heartbeatTask = timer.scheduleWithFixedDelay(safely(heartbeat),
@@ -363,6 +392,7 @@ public final class SyncClient implements AutoCloseable {
         } finally {
             statusTask.cancel(false);
             heartbeatTask.cancel(false);
+            reportStatus = () -> { };
             current = null;
         }
         if (error == null) {
