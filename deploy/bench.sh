@@ -2,7 +2,12 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|storage|snapshot-policy|cronjob|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+# Usage: deploy/bench.sh [core|edge|autonomy|storage|snapshot-policy|cronjob|tunnel|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+#   edge       one real agent (the packaged launcher, default features) on containerd with runc: CreateApp to
+#              RUNNING through WatchApps, p50/p99 over EDGE_RUNS (30) one-replica apps, image present, against
+#              the bare CRI RunPodSandbox + CreateContainer + StartContainer of the same pod (same socket,
+#              the agent's own CRI client); agent RSS idle and with 20 replicas; idle bits per second on
+#              the agent's socket at the control plane over EDGE_IDLE_SECONDS (120): one `BENCH edge` line
 #   edgectl    start-up of `edgectl get nodes` (EDGECTL_BENCH_RUNS, default 30, with and without the start-up
 #              archive): against the quick start when it runs, else against StartupTraining's stand-in TLS
 #              server (the client's own cost either way: a list of one or two nodes)
@@ -102,6 +107,7 @@ edgectl_bench() {
 case $what in
   edgectl) edgectl_bench ;;
   core|all) run "$e2e_modules" CoreBench ;;&
+  edge|all) run "$e2e_modules" EdgeBench -Dedge.runs="${EDGE_RUNS:-30}" -Dedge.idleSeconds="${EDGE_IDLE_SECONDS:-120}" ;;&
   autonomy|all) run "$e2e_modules" AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&
   metrics|all) run edge-agent MetricsBench ;;&

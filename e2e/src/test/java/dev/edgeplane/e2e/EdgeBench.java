@@ -43,7 +43,8 @@ import org.junit.jupiter.api.io.TempDir;
  *       floor any agent pays here; {@code create_to_running_ratio} is the p50 over this p50;
  *   <li>{@code agent_rss_20pods_mib}: the agent's RSS with 20 replicas running, settled.
  * </ul>
- * System properties: {@code edge.runs} (30), {@code edge.idleSeconds} (120), {@code edge.pods} (20), {@code edge.jcmd}
+ * System properties: {@code edge.runs} (30), {@code edge.idleSeconds} (120), {@code edge.pods} (20), {@code edge.agentFlags}
+ * (extra {@code edge-agent run} flags, comma-separated, e.g. {@code --metrics-flush,300s}; default none), {@code edge.jcmd}
  * (a jcmd command for the agent run with the pods running, its words separated by commas, e.g.
  * {@code VM.native_memory,summary} with {@code EDGE_AGENT_JAVA_OPTS} adding {@code -XX:NativeMemoryTracking=summary}).
  * The agent's JVM flags are the launcher's, or {@code EDGE_AGENT_JAVA_OPTS} when set in the environment.
@@ -61,7 +62,9 @@ class EdgeBench {
     @Test
     void edge() throws Exception {
         Map<String, Object> figures = new java.util.LinkedHashMap<>();
-        try (EdgeCluster cluster = EdgeCluster.start(dir, "bench-node", List.of())) {
+        String extra = System.getProperty("edge.agentFlags", "");
+        List<String> agentFlags = extra.isBlank() ? List.of() : List.of(extra.trim().split("[,\\s]+"));
+        try (EdgeCluster cluster = EdgeCluster.start(dir, "bench-node", agentFlags)) {
             Thread.sleep(SETTLE.toMillis());
             figures.put("agent_rss_idle_mib", mib(cluster.host.agent().rssKib()));
 
@@ -139,6 +142,9 @@ class EdgeBench {
                 StringBuilder line = new StringBuilder("BENCH edge");
                 figures.forEach((k, v) -> line.append(' ').append(k).append('=').append(v instanceof Double d
                         ? String.format(Locale.ROOT, "%.2f", d) : v));
+                if (!agentFlags.isEmpty()) {
+                    line.append(" agent_flags=").append(String.join(",", agentFlags));
+                }
                 line.append(" load=").append(java.nio.file.Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
                 System.out.println(line);
             }
