@@ -109,8 +109,14 @@ public final class SyncClient implements AutoCloseable {
     private volatile Runnable reportStatus = () -> { };
     /** A report is scheduled on the timer (set by the first change, cleared when it runs). */
     private final java.util.concurrent.atomic.AtomicBoolean reportScheduled = new java.util.concurrent.atomic.AtomicBoolean();
-    /** When the last change-driven report went (nanoTime). */
-    private volatile long lastReportNanos = System.nanoTime() - Duration.ofDays(1).toNanos();
+    /**
+     * Change-driven reports a burst may send at once (e.g. a replica removed, then another one RUNNING
+     * right after); the bucket refills one per status interval, so a busy node averages one a period.
+     */
+    static final int REPORT_BURST = 4;
+    private final Object reportTokensLock = new Object();
+    private double reportTokens = REPORT_BURST;
+    private long reportTokensAt = System.nanoTime();
 
     public SyncClient(Settings settings, SslContext tls, DesiredStateStore desired, StatusManager status,
                       Supplier<NodeInfo> info, IntSupplier desiredCount, Clock clock) {
@@ -139,24 +145,37 @@ public final class SyncClient implements AutoCloseable {
     }
 
     /**
-     * A replica status changed: reported at once when no report went within the status interval (an
-     * idle node's RUNNING is not held back), else at the end of that interval, together with whatever
-     * changed meanwhile (a busy node still sends one report per interval at most).
+     * A replica status changed: reported at once while the bucket has a report left (an idle node's
+     * RUNNING is not held back), else when it has one again, together with whatever changed meanwhile
+     * (a busy node still averages one report per status interval).
      */
     private void statusChanged() {
         if (!reportScheduled.compareAndSet(false, true)) {
             return;
         }
-        long wait = Math.max(0, settings.statusInterval().toNanos() - (System.nanoTime() - lastReportNanos));
+        long wait;
+        synchronized (reportTokensLock) {
+            refillReportTokens();
+            wait = reportTokens >= 1 ? 0 : (long) ((1 - reportTokens) * settings.statusInterval().toNanos());
+        }
         try {
             timer.schedule(() -> {
                 reportScheduled.set(false);
-                lastReportNanos = System.nanoTime();
+                synchronized (reportTokensLock) {
+                    refillReportTokens();
+                    reportTokens = Math.max(0, reportTokens - 1);
+                }
                 reportStatus.run();
             }, wait, TimeUnit.NANOSECONDS);
         } catch (java.util.concurrent.RejectedExecutionException stopping) {
             reportScheduled.set(false);
         }
+    }
+
+    private void refillReportTokens() {
+        long now = System.nanoTime();
+        reportTokens = Math.min(REPORT_BURST, reportTokens + (now - reportTokensAt) / (double) Math.max(1, settings.statusInterval().toNanos()));
+        reportTokensAt = now;
     }
 
     /** The channel to the control plane: tunnel sessions open their streams on it, next to Sync. */
