@@ -2,7 +2,12 @@
 # Prints the figures the closing notes report (lines starting with BENCH). Run as root on a clone after
 # the README's two commands; each bench builds what it runs itself, within the reactor (-am), so nothing
 # has to be installed in ~/.m2 first.
-# Usage: deploy/bench.sh [core|autonomy|console|storage|snapshot-policy|cronjob|tunnel|tunnel-path|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+# Usage: deploy/bench.sh [core|edge|autonomy|console|storage|snapshot-policy|cronjob|tunnel|tunnel-path|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
+#   edge       one real agent (the packaged launcher, default features) on containerd with runc: CreateApp to
+#              RUNNING through WatchApps, p50/p99 over EDGE_RUNS (30) one-replica apps, image present, against
+#              the bare CRI RunPodSandbox + CreateContainer + StartContainer of the same pod (same socket,
+#              the agent's own CRI client); agent RSS idle and with 20 replicas; idle bits per second on
+#              the agent's socket at the control plane over EDGE_IDLE_SECONDS (120): one `BENCH edge` line
 #   tunnel     the tunnel module's TunnelBench: operator client, hub and agent in one JVM over loopback
 #              (BENCH tunnel.* lines and the summary `BENCH tunnel port_forward_ratio_1=...`)
 #   tunnel-path  port-forward through the real processes (public API, control plane, agent over mutual
@@ -112,6 +117,7 @@ edgectl_bench() {
 case $what in
   edgectl) edgectl_bench ;;
   core|all) run "$e2e_modules" CoreBench ;;&
+  edge|all) run "$e2e_modules" EdgeBench -Dedge.runs="${EDGE_RUNS:-30}" -Dedge.idleSeconds="${EDGE_IDLE_SECONDS:-120}" ;;&
   autonomy|all) run "$e2e_modules" AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&
   tunnel-path|all) run "$e2e_modules" TunnelPathBench ;;&

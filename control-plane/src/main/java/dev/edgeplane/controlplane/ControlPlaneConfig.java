@@ -199,7 +199,8 @@ public interface ControlPlaneConfig {
 
         /**
          * Node and replica status changes wait this long at most before they are written, together, as
-         * grouped transactions (heartbeats are never written: they stay in memory).
+         * grouped transactions (heartbeats are never written: they stay in memory). A replica status
+         * reaching an idle writer (nothing waiting, nothing in flight) is written at once.
          */
         @WithDefault("100ms")
         Duration statusFlushInterval();

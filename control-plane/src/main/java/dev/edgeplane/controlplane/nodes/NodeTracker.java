@@ -191,7 +191,21 @@ public class NodeTracker {
 
     /** Queues the replica statuses that changed; ignores replicas not assigned to {@code node}. */
     public void report(String node, StatusReport report) {
-        statusWriter.report(node, report, clock.instant());
+        if (statusWriter.report(node, report, clock.instant())) {
+            try {
+                flusher.execute(this::flushReplicaStatuses); // the flusher thread: flushes never overlap
+            } catch (java.util.concurrent.RejectedExecutionException stopping) {
+                // stopping: the last flush takes it
+            }
+        }
+    }
+
+    private void flushReplicaStatuses() {
+        try {
+            statusWriter.flush();
+        } catch (RuntimeException e) {
+            LOG.warn("replica status flush failed", e);
+        }
     }
 
     private void flush() {

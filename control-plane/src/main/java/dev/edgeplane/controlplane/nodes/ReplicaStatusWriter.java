@@ -120,12 +120,18 @@ final class ReplicaStatusWriter implements BatchingWriter.Planner<ReplicaStatusW
         return changes;
     }
 
-    /** Queues what {@code report} changes; may wait for room (backpressure on the reporting stream). */
-    void report(String node, StatusReport report, Instant now) {
+    /**
+     * Queues what {@code report} changes; may wait for room (backpressure on the reporting stream).
+     * True when the writer was idle before (nothing waiting, nothing in flight): the caller flushes at
+     * once rather than at the next flush interval, so a quiet node's RUNNING is not held back; under
+     * load changes keep gathering into batches between flushes.
+     */
+    boolean report(String node, StatusReport report, Instant now) {
         Map<String, StatusChange> changes = plan(node, report, assignments::get, report.getFull() ? index.keysOf(node) : Set.of(), now);
         if (changes.isEmpty()) {
-            return;
+            return false;
         }
+        boolean wasIdle = batches.idle();
         for (Map.Entry<String, StatusChange> change : changes.entrySet()) {
             if (change.getValue() instanceof Put) {
                 index.add(node, change.getKey()); // a full report right after this one must see it
@@ -133,6 +139,7 @@ final class ReplicaStatusWriter implements BatchingWriter.Planner<ReplicaStatusW
         }
         // A full queue refuses (counted, logged by the writer): the agent's next report of those replicas is written.
         batches.offer(changes);
+        return wasIdle;
     }
 
     boolean idle() {

@@ -240,9 +240,17 @@ public final class CertificateRotation implements AutoCloseable {
     }
 
     private static String commonName(X509Certificate certificate) {
-        var rdns = org.bouncycastle.asn1.x500.X500Name.getInstance(certificate.getSubjectX500Principal().getEncoded())
-                .getRDNs(org.bouncycastle.asn1.x500.style.BCStyle.CN);
-        return rdns.length == 0 ? "" : rdns[0].getFirst().getValue().toString();
+        try {
+            for (javax.naming.ldap.Rdn rdn : new javax.naming.ldap.LdapName(
+                    certificate.getSubjectX500Principal().getName(javax.security.auth.x500.X500Principal.RFC2253)).getRdns()) {
+                if (rdn.getType().equalsIgnoreCase("CN")) {
+                    return rdn.getValue().toString();
+                }
+            }
+        } catch (javax.naming.InvalidNameException e) {
+            return "";
+        }
+        return "";
     }
 
     @Override

@@ -2,39 +2,46 @@ package dev.edgeplane.agent.identity;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.StringReader;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
 import java.security.PrivateKey;
+import java.security.cert.CertificateEncodingException;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
+import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
-import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
-import org.bouncycastle.openssl.PEMKeyPair;
-import org.bouncycastle.openssl.PEMParser;
-import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
-import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 
-/** PEM in and out for keys, certificates and CSRs. */
+/**
+ * PEM in and out for keys, certificates and CSRs, with the JDK only: the agent carries no BouncyCastle
+ * at run time (Netty would load and register its whole provider, ~700 classes, as soon as it is on the
+ * class path).
+ */
 public final class Pem {
+    private static final String PRIVATE_KEY = "PRIVATE KEY";
+
     private Pem() {}
 
-    public static String encode(Object object) {
-        StringWriter text = new StringWriter();
-        try (JcaPEMWriter writer = new JcaPEMWriter(text)) {
-            writer.writeObject(object);
-        } catch (IOException e) {
+    /** One PEM block of {@code type} ("CERTIFICATE", "CERTIFICATE REQUEST"...) around {@code der}. */
+    public static String block(String type, byte[] der) {
+        String body = Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(der);
+        return "-----BEGIN " + type + "-----\n" + body + "\n-----END " + type + "-----\n";
+    }
+
+    public static String encode(X509Certificate certificate) {
+        try {
+            return block("CERTIFICATE", certificate.getEncoded());
+        } catch (CertificateEncodingException e) {
             throw new IllegalStateException("cannot write PEM", e);
         }
-        return text.toString();
     }
 
     /** A private key as PKCS#8 PEM ("PRIVATE KEY"), the form every TLS stack reads. */
     public static String pkcs8(PrivateKey key) {
-        String body = java.util.Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(key.getEncoded());
-        return "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n";
+        return block(PRIVATE_KEY, key.getEncoded());
     }
 
     public static List<X509Certificate> certificates(String pem) throws CertificateException {
@@ -49,17 +56,33 @@ public final class Pem {
         return certificates;
     }
 
+    /** The PKCS#8 key ("BEGIN PRIVATE KEY", what join and renewal write): EC, else RSA. */
     public static PrivateKey privateKey(String pem) throws IOException {
-        try (PEMParser parser = new PEMParser(new StringReader(pem))) {
-            Object object = parser.readObject();
-            JcaPEMKeyConverter converter = new JcaPEMKeyConverter();
-            if (object instanceof PEMKeyPair pair) {
-                return converter.getPrivateKey(pair.getPrivateKeyInfo());
-            }
-            if (object instanceof PrivateKeyInfo info) {
-                return converter.getPrivateKey(info);
-            }
-            throw new IOException("no private key in PEM");
+        String begin = "-----BEGIN " + PRIVATE_KEY + "-----";
+        String end = "-----END " + PRIVATE_KEY + "-----";
+        int from = pem.indexOf(begin);
+        int to = from < 0 ? -1 : pem.indexOf(end, from);
+        if (from < 0 || to < 0) {
+            throw new IOException(pem.contains("PRIVATE KEY-----")
+                    ? "the private key is not PKCS#8 (BEGIN PRIVATE KEY): convert it with openssl pkcs8 -topk8 -nocrypt"
+                    : "no private key in PEM");
         }
+        byte[] der;
+        try {
+            der = Base64.getMimeDecoder().decode(pem.substring(from + begin.length(), to));
+        } catch (IllegalArgumentException e) {
+            throw new IOException("the private key's PEM is not base64: " + e.getMessage());
+        }
+        GeneralSecurityException first = null;
+        for (String algorithm : List.of("EC", "RSA")) {
+            try {
+                return KeyFactory.getInstance(algorithm).generatePrivate(new PKCS8EncodedKeySpec(der));
+            } catch (GeneralSecurityException e) {
+                if (first == null) {
+                    first = e;
+                }
+            }
+        }
+        throw new IOException("cannot read the private key: " + first.getMessage(), first);
     }
 }

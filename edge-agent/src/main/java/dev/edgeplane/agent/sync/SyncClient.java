@@ -108,6 +108,18 @@ public final class SyncClient implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicReference<String> acknowledgedCertificate = new java.util.concurrent.atomic.AtomicReference<>("");
     private volatile java.util.function.LongConsumer toldRevisions = revision -> { };
     private volatile java.util.function.LongConsumer appliedRevisions = revision -> { };
+    /** The current stream's status report (a no-op between streams). */
+    private volatile Runnable reportStatus = () -> { };
+    /** A report is scheduled on the timer (set by the first change, cleared when it runs). */
+    private final java.util.concurrent.atomic.AtomicBoolean reportScheduled = new java.util.concurrent.atomic.AtomicBoolean();
+    /**
+     * Change-driven reports a burst may send at once (e.g. a replica removed, then another one RUNNING
+     * right after); the bucket refills one per status interval, so a busy node averages one a period.
+     */
+    static final int REPORT_BURST = 4;
+    private final Object reportTokensLock = new Object();
+    private double reportTokens = REPORT_BURST;
+    private long reportTokensAt = System.nanoTime();
 
     public SyncClient(Settings settings, SslContext tls, DesiredStateStore desired, StatusManager status,
                       Supplier<NodeInfo> info, IntSupplier desiredCount, Clock clock) {
@@ -132,6 +144,41 @@ public final class SyncClient implements AutoCloseable {
         this.backoff = new ReconnectBackoff(settings.retryBase(), settings.retryCap(), RandomGenerator.getDefault());
         this.loop = new Thread(this::run, "sync");
         this.loop.setDaemon(true);
+        status.addListener(this::statusChanged);
+    }
+
+    /**
+     * A replica status changed: reported at once while the bucket has a report left (an idle node's
+     * RUNNING is not held back), else when it has one again, together with whatever changed meanwhile
+     * (a busy node still averages one report per status interval).
+     */
+    private void statusChanged() {
+        if (!reportScheduled.compareAndSet(false, true)) {
+            return;
+        }
+        long wait;
+        synchronized (reportTokensLock) {
+            refillReportTokens();
+            wait = reportTokens >= 1 ? 0 : (long) ((1 - reportTokens) * settings.statusInterval().toNanos());
+        }
+        try {
+            timer.schedule(() -> {
+                reportScheduled.set(false);
+                synchronized (reportTokensLock) {
+                    refillReportTokens();
+                    reportTokens = Math.max(0, reportTokens - 1);
+                }
+                reportStatus.run();
+            }, wait, TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException stopping) {
+            reportScheduled.set(false);
+        }
+    }
+
+    private void refillReportTokens() {
+        long now = System.nanoTime();
+        reportTokens = Math.min(REPORT_BURST, reportTokens + (now - reportTokensAt) / (double) Math.max(1, settings.statusInterval().toNanos()));
+        reportTokensAt = now;
     }
 
     /** The channel to the control plane: tunnel sessions open their streams on it, next to Sync. */
@@ -366,6 +413,7 @@ public final class SyncClient implements AutoCloseable {
                         public void onCompleted() {}
                     });
         };
+        reportStatus = safely(statusChanges);
         ScheduledFuture<?> statusTask = timer.scheduleWithFixedDelay(safely(statusChanges),
                 settings.statusInterval().toMillis(), settings.statusInterval().toMillis(), TimeUnit.MILLISECONDS);
         ScheduledFuture<?> heartbeatTask = timer.scheduleWithFixedDelay(safely(heartbeat),
@@ -382,6 +430,7 @@ public final class SyncClient implements AutoCloseable {
         } finally {
             statusTask.cancel(false);
             heartbeatTask.cancel(false);
+            reportStatus = () -> { };
             current = null;
         }
         if (error == null) {
