@@ -6,9 +6,7 @@ import dev.edgeplane.api.v1.PortForwardRequest;
 import dev.edgeplane.api.v1.PortForwardResponse;
 import dev.edgeplane.api.v1.PortForwardStart;
 import com.google.protobuf.ByteString;
-import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
@@ -24,7 +22,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -61,7 +58,7 @@ class TunnelPathBench {
                     "--tunnel-ports", sink.getLocalPort() + "," + source.getLocalPort()))) {
                 ManagedChannel channel = NettyChannelBuilder.forTarget(cluster.cloud.apiAddress()).usePlaintext().build();
                 try {
-                    OpsServiceGrpc.OpsServiceStub ops = OpsServiceGrpc.newStub(channel).withCallCredentials(bearer(cluster.cloud.adminToken()));
+                    OpsServiceGrpc.OpsServiceStub ops = OpsServiceGrpc.newStub(channel).withCallCredentials(ControlPlane.bearer(cluster.cloud.adminToken()));
                     forward(ops, "bench-tunnel", sink.getLocalPort(), 8L * MB, false); // warm up
                     forward(ops, "bench-tunnel", source.getLocalPort(), 8L * MB, true);
                     for (boolean download : new boolean[] {false, true}) {
@@ -192,17 +189,5 @@ class TunnelPathBench {
         double[] sorted = values.clone();
         Arrays.sort(sorted);
         return sorted[sorted.length / 2];
-    }
-
-    private static CallCredentials bearer(String token) {
-        Metadata.Key<String> authorization = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
-        return new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata headers = new Metadata();
-                headers.put(authorization, "Bearer " + token);
-                applier.apply(headers);
-            }
-        };
     }
 }
