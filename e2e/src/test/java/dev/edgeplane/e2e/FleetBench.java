@@ -72,7 +72,9 @@ class FleetBench {
 
             // Something to run everywhere, so idle agents have a replica and a template.
             watchAll(fleet, "w0", "fanout", "example/app:0");
-            fleet.createEveryNodeApp("fanout", "example/app:0");
+            // RECREATE: the fan-out figure is the change reaching every node, not a release rolled in
+            // batches or within max_unavailable (the default ROLLING strategy), which waits on readiness.
+            fleet.createEveryNodeAppSwitchingAtOnce("fanout", "example/app:0");
             awaitWatch(fleet, "w0", n, long_);
             unwatchAll(fleet, "w0");
             Thread.sleep(20_000); // status reports and phase writes of the connect settle

@@ -195,6 +195,13 @@ final class FleetCluster implements AutoCloseable {
         return createApp(name, AppSpec.newBuilder().setMode(AppSpec.Mode.EVERY_NODE).setTemplate(template(image)).build());
     }
 
+    /** An EVERY_NODE App whose template changes reach every node at once (RECREATE), not in a rolled release. */
+    App createEveryNodeAppSwitchingAtOnce(String name, String image) {
+        return createApp(name, AppSpec.newBuilder().setMode(AppSpec.Mode.EVERY_NODE).setTemplate(template(image))
+                .setStrategy(dev.edgeplane.api.v1.RolloutStrategy.newBuilder().setType(dev.edgeplane.api.v1.RolloutStrategy.Type.RECREATE))
+                .build());
+    }
+
     App createReplicatedApp(String name, int replicas, String image) {
         return createApp(name, AppSpec.newBuilder().setMode(AppSpec.Mode.REPLICATED).setReplicas(replicas)
                 .setTemplate(template(image)).build());
