@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -206,22 +205,9 @@ class EdgeBench {
         return millis;
     }
 
-    private static final Pattern SOCKET_BYTES = Pattern.compile("\\b(bytes_acked|bytes_received):(\\d+)");
-
-    /** The control plane's established agent sockets and their bytes both ways (as FleetCluster.agentWire). */
+    /** The control plane's established agent sockets and their bytes both ways. */
     private static FleetCluster.Wire agentWire(EdgeCluster cluster) {
-        String out = Commands.run(List.of("ss", "-tinH", "state", "established", "( sport = :" + cluster.agentPort + " )"),
-                Duration.ofSeconds(60));
-        int sockets = 0;
-        long total = 0;
-        Matcher m = SOCKET_BYTES.matcher(out);
-        while (m.find()) {
-            total += Long.parseLong(m.group(2));
-            if (m.group(1).equals("bytes_received")) {
-                sockets++;
-            }
-        }
-        return new FleetCluster.Wire(sockets, total);
+        return FleetCluster.agentWire(cluster.agentPort);
     }
 
     private static long percentile(List<Long> values, int p) {

@@ -247,7 +247,12 @@ final class FleetCluster implements AutoCloseable {
      * readings drops out: compare readings of a phase in which connections stay up (the socket count says).
      */
     Wire agentWire() {
-        String out = Commands.run(List.of("ss", "-tinH", "state", "established", "( sport = :" + agentPort + " )"),
+        return agentWire(agentPort);
+    }
+
+    /** The established sockets on local port {@code port} and their bytes both ways (ss's tcp_info counters). */
+    static Wire agentWire(int port) {
+        String out = Commands.run(List.of("ss", "-tinH", "state", "established", "( sport = :" + port + " )"),
                 Duration.ofSeconds(60));
         int sockets = 0;
         long total = 0;
