@@ -35,7 +35,13 @@ record ClientConfig(String server, String token, java.util.Optional<Path> caFile
      */
     static ClientConfig resolve(String serverFlag, String tokenFlag, Path tokenFileFlag, Path caFileFlag, boolean insecureFlag,
                                 String contextFlag, Map<String, String> env) {
-        ConfigFile file = ConfigFile.read(ConfigFile.path(env));
+        return resolve(serverFlag, tokenFlag, tokenFileFlag, caFileFlag, insecureFlag, contextFlag, env, Path.of("").toAbsolutePath());
+    }
+
+    /** Relative paths (in flags, the environment or the config file) from workingDir. */
+    static ClientConfig resolve(String serverFlag, String tokenFlag, Path tokenFileFlag, Path caFileFlag, boolean insecureFlag,
+                                String contextFlag, Map<String, String> env, Path workingDir) {
+        ConfigFile file = ConfigFile.read(workingDir.resolve(ConfigFile.path(env)));
         String contextName = first(contextFlag, env.get("EDGECTL_CONTEXT"), file.currentContext());
         Map<String, Object> settings = contextName == null ? file.topLevel() : file.context(contextName).orElseThrow(() -> new UsageException(
                 "no context \"" + contextName + "\" in " + file.path() + " (edgectl config get-contexts)"));
@@ -43,14 +49,14 @@ record ClientConfig(String server, String token, java.util.Optional<Path> caFile
         // A token and a token file from the same place: the token; from different places: the nearer.
         String token;
         if (tokenFlag != null || tokenFileFlag != null) {
-            token = tokenFlag != null ? tokenFlag : readToken(tokenFileFlag);
+            token = tokenFlag != null ? tokenFlag : readToken(workingDir.resolve(tokenFileFlag));
         } else if (first(env.get("EDGECTL_TOKEN"), env.get("EDGECTL_TOKEN_FILE")) != null) {
-            token = first(env.get("EDGECTL_TOKEN")) != null ? env.get("EDGECTL_TOKEN") : readToken(Path.of(env.get("EDGECTL_TOKEN_FILE")));
+            token = first(env.get("EDGECTL_TOKEN")) != null ? env.get("EDGECTL_TOKEN") : readToken(workingDir.resolve(env.get("EDGECTL_TOKEN_FILE")));
         } else {
             String tokenFile = first(ConfigFile.text(settings, "tokenFile"));
             token = first(ConfigFile.text(settings, "token"));
             if (token == null && tokenFile != null) {
-                token = readToken(Path.of(tokenFile));
+                token = readToken(workingDir.resolve(tokenFile));
             }
         }
         String caFile = first(caFileFlag == null ? null : caFileFlag.toString(), env.get("EDGECTL_CA_FILE"),
@@ -60,7 +66,7 @@ record ClientConfig(String server, String token, java.util.Optional<Path> caFile
         if (insecure && caFile != null) {
             throw new UsageException("--insecure and --ca-file (or EDGECTL_INSECURE and EDGECTL_CA_FILE) exclude each other");
         }
-        return new ClientConfig(server, token, java.util.Optional.ofNullable(caFile).map(Path::of), insecure);
+        return new ClientConfig(server, token, java.util.Optional.ofNullable(caFile).map(workingDir::resolve), insecure);
     }
 
     private static String readToken(Path file) {

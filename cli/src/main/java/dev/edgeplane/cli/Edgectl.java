@@ -35,15 +35,16 @@ public final class Edgectl {
             CordonCommand.Cordon.class, CordonCommand.Uncordon.class, CordonCommand.Drain.class,
             LabelCommand.Label.class, LabelCommand.Taint.class, ConfigCommand.class, CompletionCommand.class,
             TopCommand.class, MetricsCommand.class, NodeCommand.class, AuditCommand.class, CaCommand.class,
-            ApiTokenCommand.class, RoleBindingCommand.class, RolloutCommand.class, PrefetchCommand.class,
+            ApiTokenCommand.class, RoleBindingCommand.class, RolloutCommand.class, PrefetchCommand.class, DaemonCommand.class,
             CommandLine.HelpCommand.class);
-
-    /** Root options that take a value: what follows them is not the subcommand's name. */
-    private static final Set<String> VALUE_OPTIONS = Set.of("--server", "--token", "--token-file", "--ca-file", "--context");
 
     // grpc-java logs transport details at INFO; a CLI shows only its own output and errors. Held
     // here because java.util.logging keeps loggers weakly and would forget the level.
     private static final java.util.logging.Logger GRPC_LOGGER = java.util.logging.Logger.getLogger("io.grpc");
+
+    static {
+        GRPC_LOGGER.setLevel(java.util.logging.Level.WARNING);
+    }
 
     static final int EXIT_API_ERROR = 1;
     static final int EXIT_USAGE = 2;
@@ -76,9 +77,12 @@ public final class Edgectl {
     boolean insecure;
 
     private final Map<String, String> env;
+    /** Where relative paths (flags, environment, config) point from: the caller's, when the daemon runs it. */
+    private final Path workingDir;
 
-    Edgectl(Map<String, String> env) {
+    Edgectl(Map<String, String> env, Path workingDir) {
         this.env = env;
+        this.workingDir = workingDir;
     }
 
     Map<String, String> env() {
@@ -86,18 +90,25 @@ public final class Edgectl {
     }
 
     ApiClient connect() {
-        return new ApiClient(ClientConfig.resolve(server, token, tokenFile, caFile, insecure, context, env));
+        return new ApiClient(ClientConfig.resolve(server, token, tokenFile, caFile, insecure, context, env, workingDir));
     }
 
+    /** Runs the command in this JVM (without the daemon); {@link Main} is the launcher's entry point. */
     public static void main(String[] args) {
-        // grpc-java logs transport details at INFO; a CLI shows only its own output and errors.
-        java.util.logging.Logger.getLogger("io.grpc").setLevel(java.util.logging.Level.WARNING);
-        System.exit(run(args, System.getenv(), new PrintWriter(System.out, true),
-                new PrintWriter(System.err, true)));
+        System.exit(runHere(args));
+    }
+
+    static int runHere(String[] args) {
+        return run(args, System.getenv(), Path.of("").toAbsolutePath(), new PrintWriter(System.out, true),
+                new PrintWriter(System.err, true));
     }
 
     static int run(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err) {
-        CommandLine cli = commandLine(new Edgectl(env), args);
+        return run(args, env, Path.of("").toAbsolutePath(), out, err);
+    }
+
+    static int run(String[] args, Map<String, String> env, Path workingDir, PrintWriter out, PrintWriter err) {
+        CommandLine cli = commandLine(new Edgectl(env, workingDir), args);
         cli.setOut(out);
         cli.setErr(err);
         cli.setCaseInsensitiveEnumValuesAllowed(true);
@@ -117,7 +128,7 @@ public final class Edgectl {
 
     /** The root with the subcommand that args name, or with all of them when none is named or known (or help, completion). */
     static CommandLine commandLine(Edgectl root, String[] args) {
-        String named = subcommandName(args);
+        String named = CommandNames.subcommandName(args);
         CommandLine cli = new CommandLine(root);
         if (named == null && (Arrays.asList(args).contains("--version") || Arrays.asList(args).contains("-V"))) {
             return cli;
@@ -137,19 +148,6 @@ public final class Edgectl {
             cli.addSubcommand(c);
         }
         return cli;
-    }
-
-    /** The first argument that is neither a root option nor its value. */
-    static String subcommandName(String[] args) {
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (VALUE_OPTIONS.contains(a)) {
-                i++;
-            } else if (!a.startsWith("-")) {
-                return a;
-            }
-        }
-        return null;
     }
 
     /** A TLS failure says what to do about it: the usual causes are a private CA or a plaintext server. */

@@ -76,8 +76,46 @@ final class StartupTraining {
                     throw new IllegalStateException("training command " + command + " exited " + exit);
                 }
             }
+            forwardThroughADaemon(keyStore.resolveSibling("daemon"), env);
+            Class.forName(Main.class.getName()); // the launcher's entry point, archived with the rest
         } finally {
             server.shutdownNow();
+        }
+    }
+
+    /** Both halves of the daemon (bin/edgectl's path for get and describe), on a socket of the training's own. */
+    private static void forwardThroughADaemon(Path runtimeDir, Map<String, String> env) throws Exception {
+        Files.createDirectories(runtimeDir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        Map<String, String> clientEnv = new java.util.HashMap<>(env);
+        clientEnv.put("XDG_RUNTIME_DIR", runtimeDir.toString());
+        String[] args = {"get", "nodes"};
+        if (!DaemonClient.forwardable(args, clientEnv)) {
+            throw new IllegalStateException("get nodes is not forwarded to the daemon");
+        }
+        DaemonClient.Location at = DaemonClient.location(clientEnv, DaemonClient.build())
+                .orElseThrow(() -> new IllegalStateException("no daemon directory in " + runtimeDir));
+        try (CommandDaemon daemon = new CommandDaemon(at, java.time.Duration.ofMinutes(1), new java.io.PrintStream(OutputStream.nullOutputStream()))) {
+            if (!daemon.bind()) {
+                throw new IllegalStateException("the training daemon could not bind " + at.socket());
+            }
+            Thread serving = new Thread(() -> {
+                try {
+                    daemon.serve();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }, "training-daemon");
+            serving.start();
+            for (int i = 0; i < 3; i++) {
+                java.util.OptionalInt exit = DaemonClient.run(at, new DaemonWire.Request(runtimeDir.toString(), List.of(args), clientEnv),
+                        OutputStream.nullOutputStream(), OutputStream.nullOutputStream());
+                if (exit.isEmpty() || exit.getAsInt() != 0) {
+                    throw new IllegalStateException("the training daemon answered " + exit);
+                }
+            }
+            daemon.stop();
+            serving.join(10_000);
         }
     }
 

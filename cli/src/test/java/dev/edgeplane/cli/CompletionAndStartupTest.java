@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.List;
+import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -46,17 +47,17 @@ class CompletionAndStartupTest {
 
     @Test
     void onlyTheCommandRunIsBuilt() {
-        assertEquals("get", Edgectl.subcommandName(new String[] {"--server", "x:1", "--insecure", "--context", "c", "get", "nodes"}));
-        assertNull(Edgectl.subcommandName(new String[] {"--token", "t"}));
-        CommandLine get = Edgectl.commandLine(new Edgectl(Map.of()), new String[] {"--server", "x:1", "get", "nodes"});
+        assertEquals("get", CommandNames.subcommandName(new String[] {"--server", "x:1", "--insecure", "--context", "c", "get", "nodes"}));
+        assertNull(CommandNames.subcommandName(new String[] {"--token", "t"}));
+        CommandLine get = Edgectl.commandLine(new Edgectl(Map.of(), Path.of("")), new String[] {"--server", "x:1", "get", "nodes"});
         assertEquals(List.of("get"), List.copyOf(get.getSubcommands().keySet()));
-        CommandLine help = Edgectl.commandLine(new Edgectl(Map.of()), new String[] {"help"});
+        CommandLine help = Edgectl.commandLine(new Edgectl(Map.of(), Path.of("")), new String[] {"help"});
         assertEquals(Edgectl.SUBCOMMANDS.size(), help.getSubcommands().size());
         // an unknown command gets picocli's suggestions, which need all of them
         assertTrue(run(Edgectl.EXIT_USAGE, "lable", "edge-1", "a=b").contains("Did you mean"));
         assertTrue(run(0, "--help").contains("taint"));
         assertTrue(run(0, "--version").startsWith("edgectl "));
-        assertEquals(0, Edgectl.commandLine(new Edgectl(Map.of()), new String[] {"--version"}).getSubcommands().size());
+        assertEquals(0, Edgectl.commandLine(new Edgectl(Map.of(), Path.of("")), new String[] {"--version"}).getSubcommands().size());
     }
 
     @Test

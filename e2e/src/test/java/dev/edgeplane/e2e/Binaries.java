@@ -40,9 +40,17 @@ final class Binaries {
         return List.of(existing("edge-agent/target/bin/edge-agent"));
     }
 
+    /**
+     * Without edgectl's daemon: each test's first get would leave a background JVM behind it for its idle
+     * period. {@link #edgectlWithDaemon} is the launcher as an operator runs it.
+     */
     static List<String> edgectl() {
+        return List.of("/usr/bin/env", "EDGECTL_DAEMON=off", edgectlWithDaemon());
+    }
+
+    static String edgectlWithDaemon() {
         existing("cli/target/edgectl.jar");
-        return List.of(existing("cli/target/bin/edgectl"));
+        return existing("cli/target/bin/edgectl");
     }
 
     private static String java() {
