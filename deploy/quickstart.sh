@@ -197,7 +197,9 @@ start control-plane env EDGEPLANE_ETCD_ENDPOINTS="http://127.0.0.1:$etcd_port" \
   java -jar "$repo/control-plane/target/quarkus-app/quarkus-run.jar"
 wait_for control-plane 90 curl -fsS --cacert "$api_tls/ca.crt" "https://127.0.0.1:$api_port/q/health/ready"
 
-edgectl() { "$repo/cli/target/bin/edgectl" --server "127.0.0.1:$api_port" --ca-file "$api_tls/ca.crt" \
+# Without edgectl's daemon: `quickstart.sh down` leaves nothing of the quick start's running (the operator's own
+# commands start the daemon, theirs).
+edgectl() { EDGECTL_DAEMON=off "$repo/cli/target/bin/edgectl" --server "127.0.0.1:$api_port" --ca-file "$api_tls/ca.crt" \
   --token-file "$home/control-plane/admin-token" "$@"; }
 
 agent_state=$home/agent
@@ -214,7 +216,7 @@ fi
 say "Starting the edge agent"
 start edge-agent "$repo/edge-agent/target/bin/edge-agent" run --state-dir "$agent_state" \
   --cri-endpoint "unix://$containerd_sock" --log-dir "$home/pod-logs"
-wait_for "node $node_name Ready" 60 sh -c "\"$repo/cli/target/bin/edgectl\" --server 127.0.0.1:$api_port --ca-file $api_tls/ca.crt --token-file $home/control-plane/admin-token get node $node_name | grep -q READY"
+wait_for "node $node_name Ready" 60 sh -c "EDGECTL_DAEMON=off \"$repo/cli/target/bin/edgectl\" --server 127.0.0.1:$api_port --ca-file $api_tls/ca.crt --token-file $home/control-plane/admin-token get node $node_name | grep -q READY"
 
 if [[ $with_prometheus == 1 ]]; then
   say "Starting Prometheus (127.0.0.1:$prometheus_port) and Alertmanager (127.0.0.1:$alertmanager_port) with deploy/prometheus"
