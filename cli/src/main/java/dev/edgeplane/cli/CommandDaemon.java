@@ -75,8 +75,8 @@ final class CommandDaemon implements AutoCloseable {
         this.location = location;
         this.idle = idle;
         this.log = log;
-        this.owner = location.dir().getFileSystem().getUserPrincipalLookupService()
-                .lookupPrincipalByName(System.getProperty("user.name"));
+        // the directory's owner: DaemonClient.location checked it is this process's user (by uid, no name lookup)
+        this.owner = Files.getOwner(location.dir(), java.nio.file.LinkOption.NOFOLLOW_LINKS);
         AtomicInteger threads = new AtomicInteger();
         this.workers = new ThreadPoolExecutor(WORKERS, WORKERS, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(QUEUE), r -> {
             Thread t = new Thread(r, "edgectl-daemon-" + threads.incrementAndGet());
@@ -114,6 +114,7 @@ final class CommandDaemon implements AutoCloseable {
         server.configureBlocking(false);
         selector = Selector.open();
         server.register(selector, SelectionKey.OP_ACCEPT);
+        Files.deleteIfExists(location.failed()); // a daemon serves again: commands may start one again
         log.println(Instant.now() + " edgectl daemon " + ProcessHandle.current().pid() + " serving on " + location.socket()
                 + ", ending after " + idle.toSeconds() + " s idle");
         return true;

@@ -50,7 +50,15 @@ final class DaemonClient {
         Path log() {
             return dir.resolve(name + ".log");
         }
+
+        /** Written when a started daemon did not answer in time: for a while, commands run without one. */
+        Path failed() {
+            return dir.resolve(name + ".failed");
+        }
     }
+
+    /** How long after a daemon failed to start commands run without one rather than wait for another. */
+    static final long RETRY_START_AFTER_MILLIS = 10 * 60 * 1000;
 
     /** Off with EDGECTL_DAEMON=off (or false, 0); `edgectl daemon ...` itself is never forwarded. */
     static boolean enabled(Map<String, String> env) {
@@ -175,12 +183,12 @@ final class DaemonClient {
     /**
      * Starts the daemon in its own session (so a Ctrl-C in this terminal does not reach it) through the
      * launcher that ran this command, with its output in the daemon's log: false when this JVM was not started
-     * by the launcher or there is no setsid. A second daemon started in a race finds the first one's lock and
-     * exits.
+     * by the launcher, there is no setsid, or one failed to start in the last {@link #RETRY_START_AFTER_MILLIS}
+     * (its log says why). A second daemon started in a race finds the first one's lock and exits.
      */
     static boolean startInBackground(Location at, String launcher) {
         File setsid = new File("/usr/bin/setsid");
-        if (launcher == null || launcher.isBlank() || !setsid.canExecute()) {
+        if (launcher == null || launcher.isBlank() || !setsid.canExecute() || failedRecently(at)) {
             return false;
         }
         try {
@@ -195,6 +203,23 @@ final class DaemonClient {
             return false;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** The daemon this command started did not take it: later commands run without one for a while. */
+    static void startFailed(Location at) {
+        try {
+            Files.writeString(at.failed(), "the edgectl daemon did not answer after it was started: see " + at.log() + "\n");
+        } catch (IOException e) {
+            // then the next command tries again
+        }
+    }
+
+    private static boolean failedRecently(Location at) {
+        try {
+            return System.currentTimeMillis() - Files.getLastModifiedTime(at.failed()).toMillis() < RETRY_START_AFTER_MILLIS;
+        } catch (IOException none) {
             return false;
         }
     }

@@ -36,6 +36,9 @@ public final class Main {
                     sleep(20);
                     answered = DaemonClient.run(at, request, System.out, System.err);
                 }
+                if (answered.isEmpty()) {
+                    DaemonClient.startFailed(at);
+                }
             }
             if (answered.isPresent()) {
                 System.exit(answered.getAsInt());

@@ -227,6 +227,18 @@ class CommandDaemonTest {
         assertTrue(DaemonClient.location(fresh, "b1").isEmpty(), "a symbolic link is not followed");
     }
 
+    @Test
+    void aDaemonThatFailedToStartIsNotStartedAgainForAWhileUntilOneServes() throws Exception {
+        DaemonClient.Location at = location();
+        assertTrue(DaemonClient.startInBackground(at, "/bin/true"), "started through setsid");
+        assertFalse(DaemonClient.startInBackground(at, null), "no launcher, no daemon");
+        DaemonClient.startFailed(at);
+        assertFalse(DaemonClient.startInBackground(at, "/bin/true"), "failed a moment ago: the command runs without one");
+        start(at, Duration.ofMinutes(1));
+        assertFalse(Files.exists(at.failed()), "a serving daemon clears the mark");
+        assertTrue(DaemonClient.startInBackground(at, "/bin/true"));
+    }
+
     private DaemonClient.Location location() {
         return DaemonClient.location(env, "test").orElseThrow();
     }
