@@ -27,6 +27,7 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -120,12 +121,7 @@ public class Joiner {
                 throw unauthenticated("token expired at " + toInstant(joinToken.getStatus().getExpireTime()));
             }
             int maxUses = joinToken.getSpec().getMaxUses() <= 0 ? 1 : joinToken.getSpec().getMaxUses();
-            TokenUses uses = TokenUses.of(token.id(), maxUses, joinToken.getStatus(), store.listAll(Keys.joinTokenUses(token.id()))
-                    .entries().stream()
-                    .map(e -> new Entry<>(e.key(), EtcdStore.decode(JoinTokenStatus.parser(), e.value()), e.modRevision(), e.createRevision()))
-                    .toList());
-            TokenUses.Pick pick = uses.pick(java.util.concurrent.ThreadLocalRandom.current())
-                    .orElseThrow(() -> unauthenticated("token used up (" + uses.total() + " of " + maxUses + " uses)"));
+            TokenUses.Pick pick = pickUse(token.id(), maxUses, joinToken.getStatus());
 
             if (certificate == null) {
                 // Only once the token is known good: nothing is signed for an unauthenticated caller.
@@ -220,6 +216,26 @@ public class Joiner {
     }
 
     /** The only labels an agent may ask for at join (Kubernetes' NodeRestriction keeps kubelets to theirs the same way). */
+    /**
+     * A use counter with room for this join. One shard at random, read alone: a join of a fleet-wide token
+     * costs one small read, not all the token's counters with every name joined so far (which grew with the
+     * fleet: O(N) a join, O(N^2) for the fleet). All shards only when that one is full, near the token's end.
+     */
+    private TokenUses.Pick pickUse(String tokenId, int maxUses, JoinTokenStatus onToken) {
+        java.util.random.RandomGenerator random = java.util.concurrent.ThreadLocalRandom.current();
+        int guess = random.nextInt(TokenUses.of(tokenId, maxUses, onToken, List.of()).shardCount());
+        String guessKey = TokenUses.key(tokenId, guess);
+        Optional<TokenUses.Pick> room = TokenUses.of(tokenId, maxUses, onToken,
+                store.get(guessKey, JoinTokenStatus.parser()).map(List::of).orElse(List.of())).room(guess);
+        if (room.isPresent()) {
+            return room.get();
+        }
+        TokenUses all = TokenUses.of(tokenId, maxUses, onToken, store.listAll(Keys.joinTokenUses(tokenId)).entries().stream()
+                .map(e -> new Entry<>(e.key(), EtcdStore.decode(JoinTokenStatus.parser(), e.value()), e.modRevision(), e.createRevision()))
+                .toList());
+        return all.pick(random).orElseThrow(() -> unauthenticated("token used up (" + all.total() + " of " + maxUses + " uses)"));
+    }
+
     public static final String AGENT_LABEL_PREFIX = "agent.edgeplane.dev/";
     /** The pool (site) a node belongs to: set by its join token's pool, changed only by UpdateNode. */
     public static final String POOL_LABEL = dev.edgeplane.api.AppPools.POOL_LABEL;

@@ -71,6 +71,17 @@ public record TokenUses(String tokenId, int maxUses, int legacyUses, List<String
         return all;
     }
 
+    /**
+     * Shard {@code i} if it has room. Its quota needs no other shard, so a TokenUses read with that shard
+     * alone answers: a join reads one counter (its own share of the names), not the whole token's.
+     */
+    public Optional<Pick> room(int i) {
+        if (i < 0 || i >= shardCount() || used(i) >= quota(i)) {
+            return Optional.empty();
+        }
+        return Optional.of(new Pick(i, key(tokenId, i), shards.getOrDefault(i, new Shard(JoinTokenStatus.getDefaultInstance(), 0))));
+    }
+
     /** A shard with room, at random (so concurrent joins rarely pick the same one); empty when used up. */
     public Optional<Pick> pick(RandomGenerator random) {
         List<Integer> free = new ArrayList<>();
@@ -82,8 +93,7 @@ public record TokenUses(String tokenId, int maxUses, int legacyUses, List<String
         if (free.isEmpty()) {
             return Optional.empty();
         }
-        int i = free.get(random.nextInt(free.size()));
-        return Optional.of(new Pick(i, key(tokenId, i), shards.getOrDefault(i, new Shard(JoinTokenStatus.getDefaultInstance(), 0))));
+        return room(free.get(random.nextInt(free.size())));
     }
 
     public static String key(String tokenId, int shard) {

@@ -81,6 +81,41 @@ class TokenUsesTest {
     }
 
     @Test
+    void joinsThatEachReadOneShardAloneAdmitExactlyNAndFallBackToAllShardsNearTheEnd() {
+        int max = 200;
+        Set<String> joined = new HashSet<>();
+        int fullReads = 0;
+        for (int round = 0; round < 100; round++) {
+            // 4 joins read, then commit; each reads one shard at random, and all shards only when it is full
+            List<Optional<TokenUses.Pick>> picks = new ArrayList<>();
+            for (int j = 0; j < 4; j++) {
+                int guess = random.nextInt(read("fleet1", max, JoinTokenStatus.getDefaultInstance()).shardCount());
+                String key = TokenUses.key("fleet1", guess);
+                List<Entry<JoinTokenStatus>> one = etcd.containsKey(key) ? List.of(etcd.get(key)) : List.of();
+                Optional<TokenUses.Pick> room = TokenUses.of("fleet1", max, JoinTokenStatus.getDefaultInstance(), one).room(guess);
+                if (room.isEmpty()) {
+                    fullReads++;
+                    room = read("fleet1", max, JoinTokenStatus.getDefaultInstance()).pick(random);
+                }
+                picks.add(room);
+            }
+            for (int j = 0; j < picks.size(); j++) {
+                if (picks.get(j).isPresent() && commit(picks.get(j).get(), "n-" + round + "-" + j)) {
+                    joined.add("n-" + round + "-" + j);
+                }
+            }
+        }
+        TokenUses end = read("fleet1", max, JoinTokenStatus.getDefaultInstance());
+        assertEquals(max, joined.size(), "exactly max_uses joins");
+        assertEquals(max, end.total());
+        assertEquals(joined, new HashSet<>(end.joinedNodes()));
+        assertTrue(fullReads > 0 && fullReads < 400, "all shards were read only when the one picked was full: " + fullReads);
+        for (int i = 0; i < end.shardCount(); i++) {
+            assertTrue(end.room(i).isEmpty(), "shard " + i + " is full");
+        }
+    }
+
+    @Test
     void aSingleUseTokenHasOneCounter() {
         TokenUses fresh = read("single", 1, JoinTokenStatus.getDefaultInstance());
         assertEquals(1, fresh.shardCount());
