@@ -4,7 +4,7 @@
 # has to be installed in ~/.m2 first.
 # Usage: deploy/bench.sh [core|edge|autonomy|console|storage|snapshot-policy|cronjob|tunnel|tunnel-path|metrics|cp-metrics|probes|config|scale|release [N]|fleet [N]|remote-write [N]|edgectl|all]
 #   edge       one real agent (the packaged launcher, default features) on containerd with runc: CreateApp to
-#              RUNNING through WatchApps, p50/p99 over EDGE_RUNS (30) one-replica apps, image present, against
+#              RUNNING through WatchApps, p50/p99 over EDGE_RUNS (100) one-replica apps, image present, against
 #              the bare CRI RunPodSandbox + CreateContainer + StartContainer of the same pod (same socket,
 #              the agent's own CRI client); agent RSS idle and with 20 replicas; idle bits per second on
 #              the agent's socket at the control plane over EDGE_IDLE_SECONDS (120): one `BENCH edge` line
@@ -131,7 +131,7 @@ edgectl_bench() {
 case $what in
   edgectl) edgectl_bench ;;
   core|all) run "$e2e_modules" CoreBench ;;&
-  edge|all) run "$e2e_modules" EdgeBench -Dedge.runs="${EDGE_RUNS:-30}" -Dedge.idleSeconds="${EDGE_IDLE_SECONDS:-120}" ;;&
+  edge|all) run "$e2e_modules" EdgeBench -Dedge.runs="${EDGE_RUNS:-100}" -Dedge.idleSeconds="${EDGE_IDLE_SECONDS:-120}" ;;&
   autonomy|all) run "$e2e_modules" AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&
   tunnel-path|all) run "$e2e_modules" TunnelPathBench ;;&

@@ -36,13 +36,13 @@ import org.junit.jupiter.api.io.TempDir;
  *       included), over an idle window with one replica running;
  *   <li>{@code create_to_running_p50_ms}/{@code _p99_ms}: CreateApp returning to the replica RUNNING
  *       as WatchApps shows it, one replica, image present, over {@code edge.runs} apps, each deleted
- *       before the next;
+ *       before the next (100: with 30, the p99 was the single slowest run);
  *   <li>{@code bare_cri_p50_ms}/{@code _p99_ms}: RunPodSandbox + CreateContainer + StartContainer of the
  *       same image through the same CRI socket with the agent's own CRI client and configs, the
  *       floor any agent pays here; {@code create_to_running_ratio} is the p50 over this p50;
  *   <li>{@code agent_rss_20pods_mib}: the agent's RSS with 20 replicas running, settled.
  * </ul>
- * System properties: {@code edge.runs} (30), {@code edge.idleSeconds} (120), {@code edge.pods} (20), {@code edge.agentFlags}
+ * System properties: {@code edge.runs} (100), {@code edge.idleSeconds} (120), {@code edge.pods} (20), {@code edge.agentFlags}
  * (extra {@code edge-agent run} flags, comma-separated, e.g. {@code --metrics-flush,300s}; default none), {@code edge.jcmd}
  * (a jcmd command for the agent run with the pods running, its words separated by commas, e.g.
  * {@code VM.native_memory,summary} with {@code EDGE_AGENT_JAVA_OPTS} adding {@code -XX:NativeMemoryTracking=summary}).
@@ -50,7 +50,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Not part of the test run: {@code deploy/bench.sh edge} runs it.
  */
 class EdgeBench {
-    static final int RUNS = Integer.getInteger("edge.runs", 30);
+    static final int RUNS = Integer.getInteger("edge.runs", 100);
     static final int IDLE_SECONDS = Integer.getInteger("edge.idleSeconds", 120);
     static final int PODS = Integer.getInteger("edge.pods", 20);
     /** Let a few heartbeat, metrics and reconcile cycles run before reading RSS. */

@@ -169,6 +169,8 @@ class FleetBench {
                 fleet.awaitConverged("the fleet settled before the restart", Duration.ofMinutes(10));
                 fleet.broadcast("mark");
                 long killedAt = fleet.killAndRestartControlPlane();
+                // what the agents' back-off adds comes after this: the control plane's own start with the fleet's state
+                progress("control plane ready " + fmt((FleetCluster.nowMicros() - killedAt) / 1e6) + " s after the kill");
                 fleet.awaitSum("every agent resumed", "established_since_mark", n, Duration.ofMinutes(15));
                 bench(n, "restart_all_resumed_s", (fleet.max("last_established_since_mark_at_us") - killedAt) / 1e6,
                         "resume_bytes_per_unchanged_node", fleet.sum("bytes_since_mark") / (double) n);
