@@ -47,7 +47,7 @@ import jdk.net.UnixDomainPrincipal;
  * caller could not run itself, with the caller's environment and working directory.
  */
 final class CommandDaemon implements AutoCloseable {
-    static final Duration DEFAULT_IDLE = Duration.ofMinutes(10);
+    static final Duration DEFAULT_IDLE = Duration.ofMinutes(30);
     /** Commands at once; more wait in a short queue, and past that the client runs its command itself. */
     private static final int WORKERS = 4;
     private static final int QUEUE = 16;

@@ -14,7 +14,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** edgectl daemon run|status|stop: the background JVM that makes quick commands quick ({@link CommandDaemon}). */
 @Command(name = "daemon", description = "The per-user background edgectl that runs get and describe without a JVM start each "
-        + "(started by the first such command, ends after 10 minutes idle; EDGECTL_DAEMON=off to not use it).",
+        + "(started by the first such command, ends after 30 minutes idle; EDGECTL_DAEMON=off to not use it).",
         subcommands = {DaemonCommand.Run.class, DaemonCommand.Status.class, DaemonCommand.Stop.class})
 final class DaemonCommand {
     @ParentCommand Edgectl root;
@@ -40,7 +40,7 @@ final class DaemonCommand {
     static final class Run implements Callable<Integer> {
         @ParentCommand DaemonCommand daemon;
 
-        @Option(names = "--idle", paramLabel = "DURATION", description = "End after this long without a command (default 10m).")
+        @Option(names = "--idle", paramLabel = "DURATION", description = "End after this long without a command (default 30m).")
         String idle;
 
         @Override
