@@ -20,6 +20,8 @@ import picocli.CommandLine.ScopeType;
 @Command(
         name = "edgectl",
         mixinStandardHelpOptions = true,
+        // -h/--help (and -V) on every command, as kubectl's --help
+        scope = ScopeType.INHERIT,
         versionProvider = Edgectl.Version.class,
         description = "Operate an Edgeplane fleet through the control plane's API.")
 public final class Edgectl {
