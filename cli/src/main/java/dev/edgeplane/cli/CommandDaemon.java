@@ -227,6 +227,17 @@ final class CommandDaemon implements AutoCloseable {
         active.decrementAndGet();
     }
 
+    /** On SIGTERM (a shutdown hook): no more commands, and no socket file left for the next daemon to clear. */
+    void terminate() {
+        stop();
+        try {
+            Files.deleteIfExists(location.socket());
+        } catch (IOException ignored) {
+            // the next daemon deletes it: it holds the lock then
+        }
+        log.println(Instant.now() + " edgectl daemon: terminated");
+    }
+
     void stop() {
         stopping = true;
         Selector s = selector;

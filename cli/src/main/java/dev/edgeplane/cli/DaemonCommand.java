@@ -51,7 +51,10 @@ final class DaemonCommand {
                     System.err.println("another edgectl daemon of this build serves already");
                     return 0;
                 }
+                Thread terminate = new Thread(server::terminate, "edgectl-daemon-terminate");
+                Runtime.getRuntime().addShutdownHook(terminate);
                 server.serve();
+                Runtime.getRuntime().removeShutdownHook(terminate);
             }
             return 0;
         }

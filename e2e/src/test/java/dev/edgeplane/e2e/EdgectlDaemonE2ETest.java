@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * edgectl as an operator runs it (bin/edgectl, daemon on) against the real control plane and etcd: the first
  * get starts the user's daemon in the background and is answered by it, the next get too, with what a JVM of
- * its own prints, and `edgectl daemon stop` ends it, leaving no process.
+ * its own prints, and `edgectl daemon stop` (or SIGTERM) ends it, leaving no process and no socket file.
  */
 class EdgectlDaemonE2ETest {
     static final Pattern PID = Pattern.compile("edgectl daemon (\\d+) running");
@@ -93,5 +93,18 @@ class EdgectlDaemonE2ETest {
         Await.until("daemon " + pid + " ended", Duration.ofSeconds(30), () -> "still alive",
                 () -> ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true));
         assertTrue(daemonPid().isEmpty(), "stopped");
+
+        // the next get starts another; SIGTERM ends it as cleanly (no socket file left behind)
+        assertEquals(0, edgectl("get", "tokens").exitCode());
+        long next = daemonPid().orElseThrow(() -> new AssertionError("a get after stop started no daemon"));
+        assertTrue(next != pid);
+        ProcessHandle.of(next).ifPresent(ProcessHandle::destroy);
+        Await.until("daemon " + next + " ended on SIGTERM", Duration.ofSeconds(30), () -> "still alive",
+                () -> ProcessHandle.of(next).map(p -> !p.isAlive()).orElse(true));
+        try (var files = Files.list(Path.of(env.get("XDG_RUNTIME_DIR"), "edgectl"))) {
+            assertTrue(files.noneMatch(f -> f.toString().endsWith(".sock")), "the socket file was removed");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 }
