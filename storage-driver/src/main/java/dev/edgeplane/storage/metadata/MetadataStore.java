@@ -26,9 +26,8 @@ public final class MetadataStore {
     private static final String SUFFIX = ".json";
     private final Path volumesDir;
     private final Path snapshotsDir;
-    private final ObjectMapper json = new ObjectMapper()
-            .enable(SerializationFeature.INDENT_OUTPUT)
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    /** Made at the first record read or written: an agent with no volumes loads none of Jackson (~375 classes). */
+    private ObjectMapper json;
 
     public MetadataStore(Path stateDir) {
         this.volumesDir = stateDir.resolve("volumes");
@@ -75,12 +74,22 @@ public final class MetadataStore {
         delete(snapshotsDir, id);
     }
 
+    /** Callers hold this store's monitor (every public method is synchronized). */
+    private ObjectMapper json() {
+        if (json == null) {
+            json = new ObjectMapper()
+                    .enable(SerializationFeature.INDENT_OUTPUT)
+                    .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+        }
+        return json;
+    }
+
     private <T> Optional<T> read(Path file, Class<T> type) {
         try {
             if (!Files.exists(file)) {
                 return Optional.empty();
             }
-            return Optional.of(json.readValue(file.toFile(), type));
+            return Optional.of(json().readValue(file.toFile(), type));
         } catch (IOException e) {
             throw new UncheckedIOException("corrupt metadata " + file, e);
         }
@@ -104,7 +113,7 @@ public final class MetadataStore {
         Path target = dir.resolve(id + SUFFIX);
         Path temp = dir.resolve("." + id + SUFFIX + ".tmp");
         try {
-            byte[] bytes = json.writeValueAsBytes(value);
+            byte[] bytes = json().writeValueAsBytes(value);
             try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.TRUNCATE_EXISTING)) {
                 ByteBuffer buf = ByteBuffer.wrap(bytes);

@@ -50,7 +50,8 @@ public final class TunnelAgent implements AutoCloseable {
     private final Optional<CriContainers> containers;
     private final AuditLog audit;
     private final Clock clock;
-    private final HttpClient http;
+    /** The JDK HTTP client of HTTP and exec sessions, made with the first one (its selector thread and ~100 classes). */
+    private HttpClient http;
     private final AtomicInteger active = new AtomicInteger();
     /** The thread of every TCP session, started with the first one (an agent that never forwards has none). */
     private TcpPump pump;
@@ -64,7 +65,6 @@ public final class TunnelAgent implements AutoCloseable {
         this.containers = containers;
         this.audit = audit;
         this.clock = clock;
-        this.http = HttpClient.newBuilder().connectTimeout(settings.dialTimeout()).build();
     }
 
     public int activeSessions() {
@@ -121,6 +121,13 @@ public final class TunnelAgent implements AutoCloseable {
         session.begin("tunnel-" + request.getVerb().name().toLowerCase() + "-" + grant.getSessionId().substring(0, 8));
     }
 
+    private synchronized HttpClient http() {
+        if (http == null) {
+            http = HttpClient.newBuilder().connectTimeout(settings.dialTimeout()).build();
+        }
+        return http;
+    }
+
     private synchronized TcpPump pump() {
         if (pump == null) {
             pump = new TcpPump();
@@ -156,9 +163,9 @@ public final class TunnelAgent implements AutoCloseable {
         return switch (request.getVerb()) {
             case PORT_FORWARD -> new TcpSession(grant, new InetSocketAddress("127.0.0.1", request.getPort()), settings.dialTimeout(), pump(), clock, this::ended);
             case SSH -> new TcpSession(grant, new InetSocketAddress("127.0.0.1", settings.allowlist().sshPort()), settings.dialTimeout(), pump(), clock, this::ended);
-            case HTTP_PROXY -> new HttpSession(grant, http, Duration.ofSeconds(30), clock, this::ended);
+            case HTTP_PROXY -> new HttpSession(grant, http(), Duration.ofSeconds(30), clock, this::ended);
             case LOGS -> new LogsSession(grant, containers.orElseThrow(() -> new IllegalStateException("no container runtime on this agent")), clock, this::ended);
-            case EXEC -> new ExecSession(grant, containers.orElseThrow(() -> new IllegalStateException("no container runtime on this agent")), http, clock, this::ended);
+            case EXEC -> new ExecSession(grant, containers.orElseThrow(() -> new IllegalStateException("no container runtime on this agent")), http(), clock, this::ended);
             default -> throw new IllegalStateException("unknown session verb " + request.getVerb());
         };
     }
