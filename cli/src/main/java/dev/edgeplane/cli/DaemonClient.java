@@ -193,6 +193,7 @@ final class DaemonClient {
         }
         try {
             Process started = new ProcessBuilder(List.of(setsid.getPath(), "-f", launcher, "daemon", "run"))
+                    .directory(new File("/")) // as daemons do: it must not keep the caller's directory busy (an unmount)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectOutput(ProcessBuilder.Redirect.to(at.log().toFile()))
                     .redirectErrorStream(true)
