@@ -15,9 +15,10 @@ import picocli.CommandLine.Model.CommandSpec;
 /** edgectl daemon run|status|stop: the background JVM that makes quick commands quick ({@link CommandDaemon}). */
 @Command(name = "daemon", description = "The per-user background edgectl that runs get and describe without a JVM start each "
         + "(started by the first such command, ends after 30 minutes idle; EDGECTL_DAEMON=off to not use it).",
-        subcommands = {DaemonCommand.Run.class, DaemonCommand.Status.class, DaemonCommand.Stop.class})
+        subcommands = DaemonCommand.Run.class)
 final class DaemonCommand {
     @ParentCommand Edgectl root;
+    @Spec CommandSpec spec;
 
     DaemonClient.Location location() {
         return DaemonClient.location(root.env(), DaemonClient.build()).orElseThrow(() -> new UsageException(
@@ -61,24 +62,12 @@ final class DaemonCommand {
     }
 
     @Command(name = "status", description = "Whether the daemon runs, since when, and how many commands it served.")
-    static final class Status implements Callable<Integer> {
-        @ParentCommand DaemonCommand daemon;
-        @Spec CommandSpec spec;
-
-        @Override
-        public Integer call() {
-            return ask(daemon.location(), "status", spec);
-        }
+    int status() {
+        return ask(location(), "status", spec);
     }
 
     @Command(name = "stop", description = "Stop the daemon (the next command starts another).")
-    static final class Stop implements Callable<Integer> {
-        @ParentCommand DaemonCommand daemon;
-        @Spec CommandSpec spec;
-
-        @Override
-        public Integer call() {
-            return ask(daemon.location(), "stop", spec);
-        }
+    int stop() {
+        return ask(location(), "stop", spec);
     }
 }
