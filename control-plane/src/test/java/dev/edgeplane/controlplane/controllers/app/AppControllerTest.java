@@ -317,8 +317,8 @@ class AppControllerTest {
         dev.edgeplane.api.v1.ReplicaStatus pending = dev.edgeplane.api.v1.ReplicaStatus.newBuilder().setName(a.getReplica())
                 .setNamespace("default").setApp("reporting").setNode(a.getNode()).setGeneration(a.getGeneration())
                 .setPhase(dev.edgeplane.api.v1.ReplicaStatus.Phase.PENDING).setUpdateTime(Joiner.timestamp(Instant.now())).build();
-        long first = store.put(Keys.replicaStatus("default", a.getReplica()), pending.toByteArray());
         long wakes = controller.wakes("default", "reporting");
+        long first = store.put(Keys.replicaStatus("default", a.getReplica()), pending.toByteArray());
         await("the first report seen", () -> caches.replicaStatuses().revision() >= first && controller.wakes("default", "reporting") > wakes
                 && controller.quiet());
         long seen = controller.wakes("default", "reporting");
