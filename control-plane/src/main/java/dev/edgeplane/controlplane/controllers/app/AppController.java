@@ -482,7 +482,6 @@ public class AppController {
         if (behindOwnWrites(app)) {
             return new WorkQueue.RequeueAfter(OWN_WRITES_POLL);
         }
-        long planStart = System.nanoTime();
         int slash = app.indexOf('/');
         String namespace = app.substring(0, slash);
         String name = app.substring(slash + 1);
@@ -494,6 +493,7 @@ public class AppController {
             templates.put(app, loaded);
         }
         Set<String> stored = loaded;
+        long planStart = System.nanoTime(); // what follows is O(the App's replicas): the status window follows it
         Map<String, Entry<Volume>> volumes = new HashMap<>();
         if (spec != null) {
             for (String key : AppPlanner.volumesOf(spec)) {
