@@ -409,17 +409,18 @@ public interface ControlPlaneConfig {
         Duration nodeChangeBatch();
 
         /**
-         * Replica status changes wake an App whose rollout is under way at most once per this many times
-         * its last plan took (at least {@link #nodeChangeBatch}, at most {@link #maxStatusBatch}): each plan
-         * costs O(the App's replicas), so a 10,000-replica App reporting in does not keep a worker busy
-         * re-planning it; status noise costs at most about 1/(1 + this) of one worker per App.
+         * Node changes, and replica status changes of an App whose rollout is under way, wake the App at
+         * most once per this many times its last plan took (at least {@link #nodeChangeBatch}, at most
+         * {@link #maxWakeBatch}): each plan costs O(the App's replicas), so a 10,000-replica App whose
+         * agents report in (or reconnect) does not keep a worker busy re-planning it; such wakes cost
+         * at most about 1/(1 + this) of one worker per App. 0: every node-change-batch.
          */
         @WithDefault("4")
-        int statusBatchCostMultiple();
+        int wakeBatchCostMultiple();
 
-        /** The longest a replica status change waits to wake its App's rollout (see {@link #statusBatchCostMultiple}). */
+        /** The longest a node or replica status change waits to wake its App (see {@link #wakeBatchCostMultiple}). */
         @WithDefault("5s")
-        Duration maxStatusBatch();
+        Duration maxWakeBatch();
 
         /**
          * Also copy the pod template into every assignment, for agents older than templates by hash. Off:

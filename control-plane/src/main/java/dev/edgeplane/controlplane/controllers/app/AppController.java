@@ -108,9 +108,9 @@ public class AppController {
     private final Map<String, LongAdder> wakes = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> reconciles = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> writtenPlans = new ConcurrentHashMap<>();
-    /** App -> how long its last plan took (ns): what its status window follows. */
+    /** App -> how long its last plan took (ns): what its wake window follows. */
     private final Map<String, Long> planNanos = new ConcurrentHashMap<>();
-    private final StatusBatch statusBatch;
+    private final WakeBatch wakeBatch;
     private volatile TxnWriter writer;
     private volatile WorkQueue<String> appQueue;
     private volatile WorkQueue<String> volumeQueue;
@@ -129,8 +129,8 @@ public class AppController {
         this.leader = leader;
         this.events = events;
         this.config = config.scheduler();
-        this.statusBatch = new StatusBatch(this.config.nodeChangeBatch(), this.config.maxStatusBatch(),
-                this.config.statusBatchCostMultiple());
+        this.wakeBatch = new WakeBatch(this.config.nodeChangeBatch(), this.config.maxWakeBatch(),
+                this.config.wakeBatchCostMultiple());
     }
 
     public void start() {
@@ -215,30 +215,19 @@ public class AppController {
         wakes.computeIfAbsent(app, k -> new LongAdder()).increment();
     }
 
-    /** A node change concerns {@code app}: one reconcile per node-change-batch window, however many nodes change. */
-    private void wakeAppForNodes(String app) {
-        if (JobPods.isJobAppKey(app)) {
-            return;
-        }
-        countWake(app);
-        WorkQueue<String> queue = appQueue;
-        if (queue != null) {
-            queue.addAfter(app, config.nodeChangeBatch());
-        }
-    }
-
     /**
-     * A replica status change concerns {@code app}'s rollout: one reconcile per status window, which
-     * follows what the App's plans cost ({@link StatusBatch}), however many replicas report.
+     * A node change, or a replica status change its rollout reads, concerns {@code app}: one reconcile
+     * per window, which follows what the App's plans cost ({@link WakeBatch}: node-change-batch for a
+     * small App), however many nodes change or replicas report.
      */
-    private void wakeAppForStatuses(String app) {
+    private void wakeAppForOthers(String app) {
         if (JobPods.isJobAppKey(app)) {
             return;
         }
         countWake(app);
         WorkQueue<String> queue = appQueue;
         if (queue != null) {
-            queue.addAfter(app, statusBatch.window(planNanos.getOrDefault(app, 0L)));
+            queue.addAfter(app, wakeBatch.window(planNanos.getOrDefault(app, 0L)));
         }
     }
 
@@ -361,7 +350,7 @@ public class AppController {
             if (!changed.isEmpty() || !phaseOnly.isEmpty()) {
                 apps.addAll(pendingApps);
             }
-            apps.forEach(AppController.this::wakeAppForNodes);
+            apps.forEach(AppController.this::wakeAppForOthers);
         }
 
         @Override
@@ -391,7 +380,7 @@ public class AppController {
     /**
      * A replica's status changed: an App with a rollout under way looks again (readiness moves it on),
      * unless the change is one the rollout does not read (update time, containers, restarts), and
-     * at most once per the App's status window ({@link #wakeAppForStatuses}).
+     * at most once per the App's window ({@link #wakeAppForOthers}).
      */
     private final class ReplicaStatusListener implements PrefixCache.Listener<ReplicaStatus> {
         @Override
@@ -409,7 +398,7 @@ public class AppController {
                     apps.add(app);
                 }
             }
-            apps.forEach(AppController.this::wakeAppForStatuses);
+            apps.forEach(AppController.this::wakeAppForOthers);
         }
 
         @Override
@@ -493,7 +482,7 @@ public class AppController {
             templates.put(app, loaded);
         }
         Set<String> stored = loaded;
-        long planStart = System.nanoTime(); // what follows is O(the App's replicas): the status window follows it
+        long planStart = System.nanoTime(); // what follows is O(the App's replicas): the wake window follows it
         Map<String, Entry<Volume>> volumes = new HashMap<>();
         if (spec != null) {
             for (String key : AppPlanner.volumesOf(spec)) {

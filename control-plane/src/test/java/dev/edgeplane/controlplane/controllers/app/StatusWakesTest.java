@@ -41,16 +41,16 @@ class StatusWakesTest {
     }
 
     @Test
-    void statusChangesWaitAMultipleOfWhatTheAppsLastPlanTookWithinBounds() {
-        StatusBatch batch = new StatusBatch(Duration.ofSeconds(1), Duration.ofSeconds(5), 4);
+    void nodeAndStatusChangesWaitAMultipleOfWhatTheAppsLastPlanTookWithinBounds() {
+        WakeBatch batch = new WakeBatch(Duration.ofSeconds(1), Duration.ofSeconds(5), 4);
         assertEquals(Duration.ofSeconds(1), batch.window(0), "not planned yet: the shortest window");
         assertEquals(Duration.ofSeconds(1), batch.window(Duration.ofMillis(20).toNanos()), "a small App reacts within the shortest window");
         assertEquals(Duration.ofMillis(2400), batch.window(Duration.ofMillis(600).toNanos()), "a 600 ms plan: at most one in 2.4 s");
         assertEquals(Duration.ofSeconds(5), batch.window(Duration.ofSeconds(30).toNanos()), "never longer than the longest");
         assertEquals(Duration.ofSeconds(5), batch.window(Long.MAX_VALUE), "no overflow");
-        assertEquals(Duration.ofSeconds(1), new StatusBatch(Duration.ofSeconds(1), Duration.ofSeconds(5), 0)
+        assertEquals(Duration.ofSeconds(1), new WakeBatch(Duration.ofSeconds(1), Duration.ofSeconds(5), 0)
                 .window(Duration.ofSeconds(3).toNanos()), "multiple 0: the fixed window of node changes");
-        assertEquals(Duration.ofSeconds(1), new StatusBatch(Duration.ofSeconds(1), Duration.ofMillis(10), 4)
+        assertEquals(Duration.ofSeconds(1), new WakeBatch(Duration.ofSeconds(1), Duration.ofMillis(10), 4)
                 .window(Duration.ofSeconds(3).toNanos()), "a longest window under the shortest is the shortest");
     }
 
