@@ -380,9 +380,21 @@ public interface ControlPlaneConfig {
         @WithDefault("1000")
         int maxPlacementsPerReconcile();
 
-        /** Assignment writes per App per reconcile. */
+        /**
+         * Assignment writes per App per reconcile while other Apps wait for a worker; also the size of the
+         * chunks a larger plan is committed in, so another App's writes wait behind one chunk at most.
+         */
         @WithDefault("2000")
         int maxWritesPerReconcile();
+
+        /**
+         * Assignment writes per App per reconcile when no other App waits for a worker: an image change of
+         * a 10,000-node EVERY_NODE App is planned once and written in one go (in chunks of
+         * {@link #maxWritesPerReconcile}), instead of re-planned O(replicas) per 2,000 writes, each time
+         * after waiting to see its own writes. Never less than {@link #maxWritesPerReconcile}.
+         */
+        @WithDefault("20000")
+        int maxWritesPerReconcileAlone();
 
         /** etcd transactions in flight per plan being written. */
         @WithDefault("4")
@@ -395,6 +407,20 @@ public interface ControlPlaneConfig {
          */
         @WithDefault("1s")
         Duration nodeChangeBatch();
+
+        /**
+         * Node changes, and replica status changes of an App whose rollout is under way, wake the App at
+         * most once per this many times its last plan took (at least {@link #nodeChangeBatch}, at most
+         * {@link #maxWakeBatch}): each plan costs O(the App's replicas), so a 10,000-replica App whose
+         * agents report in (or reconnect) does not keep a worker busy re-planning it; such wakes cost
+         * at most about 1/(1 + this) of one worker per App. 0: every node-change-batch.
+         */
+        @WithDefault("4")
+        int wakeBatchCostMultiple();
+
+        /** The longest a node or replica status change waits to wake its App (see {@link #wakeBatchCostMultiple}). */
+        @WithDefault("5s")
+        Duration maxWakeBatch();
 
         /**
          * Also copy the pod template into every assignment, for agents older than templates by hash. Off:

@@ -28,7 +28,12 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>System properties: {@code fleet.agents} (10000), {@code fleet.idleSeconds} (300: the idle window),
  * {@code fleet.metricsHistorySeconds} (3600: the simulated past each agent uploads when metrics start),
  * {@code fleet.agentsPerJvm} (9500), {@code fleet.phases} (all of idle,metrics,fanout,onenode,placements,restart:
- * the phases run after join and connect), {@code fleet.jfr} (a file: the control plane records a JFR profile).
+ * the phases run after join and connect), {@code fleet.jfr} (a file: the control plane records a JFR profile),
+ * {@code fleet.cpJavaOptions} (more JVM options for the control plane, e.g. a profiler's {@code -agentpath:...}),
+ * {@code fleet.fanoutProfiler} (async-profiler's libasyncProfiler.so: loaded into the control plane for
+ * the fan-out phase only, its CPU profile written in collapsed form to {@code fleet.fanoutProfile}).
+ * The fan-out phase also prints the control plane's CPU seconds (user + system, from /proc) it took, a
+ * steadier figure than wall time on a shared machine.
  */
 class FleetBench {
     static final int AGENTS = Integer.getInteger("fleet.agents", 10_000);
@@ -116,6 +121,9 @@ class FleetBench {
             if (PHASES.contains("fanout")) {
                 // Fan-out: an image change of the EVERY_NODE App, from UpdateApp returning to each agent's ack.
                 List<Double> fanout = new ArrayList<>();
+                double cpu0 = cpuSeconds(pid);
+                long w0 = System.nanoTime();
+                profiler(pid, "start,event=itimer,threads");
                 for (int r = 1; r <= 5; r++) {
                     String image = "example/app:" + r;
                     watchAll(fleet, "f" + r, "fanout", image);
@@ -127,6 +135,12 @@ class FleetBench {
                     progress("fan-out " + r + ": p99 " + fmt(percentile(fanout.subList(fanout.size() - n, fanout.size()), 99)) + " ms");
                 }
                 bench(n, "fanout_p50_ms", percentile(fanout, 50), "fanout_p99_ms", percentile(fanout, 99));
+                double cpu1 = cpuSeconds(pid);
+                progress("fan-out phase: control plane " + fmt(cpu1 - cpu0) + " CPU s in " + fmt((System.nanoTime() - w0) / 1e9) + " s");
+                // What the last changes still cost once every agent acked (status reports, the rollouts finishing).
+                Thread.sleep(30_000);
+                progress("after the fan-out: control plane " + fmt(cpuSeconds(pid) - cpu1) + " CPU s in the next 30 s");
+                profiler(pid, "stop,collapsed,file=" + System.getProperty("fleet.fanoutProfile", "/tmp/fanout-prof.txt"));
             }
 
             if (PHASES.contains("onenode")) {
@@ -180,11 +194,40 @@ class FleetBench {
         }
     }
 
-    /** With -Dfleet.jfr=FILE the control plane records a JFR profile there (written when it stops). */
+    /**
+     * With -Dfleet.jfr=FILE the control plane records a JFR profile there (written when it stops);
+     * -Dfleet.cpJavaOptions adds JVM options of its own (e.g. async-profiler's -agentpath).
+     */
     private static Map<String, String> profiling() {
+        List<String> options = new ArrayList<>();
         String file = System.getProperty("fleet.jfr");
-        return file == null ? Map.of()
-                : Map.of("JAVA_TOOL_OPTIONS", "-XX:StartFlightRecording=settings=profile,dumponexit=true,filename=" + file);
+        if (file != null) {
+            options.add("-XX:StartFlightRecording=settings=profile,dumponexit=true,filename=" + file);
+        }
+        String more = System.getProperty("fleet.cpJavaOptions", "");
+        if (!more.isBlank()) {
+            options.add(more.strip());
+        }
+        return options.isEmpty() ? Map.of() : Map.of("JAVA_TOOL_OPTIONS", String.join(" ", options));
+    }
+
+    /** With -Dfleet.fanoutProfiler=LIB, sends async-profiler in the control plane a command (loading it the first time). */
+    private static void profiler(long pid, String command) {
+        String library = System.getProperty("fleet.fanoutProfiler");
+        if (library == null) {
+            return;
+        }
+        String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+        // jcmd splits its arguments at commas unless they are quoted.
+        Commands.run(List.of(jcmd, Long.toString(pid), "JVMTI.agent_load", library, '"' + command + '"'), Duration.ofMinutes(1));
+    }
+
+    /** CPU seconds (user + system) the process used so far, from /proc/PID/stat (clock ticks of 1/100 s). */
+    static double cpuSeconds(long pid) throws Exception {
+        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
     }
 
     private static void watchAll(FleetCluster fleet, String id, String app, String image) {

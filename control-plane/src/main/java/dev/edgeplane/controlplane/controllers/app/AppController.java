@@ -107,6 +107,10 @@ public class AppController {
     private final Set<String> writing = ConcurrentHashMap.newKeySet();
     private final Map<String, LongAdder> wakes = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> reconciles = new ConcurrentHashMap<>();
+    private final Map<String, LongAdder> writtenPlans = new ConcurrentHashMap<>();
+    /** App -> how long its last plan took (ns): what its wake window follows. */
+    private final Map<String, Long> planNanos = new ConcurrentHashMap<>();
+    private final WakeBatch wakeBatch;
     private volatile TxnWriter writer;
     private volatile WorkQueue<String> appQueue;
     private volatile WorkQueue<String> volumeQueue;
@@ -125,6 +129,8 @@ public class AppController {
         this.leader = leader;
         this.events = events;
         this.config = config.scheduler();
+        this.wakeBatch = new WakeBatch(this.config.nodeChangeBatch(), this.config.maxWakeBatch(),
+                this.config.wakeBatchCostMultiple());
     }
 
     public void start() {
@@ -209,15 +215,19 @@ public class AppController {
         wakes.computeIfAbsent(app, k -> new LongAdder()).increment();
     }
 
-    /** A node change concerns {@code app}: one reconcile per node-change-batch window, however many nodes change. */
-    private void wakeAppForNodes(String app) {
+    /**
+     * A node change, or a replica status change its rollout reads, concerns {@code app}: one reconcile
+     * per window, which follows what the App's plans cost ({@link WakeBatch}: node-change-batch for a
+     * small App), however many nodes change or replicas report.
+     */
+    private void wakeAppForOthers(String app) {
         if (JobPods.isJobAppKey(app)) {
             return;
         }
         countWake(app);
         WorkQueue<String> queue = appQueue;
         if (queue != null) {
-            queue.addAfter(app, config.nodeChangeBatch());
+            queue.addAfter(app, wakeBatch.window(planNanos.getOrDefault(app, 0L)));
         }
     }
 
@@ -340,7 +350,7 @@ public class AppController {
             if (!changed.isEmpty() || !phaseOnly.isEmpty()) {
                 apps.addAll(pendingApps);
             }
-            apps.forEach(AppController.this::wakeAppForNodes);
+            apps.forEach(AppController.this::wakeAppForOthers);
         }
 
         @Override
@@ -367,21 +377,28 @@ public class AppController {
         }
     }
 
-    /** A replica's status changed: an App with a rollout under way looks again (readiness moves it on). */
+    /**
+     * A replica's status changed: an App with a rollout under way looks again (readiness moves it on),
+     * unless the change is one the rollout does not read (update time, containers, restarts), and
+     * at most once per the App's window ({@link #wakeAppForOthers}).
+     */
     private final class ReplicaStatusListener implements PrefixCache.Listener<ReplicaStatus> {
         @Override
         public void onEvents(List<PrefixCache.Event<ReplicaStatus>> changes, long revision) {
             Set<String> apps = new HashSet<>();
             for (PrefixCache.Event<ReplicaStatus> change : changes) {
-                Entry<ReplicaStatus> entry = change instanceof PrefixCache.Put<ReplicaStatus> put ? put.entry() : change.previous();
-                if (entry != null) {
-                    String app = entry.value().getNamespace() + "/" + entry.value().getApp();
-                    if (rollingApps.contains(app)) {
-                        apps.add(app);
-                    }
+                ReplicaStatus after = change instanceof PrefixCache.Put<ReplicaStatus> put ? put.entry().value() : null;
+                ReplicaStatus before = change.previous() == null ? null : change.previous().value();
+                ReplicaStatus any = after != null ? after : before;
+                if (any == null || RolloutPlanner.sameForRollout(before, after)) {
+                    continue;
+                }
+                String app = any.getNamespace() + "/" + any.getApp();
+                if (rollingApps.contains(app)) {
+                    apps.add(app);
                 }
             }
-            apps.forEach(AppController.this::wakeAppForNodes);
+            apps.forEach(AppController.this::wakeAppForOthers);
         }
 
         @Override
@@ -465,6 +482,7 @@ public class AppController {
             templates.put(app, loaded);
         }
         Set<String> stored = loaded;
+        long planStart = System.nanoTime(); // what follows is O(the App's replicas): the wake window follows it
         Map<String, Entry<Volume>> volumes = new HashMap<>();
         if (spec != null) {
             for (String key : AppPlanner.volumesOf(spec)) {
@@ -484,7 +502,8 @@ public class AppController {
         AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs(namespace, name, spec, assignments.of(app), nodes,
                         nodes::replicas, volumes, spec == null ? List.of() : configVersions(spec), Set.copyOf(stored), now,
                         config.inlineTemplates(), release, storageClasses.lookup()),
-                new AppPlanner.Budget(config.maxPlacementsPerReconcile(), config.maxWritesPerReconcile()));
+                new AppPlanner.Budget(config.maxPlacementsPerReconcile(), writeBudget()));
+        planNanos.put(app, System.nanoTime() - planStart);
         if (plan.pending()) {
             pendingApps.add(app);
         } else {
@@ -513,8 +532,13 @@ public class AppController {
                 volumeRetry |= !commitVolume(write);
             }
             if (!plan.writes().isEmpty()) {
-                long revision = commit(plan.writes(), List.of(leader.fence()));
+                long revision = 0;
+                // In chunks, each awaited: an App planned meanwhile has its writes land after one chunk, not after all of ours.
+                for (List<Write> chunk : chunks(plan.writes(), config.maxWritesPerReconcile())) {
+                    revision = Math.max(revision, commit(chunk, List.of(leader.fence())));
+                }
                 written.put(app, new Written(revision, System.nanoTime()));
+                writtenPlans.computeIfAbsent(app, k -> new LongAdder()).increment();
                 plan.events().forEach(events::record); // only once the assignments are written
                 LOG.debugf("%s: %d assignment writes", app, plan.writes().size());
             }
@@ -562,6 +586,26 @@ public class AppController {
             return new WorkQueue.RequeueAfter(until.isNegative() ? Duration.ofMillis(10) : until);
         }
         return WorkQueue.DONE;
+    }
+
+    /**
+     * The writes this reconcile may plan: {@code max-writes-per-reconcile} while other Apps wait for a
+     * worker (the rest after them), {@code max-writes-per-reconcile-alone} when none does.
+     */
+    private int writeBudget() {
+        WorkQueue<String> queue = appQueue;
+        boolean othersWaiting = queue != null && queue.depth() > 0;
+        return othersWaiting ? config.maxWritesPerReconcile() : Math.max(config.maxWritesPerReconcile(), config.maxWritesPerReconcileAlone());
+    }
+
+    /** {@code writes} cut into consecutive lists of at most {@code size}. */
+    static List<List<Write>> chunks(List<Write> writes, int size) {
+        int step = Math.max(1, size);
+        List<List<Write>> out = new ArrayList<>((writes.size() + step - 1) / step);
+        for (int i = 0; i < writes.size(); i += step) {
+            out.add(writes.subList(i, Math.min(writes.size(), i + step)));
+        }
+        return out;
     }
 
     /** The ImagePrefetch a rollout of this revision made (strategy.prefetch_images), as far as it got. */
@@ -673,6 +717,8 @@ public class AppController {
         pendingApps.remove(app);
         wakes.remove(app);
         reconciles.remove(app);
+        writtenPlans.remove(app);
+        planNanos.remove(app);
     }
 
     /** True while the informer has not shown this App's last assignment write yet (bounded: a no-op write never shows). */
@@ -778,6 +824,12 @@ public class AppController {
     /** How often this App was reconciled since start. */
     public long reconciles(String namespace, String name) {
         LongAdder n = reconciles.get(namespace + "/" + name);
+        return n == null ? 0 : n.sum();
+    }
+
+    /** How many of this App's plans wrote assignments since start. */
+    public long writtenPlans(String namespace, String name) {
+        LongAdder n = writtenPlans.get(namespace + "/" + name);
         return n == null ? 0 : n.sum();
     }
 

@@ -86,6 +86,21 @@ public final class RolloutPlanner {
     }
 
     /**
+     * True when the rollout would see the two reports of one replica alike: it reads the node, the
+     * generation, the phase, readiness (and since when) and the waiting reason, nothing else (not the
+     * update time, containers, restart counts or messages). A status change that keeps these wakes no
+     * rollout. Either may be null (no report).
+     */
+    public static boolean sameForRollout(ReplicaStatus a, ReplicaStatus b) {
+        if (a == null || b == null) {
+            return a == b;
+        }
+        return a.getGeneration() == b.getGeneration() && a.getNode().equals(b.getNode()) && a.getPhase() == b.getPhase()
+                && a.getReady() == b.getReady() && a.getReadyTransitionTime().equals(b.getReadyTransitionTime())
+                && a.getReason().equals(b.getReason());
+    }
+
+    /**
      * @param app            the App (its spec says the strategy)
      * @param targetHash     the hash of its current template
      * @param targetRevision the revision number of that template

@@ -288,4 +288,50 @@ class AppControllerTest {
         assertEquals(4, assignmentsOf("web").size(), "the same four replicas, rewritten in place");
         deleteApp("web");
     }
+
+    @Test
+    void anImageChangeOfALargeAppIsPlannedOnceWhenNoOtherAppWaits() {
+        putAll(Map.of(Keys.node("big-1"), node("big-1", "big").toByteArray(), Keys.node("big-2"), node("big-2", "big").toByteArray()));
+        App v1 = app("large", 2500, "big", "img:1"); // more than max-writes-per-reconcile (2000)
+        store.put(Keys.app("default", "large"), v1.toByteArray());
+        await("v1 placed", () -> assignmentsOf("large").size() == 2500 && controller.quiet());
+        long plans = controller.writtenPlans("default", "large");
+
+        App v2 = v1.toBuilder().setSpec(app("large", 2500, "big", "img:2").getSpec())
+                .setMetadata(v1.getMetadata().toBuilder().setGeneration(2)).build();
+        String h2 = TemplateHashes.of(v2.getSpec().getTemplate());
+        store.put(Keys.app("default", "large"), v2.toByteArray());
+        await("v2 everywhere", () -> assignmentsOf("large").stream().allMatch(e -> e.value().getTemplateHash().equals(h2))
+                && controller.quiet());
+        assertEquals(plans + 1, controller.writtenPlans("default", "large"),
+                "2,500 writes from one plan (in chunks), not a re-plan per 2,000 after waiting to see them");
+        deleteApp("large");
+    }
+
+    @Test
+    void aReplicaStatusChangeTheRolloutDoesNotReadWakesNoApp() {
+        putAll(Map.of(Keys.node("st-1"), node("st-1", "st").toByteArray(), Keys.app("default", "reporting"),
+                app("reporting", 1, "st", "img:1").toByteArray()));
+        await("placed", () -> assignmentsOf("reporting").size() == 1 && controller.quiet());
+        Assignment a = assignmentsOf("reporting").get(0).value();
+        dev.edgeplane.api.v1.ReplicaStatus pending = dev.edgeplane.api.v1.ReplicaStatus.newBuilder().setName(a.getReplica())
+                .setNamespace("default").setApp("reporting").setNode(a.getNode()).setGeneration(a.getGeneration())
+                .setPhase(dev.edgeplane.api.v1.ReplicaStatus.Phase.PENDING).setUpdateTime(Joiner.timestamp(Instant.now())).build();
+        long wakes = controller.wakes("default", "reporting");
+        long first = store.put(Keys.replicaStatus("default", a.getReplica()), pending.toByteArray());
+        await("the first report seen", () -> caches.replicaStatuses().revision() >= first && controller.wakes("default", "reporting") > wakes
+                && controller.quiet());
+        long seen = controller.wakes("default", "reporting");
+
+        long again = store.put(Keys.replicaStatus("default", a.getReplica()), pending.toBuilder().setRestartCount(1).setMessage("pulling")
+                .setUpdateTime(Joiner.timestamp(Instant.now().plusSeconds(10))).build().toByteArray());
+        await("the repeat seen", () -> caches.replicaStatuses().revision() >= again);
+        assertEquals(seen, controller.wakes("default", "reporting"), "update time, restarts and messages are not the rollout's");
+
+        long ready = store.put(Keys.replicaStatus("default", a.getReplica()), pending.toBuilder()
+                .setPhase(dev.edgeplane.api.v1.ReplicaStatus.Phase.RUNNING).setReady(true).build().toByteArray());
+        await("running seen", () -> caches.replicaStatuses().revision() >= ready);
+        assertTrue(controller.wakes("default", "reporting") > seen, "readiness moves the rollout on");
+        deleteApp("reporting");
+    }
 }
