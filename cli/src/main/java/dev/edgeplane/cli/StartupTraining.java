@@ -76,7 +76,17 @@ final class StartupTraining {
                     throw new IllegalStateException("training command " + command + " exited " + exit);
                 }
             }
-            forwardThroughADaemon(keyStore.resolveSibling("daemon"), env);
+            // a short temporary path: a UNIX socket's path is limited to 107 bytes, a checkout's may be deep
+            Path runtimeDir = Files.createTempDirectory("edgectl-training");
+            try {
+                forwardThroughADaemon(runtimeDir, env);
+            } finally {
+                try (var files = Files.walk(runtimeDir)) {
+                    for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        Files.deleteIfExists(p);
+                    }
+                }
+            }
             Class.forName(Main.class.getName()); // the launcher's entry point, archived with the rest
         } finally {
             server.shutdownNow();
@@ -85,8 +95,6 @@ final class StartupTraining {
 
     /** Both halves of the daemon (bin/edgectl's path for get and describe), on a socket of the training's own. */
     private static void forwardThroughADaemon(Path runtimeDir, Map<String, String> env) throws Exception {
-        Files.createDirectories(runtimeDir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
         Map<String, String> clientEnv = new java.util.HashMap<>(env);
         clientEnv.put("XDG_RUNTIME_DIR", runtimeDir.toString());
         String[] args = {"get", "nodes"};
