@@ -16,7 +16,7 @@ public final class Main {
     private Main() {}
 
     /** How long a command waits for the daemon it started to take it; past that it runs here. */
-    private static final long DAEMON_START_MILLIS = 5_000;
+    private static final long DAEMON_START_MILLIS = 10_000;
 
     public static void main(String[] args) {
         Map<String, String> env = System.getenv();
