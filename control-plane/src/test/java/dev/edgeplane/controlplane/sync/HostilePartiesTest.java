@@ -213,7 +213,9 @@ class HostilePartiesTest {
         String nodeName = unique("watched");
         joined(nodeName, token);
         String viewer = viewerToken();
-        Map<String, String> before = etcd(Keys.NODES, Keys.CA, Keys.JOIN_TOKENS, Keys.API_TOKENS, Keys.ROLE_BINDINGS);
+        // The node it targets, not every node: other tests' nodes change on their own (an agent of theirs
+        // disconnecting is a phase transition written).
+        Map<String, String> before = etcd(Keys.node(nodeName), Keys.CA, Keys.JOIN_TOKENS, Keys.API_TOKENS, Keys.ROLE_BINDINGS);
 
         Map<String, Supplier<Object>> attempts = new TreeMap<>();
         attempts.put("ResetNodeIdentity", () -> api.withToken(NodeServiceGrpc.newBlockingStub(api.channel), viewer)
@@ -233,7 +235,7 @@ class HostilePartiesTest {
             StatusRuntimeException denied = assertThrows(StatusRuntimeException.class, attempt.getValue()::get, attempt.getKey());
             assertEquals(Status.Code.PERMISSION_DENIED, denied.getStatus().getCode(), attempt.getKey() + ": " + denied.getStatus());
         }
-        assertEquals(before, etcd(Keys.NODES, Keys.CA, Keys.JOIN_TOKENS, Keys.API_TOKENS, Keys.ROLE_BINDINGS),
+        assertEquals(before, etcd(Keys.node(nodeName), Keys.CA, Keys.JOIN_TOKENS, Keys.API_TOKENS, Keys.ROLE_BINDINGS),
                 "nothing changed");
     }
 
