@@ -224,8 +224,12 @@ class AppControllerTest {
         long steadyWakes = controller.wakes("default", "steady");
         long strictWakes = controller.wakes("default", "strict");
 
-        long unreachable = store.put(Keys.node("phase-1"), node.toBuilder()
-                .setStatus(node.getStatus().toBuilder().setPhase(NodeStatus.Phase.UNREACHABLE)).build().toByteArray());
+        // From the node as stored now, so that the phase is all that changes: a field written meanwhile by
+        // another controller and put back here would be a change that concerns every App on the node.
+        Node current = store.get(Keys.node("phase-1"), Node.parser()).orElseThrow().value();
+        assertEquals(NodeStatus.Phase.READY, current.getStatus().getPhase(), current.toString());
+        long unreachable = store.put(Keys.node("phase-1"), current.toBuilder()
+                .setStatus(current.getStatus().toBuilder().setPhase(NodeStatus.Phase.UNREACHABLE)).build().toByteArray());
         await("the phase seen", () -> caches.nodes().revision() >= unreachable);
         assertTrue(controller.wakes("default", "strict") > strictWakes, "reschedule_after_unreachable depends on the phase");
         assertEquals(steadyWakes, controller.wakes("default", "steady"), "an autonomous App stays whatever the phase");
