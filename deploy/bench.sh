@@ -7,7 +7,7 @@
 #              RUNNING through WatchApps, p50/p99 over EDGE_RUNS (100) one-replica apps, image present, against
 #              the bare CRI RunPodSandbox + CreateContainer + StartContainer of the same pod (same socket,
 #              the agent's own CRI client); agent RSS idle and with 20 replicas; idle bits per second on
-#              the agent's socket at the control plane over EDGE_IDLE_SECONDS (120): one `BENCH edge` line
+#              the agent's socket at the control plane over EDGE_IDLE_SECONDS (300): one `BENCH edge` line
 #   tunnel     the tunnel module's TunnelBench: operator client, hub and agent in one JVM over loopback
 #              (BENCH tunnel.* lines and the summary `BENCH tunnel port_forward_ratio_1=...`)
 #   tunnel-path  port-forward through the real processes (public API, control plane, agent over mutual
@@ -131,7 +131,7 @@ edgectl_bench() {
 case $what in
   edgectl) edgectl_bench ;;
   core|all) run "$e2e_modules" CoreBench ;;&
-  edge|all) run "$e2e_modules" EdgeBench -Dedge.runs="${EDGE_RUNS:-100}" -Dedge.idleSeconds="${EDGE_IDLE_SECONDS:-120}" ;;&
+  edge|all) run "$e2e_modules" EdgeBench -Dedge.runs="${EDGE_RUNS:-100}" -Dedge.idleSeconds="${EDGE_IDLE_SECONDS:-300}" ;;&
   autonomy|all) run "$e2e_modules" AutonomyBench ;;&
   tunnel|all) run tunnel TunnelBench ;;&
   tunnel-path|all) run "$e2e_modules" TunnelPathBench ;;&

@@ -42,7 +42,7 @@ import org.junit.jupiter.api.io.TempDir;
  *       floor any agent pays here; {@code create_to_running_ratio} is the p50 over this p50;
  *   <li>{@code agent_rss_20pods_mib}: the agent's RSS with 20 replicas running, settled.
  * </ul>
- * System properties: {@code edge.runs} (100), {@code edge.idleSeconds} (120), {@code edge.pods} (20), {@code edge.agentFlags}
+ * System properties: {@code edge.runs} (100), {@code edge.idleSeconds} (300: with metrics on, a heartbeat comes every five minutes, so a shorter window misses or doubles one), {@code edge.pods} (20), {@code edge.agentFlags}
  * (extra {@code edge-agent run} flags, comma-separated, e.g. {@code --metrics-flush,300s}; default none), {@code edge.jcmd}
  * (a jcmd command for the agent run with the pods running, its words separated by commas, e.g.
  * {@code VM.native_memory,summary} with {@code EDGE_AGENT_JAVA_OPTS} adding {@code -XX:NativeMemoryTracking=summary}).
@@ -51,7 +51,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class EdgeBench {
     static final int RUNS = Integer.getInteger("edge.runs", 100);
-    static final int IDLE_SECONDS = Integer.getInteger("edge.idleSeconds", 120);
+    static final int IDLE_SECONDS = Integer.getInteger("edge.idleSeconds", 300);
     static final int PODS = Integer.getInteger("edge.pods", 20);
     /** Let a few heartbeat, metrics and reconcile cycles run before reading RSS. */
     static final Duration SETTLE = Duration.ofSeconds(15);

@@ -161,6 +161,9 @@ class FleetBench {
                 }
                 bench(n, "one_node_p99_ms", percentile(oneNode, 99));
                 progress("one-node p50 " + fmt(percentile(oneNode, 50)) + " ms");
+                // The last rolling update's surge replica goes after the ack: gone before anything counts assignments.
+                Await.until("the one-node App back to one assignment", Duration.ofMinutes(2), fleet::diagnostics,
+                        () -> fleet.assignmentsOf("single") == 1);
             }
 
             if (PHASES.contains("placements")) {

@@ -280,6 +280,13 @@ final class FleetCluster implements AutoCloseable {
     }
 
     /** Keys under a prefix (the range's count; no values read). */
+    /** Assignments of one App of the default namespace (keys /edgeplane/assignments/NODE/default/REPLICA). */
+    long assignmentsOf(String app) {
+        String out = Commands.run(List.of("etcdctl", "--endpoints", etcd.endpoint(), "get", "--prefix", "/edgeplane/assignments/",
+                "--keys-only"), Duration.ofSeconds(30));
+        return out.lines().filter(key -> key.contains("/default/" + app + "-")).count();
+    }
+
     long countKeys(String prefix) {
         String out = Commands.run(List.of("etcdctl", "--endpoints", etcd.endpoint(), "get", "--prefix", prefix,
                 "--keys-only", "--limit=1", "-w", "json"), Duration.ofSeconds(30));

@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.metrics;
 
+import dev.edgeplane.api.metrics.ValuePrecision;
 /**
  * Reads a chunk written by {@link ChunkWriter}: a sealed one (its header alone tells its time range,
  * so a reader skips chunks outside a query without decoding them) or the open head. Reusable:

@@ -1,10 +1,12 @@
 package dev.edgeplane.controlplane.metrics;
 
+import dev.edgeplane.api.metrics.ValueCodes;
 import dev.edgeplane.api.v1.MetricKind;
 import dev.edgeplane.api.v1.MetricsAck;
 import dev.edgeplane.api.v1.MetricsBatch;
 import dev.edgeplane.api.v1.SampleFrame;
 import dev.edgeplane.api.v1.SeriesDefinition;
+import dev.edgeplane.api.v1.ValueCoding;
 import dev.edgeplane.controlplane.api.Validation;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -82,32 +84,50 @@ public final class MetricsReceiver {
 
     /**
      * Serves one stream of {@code node} (from its certificate). {@code refusal} is asked before each
-     * batch: a node deleted or re-joined meanwhile ends the stream with UNAUTHENTICATED.
+     * batch: a node deleted or re-joined meanwhile ends the stream with UNAUTHENTICATED. {@code heard}
+     * runs for each batch stored (the node is alive: its agent then skips heartbeats it would send).
      */
-    public StreamObserver<MetricsBatch> open(String node, Supplier<Optional<String>> refusal, StreamObserver<MetricsAck> responses) {
+    public StreamObserver<MetricsBatch> open(String node, Supplier<Optional<String>> refusal, Runnable heard,
+                                             StreamObserver<MetricsAck> responses) {
         ServerCallStreamObserver<MetricsAck> call = (ServerCallStreamObserver<MetricsAck>) responses;
         call.disableAutoRequest();
-        Stream stream = new Stream(node, refusal, call);
+        Stream stream = new Stream(node, refusal, heard, call);
         counters.open.incrementAndGet();
         call.setOnCancelHandler(stream::ended);
         call.request(WINDOW);
         return stream;
     }
 
+    /** What an id means on one stream: its series, where its points go, and its coding's state. */
+    private static final class Defined {
+        final SeriesKey key;
+        final MetricKind kind;
+        /** Null: values are doubles. */
+        final ValueCoding coding;
+        StoredSeries target;
+        long lastCode;
+
+        Defined(SeriesKey key, MetricKind kind, ValueCoding coding) {
+            this.key = key;
+            this.kind = kind;
+            this.coding = coding;
+        }
+    }
+
     private final class Stream implements StreamObserver<MetricsBatch> {
         private final String node;
         private final Supplier<Optional<String>> refusal;
+        private final Runnable heard;
         private final ServerCallStreamObserver<MetricsAck> call;
-        /** Series id -> key as defined on this stream; and -> stored series (null: refused by a limit). */
-        private final Map<Integer, SeriesKey> keys = new HashMap<>();
-        private final Map<Integer, MetricKind> kinds = new HashMap<>();
-        private final Map<Integer, StoredSeries> targets = new HashMap<>();
+        /** Series id -> its definition on this stream. */
+        private final Map<Integer, Defined> ids = new HashMap<>();
         private long acked;
         private boolean ended;
 
-        Stream(String node, Supplier<Optional<String>> refusal, ServerCallStreamObserver<MetricsAck> call) {
+        Stream(String node, Supplier<Optional<String>> refusal, Runnable heard, ServerCallStreamObserver<MetricsAck> call) {
             this.node = node;
             this.refusal = refusal;
+            this.heard = heard;
             this.call = call;
         }
 
@@ -130,6 +150,7 @@ public final class MetricsReceiver {
                 return;
             }
             counters.batches.increment();
+            heard.run();
             acked = Math.max(acked, batch.getSequence());
             if (!call.isCancelled()) {
                 call.onNext(MetricsAck.newBuilder().setSequence(acked).build());
@@ -139,8 +160,7 @@ public final class MetricsReceiver {
 
         private void store(MetricsBatch batch) {
             Validation v = new Validation();
-            Map<Integer, SeriesKey> newKeys = new HashMap<>();
-            Map<Integer, MetricKind> newKinds = new HashMap<>();
+            Map<Integer, Defined> newIds = new HashMap<>();
             for (int i = 0; i < batch.getNewSeriesCount() && v.violations().size() < 10; i++) {
                 SeriesDefinition d = batch.getNewSeries(i);
                 String at = "new_series[" + i + "]";
@@ -165,79 +185,128 @@ public final class MetricsReceiver {
                 if (!labelsOk) {
                     continue;
                 }
-                // The node label is the certificate's, never the agent's.
-                SeriesKey key = store.key(d.getName(), d.getLabelsMap(), node);
-                SeriesKey before = keys.containsKey(d.getId()) ? keys.get(d.getId()) : newKeys.get(d.getId());
-                if (before != null && !before.equals(key)) {
-                    v.add(at + ".id", "series id " + d.getId() + " is already defined on this stream as " + before);
+                String codingProblem = d.hasCoding() ? ValueCodes.problem(d.getCoding()) : null;
+                if (codingProblem != null) {
+                    v.add(at + ".coding." + codingProblem.substring(0, codingProblem.indexOf(':')),
+                            codingProblem.substring(codingProblem.indexOf(':') + 2));
                     continue;
                 }
-                newKeys.put(d.getId(), key);
-                newKinds.put(d.getId(), d.getKind());
+                // The node label is the certificate's, never the agent's.
+                SeriesKey key = store.key(d.getName(), d.getLabelsMap(), node);
+                Defined before = newIds.containsKey(d.getId()) ? newIds.get(d.getId()) : ids.get(d.getId());
+                if (before != null && !before.key.equals(key)) {
+                    v.add(at + ".id", "series id " + d.getId() + " is already defined on this stream as " + before.key);
+                    continue;
+                }
+                // Redefining an id (same series) starts its coding afresh.
+                newIds.put(d.getId(), new Defined(key, d.getKind(), d.hasCoding() ? d.getCoding() : null));
             }
-            long defined = keys.size() + newKeys.keySet().stream().filter(id -> !keys.containsKey(id)).count();
+            long defined = ids.size() + newIds.keySet().stream().filter(id -> !ids.containsKey(id)).count();
             if (defined > MAX_SERIES_PER_STREAM) {
                 throw Validation.exhausted("series per stream", "this stream would define " + defined + " series; at most "
                         + MAX_SERIES_PER_STREAM + " are kept per ReportMetrics stream");
             }
-            List<Integer> ids = List.of();
+            // Decode every frame before storing any: a bad frame changes nothing, the codes' state included.
+            Map<Integer, Long> codes = new HashMap<>();
+            double[][] values = new double[batch.getFramesCount()][];
+            List<Integer> frameIds = List.of();
             long limit = clock.millis() + maxAheadMs;
             for (int f = 0; f < batch.getFramesCount() && v.ok(); f++) {
                 SampleFrame frame = batch.getFrames(f);
                 String at = "frames[" + f + "]";
                 if (frame.getSeriesIdsCount() > 0) {
-                    ids = frame.getSeriesIdsList();
-                } else if (f == 0 && frame.getValuesCount() > 0) {
+                    frameIds = frame.getSeriesIdsList();
+                } else if (f == 0 && frame.getValuesCount() + frame.getCodeDeltasCount() > 0) {
                     v.add(at + ".series_ids", "the first frame of a batch must name its series ids");
                     break;
-                }
-                if (frame.getValuesCount() != ids.size()) {
-                    v.add(at + ".values", frame.getValuesCount() + " values for " + ids.size() + " series ids");
                 }
                 if (frame.getTimeUnixMs() <= 0) {
                     v.add(at + ".time_unix_ms", "must be a positive Unix time in milliseconds");
                 }
-                for (int j = 0; j < frame.getSeriesIdsCount(); j++) {
-                    int id = frame.getSeriesIds(j);
-                    if (!keys.containsKey(id) && !newKeys.containsKey(id)) {
-                        v.add(at + ".series_ids[" + j + "]", "unknown series id " + id + " (not defined on this stream)");
-                        break;
-                    }
-                }
+                values[f] = decode(frame, frameIds, newIds, codes, at, v);
             }
             v.throwIfInvalid();
 
-            for (Map.Entry<Integer, SeriesKey> e : newKeys.entrySet()) {
-                keys.put(e.getKey(), e.getValue());
-                kinds.put(e.getKey(), newKinds.get(e.getKey()));
-                targets.put(e.getKey(), store.seriesFor(e.getValue(), newKinds.get(e.getKey())));
+            for (Map.Entry<Integer, Defined> e : newIds.entrySet()) {
+                Defined d = e.getValue();
+                d.target = store.seriesFor(d.key, d.kind);
+                ids.put(e.getKey(), d);
             }
+            codes.forEach((id, code) -> ids.get(id).lastCode = code);
             boolean backfill = batch.getBackfill();
-            ids = List.of();
-            for (SampleFrame frame : batch.getFramesList()) {
+            frameIds = List.of();
+            for (int f = 0; f < batch.getFramesCount(); f++) {
+                SampleFrame frame = batch.getFrames(f);
                 if (frame.getSeriesIdsCount() > 0) {
-                    ids = frame.getSeriesIdsList();
+                    frameIds = frame.getSeriesIdsList();
                 }
                 long time = frame.getTimeUnixMs();
                 if (time > limit) {
-                    counters.future.add(frame.getValuesCount());
+                    counters.future.add(frameIds.size());
                     continue;
                 }
-                for (int j = 0; j < frame.getValuesCount(); j++) {
-                    store.add(target(ids.get(j)), time, frame.getValues(j), backfill);
-                    sink.accept(keys.get(ids.get(j)), time, frame.getValues(j));
+                for (int j = 0; j < frameIds.size(); j++) {
+                    Defined d = ids.get(frameIds.get(j));
+                    store.add(target(d), time, values[f][j], backfill);
+                    sink.accept(d.key, time, values[f][j]);
                 }
             }
         }
 
-        /** The stored series of an id; looked up again if it was evicted meanwhile. */
-        private StoredSeries target(int id) {
-            StoredSeries s = targets.get(id);
-            if (s != null && s.removed()) {
-                s = store.seriesFor(keys.get(id), kinds.get(id));
-                targets.put(id, s);
+        /**
+         * A frame's values in the order of its ids: doubles from {@code values}, coded ones from
+         * {@code code_deltas} added to the id's last code ({@code codes} holds this batch's, not yet kept).
+         * Null after adding a violation.
+         */
+        private double[] decode(SampleFrame frame, List<Integer> frameIds, Map<Integer, Defined> newIds, Map<Integer, Long> codes,
+                                String at, Validation v) {
+            double[] out = new double[frameIds.size()];
+            int doubles = 0;
+            int deltas = 0;
+            for (int j = 0; j < frameIds.size(); j++) {
+                int id = frameIds.get(j);
+                Defined d = newIds.containsKey(id) ? newIds.get(id) : ids.get(id);
+                if (d == null) {
+                    v.add(at + ".series_ids[" + j + "]", "unknown series id " + id + " (not defined on this stream)");
+                    return null;
+                }
+                if (d.coding == null) {
+                    if (doubles == frame.getValuesCount()) {
+                        v.add(at + ".values", frame.getValuesCount() + " values for more series ids without a coding");
+                        return null;
+                    }
+                    out[j] = frame.getValues(doubles++);
+                } else {
+                    if (deltas == frame.getCodeDeltasCount()) {
+                        v.add(at + ".code_deltas", frame.getCodeDeltasCount() + " code deltas for more series ids with a coding");
+                        return null;
+                    }
+                    long previous = codes.containsKey(id) ? codes.get(id) : newIds.containsKey(id) ? 0 : d.lastCode;
+                    long code;
+                    try {
+                        code = Math.addExact(previous, frame.getCodeDeltas(deltas++));
+                    } catch (ArithmeticException overflow) {
+                        v.add(at + ".code_deltas[" + (deltas - 1) + "]", "the code of series id " + id + " overflows 64 bits");
+                        return null;
+                    }
+                    codes.put(id, code);
+                    out[j] = ValueCodes.value(d.coding, code);
+                }
             }
-            return s;
+            if (doubles != frame.getValuesCount() || deltas != frame.getCodeDeltasCount()) {
+                v.add(at + ".values", frame.getValuesCount() + " values and " + frame.getCodeDeltasCount() + " code deltas for "
+                        + frameIds.size() + " series ids (" + doubles + " without a coding, " + deltas + " with)");
+                return null;
+            }
+            return out;
+        }
+
+        /** The stored series of an id; looked up again if it was evicted meanwhile. */
+        private StoredSeries target(Defined d) {
+            if (d.target != null && d.target.removed()) {
+                d.target = store.seriesFor(d.key, d.kind);
+            }
+            return d.target;
         }
 
         private void fail(StatusRuntimeException e) {

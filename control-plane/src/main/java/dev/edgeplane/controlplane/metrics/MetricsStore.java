@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.metrics;
 
+import dev.edgeplane.api.metrics.ValuePrecision;
 import com.google.common.collect.Interner;
 import com.google.common.collect.Interners;
 import dev.edgeplane.api.v1.MetricKind;

@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.metrics;
 
+import dev.edgeplane.api.metrics.ValuePrecision;
 import java.util.Arrays;
 
 /**

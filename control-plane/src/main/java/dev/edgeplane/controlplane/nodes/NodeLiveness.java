@@ -79,6 +79,16 @@ public class NodeLiveness {
         }
     }
 
+    /** Heard from a node with a Sync stream here, by other means than a heartbeat: its time only. */
+    public void heard(String node) {
+        Live l = live.get(node);
+        if (l != null) {
+            synchronized (l) {
+                l.lastSeen = clock.instant();
+            }
+        }
+    }
+
     public void heartbeat(String node, int running, int desired) {
         Live l = live.computeIfAbsent(node, n -> new Live());
         synchronized (l) {

@@ -176,6 +176,11 @@ public class NodeTracker {
         liveness.acked(node, revision);
     }
 
+    /** The node was heard from other than by a heartbeat (a metrics batch): in memory only, like a heartbeat's time. */
+    public void heard(String node) {
+        liveness.heard(node);
+    }
+
     /** In memory only, unless the node's conditions changed or its storage moved: then one (batched) write, as for a phase. */
     public void heartbeat(String node, Heartbeat heartbeat) {
         liveness.heartbeat(node, heartbeat.getRunningReplicas(), heartbeat.getDesiredReplicas());

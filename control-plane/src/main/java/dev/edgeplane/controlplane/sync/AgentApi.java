@@ -434,7 +434,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
             return ignoring();
         }
         return io.quarkus.arc.Arc.container().instance(dev.edgeplane.controlplane.metrics.AgentMetrics.class).get()
-                .receiver().open(peer.get().node(), stillValid(peer.get()), responseObserver);
+                .receiver().open(peer.get().node(), stillValid(peer.get()), () -> tracker.heard(peer.get().node()), responseObserver);
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.metrics;
 
+import dev.edgeplane.api.metrics.ValuePrecision;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.Timestamp;
 import com.google.rpc.BadRequest;
+import dev.edgeplane.api.metrics.ValueCodes;
 import dev.edgeplane.api.v1.CreateJoinTokenRequest;
 import dev.edgeplane.api.v1.DeleteNodeRequest;
 import dev.edgeplane.api.v1.JoinToken;
@@ -156,6 +157,61 @@ class MetricsIngestTest {
         api.nodes().deleteNode(DeleteNodeRequest.newBuilder().setName("metrics-a").build());
         TestApi.await("series of the deleted node dropped", WAIT, () -> metrics().listSeries(ListSeriesRequest.newBuilder()
                 .addMatchers(LabelMatcher.newBuilder().setName("node").setValue("metrics-a")).build()).getSeriesCount() == 0);
+    }
+
+    @Test
+    void codedValuesCarryOverFromBatchToBatchAndComeBackAsSent() throws Exception {
+        TestAgent agent = joined("metrics-coded");
+        MetricsReporter reporter = reporter(agent);
+        long t0 = System.currentTimeMillis() - 30_000;
+        // Uptime as exact decimals (code = value x 100), memory rounded at 12 bits, bytes as exact integers, cpu as doubles.
+        long memory0 = ValueCodes.roundedCode(1.5e9, 12);
+        long memory1 = ValueCodes.roundedCode(1.6e9, 12);
+        reporter.sendAndAwaitAck(MetricsBatch.newBuilder().setSequence(1)
+                .addNewSeries(def(1, "node_uptime_seconds", MetricKind.COUNTER, Map.of()).toBuilder().setCoding(ValueCodes.decimals(2)))
+                .addNewSeries(def(2, "node_memory_used_bytes", MetricKind.GAUGE, Map.of()).toBuilder().setCoding(ValueCodes.rounded(12)))
+                .addNewSeries(def(3, "node_network_receive_bytes_total", MetricKind.COUNTER, Map.of()).toBuilder().setCoding(ValueCodes.decimals(0)))
+                .addNewSeries(def(4, "node_cpu_usage_cores", MetricKind.GAUGE, Map.of()))
+                .addFrames(SampleFrame.newBuilder().setTimeUnixMs(t0).addAllSeriesIds(List.of(1, 4, 2, 3)).addValues(0.125)
+                        .addAllCodeDeltas(List.of(1_234_567L, memory0, 1_000_000_000L)))
+                .addFrames(SampleFrame.newBuilder().setTimeUnixMs(t0 + 10_000).addValues(0.25).addAllCodeDeltas(List.of(1_000L, 0L, 4_096L)))
+                .build(), WAIT);
+        // The next batch's deltas count from the last codes of the one before.
+        reporter.sendAndAwaitAck(MetricsBatch.newBuilder().setSequence(2)
+                .addFrames(SampleFrame.newBuilder().setTimeUnixMs(t0 + 20_000).addAllSeriesIds(List.of(1, 4, 2, 3)).addValues(0.5)
+                        .addAllCodeDeltas(List.of(999L, memory1 - memory0, 1L)))
+                .build(), WAIT);
+        assertEquals(List.of(12_345.67, 12_355.67, 12_365.66), values("metrics-coded", "node_uptime_seconds"));
+        assertEquals(List.of(0.125, 0.25, 0.5), values("metrics-coded", "node_cpu_usage_cores"));
+        assertEquals(List.of(1e9, 1e9 + 4_096, 1e9 + 4_097), values("metrics-coded", "node_network_receive_bytes_total"));
+        assertEquals(List.of(ValueCodes.roundedValue(memory0, 12), ValueCodes.roundedValue(memory0, 12), ValueCodes.roundedValue(memory1, 12)),
+                values("metrics-coded", "node_memory_used_bytes"));
+        assertEquals(1.6e9, ValueCodes.roundedValue(memory1, 12), 1.6e9 / 4096, "within the precision");
+
+        // Fewer code deltas than coded ids: the stream ends, and the batch (codes included) is not kept.
+        reporter.send(MetricsBatch.newBuilder().setSequence(3)
+                .addFrames(SampleFrame.newBuilder().setTimeUnixMs(t0 + 25_000).addAllSeriesIds(List.of(1, 3)).addCodeDeltas(1L))
+                .build());
+        StatusRuntimeException missing = (StatusRuntimeException) reporter.awaitError(WAIT);
+        assertEquals(Status.Code.INVALID_ARGUMENT, missing.getStatus().getCode());
+        assertEquals(List.of("frames[0].code_deltas"), badRequestFields(missing));
+        assertEquals(3, values("metrics-coded", "node_uptime_seconds").size(), "nothing of the bad batch is stored");
+
+        MetricsReporter badCoding = reporter(agent);
+        badCoding.send(MetricsBatch.newBuilder().setSequence(4)
+                .addNewSeries(def(1, "node_load1", MetricKind.GAUGE, Map.of()).toBuilder().setCoding(ValueCodes.rounded(60)))
+                .addNewSeries(def(2, "node_load5", MetricKind.GAUGE, Map.of()).toBuilder().setCoding(ValueCodes.decimals(12)))
+                .build());
+        StatusRuntimeException codings = (StatusRuntimeException) badCoding.awaitError(WAIT);
+        assertEquals(Status.Code.INVALID_ARGUMENT, codings.getStatus().getCode());
+        assertEquals(List.of("new_series[0].coding.precision_bits", "new_series[1].coding.decimals"), badRequestFields(codings));
+    }
+
+    private List<Double> values(String node, String name) {
+        QueryMetricsResponse response = metrics().queryMetrics(QueryMetricsRequest.newBuilder().addNames(name)
+                .addMatchers(LabelMatcher.newBuilder().setName("node").setValue(node)).build());
+        assertEquals(1, response.getSeriesCount(), name);
+        return response.getSeries(0).getPointsList().stream().map(Point::getValue).toList();
     }
 
     @Test

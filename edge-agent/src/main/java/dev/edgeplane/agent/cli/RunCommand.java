@@ -181,6 +181,11 @@ final class RunCommand implements Callable<Integer> {
             description = "Compress the metrics stream (default: ${DEFAULT-VALUE}).")
     boolean metricsGzip;
 
+    @Option(names = "--metrics-precision-bits", defaultValue = "12",
+            description = "Significant bits of a gauge sent (the control plane's edgeplane.metrics.precision-bits keeps 12 by default; "
+                    + "53 = lossless; 0 = every value as a double, as agents before coded values) (default: ${DEFAULT-VALUE}).")
+    int metricsPrecisionBits;
+
     @Option(names = "--metrics-dir", description = "The offline metrics ring and batch sequence (default: STATE_DIR/metrics).")
     Path metricsDir;
 
@@ -222,7 +227,7 @@ final class RunCommand implements Callable<Integer> {
                 volumeSettings(), new dev.edgeplane.agent.events.EventSettings(stateDir.resolve("events"), eventBuffer,
                         java.time.Duration.ofSeconds(1)),
                 new MetricsSettings(metricsEnabled, metricsInterval, metricsFlush, metricsDir != null ? metricsDir : stateDir.resolve("metrics"),
-                        metricsRingRetention, metricsRingResolution, metricsRingBytes, metricsGzip));
+                        metricsRingRetention, metricsRingResolution, metricsRingBytes, metricsGzip, metricsPrecisionBits));
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             LOG.info("stopping (signal)");

@@ -116,8 +116,9 @@ public final class AgentStats {
         synchronized (link) {
             long now = nanoTime.getAsLong();
             long open = now - since;
-            out.counter("agent_connected_seconds_total", (connectedNanos + (up ? open : 0)) / 1e9);
-            out.counter("agent_disconnected_seconds_total", (disconnectedNanos + (up ? 0 : open)) / 1e9);
+            // Milliseconds: exact decimals on the wire (a byte or two a sample, not a double's eight).
+            out.counter("agent_connected_seconds_total", ((connectedNanos + (up ? open : 0)) / 1_000_000) / 1e3);
+            out.counter("agent_disconnected_seconds_total", ((disconnectedNanos + (up ? 0 : open)) / 1_000_000) / 1e3);
             out.counter("agent_offline_episodes_total", offlineEpisodes);
         }
         out.gauge("agent_sync_lag_revisions", Math.max(0, toldRevision.get() - appliedRevision.get()));

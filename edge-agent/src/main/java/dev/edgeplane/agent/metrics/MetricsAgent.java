@@ -43,10 +43,12 @@ public final class MetricsAgent implements AutoCloseable {
     private final List<String> failing = new ArrayList<>();
 
     private MetricsAgent(MetricsSettings settings, List<Collector> sources, AgentStats stats, MetricsRing ring,
-                         ScheduledExecutorService thread, Channel channel, BooleanSupplier linkUp, SequenceFile sequences, Clock clock) {
+                         ScheduledExecutorService thread, Channel channel, BooleanSupplier linkUp, SequenceFile sequences, Clock clock,
+                         Runnable onAck) {
         this.settings = settings;
         List<Collector> collectors = new ArrayList<>(sources);
-        collectors.add(new AgentCollector(stats, Path.of("/proc/self/status"), () -> collectNanos / 1e9));
+        // Microseconds: an exact decimal on the wire (a byte or two a sample, not a double's eight).
+        collectors.add(new AgentCollector(stats, Path.of("/proc/self/status"), () -> (collectNanos / 1000) / 1e6));
         this.collectors = List.copyOf(collectors);
         this.stats = stats;
         this.ring = ring;
@@ -55,8 +57,8 @@ public final class MetricsAgent implements AutoCloseable {
         this.linkUp = linkUp;
         this.uploader = new MetricsUploader(channel, linkUp, ring, sequences, new Downsampler(settings.ringResolution()),
                 new MetricsUploader.Settings(settings.flush(), settings.gzip(),
-                        (int) Math.max(60, 3 * settings.flush().toMillis() / settings.interval().toMillis()), 60),
-                thread, System::nanoTime);
+                        (int) Math.max(60, 3 * settings.flush().toMillis() / settings.interval().toMillis()), 60, settings.precisionBits()),
+                thread, System::nanoTime, onAck);
     }
 
     /**
@@ -64,9 +66,10 @@ public final class MetricsAgent implements AutoCloseable {
      *
      * @param channel the agent's channel to the control plane (ReportMetrics rides on it, beside Sync)
      * @param linkUp  whether the Sync stream is live: no point opening a metrics stream otherwise
+     * @param onAck   the control plane acked a batch (it heard from this node: a heartbeat can wait)
      */
     public static MetricsAgent start(MetricsSettings settings, Path stateDir, CriRuntime cri, AgentStats stats,
-                                     Channel channel, BooleanSupplier linkUp, Clock clock) throws IOException {
+                                     Channel channel, BooleanSupplier linkUp, Clock clock, Runnable onAck) throws IOException {
         MetricsRing ring = MetricsRing.open(settings.ringDir().resolve("ring"), settings.ringBytes(), settings.ringRetention(), clock);
         SequenceFile sequences = new SequenceFile(settings.ringDir().resolve("sequence"));
         ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -79,7 +82,7 @@ public final class MetricsAgent implements AutoCloseable {
         if (cri != null) {
             collectors.add(new ContainerCollector(cri));
         }
-        MetricsAgent agent = new MetricsAgent(settings, collectors, stats, ring, thread, channel, linkUp, sequences, clock);
+        MetricsAgent agent = new MetricsAgent(settings, collectors, stats, ring, thread, channel, linkUp, sequences, clock, onAck);
         stats.queue("metrics", agent.uploader::queued);
         long interval = settings.interval().toMillis();
         thread.scheduleAtFixedRate(agent::sampleSafely, 0, interval, TimeUnit.MILLISECONDS);

@@ -14,10 +14,14 @@ import java.time.Duration;
  * @param ringResolution     offline frames are merged to this resolution (1 min)
  * @param ringBytes          the ring's size bound
  * @param gzip               compress the ReportMetrics stream
+ * @param precisionBits      significant bits of a gauge on the wire (12, the control plane's default precision);
+ *                           53 or more: lossless; 0: every value as a double (the format before codes)
  */
 public record MetricsSettings(boolean enabled, Duration interval, Duration flush, Path ringDir, Duration ringRetention,
-                              Duration ringResolution, long ringBytes, boolean gzip) {
+                              Duration ringResolution, long ringBytes, boolean gzip, int precisionBits) {
     public static final long DEFAULT_RING_BYTES = 16L * 1024 * 1024;
+    /** The control plane's default edgeplane.metrics.precision-bits: what it keeps of a gauge anyway. */
+    public static final int DEFAULT_PRECISION_BITS = 12;
 
     public MetricsSettings {
         if (interval.isNegative() || interval.isZero()) {
@@ -26,6 +30,9 @@ public record MetricsSettings(boolean enabled, Duration interval, Duration flush
         if (flush.isNegative() || flush.isZero()) {
             throw new IllegalArgumentException("--metrics-flush must be positive");
         }
+        if (precisionBits != 0 && (precisionBits < 2 || precisionBits > 64)) {
+            throw new IllegalArgumentException("--metrics-precision-bits must be 0 (doubles) or 2..64, not " + precisionBits);
+        }
         if (ringBytes < 4096) {
             throw new IllegalArgumentException("--metrics-ring-bytes must be at least 4096");
         }
@@ -33,6 +40,6 @@ public record MetricsSettings(boolean enabled, Duration interval, Duration flush
 
     public static MetricsSettings defaults(Path stateDir) {
         return new MetricsSettings(true, Duration.ofSeconds(10), Duration.ofSeconds(60), stateDir.resolve("metrics"),
-                Duration.ofHours(24), Duration.ofMinutes(1), DEFAULT_RING_BYTES, true);
+                Duration.ofHours(24), Duration.ofMinutes(1), DEFAULT_RING_BYTES, true, DEFAULT_PRECISION_BITS);
     }
 }

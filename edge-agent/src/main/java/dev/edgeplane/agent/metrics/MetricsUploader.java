@@ -45,8 +45,9 @@ public final class MetricsUploader {
      * @param gzip             compress the stream (grpc-encoding gzip)
      * @param maxLiveFrames    frames kept in memory while a stream is up but not taking them; older ones go to the ring
      * @param backfillPerBatch ring records per backfill batch
+     * @param precisionBits    values as codes, gauges at this precision ({@link WireFormat.Ids}); 0: as doubles
      */
-    public record Settings(Duration flush, boolean gzip, int maxLiveFrames, int backfillPerBatch) {}
+    public record Settings(Duration flush, boolean gzip, int maxLiveFrames, int backfillPerBatch, int precisionBits) {}
 
     private record Pending(long sequence, MetricsBatch batch, List<Frame> liveFrames, long lastRingId) {
         boolean backfill() {
@@ -63,6 +64,8 @@ public final class MetricsUploader {
     private final Executor executor;
     private final LongSupplier nanoTime;
     private boolean gzip;
+    private int precisionBits;
+    private final Runnable onAck;
     private final ArrayDeque<Frame> live = new ArrayDeque<>();
     private Stream stream;
     private long lastLiveFlush;
@@ -74,7 +77,7 @@ public final class MetricsUploader {
     private long backfillFramesAcked;
 
     public MetricsUploader(Channel channel, BooleanSupplier linkUp, MetricsRing ring, SequenceFile sequences,
-                           Downsampler downsampler, Settings settings, Executor executor, LongSupplier nanoTime) {
+                           Downsampler downsampler, Settings settings, Executor executor, LongSupplier nanoTime, Runnable onAck) {
         this.channel = channel;
         this.linkUp = linkUp;
         this.ring = ring;
@@ -84,6 +87,8 @@ public final class MetricsUploader {
         this.executor = executor;
         this.nanoTime = nanoTime;
         this.gzip = settings.gzip();
+        this.precisionBits = settings.precisionBits();
+        this.onAck = onAck;
         this.lastLiveFlush = nanoTime.getAsLong();
         this.retryAt = nanoTime.getAsLong();
     }
@@ -91,7 +96,7 @@ public final class MetricsUploader {
     /** One stream and what was sent on it. */
     private final class Stream implements ClientResponseObserver<MetricsBatch, MetricsAck> {
         ClientCallStreamObserver<MetricsBatch> requests;
-        final WireFormat.Ids ids = new WireFormat.Ids();
+        final WireFormat.Ids ids = new WireFormat.Ids(precisionBits);
         final ArrayDeque<Pending> unsent = new ArrayDeque<>();
         final TreeMap<Long, Pending> unacked = new TreeMap<>();
         long backfillCursor;
@@ -250,6 +255,7 @@ public final class MetricsUploader {
                 lastFailure = "";
             }
         }
+        onAck.run();
         Map<Long, Pending> covered = s.unacked.headMap(sequence, true);
         for (Pending p : List.copyOf(covered.values())) {
             if (p.backfill()) {
@@ -286,6 +292,11 @@ public final class MetricsUploader {
             // A control plane without gzip ("Can't find decompressor"): plain protobuf it is.
             gzip = false;
             LOG.info("metrics: the control plane does not take gzip; sending uncompressed");
+        }
+        if (precisionBits != 0 && !s.acked && status.getCode() == Status.Code.INVALID_ARGUMENT && failure.contains("values for")) {
+            // A control plane from before coded values counts only the doubles ("N values for M series ids").
+            precisionBits = 0;
+            LOG.info("metrics: the control plane does not take coded values; sending doubles");
         }
         if (!s.acked) {
             retryDelay = retryDelay.multipliedBy(2).compareTo(Duration.ofMinutes(5)) > 0 ? Duration.ofMinutes(5) : retryDelay.multipliedBy(2);

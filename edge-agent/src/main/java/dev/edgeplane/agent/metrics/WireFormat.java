@@ -1,8 +1,12 @@
 package dev.edgeplane.agent.metrics;
 
+import dev.edgeplane.api.metrics.ValueCodes;
+import dev.edgeplane.api.metrics.ValuePrecision;
+import dev.edgeplane.api.v1.MetricKind;
 import dev.edgeplane.api.v1.MetricsBatch;
 import dev.edgeplane.api.v1.SampleFrame;
 import dev.edgeplane.api.v1.SeriesDefinition;
+import dev.edgeplane.api.v1.ValueCoding;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -12,26 +16,85 @@ import java.util.Map;
 /**
  * Frames to MetricsBatch and back. Series get small integer ids, defined once per scope (a
  * ReportMetrics stream, or one ring record); a frame whose series are those of the frame before it
- * in the batch sends no ids at all, only values.
+ * in the batch sends no ids at all, only values. In a stream's scope most values also travel as
+ * codes ({@link ValueCodes}): each the difference from its series' previous code, so a steady series
+ * costs a byte a sample instead of eight. Gauges are rounded to the scope's precision (the store's
+ * rounding, {@code --metrics-precision-bits}); counters, and every gauge at 53 bits, are coded as
+ * exact decimals when they are, else sent as doubles.
  */
 public final class WireFormat {
-    /** Series ids of one scope: a stream's, or a ring record's. */
-    public static final class Ids {
-        private final Map<Series, Integer> ids = new HashMap<>();
+    /** Most decimals tried for an exact decimal code (microseconds of a seconds counter). */
+    static final int DECIMALS = 6;
 
-        int idOf(Series series, MetricsBatch.Builder batch) {
-            Integer id = ids.get(series);
-            if (id == null) {
-                id = ids.size() + 1;
-                ids.put(series, id);
-                batch.addNewSeries(SeriesDefinition.newBuilder().setId(id).setName(series.name())
-                        .putAllLabels(series.labels()).setKind(series.kind()));
+    /** Series ids (and the codes' state) of one scope: a stream's, or a ring record's. */
+    public static final class Ids {
+        private final Map<Series, Defined> ids = new HashMap<>();
+        private final int precisionBits;
+        private int next = 1;
+
+        /** Values as doubles, the format of the ring's records. */
+        public Ids() {
+            this(0);
+        }
+
+        /**
+         * @param precisionBits 0: values as doubles; 2..52: gauges rounded to this precision and coded, counters
+         *                      coded when exact decimals; 53 and up: nothing rounded, exact decimals coded
+         */
+        public Ids(int precisionBits) {
+            if (precisionBits != 0 && precisionBits < 2) {
+                throw new IllegalArgumentException("precision bits must be 0 (no codes) or 2..64: " + precisionBits);
             }
-            return id;
+            this.precisionBits = precisionBits;
+        }
+
+        /** The series' definition for this value: its own, or a new one when its coding cannot say the value. */
+        Defined definedFor(Series series, double value, MetricsBatch.Builder batch) {
+            Defined d = ids.get(series);
+            if (d != null && (d.coding == null || ValueCodes.code(d.coding, value) != ValueCodes.NOT_EXACT)) {
+                return d;
+            }
+            ValueCoding coding = codingFor(series, value, d == null ? null : d.coding);
+            d = new Defined(next++, coding);
+            ids.put(series, d);
+            SeriesDefinition.Builder definition = SeriesDefinition.newBuilder().setId(d.id).setName(series.name())
+                    .putAllLabels(series.labels()).setKind(series.kind());
+            if (coding != null) {
+                definition.setCoding(coding);
+            }
+            batch.addNewSeries(definition);
+            return d;
+        }
+
+        /**
+         * A coding for a series' value; {@code failed} is the exact-decimal coding the value did not fit, so
+         * each redefinition takes more decimals or none, and a series is defined a few times at most.
+         */
+        private ValueCoding codingFor(Series series, double value, ValueCoding failed) {
+            if (precisionBits == 0) {
+                return null;
+            }
+            if (series.kind() == MetricKind.GAUGE && precisionBits < ValuePrecision.LOSSLESS) {
+                return ValueCodes.rounded(precisionBits);
+            }
+            int decimals = ValueCodes.decimalsFor(value, failed == null ? 0 : failed.getDecimals() + 1, DECIMALS);
+            return decimals < 0 ? null : ValueCodes.decimals(decimals);
         }
 
         public int size() {
             return ids.size();
+        }
+    }
+
+    /** One series id of a scope: its coding (null: doubles) and the last code sent. */
+    private static final class Defined {
+        final int id;
+        final ValueCoding coding;
+        long last;
+
+        Defined(int id, ValueCoding coding) {
+            this.id = id;
+            this.coding = coding;
         }
     }
 
@@ -47,8 +110,15 @@ public final class WireFormat {
             List<Integer> frameIds = new ArrayList<>(frame.values().size());
             SampleFrame.Builder out = SampleFrame.newBuilder().setTimeUnixMs(frame.timeUnixMs());
             frame.values().forEach((series, value) -> {
-                frameIds.add(ids.idOf(series, batch));
-                out.addValues(value);
+                Defined d = ids.definedFor(series, value, batch);
+                frameIds.add(d.id);
+                if (d.coding == null) {
+                    out.addValues(value);
+                } else {
+                    long code = ValueCodes.code(d.coding, value);
+                    out.addCodeDeltas(code - d.last);
+                    d.last = code;
+                }
             });
             if (!frameIds.equals(previous)) {
                 out.addAllSeriesIds(frameIds);
@@ -68,31 +138,54 @@ public final class WireFormat {
         return List.of();
     }
 
-    /** The frames of a self-contained batch (its own definitions). */
+    /** The frames of a self-contained batch (its own definitions): a ring record. */
     public static List<Frame> frames(MetricsBatch batch) {
-        Map<Integer, Series> defined = new HashMap<>();
-        for (SeriesDefinition d : batch.getNewSeriesList()) {
-            defined.put(d.getId(), new Series(d.getName(), new java.util.TreeMap<>(d.getLabelsMap()), d.getKind()));
-        }
-        List<Frame> frames = new ArrayList<>();
-        List<Integer> ids = List.of();
-        for (SampleFrame f : batch.getFramesList()) {
-            if (f.getSeriesIdsCount() > 0) {
-                ids = f.getSeriesIdsList();
-            }
-            if (ids.size() != f.getValuesCount()) {
-                throw new IllegalArgumentException("a frame has " + f.getValuesCount() + " values for " + ids.size() + " series");
-            }
-            Map<Series, Double> values = new LinkedHashMap<>();
-            for (int i = 0; i < ids.size(); i++) {
-                Series s = defined.get(ids.get(i));
-                if (s == null) {
-                    throw new IllegalArgumentException("series id " + ids.get(i) + " is not defined");
+        return new Reader().frames(batch);
+    }
+
+    /** Reads the batches of one scope in order (a stream's codes carry over from batch to batch). */
+    static final class Reader {
+        private final Map<Integer, Series> defined = new HashMap<>();
+        private final Map<Integer, ValueCoding> codings = new HashMap<>();
+        private final Map<Integer, Long> last = new HashMap<>();
+
+        List<Frame> frames(MetricsBatch batch) {
+            for (SeriesDefinition d : batch.getNewSeriesList()) {
+                defined.put(d.getId(), new Series(d.getName(), new java.util.TreeMap<>(d.getLabelsMap()), d.getKind()));
+                if (d.hasCoding()) {
+                    codings.put(d.getId(), d.getCoding());
                 }
-                values.put(s, f.getValues(i));
             }
-            frames.add(new Frame(f.getTimeUnixMs(), values));
+            List<Frame> frames = new ArrayList<>();
+            List<Integer> ids = List.of();
+            for (SampleFrame f : batch.getFramesList()) {
+                if (f.getSeriesIdsCount() > 0) {
+                    ids = f.getSeriesIdsList();
+                }
+                if (ids.size() != f.getValuesCount() + f.getCodeDeltasCount()) {
+                    throw new IllegalArgumentException("a frame has " + (f.getValuesCount() + f.getCodeDeltasCount()) + " values for "
+                            + ids.size() + " series");
+                }
+                Map<Series, Double> values = new LinkedHashMap<>();
+                int doubles = 0;
+                int codes = 0;
+                for (int id : ids) {
+                    Series s = defined.get(id);
+                    if (s == null) {
+                        throw new IllegalArgumentException("series id " + id + " is not defined");
+                    }
+                    ValueCoding coding = codings.get(id);
+                    if (coding == null) {
+                        values.put(s, f.getValues(doubles++));
+                    } else {
+                        long code = last.getOrDefault(id, 0L) + f.getCodeDeltas(codes++);
+                        last.put(id, code);
+                        values.put(s, ValueCodes.value(coding, code));
+                    }
+                }
+                frames.add(new Frame(f.getTimeUnixMs(), values));
+            }
+            return frames;
         }
-        return frames;
     }
 }

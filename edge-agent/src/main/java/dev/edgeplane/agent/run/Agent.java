@@ -246,7 +246,7 @@ public final class Agent implements AutoCloseable {
                 sync.onRevisions(agentStats::toldRevision, agentStats::appliedRevision);
                 try {
                     agent.metrics = MetricsAgent.start(metricsSettings, state.path(), cri, agentStats, sync.channel(),
-                            sync::connected, Clock.systemUTC());
+                            sync::connected, Clock.systemUTC(), sync::heardFromControlPlane);
                 } catch (IOException | RuntimeException e) {
                     // Metrics are not worth stopping workloads or sync for.
                     LOG.severe("metrics disabled: cannot open the metrics ring in " + metricsSettings.ringDir() + " (" + e + ")");

@@ -11,14 +11,21 @@ import java.util.List;
  * alive from its Sync stream, not from heartbeats; a heartbeat carries the live counts
  * ({@code edgectl get nodes}: REPLICAS, HEARTBEAT). So an idle node costs one small call a period (the
  * idle-traffic budget is ~50 bit/s a node, TLS included), and a change is still told within seconds.
- * Not thread-safe: one timer thread drives it.
+ * Other traffic the control plane acknowledged (a metrics batch: the control plane counts it as hearing
+ * from the node) stands in for the periodic heartbeat, for up to {@link #MAX_STAND_IN} periods in a row:
+ * a node sending metrics pays for one exchange a period, not two, and still hears a heartbeat's answer
+ * (a certificate renewal asked for during a CA rollover) every few minutes. Not thread-safe: one timer
+ * thread drives {@link #due} and {@link #sent}; {@link #heard} may come from any thread.
  */
 public final class HeartbeatSchedule {
     /** How often the counts are looked at (locally, costing nothing on the wire). */
     static final Duration CHECK = Duration.ofSeconds(10);
+    /** Periods in a row that acknowledged other traffic may replace the heartbeat. */
+    static final int MAX_STAND_IN = 5;
 
     private final Duration period;
     private Instant lastSent;
+    private volatile Instant lastHeard;
     private int running = -1;
     private int desired = -1;
     private List<NodeCondition> conditions = List.of();
@@ -45,8 +52,19 @@ public final class HeartbeatSchedule {
         if (lastSent == null || running != this.running || desired != this.desired || !conditions.equals(this.conditions)) {
             return true;
         }
+        Instant last = lastSent;
+        Instant heard = lastHeard;
+        if (heard != null && heard.isAfter(last)) {
+            Instant limit = lastSent.plus(period.multipliedBy(MAX_STAND_IN - 1));
+            last = heard.isBefore(limit) ? heard : limit;
+        }
         // Half a check early rather than a whole check late: the gap stays close to the period.
-        return !now.isBefore(lastSent.plus(period).minus(checkEvery(period).dividedBy(2)));
+        return !now.isBefore(last.plus(period).minus(checkEvery(period).dividedBy(2)));
+    }
+
+    /** The control plane acknowledged other traffic of this node at {@code at}. */
+    public void heard(Instant at) {
+        lastHeard = at;
     }
 
     public void sent(Instant now, int running, int desired) {

@@ -98,6 +98,8 @@ public final class SyncClient implements AutoCloseable {
     private volatile boolean running;
     private volatile ClientCallStreamObserver<SyncRequest> current;
     private volatile boolean connected;
+    /** When the control plane last acknowledged traffic beside Sync and heartbeats (metrics); null: never. */
+    private volatile Instant heardElsewhere;
     /** Where an OpenTunnel from the control plane goes (the ops tunnel's edge end). */
     private volatile java.util.function.Consumer<dev.edgeplane.api.v1.OpenTunnel> tunnels =
             open -> LOG.warning("sync: no tunnel handler; ignoring session " + open.getSessionId());
@@ -220,6 +222,14 @@ public final class SyncClient implements AutoCloseable {
     }
 
     /** True while a Sync stream is open and the server has answered on it. */
+    /**
+     * The control plane acknowledged other traffic of this node (a metrics batch): it counts that as
+     * hearing from the node, so the next periodic heartbeat can wait ({@link HeartbeatSchedule#heard}).
+     */
+    public void heardFromControlPlane() {
+        heardElsewhere = clock.instant();
+    }
+
     public boolean connected() {
         return connected;
     }
@@ -348,9 +358,11 @@ public final class SyncClient implements AutoCloseable {
         HeartbeatSchedule schedule = new HeartbeatSchedule(settings.heartbeat());
         Duration check = HeartbeatSchedule.checkEvery(settings.heartbeat());
         Runnable heartbeat = () -> {
+            Instant elsewhere = heardElsewhere;
+            Instant heard = elsewhere != null && elsewhere.isAfter(lastHeard.get()) ? elsewhere : lastHeard.get();
             // A server that answers heartbeats but has gone quiet for three periods is gone.
             if (serverAcksHeartbeats.get()
-                    && Duration.between(lastHeard.get(), clock.instant()).compareTo(settings.heartbeat().multipliedBy(3)) > 0) {
+                    && Duration.between(heard, clock.instant()).compareTo(settings.heartbeat().multipliedBy(3)) > 0) {
                 requests.cancel("no answer from the control plane for " + settings.heartbeat().multipliedBy(3).toSeconds() + " s", null);
                 return;
             }
@@ -363,6 +375,9 @@ public final class SyncClient implements AutoCloseable {
             boolean storageNews = nodeStorage != null && dev.edgeplane.api.StorageReports.moved(storageSent.get(), nodeStorage);
             String installed = installedCertificate.get();
             boolean certificateNews = !installed.equals(acknowledgedCertificate.get());
+            if (elsewhere != null) {
+                schedule.heard(elsewhere);
+            }
             if (!schedule.due(now, running, desiredReplicas, conditions) && !storageNews && !certificateNews) {
                 return;
             }

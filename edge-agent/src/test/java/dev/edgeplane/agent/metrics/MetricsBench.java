@@ -91,8 +91,11 @@ class MetricsBench {
                 desired.applySnapshot(snapshot.build());
                 Await.until(Duration.ofSeconds(120), CONTAINERS + " containers running", () -> Pods.running(cri, "bench").size() == CONTAINERS);
                 try {
-                    for (boolean gzip : new boolean[] {true, false}) {
-                        run(cri, gzip);
+                    // Coded values (the default) and plain doubles (agents before codes), each with and without gzip.
+                    for (int precision : new int[] {MetricsSettings.DEFAULT_PRECISION_BITS, 0}) {
+                        for (boolean gzip : new boolean[] {true, false}) {
+                            run(cri, gzip, precision);
+                        }
                     }
                 } finally {
                     Pods.removeAll(cri);
@@ -101,8 +104,8 @@ class MetricsBench {
         }
     }
 
-    private void run(CriRuntime cri, boolean gzip) throws Exception {
-        Path dir = tmp.resolve(gzip ? "gzip" : "plain");
+    private void run(CriRuntime cri, boolean gzip, int precision) throws Exception {
+        Path dir = tmp.resolve((gzip ? "gzip-" : "plain-") + precision);
         TestPki pki = new TestPki("bench-ca");
         TestPki.Issued serving = pki.server();
         AtomicLong batches = new AtomicLong();
@@ -143,7 +146,8 @@ class MetricsBench {
             MetricsRing ring = MetricsRing.open(dir.resolve("ring"), MetricsSettings.DEFAULT_RING_BYTES, Duration.ofHours(24), Clock.systemUTC());
             AtomicLong nanos = new AtomicLong();
             MetricsUploader uploader = new MetricsUploader(channel, () -> true, ring, new SequenceFile(dir.resolve("sequence")),
-                    new Downsampler(Duration.ofMinutes(1)), new MetricsUploader.Settings(FLUSH, gzip, 1000, 60), thread, nanos::get);
+                    new Downsampler(Duration.ofMinutes(1)), new MetricsUploader.Settings(FLUSH, gzip, 1000, 60, precision), thread,
+                    nanos::get, () -> {});
             AgentStats stats = AgentStats.system();
             stats.linkUp();
             List<Collector> collectors = List.of(NodeCollector.forHost(dir), new ContainerCollector(cri),
@@ -195,11 +199,11 @@ class MetricsBench {
             long up = proxy.upBytes() - upBefore;
             long down = proxy.downBytes() - downBefore;
             double perMinute = (up + down) / (double) MINUTES;
-            System.out.printf("BENCH metrics wire %s: %d series, %d frames/min, %.0f bytes/node/min (%.0f up + %.0f down, %.3f kbit/s; "
+            System.out.printf("BENCH metrics wire %s %s: %d series, %d frames/min, %.0f bytes/node/min (%.0f up + %.0f down, %.3f kbit/s; "
                             + "KubeEdge steady ~0.25 kbit/s = 1875 B/min); protobuf before compression %.0f B/min%n",
-                    gzip ? "gzip" : "identity", series[0], samplesPerMinute, perMinute, up / (double) MINUTES, down / (double) MINUTES,
+                    precision == 0 ? "doubles" : "coded", gzip ? "gzip" : "identity", series[0], samplesPerMinute, perMinute, up / (double) MINUTES, down / (double) MINUTES,
                     perMinute * 8 / 60 / 1000, serialized.get() / (double) batches.get());
-            if (gzip) {
+            if (gzip && precision != 0) {
                 // What an hour offline costs on disk: one ring record a minute at the default resolution.
                 try (MetricsRing offline = MetricsRing.open(dir.resolve("offline"), MetricsSettings.DEFAULT_RING_BYTES,
                         Duration.ofHours(24), Clock.systemUTC())) {

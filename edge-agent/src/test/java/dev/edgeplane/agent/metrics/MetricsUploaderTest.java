@@ -53,6 +53,8 @@ class MetricsUploaderTest {
     private final AtomicBoolean link = new AtomicBoolean(true);
     private final AtomicBoolean autoAck = new AtomicBoolean(true);
     private final AtomicLong nanos = new AtomicLong();
+    /** Acks the uploader passed on (to the heartbeat schedule, in the agent). */
+    private final AtomicLong acksHeard = new AtomicLong();
     /** Every batch the server got, per stream (index = stream number). */
     private final List<List<MetricsBatch>> streams = new CopyOnWriteArrayList<>();
     private final AtomicReference<StreamObserver<MetricsAck>> lastAcks = new AtomicReference<>();
@@ -89,8 +91,8 @@ class MetricsUploaderTest {
         thread = Executors.newSingleThreadExecutor();
         ring = MetricsRing.open(tmp.resolve("ring"), 1 << 20, Duration.ofHours(24), Clock.systemUTC());
         uploader = new MetricsUploader(channel, link::get, ring, new SequenceFile(tmp.resolve("sequence")),
-                new Downsampler(Duration.ofSeconds(1)), new MetricsUploader.Settings(Duration.ofSeconds(1), false, 100, 3),
-                thread, nanos::get);
+                new Downsampler(Duration.ofSeconds(1)), new MetricsUploader.Settings(Duration.ofSeconds(1), false, 100, 3, 0),
+                thread, nanos::get, acksHeard::incrementAndGet);
     }
 
     @AfterEach
@@ -145,6 +147,7 @@ class MetricsUploaderTest {
         assertFalse(first.getBackfill());
         assertEquals(List.of(1.0, 100.0), first.getFrames(0).getValuesList());
         Await.until(Duration.ofSeconds(10), "acked", () -> get(uploader::queued) == 0L);
+        assertEquals(2, acksHeard.get(), "each ack is passed on");
     }
 
     @Test
@@ -245,8 +248,8 @@ class MetricsUploaderTest {
         ring = MetricsRing.open(tmp.resolve("ring"), 1 << 20, Duration.ofHours(24), Clock.systemUTC());
         assertEquals(2, ring.pending(), "both frames kept on disk");
         uploader = new MetricsUploader(channel, link::get, ring, new SequenceFile(tmp.resolve("sequence")),
-                new Downsampler(Duration.ofSeconds(1)), new MetricsUploader.Settings(Duration.ofSeconds(1), false, 100, 3),
-                thread, nanos::get);
+                new Downsampler(Duration.ofSeconds(1)), new MetricsUploader.Settings(Duration.ofSeconds(1), false, 100, 3, 0),
+                thread, nanos::get, acksHeard::incrementAndGet);
         on(uploader::tick);
         Await.until(Duration.ofSeconds(10), "backfilled", () -> ring.pending() == 0);
         MetricsBatch backfill = streams.get(streams.size() - 1).get(0);
@@ -282,7 +285,8 @@ class MetricsUploaderTest {
         ManagedChannel toStuck = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", stuck.getPort()).usePlaintext().build();
         MetricsRing disk = MetricsRing.open(tmp.resolve("stuck-ring"), 64L << 20, Duration.ofHours(24), Clock.systemUTC());
         MetricsUploader stuckUploader = new MetricsUploader(toStuck, link::get, disk, new SequenceFile(tmp.resolve("stuck-seq")),
-                new Downsampler(Duration.ofSeconds(1)), new MetricsUploader.Settings(Duration.ofSeconds(1), false, 100, 3), thread, nanos::get);
+                new Downsampler(Duration.ofSeconds(1)), new MetricsUploader.Settings(Duration.ofSeconds(1), false, 100, 3, 0), thread, nanos::get,
+                acksHeard::incrementAndGet);
         try {
             Map<Series, Double> wide = new java.util.LinkedHashMap<>();
             for (int i = 0; i < 1000; i++) {

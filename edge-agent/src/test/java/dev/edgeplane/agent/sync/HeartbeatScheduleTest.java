@@ -49,4 +49,33 @@ class HeartbeatScheduleTest {
         schedule.sent(T0, 1, 1);
         assertTrue(schedule.due(T0.plusSeconds(2), 1, 1));
     }
+
+    @Test
+    void acknowledgedMetricsStandInForHeartbeatsUpToFivePeriods() {
+        HeartbeatSchedule schedule = new HeartbeatSchedule(Duration.ofSeconds(60));
+        schedule.sent(T0, 3, 3);
+        int sent = 0;
+        // A metrics batch acked every minute at :30; checks every 10 s for twenty minutes.
+        for (int s = 10; s <= 1200; s += 10) {
+            Instant now = T0.plusSeconds(s);
+            if (s % 60 == 30) {
+                schedule.heard(now);
+            }
+            if (schedule.due(now, 3, 3)) {
+                schedule.sent(now, 3, 3);
+                sent++;
+            }
+        }
+        assertEquals(4, sent, "one heartbeat every five minutes");
+        assertTrue(schedule.due(T0.plusSeconds(1210), 2, 3), "a change is still told at the next check");
+    }
+
+    @Test
+    void heartbeatsComeBackAPeriodAfterTheLastAcknowledgedBatch() {
+        HeartbeatSchedule schedule = new HeartbeatSchedule(Duration.ofSeconds(60));
+        schedule.sent(T0, 3, 3);
+        schedule.heard(T0.plusSeconds(50));
+        assertFalse(schedule.due(T0.plusSeconds(100), 3, 3), "the batch at 50 s was heard");
+        assertTrue(schedule.due(T0.plusSeconds(110), 3, 3), "nothing heard since: a period after it");
+    }
 }

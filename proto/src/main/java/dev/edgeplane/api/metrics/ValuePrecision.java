@@ -1,4 +1,4 @@
-package dev.edgeplane.controlplane.metrics;
+package dev.edgeplane.api.metrics;
 
 /**
  * How many significant bits of a value the store keeps, and the value codec's integer view of a kept
@@ -12,10 +12,10 @@ package dev.edgeplane.controlplane.metrics;
  * small index deltas whatever its magnitude. {@code dropped} is the number of low mantissa bits a
  * tier does not keep (53 - bits; at least 29 in coarse tiers, whose aggregates are floats).
  */
-final class ValuePrecision {
-    static final int LOSSLESS = 53;
+public final class ValuePrecision {
+    public static final int LOSSLESS = 53;
     /** Low mantissa bits a float (the coarse tiers' aggregate) does not have. */
-    static final int FLOAT_DROPPED = 52 - 23;
+    public static final int FLOAT_DROPPED = 52 - 23;
 
     private ValuePrecision() {}
 
@@ -23,7 +23,7 @@ final class ValuePrecision {
      * Low mantissa bits dropped when keeping {@code bits} significant bits (2..64; 53 and up: none).
      * At least 2, so that NaN keeps its quiet bit apart from infinity.
      */
-    static int dropped(int bits) {
+    public static int dropped(int bits) {
         if (bits < 2 || bits > 64) {
             throw new IllegalArgumentException("precision bits must be 2..64: " + bits);
         }
@@ -31,7 +31,7 @@ final class ValuePrecision {
     }
 
     /** {@code v} rounded to nearest with its {@code dropped} low mantissa bits cleared. */
-    static double round(double v, int dropped) {
+    public static double round(double v, int dropped) {
         if (Double.isNaN(v)) {
             return dropped == 0 ? v : Double.NaN;
         }
@@ -48,14 +48,14 @@ final class ValuePrecision {
     }
 
     /** The index of a value already {@link #round rounded} to {@code dropped}. */
-    static long index(double rounded, int dropped) {
+    public static long index(double rounded, int dropped) {
         long bits = Double.doubleToRawLongBits(rounded);
         long ordered = bits < 0 ? bits ^ Long.MAX_VALUE : bits;
         return ordered >> dropped;
     }
 
     /** The value of an {@link #index}. */
-    static double value(long index, int dropped) {
+    public static double value(long index, int dropped) {
         long ordered = index << dropped;
         if (index < 0) {
             ordered |= (1L << dropped) - 1; // negative values' low bits were ones in the ordered form
@@ -64,7 +64,7 @@ final class ValuePrecision {
     }
 
     /** Whether a value is kept exactly as an integer (counters in the exact tier): integral, not -0, |v| <= 2^53. */
-    static boolean isExactInteger(double v) {
+    public static boolean isExactInteger(double v) {
         return v == Math.rint(v) && Math.abs(v) <= 0x1p53 && Double.doubleToRawLongBits(v) != Long.MIN_VALUE;
     }
 }
