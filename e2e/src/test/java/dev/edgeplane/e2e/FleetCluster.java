@@ -82,9 +82,9 @@ final class FleetCluster implements AutoCloseable {
                 FleetSettings settings = new FleetSettings(cluster.controlPlane.agentAddress(), token, agents, offset, "sim",
                         Optional.of("127.0.0." + (2 + j)), options.joinConcurrency(), options.metrics(), Duration.ZERO, true, 2, AgentTimings.AGENT);
                 // An agent holds its assignments, templates, statuses and metrics history; a reconnect
-                // storm allocates channels for all of them at once. 256 KiB an agent plus the JVM's own
-                // (100 KiB an agent ran out of heap in a restart after 100,000 placements).
-                int heapMb = 512 + agents / 4;
+                // storm allocates channels for all of them at once. 512 KiB an agent plus the JVM's own
+                // (256 KiB an agent ran out of heap, GC overhead, resuming 9,500 agents after 100,000 placements).
+                int heapMb = 512 + agents / 2;
                 cluster.simulators.add(FleetProcess.start(Binaries.fleetJar(), heapMb, settings, dir.resolve("simulator-" + j + ".log")));
             }
         } catch (Exception | AssertionError e) {

@@ -20,7 +20,7 @@ import java.time.Duration;
 public record AgentTimings(Duration heartbeat, Duration keepAlive, Duration keepAliveTimeout, Duration retryBase,
                            Duration retryCap, Duration metricsInterval, Duration metricsFlush, boolean metricsGzip) {
     public static final AgentTimings AGENT = new AgentTimings(Duration.ofSeconds(60), Duration.ofSeconds(75),
-            Duration.ofSeconds(10), Duration.ofSeconds(2), Duration.ofSeconds(30), Duration.ofSeconds(10),
+            Duration.ofSeconds(10), Duration.ofSeconds(2), Duration.ofSeconds(15), Duration.ofSeconds(10),
             Duration.ofSeconds(60), true);
 
     /** Full-jitter exponential back-off, as the agent's ReconnectBackoff: uniform in [0, min(cap, base * 2^attempt)]. */

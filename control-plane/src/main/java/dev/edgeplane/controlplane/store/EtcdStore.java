@@ -216,8 +216,12 @@ public class EtcdStore {
         }
     }
 
-    /** Keys per page of a full listing. */
-    static final int LIST_PAGE_KEYS = 500;
+    /**
+     * Keys per page of a full listing: fewer round trips for a restart over a fleet (119,000
+     * assignments and as many statuses were ~480 pages of 500). An assignment or a status is well under
+     * 1 KB, so 2,000 stay far from the 4 MiB limit; larger values halve the page.
+     */
+    static final int LIST_PAGE_KEYS = 2000;
     /** Keys per page of a keys-only listing (no values: small). */
     static final int KEYS_PAGE_KEYS = 5000;
 

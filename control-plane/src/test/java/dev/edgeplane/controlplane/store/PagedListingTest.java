@@ -93,7 +93,7 @@ class PagedListingTest {
 
     @Test
     void pagesTooLargeForOneResponseAreReadInSmallerOnes() throws Exception {
-        // 500 keys of 10 KiB (one default page) would be a 5 MiB response: over jetcd's 4 MiB.
+        // 600 keys of 10 KiB in one default page (2,000 keys) would be a 6 MiB response: over jetcd's 4 MiB.
         String prefix = "/test/wide/";
         fill(prefix, 600, 10 * 1024);
         EtcdStore.Page page = store.listAll(prefix);

@@ -63,10 +63,10 @@ class ReconnectBackoffTest {
     }
 
     @Test
-    void theAgentDefaultsSpreadTheFirstAttemptOverTwoSecondsAndCapAtThirty() {
+    void theAgentDefaultsSpreadTheFirstAttemptOverTwoSecondsAndCapAtFifteen() {
         SyncClient.Settings defaults = SyncClient.Settings.defaults("cp:7443");
         assertEquals(Duration.ofSeconds(2), defaults.retryBase());
-        assertEquals(Duration.ofSeconds(30), defaults.retryCap());
+        assertEquals(Duration.ofSeconds(15), defaults.retryCap());
     }
 
     @Test
