@@ -308,16 +308,17 @@ class SyncClientTest {
                     }
                 })
                 .build().start();
-        SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofMillis(200), Duration.ofSeconds(20),
+        // A heartbeat's deadline is its period: 1 s, so a loaded machine's slow answer is not a lost one (said again).
+        SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofSeconds(1), Duration.ofSeconds(20),
                 Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(100));
         java.util.concurrent.atomic.AtomicReference<String> installed = new java.util.concurrent.atomic.AtomicReference<>("sha256:a");
         try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, new StatusManager(Clock.systemUTC()),
                 NodeInfo::getDefaultInstance, () -> 0, Clock.systemUTC())) {
             client.reportInstalledCertificate(installed::get);
             client.start();
-            Await.until(Duration.ofSeconds(10), "a few heartbeats", () -> said.size() >= 4, said::toString);
+            Await.until(Duration.ofSeconds(30), "a few heartbeats", () -> said.size() >= 4, said::toString);
             installed.set("sha256:b"); // a renewal stored a new certificate
-            Await.until(Duration.ofSeconds(10), "the new certificate said, refused, said again and answered, then quiet",
+            Await.until(Duration.ofSeconds(30), "the new certificate said, refused, said again and answered, then quiet",
                     () -> said.lastIndexOf("sha256:b") >= 0 && said.size() > said.lastIndexOf("sha256:b") + 2, said::toString);
         } finally {
             server.shutdownNow();
