@@ -4,6 +4,7 @@ import dev.edgeplane.api.metrics.ValueCodes;
 import dev.edgeplane.api.v1.MetricKind;
 import dev.edgeplane.api.v1.MetricsAck;
 import dev.edgeplane.api.v1.MetricsBatch;
+import dev.edgeplane.api.v1.SampleBlock;
 import dev.edgeplane.api.v1.SampleFrame;
 import dev.edgeplane.api.v1.SeriesDefinition;
 import dev.edgeplane.api.v1.ValueCoding;
@@ -13,6 +14,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -98,6 +100,12 @@ public final class MetricsReceiver {
         return stream;
     }
 
+    /** One frame, decoded and checked: its time, its series ids and their values in that order. */
+    private record Decoded(long timeMs, List<Integer> ids, double[] values) {}
+
+    /** The series ids and last frame time of a stream's last SampleBlock. */
+    private record BlockState(List<Integer> ids, long timeMs) {}
+
     /** What an id means on one stream: its series, where its points go, and its coding's state. */
     private static final class Defined {
         final SeriesKey key;
@@ -121,7 +129,10 @@ public final class MetricsReceiver {
         private final ServerCallStreamObserver<MetricsAck> call;
         /** Series id -> its definition on this stream. */
         private final Map<Integer, Defined> ids = new HashMap<>();
+        /** Where this stream's next SampleBlock counts from. */
+        private BlockState lastBlock = new BlockState(List.of(), 0);
         private long acked;
+        private boolean toldBlocks;
         private boolean ended;
 
         Stream(String node, Supplier<Optional<String>> refusal, Runnable heard, ServerCallStreamObserver<MetricsAck> call) {
@@ -153,7 +164,9 @@ public final class MetricsReceiver {
             heard.run();
             acked = Math.max(acked, batch.getSequence());
             if (!call.isCancelled()) {
-                call.onNext(MetricsAck.newBuilder().setSequence(acked).build());
+                // The first ack says this control plane reads blocks: the agent may send them from then on.
+                call.onNext(MetricsAck.newBuilder().setSequence(acked).setReadsBlocks(!toldBlocks).build());
+                toldBlocks = true;
                 call.request(1);
             }
         }
@@ -208,22 +221,14 @@ public final class MetricsReceiver {
             }
             // Decode every frame before storing any: a bad frame changes nothing, the codes' state included.
             Map<Integer, Long> codes = new HashMap<>();
-            double[][] values = new double[batch.getFramesCount()][];
-            List<Integer> frameIds = List.of();
-            long limit = clock.millis() + maxAheadMs;
-            for (int f = 0; f < batch.getFramesCount() && v.ok(); f++) {
-                SampleFrame frame = batch.getFrames(f);
-                String at = "frames[" + f + "]";
-                if (frame.getSeriesIdsCount() > 0) {
-                    frameIds = frame.getSeriesIdsList();
-                } else if (f == 0 && frame.getValuesCount() + frame.getCodeDeltasCount() > 0) {
-                    v.add(at + ".series_ids", "the first frame of a batch must name its series ids");
-                    break;
-                }
-                if (frame.getTimeUnixMs() <= 0) {
-                    v.add(at + ".time_unix_ms", "must be a positive Unix time in milliseconds");
-                }
-                values[f] = decode(frame, frameIds, newIds, codes, at, v);
+            List<Decoded> frames = new ArrayList<>();
+            BlockState blocks = lastBlock;
+            if (batch.getFramesCount() > 0 && batch.getBlocksCount() > 0) {
+                v.add("blocks", "a batch carries frames or blocks, not both");
+            } else if (batch.getBlocksCount() > 0) {
+                blocks = decodeBlocks(batch, newIds, codes, frames, v);
+            } else {
+                decodeFrames(batch, newIds, codes, frames, v);
             }
             v.throwIfInvalid();
 
@@ -233,24 +238,134 @@ public final class MetricsReceiver {
                 ids.put(e.getKey(), d);
             }
             codes.forEach((id, code) -> ids.get(id).lastCode = code);
+            lastBlock = blocks;
             boolean backfill = batch.getBackfill();
-            frameIds = List.of();
-            for (int f = 0; f < batch.getFramesCount(); f++) {
-                SampleFrame frame = batch.getFrames(f);
-                if (frame.getSeriesIdsCount() > 0) {
-                    frameIds = frame.getSeriesIdsList();
-                }
-                long time = frame.getTimeUnixMs();
-                if (time > limit) {
-                    counters.future.add(frameIds.size());
+            long limit = clock.millis() + maxAheadMs;
+            for (Decoded frame : frames) {
+                if (frame.timeMs > limit) {
+                    counters.future.add(frame.ids.size());
                     continue;
                 }
-                for (int j = 0; j < frameIds.size(); j++) {
-                    Defined d = ids.get(frameIds.get(j));
-                    store.add(target(d), time, values[f][j], backfill);
-                    sink.accept(d.key, time, values[f][j]);
+                for (int j = 0; j < frame.ids.size(); j++) {
+                    Defined d = ids.get(frame.ids.get(j));
+                    store.add(target(d), frame.timeMs, frame.values[j], backfill);
+                    sink.accept(d.key, frame.timeMs, frame.values[j]);
                 }
             }
+        }
+
+        /** The frames of a batch of SampleFrames, decoded; stops at the first violation. */
+        private void decodeFrames(MetricsBatch batch, Map<Integer, Defined> newIds, Map<Integer, Long> codes, List<Decoded> out,
+                                  Validation v) {
+            List<Integer> frameIds = List.of();
+            for (int f = 0; f < batch.getFramesCount() && v.ok(); f++) {
+                SampleFrame frame = batch.getFrames(f);
+                String at = "frames[" + f + "]";
+                if (frame.getSeriesIdsCount() > 0) {
+                    frameIds = frame.getSeriesIdsList();
+                } else if (f == 0 && frame.getValuesCount() + frame.getCodeDeltasCount() > 0) {
+                    v.add(at + ".series_ids", "the first frame of a batch must name its series ids");
+                    return;
+                }
+                if (frame.getTimeUnixMs() <= 0) {
+                    v.add(at + ".time_unix_ms", "must be a positive Unix time in milliseconds");
+                }
+                double[] values = decode(frame, frameIds, newIds, codes, at, v);
+                if (values != null) {
+                    out.add(new Decoded(frame.getTimeUnixMs(), frameIds, values));
+                }
+            }
+        }
+
+        /**
+         * The frames of a batch of SampleBlocks, decoded; stops at the first violation. Counts are
+         * checked before anything is allocated: a block's values are as many as its frames times its
+         * series, so what it costs here is bounded by the message's size.
+         */
+        private BlockState decodeBlocks(MetricsBatch batch, Map<Integer, Defined> newIds, Map<Integer, Long> codes, List<Decoded> out,
+                                        Validation v) {
+            List<Integer> blockIds = lastBlock.ids();
+            long time = lastBlock.timeMs();
+            for (int b = 0; b < batch.getBlocksCount(); b++) {
+                SampleBlock block = batch.getBlocks(b);
+                String at = "blocks[" + b + "]";
+                if (block.getSeriesIdsCount() > 0) {
+                    blockIds = block.getSeriesIdsList();
+                    java.util.Set<Integer> seen = new java.util.HashSet<>();
+                    for (int j = 0; j < blockIds.size(); j++) {
+                        if (!seen.add(blockIds.get(j))) {
+                            v.add(at + ".series_ids[" + j + "]", "series id " + blockIds.get(j) + " is listed twice");
+                            return null;
+                        }
+                    }
+                } else if (blockIds.isEmpty()) {
+                    v.add(at + ".series_ids", "the first block on a stream must name its series ids");
+                    return null;
+                }
+                List<Defined> defined = new ArrayList<>(blockIds.size());
+                for (int j = 0; j < blockIds.size(); j++) {
+                    int id = blockIds.get(j);
+                    Defined d = newIds.containsKey(id) ? newIds.get(id) : ids.get(id);
+                    if (d == null) {
+                        v.add(at + ".series_ids[" + j + "]", "unknown series id " + id + " (not defined on this stream)");
+                        return null;
+                    }
+                    defined.add(d);
+                }
+                int frames = block.getTimeDeltasMsCount();
+                if (frames == 0) {
+                    v.add(at + ".time_deltas_ms", "a block has at least one frame");
+                    return null;
+                }
+                long coded = defined.stream().filter(d -> d.coding != null).count();
+                if (block.getCodeDeltasCount() != coded * frames || block.getValuesCount() != (defined.size() - coded) * frames) {
+                    v.add(at + ".values", block.getValuesCount() + " values and " + block.getCodeDeltasCount() + " code deltas for "
+                            + frames + " frames of " + defined.size() + " series (" + (defined.size() - coded) + " without a coding, "
+                            + coded + " with)");
+                    return null;
+                }
+                long[] times = new long[frames];
+                for (int f = 0; f < frames; f++) {
+                    try {
+                        time = Math.addExact(time, block.getTimeDeltasMs(f));
+                    } catch (ArithmeticException overflow) {
+                        time = -1;
+                    }
+                    if (time <= 0) {
+                        v.add(at + ".time_deltas_ms[" + f + "]", "frame times must be positive Unix times in milliseconds");
+                        return null;
+                    }
+                    times[f] = time;
+                }
+                double[][] values = new double[frames][defined.size()];
+                int doubles = 0;
+                int deltas = 0;
+                for (int j = 0; j < defined.size(); j++) {
+                    Defined d = defined.get(j);
+                    int id = blockIds.get(j);
+                    if (d.coding == null) {
+                        for (int f = 0; f < frames; f++) {
+                            values[f][j] = block.getValues(doubles++);
+                        }
+                        continue;
+                    }
+                    long code = codes.containsKey(id) ? codes.get(id) : newIds.containsKey(id) ? 0 : d.lastCode;
+                    for (int f = 0; f < frames; f++) {
+                        try {
+                            code = Math.addExact(code, block.getCodeDeltas(deltas++));
+                        } catch (ArithmeticException overflow) {
+                            v.add(at + ".code_deltas[" + (deltas - 1) + "]", "the code of series id " + id + " overflows 64 bits");
+                            return null;
+                        }
+                        values[f][j] = ValueCodes.value(d.coding, code);
+                    }
+                    codes.put(id, code);
+                }
+                for (int f = 0; f < frames; f++) {
+                    out.add(new Decoded(times[f], blockIds, values[f]));
+                }
+            }
+            return new BlockState(blockIds, time);
         }
 
         /**

@@ -21,6 +21,7 @@ import dev.edgeplane.api.v1.MetricsServiceGrpc;
 import dev.edgeplane.api.v1.Point;
 import dev.edgeplane.api.v1.QueryMetricsRequest;
 import dev.edgeplane.api.v1.QueryMetricsResponse;
+import dev.edgeplane.api.v1.SampleBlock;
 import dev.edgeplane.api.v1.SampleFrame;
 import dev.edgeplane.api.v1.Series;
 import dev.edgeplane.api.v1.SeriesDefinition;
@@ -205,6 +206,75 @@ class MetricsIngestTest {
         StatusRuntimeException codings = (StatusRuntimeException) badCoding.awaitError(WAIT);
         assertEquals(Status.Code.INVALID_ARGUMENT, codings.getStatus().getCode());
         assertEquals(List.of("new_series[0].coding.precision_bits", "new_series[1].coding.decimals"), badRequestFields(codings));
+    }
+
+    @Test
+    void blocksCarryFramesInColumnsOnceTheFirstAckSaysTheyAreRead() throws Exception {
+        TestAgent agent = joined("metrics-blocks");
+        MetricsReporter reporter = reporter(agent);
+        long t0 = System.currentTimeMillis() - 60_000;
+        long memory0 = ValueCodes.roundedCode(1.5e9, 12);
+        long memory1 = ValueCodes.roundedCode(1.6e9, 12);
+        reporter.sendAndAwaitAck(MetricsBatch.newBuilder().setSequence(1)
+                .addNewSeries(def(1, "node_uptime_seconds", MetricKind.COUNTER, Map.of()).toBuilder().setCoding(ValueCodes.decimals(2)))
+                .addNewSeries(def(2, "node_memory_used_bytes", MetricKind.GAUGE, Map.of()).toBuilder().setCoding(ValueCodes.rounded(12)))
+                .addNewSeries(def(4, "node_cpu_usage_cores", MetricKind.GAUGE, Map.of()))
+                .addFrames(SampleFrame.newBuilder().setTimeUnixMs(t0).addAllSeriesIds(List.of(1, 4, 2)).addValues(0.125)
+                        .addAllCodeDeltas(List.of(1_000L, memory0)))
+                .build(), WAIT);
+        assertTrue(reporter.received.get(0).getReadsBlocks(), "the stream's first ack says blocks are read");
+        // Three frames in columns: times as differences, then series by series, the codes from the last frame's.
+        reporter.sendAndAwaitAck(MetricsBatch.newBuilder().setSequence(2)
+                .addBlocks(SampleBlock.newBuilder().addAllSeriesIds(List.of(1, 4, 2))
+                        .addAllTimeDeltasMs(List.of(t0 + 10_000, 10_000L, 10_000L))
+                        .addAllValues(List.of(0.25, 0.5, 0.75))
+                        .addAllCodeDeltas(List.of(1_000L, 1_000L, 1_001L, 0L, memory1 - memory0, 0L)))
+                // A second block over the same series (no ids, its time from the last frame's), then one over fewer.
+                .addBlocks(SampleBlock.newBuilder().addTimeDeltasMs(10_000).addValues(1.0).addAllCodeDeltas(List.of(1L, 0L)))
+                .addBlocks(SampleBlock.newBuilder().addSeriesIds(1).addTimeDeltasMs(10_000).addCodeDeltas(2L))
+                .build(), WAIT);
+        assertFalse(reporter.received.get(1).getReadsBlocks(), "said once a stream");
+        // The next batch's first block carries on from the stream's last block: its ids and its time.
+        reporter.sendAndAwaitAck(MetricsBatch.newBuilder().setSequence(3)
+                .addBlocks(SampleBlock.newBuilder().addTimeDeltasMs(10_000).addCodeDeltas(3L)).build(), WAIT);
+        assertEquals(List.of(10.0, 20.0, 30.0, 40.01, 40.02, 40.04, 40.07), values("metrics-blocks", "node_uptime_seconds"));
+        assertEquals(List.of(0.125, 0.25, 0.5, 0.75, 1.0), values("metrics-blocks", "node_cpu_usage_cores"));
+        double m0 = ValueCodes.roundedValue(memory0, 12);
+        double m1 = ValueCodes.roundedValue(memory1, 12);
+        assertEquals(List.of(m0, m0, m1, m1, m1), values("metrics-blocks", "node_memory_used_bytes"));
+        QueryMetricsResponse uptime = metrics().queryMetrics(QueryMetricsRequest.newBuilder().addNames("node_uptime_seconds")
+                .addMatchers(LabelMatcher.newBuilder().setName("node").setValue("metrics-blocks")).build());
+        assertEquals(List.of(t0, t0 + 10_000, t0 + 20_000, t0 + 30_000, t0 + 40_000, t0 + 50_000, t0 + 60_000),
+                uptime.getSeries(0).getPointsList().stream().map(Point::getTimeUnixMs).toList());
+
+        // Malformed blocks end the stream naming the field, and nothing of the batch is stored.
+        Map<String, MetricsBatch.Builder> bad = new java.util.LinkedHashMap<>();
+        bad.put("blocks[0].values", MetricsBatch.newBuilder()
+                .addBlocks(SampleBlock.newBuilder().addAllSeriesIds(List.of(1, 4)).addAllTimeDeltasMs(List.of(t0 + 60_000, 10_000L))
+                        .addAllValues(List.of(1.0, 2.0)).addCodeDeltas(1L)));
+        bad.put("blocks[0].series_ids[1]", MetricsBatch.newBuilder()
+                .addBlocks(SampleBlock.newBuilder().addAllSeriesIds(List.of(1, 1)).addTimeDeltasMs(t0 + 60_000).addAllCodeDeltas(List.of(1L, 1L))));
+        bad.put("blocks[0].time_deltas_ms[1]", MetricsBatch.newBuilder()
+                .addBlocks(SampleBlock.newBuilder().addSeriesIds(1).addAllTimeDeltasMs(List.of(t0 + 60_000, -t0 - 60_000))
+                        .addAllCodeDeltas(List.of(1L, 1L))));
+        bad.put("blocks[0].time_deltas_ms", MetricsBatch.newBuilder().addBlocks(SampleBlock.newBuilder().addSeriesIds(1)));
+        bad.put("blocks[0].series_ids", MetricsBatch.newBuilder().addBlocks(SampleBlock.newBuilder().addTimeDeltasMs(t0 + 60_000)));
+        bad.put("blocks[0].series_ids[0]", MetricsBatch.newBuilder()
+                .addBlocks(SampleBlock.newBuilder().addAllSeriesIds(List.of(7, 1)).addTimeDeltasMs(t0 + 60_000).addCodeDeltas(1L).addValues(1.0)));
+        bad.put("blocks", MetricsBatch.newBuilder()
+                .addFrames(SampleFrame.newBuilder().setTimeUnixMs(t0 + 60_000).addSeriesIds(1).addCodeDeltas(1L))
+                .addBlocks(SampleBlock.newBuilder().addSeriesIds(1).addTimeDeltasMs(t0 + 70_000).addCodeDeltas(1L)));
+        for (Map.Entry<String, MetricsBatch.Builder> e : bad.entrySet()) {
+            MetricsReporter stream = reporter(agent);
+            stream.send(e.getValue().setSequence(10)
+                    .addNewSeries(def(1, "node_uptime_seconds", MetricKind.COUNTER, Map.of()).toBuilder().setCoding(ValueCodes.decimals(2)))
+                    .addNewSeries(def(4, "node_cpu_usage_cores", MetricKind.GAUGE, Map.of())).build());
+            StatusRuntimeException refused = (StatusRuntimeException) stream.awaitError(WAIT);
+            assertEquals(Status.Code.INVALID_ARGUMENT, refused.getStatus().getCode(), e.getKey());
+            assertEquals(List.of(e.getKey()), badRequestFields(refused));
+            assertTrue(stream.received.isEmpty(), e.getKey() + ": nothing acked");
+        }
+        assertEquals(7, values("metrics-blocks", "node_uptime_seconds").size(), "nothing of the bad batches is stored");
     }
 
     private List<Double> values(String node, String name) {

@@ -15,6 +15,8 @@ import java.util.concurrent.atomic.AtomicReference;
 final class MetricsReporter implements AutoCloseable {
     final LinkedBlockingQueue<MetricsAck> acks = new LinkedBlockingQueue<>();
     final AtomicReference<Throwable> error = new AtomicReference<>();
+    /** Every ack received, in order (the queue is drained by the waits). */
+    final java.util.List<MetricsAck> received = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final StreamObserver<MetricsBatch> batches;
     private final Context.CancellableContext context = Context.current().withCancellation();
 
@@ -23,6 +25,7 @@ final class MetricsReporter implements AutoCloseable {
         context.run(() -> out.set(AgentServiceGrpc.newStub(channel).reportMetrics(new StreamObserver<>() {
             @Override
             public void onNext(MetricsAck ack) {
+                received.add(ack);
                 acks.add(ack);
             }
 

@@ -102,6 +102,8 @@ public final class MetricsUploader {
         long backfillCursor;
         boolean backfillInFlight;
         boolean acked;
+        /** The control plane said it reads SampleBlocks (its first ack): batches made from then on use them. */
+        boolean readsBlocks;
 
         @Override
         public void beforeStart(ClientCallStreamObserver<MetricsBatch> requestStream) {
@@ -115,7 +117,10 @@ public final class MetricsUploader {
 
         @Override
         public void onNext(MetricsAck ack) {
-            post(() -> acked(this, ack.getSequence()));
+            post(() -> {
+                readsBlocks |= ack.getReadsBlocks();
+                acked(this, ack.getSequence());
+            });
         }
 
         @Override
@@ -201,7 +206,11 @@ public final class MetricsUploader {
 
     private void enqueue(List<Frame> frames, long lastRingId) {
         MetricsBatch.Builder batch = MetricsBatch.newBuilder().setSequence(sequences.next()).setBackfill(lastRingId >= 0);
-        WireFormat.append(batch, frames, stream.ids);
+        if (stream.readsBlocks) {
+            WireFormat.appendBlocks(batch, frames, stream.ids);
+        } else {
+            WireFormat.append(batch, frames, stream.ids);
+        }
         stream.unsent.addLast(new Pending(batch.getSequence(), batch.build(), lastRingId >= 0 ? List.of() : frames, lastRingId));
     }
 

@@ -52,14 +52,18 @@ public final class HeartbeatSchedule {
         if (lastSent == null || running != this.running || desired != this.desired || !conditions.equals(this.conditions)) {
             return true;
         }
-        Instant last = lastSent;
+        Duration slack = checkEvery(period).dividedBy(2);
         Instant heard = lastHeard;
-        if (heard != null && heard.isAfter(last)) {
-            Instant limit = lastSent.plus(period.multipliedBy(MAX_STAND_IN - 1));
-            last = heard.isBefore(limit) ? heard : limit;
+        if (heard != null && heard.isAfter(lastSent)) {
+            // Stand-in traffic keeps its own cadence, typically the period itself (a metrics batch a
+            // minute): wait half a check past it, so the check just before its next ack does not race
+            // it with a heartbeat. The limit stays half a check early, like a plain period.
+            Instant standIn = heard.plus(period).plus(slack);
+            Instant limit = lastSent.plus(period.multipliedBy(MAX_STAND_IN)).minus(slack);
+            return !now.isBefore(standIn.isBefore(limit) ? standIn : limit);
         }
         // Half a check early rather than a whole check late: the gap stays close to the period.
-        return !now.isBefore(last.plus(period).minus(checkEvery(period).dividedBy(2)));
+        return !now.isBefore(lastSent.plus(period).minus(slack));
     }
 
     /** The control plane acknowledged other traffic of this node at {@code at}. */

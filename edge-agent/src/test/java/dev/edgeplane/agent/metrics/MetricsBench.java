@@ -119,12 +119,16 @@ class MetricsBench {
                     @Override
                     public StreamObserver<MetricsBatch> reportMetrics(StreamObserver<MetricsAck> acks) {
                         return new StreamObserver<>() {
+                            private boolean first = true;
+
                             @Override
                             public void onNext(MetricsBatch batch) {
                                 batches.incrementAndGet();
                                 frames.addAndGet(batch.getFramesCount());
                                 serialized.addAndGet(batch.getSerializedSize());
-                                acks.onNext(MetricsAck.newBuilder().setSequence(batch.getSequence()).build());
+                                // As the control plane does: its first ack says blocks are read.
+                                acks.onNext(MetricsAck.newBuilder().setSequence(batch.getSequence()).setReadsBlocks(first).build());
+                                first = false;
                             }
 
                             @Override

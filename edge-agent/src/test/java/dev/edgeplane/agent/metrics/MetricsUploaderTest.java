@@ -52,6 +52,8 @@ class MetricsUploaderTest {
     private MetricsUploader uploader;
     private final AtomicBoolean link = new AtomicBoolean(true);
     private final AtomicBoolean autoAck = new AtomicBoolean(true);
+    /** Whether the server's first ack on a stream says it reads SampleBlocks (a control plane from before them does not). */
+    private final AtomicBoolean readsBlocks = new AtomicBoolean(false);
     private final AtomicLong nanos = new AtomicLong();
     /** Acks the uploader passed on (to the heartbeat schedule, in the agent). */
     private final AtomicLong acksHeard = new AtomicLong();
@@ -68,12 +70,14 @@ class MetricsUploaderTest {
                 List<MetricsBatch> got = new CopyOnWriteArrayList<>();
                 streams.add(got);
                 lastAcks.set(acks);
+                AtomicBoolean first = new AtomicBoolean(true);
                 return new StreamObserver<>() {
                     @Override
                     public void onNext(MetricsBatch batch) {
                         got.add(batch);
                         if (autoAck.get()) {
-                            acks.onNext(MetricsAck.newBuilder().setSequence(batch.getSequence()).build());
+                            acks.onNext(MetricsAck.newBuilder().setSequence(batch.getSequence())
+                                    .setReadsBlocks(readsBlocks.get() && first.getAndSet(false)).build());
                         }
                     }
 
@@ -148,6 +152,29 @@ class MetricsUploaderTest {
         assertEquals(List.of(1.0, 100.0), first.getFrames(0).getValuesList());
         Await.until(Duration.ofSeconds(10), "acked", () -> get(uploader::queued) == 0L);
         assertEquals(2, acksHeard.get(), "each ack is passed on");
+    }
+
+    @Test
+    void batchesComeAsBlocksOnceTheControlPlaneSaysItReadsThem() throws Exception {
+        readsBlocks.set(true);
+        on(uploader::tick);
+        for (int i = 1; i <= 3; i++) {
+            sampleAndFlush(i * 1000L, i);
+        }
+        Await.until(Duration.ofSeconds(10), "three batches", () -> all().size() == 3);
+        List<MetricsBatch> got = all();
+        assertEquals(1, got.get(0).getFramesCount(), "before the first ack: frames, which every control plane reads");
+        assertEquals(0, got.get(0).getBlocksCount());
+        for (MetricsBatch later : got.subList(1, 3)) {
+            assertEquals(0, later.getFramesCount());
+            assertEquals(1, later.getBlocksCount(), "after an ack that said so: blocks");
+        }
+        WireFormat.Reader reader = new WireFormat.Reader();
+        List<Frame> read = new ArrayList<>();
+        got.forEach(b -> read.addAll(reader.frames(b)));
+        assertEquals(List.of(T + 1000, T + 2000, T + 3000), read.stream().map(Frame::timeUnixMs).toList());
+        assertEquals(List.of(1.0, 2.0, 3.0), read.stream().map(f -> f.values().get(LOAD)).toList());
+        assertEquals(List.of(100.0, 200.0, 300.0), read.stream().map(f -> f.values().get(RX)).toList());
     }
 
     @Test

@@ -112,6 +112,75 @@ class WireFormatTest {
     }
 
     @Test
+    void blocksReadBackAsTheFramesTheyWereMadeOf() {
+        Series late = Series.gauge("container_memory_working_set_bytes", "container", "main");
+        List<List<Frame>> minutes = new ArrayList<>();
+        Random r = new Random(3);
+        double[] state = {123_456_789, 86_400.25};
+        for (int m = 0; m < 3; m++) {
+            List<Frame> frames = new ArrayList<>(minute(1_700_000_000_000L + m * 60_000L, r, state));
+            if (m == 1) {
+                // A series that starts mid-minute, and a counter its coding cannot say: new ids, so new blocks.
+                Frame third = frames.get(3);
+                Map<Series, Double> values = new LinkedHashMap<>(third.values());
+                values.put(late, 4.5e6);
+                values.put(CPU_SECONDS, Math.PI);
+                frames.set(3, new Frame(third.timeUnixMs(), values));
+            }
+            minutes.add(frames);
+        }
+        for (int precision : new int[] {12, 0}) {
+            WireFormat.Ids ids = new WireFormat.Ids(precision);
+            WireFormat.Ids asFrames = new WireFormat.Ids(precision);
+            WireFormat.Reader reader = new WireFormat.Reader();
+            WireFormat.Reader frameReader = new WireFormat.Reader();
+            for (int m = 0; m < minutes.size(); m++) {
+                MetricsBatch.Builder blocks = MetricsBatch.newBuilder().setSequence(m + 1);
+                WireFormat.appendBlocks(blocks, minutes.get(m), ids);
+                MetricsBatch.Builder frames = MetricsBatch.newBuilder().setSequence(m + 1);
+                WireFormat.append(frames, minutes.get(m), asFrames);
+                assertEquals(0, blocks.getFramesCount());
+                assertEquals(m == 1 ? 3 : 1, blocks.getBlocksCount(), "a block per run of frames over the same series");
+                if (m == 1) {
+                    assertTrue(blocks.getBlocks(2).getSeriesIdsCount() > 0, "frames 4-5 list the ids they differ in");
+                }
+                assertEquals(frameReader.frames(frames.build()), reader.frames(blocks.build()), "minute " + m + ", precision " + precision);
+            }
+        }
+    }
+
+    @Test
+    void blocksOfASteadyMinuteCompressToLessThanItsFrames() throws Exception {
+        double[] frameState = {123_456_789, 86_400.25};
+        double[] blockState = frameState.clone();
+        WireFormat.Ids asFrames = new WireFormat.Ids(12);
+        WireFormat.Ids asBlocks = new WireFormat.Ids(12);
+        Random r1 = new Random(9);
+        Random r2 = new Random(9);
+        int frameBytes = 0;
+        int blockBytes = 0;
+        for (int m = 0; m < 10; m++) {
+            MetricsBatch.Builder f = MetricsBatch.newBuilder().setSequence(m + 1);
+            WireFormat.append(f, minute(1_700_000_000_000L + m * 60_000L + r1.nextInt(30), r1, frameState), asFrames);
+            MetricsBatch.Builder b = MetricsBatch.newBuilder().setSequence(m + 1);
+            WireFormat.appendBlocks(b, minute(1_700_000_000_000L + m * 60_000L + r2.nextInt(30), r2, blockState), asBlocks);
+            if (m > 0) {
+                frameBytes += gzipped(f.build().toByteArray());
+                blockBytes += gzipped(b.build().toByteArray());
+            }
+        }
+        assertTrue(blockBytes * 10 < frameBytes * 8, "blocks " + blockBytes + " bytes gzipped, frames " + frameBytes);
+    }
+
+    private static int gzipped(byte[] bytes) throws java.io.IOException {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        try (java.util.zip.GZIPOutputStream gzip = new java.util.zip.GZIPOutputStream(out)) {
+            gzip.write(bytes);
+        }
+        return out.size();
+    }
+
+    @Test
     void withoutPrecisionEveryValueIsADoubleAsBefore() {
         MetricsBatch.Builder batch = MetricsBatch.newBuilder().setSequence(1);
         WireFormat.append(batch, List.of(frame(1, LOAD, 0.07, UPTIME, 5.0)), new WireFormat.Ids());

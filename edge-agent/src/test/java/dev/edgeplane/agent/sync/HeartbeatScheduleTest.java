@@ -76,6 +76,27 @@ class HeartbeatScheduleTest {
         schedule.sent(T0, 3, 3);
         schedule.heard(T0.plusSeconds(50));
         assertFalse(schedule.due(T0.plusSeconds(100), 3, 3), "the batch at 50 s was heard");
-        assertTrue(schedule.due(T0.plusSeconds(110), 3, 3), "nothing heard since: a period after it");
+        assertFalse(schedule.due(T0.plusSeconds(110), 3, 3), "its successor may be on its way: half a check's grace");
+        assertTrue(schedule.due(T0.plusSeconds(120), 3, 3), "nothing heard since: a period and half a check after it");
+    }
+
+    @Test
+    void batchesAckedJustAfterTheCheckStillStandIn() {
+        // Seen on a real agent: the metrics flush and the heartbeat check run on timers started together,
+        // so each batch's ack came a few ms after a check; heartbeats were sent every minute regardless.
+        HeartbeatSchedule schedule = new HeartbeatSchedule(Duration.ofSeconds(60));
+        schedule.sent(T0, 3, 3);
+        int sent = 0;
+        for (int s = 10; s <= 1200; s += 10) {
+            Instant now = T0.plusSeconds(s);
+            if (schedule.due(now, 3, 3)) {
+                schedule.sent(now, 3, 3);
+                sent++;
+            }
+            if (s % 60 == 0) {
+                schedule.heard(now.plusMillis(15));
+            }
+        }
+        assertEquals(4, sent, "one heartbeat every five minutes");
     }
 }
