@@ -55,7 +55,10 @@ public class NodeTracker {
     private final Duration unreachableAfter;
     private final Duration flushInterval;
     private final Clock clock = Clock.systemUTC();
-    private final Instant started = Instant.now();
+    /** When this process began taking agents' connections ({@link #start}). */
+    private volatile Instant started = Instant.now();
+    /** Until when this process is still admitting a backlog of agents' connections (see {@link #admissionBacklog}). */
+    private volatile Instant backlogUntil = Instant.MIN;
     private final NodeStatusWriter nodeWriter;
     private final ReplicaStatusWriter statusWriter;
     private final PrefixCache.Listener<Node> forgetDeleted;
@@ -117,7 +120,24 @@ public class NodeTracker {
                 .description("status changes waiting to be written").register(registry);
     }
 
+    /**
+     * The agent endpoint still has connections waiting for admission, or told an agent to come back
+     * {@code retryAfter} from now. Until that backlog is through, a node that has not reconnected since
+     * this process started may be one of them: it is not judged UNREACHABLE before {@code
+     * unreachable-after} past the backlog's end. After a restart of the control plane, a fleet comes
+     * back at the pace admission allows (minutes at 19,000 agents); judging the nodes still in line
+     * would write two phase changes for each and wake their Apps twice.
+     */
+    public void admissionBacklog(Duration retryAfter) {
+        Instant until = clock.instant().plus(retryAfter);
+        if (until.isAfter(backlogUntil)) {
+            backlogUntil = until; // racy max: a lost update is a later one within milliseconds
+        }
+    }
+
+    /** Called right after the agent endpoint starts listening: the unreachable clock starts now, not at construction. */
     public void start() {
+        started = clock.instant();
         statusWriter.start();
         caches.nodes().subscribe(forgetDeleted);
         long flush = Math.max(10, flushInterval.toMillis());
@@ -248,7 +268,8 @@ public class NodeTracker {
                 }
                 Instant lastSeen = started;
                 NodeLiveness.View live = liveness.view(name).orElse(null);
-                if (live != null && live.lastSeen() != null && live.lastSeen().isAfter(lastSeen)) {
+                boolean seenHere = live != null && live.lastSeen() != null;
+                if (seenHere && live.lastSeen().isAfter(lastSeen)) {
                     lastSeen = live.lastSeen();
                 }
                 if (current.value().getStatus().hasLastHeartbeat()) {
@@ -257,7 +278,9 @@ public class NodeTracker {
                         lastSeen = persisted;
                     }
                 }
-                if (Duration.between(lastSeen, now).compareTo(unreachableAfter) >= 0) {
+                // Not back since this process started: not before the admission backlog it may wait in is through.
+                Instant judgedFrom = !seenHere && backlogUntil.isAfter(lastSeen) ? backlogUntil : lastSeen;
+                if (Duration.between(judgedFrom, now).compareTo(unreachableAfter) >= 0) {
                     nodeWriter.enqueue(name, NodeChange.unreachable(lastSeen));
                 }
             }

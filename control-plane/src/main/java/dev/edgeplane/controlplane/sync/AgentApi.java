@@ -188,6 +188,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         }
         ConnectLimiter.Decision decision = limiter.admit();
         if (decision instanceof ConnectLimiter.Refused refused) {
+            tracker.admissionBacklog(refused.retryAfter());
             responseObserver.onError(RetryLater.resourceExhausted("too many agents connecting at once ("
                     + refused.backlog() + " told to come back before this one)", refused.retryAfter()));
             return ignoring();

@@ -59,6 +59,7 @@ public class AgentEndpoint {
     private final AgentApi api;
     private final AssignmentIndex index;
     private final ConnectLimiter limiter;
+    private final NodeTracker tracker;
     private final StateCaches caches;
     /** Hello deadlines of Sync streams; lives as long as the process (the API outlives endpoint restarts). */
     /** Hello deadlines and the server certificate's reissue. */
@@ -81,6 +82,7 @@ public class AgentEndpoint {
                          dev.edgeplane.controlplane.controllers.cronjob.EdgeCronJobRuns cronJobRuns) {
         this.config = config;
         this.ca = ca;
+        this.tracker = tracker;
         this.index = index;
         this.caches = caches;
         this.limiter = new ConnectLimiter(new ConnectLimiter.Settings(
@@ -131,7 +133,8 @@ public class AgentEndpoint {
         ControlPlaneConfig.Agent agent = config.agent();
         calls = new BoundedCalls(agent.callThreads(), agent.maxQueuedTasks());
         int maxConnections = agent.maxConnections().orElseGet(() -> HandshakeGate.connectionsWithin(maxOpenFiles(), 512));
-        gate = new HandshakeGate(agent.maxConcurrentHandshakes(), agent.maxWaitingHandshakes(), agent.maxHandshakeWait(), maxConnections);
+        gate = new HandshakeGate(agent.maxConcurrentHandshakes(), agent.maxWaitingHandshakes(), agent.maxHandshakeWait(), maxConnections,
+                () -> tracker.admissionBacklog(Duration.ZERO));
         boss = new NioEventLoopGroup(1, new DefaultThreadFactory("agent-accept", true));
         workers = new NioEventLoopGroup(0, new DefaultThreadFactory("agent-io", true));
         try {

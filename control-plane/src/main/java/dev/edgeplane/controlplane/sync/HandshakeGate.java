@@ -57,6 +57,7 @@ final class HandshakeGate {
     private boolean accepting = true;
     private ServerChannel server;
     private final AtomicInteger open = new AtomicInteger();
+    private final Runnable backlog;
     private final AtomicLong expired = new AtomicLong();
     private final AtomicLong completed = new AtomicLong();
     private final AtomicLong acceptPauses = new AtomicLong();
@@ -66,6 +67,12 @@ final class HandshakeGate {
     private long rateNanos = System.nanoTime();
 
     HandshakeGate(int maxInProgress, int maxWaiting, Duration maxWait, int maxConnections) {
+        this(maxInProgress, maxWaiting, maxWait, maxConnections, () -> {});
+    }
+
+    /** @param backlog run by the sweep (four times a second) while connections wait or accepting is paused */
+    HandshakeGate(int maxInProgress, int maxWaiting, Duration maxWait, int maxConnections, Runnable backlog) {
+        this.backlog = backlog;
         if (maxInProgress < 1 || maxWaiting < 1 || maxConnections < 1 || maxWait.isNegative() || maxWait.isZero()) {
             throw new IllegalArgumentException("maxInProgress, maxWaiting, maxConnections and maxWait must be positive");
         }
@@ -206,6 +213,9 @@ final class HandshakeGate {
                 }
             }
             updateAccepting();
+            if (!accepting || !waiting.isEmpty()) {
+                backlog.run();
+            }
         }
     }
 

@@ -213,4 +213,23 @@ class LivenessAndStatusTest {
             retries.shutdownNow();
         }
     }
+
+    @Test
+    void aNodeNotBackSinceTheStartIsNotJudgedWhileAdmissionHasABacklog() throws Exception {
+        try (TestApi api = new TestApi()) {
+            // READY in etcd, as a control plane before this one left it; this process never heard from it.
+            Node node = Node.newBuilder().setMetadata(ObjectMeta.newBuilder().setName("in-line"))
+                    .setStatus(NodeStatus.newBuilder().setPhase(NodeStatus.Phase.READY)).build();
+            api.etcd.getKVClient().put(bytes(Keys.node("in-line")), ByteSequence.from(node.toByteArray())).get(10, TimeUnit.SECONDS);
+            // The agent endpoint told agents to come back in 4 s (or had connections waiting till now).
+            Instant backlogEnds = Instant.now().plusSeconds(4);
+            tracker.admissionBacklog(Duration.ofSeconds(4));
+            // Past unreachable-after (2 s) from the start and from the write, but not from the backlog's end.
+            Thread.sleep(3_000);
+            assertEquals(NodeStatus.Phase.READY, stored(api, "in-line").getStatus().getPhase(), "may still be waiting in line");
+            TestApi.await("UNREACHABLE once the backlog is through", WAIT,
+                    () -> stored(api, "in-line").getStatus().getPhase() == NodeStatus.Phase.UNREACHABLE);
+            assertTrue(!Instant.now().isBefore(backlogEnds.plusSeconds(2)), "judged unreachable-after past the backlog's end");
+        }
+    }
 }
