@@ -40,6 +40,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -47,6 +48,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -533,9 +535,18 @@ public class AppController {
             }
             if (!plan.writes().isEmpty()) {
                 long revision = 0;
-                // In chunks, each awaited: an App planned meanwhile has its writes land after one chunk, not after all of ours.
+                // In chunks, two in the writer at a time: an App planned meanwhile has its writes land after two
+                // chunks, not after all of ours, and the next chunk is queued before the one ahead of it lands
+                // (awaiting each left the writer idle for a round trip between chunks).
+                ArrayDeque<CompletableFuture<Long>> chunksInFlight = new ArrayDeque<>();
                 for (List<Write> chunk : chunks(plan.writes(), config.maxWritesPerReconcile())) {
-                    revision = Math.max(revision, commit(chunk, List.of(leader.fence())));
+                    if (chunksInFlight.size() == 2) {
+                        revision = Math.max(revision, landed(chunksInFlight.poll()));
+                    }
+                    chunksInFlight.add(writer.commit(chunk, List.of(leader.fence())));
+                }
+                while (!chunksInFlight.isEmpty()) {
+                    revision = Math.max(revision, landed(chunksInFlight.poll()));
                 }
                 written.put(app, new Written(revision, System.nanoTime()));
                 writtenPlans.computeIfAbsent(app, k -> new LongAdder()).increment();
@@ -745,8 +756,13 @@ public class AppController {
     }
 
     private long commit(List<Write> writes, List<Cmp> guards) throws Exception {
+        return landed(writer.commit(writes, guards));
+    }
+
+    /** The revision a commit wrote, once it landed; its GuardFailed as such. */
+    private static long landed(CompletableFuture<Long> commit) throws Exception {
         try {
-            return writer.commit(writes, guards).get(COMMIT_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            return commit.get(COMMIT_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof TxnWriter.GuardFailed failed) {
                 throw failed;
