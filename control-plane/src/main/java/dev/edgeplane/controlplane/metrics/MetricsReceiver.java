@@ -305,9 +305,9 @@ public final class MetricsReceiver {
                 List<Defined> defined = new ArrayList<>(blockIds.size());
                 for (int j = 0; j < blockIds.size(); j++) {
                     int id = blockIds.get(j);
-                    Defined d = newIds.containsKey(id) ? newIds.get(id) : ids.get(id);
+                    Defined d = definedOf(id, newIds);
                     if (d == null) {
-                        v.add(at + ".series_ids[" + j + "]", "unknown series id " + id + " (not defined on this stream)");
+                        v.add(at + ".series_ids[" + j + "]", unknownId(id));
                         return null;
                     }
                     defined.add(d);
@@ -349,7 +349,7 @@ public final class MetricsReceiver {
                         }
                         continue;
                     }
-                    long code = codes.containsKey(id) ? codes.get(id) : newIds.containsKey(id) ? 0 : d.lastCode;
+                    long code = lastCode(id, d, newIds, codes);
                     for (int f = 0; f < frames; f++) {
                         try {
                             code = Math.addExact(code, block.getCodeDeltas(deltas++));
@@ -380,9 +380,9 @@ public final class MetricsReceiver {
             int deltas = 0;
             for (int j = 0; j < frameIds.size(); j++) {
                 int id = frameIds.get(j);
-                Defined d = newIds.containsKey(id) ? newIds.get(id) : ids.get(id);
+                Defined d = definedOf(id, newIds);
                 if (d == null) {
-                    v.add(at + ".series_ids[" + j + "]", "unknown series id " + id + " (not defined on this stream)");
+                    v.add(at + ".series_ids[" + j + "]", unknownId(id));
                     return null;
                 }
                 if (d.coding == null) {
@@ -396,7 +396,7 @@ public final class MetricsReceiver {
                         v.add(at + ".code_deltas", frame.getCodeDeltasCount() + " code deltas for more series ids with a coding");
                         return null;
                     }
-                    long previous = codes.containsKey(id) ? codes.get(id) : newIds.containsKey(id) ? 0 : d.lastCode;
+                    long previous = lastCode(id, d, newIds, codes);
                     long code;
                     try {
                         code = Math.addExact(previous, frame.getCodeDeltas(deltas++));
@@ -414,6 +414,20 @@ public final class MetricsReceiver {
                 return null;
             }
             return out;
+        }
+
+        /** What an id means: as this batch (re)defines it, else as the stream knows it; null if neither. */
+        private Defined definedOf(int id, Map<Integer, Defined> newIds) {
+            return newIds.containsKey(id) ? newIds.get(id) : ids.get(id);
+        }
+
+        /** The code the id's next delta adds to: this batch's last, else 0 for a (re)definition, else the stream's. */
+        private static long lastCode(int id, Defined d, Map<Integer, Defined> newIds, Map<Integer, Long> codes) {
+            return codes.containsKey(id) ? codes.get(id) : newIds.containsKey(id) ? 0 : d.lastCode;
+        }
+
+        private static String unknownId(int id) {
+            return "unknown series id " + id + " (not defined on this stream)";
         }
 
         /** The stored series of an id; looked up again if it was evicted meanwhile. */

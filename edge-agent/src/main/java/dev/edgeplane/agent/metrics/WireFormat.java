@@ -249,22 +249,28 @@ public final class WireFormat {
                 int doubles = 0;
                 int codes = 0;
                 for (int id : ids) {
-                    Series s = defined.get(id);
-                    if (s == null) {
-                        throw new IllegalArgumentException("series id " + id + " is not defined");
-                    }
+                    Series s = series(id);
                     ValueCoding coding = codings.get(id);
-                    if (coding == null) {
-                        values.put(s, f.getValues(doubles++));
-                    } else {
-                        long code = last.getOrDefault(id, 0L) + f.getCodeDeltas(codes++);
-                        last.put(id, code);
-                        values.put(s, ValueCodes.value(coding, code));
-                    }
+                    values.put(s, coding == null ? f.getValues(doubles++) : decoded(id, coding, f.getCodeDeltas(codes++)));
                 }
                 frames.add(new Frame(f.getTimeUnixMs(), values));
             }
             return frames;
+        }
+
+        private Series series(int id) {
+            Series s = defined.get(id);
+            if (s == null) {
+                throw new IllegalArgumentException("series id " + id + " is not defined");
+            }
+            return s;
+        }
+
+        /** The value of {@code id}'s next code delta; its code moves on. */
+        private double decoded(int id, ValueCoding coding, long delta) {
+            long code = last.getOrDefault(id, 0L) + delta;
+            last.put(id, code);
+            return ValueCodes.value(coding, code);
         }
 
         private List<Frame> blocks(MetricsBatch batch) {
@@ -287,19 +293,10 @@ public final class WireFormat {
                 int doubles = 0;
                 int codes = 0;
                 for (int id : ids) {
-                    Series s = defined.get(id);
-                    if (s == null) {
-                        throw new IllegalArgumentException("series id " + id + " is not defined");
-                    }
+                    Series s = series(id);
                     ValueCoding coding = codings.get(id);
                     for (int f = 0; f < n; f++) {
-                        if (coding == null) {
-                            values.get(f).put(s, b.getValues(doubles++));
-                        } else {
-                            long code = last.getOrDefault(id, 0L) + b.getCodeDeltas(codes++);
-                            last.put(id, code);
-                            values.get(f).put(s, ValueCodes.value(coding, code));
-                        }
+                        values.get(f).put(s, coding == null ? b.getValues(doubles++) : decoded(id, coding, b.getCodeDeltas(codes++)));
                     }
                 }
                 for (int f = 0; f < n; f++) {
