@@ -52,6 +52,8 @@ public class NodeTracker {
     private final StateCaches caches;
     private final LeaderLock leader;
     private final NodeLiveness liveness;
+    /** The most an admission backlog postpones the verdict on a node not back since the start. */
+    static final Duration MAX_BACKLOG_GRACE = Duration.ofMinutes(10);
     private final Duration unreachableAfter;
     private final Duration flushInterval;
     private final Clock clock = Clock.systemUTC();
@@ -133,6 +135,21 @@ public class NodeTracker {
         if (until.isAfter(backlogUntil)) {
             backlogUntil = until; // racy max: a lost update is a later one within milliseconds
         }
+    }
+
+    /**
+     * Where a READY node's unreachable-after counts from: when it was last seen; for a node not back since
+     * this process started, not before the admission backlog it may wait in is through, but at most
+     * {@link #MAX_BACKLOG_GRACE} after the start (connections kept waiting at the gate, by anyone, must not
+     * postpone verdicts for ever).
+     */
+    static Instant judgedFrom(Instant lastSeen, boolean seenHere, Instant backlogUntil, Instant started) {
+        if (seenHere || !backlogUntil.isAfter(lastSeen)) {
+            return lastSeen;
+        }
+        Instant cap = started.plus(MAX_BACKLOG_GRACE);
+        Instant until = backlogUntil.isBefore(cap) ? backlogUntil : cap;
+        return until.isAfter(lastSeen) ? until : lastSeen;
     }
 
     /** Called right after the agent endpoint starts listening: the unreachable clock starts now, not at construction. */
@@ -278,9 +295,7 @@ public class NodeTracker {
                         lastSeen = persisted;
                     }
                 }
-                // Not back since this process started: not before the admission backlog it may wait in is through.
-                Instant judgedFrom = !seenHere && backlogUntil.isAfter(lastSeen) ? backlogUntil : lastSeen;
-                if (Duration.between(judgedFrom, now).compareTo(unreachableAfter) >= 0) {
+                if (Duration.between(judgedFrom(lastSeen, seenHere, backlogUntil, started), now).compareTo(unreachableAfter) >= 0) {
                     nodeWriter.enqueue(name, NodeChange.unreachable(lastSeen));
                 }
             }
