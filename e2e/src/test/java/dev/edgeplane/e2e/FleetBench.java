@@ -137,9 +137,9 @@ class FleetBench {
                         into.add((t - at) / 1000.0);
                     }
                     unwatchAll(fleet, "f" + r);
-                    // Each change from a settled control plane: the one before it still costs ~7 CPU s after its
-                    // acks (10,000 status reports written, the rollout finishing), which a change right behind it
-                    // would queue behind (p99 1.5 s settled against 2.8-3.9 s back to back, at 10,000).
+                    // Each change from a settled control plane: the one before it still costs CPU after its acks
+                    // (10,000 status reports written, the rollout finishing), which a change right behind it would
+                    // queue behind (back to back at 10,000, the five p99s ranged 1.5-3.9 s).
                     double settled = awaitQuiet(pid, Duration.ofSeconds(60));
                     progress("fan-out " + r + ": settled in " + fmt(settled) + " s");
                     progress("fan-out " + r + ": p50 " + fmt(percentile(into.subList(into.size() - n, into.size()), 50)) + " ms, p99 "
