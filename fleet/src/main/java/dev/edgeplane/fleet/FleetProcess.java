@@ -78,6 +78,9 @@ public final class FleetProcess implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx" + heapMb + "m", "-XX:+UseParallelGC", "-XX:+ExitOnOutOfMemoryError",
+                // C1 only: the simulator stands in for hosts of their own, and C2 compiling each new phase's
+                // paths was ~40% of its CPU, taken from the cores the control plane is measured on.
+                "-XX:TieredStopAtLevel=1",
                 "-jar", fleetJar.toString(),
                 "--join", settings.joinAddress(), "--token", settings.token(),
                 "--agents", Integer.toString(settings.agents()), "--offset", Integer.toString(settings.offset()),
