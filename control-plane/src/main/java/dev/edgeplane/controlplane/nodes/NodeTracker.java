@@ -43,6 +43,8 @@ import org.jboss.logging.Logger;
 @ApplicationScoped
 public class NodeTracker {
     private static final Logger LOG = Logger.getLogger(NodeTracker.class);
+    /** The most an admission backlog postpones the verdict on a node not back since the start. */
+    static final Duration MAX_BACKLOG_GRACE = Duration.ofMinutes(10);
 
     /** Counts since start, for tests and /metrics. */
     public record Counts(long nodeStatusTxns, long nodeStatusWrites, long nodeStatusConflicts,
@@ -52,8 +54,6 @@ public class NodeTracker {
     private final StateCaches caches;
     private final LeaderLock leader;
     private final NodeLiveness liveness;
-    /** The most an admission backlog postpones the verdict on a node not back since the start. */
-    static final Duration MAX_BACKLOG_GRACE = Duration.ofMinutes(10);
     private final Duration unreachableAfter;
     private final Duration flushInterval;
     private final Clock clock = Clock.systemUTC();
@@ -144,7 +144,7 @@ public class NodeTracker {
      * postpone verdicts for ever).
      */
     static Instant judgedFrom(Instant lastSeen, boolean seenHere, Instant backlogUntil, Instant started) {
-        if (seenHere || !backlogUntil.isAfter(lastSeen)) {
+        if (seenHere) {
             return lastSeen;
         }
         Instant cap = started.plus(MAX_BACKLOG_GRACE);
