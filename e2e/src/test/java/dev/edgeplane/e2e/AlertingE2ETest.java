@@ -54,9 +54,10 @@ class AlertingE2ETest {
     void stoppingAnAgentFiresNodeUnreachableInAlertmanager() throws Exception {
         Map<String, String> env = new HashMap<>(EdgeCluster.FAST_FAULTS);
         env.put("EDGEPLANE_METRICS_PROMETHEUS_REFRESH_INTERVAL", "1s");
-        int promPort = FreePorts.belowEphemeralRange();
-        int amPort = FreePorts.belowEphemeralRange();
         try (EdgeCluster cluster = EdgeCluster.start(dir, env, EdgeCluster.FAST_AGENT, NODE)) {
+            // Drawn once the control plane holds its ports, so neither can be one of them.
+            int promPort = FreePorts.belowEphemeralRange();
+            int amPort = FreePorts.belowEphemeralRange(promPort);
             // The shipped rules and Alertmanager configuration as they are; only ports, paths and
             // intervals are this test's.
             Files.copy(DIR.resolve("edgeplane-rules.yml"), dir.resolve("edgeplane-rules.yml"));

@@ -201,7 +201,7 @@ class AutonomyFaultE2ETest {
 
         // Cut the link: the cloud runs, but not where the agent dials.
         f.killCloud();
-        f.startCloud(FreePorts.belowEphemeralRange());
+        f.startCloud(FreePorts.belowEphemeralRange(f.apiPort, f.agentPort));
         f.awaitPhase(NodeStatus.Phase.UNREACHABLE);
         for (ReplicaStatus r : f.get("part").getStatusOrBuilder().getReplicasList()) {
             assertEquals(f.host.name(), r.getNode(), "an autonomous node keeps its replicas: " + r);

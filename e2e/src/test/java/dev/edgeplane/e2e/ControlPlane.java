@@ -46,7 +46,8 @@ final class ControlPlane implements AutoCloseable {
     }
 
     static ControlPlane start(String etcdEndpoint, Path dir) throws IOException {
-        return start(etcdEndpoint, dir, FreePorts.belowEphemeralRange(), FreePorts.belowEphemeralRange(), Map.of());
+        int apiPort = FreePorts.belowEphemeralRange();
+        return start(etcdEndpoint, dir, apiPort, FreePorts.belowEphemeralRange(apiPort), Map.of());
     }
 
     /** On given ports (a restart where agents expect it) with extra environment (e.g. shorter grace periods). */

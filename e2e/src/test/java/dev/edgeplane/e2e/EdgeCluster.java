@@ -76,7 +76,7 @@ final class EdgeCluster implements AutoCloseable {
         // Below the ephemeral range: the control plane binds these again on every restart, and any outgoing
         // connection on the host (to etcd, the registry...) could hold an ephemeral one as its source port.
         this.apiPort = FreePorts.belowEphemeralRange();
-        this.agentPort = FreePorts.belowEphemeralRange();
+        this.agentPort = FreePorts.belowEphemeralRange(apiPort);
     }
 
     /** One host named {@code nodeName}, the control plane with its default grace periods. */

@@ -57,7 +57,7 @@ final class FleetCluster implements AutoCloseable {
     // Below the ephemeral range: the restarted control plane binds them again while the fleet's
     // reconnecting agents take thousands of ephemeral source ports.
     private final int apiPort = FreePorts.belowEphemeralRange();
-    private final int agentPort = portOtherThan(apiPort);
+    private final int agentPort = FreePorts.belowEphemeralRange(apiPort);
     private ControlPlane controlPlane;
     private final List<FleetProcess> simulators = new ArrayList<>();
     private final ObjectMapper json = new ObjectMapper();
@@ -97,14 +97,6 @@ final class FleetCluster implements AutoCloseable {
     private ControlPlane startControlPlane() throws Exception {
         return ControlPlane.start(etcd.endpoint(), dir.resolve("control-plane"), apiPort, agentPort, options.controlPlaneEnv(),
                 options.controlPlaneHeap(), Duration.ofMinutes(3));
-    }
-
-    private static int portOtherThan(int taken) {
-        int port;
-        do {
-            port = FreePorts.belowEphemeralRange();
-        } while (port == taken);
-        return port;
     }
 
     ControlPlane controlPlane() {

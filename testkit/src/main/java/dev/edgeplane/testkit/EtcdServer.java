@@ -96,10 +96,7 @@ public final class EtcdServer implements AutoCloseable {
      */
     public static Member member(String name) {
         int client = FreePorts.belowEphemeralRange();
-        int peer = FreePorts.belowEphemeralRange();
-        while (peer == client) {
-            peer = FreePorts.belowEphemeralRange();
-        }
+        int peer = FreePorts.belowEphemeralRange(client);
         return new Member(name, client, peer);
     }
 

@@ -24,8 +24,10 @@ public final class FreePorts {
      * able to bind its port again while thousands of clients hold outgoing connections: a port picked
      * by {@link #next()} is in that range, and a reconnect storm can take it as a source port while the
      * server restarts (seen: a control plane restarted under 10,000 reconnecting agents could not bind).
+     * Ports picked a moment ago but not bound yet are free too: pass them as {@code notThese} (seen: a
+     * control plane's API and agent ports drawn the same, and the second bind failed).
      */
-    public static int belowEphemeralRange() {
+    public static int belowEphemeralRange(int... notThese) {
         int low = 32768;
         try {
             // Line by line: Files.readString trusts the size procfs reports and reads one byte of it.
@@ -38,6 +40,9 @@ public final class FreePorts {
         java.util.random.RandomGenerator random = java.util.concurrent.ThreadLocalRandom.current();
         for (int attempt = 0; attempt < 200; attempt++) {
             int port = from + random.nextInt(Math.max(1, low - from));
+            if (java.util.Arrays.stream(notThese).anyMatch(taken -> taken == port)) {
+                continue;
+            }
             try (ServerSocket socket = new ServerSocket()) {
                 socket.setReuseAddress(true);
                 socket.bind(new java.net.InetSocketAddress(port), 1);
