@@ -46,6 +46,7 @@ public final class Fleet implements AutoCloseable {
     private final Identity[] identities;
     private final TemplateCache templates = new TemplateCache();
     private final Watches watches;
+    private final RefusedDials refusedDials = new RefusedDials(System::nanoTime);
     private volatile boolean metricsOn;
     private volatile Duration metricsHistory;
     private final AtomicInteger joined = new AtomicInteger();
@@ -261,7 +262,7 @@ public final class Fleet implements AutoCloseable {
     /** Every figure as key=value pairs; the last problem seen, if any, last (it may contain spaces). */
     public String stats() {
         long established = 0, sinceMark = 0, lastSinceMark = 0, firstAll = 0, snapshots = 0, changes = 0, bytes = 0;
-        long snapshotsSince = 0, changesSince = 0, bytesSince = 0, resumes = 0, resumesSince = 0, refused = 0, errors = 0;
+        long snapshotsSince = 0, changesSince = 0, bytesSince = 0, resumes = 0, resumesSince = 0, refused = 0, errors = 0, dialsSkipped = 0;
         long heartbeatsOk = 0, heartbeatsFailed = 0, statusReports = 0, events = 0, metricsAcked = 0, partitioned = 0;
         long ackedMin = Long.MAX_VALUE, ackedMax = 0, desired = 0, everEstablished = 0;
         String problem = "";
@@ -287,6 +288,7 @@ public final class Fleet implements AutoCloseable {
                 resumes += a.resumes;
                 resumesSince += a.resumes - a.mark.resumes();
                 refused += a.refusedBusy;
+                dialsSkipped += a.dialsSkipped;
                 errors += a.protocolErrors;
                 heartbeatsOk += a.heartbeatsOk;
                 heartbeatsFailed += a.heartbeatsFailed;
@@ -313,7 +315,7 @@ public final class Fleet implements AutoCloseable {
                 + " established_since_mark=" + sinceMark + " last_established_since_mark_at_us=" + lastSinceMark
                 + " snapshots=" + snapshots + " changes=" + changes + " bytes=" + bytes
                 + " snapshots_since_mark=" + snapshotsSince + " changes_since_mark=" + changesSince + " bytes_since_mark=" + bytesSince
-                + " resumes=" + resumes + " resumes_since_mark=" + resumesSince + " refused=" + refused
+                + " resumes=" + resumes + " resumes_since_mark=" + resumesSince + " refused=" + refused + " dials_skipped=" + dialsSkipped
                 + " protocol_errors=" + errors + " heartbeats_ok=" + heartbeatsOk + " heartbeats_failed=" + heartbeatsFailed
                 + " status_reports=" + statusReports + " event_reports_acked=" + events + " metrics_batches_acked=" + metricsAcked
                 + " partitioned=" + partitioned + " templates=" + templates.size()
@@ -331,6 +333,10 @@ public final class Fleet implements AutoCloseable {
 
     AgentTimings timings() {
         return settings.timings();
+    }
+
+    RefusedDials refusedDials() {
+        return refusedDials;
     }
 
     ScheduledExecutorService timer() {

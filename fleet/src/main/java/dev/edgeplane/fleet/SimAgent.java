@@ -91,6 +91,8 @@ final class SimAgent {
     long bytes;
     int resumes;
     int refusedBusy;
+    /** Dials not made because another agent's dial was refused a moment before (RefusedDials). */
+    int dialsSkipped;
     int protocolErrors;
     String lastProblem = "";
     int heartbeatsOk;
@@ -137,6 +139,13 @@ final class SimAgent {
 
     synchronized void connect() {
         if (stopped || partitioned || sync != null || channel == null) {
+            return;
+        }
+        if (fleet.refusedDials().wouldRefuse()) {
+            // Nothing listens (see RefusedDials): back off as from this dial's refusal, without dialling.
+            dialsSkipped++;
+            fleet.timer().schedule(this::connect, fleet.timings().retryDelayMillis(failures++, ThreadLocalRandom.current()),
+                    TimeUnit.MILLISECONDS);
             return;
         }
         long id = ++session;
@@ -474,6 +483,9 @@ final class SimAgent {
         }
         if (stopped || partitioned) {
             return;
+        }
+        if (status.getCode() == Status.Code.UNAVAILABLE) {
+            fleet.refusedDials().observe(error != null ? error : status.getCause());
         }
         if (wasEstablished) {
             failures = 0;
