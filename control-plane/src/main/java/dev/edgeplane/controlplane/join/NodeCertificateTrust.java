@@ -45,8 +45,7 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
             throw new CertificateException("no client certificate");
         }
         X509Certificate leaf = chain[0];
-        List<CertificateAuthority> issuers = cas.get().stream()
-                .filter(ca -> leaf.getIssuerX500Principal().equals(ca.certificate().getSubjectX500Principal())).toList();
+        List<CertificateAuthority> issuers = cas.get().stream().filter(ca -> ca.namedIssuerOf(leaf)).toList();
         if (issuers.isEmpty()) {
             throw new CertificateException("not issued by this cluster's CA: " + leaf.getIssuerX500Principal());
         }
