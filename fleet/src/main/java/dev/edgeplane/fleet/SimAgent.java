@@ -141,7 +141,7 @@ final class SimAgent {
         if (stopped || partitioned || sync != null || channel == null) {
             return;
         }
-        if (fleet.refusedDials().wouldRefuse()) {
+        if (fleet.refusedDials().wouldRefuse(channel.authority())) {
             // Nothing listens (see RefusedDials): back off as from this dial's refusal, without dialling.
             dialsSkipped++;
             fleet.timer().schedule(this::connect, fleet.timings().retryDelayMillis(failures++, ThreadLocalRandom.current()),
@@ -484,8 +484,8 @@ final class SimAgent {
         if (stopped || partitioned) {
             return;
         }
-        if (status.getCode() == Status.Code.UNAVAILABLE) {
-            fleet.refusedDials().observe(error != null ? error : status.getCause());
+        if (status.getCode() == Status.Code.UNAVAILABLE && channel != null) {
+            fleet.refusedDials().observe(channel.authority(), error != null ? error : status.getCause());
         }
         if (wasEstablished) {
             failures = 0;

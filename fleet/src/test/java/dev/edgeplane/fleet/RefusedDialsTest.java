@@ -11,28 +11,35 @@ import org.junit.jupiter.api.Test;
 class RefusedDialsTest {
     private final AtomicLong now = new AtomicLong(1_000_000_000L);
     private final RefusedDials dials = new RefusedDials(now::get);
+    private static final String CP = "127.0.0.1:7443";
 
     @Test
     void aDialRightAfterARefusalWouldBeRefused() {
-        assertFalse(dials.wouldRefuse(), "nothing refused yet");
-        dials.observe(Status.UNAVAILABLE.withCause(new ConnectException("finishConnect(..) failed: Connection refused")).asRuntimeException());
-        assertTrue(dials.wouldRefuse());
+        assertFalse(dials.wouldRefuse(CP), "nothing refused yet");
+        dials.observe(CP, Status.UNAVAILABLE.withCause(new ConnectException("finishConnect(..) failed: Connection refused")).asRuntimeException());
+        assertTrue(dials.wouldRefuse(CP));
         now.addAndGet(RefusedDials.WINDOW_NANOS - 1);
-        assertTrue(dials.wouldRefuse());
+        assertTrue(dials.wouldRefuse(CP));
     }
 
     @Test
     void theWindowPassesAndTheNextAgentDialsForReal() {
-        dials.observe(new ConnectException("Connection refused"));
+        dials.observe(CP, new ConnectException("Connection refused"));
         now.addAndGet(RefusedDials.WINDOW_NANOS);
-        assertFalse(dials.wouldRefuse());
+        assertFalse(dials.wouldRefuse(CP));
+    }
+
+    @Test
+    void aRefusalSaysNothingOfAnotherEndpoint() {
+        dials.observe(CP, new ConnectException("Connection refused"));
+        assertFalse(dials.wouldRefuse("127.0.0.2:7443"));
     }
 
     @Test
     void otherFailuresAreNotRefusals() {
-        dials.observe(Status.UNAVAILABLE.withCause(new ConnectException("connection timed out")).asRuntimeException());
-        dials.observe(Status.UNAVAILABLE.withDescription("the control plane closed the stream").asRuntimeException());
-        dials.observe(null);
-        assertFalse(dials.wouldRefuse(), "a timeout or a closed stream says nothing of a dial now");
+        dials.observe(CP, Status.UNAVAILABLE.withCause(new ConnectException("connection timed out")).asRuntimeException());
+        dials.observe(CP, Status.UNAVAILABLE.withDescription("the control plane closed the stream").asRuntimeException());
+        dials.observe(CP, null);
+        assertFalse(dials.wouldRefuse(CP), "a timeout or a closed stream says nothing of a dial now");
     }
 }
