@@ -204,7 +204,8 @@ class FleetBench {
                 bench(n, "restart_all_resumed_s", (fleet.max("last_established_since_mark_at_us") - killedAt) / 1e6,
                         "resume_bytes_per_unchanged_node", fleet.sum("bytes_since_mark") / (double) n);
                 progress("resumed: " + fleet.sum("snapshots_since_mark") + " snapshots, " + fleet.sum("refused")
-                        + " RESOURCE_EXHAUSTED in all, " + fleet.sum("dials_skipped") + " dials skipped while the port refused them, new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
+                        + " RESOURCE_EXHAUSTED in all, " + fleet.sum("dials_skipped") + " dials skipped while the port refused them,"
+                        + " new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
             }
         }
     }

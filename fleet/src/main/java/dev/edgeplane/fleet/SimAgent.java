@@ -144,8 +144,7 @@ final class SimAgent {
         if (fleet.refusedDials().wouldRefuse(channel.authority())) {
             // Nothing listens (see RefusedDials): back off as from this dial's refusal, without dialling.
             dialsSkipped++;
-            fleet.timer().schedule(this::connect, fleet.timings().retryDelayMillis(failures++, ThreadLocalRandom.current()),
-                    TimeUnit.MILLISECONDS);
+            fleet.timer().schedule(this::connect, nextBackoffMillis(), TimeUnit.MILLISECONDS);
             return;
         }
         long id = ++session;
@@ -498,12 +497,17 @@ final class SimAgent {
             lastProblem = status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription());
         }
         if (delay < 0) {
-            delay = fleet.timings().retryDelayMillis(failures++, ThreadLocalRandom.current());
+            delay = nextBackoffMillis();
         }
         if (status.getCode() == Status.Code.UNAVAILABLE && channel != null) {
             channel.enterIdle(); // as the agent: no reconnects of the channel's own while we wait
         }
         fleet.timer().schedule(this::connect, delay, TimeUnit.MILLISECONDS);
+    }
+
+    /** The agent's back-off before the next dial after one more failure (full jitter). */
+    private long nextBackoffMillis() {
+        return fleet.timings().retryDelayMillis(failures++, ThreadLocalRandom.current());
     }
 
     /** The server's google.rpc.RetryInfo delay plus up to 10 % jitter (as the agent), or -1 without one. */
