@@ -56,8 +56,8 @@ class PodLifecycleTest extends ReconcilerHarness {
         String key = ns + "/web-0";
         Await.until(WAIT, "both containers running after both init containers", () -> replica(key).getPhase() == ReplicaStatus.Phase.RUNNING
                 && Pods.running(cri, ns).size() == 2, () -> replica(key).toString());
-        Await.until(WAIT, "the app saw what the init containers wrote", () -> Files.exists(out.resolve("app-saw"))
-                && Files.exists(out.resolve("sidecar")));
+        Await.until(WAIT, "the app saw what the init containers wrote", () -> written(out.resolve("app-saw"))
+                && written(out.resolve("sidecar")));
         assertEquals("first\nsecond\n", Files.readString(out.resolve("app-saw")), "in order, each to completion first");
         ReplicaStatus running = replica(key);
         assertEquals(List.of("first", "second"), running.getInitContainersList().stream().map(c -> c.getName()).toList());
@@ -169,7 +169,8 @@ class PodLifecycleTest extends ReconcilerHarness {
                         .setSecurityContext(SecurityContext.newBuilder().setCapabilities(Capabilities.newBuilder().addDrop("CHOWN"))).build())
                 .toBuilder().addVolumes(hostDir("out", out)).build();
         desire(Pods.assignment(ns, "web", 0, template));
-        Await.until(WAIT, "both ran their checks", () -> Files.exists(out.resolve("root")) && Files.exists(out.resolve("chown")),
+        // Non-empty, not just there: the shell creates each file (the redirect) before the check's echo writes it.
+        Await.until(WAIT, "both ran their checks", () -> written(out.resolve("root")) && written(out.resolve("chown")),
                 () -> replica(ns + "/web-0").toString());
         assertEquals("1000", Files.readString(out.resolve("uid")).strip());
         assertEquals("2000", Files.readString(out.resolve("gid")).strip());
@@ -224,5 +225,14 @@ class PodLifecycleTest extends ReconcilerHarness {
         }
         long before = Files.size(log);
         Await.until(WAIT, "the runtime writes on to the reopened file", () -> log.toFile().length() > before + 4096);
+    }
+
+    /** The file exists and holds something. */
+    private static boolean written(Path file) {
+        try {
+            return Files.size(file) > 0;
+        } catch (java.io.IOException notYet) {
+            return false;
+        }
     }
 }
