@@ -78,6 +78,11 @@ public final class FleetProcess implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx" + heapMb + "m", "-XX:+UseParallelGC", "-XX:+ExitOnOutOfMemoryError",
+                // The whole heap from the start, its pages touched before the agents run: the connect storm
+                // makes ~1 GB of long-lived state per 10,000 agents at once, and a heap grown meanwhile cost
+                // full collections (ParallelGC's "Ergonomics" and "Metadata GC Threshold") and young pauses
+                // of 3-6 s, first touching fresh pages, on the cores the control plane is measured on.
+                "-Xms" + heapMb + "m", "-XX:+AlwaysPreTouch", "-XX:MetaspaceSize=128m",
                 // C1 only: the simulator stands in for hosts of their own, and C2 compiling each new phase's
                 // paths was ~40% of its CPU, taken from the cores the control plane is measured on.
                 "-XX:TieredStopAtLevel=1",

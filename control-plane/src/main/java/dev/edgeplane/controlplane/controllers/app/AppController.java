@@ -505,7 +505,8 @@ public class AppController {
                         nodes::replicas, volumes, spec == null ? List.of() : configVersions(spec), Set.copyOf(stored), now,
                         config.inlineTemplates(), release, storageClasses.lookup()),
                 new AppPlanner.Budget(config.maxPlacementsPerReconcile(), writeBudget()));
-        planNanos.put(app, System.nanoTime() - planStart);
+        long planned = System.nanoTime();
+        planNanos.put(app, planned - planStart);
         if (plan.pending()) {
             pendingApps.add(app);
         } else {
@@ -551,7 +552,8 @@ public class AppController {
                 written.put(app, new Written(revision, System.nanoTime()));
                 writtenPlans.computeIfAbsent(app, k -> new LongAdder()).increment();
                 plan.events().forEach(events::record); // only once the assignments are written
-                LOG.debugf("%s: %d assignment writes", app, plan.writes().size());
+                LOG.debugf("%s: %d assignment writes, planned in %d ms, written in %d ms more", app, plan.writes().size(),
+                        (planned - planStart) / 1_000_000, (System.nanoTime() - planned) / 1_000_000);
             }
             if (!plan.templateDeletes().isEmpty()) {
                 commit(plan.templateDeletes(), List.of(leader.fence()));
