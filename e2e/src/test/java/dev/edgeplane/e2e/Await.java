@@ -11,6 +11,11 @@ final class Await {
     private Await() {}
 
     static void until(String what, Duration timeout, Supplier<String> diagnostics, BooleanSupplier condition) {
+        until(what, timeout, POLL, diagnostics, condition);
+    }
+
+    /** The same, polling every {@code poll}: for a condition that costs the system under test to evaluate. */
+    static void until(String what, Duration timeout, Duration poll, Supplier<String> diagnostics, BooleanSupplier condition) {
         long deadline = System.nanoTime() + timeout.toNanos();
         RuntimeException last = null;
         while (System.nanoTime() < deadline) {
@@ -23,7 +28,7 @@ final class Await {
                 last = e; // e.g. UNAVAILABLE while a process starts: poll again
             }
             try {
-                Thread.sleep(POLL.toMillis());
+                Thread.sleep(poll.toMillis());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new AssertionError("interrupted waiting for " + what);

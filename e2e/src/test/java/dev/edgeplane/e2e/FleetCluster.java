@@ -155,7 +155,10 @@ final class FleetCluster implements AutoCloseable {
 
     /** Waits (bounded) until {@code key} summed over the simulators reaches {@code target}. */
     void awaitSum(String what, String key, long target, Duration timeout) {
-        Await.until(what + " (" + key + " = " + target + ")", timeout, this::diagnostics, () -> sum(key) >= target);
+        // Once a second: each poll reads every simulated agent under its lock (~6% of the simulators' CPU at
+        // 4 polls a second while 19,000 agents resumed). The figures come from the agents' own timestamps.
+        Await.until(what + " (" + key + " = " + target + ")", timeout, Duration.ofSeconds(1), this::diagnostics,
+                () -> sum(key) >= target);
     }
 
     /** Every agent joins (real Join RPCs), then every agent opens its Sync stream. */

@@ -267,6 +267,10 @@ public final class Fleet implements AutoCloseable {
         return watches.times(id);
     }
 
+    public int watchCount(String id) {
+        return watches.count(id);
+    }
+
     public void unwatch(String id) {
         watches.remove(id);
     }

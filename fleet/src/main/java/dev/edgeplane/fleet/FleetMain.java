@@ -28,6 +28,7 @@ import java.util.stream.Collectors;
  * partition FROM TO         agents [FROM, TO) of this JVM lose their link (TCP reset) and stay offline
  * heal                      partitioned agents reconnect
  * watch ID NS/APP IMAGE     record when each agent acks a revision where APP runs IMAGE
+ * watch-count ID            ok n=K (how many agents acked it so far: cheap to poll)
  * watch-times ID            ok n=K times=T1,T2,... (epoch microseconds)
  * unwatch ID
  * digest                    every agent's name@acked:key=template-hash,... joined by ';'
@@ -114,6 +115,9 @@ public final class FleetMain {
                 }
                 fleet.watch(arg(w, 1), app.substring(0, slash), app.substring(slash + 1), arg(w, 3));
                 return "";
+            }
+            case "watch-count" -> {
+                return "n=" + fleet.watchCount(arg(w, 1));
             }
             case "watch-times" -> {
                 long[] times = fleet.watchTimes(arg(w, 1));

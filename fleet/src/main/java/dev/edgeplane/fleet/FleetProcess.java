@@ -171,6 +171,12 @@ public final class FleetProcess implements AutoCloseable {
     }
 
     /** The epoch-microsecond times at which agents acked the watched change. */
+    public int watchCount(String id) {
+        String answer = command("watch-count " + id);
+        int at = answer.indexOf("n=");
+        return at < 0 ? 0 : Integer.parseInt(answer.substring(at + 2).strip());
+    }
+
     public long[] watchTimes(String id) {
         String answer = command("watch-times " + id);
         int at = answer.indexOf("times=");

@@ -47,10 +47,21 @@ final class Watches {
 
     /** The recorded times (agents that have not acked it yet, or ran it already, are absent). */
     long[] times(String id) {
+        Watch w = watch(id);
+        return IntStream.range(0, w.atMicros().length()).mapToLong(w.atMicros()::get).filter(t -> t > 0).toArray();
+    }
+
+    /** How many times {@link #times} would return now. */
+    int count(String id) {
+        Watch w = watch(id);
+        return (int) IntStream.range(0, w.atMicros().length()).filter(i -> w.atMicros().get(i) > 0).count();
+    }
+
+    private Watch watch(String id) {
         Watch w = byId.get(id);
         if (w == null) {
             throw new IllegalArgumentException("no watch " + id);
         }
-        return IntStream.range(0, w.atMicros().length()).mapToLong(w.atMicros()::get).filter(t -> t > 0).toArray();
+        return w;
     }
 }
