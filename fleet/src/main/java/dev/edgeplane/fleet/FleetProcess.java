@@ -87,7 +87,7 @@ public final class FleetProcess implements AutoCloseable {
                 // paths was ~40% of its CPU, taken from the cores the control plane is measured on.
                 "-XX:TieredStopAtLevel=1",
                 // Its collections, beside its log: the simulator's GC is CPU the control plane does not get.
-                "-Xlog:gc:file=" + log + ".gc",
+                "-Xlog:gc:file=" + log + ".gc:time,uptime",
                 "-jar", fleetJar.toString(),
                 "--join", settings.joinAddress(), "--token", settings.token(),
                 "--agents", Integer.toString(settings.agents()), "--offset", Integer.toString(settings.offset()),
