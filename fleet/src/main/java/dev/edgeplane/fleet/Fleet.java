@@ -120,7 +120,7 @@ public final class Fleet implements AutoCloseable {
                     // (42% of the simulator's CPU in a join storm, on the cores the control plane needs).
                     KeyManagerFactory keys = new SwappableKeyManager(new SwappableKeyManager.Identity(
                             identity.key().getPrivate(), Identity.certificates(response.getCertificatePem()))).asFactory();
-                    SslContext tls = GrpcSslContexts.forClient().trustManager(serverTrust(response.getCaBundlePem()).asFactory())
+                    SslContext tls = GrpcSslContexts.forClient().trustManager(serverTrust(response.getCaBundlePem()))
                             .keyManager(keys).build();
                     agent.joined(channel(response.getSyncEndpoint(), tls, agent));
                     identities[agent.index] = null;

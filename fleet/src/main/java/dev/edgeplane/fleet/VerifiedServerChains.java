@@ -1,6 +1,5 @@
 package dev.edgeplane.fleet;
 
-import io.netty.handler.ssl.util.SimpleTrustManagerFactory;
 import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.security.GeneralSecurityException;
@@ -11,7 +10,6 @@ import java.security.cert.X509Certificate;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import javax.net.ssl.ManagerFactoryParameters;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
@@ -62,25 +60,6 @@ final class VerifiedServerChains extends X509ExtendedTrustManager {
         } catch (GeneralSecurityException | java.io.IOException e) {
             throw new IllegalStateException("cannot build a trust manager for the CA bundle: " + e.getMessage(), e);
         }
-    }
-
-    /** This trust manager as a factory for Netty's SslContextBuilder. */
-    TrustManagerFactory asFactory() {
-        TrustManager[] managers = {this};
-        return new SimpleTrustManagerFactory() {
-            @Override
-            protected void engineInit(KeyStore keyStore) {
-            }
-
-            @Override
-            protected void engineInit(ManagerFactoryParameters parameters) {
-            }
-
-            @Override
-            protected TrustManager[] engineGetTrustManagers() {
-                return managers;
-            }
-        };
     }
 
     @Override
