@@ -41,10 +41,8 @@ public final class Fleet implements AutoCloseable {
 
     private final FleetSettings settings;
     private final EpollEventLoopGroup group;
-    /** The CA bundle Join gave last, and the trust manager every agent given it shares. */
-    private record ServerTrust(String caBundlePem, VerifiedServerChains chains) {}
-
-    private ServerTrust serverTrust; // guarded by this
+    /** The CA bundle Join gave last, and the trust manager every agent given it shares; guarded by this. */
+    private ServerTrust serverTrust;
     private final ScheduledExecutorService timer;
     private final List<SimAgent> agents = new ArrayList<>();
     private final Identity[] identities;
@@ -160,6 +158,8 @@ public final class Fleet implements AutoCloseable {
             }
         });
     }
+
+    private record ServerTrust(String caBundlePem, VerifiedServerChains chains) {}
 
     /** One remembering trust manager for every agent given this CA bundle (Join hands all of them the same one). */
     private synchronized VerifiedServerChains serverTrust(String caBundlePem) {

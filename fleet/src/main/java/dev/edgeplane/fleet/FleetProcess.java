@@ -170,13 +170,14 @@ public final class FleetProcess implements AutoCloseable {
         return Long.parseLong(v);
     }
 
-    /** The epoch-microsecond times at which agents acked the watched change. */
+    /** How many agents acked the watched change so far. */
     public int watchCount(String id) {
         String answer = command("watch-count " + id);
         int at = answer.indexOf("n=");
         return at < 0 ? 0 : Integer.parseInt(answer.substring(at + 2).strip());
     }
 
+    /** The epoch-microsecond times at which agents acked the watched change. */
     public long[] watchTimes(String id) {
         String answer = command("watch-times " + id);
         int at = answer.indexOf("times=");
