@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>System properties: {@code fleet.agents} (10000), {@code fleet.idleSeconds} (300: the idle window),
  * {@code fleet.metricsHistorySeconds} (3600: the simulated past each agent uploads when metrics start),
- * {@code fleet.agentsPerJvm} (9500), {@code fleet.phases} (all of idle,metrics,fanout,onenode,placements,restart:
+ * {@code fleet.agentsPerJvm} (9500), {@code fleet.fanoutChanges} (5: the image changes the fan-out counts), {@code fleet.phases} (all of idle,metrics,fanout,onenode,placements,restart:
  * the phases run after join and connect), {@code fleet.jfr} (a file: the control plane records a JFR profile),
  * {@code fleet.cpJavaOptions} (more JVM options for the control plane, e.g. a profiler's {@code -agentpath:...}),
  * {@code fleet.fanoutProfiler} (async-profiler's libasyncProfiler.so: loaded into the control plane for
@@ -39,6 +39,7 @@ class FleetBench {
     static final int IDLE_SECONDS = Integer.getInteger("fleet.idleSeconds", 300);
     static final int METRICS_HISTORY_SECONDS = Integer.getInteger("fleet.metricsHistorySeconds", 3600);
     static final int PER_JVM = Integer.getInteger("fleet.agentsPerJvm", 9_500);
+    static final int FANOUT_CHANGES = Integer.getInteger("fleet.fanoutChanges", 5);
     /** The phases after join and connect; a subset runs faster when working on one of them. */
     static final Set<String> PHASES = Set.of(System.getProperty("fleet.phases", "idle,metrics,fanout,onenode,placements,restart").split(","));
     static final int PLACEMENTS = 100_000;
@@ -127,7 +128,7 @@ class FleetBench {
                 double cpu0 = cpuSeconds(pid);
                 long w0 = System.nanoTime();
                 profiler(pid, "start,event=itimer,threads");
-                for (int r = 0; r <= 5; r++) {
+                for (int r = 0; r <= FANOUT_CHANGES; r++) {
                     String image = "example/app:" + (r + 1);
                     List<Double> into = r == 0 ? first : fanout;
                     watchAll(fleet, "f" + r, "fanout", image);
