@@ -27,6 +27,7 @@ import java.util.stream.Collectors;
  * metrics-history SECONDS   simulated history uploaded when metrics start
  * partition FROM TO         agents [FROM, TO) of this JVM lose their link (TCP reset) and stay offline
  * heal                      partitioned agents reconnect
+ * gc                        collect this JVM's garbage now (System.gc), between measurements
  * watch ID NS/APP IMAGE     record when each agent acks a revision where APP runs IMAGE
  * watch-count ID            ok n=K (how many agents acked it so far: cheap to poll)
  * watch-times ID            ok n=K times=T1,T2,... (epoch microseconds)
@@ -106,6 +107,10 @@ public final class FleetMain {
             }
             case "heal" -> {
                 return "healed=" + fleet.heal();
+            }
+            case "gc" -> {
+                System.gc();
+                return "";
             }
             case "watch" -> {
                 String app = arg(w, 2);

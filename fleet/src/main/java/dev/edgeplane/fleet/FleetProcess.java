@@ -86,8 +86,9 @@ public final class FleetProcess implements AutoCloseable {
                 // C1 only: the simulator stands in for hosts of their own, and C2 compiling each new phase's
                 // paths was ~40% of its CPU, taken from the cores the control plane is measured on.
                 "-XX:TieredStopAtLevel=1",
-                // Its collections, beside its log: the simulator's GC is CPU the control plane does not get.
-                "-Xlog:gc:file=" + log + ".gc:time,uptime",
+                // Its collections, beside its log: the simulator's GC is CPU the control plane does not get. With
+                // their CPU time: a pause whose Real is far above its User waited for a core, not for work.
+                "-Xlog:gc,gc+cpu:file=" + log + ".gc:time,uptime",
                 "-jar", fleetJar.toString(),
                 "--join", settings.joinAddress(), "--token", settings.token(),
                 "--agents", Integer.toString(settings.agents()), "--offset", Integer.toString(settings.offset()),
