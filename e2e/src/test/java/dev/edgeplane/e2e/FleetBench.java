@@ -26,8 +26,10 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>System properties: {@code fleet.agents} (10000), {@code fleet.idleSeconds} (300: the idle window),
  * {@code fleet.metricsHistorySeconds} (3600: the simulated past each agent uploads when metrics start),
- * {@code fleet.agentsPerJvm} (9500), {@code fleet.fanoutChanges} (5: the image changes the fan-out counts), {@code fleet.fanoutWarmup} (3: the changes before them, printed, not counted),
- * {@code fleet.phases} (all of idle,metrics,fanout,onenode,placements,restart: the phases run after join and connect), {@code fleet.jfr} (a file: the control plane records a JFR profile),
+ * {@code fleet.agentsPerJvm} (9500), {@code fleet.fanoutChanges} (5: the image changes the fan-out counts),
+ * {@code fleet.fanoutWarmup} (3: the changes before them, printed, not counted), {@code fleet.phases} (all of
+ * idle,metrics,fanout,onenode,placements,restart: the phases run after join and connect), {@code fleet.jfr}
+ * (a file: the control plane records a JFR profile),
  * {@code fleet.cpJavaOptions} (more JVM options for the control plane, e.g. a profiler's {@code -agentpath:...}),
  * {@code fleet.fanoutProfiler} (async-profiler's libasyncProfiler.so: loaded into the control plane for
  * the fan-out phase only, its CPU profile written in collapsed form to {@code fleet.fanoutProfile}).
