@@ -15,6 +15,7 @@ import dev.edgeplane.controlplane.nodes.NodeStatuses;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
+import dev.edgeplane.controlplane.store.StateCaches;
 import io.etcd.jetcd.kv.TxnResponse;
 import io.etcd.jetcd.op.Cmp;
 import io.etcd.jetcd.op.CmpTarget;
@@ -73,9 +74,12 @@ public class Joiner {
     private final java.time.Duration certificateValidity;
     private final Clock clock = Clock.systemUTC();
     private final dev.edgeplane.controlplane.events.EventRecorder events;
+    private final StateCaches caches;
 
-    public Joiner(EtcdStore store, ClusterCa ca, ControlPlaneConfig config, dev.edgeplane.controlplane.events.EventRecorder events) {
+    public Joiner(EtcdStore store, StateCaches caches, ClusterCa ca, ControlPlaneConfig config,
+                  dev.edgeplane.controlplane.events.EventRecorder events) {
         this.store = store;
+        this.caches = caches;
         this.events = events;
         this.ca = ca;
         this.advertise = config.agent().advertise();
@@ -105,26 +109,27 @@ public class Joiner {
         String tokenKey = Keys.joinToken(token.id());
         String nodeKey = Keys.node(nodeName);
         for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
-            Entry<JoinToken> stored = store.get(tokenKey, JoinToken.parser())
+            // The first attempt reads the token and the node from the informers, the next ones from etcd:
+            // the transaction below compares both revisions, so a cache behind etcd only costs a retry.
+            boolean fromCache = attempt == 0;
+            Entry<JoinToken> stored = (fromCache ? Optional.ofNullable(caches.joinTokens().get(tokenKey))
+                    .or(() -> store.get(tokenKey, JoinToken.parser())) : store.get(tokenKey, JoinToken.parser()))
                     .orElseThrow(() -> unauthenticated("unknown token"));
             JoinToken joinToken = stored.value();
-            String secretHash = joinToken.getMetadata().getAnnotationsOrDefault(JoinTokens.SECRET_HASH_ANNOTATION, "");
-            if (secretHash.isEmpty() || !JoinTokens.matches(token.secret(), secretHash)) {
-                throw unauthenticated("unknown token");
-            }
-            if (!joinToken.getSpec().getNodeName().isEmpty() && !joinToken.getSpec().getNodeName().equals(nodeName)) {
-                throw Status.PERMISSION_DENIED.withDescription("token " + token.id() + " is for node \""
-                        + joinToken.getSpec().getNodeName() + "\" only").asRuntimeException();
-            }
             Instant now = clock.instant();
-            if (joinToken.getStatus().hasExpireTime() && !now.isBefore(toInstant(joinToken.getStatus().getExpireTime()))) {
-                throw unauthenticated("token expired at " + toInstant(joinToken.getStatus().getExpireTime()));
+            Optional<StatusRuntimeException> refused = refusal(token, joinToken, nodeName, now);
+            if (refused.isPresent()) {
+                if (fromCache) {
+                    continue; // refused on etcd's word only, not on a cache that may be behind it
+                }
+                throw refused.get();
             }
             int maxUses = joinToken.getSpec().getMaxUses() <= 0 ? 1 : joinToken.getSpec().getMaxUses();
             TokenUses.Pick pick = pickUse(token.id(), maxUses, joinToken.getStatus());
 
             if (certificate == null) {
-                // Only once the token is known good: nothing is signed for an unauthenticated caller.
+                // Only once the token is known good: nothing is signed for an unauthenticated caller (a token
+                // deleted a moment ago that the cache still shows fails the transaction: the certificate never leaves).
                 try {
                     certificate = signer.signNodeCsr(request.getCsrPem(), nodeName, now, certificateValidity);
                 } catch (CertificateAuthority.InvalidCsrException e) {
@@ -132,7 +137,10 @@ public class Joiner {
                 }
                 certHash = CertificateAuthority.hashOf(certificate);
             }
-            Optional<Entry<Node>> existing = store.get(nodeKey, Node.parser());
+            // A node the cache shows is read from etcd (it may have been deleted since); one it does not is
+            // created only if etcd agrees (version 0).
+            Optional<Entry<Node>> existing = fromCache && caches.nodes().get(nodeKey) == null
+                    ? Optional.empty() : store.get(nodeKey, Node.parser());
             String hostname = request.getInfo().getHostname();
             if (existing.isPresent() && !existing.get().value().getMetadata().containsAnnotations(IDENTITY_RESET_ANNOTATION)) {
                 throw Status.ALREADY_EXISTS.withDescription("node \"" + nodeName + "\" already exists (joined from host \""
@@ -168,6 +176,22 @@ public class Joiner {
             // Another join took the same counter, or the token or the node changed: look again.
         }
         throw Status.ABORTED.withDescription("join of " + nodeName + " kept conflicting with concurrent joins; retry").asRuntimeException();
+    }
+
+    /** Why {@code joinToken} does not admit {@code nodeName} now, if it does not. */
+    private static Optional<StatusRuntimeException> refusal(JoinTokens.Token token, JoinToken joinToken, String nodeName, Instant now) {
+        String secretHash = joinToken.getMetadata().getAnnotationsOrDefault(JoinTokens.SECRET_HASH_ANNOTATION, "");
+        if (secretHash.isEmpty() || !JoinTokens.matches(token.secret(), secretHash)) {
+            return Optional.of(unauthenticated("unknown token"));
+        }
+        if (!joinToken.getSpec().getNodeName().isEmpty() && !joinToken.getSpec().getNodeName().equals(nodeName)) {
+            return Optional.of(Status.PERMISSION_DENIED.withDescription("token " + token.id() + " is for node \""
+                    + joinToken.getSpec().getNodeName() + "\" only").asRuntimeException());
+        }
+        if (joinToken.getStatus().hasExpireTime() && !now.isBefore(toInstant(joinToken.getStatus().getExpireTime()))) {
+            return Optional.of(unauthenticated("token expired at " + toInstant(joinToken.getStatus().getExpireTime())));
+        }
+        return Optional.empty();
     }
 
     private static Node buildNode(String name, JoinRequest request, JoinToken token, Optional<Node> existing,

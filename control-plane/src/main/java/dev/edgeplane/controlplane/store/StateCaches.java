@@ -5,6 +5,7 @@ import dev.edgeplane.api.v1.AppRevision;
 import dev.edgeplane.api.v1.Assignment;
 import dev.edgeplane.api.v1.ConfigMap;
 import dev.edgeplane.api.v1.ImagePrefetch;
+import dev.edgeplane.api.v1.JoinToken;
 import dev.edgeplane.api.v1.Node;
 import dev.edgeplane.api.v1.NodePool;
 import dev.edgeplane.api.v1.StorageClass;
@@ -53,6 +54,7 @@ public class StateCaches {
     private final PrefixCache<dev.edgeplane.api.v1.CronJob> cronJobs;
     /** Storage classes: the scheduler resolves a Volume's class (CSI parameters, backend) for every placement. */
     private final PrefixCache<StorageClass> storageClasses;
+    private final PrefixCache<JoinToken> joinTokens;
 
     public StateCaches(EtcdStore store) {
         this.retries = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -81,6 +83,7 @@ public class StateCaches {
         this.jobs = new PrefixCache<>(store, Keys.JOBS, b -> EtcdStore.decode(dev.edgeplane.api.v1.Job.parser(), b), retries);
         this.cronJobs = new PrefixCache<>(store, Keys.CRON_JOBS, b -> EtcdStore.decode(dev.edgeplane.api.v1.CronJob.parser(), b), retries);
         this.storageClasses = new PrefixCache<>(store, Keys.STORAGE_CLASSES, b -> EtcdStore.decode(StorageClass.parser(), b), retries);
+        this.joinTokens = new PrefixCache<>(store, Keys.JOIN_TOKENS, b -> EtcdStore.decode(JoinToken.parser(), b), retries);
     }
 
     /**
@@ -192,9 +195,18 @@ public class StateCaches {
         return storageClasses;
     }
 
+    /**
+     * Join tokens (their use counters are not here: Join reads the one it increments). A join reads its
+     * token here, not from etcd: the join's transaction compares the token's revision, so a token just
+     * changed or deleted fails it and the retry reads etcd.
+     */
+    public PrefixCache<JoinToken> joinTokens() {
+        return joinTokens;
+    }
+
     private List<PrefixCache<?>> all() {
         return List.of(templates, rollouts, revisions, apps, nodes, assignments, replicaStatuses, volumes, configMaps, secrets, apiTokens,
-                roleBindings, nodePools, imagePrefetches, snapshotPolicies, autoscalers, storageClasses, jobs, cronJobs);
+                roleBindings, nodePools, imagePrefetches, snapshotPolicies, autoscalers, storageClasses, jobs, cronJobs, joinTokens);
     }
 
     public void close() {

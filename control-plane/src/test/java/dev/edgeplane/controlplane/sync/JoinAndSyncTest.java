@@ -241,6 +241,18 @@ class JoinAndSyncTest {
         assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class,
                 () -> api.nodes().getNode(GetNodeRequest.newBuilder().setName("join-second").build())).getStatus().getCode());
 
+        // A token deleted right after it admitted a node admits no other: the join reads the token from
+        // the informer, which may not show the delete yet, and the transaction's check on it refuses.
+        JoinToken revoked = token(JoinTokenSpec.newBuilder().setMaxUses(2));
+        agent("join-before-delete").join(port, revoked.getStatus().getToken(), caHash);
+        api.tokens().deleteJoinToken(dev.edgeplane.api.v1.DeleteJoinTokenRequest.newBuilder().setName(revoked.getMetadata().getName()).build());
+        StatusRuntimeException deleted = assertThrows(StatusRuntimeException.class,
+                () -> agent("join-after-delete").join(port, revoked.getStatus().getToken(), caHash));
+        assertEquals(Status.Code.UNAUTHENTICATED, deleted.getStatus().getCode());
+        assertTrue(deleted.getStatus().getDescription().contains("unknown token"), deleted.getStatus().getDescription());
+        assertEquals(Status.Code.NOT_FOUND, assertThrows(StatusRuntimeException.class,
+                () -> api.nodes().getNode(GetNodeRequest.newBuilder().setName("join-after-delete").build())).getStatus().getCode());
+
         // An agent pinning another CA hash refuses the server.
         JoinToken other = token(JoinTokenSpec.newBuilder());
         assertThrows(StatusRuntimeException.class, () -> agent("join-wrongca").join(port, other.getStatus().getToken(), "sha256:" + "0".repeat(64)));
