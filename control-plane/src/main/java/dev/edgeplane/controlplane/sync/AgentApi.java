@@ -64,6 +64,10 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     private final Clock clock = Clock.systemUTC();
     private final Duration helloTimeout;
     private final ScheduledExecutorService timers;
+    /** At most this many connect/disconnect lines at INFO per interval; the rest in one summary line. */
+    private static final int CONNECTION_LOG_LINES = 20;
+    private static final Duration CONNECTION_LOG_INTERVAL = Duration.ofSeconds(10);
+    private final ConnectionLog connections;
 
     /** Per-caller budgets: all joins (one key), refused joins by address, Sync opens by node. */
     public record Limits(KeyedTokenBuckets joins, KeyedTokenBuckets joinFailures, KeyedTokenBuckets syncOpens) {
@@ -82,6 +86,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         this.limiter = limiter;
         this.helloTimeout = helloTimeout;
         this.timers = timers;
+        this.connections = new ConnectionLog(timers, CONNECTION_LOG_INTERVAL, CONNECTION_LOG_LINES);
         this.volumeReports = volumeReports;
         this.prefetchReports = prefetchReports;
         this.cronJobRuns = cronJobRuns;
@@ -249,7 +254,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                         long last = request.getHello().getLastAppliedRevision();
                         try {
                             tracker.connected(node, request.getHello().getInfo(), last);
-                            new Resumer(index, store).open(session, last);
+                            connections.connected(node, last, new Resumer(index, store).open(session, last));
                         } finally {
                             permit.release();
                         }
@@ -414,7 +419,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         index.close(session);
         if (connected) {
             tracker.disconnected(session.node());
-            LOG.infof("node %s disconnected (acked revision %d)", session.node(), session.acked());
+            connections.disconnected(session.node(), session.acked());
         }
         if (complete) {
             session.complete();

@@ -6,7 +6,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.jboss.logging.Logger;
 
 /**
  * Answers an agent's Hello: resumes from the node's cursor when nothing of it changed since its ack,
@@ -15,7 +14,6 @@ import org.jboss.logging.Logger;
  * compacted that history. The etcd reads happen outside the index's lock.
  */
 final class Resumer {
-    private static final Logger LOG = Logger.getLogger(Resumer.class);
     static final Duration HISTORY_TIMEOUT = Duration.ofSeconds(5);
 
     private final AssignmentIndex index;
@@ -31,7 +29,6 @@ final class Resumer {
         String node = session.node();
         // Nothing of the node changed between its ack and its cursor: resume from the newer one.
         long from = index.cursors().resumeFrom(node, lastApplied);
-        LOG.infof("node %s connected (last applied revision %d, resuming from %d)", node, lastApplied, from);
         String prefix = Keys.assignmentsOf(node);
         // Older than this process's memory (e.g. it restarted): etcd's history can still answer.
         Optional<List<String>> keysThen = index.needsKeysAt(node, from) ? store.keysAt(prefix, from) : Optional.empty();
