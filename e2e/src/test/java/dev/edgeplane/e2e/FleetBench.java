@@ -212,6 +212,7 @@ class FleetBench {
                 // kill -9 of the control plane and a restart: until every agent has resumed.
                 fleet.awaitConverged("the fleet settled before the restart", Duration.ofMinutes(10));
                 fleet.broadcast("mark");
+                long attempts0 = fleet.sum("sync_attempts"), failed0 = fleet.sum("sync_attempts_failed");
                 long killedAt = fleet.killAndRestartControlPlane();
                 // what the agents' back-off adds comes after this: the control plane's own start with the fleet's state
                 progress("control plane ready " + fmt((FleetCluster.nowMicros() - killedAt) / 1e6) + " s after the kill");
@@ -219,8 +220,11 @@ class FleetBench {
                 bench(n, "restart_all_resumed_s", (fleet.max("last_established_since_mark_at_us") - killedAt) / 1e6,
                         "resume_bytes_per_unchanged_node", fleet.sum("bytes_since_mark") / (double) n);
                 progress("resumed: " + fleet.sum("snapshots_since_mark") + " snapshots, " + fleet.sum("refused")
-                        + " RESOURCE_EXHAUSTED in all, " + fleet.sum("dials_skipped") + " dials skipped while the port refused them,"
+                        + " RESOURCE_EXHAUSTED in all, " + fleet.sum("dials_skipped") + " dials skipped while the port refused them, "
+                        + (fleet.sum("sync_attempts_failed") - failed0) + " of " + (fleet.sum("sync_attempts") - attempts0)
+                        + " Sync attempts ended before an answer,"
                         + " new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
+                progress("after the resume: " + fleet.simulatorStats().trim().replace('\n', ';'));
             }
         }
     }

@@ -142,6 +142,11 @@ final class FleetCluster implements AutoCloseable {
 
     /** What the simulators and the control plane say, for failure messages. */
     String diagnostics() {
+        return simulatorStats() + controlPlane.process().logTail();
+    }
+
+    /** Each simulator's figures, a line each. */
+    String simulatorStats() {
         StringBuilder out = new StringBuilder();
         for (FleetProcess s : simulators) {
             try {
@@ -150,7 +155,7 @@ final class FleetCluster implements AutoCloseable {
                 out.append(e.getMessage()).append('\n');
             }
         }
-        return out + controlPlane.process().logTail();
+        return out.toString();
     }
 
     /** Waits (bounded) until {@code key} summed over the simulators reaches {@code target}. */

@@ -291,6 +291,8 @@ public final class Fleet implements AutoCloseable {
     public String stats() {
         long established = 0, sinceMark = 0, lastSinceMark = 0, firstAll = 0, snapshots = 0, changes = 0, bytes = 0;
         long snapshotsSince = 0, changesSince = 0, bytesSince = 0, resumes = 0, resumesSince = 0, refused = 0, errors = 0, dialsSkipped = 0;
+        long syncAttempts = 0, syncAttemptsFailed = 0;
+        String attemptFailure = "";
         long heartbeatsOk = 0, heartbeatsFailed = 0, statusReports = 0, events = 0, metricsAcked = 0, partitioned = 0;
         long ackedMin = Long.MAX_VALUE, ackedMax = 0, desired = 0, everEstablished = 0;
         String problem = "";
@@ -317,6 +319,11 @@ public final class Fleet implements AutoCloseable {
                 resumesSince += a.resumes - a.mark.resumes();
                 refused += a.refusedBusy;
                 dialsSkipped += a.dialsSkipped;
+                syncAttempts += a.syncAttempts;
+                syncAttemptsFailed += a.syncAttemptsFailed;
+                if (!a.lastAttemptFailure.isEmpty()) {
+                    attemptFailure = a.lastAttemptFailure;
+                }
                 errors += a.protocolErrors;
                 heartbeatsOk += a.heartbeatsOk;
                 heartbeatsFailed += a.heartbeatsFailed;
@@ -344,6 +351,8 @@ public final class Fleet implements AutoCloseable {
                 + " snapshots=" + snapshots + " changes=" + changes + " bytes=" + bytes
                 + " snapshots_since_mark=" + snapshotsSince + " changes_since_mark=" + changesSince + " bytes_since_mark=" + bytesSince
                 + " resumes=" + resumes + " resumes_since_mark=" + resumesSince + " refused=" + refused + " dials_skipped=" + dialsSkipped
+                + " sync_attempts=" + syncAttempts + " sync_attempts_failed=" + syncAttemptsFailed
+                + " last_attempt_failure=" + (attemptFailure.isEmpty() ? "-" : attemptFailure.replaceAll("\\s+", "_"))
                 + " protocol_errors=" + errors + " heartbeats_ok=" + heartbeatsOk + " heartbeats_failed=" + heartbeatsFailed
                 + " status_reports=" + statusReports + " event_reports_acked=" + events + " metrics_batches_acked=" + metricsAcked
                 + " partitioned=" + partitioned + " templates=" + templates.size()

@@ -93,6 +93,11 @@ final class SimAgent {
     int refusedBusy;
     /** Dials not made because another agent's dial was refused a moment before (RefusedDials). */
     int dialsSkipped;
+    /** Sync streams started (dials, when no connection is up), and those that ended before their first answer. */
+    int syncAttempts;
+    int syncAttemptsFailed;
+    /** How the last of those ended (status code and description). */
+    String lastAttemptFailure = "";
     int protocolErrors;
     String lastProblem = "";
     int heartbeatsOk;
@@ -148,6 +153,7 @@ final class SimAgent {
             return;
         }
         long id = ++session;
+        syncAttempts++;
         established = false;
         serverAcksHeartbeats = false;
         lastHeardNanos = System.nanoTime();
@@ -475,6 +481,10 @@ final class SimAgent {
             heartbeatTask = null;
         }
         boolean wasEstablished = established;
+        if (!wasEstablished) {
+            syncAttemptsFailed++;
+            lastAttemptFailure = status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription());
+        }
         established = false;
         closeSideStreams("sync ended");
         if (stream != null && status.getCode() != Status.Code.CANCELLED) {
