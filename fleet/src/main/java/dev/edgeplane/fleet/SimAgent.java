@@ -483,7 +483,13 @@ final class SimAgent {
         boolean wasEstablished = established;
         if (!wasEstablished) {
             syncAttemptsFailed++;
-            lastAttemptFailure = status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription());
+            Throwable root = error != null ? error : status.getCause();
+            while (root != null && root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+            }
+            // The description says where it failed ("io exception" in TLS); the root cause says why (a reset, a timeout).
+            lastAttemptFailure = status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription())
+                    + (root == null ? "" : " (" + root + ")");
         }
         established = false;
         closeSideStreams("sync ended");
