@@ -96,7 +96,7 @@ final class SimAgent {
     /** Sync streams started (dials, when no connection is up), and those that ended before their first answer. */
     int syncAttempts;
     int syncAttemptsFailed;
-    /** How the last of those ended (status code and description). */
+    /** How the last of those ended (status code, description and root cause). */
     String lastAttemptFailure = "";
     int protocolErrors;
     String lastProblem = "";
@@ -483,10 +483,8 @@ final class SimAgent {
         boolean wasEstablished = established;
         if (!wasEstablished) {
             syncAttemptsFailed++;
-            Throwable root = error != null ? error : status.getCause();
-            while (root != null && root.getCause() != null && root.getCause() != root) {
-                root = root.getCause();
-            }
+            Throwable failure = error != null ? error : status.getCause();
+            Throwable root = failure == null ? null : com.google.common.base.Throwables.getRootCause(failure);
             // The description says where it failed ("io exception" in TLS); the root cause says why (a reset, a timeout).
             lastAttemptFailure = status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription())
                     + (root == null ? "" : " (" + root + ")");

@@ -112,8 +112,8 @@ public class Joiner {
             // The first attempt reads the token and the node from the informers, the next ones from etcd:
             // the transaction below compares both revisions, so a cache behind etcd only costs a retry.
             boolean fromCache = attempt == 0;
-            Entry<JoinToken> stored = (fromCache ? Optional.ofNullable(caches.joinTokens().get(tokenKey))
-                    .or(() -> store.get(tokenKey, JoinToken.parser())) : store.get(tokenKey, JoinToken.parser()))
+            Optional<Entry<JoinToken>> cached = fromCache ? Optional.ofNullable(caches.joinTokens().get(tokenKey)) : Optional.empty();
+            Entry<JoinToken> stored = cached.or(() -> store.get(tokenKey, JoinToken.parser()))
                     .orElseThrow(() -> unauthenticated("unknown token"));
             JoinToken joinToken = stored.value();
             Instant now = clock.instant();

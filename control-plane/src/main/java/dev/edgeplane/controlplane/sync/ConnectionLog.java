@@ -31,20 +31,17 @@ final class ConnectionLog {
 
     void connected(String node, long lastApplied, long resumedFrom) {
         connected.increment();
-        if (lines.getAndIncrement() < linesPerInterval) {
-            LOG.infof("node %s connected (last applied revision %d, resuming from %d)", node, lastApplied, resumedFrom);
-        } else {
-            LOG.debugf("node %s connected (last applied revision %d, resuming from %d)", node, lastApplied, resumedFrom);
-        }
+        line("node %s connected (last applied revision %d, resuming from %d)", node, lastApplied, resumedFrom);
     }
 
     void disconnected(String node, long acked) {
         disconnected.increment();
-        if (lines.getAndIncrement() < linesPerInterval) {
-            LOG.infof("node %s disconnected (acked revision %d)", node, acked);
-        } else {
-            LOG.debugf("node %s disconnected (acked revision %d)", node, acked);
-        }
+        line("node %s disconnected (acked revision %d)", node, acked);
+    }
+
+    /** At INFO while the interval has lines left, else at DEBUG. */
+    private void line(String format, Object... params) {
+        LOG.logf(lines.getAndIncrement() < linesPerInterval ? Logger.Level.INFO : Logger.Level.DEBUG, format, params);
     }
 
     /** The interval's counts, when some of them were not logged one by one. */
