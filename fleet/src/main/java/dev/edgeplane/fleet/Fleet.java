@@ -9,6 +9,7 @@ import dev.edgeplane.api.v1.Resources;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.netty.GrpcSslContexts;
+import dev.edgeplane.agent.sync.PatientConnect;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import io.netty.channel.epoll.EpollEventLoopGroup;
@@ -183,7 +184,7 @@ public final class Fleet implements AutoCloseable {
         NettyChannelBuilder builder = NettyChannelBuilder.forAddress(endpoint)
                 .eventLoopGroup(group)
                 .channelFactory(() -> {
-                    EpollSocketChannel socket = new EpollSocketChannel();
+                    EpollSocketChannel socket = PatientConnect.newChannel(); // as the agent's
                     // With a source address, the port is picked at connect() (by the whole 4-tuple), not at bind():
                     // a bind to port 0 searched the source address's used ports for a free one, ~18% of the
                     // simulators' CPU at 9,500 agents an address (the kernel's inet_bhash2_conflict).

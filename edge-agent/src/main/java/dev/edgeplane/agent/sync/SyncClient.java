@@ -26,6 +26,7 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.netty.channel.epoll.EpollEventLoopGroup;
 import io.netty.handler.ssl.SslContext;
 import java.io.IOException;
 import java.time.Clock;
@@ -91,6 +92,7 @@ public final class SyncClient implements AutoCloseable {
     private final IntSupplier desiredCount;
     private final Clock clock;
     private final ManagedChannel channel;
+    private final EpollEventLoopGroup eventLoop;
     private final ScheduledExecutorService timer;
     private final ReconnectBackoff backoff;
     private final Thread loop;
@@ -134,7 +136,16 @@ public final class SyncClient implements AutoCloseable {
         this.info = info;
         this.desiredCount = desiredCount;
         this.clock = clock;
+        // One event loop: the agent holds one connection. Patient connects (see PatientConnect) need
+        // epoll sockets, hence our own group, shut down in close().
+        this.eventLoop = new EpollEventLoopGroup(1, runnable -> {
+            Thread thread = new Thread(runnable, "sync-netty");
+            thread.setDaemon(true);
+            return thread;
+        });
         this.channel = NettyChannelBuilder.forTarget(settings.endpoint())
+                .eventLoopGroup(eventLoop)
+                .channelFactory(PatientConnect::newChannel)
                 .sslContext(tls)
                 .keepAliveTime(settings.keepAlive().toMillis(), TimeUnit.MILLISECONDS)
                 .keepAliveTimeout(10, TimeUnit.SECONDS)
@@ -590,6 +601,7 @@ public final class SyncClient implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        eventLoop.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }
 
 }
