@@ -17,6 +17,13 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 
 /** Starts the parts in dependency order at startup and stops them in reverse at shutdown. */
@@ -78,26 +85,89 @@ public class ControlPlane {
     }
 
     void onStart(@Observes StartupEvent event) {
-        ca.load();
-        ca.startFollowing();
-        adminTokens.bootstrap();
-        storageClasses.ensureBuiltIns(); // before the caches list them
-        caches.start();
-        access.start(); // API tokens and role bindings: until now only the admin token is accepted
-        events.start();
-        nodeObjects.start(); // before agents connect: what each node may report events about
-        index.start();
-        agentEndpoint.start();
-        tracker.start();
-        pools.start(); // before the App controller starts the leader lock: it listens for the first gain
-        prefetches.start(); // like pools: before the App controller starts the leader lock
-        snapshotPolicies.start(); // likewise
-        jobs.start(); // likewise
-        autoscalers.start(); // likewise
-        cronJobs.start(); // likewise
-        apps.start();
+        // Each step timed: a restart under a fleet is judged by how soon the agent endpoint listens.
+        StartupSteps steps = new StartupSteps();
+        steps.run("admin-token", adminTokens::bootstrap);
+        steps.run("storage-classes", storageClasses::ensureBuiltIns); // before the caches list them
+        // Independent, and each mostly waits on etcd or runs cold code: together, they cost the longest.
+        steps.together(List.of(
+                new Step("ca", () -> {
+                    ca.load();
+                    ca.startFollowing();
+                }),
+                new Step("informers", caches::start),
+                new Step("events", events::start)));
+        steps.run("access", access::start); // API tokens and role bindings: until now only the admin token is accepted
+        steps.run("node-objects", nodeObjects::start); // before agents connect: what each node may report events about
+        steps.run("assignment-index", index::start);
+        steps.run("agent-endpoint", agentEndpoint::start);
+        steps.run("tracker", tracker::start);
+        steps.run("controllers", () -> {
+            pools.start(); // before the App controller starts the leader lock: it listens for the first gain
+            prefetches.start(); // like pools: before the App controller starts the leader lock
+            snapshotPolicies.start(); // likewise
+            jobs.start(); // likewise
+            autoscalers.start(); // likewise
+            cronJobs.start(); // likewise
+            apps.start();
+        });
         LOG.infof("Edgeplane control plane started: API port %d (gRPC, plaintext), agent port %d (TLS), etcd %s, admin token file %s, CA %s",
                 httpPort, agentEndpoint.port(), store.endpoints(), config.adminTokenFile(), ca.get().hash());
+        LOG.infof("start-up steps (ms): %s", steps);
+    }
+
+    private record Step(String name, Runnable action) {}
+
+    /** Runs the start-up steps and keeps their durations, in order. */
+    private static final class StartupSteps {
+        private final StringBuilder done = new StringBuilder();
+
+        void run(String name, Runnable step) {
+            long start = System.nanoTime();
+            step.run();
+            record(name, start);
+        }
+
+        /** Runs {@code steps} at once, each on its own thread; the first failure is thrown once all ended. */
+        void together(List<Step> steps) {
+            ExecutorService threads = Executors.newFixedThreadPool(steps.size(), runnable -> {
+                Thread thread = new Thread(runnable, "edgeplane-startup");
+                thread.setDaemon(true);
+                return thread;
+            });
+            try {
+                long start = System.nanoTime();
+                String[] durations = new String[steps.size()];
+                List<CompletableFuture<Void>> running = new ArrayList<>();
+                for (int i = 0; i < steps.size(); i++) {
+                    Step step = steps.get(i);
+                    int slot = i;
+                    running.add(CompletableFuture.runAsync(() -> {
+                        long begun = System.nanoTime();
+                        step.action().run();
+                        durations[slot] = step.name() + " " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - begun);
+                    }, threads));
+                }
+                try {
+                    CompletableFuture.allOf(running.toArray(CompletableFuture[]::new)).join();
+                } catch (CompletionException e) {
+                    throw e.getCause() instanceof RuntimeException cause ? cause : e;
+                }
+                record("(" + String.join(" | ", durations) + ")", start);
+            } finally {
+                threads.shutdown();
+            }
+        }
+
+        private void record(String name, long startNanos) {
+            done.append(done.length() == 0 ? "" : ", ").append(name).append(' ')
+                    .append(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos));
+        }
+
+        @Override
+        public String toString() {
+            return done.toString();
+        }
     }
 
     void onStop(@Observes ShutdownEvent event) {

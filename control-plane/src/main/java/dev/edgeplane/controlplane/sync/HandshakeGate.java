@@ -30,7 +30,7 @@ import org.jboss.logging.Logger;
  * is the cheapest refusal there is: no descriptor, no channel, no failed call for the agent to
  * retry at once. (Closing at accept, as this gate first did, made every refused agent dial again
  * after its short back-off: 19,000 agents made ~3,600 connections a second that cost more CPU than
- * the handshakes they displaced.) Accepting resumes when the queue is half empty and young again.
+ * the handshakes they displaced.) Accepting resumes when the queue is back to half the room ({@link #nextAccepting}).
  *
  * <p>A connection that waited longer than {@code maxWait} when its turn comes is closed instead of
  * started: its client's own handshake timeout (10 s in Netty) would likely end it half-way, after
@@ -65,6 +65,7 @@ final class HandshakeGate {
     private double rate;
     private long rateCompleted;
     private long rateNanos = System.nanoTime();
+    private long sweeps;
 
     HandshakeGate(int maxInProgress, int maxWaiting, Duration maxWait, int maxConnections) {
         this(maxInProgress, maxWaiting, maxWait, maxConnections, () -> {});
@@ -216,6 +217,11 @@ final class HandshakeGate {
             if (!accepting || !waiting.isEmpty()) {
                 backlog.run();
             }
+            if (++sweeps % 4 == 0 && LOG.isDebugEnabled()) { // once a second: the gate's state, for a herd's diagnosis
+                LOG.debugf("agent endpoint: %s, %d handshakes in progress, %d waiting (room %d), %d connections open, "
+                        + "%.0f handshakes/s, %d pauses and %d expired so far", accepting ? "accepting" : "paused", inProgress,
+                        waiting.size(), waitingRoom(), open.get(), rate, acceptPauses.get(), expired.get());
+            }
         }
     }
 
@@ -227,33 +233,40 @@ final class HandshakeGate {
         channel.close();
     }
 
-    /**
-     * Pauses accepting while the queue is full, or holds half of {@code maxWait} of work (its oldest
-     * waited that long: the queue is as long as the handshake rate makes it, not a fixed count), or
-     * the descriptors are spent; resumes when the queue is half empty and its oldest is young again.
-     */
     private void updateAccepting() {
         assert Thread.holdsLock(this);
         Waiting oldest = waiting.peekFirst();
         long waited = oldest == null ? 0 : System.nanoTime() - oldest.sinceNanos();
-        int room = waitingRoom();
-        boolean full = waiting.size() >= room || open.get() >= maxConnections || waited >= maxWaitNanos / 2;
-        boolean roomy = waiting.size() <= room / 2 && open.get() < maxConnections && waited < maxWaitNanos / 4;
-        if (accepting && full) {
-            accepting = false;
-            if (acceptPauses.incrementAndGet() % 100 == 1) {
-                LOG.infof("agent endpoint: %d TLS handshakes in progress, %d waiting, %d connections open: accepting paused "
-                        + "(new connections wait in the listen backlog; %d pauses so far)", inProgress, waiting.size(), open.get(),
-                        acceptPauses.get());
-            }
-        } else if (!accepting && roomy) {
-            accepting = true;
-        } else {
+        boolean next = nextAccepting(accepting, waiting.size(), waitingRoom(), open.get() >= maxConnections, waited >= maxWaitNanos / 2);
+        if (next == accepting) {
             return;
+        }
+        accepting = next;
+        if (!accepting && acceptPauses.incrementAndGet() % 100 == 1) {
+            LOG.infof("agent endpoint: %d TLS handshakes in progress, %d waiting, %d connections open: accepting paused "
+                    + "(new connections wait in the listen backlog; %d pauses so far)", inProgress, waiting.size(), open.get(),
+                    acceptPauses.get());
         }
         if (server != null) {
             server.config().setAutoRead(accepting); // thread-safe: Netty hands the change to the channel's loop
         }
+    }
+
+    /**
+     * Whether to accept next. Pauses when the waiting room is full (a newcomer would wait half of
+     * {@code maxWait} at the measured rate), or the descriptors are spent, or the queue is past half
+     * the room while its oldest has waited half of {@code maxWait} (handshakes end slower than
+     * measured). Resumes as soon as the queue is back to half the room (a newcomer would wait a
+     * quarter of {@code maxWait}), however long its oldest has waited: after a pause nobody joins the
+     * queue, so its head only gets older as it drains. Waiting for a young head meant waiting for an
+     * empty queue, and each time the handshake slots ran dry while the herd sat out its SYN
+     * retransmissions.
+     */
+    static boolean nextAccepting(boolean accepting, int waiting, int room, boolean descriptorsSpent, boolean oldestWaitedHalf) {
+        if (accepting) {
+            return !(waiting >= room || descriptorsSpent || (oldestWaitedHalf && waiting > room / 2));
+        }
+        return waiting <= room / 2 && !descriptorsSpent;
     }
 
     private void closed() {

@@ -240,4 +240,34 @@ class HandshakeGateTest {
         assertEquals(1, HandshakeGate.connectionsWithin(100, 512));
         assertEquals(Integer.MAX_VALUE, HandshakeGate.connectionsWithin(Long.MAX_VALUE, 512));
     }
+
+    // The decision to accept, alone (room 100: a newcomer at the back would wait half of max-handshake-wait).
+
+    @Test
+    void acceptingPausesWhenTheWaitingRoomIsFull() {
+        assertTrue(HandshakeGate.nextAccepting(true, 99, 100, false, false));
+        assertFalse(HandshakeGate.nextAccepting(true, 100, 100, false, false));
+    }
+
+    @Test
+    void aPausedGateResumesAtHalfTheRoomHoweverLongItsOldestWaited() {
+        // After a pause nobody joins, so the head only ages as the queue drains: its age must not hold the gate shut.
+        assertFalse(HandshakeGate.nextAccepting(false, 51, 100, false, true));
+        assertTrue(HandshakeGate.nextAccepting(false, 50, 100, false, true));
+        assertTrue(HandshakeGate.nextAccepting(false, 0, 100, false, false));
+    }
+
+    @Test
+    void anOldHeadPausesAcceptingOnlyWithTheQueuePastHalfTheRoom() {
+        assertTrue(HandshakeGate.nextAccepting(true, 50, 100, false, true), "a short queue with an old head: handshakes catch up");
+        assertFalse(HandshakeGate.nextAccepting(true, 51, 100, false, true), "handshakes end slower than measured");
+        assertTrue(HandshakeGate.nextAccepting(true, 51, 100, false, false));
+    }
+
+    @Test
+    void spentDescriptorsPauseAcceptingAndHoldItPaused() {
+        assertFalse(HandshakeGate.nextAccepting(true, 0, 100, true, false));
+        assertFalse(HandshakeGate.nextAccepting(false, 0, 100, true, false));
+        assertTrue(HandshakeGate.nextAccepting(false, 0, 100, false, false));
+    }
 }

@@ -8,9 +8,9 @@ import java.net.SocketAddress;
 
 /**
  * The agent's TCP connection to the control plane connects patiently: it waits out the kernel's SYN
- * retransmissions (1, 3, 7, 15 s after the first) until Netty's connect timeout (30 s), instead of
- * giving up when grpc-java's TCP_USER_TIMEOUT runs out (the keep-alive timeout, 10 s, which grpc-java
- * sets on an epoll socket before it connects).
+ * retransmissions (Linux 6.x: 1 s apart four times, then doubling) until Netty's connect timeout
+ * (30 s), instead of giving up when grpc-java's TCP_USER_TIMEOUT runs out (the keep-alive timeout,
+ * 10 s, which grpc-java sets on an epoll socket before it connects).
  *
  * <p>Why: a control plane that a whole fleet reconnects to at once stops accepting while its TLS
  * handshake queue is full, and the SYNs it leaves unanswered are its way of saying "later". An agent
