@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane;
 
 import dev.edgeplane.controlplane.auth.AccessIndex;
+import dev.edgeplane.controlplane.concurrent.AllAtOnce;
 import dev.edgeplane.controlplane.auth.AdminTokens;
 import dev.edgeplane.controlplane.controllers.app.AppController;
 import dev.edgeplane.controlplane.controllers.nodepool.NodePoolController;
@@ -17,13 +18,9 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 import org.jboss.logging.Logger;
 
 /** Starts the parts in dependency order at startup and stops them in reverse at shutdown. */
@@ -130,33 +127,14 @@ public class ControlPlane {
 
         /** Runs {@code steps} at once, each on its own thread; the first failure is thrown once all ended. */
         void together(List<Step> steps) {
-            ExecutorService threads = Executors.newFixedThreadPool(steps.size(), runnable -> {
-                Thread thread = new Thread(runnable, "edgeplane-startup");
-                thread.setDaemon(true);
-                return thread;
-            });
-            try {
-                long start = System.nanoTime();
-                String[] durations = new String[steps.size()];
-                List<CompletableFuture<Void>> running = new ArrayList<>();
-                for (int i = 0; i < steps.size(); i++) {
-                    Step step = steps.get(i);
-                    int slot = i;
-                    running.add(CompletableFuture.runAsync(() -> {
-                        long begun = System.nanoTime();
-                        step.action().run();
-                        durations[slot] = step.name() + " " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - begun);
-                    }, threads));
-                }
-                try {
-                    CompletableFuture.allOf(running.toArray(CompletableFuture[]::new)).join();
-                } catch (CompletionException e) {
-                    throw e.getCause() instanceof RuntimeException cause ? cause : e;
-                }
-                record("(" + String.join(" | ", durations) + ")", start);
-            } finally {
-                threads.shutdown();
-            }
+            long start = System.nanoTime();
+            String[] durations = new String[steps.size()];
+            AllAtOnce.run("edgeplane-startup", IntStream.range(0, steps.size()).mapToObj(i -> (Runnable) () -> {
+                long begun = System.nanoTime();
+                steps.get(i).action().run();
+                durations[i] = steps.get(i).name() + " " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - begun);
+            }).toList());
+            record("(" + String.join(" | ", durations) + ")", start);
         }
 
         private void record(String name, long startNanos) {

@@ -16,12 +16,9 @@ import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.SealedSecret;
 import dev.edgeplane.api.v1.StoredApiToken;
 import dev.edgeplane.api.v1.Volume;
+import dev.edgeplane.controlplane.concurrent.AllAtOnce;
 import jakarta.enterprise.context.ApplicationScoped;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 
@@ -91,22 +88,7 @@ public class StateCaches {
      * decoding, and a restart over a fleet waits for the slowest, not for their sum.
      */
     public void start() {
-        List<CompletableFuture<Void>> lists = new ArrayList<>();
-        ExecutorService listing = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "edgeplane-cache-list");
-            t.setDaemon(true);
-            return t;
-        });
-        try {
-            for (PrefixCache<?> cache : all()) {
-                lists.add(CompletableFuture.runAsync(cache::start, listing));
-            }
-            CompletableFuture.allOf(lists.toArray(CompletableFuture[]::new)).join();
-        } catch (CompletionException e) {
-            throw e.getCause() instanceof RuntimeException cause ? cause : e;
-        } finally {
-            listing.shutdown();
-        }
+        AllAtOnce.run("edgeplane-cache-list", all().stream().map(cache -> (Runnable) cache::start).toList());
     }
 
     public PrefixCache<App> apps() {
