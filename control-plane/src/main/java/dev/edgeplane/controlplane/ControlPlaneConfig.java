@@ -168,6 +168,14 @@ public interface ControlPlaneConfig {
         String tlsProvider();
 
         /**
+         * How often the agent endpoint's TLS session ticket key changes (OpenSSL only). The keys derive
+         * from a secret in etcd, so a restarted or other control-plane process resumes agents' sessions;
+         * keys stay usable for the two days a ticket lives.
+         */
+        @WithDefault("24h")
+        Duration sessionTicketRotation();
+
+        /**
          * The agent endpoint pings a connection it has heard nothing on for this long (an unanswered ping
          * ends it 10 s later: a silently dead link, e.g. a host that lost power, frees its node's stream).
          * Past the agents' 60 s heartbeat, so a live idle agent is never pinged: idle traffic stays one

@@ -101,6 +101,8 @@ class AutonomyFaultE2ETest {
         f.restartCloud();
         Await.until("agent reconnected", CONVERGE, f::diagnostics,
                 () -> f.agentLogCount("sync: connected") > connects);
+        // The new process resumed the agent's TLS session: its ticket keys come from etcd, not from the process.
+        assertTrue(f.cloud.scrape("edgeplane_agent_tls_sessions_resumed_total") >= 1, f.diagnostics());
         f.awaitPhase(NodeStatus.Phase.READY);
         Await.until("steady ready 3/3 after the restart", CONVERGE, f::diagnostics,
                 () -> f.get("steady").getStatus().getReadyReplicas() == 3);

@@ -9,6 +9,7 @@ import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.PrefixCache;
 import dev.edgeplane.controlplane.store.StateCaches;
+import dev.edgeplane.controlplane.sync.AgentEndpoint;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -56,11 +57,13 @@ public class ControlPlaneMeters {
     /** Set by the listener before the fan-out, read by the one after it (same watch thread). */
     private final ThreadLocal<Long> fanoutStarted = new ThreadLocal<>();
     private volatile int omittedNodes;
+    private final AgentEndpoint endpoint;
     private ScheduledExecutorService refresher;
 
     public ControlPlaneMeters(MeterRegistry registry, StateCaches caches, NodeTracker tracker, AgentMetrics metrics,
-                              FleetObjectGauges objects) {
+                              FleetObjectGauges objects, AgentEndpoint endpoint) {
         this.registry = registry;
+        this.endpoint = endpoint;
         this.objects = objects;
         this.caches = caches;
         this.tracker = tracker;
@@ -114,6 +117,10 @@ public class ControlPlaneMeters {
     private void register() {
         Gauge.builder("edgeplane.agents.connected", this, m -> m.connectedAgents())
                 .description("Nodes with a live Sync stream on this control plane").register(registry);
+        FunctionCounter.builder("edgeplane.agent.tls.sessions.resumed", endpoint, e -> e.sessionTickets().resumed())
+                .description("Agent connections that resumed a TLS session from a ticket (no certificate signatures)").register(registry);
+        FunctionCounter.builder("edgeplane.agent.tls.tickets.issued", endpoint, e -> e.sessionTickets().issued())
+                .description("TLS session tickets issued to agents (each handshake, full or resumed, gets some)").register(registry);
         for (NodeStatus.Phase phase : NodeStatus.Phase.values()) {
             if (phase != NodeStatus.Phase.UNRECOGNIZED) {
                 Gauge.builder("edgeplane.fleet.nodes", this, m -> m.nodesIn(phase)).tag("phase", phase.name())

@@ -53,6 +53,8 @@ public final class Keys {
     public static final String CA = ROOT + "ca";
     /** The other CA of a CA rollover, with its phase (absent: no rollover). */
     public static final String CA_ROLLOVER = ROOT + "ca-rollover";
+    /** The secret the agent endpoints derive their TLS session ticket keys from (32 bytes, made once). */
+    public static final String SESSION_TICKET_SECRET = ROOT + "tls/session-ticket-secret";
     public static final String ADMIN_TOKEN_HASH = ROOT + "auth/admin-token-sha256";
     public static final String SCHEDULER_LEADER = ROOT + "leader/scheduler";
 

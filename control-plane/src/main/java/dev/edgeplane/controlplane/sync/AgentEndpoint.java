@@ -74,6 +74,13 @@ public class AgentEndpoint {
     private EventLoopGroup workers;
     private SslProvider provider;
     private boolean apiStarted;
+    private final EtcdStore store;
+    /** Re-applies the session ticket keys at each rotation (OpenSSL only). */
+    private volatile java.util.concurrent.ScheduledFuture<?> ticketRotation;
+    private volatile io.netty.handler.ssl.OpenSslSessionContext sessions;
+    /** Resumed-session and issued-ticket counts of endpoint contexts stopped before (each context counts from zero). */
+    private long resumedBefore;
+    private long ticketsBefore;
 
     public AgentEndpoint(ControlPlaneConfig config, ClusterCa ca, Joiner joiner, CertificateRenewal renewal, AssignmentIndex index,
                          NodeTracker tracker, StateCaches caches, EtcdStore store,
@@ -85,6 +92,7 @@ public class AgentEndpoint {
         this.tracker = tracker;
         this.index = index;
         this.caches = caches;
+        this.store = store;
         this.limiter = new ConnectLimiter(new ConnectLimiter.Settings(
                 Math.min(64, config.agent().maxSyncOpensInFlight()), config.agent().maxSyncOpensInFlight(),
                 config.agent().syncOpenTargetLatency(), config.agent().maxRetryDelay()),
@@ -119,12 +127,14 @@ public class AgentEndpoint {
         hosts.add("127.0.0.1");
         serverIdentity = new SwappableKeyManager(issueServerIdentity(authority, hosts));
         provider = tls;
+        javax.net.ssl.X509ExtendedTrustManager nodes = ca.nodeTrustManager(this::recordedCertificateHash);
         SslContext ssl;
         try {
-            ssl = serverTls(serverIdentity, provider, ca.nodeTrustManager(this::recordedCertificateHash));
+            ssl = serverTls(serverIdentity, provider, nodes);
         } catch (SSLException e) {
             throw new IllegalStateException("cannot set up TLS for the agent endpoint", e);
         }
+        String tickets = shareSessionTickets(ssl);
         if (!apiStarted) {
             api.start();
             apiStarted = true;
@@ -161,7 +171,7 @@ public class AgentEndpoint {
                     // A connection with no call (a joined host that never synced, a refused agent gone) is closed.
                     .maxConnectionIdle(5, TimeUnit.MINUTES)
                     .handshakeTimeout(30, TimeUnit.SECONDS)
-                    .addService(ServerInterceptors.intercept(api, PeerCertificates.interceptor()))
+                    .addService(ServerInterceptors.intercept(api, PeerCertificates.interceptor(nodes)))
                     .build()
                     .start();
         } catch (IOException e) {
@@ -180,9 +190,56 @@ public class AgentEndpoint {
             });
             followingCa = true;
         }
-        LOG.infof("agent endpoint listening on %s (TLS by %s, certificate for %s; %d handshakes at once, %d connections at most, %d call threads)",
-                address, provider, hosts, agent.maxConcurrentHandshakes(), maxConnections, agent.callThreads());
+        LOG.infof("agent endpoint listening on %s (TLS by %s, certificate for %s, %s; %d handshakes at once, %d connections at most, %d call threads)",
+                address, provider, hosts, tickets, agent.maxConcurrentHandshakes(), maxConnections, agent.callThreads());
     }
+
+    /**
+     * With OpenSSL, gives {@code ssl} the session ticket keys every control-plane process derives from
+     * the secret in etcd ({@link SessionTickets}) and re-applies them at each rotation, so agents resume
+     * their sessions across restarts and replicas. The JDK provider's ticket keys are its own (random
+     * per process): sessions resume only within one process. Returns what the listening line says.
+     */
+    private String shareSessionTickets(SslContext ssl) {
+        if (!(ssl.sessionContext() instanceof io.netty.handler.ssl.OpenSslSessionContext context)) {
+            return "session tickets this process's own";
+        }
+        byte[] secret = SessionTickets.secret(store);
+        Duration rotation = config.agent().sessionTicketRotation();
+        sessions = context;
+        applyTicketKeys(context, secret, rotation);
+        return "session tickets shared through etcd, keys rotated every " + rotation;
+    }
+
+    private void applyTicketKeys(io.netty.handler.ssl.OpenSslSessionContext context, byte[] secret, Duration rotation) {
+        Instant now = Instant.now();
+        context.setTicketKeys(SessionTickets.keysAt(secret, now, rotation));
+        // A little past the boundary, so the clock has surely crossed it when the keys are derived again.
+        long delayMs = Duration.between(now, SessionTickets.nextRotation(now, rotation)).toMillis() + 1_000;
+        ticketRotation = helloTimers.schedule(() -> {
+            if (sessions == context) {
+                applyTicketKeys(context, secret, rotation);
+            }
+        }, delayMs, TimeUnit.MILLISECONDS);
+    }
+
+    /** Handshakes that resumed a session from a ticket, and tickets issued, since this process started (OpenSSL only). */
+    public synchronized TicketCounts sessionTickets() {
+        io.netty.handler.ssl.OpenSslSessionContext context = sessions;
+        if (context == null) {
+            return new TicketCounts(resumedBefore, ticketsBefore);
+        }
+        var stats = context.stats();
+        return new TicketCounts(resumedBefore + resumed(stats), ticketsBefore + stats.ticketKeyNew());
+    }
+
+    /** Sessions resumed by the current key and, after a rotation, by a previous one (tcnative counts them apart). */
+    private static long resumed(io.netty.handler.ssl.OpenSslSessionStats stats) {
+        return stats.ticketKeyResume() + stats.ticketKeyRenew();
+    }
+
+    /** @param resumed handshakes that resumed a session from a ticket; @param issued tickets issued (each handshake gets some) */
+    public record TicketCounts(long resumed, long issued) {}
 
     /**
      * The endpoint's TLS: presents whatever {@code identity} holds at each handshake (so the certificate
@@ -303,6 +360,16 @@ public class AgentEndpoint {
     }
 
     private void shutdownResources() {
+        if (ticketRotation != null) {
+            ticketRotation.cancel(false);
+            ticketRotation = null;
+        }
+        if (sessions != null) {
+            var stats = sessions.stats();
+            resumedBefore += resumed(stats);
+            ticketsBefore += stats.ticketKeyNew();
+            sessions = null;
+        }
         if (reissue != null) {
             reissue.cancel(false);
             reissue = null;

@@ -7,24 +7,41 @@ import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
+import io.grpc.Status;
 import java.security.cert.Certificate;
+import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
+import javax.net.ssl.X509TrustManager;
 
 /**
- * Puts the client certificate verified by the TLS handshake (if any) into the call's Context. (A
- * lambda, not a ServerInterceptor class: Quarkus would take such a class for one of its own.)
+ * Puts the client certificate of the call's TLS session (if any) into the call's Context. (A method
+ * reference, not a ServerInterceptor class: Quarkus would take such a class for one of its own.)
+ *
+ * <p>The certificate is checked again by the endpoint's trust, once per connection, at its first
+ * call: a session resumed from a TLS ticket skipped the handshake's check (grpc-java makes its own
+ * SslHandler, so Netty's re-check of resumed sessions never runs), and the certificate in the ticket
+ * may have expired, or its CA be trusted no more, since. With the recorded certificate hash the check
+ * costs a hash lookup.
  */
 final class PeerCertificates {
     static final Context.Key<X509Certificate> CLIENT_CERTIFICATE = Context.key("edgeplane-client-certificate");
     /** The caller's address as the server saw it (audit records, per-address limits); null if unknown. */
     static final Context.Key<java.net.SocketAddress> REMOTE_ADDRESS = Context.key("edgeplane-remote-address");
 
-    private PeerCertificates() {}
+    /** The session value that says this connection's certificate passed the check. */
+    private static final String CHECKED = "edgeplane.client-certificate-checked";
 
-    static ServerInterceptor interceptor() {
-        return PeerCertificates::interceptCall;
+    private final X509TrustManager trust;
+
+    private PeerCertificates(X509TrustManager trust) {
+        this.trust = trust;
+    }
+
+    /** @param trust the endpoint's trust in client certificates (the one its TLS uses) */
+    static ServerInterceptor interceptor(X509TrustManager trust) {
+        return new PeerCertificates(trust)::interceptCall;
     }
 
     /** The host part of a caller's address ("10.0.0.7"), or "unknown". */
@@ -35,7 +52,7 @@ final class PeerCertificates {
         return address == null ? "unknown" : address.toString();
     }
 
-    private static <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    private <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         X509Certificate certificate = null;
         SSLSession session = call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION);
         if (session != null) {
@@ -46,6 +63,16 @@ final class PeerCertificates {
                 }
             } catch (SSLPeerUnverifiedException e) {
                 // no client certificate: fine for Join, refused by Sync
+            }
+        }
+        if (certificate != null && session.getValue(CHECKED) == null) {
+            try {
+                trust.checkClientTrusted(new X509Certificate[] {certificate}, "session");
+                session.putValue(CHECKED, Boolean.TRUE);
+            } catch (CertificateException e) {
+                call.close(Status.UNAUTHENTICATED.withDescription("the client certificate of this TLS session is not accepted: "
+                        + e.getMessage()), new Metadata());
+                return new ServerCall.Listener<>() {};
             }
         }
         java.net.SocketAddress remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);

@@ -2,6 +2,7 @@ package dev.edgeplane.agent.run;
 
 import dev.edgeplane.agent.identity.CertificateRotation;
 import dev.edgeplane.api.SwappableKeyManager;
+import dev.edgeplane.api.TlsSessionCaches;
 import dev.edgeplane.api.SwappableTrustManager;
 import dev.edgeplane.agent.events.EventRecorder;
 import dev.edgeplane.agent.events.EventSettings;
@@ -204,7 +205,8 @@ public final class Agent implements AutoCloseable {
                 NodeConditions conditions = new NodeConditions(settings.conditions(), reconciler::runtimeAnswers);
                 identity = nodeIdentity(state);
                 trust = new SwappableTrustManager(caBundleTrust(state));
-                sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), mutualTls(identity, trust),
+                SslContext syncTls = mutualTls(identity, trust);
+                sync = new SyncClient(SyncClient.Settings.defaults(endpoint).withHeartbeat(settings.heartbeat()), syncTls,
                         desired, status,
                         () -> HostInfo.describe(runtimeVersion.updateAndGet(v -> v.isEmpty() ? runtimeVersion(cri) : v)).toBuilder()
                                 .addAllConditions(conditions.current()).setWorkloadPolicy(reconcilerSettings.policy().toProto()).build(),
@@ -217,7 +219,11 @@ public final class Agent implements AutoCloseable {
                 SwappableTrustManager anchors = trust;
                 rotation = new CertificateRotation(state, nodeName, identity, sync.channel(),
                         () -> NettyChannelBuilder.forTarget(endpoint).sslContext(serverAuthenticatedTls(state)).build(),
-                        () -> reloadTrust(state, anchors, grantKeys), settings.certificateRotation(), Clock.systemUTC(),
+                        () -> {
+                            reloadTrust(state, anchors, grantKeys);
+                            // A resumed session would present the old certificate again (see mutualTls).
+                            TlsSessionCaches.forget(syncTls.sessionContext());
+                        }, settings.certificateRotation(), Clock.systemUTC(),
                         java.util.random.RandomGenerator.getDefault());
                 sync.onRenewRequested(rotation::renewSoon);
                 rotation.start();
@@ -287,13 +293,23 @@ public final class Agent implements AutoCloseable {
         return mutualTls(nodeIdentity(state), new SwappableTrustManager(caBundleTrust(state)));
     }
 
-    /** Presents whatever {@code identity} holds and trusts whatever {@code trust} holds at each handshake (both renewed in place). */
+    /**
+     * Presents whatever {@code identity} holds and trusts whatever {@code trust} holds at each handshake
+     * (both renewed in place). Reconnects resume the TLS session from the control plane's ticket (no
+     * signatures on either side), for as long as the ticket lives (two days); a resumed session carries
+     * the certificate of the handshake that made it, so a renewal must forget the sessions
+     * ({@link TlsSessionCaches#forget}).
+     */
     static SslContext mutualTls(SwappableKeyManager identity, SwappableTrustManager trust) throws IOException {
         return GrpcSslContexts.forClient()
                 .keyManager(identity.asFactory())
                 .trustManager(trust)
+                .sessionTimeout(TLS_SESSION_LIFETIME.toSeconds())
                 .build();
     }
+
+    /** How long the control plane's TLS tickets live (BoringSSL's TLS 1.3 default); the JDK would forget sessions after one day. */
+    static final java.time.Duration TLS_SESSION_LIFETIME = java.time.Duration.ofDays(2);
 
     /** After a renewal: the CA bundle it stored becomes the trust anchors of new connections and of ops grants. */
     private static void reloadTrust(StateDir state, SwappableTrustManager trust, AtomicReference<List<java.security.PublicKey>> grantKeys) {
