@@ -222,8 +222,9 @@ class FleetBench {
                 progress("resumed: " + fleet.sum("snapshots_since_mark") + " snapshots, " + fleet.sum("refused")
                         + " RESOURCE_EXHAUSTED in all, " + fleet.sum("dials_skipped") + " dials skipped while the port refused them, "
                         + (fleet.sum("sync_attempts_failed") - failed0) + " of " + (fleet.sum("sync_attempts") - attempts0)
-                        + " Sync attempts ended before an answer,"
-                        + " new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
+                        + " Sync attempts ended before an answer, "
+                        + (long) fleet.controlPlane().scrape("edgeplane_agent_tls_sessions_resumed_total")
+                        + " TLS sessions resumed from tickets, new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
                 progress("after the resume: " + fleet.simulatorStats().trim().replace('\n', ';'));
             }
         }
