@@ -24,9 +24,13 @@ final class Binaries {
         return controlPlane("512m");
     }
 
-    /** With a given maximum heap (e.g. "2g" for a fleet). */
+    /**
+     * With a given maximum heap (e.g. "2g" for a fleet), on this JVM's java or the one {@code -Dcp.java}
+     * names (a benchmark comparing JDKs for the control plane).
+     */
     static List<String> controlPlane(String maxHeap) {
-        return List.of(java(), "-Xmx" + maxHeap, "-jar", existing("control-plane/target/quarkus-app/quarkus-run.jar"));
+        return List.of(System.getProperty("cp.java", java()), "-Xmx" + maxHeap, "-jar",
+                existing("control-plane/target/quarkus-app/quarkus-run.jar"));
     }
 
     /** The fleet simulator's runnable jar (its libraries beside it in lib/). */

@@ -83,9 +83,7 @@ class SessionResumptionTest {
     @Test
     void anEndpointWithAnotherSecretMakesAFullHandshake() throws Exception {
         Agent agent = agent(Duration.ofDays(1));
-        endpoint(secret(1));
-        call(agent);
-        restart();
+        connectOnceThenRestart(secret(1), agent);
 
         OpenSslSessionContext other = endpoint(secret(2));
         call(agent);
@@ -97,9 +95,7 @@ class SessionResumptionTest {
     void aResumedSessionWhoseCertificateExpiredSinceIsRefused() throws Exception {
         byte[] secret = secret(1);
         Agent agent = agent(Duration.ofSeconds(3));
-        endpoint(secret);
-        call(agent);
-        restart();
+        connectOnceThenRestart(secret, agent);
         Instant expiry = agent.certificate().getNotAfter().toInstant();
         while (!Instant.now().isAfter(expiry.plusMillis(500))) {
             Thread.sleep(100);
@@ -118,9 +114,7 @@ class SessionResumptionTest {
     void anAgentThatForgetsItsSessionsMakesAFullHandshake() throws Exception {
         byte[] secret = secret(1);
         Agent agent = agent(Duration.ofDays(1));
-        endpoint(secret);
-        call(agent);
-        restart();
+        connectOnceThenRestart(secret, agent);
 
         assertTrue(TlsSessionCaches.forget(agent.tls().sessionContext()) >= 1, "the agent held a session to forget");
         OpenSslSessionContext second = endpoint(secret);
@@ -171,6 +165,13 @@ class SessionResumptionTest {
                 .addService(ServerInterceptors.intercept(service, PeerCertificates.interceptor(nodes)))
                 .build().start());
         return sessions;
+    }
+
+    /** The agent's first connection (a full handshake, and a ticket) to an endpoint holding {@code secret}, which then stops. */
+    private void connectOnceThenRestart(byte[] secret, Agent agent) throws Exception {
+        endpoint(secret);
+        call(agent);
+        restart();
     }
 
     /** Stops the endpoint and the agent's connections (the agent keeps its TLS context, and so its sessions). */

@@ -79,6 +79,8 @@ class PatientConnectTest {
         ChannelFuture connect = connect(PatientConnect::newChannel);
         assertFalse(connect.await(3 * USER_TIMEOUT_MS, TimeUnit.MILLISECONDS), "still connecting past the user timeout");
         assertEquals(0, ((EpollSocketChannel) connect.channel()).config().getTcpUserTimeout(), "no user timeout while connecting");
+        assertEquals(PatientConnect.CONNECT_TIMEOUT_MILLIS, connect.channel().config().getConnectTimeoutMillis(),
+                "gives up soon after the kernel's last SYN within it, not at Netty's 30 s");
 
         drainAcceptQueue();
         assertTrue(connect.await(20, TimeUnit.SECONDS), "connected at a SYN retransmission");
