@@ -75,6 +75,7 @@ public class AgentEndpoint {
     private SslProvider provider;
     private boolean apiStarted;
     private final EtcdStore store;
+    private final dev.edgeplane.controlplane.secrets.SecretSealer sealer;
     /** Re-applies the session ticket keys at each rotation (OpenSSL only). */
     private volatile java.util.concurrent.ScheduledFuture<?> ticketRotation;
     private volatile io.netty.handler.ssl.OpenSslSessionContext sessions;
@@ -86,13 +87,15 @@ public class AgentEndpoint {
                          NodeTracker tracker, StateCaches caches, EtcdStore store,
                          dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
                          dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports,
-                         dev.edgeplane.controlplane.controllers.cronjob.EdgeCronJobRuns cronJobRuns) {
+                         dev.edgeplane.controlplane.controllers.cronjob.EdgeCronJobRuns cronJobRuns,
+                         dev.edgeplane.controlplane.secrets.SecretSealer sealer) {
         this.config = config;
         this.ca = ca;
         this.tracker = tracker;
         this.index = index;
         this.caches = caches;
         this.store = store;
+        this.sealer = sealer;
         this.limiter = new ConnectLimiter(new ConnectLimiter.Settings(
                 Math.min(64, config.agent().maxSyncOpensInFlight()), config.agent().maxSyncOpensInFlight(),
                 config.agent().syncOpenTargetLatency(), config.agent().maxRetryDelay()),
@@ -204,7 +207,7 @@ public class AgentEndpoint {
         if (!(ssl.sessionContext() instanceof io.netty.handler.ssl.OpenSslSessionContext context)) {
             return "session tickets this process's own";
         }
-        byte[] secret = SessionTickets.secret(store);
+        byte[] secret = SessionTickets.secret(store, sealer);
         Duration rotation = config.agent().sessionTicketRotation();
         sessions = context;
         applyTicketKeys(context, secret, rotation);

@@ -5,13 +5,26 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.edgeplane.api.v1.SealedSecret;
+import dev.edgeplane.controlplane.secrets.KeyRing;
+import dev.edgeplane.controlplane.secrets.SecretSealer;
+import dev.edgeplane.controlplane.store.EtcdStore;
+import dev.edgeplane.controlplane.store.EtcdStoreExtension;
+import dev.edgeplane.controlplane.store.Keys;
 import io.netty.handler.ssl.OpenSslSessionTicketKey;
+import java.security.SecureRandom;
+import java.util.Base64;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
+/** The ticket keys' derivation (pure), and their secret at rest against a real etcd. */
 class SessionTicketsTest {
+    @RegisterExtension
+    static final EtcdStoreExtension etcd = new EtcdStoreExtension();
     private static final byte[] SECRET = filled(7);
     private static final Duration DAY = Duration.ofHours(24);
     private static final Instant NOON = Instant.parse("2026-12-07T12:00:00Z");
@@ -77,5 +90,51 @@ class SessionTicketsTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> SessionTickets.keysAt(SECRET, NOON, Duration.ofMinutes(59)));
         assertEquals(true, e.getMessage().contains("edgeplane.agent.session-ticket-rotation"));
+    }
+
+    @BeforeEach
+    void noSecretYet() {
+        EtcdStore store = etcd.store();
+        store.get(Keys.SESSION_TICKET_SECRET).ifPresent(e -> store.delete(Keys.SESSION_TICKET_SECRET, e.modRevision()));
+    }
+
+    private static SecretSealer sealer(String lines) {
+        return new SecretSealer(lines.isEmpty() ? KeyRing.empty() : KeyRing.parse(lines, "test"));
+    }
+
+    private static String kek(String id) {
+        byte[] bytes = new byte[32];
+        new SecureRandom().nextBytes(bytes);
+        return id + ":" + Base64.getEncoder().encodeToString(bytes);
+    }
+
+    private static byte[] raw() {
+        return etcd.store().get(Keys.SESSION_TICKET_SECRET).orElseThrow().value();
+    }
+
+    @Test
+    void theSecretIsMadeOnceAndSealedOnceAKeyIsConfigured() {
+        EtcdStore store = etcd.store();
+        byte[] made = SessionTickets.secret(store, sealer(""));
+        assertEquals(SessionTickets.SECRET_BYTES, made.length);
+        assertArrayEquals(made, SessionTickets.secret(store, sealer("")), "every process reads the one made first");
+        assertArrayEquals(made, raw(), "in the clear without a key-encryption key");
+
+        String k1 = kek("k1");
+        assertArrayEquals(made, SessionTickets.secret(store, sealer(k1)), "the same secret");
+        assertEquals("k1", EtcdStore.decode(SealedSecret.parser(), raw()).getKeyId(), "sealed at rest");
+        assertArrayEquals(made, SessionTickets.secret(store, sealer(k1)));
+        IllegalStateException without = assertThrows(IllegalStateException.class, () -> SessionTickets.secret(store, sealer("")));
+        assertEquals(true, without.getMessage().contains("edgeplane.secrets.key-file"), without.getMessage());
+        assertEquals("k1", EtcdStore.decode(SealedSecret.parser(), raw()).getKeyId(), "not put back in the clear");
+    }
+
+    @Test
+    void aSecretTheConfiguredKeysCannotOpenIsReplacedSealed() {
+        EtcdStore store = etcd.store();
+        byte[] first = SessionTickets.secret(store, sealer(kek("k1")));
+        byte[] replaced = SessionTickets.secret(store, sealer(kek("k2")));
+        assertFalse(Arrays.equals(first, replaced), "a new secret: agents make one full handshake");
+        assertEquals("k2", EtcdStore.decode(SealedSecret.parser(), raw()).getKeyId());
     }
 }
