@@ -80,14 +80,15 @@ class CertificateLifecycleE2ETest {
                     () -> hash(certificate(host)).equals(recordedHash(cluster)));
             assertEquals(NodeStatus.Phase.READY, cluster.phase(), "the stream stayed up through the renewal");
 
-            // The same agent reconnects to a restarted control plane with the renewed certificate: it forgot
-            // its TLS session, which the new process would resume (tickets outlive restarts) with the old one.
+            // The same agent reconnects to a restarted control plane (tickets outlive restarts). It forgot its
+            // TLS sessions at the renewal: a resumed one would carry the certificate before it. (Whether a
+            // session is resumed here is not asserted: a connection made after the renewal gives the agent
+            // a ticket with the renewed certificate, which it may resume; SessionResumptionTest checks that
+            // forgetting makes the next handshake a full one.)
             long connects = cluster.agentLogCount("sync: connected");
             cluster.restartCloud();
             Await.until("the running agent reconnected", Duration.ofSeconds(90), cluster::diagnostics,
                     () -> cluster.agentLogCount("sync: connected") > connects);
-            assertEquals(0.0, cluster.cloud.scrape("edgeplane_agent_tls_sessions_resumed_total"),
-                    "a full handshake, not the session of the certificate before the renewal");
 
             // A restart connects with the renewed certificate.
             host.stopAgent();
