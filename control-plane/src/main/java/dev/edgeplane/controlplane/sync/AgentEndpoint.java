@@ -9,6 +9,7 @@ import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.join.CertificateRenewal;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
+import dev.edgeplane.controlplane.secrets.SecretSealer;
 import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
@@ -22,6 +23,8 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.OpenSslSessionContext;
+import io.netty.handler.ssl.OpenSslSessionStats;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.handler.ssl.SslContext;
@@ -38,6 +41,7 @@ import java.util.LinkedHashSet;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
@@ -75,10 +79,10 @@ public class AgentEndpoint {
     private SslProvider provider;
     private boolean apiStarted;
     private final EtcdStore store;
-    private final dev.edgeplane.controlplane.secrets.SecretSealer sealer;
+    private final SecretSealer sealer;
     /** Re-applies the session ticket keys at each rotation (OpenSSL only). */
-    private volatile java.util.concurrent.ScheduledFuture<?> ticketRotation;
-    private volatile io.netty.handler.ssl.OpenSslSessionContext sessions;
+    private volatile ScheduledFuture<?> ticketRotation;
+    private volatile OpenSslSessionContext sessions;
     /** Resumed-session and issued-ticket counts of endpoint contexts stopped before (each context counts from zero). */
     private long resumedBefore;
     private long ticketsBefore;
@@ -88,7 +92,7 @@ public class AgentEndpoint {
                          dev.edgeplane.controlplane.volumes.VolumeReports volumeReports,
                          dev.edgeplane.controlplane.controllers.prefetch.PrefetchReports prefetchReports,
                          dev.edgeplane.controlplane.controllers.cronjob.EdgeCronJobRuns cronJobRuns,
-                         dev.edgeplane.controlplane.secrets.SecretSealer sealer) {
+                         SecretSealer sealer) {
         this.config = config;
         this.ca = ca;
         this.tracker = tracker;
@@ -204,7 +208,7 @@ public class AgentEndpoint {
      * per process): sessions resume only within one process. Returns what the listening line says.
      */
     private String shareSessionTickets(SslContext ssl) {
-        if (!(ssl.sessionContext() instanceof io.netty.handler.ssl.OpenSslSessionContext context)) {
+        if (!(ssl.sessionContext() instanceof OpenSslSessionContext context)) {
             return "session tickets this process's own";
         }
         byte[] secret = SessionTickets.secret(store, sealer);
@@ -214,7 +218,7 @@ public class AgentEndpoint {
         return "session tickets shared through etcd, keys rotated every " + rotation;
     }
 
-    private void applyTicketKeys(io.netty.handler.ssl.OpenSslSessionContext context, byte[] secret, Duration rotation) {
+    private void applyTicketKeys(OpenSslSessionContext context, byte[] secret, Duration rotation) {
         Instant now = Instant.now();
         context.setTicketKeys(SessionTickets.keysAt(secret, now, rotation));
         // A little past the boundary, so the clock has surely crossed it when the keys are derived again.
@@ -228,7 +232,7 @@ public class AgentEndpoint {
 
     /** Handshakes that resumed a session from a ticket, and tickets issued, since this process started (OpenSSL only). */
     public synchronized TicketCounts sessionTickets() {
-        io.netty.handler.ssl.OpenSslSessionContext context = sessions;
+        OpenSslSessionContext context = sessions;
         if (context == null) {
             return new TicketCounts(resumedBefore, ticketsBefore);
         }
@@ -237,7 +241,7 @@ public class AgentEndpoint {
     }
 
     /** Sessions resumed by the current key and, after a rotation, by a previous one (tcnative counts them apart). */
-    private static long resumed(io.netty.handler.ssl.OpenSslSessionStats stats) {
+    private static long resumed(OpenSslSessionStats stats) {
         return stats.ticketKeyResume() + stats.ticketKeyRenew();
     }
 
