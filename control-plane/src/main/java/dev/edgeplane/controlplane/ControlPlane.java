@@ -92,8 +92,10 @@ public class ControlPlane {
                     ca.load();
                     ca.startFollowing();
                 }),
-                new Step("informers", caches::start),
-                new Step("events", events::start)));
+                new Step("informers", caches::start)));
+        // Reads the event records in the background (the longest listing after a restart under a fleet:
+        // 6.8 s of a 19,000-node restart's 9.4 s to the agent endpoint); only reads of events wait for it.
+        steps.run("events", events::start);
         steps.run("access", access::start); // API tokens and role bindings: until now only the admin token is accepted
         steps.run("node-objects", nodeObjects::start); // before agents connect: what each node may report events about
         steps.run("assignment-index", index::start);

@@ -36,6 +36,8 @@ import org.jboss.logging.Logger;
 public class EventApi extends EventServiceGrpc.EventServiceImplBase {
     private static final Logger LOG = Logger.getLogger(EventApi.class);
     private static final Set<String> KINDS = Set.of("Node", "App", "Replica", "Volume", "VolumeSnapshot");
+    /** How long a read waits for the event records a starting control plane is still reading. */
+    private static final java.time.Duration LOAD_WAIT = java.time.Duration.ofSeconds(10);
     private static final Pattern REASON = Pattern.compile("[A-Za-z][A-Za-z0-9]{0,127}");
     /** Newest first; ties by key so paging is stable. */
     static final Comparator<Entry<Event>> NEWEST_FIRST = Comparator
@@ -69,8 +71,9 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
             v.throwIfInvalid();
             int size = limits.pageSize(request.getPageSize());
             Entry<Event> after = position(request.getPageToken());
+            PrefixCache<Event> records = events.loadedCache(LOAD_WAIT);
             events.awaitOwnWrites(java.time.Duration.ofSeconds(1));
-            List<Entry<Event>> matching = events.cache().all().stream()
+            List<Entry<Event>> matching = records.all().stream()
                     .filter(e -> matches(request.getFilter(), e.value()))
                     .filter(e -> after == null || NEWEST_FIRST.compare(e, after) > 0)
                     .sorted(NEWEST_FIRST)
@@ -152,10 +155,15 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
      */
     @Override
     public void watchEvents(WatchEventsRequest request, StreamObserver<WatchEventsResponse> responseObserver) {
+        PrefixCache<Event> records;
         try {
             validate(request.getFilter()).throwIfInvalid();
+            records = events.loadedCache(LOAD_WAIT);
         } catch (io.grpc.StatusRuntimeException e) {
             responseObserver.onError(e);
+            return;
+        } catch (dev.edgeplane.controlplane.store.StoreException e) {
+            responseObserver.onError(io.grpc.Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
             return;
         }
         EventFilter filter = request.getFilter();
@@ -164,7 +172,7 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
         FlowControlledWatch<String, WatchEventsResponse> watch = watchSender.watch(call, EventApi::coalesce, () -> {
             PrefixCache.Listener<Event> listener = subscribed.get();
             if (listener != null) {
-                events.cache().unsubscribe(listener);
+                records.unsubscribe(listener);
             }
         });
         final class Watcher implements PrefixCache.Listener<Event> {
@@ -196,14 +204,14 @@ public class EventApi extends EventServiceGrpc.EventServiceImplBase {
         }
         Watcher watcher = new Watcher();
         subscribed.set(watcher);
-        events.cache().subscribe(watcher, (state, revision) -> {
+        records.subscribe(watcher, (state, revision) -> {
             state.values().stream().filter(e -> matches(filter, e.value())).sorted(NEWEST_FIRST.reversed())
                     .forEach(e -> watch.offerListed(e.key(), WatchEventsResponse.newBuilder()
                             .setType(WatchEventsResponse.Type.ADDED).setEvent(withVersion(e)).build()));
             return null;
         });
         if (watch.ended()) {
-            events.cache().unsubscribe(watcher); // cancelled before it was subscribed
+            records.unsubscribe(watcher); // cancelled before it was subscribed
         }
     }
 

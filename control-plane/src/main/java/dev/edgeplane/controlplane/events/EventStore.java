@@ -71,8 +71,8 @@ public class EventStore implements EventRecorder {
         t.setDaemon(true);
         return t;
     });
-    private final ScheduledExecutorService watchRetries = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "edgeplane-event-watch-retry");
+    private final ScheduledExecutorService reader = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "edgeplane-event-reader"); // the first listing, and the watch's retries
         t.setDaemon(true);
         return t;
     });
@@ -80,7 +80,9 @@ public class EventStore implements EventRecorder {
     private final LinkedHashMap<String, Pending> pending = new LinkedHashMap<>();
     /** Lease per time bucket (writer thread only). */
     private final TreeMap<Long, Long> leases = new TreeMap<>();
-    private ScheduledFuture<?> flushing;
+    private ScheduledFuture<?> flushing; // guarded by this
+    /** Completed once the records were read and the watch runs: reads wait for it, the write rounds start with it. */
+    private final CompletableFuture<Void> loaded = new CompletableFuture<>();
     private boolean failing;
     /** etcd revision of this process's newest event write: reads wait for the watch to reach it. */
     private final java.util.concurrent.atomic.AtomicLong lastWrite = new java.util.concurrent.atomic.AtomicLong();
@@ -107,20 +109,46 @@ public class EventStore implements EventRecorder {
         this.interval = config.event().writeInterval();
         this.maxWrites = Math.max(1, config.event().maxWritesPerInterval());
         this.maxPending = Math.max(1, config.event().maxPending());
-        this.cache = new PrefixCache<>(store, Keys.EVENTS, b -> EtcdStore.decode(Event.parser(), b), watchRetries);
+        this.cache = new PrefixCache<>(store, Keys.EVENTS, b -> EtcdStore.decode(Event.parser(), b), reader);
     }
 
+    /**
+     * Starts reading the records in the background and returns: a fleet's records take seconds to list
+     * after a restart, and neither the agent endpoint nor recording waits for them (occurrences fold in
+     * memory until the first write round, which starts once the records are read). Reads of the records
+     * wait for them ({@link #loadedCache}). A listing that fails is tried again, 1 s to 30 s apart.
+     */
     public void start() {
-        cache.start();
-        flushing = writer.scheduleWithFixedDelay(this::flush, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
-        LOG.infof("events: kept %s after their last occurrence (leases per %ds bucket), written at most every %dms",
-                ttl, bucket.toSeconds(), interval.toMillis());
+        reader.execute(() -> load(1));
+    }
+
+    private void load(int attempt) {
+        try {
+            cache.start();
+        } catch (RuntimeException e) {
+            long delay = Math.min(30, 1L << Math.min(attempt - 1, 5));
+            LOG.warnf("events: cannot read the event records from etcd (%s); trying again in %d s", e.getMessage(), delay);
+            if (!reader.isShutdown()) {
+                reader.schedule(() -> load(attempt + 1), delay, TimeUnit.SECONDS);
+            }
+            return;
+        }
+        synchronized (this) {
+            if (!writer.isShutdown()) {
+                flushing = writer.scheduleWithFixedDelay(this::flush, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        }
+        loaded.complete(null);
+        LOG.infof("events: %d records read; kept %s after their last occurrence (leases per %ds bucket), written at most every %dms",
+                cache.size(), ttl, bucket.toSeconds(), interval.toMillis());
     }
 
     /** Writes what is still pending (bounded wait), then stops. */
     public void stop() {
-        if (flushing != null) {
-            flushing.cancel(false);
+        synchronized (this) {
+            if (flushing != null) {
+                flushing.cancel(false);
+            }
         }
         try {
             writer.submit(this::flush).get(10, TimeUnit.SECONDS);
@@ -128,12 +156,23 @@ public class EventStore implements EventRecorder {
             LOG.warnf("events: could not write the last pending events: %s", e.toString());
         }
         writer.shutdownNow();
-        watchRetries.shutdownNow();
+        reader.shutdownNow();
         cache.close();
     }
 
-    /** Every event record, kept current by one etcd watch. */
-    public PrefixCache<Event> cache() {
+    /**
+     * Every event record, kept current by one etcd watch, once they have been read (at most {@code max}
+     * after the call); a {@link StoreException} (UNAVAILABLE to API callers) when they are still being read.
+     */
+    public PrefixCache<Event> loadedCache(Duration max) {
+        try {
+            loaded.get(max.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new StoreException("the control plane is still reading the event records from etcd; try again shortly", null);
+        } catch (InterruptedException | java.util.concurrent.ExecutionException e) { // never completed exceptionally
+            Thread.currentThread().interrupt();
+            throw new StoreException("interrupted while waiting for the event records", e);
+        }
         return cache;
     }
 

@@ -319,6 +319,10 @@ public final class PrefixCache<T> implements AutoCloseable {
         return new ArrayList<>(entries.subMap(subPrefix, true, subPrefix + Character.MAX_VALUE, false).values());
     }
 
+    public synchronized int size() {
+        return entries.size();
+    }
+
     public synchronized List<Entry<T>> all() {
         return new ArrayList<>(entries.values());
     }

@@ -1,6 +1,7 @@
 package dev.edgeplane.controlplane.events;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,15 +9,19 @@ import dev.edgeplane.api.v1.Event;
 import dev.edgeplane.api.v1.EventLevel;
 import dev.edgeplane.api.v1.ObjectReference;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
+import dev.edgeplane.controlplane.store.Entry;
 import dev.edgeplane.controlplane.store.EtcdStore;
 import dev.edgeplane.controlplane.store.Keys;
 import dev.edgeplane.controlplane.store.EtcdStoreExtension;
+import dev.edgeplane.controlplane.store.PrefixCache;
+import dev.edgeplane.controlplane.store.StoreException;
 import dev.edgeplane.controlplane.store.TestStores;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -86,6 +91,44 @@ class EventStoreTest {
         } finally {
             events.stop();
         }
+    }
+
+    @Test
+    void theRecordsAreReadInTheBackgroundWhileOccurrencesWaitAndReadsAreRefused() throws Exception {
+        EventStore before = events(Duration.ofMillis(50), 2000, 100_000); // the process before a restart
+        before.start();
+        before.recordAll(List.of(replicaEvent("restart", "r-0", "BackOff"))).get(30, TimeUnit.SECONDS);
+        before.stop();
+
+        EventStore events = events(Duration.ofMillis(50), 2000, 100_000);
+        long etcdPid = etcd.server().pid();
+        CompletableFuture<Void> written;
+        signal(etcdPid, "STOP"); // etcd answers nothing: the listing cannot finish
+        try {
+            events.start(); // returns all the same: nothing at start-up waits for the records
+            StoreException reading = assertThrows(StoreException.class, () -> events.loadedCache(Duration.ofMillis(300)));
+            assertTrue(reading.getMessage().contains("still reading the event records"), reading.getMessage());
+            written = events.recordAll(List.of(replicaEvent("restart", "r-0", "BackOff")));
+            assertEquals(1, events.pendingCount(), "an occurrence waits in memory while the records are read");
+            assertFalse(written.isDone(), "nothing is written before the records are read");
+        } finally {
+            signal(etcdPid, "CONT");
+        }
+        try {
+            PrefixCache<Event> records = events.loadedCache(Duration.ofSeconds(60));
+            written.get(60, TimeUnit.SECONDS);
+            events.awaitOwnWrites(Duration.ofSeconds(10));
+            List<Entry<Event>> restart = records.list(Keys.EVENTS + "restart/");
+            assertEquals(1, restart.size());
+            assertEquals(2, restart.get(0).value().getCount(), "the new occurrence folded into the record read from etcd");
+        } finally {
+            events.stop();
+        }
+    }
+
+    private static void signal(long pid, String signal) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
+        assertEquals(0, kill.waitFor(), "kill -" + signal + " " + pid);
     }
 
     @Test

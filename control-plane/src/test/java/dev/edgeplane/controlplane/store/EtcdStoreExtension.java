@@ -34,6 +34,10 @@ public final class EtcdStoreExtension implements BeforeAllCallback, AfterAllCall
         return store;
     }
 
+    public EtcdServer server() {
+        return etcd;
+    }
+
     public String endpoint() {
         return etcd.endpoint();
     }

@@ -188,7 +188,7 @@ class AutoscalerControllerTest {
         assertEquals(100, limited.getStatus().getCurrentMetrics(0).getCurrentAverageUtilization(), limited.getStatus().toString());
         assertEquals(5, limited.getStatus().getCurrentReplicas());
         events.awaitOwnWrites(Duration.ofSeconds(5));
-        TestApi.await("a SuccessfulRescale event", WAIT, () -> events.cache().all().stream().map(Entry::value)
+        TestApi.await("a SuccessfulRescale event", WAIT, () -> events.loadedCache(WAIT).all().stream().map(Entry::value)
                 .anyMatch((Event e) -> e.getReason().equals("SuccessfulRescale") && e.getInvolvedObject().getName().equals("busy-hpa")));
 
         load.put("busy", 0.05); // 10%: one replica is enough
