@@ -194,7 +194,7 @@ start control-plane env EDGEPLANE_ETCD_ENDPOINTS="http://127.0.0.1:$etcd_port" \
   EDGEPLANE_AGENT_ADVERTISE="${EDGEPLANE_AGENT_ADVERTISE:-127.0.0.1:$agent_port}" \
   EDGEPLANE_ADMIN_TOKEN_FILE="$home/control-plane/admin-token" \
   EDGEPLANE_SECRETS_KEY_FILE="$secrets_keys" \
-  java -jar "$repo/control-plane/target/quarkus-app/quarkus-run.jar"
+  "$repo/control-plane/target/bin/control-plane"
 wait_for control-plane 90 curl -fsS --cacert "$api_tls/ca.crt" "https://127.0.0.1:$api_port/q/health/ready"
 
 # Without edgectl's daemon: `quickstart.sh down` leaves nothing of the quick start's running (the operator's own

@@ -3,6 +3,7 @@ package dev.edgeplane.e2e;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /** Where the packaged binaries are: the reactor builds them before this module's tests run. */
 final class Binaries {
@@ -20,17 +21,18 @@ final class Binaries {
         return dir;
     }
 
-    static List<String> controlPlane() {
-        return controlPlane("512m");
-    }
+    /** The control plane's launcher as deployed (its JVM defaults), on the given maximum heap. */
+    record Launch(List<String> command, Map<String, String> env) {}
 
     /**
-     * With a given maximum heap (e.g. "2g" for a fleet), on this JVM's java or the one {@code -Dcp.java}
-     * names (a benchmark comparing JDKs for the control plane).
+     * The launcher with a given maximum heap (e.g. "2g" for a fleet), on this JVM's java or the one
+     * {@code -Dcp.java} names, with the JVM options {@code -Dcp.javaOptions} adds after the launcher's
+     * defaults (a benchmark comparing JDKs or JIT settings for the control plane).
      */
-    static List<String> controlPlane(String maxHeap) {
-        return List.of(System.getProperty("cp.java", java()), "-Xmx" + maxHeap, "-jar",
-                existing("control-plane/target/quarkus-app/quarkus-run.jar"));
+    static Launch controlPlane(String maxHeap) {
+        return new Launch(List.of(existing("control-plane/target/bin/control-plane")),
+                Map.of("JAVA", System.getProperty("cp.java", java()),
+                        "CONTROL_PLANE_JAVA_OPTS", ("-Xmx" + maxHeap + " " + System.getProperty("cp.javaOptions", "")).strip()));
     }
 
     /** The fleet simulator's runnable jar (its libraries beside it in lib/). */

@@ -70,7 +70,9 @@ final class ControlPlane implements AutoCloseable {
                 "EDGEPLANE_AGENT_PORT", Integer.toString(agentPort),
                 "EDGEPLANE_AGENT_ADVERTISE", "127.0.0.1:" + agentPort,
                 "EDGEPLANE_ADMIN_TOKEN_FILE", tokenFile.toString()));
-        ManagedProcess p = ManagedProcess.start("control-plane", Binaries.controlPlane(maxHeap), env,
+        Binaries.Launch launch = Binaries.controlPlane(maxHeap);
+        env.putAll(launch.env());
+        ManagedProcess p = ManagedProcess.start("control-plane", launch.command(), env,
                 dir.resolve("control-plane.log"));
         try {
             Await.until("control plane ready on :" + apiPort, readyWithin, p::logTail,

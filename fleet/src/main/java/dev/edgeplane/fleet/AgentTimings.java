@@ -16,12 +16,16 @@ import java.time.Duration;
  * @param metricsInterval  one metrics frame this often
  * @param metricsFlush     one ReportMetrics batch this often
  * @param metricsGzip      the ReportMetrics stream is gzip-compressed
+ * @param tlsSessionLifetime a TLS session is resumed (from its ticket) for this long after its handshake:
+ *                         Netty's OpenSSL client keeps one 300 s by default, after which a restart's
+ *                         reconnect is a full handshake the agent would not make
  */
 public record AgentTimings(Duration heartbeat, Duration keepAlive, Duration keepAliveTimeout, Duration retryBase,
-                           Duration retryCap, Duration metricsInterval, Duration metricsFlush, boolean metricsGzip) {
+                           Duration retryCap, Duration metricsInterval, Duration metricsFlush, boolean metricsGzip,
+                           Duration tlsSessionLifetime) {
     public static final AgentTimings AGENT = new AgentTimings(Duration.ofSeconds(60), Duration.ofSeconds(75),
             Duration.ofSeconds(10), Duration.ofSeconds(2), Duration.ofSeconds(15), Duration.ofSeconds(10),
-            Duration.ofSeconds(60), true);
+            Duration.ofSeconds(60), true, Duration.ofDays(2));
 
     /** Full-jitter exponential back-off, as the agent's ReconnectBackoff: uniform in [0, min(cap, base * 2^attempt)]. */
     public long retryDelayMillis(int attempt, java.util.random.RandomGenerator random) {

@@ -120,7 +120,7 @@ public final class Fleet implements AutoCloseable {
                     KeyManagerFactory keys = new SwappableKeyManager(new SwappableKeyManager.Identity(
                             identity.key().getPrivate(), Identity.certificates(response.getCertificatePem()))).asFactory();
                     SslContext tls = GrpcSslContexts.forClient().trustManager(serverTrust(response.getCaBundlePem()))
-                            .keyManager(keys).build();
+                            .keyManager(keys).sessionTimeout(settings.timings().tlsSessionLifetime().toSeconds()).build();
                     agent.joined(channel(response.getSyncEndpoint(), tls, agent));
                     identities[agent.index] = null;
                     joined.incrementAndGet();

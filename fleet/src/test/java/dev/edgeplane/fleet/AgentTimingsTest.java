@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.edgeplane.agent.metrics.MetricsSettings;
+import dev.edgeplane.agent.run.Agent;
 import dev.edgeplane.agent.sync.ReconnectBackoff;
 import dev.edgeplane.agent.sync.SyncClient;
 import java.nio.file.Path;
@@ -24,6 +25,7 @@ class AgentTimingsTest {
         assertEquals(metrics.interval(), sim.metricsInterval(), "metrics sample interval");
         assertEquals(metrics.flush(), sim.metricsFlush(), "metrics flush period");
         assertEquals(metrics.gzip(), sim.metricsGzip(), "metrics gzip");
+        assertEquals(Agent.TLS_SESSION_LIFETIME, sim.tlsSessionLifetime(), "TLS session lifetime (resumption after a restart)");
     }
 
     @Test

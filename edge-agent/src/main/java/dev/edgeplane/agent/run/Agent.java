@@ -309,7 +309,7 @@ public final class Agent implements AutoCloseable {
     }
 
     /** How long the control plane's TLS tickets live (BoringSSL's TLS 1.3 default); the JDK would forget sessions after one day. */
-    static final java.time.Duration TLS_SESSION_LIFETIME = java.time.Duration.ofDays(2);
+    public static final java.time.Duration TLS_SESSION_LIFETIME = java.time.Duration.ofDays(2);
 
     /** After a renewal: the CA bundle it stored becomes the trust anchors of new connections and of ops grants. */
     private static void reloadTrust(StateDir state, SwappableTrustManager trust, AtomicReference<List<java.security.PublicKey>> grantKeys) {
