@@ -65,7 +65,10 @@ class TunnelE2ETest {
             exchange.close();
         });
         metrics.start();
-        echoPort = FreePorts.next();
+        // Bound by the replica long after it is picked, while the cluster's processes make connections: a
+        // port in the ephemeral range can be taken meanwhile as a source port, or be left in TIME_WAIT by one
+        // (seen in CI: "nc: bind: Address already in use").
+        echoPort = FreePorts.belowEphemeralRange();
         cluster = EdgeCluster.start(dir, NODE, List.of(
                 "--tunnel-exec", "true", "--tunnel-ssh", "true", "--tunnel-ssh-port", String.valueOf(sshd.port),
                 "--tunnel-http-ports", String.valueOf(metrics.getAddress().getPort()),
