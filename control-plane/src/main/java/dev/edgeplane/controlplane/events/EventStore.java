@@ -169,9 +169,11 @@ public class EventStore implements EventRecorder {
             loaded.get(max.toMillis(), TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.TimeoutException e) {
             throw new StoreException("the control plane is still reading the event records from etcd; try again shortly", null);
-        } catch (InterruptedException | java.util.concurrent.ExecutionException e) { // never completed exceptionally
+        } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new StoreException("interrupted while waiting for the event records", e);
+        } catch (java.util.concurrent.ExecutionException e) { // not reached: loaded is only ever completed normally
+            throw new IllegalStateException(e);
         }
         return cache;
     }
