@@ -7,11 +7,15 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableSet;
 import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Predicate;
 
 /**
  * The nodes as placement sees them: by name, by label (so a selector's candidates are found without
- * scanning the fleet), and how many replicas each one holds. Fed by node and assignment events;
+ * scanning the fleet), by how many replicas each one holds (so the least loaded are found without
+ * scanning it either), and what those replicas reserve. Fed by node and assignment events;
  * thread-safe (the watch threads write, the controller's workers read).
  */
 public final class NodeIndex {
@@ -20,6 +24,17 @@ public final class NodeIndex {
     private final Map<String, Set<String>> byLabel = new HashMap<>();
     /** node -> what the replicas assigned to it (all Apps) use; may name nodes not (or no longer) in the index. */
     private final Map<String, Usage> usage = new HashMap<>();
+    /** Every indexed node by its replica count, then name: placement's order among nodes holding none of an App. */
+    private final NavigableSet<Load> byLoad = new TreeSet<>();
+
+    /** A node and the replicas (all Apps) assigned to it, ordered fewest first, then by name. */
+    public record Load(String node, int replicas) implements Comparable<Load> {
+        @Override
+        public int compareTo(Load other) {
+            int c = Integer.compare(replicas, other.replicas);
+            return c != 0 ? c : node.compareTo(other.node);
+        }
+    }
 
     /** What the replicas assigned to a node reserve there. */
     public record Usage(int replicas, long cpuMillis, long memoryBytes, Map<String, Integer> hostPorts) {
@@ -55,6 +70,8 @@ public final class NodeIndex {
         Node before = byName.put(name, node);
         if (before != null) {
             unlabel(before);
+        } else {
+            byLoad.add(new Load(name, replicas(name)));
         }
         for (Map.Entry<String, String> label : node.getMetadata().getLabelsMap().entrySet()) {
             byLabel.computeIfAbsent(label.getKey() + "=" + label.getValue(), k -> new HashSet<>()).add(name);
@@ -69,6 +86,7 @@ public final class NodeIndex {
             return false;
         }
         unlabel(before);
+        byLoad.remove(new Load(name, replicas(name)));
         return true;
     }
 
@@ -94,6 +112,7 @@ public final class NodeIndex {
     public synchronized void clear() {
         byName.clear();
         byLabel.clear();
+        byLoad.clear();
     }
 
     /** The nodes carrying every label of {@code selector} (all nodes for an empty one), in no order. */
@@ -121,13 +140,34 @@ public final class NodeIndex {
         return out;
     }
 
+    /**
+     * Up to {@code limit} nodes that {@code eligible} accepts, fewest replicas first, then by name: read
+     * from the start of an order kept as replicas are counted, so the cost is the nodes looked at, not the fleet.
+     */
+    public synchronized List<Load> leastLoaded(int limit, Predicate<Node> eligible) {
+        List<Load> out = new ArrayList<>(Math.min(limit, byLoad.size()));
+        for (Load load : byLoad) {
+            if (out.size() >= limit) {
+                break;
+            }
+            if (eligible.test(byName.get(load.node()))) {
+                out.add(load);
+            }
+        }
+        return out;
+    }
+
     /** Counts a replica assigned to {@code node} (sign 1) or no longer (sign -1), with what it reserves. */
     public synchronized void count(String node, PodRequests requests, int sign) {
-        Usage after = usage.getOrDefault(node, Usage.NONE).plus(requests, sign);
+        Usage before = usage.getOrDefault(node, Usage.NONE);
+        Usage after = before.plus(requests, sign);
         if (after.replicas() <= 0) {
             usage.remove(node);
         } else {
             usage.put(node, after);
+        }
+        if (byName.containsKey(node) && byLoad.remove(new Load(node, Math.max(0, before.replicas())))) {
+            byLoad.add(new Load(node, Math.max(0, after.replicas())));
         }
     }
 
@@ -141,6 +181,8 @@ public final class NodeIndex {
 
     public synchronized void clearReplicas() {
         usage.clear();
+        byLoad.clear();
+        byName.keySet().forEach(name -> byLoad.add(new Load(name, 0)));
     }
 
     /** A placement change that is the phase alone (READY, UNREACHABLE...): labels, spec and capacity as they were. */

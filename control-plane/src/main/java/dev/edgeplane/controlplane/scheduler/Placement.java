@@ -58,8 +58,13 @@ public final class Placement {
      */
     public static Map<String, String> place(App app, List<Node> nodes, Map<String, String> current,
                                             Map<String, Integer> totalLoad, Instant now, Optional<String> pinnedTo) {
-        return place(app, NodeIndex.of(nodes), current, n -> totalLoad.getOrDefault(n, 0), now, pinnedTo, Integer.MAX_VALUE)
-                .desired();
+        NodeIndex index = NodeIndex.of(nodes);
+        totalLoad.forEach((node, replicas) -> {
+            for (int i = 0; i < replicas; i++) {
+                index.count(node, PodRequests.NONE, 1);
+            }
+        });
+        return place(app, index, current, Map.of(), now, pinnedTo, Integer.MAX_VALUE).desired();
     }
 
     /**
@@ -82,14 +87,18 @@ public final class Placement {
     }
 
     /**
-     * The cost follows the App, not the fleet: O(its replicas + the nodes its selector matches), new
-     * replicas taken from a heap ordered as the rule says (fewest of this App, fewest in total, name).
+     * The cost follows the App, not the fleet: new replicas are taken from a heap ordered as the rule
+     * says (fewest of this App, fewest in total, name). Without a node selector, the heap holds the
+     * nodes this App is on and only as many others as there are replicas to place (plus a few for the
+     * ones found full), read from the index's load order: O(the replicas placed). With a selector,
+     * O(the nodes it matches). A replica left without a node costs a pass over those nodes, for its reasons.
      *
-     * @param otherLoad node -> replicas of OTHER apps assigned to it
+     * @param ownLoad node -> this App's replicas the index counts there (its load besides them is the
+     *                other Apps')
      */
-    public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+    public static Result place(App app, NodeIndex nodes, Map<String, String> current, Map<String, Integer> ownLoad,
                                Instant now, Optional<String> pinnedTo, int maxNewPlacements) {
-        return place(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, ordinals(app));
+        return place(app, nodes, current, ownLoad, now, pinnedTo, maxNewPlacements, ordinals(app));
     }
 
     /** REPLICATED's names when nothing else says: "&lt;app&gt;-0" .. "&lt;app&gt;-(replicas-1)", with pools per pool. */
@@ -107,21 +116,21 @@ public final class Placement {
      * @param names REPLICATED: the replicas there are to be (a rollout's surge replicas included, in
      *              the order they are placed); ignored for EVERY_NODE, one per node
      */
-    public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+    public static Result place(App app, NodeIndex nodes, Map<String, String> current, Map<String, Integer> ownLoad,
                                Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names) {
-        return place(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names, StorageFit.NONE);
+        return place(app, nodes, current, ownLoad, now, pinnedTo, maxNewPlacements, names, StorageFit.NONE);
     }
 
     /**
      * @param storage the App's volumes not bound to a node yet: a new replica goes only to a node whose
      *                storage can hold them (their first consumer binds them there)
      */
-    public static Result place(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+    public static Result place(App app, NodeIndex nodes, Map<String, String> current, Map<String, Integer> ownLoad,
                                Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names, StorageFit storage) {
         if (AppPools.has(app.getSpec()) && app.getSpec().getMode() != AppSpec.Mode.EVERY_NODE) {
-            return placeByPool(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names, storage);
+            return placeByPool(app, nodes, current, ownLoad, now, pinnedTo, maxNewPlacements, names, storage);
         }
-        return placeInOne(app, nodes, current, otherLoad, now, pinnedTo, maxNewPlacements, names, storage);
+        return placeInOne(app, nodes, current, ownLoad, now, pinnedTo, maxNewPlacements, names, storage);
     }
 
     /**
@@ -129,7 +138,7 @@ public final class Placement {
      * App's node_selector also said edgeplane.dev/pool=&lt;pool&gt;), the budget shared, the reasons
      * prefixed with the pool ("pool site-b: 0 nodes").
      */
-    private static Result placeByPool(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+    private static Result placeByPool(App app, NodeIndex nodes, Map<String, String> current, Map<String, Integer> ownLoad,
                                       Instant now, Optional<String> pinnedTo, int maxPlacements, List<String> names,
                                       StorageFit storage) {
         List<AppPools.Group> groups = AppPools.groups(app);
@@ -147,7 +156,7 @@ public final class Placement {
         for (Map.Entry<AppPools.Group, List<String>> e : byGroup.entrySet()) {
             String pool = e.getKey().pool();
             App inPool = app.toBuilder().setSpec(app.getSpec().toBuilder().putNodeSelector(AppPools.POOL_LABEL, pool)).build();
-            Result r = placeInOne(inPool, nodes, current, otherLoad, now, pinnedTo, budget, e.getValue(), storage);
+            Result r = placeInOne(inPool, nodes, current, ownLoad, now, pinnedTo, budget, e.getValue(), storage);
             for (Map.Entry<String, String> d : r.desired().entrySet()) {
                 if (!d.getValue().equals(current.get(d.getKey()))) {
                     budget--; // newly placed or moved
@@ -168,7 +177,7 @@ public final class Placement {
                 reasons.isEmpty() ? Optional.empty() : Optional.of(String.join("; ", reasons)), wanted);
     }
 
-    private static Result placeInOne(App app, NodeIndex nodes, Map<String, String> current, ToIntFunction<String> otherLoad,
+    private static Result placeInOne(App app, NodeIndex nodes, Map<String, String> current, Map<String, Integer> ownLoad,
                                      Instant now, Optional<String> pinnedTo, int maxNewPlacements, List<String> names,
                                      StorageFit storage) {
         AppSpec spec = app.getSpec();
@@ -188,13 +197,14 @@ public final class Placement {
             keptUntil(spec, node).ifPresent(t -> recheck[0] = recheck[0] == null || t.isBefore(recheck[0]) ? t : recheck[0]);
             return true;
         };
-        List<Node> selected = pinnedTo.isPresent()
+        java.util.function.Supplier<List<Node>> selection = () -> pinnedTo.isPresent()
                 ? java.util.stream.Stream.ofNullable(nodes.get(pinnedTo.get())).filter(n -> selects(spec.getNodeSelectorMap(), n)).toList()
                 : nodes.matching(spec.getNodeSelectorMap());
         int budget = maxNewPlacements;
         PodRequests demand = PodRequests.of(spec.getTemplate());
         Map<String, String> refused = new TreeMap<>(); // node -> why a new replica may not go there
         if (spec.getMode() == AppSpec.Mode.EVERY_NODE) {
+            List<Node> selected = selection.get();
             Map<String, Node> byName = new TreeMap<>();
             for (Node node : selected) {
                 byName.put(node.getMetadata().getName(), node);
@@ -245,9 +255,38 @@ public final class Placement {
         if (desired.size() == replicas) {
             return new Result(desired, deferred, Optional.ofNullable(recheck[0]), Optional.empty(), replicas);
         }
-        record Slot(String name, int appLoad, int load) {}
-        PriorityQueue<Slot> candidates = new PriorityQueue<>(Comparator.comparingInt(Slot::appLoad)
-                .thenComparingInt(Slot::load).thenComparing(Slot::name));
+        ToIntFunction<String> otherLoad = n -> nodes.replicas(n) - ownLoad.getOrDefault(n, 0);
+        if (pinnedTo.isEmpty() && spec.getNodeSelectorMap().isEmpty()) {
+            // Every node is a candidate: take the least loaded few from the index instead of a heap of the fleet.
+            Set<String> own = new java.util.HashSet<>(ownLoad.keySet());
+            own.addAll(appLoad.keySet());
+            PriorityQueue<Slot> candidates = new PriorityQueue<>(Slot.ORDER);
+            for (String name : own) {
+                Node node = nodes.get(name);
+                if (node != null && canPlace(spec, node) && storage.misfit(node) == null) {
+                    int mine = appLoad.getOrDefault(name, 0);
+                    candidates.add(new Slot(name, mine, otherLoad.applyAsInt(name) + mine));
+                }
+            }
+            // Off this App's nodes, its order is the index's (0 of this App, total replicas, name).
+            int wanted = Math.min(replicas - desired.size(), budget) + SPARE_CANDIDATES;
+            List<NodeIndex.Load> fresh = nodes.leastLoaded(wanted, node -> !own.contains(node.getMetadata().getName())
+                    && canPlace(spec, node) && storage.misfit(node) == null);
+            fresh.forEach(l -> candidates.add(new Slot(l.node(), 0, l.replicas())));
+            Map<String, String> placing = new TreeMap<>(desired);
+            Set<String> putOff = new TreeSet<>(deferred);
+            Set<String> polled = new java.util.HashSet<>();
+            pick(names, placing, putOff, budget, candidates, nodes, demand, new TreeMap<>(), polled);
+            // The same answer as a heap of every node only if no pick could have wanted a node past those
+            // read: some node read was never polled (or the index had no more). And every replica placed
+            // or deferred: the reasons for one left pending come from the pass over every node below.
+            boolean exhausted = fresh.size() == wanted && fresh.stream().allMatch(l -> polled.contains(l.node()));
+            if (!exhausted && placing.size() + putOff.size() == replicas) {
+                return new Result(placing, putOff, Optional.ofNullable(recheck[0]), Optional.empty(), replicas);
+            }
+        }
+        List<Node> selected = selection.get();
+        PriorityQueue<Slot> candidates = new PriorityQueue<>(Slot.ORDER);
         for (Node node : selected) {
             String name = node.getMetadata().getName();
             String noRoom = canPlace(spec, node) ? storage.misfit(node) : null;
@@ -260,6 +299,29 @@ public final class Placement {
                 refused.put(name, whyNot(spec, node));
             }
         }
+        pick(names, desired, deferred, budget, candidates, nodes, demand, refused, new java.util.HashSet<>());
+        boolean unplaced = desired.size() + deferred.size() < replicas;
+        return new Result(desired, deferred, Optional.ofNullable(recheck[0]),
+                unplaced ? Optional.of(unschedulable(nodes.size(), selected.size(), refused)) : Optional.empty(), replicas);
+    }
+
+    /** Candidates taken from the index beyond the replicas to place: room for that many found full first. */
+    private static final int SPARE_CANDIDATES = 16;
+
+    /** A node a new replica may go to, in the rule's order: fewest of this App, fewest in total, name. */
+    private record Slot(String name, int appLoad, int load) {
+        static final Comparator<Slot> ORDER = Comparator.comparingInt(Slot::appLoad).thenComparingInt(Slot::load)
+                .thenComparing(Slot::name);
+    }
+
+    /**
+     * Gives each replica of {@code names} not in {@code desired} the best candidate it fits on (at most
+     * {@code budget} of them; the rest are deferred). A node found full leaves the heap with its reason
+     * in {@code refused}; every node polled is added to {@code polled}.
+     */
+    private static void pick(List<String> names, Map<String, String> desired, Set<String> deferred, int budget,
+                             PriorityQueue<Slot> candidates, NodeIndex nodes, PodRequests demand, Map<String, String> refused,
+                             Set<String> polled) {
         Map<String, Integer> placedNow = new HashMap<>();
         for (String replica : names) {
             if (desired.containsKey(replica)) {
@@ -272,6 +334,7 @@ public final class Placement {
             Slot best = null;
             while (best == null && !candidates.isEmpty()) {
                 Slot next = candidates.poll();
+                polled.add(next.name());
                 String misfit = misfit(nodes.get(next.name()), demand, nodes.usage(next.name()), placedNow.getOrDefault(next.name(), 0));
                 if (misfit == null) {
                     best = next;
@@ -287,9 +350,6 @@ public final class Placement {
             placedNow.merge(best.name(), 1, Integer::sum);
             candidates.add(new Slot(best.name(), best.appLoad() + 1, best.load() + 1));
         }
-        boolean unplaced = desired.size() + deferred.size() < replicas;
-        return new Result(desired, deferred, Optional.ofNullable(recheck[0]),
-                unplaced ? Optional.of(unschedulable(nodes.size(), selected.size(), refused)) : Optional.empty(), replicas);
     }
 
     /**

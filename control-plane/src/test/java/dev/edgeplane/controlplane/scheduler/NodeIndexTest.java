@@ -80,4 +80,36 @@ class NodeIndexTest {
         assertEquals(0, index.replicas("b"));
         assertEquals(NodeIndex.Usage.NONE, index.usage("unknown"));
     }
+
+    @Test
+    void findsTheLeastLoadedNodesInOrderLookingOnlyAtThoseItReturns() {
+        NodeIndex index = new NodeIndex();
+        for (String name : List.of("a", "b", "c", "d", "e")) {
+            index.put(PlacementTest.ready(name));
+        }
+        index.count("a", PodRequests.NONE, 1);
+        index.count("a", PodRequests.NONE, 1);
+        index.count("b", PodRequests.NONE, 1);
+        index.count("ghost", PodRequests.NONE, 1); // a node not (yet) in the index: counted, never returned
+        assertEquals(List.of(new NodeIndex.Load("c", 0), new NodeIndex.Load("d", 0), new NodeIndex.Load("e", 0),
+                new NodeIndex.Load("b", 1), new NodeIndex.Load("a", 2)), index.leastLoaded(10, n -> true));
+
+        int[] looked = {0};
+        assertEquals(List.of(new NodeIndex.Load("c", 0), new NodeIndex.Load("d", 0)), index.leastLoaded(2, n -> ++looked[0] > 0));
+        assertEquals(2, looked[0], "stops once it has enough");
+        assertEquals(List.of(new NodeIndex.Load("d", 0), new NodeIndex.Load("b", 1)),
+                index.leastLoaded(2, n -> !Set.of("c", "e").contains(n.getMetadata().getName())), "skips what is not eligible");
+
+        // The order follows the counts, node changes and removals.
+        index.count("a", PodRequests.NONE, -1);
+        index.count("a", PodRequests.NONE, -1);
+        index.count("c", PodRequests.NONE, 1);
+        index.put(PlacementTest.ready("d").toBuilder().setMetadata(PlacementTest.ready("d").getMetadata().toBuilder()
+                .putLabels("zone", "x")).build());
+        index.remove("e");
+        index.put(PlacementTest.ready("ghost"));
+        assertEquals(List.of("a", "d", "b", "c", "ghost"), index.leastLoaded(10, n -> true).stream().map(NodeIndex.Load::node).toList());
+        index.clearReplicas();
+        assertEquals(List.of("a", "b", "c", "d", "ghost"), index.leastLoaded(10, n -> true).stream().map(NodeIndex.Load::node).toList());
+    }
 }

@@ -159,4 +159,59 @@ class PlacementTest {
         assertEquals(Map.of("agent-e1", "e1"), Placement.place(daemon, List.of(cordoned), Map.of("agent-e1", "e1"), Map.of(), NOW));
         assertEquals(Map.of(), Placement.place(daemon, List.of(cordoned), Map.of(), Map.of(), NOW));
     }
+
+    /**
+     * Without a node selector, placement reads only the least loaded nodes from the index; with one
+     * that every node matches, it looks at them all. Both must say the same, in fleets where nodes are
+     * not ready, cordoned, full or already hold the App.
+     */
+    @Test
+    void placingFromTheLeastLoadedNodesDecidesAsLookingAtTheWholeFleet() {
+        java.util.Random random = new java.util.Random(42);
+        dev.edgeplane.api.v1.PodTemplate template = dev.edgeplane.api.v1.PodTemplate.newBuilder()
+                .addContainers(dev.edgeplane.api.v1.Container.newBuilder().setName("c").setImage("i:1")
+                        .setRequests(dev.edgeplane.api.v1.Resources.newBuilder().setCpuMillis(100)))
+                .build();
+        PodRequests requests = PodRequests.of(template);
+        for (int round = 0; round < 200; round++) {
+            int size = 1 + random.nextInt(300);
+            NodeIndex index = new NodeIndex();
+            List<String> names = new java.util.ArrayList<>();
+            for (int i = 0; i < size; i++) {
+                String name = "n" + i;
+                names.add(name);
+                NodeStatus.Phase phase = random.nextInt(10) == 0 ? NodeStatus.Phase.UNREACHABLE : NodeStatus.Phase.READY;
+                Node node = node(name, phase, Map.of("fleet", "all"));
+                int capacity = List.of(0, 150, 250, 1000).get(random.nextInt(4)); // 0: not reported, not checked
+                node = node.toBuilder().setSpec(node.getSpec().toBuilder().setUnschedulable(random.nextInt(20) == 0))
+                        .setStatus(node.getStatus().toBuilder().setCapacity(dev.edgeplane.api.v1.Resources.newBuilder()
+                                .setCpuMillis(capacity))).build();
+                index.put(node);
+                for (int r = random.nextInt(4); r > 0; r--) {
+                    index.count(name, requests, 1);
+                }
+            }
+            int replicas = random.nextInt(2 * size + 3);
+            Map<String, String> current = new HashMap<>();
+            Map<String, Integer> ownLoad = new HashMap<>();
+            for (int r = 0; r < replicas + 3; r++) { // some placed already, some of them beyond the replicas wanted
+                if (random.nextInt(3) == 0) {
+                    String at = names.get(random.nextInt(size));
+                    current.put("web-" + r, at);
+                    ownLoad.merge(at, 1, Integer::sum);
+                    index.count(at, requests, 1);
+                }
+            }
+            App anywhere = with(app("web", replicas), s -> s.setTemplate(template));
+            App everywhereSelected = with(anywhere, s -> s.putNodeSelector("fleet", "all"));
+            int budget = random.nextBoolean() ? Integer.MAX_VALUE : 1 + random.nextInt(size);
+            Placement.Result fromTheFew = Placement.place(anywhere, index, current, ownLoad, NOW, java.util.Optional.empty(), budget);
+            Placement.Result fromAll = Placement.place(everywhereSelected, index, current, ownLoad, NOW, java.util.Optional.empty(), budget);
+            String round_ = "round " + round + ": " + size + " nodes, " + replicas + " replicas, budget " + budget;
+            assertEquals(fromAll.desired(), fromTheFew.desired(), round_);
+            assertEquals(fromAll.deferred(), fromTheFew.deferred(), round_);
+            assertEquals(fromAll.pending(everywhereSelected), fromTheFew.pending(anywhere), round_);
+            assertEquals(fromAll.unschedulable().isPresent(), fromTheFew.unschedulable().isPresent(), round_);
+        }
+    }
 }

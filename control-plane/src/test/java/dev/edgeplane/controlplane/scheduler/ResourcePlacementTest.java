@@ -42,7 +42,7 @@ class ResourcePlacementTest {
     }
 
     private static Placement.Result place(App app, NodeIndex nodes) {
-        return Placement.place(app, nodes, Map.of(), nodes::replicas, NOW, Optional.empty(), Integer.MAX_VALUE);
+        return Placement.place(app, nodes, Map.of(), Map.of(), NOW, Optional.empty(), Integer.MAX_VALUE);
     }
 
     @Test

@@ -48,7 +48,7 @@ class StoragePlacementTest {
     }
 
     static Placement.Result place(App app, List<Node> nodes, StorageFit storage) {
-        return Placement.place(app, NodeIndex.of(nodes), Map.of(), n -> 0, NOW, Optional.empty(), Integer.MAX_VALUE,
+        return Placement.place(app, NodeIndex.of(nodes), Map.of(), Map.of(), NOW, Optional.empty(), Integer.MAX_VALUE,
                 Placement.ordinals(app), storage);
     }
 

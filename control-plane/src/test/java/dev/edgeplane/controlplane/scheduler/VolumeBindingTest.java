@@ -48,7 +48,7 @@ class VolumeBindingTest {
     private static List<Write> plan(Entry<App> app, List<Node> nodes, List<Entry<Assignment>> assignments,
                                     Map<String, Entry<Volume>> volumes, List<VolumeBinding.VolumeWrite> volumeWrites) {
         AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs("default", app.value().getMetadata().getName(), app.value(),
-                assignments, NodeIndex.of(nodes), n -> 0, volumes, List.of(), Set.of(TemplateHashes.of(app.value().getSpec().getTemplate())),
+                assignments, NodeIndex.of(nodes), volumes, List.of(), Set.of(TemplateHashes.of(app.value().getSpec().getTemplate())),
                 NOW, false), AppPlanner.Budget.UNLIMITED);
         volumeWrites.addAll(plan.volumeWrites());
         return plan.writes();

@@ -502,7 +502,7 @@ public class AppController {
                 : new AppPlanner.Release(replica -> statusOf(namespace, replica), rolloutEntry == null ? null : rolloutEntry.value(),
                         revisionStep.number(), revisionStep.rollingBack(), prefetchOf(namespace, name, revisionStep.number()));
         AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs(namespace, name, spec, assignments.of(app), nodes,
-                        nodes::replicas, volumes, spec == null ? List.of() : configVersions(spec), Set.copyOf(stored), now,
+                        volumes, spec == null ? List.of() : configVersions(spec), Set.copyOf(stored), now,
                         config.inlineTemplates(), release, storageClasses.lookup()),
                 new AppPlanner.Budget(config.maxPlacementsPerReconcile(), writeBudget()));
         long planned = System.nanoTime();

@@ -35,7 +35,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Function;
-import java.util.function.ToIntFunction;
 
 /**
  * The plan for ONE App (pure, no I/O): which assignments to put or delete so they match the App, the
@@ -56,27 +55,26 @@ public final class AppPlanner {
      *
      * @param app         the App, or null when it is gone (its assignments and templates go)
      * @param assignments this App's assignment entries now (duplicates included)
-     * @param load        node -> replicas assigned to it, every App (this one included)
      * @param volumes     the volumes the App names (those that exist)
      * @param configs     the ConfigMaps and Secrets its template uses, at their current versions (0: missing)
      * @param templates   the hashes of this App's template keys in etcd
      * @param inlineTemplates also copy the template into each assignment (for agents that do not resolve hashes)
      */
     public record Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
-                         ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
+                         Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
                          Instant now, boolean inlineTemplates, Release release,
                          Function<String, Optional<dev.edgeplane.api.v1.StorageClass>> storageClasses) {
         public Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
-                      ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
+                      Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
                       Instant now, boolean inlineTemplates) {
-            this(namespace, name, app, assignments, nodes, load, volumes, configs, templates, now, inlineTemplates, Release.NONE);
+            this(namespace, name, app, assignments, nodes, volumes, configs, templates, now, inlineTemplates, Release.NONE);
         }
 
         /** With the built-in storage classes only. */
         public Inputs(String namespace, String name, App app, Collection<Entry<Assignment>> assignments, NodeIndex nodes,
-                      ToIntFunction<String> load, Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
+                      Map<String, Entry<Volume>> volumes, List<ConfigRef> configs, Set<String> templates,
                       Instant now, boolean inlineTemplates, Release release) {
-            this(namespace, name, app, assignments, nodes, load, volumes, configs, templates, now, inlineTemplates, release,
+            this(namespace, name, app, assignments, nodes, volumes, configs, templates, now, inlineTemplates, release,
                     StorageClasses::builtIn);
         }
     }
@@ -162,8 +160,7 @@ public final class AppPlanner {
         current.values().forEach(n -> ownLoad.merge(n, 1, Integer::sum));
         RolloutPlanner.Decision rollout = RolloutPlanner.decide(new RolloutPlanner.Inputs(app, hash, in.release().revision(),
                 in.release().rollingBack(), replicas(in, mine), in.release().previous(), in.now(), in.release().prefetch()));
-        Placement.Result placed = Placement.place(app, in.nodes(), current,
-                n -> in.load().applyAsInt(n) - ownLoad.getOrDefault(n, 0), in.now(), resolved.get().pinnedTo(), budget.maxPlacements(),
+        Placement.Result placed = Placement.place(app, in.nodes(), current, ownLoad, in.now(), resolved.get().pinnedTo(), budget.maxPlacements(),
                 rollout.names().orElseGet(() -> Placement.ordinals(app)),
                 StorageFit.of(resolved.get().unbound(), in.storageClasses()));
         List<VolumeBinding.VolumeWrite> volumeWrites = new ArrayList<>();

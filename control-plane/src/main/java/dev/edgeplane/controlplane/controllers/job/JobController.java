@@ -325,7 +325,7 @@ public class JobController {
         Map<String, Integer> ownLoad = new HashMap<>();
         mine.values().stream().filter(e -> JobPods.occupiesNode(e.value())).forEach(e -> ownLoad.merge(e.value().getNode(), 1, Integer::sum));
         JobPlanner.Plan plan = JobPlanner.plan(new JobPlanner.Inputs(job, namespace, name, pods, templates, configs, nodes,
-                n -> nodes.replicas(n) - ownLoad.getOrDefault(n, 0), Instant.now(), settings, () -> JobPlanner.suffix(random)));
+                ownLoad, Instant.now(), settings, () -> JobPlanner.suffix(random)));
         if (plan.pending()) {
             pending.add(jobKey);
             plan.unschedulable().ifPresent(why -> {

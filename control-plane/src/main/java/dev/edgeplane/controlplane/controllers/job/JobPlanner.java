@@ -35,7 +35,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Supplier;
-import java.util.function.ToIntFunction;
 
 /**
  * What one reconcile of one Job does, decided from the Job, its pods' assignments and their reported
@@ -78,11 +77,11 @@ public final class JobPlanner {
      * @param namespace      the Job's namespace and name (also when it is gone)
      * @param storedTemplates hashes of the Job's templates already in etcd
      * @param configs        the ConfigMaps and Secrets its template uses at the versions seen now
-     * @param otherLoad      node -> pods of others assigned there (placement's spread)
+     * @param ownLoad        node -> this Job's pods the node index counts there (the rest of its count is others')
      * @param suffixes       random pod-name suffixes (tests give fixed ones)
      */
     public record Inputs(Entry<Job> job, String namespace, String name, List<Pod> pods, Set<String> storedTemplates,
-                         List<ConfigRef> configs, NodeIndex nodes, ToIntFunction<String> otherLoad, Instant now, Settings settings,
+                         List<ConfigRef> configs, NodeIndex nodes, Map<String, Integer> ownLoad, Instant now, Settings settings,
                          Supplier<String> suffixes) {}
 
     public record Settings(Duration backoffBase, Duration backoffMax, int maxPodChanges) {
@@ -245,7 +244,7 @@ public final class JobPlanner {
         if (!done && !active.isEmpty()) {
             Map<String, String> current = new HashMap<>();
             active.forEach(p -> current.put(p.name(), p.node()));
-            Placement.Result kept = Placement.place(asApp, in.nodes(), current, in.otherLoad(), now, Optional.empty(), 0,
+            Placement.Result kept = Placement.place(asApp, in.nodes(), current, in.ownLoad(), now, Optional.empty(), 0,
                     active.stream().map(Pod::name).toList());
             recheck = kept.recheckAt();
             List<Pod> still = new ArrayList<>();
@@ -377,7 +376,7 @@ public final class JobPlanner {
                 names.addAll(fresh);
                 Map<String, String> current = new HashMap<>();
                 active.forEach(p -> current.put(p.name(), p.node()));
-                Placement.Result placed = Placement.place(asApp, in.nodes(), current, in.otherLoad(), now, Optional.empty(), want, names);
+                Placement.Result placed = Placement.place(asApp, in.nodes(), current, in.ownLoad(), now, Optional.empty(), want, names);
                 String hash = TemplateHashes.of(spec.getTemplate());
                 String app = JobPods.appOf(in.name());
                 PodRequests requests = PodRequests.of(spec.getTemplate());

@@ -69,12 +69,12 @@ class AppPlannerTest {
 
         AppPlanner.Plan plan(App app, AppPlanner.Budget budget) {
             return AppPlanner.plan(new AppPlanner.Inputs("default", app.getMetadata().getName(), app, index.of("default/" + app.getMetadata().getName()),
-                    nodes, nodes::replicas, Map.of(), configs, Set.copyOf(templates), NOW, false), budget);
+                    nodes, Map.of(), configs, Set.copyOf(templates), NOW, false), budget);
         }
 
         AppPlanner.Plan planDeleted(String name) {
             return AppPlanner.plan(new AppPlanner.Inputs("default", name, null, index.of("default/" + name),
-                    nodes, nodes::replicas, Map.of(), List.of(), Set.copyOf(templates), NOW, false), AppPlanner.Budget.UNLIMITED);
+                    nodes, Map.of(), List.of(), Set.copyOf(templates), NOW, false), AppPlanner.Budget.UNLIMITED);
         }
 
         void apply(AppPlanner.Plan plan) {
@@ -191,7 +191,7 @@ class AppPlannerTest {
     void inlineTemplatesAreStillCopiedWhileAgentsNeedThem() {
         World world = new World(node("a", NodeStatus.Phase.READY));
         App web = app("web", 1, "img:1");
-        AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs("default", "web", web, List.of(), world.nodes, n -> 0, Map.of(),
+        AppPlanner.Plan plan = AppPlanner.plan(new AppPlanner.Inputs("default", "web", web, List.of(), world.nodes, Map.of(),
                 List.of(), Set.of(), NOW, true), AppPlanner.Budget.UNLIMITED);
         Assignment a = puts(plan).get(0);
         assertEquals(web.getSpec().getTemplate(), a.getTemplate());

@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -62,7 +63,7 @@ class JobPlannerTest {
 
     static JobPlanner.Plan plan(Entry<Job> job, List<JobPlanner.Pod> pods, NodeIndex nodes, Instant now) {
         AtomicInteger n = new AtomicInteger();
-        return JobPlanner.plan(new JobPlanner.Inputs(job, NS, "pi", pods, Set.of(), List.of(), nodes, x -> 0, now, SETTINGS,
+        return JobPlanner.plan(new JobPlanner.Inputs(job, NS, "pi", pods, Set.of(), List.of(), nodes, Map.of(), now, SETTINGS,
                 () -> "x" + "bcdfg".charAt(n.get() / 5 % 5) + "bcdfg".charAt(n.getAndIncrement() % 5) + "zz"));
     }
 
@@ -282,7 +283,7 @@ class JobPlannerTest {
     void aGoneJobRemovesItsPodsAndThenItsTemplates() {
         JobPlanner.Plan plan = JobPlanner.plan(new JobPlanner.Inputs(null, NS, "pi",
                 List.of(pod("pi-a", "a", ReplicaStatus.Phase.SUCCEEDED, true, 60)), Set.of("sha256:00"), List.of(), ready("a"),
-                x -> 0, NOW, SETTINGS, () -> "bbbbb"));
+                Map.of(), NOW, SETTINGS, () -> "bbbbb"));
         assertEquals(1, deletes(plan));
         assertTrue(plan.writes().stream().anyMatch(w -> w.isDelete() && w.key().equals(Keys.template(NS, "job.pi", "sha256:00"))));
     }
