@@ -1,5 +1,7 @@
 package dev.edgeplane.fleet;
 
+import dev.edgeplane.agent.sync.PatientConnect;
+import dev.edgeplane.agent.sync.ReplaceableChannel;
 import dev.edgeplane.api.SwappableKeyManager;
 import dev.edgeplane.api.v1.AgentServiceGrpc;
 import dev.edgeplane.api.v1.JoinRequest;
@@ -9,7 +11,6 @@ import dev.edgeplane.api.v1.Resources;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.netty.GrpcSslContexts;
-import dev.edgeplane.agent.sync.PatientConnect;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import io.netty.channel.epoll.EpollEventLoopGroup;
@@ -121,7 +122,7 @@ public final class Fleet implements AutoCloseable {
                             identity.key().getPrivate(), Identity.certificates(response.getCertificatePem()))).asFactory();
                     SslContext tls = GrpcSslContexts.forClient().trustManager(serverTrust(response.getCaBundlePem()))
                             .keyManager(keys).sessionTimeout(settings.timings().tlsSessionLifetime().toSeconds()).build();
-                    agent.joined(channel(response.getSyncEndpoint(), tls, agent));
+                    agent.joined(new ReplaceableChannel(() -> channel(response.getSyncEndpoint(), tls, agent)));
                     identities[agent.index] = null;
                     joined.incrementAndGet();
                     joinDoneAtMicros.accumulateAndGet(SimAgent.nowMicros(), Math::max);

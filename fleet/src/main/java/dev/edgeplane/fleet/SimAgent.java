@@ -2,6 +2,8 @@ package dev.edgeplane.fleet;
 
 import com.google.protobuf.Timestamp;
 import com.google.rpc.RetryInfo;
+import dev.edgeplane.agent.sync.HeartbeatSchedule;
+import dev.edgeplane.agent.sync.ReplaceableChannel;
 import dev.edgeplane.api.TemplateHashes;
 import dev.edgeplane.api.v1.Ack;
 import dev.edgeplane.api.v1.AgentEventRecord;
@@ -13,7 +15,6 @@ import dev.edgeplane.api.v1.EventLevel;
 import dev.edgeplane.api.v1.EventReport;
 import dev.edgeplane.api.v1.EventReportAck;
 import dev.edgeplane.api.v1.HashedTemplate;
-import dev.edgeplane.agent.sync.HeartbeatSchedule;
 import dev.edgeplane.api.v1.Heartbeat;
 import dev.edgeplane.api.v1.HeartbeatAck;
 import dev.edgeplane.api.v1.Hello;
@@ -26,7 +27,6 @@ import dev.edgeplane.api.v1.ReplicaStatus;
 import dev.edgeplane.api.v1.StatusReport;
 import dev.edgeplane.api.v1.SyncRequest;
 import dev.edgeplane.api.v1.SyncResponse;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -58,7 +58,7 @@ final class SimAgent {
     final int index;
     final String name;
     private final Fleet fleet;
-    private ManagedChannel channel;
+    private ReplaceableChannel channel;
     /** The channel's current TCP connection, so a partition can reset it (RST) like a broken link. */
     volatile io.netty.channel.Channel socket;
 
@@ -132,7 +132,7 @@ final class SimAgent {
         this.fleet = fleet;
     }
 
-    synchronized void joined(ManagedChannel channel) {
+    synchronized void joined(ReplaceableChannel channel) {
         this.channel = channel;
     }
 
@@ -514,7 +514,7 @@ final class SimAgent {
             delay = nextBackoffMillis();
         }
         if (status.getCode() == Status.Code.UNAVAILABLE && channel != null) {
-            channel.enterIdle(); // as the agent: no reconnects of the channel's own while we wait
+            channel.replace(); // as the agent: no reconnects of the channel's own while we wait
         }
         fleet.timer().schedule(this::connect, delay, TimeUnit.MILLISECONDS);
     }
@@ -866,7 +866,7 @@ final class SimAgent {
     }
 
     void close() {
-        ManagedChannel c;
+        ReplaceableChannel c;
         synchronized (this) {
             stopped = true;
             if (sync != null) {
