@@ -4,6 +4,7 @@ import dev.edgeplane.api.v1.ListNodesRequest;
 import dev.edgeplane.api.v1.NodeStatus;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,7 +32,7 @@ class AutonomyBench {
 
     @Test
     void twoHundredAgentsReconvergeAfterAControlPlaneRestart() throws Exception {
-        try (FleetCluster fleet = FleetCluster.start(dir.resolve("fleet"), new FleetCluster.Options(AGENTS, AGENTS, "512m", 8, false, Map.of()))) {
+        try (FleetCluster fleet = FleetCluster.start(dir.resolve("fleet"), new FleetCluster.Options(AGENTS, AGENTS, "512m", 8, false, Map.of(), List.of()))) {
             fleet.joinAndConnect(Duration.ofMinutes(3));
             // Every node gets one replica: something real to resume.
             fleet.createEveryNodeApp("everywhere", "example/app:1");

@@ -31,6 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * idle,metrics,fanout,onenode,placements,restart: the phases run after join and connect), {@code fleet.jfr}
  * (a file: the control plane records a JFR profile),
  * {@code fleet.cpJavaOptions} (more JVM options for the control plane, e.g. a profiler's {@code -agentpath:...}),
+ * {@code fleet.simJavaOptions} (the same for each simulator JVM),
  * {@code fleet.fanoutProfiler} (async-profiler's libasyncProfiler.so: loaded into the control plane for
  * the fan-out's counted changes and the 30 s after them, its CPU profile written in collapsed form to
  * {@code fleet.fanoutProfile}).
@@ -58,7 +59,8 @@ class FleetBench {
         int n = AGENTS;
         // The control plane's heap follows the fleet: ~40 KiB an agent, ~70 more with metrics, plus 1 GiB.
         String heap = Math.max(2048, 1024 + n * 128 / 1024) + "m";
-        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(n, PER_JVM, heap, 32, false, profiling()))) {
+        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(n, PER_JVM, heap, 32, false, profiling(),
+                simulatorJavaOptions()))) {
             progress("control plane pid " + fleet.controlPlane().process().pid() + ", " + fleet.simulators().size()
                     + " simulator JVMs, keys made");
             Duration long_ = Duration.ofSeconds(300 + n / 10);
@@ -245,6 +247,12 @@ class FleetBench {
             options.add(more.strip());
         }
         return options.isEmpty() ? Map.of() : Map.of("JAVA_TOOL_OPTIONS", String.join(" ", options));
+    }
+
+    /** -Dfleet.simJavaOptions: more JVM options for each simulator, split at spaces (e.g. a profiler's -agentpath). */
+    private static List<String> simulatorJavaOptions() {
+        String options = System.getProperty("fleet.simJavaOptions", "").strip();
+        return options.isEmpty() ? List.of() : List.of(options.split("\\s+"));
     }
 
     /**

@@ -47,9 +47,10 @@ final class FleetCluster implements AutoCloseable {
      * @param joinConcurrency Join RPCs in flight per simulator JVM (they contend on the one join token)
      * @param metrics        agents report metrics from the start
      * @param controlPlaneEnv extra environment of the control plane
+     * @param simulatorJavaOptions extra JVM options of each simulator (e.g. a profiler's -agentpath)
      */
     record Options(int agents, int agentsPerJvm, String controlPlaneHeap, int joinConcurrency, boolean metrics,
-                   Map<String, String> controlPlaneEnv) {}
+                   Map<String, String> controlPlaneEnv, List<String> simulatorJavaOptions) {}
 
     private final Path dir;
     private final Options options;
@@ -85,7 +86,7 @@ final class FleetCluster implements AutoCloseable {
                 // storm allocates channels for all of them at once. 512 KiB an agent plus the JVM's own
                 // (256 KiB an agent ran out of heap, GC overhead, resuming 9,500 agents after 100,000 placements).
                 int heapMb = 512 + agents / 2;
-                cluster.simulators.add(FleetProcess.start(Binaries.fleetJar(), heapMb, settings, dir.resolve("simulator-" + j + ".log")));
+                cluster.simulators.add(FleetProcess.start(Binaries.fleetJar(), heapMb, options.simulatorJavaOptions(), settings, dir.resolve("simulator-" + j + ".log")));
             }
         } catch (Exception | AssertionError e) {
             cluster.close();

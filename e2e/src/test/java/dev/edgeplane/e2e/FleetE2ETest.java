@@ -30,7 +30,7 @@ class FleetE2ETest {
     @Test
     void everyAgentConvergesAndNothingIsLostAcrossARestartAndAPartitionOfHalfTheFleet() throws Exception {
         long started = System.nanoTime();
-        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(AGENTS, 10_000, "1g", 8, false, Map.of()))) {
+        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(AGENTS, 10_000, "1g", 8, false, Map.of(), List.of()))) {
             fleet.joinAndConnect(Duration.ofSeconds(120 + AGENTS / 10));
             log(started, AGENTS + " agents joined and connected");
 

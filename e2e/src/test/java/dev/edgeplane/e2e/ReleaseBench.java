@@ -7,6 +7,7 @@ import dev.edgeplane.api.v1.RolloutStatus;
 import dev.edgeplane.api.v1.RolloutStrategy;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,7 +25,7 @@ class ReleaseBench {
 
     @Test
     void release() throws Exception {
-        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(AGENTS, 5000, "1g", 16, false, Map.of()))) {
+        try (FleetCluster fleet = FleetCluster.start(dir, new FleetCluster.Options(AGENTS, 5000, "1g", 16, false, Map.of(), List.of()))) {
             fleet.joinAndConnect(Duration.ofSeconds(120 + AGENTS / 10));
             fleet.createApp("edge", AppSpec.newBuilder().setMode(AppSpec.Mode.EVERY_NODE).setTemplate(FleetCluster.template("example/app:1"))
                     .setStrategy(RolloutStrategy.newBuilder().setType(RolloutStrategy.Type.BATCHED)).build());

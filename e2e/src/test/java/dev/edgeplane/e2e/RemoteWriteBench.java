@@ -31,7 +31,7 @@ class RemoteWriteBench {
                      "-httpListenAddr=127.0.0.1:" + vmPort, "-storageDataPath=" + dir.resolve("vm-data"), "-retentionPeriod=1d"),
                      Map.of(), dir.resolve("victoria-metrics.log"));
              FleetCluster fleet = FleetCluster.start(dir.resolve("fleet"),
-                     new FleetCluster.Options(AGENTS, 9_500, "2048m", 32, false, env))) {
+                     new FleetCluster.Options(AGENTS, 9_500, "2048m", 32, false, env, List.of()))) {
             fleet.broadcast("join");
             fleet.awaitSum(AGENTS + " agents joined", "joined", AGENTS, Duration.ofMinutes(10));
             fleet.broadcast("connect");

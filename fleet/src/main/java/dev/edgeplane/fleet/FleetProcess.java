@@ -68,10 +68,11 @@ public final class FleetProcess implements AutoCloseable {
     }
 
     /**
-     * Starts {@code java -Xmx<heapMb>m -jar fleetJar args...} with its output in {@code log}, and waits
-     * (bounded) until it has made its agents' keys.
+     * Starts {@code java -Xmx<heapMb>m [javaOptions] -jar fleetJar args...} with its output in {@code log}, and
+     * waits (bounded) until it has made its agents' keys. {@code javaOptions} come after the defaults, so
+     * a later one wins (e.g. a profiler's {@code -agentpath:...}).
      */
-    public static FleetProcess start(Path fleetJar, int heapMb, FleetSettings settings, Path log) {
+    public static FleetProcess start(Path fleetJar, int heapMb, List<String> javaOptions, FleetSettings settings, Path log) {
         if (!Files.isRegularFile(fleetJar)) {
             throw new IllegalStateException(fleetJar + " is missing: build the fleet module first (mvn package -pl fleet -am)");
         }
@@ -88,7 +89,9 @@ public final class FleetProcess implements AutoCloseable {
                 "-XX:TieredStopAtLevel=1",
                 // Its collections, beside its log: the simulator's GC is CPU the control plane does not get. With
                 // their CPU time: a pause whose Real is far above its User waited for a core, not for work.
-                "-Xlog:gc,gc+cpu:file=" + log + ".gc:time,uptime",
+                "-Xlog:gc,gc+cpu:file=" + log + ".gc:time,uptime"));
+        command.addAll(javaOptions);
+        command.addAll(List.of(
                 "-jar", fleetJar.toString(),
                 "--join", settings.joinAddress(), "--token", settings.token(),
                 "--agents", Integer.toString(settings.agents()), "--offset", Integer.toString(settings.offset()),
