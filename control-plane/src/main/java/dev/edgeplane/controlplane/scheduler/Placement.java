@@ -260,18 +260,19 @@ public final class Placement {
             // Every node is a candidate: take the least loaded few from the index instead of a heap of the fleet.
             Set<String> own = new java.util.HashSet<>(ownLoad.keySet());
             own.addAll(appLoad.keySet());
+            java.util.function.Predicate<Node> takesNew = node -> canPlace(spec, node) && storage.misfit(node) == null;
             PriorityQueue<Slot> candidates = new PriorityQueue<>(Slot.ORDER);
             for (String name : own) {
                 Node node = nodes.get(name);
-                if (node != null && canPlace(spec, node) && storage.misfit(node) == null) {
+                if (node != null && takesNew.test(node)) {
                     int mine = appLoad.getOrDefault(name, 0);
                     candidates.add(new Slot(name, mine, otherLoad.applyAsInt(name) + mine));
                 }
             }
             // Off this App's nodes, its order is the index's (0 of this App, total replicas, name).
             int wanted = Math.min(replicas - desired.size(), budget) + SPARE_CANDIDATES;
-            List<NodeIndex.Load> fresh = nodes.leastLoaded(wanted, node -> !own.contains(node.getMetadata().getName())
-                    && canPlace(spec, node) && storage.misfit(node) == null);
+            List<NodeIndex.Load> fresh = nodes.leastLoaded(wanted,
+                    node -> !own.contains(node.getMetadata().getName()) && takesNew.test(node));
             fresh.forEach(l -> candidates.add(new Slot(l.node(), 0, l.replicas())));
             Map<String, String> placing = new TreeMap<>(desired);
             Set<String> putOff = new TreeSet<>(deferred);
