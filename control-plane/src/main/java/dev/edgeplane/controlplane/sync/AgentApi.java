@@ -11,7 +11,6 @@ import dev.edgeplane.api.v1.SyncRequest;
 import dev.edgeplane.api.v1.SyncResponse;
 import dev.edgeplane.controlplane.ControlPlaneConfig;
 import dev.edgeplane.controlplane.api.RetryLater;
-import dev.edgeplane.controlplane.join.CertificateAuthority;
 import dev.edgeplane.controlplane.join.ClusterCa;
 import dev.edgeplane.controlplane.join.Joiner;
 import dev.edgeplane.controlplane.nodes.NodeTracker;
@@ -26,7 +25,6 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
@@ -176,15 +174,15 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
 
     @Override
     public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responseObserver) {
-        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
-        if (certificate == null) {
+        PeerCertificates.NodePeer peer = PeerCertificates.NODE_PEER.get();
+        if (peer == null) {
             responseObserver.onError(Status.UNAUTHENTICATED
                     .withDescription("Sync requires mutual TLS with the node certificate issued by Join").asRuntimeException());
             return ignoring();
         }
         // The per-node budget first: the certificate's CN is authentic (the handshake checked the CA's
         // signature), so one node reconnecting in a loop cannot use up the fleet's admission slots.
-        String node = CertificateAuthority.commonName(certificate);
+        String node = peer.node();
         Duration nodeWait = limits.syncOpens().take(node);
         if (!nodeWait.isZero()) {
             responseObserver.onError(RetryLater.resourceExhausted("node " + node + " opens Sync streams too often "
@@ -200,7 +198,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
         }
         // Held until the Hello is served (or the stream ends first): what the admission limit counts.
         ConnectLimiter.Permit permit = ((ConnectLimiter.Admitted) decision).permit();
-        String hash = CertificateAuthority.hashOf(certificate);
+        String hash = peer.certificateHash();
         Optional<String> refusal = refusal(node, hash);
         if (refusal.isPresent()) {
             permit.release();
@@ -435,7 +433,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     @Override
     public StreamObserver<dev.edgeplane.api.v1.MetricsBatch> reportMetrics(
             StreamObserver<dev.edgeplane.api.v1.MetricsAck> responseObserver) {
-        Optional<Peer> peer = authenticate("ReportMetrics", responseObserver);
+        Optional<PeerCertificates.NodePeer> peer = authenticate("ReportMetrics", responseObserver);
         if (peer.isEmpty()) {
             return ignoring();
         }
@@ -449,7 +447,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
      */
     @Override
     public void heartbeat(dev.edgeplane.api.v1.Heartbeat request, StreamObserver<HeartbeatAck> responseObserver) {
-        Optional<Peer> peer = authenticate("Heartbeat", responseObserver);
+        Optional<PeerCertificates.NodePeer> peer = authenticate("Heartbeat", responseObserver);
         if (peer.isEmpty()) {
             return;
         }
@@ -527,7 +525,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
      */
     @Override
     public StreamObserver<dev.edgeplane.api.v1.TunnelFrame> tunnel(StreamObserver<dev.edgeplane.api.v1.TunnelFrame> responseObserver) {
-        Optional<Peer> peer = authenticate("Tunnel", responseObserver);
+        Optional<PeerCertificates.NodePeer> peer = authenticate("Tunnel", responseObserver);
         if (peer.isEmpty()) {
             return ignoring();
         }
@@ -542,7 +540,7 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
     @Override
     public StreamObserver<dev.edgeplane.api.v1.EventReport> reportEvents(
             StreamObserver<dev.edgeplane.api.v1.EventReportAck> responseObserver) {
-        Optional<Peer> peer = authenticate("ReportEvents", responseObserver);
+        Optional<PeerCertificates.NodePeer> peer = authenticate("ReportEvents", responseObserver);
         if (peer.isEmpty()) {
             return ignoring();
         }
@@ -550,11 +548,8 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
                 .open(peer.get().node(), stillValid(peer.get()), responseObserver);
     }
 
-    /** The node on the other end of an agent stream: its certificate's CN and hash. */
-    private record Peer(String node, String certificateHash) {}
-
     /** Empty while the peer's certificate is still its node's current one; else why not (asked per message). */
-    private Supplier<Optional<String>> stillValid(Peer peer) {
+    private Supplier<Optional<String>> stillValid(PeerCertificates.NodePeer peer) {
         return () -> refusal(peer.node(), peer.certificateHash());
     }
 
@@ -562,14 +557,13 @@ public final class AgentApi extends AgentServiceGrpc.AgentServiceImplBase {
      * The calling node, from the mutual-TLS certificate (never from a field), or empty after answering
      * UNAUTHENTICATED: no certificate, a deleted node, or a certificate a newer join replaced.
      */
-    private Optional<Peer> authenticate(String rpc, StreamObserver<?> responseObserver) {
-        X509Certificate certificate = PeerCertificates.CLIENT_CERTIFICATE.get();
-        if (certificate == null) {
+    private Optional<PeerCertificates.NodePeer> authenticate(String rpc, StreamObserver<?> responseObserver) {
+        PeerCertificates.NodePeer peer = PeerCertificates.NODE_PEER.get();
+        if (peer == null) {
             responseObserver.onError(Status.UNAUTHENTICATED
                     .withDescription(rpc + " requires mutual TLS with the node certificate").asRuntimeException());
             return Optional.empty();
         }
-        Peer peer = new Peer(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
         Optional<String> refused = refusal(peer.node(), peer.certificateHash());
         if (refused.isPresent()) {
             responseObserver.onError(Status.UNAUTHENTICATED.withDescription(refused.get()).asRuntimeException());

@@ -1,5 +1,6 @@
 package dev.edgeplane.controlplane.sync;
 
+import dev.edgeplane.controlplane.join.CertificateAuthority;
 import io.grpc.Context;
 import io.grpc.Contexts;
 import io.grpc.Grpc;
@@ -24,14 +25,30 @@ import javax.net.ssl.X509TrustManager;
  * SslHandler, so Netty's re-check of resumed sessions never runs), and the certificate in the ticket
  * may have expired, or its CA be trusted no more, since. With the recorded certificate hash the check
  * costs a hash lookup.
+ *
+ * <p>The node a certificate names (its CN) and the certificate's hash are worked out once per
+ * connection too, and kept in its session: an agent's connection carries a heartbeat every 30 s
+ * (~630 calls a second at 19,000 nodes), and each call parsed the name and hashed the certificate
+ * again.
  */
 final class PeerCertificates {
     static final Context.Key<X509Certificate> CLIENT_CERTIFICATE = Context.key("edgeplane-client-certificate");
+    /** The node of the call's client certificate (null without one): its CN and the certificate's hash. */
+    static final Context.Key<NodePeer> NODE_PEER = Context.key("edgeplane-node-peer");
     /** The caller's address as the server saw it (audit records, per-address limits); null if unknown. */
     static final Context.Key<java.net.SocketAddress> REMOTE_ADDRESS = Context.key("edgeplane-remote-address");
 
     /** The session value that says this connection's certificate passed the check. */
     private static final String CHECKED = "edgeplane.client-certificate-checked";
+    /** The session value that holds the connection's {@link NodePeer}. */
+    private static final String PEER = "edgeplane.node-peer";
+
+    /** The node on the other end of an agent connection: its certificate's CN and sha256 ("sha256:hex"). */
+    record NodePeer(String node, String certificateHash) {
+        static NodePeer of(X509Certificate certificate) {
+            return new NodePeer(CertificateAuthority.commonName(certificate), CertificateAuthority.hashOf(certificate));
+        }
+    }
 
     private final X509TrustManager trust;
 
@@ -75,8 +92,17 @@ final class PeerCertificates {
                 return new ServerCall.Listener<>() {};
             }
         }
+        NodePeer peer = null;
+        if (certificate != null) {
+            if (session.getValue(PEER) instanceof NodePeer known) {
+                peer = known;
+            } else {
+                peer = NodePeer.of(certificate);
+                session.putValue(PEER, peer);
+            }
+        }
         java.net.SocketAddress remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
-        return Contexts.interceptCall(Context.current().withValues(CLIENT_CERTIFICATE, certificate,
+        return Contexts.interceptCall(Context.current().withValues(CLIENT_CERTIFICATE, certificate, NODE_PEER, peer,
                 REMOTE_ADDRESS, remote), call, headers, next);
     }
 }
