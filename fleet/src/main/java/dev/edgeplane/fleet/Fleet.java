@@ -2,6 +2,7 @@ package dev.edgeplane.fleet;
 
 import dev.edgeplane.agent.sync.PatientConnect;
 import dev.edgeplane.agent.sync.ReplaceableChannel;
+import dev.edgeplane.agent.sync.SyncChannels;
 import dev.edgeplane.api.SwappableKeyManager;
 import dev.edgeplane.api.v1.AgentServiceGrpc;
 import dev.edgeplane.api.v1.JoinRequest;
@@ -182,24 +183,19 @@ public final class Fleet implements AutoCloseable {
     private ManagedChannel channel(String hostPort, SslContext tls, SimAgent owner) {
         int colon = hostPort.lastIndexOf(':');
         InetSocketAddress endpoint = new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
-        NettyChannelBuilder builder = NettyChannelBuilder.forAddress(endpoint)
-                .eventLoopGroup(group)
-                .channelFactory(() -> {
-                    EpollSocketChannel socket = PatientConnect.newChannel(); // as the agent's
-                    // With a source address, the port is picked at connect() (by the whole 4-tuple), not at bind():
-                    // a bind to port 0 searched the source address's used ports for a free one, ~18% of the
-                    // simulators' CPU at 9,500 agents an address (the kernel's inet_bhash2_conflict).
-                    socket.config().setIpBindAddressNoPort(settings.sourceAddress().isPresent());
-                    if (owner != null) {
-                        owner.socket = socket;
-                    }
-                    return socket;
-                })
-                .sslContext(tls)
-                .keepAliveTime(settings.timings().keepAlive().toMillis(), TimeUnit.MILLISECONDS)
-                .keepAliveTimeout(settings.timings().keepAliveTimeout().toMillis(), TimeUnit.MILLISECONDS)
-                .keepAliveWithoutCalls(true)
-                .maxInboundMessageSize(64 * 1024 * 1024)
+        io.netty.channel.ChannelFactory<EpollSocketChannel> sockets = () -> {
+            EpollSocketChannel socket = PatientConnect.newChannel(); // as the agent's
+            // With a source address, the port is picked at connect() (by the whole 4-tuple), not at bind():
+            // a bind to port 0 searched the source address's used ports for a free one, ~18% of the
+            // simulators' CPU at 9,500 agents an address (the kernel's inet_bhash2_conflict).
+            socket.config().setIpBindAddressNoPort(settings.sourceAddress().isPresent());
+            if (owner != null) {
+                owner.socket = socket;
+            }
+            return socket;
+        };
+        NettyChannelBuilder builder = SyncChannels.configure(NettyChannelBuilder.forAddress(endpoint), group, sockets, tls,
+                        settings.timings().keepAlive(), settings.timings().keepAliveTimeout())
                 .directExecutor(); // every callback is short and never blocks: no thread per burst
         settings.sourceAddress().ifPresent(source ->
                 builder.localSocketPicker(new NettyChannelBuilder.LocalSocketPicker() {

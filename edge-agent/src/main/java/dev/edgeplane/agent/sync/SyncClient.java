@@ -54,6 +54,8 @@ import java.util.random.RandomGenerator;
  */
 public final class SyncClient implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(SyncClient.class.getName());
+    /** An unanswered keepalive ping ends the connection after this. */
+    static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(10);
     private static final Metadata.Key<String> RETRY_AFTER = Metadata.Key.of("retry-after", Metadata.ASCII_STRING_MARSHALLER);
 
     /**
@@ -142,15 +144,8 @@ public final class SyncClient implements AutoCloseable {
             thread.setDaemon(true);
             return thread;
         });
-        this.channel = new ReplaceableChannel(() -> NettyChannelBuilder.forTarget(settings.endpoint())
-                .eventLoopGroup(eventLoop)
-                .channelFactory(PatientConnect::newChannel)
-                .sslContext(tls)
-                .keepAliveTime(settings.keepAlive().toMillis(), TimeUnit.MILLISECONDS)
-                .keepAliveTimeout(10, TimeUnit.SECONDS)
-                .keepAliveWithoutCalls(true)
-                .maxInboundMessageSize(64 * 1024 * 1024)
-                .build());
+        this.channel = new ReplaceableChannel(() -> SyncChannels.configure(NettyChannelBuilder.forTarget(settings.endpoint()),
+                eventLoop, PatientConnect::newChannel, tls, settings.keepAlive(), KEEPALIVE_TIMEOUT).build());
         this.timer = Executors.newSingleThreadScheduledExecutor(runnable -> {
             Thread thread = new Thread(runnable, "sync-timer");
             thread.setDaemon(true);
