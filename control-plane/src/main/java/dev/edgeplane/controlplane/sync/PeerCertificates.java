@@ -26,8 +26,8 @@ import javax.net.ssl.X509TrustManager;
  * may have expired, or its CA be trusted no more, since. With the recorded certificate hash the check
  * costs a hash lookup.
  *
- * <p>The node a certificate names (its CN) and the certificate's hash are worked out once per
- * connection too, and kept in its session: an agent's connection carries a heartbeat every 30 s
+ * <p>The node a certificate names (its CN) and the certificate's hash are worked out at that check
+ * and kept in the session as its verdict: an agent's connection carries a heartbeat every 30 s
  * (~630 calls a second at 19,000 nodes), and each call parsed the name and hashed the certificate
  * again.
  */
@@ -38,10 +38,8 @@ final class PeerCertificates {
     /** The caller's address as the server saw it (audit records, per-address limits); null if unknown. */
     static final Context.Key<java.net.SocketAddress> REMOTE_ADDRESS = Context.key("edgeplane-remote-address");
 
-    /** The session value that says this connection's certificate passed the check. */
+    /** The session value that holds the connection's {@link NodePeer} once its certificate passed the check. */
     private static final String CHECKED = "edgeplane.client-certificate-checked";
-    /** The session value that holds the connection's {@link NodePeer}. */
-    private static final String PEER = "edgeplane.node-peer";
 
     /** The node on the other end of an agent connection: its certificate's CN and sha256 ("sha256:hex"). */
     record NodePeer(String node, String certificateHash) {
@@ -82,23 +80,20 @@ final class PeerCertificates {
                 // no client certificate: fine for Join, refused by Sync
             }
         }
-        if (certificate != null && session.getValue(CHECKED) == null) {
-            try {
-                trust.checkClientTrusted(new X509Certificate[] {certificate}, "session");
-                session.putValue(CHECKED, Boolean.TRUE);
-            } catch (CertificateException e) {
-                call.close(Status.UNAUTHENTICATED.withDescription("the client certificate of this TLS session is not accepted: "
-                        + e.getMessage()), new Metadata());
-                return new ServerCall.Listener<>() {};
-            }
-        }
         NodePeer peer = null;
         if (certificate != null) {
-            if (session.getValue(PEER) instanceof NodePeer known) {
+            if (session.getValue(CHECKED) instanceof NodePeer known) {
                 peer = known;
             } else {
+                try {
+                    trust.checkClientTrusted(new X509Certificate[] {certificate}, "session");
+                } catch (CertificateException e) {
+                    call.close(Status.UNAUTHENTICATED.withDescription("the client certificate of this TLS session is not accepted: "
+                            + e.getMessage()), new Metadata());
+                    return new ServerCall.Listener<>() {};
+                }
                 peer = NodePeer.of(certificate);
-                session.putValue(PEER, peer);
+                session.putValue(CHECKED, peer);
             }
         }
         java.net.SocketAddress remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);

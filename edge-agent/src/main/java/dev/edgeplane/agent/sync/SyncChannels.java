@@ -22,7 +22,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class SyncChannels {
     /** The largest message an agent accepts from the control plane. */
-    public static final int MAX_INBOUND_MESSAGE_BYTES = 64 * 1024 * 1024;
+    private static final int MAX_INBOUND_MESSAGE_BYTES = 64 * 1024 * 1024;
 
     private SyncChannels() {}
 
