@@ -291,7 +291,7 @@ public final class Fleet implements AutoCloseable {
         long snapshotsSince = 0, changesSince = 0, bytesSince = 0, resumes = 0, resumesSince = 0, refused = 0, errors = 0, dialsSkipped = 0;
         long syncAttempts = 0, syncAttemptsFailed = 0;
         String attemptFailure = "";
-        long heartbeatsOk = 0, heartbeatsFailed = 0, statusReports = 0, events = 0, metricsAcked = 0, partitioned = 0;
+        long heartbeatsOk = 0, heartbeatsFailed = 0, heartbeatsOnSync = 0, statusReports = 0, events = 0, metricsAcked = 0, partitioned = 0;
         long ackedMin = Long.MAX_VALUE, ackedMax = 0, desired = 0, everEstablished = 0;
         String problem = "";
         for (SimAgent a : agents) {
@@ -325,6 +325,7 @@ public final class Fleet implements AutoCloseable {
                 errors += a.protocolErrors;
                 heartbeatsOk += a.heartbeatsOk;
                 heartbeatsFailed += a.heartbeatsFailed;
+                heartbeatsOnSync += a.heartbeatsOnSync;
                 statusReports += a.statusReports;
                 events += a.eventReportsAcked;
                 metricsAcked += a.metricsBatchesAcked;
@@ -351,7 +352,7 @@ public final class Fleet implements AutoCloseable {
                 + " resumes=" + resumes + " resumes_since_mark=" + resumesSince + " refused=" + refused + " dials_skipped=" + dialsSkipped
                 + " sync_attempts=" + syncAttempts + " sync_attempts_failed=" + syncAttemptsFailed
                 + " last_attempt_failure=" + (attemptFailure.isEmpty() ? "-" : attemptFailure.replaceAll("\\s+", "_"))
-                + " protocol_errors=" + errors + " heartbeats_ok=" + heartbeatsOk + " heartbeats_failed=" + heartbeatsFailed
+                + " protocol_errors=" + errors + " heartbeats_ok=" + heartbeatsOk + " heartbeats_failed=" + heartbeatsFailed + " heartbeats_on_sync=" + heartbeatsOnSync
                 + " status_reports=" + statusReports + " event_reports_acked=" + events + " metrics_batches_acked=" + metricsAcked
                 + " partitioned=" + partitioned + " templates=" + templates.size()
                 + " acked_min=" + (ackedMin == Long.MAX_VALUE ? 0 : ackedMin) + " acked_max=" + ackedMax + " desired=" + desired

@@ -102,6 +102,8 @@ final class SimAgent {
     String lastProblem = "";
     int heartbeatsOk;
     int heartbeatsFailed;
+    /** Heartbeats sent on the Sync stream (news; not answered on their own call). */
+    int heartbeatsOnSync;
     int statusReports;
     Marked mark = Marked.ZERO;
 
@@ -430,15 +432,21 @@ final class SimAgent {
         }
         int replicas;
         Instant now = Instant.now();
+        Heartbeat beat;
         synchronized (this) {
             replicas = (int) desired.values().stream().filter(SimAgent::isReplica).count();
             if (!heartbeats.due(now, replicas, replicas)) {
                 return;
             }
+            boolean news = heartbeats.news(replicas, replicas, List.of());
             heartbeats.sent(now, replicas, replicas);
+            beat = Heartbeat.newBuilder().setTime(timestamp(now)).setRunningReplicas(replicas).setDesiredReplicas(replicas).build();
+            if (news) { // as the agent: news rides on the Sync stream, the period's heartbeat on its own call
+                heartbeatsOnSync++;
+                send(SyncRequest.newBuilder().setHeartbeat(beat).build());
+                return;
+            }
         }
-        Heartbeat beat = Heartbeat.newBuilder().setTime(timestamp(now)).setRunningReplicas(replicas)
-                .setDesiredReplicas(replicas).build();
         AgentServiceGrpc.newStub(channel).withDeadlineAfter(HeartbeatSchedule.checkEvery(fleet.timings().heartbeat()).toMillis(), TimeUnit.MILLISECONDS)
                 .heartbeat(beat, new StreamObserver<>() {
                     @Override
@@ -554,6 +562,9 @@ final class SimAgent {
             return;
         }
         unsentEvents.add(record);
+        if (established) {
+            openEvents(); // as the agent's EventUploader: the stream opens once there is something to report
+        }
         offerEvents();
     }
 
@@ -564,9 +575,12 @@ final class SimAgent {
                 .setReason(reason).setMessage(message).setFirstTime(now).setLastTime(now).setCount(1).build();
     }
 
-    /** Like the agent's EventUploader: its own stream while Sync is up, one report in flight, kept until acked. */
+    /**
+     * Like the agent's EventUploader: its own stream while Sync is up and there is something to report
+     * (kept open after that), one report in flight, kept until acked.
+     */
     private void openEvents() {
-        if (!fleet.eventsOn() || events != null || channel == null) {
+        if (!fleet.eventsOn() || events != null || channel == null || (unsentEvents.isEmpty() && eventsInFlight == null)) {
             return;
         }
         AgentServiceGrpc.newStub(channel).reportEvents(new ClientResponseObserver<EventReport, EventReportAck>() {

@@ -17,7 +17,8 @@ import java.util.logging.Logger;
 
 /**
  * Uploads the {@link EventSpool} on AgentService.ReportEvents: its own HTTP/2 stream on the Sync
- * channel, opened only while Sync is up (control traffic first), one report in flight at a time and
+ * channel, opened only while Sync is up (control traffic first) and there is something to report,
+ * kept open after that, one report in flight at a time and
  * only when the stream is ready (HTTP/2 flow control). A report leaves the spool only when a
  * cumulative ack covers it; when the stream dies the report in flight is sent again on the next one.
  */
@@ -58,7 +59,7 @@ public final class EventUploader implements AutoCloseable {
                 return;
             }
             if (stream == null) {
-                if (System.nanoTime() - openAfter < 0) {
+                if (System.nanoTime() - openAfter < 0 || nothingToSay()) {
                     return;
                 }
                 open();
@@ -77,6 +78,14 @@ public final class EventUploader implements AutoCloseable {
             LOG.fine(() -> "events: upload failed: " + e);
             closeStream(e.toString());
         }
+    }
+
+    /**
+     * No record and no drop to report: no stream yet. A node with nothing to say costs the control plane
+     * no stream (a restarted control plane would otherwise take one more call from every node at once).
+     */
+    private boolean nothingToSay() {
+        return spool.size() == 0 && spool.droppedNotReported() == 0;
     }
 
     private void open() {

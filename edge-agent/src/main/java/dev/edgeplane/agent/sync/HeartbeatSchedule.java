@@ -49,7 +49,7 @@ public final class HeartbeatSchedule {
 
     /** Whether a heartbeat with these counts and conditions is due now. */
     public boolean due(Instant now, int running, int desired, List<NodeCondition> conditions) {
-        if (lastSent == null || running != this.running || desired != this.desired || !conditions.equals(this.conditions)) {
+        if (news(running, desired, conditions)) {
             return true;
         }
         Duration slack = checkEvery(period).dividedBy(2);
@@ -64,6 +64,16 @@ public final class HeartbeatSchedule {
         }
         // Half a check early rather than a whole check late: the gap stays close to the period.
         return !now.isBefore(lastSent.plus(period).minus(slack));
+    }
+
+    /**
+     * Whether these counts and conditions are news to the control plane: none was sent on this stream
+     * yet, or they changed since the last one sent. A heartbeat due for news follows the status reports
+     * that made it (so it may ride on their stream); one due for the period alone is the node's
+     * keep-alive.
+     */
+    public boolean news(int running, int desired, List<NodeCondition> conditions) {
+        return lastSent == null || running != this.running || desired != this.desired || !conditions.equals(this.conditions);
     }
 
     /** The control plane acknowledged other traffic of this node at {@code at}. */

@@ -386,6 +386,7 @@ public final class SyncClient implements AutoCloseable {
             if (elsewhere != null) {
                 schedule.heard(elsewhere);
             }
+            boolean news = schedule.news(running, desiredReplicas, conditions) || storageNews;
             if (!schedule.due(now, running, desiredReplicas, conditions) && !storageNews && !certificateNews) {
                 return;
             }
@@ -405,11 +406,15 @@ public final class SyncClient implements AutoCloseable {
                 beatBuilder.setInstalledCertificate(installed);
             }
             Heartbeat beat = beatBuilder.build();
-            if (!unaryHeartbeats.get()) {
+            // News (new counts, conditions or storage, or a new stream's first word) rides on the Sync stream,
+            // behind the status reports that made it: a fleet-wide placement or a control-plane restart
+            // would otherwise open an HTTP/2 stream on every node at once. The installed certificate
+            // waits for the call's answer, which is the control plane's word on renewal.
+            if (!unaryHeartbeats.get() || (news && !certificateNews)) {
                 send(SyncRequest.newBuilder().setHeartbeat(beat).build());
                 return;
             }
-            // Its own HTTP/2 stream: never queued behind a large Snapshot or status report.
+            // The period's heartbeat on its own HTTP/2 stream: never queued behind a large Snapshot or status report.
             AgentServiceGrpc.newStub(channel).withDeadlineAfter(check.toMillis(), TimeUnit.MILLISECONDS)
                     .heartbeat(beat, new io.grpc.stub.StreamObserver<>() {
                         @Override

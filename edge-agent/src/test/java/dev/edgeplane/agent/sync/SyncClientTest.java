@@ -331,6 +331,73 @@ class SyncClientTest {
         assertEquals(answered - 1, said.indexOf("sha256:b"), "said again at the very next heartbeat after the refusal: " + said);
     }
 
+    /**
+     * A heartbeat with news (the stream's first, new counts) rides on the Sync stream, behind the status
+     * reports that made it; the period's heartbeat, with nothing new, is a call of its own.
+     */
+    @Test
+    void heartbeatsWithNewsRideOnTheSyncStreamAndThePeriodsOnTheirOwnCall() throws Exception {
+        TestPki pki = new TestPki("news-ca");
+        TestPki.Issued serving = pki.server();
+        int port = FreePorts.next();
+        StateDir state = new StateDir(tmp.resolve("news"));
+        TestPki.Issued node = pki.node("edge-n");
+        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("edge-n", "", "127.0.0.1:" + port));
+        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
+        List<String> beats = new CopyOnWriteArrayList<>(); // "sync:" or "call:" and the desired count said
+        Server server = mutualTlsServer(pki, serving, port)
+                .addService(new AgentServiceGrpc.AgentServiceImplBase() {
+                    @Override
+                    public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
+                        return new StreamObserver<>() {
+                            @Override
+                            public void onNext(SyncRequest request) {
+                                if (request.hasHello()) {
+                                    responses.onNext(SyncResponse.newBuilder().setSnapshot(Snapshot.newBuilder().setRevision(1)).build());
+                                } else if (request.hasHeartbeat()) {
+                                    beats.add("sync:" + request.getHeartbeat().getDesiredReplicas());
+                                    responses.onNext(SyncResponse.newBuilder()
+                                            .setHeartbeatAck(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance()).build());
+                                }
+                            }
+
+                            @Override
+                            public void onError(Throwable t) { }
+
+                            @Override
+                            public void onCompleted() { }
+                        };
+                    }
+
+                    @Override
+                    public void heartbeat(dev.edgeplane.api.v1.Heartbeat request, StreamObserver<dev.edgeplane.api.v1.HeartbeatAck> responses) {
+                        beats.add("call:" + request.getDesiredReplicas());
+                        responses.onNext(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance());
+                        responses.onCompleted();
+                    }
+                })
+                .build().start();
+        SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofSeconds(1), Duration.ofSeconds(20),
+                Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(100));
+        AtomicInteger desiredCount = new AtomicInteger();
+        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, new StatusManager(Clock.systemUTC()),
+                NodeInfo::getDefaultInstance, desiredCount::get, Clock.systemUTC())) {
+            client.start();
+            Await.until(Duration.ofSeconds(30), "the stream's first heartbeat and two of the period",
+                    () -> beats.stream().filter("call:0"::equals).count() >= 2, beats::toString);
+            desiredCount.set(2); // two replicas assigned
+            Await.until(Duration.ofSeconds(30), "the new count, then the period again",
+                    () -> beats.contains("call:2"), beats::toString);
+        } finally {
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        }
+        assertEquals("sync:0", beats.get(0), "the stream's first heartbeat is news: " + beats);
+        assertEquals(List.of("sync:0", "sync:2"), beats.stream().filter(b -> b.startsWith("sync:")).toList(),
+                "news only on the stream: " + beats);
+        assertTrue(beats.indexOf("sync:2") < beats.indexOf("call:2"), "the new count is told on the stream first: " + beats);
+    }
+
     @Test
     void connectsOnceTheControlPlaneComesUp() throws Exception {
         TestPki pki = new TestPki("late-ca");
