@@ -52,6 +52,9 @@ public final class Fleet implements AutoCloseable {
     private final TemplateCache templates = new TemplateCache();
     private final Watches watches;
     private final RefusedDials refusedDials = new RefusedDials(System::nanoTime);
+    /** Sync attempts that ended before an answer since the mark, by the root cause's class (a handful of kinds). */
+    private final java.util.concurrent.ConcurrentMap<String, java.util.concurrent.atomic.LongAdder> failedSinceMark =
+            new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean metricsOn;
     private volatile Duration metricsHistory;
     private final AtomicInteger joined = new AtomicInteger();
@@ -233,7 +236,13 @@ public final class Fleet implements AutoCloseable {
     public long mark() {
         long now = SimAgent.nowMicros();
         agents.forEach(a -> a.mark(now));
+        failedSinceMark.clear();
         return now;
+    }
+
+    /** A Sync attempt ended before an answer, for this root cause (its class: ConnectException, SslHandshakeTimeoutException...). */
+    void attemptFailed(String cause) {
+        failedSinceMark.computeIfAbsent(cause, k -> new java.util.concurrent.atomic.LongAdder()).increment();
     }
 
     /** Agents [from, to) of this JVM lose their link abruptly and stay offline until healed. */
@@ -352,6 +361,8 @@ public final class Fleet implements AutoCloseable {
                 + " resumes=" + resumes + " resumes_since_mark=" + resumesSince + " refused=" + refused + " dials_skipped=" + dialsSkipped
                 + " sync_attempts=" + syncAttempts + " sync_attempts_failed=" + syncAttemptsFailed
                 + " last_attempt_failure=" + (attemptFailure.isEmpty() ? "-" : attemptFailure.replaceAll("\\s+", "_"))
+                + " failed_since_mark_by_cause=" + (failedSinceMark.isEmpty() ? "-" : new java.util.TreeMap<>(failedSinceMark).toString()
+                        .replaceAll("[{} ]", ""))
                 + " protocol_errors=" + errors + " heartbeats_ok=" + heartbeatsOk + " heartbeats_failed=" + heartbeatsFailed + " heartbeats_on_sync=" + heartbeatsOnSync
                 + " status_reports=" + statusReports + " event_reports_acked=" + events + " metrics_batches_acked=" + metricsAcked
                 + " partitioned=" + partitioned + " templates=" + templates.size()

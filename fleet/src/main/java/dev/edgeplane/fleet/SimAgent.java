@@ -496,6 +496,8 @@ final class SimAgent {
             // The description says where it failed ("io exception" in TLS); the root cause says why (a reset, a timeout).
             lastAttemptFailure = status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription())
                     + (root == null ? "" : " (" + root + ")");
+            fleet.attemptFailed(root == null ? status.getCode().toString() : root.getClass().getSimpleName()
+                    + (root.getMessage() != null && root.getMessage().contains("refused") ? "(refused)" : ""));
         }
         established = false;
         closeSideStreams("sync ended");

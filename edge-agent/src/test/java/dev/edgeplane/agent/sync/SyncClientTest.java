@@ -160,6 +160,41 @@ class SyncClientTest {
     }
 
     /** A builder of the in-test AgentService's server: mutual TLS with {@code serving}, clients of {@code pki}'s CA. */
+    /**
+     * A control plane with nothing for the node: a Hello gets an empty snapshot, the stream's other
+     * requests go to {@code onSync}, heartbeat calls to {@code onHeartbeat}.
+     */
+    private static AgentServiceGrpc.AgentServiceImplBase emptyDesiredState(
+            java.util.function.BiConsumer<SyncRequest, StreamObserver<SyncResponse>> onSync,
+            java.util.function.BiConsumer<dev.edgeplane.api.v1.Heartbeat, StreamObserver<dev.edgeplane.api.v1.HeartbeatAck>> onHeartbeat) {
+        return new AgentServiceGrpc.AgentServiceImplBase() {
+            @Override
+            public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
+                return new StreamObserver<>() {
+                    @Override
+                    public void onNext(SyncRequest request) {
+                        if (request.hasHello()) {
+                            responses.onNext(SyncResponse.newBuilder().setSnapshot(Snapshot.newBuilder().setRevision(1)).build());
+                        } else {
+                            onSync.accept(request, responses);
+                        }
+                    }
+
+                    @Override
+                    public void onError(Throwable t) { }
+
+                    @Override
+                    public void onCompleted() { }
+                };
+            }
+
+            @Override
+            public void heartbeat(dev.edgeplane.api.v1.Heartbeat request, StreamObserver<dev.edgeplane.api.v1.HeartbeatAck> responses) {
+                onHeartbeat.accept(request, responses);
+            }
+        };
+    }
+
     private static NettyServerBuilder mutualTlsServer(TestPki pki, TestPki.Issued serving, int port) throws javax.net.ssl.SSLException {
         return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
                 .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
@@ -277,36 +312,15 @@ class SyncClientTest {
         List<String> said = new CopyOnWriteArrayList<>();
         AtomicInteger refusals = new AtomicInteger();
         Server server = mutualTlsServer(pki, serving, port)
-                .addService(new AgentServiceGrpc.AgentServiceImplBase() {
-                    @Override
-                    public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
-                        return new StreamObserver<>() {
-                            @Override
-                            public void onNext(SyncRequest request) {
-                                if (request.hasHello()) {
-                                    responses.onNext(SyncResponse.newBuilder().setSnapshot(Snapshot.newBuilder().setRevision(1)).build());
-                                }
-                            }
-
-                            @Override
-                            public void onError(Throwable t) { }
-
-                            @Override
-                            public void onCompleted() { }
-                        };
+                .addService(emptyDesiredState((request, responses) -> { }, (request, responses) -> {
+                    said.add(request.getInstalledCertificate());
+                    if (request.getInstalledCertificate().equals("sha256:b") && refusals.getAndIncrement() == 0) {
+                        responses.onError(Status.UNAVAILABLE.withDescription("etcd is away").asRuntimeException());
+                        return;
                     }
-
-                    @Override
-                    public void heartbeat(dev.edgeplane.api.v1.Heartbeat request, StreamObserver<dev.edgeplane.api.v1.HeartbeatAck> responses) {
-                        said.add(request.getInstalledCertificate());
-                        if (request.getInstalledCertificate().equals("sha256:b") && refusals.getAndIncrement() == 0) {
-                            responses.onError(Status.UNAVAILABLE.withDescription("etcd is away").asRuntimeException());
-                            return;
-                        }
-                        responses.onNext(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance());
-                        responses.onCompleted();
-                    }
-                })
+                    responses.onNext(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance());
+                    responses.onCompleted();
+                }))
                 .build().start();
         // A heartbeat's deadline is its period: 1 s, so a loaded machine's slow answer is not a lost one (said again).
         SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofSeconds(1), Duration.ofSeconds(20),
@@ -346,36 +360,16 @@ class SyncClientTest {
         DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
         List<String> beats = new CopyOnWriteArrayList<>(); // "sync:" or "call:" and the desired count said
         Server server = mutualTlsServer(pki, serving, port)
-                .addService(new AgentServiceGrpc.AgentServiceImplBase() {
-                    @Override
-                    public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
-                        return new StreamObserver<>() {
-                            @Override
-                            public void onNext(SyncRequest request) {
-                                if (request.hasHello()) {
-                                    responses.onNext(SyncResponse.newBuilder().setSnapshot(Snapshot.newBuilder().setRevision(1)).build());
-                                } else if (request.hasHeartbeat()) {
-                                    beats.add("sync:" + request.getHeartbeat().getDesiredReplicas());
-                                    responses.onNext(SyncResponse.newBuilder()
-                                            .setHeartbeatAck(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance()).build());
-                                }
-                            }
-
-                            @Override
-                            public void onError(Throwable t) { }
-
-                            @Override
-                            public void onCompleted() { }
-                        };
+                .addService(emptyDesiredState((request, responses) -> {
+                    if (request.hasHeartbeat()) {
+                        beats.add("sync:" + request.getHeartbeat().getDesiredReplicas());
+                        responses.onNext(SyncResponse.newBuilder().setHeartbeatAck(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance()).build());
                     }
-
-                    @Override
-                    public void heartbeat(dev.edgeplane.api.v1.Heartbeat request, StreamObserver<dev.edgeplane.api.v1.HeartbeatAck> responses) {
-                        beats.add("call:" + request.getDesiredReplicas());
-                        responses.onNext(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance());
-                        responses.onCompleted();
-                    }
-                })
+                }, (request, responses) -> {
+                    beats.add("call:" + request.getDesiredReplicas());
+                    responses.onNext(dev.edgeplane.api.v1.HeartbeatAck.getDefaultInstance());
+                    responses.onCompleted();
+                }))
                 .build().start();
         SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofSeconds(1), Duration.ofSeconds(20),
                 Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(100));
