@@ -2,12 +2,20 @@ package dev.edgeplane.controlplane.join;
 
 import java.net.Socket;
 import java.security.cert.CertificateException;
+import java.security.cert.CertificateExpiredException;
+import java.security.cert.CertificateNotYetValidException;
 import java.security.cert.X509Certificate;
+import java.util.Date;
 import java.util.List;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.X509ExtendedTrustManager;
+import org.bouncycastle.asn1.x509.BasicConstraints;
+import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
+import org.bouncycastle.asn1.x509.Extensions;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
+import org.bouncycastle.asn1.x509.KeyUsage;
 
 /**
  * Trust for the agent endpoint's client certificates: a node certificate is one this cluster's CA
@@ -20,12 +28,11 @@ import javax.net.ssl.X509ExtendedTrustManager;
  * one Join recorded on the Node when it signed it ({@code recordedHash}, from the informer's cache:
  * a hash lookup), or else the CA's signature on it (~1-3 ms of CPU with Bouncy Castle here: half of
  * the control plane's CPU during a reconnect herd, before the record). The node's identity is then
- * the certificate's CN, accepted by Sync only while its sha256 is the one on the Node.
+ * the certificate's CN, accepted by Sync only while its sha256 is the one on the Node. The fields are
+ * read from the certificate's DER with Bouncy Castle ({@link CertificateAuthority#structure}): once per
+ * connecting node, and the JDK's full parse costs several times more.
  */
 final class NodeCertificateTrust extends X509ExtendedTrustManager {
-    private static final String CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
-    private static final int DIGITAL_SIGNATURE = 0;
-
     private final Supplier<List<CertificateAuthority>> cas;
     private final Function<String, String> recordedHash;
 
@@ -45,23 +52,23 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
             throw new CertificateException("no client certificate");
         }
         X509Certificate leaf = chain[0];
-        List<CertificateAuthority> issuers = cas.get().stream().filter(ca -> ca.namedIssuerOf(leaf)).toList();
+        org.bouncycastle.asn1.x509.Certificate fields;
+        try {
+            fields = CertificateAuthority.structure(leaf);
+        } catch (IllegalArgumentException e) {
+            throw new CertificateException(e.getMessage(), e);
+        }
+        List<CertificateAuthority> issuers = cas.get().stream().filter(ca -> ca.namedIssuerOf(fields)).toList();
         if (issuers.isEmpty()) {
-            throw new CertificateException("not issued by this cluster's CA: " + leaf.getIssuerX500Principal());
+            throw new CertificateException("not issued by this cluster's CA: " + fields.getIssuer());
         }
-        leaf.checkValidity();
-        if (leaf.getBasicConstraints() != -1) {
-            throw new CertificateException("a CA certificate is not a node certificate");
+        checkValidity(fields, new Date());
+        try {
+            checkUsage(fields.getTBSCertificate().getExtensions());
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new CertificateException("unreadable extensions: " + e.getMessage(), e);
         }
-        boolean[] usage = leaf.getKeyUsage();
-        if (usage != null && !usage[DIGITAL_SIGNATURE]) {
-            throw new CertificateException("the certificate's key usage excludes digital signatures");
-        }
-        List<String> extended = leaf.getExtendedKeyUsage();
-        if (extended != null && !extended.contains(CLIENT_AUTH)) {
-            throw new CertificateException("the certificate is not for client authentication");
-        }
-        String recorded = recordedHash.apply(CertificateAuthority.commonName(leaf));
+        String recorded = recordedHash.apply(CertificateAuthority.commonName(fields.getSubject()));
         if (recorded != null && recorded.equals(CertificateAuthority.hashOf(leaf))) {
             return; // the very certificate Join signed and recorded: its signature was good then
         }
@@ -71,6 +78,42 @@ final class NodeCertificateTrust extends X509ExtendedTrustManager {
             }
         }
         throw new CertificateException("the certificate's signature is not this cluster's CA's");
+    }
+
+    /** Not a CA, and for signing as a TLS client, where the certificate says what it is for. */
+    private static void checkUsage(Extensions extensions) throws CertificateException {
+        if (extensions == null) {
+            return;
+        }
+        BasicConstraints constraints = BasicConstraints.fromExtensions(extensions);
+        if (constraints != null && constraints.isCA()) {
+            throw new CertificateException("a CA certificate is not a node certificate");
+        }
+        KeyUsage usage = KeyUsage.fromExtensions(extensions);
+        if (usage != null && !usage.hasUsages(KeyUsage.digitalSignature)) {
+            throw new CertificateException("the certificate's key usage excludes digital signatures");
+        }
+        ExtendedKeyUsage extended = ExtendedKeyUsage.fromExtensions(extensions);
+        if (extended != null && !extended.hasKeyPurposeId(KeyPurposeId.id_kp_clientAuth)) {
+            throw new CertificateException("the certificate is not for client authentication");
+        }
+    }
+
+    private static void checkValidity(org.bouncycastle.asn1.x509.Certificate certificate, Date now) throws CertificateException {
+        Date notBefore;
+        Date notAfter;
+        try {
+            notBefore = certificate.getStartDate().getDate();
+            notAfter = certificate.getEndDate().getDate();
+        } catch (IllegalStateException e) {
+            throw new CertificateException("unreadable validity: " + e.getMessage(), e);
+        }
+        if (now.before(notBefore)) {
+            throw new CertificateNotYetValidException("not valid before " + notBefore.toInstant());
+        }
+        if (now.after(notAfter)) {
+            throw new CertificateExpiredException("expired at " + notAfter.toInstant());
+        }
     }
 
     @Override
