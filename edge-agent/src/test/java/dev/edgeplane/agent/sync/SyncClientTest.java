@@ -195,6 +195,26 @@ class SyncClientTest {
         };
     }
 
+    /** A joined node's identity and journal under {@code tmp/dir}, from a CA of its own, and its control plane's port. */
+    private record EdgeNode(TestPki pki, TestPki.Issued serving, int port, StateDir state, DesiredStateStore desired) {
+        String endpoint() {
+            return "127.0.0.1:" + port;
+        }
+    }
+
+    private EdgeNode edgeNode(String dir, String name) throws Exception {
+        TestPki pki = new TestPki(dir + "-ca");
+        int port = FreePorts.next();
+        StateDir state = new StateDir(tmp.resolve(dir));
+        TestPki.Issued node = pki.node(name);
+        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord(name, "", "127.0.0.1:" + port));
+        return new EdgeNode(pki, pki.server(), port, state, DesiredStateStore.open(new JournalStore(state.journalDir())));
+    }
+
+    private static NettyServerBuilder mutualTlsServer(EdgeNode edge) throws javax.net.ssl.SSLException {
+        return mutualTlsServer(edge.pki(), edge.serving(), edge.port());
+    }
+
     private static NettyServerBuilder mutualTlsServer(TestPki pki, TestPki.Issued serving, int port) throws javax.net.ssl.SSLException {
         return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
                 .sslContext(GrpcSslContexts.configure(SslContextBuilder.forServer(serving.keys().getPrivate(), serving.certificate(), pki.ca())
@@ -302,16 +322,10 @@ class SyncClientTest {
      */
     @Test
     void heartbeatsSayTheInstalledCertificateOnceAfterEachChangeUntilAnswered() throws Exception {
-        TestPki pki = new TestPki("installed-ca");
-        TestPki.Issued serving = pki.server();
-        int port = FreePorts.next();
-        StateDir state = new StateDir(tmp.resolve("installed"));
-        TestPki.Issued node = pki.node("edge-i");
-        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("edge-i", "", "127.0.0.1:" + port));
-        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
+        EdgeNode edge = edgeNode("installed", "edge-i");
         List<String> said = new CopyOnWriteArrayList<>();
         AtomicInteger refusals = new AtomicInteger();
-        Server server = mutualTlsServer(pki, serving, port)
+        Server server = mutualTlsServer(edge)
                 .addService(emptyDesiredState((request, responses) -> { }, (request, responses) -> {
                     said.add(request.getInstalledCertificate());
                     if (request.getInstalledCertificate().equals("sha256:b") && refusals.getAndIncrement() == 0) {
@@ -323,10 +337,10 @@ class SyncClientTest {
                 }))
                 .build().start();
         // A heartbeat's deadline is its period: 1 s, so a loaded machine's slow answer is not a lost one (said again).
-        SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofSeconds(1), Duration.ofSeconds(20),
+        SyncClient.Settings settings = new SyncClient.Settings(edge.endpoint(), Duration.ofSeconds(1), Duration.ofSeconds(20),
                 Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(100));
         java.util.concurrent.atomic.AtomicReference<String> installed = new java.util.concurrent.atomic.AtomicReference<>("sha256:a");
-        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, new StatusManager(Clock.systemUTC()),
+        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(edge.state()), edge.desired(), new StatusManager(Clock.systemUTC()),
                 NodeInfo::getDefaultInstance, () -> 0, Clock.systemUTC())) {
             client.reportInstalledCertificate(installed::get);
             client.start();
@@ -351,15 +365,9 @@ class SyncClientTest {
      */
     @Test
     void heartbeatsWithNewsRideOnTheSyncStreamAndThePeriodsOnTheirOwnCall() throws Exception {
-        TestPki pki = new TestPki("news-ca");
-        TestPki.Issued serving = pki.server();
-        int port = FreePorts.next();
-        StateDir state = new StateDir(tmp.resolve("news"));
-        TestPki.Issued node = pki.node("edge-n");
-        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("edge-n", "", "127.0.0.1:" + port));
-        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
+        EdgeNode edge = edgeNode("news", "edge-n");
         List<String> beats = new CopyOnWriteArrayList<>(); // "sync:" or "call:" and the desired count said
-        Server server = mutualTlsServer(pki, serving, port)
+        Server server = mutualTlsServer(edge)
                 .addService(emptyDesiredState((request, responses) -> {
                     if (request.hasHeartbeat()) {
                         beats.add("sync:" + request.getHeartbeat().getDesiredReplicas());
@@ -371,10 +379,10 @@ class SyncClientTest {
                     responses.onCompleted();
                 }))
                 .build().start();
-        SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofSeconds(1), Duration.ofSeconds(20),
+        SyncClient.Settings settings = new SyncClient.Settings(edge.endpoint(), Duration.ofSeconds(1), Duration.ofSeconds(20),
                 Duration.ofMillis(100), Duration.ofSeconds(2), Duration.ofMillis(100));
         AtomicInteger desiredCount = new AtomicInteger();
-        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, new StatusManager(Clock.systemUTC()),
+        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(edge.state()), edge.desired(), new StatusManager(Clock.systemUTC()),
                 NodeInfo::getDefaultInstance, desiredCount::get, Clock.systemUTC())) {
             client.start();
             Await.until(Duration.ofSeconds(30), "the stream's first heartbeat and two of the period",
@@ -394,21 +402,15 @@ class SyncClientTest {
 
     @Test
     void connectsOnceTheControlPlaneComesUp() throws Exception {
-        TestPki pki = new TestPki("late-ca");
-        TestPki.Issued serving = pki.server();
-        int port = FreePorts.next();
-        StateDir state = new StateDir(tmp.resolve("late"));
-        TestPki.Issued node = pki.node("edge-l");
-        state.writeIdentity(node.keyPem(), node.certificatePem(), pki.caPem(), new StateDir.NodeRecord("edge-l", "", "127.0.0.1:" + port));
-        DesiredStateStore desired = DesiredStateStore.open(new JournalStore(state.journalDir()));
-        SyncClient.Settings settings = new SyncClient.Settings("127.0.0.1:" + port, Duration.ofSeconds(10), Duration.ofSeconds(20),
+        EdgeNode edge = edgeNode("late", "edge-l");
+        SyncClient.Settings settings = new SyncClient.Settings(edge.endpoint(), Duration.ofSeconds(10), Duration.ofSeconds(20),
                 Duration.ofMillis(200), Duration.ofSeconds(2), Duration.ofMillis(100));
         List<Long> hellos = new CopyOnWriteArrayList<>();
-        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(state), desired, new StatusManager(Clock.systemUTC()),
+        try (SyncClient client = new SyncClient(settings, Agent.mutualTls(edge.state()), edge.desired(), new StatusManager(Clock.systemUTC()),
                 NodeInfo::getDefaultInstance, () -> 0, Clock.systemUTC())) {
             client.start();
             Thread.sleep(4000); // the control plane is down for a while: several failed attempts
-            Server server = mutualTlsServer(pki, serving, port)
+            Server server = mutualTlsServer(edge)
                     .addService(new AgentServiceGrpc.AgentServiceImplBase() {
                         @Override
                         public StreamObserver<SyncRequest> sync(StreamObserver<SyncResponse> responses) {
@@ -434,7 +436,7 @@ class SyncClientTest {
                 // Back-off is capped at 2 s here: the agent must be back within a few of those.
                 Await.until(Duration.ofSeconds(10), "connected after the control plane came up", client::connected);
                 assertEquals(0L, hellos.get(0));
-                Await.until(Duration.ofSeconds(5), "snapshot applied", () -> desired.current().revision() == 3);
+                Await.until(Duration.ofSeconds(5), "snapshot applied", () -> edge.desired().current().revision() == 3);
             } finally {
                 server.shutdownNow();
                 server.awaitTermination(5, TimeUnit.SECONDS);
