@@ -21,15 +21,23 @@ public class ApiTlsTestProfile implements QuarkusTestProfile {
     private static Path dir() {
         try {
             Path dir = Files.createTempDirectory("edgeplane-api-tls");
+            // Gone when the test JVM exits (a private key among them): files first, then the directory,
+            // which deleteOnExit does in the reverse order of registration.
+            dir.toFile().deleteOnExit();
             TestPki pki = TestPki.create("api-test-ca");
-            pki.writeCertificate(dir.resolve("ca.crt"));
+            pki.writeCertificate(temporary(dir.resolve("ca.crt")));
             TestPki.Issued server = pki.server("127.0.0.1", List.of("127.0.0.1", "localhost"));
-            server.writeCertificate(dir.resolve("server.crt"));
-            server.writeKey(dir.resolve("server.key"), TestPki.KeyFormat.PKCS8);
+            server.writeCertificate(temporary(dir.resolve("server.crt")));
+            server.writeKey(temporary(dir.resolve("server.key")), TestPki.KeyFormat.PKCS8);
             return dir;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    private static Path temporary(Path file) {
+        file.toFile().deleteOnExit();
+        return file;
     }
 
     @Override
