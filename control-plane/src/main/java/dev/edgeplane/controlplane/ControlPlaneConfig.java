@@ -113,8 +113,15 @@ public interface ControlPlaneConfig {
         @WithDefault("5s")
         Duration maxHandshakeWait();
 
-        /** The listen backlog (capped by net.core.somaxconn): connections the kernel holds while accepting is paused. */
-        @WithDefault("128")
+        /**
+         * The listen backlog (capped by net.core.somaxconn): connections the kernel holds while accepting is
+         * paused. Linux also answers SYNs with syncookies once this many are half-open, and a cookie's
+         * connection that finds the accept queue full is dropped after the client believes it connected
+         * (its TLS handshake then times out): 128 made ~12,000 cookies and ~4,800 client handshake
+         * timeouts in a 19,000-agent resume, 1,024 ~2,700 and ~2,400. About 2 s of handshakes at the
+         * rate a resume runs, so the queue and the waiting room stay within the client's 10 s.
+         */
+        @WithDefault("1024")
         int acceptBacklog();
 
         /** Agent connections held at once; unset: the process's limit on open files less 512 for everything else. */

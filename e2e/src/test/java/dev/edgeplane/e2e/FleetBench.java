@@ -2,6 +2,7 @@ package dev.edgeplane.e2e;
 
 import dev.edgeplane.api.v1.AppSpec;
 import dev.edgeplane.testkit.Commands;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -215,6 +216,7 @@ class FleetBench {
                 fleet.awaitConverged("the fleet settled before the restart", Duration.ofMinutes(10));
                 fleet.broadcast("mark");
                 long attempts0 = fleet.sum("sync_attempts"), failed0 = fleet.sum("sync_attempts_failed");
+                long overflows0 = listenOverflows();
                 long killedAt = fleet.killAndRestartControlPlane();
                 // what the agents' back-off adds comes after this: the control plane's own start with the fleet's state
                 progress("control plane ready " + fmt((FleetCluster.nowMicros() - killedAt) / 1e6) + " s after the kill");
@@ -227,6 +229,11 @@ class FleetBench {
                         + " Sync attempts ended before an answer, "
                         + (long) fleet.controlPlane().scrape("edgeplane_agent_tls_sessions_resumed_total")
                         + " TLS sessions resumed from tickets, new control plane RSS " + rssMib(fleet.controlPlane().process().pid()) + " MiB");
+                ControlPlane cp = fleet.controlPlane();
+                progress("the new control plane's handshake gate: " + (long) cp.scrape("edgeplane_agent_handshakes_total") + " handshakes, "
+                        + (long) cp.scrape("edgeplane_agent_handshakes_expired_total") + " connections closed unread after the longest wait, "
+                        + (long) cp.scrape("edgeplane_agent_accept_pauses_total") + " accept pauses; the kernel's listen queues overflowed "
+                        + (listenOverflows() - overflows0) + " times (this machine, all sockets)");
                 progress("after the resume: " + fleet.simulatorStats().trim().replace('\n', ';'));
             }
         }
@@ -338,6 +345,19 @@ class FleetBench {
             throw new IllegalStateException("no heap figure in jcmd's answer:\n" + info);
         }
         return used;
+    }
+
+    /** TcpExt ListenOverflows (/proc/net/netstat): connections a full accept queue refused, this machine, all sockets. */
+    static long listenOverflows() throws IOException {
+        List<String> lines = Files.readAllLines(Path.of("/proc/net/netstat"));
+        for (int i = 0; i + 1 < lines.size(); i += 2) {
+            List<String> names = List.of(lines.get(i).split(" ")), values = List.of(lines.get(i + 1).split(" "));
+            int at = names.indexOf("ListenOverflows");
+            if (names.get(0).equals("TcpExt:") && at > 0) {
+                return Long.parseLong(values.get(at));
+            }
+        }
+        return -1;
     }
 
     static long rssMib(long pid) throws Exception {

@@ -121,6 +121,14 @@ public class ControlPlaneMeters {
                 .description("Agent connections that resumed a TLS session from a ticket (no certificate signatures)").register(registry);
         FunctionCounter.builder("edgeplane.agent.tls.tickets.issued", endpoint, e -> e.sessionTickets().issued())
                 .description("TLS session tickets issued to agents (each handshake, full or resumed, gets some)").register(registry);
+        FunctionCounter.builder("edgeplane.agent.handshakes", endpoint, e -> e.gate().handshakes())
+                .description("Agent connections whose TLS handshake ended after the handshake gate let them start").register(registry);
+        FunctionCounter.builder("edgeplane.agent.handshakes.expired", endpoint, e -> e.gate().expired())
+                .description("Agent connections closed unread: they waited too long for a TLS handshake slot").register(registry);
+        FunctionCounter.builder("edgeplane.agent.accept.pauses", endpoint, e -> e.gate().acceptPauses())
+                .description("Times the agent endpoint stopped accepting (handshake queue full or descriptors spent)").register(registry);
+        Gauge.builder("edgeplane.agent.handshakes.waiting", endpoint, e -> e.gate().waiting())
+                .description("Agent connections waiting, unread, for a TLS handshake slot").register(registry);
         for (NodeStatus.Phase phase : NodeStatus.Phase.values()) {
             if (phase != NodeStatus.Phase.UNRECOGNIZED) {
                 Gauge.builder("edgeplane.fleet.nodes", this, m -> m.nodesIn(phase)).tag("phase", phase.name())

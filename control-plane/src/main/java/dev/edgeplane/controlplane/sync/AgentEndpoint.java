@@ -73,7 +73,7 @@ public class AgentEndpoint {
     private volatile java.util.concurrent.ScheduledFuture<?> reissue;
     private Server server;
     private BoundedCalls calls;
-    private HandshakeGate gate;
+    private volatile HandshakeGate gate;
     private EventLoopGroup boss;
     private EventLoopGroup workers;
     private SslProvider provider;
@@ -247,6 +247,20 @@ public class AgentEndpoint {
 
     /** @param resumed handshakes that resumed a session from a ticket; @param issued tickets issued (each handshake gets some) */
     public record TicketCounts(long resumed, long issued) {}
+
+    /** The handshake gate's counts since this process started (zeros before the endpoint listens). */
+    public GateCounts gate() {
+        HandshakeGate g = gate;
+        return g == null ? new GateCounts(0, 0, 0, 0) : new GateCounts(g.completed(), g.expired(), g.acceptPauses(), g.waiting());
+    }
+
+    /**
+     * @param handshakes connections whose TLS handshake ended (done, failed or closed) after the gate let them start
+     * @param expired    connections closed unread: they waited past the longest wait for a handshake slot
+     * @param acceptPauses times accepting paused (new connections left in the kernel's listen backlog)
+     * @param waiting    connections waiting now, unread, for a handshake slot
+     */
+    public record GateCounts(long handshakes, long expired, long acceptPauses, int waiting) {}
 
     /**
      * The endpoint's TLS: presents whatever {@code identity} holds at each handshake (so the certificate

@@ -32,6 +32,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -113,10 +115,15 @@ class PrometheusEndpointTest {
                 "edgeplane_fleet_node_gauges_omitted gauge", "edgeplane_api_calls_seconds summary", "edgeplane_etcd_requests_seconds summary",
                 "edgeplane_sync_fanout_seconds summary", "edgeplane_metrics_points_ingested counter", "edgeplane_metrics_points_refused counter",
                 "edgeplane_metrics_series_refused counter", "edgeplane_metrics_series gauge", "edgeplane_secrets_sealed gauge",
-                "edgeplane_fleet_object_gauges_omitted gauge")) {
+                "edgeplane_fleet_object_gauges_omitted gauge", "edgeplane_agent_handshakes counter",
+                "edgeplane_agent_handshakes_expired counter", "edgeplane_agent_accept_pauses counter", "edgeplane_agent_handshakes_waiting gauge")) {
             assertTrue(families.contains(family), "family " + family + " expected in " + families);
         }
         assertTrue(samples.contains("edgeplane_fleet_node_cpu_usage_cores{node=prom-node}"), samples.toString());
+        // The node's join and its Sync channel each passed the handshake gate.
+        Matcher handshakes = Pattern.compile("(?m)^edgeplane_agent_handshakes_total ([0-9.eE+]+)$")
+                .matcher(Files.readString(text));
+        assertTrue(handshakes.find() && Double.parseDouble(handshakes.group(1)) >= 2, "handshakes counted by the gate");
         assertTrue(samples.contains("edgeplane_secrets_sealed{key_id=" + dev.edgeplane.controlplane.EtcdTestResource.TEST_KEY_ID + "}"),
                 "secrets by key-encryption key: " + samples);
         assertTrue(samples.stream().anyMatch(s -> s.startsWith("edgeplane_api_calls_seconds_count{code=OK,method=edgeplane.v1.NodeService/ListNodes")), "API calls by method and code");
