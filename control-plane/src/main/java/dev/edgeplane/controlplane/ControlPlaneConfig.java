@@ -117,9 +117,10 @@ public interface ControlPlaneConfig {
          * The listen backlog (capped by net.core.somaxconn): connections the kernel holds while accepting is
          * paused. Linux also answers SYNs with syncookies once this many are half-open, and a cookie's
          * connection that finds the accept queue full is dropped after the client believes it connected
-         * (its TLS handshake then times out): 128 made ~12,000 cookies and ~4,800 client handshake
-         * timeouts in a 19,000-agent resume, 1,024 ~2,700 and ~2,400. About 2 s of handshakes at the
-         * rate a resume runs, so the queue and the waiting room stay within the client's 10 s.
+         * (its TLS handshake then times out): in a pair of 19,000-agent resumes, 128 made 12,299 cookies
+         * and 4,774 client handshake timeouts, 1,024 made 2,676 and 2,541 (control-plane/README.md,
+         * "Syncookies"). About 2 s of handshakes at the rate a resume runs, so the queue and the
+         * waiting room stay within the client's 10 s.
          */
         @WithDefault("1024")
         int acceptBacklog();
