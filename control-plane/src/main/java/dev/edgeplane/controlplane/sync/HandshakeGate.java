@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
@@ -36,6 +37,10 @@ import org.jboss.logging.Logger;
  * started: its client's own handshake timeout (10 s in Netty) would likely end it half-way, after
  * the server had paid for the handshake. Waiting connections their clients closed are skipped.
  *
+ * <p>A connection counts from the moment the accept loop takes it, not from when its own event loop
+ * makes it active: on a busy machine that takes a while, and the accept loop would otherwise empty
+ * the kernel's whole listen backlog into a waiting room that is already full.
+ *
  * <p>grpc-java has no public hook into the accepted connection's pipeline, so the gate sits in the
  * server channel: {@link #channelFactory()} makes server sockets that put a {@link Gate} handler at
  * the head of each accepted connection's pipeline. The handshake's end is the SslHandler's
@@ -54,6 +59,12 @@ final class HandshakeGate {
     private final int maxConnections;
     private final ArrayDeque<Waiting> waiting = new ArrayDeque<>();
     private int inProgress;
+    /**
+     * Accepted connections their event loops have not made active yet: they join the queue (or take a
+     * slot) in a moment, so accepting counts them now. Counting only at activation let a busy machine's
+     * accept loop drain the whole listen backlog into an already full waiting room.
+     */
+    private int arriving;
     private boolean accepting = true;
     private ServerChannel server;
     private final AtomicInteger open = new AtomicInteger();
@@ -130,11 +141,24 @@ final class HandshakeGate {
         return acceptPauses.get();
     }
 
+    /** On the accept loop, for each connection it accepted. */
+    private synchronized void accepted() {
+        arriving++;
+        updateAccepting();
+    }
+
+    /** An accepted connection became active, or closed before it did: it no longer counts as arriving. */
+    private synchronized void arrived() {
+        arriving--;
+        updateAccepting();
+    }
+
     /** On the connection's event loop, when it becomes active: true to read now, false when it waits. */
     private boolean arrive(Channel channel) {
         synchronized (this) {
+            arriving--;
             if (inProgress < maxInProgress) {
-                inProgress++;
+                inProgress++; // arriving one less, in progress one more: queued() is unchanged
                 return true;
             }
             channel.config().setAutoRead(false);
@@ -218,9 +242,9 @@ final class HandshakeGate {
                 backlog.run();
             }
             if (++sweeps % 4 == 0 && LOG.isDebugEnabled()) { // once a second: the gate's state, for a herd's diagnosis
-                LOG.debugf("agent endpoint: %s, %d handshakes in progress, %d waiting (room %d), %d connections open, "
+                LOG.debugf("agent endpoint: %s, %d handshakes in progress, %d waiting and %d arriving (room %d), %d connections open, "
                         + "%.0f handshakes/s, %d pauses and %d expired so far", accepting ? "accepting" : "paused", inProgress,
-                        waiting.size(), waitingRoom(), open.get(), rate, acceptPauses.get(), expired.get());
+                        waiting.size(), arriving, waitingRoom(), open.get(), rate, acceptPauses.get(), expired.get());
             }
         }
     }
@@ -237,7 +261,7 @@ final class HandshakeGate {
         assert Thread.holdsLock(this);
         Waiting oldest = waiting.peekFirst();
         long waited = oldest == null ? 0 : System.nanoTime() - oldest.sinceNanos();
-        boolean next = nextAccepting(accepting, waiting.size(), waitingRoom(), open.get() >= maxConnections, waited >= maxWaitNanos / 2);
+        boolean next = nextAccepting(accepting, queued(), waitingRoom(), open.get() >= maxConnections, waited >= maxWaitNanos / 2);
         if (next == accepting) {
             return;
         }
@@ -269,6 +293,12 @@ final class HandshakeGate {
         return waiting <= room / 2 && !descriptorsSpent;
     }
 
+    /** Connections waiting, and those arriving that will find no free slot. */
+    private int queued() {
+        assert Thread.holdsLock(this);
+        return waiting.size() + Math.max(0, arriving - (maxInProgress - inProgress));
+    }
+
     private void closed() {
         open.decrementAndGet();
         synchronized (this) {
@@ -278,6 +308,16 @@ final class HandshakeGate {
 
     /** At the head of an accepted connection's pipeline. */
     private final class Gate extends ChannelInboundHandlerAdapter {
+        /** Cleared once, by whichever comes first: the connection's activation or its close. */
+        private final AtomicBoolean arriving = new AtomicBoolean(true);
+
+        /** Its connection closed: if it never became active, it stops counting as arriving. */
+        void closedBeforeArrival() {
+            if (arriving.compareAndSet(true, false)) {
+                arrived();
+            }
+        }
+
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
             // grpc's handlers add the SslHandler as the connection becomes active: let that happen first.
@@ -285,7 +325,11 @@ final class HandshakeGate {
             Channel channel = ctx.channel();
             SslHandler ssl = ctx.pipeline().get(SslHandler.class);
             ctx.pipeline().remove(this);
+            if (!arriving.compareAndSet(true, false)) {
+                return; // closed already (and counted as such)
+            }
             if (ssl == null || !channel.isActive()) {
+                arrived();
                 return;
             }
             boolean started = arrive(channel);
@@ -324,13 +368,13 @@ final class HandshakeGate {
             for (int i = before; i < buf.size(); i++) {
                 if (buf.get(i) instanceof Channel child) {
                     open.incrementAndGet();
-                    child.closeFuture().addListener(f -> closed());
-                    child.pipeline().addFirst(new Gate());
-                }
-            }
-            if (accepted > 0 && open.get() >= maxConnections) {
-                synchronized (HandshakeGate.this) {
-                    updateAccepting();
+                    Gate gate = new Gate();
+                    child.closeFuture().addListener(f -> {
+                        gate.closedBeforeArrival();
+                        closed();
+                    });
+                    child.pipeline().addFirst(gate);
+                    accepted(); // may pause accepting: then this read loop stops after this connection
                 }
             }
             return accepted;

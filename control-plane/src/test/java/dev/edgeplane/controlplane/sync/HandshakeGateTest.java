@@ -22,7 +22,10 @@ import java.net.Socket;
 import java.net.SocketException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import javax.net.ssl.SSLContext;
@@ -77,9 +80,13 @@ class HandshakeGateTest {
     private record GatedServer(Server server, EventLoopGroup boss, EventLoopGroup workers, SelfSignedCertificate certificate)
             implements AutoCloseable {
         static GatedServer start(HandshakeGate gate) throws Exception {
+            return start(gate, 2);
+        }
+
+        static GatedServer start(HandshakeGate gate, int ioThreads) throws Exception {
             SelfSignedCertificate certificate = new SelfSignedCertificate("localhost");
             EventLoopGroup boss = new NioEventLoopGroup(1, new DefaultThreadFactory("test-accept", true));
-            EventLoopGroup workers = new NioEventLoopGroup(2, new DefaultThreadFactory("test-io", true));
+            EventLoopGroup workers = new NioEventLoopGroup(ioThreads, new DefaultThreadFactory("test-io", true));
             Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                     .sslContext(GrpcSslContexts.forServer(certificate.certificate(), certificate.privateKey()).build())
                     .channelFactory(gate.channelFactory())
@@ -182,6 +189,44 @@ class HandshakeGateTest {
                 assertEquals(0, gate.expired(), "nobody waited too long");
                 backlogged.close();
             }
+        }
+    }
+
+    @Test
+    void connectionsCountFromAcceptSoABusyEventLoopDoesNotDrainTheListenBacklog() throws Exception {
+        HandshakeGate gate = new HandshakeGate(1, 1, Duration.ofMinutes(1), 100);
+        try (GatedServer server = GatedServer.start(gate, 1)) {
+            int port = server.port();
+            // The one connection event loop is busy: accepted connections cannot become active yet.
+            CountDownLatch busy = new CountDownLatch(1);
+            server.workers().next().execute(() -> {
+                try {
+                    busy.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            List<Socket> clients = new ArrayList<>();
+            try {
+                for (int i = 0; i < 5; i++) {
+                    clients.add(new Socket("127.0.0.1", port)); // the kernel completes the connection either way
+                }
+                await("three connections wait in the kernel's listen backlog", () -> listenBacklog(port) == 3);
+                assertEquals(2, gate.openConnections(), "one for the slot and one for the waiting room were accepted");
+                assertFalse(gate.accepting(), "arrivals not yet active fill the waiting room");
+                assertEquals(0, gate.inProgress() + gate.waiting(), "none became active yet");
+
+                busy.countDown();
+                await("the arrivals take the slot and the waiting room", () -> gate.inProgress() == 1 && gate.waiting() == 1);
+                assertEquals(3, listenBacklog(port), "the rest still wait in the kernel");
+            } finally {
+                busy.countDown();
+                for (Socket client : clients) {
+                    client.close();
+                }
+            }
+            await("every connection gone, accepting again", () -> gate.openConnections() == 0 && gate.accepting()
+                    && gate.inProgress() == 0 && gate.waiting() == 0);
         }
     }
 
