@@ -72,6 +72,10 @@ final class ControlPlane implements AutoCloseable {
                 "EDGEPLANE_ADMIN_TOKEN_FILE", tokenFile.toString()));
         Binaries.Launch launch = Binaries.controlPlane(maxHeap);
         env.putAll(launch.env());
+        // Each Vert.x instance (Quarkus's and jetcd's own) makes a file cache directory that only a clean stop
+        // removes: in the test's own directory, a control plane killed with -9 (as restart tests do) leaves none in /tmp.
+        env.put("CONTROL_PLANE_JAVA_OPTS", (env.getOrDefault("CONTROL_PLANE_JAVA_OPTS", "") + " -Dvertx.cacheDirBase="
+                + dir.resolve("vertx-cache")).strip());
         ManagedProcess p = ManagedProcess.start("control-plane", launch.command(), env,
                 dir.resolve("control-plane.log"));
         try {
