@@ -150,7 +150,10 @@ public class AgentEndpoint {
         ControlPlaneConfig.Agent agent = config.agent();
         calls = new BoundedCalls(agent.callThreads(), agent.maxQueuedTasks());
         int maxConnections = agent.maxConnections().orElseGet(() -> HandshakeGate.connectionsWithin(maxOpenFiles(), 512));
-        gate = new HandshakeGate(agent.maxConcurrentHandshakes(), agent.maxWaitingHandshakes(), agent.maxHandshakeWait(), maxConnections,
+        // A slot is held a fifth of the longest wait at most (1 s by default): a resumed TLS 1.3 handshake takes
+        // milliseconds, so a handshake past that waits on its client, and the waiting room should not.
+        gate = new HandshakeGate(agent.maxConcurrentHandshakes(), agent.maxWaitingHandshakes(), agent.maxHandshakeWait(),
+                Duration.ofMillis(Math.max(1, agent.maxHandshakeWait().toMillis() / 5)), maxConnections,
                 () -> tracker.admissionBacklog(Duration.ZERO));
         boss = new NioEventLoopGroup(1, new DefaultThreadFactory("agent-accept", true));
         workers = new NioEventLoopGroup(0, new DefaultThreadFactory("agent-io", true));

@@ -51,11 +51,12 @@ import org.jboss.logging.Logger;
 final class HandshakeGate {
     private static final Logger LOG = Logger.getLogger(HandshakeGate.class);
 
-    private record Waiting(Channel channel, long sinceNanos) {}
+    private record Waiting(Channel channel, Gate gate, long sinceNanos) {}
 
     private final int maxInProgress;
     private final int maxWaiting;
     private final long maxWaitNanos;
+    private final long maxSlotHoldNanos;
     private final int maxConnections;
     private final ArrayDeque<Waiting> waiting = new ArrayDeque<>();
     private int inProgress;
@@ -72,25 +73,32 @@ final class HandshakeGate {
     private final AtomicLong expired = new AtomicLong();
     private final AtomicLong completed = new AtomicLong();
     private final AtomicLong acceptPauses = new AtomicLong();
+    private final AtomicLong stalled = new AtomicLong();
     /** Handshakes ended per second (moving average, updated by the sweep): what sizes the queue. */
     private double rate;
     private long rateCompleted;
     private long rateNanos = System.nanoTime();
     private long sweeps;
 
-    HandshakeGate(int maxInProgress, int maxWaiting, Duration maxWait, int maxConnections) {
-        this(maxInProgress, maxWaiting, maxWait, maxConnections, () -> {});
+    HandshakeGate(int maxInProgress, int maxWaiting, Duration maxWait, Duration maxSlotHold, int maxConnections) {
+        this(maxInProgress, maxWaiting, maxWait, maxSlotHold, maxConnections, () -> {});
     }
 
-    /** @param backlog run by the sweep (four times a second) while connections wait or accepting is paused */
-    HandshakeGate(int maxInProgress, int maxWaiting, Duration maxWait, int maxConnections, Runnable backlog) {
+    /**
+     * @param maxSlotHold a handshake that has not ended this long after it got its slot gives the slot up
+     *                    (it goes on, outside the count)
+     * @param backlog     run by the sweep (four times a second) while connections wait or accepting is paused
+     */
+    HandshakeGate(int maxInProgress, int maxWaiting, Duration maxWait, Duration maxSlotHold, int maxConnections, Runnable backlog) {
         this.backlog = backlog;
-        if (maxInProgress < 1 || maxWaiting < 1 || maxConnections < 1 || maxWait.isNegative() || maxWait.isZero()) {
-            throw new IllegalArgumentException("maxInProgress, maxWaiting, maxConnections and maxWait must be positive");
+        if (maxInProgress < 1 || maxWaiting < 1 || maxConnections < 1 || maxWait.isNegative() || maxWait.isZero()
+                || maxSlotHold.isNegative() || maxSlotHold.isZero()) {
+            throw new IllegalArgumentException("maxInProgress, maxWaiting, maxConnections, maxWait and maxSlotHold must be positive");
         }
         this.maxInProgress = maxInProgress;
         this.maxWaiting = maxWaiting;
         this.maxWaitNanos = maxWait.toNanos();
+        this.maxSlotHoldNanos = maxSlotHold.toNanos();
         this.maxConnections = maxConnections;
     }
 
@@ -141,6 +149,11 @@ final class HandshakeGate {
         return acceptPauses.get();
     }
 
+    /** Handshakes that gave up their slot after holding it {@code maxSlotHold} without ending. */
+    long stalled() {
+        return stalled.get();
+    }
+
     /** On the accept loop, for each connection it accepted. */
     private synchronized void accepted() {
         arriving++;
@@ -154,7 +167,7 @@ final class HandshakeGate {
     }
 
     /** On the connection's event loop, when it becomes active: true to read now, false when it waits. */
-    private boolean arrive(Channel channel) {
+    private boolean arrive(Channel channel, Gate gate) {
         synchronized (this) {
             arriving--;
             if (inProgress < maxInProgress) {
@@ -162,16 +175,32 @@ final class HandshakeGate {
                 return true;
             }
             channel.config().setAutoRead(false);
-            waiting.addLast(new Waiting(channel, System.nanoTime()));
+            waiting.addLast(new Waiting(channel, gate, System.nanoTime()));
             updateAccepting();
             return false;
         }
     }
 
-    /** A handshake ended (done, failed, or its connection closed): the next waiting connection starts. */
+    /**
+     * A connection got a slot: it holds it until its handshake ends, or for {@code maxSlotHold} at most.
+     * Past that its peer is the slow part (a client that connected and went quiet, or gave up without
+     * the server seeing it yet): the connection goes on, outside the count, and its own handshake
+     * timeout ends it. Without the limit 32 such connections stopped every handshake for seconds while
+     * hundreds waited and expired, the machine idle (19,000-agent connects and resumes).
+     */
+    private void hold(Channel channel, Gate gate) {
+        gate.holding.set(true);
+        channel.eventLoop().schedule(() -> {
+            if (gate.release()) {
+                stalled.incrementAndGet();
+            }
+        }, maxSlotHoldNanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** A slot was given back (its handshake ended, or held too long): the next waiting connection starts. */
     private void finished() {
         completed.incrementAndGet();
-        Channel next;
+        Waiting next;
         synchronized (this) {
             next = nextToStart(System.nanoTime());
             if (next == null) {
@@ -182,10 +211,11 @@ final class HandshakeGate {
         if (next == null) {
             return;
         }
-        Channel start = next;
-        start.eventLoop().execute(() -> {
-            if (start.isActive()) {
-                start.config().setAutoRead(true); // reads the ClientHello that has been waiting
+        Waiting start = next;
+        start.channel().eventLoop().execute(() -> {
+            if (start.channel().isActive()) {
+                hold(start.channel(), start.gate());
+                start.channel().config().setAutoRead(true); // reads the ClientHello that has been waiting
             } else {
                 finished();
             }
@@ -193,7 +223,7 @@ final class HandshakeGate {
     }
 
     /** The oldest waiting connection still worth a handshake; closes the ones that waited too long. */
-    private Channel nextToStart(long now) {
+    private Waiting nextToStart(long now) {
         Waiting w;
         while ((w = waiting.pollFirst()) != null) {
             if (!w.channel().isActive()) {
@@ -203,7 +233,7 @@ final class HandshakeGate {
                 expire(w.channel());
                 continue;
             }
-            return w.channel();
+            return w;
         }
         return null;
     }
@@ -243,8 +273,8 @@ final class HandshakeGate {
             }
             if (++sweeps % 4 == 0 && LOG.isDebugEnabled()) { // once a second: the gate's state, for a herd's diagnosis
                 LOG.debugf("agent endpoint: %s, %d handshakes in progress, %d waiting and %d arriving (room %d), %d connections open, "
-                        + "%.0f handshakes/s, %d pauses and %d expired so far", accepting ? "accepting" : "paused", inProgress,
-                        waiting.size(), arriving, waitingRoom(), open.get(), rate, acceptPauses.get(), expired.get());
+                        + "%.0f handshakes/s, %d pauses, %d expired and %d stalled so far", accepting ? "accepting" : "paused", inProgress,
+                        waiting.size(), arriving, waitingRoom(), open.get(), rate, acceptPauses.get(), expired.get(), stalled.get());
             }
         }
     }
@@ -310,6 +340,17 @@ final class HandshakeGate {
     private final class Gate extends ChannelInboundHandlerAdapter {
         /** Cleared once, by whichever comes first: the connection's activation or its close. */
         private final AtomicBoolean arriving = new AtomicBoolean(true);
+        /** While its connection holds a handshake slot. */
+        private final AtomicBoolean holding = new AtomicBoolean();
+
+        /** Gives the slot back once (handshake ended, or held too long); false when it held none. */
+        boolean release() {
+            if (!holding.compareAndSet(true, false)) {
+                return false;
+            }
+            finished();
+            return true;
+        }
 
         /** Its connection closed: if it never became active, it stops counting as arriving. */
         void closedBeforeArrival() {
@@ -332,14 +373,12 @@ final class HandshakeGate {
                 arrived();
                 return;
             }
-            boolean started = arrive(channel);
-            ssl.handshakeFuture().addListener(f -> {
-                // A waiting connection's handshake future ends only after it was started (or it closed,
-                // and then the queue skips it): either way its slot, if it had one, is passed on.
-                if (started || channel.config().isAutoRead()) {
-                    finished();
-                }
-            });
+            if (arrive(channel, this)) {
+                hold(channel, this);
+            }
+            // A waiting connection's handshake ends after it got its slot, or as it closed unstarted (then
+            // it held none, and the queue skips it).
+            ssl.handshakeFuture().addListener(f -> release());
         }
     }
 

@@ -162,7 +162,7 @@ class HandshakeGateTest {
 
     @Test
     void pastTheWaitingRoomAcceptingPausesAndTheListenBacklogGoesNext() throws Exception {
-        HandshakeGate gate = new HandshakeGate(1, 1, Duration.ofMinutes(1), 100);
+        HandshakeGate gate = new HandshakeGate(1, 1, Duration.ofMinutes(1), Duration.ofMinutes(1), 100);
         try (GatedServer server = GatedServer.start(gate); Socket silent = new Socket("127.0.0.1", server.port())) {
             int port = server.port();
             // Connected, never sends its ClientHello: it holds the one handshake slot.
@@ -194,7 +194,7 @@ class HandshakeGateTest {
 
     @Test
     void connectionsCountFromAcceptSoABusyEventLoopDoesNotDrainTheListenBacklog() throws Exception {
-        HandshakeGate gate = new HandshakeGate(1, 1, Duration.ofMinutes(1), 100);
+        HandshakeGate gate = new HandshakeGate(1, 1, Duration.ofMinutes(1), Duration.ofMinutes(1), 100);
         try (GatedServer server = GatedServer.start(gate, 1)) {
             int port = server.port();
             // The one connection event loop is busy: accepted connections cannot become active yet.
@@ -231,8 +231,40 @@ class HandshakeGateTest {
     }
 
     @Test
+    void aHandshakeThatHoldsItsSlotTooLongGivesItUpAndTheNextOneStarts() throws Exception {
+        HandshakeGate gate = new HandshakeGate(1, 10, Duration.ofMinutes(1), Duration.ofMillis(300), 100);
+        try (GatedServer server = GatedServer.start(gate); Socket silent = new Socket("127.0.0.1", server.port())) {
+            // Connected, never sends its ClientHello: after 300 ms its slot goes to the next connection.
+            await("the silent connection's handshake in progress", () -> gate.inProgress() == 1);
+            try (SSLSocket next = tlsClient(server.port())) {
+                next.startHandshake();
+                assertTrue(next.getSession().isValid(), "served while the silent connection is still open");
+                assertFalse(closedWithin(silent, 0), "the silent connection itself goes on");
+                // (the next one's own handshake may outlast 300 ms on a loaded machine: then it gave its slot up too)
+                await("the silent one's slot given up, the next one's back", () -> gate.stalled() >= 1 && gate.inProgress() == 0);
+            }
+            silent.close();
+            await("the silent connection's end gives back nothing more", () -> gate.openConnections() == 0);
+            assertEquals(0, gate.inProgress(), "no slot given back twice");
+            assertEquals(0, gate.expired());
+        }
+    }
+
+    /** True when the server closed {@code socket} within {@code millis} (0: is it closed already). */
+    private static boolean closedWithin(Socket socket, int millis) throws IOException {
+        socket.setSoTimeout(Math.max(1, millis));
+        try {
+            return socket.getInputStream().read() == -1;
+        } catch (java.net.SocketTimeoutException open) {
+            return false;
+        } catch (SocketException reset) {
+            return true;
+        }
+    }
+
+    @Test
     void aConnectionThatWaitedPastTheLimitIsClosedInsteadOfStarted() throws Exception {
-        HandshakeGate gate = new HandshakeGate(1, 10, Duration.ofMillis(600), 100);
+        HandshakeGate gate = new HandshakeGate(1, 10, Duration.ofMillis(600), Duration.ofMinutes(1), 100);
         try (GatedServer server = GatedServer.start(gate); Socket silent = new Socket("127.0.0.1", server.port())) {
             await("the first connection's handshake in progress", () -> gate.inProgress() == 1);
             try (Socket late = new Socket("127.0.0.1", server.port())) {
@@ -253,7 +285,7 @@ class HandshakeGateTest {
 
     @Test
     void atTheConnectionLimitAcceptingPausesUntilOneCloses() throws Exception {
-        HandshakeGate gate = new HandshakeGate(4, 10, Duration.ofMinutes(1), 2);
+        HandshakeGate gate = new HandshakeGate(4, 10, Duration.ofMinutes(1), Duration.ofMinutes(1), 2);
         try (GatedServer server = GatedServer.start(gate)) {
             int port = server.port();
             try (SSLSocket first = tlsClient(port); SSLSocket second = tlsClient(port)) {
@@ -276,7 +308,7 @@ class HandshakeGateTest {
 
     @Test
     void theWaitingRoomHoldsHalfOfTheWaitLimitOfHandshakesAtTheMeasuredRate() throws Exception {
-        HandshakeGate gate = new HandshakeGate(2, 1000, Duration.ofSeconds(10), 1000);
+        HandshakeGate gate = new HandshakeGate(2, 1000, Duration.ofSeconds(10), Duration.ofMinutes(1), 1000);
         assertEquals(2, gate.waitingRoom(), "no rate measured: one round of slots");
         try (GatedServer server = GatedServer.start(gate)) {
             for (int i = 0; i < 40; i++) {
