@@ -232,6 +232,7 @@ class FleetBench {
                 ControlPlane cp = fleet.controlPlane();
                 progress("the new control plane's handshake gate: " + (long) cp.scrape("edgeplane_agent_handshakes_total") + " handshakes, "
                         + (long) cp.scrape("edgeplane_agent_handshakes_expired_total") + " connections closed unread after the longest wait, "
+                        + (long) cp.scrape("edgeplane_agent_handshakes_stalled_total") + " slots given up by quiet handshakes, "
                         + (long) cp.scrape("edgeplane_agent_accept_pauses_total") + " accept pauses; the kernel's listen queues overflowed "
                         + (listenOverflows() - overflows0) + " times (this machine, all sockets)");
                 progress("after the resume: " + fleet.simulatorStats().trim().replace('\n', ';'));

@@ -125,6 +125,8 @@ public class ControlPlaneMeters {
                 .description("Agent connections whose TLS handshake ended after the handshake gate let them start").register(registry);
         FunctionCounter.builder("edgeplane.agent.handshakes.expired", endpoint, e -> e.gate().expired())
                 .description("Agent connections closed unread: they waited too long for a TLS handshake slot").register(registry);
+        FunctionCounter.builder("edgeplane.agent.handshakes.stalled", endpoint, e -> e.gate().stalled())
+                .description("Agent TLS handshakes that gave their slot up unfinished: their clients were quiet too long").register(registry);
         FunctionCounter.builder("edgeplane.agent.accept.pauses", endpoint, e -> e.gate().acceptPauses())
                 .description("Times the agent endpoint stopped accepting (handshake queue full or descriptors spent)").register(registry);
         Gauge.builder("edgeplane.agent.handshakes.waiting", endpoint, e -> e.gate().waiting())

@@ -254,16 +254,18 @@ public class AgentEndpoint {
     /** The handshake gate's counts since this process started (zeros before the endpoint listens). */
     public GateCounts gate() {
         HandshakeGate g = gate;
-        return g == null ? new GateCounts(0, 0, 0, 0) : new GateCounts(g.completed(), g.expired(), g.acceptPauses(), g.waiting());
+        return g == null ? new GateCounts(0, 0, 0, 0, 0)
+                : new GateCounts(g.completed(), g.expired(), g.stalled(), g.acceptPauses(), g.waiting());
     }
 
     /**
      * @param handshakes connections whose TLS handshake ended (done, failed or closed) after the gate let them start
      * @param expired    connections closed unread: they waited past the longest wait for a handshake slot
+     * @param stalled    handshakes that gave their slot up unfinished after the longest hold (their clients were quiet)
      * @param acceptPauses times accepting paused (new connections left in the kernel's listen backlog)
      * @param waiting    connections waiting now, unread, for a handshake slot
      */
-    public record GateCounts(long handshakes, long expired, long acceptPauses, int waiting) {}
+    public record GateCounts(long handshakes, long expired, long stalled, long acceptPauses, int waiting) {}
 
     /**
      * The endpoint's TLS: presents whatever {@code identity} holds at each handshake (so the certificate

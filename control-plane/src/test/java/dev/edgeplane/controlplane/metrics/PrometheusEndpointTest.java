@@ -116,7 +116,7 @@ class PrometheusEndpointTest {
                 "edgeplane_sync_fanout_seconds summary", "edgeplane_metrics_points_ingested counter", "edgeplane_metrics_points_refused counter",
                 "edgeplane_metrics_series_refused counter", "edgeplane_metrics_series gauge", "edgeplane_secrets_sealed gauge",
                 "edgeplane_fleet_object_gauges_omitted gauge", "edgeplane_agent_handshakes counter",
-                "edgeplane_agent_handshakes_expired counter", "edgeplane_agent_accept_pauses counter", "edgeplane_agent_handshakes_waiting gauge")) {
+                "edgeplane_agent_handshakes_expired counter", "edgeplane_agent_handshakes_stalled counter", "edgeplane_agent_accept_pauses counter", "edgeplane_agent_handshakes_waiting gauge")) {
             assertTrue(families.contains(family), "family " + family + " expected in " + families);
         }
         assertTrue(samples.contains("edgeplane_fleet_node_cpu_usage_cores{node=prom-node}"), samples.toString());
