@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -65,12 +66,18 @@ class HandshakeGateTest {
         return socket;
     }
 
-    /** True when the server closed the connection (EOF or reset) without sending anything. */
+    /** True when the server closed the connection (EOF or reset) without sending anything, within the test's wait. */
     private static boolean closedByServer(Socket socket) throws IOException {
-        socket.setSoTimeout((int) WAIT.toMillis());
-        InputStream in = socket.getInputStream();
+        return closedWithin(socket, (int) WAIT.toMillis());
+    }
+
+    /** True when the server closed {@code socket} (EOF or reset) within {@code millis} (0: is it closed already). */
+    private static boolean closedWithin(Socket socket, int millis) throws IOException {
+        socket.setSoTimeout(Math.max(1, millis));
         try {
-            return in.read() == -1;
+            return socket.getInputStream().read() == -1;
+        } catch (SocketTimeoutException open) {
+            return false;
         } catch (SocketException reset) {
             return true;
         }
@@ -247,18 +254,6 @@ class HandshakeGateTest {
             await("the silent connection's end gives back nothing more", () -> gate.openConnections() == 0);
             assertEquals(0, gate.inProgress(), "no slot given back twice");
             assertEquals(0, gate.expired());
-        }
-    }
-
-    /** True when the server closed {@code socket} within {@code millis} (0: is it closed already). */
-    private static boolean closedWithin(Socket socket, int millis) throws IOException {
-        socket.setSoTimeout(Math.max(1, millis));
-        try {
-            return socket.getInputStream().read() == -1;
-        } catch (java.net.SocketTimeoutException open) {
-            return false;
-        } catch (SocketException reset) {
-            return true;
         }
     }
 
